@@ -1,0 +1,448 @@
+/*
+ * casyncio — Python's asyncio, in C, on libuv.
+ *
+ * This header is the specification: anything not declared here is not API.
+ *
+ * Porting rule of thumb: `asyncio.X(...)` becomes `asyncio_X(...)`, `await
+ * expr` becomes a call that suspends the current task, and `try/except`
+ * becomes "check the return code, then asyncio_catch()".
+ *
+ * Conventions used by every comment below:
+ *   Suspends  the call may switch away from the current task; it may only be
+ *             called from inside a task (otherwise it raises RuntimeError).
+ *   Raises    what the call sets the error indicator to when it fails.  A
+ *             failing call returns a negative ASYNCIO_E... (or libuv) code,
+ *             or NULL for functions returning pointers.
+ *   New ref   the caller owns one reference and must asyncio_decref() it.
+ *   Borrowed  the pointer is valid as long as the object it came from.
+ *   Thread-safe  may be called from any thread; everything else must be
+ *             called on the thread running the loop concerned.
+ *
+ * Every out-parameter may be NULL when the caller does not want it; on
+ * failure it is left untouched.
+ */
+#ifndef CASYNCIO_H
+#define CASYNCIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ASYNCIO_EXTERN __attribute__((visibility("default")))
+#define ASYNCIO_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ASYNCIO_EXTERN
+#define ASYNCIO_PRINTF(f, a)
+#endif
+
+#define ASYNCIO_VERSION_MAJOR 0
+#define ASYNCIO_VERSION_MINOR 1
+#define ASYNCIO_VERSION_PATCH 0
+
+/* "MAJOR.MINOR.PATCH" of the library actually linked. */
+ASYNCIO_EXTERN const char *asyncio_version_string(void);
+
+/* Opaque types. */
+typedef struct asyncio_loop asyncio_loop_t;
+typedef struct asyncio_future asyncio_future_t;
+struct uv_loop_s;
+
+/* ======================================================================
+ * 1. Status codes and exceptions (the CPython C-API model)
+ * ====================================================================== */
+
+/*
+ * Every call that can fail returns 0 (ASYNCIO_OK) or a negative code.  OS
+ * errors are libuv's negative codes passed through unchanged (UV_ENOENT,
+ * UV_ECONNREFUSED, ...); casyncio's own codes live in the range below, far
+ * from libuv's.  X(NAME, value, Python type, default message)
+ */
+#define ASYNCIO_ERRNO_MAP(X)                                                   \
+    X(CANCELLED, -30001, "CancelledError", "operation cancelled")              \
+    X(TIMEDOUT, -30002, "TimeoutError", "operation timed out")                 \
+    X(INVALIDSTATE, -30003, "InvalidStateError", "invalid state")              \
+    X(QUEUEEMPTY, -30004, "QueueEmpty", "queue is empty")                      \
+    X(QUEUEFULL, -30005, "QueueFull", "queue is full")                         \
+    X(QUEUESHUTDOWN, -30006, "QueueShutDown", "queue is shut down")            \
+    X(INCOMPLETEREAD, -30007, "IncompleteReadError", "incomplete read")        \
+    X(LIMITOVERRUN, -30008, "LimitOverrunError", "buffer limit overrun")       \
+    X(BROKENBARRIER, -30009, "BrokenBarrierError", "barrier is broken")        \
+    X(RUNTIME, -30010, "RuntimeError", "runtime error")                        \
+    X(VALUE, -30011, "ValueError", "invalid value")                            \
+    X(NOMEM, -30012, "MemoryError", "out of memory")                           \
+    X(HTTP, -30013, "ClientError", "HTTP transfer failed")                     \
+    X(GROUP, -30014, "ExceptionGroup", "multiple exceptions")                  \
+    X(EXCEPTION, -30015, "Exception", "exception raised")
+
+enum {
+    ASYNCIO_OK = 0,
+#define ASYNCIO__ERRNO_ENUM(name, value, type, msg) ASYNCIO_E##name = value,
+    ASYNCIO_ERRNO_MAP(ASYNCIO__ERRNO_ENUM)
+#undef ASYNCIO__ERRNO_ENUM
+};
+
+/* A raised exception.  All strings are owned by the error object. */
+typedef struct asyncio_error {
+    int code;            /* ASYNCIO_E... or a libuv code */
+    const char *type;    /* "CancelledError", "ValueError", "OSError", ... */
+    const char *message; /* human readable, never NULL (may be "") */
+    int detail;          /* errno / CURLcode / HTTP status where relevant */
+} asyncio_error_t;
+
+/*
+ * The error indicator.  Each task has one; outside tasks each thread has
+ * one.  These functions act on the indicator of the current task, or of the
+ * calling thread when no task runs.  Thread-safe (each thread touches only
+ * its own indicator).
+ */
+
+/* The raised error, or NULL.  Borrowed: valid until the next raise, catch
+ * or clear in this task (or thread). */
+ASYNCIO_EXTERN const asyncio_error_t *asyncio_error(void);
+
+/* True if an error is raised and it matches `type` (see "Matching" in the
+ * contract: NULL and "BaseException" match everything, "Exception" all but
+ * CancelledError, "OSError" every libuv code, ...).  Does not clear. */
+ASYNCIO_EXTERN bool asyncio_error_matches(const char *type);
+
+/* `except type as e`: if the raised error matches `type`, clear the
+ * indicator and return the error, else return NULL and leave it raised.
+ * The returned pointer stays valid until the next catch or raise in this
+ * task (or thread). */
+ASYNCIO_EXTERN const asyncio_error_t *asyncio_catch(const char *type);
+
+/* `except: pass`: clear the indicator. */
+ASYNCIO_EXTERN void asyncio_error_clear(void);
+
+/* `raise type(fmt % ...)`.  A built-in name gets its code ("ValueError" ->
+ * ASYNCIO_EVALUE, "CancelledError" -> ASYNCIO_ECANCELLED, ...); any other
+ * name gets ASYNCIO_EEXCEPTION.  type NULL means "Exception".  Replaces any
+ * raised error.  Always returns NULL, so `return asyncio_raise(...)` works
+ * in a coroutine. */
+ASYNCIO_EXTERN void *asyncio_raise(const char *type, const char *fmt, ...)
+    ASYNCIO_PRINTF(2, 3);
+
+/* `raise e` of a kept error: raises a deep copy of `err` (group members
+ * included).  err NULL raises ValueError.  Returns NULL. */
+ASYNCIO_EXTERN void *asyncio_raise_error(const asyncio_error_t *err);
+
+/* Raise an OS error from a libuv code: type from the code (OSError,
+ * ConnectionRefusedError, FileNotFoundError, ...), message from libuv plus
+ * the optional context `fmt`.  Returns NULL. */
+ASYNCIO_EXTERN void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
+    ASYNCIO_PRINTF(2, 3);
+
+/* `raise` inside an except block: keep the raised error.  Returns NULL. */
+ASYNCIO_EXTERN void *asyncio_reraise(void);
+
+/* Deep copy of an error (group members too) that outlives the task that
+ * raised it.  New: free it with asyncio_error_free().  NULL on NULL input or
+ * on allocation failure. */
+ASYNCIO_EXTERN asyncio_error_t *asyncio_error_dup(const asyncio_error_t *err);
+
+/* Frees a copy made by asyncio_error_dup().  NULL is harmless. */
+ASYNCIO_EXTERN void asyncio_error_free(asyncio_error_t *err);
+
+/* ExceptionGroup members: 0 for an error that is not a group.  Items are
+ * borrowed from the group. */
+ASYNCIO_EXTERN size_t asyncio_error_group_size(const asyncio_error_t *err);
+ASYNCIO_EXTERN const asyncio_error_t *asyncio_error_group_item(const asyncio_error_t *err,
+                                                               size_t i);
+
+/* Declares a user exception type `type` deriving from `base` (a built-in
+ * or an already registered name; NULL means "Exception"), so that catching
+ * `base` catches it.  Re-registering with the same base is harmless.
+ * Raises ValueError for a NULL/empty name, an unknown base, a cycle, or a
+ * conflicting re-registration.  Thread-safe. */
+ASYNCIO_EXTERN int asyncio_exception_register(const char *type, const char *base);
+
+/* Static description of a code (casyncio's or libuv's).  Never NULL. */
+ASYNCIO_EXTERN const char *asyncio_strerror(int code);
+
+/* A coroutine function: `async def f(arg)`.  Its return value is the
+ * task's result unless it returns with the error indicator set. */
+typedef void *(*asyncio_coro_fn)(void *arg);
+typedef void (*asyncio_callback_fn)(void *arg);
+
+/* `result = await fn(arg)` inline in the current task (no new task): calls
+ * fn, then returns 0 and its result, or the code of the exception it raised
+ * (left raised).  An error already raised before the call is set aside and
+ * restored if fn succeeds.  Raises RuntimeError outside a task. */
+ASYNCIO_EXTERN int asyncio_call(asyncio_coro_fn fn, void *arg, void **result);
+
+/* ======================================================================
+ * 2. Running and the loop
+ * ====================================================================== */
+
+/* asyncio.run(main(arg)): creates a loop, runs main as a task named
+ * "Task-N", waits for it, cancels the tasks left over and waits for them,
+ * shuts the default executor down and closes the loop.  Returns main's
+ * status; *result gets its result.  When main raised, the calling thread's
+ * indicator holds its exception.  Raises RuntimeError when called while a
+ * loop is running in this thread. */
+ASYNCIO_EXTERN int asyncio_run(asyncio_coro_fn main, void *arg, void **result);
+
+/* The loop running in this thread, or NULL.  Borrowed. */
+ASYNCIO_EXTERN asyncio_loop_t *asyncio_get_running_loop(void);
+
+/* A new loop (new: close it with asyncio_loop_close()).  It becomes this
+ * thread's current loop: functions that need a loop while none runs
+ * (asyncio_future_new, asyncio_create_task) use it.  NULL and MemoryError
+ * on failure. */
+ASYNCIO_EXTERN asyncio_loop_t *asyncio_loop_new(void);
+
+/* loop.run_until_complete(fut): runs the loop until fut is done and
+ * returns its status (*result gets its result; its exception is raised in
+ * the calling thread).  RuntimeError if the loop is closed or a loop is
+ * already running in this thread, or if the loop was stopped before fut
+ * was done. */
+ASYNCIO_EXTERN int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut,
+                                                   void **result);
+
+/* loop.run_forever(): runs until asyncio_loop_stop().  RuntimeError as
+ * above. */
+ASYNCIO_EXTERN int asyncio_loop_run_forever(asyncio_loop_t *loop);
+
+/* loop.stop(): the loop finishes the callbacks already scheduled for this
+ * iteration, then run_forever returns. */
+ASYNCIO_EXTERN void asyncio_loop_stop(asyncio_loop_t *loop);
+
+/* loop.close(): frees the loop.  Pending callbacks are dropped; tasks still
+ * alive are left unfinished (futures the caller holds stay valid until
+ * their last reference goes).  RuntimeError if the loop is running;
+ * RuntimeError ("loop is already closed") for a loop closed before or a
+ * pointer that is not a live loop. */
+ASYNCIO_EXTERN int asyncio_loop_close(asyncio_loop_t *loop);
+
+/* Monotonic clock of the loop, in seconds (CLOCK_MONOTONIC).  loop may be
+ * NULL.  Thread-safe. */
+ASYNCIO_EXTERN double asyncio_loop_time(asyncio_loop_t *loop);
+
+/* The libuv loop underneath (escape hatch).  Borrowed. */
+ASYNCIO_EXTERN struct uv_loop_s *asyncio_loop_uv(asyncio_loop_t *loop);
+
+/* Debug mode: logs callbacks and task steps slower than 100 ms with the
+ * task's name, and scopes left open.  Also on with env ASYNCIO_DEBUG=1. */
+ASYNCIO_EXTERN void asyncio_loop_set_debug(asyncio_loop_t *loop, bool enabled);
+ASYNCIO_EXTERN bool asyncio_loop_get_debug(asyncio_loop_t *loop);
+
+/* A scheduled callback, by value.  Handles are generation-checked: using
+ * one after its callback ran or was cancelled is harmless.  They must not
+ * be used after their loop is closed. */
+typedef struct asyncio_handle {
+    void *ptr;
+    uint64_t id;
+} asyncio_handle_t;
+
+/* loop.call_soon(fn, arg): fn(arg) runs in the next loop iteration, FIFO.
+ * loop NULL: the running loop.  Returns an invalid handle (see
+ * asyncio_handle_valid) and raises RuntimeError (no loop / closed loop),
+ * ValueError (fn NULL) or MemoryError. */
+ASYNCIO_EXTERN asyncio_handle_t asyncio_call_soon(asyncio_loop_t *loop, asyncio_callback_fn fn,
+                                                  void *arg);
+
+/* loop.call_later(delay, fn, arg) / loop.call_at(when, fn, arg), times in
+ * seconds of asyncio_loop_time().  A negative or NaN delay raises
+ * ValueError.  Errors as asyncio_call_soon. */
+ASYNCIO_EXTERN asyncio_handle_t asyncio_call_later(asyncio_loop_t *loop, double delay,
+                                                   asyncio_callback_fn fn, void *arg);
+ASYNCIO_EXTERN asyncio_handle_t asyncio_call_at(asyncio_loop_t *loop, double when,
+                                                asyncio_callback_fn fn, void *arg);
+
+/* handle.cancel(): true if the callback was pending and will not run;
+ * false (and harmless) once it ran or was cancelled. */
+ASYNCIO_EXTERN bool asyncio_handle_cancel(asyncio_handle_t handle);
+
+/* False for the handle a failed call returned. */
+ASYNCIO_EXTERN bool asyncio_handle_valid(asyncio_handle_t handle);
+
+/* loop.call_soon_threadsafe(fn, arg): schedules fn(arg) on loop from any
+ * thread and wakes the loop.  Callbacks from one thread run in the order
+ * they were posted.  Returns ValueError (fn NULL), RuntimeError (loop NULL
+ * or closed), MemoryError.  Thread-safe. */
+ASYNCIO_EXTERN int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn,
+                                                void *arg);
+
+/* What the exception handler is told. */
+typedef struct asyncio_exception_context {
+    const char *message;              /* "Task exception was never retrieved", ... */
+    const asyncio_error_t *exception; /* may be NULL */
+    asyncio_future_t *future;         /* the task/future concerned, may be NULL */
+} asyncio_exception_context_t;
+typedef void (*asyncio_exception_handler_fn)(asyncio_loop_t *loop,
+                                             const asyncio_exception_context_t *ctx, void *arg);
+
+/* loop.set_exception_handler(): handler NULL restores the default. */
+ASYNCIO_EXTERN void asyncio_loop_set_exception_handler(asyncio_loop_t *loop,
+                                                       asyncio_exception_handler_fn handler,
+                                                       void *arg);
+
+/* loop.default_exception_handler(): logs the context to stderr (never
+ * stdout). */
+ASYNCIO_EXTERN void asyncio_loop_default_exception_handler(asyncio_loop_t *loop,
+                                                           const asyncio_exception_context_t *ctx);
+
+/* loop.call_exception_handler(): reports ctx to the loop's handler. */
+ASYNCIO_EXTERN void asyncio_loop_call_exception_handler(asyncio_loop_t *loop,
+                                                        const asyncio_exception_context_t *ctx);
+
+/* Routes every allocation of the library through these functions.  Must
+ * be called before any loop exists: RuntimeError otherwise; ValueError if
+ * any pointer is NULL.  Thread-safe only in the sense that it must not
+ * race with other calls. */
+ASYNCIO_EXTERN int asyncio_set_allocator(void *(*malloc_fn)(size_t),
+                                         void *(*realloc_fn)(void *, size_t),
+                                         void *(*calloc_fn)(size_t, size_t),
+                                         void (*free_fn)(void *));
+
+/* ======================================================================
+ * 3. Futures and tasks
+ * ====================================================================== */
+
+/*
+ * A task is a future running a coroutine on its own stack; one type serves
+ * both.  Futures are reference counted: functions named *_new and
+ * asyncio_create_task* return a new reference; everything else borrows.
+ * The loop keeps its own reference to a task until the task is done.  A
+ * future belongs to the loop that was running (or current) when it was
+ * made.
+ */
+
+/* loop.create_future().  New ref.  RuntimeError without a loop. */
+ASYNCIO_EXTERN asyncio_future_t *asyncio_future_new(void);
+
+/* Adds a reference; returns its argument (NULL is harmless). */
+ASYNCIO_EXTERN asyncio_future_t *asyncio_incref(asyncio_future_t *fut);
+
+/* Drops a reference; the last one frees the future.  NULL is harmless.  A
+ * future that failed and whose exception was never retrieved is reported
+ * to its loop's exception handler ("... exception was never retrieved"). */
+ASYNCIO_EXTERN void asyncio_decref(asyncio_future_t *fut);
+
+/* future.set_result(value).  InvalidStateError if already done;
+ * RuntimeError on a task; ValueError for NULL. */
+ASYNCIO_EXTERN int asyncio_future_set_result(asyncio_future_t *fut, void *value);
+
+/* future.set_exception(type(fmt % ...)).  Errors as set_result; type NULL
+ * means "Exception". */
+ASYNCIO_EXTERN int asyncio_future_set_exception(asyncio_future_t *fut, const char *type,
+                                                const char *fmt, ...) ASYNCIO_PRINTF(3, 4);
+
+/* future.set_exception(err) with a kept error (copied, group included). */
+ASYNCIO_EXTERN int asyncio_future_set_error(asyncio_future_t *fut, const asyncio_error_t *err);
+
+/* fut.cancel(msg) / task.cancel(msg): false if already done.  A task is
+ * cancelled at the call it is suspended in (the future it awaits is
+ * cancelled too), or before it starts.  msg may be NULL; it is copied. */
+ASYNCIO_EXTERN bool asyncio_cancel(asyncio_future_t *fut, const char *msg);
+
+ASYNCIO_EXTERN bool asyncio_done(asyncio_future_t *fut);      /* false for NULL */
+ASYNCIO_EXTERN bool asyncio_cancelled(asyncio_future_t *fut); /* false for NULL */
+
+/* future.result(): 0 and *value, or raises its exception / CancelledError
+ * / InvalidStateError ("Result is not ready.").  Marks it retrieved. */
+ASYNCIO_EXTERN int asyncio_result(asyncio_future_t *fut, void **value);
+
+/* future.exception(): NULL if it succeeded; its CancelledError if
+ * cancelled; its exception if it failed (marks it retrieved).  NULL and
+ * raises InvalidStateError if not done.  Borrowed from the future. */
+ASYNCIO_EXTERN const asyncio_error_t *asyncio_exception(asyncio_future_t *fut);
+
+/* Done callbacks run through the loop (never inside this call), in the
+ * order they were added, each once.  Adding to a done future schedules it
+ * at once.  ValueError for NULL; MemoryError. */
+typedef void (*asyncio_done_fn)(asyncio_future_t *fut, void *arg);
+ASYNCIO_EXTERN int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
+
+/* Removes every pending callback equal to (fn, arg); returns how many (a
+ * negative code for bad input). */
+ASYNCIO_EXTERN int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_done_fn fn,
+                                                void *arg);
+
+/* Default stack: 256 KiB of address space (committed lazily), or env
+ * ASYNCIO_STACK_SIZE (bytes, or with a K/M suffix).  Sizes are rounded up
+ * to a power of two between ASYNCIO_STACK_MIN and ASYNCIO_STACK_MAX. */
+#define ASYNCIO_STACK_MIN ((size_t)16 * 1024)
+#define ASYNCIO_STACK_MAX ((size_t)1024 * 1024 * 1024)
+
+typedef struct asyncio_task_opts {
+    const char *name;  /* NULL: "Task-N"; copied */
+    size_t stack_size; /* 0: library default */
+} asyncio_task_opts_t;
+
+/* asyncio.create_task(fn(arg)): new ref.  The task first runs when its
+ * creator suspends (or in the next loop iteration).  Uses the running loop,
+ * else the thread's current loop.  Raises RuntimeError (no loop),
+ * ValueError (fn NULL, stack_size out of range), MemoryError.  A task
+ * whose stack cannot be allocated when it starts ends with MemoryError. */
+ASYNCIO_EXTERN asyncio_future_t *asyncio_create_task(asyncio_coro_fn fn, void *arg);
+ASYNCIO_EXTERN asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
+                                                        const asyncio_task_opts_t *opts);
+
+/* The running task, borrowed; NULL outside tasks. */
+ASYNCIO_EXTERN asyncio_future_t *asyncio_current_task(void);
+
+/* asyncio.all_tasks(): the running loop's unfinished tasks, borrowed.
+ * Stores up to cap of them in out (may be NULL with cap 0) and returns how
+ * many there are. */
+ASYNCIO_EXTERN size_t asyncio_all_tasks(asyncio_future_t **out, size_t cap);
+
+/* task.get_name() (borrowed, valid until renamed or freed; NULL for a
+ * non-task) / task.set_name() (copied). "Task-N" counts from 1 per
+ * process. */
+ASYNCIO_EXTERN const char *asyncio_task_get_name(asyncio_future_t *task);
+ASYNCIO_EXTERN void asyncio_task_set_name(asyncio_future_t *task, const char *name);
+
+/* task.cancelling(): pending cancellation requests.  task.uncancel():
+ * decrements it and returns the new count.  Negative code (ValueError) for
+ * a non-task. */
+ASYNCIO_EXTERN int asyncio_task_cancelling(asyncio_future_t *task);
+ASYNCIO_EXTERN int asyncio_task_uncancel(asyncio_future_t *task);
+
+/* True if fut is a task. */
+ASYNCIO_EXTERN bool asyncio_is_task(asyncio_future_t *fut);
+
+/* `result = await fut`.  Suspends unless fut is already done.  Returns its
+ * status: its exception or CancelledError is raised in the caller.
+ * Cancelling the caller cancels fut.  Raises RuntimeError outside a task,
+ * when a task awaits itself, or for a future of another loop; ValueError
+ * for NULL. */
+ASYNCIO_EXTERN int asyncio_await(asyncio_future_t *fut, void **result);
+
+/* asyncio.sleep(seconds).  Suspends; sleep(0) (or a negative delay) just
+ * yields to the other ready tasks.  Raises CancelledError, RuntimeError
+ * outside a task, ValueError for NaN. */
+ASYNCIO_EXTERN int asyncio_sleep(double seconds);
+
+/* ======================================================================
+ * 4. Combinators
+ * ====================================================================== */
+
+enum { ASYNCIO_RETURN_EXCEPTIONS = 1 };
+
+/* `results = await asyncio.gather(*futs)`.  Suspends.  Fills results[0..n)
+ * in argument order (NULL for a failed or cancelled child under
+ * ASYNCIO_RETURN_EXCEPTIONS: inspect the future).  Without the flag the
+ * first failure is raised at once and the others keep running.  Cancelling
+ * the caller cancels the children.  ValueError for NULL futs with n > 0 or
+ * a NULL item. */
+ASYNCIO_EXTERN int asyncio_gather(asyncio_future_t *const *futs, size_t n, void **results,
+                                  int flags);
+
+/* asyncio.gather(*futs) as a future (new ref).  Its result is an array of
+ * n results (void **) owned by it.  Cancelling it cancels the children. */
+ASYNCIO_EXTERN asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
+                                                       int flags);
+
+/* Timeouts are seconds: a negative value means "no timeout". */
+#define ASYNCIO_NO_TIMEOUT (-1.0)
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CASYNCIO_H */

@@ -1,0 +1,24 @@
+/* The one test runner: every suite, fork mode, Check's summary line. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUITES(X) X(error) X(future) X(loop) X(task) X(cancel) X(gather) X(stack) X(threadsafe)
+
+#define DECLARE(name) Suite *name##_suite(void);
+SUITES(DECLARE)
+
+int main(int argc, char **argv)
+{
+    /* argv[1], when given, runs only the suite of that name. */
+    const char *only = argc > 1 ? argv[1] : NULL;
+    SRunner *sr = srunner_create(NULL);
+#define ADD(name)                                                                              \
+    if (!only || strcmp(only, #name) == 0)                                                     \
+        srunner_add_suite(sr, name##_suite());
+    SUITES(ADD)
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

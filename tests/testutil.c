@@ -1,0 +1,105 @@
+#include "testutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static long live, total, fail_at;
+
+static int should_fail(void)
+{
+    if (fail_at > 0 && --fail_at == 0)
+        return 1;
+    return 0;
+}
+
+/* realloc of NULL is an allocation; realloc to a new block is not a new
+ * live block, so only the NULL case counts. */
+static void *count_malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    void *p = malloc(n ? n : 1);
+    if (p) {
+        live++;
+        total++;
+    }
+    return p;
+}
+
+static void *count_calloc(size_t n, size_t m)
+{
+    if (should_fail())
+        return NULL;
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (p) {
+        live++;
+        total++;
+    }
+    return p;
+}
+
+static void *count_realloc(void *old, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    void *p = realloc(old, n ? n : 1);
+    if (p && !old) {
+        live++;
+        total++;
+    }
+    return p;
+}
+
+static void count_free(void *p)
+{
+    if (p)
+        live--;
+    free(p);
+}
+
+void tu_alloc_install(void)
+{
+    live = total = fail_at = 0;
+    ck_assert_int_eq(asyncio_set_allocator(count_malloc, count_realloc, count_calloc, count_free), 0);
+}
+
+long tu_alloc_live(void) { return live; }
+long tu_alloc_total(void) { return total; }
+void tu_alloc_fail_at(long nth) { fail_at = nth; }
+
+void tu_setup(void) { tu_alloc_install(); }
+
+void tu_teardown(void)
+{
+    asyncio_error_clear();
+    tu_assert_no_leak();
+}
+
+long tu_scaled(long n)
+{
+    const char *s = getenv("CASYNCIO_TEST_SCALE");
+    long div = s ? atol(s) : 1;
+    if (div < 1)
+        div = 1;
+    n /= div;
+    return n > 0 ? n : 1;
+}
+
+int tu_run(asyncio_coro_fn main, void *arg, void **result)
+{
+    return asyncio_run(main, arg, result);
+}
+
+void tu_logf(tu_log_t *log, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(log->buf + log->len, sizeof log->buf - log->len, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        log->len += (size_t)n;
+        if (log->len >= sizeof log->buf)
+            log->len = sizeof log->buf - 1;
+    }
+}

@@ -1,0 +1,47 @@
+/*
+ * Shared helpers for the Check suites.
+ *
+ * Every suite file tests/check_<area>.c exports `Suite *<area>_suite(void)`
+ * and is listed in tests/main.c.  Tests run in fork mode, so each test may
+ * install the counting allocator for itself.
+ */
+#ifndef CASYNCIO_TESTUTIL_H
+#define CASYNCIO_TESTUTIL_H
+
+#include <casyncio.h>
+#include <check.h>
+#include <stddef.h>
+
+/* Installs a counting allocator (asyncio_set_allocator) that records live
+ * allocations and can be told to fail the Nth one.  Call before any loop
+ * exists, e.g. as the first line of a test or from a checked fixture. */
+void tu_alloc_install(void);
+/* Live allocations made through the library's allocator. */
+long tu_alloc_live(void);
+/* Total successful allocations so far. */
+long tu_alloc_total(void);
+/* Fail the nth allocation from now on (1 = the next one); 0 disables. */
+void tu_alloc_fail_at(long nth);
+/* Asserts that nothing the library allocated is still live. */
+#define tu_assert_no_leak() ck_assert_msg(tu_alloc_live() == 0, "leak: %ld live allocations", tu_alloc_live())
+
+/* A checked fixture: installs the counting allocator before each test and
+ * checks for leaks after it (the thread's error indicator is cleared
+ * first).  Use: tcase_add_checked_fixture(tc, tu_setup, tu_teardown). */
+void tu_setup(void);
+void tu_teardown(void);
+
+/* Scale for big loops: divide counts by this under Valgrind (env
+ * CASYNCIO_TEST_SCALE, default 1). */
+long tu_scaled(long n);
+
+/* Runs `main` with asyncio_run and returns its status. */
+int tu_run(asyncio_coro_fn main, void *arg, void **result);
+
+/* A growable text log that tests append to, to compare event order with
+ * the Python twin's output. */
+typedef struct tu_log { char buf[8192]; size_t len; } tu_log_t;
+void tu_logf(tu_log_t *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define tu_assert_log(log, expected) ck_assert_str_eq((log)->buf, (expected))
+
+#endif
