@@ -1,0 +1,377 @@
+/*
+ * Task stacks.
+ *
+ * A stack is address space, committed by the kernel page by page as the
+ * task touches it: a task that suspends near the top of its 256 KiB stack
+ * costs one or two pages.  Stacks come from a per-loop pool, one free list
+ * per power-of-two size class, and go back to it when their task ends.
+ *
+ * Overflow must never be silent.  While the process is within its guard
+ * budget each stack gets its own mapping with a PROT_NONE page below it; a
+ * fault there is reported by the SIGSEGV handler at the bottom of this file.
+ * Each such stack costs two of the kernel's vm.max_map_count mappings
+ * (65530 by default), so past a budget of a quarter of that limit stacks
+ * are carved from large slabs instead (one guard page per slab) and carry a
+ * canary, checked at every switch: their lowest 64 bytes must stay zero.
+ * A zero canary is never written, so checking it maps at most the kernel's
+ * shared zero page and costs no memory.
+ *
+ * Pages of pooled stacks are handed back with madvise(MADV_DONTNEED) when
+ * the loop goes idle and the pool holds more than POOL_HOT stacks of a
+ * class, so a burst of tasks does not pin its memory, yet a burst that
+ * repeats finds its stacks warm.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define CLASS_MIN 14 /* 16 KiB */
+#define CLASS_MAX 30 /* 1 GiB */
+#define NCLASSES (CLASS_MAX - CLASS_MIN + 1)
+#define POOL_HOT 64              /* stacks per class kept with their pages */
+#define SLAB_BYTES ((size_t)256 << 20) /* address space per slab */
+#define CANARY_BYTES 64
+
+typedef struct slab {
+    struct slab *next;
+    void *map;
+    size_t len;
+} slab_t;
+
+typedef struct pool_class {
+    asyncio__stack_t *free; /* LIFO: the most recently used on top */
+    size_t len, cap;
+    size_t trimmed; /* free[0, trimmed) have had their pages handed back */
+    char *carve;    /* unused part of the current slab */
+    size_t carve_left;
+} pool_class_t;
+
+struct asyncio__stack_pool {
+    pool_class_t cls[NCLASSES];
+    slab_t *slabs;
+};
+
+static size_t page_size;
+static atomic_long guarded_live;
+static long guarded_budget;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static size_t default_size;
+
+/* Reads a size like "262144", "256K" or "1M"; 0 if malformed. */
+static size_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return 0;
+    if (*end == 'k' || *end == 'K')
+        v <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20, end++;
+    return *end ? 0 : (size_t)v;
+}
+
+static void stack_init_once(void)
+{
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    long max_maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max_maps) != 1)
+            max_maps = 65530;
+        fclose(f);
+    }
+    /* Two mappings per guarded stack, half the limit for them: the rest
+     * stays for the program, its libraries and our slabs. */
+    guarded_budget = max_maps / 4;
+    default_size = (size_t)256 << 10;
+    const char *env = getenv("ASYNCIO_STACK_SIZE");
+    if (env && *env) {
+        size_t want = asyncio__stack_round(parse_size(env));
+        if (want)
+            default_size = want;
+        else
+            fprintf(stderr,
+                    "casyncio: ignoring ASYNCIO_STACK_SIZE=%s (want 16K to 1024M)\n", env);
+    }
+}
+
+size_t asyncio__stack_default_size(void)
+{
+    pthread_once(&init_once, stack_init_once);
+    return default_size;
+}
+
+size_t asyncio__stack_round(size_t size)
+{
+    if (size < ASYNCIO_STACK_MIN / 2 || size > ASYNCIO_STACK_MAX)
+        return 0;
+    size_t p = ASYNCIO_STACK_MIN;
+    while (p < size)
+        p <<= 1;
+    return p;
+}
+
+static unsigned log2_of(size_t pow2)
+{
+    return (unsigned)__builtin_ctzll((unsigned long long)pow2);
+}
+
+static int map_guarded(size_t size, asyncio__stack_t *out)
+{
+    void *map = mmap(NULL, size + page_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return ASYNCIO_ENOMEM;
+    if (mprotect(map, page_size, PROT_NONE) != 0) {
+        munmap(map, size + page_size);
+        return ASYNCIO_ENOMEM;
+    }
+    out->lo = (char *)map + page_size;
+    out->guarded = 1;
+    return 0;
+}
+
+static int carve_from_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size,
+                           asyncio__stack_t *out)
+{
+    if (c->carve_left < size) {
+        size_t n = SLAB_BYTES / size ? SLAB_BYTES / size : 1;
+        size_t len = page_size + n * size;
+        slab_t *s = asyncio__malloc(sizeof *s);
+        if (!s)
+            return ASYNCIO_ENOMEM;
+        void *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (map == MAP_FAILED) {
+            asyncio__free(s);
+            return ASYNCIO_ENOMEM;
+        }
+        /* The slab's lowest stack overflows into this page; the others
+         * into their neighbour, which the canary catches. */
+        mprotect(map, page_size, PROT_NONE);
+#ifdef MADV_NOHUGEPAGE
+        madvise(map, len, MADV_NOHUGEPAGE); /* a huge page would commit 2 MiB per touch */
+#endif
+        s->map = map;
+        s->len = len;
+        s->next = pool->slabs;
+        pool->slabs = s;
+        c->carve = (char *)map + page_size;
+        c->carve_left = n * size;
+    }
+    out->lo = c->carve;
+    out->guarded = 0;
+    c->carve += size;
+    c->carve_left -= size;
+    return 0;
+}
+
+int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__stack_t *out)
+{
+    pthread_once(&init_once, stack_init_once);
+    if (!*poolp && !(*poolp = asyncio__calloc(1, sizeof **poolp)))
+        return ASYNCIO_ENOMEM;
+    asyncio__stack_pool_t *pool = *poolp;
+    unsigned lg = log2_of(size);
+    pool_class_t *c = &pool->cls[lg - CLASS_MIN];
+    if (c->len) {
+        *out = c->free[--c->len];
+        if (c->trimmed > c->len)
+            c->trimmed = c->len;
+        return 0;
+    }
+    out->size_log2 = lg;
+    if (atomic_fetch_add_explicit(&guarded_live, 1, memory_order_relaxed) < guarded_budget) {
+        if (map_guarded(size, out) == 0)
+            return 0;
+    }
+    atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
+    return carve_from_slab(pool, c, size, out);
+}
+
+void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
+{
+    pool_class_t *c = &pool->cls[st->size_log2 - CLASS_MIN];
+    if (c->len == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        asyncio__stack_t *grown = asyncio__realloc(c->free, cap * sizeof *grown);
+        if (!grown) {
+            /* No room to pool it: a guarded stack is unmapped; a slab stack
+             * stays in its slab until the pool goes. */
+            if (st->guarded) {
+                munmap((char *)st->lo - page_size, ((size_t)1 << st->size_log2) + page_size);
+                atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
+            }
+            return;
+        }
+        c->free = grown;
+        c->cap = cap;
+    }
+    c->free[c->len++] = *st;
+}
+
+void asyncio__stack_pool_trim(asyncio__stack_pool_t *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < NCLASSES; i++) {
+        pool_class_t *c = &pool->cls[i];
+        if (c->len <= POOL_HOT)
+            continue;
+        size_t size = (size_t)1 << (i + CLASS_MIN);
+        for (size_t k = c->trimmed; k < c->len - POOL_HOT; k++)
+            madvise(c->free[k].lo, size, MADV_DONTNEED);
+        if (c->trimmed < c->len - POOL_HOT)
+            c->trimmed = c->len - POOL_HOT;
+    }
+}
+
+void asyncio__stack_pool_free(asyncio__stack_pool_t *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < NCLASSES; i++) {
+        pool_class_t *c = &pool->cls[i];
+        size_t size = (size_t)1 << (i + CLASS_MIN);
+        for (size_t k = 0; k < c->len; k++) {
+            if (c->free[k].guarded) {
+                munmap((char *)c->free[k].lo - page_size, size + page_size);
+                atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
+            }
+        }
+        asyncio__free(c->free);
+    }
+    for (slab_t *s = pool->slabs, *next; s; s = next) {
+        next = s->next;
+        munmap(s->map, s->len);
+        asyncio__free(s);
+    }
+    asyncio__free(pool);
+}
+
+/* ------------------------------------------------------------ overflow */
+
+/* Writes "casyncio: task 'NAME' overflowed its N KiB stack" with write(2)
+ * only: this runs in a signal handler or right before abort. */
+static void report_overflow(const char *name, uint64_t number, size_t size)
+{
+    char buf[256];
+    size_t n = 0;
+#define PUT(s)                                                                                 \
+    for (const char *p_ = (s); *p_ && n < sizeof buf - 1; p_++)                                \
+        buf[n++] = *p_;
+    char num[24];
+    PUT("casyncio: task '");
+    if (name) {
+        PUT(name);
+    } else {
+        int i = (int)sizeof num - 1;
+        num[i] = 0;
+        do
+            num[--i] = (char)('0' + number % 10);
+        while ((number /= 10) && i > 0);
+        PUT("Task-");
+        PUT(num + i);
+    }
+    PUT("' overflowed its ");
+    size_t kib = size >> 10;
+    int i = (int)sizeof num - 1;
+    num[i] = 0;
+    do
+        num[--i] = (char)('0' + kib % 10);
+    while ((kib /= 10) && i > 0);
+    PUT(num + i);
+    PUT(" KiB stack\n");
+#undef PUT
+    ssize_t w = write(2, buf, n);
+    (void)w;
+}
+
+static void overflow_abort(asyncio__task_t *t)
+{
+    report_overflow(t->name, t->number, (size_t)1 << t->stack.size_log2);
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+void asyncio__stack_check(const asyncio__stack_t *st)
+{
+    const uint64_t *w = st->lo;
+    for (int i = 0; i < CANARY_BYTES / 8; i++)
+        if (ASYNCIO__UNLIKELY(w[i] != 0))
+            overflow_abort(asyncio__container_of(st, asyncio__task_t, stack));
+}
+
+static struct sigaction previous_segv;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *altstack;
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+    asyncio__task_t *t = asyncio__current();
+    if (t && t->stack.lo) {
+        uintptr_t a = (uintptr_t)si->si_addr, lo = (uintptr_t)t->stack.lo;
+        /* The guard page, or a large frame that jumped past it. */
+        if (a < lo + CANARY_BYTES && a + (64u << 10) + page_size >= lo)
+            overflow_abort(t);
+    }
+    /* Not ours: hand the fault to whoever had the signal before. */
+    if (previous_segv.sa_flags & SA_SIGINFO) {
+        previous_segv.sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (previous_segv.sa_handler != SIG_DFL && previous_segv.sa_handler != SIG_IGN) {
+        previous_segv.sa_handler(sig);
+        return;
+    }
+    /* Re-executing the faulting instruction now kills the process. */
+    signal(sig, SIG_DFL);
+}
+
+static void install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previous_segv);
+}
+
+void asyncio__overflow_handler_install(void)
+{
+    pthread_once(&init_once, stack_init_once);
+    pthread_once(&handler_once, install_handler);
+    /* The handler must not run on the stack that just overflowed. */
+    stack_t cur;
+    if (altstack || sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
+        return;
+    size_t len = 64 << 10;
+    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return;
+    stack_t ss = {.ss_sp = mem, .ss_size = len, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(mem, len);
+        return;
+    }
+    altstack = mem;
+}
+
+void asyncio__overflow_handler_thread_release(void)
+{
+    if (!altstack)
+        return;
+    stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    munmap(altstack, 64 << 10);
+    altstack = NULL;
+}

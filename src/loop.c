@@ -1,0 +1,552 @@
+/*
+ * The event loop.
+ *
+ * One iteration is asyncio's _run_once: move the timers that are due to the
+ * ready queue, then run exactly the callbacks that were ready when the
+ * iteration began (what they schedule runs in the next one).  I/O is
+ * libuv's: uv_run(UV_RUN_NOWAIT) polls without blocking while callbacks are
+ * ready, uv_run(UV_RUN_ONCE) blocks when nothing is, woken by I/O, by one
+ * uv_timer_t armed for the earliest deadline, or by the inbox.
+ *
+ * Polling costs a system call, so while callbacks keep being ready the loop
+ * runs up to ITERATIONS_PER_POLL iterations between two polls.  The order
+ * of callbacks is the same; I/O is merely noticed a few microseconds later.
+ *
+ * Timers live in our own binary heap (timer.c), ordered by deadline then by
+ * scheduling order, with nanosecond deadlines: libuv's millisecond timers
+ * would round every sleep.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOOP_MAGIC 0x100Bu
+#define ITERATIONS_PER_POLL 64
+#define FREELIST_MAX 4096
+#define SLOW_CALLBACK_NS 100000000ull /* debug mode reports callbacks over 100 ms */
+
+/* Live loops, so that a closed or bogus loop pointer is refused instead of
+ * followed (asyncio_loop_close, asyncio_call_soon_threadsafe).  Posting
+ * threads hold the read lock while they touch a loop; close takes the write
+ * lock to unregister it first. */
+static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
+static asyncio_loop_t **live;
+static size_t live_len, live_cap;
+
+static bool registered(asyncio_loop_t *loop)
+{
+    for (size_t i = 0; i < live_len; i++)
+        if (live[i] == loop)
+            return true;
+    return false;
+}
+
+/* A callback posted by another thread: it is its own ready-queue entry. */
+typedef struct asyncio__inbox_item {
+    asyncio__ready_t ready;
+    struct asyncio__inbox_item *next;
+    asyncio_loop_t *loop;
+    asyncio_callback_fn fn;
+    void *arg;
+} inbox_item_t;
+
+uint64_t asyncio__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+double asyncio_loop_time(asyncio_loop_t *loop)
+{
+    (void)loop;
+    return (double)asyncio__now_ns() / 1e9;
+}
+
+asyncio_loop_t *asyncio_get_running_loop(void)
+{
+    return asyncio__tls.running;
+}
+
+asyncio_loop_t *asyncio__loop_get(void)
+{
+    if (asyncio__tls.running)
+        return asyncio__tls.running;
+    return asyncio__tls.current;
+}
+
+/* ------------------------------------------------------------ free lists */
+
+void *asyncio__freelist_get(asyncio__freelist_t *fl)
+{
+    void *obj = fl->head;
+    if (obj) {
+        fl->head = *(void **)obj;
+        fl->len--;
+    }
+    return obj;
+}
+
+bool asyncio__freelist_put(asyncio__freelist_t *fl, void *obj)
+{
+    if (fl->len >= FREELIST_MAX)
+        return false;
+    *(void **)obj = fl->head;
+    fl->head = obj;
+    fl->len++;
+    return true;
+}
+
+void asyncio__freelist_drain(asyncio__freelist_t *fl)
+{
+    void *obj;
+    while ((obj = asyncio__freelist_get(fl)))
+        asyncio__free(obj);
+}
+
+/* ------------------------------------------------------------ ready queue */
+
+void asyncio__ready_push(asyncio_loop_t *loop, asyncio__ready_t *r)
+{
+    r->next = NULL;
+    *loop->ready.tailp = r;
+    loop->ready.tailp = &r->next;
+}
+
+static void report_slow(asyncio_loop_t *loop, uint64_t ns, asyncio__ready_t *r)
+{
+    (void)r;
+    asyncio__task_t *t = loop->last_task;
+    if (t)
+        fprintf(stderr, "casyncio: executing task '%s' took %.3f seconds\n",
+                asyncio__task_name(t), (double)ns / 1e9);
+    else
+        fprintf(stderr, "casyncio: executing a callback took %.3f seconds\n", (double)ns / 1e9);
+}
+
+/* Runs the callbacks ready now; those they schedule wait for the next call. */
+static void run_ready(asyncio_loop_t *loop)
+{
+    asyncio__ready_t *r = loop->ready.head;
+    loop->ready.head = NULL;
+    loop->ready.tailp = &loop->ready.head;
+    while (r) {
+        asyncio__ready_t *next = r->next; /* r may be freed by its own run */
+        if (ASYNCIO__UNLIKELY(loop->debug)) {
+            loop->last_task = NULL;
+            uint64_t t0 = asyncio__now_ns();
+            r->run(r);
+            uint64_t dt = asyncio__now_ns() - t0;
+            if (dt > SLOW_CALLBACK_NS)
+                report_slow(loop, dt, r);
+        } else {
+            r->run(r);
+        }
+        r = next;
+    }
+}
+
+/* Drops what is queued without running user code (loop close). */
+static void drop_ready(asyncio_loop_t *loop)
+{
+    while (loop->ready.head)
+        run_ready(loop); /* every run function checks loop->closed */
+}
+
+/* ------------------------------------------------------------ running */
+
+static void expire_timers(asyncio_loop_t *loop)
+{
+    if (!loop->timers.len)
+        return;
+    loop->now_ns = asyncio__now_ns();
+    asyncio__timer_t *t;
+    while ((t = asyncio__heap_top(&loop->timers)) && t->when_ns <= loop->now_ns) {
+        asyncio__heap_pop(&loop->timers);
+        asyncio__ready_push(loop, &t->ready);
+    }
+}
+
+static void wakeup_noop(uv_timer_t *h)
+{
+    (void)h;
+}
+
+/* Blocks in libuv until I/O, the inbox or the earliest deadline. */
+static void poll_blocking(asyncio_loop_t *loop)
+{
+    asyncio__timer_t *t = asyncio__heap_top(&loop->timers);
+    if (t) {
+        uint64_t now = asyncio__now_ns();
+        uint64_t ms = t->when_ns > now ? (t->when_ns - now + 999999) / 1000000 : 0;
+        uv_update_time(&loop->uv);
+        uv_timer_start(&loop->wakeup_timer, wakeup_noop, ms, 0);
+    } else {
+        uv_timer_stop(&loop->wakeup_timer);
+    }
+    asyncio__stack_pool_trim(loop->stacks);
+    uv_run(&loop->uv, UV_RUN_ONCE);
+}
+
+static int run_checks(asyncio_loop_t *loop, const char *who)
+{
+    if (!loop || loop->magic != LOOP_MAGIC)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a loop", who);
+    if (loop->closed)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed", who);
+    if (loop->running)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: This event loop is already running",
+                                   who);
+    if (asyncio__tls.running)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                   "%s: Cannot run the event loop while another loop is running",
+                                   who);
+    return 0;
+}
+
+static void run(asyncio_loop_t *loop)
+{
+    asyncio_loop_t *outer_current = asyncio__tls.current;
+    asyncio__tls.running = loop;
+    asyncio__tls.current = loop;
+    loop->running = true;
+    for (;;) {
+        for (int i = 0; i < ITERATIONS_PER_POLL; i++) {
+            expire_timers(loop);
+            if (!loop->ready.head)
+                break;
+            run_ready(loop);
+            if (loop->stopping)
+                goto out;
+        }
+        if (loop->stopping)
+            break;
+        if (loop->ready.head)
+            uv_run(&loop->uv, UV_RUN_NOWAIT);
+        else
+            poll_blocking(loop);
+    }
+out:
+    loop->stopping = false;
+    loop->running = false;
+    asyncio__tls.running = NULL;
+    asyncio__tls.current = outer_current ? outer_current : loop;
+}
+
+int asyncio_loop_run_forever(asyncio_loop_t *loop)
+{
+    int rc = run_checks(loop, "asyncio_loop_run_forever");
+    if (rc)
+        return rc;
+    run(loop);
+    return 0;
+}
+
+static void stop_when_done(asyncio_future_t *fut, void *arg)
+{
+    (void)fut;
+    asyncio_loop_stop(arg);
+}
+
+int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut, void **result)
+{
+    int rc = run_checks(loop, "asyncio_loop_run_until_complete");
+    if (rc)
+        return rc;
+    if (!asyncio__future_check(fut, "asyncio_loop_run_until_complete"))
+        return ASYNCIO_EVALUE;
+    if (fut->loop != loop)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_loop_run_until_complete: the future "
+                                                   "belongs to a different loop");
+    asyncio_incref(fut);
+    if (!asyncio_done(fut)) {
+        if ((rc = asyncio__add_callback(fut, stop_when_done, loop)) != 0) {
+            asyncio_decref(fut);
+            return rc;
+        }
+        run(loop);
+        asyncio_remove_done_callback(fut, stop_when_done, loop);
+    }
+    if (!asyncio_done(fut))
+        rc = asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop stopped before Future completed.");
+    else
+        rc = asyncio__future_outcome(fut, result);
+    asyncio_decref(fut);
+    return rc;
+}
+
+void asyncio_loop_stop(asyncio_loop_t *loop)
+{
+    if (loop && loop->magic == LOOP_MAGIC)
+        loop->stopping = true;
+}
+
+/* ------------------------------------------------------------ thread-safe inbox */
+
+static void run_inbox_item(asyncio__ready_t *r)
+{
+    inbox_item_t *it = asyncio__container_of(r, inbox_item_t, ready);
+    if (!it->loop->closed)
+        it->fn(it->arg);
+    asyncio__free(it);
+}
+
+static void on_inbox(uv_async_t *h)
+{
+    asyncio_loop_t *loop = h->data;
+    pthread_mutex_lock(&loop->inbox_lock);
+    inbox_item_t *it = loop->inbox_head;
+    loop->inbox_head = NULL;
+    loop->inbox_tailp = &loop->inbox_head;
+    pthread_mutex_unlock(&loop->inbox_lock);
+    for (inbox_item_t *next; it; it = next) {
+        next = it->next;
+        asyncio__ready_push(loop, &it->ready);
+    }
+}
+
+int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, void *arg)
+{
+    if (!fn)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call_soon_threadsafe: fn is NULL");
+    if (!loop)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_call_soon_threadsafe: loop is NULL");
+    inbox_item_t *it = asyncio__malloc(sizeof *it);
+    if (!it)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_call_soon_threadsafe");
+    it->ready.run = run_inbox_item;
+    it->next = NULL;
+    it->loop = loop;
+    it->fn = fn;
+    it->arg = arg;
+    int rc = 0;
+    pthread_rwlock_rdlock(&registry_lock);
+    if (!registered(loop)) {
+        rc = ASYNCIO_ERUNTIME;
+    } else {
+        pthread_mutex_lock(&loop->inbox_lock);
+        *loop->inbox_tailp = it;
+        loop->inbox_tailp = &it->next;
+        pthread_mutex_unlock(&loop->inbox_lock);
+        /* Coalesces: many posts before the loop wakes cost one wake-up. */
+        uv_async_send(&loop->inbox_async);
+    }
+    pthread_rwlock_unlock(&registry_lock);
+    if (rc) {
+        asyncio__free(it);
+        return asyncio__raise_code(rc, "asyncio_call_soon_threadsafe: Event loop is closed");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+asyncio_loop_t *asyncio_loop_new(void)
+{
+    asyncio_loop_t *loop = asyncio__calloc(1, sizeof *loop);
+    if (!loop)
+        goto nomem;
+    pthread_rwlock_wrlock(&registry_lock);
+    if (live_len == live_cap) {
+        size_t cap = live_cap ? live_cap * 2 : 8;
+        asyncio_loop_t **grown = realloc(live, cap * sizeof *grown); /* process-lifetime table */
+        if (!grown) {
+            pthread_rwlock_unlock(&registry_lock);
+            asyncio__free(loop);
+            goto nomem;
+        }
+        live = grown;
+        live_cap = cap;
+    }
+    if (asyncio__coro_main_init(&loop->main_ctx) != 0) {
+        pthread_rwlock_unlock(&registry_lock);
+        asyncio__free(loop);
+        goto nomem;
+    }
+    int rc = uv_loop_init(&loop->uv);
+    if (rc) {
+        pthread_rwlock_unlock(&registry_lock);
+        asyncio__coro_destroy(&loop->main_ctx);
+        asyncio__free(loop);
+        asyncio_raise_uv(rc, "uv_loop_init");
+        return NULL;
+    }
+    live[live_len++] = loop;
+    pthread_rwlock_unlock(&registry_lock);
+
+    loop->magic = LOOP_MAGIC;
+    loop->refs = 1;
+    loop->uv.data = loop;
+    loop->ready.tailp = &loop->ready.head;
+    loop->tasks.prev = loop->tasks.next = &loop->tasks;
+    loop->inbox_tailp = &loop->inbox_head;
+    pthread_mutex_init(&loop->inbox_lock, NULL);
+    uv_timer_init(&loop->uv, &loop->wakeup_timer);
+    uv_async_init(&loop->uv, &loop->inbox_async, on_inbox);
+    loop->inbox_async.data = loop;
+    const char *dbg = getenv("ASYNCIO_DEBUG");
+    loop->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+    asyncio__overflow_handler_install();
+    atomic_fetch_add(&asyncio__live_loops, 1);
+    asyncio__tls.nloops++;
+    asyncio__tls.current = loop;
+    return loop;
+nomem:
+    asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_loop_new");
+    return NULL;
+}
+
+void asyncio__loop_ref(asyncio_loop_t *loop)
+{
+    loop->refs++;
+}
+
+void asyncio__loop_unref(asyncio_loop_t *loop)
+{
+    if (--loop->refs == 0) {
+        loop->magic = 0;
+        asyncio__free(loop);
+    }
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int asyncio_loop_close(asyncio_loop_t *loop)
+{
+    pthread_rwlock_wrlock(&registry_lock);
+    size_t i = 0;
+    while (i < live_len && live[i] != loop)
+        i++;
+    if (i == live_len) {
+        pthread_rwlock_unlock(&registry_lock);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                   "asyncio_loop_close: the loop is already closed (or was "
+                                   "never a loop)");
+    }
+    if (loop->running) {
+        pthread_rwlock_unlock(&registry_lock);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot close a running event loop");
+    }
+    live[i] = live[--live_len];
+    pthread_rwlock_unlock(&registry_lock);
+
+    loop->closed = true;
+    /* Callbacks posted but not yet run are dropped, as Python drops its
+     * ready queue: no thread can post any more. */
+    pthread_mutex_lock(&loop->inbox_lock);
+    inbox_item_t *it = loop->inbox_head;
+    loop->inbox_head = NULL;
+    pthread_mutex_unlock(&loop->inbox_lock);
+    for (inbox_item_t *next; it; it = next) {
+        next = it->next;
+        asyncio__free(it);
+    }
+    /* The ready queue first: its entries may point at tasks about to go. */
+    drop_ready(loop);
+    asyncio__tasks_abandon(loop);
+    asyncio__timers_drop(loop);
+
+    uv_walk(&loop->uv, close_handle, NULL);
+    uv_run(&loop->uv, UV_RUN_DEFAULT); /* lets the close callbacks run */
+    uv_loop_close(&loop->uv);
+    pthread_mutex_destroy(&loop->inbox_lock);
+    asyncio__coro_destroy(&loop->main_ctx);
+    asyncio__stack_pool_free(loop->stacks);
+    loop->stacks = NULL;
+    asyncio__freelist_drain(&loop->free_futures);
+    asyncio__freelist_drain(&loop->free_tasks);
+    asyncio__freelist_drain(&loop->free_timers);
+    asyncio__free(loop->timers.items);
+    loop->timers.items = NULL;
+    loop->timers.len = loop->timers.cap = 0;
+
+    if (asyncio__tls.current == loop)
+        asyncio__tls.current = NULL;
+    if (asyncio__tls.nloops && --asyncio__tls.nloops == 0)
+        asyncio__overflow_handler_thread_release();
+    atomic_fetch_sub(&asyncio__live_loops, 1);
+    asyncio__loop_unref(loop); /* futures still held keep the struct */
+    return 0;
+}
+
+struct uv_loop_s *asyncio_loop_uv(asyncio_loop_t *loop)
+{
+    return (loop && loop->magic == LOOP_MAGIC && !loop->closed) ? &loop->uv : NULL;
+}
+
+void asyncio_loop_set_debug(asyncio_loop_t *loop, bool enabled)
+{
+    if (loop && loop->magic == LOOP_MAGIC)
+        loop->debug = enabled;
+}
+
+bool asyncio_loop_get_debug(asyncio_loop_t *loop)
+{
+    return loop && loop->magic == LOOP_MAGIC && loop->debug;
+}
+
+/* ------------------------------------------------------------ exception handler */
+
+void asyncio_loop_set_exception_handler(asyncio_loop_t *loop, asyncio_exception_handler_fn fn,
+                                        void *arg)
+{
+    if (!loop || loop->magic != LOOP_MAGIC)
+        return;
+    loop->exc_handler = fn;
+    loop->exc_handler_arg = arg;
+}
+
+void asyncio_loop_default_exception_handler(asyncio_loop_t *loop,
+                                            const asyncio_exception_context_t *ctx)
+{
+    (void)loop;
+    if (!ctx)
+        return;
+    fprintf(stderr, "%s\n", ctx->message ? ctx->message : "Unhandled exception in event loop");
+    if (ctx->future) {
+        asyncio__task_t *t = asyncio__as_task(ctx->future);
+        const char *state = ctx->future->state == ASYNCIO__PENDING    ? "pending"
+                            : ctx->future->state == ASYNCIO__CANCELLED ? "cancelled"
+                                                                        : "finished";
+        if (t)
+            fprintf(stderr, "future: <Task %s name='%s'", state, asyncio__task_name(t));
+        else
+            fprintf(stderr, "future: <Future %s", state);
+        if (ctx->exception)
+            fprintf(stderr, " exception=%s('%s')", ctx->exception->type,
+                    ctx->exception->message);
+        fprintf(stderr, ">\n");
+    } else if (ctx->exception) {
+        fprintf(stderr, "exception: %s: %s\n", ctx->exception->type, ctx->exception->message);
+    }
+    fflush(stderr);
+}
+
+void asyncio_loop_call_exception_handler(asyncio_loop_t *loop,
+                                         const asyncio_exception_context_t *ctx)
+{
+    if (!ctx)
+        return;
+    if (loop && loop->magic == LOOP_MAGIC && loop->exc_handler)
+        loop->exc_handler(loop, ctx, loop->exc_handler_arg);
+    else
+        asyncio_loop_default_exception_handler(loop, ctx);
+}
+
+void asyncio__report(asyncio_loop_t *loop, const char *message, const asyncio_error_t *exc,
+                     asyncio_future_t *fut)
+{
+    asyncio_exception_context_t ctx = {message, exc, fut};
+    if (loop && loop->closed)
+        loop = NULL; /* its handler may be gone with whatever it used */
+    asyncio_loop_call_exception_handler(loop, &ctx);
+}
