@@ -346,7 +346,7 @@ void asyncio__exc_free(asyncio__exc_t *e)
 
 /* ------------------------------------------------------------ indicators */
 
-_Thread_local asyncio__tls_t asyncio__tls;
+_Thread_local asyncio__tls_t asyncio__tls __attribute__((tls_model("initial-exec")));
 
 /* Frees a thread's indicator when the thread exits. */
 static pthread_key_t tls_key;

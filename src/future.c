@@ -65,9 +65,14 @@ void asyncio_decref(asyncio_future_t *fut)
         asyncio__future_release(fut);
 }
 
-static void free_record(asyncio__callback_t *cb)
+/* A callback record beyond the first, which lives inside the future. */
+typedef struct extra_callback {
+    asyncio__callback_t cb;
+    asyncio_future_t *fut;
+} extra_callback_t;
+
+static void free_record(asyncio_future_t *f, asyncio__callback_t *cb)
 {
-    asyncio_future_t *f = cb->fut;
     if (cb == &f->cb0)
         f->cb0_used = 0;
     else
@@ -87,36 +92,45 @@ void asyncio__future_release(asyncio_future_t *f)
         if (--f->refcnt > 0)
             return;
     }
-    if (f->on_free)
-        f->on_free(f);
+    if (f->ops)
+        f->ops->free(f);
     for (asyncio__callback_t *cb = f->cbs, *next; cb; cb = next) {
         next = cb->next;
-        free_record(cb);
+        free_record(f, cb);
     }
     asyncio__exc_free(f->exc);
-    asyncio__free(f->cancel_msg);
     asyncio_loop_t *loop = f->loop;
     f->magic = ASYNCIO__DEAD_MAGIC;
     if (f->is_task) {
         asyncio__task_free((asyncio__task_t *)f);
-    } else if (loop->closed || !asyncio__freelist_put(&loop->free_futures, f)) {
+    } else if (loop->closed) {
         asyncio__free(f);
+    } else {
+        asyncio__freelist_put(&loop->free_futures, f);
     }
     asyncio__loop_unref(loop);
 }
 
 /* ------------------------------------------------------------ callbacks */
 
-static void run_callback(asyncio__ready_t *r)
+static void run_callback(asyncio_future_t *f, asyncio__callback_t *cb)
 {
-    asyncio__callback_t *cb = asyncio__container_of(r, asyncio__callback_t, ready);
-    asyncio_future_t *f = cb->fut;
     asyncio_done_fn fn = cb->fn;
     void *arg = cb->arg;
-    free_record(cb);
+    free_record(f, cb);
     if (!f->loop->closed)
         fn(f, arg);
     asyncio_decref(f);
+}
+
+static void run_cb0(asyncio__ready_t *r)
+{
+    run_callback(asyncio__container_of(r, asyncio_future_t, cb0.ready), (asyncio__callback_t *)r);
+}
+
+static void run_extra(asyncio__ready_t *r)
+{
+    run_callback(((extra_callback_t *)r)->fut, (asyncio__callback_t *)r);
 }
 
 static void schedule_record(asyncio_future_t *f, asyncio__callback_t *cb)
@@ -128,12 +142,17 @@ static void schedule_record(asyncio_future_t *f, asyncio__callback_t *cb)
 int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
 {
     asyncio__callback_t *cb = &f->cb0;
-    if (f->cb0_used && !(cb = asyncio__malloc(sizeof *cb)))
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "adding a done callback");
-    if (cb == &f->cb0)
+    if (!f->cb0_used) {
         f->cb0_used = 1;
-    cb->ready.run = run_callback;
-    cb->fut = f;
+        cb->ready.run = run_cb0;
+    } else {
+        extra_callback_t *x = asyncio__malloc(sizeof *x);
+        if (!x)
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "adding a done callback");
+        x->fut = f;
+        cb = &x->cb;
+        cb->ready.run = run_extra;
+    }
     cb->fn = fn;
     cb->arg = arg;
     cb->next = NULL;
@@ -168,7 +187,7 @@ int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void
         asyncio__callback_t *cb = *pp;
         if (cb->fn == fn && cb->arg == arg) {
             *pp = cb->next;
-            free_record(cb);
+            free_record(fut, cb);
             removed++;
         } else {
             pp = &cb->next;
@@ -317,8 +336,8 @@ bool asyncio_cancel(asyncio_future_t *fut, const char *msg)
         return false;
     if (fut->is_task)
         return asyncio__task_cancel((asyncio__task_t *)fut, msg);
-    if (fut->cancel_impl)
-        return fut->cancel_impl(fut, msg);
+    if (fut->ops)
+        return fut->ops->cancel(fut, msg);
     return asyncio__future_cancel(fut, msg);
 }
 

@@ -177,9 +177,9 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
     gather_t *g = asyncio__calloc(1, sizeof *g);
     if (!g)
         goto nomem;
+    static const asyncio__future_ops_t gather_ops = {gather_cancel, gather_free};
     outer->impl = g;
-    outer->on_free = gather_free;
-    outer->cancel_impl = gather_cancel;
+    outer->ops = &gather_ops;
     if (n == 0) {
         asyncio__future_finish(outer, NULL, NULL);
         return outer;

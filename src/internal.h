@@ -96,9 +96,9 @@ typedef struct asyncio__coro {
     void (*entry)(void *);
     void *entry_arg;
 #endif
-    void *stack_lo;
-    size_t stack_size;
 #ifdef ASYNCIO__ASAN
+    void *stack_lo; /* AddressSanitizer is told the stack it switches to */
+    size_t stack_size;
     void *asan_fake;
 #endif
 #ifdef ASYNCIO__TSAN
@@ -242,7 +242,8 @@ typedef struct asyncio__tls {
     uint64_t name_next, name_end; /* block of "Task-N" numbers */
     size_t nloops;            /* loops alive made by this thread */
 } asyncio__tls_t;
-extern _Thread_local asyncio__tls_t asyncio__tls;
+/* initial-exec: a plain %fs-relative access, no __tls_get_addr call. */
+extern _Thread_local asyncio__tls_t asyncio__tls __attribute__((tls_model("initial-exec")));
 
 static inline asyncio__task_t *asyncio__current(void)
 {
@@ -257,7 +258,7 @@ void asyncio__loop_ref(asyncio_loop_t *loop);
 void asyncio__loop_unref(asyncio_loop_t *loop);
 uint64_t asyncio__now_ns(void);
 void *asyncio__freelist_get(asyncio__freelist_t *fl);
-bool asyncio__freelist_put(asyncio__freelist_t *fl, void *obj);
+void asyncio__freelist_put(asyncio__freelist_t *fl, void *obj);
 void asyncio__freelist_drain(asyncio__freelist_t *fl);
 /* Schedules fn(arg) at when_ns (0: in the next iteration); NULL and
  * MemoryError on failure. */
@@ -280,16 +281,23 @@ enum { ASYNCIO__PENDING, ASYNCIO__FINISHED, ASYNCIO__CANCELLED };
 #define ASYNCIO__FUTURE_MAGIC 0xF07E0001u
 #define ASYNCIO__DEAD_MAGIC 0xDEADF07Eu
 
-/* A done callback.  The first one lives inside the future; more are
- * allocated.  When the future completes each record moves to the ready
- * queue, holding a reference to the future until it has run. */
+/* A done callback.  The first one lives inside the future (cb0); more are
+ * allocated with a pointer back to their future.  When the future
+ * completes each record moves to the ready queue, holding a reference to
+ * the future until it has run. */
 typedef struct asyncio__callback {
     asyncio__ready_t ready;
     struct asyncio__callback *next;
-    asyncio_future_t *fut;
     asyncio_done_fn fn;
     void *arg;
 } asyncio__callback_t;
+
+/* What a combinator's future does differently: cancel (gather cancels its
+ * children instead of itself) and free (releases impl). */
+typedef struct asyncio__future_ops {
+    bool (*cancel)(asyncio_future_t *, const char *msg);
+    void (*free)(asyncio_future_t *);
+} asyncio__future_ops_t;
 
 struct asyncio_future {
     uint32_t magic;
@@ -301,14 +309,10 @@ struct asyncio_future {
     asyncio_loop_t *loop;
     void *result;
     asyncio__exc_t *exc;    /* exception, or CancelledError once cancelled */
-    char *cancel_msg;       /* message of cancel(msg), until exc is made */
     asyncio__callback_t cb0;
-    asyncio__callback_t *cbs; /* callbacks after cb0, in order */
+    asyncio__callback_t *cbs; /* pending callbacks in order (cb0 among them) */
     asyncio__callback_t **cbs_tailp;
-    /* Futures made by combinators: cancel_impl replaces cancel (gather
-     * cancels its children instead), on_free releases impl. */
-    bool (*cancel_impl)(asyncio_future_t *, const char *msg);
-    void (*on_free)(asyncio_future_t *);
+    const asyncio__future_ops_t *ops; /* NULL for a plain future */
     void *impl;
 };
 
@@ -335,21 +339,19 @@ struct asyncio__task {
     asyncio_future_t fut; /* a task is a future */
     asyncio__ready_t step; /* scheduled to run its next step */
     asyncio__coro_t ctx;
-    asyncio__stack_t stack;
+    asyncio__stack_t stack; /* before the first step, size_log2 is the size asked (0: default) */
     asyncio_coro_fn fn;
     void *arg;
     void *retval;
     asyncio_future_t *waiting; /* the future it is suspended on */
     asyncio__list_t link;      /* in loop->tasks while unfinished */
     asyncio__errstate_t err;   /* its error indicator */
-    char *name;                /* custom name, or NULL for "Task-<number>" */
+    char *name;                /* set by set_name, or "Task-<number>" made on demand */
     uint64_t number;
     char *cancel_msg;          /* message for a pending must_cancel */
+    void *scopes;              /* open timeout/taskgroup scopes, innermost first */
     int32_t num_cancels_requested;
     uint8_t must_cancel, started, finished, step_scheduled;
-    size_t stack_request;      /* 0: default size */
-    char name_buf[24];
-    void *scopes;              /* open timeout/taskgroup scopes, innermost first */
 };
 
 static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)

@@ -9,8 +9,9 @@
  * uv_timer_t armed for the earliest deadline, or by the inbox.
  *
  * Polling costs a system call, so while callbacks keep being ready the loop
- * runs up to ITERATIONS_PER_POLL iterations between two polls.  The order
- * of callbacks is the same; I/O is merely noticed a few microseconds later.
+ * runs iterations until about CALLBACKS_PER_POLL callbacks have run before
+ * it polls again.  The order of callbacks is the same; I/O is merely
+ * noticed a few microseconds later.
  *
  * Timers live in our own binary heap (timer.c), ordered by deadline then by
  * scheduling order, with nanosecond deadlines: libuv's millisecond timers
@@ -25,8 +26,8 @@
 #include <time.h>
 
 #define LOOP_MAGIC 0x100Bu
-#define ITERATIONS_PER_POLL 64
-#define FREELIST_MAX 4096
+#define CALLBACKS_PER_POLL 1024
+#define FREELIST_KEEP 1024 /* objects kept per free list when the loop idles */
 #define SLOW_CALLBACK_NS 100000000ull /* debug mode reports callbacks over 100 ms */
 
 /* Live loops, so that a closed or bogus loop pointer is refused instead of
@@ -91,21 +92,24 @@ void *asyncio__freelist_get(asyncio__freelist_t *fl)
     return obj;
 }
 
-bool asyncio__freelist_put(asyncio__freelist_t *fl, void *obj)
+/* Free lists grow while the loop is busy and are trimmed when it idles
+ * (freelist_trim), so a burst of tasks reuses memory without keeping it. */
+void asyncio__freelist_put(asyncio__freelist_t *fl, void *obj)
 {
-    if (fl->len >= FREELIST_MAX)
-        return false;
     *(void **)obj = fl->head;
     fl->head = obj;
     fl->len++;
-    return true;
+}
+
+static void freelist_trim(asyncio__freelist_t *fl, size_t keep)
+{
+    while (fl->len > keep)
+        asyncio__free(asyncio__freelist_get(fl));
 }
 
 void asyncio__freelist_drain(asyncio__freelist_t *fl)
 {
-    void *obj;
-    while ((obj = asyncio__freelist_get(fl)))
-        asyncio__free(obj);
+    freelist_trim(fl, 0);
 }
 
 /* ------------------------------------------------------------ ready queue */
@@ -128,9 +132,11 @@ static void report_slow(asyncio_loop_t *loop, uint64_t ns, asyncio__ready_t *r)
         fprintf(stderr, "casyncio: executing a callback took %.3f seconds\n", (double)ns / 1e9);
 }
 
-/* Runs the callbacks ready now; those they schedule wait for the next call. */
-static void run_ready(asyncio_loop_t *loop)
+/* Runs the callbacks ready now; those they schedule wait for the next
+ * call.  Returns how many ran. */
+static size_t run_ready(asyncio_loop_t *loop)
 {
+    size_t n = 0;
     asyncio__ready_t *r = loop->ready.head;
     loop->ready.head = NULL;
     loop->ready.tailp = &loop->ready.head;
@@ -147,7 +153,9 @@ static void run_ready(asyncio_loop_t *loop)
             r->run(r);
         }
         r = next;
+        n++;
     }
+    return n;
 }
 
 /* Drops what is queued without running user code (loop close). */
@@ -188,7 +196,11 @@ static void poll_blocking(asyncio_loop_t *loop)
     } else {
         uv_timer_stop(&loop->wakeup_timer);
     }
+    /* Going idle: hand back what the last burst left pooled. */
     asyncio__stack_pool_trim(loop->stacks);
+    freelist_trim(&loop->free_tasks, FREELIST_KEEP);
+    freelist_trim(&loop->free_futures, FREELIST_KEEP);
+    freelist_trim(&loop->free_timers, FREELIST_KEEP);
     uv_run(&loop->uv, UV_RUN_ONCE);
 }
 
@@ -215,11 +227,11 @@ static void run(asyncio_loop_t *loop)
     asyncio__tls.current = loop;
     loop->running = true;
     for (;;) {
-        for (int i = 0; i < ITERATIONS_PER_POLL; i++) {
+        for (size_t ran = 0; ran < CALLBACKS_PER_POLL;) {
             expire_timers(loop);
             if (!loop->ready.head)
                 break;
-            run_ready(loop);
+            ran += run_ready(loop);
             if (loop->stopping)
                 goto out;
         }

@@ -64,11 +64,15 @@ asyncio__task_t *asyncio__require_task(const char *who)
 
 const char *asyncio__task_name(asyncio__task_t *t)
 {
-    if (t->name)
-        return t->name;
-    if (!t->name_buf[0])
-        snprintf(t->name_buf, sizeof t->name_buf, "Task-%llu", (unsigned long long)t->number);
-    return t->name_buf;
+    if (!t->name) {
+        /* Made on demand: most tasks are never asked their name. */
+        char buf[32];
+        snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->number);
+        t->name = asyncio__strdup(buf);
+        if (!t->name)
+            return "Task-?"; /* out of memory: the name only */
+    }
+    return t->name;
 }
 
 /* ------------------------------------------------------------ stepping */
@@ -177,7 +181,8 @@ static void task_step(asyncio__task_t *t)
             task_complete(t, NULL, NULL);
             return;
         }
-        size_t size = t->stack_request ? t->stack_request : asyncio__stack_default_size();
+        size_t size = t->stack.size_log2 ? (size_t)1 << t->stack.size_log2
+                                         : asyncio__stack_default_size();
         if (asyncio__stack_acquire(&loop->stacks, size, &t->stack) != 0 ||
             asyncio__coro_init(&t->ctx, t->stack.lo, size, task_entry, t) != 0) {
             if (t->stack.lo)
@@ -252,7 +257,7 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
         goto nomem;
     }
     if (!t->name)
-        t->number = next_task_number();
+        t->number = next_task_number(); /* Python counts unnamed tasks only */
     t->fut.magic = ASYNCIO__FUTURE_MAGIC;
     t->fut.is_task = 1;
     t->fut.refcnt = 2; /* the caller's and the loop's, until the task is done */
@@ -261,7 +266,7 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     t->step.run = run_step;
     t->fn = fn;
     t->arg = arg;
-    t->stack_request = stack;
+    t->stack.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0;
     asyncio__loop_ref(loop);
     list_insert(&loop->tasks, &t->link);
     loop->ntasks++;
@@ -283,8 +288,10 @@ void asyncio__task_free(asyncio__task_t *t)
     asyncio__free(t->name);
     asyncio__free(t->cancel_msg);
     asyncio__errstate_clear(&t->err);
-    if (loop->closed || !asyncio__freelist_put(&loop->free_tasks, t))
+    if (loop->closed)
         asyncio__free(t);
+    else
+        asyncio__freelist_put(&loop->free_tasks, t);
 }
 
 void asyncio__tasks_abandon(asyncio_loop_t *loop)

@@ -102,8 +102,10 @@ static void timer_free(asyncio__timer_t *t)
 {
     asyncio_loop_t *loop = t->loop;
     t->id = 0;
-    if (loop->closed || !asyncio__freelist_put(&loop->free_timers, t))
+    if (loop->closed)
         asyncio__free(t);
+    else
+        asyncio__freelist_put(&loop->free_timers, t);
 }
 
 static void run_timer(asyncio__ready_t *r)

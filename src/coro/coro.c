@@ -35,8 +35,17 @@ void asyncio__ctx_switch(void **save_sp, void *load_sp);
 void asyncio__ctx_start(void);
 #endif
 
-static void sanitizers_init(asyncio__coro_t *c, bool main)
+static void sanitizers_init(asyncio__coro_t *c, bool main, void *lo, size_t size)
 {
+#ifdef ASYNCIO_HAVE_VALGRIND_H
+    c->vg_id = main ? 0 : VALGRIND_STACK_REGISTER(lo, (char *)lo + size);
+#endif
+#ifdef ASYNCIO__ASAN
+    c->stack_lo = lo;
+    c->stack_size = size;
+#endif
+    (void)lo;
+    (void)size;
 #ifdef ASYNCIO__ASAN
     c->asan_fake = NULL;
 #endif
@@ -44,9 +53,6 @@ static void sanitizers_init(asyncio__coro_t *c, bool main)
     /* The thread's own fiber is borrowed, never destroyed. */
     c->tsan_fiber = main ? __tsan_get_current_fiber() : __tsan_create_fiber(0);
     c->tsan_owned = !main;
-#endif
-#ifdef ASYNCIO_HAVE_VALGRIND_H
-    c->vg_id = main ? 0 : VALGRIND_STACK_REGISTER(c->stack_lo, (char *)c->stack_lo + c->stack_size);
 #endif
     (void)c;
     (void)main;
@@ -60,7 +66,7 @@ int asyncio__coro_main_init(asyncio__coro_t *c)
     if (!c->uctx)
         return ASYNCIO_ENOMEM;
 #endif
-    sanitizers_init(c, true);
+    sanitizers_init(c, true, NULL, 0);
     return 0;
 }
 
@@ -77,8 +83,6 @@ static void uctx_start(unsigned hi, unsigned lo)
 int asyncio__coro_init(asyncio__coro_t *c, void *lo, size_t size, void (*entry)(void *), void *arg)
 {
     memset(c, 0, sizeof *c);
-    c->stack_lo = lo;
-    c->stack_size = size;
 #ifdef ASYNCIO_CORO_UCONTEXT
     ucontext_t *uc = asyncio__calloc(1, sizeof *uc);
     if (!uc)
@@ -118,7 +122,7 @@ int asyncio__coro_init(asyncio__coro_t *c, void *lo, size_t size, void (*entry)(
 #endif
     c->sp = sp;
 #endif
-    sanitizers_init(c, false);
+    sanitizers_init(c, false, lo, size);
     return 0;
 }
 

@@ -29,10 +29,16 @@ asyncio__ctx_switch:
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
         movq    %rsp, (%rdi)
+        /* Loading the control words is slow (it serialises the FPU), and
+         * they almost never differ between contexts: load only when so. */
+        movl    (%rsp), %eax
+        movzwl  4(%rsp), %ecx
         movq    %rsi, %rsp
-        ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        addq    $8, %rsp
+        cmpl    (%rsp), %eax
+        jne     1f
+2:      cmpw    4(%rsp), %cx
+        jne     3f
+4:      addq    $8, %rsp
         popq    %r15
         popq    %r14
         popq    %r13
@@ -40,6 +46,10 @@ asyncio__ctx_switch:
         popq    %rbx
         popq    %rbp
         ret
+1:      ldmxcsr (%rsp)
+        jmp     2b
+3:      fldcw   4(%rsp)
+        jmp     4b
         .cfi_endproc
         .size   asyncio__ctx_switch, .-asyncio__ctx_switch
 
