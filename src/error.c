@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ static const builtin_type_t builtins[] = {
     {"InterruptedError", "OSError", UV_EINTR},
     {"BlockingIOError", "OSError", UV_EAGAIN},
     {"ProcessLookupError", "OSError", UV_ESRCH},
+    {"ChildProcessError", "OSError", (-ECHILD)},
     {"gaierror", "OSError", ASYNCIO_EEXCEPTION},
 };
 
@@ -87,7 +89,9 @@ int asyncio__type_code(const char *type)
     return b ? b->code : ASYNCIO_EEXCEPTION;
 }
 
-/* User types, registered by any thread: guarded by registry_lock. */
+/* User types, registered by any thread: guarded by registry_lock.  The
+ * table lives as long as the process and may outlive any allocator set
+ * with asyncio_set_allocator, so it uses the C library's directly. */
 typedef struct user_type {
     char *name;
     char *base;
@@ -174,16 +178,16 @@ int asyncio_exception_register(const char *type, const char *base)
     }
     if (registry_len == registry_cap) {
         size_t cap = registry_cap ? registry_cap * 2 : 16;
-        user_type_t *grown = asyncio__realloc(registry, cap * sizeof *grown);
+        user_type_t *grown = realloc(registry, cap * sizeof *grown);
         if (!grown)
             goto nomem;
         registry = grown;
         registry_cap = cap;
     }
-    char *n = asyncio__strdup(type), *b = asyncio__strdup(base);
+    char *n = strdup(type), *b = strdup(base);
     if (!n || !b) {
-        asyncio__free(n);
-        asyncio__free(b);
+        free(n);
+        free(b);
         goto nomem;
     }
     registry[registry_len++] = (user_type_t){n, b};
@@ -205,13 +209,28 @@ static const struct {
 #undef ROW
 };
 
+/* Python's OSError subclass for an errno (PEP 3151), by libuv code (on Unix
+ * a libuv code is -errno, also for the errnos libuv has no name for). */
+static const struct {
+    int code;
+    const char *type;
+} os_error_types[] = {
+    {UV_EAGAIN, "BlockingIOError"},          {UV_EALREADY, "BlockingIOError"},
+    {(-EINPROGRESS), "BlockingIOError"},     {(-ECHILD), "ChildProcessError"},
+    {UV_EPIPE, "BrokenPipeError"},           {UV_ESHUTDOWN, "BrokenPipeError"},
+    {UV_ECONNABORTED, "ConnectionAbortedError"}, {UV_ECONNREFUSED, "ConnectionRefusedError"},
+    {UV_ECONNRESET, "ConnectionResetError"}, {UV_EEXIST, "FileExistsError"},
+    {UV_ENOENT, "FileNotFoundError"},        {UV_EINTR, "InterruptedError"},
+    {UV_EISDIR, "IsADirectoryError"},        {UV_ENOTDIR, "NotADirectoryError"},
+    {UV_EACCES, "PermissionError"},          {UV_EPERM, "PermissionError"},
+    {UV_ESRCH, "ProcessLookupError"},        {UV_ETIMEDOUT, "TimeoutError"},
+};
+
 static const char *uv_type(int code)
 {
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-        if (builtins[i].code == code && code > -30000) /* a libuv code */
-            return builtins[i].name;
-    if (code == UV_ETIMEDOUT)
-        return "TimeoutError";
+    for (size_t i = 0; i < sizeof os_error_types / sizeof os_error_types[0]; i++)
+        if (os_error_types[i].code == code)
+            return os_error_types[i].type;
     if (code <= UV_EAI_ADDRFAMILY && code >= UV_EAI_SOCKTYPE)
         return "gaierror";
     return "OSError";
@@ -479,6 +498,8 @@ void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
 
 void *asyncio_reraise(void)
 {
+    if (!asyncio__errstate()->raised)
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "No active exception to reraise");
     return NULL;
 }
 

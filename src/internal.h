@@ -230,7 +230,7 @@ struct asyncio_loop {
     /* call_soon_threadsafe: posted by any thread under inbox_lock. */
     pthread_mutex_t inbox_lock;
     struct asyncio__inbox_item *inbox_head, **inbox_tailp;
-    bool inbox_closed;
+    atomic_bool inbox_pending; /* a hint, read without the lock */
     void *executor; /* the default executor, when one exists */
 };
 
@@ -251,6 +251,9 @@ static inline asyncio__task_t *asyncio__current(void)
     return l ? l->current : NULL;
 }
 
+/* True for a loop that exists and is not closed (the running loop at no
+ * cost, others through the registry of live loops). */
+bool asyncio__loop_live(asyncio_loop_t *loop);
 /* The running loop, else the thread's current open loop, else NULL. */
 asyncio_loop_t *asyncio__loop_get(void);
 void asyncio__ready_push(asyncio_loop_t *loop, asyncio__ready_t *r);

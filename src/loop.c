@@ -46,6 +46,18 @@ static bool registered(asyncio_loop_t *loop)
     return false;
 }
 
+bool asyncio__loop_live(asyncio_loop_t *loop)
+{
+    if (!loop)
+        return false;
+    if (loop == asyncio__tls.running) /* a running loop cannot be closed */
+        return true;
+    pthread_rwlock_rdlock(&registry_lock);
+    bool live_loop = registered(loop);
+    pthread_rwlock_unlock(&registry_lock);
+    return live_loop;
+}
+
 /* A callback posted by another thread: it is its own ready-queue entry. */
 typedef struct asyncio__inbox_item {
     asyncio__ready_t ready;
@@ -190,9 +202,16 @@ static void poll_blocking(asyncio_loop_t *loop)
     asyncio__timer_t *t = asyncio__heap_top(&loop->timers);
     if (t) {
         uint64_t now = asyncio__now_ns();
-        uint64_t ms = t->when_ns > now ? (t->when_ns - now + 999999) / 1000000 : 0;
+        if (t->when_ns <= now) {
+            uv_run(&loop->uv, UV_RUN_NOWAIT); /* became due meanwhile */
+            return;
+        }
+        uint64_t ms = (t->when_ns - now + 999999) / 1000000;
         uv_update_time(&loop->uv);
-        uv_timer_start(&loop->wakeup_timer, wakeup_noop, ms, 0);
+        /* libuv runs due timers before it polls: if ours fired there, the
+         * poll would have no deadline left and block for good.  The 1 ms
+         * repeat keeps one. */
+        uv_timer_start(&loop->wakeup_timer, wakeup_noop, ms, 1);
     } else {
         uv_timer_stop(&loop->wakeup_timer);
     }
@@ -206,10 +225,9 @@ static void poll_blocking(asyncio_loop_t *loop)
 
 static int run_checks(asyncio_loop_t *loop, const char *who)
 {
-    if (!loop || loop->magic != LOOP_MAGIC)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a loop", who);
-    if (loop->closed)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed", who);
+    if (!asyncio__loop_live(loop))
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed (or not a loop)",
+                                   who);
     if (loop->running)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: This event loop is already running",
                                    who);
@@ -220,6 +238,8 @@ static int run_checks(asyncio_loop_t *loop, const char *who)
     return 0;
 }
 
+static void drain_inbox(asyncio_loop_t *loop);
+
 static void run(asyncio_loop_t *loop)
 {
     asyncio_loop_t *outer_current = asyncio__tls.current;
@@ -228,6 +248,10 @@ static void run(asyncio_loop_t *loop)
     loop->running = true;
     for (;;) {
         for (size_t ran = 0; ran < CALLBACKS_PER_POLL;) {
+            /* Posts from other threads join the next iteration, as they
+             * would join Python's ready queue, without waiting for a poll. */
+            if (atomic_load_explicit(&loop->inbox_pending, memory_order_relaxed))
+                drain_inbox(loop);
             expire_timers(loop);
             if (!loop->ready.head)
                 break;
@@ -293,7 +317,7 @@ int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut,
 
 void asyncio_loop_stop(asyncio_loop_t *loop)
 {
-    if (loop && loop->magic == LOOP_MAGIC)
+    if (asyncio__loop_live(loop))
         loop->stopping = true;
 }
 
@@ -307,18 +331,24 @@ static void run_inbox_item(asyncio__ready_t *r)
     asyncio__free(it);
 }
 
-static void on_inbox(uv_async_t *h)
+/* Moves what other threads posted to the ready queue, in posting order. */
+static void drain_inbox(asyncio_loop_t *loop)
 {
-    asyncio_loop_t *loop = h->data;
     pthread_mutex_lock(&loop->inbox_lock);
     inbox_item_t *it = loop->inbox_head;
     loop->inbox_head = NULL;
     loop->inbox_tailp = &loop->inbox_head;
+    atomic_store_explicit(&loop->inbox_pending, false, memory_order_relaxed);
     pthread_mutex_unlock(&loop->inbox_lock);
     for (inbox_item_t *next; it; it = next) {
         next = it->next;
         asyncio__ready_push(loop, &it->ready);
     }
+}
+
+static void on_inbox(uv_async_t *h)
+{
+    drain_inbox(h->data);
 }
 
 int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, void *arg)
@@ -335,14 +365,24 @@ int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, v
     it->loop = loop;
     it->fn = fn;
     it->arg = arg;
+    if (loop == asyncio__tls.running) {
+        /* From the loop's own thread: straight to the ready queue, in
+         * order with call_soon, as Python's shared ready queue does. */
+        asyncio__ready_push(loop, &it->ready);
+        return 0;
+    }
     int rc = 0;
     pthread_rwlock_rdlock(&registry_lock);
     if (!registered(loop)) {
         rc = ASYNCIO_ERUNTIME;
+    } else if (loop == asyncio__tls.current && !loop->running) {
+        /* This thread's loop, not running anywhere: the same. */
+        asyncio__ready_push(loop, &it->ready);
     } else {
         pthread_mutex_lock(&loop->inbox_lock);
         *loop->inbox_tailp = it;
         loop->inbox_tailp = &it->next;
+        atomic_store_explicit(&loop->inbox_pending, true, memory_order_relaxed);
         pthread_mutex_unlock(&loop->inbox_lock);
         /* Coalesces: many posts before the loop wakes cost one wake-up. */
         uv_async_send(&loop->inbox_async);
@@ -492,18 +532,18 @@ int asyncio_loop_close(asyncio_loop_t *loop)
 
 struct uv_loop_s *asyncio_loop_uv(asyncio_loop_t *loop)
 {
-    return (loop && loop->magic == LOOP_MAGIC && !loop->closed) ? &loop->uv : NULL;
+    return asyncio__loop_live(loop) ? &loop->uv : NULL;
 }
 
 void asyncio_loop_set_debug(asyncio_loop_t *loop, bool enabled)
 {
-    if (loop && loop->magic == LOOP_MAGIC)
+    if (asyncio__loop_live(loop))
         loop->debug = enabled;
 }
 
 bool asyncio_loop_get_debug(asyncio_loop_t *loop)
 {
-    return loop && loop->magic == LOOP_MAGIC && loop->debug;
+    return asyncio__loop_live(loop) && loop->debug;
 }
 
 /* ------------------------------------------------------------ exception handler */
@@ -511,7 +551,7 @@ bool asyncio_loop_get_debug(asyncio_loop_t *loop)
 void asyncio_loop_set_exception_handler(asyncio_loop_t *loop, asyncio_exception_handler_fn fn,
                                         void *arg)
 {
-    if (!loop || loop->magic != LOOP_MAGIC)
+    if (!asyncio__loop_live(loop))
         return;
     loop->exc_handler = fn;
     loop->exc_handler_arg = arg;
@@ -548,7 +588,9 @@ void asyncio_loop_call_exception_handler(asyncio_loop_t *loop,
 {
     if (!ctx)
         return;
-    if (loop && loop->magic == LOOP_MAGIC && loop->exc_handler)
+    if (loop && (loop->closed || !asyncio__loop_live(loop)))
+        loop = NULL;
+    if (loop && loop->exc_handler)
         loop->exc_handler(loop, ctx, loop->exc_handler_arg);
     else
         asyncio_loop_default_exception_handler(loop, ctx);
@@ -560,5 +602,8 @@ void asyncio__report(asyncio_loop_t *loop, const char *message, const asyncio_er
     asyncio_exception_context_t ctx = {message, exc, fut};
     if (loop && loop->closed)
         loop = NULL; /* its handler may be gone with whatever it used */
-    asyncio_loop_call_exception_handler(loop, &ctx);
+    if (loop && loop->exc_handler)
+        loop->exc_handler(loop, &ctx, loop->exc_handler_arg);
+    else
+        asyncio_loop_default_exception_handler(loop, &ctx);
 }

@@ -176,10 +176,14 @@ static asyncio_loop_t *loop_for(asyncio_loop_t *loop, asyncio_callback_fn fn, co
         asyncio__raise_code(ASYNCIO_EVALUE, "%s: fn is NULL", who);
         return NULL;
     }
-    if (!loop)
-        loop = asyncio__loop_get();
     if (!loop) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
+        loop = asyncio__loop_get();
+        if (!loop) {
+            asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
+            return NULL;
+        }
+    } else if (!asyncio__loop_live(loop)) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed (or not a loop)", who);
         return NULL;
     }
     if (loop->closed) {

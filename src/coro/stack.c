@@ -21,6 +21,7 @@
  * class, so a burst of tasks does not pin its memory, yet a burst that
  * repeats finds its stacks warm.
  */
+#define _GNU_SOURCE /* REG_RSP */
 #include "internal.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define CLASS_MIN 14 /* 16 KiB */
@@ -314,13 +316,30 @@ static struct sigaction previous_segv;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 static _Thread_local void *altstack;
 
+/* The stack pointer when the fault happened. */
+static uintptr_t fault_sp(void *uc)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.sp;
+#else
+    (void)uc;
+    return UINTPTR_MAX;
+#endif
+}
+
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
     asyncio__task_t *t = asyncio__current();
     if (t && t->stack.lo) {
         uintptr_t a = (uintptr_t)si->si_addr, lo = (uintptr_t)t->stack.lo;
-        /* The guard page, or a large frame that jumped past it. */
-        if (a < lo + CANARY_BYTES && a + (64u << 10) + page_size >= lo)
+        uintptr_t sp = fault_sp(uc);
+        /* The guard page, a large frame that jumped past it, or (for a
+         * stack in a slab) a task whose stack pointer left its stack and
+         * ran down its neighbours until the slab's guard page. */
+        if ((a < lo + CANARY_BYTES && a + (64u << 10) + page_size >= lo) ||
+            (sp < lo + CANARY_BYTES && sp + ((size_t)1 << 30) >= lo))
             overflow_abort(t);
     }
     /* Not ours: hand the fault to whoever had the signal before. */

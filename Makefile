@@ -1,0 +1,384 @@
+# casyncio: Python's asyncio in C on libuv.  GNU make; `make help` lists
+# the targets.
+#
+# Everything is built under $(BUILD) (default build/).  The sanitizer
+# targets build in their own directories (build-asan/, build-tsan/) so
+# instrumented and plain objects never mix, and a change of compiler or
+# flags within one directory rebuilds it (see FLAGS_STAMP below).
+
+# ---------------------------------------------------------------- settings
+
+VERSION      := 0.1.0
+SOMAJOR      := 0
+
+BUILD        ?= build
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+# CC is make's own variable (default cc); `make CC=clang` works as usual.
+CFLAGS       ?= -O2 -g
+CPPFLAGS     ?=
+LDFLAGS      ?=
+PKG_CONFIG   ?= pkg-config
+CLANG_FORMAT ?= clang-format
+
+# Context switch: asm (our routine for this architecture) or ucontext (the
+# portable fallback, slower: glibc saves the signal mask on every switch).
+CORO         ?= asm
+ARCH         ?= $(shell uname -m)
+
+# What the library links against, as pkg-config names.  The HTTP work adds
+# libcurl here; the .pc file's Requires.private follows automatically.
+LIB_PKGS     := libuv
+# What building and testing need: checked by `deps`, installed from Debian.
+DEP_PKGS     := libuv libcurl check
+APT_PKGS     := libuv1-dev libcurl4-openssl-dev check pkg-config
+
+# SANITIZE=asan|tsan instruments everything built (check-asan and
+# check-tsan set it, with their own BUILD).
+SANITIZE     ?=
+
+# Only the runner's suite of this name (`make check SUITE=task`).
+SUITE        ?=
+
+# V=1 shows full command lines.
+V            ?= 0
+
+# ----------------------------------------------------------- derived setup
+
+# No built-in implicit rules: every rule this build uses is written below.
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
+# A recipe that fails leaves no half-written target behind.
+.DELETE_ON_ERROR:
+
+ifeq ($(V),1)
+Q :=
+say :=
+else
+Q := @
+say = @printf '  %-7s %s\n' $1 $2;
+endif
+
+SWITCH_ASM_x86_64  := src/coro/switch_x86_64.S
+SWITCH_ASM_amd64   := src/coro/switch_x86_64.S
+SWITCH_ASM_aarch64 := src/coro/switch_aarch64.S
+SWITCH_ASM_arm64   := src/coro/switch_aarch64.S
+
+ifeq ($(CORO),asm)
+SWITCH_ASM := $(SWITCH_ASM_$(ARCH))
+ifeq ($(SWITCH_ASM),)
+$(warning casyncio: no context-switch assembly for $(ARCH); building with CORO=ucontext)
+override CORO := ucontext
+endif
+endif
+ifeq ($(CORO),ucontext)
+SWITCH_ASM :=
+CORO_DEFS  := -DASYNCIO_CORO_UCONTEXT
+else ifeq ($(CORO),asm)
+CORO_DEFS  :=
+else
+$(error CORO must be asm or ucontext, not '$(CORO)')
+endif
+
+ifeq ($(SANITIZE),)
+SAN_FLAGS :=
+# A shared library with an undefined symbol is a missing -l: fail at link
+# time, not when a user's program loads it.  (Sanitizer runtimes are
+# resolved by the executable, so this only applies to plain builds.)
+SO_LDFLAGS := -Wl,-z,defs
+else ifeq ($(SANITIZE),asan)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),tsan)
+SAN_FLAGS := -fsanitize=thread
+else
+$(error SANITIZE must be asan, tsan or empty, not '$(SANITIZE)')
+endif
+
+# $(call lazy,VAR): VAR is computed once, the first time it is used.  The
+# pkg-config answers below only exist after `deps` has run, and they are used
+# only in recipes, which make expands after the recipe's prerequisites
+# (among them `deps`) are done.  A plain `:=` would ask pkg-config while
+# parsing, before anything could be installed.
+lazy = $(eval $1 = $$(eval $1 := $(value $1))$$($1))
+
+LIB_PKG_CFLAGS   = $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
+LIB_PKG_LIBS     = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
+CHECK_PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
+CHECK_PKG_LIBS   = $(shell $(PKG_CONFIG) --libs check)
+# Valgrind's client requests let the coroutine code register its stacks.
+VALGRIND_DEFS    = $(shell echo '\#include <valgrind/valgrind.h>' | \
+                     $(CC) -E -x c - >/dev/null 2>&1 && echo -DASYNCIO_HAVE_VALGRIND_H)
+$(foreach v,LIB_PKG_CFLAGS LIB_PKG_LIBS CHECK_PKG_CFLAGS CHECK_PKG_LIBS VALGRIND_DEFS,\
+  $(call lazy,$v))
+
+WARN := -Wall -Wextra -Werror
+STD  := -std=gnu11
+
+# The library: only what casyncio.h marks ASYNCIO_EXTERN is exported.
+LIB_CFLAGS   = $(STD) $(CFLAGS) $(WARN) -fvisibility=hidden -fPIC -pthread $(SAN_FLAGS) \
+               -Iinclude -Isrc $(CORO_DEFS) $(VALGRIND_DEFS) $(LIB_PKG_CFLAGS) $(CPPFLAGS)
+# Tests and examples see the library as users do: through the public header.
+TEST_CFLAGS  = $(STD) $(CFLAGS) $(WARN) -pthread $(SAN_FLAGS) \
+               -Iinclude $(CHECK_PKG_CFLAGS) $(LIB_PKG_CFLAGS) $(CPPFLAGS)
+PROG_CFLAGS  = $(STD) $(CFLAGS) $(WARN) -pthread $(SAN_FLAGS) \
+               -Iinclude $(LIB_PKG_CFLAGS) $(CPPFLAGS)
+# Benchmarks measure release code whatever CFLAGS says; never sanitized.
+BENCH_CFLAGS = $(STD) $(CFLAGS) -O2 -DNDEBUG $(WARN) -pthread -Iinclude $(LIB_PKG_CFLAGS) $(CPPFLAGS)
+
+LINK_FLAGS   = $(LDFLAGS) -pthread $(SAN_FLAGS)
+LIB_LIBS     = $(LIB_PKG_LIBS) -lpthread
+# What a program linked with the static library needs besides it.
+PROG_LIBS    = $(LIB_LIBS) -lm
+
+# ---------------------------------------------------------------- outputs
+
+OBJ        := $(BUILD)/obj
+LIB_A      := $(BUILD)/libcasyncio.a
+SONAME     := libcasyncio.so.$(SOMAJOR)
+LIB_SO     := $(BUILD)/libcasyncio.so.$(VERSION)
+SO_LINKS   := $(BUILD)/$(SONAME) $(BUILD)/libcasyncio.so
+RUNNER     := $(BUILD)/tests/run
+
+LIB_SRCS   := $(wildcard src/*.c src/coro/*.c) $(SWITCH_ASM)
+LIB_OBJS   := $(patsubst %,$(OBJ)/%.o,$(basename $(LIB_SRCS)))
+# The runner is tests/*.c only: sub-directories (test servers) are not in it.
+TEST_SRCS  := $(wildcard tests/*.c)
+TEST_OBJS  := $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRCS))
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(EXAMPLE_SRCS:%.c=$(OBJ)/%.o) $(BENCH_SRCS:%.c=$(OBJ)/%.o)
+
+# Every object depends on this file, which holds the compiler and all flags
+# and is rewritten only when they change: `make CC=clang` or `make
+# CORO=ucontext` in an existing build directory then rebuilds everything
+# instead of mixing objects.
+FLAGS_STAMP := $(OBJ)/flags
+
+ENSURE := sh mk/ensure.sh
+
+# ------------------------------------------------------------------ targets
+
+.PHONY: all lib deps runner examples demo bench install uninstall \
+        check check-asan check-tsan check-valgrind check-exports check-header check-install \
+        clean format format-check help FORCE
+
+all: lib
+
+lib: $(LIB_A) $(LIB_SO) $(SO_LINKS)
+
+runner: $(RUNNER)
+
+# Installs the Debian packages the build needs when pkg-config cannot find
+# them (or is missing itself).  Cheap when everything is there: one
+# pkg-config call.
+deps:
+	$(Q)$(ENSURE) "build dependencies ($(DEP_PKGS))" \
+	    --probe "$(PKG_CONFIG) --exists $(DEP_PKGS)" $(APT_PKGS)
+
+$(FLAGS_STAMP): FORCE | deps
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(CC)' '$(LIB_CFLAGS)' '$(TEST_CFLAGS)' '$(PROG_CFLAGS)' \
+	    '$(BENCH_CFLAGS)' '$(LINK_FLAGS) $(PROG_LIBS)' > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+
+# ---- compiling: one rule per kind of source
+
+$(OBJ)/src/%.o: src/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(LIB_CFLAGS) -MMD -MP -c -o $@ $<
+
+# The switch routines declare a non-executable stack themselves; the
+# assembler flag keeps it so should one ever forget.
+$(OBJ)/src/%.o: src/%.S $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,AS,$<)$(CC) $(LIB_CFLAGS) -Wa,--noexecstack -MMD -MP -c -o $@ $<
+
+$(OBJ)/tests/%.o: tests/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OBJ)/examples/%.o: examples/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(PROG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OBJ)/bench/%.o: bench/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(BENCH_CFLAGS) -MMD -MP -c -o $@ $<
+
+# ---- linking
+
+# Removed first: `ar r` into an old archive would keep members of deleted
+# sources.
+$(LIB_A): $(LIB_OBJS)
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	$(call say,LD,$@)$(CC) -shared -Wl,-soname,$(SONAME) $(LINK_FLAGS) $(SO_LDFLAGS) \
+	    -o $@ $^ $(LIB_LIBS)
+
+# make sees through a symlink to its target's time, so these stay up to date
+# once made.
+$(BUILD)/$(SONAME): $(LIB_SO)
+	$(Q)ln -sf $(notdir $<) $@
+
+$(BUILD)/libcasyncio.so: $(BUILD)/$(SONAME)
+	$(Q)ln -sf $(notdir $<) $@
+
+# Tests, examples and benchmarks link the static library, so they run from
+# the build tree without LD_LIBRARY_PATH.  Static pattern rules name their
+# objects explicitly, so make keeps them instead of deleting them as
+# intermediates of a chain.
+$(RUNNER): $(TEST_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $(TEST_OBJS) $(LIB_A) $(CHECK_PKG_LIBS) $(PROG_LIBS)
+
+$(EXAMPLES): $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $< $(LIB_A) $(PROG_LIBS)
+
+$(BENCHES): $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -pthread -o $@ $< $(LIB_A) $(PROG_LIBS)
+
+-include $(ALL_OBJS:.o=.d)
+
+# ---- tests
+
+CHECK_EXPORTS = sh mk/check-exports.sh $(LIB_SO)
+CHECK_HEADER  = sh mk/check-header.sh include
+# Runs `make install` itself (hence $(MAKE) here, which also hands it the
+# jobserver).
+CHECK_INSTALL = MAKE='$(MAKE)' PKG_CONFIG='$(PKG_CONFIG)' \
+                sh mk/check-install.sh '$(BUILD)' '$(VERSION)' '$(CC)'
+
+# The suites first (their Check summary is the headline), then the
+# packaging promises: exports, a self-contained header, a usable install.
+check: lib $(RUNNER)
+	$(RUNNER) $(SUITE)
+	$(Q)$(CHECK_EXPORTS)
+	$(Q)$(CHECK_HEADER)
+	+$(Q)$(CHECK_INSTALL)
+
+check-exports: $(LIB_SO)
+	$(Q)$(CHECK_EXPORTS)
+
+check-header:
+	$(Q)$(CHECK_HEADER)
+
+check-install: lib
+	+$(Q)$(CHECK_INSTALL)
+
+# The sanitizer runs rebuild the library and runner instrumented, in their
+# own directories, through a sub-make: a run is then `make check-asan`
+# whatever BUILD the caller uses.  Check's fork mode gives each test its own
+# process, so LeakSanitizer reports leaks per test.
+check-asan:
+	+$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=asan runner
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    CK_FORK=yes build-asan/tests/run $(SUITE)
+
+check-tsan:
+	+$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan runner
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/tests/run $(SUITE)
+
+# Valgrind must be present before the library is compiled: whether
+# valgrind.h exists decides whether coroutine stacks are registered with it
+# (the flags stamp rebuilds when that changes).  The tests divide their big
+# counts by CASYNCIO_TEST_SCALE and Check stretches every timeout.
+VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+            --trace-children=yes --track-fds=no -q
+
+check-valgrind:
+	$(Q)$(ENSURE) valgrind --probe "command -v valgrind" valgrind
+	+$(Q)$(MAKE) --no-print-directory runner
+	CASYNCIO_TEST_SCALE=20 CK_TIMEOUT_MULTIPLIER=20 $(VALGRIND) $(RUNNER) $(SUITE)
+
+# ---- programs
+
+examples: $(EXAMPLES)
+
+demo: lib examples
+	$(Q)if [ ! -f examples/demo.sh ]; then \
+	    echo "casyncio: examples/demo.sh does not exist yet: no demo to run" >&2; exit 1; fi
+	sh examples/demo.sh $(BUILD)/examples
+
+# bench/run.sh runs each benchmark beside its Python asyncio and uvloop
+# twins, so Debian's uvloop must be there too.
+bench: $(BENCHES)
+	$(Q)$(ENSURE) python3-uvloop python3-uvloop
+	$(Q)if [ ! -f bench/run.sh ]; then \
+	    echo "casyncio: bench/run.sh does not exist yet: no benchmark to run" >&2; exit 1; fi
+	sh bench/run.sh $(BUILD)/bench
+
+# ---- installing
+
+# The .pc file names its directories relative to ${prefix} when they are
+# under PREFIX, so `pkg-config --define-variable=prefix=...` relocates it.
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$1)
+
+install: lib
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/casyncio.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcasyncio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcasyncio.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' \
+	    -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES_PRIVATE@|$(LIB_PKGS)|' \
+	    pkgconfig/casyncio.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/casyncio.pc
+	@# The dynamic linker finds a new library under /usr/local/lib only
+	@# once its cache is refreshed.
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	    ldconfig; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/casyncio.h \
+	    $(DESTDIR)$(LIBDIR)/libcasyncio.a \
+	    $(DESTDIR)$(LIBDIR)/libcasyncio.so.$(VERSION) \
+	    $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libcasyncio.so \
+	    $(DESTDIR)$(PKGCONFIGDIR)/casyncio.pc
+
+# ---- housekeeping
+
+clean:
+	rm -rf build*/
+
+FORMAT_SRCS = $(shell find src include tests examples bench -name '*.[ch]' 2>/dev/null)
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_SRCS)
+
+# Fails listing the files clang-format would change; changes nothing.
+format-check:
+	$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_SRCS)
+
+help:
+	@echo 'casyncio $(VERSION) build targets:'
+	@echo '  all (default)   $(BUILD)/libcasyncio.a and libcasyncio.so.$(VERSION) with its symlinks'
+	@echo '  deps            install missing build dependencies with apt-get (as root)'
+	@echo '  check           test suites, then exports, header and install checks'
+	@echo '  check-asan      test suites under ASan+UBSan+LeakSanitizer (build-asan/)'
+	@echo '  check-tsan      test suites under ThreadSanitizer (build-tsan/)'
+	@echo '  check-valgrind  test suites under valgrind'
+	@echo '  check-exports, check-header, check-install   one packaging check each'
+	@echo '  runner          build the test runner $(RUNNER) only'
+	@echo '  examples        build examples/*.c into $(BUILD)/examples/'
+	@echo '  demo            build the examples and run examples/demo.sh'
+	@echo '  bench           build bench/*.c into $(BUILD)/bench/ and run bench/run.sh'
+	@echo '  install         install header, libraries and casyncio.pc (PREFIX, DESTDIR)'
+	@echo '  uninstall       remove what install installed'
+	@echo '  format          clang-format -i every C file; format-check only reports'
+	@echo '  clean           remove every build*/ directory'
+	@echo 'Variables: BUILD=$(BUILD) PREFIX=$(PREFIX) CC=$(CC) CORO=asm|ucontext'
+	@echo '           SUITE=<name> (one suite only)  V=1 (full command lines)'

@@ -1,0 +1,168 @@
+#!/bin/sh
+# Runs every benchmark three ways in one run -- the C program (casyncio), its
+# Python twin on asyncio, the same twin on uvloop -- and prints a table with
+# the ratios.
+#
+#   sh bench/run.sh DIR [BENCHMARK...]
+#
+# DIR holds the C programs (the Makefile builds them as $(BUILD)/bench/NAME);
+# the Python twins are read from the directory of this script.  With no
+# BENCHMARK names, all of them run.
+#
+# Environment: PYTHON (default /usr/bin/python3, Debian's, which is the one
+# python3-uvloop installs into), BENCH_TIMEOUT (seconds per program, default
+# 300).
+#
+# Every program prints `RESULT <name> <metric> <value> <unit>` lines on
+# stdout (collected here) and human-readable text on stderr (passed
+# through).  Exit status: 1 if a C program failed or timed out, else 0 (a
+# failing Python twin only shows as "failed" in its column).
+set -u
+
+usage() {
+    echo "usage: sh bench/run.sh DIR-WITH-C-BINARIES [BENCHMARK...]" >&2
+    exit 2
+}
+[ $# -ge 1 ] || usage
+bindir=$1
+shift
+[ -d "$bindir" ] || { echo "run.sh: $bindir: not a directory" >&2; usage; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+all="spawn switch future_pingpong gather sleep_memory timer_lateness"
+benchmarks=${*:-$all}
+timeout_s=${BENCH_TIMEOUT:-300}
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/casyncio-bench.XXXXXX") || exit 2
+trap 'rm -rf "$tmp"' EXIT INT TERM
+: >"$tmp/results"
+: >"$tmp/failures"
+
+# --- the machine -----------------------------------------------------------
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
+[ -n "$cpu" ] || cpu=$(uname -m)
+echo "casyncio benchmarks, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "machine: $(nproc 2>/dev/null || echo '?') CPUs, $cpu; kernel $(uname -sr)"
+echo "libuv $(pkg-config --modversion libuv 2>/dev/null || echo '?');" \
+     "$("$PYTHON" -c 'import sys; print("Python", sys.version.split()[0])' 2>/dev/null || echo "no $PYTHON")"
+
+have_uvloop=yes
+uvloop_version=$("$PYTHON" -c 'import uvloop; print(uvloop.__version__)' 2>/dev/null) || have_uvloop=no
+if [ "$have_uvloop" = yes ]; then
+    echo "uvloop $uvloop_version"
+else
+    echo "uvloop is not installed for $PYTHON: the uvloop column is skipped. Install it with:"
+    echo "    sudo apt-get install -y python3-uvloop"
+fi
+echo
+
+if command -v timeout >/dev/null 2>&1; then
+    bounded() { timeout "$timeout_s" "$@"; }
+else
+    echo "run.sh: no timeout(1); runs are not bounded in time" >&2
+    bounded() { "$@"; }
+fi
+
+# run IMPL NAME COMMAND...: runs one program, keeps its RESULT lines.
+run() {
+    impl=$1 name=$2
+    shift 2
+    echo "--- $name [$impl]" >&2
+    bounded "$@" >"$tmp/out"
+    rc=$?
+    # Keep only well-formed lines: RESULT name metric value unit.
+    awk -v impl="$impl" '$1 == "RESULT" && NF == 5 { print impl, $2, $3, $4, $5 }' \
+        "$tmp/out" >>"$tmp/results"
+    if [ $rc -ne 0 ]; then
+        if [ $rc -eq 124 ]; then why="timed out after ${timeout_s} s"; else why="exit status $rc"; fi
+        echo "run.sh: $name [$impl] failed: $why" >&2
+        echo "$impl $name $why" >>"$tmp/failures"
+    fi
+    return 0
+}
+
+for b in $benchmarks; do
+    if [ ! -f "$here/$b.py" ]; then
+        echo "run.sh: unknown benchmark $b (known: $all)" >&2
+        exit 2
+    fi
+    if [ -x "$bindir/$b" ]; then
+        run casyncio "$b" "$bindir/$b"
+    else
+        echo "run.sh: $bindir/$b: no such program (build it first: make bench)" >&2
+        echo "casyncio $b missing" >>"$tmp/failures"
+    fi
+    run asyncio "$b" "$PYTHON" "$here/$b.py"
+    if [ "$have_uvloop" = yes ]; then
+        run uvloop "$b" "$PYTHON" "$here/$b.py" --uvloop
+    fi
+done
+echo >&2
+
+# --- the table ---------------------------------------------------------------
+# Every metric is "lower is better" (time, memory, lateness), so each ratio is
+# other / casyncio: bigger means casyncio is faster (or smaller), 1.0x a tie,
+# below 1.0x casyncio loses.
+awk -v have_uvloop="$have_uvloop" -v failures="$tmp/failures" '
+function fmt(v,  a) {
+    if (v == "") return "-"
+    a = v < 0 ? -v : v
+    if (a >= 100) return sprintf("%.0f", v)
+    if (a >= 10) return sprintf("%.1f", v)
+    return sprintf("%.2f", v)
+}
+function ratio(other, base,  r) {
+    if (other == "" || base == "" || base + 0 <= 0) return "-"
+    r = other / base
+    if (r >= 1) return sprintf("%.1fx", r)
+    return sprintf("%.2gx", r)
+}
+BEGIN {
+    # The targets of the issue that set up the foundation.
+    target["spawn ns_per_task"] = "<= 40"
+    target["switch ns_per_switch"] = "<= 20"
+    target["gather overhead_ms"] = "<= 2"
+    target["sleep_memory bytes_per_task_1m"] = "<= 4608"
+    target["timer_lateness p99_ms"] = "<= 1.5"
+    while ((getline line < failures) > 0) {
+        split(line, f, " ")
+        failed[f[1] " " f[2]] = 1
+    }
+}
+{
+    key = $2 " " $3
+    if (!(key in seen)) { seen[key] = 1; order[++n] = key; unit[key] = $5 }
+    val[$1 " " key] = $4
+}
+END {
+    hdr = sprintf("%-16s %-26s %-5s %10s %10s %10s %9s %9s  %s", "benchmark", "metric", "unit",
+                  "casyncio", "asyncio", "uvloop", "asy/cas", "uvl/cas", "target")
+    print hdr
+    gsub(/./, "-", hdr); print hdr
+    for (i = 1; i <= n; i++) {
+        key = order[i]; split(key, k, " ")
+        c = val["casyncio " key]; a = val["asyncio " key]; u = val["uvloop " key]
+        cs = c == "" ? (("casyncio " k[1]) in failed ? "failed" : "-") : fmt(c)
+        as = a == "" ? (("asyncio " k[1]) in failed ? "failed" : "-") : fmt(a)
+        us = have_uvloop != "yes" ? "skipped" : u == "" ? (("uvloop " k[1]) in failed ? "failed" : "-") : fmt(u)
+        printf "%-16s %-26s %-5s %10s %10s %10s %9s %9s  %s\n", k[1], k[2], unit[key], cs, as, us,
+               ratio(a, c), have_uvloop == "yes" ? ratio(u, c) : "skipped", \
+               (key in target) ? target[key] : ""
+    }
+    print ""
+    print "Every metric is lower-is-better; asy/cas = asyncio / casyncio and uvl/cas = uvloop / casyncio,"
+    print "so a ratio above 1.0x means casyncio is that many times faster (or smaller). The target"
+    print "column applies to casyncio."
+}' "$tmp/results"
+
+status=0
+if [ -s "$tmp/failures" ]; then
+    echo
+    echo "Failures:"
+    sed 's/^/    /' "$tmp/failures"
+    grep -q '^casyncio ' "$tmp/failures" && status=1
+fi
+exit $status

@@ -1,0 +1,729 @@
+/*
+ * asyncio_gather and asyncio_gather_future: argument order, first failure,
+ * ASYNCIO_RETURN_EXCEPTIONS, empty and duplicate inputs, cancellation in
+ * both directions, bad input, retrieval of the children's exceptions, and
+ * allocation failure.
+ *
+ * The expected logs are what tests/twins/gather_*.py print under
+ * /usr/bin/python3 (CPython 3.11).
+ */
+#include "testutil.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IP(x) ((void *)(intptr_t)(x))
+#define PI(p) ((intptr_t)(p))
+#define TF(b) ((b) ? "True" : "False")
+
+#define assert_raised(code_, type_)                                                            \
+    do {                                                                                       \
+        const asyncio_error_t *e_ = asyncio_error();                                           \
+        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                    \
+        ck_assert_int_eq(e_->code, (code_));                                                   \
+        ck_assert_str_eq(e_->type, (type_));                                                   \
+        ck_assert_ptr_nonnull(e_->message);                                                    \
+    } while (0)
+
+static tu_log_t LOG;
+
+static const char *raised_message(void)
+{
+    const asyncio_error_t *e = asyncio_error();
+    return e && e->message ? e->message : "";
+}
+
+/* Child coroutines: arg points at a spec. */
+struct spec {
+    int value;    /* result, or the number in the error message */
+    double delay; /* seconds to sleep first */
+    bool fail;    /* raise ValueError instead of returning */
+};
+
+static void *child(void *arg)
+{
+    const struct spec *s = arg;
+    if (asyncio_sleep(s->delay) < 0)
+        return NULL;
+    if (s->fail)
+        return asyncio_raise("ValueError", "%d failed", s->value);
+    tu_logf(&LOG, "ok%d-done ", s->value);
+    return IP(s->value);
+}
+
+static asyncio_future_t *spawn(const struct spec *s)
+{
+    asyncio_future_t *t = asyncio_create_task(child, (void *)s);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+static void decref_all(asyncio_future_t **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        asyncio_decref(fs[i]);
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void set_later(void *arg)
+{
+    ck_assert_int_eq(asyncio_future_set_result(arg, IP(100)), 0);
+}
+
+static void *order_main(void *arg)
+{
+    (void)arg;
+    /* Finishing in reverse order; a plain future among the tasks. */
+    static const struct spec s[3] = {{1, 0.03, false}, {2, 0.02, false}, {3, 0.0, false}};
+    asyncio_future_t *fs[4] = {spawn(&s[0]), spawn(&s[1]), asyncio_future_new(), spawn(&s[2])};
+    ck_assert(asyncio_handle_valid(asyncio_call_later(NULL, 0.01, set_later, fs[2])));
+    void *res[4] = {0};
+    ck_assert_int_eq(asyncio_gather(fs, 4, res, 0), 0);
+    ck_assert_ptr_null(asyncio_error());
+    ck_assert_int_eq(PI(res[0]), 1);
+    ck_assert_int_eq(PI(res[1]), 2);
+    ck_assert_int_eq(PI(res[2]), 100);
+    ck_assert_int_eq(PI(res[3]), 3);
+    /* results may be NULL: wait only. */
+    ck_assert_int_eq(asyncio_gather(fs, 4, NULL, 0), 0);
+    decref_all(fs, 4);
+    return NULL;
+}
+
+START_TEST(test_gather_results_in_order)
+{
+    ck_assert_int_eq(asyncio_run(order_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "ok3-done ok2-done ok1-done ");
+}
+END_TEST
+
+static void *done_inputs_main(void *arg)
+{
+    (void)arg;
+    /* Every input already done: gather completes without waiting. */
+    asyncio_future_t *fs[3] = {asyncio_future_new(), asyncio_future_new(), asyncio_future_new()};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(asyncio_future_set_result(fs[i], IP(i + 1)), 0);
+    void *res[3] = {0};
+    ck_assert_int_eq(asyncio_gather(fs, 3, res, 0), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(PI(res[i]), i + 1);
+    decref_all(fs, 3);
+    return NULL;
+}
+
+START_TEST(test_gather_done_inputs)
+{
+    ck_assert_int_eq(asyncio_run(done_inputs_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* Twin: gather_sem.py, line 1. */
+static void *first_failure_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[3] = {{1, 0.1, false}, {0, 0.0, true}, {3, 0.2, false}};
+    asyncio_future_t *fs[3] = {spawn(&s[0]), spawn(&s[1]), spawn(&s[2])};
+    void *res[3] = {IP(-1), IP(-1), IP(-1)};
+    int rc = asyncio_gather(fs, 3, res, 0);
+    ck_assert_int_eq(rc, ASYNCIO_EVALUE);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    tu_logf(&LOG, "gather-raised:%s ", raised_message());
+    asyncio_error_clear();
+    tu_logf(&LOG, "done:%s,%s,%s ", TF(asyncio_done(fs[0])), TF(asyncio_done(fs[1])),
+            TF(asyncio_done(fs[2])));
+    /* The siblings keep running; their results stay reachable. */
+    void *r = NULL;
+    ck_assert_int_eq(asyncio_await(fs[0], &r), 0);
+    tu_logf(&LOG, "a=%d ", (int)PI(r));
+    ck_assert_int_eq(asyncio_await(fs[2], &r), 0);
+    tu_logf(&LOG, "c=%d", (int)PI(r));
+    decref_all(fs, 3);
+    return NULL;
+}
+
+START_TEST(test_gather_first_failure)
+{
+    ck_assert_int_eq(asyncio_run(first_failure_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "gather-raised:0 failed done:False,True,False ok1-done a=1 ok3-done c=3");
+}
+END_TEST
+
+/* Twin: gather_sem.py, line 5 (plus what C can see of each child). */
+static void *rex_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[3] = {{30, 0.0, false}, {5, 0.0, true}, {31, 10, false}};
+    asyncio_future_t *a = spawn(&s[0]), *b = spawn(&s[1]), *d = spawn(&s[2]);
+    ck_assert(asyncio_cancel(d, NULL));
+    asyncio_future_t *fs[4] = {a, b, a, d};
+    void *res[4] = {IP(-1), IP(-1), IP(-1), IP(-1)};
+    ck_assert_int_eq(asyncio_gather(fs, 4, res, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    ck_assert_ptr_null(asyncio_error());
+    tu_logf(&LOG, "rex:");
+    for (int i = 0; i < 4; i++) {
+        if (res[i]) {
+            tu_logf(&LOG, "%s%d", i ? "," : "", (int)PI(res[i]));
+        } else {
+            const asyncio_error_t *e = asyncio_exception(fs[i]);
+            ck_assert_ptr_nonnull(e);
+            tu_logf(&LOG, "%s%s", i ? "," : "", e->type);
+        }
+    }
+    ck_assert_str_eq(asyncio_exception(b)->message, "5 failed");
+    ck_assert_int_eq(asyncio_exception(d)->code, ASYNCIO_ECANCELLED);
+    ck_assert(asyncio_cancelled(d));
+    asyncio_decref(a);
+    asyncio_decref(b);
+    asyncio_decref(d);
+    return NULL;
+}
+
+START_TEST(test_gather_return_exceptions)
+{
+    ck_assert_int_eq(asyncio_run(rex_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "ok30-done rex:30,ValueError,30,CancelledError");
+}
+END_TEST
+
+static void *empty_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_gather(NULL, 0, NULL, 0), 0);
+    asyncio_future_t *dummy[1] = {NULL};
+    void *res[1] = {IP(5)};
+    ck_assert_int_eq(asyncio_gather(dummy, 0, res, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    ck_assert_int_eq(PI(res[0]), 5);
+    asyncio_future_t *g = asyncio_gather_future(NULL, 0, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(asyncio_await(g, NULL), 0);
+    ck_assert(asyncio_done(g));
+    ck_assert(!asyncio_cancelled(g));
+    asyncio_decref(g);
+    return IP(1);
+}
+
+START_TEST(test_gather_empty)
+{
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_run(empty_main, NULL, &res), 0);
+    ck_assert_int_eq(PI(res), 1);
+}
+END_TEST
+
+static void *twice_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[2] = {{7, 0.001, false}, {8, 0.0, false}};
+    asyncio_future_t *a = spawn(&s[0]), *b = spawn(&s[1]);
+    asyncio_future_t *fs[4] = {a, b, a, a};
+    void *res[4] = {0};
+    ck_assert_int_eq(asyncio_gather(fs, 4, res, 0), 0);
+    ck_assert_int_eq(PI(res[0]), 7);
+    ck_assert_int_eq(PI(res[1]), 8);
+    ck_assert_int_eq(PI(res[2]), 7);
+    ck_assert_int_eq(PI(res[3]), 7);
+    /* The same failing future twice, without return_exceptions. */
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_exception(f, "ValueError", "twice"), 0);
+    asyncio_future_t *gs[2] = {f, f};
+    ck_assert_int_eq(asyncio_gather(gs, 2, res, 0), ASYNCIO_EVALUE);
+    ck_assert_str_eq(raised_message(), "twice");
+    asyncio_error_clear();
+    asyncio_decref(f);
+    asyncio_decref(a);
+    asyncio_decref(b);
+    return NULL;
+}
+
+START_TEST(test_gather_same_future_twice)
+{
+    ck_assert_int_eq(asyncio_run(twice_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* Twin: gather_sem.py, line 3. */
+static void *future_cancel_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[2] = {{20, 10, false}, {21, 10, false}};
+    asyncio_future_t *fs[2] = {spawn(&s[0]), spawn(&s[1])};
+    asyncio_future_t *g = asyncio_gather_future(fs, 2, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "cancel:%s ", TF(asyncio_cancel(g, "gm")));
+    tu_logf(&LOG, "g-done-now:%s ", TF(asyncio_done(g)));
+    ck_assert_int_eq(asyncio_await(g, NULL), ASYNCIO_ECANCELLED);
+    tu_logf(&LOG, "g-raised:%s ", raised_message());
+    asyncio_error_clear();
+    tu_logf(&LOG, "children:%s,%s", TF(asyncio_cancelled(fs[0])), TF(asyncio_cancelled(fs[1])));
+    asyncio_decref(g);
+    decref_all(fs, 2);
+    return NULL;
+}
+
+START_TEST(test_gather_future_cancel)
+{
+    ck_assert_int_eq(asyncio_run(future_cancel_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "cancel:True g-done-now:False g-raised:gm children:True,True");
+}
+END_TEST
+
+/* Twin: gather_sem.py, line 4. */
+static asyncio_future_t *caller_children[2];
+
+static void *gatherer(void *arg)
+{
+    (void)arg;
+    int rc = asyncio_gather(caller_children, 2, NULL, 0);
+    ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
+    tu_logf(&LOG, "gatherer:%s ", raised_message());
+    return NULL;
+}
+
+static void *caller_cancel_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[2] = {{40, 10, false}, {41, 10, false}};
+    caller_children[0] = spawn(&s[0]);
+    caller_children[1] = spawn(&s[1]);
+    asyncio_future_t *t = asyncio_create_task(gatherer, NULL);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "cancel:%s ", TF(asyncio_cancel(t, "cm")));
+    ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
+    tu_logf(&LOG, "main:%s ", raised_message());
+    asyncio_error_clear();
+    tu_logf(&LOG, "t:%s children:%s,%s", TF(asyncio_cancelled(t)),
+            TF(asyncio_cancelled(caller_children[0])), TF(asyncio_cancelled(caller_children[1])));
+    asyncio_decref(t);
+    decref_all(caller_children, 2);
+    return NULL;
+}
+
+START_TEST(test_gather_caller_cancelled)
+{
+    ck_assert_int_eq(asyncio_run(caller_cancel_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "cancel:True gatherer:cm main:cm t:True children:True,True");
+}
+END_TEST
+
+/* Twin: gather_sem.py, line 2. */
+static void *child_cancel_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[2] = {{10, 10, false}, {11, 0.02, false}};
+    asyncio_future_t *fs[2] = {spawn(&s[0]), spawn(&s[1])};
+    asyncio_future_t *g = asyncio_gather_future(fs, 2, 0);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert(asyncio_cancel(fs[0], "alone"));
+    int rc = asyncio_await(g, NULL);
+    ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
+    tu_logf(&LOG, "gather-raised:CancelledError:%s ", raised_message());
+    ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+    tu_logf(&LOG, "b-cancelled:%s ", TF(asyncio_cancelled(fs[1])));
+    void *r = NULL;
+    ck_assert_int_eq(asyncio_await(fs[1], &r), 0);
+    tu_logf(&LOG, "b=%d", (int)PI(r));
+    tu_assert_log(&LOG, "gather-raised:CancelledError:alone b-cancelled:False ok11-done b=11");
+    asyncio_decref(g);
+    decref_all(fs, 2);
+
+    /* The same through asyncio_gather in this task: the task catches the
+     * CancelledError and goes on (it was not cancelled itself). */
+    asyncio_future_t *hs[2] = {spawn(&s[0]), spawn(&s[1])};
+    ck_assert(asyncio_cancel(hs[0], NULL));
+    ck_assert_int_eq(asyncio_gather(hs, 2, NULL, 0), ASYNCIO_ECANCELLED);
+    ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+    ck_assert_int_eq(asyncio_task_cancelling(asyncio_current_task()), 0);
+    ck_assert(!asyncio_cancelled(hs[1]));
+    ck_assert_int_eq(asyncio_await(hs[1], NULL), 0);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    decref_all(hs, 2);
+    return NULL;
+}
+
+START_TEST(test_gather_child_cancelled)
+{
+    ck_assert_int_eq(asyncio_run(child_cancel_main, NULL, NULL), 0);
+}
+END_TEST
+
+static void *array_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[3] = {{1, 0.01, false}, {2, 0.0, false}, {3, 0.005, false}};
+    asyncio_future_t *fs[3] = {spawn(&s[0]), spawn(&s[1]), spawn(&s[2])};
+    asyncio_future_t *g = asyncio_gather_future(fs, 3, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert(!asyncio_is_task(g));
+    ck_assert(!asyncio_done(g));
+    void *r = NULL;
+    ck_assert_int_eq(asyncio_await(g, &r), 0);
+    void **arr = r;
+    ck_assert_ptr_nonnull(arr);
+    ck_assert_int_eq(PI(arr[0]), 1);
+    ck_assert_int_eq(PI(arr[1]), 2);
+    ck_assert_int_eq(PI(arr[2]), 3);
+    void *r2 = NULL;
+    ck_assert_int_eq(asyncio_result(g, &r2), 0);
+    ck_assert_ptr_eq(r2, r);
+    /* The gather future is not a task: it cannot be given a result. */
+    ck_assert_int_eq(asyncio_future_set_result(g, NULL), ASYNCIO_EINVALIDSTATE);
+    asyncio_error_clear();
+    asyncio_decref(g); /* frees the array */
+    decref_all(fs, 3);
+
+    /* With return_exceptions: NULL slot for the failure; the gather
+     * future itself succeeds. */
+    static const struct spec t[2] = {{4, 0.0, true}, {5, 0.0, false}};
+    asyncio_future_t *hs[2] = {spawn(&t[0]), spawn(&t[1])};
+    g = asyncio_gather_future(hs, 2, ASYNCIO_RETURN_EXCEPTIONS);
+    ck_assert_int_eq(asyncio_await(g, &r), 0);
+    arr = r;
+    ck_assert_ptr_null(arr[0]);
+    ck_assert_int_eq(PI(arr[1]), 5);
+    ck_assert_str_eq(asyncio_exception(hs[0])->message, "4 failed");
+    asyncio_decref(g);
+    decref_all(hs, 2);
+
+    /* Without it, the gather future fails with the child's exception. */
+    hs[0] = spawn(&t[0]);
+    hs[1] = spawn(&t[1]);
+    g = asyncio_gather_future(hs, 2, 0);
+    ck_assert_int_eq(asyncio_await(g, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    const asyncio_error_t *e = asyncio_exception(g);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->message, "4 failed");
+    asyncio_decref(g);
+    ck_assert_int_eq(asyncio_await(hs[1], NULL), 0);
+    decref_all(hs, 2);
+    return NULL;
+}
+
+START_TEST(test_gather_future_result_array)
+{
+    ck_assert_int_eq(asyncio_run(array_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* gather of gather futures: results nest; cancelling the outer one
+ * reaches the grandchildren. */
+static void *nested_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[3] = {{1, 0.0, false}, {2, 0.001, false}, {3, 0.0, false}};
+    asyncio_future_t *ab[2] = {spawn(&s[0]), spawn(&s[1])};
+    asyncio_future_t *inner = asyncio_gather_future(ab, 2, 0);
+    asyncio_future_t *c = spawn(&s[2]);
+    asyncio_future_t *outer_in[2] = {inner, c};
+    asyncio_future_t *outer = asyncio_gather_future(outer_in, 2, 0);
+    void *r = NULL;
+    ck_assert_int_eq(asyncio_await(outer, &r), 0);
+    void **top = r;
+    void **nested = top[0];
+    ck_assert_int_eq(PI(nested[0]), 1);
+    ck_assert_int_eq(PI(nested[1]), 2);
+    ck_assert_int_eq(PI(top[1]), 3);
+    asyncio_decref(outer);
+    asyncio_decref(inner);
+    asyncio_decref(c);
+    decref_all(ab, 2);
+
+    static const struct spec l[3] = {{4, 10, false}, {5, 10, false}, {6, 10, false}};
+    asyncio_future_t *de[2] = {spawn(&l[0]), spawn(&l[1])};
+    inner = asyncio_gather_future(de, 2, 0);
+    c = spawn(&l[2]);
+    outer_in[0] = inner;
+    outer_in[1] = c;
+    outer = asyncio_gather_future(outer_in, 2, 0);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert(asyncio_cancel(outer, NULL));
+    ck_assert_int_eq(asyncio_await(outer, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    ck_assert(asyncio_cancelled(de[0]) && asyncio_cancelled(de[1]) && asyncio_cancelled(c));
+    ck_assert(asyncio_done(inner));
+    asyncio_decref(outer);
+    asyncio_decref(inner);
+    asyncio_decref(c);
+    decref_all(de, 2);
+    return NULL;
+}
+
+START_TEST(test_gather_nested)
+{
+    ck_assert_int_eq(asyncio_run(nested_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* Plain futures failing later: the first failure in time wins, not the
+ * first in argument order. */
+static void fail_later(void *arg)
+{
+    ck_assert_int_eq(asyncio_future_set_exception(arg, "KeyError", "late"), 0);
+}
+
+static void fail_sooner(void *arg)
+{
+    ck_assert_int_eq(asyncio_future_set_exception(arg, "IndexError", "soon"), 0);
+}
+
+static void *futures_fail_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *fs[2] = {asyncio_future_new(), asyncio_future_new()};
+    asyncio_call_later(NULL, 0.02, fail_later, fs[0]);
+    asyncio_call_later(NULL, 0.005, fail_sooner, fs[1]);
+    ck_assert_int_eq(asyncio_gather(fs, 2, NULL, 0), ASYNCIO_EEXCEPTION);
+    const asyncio_error_t *e = asyncio_catch("IndexError");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->message, "soon");
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert_str_eq(asyncio_exception(fs[0])->type, "KeyError");
+    decref_all(fs, 2);
+    return NULL;
+}
+
+START_TEST(test_gather_plain_futures_fail)
+{
+    ck_assert_int_eq(asyncio_run(futures_fail_main, NULL, NULL), 0);
+}
+END_TEST
+
+static void *bad_input_main(void *arg)
+{
+    (void)arg;
+    void *res[2];
+    ck_assert_int_eq(asyncio_gather(NULL, 2, res, 0), ASYNCIO_EVALUE);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    asyncio_future_t *f = asyncio_future_new();
+    asyncio_future_t *fs[3] = {f, NULL, f};
+    ck_assert_int_eq(asyncio_gather(fs, 3, res, 0), ASYNCIO_EVALUE);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_gather(fs, 3, res, ASYNCIO_RETURN_EXCEPTIONS), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_ptr_null(asyncio_gather_future(NULL, 1, 0));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    ck_assert_ptr_null(asyncio_gather_future(fs, 3, 0));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    /* Nothing was attached to f: it is still pending and usable. */
+    ck_assert(!asyncio_done(f));
+    ck_assert_int_eq(asyncio_future_set_result(f, IP(1)), 0);
+    asyncio_future_t *one[1] = {f};
+    ck_assert_int_eq(asyncio_gather(one, 1, res, 0), 0);
+    ck_assert_int_eq(PI(res[0]), 1);
+    asyncio_decref(f);
+    return NULL;
+}
+
+START_TEST(test_gather_bad_input)
+{
+    ck_assert_int_eq(asyncio_run(bad_input_main, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_gather_outside_task)
+{
+    asyncio_loop_t *loop = asyncio_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    asyncio_future_t *f = asyncio_future_new();
+    asyncio_future_t *fs[1] = {f};
+    ck_assert_int_eq(asyncio_gather(fs, 1, NULL, 0), ASYNCIO_ERUNTIME);
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+    asyncio_decref(f);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+}
+END_TEST
+
+/* Twin: tests/twins/gather_retrieved.py */
+static int reports;
+static char report_msg[128];
+
+static void count_report(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    reports++;
+    snprintf(report_msg, sizeof report_msg, "%s", ctx->message);
+}
+
+static void *retrieved_main(void *arg)
+{
+    (void)arg;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), count_report, NULL);
+    static const struct spec s[3] = {{1, 0.0, true}, {2, 0.01, true}, {3, 0.0, true}};
+    asyncio_future_t *fs[2] = {spawn(&s[0]), spawn(&s[1])};
+    ck_assert_int_eq(asyncio_gather(fs, 2, NULL, 0), ASYNCIO_EVALUE);
+    ck_assert_str_eq(raised_message(), "1 failed");
+    asyncio_error_clear();
+    decref_all(fs, 2);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert_int_eq(reports, 0);
+
+    /* Same under return_exceptions, and for a dropped gather future. */
+    fs[0] = spawn(&s[0]);
+    fs[1] = spawn(&s[1]);
+    ck_assert_int_eq(asyncio_gather(fs, 2, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    decref_all(fs, 2);
+    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    ck_assert_int_eq(reports, 0);
+
+    /* Control: a failed task nobody looks at is reported. */
+    asyncio_future_t *lost = spawn(&s[2]);
+    asyncio_decref(lost);
+    ck_assert_int_eq(asyncio_sleep(0.01), 0);
+    ck_assert_int_eq(reports, 1);
+    ck_assert_str_eq(report_msg, "Task exception was never retrieved");
+    return NULL;
+}
+
+START_TEST(test_gather_marks_retrieved)
+{
+    ck_assert_int_eq(asyncio_run(retrieved_main, NULL, NULL), 0);
+    ck_assert_int_eq(reports, 1);
+}
+END_TEST
+
+/* Many children. */
+static void *value_child(void *arg)
+{
+    if (PI(arg) % 3 == 0)
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+    return arg;
+}
+
+static void *many_main(void *arg)
+{
+    long n = PI(arg);
+    asyncio_future_t **fs = calloc((size_t)n, sizeof *fs);
+    void **res = calloc((size_t)n, sizeof *res);
+    ck_assert(fs && res);
+    for (long i = 0; i < n; i++) {
+        fs[i] = asyncio_create_task(value_child, IP(i));
+        ck_assert_ptr_nonnull(fs[i]);
+    }
+    ck_assert_int_eq(asyncio_gather(fs, (size_t)n, res, 0), 0);
+    for (long i = 0; i < n; i++)
+        ck_assert_int_eq(PI(res[i]), i);
+    decref_all(fs, (size_t)n);
+    free(fs);
+    free(res);
+    return NULL;
+}
+
+START_TEST(test_gather_many)
+{
+    ck_assert_int_eq(asyncio_run(many_main, IP(tu_scaled(20000)), NULL), 0);
+}
+END_TEST
+
+/* Fails each allocation of asyncio_gather / asyncio_gather_future in turn:
+ * MemoryError, no leak, and the children are unharmed. */
+static void *chaos_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[3] = {{1, 0.002, false}, {2, 0.0, false}, {3, 0.001, false}};
+    bool ok = false;
+    for (long n = 1; n < 500 && !ok; n++) {
+        asyncio_future_t *fs[3] = {spawn(&s[0]), spawn(&s[1]), spawn(&s[2])};
+        void *res[3] = {0};
+        tu_alloc_fail_at(n);
+        int rc = asyncio_gather(fs, 3, res, 0);
+        tu_alloc_fail_at(0);
+        if (rc == 0) {
+            ok = true;
+            ck_assert_int_eq(PI(res[0]), 1);
+            ck_assert_int_eq(PI(res[2]), 3);
+        } else {
+            ck_assert_int_eq(rc, ASYNCIO_ENOMEM);
+            assert_raised(ASYNCIO_ENOMEM, "MemoryError");
+            asyncio_error_clear();
+            /* The children still complete normally. */
+            ck_assert_int_eq(asyncio_gather(fs, 3, res, 0), 0);
+            ck_assert_int_eq(PI(res[1]), 2);
+        }
+        decref_all(fs, 3);
+    }
+    ck_assert(ok);
+
+    ok = false;
+    for (long n = 1; n < 500 && !ok; n++) {
+        asyncio_future_t *fs[3] = {spawn(&s[0]), spawn(&s[1]), spawn(&s[2])};
+        tu_alloc_fail_at(n);
+        asyncio_future_t *g = asyncio_gather_future(fs, 3, 0);
+        tu_alloc_fail_at(0);
+        if (g) {
+            ok = true;
+            void *r = NULL;
+            ck_assert_int_eq(asyncio_await(g, &r), 0);
+            ck_assert_int_eq(PI(((void **)r)[1]), 2);
+            asyncio_decref(g);
+        } else {
+            assert_raised(ASYNCIO_ENOMEM, "MemoryError");
+            asyncio_error_clear();
+            ck_assert_int_eq(asyncio_gather(fs, 3, NULL, 0), 0);
+        }
+        decref_all(fs, 3);
+    }
+    ck_assert(ok);
+    return NULL;
+}
+
+START_TEST(test_gather_alloc_failure)
+{
+    ck_assert_int_eq(asyncio_run(chaos_main, NULL, NULL), 0);
+}
+END_TEST
+
+Suite *gather_suite(void)
+{
+    Suite *s = suite_create("gather");
+
+    TCase *tc = tcase_create("results");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_gather_results_in_order);
+    tcase_add_test(tc, test_gather_done_inputs);
+    tcase_add_test(tc, test_gather_first_failure);
+    tcase_add_test(tc, test_gather_return_exceptions);
+    tcase_add_test(tc, test_gather_empty);
+    tcase_add_test(tc, test_gather_same_future_twice);
+    tcase_add_test(tc, test_gather_future_result_array);
+    tcase_add_test(tc, test_gather_marks_retrieved);
+    tcase_add_test(tc, test_gather_nested);
+    tcase_add_test(tc, test_gather_plain_futures_fail);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("cancel");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_gather_future_cancel);
+    tcase_add_test(tc, test_gather_caller_cancelled);
+    tcase_add_test(tc, test_gather_child_cancelled);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bad_input");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_gather_bad_input);
+    tcase_add_test(tc, test_gather_outside_task);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stress");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_gather_many);
+    tcase_add_test(tc, test_gather_alloc_failure);
+    suite_add_tcase(s, tc);
+
+    return s;
+}

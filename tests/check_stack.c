@@ -1,0 +1,491 @@
+/*
+ * Task stacks: overflow detection (the process aborts with a message that
+ * names the task and its stack size), custom sizes, env
+ * ASYNCIO_STACK_SIZE, heavy stack use, and many stacks alive at once
+ * (beyond what guard pages alone allow under vm.max_map_count).
+ *
+ * Overflow tests fork a child of their own: the child runs the loop with
+ * its stderr on a pipe; the test reads the pipe and the child's status.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define IP(x) ((void *)(intptr_t)(x))
+#define PI(p) ((intptr_t)(p))
+#define KiB ((size_t)1024)
+#define MiB ((size_t)1024 * 1024)
+
+/* ---------------------------------------------------------------------- */
+/* Helpers                                                                  */
+
+/* Fills `bytes` of this frame with a pattern, yields to the other tasks,
+ * and checks the pattern survived: 0 on success. */
+static __attribute__((noinline)) int use_stack(size_t bytes, unsigned seed)
+{
+    volatile unsigned char buf[bytes];
+    for (size_t i = 0; i < bytes; i++)
+        buf[i] = (unsigned char)(seed + i * 7);
+    if (asyncio_sleep(0) != 0)
+        return -1;
+    for (size_t i = 0; i < bytes; i++)
+        if (buf[i] != (unsigned char)(seed + i * 7))
+            return -2;
+    return 0;
+}
+
+/* Never stops on its own: each frame is kept alive by the addition after
+ * the call, so the recursion walks down the stack until it hits the
+ * guard. */
+static volatile long recursion_limit = LONG_MAX;
+
+static __attribute__((noinline)) long recurse(long depth)
+{
+    volatile char pad[512];
+    pad[0] = (char)depth;
+    pad[511] = (char)(depth >> 8);
+    if (depth >= recursion_limit)
+        return depth;
+    return recurse(depth + 1) + pad[0] + pad[511];
+}
+
+static void *recurse_forever(void *arg)
+{
+    (void)arg;
+    return IP(recurse(0));
+}
+
+struct overflow_case {
+    const char *env;   /* ASYNCIO_STACK_SIZE, or NULL */
+    const char *name;  /* task name; NULL: asyncio_run's main task recurses */
+    size_t stack_size; /* opts.stack_size */
+    const char *expect;
+};
+
+static void *overflow_main(void *arg)
+{
+    const struct overflow_case *c = arg;
+    if (!c->name)
+        return recurse_forever(NULL);
+    asyncio_task_opts_t opts = {.name = c->name, .stack_size = c->stack_size};
+    asyncio_future_t *t = asyncio_create_task_ex(recurse_forever, NULL, &opts);
+    if (!t)
+        _exit(90);
+    asyncio_await(t, NULL);
+    asyncio_decref(t);
+    return NULL;
+}
+
+/* Runs fn(arg) in a forked child whose stderr goes to `err`; returns the
+ * child's wait status. */
+static int run_forked(void (*fn)(const void *), const void *arg, char *err, size_t cap)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], STDERR_FILENO);
+        close(p[1]);
+        alarm(30);
+        fn(arg);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t len = 0;
+    for (;;) {
+        char tmp[4096];
+        ssize_t r = read(p[0], tmp, sizeof tmp);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t take = (size_t)r < cap - 1 - len ? (size_t)r : cap - 1 - len;
+        memcpy(err + len, tmp, take);
+        len += take;
+    }
+    err[len] = '\0';
+    close(p[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        ck_assert_int_eq(errno, EINTR);
+    return status;
+}
+
+static void overflow_child(const void *arg)
+{
+    const struct overflow_case *c = arg;
+    if (c->env)
+        setenv("ASYNCIO_STACK_SIZE", c->env, 1);
+    else
+        unsetenv("ASYNCIO_STACK_SIZE");
+    asyncio_run(overflow_main, (void *)c, NULL);
+    _exit(91); /* the overflow went unnoticed */
+}
+
+static const struct overflow_case overflow_cases[] = {
+    {NULL, "deep", 64 * KiB, "casyncio: task 'deep' overflowed its 64 KiB stack"},
+    {NULL, NULL, 0, "casyncio: task 'Task-1' overflowed its 256 KiB stack"},
+    {NULL, "tiny", 16 * KiB, "casyncio: task 'tiny' overflowed its 16 KiB stack"},
+    {NULL, "odd", 100000, "casyncio: task 'odd' overflowed its 128 KiB stack"},
+    {"32K", "envk", 0, "casyncio: task 'envk' overflowed its 32 KiB stack"},
+    {"131072", "envbytes", 0, "casyncio: task 'envbytes' overflowed its 128 KiB stack"},
+    {"1M", "mega", 0, "casyncio: task 'mega' overflowed its 1024 KiB stack"},
+    {"1M", "optwins", 64 * KiB, "casyncio: task 'optwins' overflowed its 64 KiB stack"},
+};
+
+START_TEST(test_stack_overflow_detected)
+{
+    const struct overflow_case *c = &overflow_cases[_i];
+    char err[8192];
+    int status = run_forked(overflow_child, c, err, sizeof err);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "case %d: expected SIGABRT, got %s %d; stderr: %s", _i,
+                  WIFSIGNALED(status) ? "signal" : "exit",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), err);
+    ck_assert_msg(strstr(err, c->expect) != NULL, "case %d: stderr lacks \"%s\": \"%s\"", _i,
+                  c->expect, err);
+}
+END_TEST
+
+/* Past the guard-page budget stacks may come without a guard page of their
+ * own; overflowing one must still be reported, not silently corrupt the
+ * neighbouring stacks.  The child first parks more tasks than any guard
+ * budget allows (half of vm.max_map_count: a guarded stack costs two
+ * mappings), then runs the overflowing task. */
+static long max_map_count(void)
+{
+    long v = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+static asyncio_future_t *park;
+
+static void *parked(void *arg)
+{
+    (void)arg;
+    asyncio_await(park, NULL);
+    return NULL;
+}
+
+static void *overflow_by_80k(void *arg)
+{
+    (void)arg;
+    /* A bounded overflow: 80 KiB of locals in a 64 KiB stack, then a
+     * suspension. */
+    use_stack(80 * KiB, 3);
+    return NULL;
+}
+
+static void *slab_overflow_main(void *arg)
+{
+    long n = max_map_count() / 2 + 1000;
+    park = asyncio_future_new();
+    for (long i = 0; i < n; i++) {
+        asyncio_task_opts_t opts = {.stack_size = 64 * KiB};
+        asyncio_future_t *t = asyncio_create_task_ex(parked, NULL, &opts);
+        if (!t)
+            _exit(92);
+        asyncio_decref(t);
+    }
+    asyncio_sleep(0); /* every parked task has its stack now */
+    asyncio_task_opts_t opts = {.name = "slabby", .stack_size = 64 * KiB};
+    asyncio_future_t *t = asyncio_create_task_ex(arg ? overflow_by_80k : recurse_forever, NULL, &opts);
+    asyncio_await(t, NULL);
+    return NULL;
+}
+
+static void slab_overflow_child(const void *arg)
+{
+    unsetenv("ASYNCIO_STACK_SIZE");
+    asyncio_run(slab_overflow_main, (void *)arg, NULL);
+    _exit(91);
+}
+
+START_TEST(test_stack_overflow_beyond_guard_budget)
+{
+    if (max_map_count() > 1000000)
+        return; /* the budget would take too many tasks to exceed here */
+    char err[8192];
+    /* _i == 0: unbounded recursion; _i == 1: a bounded overflow. */
+    int status = run_forked(slab_overflow_child, _i ? "bounded" : NULL, err, sizeof err);
+    const char *expect = "casyncio: task 'slabby' overflowed its 64 KiB stack";
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "case %d: expected SIGABRT, got %s %d; stderr: %s", _i,
+                  WIFSIGNALED(status) ? "signal" : "exit",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), err);
+    ck_assert_msg(strstr(err, expect) != NULL, "case %d: stderr lacks \"%s\": \"%s\"", _i, expect,
+                  err);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* Custom sizes and heavy use                                              */
+
+struct use {
+    size_t bytes;
+    unsigned seed;
+};
+
+static void *use_task(void *arg)
+{
+    const struct use *u = arg;
+    ck_assert_int_eq(use_stack(u->bytes, u->seed), 0);
+    return IP(1);
+}
+
+static void *sizes_main(void *arg)
+{
+    (void)arg;
+    /* 16 KiB to 8 MiB, each task using a good part of its stack, all
+     * alive together so their stacks must not overlap. */
+    enum { N = 10 };
+    struct use uses[N + 1];
+    asyncio_future_t *ts[N + 1];
+    size_t size = 16 * KiB;
+    for (int i = 0; i < N; i++, size *= 2) {
+        uses[i].bytes = size >= 64 * KiB ? size / 2 : size / 4;
+        uses[i].seed = (unsigned)i * 31u;
+        char name[32];
+        snprintf(name, sizeof name, "s%zuk", size / KiB);
+        asyncio_task_opts_t opts = {.name = name, .stack_size = size};
+        ts[i] = asyncio_create_task_ex(use_task, &uses[i], &opts);
+        ck_assert_ptr_nonnull(ts[i]);
+        ck_assert_str_eq(asyncio_task_get_name(ts[i]), name);
+    }
+    ck_assert_uint_eq(size, 16 * MiB);
+    /* A size that is not a power of two is rounded up: 40000 -> 64 KiB. */
+    uses[N].bytes = 48 * KiB;
+    uses[N].seed = 99;
+    asyncio_task_opts_t odd = {.name = "odd", .stack_size = 40000};
+    ts[N] = asyncio_create_task_ex(use_task, &uses[N], &odd);
+    ck_assert_ptr_nonnull(ts[N]);
+    void *res[N + 1];
+    ck_assert_int_eq(asyncio_gather(ts, N + 1, res, 0), 0);
+    for (int i = 0; i <= N; i++) {
+        ck_assert_int_eq(PI(res[i]), 1);
+        asyncio_decref(ts[i]);
+    }
+    return NULL;
+}
+
+START_TEST(test_custom_stack_sizes)
+{
+    ck_assert_int_eq(asyncio_run(sizes_main, NULL, NULL), 0);
+}
+END_TEST
+
+static void *max_main(void *arg)
+{
+    (void)arg;
+    struct use u = {2 * MiB, 5};
+    asyncio_task_opts_t opts = {.name = "max", .stack_size = ASYNCIO_STACK_MAX};
+    asyncio_future_t *t = asyncio_create_task_ex(use_task, &u, &opts);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_max_stack_size)
+{
+    ck_assert_int_eq(asyncio_run(max_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* A 100 KiB local array in the default 256 KiB stack, in the main task and
+ * in several children at once. */
+static void *big_local_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(use_stack(100 * KiB, 1), 0);
+    struct use u[4];
+    asyncio_future_t *ts[4];
+    for (int i = 0; i < 4; i++) {
+        u[i].bytes = 100 * KiB;
+        u[i].seed = (unsigned)i + 10;
+        ts[i] = asyncio_create_task(use_task, &u[i]);
+    }
+    ck_assert_int_eq(asyncio_gather(ts, 4, NULL, 0), 0);
+    for (int i = 0; i < 4; i++)
+        asyncio_decref(ts[i]);
+    return NULL;
+}
+
+START_TEST(test_big_local_array)
+{
+    unsetenv("ASYNCIO_STACK_SIZE");
+    ck_assert_int_eq(asyncio_run(big_local_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* ASYNCIO_STACK_SIZE=1M: default tasks (main included) can use 600 KiB,
+ * which would overflow the 256 KiB default. */
+static void *env_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(use_stack(600 * KiB, 3), 0);
+    struct use u = {600 * KiB, 4};
+    asyncio_future_t *t = asyncio_create_task(use_task, &u);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_env_stack_size)
+{
+    setenv("ASYNCIO_STACK_SIZE", "1M", 1);
+    ck_assert_int_eq(asyncio_run(env_main, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_env_stack_size_bytes)
+{
+    setenv("ASYNCIO_STACK_SIZE", "1048576", 1);
+    ck_assert_int_eq(asyncio_run(env_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* Many stacks                                                              */
+
+static long finished;
+
+static void *short_sleep(void *arg)
+{
+    ck_assert_int_eq(asyncio_sleep(0.001 * (double)(1 + PI(arg) % 20)), 0);
+    finished++;
+    return NULL;
+}
+
+static void *sleepers_main(void *arg)
+{
+    long n = PI(arg);
+    for (long i = 0; i < n; i++) {
+        asyncio_future_t *t = asyncio_create_task(short_sleep, IP(i));
+        ck_assert_ptr_nonnull(t);
+        asyncio_decref(t);
+    }
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_uint_eq(asyncio_all_tasks(NULL, 0), (size_t)n + 1);
+    while (finished < n)
+        ck_assert_int_eq(asyncio_sleep(0.005), 0);
+    return NULL;
+}
+
+START_TEST(test_many_sleeping_tasks)
+{
+    long n = tu_scaled(100000);
+    ck_assert_int_eq(asyncio_run(sleepers_main, IP(n), NULL), 0);
+    ck_assert_int_eq(finished, n);
+}
+END_TEST
+
+/* More tasks alive at once than guard pages allow (vm.max_map_count is
+ * 65530 by default, two mappings per guarded stack): each keeps a pattern
+ * on its stack across the suspension, so overlapping or reused stacks
+ * would show. */
+static asyncio_future_t *gate;
+static long verified;
+
+static __attribute__((noinline)) int hold_pattern(unsigned seed)
+{
+    volatile unsigned char buf[2048];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(seed * 13u + i);
+    if (asyncio_await(gate, NULL) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof buf; i++)
+        if (buf[i] != (unsigned char)(seed * 13u + i))
+            return -2;
+    return 0;
+}
+
+static void *holder(void *arg)
+{
+    ck_assert_int_eq(hold_pattern((unsigned)PI(arg)), 0);
+    verified++;
+    return NULL;
+}
+
+static void *budget_main(void *arg)
+{
+    long n = PI(arg);
+    gate = asyncio_future_new();
+    ck_assert_ptr_nonnull(gate);
+    for (long i = 0; i < n; i++) {
+        asyncio_future_t *t = asyncio_create_task(holder, IP(i));
+        ck_assert_ptr_nonnull(t);
+        asyncio_decref(t);
+    }
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_uint_eq(asyncio_all_tasks(NULL, 0), (size_t)n + 1);
+    ck_assert_int_eq(asyncio_future_set_result(gate, NULL), 0);
+    while (asyncio_all_tasks(NULL, 0) > 1)
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_int_eq(verified, n);
+    asyncio_decref(gate);
+    return NULL;
+}
+
+START_TEST(test_beyond_guard_page_budget)
+{
+    long n = tu_scaled(60000);
+    ck_assert_int_eq(asyncio_run(budget_main, IP(n), NULL), 0);
+    ck_assert_int_eq(verified, n);
+    /* Twice in one process: stacks released by the first run are reused
+     * or freed, not leaked against the budget. */
+    verified = 0;
+    ck_assert_int_eq(asyncio_run(budget_main, IP(n), NULL), 0);
+    ck_assert_int_eq(verified, n);
+}
+END_TEST
+
+Suite *stack_suite(void)
+{
+    Suite *s = suite_create("stack");
+
+    TCase *tc = tcase_create("overflow");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_stack_overflow_detected, 0,
+                        (int)(sizeof overflow_cases / sizeof *overflow_cases));
+    tcase_add_loop_test(tc, test_stack_overflow_beyond_guard_budget, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sizes");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_custom_stack_sizes);
+    tcase_add_test(tc, test_max_stack_size);
+    tcase_add_test(tc, test_big_local_array);
+    tcase_add_test(tc, test_env_stack_size);
+    tcase_add_test(tc, test_env_stack_size_bytes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("many");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_many_sleeping_tasks);
+    tcase_add_test(tc, test_beyond_guard_page_budget);
+    suite_add_tcase(s, tc);
+
+    return s;
+}
