@@ -45,7 +45,8 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
 [ -n "$cpu" ] || cpu=$(uname -m)
 echo "casyncio benchmarks, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "machine: $(nproc 2>/dev/null || echo '?') CPUs, $cpu; kernel $(uname -sr)"
+echo "machine: $(nproc 2>/dev/null || echo '?') CPUs, $cpu; kernel $(uname -sr);" \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 echo "libuv $(pkg-config --modversion libuv 2>/dev/null || echo '?');" \
      "$("$PYTHON" -c 'import sys; print("Python", sys.version.split()[0])' 2>/dev/null || echo "no $PYTHON")"
 

@@ -224,6 +224,7 @@ struct asyncio_loop {
     size_t ntasks;
     asyncio__stack_pool_t *stacks;
     asyncio__freelist_t free_futures, free_tasks, free_timers;
+    struct timer_chunk *timer_chunks; /* all timers' memory, freed at close */
     size_t refs; /* futures alive + 1 while open: the struct lives until 0 */
     asyncio_exception_handler_fn exc_handler;
     void *exc_handler_arg;
@@ -269,8 +270,10 @@ asyncio__timer_t *asyncio__timer_start(asyncio_loop_t *loop, uint64_t when_ns,
                                        asyncio_callback_fn fn, void *arg);
 /* Cancels a timer that has not run; harmless once it has. */
 bool asyncio__timer_cancel(asyncio__timer_t *t, uint64_t id);
-/* Loop close: frees every pending timer without running it. */
+/* Loop close: drops every pending timer without running it, then (after
+ * the ready queue is dropped too) frees their memory. */
 void asyncio__timers_drop(asyncio_loop_t *loop);
+void asyncio__timers_free(asyncio_loop_t *loop);
 /* Loop close: releases the stacks of tasks that will never finish. */
 void asyncio__tasks_abandon(asyncio_loop_t *loop);
 /* Reports through the loop's handler (or the default one without a loop). */

@@ -219,7 +219,6 @@ static void poll_blocking(asyncio_loop_t *loop)
     asyncio__stack_pool_trim(loop->stacks);
     freelist_trim(&loop->free_tasks, FREELIST_KEEP);
     freelist_trim(&loop->free_futures, FREELIST_KEEP);
-    freelist_trim(&loop->free_timers, FREELIST_KEEP);
     uv_run(&loop->uv, UV_RUN_ONCE);
 }
 
@@ -516,7 +515,7 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     loop->stacks = NULL;
     asyncio__freelist_drain(&loop->free_futures);
     asyncio__freelist_drain(&loop->free_tasks);
-    asyncio__freelist_drain(&loop->free_timers);
+    asyncio__timers_free(loop);
     asyncio__free(loop->timers.items);
     loop->timers.items = NULL;
     loop->timers.len = loop->timers.cap = 0;

@@ -10,7 +10,9 @@
  *
  * Handles carry the timer's address and a 64-bit id that is never reused:
  * the id is cleared when the callback runs or is cancelled, so a stale
- * handle compares unequal and is harmless.
+ * handle compares unequal and is harmless.  For that the memory behind a
+ * handle must stay readable: timers come in chunks that the loop frees
+ * only when it closes.
  */
 #include "internal.h"
 
@@ -98,14 +100,45 @@ asyncio__timer_t *asyncio__heap_pop(asyncio__heap_t *h)
 
 /* ------------------------------------------------------------ timers */
 
+#define TIMERS_PER_CHUNK 64
+
+typedef struct timer_chunk {
+    struct timer_chunk *next;
+    asyncio__timer_t timers[TIMERS_PER_CHUNK];
+} timer_chunk_t;
+
+static asyncio__timer_t *timer_alloc(asyncio_loop_t *loop)
+{
+    asyncio__timer_t *t = asyncio__freelist_get(&loop->free_timers);
+    if (t)
+        return t;
+    timer_chunk_t *c = asyncio__malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    c->next = loop->timer_chunks;
+    loop->timer_chunks = c;
+    for (int i = TIMERS_PER_CHUNK - 1; i > 0; i--) {
+        c->timers[i].id = 0;
+        asyncio__freelist_put(&loop->free_timers, &c->timers[i]);
+    }
+    return &c->timers[0];
+}
+
 static void timer_free(asyncio__timer_t *t)
 {
-    asyncio_loop_t *loop = t->loop;
     t->id = 0;
-    if (loop->closed)
-        asyncio__free(t);
-    else
-        asyncio__freelist_put(&loop->free_timers, t);
+    asyncio__freelist_put(&t->loop->free_timers, t);
+}
+
+void asyncio__timers_free(asyncio_loop_t *loop)
+{
+    for (timer_chunk_t *c = loop->timer_chunks, *next; c; c = next) {
+        next = c->next;
+        asyncio__free(c);
+    }
+    loop->timer_chunks = NULL;
+    loop->free_timers.head = NULL;
+    loop->free_timers.len = 0;
 }
 
 static void run_timer(asyncio__ready_t *r)
@@ -121,8 +154,8 @@ static void run_timer(asyncio__ready_t *r)
 asyncio__timer_t *asyncio__timer_start(asyncio_loop_t *loop, uint64_t when_ns,
                                        asyncio_callback_fn fn, void *arg)
 {
-    asyncio__timer_t *t = asyncio__freelist_get(&loop->free_timers);
-    if (!t && !(t = asyncio__malloc(sizeof *t)))
+    asyncio__timer_t *t = timer_alloc(loop);
+    if (!t)
         goto nomem;
     t->ready.run = run_timer;
     t->loop = loop;

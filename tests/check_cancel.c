@@ -17,13 +17,13 @@
 #define PI(p) ((intptr_t)(p))
 #define TF(b) ((b) ? "True" : "False")
 
-#define assert_raised(code_, type_)                                                            \
-    do {                                                                                       \
-        const asyncio_error_t *e_ = asyncio_error();                                           \
-        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                    \
-        ck_assert_int_eq(e_->code, (code_));                                                   \
-        ck_assert_str_eq(e_->type, (type_));                                                   \
-        ck_assert_ptr_nonnull(e_->message);                                                    \
+#define assert_raised(code_, type_)                                                                \
+    do {                                                                                           \
+        const asyncio_error_t *e_ = asyncio_error();                                               \
+        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                        \
+        ck_assert_int_eq(e_->code, (code_));                                                       \
+        ck_assert_str_eq(e_->type, (type_));                                                       \
+        ck_assert_ptr_nonnull(e_->message);                                                        \
     } while (0)
 
 static tu_log_t LOG;
@@ -626,6 +626,25 @@ START_TEST(test_run_main_cancelled)
 }
 END_TEST
 
+/* asyncio_run's main task cancelling itself and returning normally: the
+ * Python 3.11 rule makes it end cancelled, so run returns ECANCELLED. */
+static void *self_cancel_main(void *arg)
+{
+    (void)arg;
+    ck_assert(asyncio_cancel(asyncio_current_task(), "bye main"));
+    return IP(4);
+}
+
+START_TEST(test_run_main_cancels_itself)
+{
+    void *res = IP(-1);
+    ck_assert_int_eq(asyncio_run(self_cancel_main, NULL, &res), ASYNCIO_ECANCELLED);
+    assert_raised(ASYNCIO_ECANCELLED, "CancelledError");
+    ck_assert_str_eq(raised_message(), "bye main");
+    asyncio_error_clear();
+}
+END_TEST
+
 /* Raising CancelledError by name ends a task cancelled. */
 static void *raise_cancelled(void *arg)
 {
@@ -790,6 +809,7 @@ Suite *cancel_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_run_cancels_leftovers);
     tcase_add_test(tc, test_run_main_cancelled);
+    tcase_add_test(tc, test_run_main_cancels_itself);
     tcase_add_test(tc, test_cancel_many);
     suite_add_tcase(s, tc);
 

@@ -18,13 +18,13 @@
 #define PI(p) ((intptr_t)(p))
 #define TF(b) ((b) ? "True" : "False")
 
-#define assert_raised(code_, type_)                                                            \
-    do {                                                                                       \
-        const asyncio_error_t *e_ = asyncio_error();                                           \
-        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                    \
-        ck_assert_int_eq(e_->code, (code_));                                                   \
-        ck_assert_str_eq(e_->type, (type_));                                                   \
-        ck_assert_ptr_nonnull(e_->message);                                                    \
+#define assert_raised(code_, type_)                                                                \
+    do {                                                                                           \
+        const asyncio_error_t *e_ = asyncio_error();                                               \
+        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                        \
+        ck_assert_int_eq(e_->code, (code_));                                                       \
+        ck_assert_str_eq(e_->type, (type_));                                                       \
+        ck_assert_ptr_nonnull(e_->message);                                                        \
     } while (0)
 
 static tu_log_t LOG;
@@ -494,6 +494,98 @@ START_TEST(test_gather_plain_futures_fail)
 }
 END_TEST
 
+/* Twin: tests/twins/gather_cancel_edge.py */
+static void *swallow(void *arg)
+{
+    if (asyncio_sleep(10) < 0) {
+        ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+        tu_logf(&LOG, "swallow%d ", (int)PI(arg));
+    }
+    return arg;
+}
+
+static void *sleep_long(void *arg)
+{
+    (void)arg;
+    asyncio_sleep(10);
+    return NULL;
+}
+
+static asyncio_future_t *rex_children[2];
+
+static void *rex_gatherer(void *arg)
+{
+    (void)arg;
+    void *res[2];
+    if (asyncio_gather(rex_children, 2, res, ASYNCIO_RETURN_EXCEPTIONS) == 0) {
+        tu_logf(&LOG, "gatherer-returned ");
+        return NULL;
+    }
+    ck_assert(asyncio_error_matches("CancelledError"));
+    tu_logf(&LOG, "gatherer-cancelled ");
+    return NULL;
+}
+
+static void *edges_main(void *arg)
+{
+    (void)arg;
+    /* 1: children swallow the cancellation. */
+    asyncio_future_t *fs[2] = {asyncio_create_task(swallow, IP(1)),
+                               asyncio_create_task(swallow, IP(2))};
+    asyncio_future_t *g = asyncio_gather_future(fs, 2, 0);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "cancel:%s ", TF(asyncio_cancel(g, NULL)));
+    void *r = NULL;
+    if (asyncio_await(g, &r) == 0) {
+        tu_logf(&LOG, "g-returned ");
+    } else {
+        ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+        tu_logf(&LOG, "g-cancelled-error ");
+    }
+    void *r1 = NULL, *r2 = NULL;
+    ck_assert_int_eq(asyncio_result(fs[0], &r1), 0);
+    ck_assert_int_eq(asyncio_result(fs[1], &r2), 0);
+    tu_logf(&LOG, "results:%d,%d\n", (int)PI(r1), (int)PI(r2));
+    asyncio_decref(g);
+    decref_all(fs, 2);
+
+    /* 2: the caller of gather(return_exceptions) is cancelled. */
+    rex_children[0] = asyncio_create_task(sleep_long, NULL);
+    rex_children[1] = asyncio_create_task(sleep_long, NULL);
+    asyncio_future_t *t = asyncio_create_task(rex_gatherer, NULL);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert(asyncio_cancel(t, NULL));
+    if (asyncio_await(t, NULL) < 0) {
+        ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+        tu_logf(&LOG, "main-saw-cancel ");
+    }
+    tu_logf(&LOG, "t:%s a:%s b:%s\n", TF(asyncio_cancelled(t)),
+            TF(asyncio_cancelled(rex_children[0])), TF(asyncio_cancelled(rex_children[1])));
+    asyncio_decref(t);
+    decref_all(rex_children, 2);
+
+    /* 3: nothing left to cancel. */
+    asyncio_future_t *f1 = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_result(f1, IP(1)), 0);
+    g = asyncio_gather_future(&f1, 1, 0);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "done:%s ", TF(asyncio_done(g)));
+    tu_logf(&LOG, "cancel:%s", TF(asyncio_cancel(g, NULL)));
+    asyncio_decref(g);
+    asyncio_decref(f1);
+    return NULL;
+}
+
+START_TEST(test_gather_cancel_edges)
+{
+    ck_assert_int_eq(asyncio_run(edges_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "cancel:True swallow1 swallow2 g-cancelled-error results:1,2\n"
+                        "gatherer-cancelled main-saw-cancel t:True a:True b:True\n"
+                        "done:True cancel:False");
+}
+END_TEST
+
 static void *bad_input_main(void *arg)
 {
     (void)arg;
@@ -709,6 +801,7 @@ Suite *gather_suite(void)
     tcase_add_test(tc, test_gather_future_cancel);
     tcase_add_test(tc, test_gather_caller_cancelled);
     tcase_add_test(tc, test_gather_child_cancelled);
+    tcase_add_test(tc, test_gather_cancel_edges);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_input");

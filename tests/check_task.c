@@ -18,13 +18,13 @@
 #define PI(p) ((intptr_t)(p))
 
 /* The raised error is `code` of Python type `type`. */
-#define assert_raised(code_, type_)                                                            \
-    do {                                                                                       \
-        const asyncio_error_t *e_ = asyncio_error();                                           \
-        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                    \
-        ck_assert_int_eq(e_->code, (code_));                                                   \
-        ck_assert_str_eq(e_->type, (type_));                                                   \
-        ck_assert_ptr_nonnull(e_->message);                                                    \
+#define assert_raised(code_, type_)                                                                \
+    do {                                                                                           \
+        const asyncio_error_t *e_ = asyncio_error();                                               \
+        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                        \
+        ck_assert_int_eq(e_->code, (code_));                                                       \
+        ck_assert_str_eq(e_->type, (type_));                                                       \
+        ck_assert_ptr_nonnull(e_->message);                                                        \
     } while (0)
 
 static tu_log_t LOG;
@@ -775,6 +775,75 @@ START_TEST(test_create_task_bad_args)
 }
 END_TEST
 
+/* Tasks made before the loop runs (on the thread's current loop) and from
+ * a plain callback (on the running loop). */
+static asyncio_future_t *from_callback;
+
+static void create_in_callback(void *arg)
+{
+    ck_assert_ptr_null(asyncio_current_task());
+    from_callback = asyncio_create_task(double_it, arg);
+    ck_assert_ptr_nonnull(from_callback);
+}
+
+static void *await_from_callback(void *arg)
+{
+    (void)arg;
+    while (!from_callback)
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_await(from_callback, &res), 0);
+    return res;
+}
+
+START_TEST(test_create_task_outside_running_loop)
+{
+    asyncio_loop_t *loop = asyncio_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    asyncio_future_t *t = asyncio_create_task(double_it, IP(4));
+    ck_assert_ptr_nonnull(t);
+    ck_assert(!asyncio_done(t));
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, t, &res), 0);
+    ck_assert_int_eq(PI(res), 8);
+    asyncio_decref(t);
+
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(loop, create_in_callback, IP(6))));
+    t = asyncio_create_task(await_from_callback, NULL);
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, t, &res), 0);
+    ck_assert_int_eq(PI(res), 12);
+    asyncio_decref(t);
+    asyncio_decref(from_callback);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+}
+END_TEST
+
+/* loop.close() leaves unfinished tasks unfinished: one suspended on its
+ * own stack, one never started.  Dropping them afterwards frees them. */
+static void *quick(void *arg)
+{
+    return arg;
+}
+
+START_TEST(test_close_loop_with_unfinished_tasks)
+{
+    asyncio_loop_t *loop = asyncio_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    asyncio_future_t *sleeping = asyncio_create_task(sleep_propagating, IP(10000));
+    asyncio_future_t *q = asyncio_create_task(quick, IP(1));
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, q, NULL), 0);
+    asyncio_future_t *never_started = asyncio_create_task(quick, IP(2));
+    ck_assert(!asyncio_done(sleeping));
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    ck_assert(!asyncio_done(sleeping));
+    ck_assert(!asyncio_done(never_started));
+    asyncio_decref(q);
+    asyncio_decref(sleeping);
+    asyncio_decref(never_started);
+    asyncio_error_clear();
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Deep call chains awaiting at every level                                */
 
@@ -1207,6 +1276,8 @@ Suite *task_suite(void)
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_dropped_task_keeps_running);
+    tcase_add_test(tc, test_create_task_outside_running_loop);
+    tcase_add_test(tc, test_close_loop_with_unfinished_tasks);
     tcase_add_test(tc, test_exception_never_retrieved);
     suite_add_tcase(s, tc);
 
