@@ -285,14 +285,17 @@ static asyncio__exc_t *exc_alloc(int code, const char *type, int detail, size_t 
     return e;
 }
 
+/* exc_make and exc_new never fail: without memory they give the shared
+ * MemoryError, which exc_free leaves alone. */
 asyncio__exc_t *asyncio__exc_make(int code, const char *type, const char *message)
 {
     if (!message)
         message = "";
     size_t mlen = strlen(message);
     asyncio__exc_t *e = exc_alloc(code, type, 0, mlen);
-    if (e)
-        memcpy((char *)e->pub.message, message, mlen + 1);
+    if (!e)
+        return &nomem_exc;
+    memcpy((char *)e->pub.message, message, mlen + 1);
     return e;
 }
 
@@ -309,7 +312,7 @@ asyncio__exc_t *asyncio__exc_new(int code, const char *type, int detail, const c
         n = 0;
     asyncio__exc_t *e = exc_alloc(code, type, detail, (size_t)n);
     if (!e)
-        return NULL;
+        return &nomem_exc;
     vsnprintf((char *)e->pub.message, (size_t)n + 1, fmt, ap);
     return e;
 }
@@ -317,7 +320,7 @@ asyncio__exc_t *asyncio__exc_new(int code, const char *type, int detail, const c
 asyncio__exc_t *asyncio__exc_group(const char *message, asyncio__exc_t **members, size_t n)
 {
     asyncio__exc_t *e = asyncio__exc_make(ASYNCIO_EGROUP, "ExceptionGroup", message);
-    if (!e) {
+    if (e == &nomem_exc) {
         for (size_t i = 0; i < n; i++)
             asyncio__exc_free(members[i]);
         asyncio__free(members);
@@ -335,8 +338,8 @@ asyncio__exc_t *asyncio__exc_dup(const asyncio__exc_t *src)
     if (src == &nomem_exc)
         return &nomem_exc;
     asyncio__exc_t *e = asyncio__exc_make(src->pub.code, src->pub.type, src->pub.message);
-    if (!e)
-        return NULL;
+    if (e == &nomem_exc)
+        return e;
     e->pub.detail = src->pub.detail;
     if (src->pub.code == ASYNCIO_EGROUP && src->nmembers) {
         e->members = asyncio__calloc(src->nmembers, sizeof *e->members);
@@ -344,13 +347,13 @@ asyncio__exc_t *asyncio__exc_dup(const asyncio__exc_t *src)
             goto fail;
         e->nmembers = src->nmembers;
         for (size_t i = 0; i < src->nmembers; i++)
-            if (!(e->members[i] = asyncio__exc_dup(src->members[i])))
+            if ((e->members[i] = asyncio__exc_dup(src->members[i])) == &nomem_exc)
                 goto fail;
     }
     return e;
 fail:
     asyncio__exc_free(e);
-    return NULL;
+    return &nomem_exc;
 }
 
 void asyncio__exc_free(asyncio__exc_t *e)
@@ -485,13 +488,10 @@ void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
     /* Python's form: "[Errno 111] Connection refused: context". */
     int detail = uv_code > -3000 ? -uv_code : 0;
     const char *fmt2 = *context ? "[Errno %d] %s: %s" : "[Errno %d] %s";
-    asyncio__exc_t *e;
-    {
-        char buf[512];
-        snprintf(buf, sizeof buf, fmt2, detail, asyncio_strerror(uv_code), context);
-        e = asyncio__exc_make(uv_code, uv_type(uv_code), buf);
-    }
-    if (e)
+    char buf[512];
+    snprintf(buf, sizeof buf, fmt2, detail, asyncio_strerror(uv_code), context);
+    asyncio__exc_t *e = asyncio__exc_make(uv_code, uv_type(uv_code), buf);
+    if (e != &nomem_exc)
         e->pub.detail = detail;
     return asyncio__raise_exc(e);
 }
@@ -516,10 +516,16 @@ asyncio_error_t *asyncio_error_dup(const asyncio_error_t *err)
 {
     if (!err)
         return NULL;
-    asyncio__exc_t *e = asyncio__exc_dup((const asyncio__exc_t *)err);
-    if (e == &nomem_exc) /* the shared MemoryError must not be freed by the user */
-        e = asyncio__exc_make(nomem_exc.pub.code, nomem_exc.pub.type, nomem_exc.pub.message);
-    return e ? &e->pub : NULL;
+    asyncio__exc_t *e;
+    if (err == &nomem_exc.pub) {
+        /* The shared MemoryError is not the user's to free: a real copy. */
+        size_t mlen = strlen(err->message);
+        if ((e = exc_alloc(err->code, err->type, 0, mlen)))
+            memcpy((char *)e->pub.message, err->message, mlen + 1);
+    } else {
+        e = asyncio__exc_dup((const asyncio__exc_t *)err);
+    }
+    return e && e != &nomem_exc ? &e->pub : NULL;
 }
 
 void asyncio_error_free(asyncio_error_t *err)

@@ -45,7 +45,7 @@ asyncio_future_t *asyncio__future_new(asyncio_loop_t *loop)
 asyncio_future_t *asyncio_future_new(void)
 {
     asyncio_loop_t *loop = asyncio__loop_get();
-    if (!loop) {
+    if (!loop || loop->closed) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_future_new: no running event loop");
         return NULL;
     }
@@ -244,7 +244,7 @@ asyncio__exc_t *asyncio__future_cancelled_exc(asyncio_future_t *f)
 {
     if (!f->exc)
         f->exc = asyncio__exc_make(ASYNCIO_ECANCELLED, "CancelledError", "");
-    return f->exc; /* NULL only when out of memory */
+    return f->exc;
 }
 
 int asyncio__future_outcome(asyncio_future_t *f, void **result)
@@ -253,16 +253,16 @@ int asyncio__future_outcome(asyncio_future_t *f, void **result)
     case ASYNCIO__PENDING:
         return asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "Result is not ready.");
     case ASYNCIO__CANCELLED: {
-        asyncio__exc_t *e = asyncio__future_cancelled_exc(f);
-        asyncio__raise_exc(e ? asyncio__exc_dup(e) : NULL);
-        return e ? ASYNCIO_ECANCELLED : ASYNCIO_ENOMEM;
+        asyncio__exc_t *e = asyncio__exc_dup(asyncio__future_cancelled_exc(f));
+        asyncio__raise_exc(e);
+        return e->pub.code;
     }
     default:
         f->log_exception = 0;
         if (f->exc) {
             asyncio__exc_t *e = asyncio__exc_dup(f->exc);
             asyncio__raise_exc(e);
-            return e ? e->pub.code : ASYNCIO_ENOMEM;
+            return e->pub.code;
         }
         if (result)
             *result = f->result;
@@ -308,8 +308,6 @@ int asyncio_future_set_exception(asyncio_future_t *fut, const char *type, const 
     va_start(ap, fmt);
     asyncio__exc_t *e = asyncio__exc_new(asyncio__type_code(type), type, 0, fmt, ap);
     va_end(ap);
-    if (!e)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_future_set_exception");
     asyncio__future_finish(fut, NULL, e);
     return 0;
 }
@@ -321,10 +319,7 @@ int asyncio_future_set_error(asyncio_future_t *fut, const asyncio_error_t *err)
         return rc;
     if (!err)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_future_set_error: error is NULL");
-    asyncio__exc_t *e = asyncio__exc_dup((const asyncio__exc_t *)err);
-    if (!e)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_future_set_error");
-    asyncio__future_finish(fut, NULL, e);
+    asyncio__future_finish(fut, NULL, asyncio__exc_dup((const asyncio__exc_t *)err));
     return 0;
 }
 
@@ -366,10 +361,8 @@ const asyncio_error_t *asyncio_exception(asyncio_future_t *fut)
         asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "Exception is not set.");
         return NULL;
     }
-    if (fut->state == ASYNCIO__CANCELLED) {
-        asyncio__exc_t *e = asyncio__future_cancelled_exc(fut);
-        return e ? &e->pub : NULL;
-    }
+    if (fut->state == ASYNCIO__CANCELLED)
+        return &asyncio__future_cancelled_exc(fut)->pub;
     fut->log_exception = 0;
     return fut->exc ? &fut->exc->pub : NULL;
 }

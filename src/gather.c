@@ -57,10 +57,7 @@ static asyncio__exc_t *child_error(asyncio_future_t *child)
 
 static void fail_with(asyncio_future_t *outer, asyncio__exc_t *e)
 {
-    asyncio__exc_t *copy = asyncio__exc_dup(e);
-    if (!copy)
-        copy = asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "gather");
-    asyncio__future_finish(outer, NULL, copy);
+    asyncio__future_finish(outer, NULL, asyncio__exc_dup(e));
 }
 
 static void child_done(asyncio_future_t *child, void *arg)
@@ -85,8 +82,9 @@ static void child_done(asyncio_future_t *child, void *arg)
         }
         if (g->cancel_requested && last_cancelled)
             fail_with(outer, asyncio__future_cancelled_exc(last_cancelled));
-        else if (g->cancel_requested)
-            fail_with(outer, asyncio__exc_make(ASYNCIO_ECANCELLED, "CancelledError", ""));
+        else if (g->cancel_requested) /* the children finished despite it */
+            asyncio__future_finish(outer, NULL,
+                                   asyncio__exc_make(ASYNCIO_ECANCELLED, "CancelledError", ""));
         else
             asyncio__future_finish(outer, g->results, NULL);
     }

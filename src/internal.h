@@ -63,6 +63,8 @@ typedef struct asyncio__errstate {
     asyncio__exc_t *caught;
 } asyncio__errstate_t;
 
+/* Error objects.  Making or copying one never fails: without memory the
+ * result is a shared MemoryError that asyncio__exc_free ignores. */
 asyncio__exc_t *asyncio__exc_new(int code, const char *type, int detail, const char *fmt,
                                  va_list ap);
 asyncio__exc_t *asyncio__exc_make(int code, const char *type, const char *message);
@@ -358,6 +360,7 @@ struct asyncio__task {
     void *scopes;              /* open timeout/taskgroup scopes, innermost first */
     int32_t num_cancels_requested;
     uint8_t must_cancel, started, finished, step_scheduled;
+    uint8_t unwinding, unwind_attempts; /* loop close (tasks_abandon) */
 };
 
 static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)

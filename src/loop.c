@@ -501,9 +501,11 @@ int asyncio_loop_close(asyncio_loop_t *loop)
         next = it->next;
         asyncio__free(it);
     }
-    /* The ready queue first: its entries may point at tasks about to go. */
+    /* The ready queue first: its entries may point at tasks about to go;
+     * then again for what unwinding the tasks scheduled. */
     drop_ready(loop);
     asyncio__tasks_abandon(loop);
+    drop_ready(loop);
     asyncio__timers_drop(loop);
 
     uv_walk(&loop->uv, close_handle, NULL);

@@ -78,6 +78,7 @@ const char *asyncio__task_name(asyncio__task_t *t)
 /* ------------------------------------------------------------ stepping */
 
 static void task_step(asyncio__task_t *t);
+static int refuse_while_unwinding(asyncio__task_t *t);
 
 static void run_step(asyncio__ready_t *r)
 {
@@ -208,6 +209,8 @@ static void task_step(asyncio__task_t *t)
 
 int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
 {
+    if (ASYNCIO__UNLIKELY(t->unwinding))
+        return refuse_while_unwinding(t);
     int rc = asyncio__add_callback(fut, task_wakeup, t);
     if (rc)
         return rc;
@@ -294,18 +297,52 @@ void asyncio__task_free(asyncio__task_t *t)
         asyncio__freelist_put(&loop->free_tasks, t);
 }
 
+/* Loop close with a task still suspended.  As in Python the task stays
+ * pending for whoever holds it, and is reported; and as Python closes such
+ * a coroutine when it is collected, running its cleanup, it is resumed
+ * once with a CancelledError and every suspending call it makes on the way
+ * out fails at once with another, so it returns and frees what its frames
+ * hold.  One that keeps trying to suspend is given up after a while: its
+ * stack is released without returning, and what its frames own is lost. */
+#define UNWIND_ATTEMPTS 100
+
+static int refuse_while_unwinding(asyncio__task_t *t)
+{
+    if (++t->unwind_attempts > UNWIND_ATTEMPTS)
+        asyncio__coro_switch(&t->ctx, &t->fut.loop->main_ctx, true); /* never resumed */
+    asyncio__raise_code(ASYNCIO_ECANCELLED, "Event loop is closed");
+    return ASYNCIO_ECANCELLED;
+}
+
+static void unwind(asyncio__task_t *t)
+{
+    asyncio_loop_t *loop = t->fut.loop;
+    t->unwinding = 1;
+    t->must_cancel = 1;
+    asyncio__free(t->cancel_msg);
+    t->cancel_msg = asyncio__strdup("Event loop is closed");
+    asyncio_loop_t *was_running = asyncio__tls.running;
+    asyncio__tls.running = loop; /* the task's own indicator, as in a step */
+    loop->current = t;
+    asyncio__coro_switch(&loop->main_ctx, &t->ctx, false);
+    loop->current = NULL;
+    asyncio__tls.running = was_running;
+}
+
 void asyncio__tasks_abandon(asyncio_loop_t *loop)
 {
     while (loop->tasks.next != &loop->tasks) {
         asyncio__task_t *t = asyncio__container_of(loop->tasks.next, asyncio__task_t, link);
-        list_remove(&t->link);
-        loop->ntasks--;
+        asyncio__report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
         if (t->waiting) {
             asyncio_remove_done_callback(t->waiting, task_wakeup, t);
             asyncio_decref(t->waiting);
             t->waiting = NULL;
         }
-        asyncio__report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
+        if (t->started)
+            unwind(t);
+        list_remove(&t->link);
+        loop->ntasks--;
         release_stack(t);
         asyncio__errstate_clear(&t->err);
         asyncio_decref(&t->fut); /* the loop's reference */
@@ -359,6 +396,8 @@ int asyncio_sleep(double seconds)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_sleep: delay is NaN");
     if (seconds <= 0) {
         /* sleep(0): go to the back of the ready queue. */
+        if (ASYNCIO__UNLIKELY(t->unwinding))
+            return refuse_while_unwinding(t);
         schedule_step(t);
         suspend(t);
         return deliver_cancel(t);

@@ -99,6 +99,14 @@ static void *long_sleep(void *arg)
     return NULL; /* propagates: the task ends cancelled */
 }
 
+/* Sleeps; whatever ends the sleep propagates. */
+static void *long_sleep_quiet(void *arg)
+{
+    (void)arg;
+    asyncio_sleep(10);
+    return NULL;
+}
+
 static void *sleeping_main(void *arg)
 {
     (void)arg;
@@ -597,6 +605,53 @@ START_TEST(test_awaiter_not_cancelled)
 }
 END_TEST
 
+/* Twin: tests/twins/cancel_leftover_stubborn.py */
+static void *stubborn_leftover(void *arg)
+{
+    (void)arg;
+    if (asyncio_sleep(10) < 0) {
+        ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+        tu_logf(&LOG, "stubborn-cancelled ");
+    }
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    tu_logf(&LOG, "stubborn-finished ");
+    return IP(1);
+}
+
+static void *awaiting_leftover(void *arg)
+{
+    /* Its own reference: the awaited task must outlive the await. */
+    asyncio_future_t *s = asyncio_incref(arg);
+    void *res = NULL;
+    if (asyncio_await(s, &res) == 0)
+        tu_logf(&LOG, "awaiting-got:%d ", (int)PI(res));
+    else
+        tu_logf(&LOG, "awaiting-cancelled ");
+    asyncio_decref(s);
+    return NULL;
+}
+
+static void *stubborn_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *s = asyncio_create_task(stubborn_leftover, NULL);
+    asyncio_future_t *a = asyncio_create_task(awaiting_leftover, s);
+    asyncio_decref(a);
+    asyncio_decref(s); /* the loop holds it until done; `a` takes its own */
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "main-return ");
+    return NULL;
+}
+
+START_TEST(test_run_waits_for_stubborn_leftover)
+{
+    ck_assert_int_eq(asyncio_run(stubborn_main, NULL, NULL), 0);
+    tu_logf(&LOG, "run-returned");
+    tu_assert_log(&LOG,
+                  "main-return stubborn-cancelled stubborn-finished awaiting-got:1 run-returned");
+}
+END_TEST
+
 /* Cancelling asyncio_run's main task: run returns ECANCELLED with the
  * CancelledError in the thread's indicator. */
 static void *cancel_main_child(void *arg)
@@ -776,6 +831,39 @@ START_TEST(test_cancel_many)
 }
 END_TEST
 
+/* Allocation failure anywhere while a task is cancelled and awaited: the
+ * task still ends (cancelled, or with MemoryError), nothing leaks. */
+static void *cancel_chaos_main(void *arg)
+{
+    (void)arg;
+    for (long n = 1; n <= 40; n++) {
+        asyncio_future_t *t = asyncio_create_task(long_sleep_quiet, NULL);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+        tu_alloc_fail_at(n);
+        bool accepted = asyncio_cancel(t, "chaos message");
+        int rc = asyncio_await(t, NULL);
+        tu_alloc_fail_at(0);
+        ck_assert(accepted);
+        ck_assert_msg(rc == ASYNCIO_ECANCELLED || rc == ASYNCIO_ENOMEM,
+                      "allocation %ld: await returned %d", n, rc);
+        asyncio_error_clear();
+        while (!asyncio_done(t)) {
+            asyncio_cancel(t, NULL);
+            if (asyncio_await(t, NULL) < 0)
+                asyncio_error_clear();
+        }
+        asyncio_decref(t);
+    }
+    return NULL;
+}
+
+START_TEST(test_cancel_alloc_failure)
+{
+    ck_assert_int_eq(asyncio_run(cancel_chaos_main, NULL, NULL), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -808,9 +896,11 @@ Suite *cancel_suite(void)
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_run_cancels_leftovers);
+    tcase_add_test(tc, test_run_waits_for_stubborn_leftover);
     tcase_add_test(tc, test_run_main_cancelled);
     tcase_add_test(tc, test_run_main_cancels_itself);
     tcase_add_test(tc, test_cancel_many);
+    tcase_add_test(tc, test_cancel_alloc_failure);
     suite_add_tcase(s, tc);
 
     return s;

@@ -449,6 +449,114 @@ START_TEST(test_error_indicator_per_task)
 }
 END_TEST
 
+/* Twin: tests/twins/task_wake_order.py */
+struct waiting {
+    const char *name;
+    asyncio_future_t *fut;
+    double delay;
+};
+
+static void *wo_waiter(void *arg)
+{
+    struct waiting *w = arg;
+    ck_assert_int_eq(asyncio_await(w->fut, NULL), 0);
+    tu_logf(&LOG, "%s ", w->name);
+    return NULL;
+}
+
+static void *wo_sleeper(void *arg)
+{
+    struct waiting *w = arg;
+    ck_assert_int_eq(asyncio_sleep(w->delay), 0);
+    tu_logf(&LOG, "%s ", w->name);
+    return NULL;
+}
+
+static void log_cb(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    tu_logf(&LOG, "%s ", (const char *)arg);
+}
+
+static void *wake_order_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *f = asyncio_future_new();
+    struct waiting w[3] = {{"a", f, 0}, {"b", f, 0}, {"c", f, 0}};
+    asyncio_future_t *ts[5];
+    ts[0] = asyncio_create_task(wo_waiter, &w[0]);
+    ts[1] = asyncio_create_task(wo_waiter, &w[1]);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_int_eq(asyncio_add_done_callback(f, log_cb, "cb"), 0);
+    ts[2] = asyncio_create_task(wo_waiter, &w[2]);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_int_eq(asyncio_future_set_result(f, IP(1)), 0);
+    ck_assert_int_eq(asyncio_gather(ts, 3, NULL, 0), 0);
+    for (int i = 0; i < 3; i++)
+        asyncio_decref(ts[i]);
+    asyncio_decref(f);
+    tu_logf(&LOG, "\n");
+
+    struct waiting sl[5] = {
+        {"s30", NULL, 0.03},  {"s10", NULL, 0.01}, {"s20a", NULL, 0.02},
+        {"s20b", NULL, 0.02}, {"s0", NULL, 0},
+    };
+    for (int i = 0; i < 5; i++)
+        ts[i] = asyncio_create_task(wo_sleeper, &sl[i]);
+    ck_assert_int_eq(asyncio_gather(ts, 5, NULL, 0), 0);
+    for (int i = 0; i < 5; i++)
+        asyncio_decref(ts[i]);
+    return NULL;
+}
+
+START_TEST(test_wake_order)
+{
+    ck_assert_int_eq(asyncio_run(wake_order_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "a b cb c \ns0 s10 s20a s20b s30 ");
+}
+END_TEST
+
+/* In a task as anywhere: a successful await keeps the raised error, a
+ * failing one replaces it. */
+static void *indicator_awaits(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *ok = asyncio_future_new();
+    asyncio_future_t *bad = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_result(ok, IP(1)), 0);
+    ck_assert_int_eq(asyncio_future_set_exception(bad, "KeyError", "replaced"), 0);
+    asyncio_raise("ValueError", "kept");
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_await(ok, &res), 0);
+    ck_assert_int_eq(PI(res), 1);
+    ck_assert_str_eq(asyncio_error()->message, "kept");
+    ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert_str_eq(asyncio_error()->message, "kept");
+    ck_assert_int_eq(asyncio_await(bad, NULL), ASYNCIO_EEXCEPTION);
+    ck_assert_str_eq(asyncio_error()->type, "KeyError");
+    ck_assert_str_eq(asyncio_error()->message, "replaced");
+    asyncio_decref(ok);
+    asyncio_decref(bad);
+    return IP(5); /* returns with KeyError raised: the task fails */
+}
+
+static void *indicator_awaits_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *t = asyncio_create_task(indicator_awaits, NULL);
+    void *res = IP(-1);
+    ck_assert_int_eq(asyncio_await(t, &res), ASYNCIO_EEXCEPTION);
+    ck_assert_ptr_nonnull(asyncio_catch("KeyError"));
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_await_keeps_or_replaces_error)
+{
+    ck_assert_int_eq(asyncio_run(indicator_awaits_main, NULL, NULL), 0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Names, current_task, all_tasks                                          */
 
@@ -1252,6 +1360,8 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_deep_await_chain);
     tcase_add_test(tc, test_task_done_callback_order);
     tcase_add_test(tc, test_error_indicator_per_task);
+    tcase_add_test(tc, test_wake_order);
+    tcase_add_test(tc, test_await_keeps_or_replaces_error);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("identity");
