@@ -334,11 +334,10 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop)
     while (loop->tasks.next != &loop->tasks) {
         asyncio__task_t *t = asyncio__container_of(loop->tasks.next, asyncio__task_t, link);
         asyncio__report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
-        if (t->waiting) {
+        /* Its wait ends here; the await it resumes in drops its reference
+         * to the awaited future. */
+        if (t->waiting)
             asyncio_remove_done_callback(t->waiting, task_wakeup, t);
-            asyncio_decref(t->waiting);
-            t->waiting = NULL;
-        }
         if (t->started)
             unwind(t);
         list_remove(&t->link);

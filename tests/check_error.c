@@ -986,6 +986,82 @@ START_TEST(test_task_indicators_independent)
 }
 END_TEST
 
+/* A caught error stays valid in its task while other tasks raise and
+ * catch during a suspension. */
+static void *churn(void *arg)
+{
+    for (int i = 0; i < 20; i++) {
+        asyncio_raise("KeyError", "churn %d %d", (int)(intptr_t)arg, i);
+        ck_assert_ptr_nonnull(asyncio_catch("KeyError"));
+        asyncio_raise("RuntimeError", "more churn");
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+        asyncio_error_clear();
+    }
+    return NULL;
+}
+
+static void *keeps_caught(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *a = asyncio_create_task(churn, (void *)(intptr_t)1);
+    asyncio_future_t *b = asyncio_create_task(churn, (void *)(intptr_t)2);
+    asyncio_raise("ValueError", "mine %s", "to keep");
+    const asyncio_error_t *e = asyncio_catch("ValueError");
+    ck_assert_ptr_nonnull(e);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_str_eq(e->type, "ValueError");
+    ck_assert_str_eq(e->message, "mine to keep");
+    ck_assert_int_eq(e->code, ASYNCIO_EVALUE);
+    ck_assert_ptr_null(asyncio_error());
+    ck_assert_int_eq(asyncio_await(a, NULL), 0);
+    ck_assert_int_eq(asyncio_await(b, NULL), 0);
+    asyncio_decref(a);
+    asyncio_decref(b);
+    return NULL;
+}
+
+START_TEST(test_caught_error_survives_other_tasks)
+{
+    ck_assert_int_eq(tu_run(keeps_caught, NULL, NULL), 0);
+}
+END_TEST
+
+/* Nested asyncio_call: each level sets aside and restores its own error. */
+static void *inner_ok(void *arg)
+{
+    ck_assert_ptr_null(asyncio_error());
+    return arg;
+}
+
+static void *outer_raises_then_calls(void *arg)
+{
+    (void)arg;
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_raise("KeyError", "outer");
+    void *r = NULL;
+    ck_assert_int_eq(asyncio_call(inner_ok, (void *)(intptr_t)8, &r), 0);
+    ck_assert_ptr_eq(r, (void *)(intptr_t)8);
+    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "outer");
+    return NULL; /* propagates KeyError */
+}
+
+static void *nested_call_main(void *arg)
+{
+    (void)arg;
+    asyncio_raise("ValueError", "outermost");
+    ck_assert_int_eq(asyncio_call(outer_raises_then_calls, NULL, NULL), ASYNCIO_EEXCEPTION);
+    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "outer");
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_call_nested)
+{
+    ck_assert_int_eq(tu_run(nested_call_main, NULL, NULL), 0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * asyncio_call
  * --------------------------------------------------------------------- */
@@ -1156,6 +1232,8 @@ Suite *error_suite(void)
     tcase_add_test(tc, test_task_indicators_independent);
     tcase_add_test(tc, test_catch_wrong_type_fails_task);
     tcase_add_test(tc, test_call);
+    tcase_add_test(tc, test_call_nested);
+    tcase_add_test(tc, test_caught_error_survives_other_tasks);
     tcase_add_test(tc, test_call_outside_task);
     tcase_add_test(tc, test_call_null_fn);
     suite_add_tcase(s, tc);

@@ -792,6 +792,7 @@ START_TEST(test_close_with_live_tasks)
     asyncio_future_t *t = asyncio_create_task(await_arg, f);
     run_once(loop); /* t starts and suspends on f */
     asyncio_future_t *u = asyncio_create_task(never_started, NULL);
+    asyncio_incref(f); /* a second reference of ours, to catch over-release */
     close_loop(loop);
     ck_assert_msg(strstr(LOG.buf, "resumed normally") == NULL, "log: %s", LOG.buf);
     ck_assert_msg(strstr(LOG.buf, "never started") == NULL, "log: %s", LOG.buf);
@@ -799,6 +800,13 @@ START_TEST(test_close_with_live_tasks)
     ck_assert(!asyncio_done(t));
     asyncio_decref(t);
     asyncio_decref(u);
+    /* f still has our two references: dropping one frees nothing */
+    long live = tu_alloc_live();
+    asyncio_decref(f);
+    ck_assert_msg(tu_alloc_live() == live,
+                  "dropping one of our two references to the awaited future freed it: the "
+                  "library released a reference it did not own");
+    ck_assert(!asyncio_done(f));
     asyncio_decref(f);
     ck_assert_msg(strstr(LOG.buf, "resumed normally") == NULL, "log: %s", LOG.buf);
     ck_assert_msg(strstr(LOG.buf, "never started") == NULL, "log: %s", LOG.buf);

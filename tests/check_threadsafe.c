@@ -472,6 +472,84 @@ START_TEST(test_post_races_close)
 }
 END_TEST
 
+/* Two threads each run their own loop (asyncio_run) at the same time and
+ * post to each other's loop; each main ends with its own exception, found
+ * afterwards in its own thread's indicator. */
+struct peer {
+    int idx;
+    _Atomic(asyncio_loop_t *) loop;
+    atomic_long received;
+    struct peer *other;
+    int run_rc;
+    char message[64];
+    bool wrong_loop;
+};
+
+static void peer_receive(void *arg)
+{
+    struct peer *p = arg;
+    if (asyncio_get_running_loop() != atomic_load(&p->loop))
+        p->wrong_loop = true;
+    atomic_fetch_add(&p->received, 1);
+}
+
+static void *peer_main(void *arg)
+{
+    struct peer *p = arg;
+    long n = tu_scaled(2000);
+    atomic_store(&p->loop, asyncio_get_running_loop());
+    asyncio_loop_t *theirs;
+    while (!(theirs = atomic_load(&p->other->loop)))
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    for (long i = 0; i < n; i++) {
+        ck_assert_int_eq(asyncio_call_soon_threadsafe(theirs, peer_receive, p->other), 0);
+        if (i % 100 == 0)
+            ck_assert_int_eq(asyncio_sleep(0), 0);
+    }
+    while (atomic_load(&p->received) < n)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    /* stay until the other side got everything too: its loop must live */
+    while (atomic_load(&p->other->received) < n)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    return asyncio_raise("ValueError", "thread %d", p->idx);
+}
+
+static void *peer_thread(void *arg)
+{
+    struct peer *p = arg;
+    p->run_rc = asyncio_run(peer_main, p, NULL);
+    const asyncio_error_t *e = asyncio_error();
+    snprintf(p->message, sizeof p->message, "%s", e ? e->message : "(none)");
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_loops_in_two_threads)
+{
+    static struct peer a, b;
+    a.idx = 0;
+    b.idx = 1;
+    a.other = &b;
+    b.other = &a;
+    pthread_t ta, tb;
+    ck_assert_int_eq(pthread_create(&ta, NULL, peer_thread, &a), 0);
+    ck_assert_int_eq(pthread_create(&tb, NULL, peer_thread, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    long n = tu_scaled(2000);
+    ck_assert_int_eq(atomic_load(&a.received), n);
+    ck_assert_int_eq(atomic_load(&b.received), n);
+    ck_assert(!a.wrong_loop);
+    ck_assert(!b.wrong_loop);
+    ck_assert_int_eq(a.run_rc, ASYNCIO_EVALUE);
+    ck_assert_int_eq(b.run_rc, ASYNCIO_EVALUE);
+    ck_assert_str_eq(a.message, "thread 0");
+    ck_assert_str_eq(b.message, "thread 1");
+    ck_assert_ptr_null(asyncio_error()); /* this thread saw none of it */
+    ck_assert_ptr_null(asyncio_get_running_loop());
+}
+END_TEST
+
 Suite *threadsafe_suite(void)
 {
     Suite *s = suite_create("threadsafe");
@@ -483,6 +561,7 @@ Suite *threadsafe_suite(void)
     tcase_add_test(tc, test_post_while_busy);
     tcase_add_test(tc, test_thread_completes_future);
     tcase_add_test(tc, test_post_races_close);
+    tcase_add_test(tc, test_loops_in_two_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("wakeup");
