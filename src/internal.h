@@ -97,6 +97,7 @@ typedef struct asyncio__coro {
     void *uctx; /* its ucontext_t */
     void (*entry)(void *);
     void *entry_arg;
+    bool owns_uctx;
 #endif
 #ifdef ASYNCIO__ASAN
     void *stack_lo; /* AddressSanitizer is told the stack it switches to */

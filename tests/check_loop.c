@@ -1124,6 +1124,87 @@ START_TEST(test_order_tasks_like_python)
 }
 END_TEST
 
+/* twins/loop_mixed_order.py */
+static void *leaf(void *arg)
+{
+    int n = P2I(arg);
+    tu_logf(&LOG, "leaf %d start\n", n);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "leaf %d end\n", n);
+    return arg;
+}
+
+static void *mid(void *arg)
+{
+    (void)arg;
+    tu_logf(&LOG, "mid start\n");
+    asyncio_future_t *t = asyncio_create_task(leaf, I2P(2));
+    void *r1 = NULL, *r2 = NULL;
+    ck_assert_int_eq(asyncio_call(leaf, I2P(1), &r1), 0); /* await leaf(1) */
+    tu_logf(&LOG, "mid got %d\n", P2I(r1));
+    ck_assert_int_eq(asyncio_await(t, &r2), 0);
+    tu_logf(&LOG, "mid got %d\n", P2I(r2));
+    asyncio_decref(t);
+    return I2P(P2I(r1) + P2I(r2));
+}
+
+static void fut_cb(asyncio_future_t *f, void *arg)
+{
+    (void)arg;
+    void *v = NULL;
+    ck_assert_int_eq(asyncio_result(f, &v), 0);
+    tu_logf(&LOG, "fut cb %d\n", P2I(v));
+}
+
+static void mid_done(asyncio_future_t *m, void *fut)
+{
+    tu_logf(&LOG, "mid done cb\n");
+    void *v = NULL;
+    ck_assert_int_eq(asyncio_result(m, &v), 0);
+    ck_assert_int_eq(asyncio_future_set_result(fut, I2P(P2I(v) * 10)), 0);
+}
+
+static void *mixed_main(void *arg)
+{
+    (void)arg;
+    soon(NULL, log_cb, "cb-a");
+    asyncio_future_t *m = asyncio_create_task(mid, NULL);
+    asyncio_future_t *fut = asyncio_future_new();
+    ck_assert_int_eq(asyncio_add_done_callback(fut, fut_cb, NULL), 0);
+    ck_assert_int_eq(asyncio_add_done_callback(m, mid_done, fut), 0);
+    soon(NULL, log_cb, "cb-b");
+    tu_logf(&LOG, "main awaits fut\n");
+    void *r = NULL;
+    ck_assert_int_eq(asyncio_await(fut, &r), 0);
+    tu_logf(&LOG, "main got %d\n", P2I(r));
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "main end\n");
+    asyncio_decref(m);
+    asyncio_decref(fut);
+    return NULL;
+}
+
+START_TEST(test_mixed_order_like_python)
+{
+    memset(&LOG, 0, sizeof LOG);
+    ck_assert_int_eq(tu_run(mixed_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "main awaits fut\n"
+                        "cb-a\n"
+                        "mid start\n"
+                        "leaf 1 start\n"
+                        "cb-b\n"
+                        "leaf 2 start\n"
+                        "leaf 1 end\n"
+                        "mid got 1\n"
+                        "leaf 2 end\n"
+                        "mid got 2\n"
+                        "mid done cb\n"
+                        "fut cb 30\n"
+                        "main got 30\n"
+                        "main end\n");
+}
+END_TEST
+
 Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -1136,6 +1217,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_stop_finishes_batch);
     tcase_add_test(tc, test_many_callbacks);
     tcase_add_test(tc, test_order_tasks_like_python);
+    tcase_add_test(tc, test_mixed_order_like_python);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("timers");

@@ -65,6 +65,7 @@ int asyncio__coro_main_init(asyncio__coro_t *c)
     c->uctx = asyncio__calloc(1, sizeof(ucontext_t));
     if (!c->uctx)
         return ASYNCIO_ENOMEM;
+    c->owns_uctx = true;
 #endif
     sanitizers_init(c, true, NULL, 0);
     return 0;
@@ -84,12 +85,14 @@ int asyncio__coro_init(asyncio__coro_t *c, void *lo, size_t size, void (*entry)(
 {
     memset(c, 0, sizeof *c);
 #ifdef ASYNCIO_CORO_UCONTEXT
-    ucontext_t *uc = asyncio__calloc(1, sizeof *uc);
-    if (!uc)
-        return ASYNCIO_ENOMEM;
+    /* The context lives at the top of the stack it describes: starting a
+     * task allocates nothing. */
+    uintptr_t at = ((uintptr_t)lo + size - sizeof(ucontext_t)) & ~(uintptr_t)63;
+    ucontext_t *uc = (ucontext_t *)at;
+    memset(uc, 0, sizeof *uc);
     getcontext(uc);
     uc->uc_stack.ss_sp = lo;
-    uc->uc_stack.ss_size = size;
+    uc->uc_stack.ss_size = at - (uintptr_t)lo;
     uc->uc_link = NULL;
     c->uctx = uc;
     c->entry = entry;
@@ -139,7 +142,8 @@ void asyncio__coro_destroy(asyncio__coro_t *c)
     c->vg_id = 0;
 #endif
 #ifdef ASYNCIO_CORO_UCONTEXT
-    asyncio__free(c->uctx);
+    if (c->owns_uctx) /* the loop's own; a task's lives on its stack */
+        asyncio__free(c->uctx);
     c->uctx = NULL;
 #endif
     (void)c;
