@@ -166,7 +166,7 @@ ENSURE := sh mk/ensure.sh
 # ------------------------------------------------------------------ targets
 
 .PHONY: all lib deps runner examples demo bench install uninstall \
-        check check-asan check-tsan check-valgrind check-exports check-header check-install \
+        check check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
         clean format format-check help FORCE
 
 all: lib
@@ -253,6 +253,7 @@ $(BENCHES): $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_A)
 
 CHECK_EXPORTS = sh mk/check-exports.sh $(LIB_SO)
 CHECK_HEADER  = sh mk/check-header.sh include
+CHECK_SWITCH  = sh mk/check-switch.sh $(BUILD) $(CC) $(CORO)
 # Runs `make install` itself (hence $(MAKE) here, which also hands it the
 # jobserver).
 CHECK_INSTALL = MAKE='$(MAKE)' PKG_CONFIG='$(PKG_CONFIG)' \
@@ -262,9 +263,15 @@ CHECK_INSTALL = MAKE='$(MAKE)' PKG_CONFIG='$(PKG_CONFIG)' \
 # packaging promises: exports, a self-contained header, a usable install.
 check: lib $(RUNNER)
 	$(RUNNER) $(SUITE)
+	$(Q)$(CHECK_SWITCH)
 	$(Q)$(CHECK_EXPORTS)
 	$(Q)$(CHECK_HEADER)
 	+$(Q)$(CHECK_INSTALL)
+
+# The switch alone, natively and (cross compiler and qemu-user permitting)
+# for aarch64.
+check-switch: deps
+	$(Q)$(CHECK_SWITCH) cross
 
 check-exports: $(LIB_SO)
 	$(Q)$(CHECK_EXPORTS)

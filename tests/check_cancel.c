@@ -171,6 +171,40 @@ START_TEST(test_cancel_while_awaiting_future)
 }
 END_TEST
 
+/* Twin: tests/twins/cancel_yield.py */
+static void *spinner(void *arg)
+{
+    (void)arg;
+    long n = 0;
+    while (asyncio_sleep(0) == 0)
+        n++;
+    const asyncio_error_t *e = asyncio_catch("CancelledError");
+    ck_assert_ptr_nonnull(e);
+    tu_logf(&LOG, "spinner-cancelled:%s ", e->message);
+    return IP(n);
+}
+
+static void *yield_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *t = asyncio_create_task(spinner, NULL);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "cancel:%s ", TF(asyncio_cancel(t, "spin")));
+    void *n = NULL;
+    ck_assert_int_eq(asyncio_await(t, &n), 0);
+    tu_logf(&LOG, "spins:%d cancelled:%s", (int)PI(n), TF(asyncio_cancelled(t)));
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_cancel_while_yielding)
+{
+    ck_assert_int_eq(asyncio_run(yield_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "cancel:True spinner-cancelled:spin spins:2 cancelled:False");
+}
+END_TEST
+
 /* Twin: tests/twins/cancel_msg.py */
 static void *msg_inner(void *arg)
 {
@@ -874,6 +908,7 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_cancel_before_start);
     tcase_add_test(tc, test_cancel_while_sleeping);
     tcase_add_test(tc, test_cancel_while_awaiting_future);
+    tcase_add_test(tc, test_cancel_while_yielding);
     tcase_add_test(tc, test_cancel_message_travels);
     tcase_add_test(tc, test_cancel_done_task);
     tcase_add_test(tc, test_cancel_self);

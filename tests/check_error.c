@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -612,35 +614,79 @@ struct reg_arg {
     int failures;
 };
 
+static pthread_barrier_t reg_barrier;
+
+/* An allocator with atomic counters for this test, where several threads
+ * allocate at once (testutil's counters are exact for one thread only). */
+static atomic_long reg_live;
+
+static void *reg_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p)
+        atomic_fetch_add(&reg_live, 1);
+    return p;
+}
+
+static void *reg_calloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (p)
+        atomic_fetch_add(&reg_live, 1);
+    return p;
+}
+
+static void *reg_realloc(void *old, size_t n)
+{
+    void *p = realloc(old, n ? n : 1);
+    if (p && !old)
+        atomic_fetch_add(&reg_live, 1);
+    return p;
+}
+
+static void reg_free(void *p)
+{
+    if (p)
+        atomic_fetch_sub(&reg_live, 1);
+    free(p);
+}
+
 static void *register_many(void *p)
 {
     struct reg_arg *a = p;
     char name[48];
-    for (int i = 0; i < 50; i++) {
+    pthread_barrier_wait(&reg_barrier);
+    for (int i = 0; i < 200; i++) {
         snprintf(name, sizeof name, "Thr%dErr%d", a->idx, i);
         if (asyncio_exception_register(name, i % 2 ? "ValueError" : "OSError") != 0)
             a->failures++;
         if (asyncio_exception_register("SharedErr", "RuntimeError") != 0)
             a->failures++;
+        /* matching reads the registry while the others write it */
+        asyncio_raise(name, "x");
+        if (!asyncio_error_matches(i % 2 ? "ValueError" : "OSError"))
+            a->failures++;
+        asyncio_error_clear();
     }
-    asyncio_error_clear();
     return NULL;
 }
 
-/* Registration is thread-safe (one thread at a time allocates here, so the
- * counting allocator is only touched under the library's lock). */
+/* Registration and matching from several threads at once. */
 START_TEST(test_register_threads)
 {
+    ck_assert_int_eq(asyncio_set_allocator(reg_malloc, reg_realloc, reg_calloc, reg_free), 0);
     pthread_t th[4];
     struct reg_arg args[4];
+    pthread_barrier_init(&reg_barrier, NULL, 4);
     for (int i = 0; i < 4; i++) {
         args[i] = (struct reg_arg){i, 0};
         ck_assert_int_eq(pthread_create(&th[i], NULL, register_many, &args[i]), 0);
-        /* joined at once: registration must not depend on the thread that
-         * made it, and the non-atomic allocation counters stay exact */
+    }
+    for (int i = 0; i < 4; i++) {
         pthread_join(th[i], NULL);
         ck_assert_int_eq(args[i].failures, 0);
     }
+    pthread_barrier_destroy(&reg_barrier);
     asyncio_raise("Thr3Err7", "x");
     ck_assert(asyncio_error_matches("ValueError"));
     asyncio_raise("Thr0Err8", "x");
@@ -648,6 +694,8 @@ START_TEST(test_register_threads)
     asyncio_raise("SharedErr", "x");
     ck_assert(asyncio_error_matches("RuntimeError"));
     asyncio_error_clear();
+    ck_assert_msg(atomic_load(&reg_live) == 0, "leak: %ld live allocations",
+                  atomic_load(&reg_live));
 }
 END_TEST
 

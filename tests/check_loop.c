@@ -1065,6 +1065,81 @@ START_TEST(test_loop_new_alloc_failure)
 }
 END_TEST
 
+/* Chaos: a small program under asyncio_run with its 1st, 2nd, ... Nth
+ * allocation failing in turn.  Each run either succeeds or fails with
+ * MemoryError (raised in this thread), never crashes, never leaks. */
+static void chaos_set(void *fut) { asyncio_future_set_result(fut, I2P(7)); }
+
+static void *chaos_child(void *arg)
+{
+    (void)arg;
+    if (asyncio_sleep(0) < 0)
+        return NULL;
+    return I2P(1);
+}
+
+static void *chaos_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *f = asyncio_future_new();
+    if (!f)
+        return NULL;
+    asyncio_future_t *t = asyncio_create_task(chaos_child, NULL);
+    if (!t) {
+        asyncio_decref(f);
+        return NULL;
+    }
+    void *v = NULL;
+    int rc = 0;
+    if (!asyncio_handle_valid(asyncio_call_soon(NULL, chaos_set, f)))
+        rc = -1;
+    if (rc == 0)
+        rc = asyncio_await(f, &v);
+    if (rc == 0)
+        rc = asyncio_await(t, NULL);
+    if (rc == 0)
+        rc = asyncio_sleep(0.001);
+    if (rc < 0 && !asyncio_done(t)) {
+        /* `except: t.cancel(); await t; raise` (only one allocation
+         * fails per run, so keeping the error succeeds) */
+        asyncio_error_t *first = asyncio_error_dup(asyncio_error());
+        asyncio_cancel(t, NULL);
+        asyncio_await(t, NULL);
+        asyncio_raise_error(first);
+        asyncio_error_free(first);
+    }
+    asyncio_decref(t);
+    asyncio_decref(f);
+    return rc < 0 ? NULL : v;
+}
+
+START_TEST(test_run_alloc_failure)
+{
+    bool succeeded = false;
+    int failures = 0;
+    for (long n = 1; n < 400 && !succeeded; n++) {
+        tu_alloc_fail_at(n);
+        void *v = NULL;
+        int rc = asyncio_run(chaos_main, NULL, &v);
+        tu_alloc_fail_at(0);
+        if (rc == 0) {
+            ck_assert_ptr_eq(v, I2P(7));
+            succeeded = true;
+        } else {
+            failures++;
+            ck_assert_ptr_nonnull(asyncio_error());
+            ck_assert_msg(asyncio_error_matches("MemoryError"), "failure %ld: rc %d raised %s: %s",
+                          n, rc, asyncio_error()->type, asyncio_error()->message);
+        }
+        asyncio_error_clear();
+        ck_assert_msg(tu_alloc_live() == 0, "failure %ld leaked %ld", n, tu_alloc_live());
+        ck_assert_ptr_null(asyncio_get_running_loop());
+    }
+    ck_assert(succeeded);
+    ck_assert_int_gt(failures, 0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Scheduling order compared with Python (twins/loop_tasks_order.py)
  * --------------------------------------------------------------------- */
@@ -1276,6 +1351,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_debug_env);
     tcase_add_test(tc, test_set_allocator_rules);
     tcase_add_test(tc, test_loop_new_alloc_failure);
+    tcase_add_test(tc, test_run_alloc_failure);
     suite_add_tcase(s, tc);
     return s;
 }

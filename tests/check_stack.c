@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -380,6 +381,113 @@ START_TEST(test_env_stack_size_bytes)
 }
 END_TEST
 
+/* The library's own calls fit in the smallest stack: a 16 KiB task
+ * creates tasks, gathers, sleeps, raises with a long formatted message,
+ * catches, copies errors and cancels. */
+static void *small_child(void *arg)
+{
+    if (PI(arg) == 2)
+        return asyncio_raise("ValueError", "%0500d", 7);
+    if (PI(arg) == 3) {
+        asyncio_sleep(10);
+        return NULL;
+    }
+    ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    return arg;
+}
+
+static void *small_task(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *fs[3] = {asyncio_create_task(small_child, IP(1)),
+                               asyncio_create_task(small_child, IP(2)),
+                               asyncio_create_task(small_child, IP(3))};
+    ck_assert(fs[0] && fs[1] && fs[2]);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert(asyncio_cancel(fs[2], "small"));
+    void *res[3];
+    ck_assert_int_eq(asyncio_gather(fs, 3, res, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    ck_assert_int_eq(PI(res[0]), 1);
+    ck_assert_int_eq(asyncio_await(fs[1], NULL), ASYNCIO_EVALUE);
+    asyncio_error_t *kept = asyncio_error_dup(asyncio_catch("ValueError"));
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_uint_eq(strlen(kept->message), 500);
+    asyncio_raise("KeyError", "%s / %s", kept->message, kept->message);
+    ck_assert_ptr_nonnull(asyncio_catch("KeyError"));
+    asyncio_error_free(kept);
+    for (int i = 0; i < 3; i++)
+        asyncio_decref(fs[i]);
+    return IP(16);
+}
+
+static void *small_main(void *arg)
+{
+    (void)arg;
+    asyncio_task_opts_t opts = {.name = "small", .stack_size = ASYNCIO_STACK_MIN};
+    asyncio_future_t *t = asyncio_create_task_ex(small_task, NULL, &opts);
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_await(t, &res), 0);
+    ck_assert_int_eq(PI(res), 16);
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_library_fits_min_stack)
+{
+    ck_assert_int_eq(asyncio_run(small_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* A task whose stack cannot be had when it starts ends with MemoryError;
+ * the loop and the other tasks go on.  The address space is limited just
+ * for this, then restored. */
+static long vm_size_bytes(void)
+{
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return pages * sysconf(_SC_PAGESIZE);
+}
+
+static void *stackless_main(void *arg)
+{
+    (void)arg;
+    struct rlimit old;
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+    static struct use u = {KiB, 1};
+    asyncio_task_opts_t opts = {.name = "huge", .stack_size = 512 * MiB};
+    asyncio_future_t *t = asyncio_create_task_ex(use_task, &u, &opts);
+    asyncio_future_t *ok = asyncio_create_task(small_child, IP(1));
+    ck_assert(t && ok);
+    struct rlimit lim = old;
+    lim.rlim_cur = (rlim_t)vm_size_bytes() + 64 * MiB;
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    int rc = asyncio_await(t, NULL);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+    ck_assert_int_eq(rc, ASYNCIO_ENOMEM);
+    ck_assert_ptr_nonnull(asyncio_catch("MemoryError"));
+    ck_assert(asyncio_done(t));
+    ck_assert_str_eq(asyncio_exception(t)->type, "MemoryError");
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_await(ok, &res), 0);
+    ck_assert_int_eq(PI(res), 1);
+    asyncio_decref(t);
+    asyncio_decref(ok);
+    return NULL;
+}
+
+START_TEST(test_stack_allocation_failure)
+{
+    if (UNDER_ASAN || tu_scaled(1000) < 1000)
+        return; /* sanitizers and Valgrind need the address space themselves */
+    ck_assert_int_eq(asyncio_run(stackless_main, NULL, NULL), 0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Many stacks                                                              */
 
@@ -495,6 +603,8 @@ Suite *stack_suite(void)
     tcase_add_test(tc, test_big_local_array);
     tcase_add_test(tc, test_env_stack_size);
     tcase_add_test(tc, test_env_stack_size_bytes);
+    tcase_add_test(tc, test_library_fits_min_stack);
+    tcase_add_test(tc, test_stack_allocation_failure);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("many");

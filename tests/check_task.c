@@ -557,6 +557,56 @@ START_TEST(test_await_keeps_or_replaces_error)
 }
 END_TEST
 
+/* Twin: tests/twins/task_soon_order.py */
+static void *so_child(void *arg)
+{
+    tu_logf(&LOG, "child-start ");
+    ck_assert_int_eq(asyncio_await(arg, NULL), 0);
+    tu_logf(&LOG, "child-woken ");
+    return NULL;
+}
+
+static void so_log(void *arg)
+{
+    tu_logf(&LOG, "%s ", (const char *)arg);
+}
+
+static asyncio_future_t *so_fut;
+
+static void so_log_and_set(void *arg)
+{
+    tu_logf(&LOG, "%s ", (const char *)arg);
+    ck_assert_int_eq(asyncio_future_set_result(so_fut, NULL), 0);
+}
+
+static void *so_main(void *arg)
+{
+    (void)arg;
+    so_fut = asyncio_future_new();
+    asyncio_call_soon(NULL, so_log, "cb1");
+    asyncio_future_t *t = asyncio_create_task(so_child, so_fut);
+    asyncio_call_soon(NULL, so_log, "cb2");
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "main1 ");
+    asyncio_call_soon(NULL, so_log_and_set, "cb3");
+    asyncio_call_soon(NULL, so_log, "cb4");
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "main2 ");
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    tu_logf(&LOG, "main3");
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    asyncio_decref(so_fut);
+    return NULL;
+}
+
+START_TEST(test_task_step_and_callbacks_fifo)
+{
+    ck_assert_int_eq(asyncio_run(so_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "cb1 child-start cb2 main1 cb3 cb4 main2 child-woken main3");
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Names, current_task, all_tasks                                          */
 
@@ -1361,6 +1411,7 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_task_done_callback_order);
     tcase_add_test(tc, test_error_indicator_per_task);
     tcase_add_test(tc, test_wake_order);
+    tcase_add_test(tc, test_task_step_and_callbacks_fifo);
     tcase_add_test(tc, test_await_keeps_or_replaces_error);
     suite_add_tcase(s, tc);
 
