@@ -129,11 +129,13 @@ void asyncio__coro_started(asyncio__coro_t *self, asyncio__coro_t *from);
 
 /* ---------------------------------------------------------------- stacks */
 
-/* A task's stack: [lo, lo + size), with a guard page below or a canary at lo. */
+/* A task's stack: [lo, lo + size), with a guard page below or a canary
+ * just below lo (coro/stack.c). */
 typedef struct asyncio__stack {
     void *lo;
     uint32_t size_log2; /* size is a power of two */
-    uint8_t guarded;
+    uint8_t guarded;    /* a guard page is right below lo */
+    uint8_t in_slab;    /* carved from a slab: its top 64 bytes are not its own */
 } asyncio__stack_t;
 
 typedef struct asyncio__stack_pool asyncio__stack_pool_t;
@@ -146,6 +148,8 @@ void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st);
 void asyncio__stack_pool_free(asyncio__stack_pool_t *pool);
 /* Hands back the pages of stacks pooled beyond the hot set (loop idle). */
 void asyncio__stack_pool_trim(asyncio__stack_pool_t *pool);
+/* The bytes from lo a task may use. */
+size_t asyncio__stack_usable(const asyncio__stack_t *st);
 /* Aborts with the overflow message if the canary of a task's unguarded
  * stack is damaged. */
 void asyncio__stack_check(const asyncio__stack_t *st);

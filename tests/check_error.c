@@ -21,14 +21,14 @@
 #include <uv.h>
 
 /* Asserts that the raised error has this code, type and message. */
-#define assert_raised(code_, type_, msg_)                                                      \
-    do {                                                                                       \
-        const asyncio_error_t *e_ = asyncio_error();                                           \
-        ck_assert_msg(e_ != NULL, "no error raised");                                          \
-        ck_assert_int_eq(e_->code, (code_));                                                   \
-        ck_assert_str_eq(e_->type, (type_));                                                   \
-        if ((msg_) != NULL)                                                                    \
-            ck_assert_str_eq(e_->message, (const char *)(msg_));                               \
+#define assert_raised(code_, type_, msg_)                                                          \
+    do {                                                                                           \
+        const asyncio_error_t *e_ = asyncio_error();                                               \
+        ck_assert_msg(e_ != NULL, "no error raised");                                              \
+        ck_assert_int_eq(e_->code, (code_));                                                       \
+        ck_assert_str_eq(e_->type, (type_));                                                       \
+        if ((msg_) != NULL)                                                                        \
+            ck_assert_str_eq(e_->message, (const char *)(msg_));                                   \
     } while (0)
 
 /* ---------------------------------------------------------------------
@@ -203,36 +203,56 @@ END_TEST
 START_TEST(test_hierarchy_like_python)
 {
     static const char *expected =
-        "CancelledError: CancelledError BaseException=1 Exception=0 CancelledError=1 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "TimeoutError: TimeoutError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=0 TimeoutError=1 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "InvalidStateError: InvalidStateError BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "ValueError: ValueError BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=1\n"
-        "RuntimeError: RuntimeError BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=1 EOFError=0 ValueError=0\n"
-        "BrokenBarrierError: BrokenBarrierError BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=1 EOFError=0 ValueError=0\n"
-        "IncompleteReadError: IncompleteReadError BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=1 ValueError=0\n"
-        "LimitOverrunError: LimitOverrunError BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "QueueEmpty: QueueEmpty BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "QueueFull: QueueFull BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "MemoryError: MemoryError BaseException=1 Exception=1 CancelledError=0 OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "ECONNREFUSED: ConnectionRefusedError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "ECONNRESET: ConnectionResetError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "ECONNABORTED: ConnectionAbortedError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "EPIPE: BrokenPipeError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "ENOENT: FileNotFoundError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
-        "EINVAL: OSError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n";
-    static const char *named[] = {"CancelledError",     "TimeoutError",        "InvalidStateError",
-                                  "ValueError",         "RuntimeError",        "BrokenBarrierError",
+        "CancelledError: CancelledError BaseException=1 Exception=0 CancelledError=1 OSError=0 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "TimeoutError: TimeoutError BaseException=1 Exception=1 CancelledError=0 OSError=1 "
+        "ConnectionError=0 TimeoutError=1 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "InvalidStateError: InvalidStateError BaseException=1 Exception=1 CancelledError=0 "
+        "OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "ValueError: ValueError BaseException=1 Exception=1 CancelledError=0 OSError=0 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=1\n"
+        "RuntimeError: RuntimeError BaseException=1 Exception=1 CancelledError=0 OSError=0 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=1 EOFError=0 ValueError=0\n"
+        "BrokenBarrierError: BrokenBarrierError BaseException=1 Exception=1 CancelledError=0 "
+        "OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=1 EOFError=0 ValueError=0\n"
+        "IncompleteReadError: IncompleteReadError BaseException=1 Exception=1 CancelledError=0 "
+        "OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=1 ValueError=0\n"
+        "LimitOverrunError: LimitOverrunError BaseException=1 Exception=1 CancelledError=0 "
+        "OSError=0 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "QueueEmpty: QueueEmpty BaseException=1 Exception=1 CancelledError=0 OSError=0 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "QueueFull: QueueFull BaseException=1 Exception=1 CancelledError=0 OSError=0 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "MemoryError: MemoryError BaseException=1 Exception=1 CancelledError=0 OSError=0 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "ECONNREFUSED: ConnectionRefusedError BaseException=1 Exception=1 CancelledError=0 "
+        "OSError=1 ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "ECONNRESET: ConnectionResetError BaseException=1 Exception=1 CancelledError=0 OSError=1 "
+        "ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "ECONNABORTED: ConnectionAbortedError BaseException=1 Exception=1 CancelledError=0 "
+        "OSError=1 ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "EPIPE: BrokenPipeError BaseException=1 Exception=1 CancelledError=0 OSError=1 "
+        "ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "ENOENT: FileNotFoundError BaseException=1 Exception=1 CancelledError=0 OSError=1 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "EINVAL: OSError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=0 "
+        "TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n";
+    static const char *named[] = {"CancelledError",      "TimeoutError",      "InvalidStateError",
+                                  "ValueError",          "RuntimeError",      "BrokenBarrierError",
                                   "IncompleteReadError", "LimitOverrunError", "QueueEmpty",
-                                  "QueueFull",          "MemoryError"};
+                                  "QueueFull",           "MemoryError"};
     static const struct {
         const char *name;
         int code;
-    } uv[] = {{"ECONNREFUSED", UV_ECONNREFUSED}, {"ECONNRESET", UV_ECONNRESET},
-              {"ECONNABORTED", UV_ECONNABORTED}, {"EPIPE", UV_EPIPE},
-              {"ENOENT", UV_ENOENT},             {"EINVAL", UV_EINVAL}};
-    static const char *bases[] = {"BaseException", "Exception",    "CancelledError",
+    } uv[] = {{"ECONNREFUSED", UV_ECONNREFUSED},
+              {"ECONNRESET", UV_ECONNRESET},
+              {"ECONNABORTED", UV_ECONNABORTED},
+              {"EPIPE", UV_EPIPE},
+              {"ENOENT", UV_ENOENT},
+              {"EINVAL", UV_EINVAL}};
+    static const char *bases[] = {"BaseException", "Exception",       "CancelledError",
                                   "OSError",       "ConnectionError", "TimeoutError",
-                                  "RuntimeError",  "EOFError",     "ValueError"};
+                                  "RuntimeError",  "EOFError",        "ValueError"};
     static tu_log_t log;
     size_t nn = sizeof named / sizeof named[0], nu = sizeof uv / sizeof uv[0];
     for (size_t i = 0; i < nn + nu; i++) {
@@ -272,8 +292,7 @@ START_TEST(test_raise_uv)
     /* message from libuv plus the context */
     ck_assert_msg(strstr(e->message, uv_strerror(UV_ECONNREFUSED)) != NULL, "message: %s",
                   e->message);
-    ck_assert_msg(strstr(e->message, "connect to 127.0.0.1:1") != NULL, "message: %s",
-                  e->message);
+    ck_assert_msg(strstr(e->message, "connect to 127.0.0.1:1") != NULL, "message: %s", e->message);
 
     /* without context: libuv's message alone */
     asyncio_raise_uv(UV_ENOENT, NULL);
@@ -317,15 +336,24 @@ START_TEST(test_raise_uv_errno_types)
     static const struct {
         const char *name;
         int code;
-    } codes[] = {{"EPERM", UV_EPERM},         {"ENOENT", UV_ENOENT},
-                 {"ESRCH", UV_ESRCH},         {"EINTR", UV_EINTR},
-                 {"EAGAIN", UV_EAGAIN},       {"ECHILD", -ECHILD},
-                 {"EACCES", UV_EACCES},       {"EEXIST", UV_EEXIST},
-                 {"ENOTDIR", UV_ENOTDIR},     {"EISDIR", UV_EISDIR},
-                 {"EINVAL", UV_EINVAL},       {"EPIPE", UV_EPIPE},
-                 {"EALREADY", UV_EALREADY},   {"EINPROGRESS", -EINPROGRESS},
-                 {"ECONNABORTED", UV_ECONNABORTED}, {"ECONNREFUSED", UV_ECONNREFUSED},
-                 {"ECONNRESET", UV_ECONNRESET}, {"ETIMEDOUT", UV_ETIMEDOUT}};
+    } codes[] = {{"EPERM", UV_EPERM},
+                 {"ENOENT", UV_ENOENT},
+                 {"ESRCH", UV_ESRCH},
+                 {"EINTR", UV_EINTR},
+                 {"EAGAIN", UV_EAGAIN},
+                 {"ECHILD", -ECHILD},
+                 {"EACCES", UV_EACCES},
+                 {"EEXIST", UV_EEXIST},
+                 {"ENOTDIR", UV_ENOTDIR},
+                 {"EISDIR", UV_EISDIR},
+                 {"EINVAL", UV_EINVAL},
+                 {"EPIPE", UV_EPIPE},
+                 {"EALREADY", UV_EALREADY},
+                 {"EINPROGRESS", -EINPROGRESS},
+                 {"ECONNABORTED", UV_ECONNABORTED},
+                 {"ECONNREFUSED", UV_ECONNREFUSED},
+                 {"ECONNRESET", UV_ECONNRESET},
+                 {"ETIMEDOUT", UV_ETIMEDOUT}};
     static tu_log_t log;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         asyncio_raise_uv(codes[i].code, NULL);
@@ -934,7 +962,10 @@ END_TEST
 
 /* C rule: a successful call never clears the indicator; a failing one
  * replaces it. */
-static void noop_cb(void *arg) { (void)arg; }
+static void noop_cb(void *arg)
+{
+    (void)arg;
+}
 
 START_TEST(test_success_keeps_failure_replaces)
 {

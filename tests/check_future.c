@@ -14,13 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define assert_raised(code_, type_)                                                            \
-    do {                                                                                       \
-        const asyncio_error_t *e_ = asyncio_error();                                           \
-        ck_assert_msg(e_ != NULL, "no error raised");                                          \
-        ck_assert_int_eq(e_->code, (code_));                                                   \
-        ck_assert_str_eq(e_->type, (type_));                                                   \
-        ck_assert_ptr_nonnull(e_->message);                                                    \
+#define assert_raised(code_, type_)                                                                \
+    do {                                                                                           \
+        const asyncio_error_t *e_ = asyncio_error();                                               \
+        ck_assert_msg(e_ != NULL, "no error raised");                                              \
+        ck_assert_int_eq(e_->code, (code_));                                                       \
+        ck_assert_str_eq(e_->type, (type_));                                                       \
+        ck_assert_ptr_nonnull(e_->message);                                                        \
     } while (0)
 
 #define I2P(i) ((void *)(intptr_t)(i))
@@ -28,9 +28,15 @@
 
 static tu_log_t LOG;
 
-static void stop_cb(void *loop) { asyncio_loop_stop(loop); }
+static void stop_cb(void *loop)
+{
+    asyncio_loop_stop(loop);
+}
 
-static void log_cb(void *arg) { tu_logf(&LOG, "%s\n", (const char *)arg); }
+static void log_cb(void *arg)
+{
+    tu_logf(&LOG, "%s\n", (const char *)arg);
+}
 
 /* Runs the callbacks queued so far (one batch), like Python's
  * loop.call_soon(loop.stop); loop.run_forever(). */
@@ -620,11 +626,11 @@ END_TEST
  * Bad arguments and reference counting
  * --------------------------------------------------------------------- */
 
-#define expect_value_error(call)                                                               \
-    do {                                                                                       \
-        ck_assert_int_eq((call), ASYNCIO_EVALUE);                                              \
-        assert_raised(ASYNCIO_EVALUE, "ValueError");                                           \
-        asyncio_error_clear();                                                                 \
+#define expect_value_error(call)                                                                   \
+    do {                                                                                           \
+        ck_assert_int_eq((call), ASYNCIO_EVALUE);                                                  \
+        assert_raised(ASYNCIO_EVALUE, "ValueError");                                               \
+        asyncio_error_clear();                                                                     \
     } while (0)
 
 START_TEST(test_null_arguments)
@@ -776,7 +782,10 @@ static void *other_runs(void *arg)
     return NULL;
 }
 
-static void set_fut_11(void *arg) { asyncio_future_set_result(arg, I2P(11)); }
+static void set_fut_11(void *arg)
+{
+    asyncio_future_set_result(arg, I2P(11));
+}
 
 static void *await_main(void *arg)
 {
@@ -914,8 +923,7 @@ END_TEST
  * "exception was never retrieved" (twins/future_never_retrieved.py)
  * --------------------------------------------------------------------- */
 
-static void record_handler(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx,
-                           void *arg)
+static void record_handler(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
 {
     (void)arg;
     ck_assert_ptr_nonnull(loop);
@@ -992,8 +1000,7 @@ END_TEST
 static asyncio_future_t *reported_future;
 static int reports;
 
-static void ptr_handler(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx,
-                        void *arg)
+static void ptr_handler(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
 {
     (void)loop;
     ck_assert_ptr_eq(arg, &reports);

@@ -17,13 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define assert_raised(code_, type_)                                                            \
-    do {                                                                                       \
-        const asyncio_error_t *e_ = asyncio_error();                                           \
-        ck_assert_msg(e_ != NULL, "no error raised");                                          \
-        ck_assert_int_eq(e_->code, (code_));                                                   \
-        ck_assert_str_eq(e_->type, (type_));                                                   \
-        ck_assert_ptr_nonnull(e_->message);                                                    \
+#define assert_raised(code_, type_)                                                                \
+    do {                                                                                           \
+        const asyncio_error_t *e_ = asyncio_error();                                               \
+        ck_assert_msg(e_ != NULL, "no error raised");                                              \
+        ck_assert_int_eq(e_->code, (code_));                                                       \
+        ck_assert_str_eq(e_->type, (type_));                                                       \
+        ck_assert_ptr_nonnull(e_->message);                                                        \
     } while (0)
 
 #define I2P(i) ((void *)(intptr_t)(i))
@@ -32,9 +32,15 @@
 static tu_log_t LOG;
 static asyncio_loop_t *LOOP;
 
-static void stop_cb(void *loop) { asyncio_loop_stop(loop); }
+static void stop_cb(void *loop)
+{
+    asyncio_loop_stop(loop);
+}
 
-static void log_cb(void *arg) { tu_logf(&LOG, "%s\n", (const char *)arg); }
+static void log_cb(void *arg)
+{
+    tu_logf(&LOG, "%s\n", (const char *)arg);
+}
 
 static asyncio_loop_t *new_loop(void)
 {
@@ -465,14 +471,20 @@ END_TEST
  * run_until_complete / run_forever / stop / close
  * --------------------------------------------------------------------- */
 
-static void set_99(void *fut) { asyncio_future_set_result(fut, I2P(99)); }
+static void set_99(void *fut)
+{
+    asyncio_future_set_result(fut, I2P(99));
+}
 
 static void set_value_error(void *fut)
 {
     asyncio_future_set_exception(fut, "ValueError", "from callback");
 }
 
-static void cancel_fut(void *fut) { asyncio_cancel(fut, "cancelled by callback"); }
+static void cancel_fut(void *fut)
+{
+    asyncio_cancel(fut, "cancelled by callback");
+}
 
 START_TEST(test_run_until_complete_future)
 {
@@ -504,8 +516,7 @@ START_TEST(test_run_until_complete_future)
 END_TEST
 
 static int reports;
-static void count_reports(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx,
-                          void *arg)
+static void count_reports(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
 {
     (void)loop;
     (void)ctx;
@@ -913,7 +924,10 @@ static void slow_callback(void *arg)
     busy_wait(0.15);
 }
 
-static void fast_callback(void *arg) { (void)arg; }
+static void fast_callback(void *arg)
+{
+    (void)arg;
+}
 
 static void *slowpoke(void *arg)
 {
@@ -1008,10 +1022,22 @@ END_TEST
  * Allocator rules and allocation failures
  * --------------------------------------------------------------------- */
 
-static void *m(size_t n) { return malloc(n); }
-static void *r(void *p, size_t n) { return realloc(p, n); }
-static void *c(size_t n, size_t k) { return calloc(n, k); }
-static void f(void *p) { free(p); }
+static void *m(size_t n)
+{
+    return malloc(n);
+}
+static void *r(void *p, size_t n)
+{
+    return realloc(p, n);
+}
+static void *c(size_t n, size_t k)
+{
+    return calloc(n, k);
+}
+static void f(void *p)
+{
+    free(p);
+}
 
 START_TEST(test_set_allocator_rules)
 {
@@ -1068,7 +1094,10 @@ END_TEST
 /* Chaos: a small program under asyncio_run with its 1st, 2nd, ... Nth
  * allocation failing in turn.  Each run either succeeds or fails with
  * MemoryError (raised in this thread), never crashes, never leaks. */
-static void chaos_set(void *fut) { asyncio_future_set_result(fut, I2P(7)); }
+static void chaos_set(void *fut)
+{
+    asyncio_future_set_result(fut, I2P(7));
+}
 
 static void *chaos_child(void *arg)
 {
@@ -1152,7 +1181,10 @@ static void *child(void *arg)
     return arg;
 }
 
-static void set_5(void *fut) { ck_assert_int_eq(asyncio_future_set_result(fut, I2P(5)), 0); }
+static void set_5(void *fut)
+{
+    ck_assert_int_eq(asyncio_future_set_result(fut, I2P(5)), 0);
+}
 
 static void *order_main(void *arg)
 {

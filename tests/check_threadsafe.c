@@ -22,9 +22,22 @@
 #define I2P(i) ((void *)(intptr_t)(i))
 
 static atomic_long ts_live;
+static atomic_long ts_fail_at; /* fail the nth allocation from now; 0: never */
+
+static bool ts_should_fail(void)
+{
+    long n = atomic_load(&ts_fail_at);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&ts_fail_at, &n, n - 1))
+            return n == 1;
+    }
+    return false;
+}
 
 static void *ts_malloc(size_t n)
 {
+    if (ts_should_fail())
+        return NULL;
     void *p = malloc(n ? n : 1);
     if (p)
         atomic_fetch_add(&ts_live, 1);
@@ -33,6 +46,8 @@ static void *ts_malloc(size_t n)
 
 static void *ts_calloc(size_t n, size_t m)
 {
+    if (ts_should_fail())
+        return NULL;
     void *p = calloc(n ? n : 1, m ? m : 1);
     if (p)
         atomic_fetch_add(&ts_live, 1);
@@ -41,6 +56,8 @@ static void *ts_calloc(size_t n, size_t m)
 
 static void *ts_realloc(void *old, size_t n)
 {
+    if (ts_should_fail())
+        return NULL;
     void *p = realloc(old, n ? n : 1);
     if (p && !old)
         atomic_fetch_add(&ts_live, 1);
@@ -58,6 +75,7 @@ static void ts_setup(void)
 {
     tu_setup();
     atomic_store(&ts_live, 0);
+    atomic_store(&ts_fail_at, 0);
     ck_assert_int_eq(asyncio_set_allocator(ts_malloc, ts_realloc, ts_calloc, ts_free), 0);
 }
 
@@ -69,19 +87,25 @@ static void ts_teardown(void)
     tu_teardown();
 }
 
-#define assert_raised(code_, type_)                                                            \
-    do {                                                                                       \
-        const asyncio_error_t *e_ = asyncio_error();                                           \
-        ck_assert_msg(e_ != NULL, "no error raised");                                          \
-        ck_assert_int_eq(e_->code, (code_));                                                   \
-        ck_assert_str_eq(e_->type, (type_));                                                   \
+#define assert_raised(code_, type_)                                                                \
+    do {                                                                                           \
+        const asyncio_error_t *e_ = asyncio_error();                                               \
+        ck_assert_msg(e_ != NULL, "no error raised");                                              \
+        ck_assert_int_eq(e_->code, (code_));                                                       \
+        ck_assert_str_eq(e_->type, (type_));                                                       \
     } while (0)
 
 static tu_log_t LOG;
 static asyncio_loop_t *LOOP;
 
-static void stop_cb(void *loop) { asyncio_loop_stop(loop); }
-static void log_cb(void *arg) { tu_logf(&LOG, "%s\n", (const char *)arg); }
+static void stop_cb(void *loop)
+{
+    asyncio_loop_stop(loop);
+}
+static void log_cb(void *arg)
+{
+    tu_logf(&LOG, "%s\n", (const char *)arg);
+}
 
 static double mono_now(void)
 {
@@ -96,10 +120,10 @@ static double mono_now(void)
 
 enum { NTHREADS = 4 };
 
-static long per_thread;           /* posts per thread */
-static long next_seq[NTHREADS];   /* loop thread only */
-static long received;             /* loop thread only */
-static long out_of_order;         /* loop thread only */
+static long per_thread;         /* posts per thread */
+static long next_seq[NTHREADS]; /* loop thread only */
+static long received;           /* loop thread only */
+static long out_of_order;       /* loop thread only */
 static pthread_barrier_t start_line;
 
 struct poster {
@@ -209,8 +233,7 @@ START_TEST(test_wakes_idle_loop)
     pthread_join(th, NULL);
     ck_assert_int_eq(d.rc, 0);
     tu_assert_log(&LOG, "woken\n");
-    ck_assert_msg(elapsed >= 0.09, "run_forever returned after %.3f s, before the post",
-                  elapsed);
+    ck_assert_msg(elapsed >= 0.09, "run_forever returned after %.3f s, before the post", elapsed);
     ck_assert_msg(elapsed < 3.0, "woken after %.3f s", elapsed);
     ck_assert_int_eq(asyncio_loop_close(LOOP), 0);
 }
@@ -344,6 +367,49 @@ START_TEST(test_bad_arguments)
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
     asyncio_error_clear();
     ck_assert_str_eq(LOG.buf, "");
+}
+END_TEST
+
+/* A post whose allocation fails raises MemoryError (in the posting
+ * thread) and its callback never runs; the others all run. */
+struct chaos_post {
+    int ok, nomem, other;
+};
+
+static void *post_with_failures(void *p)
+{
+    struct chaos_post *c = p;
+    for (long n = 1; n <= 8; n++) {
+        atomic_store(&ts_fail_at, n);
+        int rc = asyncio_call_soon_threadsafe(LOOP, log_cb, "x");
+        atomic_store(&ts_fail_at, 0);
+        if (rc == 0)
+            c->ok++;
+        else if (rc == ASYNCIO_ENOMEM && asyncio_error_matches("MemoryError"))
+            c->nomem++;
+        else
+            c->other++;
+        asyncio_error_clear();
+    }
+    return NULL;
+}
+
+START_TEST(test_post_alloc_failure)
+{
+    LOOP = asyncio_loop_new();
+    struct chaos_post c = {0};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, post_with_failures, &c), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(c.other, 0);
+    ck_assert_int_eq(c.ok + c.nomem, 8);
+    ck_assert(asyncio_handle_valid(asyncio_call_later(LOOP, 0.01, stop_cb, LOOP)));
+    ck_assert_int_eq(asyncio_loop_run_forever(LOOP), 0);
+    char expected[64] = "";
+    for (int i = 0; i < c.ok; i++)
+        strcat(expected, "x\n");
+    ck_assert_str_eq(LOG.buf, expected);
+    ck_assert_int_eq(asyncio_loop_close(LOOP), 0);
 }
 END_TEST
 
@@ -579,6 +645,7 @@ Suite *threadsafe_suite(void)
     tcase_add_test(tc, test_posted_before_run);
     tcase_add_test(tc, test_close_drops_posted);
     tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_post_alloc_failure);
     suite_add_tcase(s, tc);
     return s;
 }

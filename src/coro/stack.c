@@ -11,10 +11,12 @@
  * fault there is reported by the SIGSEGV handler at the bottom of this file.
  * Each such stack costs two of the kernel's vm.max_map_count mappings
  * (65530 by default), so past a budget of a quarter of that limit stacks
- * are carved from large slabs instead (one guard page per slab) and carry a
- * canary, checked at every switch: their lowest 64 bytes must stay zero.
- * A zero canary is never written, so checking it maps at most the kernel's
- * shared zero page and costs no memory.
+ * are carved from large slabs instead (one guard page per slab, below the
+ * first stack) and the others carry a canary, checked at every switch: the
+ * 64 bytes just below the stack, the top of the slot underneath, which its
+ * own task never uses, must stay zero.  The canary is never written, and it
+ * sits in a page the neighbour's task already touched, so checking it costs
+ * neither memory nor a page fault.
  *
  * Pages of pooled stacks are handed back with madvise(MADV_DONTNEED) when
  * the loop goes idle and the pool holds more than POOL_HOT stacks of a
@@ -52,6 +54,7 @@ typedef struct pool_class {
     size_t trimmed; /* free[0, trimmed) have had their pages handed back */
     char *carve;    /* unused part of the current slab */
     size_t carve_left;
+    bool carve_first; /* carve is the slab's first slot, above its guard page */
 } pool_class_t;
 
 struct asyncio__stack_pool {
@@ -138,6 +141,7 @@ static int map_guarded(size_t size, asyncio__stack_t *out)
     }
     out->lo = (char *)map + page_size;
     out->guarded = 1;
+    out->in_slab = 0;
     return 0;
 }
 
@@ -168,9 +172,12 @@ static int carve_from_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t 
         pool->slabs = s;
         c->carve = (char *)map + page_size;
         c->carve_left = n * size;
+        c->carve_first = true;
     }
     out->lo = c->carve;
-    out->guarded = 0;
+    out->in_slab = 1;
+    out->guarded = c->carve_first; /* the slab's guard page is below it */
+    c->carve_first = false;
     c->carve += size;
     c->carve_left -= size;
     return 0;
@@ -208,7 +215,7 @@ void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
         if (!grown) {
             /* No room to pool it: a guarded stack is unmapped; a slab stack
              * stays in its slab until the pool goes. */
-            if (st->guarded) {
+            if (st->guarded && !st->in_slab) {
                 munmap((char *)st->lo - page_size, ((size_t)1 << st->size_log2) + page_size);
                 atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
             }
@@ -244,7 +251,7 @@ void asyncio__stack_pool_free(asyncio__stack_pool_t *pool)
         pool_class_t *c = &pool->cls[i];
         size_t size = (size_t)1 << (i + CLASS_MIN);
         for (size_t k = 0; k < c->len; k++) {
-            if (c->free[k].guarded) {
+            if (c->free[k].guarded && !c->free[k].in_slab) {
                 munmap((char *)c->free[k].lo - page_size, size + page_size);
                 atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
             }
@@ -304,9 +311,16 @@ static void overflow_abort(asyncio__task_t *t)
     abort();
 }
 
+size_t asyncio__stack_usable(const asyncio__stack_t *st)
+{
+    /* A slab stack leaves its top 64 bytes as the canary of the one above. */
+    size_t size = (size_t)1 << st->size_log2;
+    return st->in_slab ? size - CANARY_BYTES : size;
+}
+
 void asyncio__stack_check(const asyncio__stack_t *st)
 {
-    const uint64_t *w = st->lo;
+    const uint64_t *w = (const uint64_t *)((const char *)st->lo - CANARY_BYTES);
     for (int i = 0; i < CANARY_BYTES / 8; i++)
         if (ASYNCIO__UNLIKELY(w[i] != 0))
             overflow_abort(asyncio__container_of(st, asyncio__task_t, stack));
