@@ -224,6 +224,9 @@ struct asyncio_loop {
     asyncio__task_t *current; /* the running task, or NULL */
     asyncio__task_t *last_task; /* the task the last step ran (debug reports) */
     asyncio__ready_queue_t ready;
+    asyncio__ready_t *batch;  /* what is left of the iteration being run */
+    size_t ran_since_poll;   /* callbacks run since I/O was last polled */
+    asyncio__task_t *returning; /* the task that switched back to the loop */
     asyncio__heap_t timers;
     uint64_t now_ns;   /* cached clock, refreshed once per iteration */
     uint64_t timer_seq, handle_seq;
@@ -265,6 +268,8 @@ bool asyncio__loop_live(asyncio_loop_t *loop);
 /* The running loop, else the thread's current open loop, else NULL. */
 asyncio_loop_t *asyncio__loop_get(void);
 void asyncio__ready_push(asyncio_loop_t *loop, asyncio__ready_t *r);
+bool asyncio__loop_may_continue(asyncio_loop_t *loop);
+void asyncio__loop_next_batch(asyncio_loop_t *loop);
 void asyncio__loop_ref(asyncio_loop_t *loop);
 void asyncio__loop_unref(asyncio_loop_t *loop);
 uint64_t asyncio__now_ns(void);

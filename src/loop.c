@@ -46,6 +46,23 @@ static bool registered(asyncio_loop_t *loop)
     return false;
 }
 
+/* May a suspending task start the next iteration itself?  Only when that
+ * iteration would begin with nothing else to do: no timer to look at, no
+ * post from another thread, no poll due, no stop requested. */
+bool asyncio__loop_may_continue(asyncio_loop_t *loop)
+{
+    return !loop->stopping && !loop->timers.len && loop->ran_since_poll < CALLBACKS_PER_POLL &&
+           !atomic_load_explicit(&loop->inbox_pending, memory_order_relaxed) && loop->ready.head;
+}
+
+/* Starts the next iteration's batch (see asyncio__loop_may_continue). */
+void asyncio__loop_next_batch(asyncio_loop_t *loop)
+{
+    loop->batch = loop->ready.head;
+    loop->ready.head = NULL;
+    loop->ready.tailp = &loop->ready.head;
+}
+
 bool asyncio__loop_live(asyncio_loop_t *loop)
 {
     if (!loop)
@@ -145,15 +162,18 @@ static void report_slow(asyncio_loop_t *loop, uint64_t ns, asyncio__ready_t *r)
 }
 
 /* Runs the callbacks ready now; those they schedule wait for the next
- * call.  Returns how many ran. */
-static size_t run_ready(asyncio_loop_t *loop)
+ * call.  The rest of the batch is loop->batch rather than a local: a
+ * suspending task may take the next task step from it and switch to that
+ * task directly (asyncio__task_handoff). */
+static void run_ready(asyncio_loop_t *loop)
 {
-    size_t n = 0;
-    asyncio__ready_t *r = loop->ready.head;
+    loop->batch = loop->ready.head;
     loop->ready.head = NULL;
     loop->ready.tailp = &loop->ready.head;
-    while (r) {
-        asyncio__ready_t *next = r->next; /* r may be freed by its own run */
+    asyncio__ready_t *r;
+    while ((r = loop->batch)) {
+        loop->batch = r->next; /* r may be freed by its own run */
+        loop->ran_since_poll++;
         if (ASYNCIO__UNLIKELY(loop->debug)) {
             loop->last_task = NULL;
             uint64_t t0 = asyncio__now_ns();
@@ -164,10 +184,7 @@ static size_t run_ready(asyncio_loop_t *loop)
         } else {
             r->run(r);
         }
-        r = next;
-        n++;
     }
-    return n;
 }
 
 /* Drops what is queued without running user code (loop close). */
@@ -246,7 +263,7 @@ static void run(asyncio_loop_t *loop)
     asyncio__tls.current = loop;
     loop->running = true;
     for (;;) {
-        for (size_t ran = 0; ran < CALLBACKS_PER_POLL;) {
+        while (loop->ran_since_poll < CALLBACKS_PER_POLL) {
             /* Posts from other threads join the next iteration, as they
              * would join Python's ready queue, without waiting for a poll. */
             if (atomic_load_explicit(&loop->inbox_pending, memory_order_relaxed))
@@ -254,12 +271,13 @@ static void run(asyncio_loop_t *loop)
             expire_timers(loop);
             if (!loop->ready.head)
                 break;
-            ran += run_ready(loop);
+            run_ready(loop);
             if (loop->stopping)
                 goto out;
         }
         if (loop->stopping)
             break;
+        loop->ran_since_poll = 0;
         if (loop->ready.head)
             uv_run(&loop->uv, UV_RUN_NOWAIT);
         else

@@ -108,11 +108,47 @@ static asyncio__exc_t *cancelled_error(asyncio__task_t *t)
     return e;
 }
 
-/* Switches from the task back to the loop until the next step. */
+/* A suspending task whose successor in the loop's batch is another task's
+ * step switches to that task itself: one switch instead of two through the
+ * loop's context, in the very order the loop would have run them.  When the
+ * batch is used up and the next iteration would only run more callbacks,
+ * it starts that iteration too.  Returns false when the loop must take
+ * over (a callback comes next, a task's first step, timers, I/O, debug
+ * timing).  If the next step is the task's own, it just goes on. */
+static bool handoff(asyncio__task_t *t)
+{
+    asyncio_loop_t *loop = t->fut.loop;
+    if (ASYNCIO__UNLIKELY(loop->debug))
+        return false;
+    if (!loop->batch) {
+        if (!asyncio__loop_may_continue(loop))
+            return false;
+        asyncio__loop_next_batch(loop);
+    }
+    asyncio__ready_t *r = loop->batch;
+    if (r->run != run_step)
+        return false;
+    asyncio__task_t *next = asyncio__container_of(r, asyncio__task_t, step);
+    if (!next->started)
+        return false;
+    loop->batch = r->next;
+    loop->ran_since_poll++;
+    next->step_scheduled = 0;
+    if (next == t)
+        return true;
+    loop->current = next;
+    asyncio__coro_switch(&t->ctx, &next->ctx, false);
+    return true;
+}
+
+/* Switches away from the task until its next step. */
 static void suspend(asyncio__task_t *t)
 {
     if (!t->stack.guarded)
         asyncio__stack_check(&t->stack);
+    if (handoff(t))
+        return;
+    t->fut.loop->returning = t;
     asyncio__coro_switch(&t->ctx, &t->fut.loop->main_ctx, false);
 }
 
@@ -169,6 +205,7 @@ static void task_entry(void *arg)
     t->retval = t->fn(t->arg);
     asyncio__scopes_close(t);
     t->finished = 1;
+    loop->returning = t;
     asyncio__coro_switch(&t->ctx, &loop->main_ctx, true);
     __builtin_unreachable(); /* a finished task is never resumed */
 }
@@ -200,6 +237,9 @@ static void task_step(asyncio__task_t *t)
     loop->current = t;
     loop->last_task = t;
     asyncio__coro_switch(&loop->main_ctx, &t->ctx, false);
+    /* Tasks may have handed over to each other meanwhile: the one that
+     * came back is not necessarily t. */
+    t = loop->returning;
     loop->current = NULL;
     if (t->finished) {
         asyncio__exc_t *exc = t->err.raised;
@@ -309,8 +349,10 @@ void asyncio__task_free(asyncio__task_t *t)
 
 static int refuse_while_unwinding(asyncio__task_t *t)
 {
-    if (++t->unwind_attempts > UNWIND_ATTEMPTS)
+    if (++t->unwind_attempts > UNWIND_ATTEMPTS) {
+        t->fut.loop->returning = t;
         asyncio__coro_switch(&t->ctx, &t->fut.loop->main_ctx, true); /* never resumed */
+    }
     asyncio__raise_code(ASYNCIO_ECANCELLED, "Event loop is closed");
     return ASYNCIO_ECANCELLED;
 }

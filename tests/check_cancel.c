@@ -8,7 +8,9 @@
  */
 #include "testutil.h"
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -898,6 +900,178 @@ START_TEST(test_cancel_alloc_failure)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/* Fuzz: pseudo-random awaits, cancels and failures, compared with Python   */
+
+/* Twin: tests/twins/cancel_fuzz.py (same LCG, same log lines; the twin
+ * prints the table below).  Set env CASYNCIO_FUZZ_LOG=path to get the C
+ * log on a mismatch, and `cancel_fuzz.py --log SEED` for Python's. */
+enum { FZ_N = 60, FZ_M = 8, FZ_K = 12, FZ_ROUNDS = 5 };
+
+static const struct {
+    long seed, lines;
+    uint64_t hash;
+} fuzz_expected[] = {
+    {1, 404, 0x4c53ee3ca8fb48d2ull},
+    {2, 463, 0xe8c20943106d36cfull},
+    {3, 395, 0x4ba49e6ae0bf6297ull},
+    {4, 391, 0x1bbc3afe459ddae5ull},
+};
+
+static struct {
+    long seed;
+    asyncio_future_t *tasks[FZ_N];
+    asyncio_future_t *futs[FZ_M];
+    char *buf;
+    size_t len, cap;
+    long lines;
+} FZ;
+
+static void fz_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fz_log(const char *fmt, ...)
+{
+    char line[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    ck_assert(n > 0 && (size_t)n < sizeof line);
+    if (FZ.len + (size_t)n + 2 > FZ.cap) {
+        FZ.cap = FZ.cap ? FZ.cap * 2 : 65536;
+        FZ.buf = realloc(FZ.buf, FZ.cap);
+        ck_assert_ptr_nonnull(FZ.buf);
+    }
+    if (FZ.lines++)
+        FZ.buf[FZ.len++] = '\n';
+    memcpy(FZ.buf + FZ.len, line, (size_t)n);
+    FZ.len += (size_t)n;
+    FZ.buf[FZ.len] = '\0';
+}
+
+static unsigned long fz_rnd(uint64_t *st)
+{
+    *st = (*st * 1103515245u + 12345u) & 0x7fffffffu;
+    return (unsigned long)(*st >> 8);
+}
+
+static void *fz_worker(void *arg)
+{
+    long i = PI(arg);
+    uint64_t st = (uint64_t)(FZ.seed * 1000 + i);
+    for (int k = 0; k < FZ_K; k++) {
+        unsigned long op = fz_rnd(&st) % 6;
+        if (op == 5 && fz_rnd(&st) % 3 == 0) {
+            fz_log("%ld.%d fail", i, k);
+            return asyncio_raise("ValueError", "v%ld", i);
+        }
+        int rc = 0;
+        void *r = NULL;
+        if (op == 0 || op == 5) {
+            if ((rc = asyncio_sleep(0)) == 0)
+                fz_log("%ld.%d y", i, k);
+        } else if (op == 1) {
+            long j = (long)(fz_rnd(&st) % FZ_N);
+            if (j < i) {
+                if ((rc = asyncio_await(FZ.tasks[j], &r)) == 0)
+                    fz_log("%ld.%d a%ld=%ld", i, k, j, (long)PI(r));
+            } else {
+                fz_log("%ld.%d -", i, k);
+            }
+        } else if (op == 2) {
+            long j = (long)(fz_rnd(&st) % FZ_N);
+            bool ok = asyncio_cancel(FZ.tasks[j], NULL);
+            fz_log("%ld.%d c%ld:%d", i, k, j, ok);
+        } else if (op == 3) {
+            long m = (long)(fz_rnd(&st) % FZ_M);
+            if (!asyncio_done(FZ.futs[m])) {
+                ck_assert_int_eq(asyncio_future_set_result(FZ.futs[m], IP(i * 100 + k)), 0);
+                fz_log("%ld.%d s%ld", i, k, m);
+            } else {
+                fz_log("%ld.%d s%ld:done", i, k, m);
+            }
+        } else {
+            long m = (long)(fz_rnd(&st) % FZ_M);
+            if ((rc = asyncio_await(FZ.futs[m], &r)) == 0)
+                fz_log("%ld.%d f%ld=%ld", i, k, m, (long)PI(r));
+        }
+        if (rc == 0)
+            continue;
+        if (asyncio_error_matches("CancelledError")) {
+            unsigned long swallow = fz_rnd(&st) % 2;
+            fz_log("%ld.%d X%lu", i, k, swallow);
+            if (!swallow)
+                return NULL;
+            asyncio_error_clear();
+        } else {
+            const asyncio_error_t *e = asyncio_catch("ValueError");
+            ck_assert_msg(e != NULL, "unexpected %s", asyncio_error()->type);
+            fz_log("%ld.%d V%s", i, k, e->message);
+        }
+    }
+    return IP(i);
+}
+
+static void *fz_main(void *arg)
+{
+    (void)arg;
+    for (int m = 0; m < FZ_M; m++)
+        FZ.futs[m] = asyncio_future_new();
+    for (long i = 0; i < FZ_N; i++)
+        FZ.tasks[i] = asyncio_create_task(fz_worker, IP(i));
+    for (int r = 0; r < FZ_ROUNDS; r++)
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+    for (int m = 0; m < FZ_M; m++) {
+        if (!asyncio_done(FZ.futs[m])) {
+            ck_assert_int_eq(asyncio_future_set_result(FZ.futs[m], IP(-1)), 0);
+            fz_log("main s%d", m);
+        }
+    }
+    ck_assert_int_eq(asyncio_gather(FZ.tasks, FZ_N, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    for (int i = 0; i < FZ_N; i++) {
+        asyncio_future_t *t = FZ.tasks[i];
+        const asyncio_error_t *e;
+        void *r = NULL;
+        if (asyncio_cancelled(t)) {
+            fz_log("end %d cancelled", i);
+        } else if ((e = asyncio_exception(t)) != NULL) {
+            fz_log("end %d V%s", i, e->message);
+        } else {
+            ck_assert_int_eq(asyncio_result(t, &r), 0);
+            fz_log("end %d r%ld", i, (long)PI(r));
+        }
+    }
+    for (int i = 0; i < FZ_N; i++)
+        asyncio_decref(FZ.tasks[i]);
+    for (int m = 0; m < FZ_M; m++)
+        asyncio_decref(FZ.futs[m]);
+    return NULL;
+}
+
+START_TEST(test_cancel_fuzz)
+{
+    FZ.seed = fuzz_expected[_i].seed;
+    ck_assert_int_eq(asyncio_run(fz_main, NULL, NULL), 0);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t k = 0; k < FZ.len; k++) {
+        h ^= (unsigned char)FZ.buf[k];
+        h *= 0x100000001b3ull;
+    }
+    const char *path = getenv("CASYNCIO_FUZZ_LOG");
+    if (path && (FZ.lines != fuzz_expected[_i].lines || h != fuzz_expected[_i].hash)) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fputs(FZ.buf, f);
+            fputc('\n', f);
+            fclose(f);
+        }
+    }
+    ck_assert_int_eq(FZ.lines, fuzz_expected[_i].lines);
+    ck_assert_msg(h == fuzz_expected[_i].hash, "seed %ld: log hash %016llx, Python's %016llx",
+                  FZ.seed, (unsigned long long)h, (unsigned long long)fuzz_expected[_i].hash);
+    free(FZ.buf);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -936,6 +1110,13 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_run_main_cancels_itself);
     tcase_add_test(tc, test_cancel_many);
     tcase_add_test(tc, test_cancel_alloc_failure);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fuzz");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_cancel_fuzz, 0,
+                        (int)(sizeof fuzz_expected / sizeof *fuzz_expected));
     suite_add_tcase(s, tc);
 
     return s;

@@ -121,6 +121,40 @@ START_TEST(test_gather_done_inputs)
 }
 END_TEST
 
+/* Twin: tests/twins/gather_done_order.py */
+static void *xn(void *arg)
+{
+    for (int i = 0; i < PI(arg); i++) {
+        tu_logf(&LOG, "x%d ", i);
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+    }
+    return NULL;
+}
+
+static void *done_order_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_result(f, IP(1)), 0);
+    asyncio_future_t *t = asyncio_create_task(xn, IP(4));
+    void *res[1] = {0};
+    ck_assert_int_eq(asyncio_gather(&f, 1, res, 0), 0);
+    tu_logf(&LOG, "main[%d] ", (int)PI(res[0]));
+    ck_assert_int_eq(asyncio_gather(NULL, 0, NULL, 0), 0);
+    tu_logf(&LOG, "main-empty[] ");
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    asyncio_decref(f);
+    return NULL;
+}
+
+START_TEST(test_gather_done_inputs_order)
+{
+    ck_assert_int_eq(asyncio_run(done_order_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "x0 x1 main[1] main-empty[] x2 x3 ");
+}
+END_TEST
+
 /* Twin: gather_sem.py, line 1. */
 static void *first_failure_main(void *arg)
 {
@@ -785,6 +819,7 @@ Suite *gather_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_gather_results_in_order);
     tcase_add_test(tc, test_gather_done_inputs);
+    tcase_add_test(tc, test_gather_done_inputs_order);
     tcase_add_test(tc, test_gather_first_failure);
     tcase_add_test(tc, test_gather_return_exceptions);
     tcase_add_test(tc, test_gather_empty);
