@@ -233,6 +233,7 @@ struct asyncio_loop {
     asyncio__list_t tasks; /* unfinished tasks */
     size_t ntasks;
     asyncio__stack_pool_t *stacks;
+    size_t stack_size; /* default for its tasks (ASYNCIO_STACK_SIZE) */
     asyncio__freelist_t free_futures, free_tasks, free_timers;
     struct timer_chunk *timer_chunks; /* all timers' memory, freed at close */
     size_t refs; /* futures alive + 1 while open: the struct lives until 0 */

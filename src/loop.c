@@ -448,6 +448,7 @@ asyncio_loop_t *asyncio_loop_new(void)
     pthread_rwlock_unlock(&registry_lock);
 
     loop->magic = LOOP_MAGIC;
+    loop->stack_size = asyncio__stack_default_size();
     loop->refs = 1;
     loop->uv.data = loop;
     loop->ready.tailp = &loop->ready.head;

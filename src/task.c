@@ -219,8 +219,7 @@ static void task_step(asyncio__task_t *t)
             task_complete(t, NULL, NULL);
             return;
         }
-        size_t size = t->stack.size_log2 ? (size_t)1 << t->stack.size_log2
-                                         : asyncio__stack_default_size();
+        size_t size = t->stack.size_log2 ? (size_t)1 << t->stack.size_log2 : loop->stack_size;
         if (asyncio__stack_acquire(&loop->stacks, size, &t->stack) != 0 ||
             asyncio__coro_init(&t->ctx, t->stack.lo, asyncio__stack_usable(&t->stack),
                                task_entry, t) != 0) {
@@ -295,22 +294,26 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     asyncio__task_t *t = asyncio__freelist_get(&loop->free_tasks);
     if (!t && !(t = asyncio__malloc(sizeof *t)))
         goto nomem;
-    memset(t, 0, sizeof *t);
-    if (opts && opts->name && !(t->name = asyncio__strdup(opts->name))) {
+    char *name = NULL;
+    if (opts && opts->name && !(name = asyncio__strdup(opts->name))) {
         asyncio__free(t);
         goto nomem;
     }
-    if (!t->name)
-        t->number = next_task_number(); /* Python counts unnamed tasks only */
-    t->fut.magic = ASYNCIO__FUTURE_MAGIC;
-    t->fut.is_task = 1;
-    t->fut.refcnt = 2; /* the caller's and the loop's, until the task is done */
-    t->fut.loop = loop;
+    /* One assignment, which the compiler turns into wide stores: this is
+     * the whole cost of a task that has not run yet. */
+    *t = (asyncio__task_t){
+        .fut = {.magic = ASYNCIO__FUTURE_MAGIC,
+                .is_task = 1,
+                .refcnt = 2, /* the caller's and the loop's, until the task is done */
+                .loop = loop},
+        .step = {.run = run_step},
+        .stack = {.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0},
+        .fn = fn,
+        .arg = arg,
+        .name = name,
+        .number = name ? 0 : next_task_number(), /* Python counts unnamed tasks only */
+    };
     t->fut.cbs_tailp = &t->fut.cbs;
-    t->step.run = run_step;
-    t->fn = fn;
-    t->arg = arg;
-    t->stack.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0;
     asyncio__loop_ref(loop);
     list_insert(&loop->tasks, &t->link);
     loop->ntasks++;

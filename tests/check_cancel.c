@@ -905,21 +905,23 @@ END_TEST
 
 /* Twin: tests/twins/cancel_fuzz.py (same LCG, same log lines; the twin
  * prints the table below).  Set env CASYNCIO_FUZZ_LOG=path to get the C
- * log on a mismatch, and `cancel_fuzz.py --log SEED` for Python's. */
+ * log on a mismatch, and `cancel_fuzz.py --log SEED NOPS` for Python's. */
 enum { FZ_N = 60, FZ_M = 8, FZ_K = 12, FZ_ROUNDS = 5 };
 
 static const struct {
-    long seed, lines;
+    long seed, nops, lines;
     uint64_t hash;
 } fuzz_expected[] = {
-    {1, 404, 0x4c53ee3ca8fb48d2ull},
-    {2, 463, 0xe8c20943106d36cfull},
-    {3, 395, 0x4ba49e6ae0bf6297ull},
-    {4, 391, 0x1bbc3afe459ddae5ull},
+    {1, 6, 404, 0x4c53ee3ca8fb48d2ull},  {2, 6, 463, 0xe8c20943106d36cfull},
+    {3, 6, 395, 0x4ba49e6ae0bf6297ull},  {4, 6, 391, 0x1bbc3afe459ddae5ull},
+    {5, 7, 358, 0xb636606da6e7bf11ull},  {6, 7, 358, 0x218cbf7d637f51fdull},
+    {7, 7, 430, 0xe8bfc0efb0295b84ull},  {8, 7, 446, 0xc4f67333078b63b6ull},
+    {9, 7, 435, 0xe5e17a75993b82a9ull},  {10, 7, 403, 0xa5c7dfb04e707e2bull},
+    {11, 7, 411, 0xd04880df16449affull}, {12, 7, 384, 0x2b6315977243cd6bull},
 };
 
 static struct {
-    long seed;
+    long seed, nops;
     asyncio_future_t *tasks[FZ_N];
     asyncio_future_t *futs[FZ_M];
     char *buf;
@@ -959,7 +961,7 @@ static void *fz_worker(void *arg)
     long i = PI(arg);
     uint64_t st = (uint64_t)(FZ.seed * 1000 + i);
     for (int k = 0; k < FZ_K; k++) {
-        unsigned long op = fz_rnd(&st) % 6;
+        unsigned long op = fz_rnd(&st) % (unsigned long)FZ.nops;
         if (op == 5 && fz_rnd(&st) % 3 == 0) {
             fz_log("%ld.%d fail", i, k);
             return asyncio_raise("ValueError", "v%ld", i);
@@ -989,10 +991,21 @@ static void *fz_worker(void *arg)
             } else {
                 fz_log("%ld.%d s%ld:done", i, k, m);
             }
-        } else {
+        } else if (op == 4) {
             long m = (long)(fz_rnd(&st) % FZ_M);
             if ((rc = asyncio_await(FZ.futs[m], &r)) == 0)
                 fz_log("%ld.%d f%ld=%ld", i, k, m, (long)PI(r));
+        } else {
+            long j1 = (long)(fz_rnd(&st) % FZ_N), j2 = (long)(fz_rnd(&st) % FZ_N);
+            if (j1 < i && j2 < i) {
+                asyncio_future_t *two[2] = {FZ.tasks[j1], FZ.tasks[j2]};
+                void *rs[2];
+                if ((rc = asyncio_gather(two, 2, rs, 0)) == 0)
+                    fz_log("%ld.%d g%ld,%ld=%ld,%ld", i, k, j1, j2, (long)PI(rs[0]),
+                           (long)PI(rs[1]));
+            } else {
+                fz_log("%ld.%d -", i, k);
+            }
         }
         if (rc == 0)
             continue;
@@ -1050,6 +1063,7 @@ static void *fz_main(void *arg)
 START_TEST(test_cancel_fuzz)
 {
     FZ.seed = fuzz_expected[_i].seed;
+    FZ.nops = fuzz_expected[_i].nops;
     ck_assert_int_eq(asyncio_run(fz_main, NULL, NULL), 0);
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t k = 0; k < FZ.len; k++) {

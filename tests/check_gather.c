@@ -155,6 +155,48 @@ START_TEST(test_gather_done_inputs_order)
 }
 END_TEST
 
+/* Twin: tests/twins/gather_wake_order.py */
+static void *five(void *arg)
+{
+    (void)arg;
+    return IP(5);
+}
+
+static void *fail_f(void *arg)
+{
+    (void)arg;
+    return asyncio_raise("ValueError", "f");
+}
+
+static void *wake_order_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *t = asyncio_create_task(xn, IP(6));
+    asyncio_future_t *ab[2] = {asyncio_create_task(five, NULL), asyncio_create_task(five, NULL)};
+    void *res[2] = {0};
+    ck_assert_int_eq(asyncio_gather(ab, 2, res, 0), 0);
+    tu_logf(&LOG, "g[%d, %d] ", (int)PI(res[0]), (int)PI(res[1]));
+    asyncio_future_t *c = asyncio_create_task(fail_f, NULL);
+    asyncio_future_t *d = asyncio_create_task(five, NULL);
+    asyncio_future_t *dc[2] = {d, c};
+    ck_assert_int_eq(asyncio_gather(dc, 2, res, 0), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    tu_logf(&LOG, "gV");
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    decref_all(ab, 2);
+    asyncio_decref(c);
+    asyncio_decref(d);
+    return NULL;
+}
+
+START_TEST(test_gather_wakeup_order)
+{
+    ck_assert_int_eq(asyncio_run(wake_order_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "x0 x1 x2 g[5, 5] x3 x4 x5 gV");
+}
+END_TEST
+
 /* Twin: gather_sem.py, line 1. */
 static void *first_failure_main(void *arg)
 {
@@ -820,6 +862,7 @@ Suite *gather_suite(void)
     tcase_add_test(tc, test_gather_results_in_order);
     tcase_add_test(tc, test_gather_done_inputs);
     tcase_add_test(tc, test_gather_done_inputs_order);
+    tcase_add_test(tc, test_gather_wakeup_order);
     tcase_add_test(tc, test_gather_first_failure);
     tcase_add_test(tc, test_gather_return_exceptions);
     tcase_add_test(tc, test_gather_empty);

@@ -110,6 +110,7 @@ static void stack_init_once(void)
 
 size_t asyncio__stack_default_size(void)
 {
+    /* Settled once per process; the loop caches it (asyncio_loop_new). */
     pthread_once(&init_once, stack_init_once);
     return default_size;
 }
@@ -185,9 +186,11 @@ static int carve_from_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t 
 
 int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__stack_t *out)
 {
-    pthread_once(&init_once, stack_init_once);
-    if (!*poolp && !(*poolp = asyncio__calloc(1, sizeof **poolp)))
-        return ASYNCIO_ENOMEM;
+    if (!*poolp) {
+        pthread_once(&init_once, stack_init_once);
+        if (!(*poolp = asyncio__calloc(1, sizeof **poolp)))
+            return ASYNCIO_ENOMEM;
+    }
     asyncio__stack_pool_t *pool = *poolp;
     unsigned lg = log2_of(size);
     pool_class_t *c = &pool->cls[lg - CLASS_MIN];

@@ -2,7 +2,8 @@
 
 N worker tasks run K pseudo-random operations each (same LCG as the C
 test): yield, await an earlier task, cancel any task (itself included),
-complete or await one of M shared futures, or fail with ValueError; a
+complete or await one of M shared futures, fail with ValueError, or (for
+the seeds run with 7 operations) gather two earlier tasks; a
 CancelledError is swallowed or re-raised at random.  Every event is logged;
 the C test must produce the same log.  Prints, per seed, the number of log
 lines and the 64-bit FNV-1a hash of the log (lines joined by "\\n").
@@ -10,14 +11,14 @@ CancelledError messages are left out on purpose: CPython forgets a task's
 cancel message after it is first retrieved, which is not part of the
 contract.
 
-Run with `--log SEED` to print the log itself (to diff with the C side:
+Run with `--log SEED NOPS` to print the log itself (to diff with the C side:
 env CASYNCIO_FUZZ_LOG=path makes the C test write its log there).
 """
 import asyncio
 import sys
 
 N, M, K, ROUNDS = 60, 8, 12, 5
-SEEDS = (1, 2, 3, 4)
+SEEDS = ((1, 6), (2, 6), (3, 6), (4, 6), (5, 7), (6, 7), (7, 7), (8, 7), (9, 7), (10, 7), (11, 7), (12, 7))
 
 
 def fnv1a(data):
@@ -28,7 +29,7 @@ def fnv1a(data):
     return h
 
 
-def run(seed):
+def run(seed, nops):
     log = []
     tasks = []
     futs = []
@@ -40,7 +41,7 @@ def run(seed):
     async def worker(i):
         st = [seed * 1000 + i]
         for k in range(K):
-            op = rnd(st) % 6
+            op = rnd(st) % nops
             if op == 5 and rnd(st) % 3 == 0:
                 log.append(f"{i}.{k} fail")
                 raise ValueError(f"v{i}")
@@ -70,6 +71,13 @@ def run(seed):
                     m = rnd(st) % M
                     r = await futs[m]
                     log.append(f"{i}.{k} f{m}={r}")
+                elif op == 6:
+                    j1, j2 = rnd(st) % N, rnd(st) % N
+                    if j1 < i and j2 < i:
+                        r1, r2 = await asyncio.gather(tasks[j1], tasks[j2])
+                        log.append(f"{i}.{k} g{j1},{j2}={r1},{r2}")
+                    else:
+                        log.append(f"{i}.{k} -")
             except asyncio.CancelledError:
                 swallow = rnd(st) % 2
                 log.append(f"{i}.{k} X{swallow}")
@@ -103,10 +111,10 @@ def run(seed):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--log":
-        print("\n".join(run(int(sys.argv[2]))))
+    if len(sys.argv) == 4 and sys.argv[1] == "--log":
+        print("\n".join(run(int(sys.argv[2]), int(sys.argv[3]))))
     else:
-        for seed in SEEDS:
-            log = run(seed)
+        for seed, nops in SEEDS:
+            log = run(seed, nops)
             text = "\n".join(log).encode()
-            print(f"{{{seed}, {len(log)}, 0x{fnv1a(text):016x}ull}},")
+            print(f"{{{seed}, {nops}, {len(log)}, 0x{fnv1a(text):016x}ull}},")

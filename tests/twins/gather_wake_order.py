@@ -1,3 +1,8 @@
+"""Twin of check_gather.c: test_gather_wakeup_order.
+
+How many loop iterations a gather takes, counted by a task that yields:
+children run, their done callbacks run, then the caller wakes.
+"""
 import asyncio
 log = []
 async def x(n):
