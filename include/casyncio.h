@@ -292,9 +292,11 @@ ASYNCIO_EXTERN void asyncio_loop_call_exception_handler(asyncio_loop_t *loop,
                                                         const asyncio_exception_context_t *ctx);
 
 /* Routes every allocation of the library through these functions.  Must
- * be called before any loop exists: RuntimeError otherwise; ValueError if
- * any pointer is NULL.  Thread-safe only in the sense that it must not
- * race with other calls. */
+ * be called while no loop exists (nor a future of a closed loop):
+ * RuntimeError otherwise; ValueError if any pointer is NULL.  It must not
+ * race with other calls of the library.  (The table of exception types
+ * registered with asyncio_exception_register outlives any allocator and
+ * uses the C library's.) */
 ASYNCIO_EXTERN int asyncio_set_allocator(void *(*malloc_fn)(size_t),
                                          void *(*realloc_fn)(void *, size_t),
                                          void *(*calloc_fn)(size_t, size_t),

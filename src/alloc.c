@@ -1,8 +1,8 @@
 /*
  * Every allocation of the library goes through these hooks, so a program
  * can count them or make them fail (asyncio_set_allocator).  They may only
- * change while no loop exists: a block must be freed by the allocator that
- * made it.
+ * change while no loop exists, nor any future of a closed one: a block must
+ * be freed by the allocator that made it.
  */
 #include "internal.h"
 

@@ -422,7 +422,7 @@ asyncio_loop_t *asyncio_loop_new(void)
     pthread_rwlock_wrlock(&registry_lock);
     if (live_len == live_cap) {
         size_t cap = live_cap ? live_cap * 2 : 8;
-        asyncio_loop_t **grown = realloc(live, cap * sizeof *grown); /* process-lifetime table */
+        asyncio_loop_t **grown = asyncio__realloc(live, cap * sizeof *grown);
         if (!grown) {
             pthread_rwlock_unlock(&registry_lock);
             asyncio__free(loop);
@@ -480,6 +480,8 @@ void asyncio__loop_unref(asyncio_loop_t *loop)
     if (--loop->refs == 0) {
         loop->magic = 0;
         asyncio__free(loop);
+        /* Counted until here: its futures came from the allocator too. */
+        atomic_fetch_sub(&asyncio__live_loops, 1);
     }
 }
 
@@ -507,6 +509,12 @@ int asyncio_loop_close(asyncio_loop_t *loop)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot close a running event loop");
     }
     live[i] = live[--live_len];
+    if (live_len == 0) {
+        /* Freed with the last loop: the allocator may change only now. */
+        asyncio__free(live);
+        live = NULL;
+        live_cap = 0;
+    }
     pthread_rwlock_unlock(&registry_lock);
 
     loop->closed = true;
@@ -545,7 +553,6 @@ int asyncio_loop_close(asyncio_loop_t *loop)
         asyncio__tls.current = NULL;
     if (asyncio__tls.nloops && --asyncio__tls.nloops == 0)
         asyncio__overflow_handler_thread_release();
-    atomic_fetch_sub(&asyncio__live_loops, 1);
     asyncio__loop_unref(loop); /* futures still held keep the struct */
     return 0;
 }

@@ -736,6 +736,84 @@ START_TEST(test_run_main_cancels_itself)
 }
 END_TEST
 
+/* Twin: tests/twins/cancel_retrieved.py.  The failure a cancelled task
+ * never saw still counts as retrieved: no "never retrieved" report. */
+static int retrieved_reports;
+
+static void count_reports(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    retrieved_reports++;
+    tu_logf(&LOG, "[report:%s] ", ctx->message);
+}
+
+static void *await_it(void *arg)
+{
+    int rc = asyncio_await(arg, NULL);
+    if (rc == 0)
+        tu_logf(&LOG, "no-error ");
+    else if (rc == ASYNCIO_ECANCELLED)
+        tu_logf(&LOG, "cancelled ");
+    else
+        tu_logf(&LOG, "value-error ");
+    return rc == ASYNCIO_ECANCELLED ? NULL : (asyncio_error_clear(), NULL);
+}
+
+static void *fail_child(void *arg)
+{
+    (void)arg;
+    return asyncio_raise("ValueError", "child failed");
+}
+
+static void *gather_it(void *arg)
+{
+    asyncio_future_t *a = arg;
+    int rc = asyncio_gather(&a, 1, NULL, 0);
+    if (rc == ASYNCIO_ECANCELLED) {
+        tu_logf(&LOG, "g-cancelled ");
+        return NULL;
+    }
+    tu_logf(&LOG, rc ? "g-value-error " : "g-no-error ");
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *retrieved_main(void *arg)
+{
+    (void)arg;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), count_reports, NULL);
+    asyncio_future_t *f = asyncio_future_new();
+    asyncio_future_t *t = asyncio_create_task(await_it, f);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_int_eq(asyncio_future_set_exception(f, "ValueError", "lost"), 0);
+    ck_assert(asyncio_cancel(t, NULL));
+    ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(f);
+    asyncio_decref(t);
+
+    asyncio_future_t *a = asyncio_create_task(fail_child, NULL);
+    asyncio_future_t *g = asyncio_create_task(gather_it, a);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert(asyncio_cancel(g, NULL));
+    ck_assert_int_eq(asyncio_await(g, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(a);
+    asyncio_decref(g);
+    ck_assert_int_eq(asyncio_sleep(0.01), 0);
+    return NULL;
+}
+
+START_TEST(test_cancel_after_failure_retrieves)
+{
+    ck_assert_int_eq(asyncio_run(retrieved_main, NULL, NULL), 0);
+    tu_logf(&LOG, "reports:%d", retrieved_reports);
+    tu_assert_log(&LOG, "cancelled g-cancelled reports:0");
+}
+END_TEST
+
 /* Raising CancelledError by name ends a task cancelled. */
 static void *raise_cancelled(void *arg)
 {
@@ -1100,6 +1178,7 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_cancel_message_travels);
     tcase_add_test(tc, test_cancel_done_task);
     tcase_add_test(tc, test_cancel_self);
+    tcase_add_test(tc, test_cancel_after_failure_retrieves);
     tcase_add_test(tc, test_awaiter_not_cancelled);
     tcase_add_test(tc, test_raise_cancelled_by_name);
     suite_add_tcase(s, tc);
