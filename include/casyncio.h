@@ -112,11 +112,11 @@ ASYNCIO_EXTERN bool asyncio_error_matches(const char *type);
 
 /* `except type as e`: if the raised error matches `type`, clear the
  * indicator and return the error, else return NULL and leave it raised.
- * The returned pointer stays valid until the next catch or raise in this
- * task (or thread). */
+ * The returned pointer stays valid until the next catch, raise or clear in
+ * this task (or thread); asyncio_reraise() raises it again. */
 ASYNCIO_EXTERN const asyncio_error_t *asyncio_catch(const char *type);
 
-/* `except: pass`: clear the indicator. */
+/* `except: pass`: clear the indicator (and forget the error caught last). */
 ASYNCIO_EXTERN void asyncio_error_clear(void);
 
 /* `raise type(fmt % ...)`.  A built-in name gets its code ("ValueError" ->
@@ -128,7 +128,9 @@ ASYNCIO_EXTERN void *asyncio_raise(const char *type, const char *fmt, ...)
     ASYNCIO_PRINTF(2, 3);
 
 /* `raise e` of a kept error: raises a deep copy of `err` (group members
- * included).  err NULL raises ValueError.  Returns NULL. */
+ * included).  err may be any asyncio_error_t, also one the caller filled
+ * in, but an ExceptionGroup (code ASYNCIO_EGROUP) must come from the
+ * library.  err NULL raises ValueError.  Returns NULL. */
 ASYNCIO_EXTERN void *asyncio_raise_error(const asyncio_error_t *err);
 
 /* Raise an OS error from a libuv code: type from the code (OSError,
@@ -137,7 +139,10 @@ ASYNCIO_EXTERN void *asyncio_raise_error(const asyncio_error_t *err);
 ASYNCIO_EXTERN void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
     ASYNCIO_PRINTF(2, 3);
 
-/* `raise` inside an except block: keep the raised error.  Returns NULL. */
+/* Bare `raise` inside an except block: keeps the raised error, or raises
+ * again the error asyncio_catch() took last (the one being handled).
+ * RuntimeError ("No active exception to reraise") when there is neither.
+ * Returns NULL. */
 ASYNCIO_EXTERN void *asyncio_reraise(void);
 
 /* Deep copy of an error (group members too) that outlives the task that
@@ -157,8 +162,9 @@ ASYNCIO_EXTERN const asyncio_error_t *asyncio_error_group_item(const asyncio_err
 /* Declares a user exception type `type` deriving from `base` (a built-in
  * or an already registered name; NULL means "Exception"), so that catching
  * `base` catches it.  Re-registering with the same base is harmless.
- * Raises ValueError for a NULL/empty name, an unknown base, a cycle, or a
- * conflicting re-registration.  Thread-safe. */
+ * Raises ValueError for a NULL/empty name, a built-in name, an unknown
+ * base, a cycle, a hierarchy deeper than 64 levels, or a conflicting
+ * re-registration.  Thread-safe. */
 ASYNCIO_EXTERN int asyncio_exception_register(const char *type, const char *base);
 
 /* Static description of a code (casyncio's or libuv's).  Never NULL. */

@@ -120,10 +120,23 @@ static const char *base_of(const char *name)
     return u ? u->base : "Exception";
 }
 
+/* Registration refuses cycles and hierarchies deeper than this, so every
+ * walk up from a type ends within it. */
+#define MAX_DEPTH 64
+
+static int depth_of(const char *type)
+{
+    int depth = 0;
+    while (type && depth <= MAX_DEPTH) {
+        type = base_of(type);
+        depth++;
+    }
+    return depth;
+}
+
 static bool derives_from(const char *type, const char *ancestor)
 {
-    /* Bounded walk: registration refuses cycles, the bound is a backstop. */
-    for (int depth = 0; type && depth < 64; depth++) {
+    for (int depth = 0; type && depth <= MAX_DEPTH; depth++) {
         if (strcmp(type, ancestor) == 0)
             return true;
         type = base_of(type);
@@ -169,10 +182,16 @@ int asyncio_exception_register(const char *type, const char *base)
         rc = 1;
     else if (derives_from(base, type))
         rc = 2;
+    else if (depth_of(base) >= MAX_DEPTH - 1)
+        rc = 3;
     if (rc) {
         pthread_mutex_unlock(&registry_lock);
         if (rc == 1)
             return asyncio__raise_code(ASYNCIO_EVALUE, "unknown base exception type '%s'", base);
+        if (rc == 3)
+            return asyncio__raise_code(ASYNCIO_EVALUE,
+                                       "registering '%s' under '%s': hierarchy deeper than %d",
+                                       type, base, MAX_DEPTH);
         return asyncio__raise_code(ASYNCIO_EVALUE, "registering '%s' under '%s' makes a cycle",
                                    type, base);
     }
@@ -498,8 +517,17 @@ void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
 
 void *asyncio_reraise(void)
 {
-    if (!asyncio__errstate()->raised)
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "No active exception to reraise");
+    /* Python's bare `raise`: the exception being handled, which is the
+     * raised one, or else the one asyncio_catch took last. */
+    asyncio__errstate_t *es = asyncio__errstate();
+    if (es->raised)
+        return NULL;
+    if (es->caught) {
+        es->raised = es->caught;
+        es->caught = NULL;
+        return NULL;
+    }
+    asyncio__raise_code(ASYNCIO_ERUNTIME, "No active exception to reraise");
     return NULL;
 }
 

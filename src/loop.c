@@ -161,6 +161,17 @@ static void report_slow(asyncio_loop_t *loop, uint64_t ns, asyncio__ready_t *r)
         fprintf(stderr, "casyncio: executing a callback took %.3f seconds\n", (double)ns / 1e9);
 }
 
+/* A plain callback (not a task) left an error raised in the thread's
+ * indicator: Python's Handle._run reports it and goes on. */
+static void callback_failed(asyncio_loop_t *loop)
+{
+    asyncio__exc_t *e = asyncio__tls.err.raised;
+    asyncio__tls.err.raised = NULL;
+    asyncio__report(loop, "Exception in callback", &e->pub, NULL);
+    asyncio__exc_free(e);
+    asyncio__errstate_clear(&asyncio__tls.err); /* whatever the handler raised */
+}
+
 /* Runs the callbacks ready now; those they schedule wait for the next
  * call.  The rest of the batch is loop->batch rather than a local: a
  * suspending task may take the next task step from it and switch to that
@@ -184,6 +195,8 @@ static void run_ready(asyncio_loop_t *loop)
         } else {
             r->run(r);
         }
+        if (ASYNCIO__UNLIKELY(asyncio__tls.err.raised))
+            callback_failed(loop);
     }
 }
 
@@ -258,6 +271,10 @@ static void drain_inbox(asyncio_loop_t *loop);
 
 static void run(asyncio_loop_t *loop)
 {
+    /* Callbacks run with a clean indicator: the caller's error, if any,
+     * is set aside and comes back when the loop stops. */
+    asyncio__errstate_t outer_err = asyncio__tls.err;
+    asyncio__tls.err = (asyncio__errstate_t){NULL, NULL};
     asyncio_loop_t *outer_current = asyncio__tls.current;
     asyncio__tls.running = loop;
     asyncio__tls.current = loop;
@@ -288,6 +305,8 @@ out:
     loop->running = false;
     asyncio__tls.running = NULL;
     asyncio__tls.current = outer_current ? outer_current : loop;
+    asyncio__errstate_clear(&asyncio__tls.err);
+    asyncio__tls.err = outer_err;
 }
 
 int asyncio_loop_run_forever(asyncio_loop_t *loop)

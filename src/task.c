@@ -262,6 +262,10 @@ int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
     }
     suspend(t);
     t->waiting = NULL;
+    /* Python's wakeup reads the future's result before a cancellation is
+     * delivered: its exception counts as retrieved either way. */
+    if (fut->state == ASYNCIO__FINISHED)
+        fut->log_exception = 0;
     asyncio_decref(fut);
     return deliver_cancel(t);
 }
@@ -311,7 +315,7 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
         .fn = fn,
         .arg = arg,
         .name = name,
-        .number = name ? 0 : next_task_number(), /* Python counts unnamed tasks only */
+        .number = next_task_number(), /* named tasks use up a number too, as in 3.11 */
     };
     t->fut.cbs_tailp = &t->fut.cbs;
     asyncio__loop_ref(loop);

@@ -688,6 +688,41 @@ START_TEST(test_run_waits_for_stubborn_leftover)
 }
 END_TEST
 
+/* Twin: tests/twins/cancel_shutdown_error.py */
+static void log_report(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    tu_logf(&LOG, "[%s/%s] ", ctx->message, ctx->exception ? ctx->exception->message : "-");
+}
+
+static void *fails_on_cancel(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_sleep(10), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    return asyncio_raise("ValueError", "during shutdown");
+}
+
+static void *shutdown_error_main(void *arg)
+{
+    (void)arg;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), log_report, NULL);
+    asyncio_decref(asyncio_create_task(fails_on_cancel, NULL));
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    return IP(8);
+}
+
+START_TEST(test_run_leftover_fails_on_cancel)
+{
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_run(shutdown_error_main, NULL, &res), 0);
+    tu_logf(&LOG, "run:%d", (int)PI(res));
+    tu_assert_log(&LOG,
+                  "[unhandled exception during asyncio.run() shutdown/during shutdown] run:8");
+}
+END_TEST
+
 /* Cancelling asyncio_run's main task: run returns ECANCELLED with the
  * CancelledError in the thread's indicator. */
 static void *cancel_main_child(void *arg)
@@ -757,7 +792,9 @@ static void *await_it(void *arg)
         tu_logf(&LOG, "cancelled ");
     else
         tu_logf(&LOG, "value-error ");
-    return rc == ASYNCIO_ECANCELLED ? NULL : (asyncio_error_clear(), NULL);
+    if (rc != ASYNCIO_ECANCELLED)
+        asyncio_error_clear();
+    return NULL; /* a CancelledError propagates */
 }
 
 static void *fail_child(void *arg)
@@ -1199,6 +1236,7 @@ Suite *cancel_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_run_cancels_leftovers);
     tcase_add_test(tc, test_run_waits_for_stubborn_leftover);
+    tcase_add_test(tc, test_run_leftover_fails_on_cancel);
     tcase_add_test(tc, test_run_main_cancelled);
     tcase_add_test(tc, test_run_main_cancels_itself);
     tcase_add_test(tc, test_cancel_many);

@@ -262,6 +262,26 @@ START_TEST(test_set_error)
 }
 END_TEST
 
+/* twins/future_set_cancelled_error.py */
+START_TEST(test_set_exception_cancelled_error)
+{
+    asyncio_loop_t *loop = new_loop();
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_exception(f, "CancelledError", "x"), 0);
+    tu_logf(&LOG, "done %s cancelled %s\n", asyncio_done(f) ? "True" : "False",
+            asyncio_cancelled(f) ? "True" : "False");
+    ck_assert_int_eq(asyncio_result(f, NULL), ASYNCIO_ECANCELLED);
+    tu_logf(&LOG, "result raises %s %s\n", asyncio_error()->type, asyncio_error()->message);
+    asyncio_error_clear();
+    tu_logf(&LOG, "cancel() after: %s\n", asyncio_cancel(f, NULL) ? "True" : "False");
+    tu_assert_log(&LOG, "done True cancelled False\n"
+                        "result raises CancelledError x\n"
+                        "cancel() after: False\n");
+    asyncio_decref(f);
+    close_loop(loop);
+}
+END_TEST
+
 /* twins/future_states.py */
 START_TEST(test_cancel)
 {
@@ -1152,6 +1172,7 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_set_exception);
     tcase_add_test(tc, test_set_error);
     tcase_add_test(tc, test_cancel);
+    tcase_add_test(tc, test_set_exception_cancelled_error);
     tcase_add_test(tc, test_set_on_task);
     suite_add_tcase(s, tc);
 

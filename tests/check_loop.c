@@ -159,6 +159,34 @@ START_TEST(test_stop_finishes_batch)
 }
 END_TEST
 
+/* stop() twice before a run still runs one iteration, and the request
+ * is used up: the next run_forever runs until its own stop. */
+START_TEST(test_stop_resets)
+{
+    asyncio_loop_t *loop = new_loop();
+    asyncio_loop_stop(loop);
+    asyncio_loop_stop(loop);
+    soon(loop, log_cb, "one");
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    tu_assert_log(&LOG, "one\n");
+    double t = asyncio_loop_time(loop);
+    ck_assert(asyncio_handle_valid(asyncio_call_later(loop, 0.02, stop_cb, loop)));
+    soon(loop, log_cb, "two");
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    ck_assert_msg(asyncio_loop_time(loop) - t >= 0.019, "second run returned early");
+    soon(loop, stop_cb, loop);
+    soon(loop, stop_cb, loop);
+    soon(loop, log_cb, "three");
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    t = asyncio_loop_time(loop);
+    ck_assert(asyncio_handle_valid(asyncio_call_later(loop, 0.02, stop_cb, loop)));
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    ck_assert_msg(asyncio_loop_time(loop) - t >= 0.019, "fourth run returned early");
+    tu_assert_log(&LOG, "one\ntwo\nthree\n");
+    close_loop(loop);
+}
+END_TEST
+
 static long counter, expected_next;
 
 static void count_in_order(void *arg)
@@ -824,6 +852,106 @@ START_TEST(test_close_with_live_tasks)
 }
 END_TEST
 
+/* twins/loop_callback_exception.py: an error a callback leaves raised is
+ * reported to the handler ("Exception in callback ...") and cleared, so
+ * the next callbacks and the caller of run_forever never see it. */
+static void cb_raises(void *arg)
+{
+    (void)arg;
+    asyncio_raise("ValueError", "from a");
+}
+
+static void cb_b(void *arg)
+{
+    (void)arg;
+    if (asyncio_error())
+        tu_logf(&LOG, "b sees %s\n", asyncio_error()->message);
+    else
+        tu_logf(&LOG, "b runs\n");
+}
+
+static void done_raises(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    asyncio_raise("RuntimeError", "from done");
+}
+
+static void cb_handler(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    const char *prefix = "Exception in callback";
+    tu_logf(&LOG, "handler: %s %s %s\n",
+            strncmp(ctx->message, prefix, strlen(prefix)) == 0 ? "True" : "False",
+            ctx->exception ? ctx->exception->type : "None",
+            ctx->exception ? ctx->exception->message : "");
+}
+
+START_TEST(test_callback_exception_reported)
+{
+    asyncio_loop_t *loop = new_loop();
+    asyncio_loop_set_exception_handler(loop, cb_handler, NULL);
+    asyncio_future_t *fut = asyncio_future_new();
+    ck_assert_int_eq(asyncio_add_done_callback(fut, done_raises, NULL), 0);
+    soon(loop, cb_raises, NULL);
+    soon(loop, cb_b, NULL);
+    ck_assert_int_eq(asyncio_future_set_result(fut, I2P(1)), 0);
+    soon(loop, cb_b, NULL);
+    soon(loop, stop_cb, loop);
+    if (asyncio_loop_run_forever(loop) == 0 && asyncio_error() == NULL)
+        tu_logf(&LOG, "run_forever returned normally\n");
+    else
+        tu_logf(&LOG, "run_forever raised %s\n",
+                asyncio_error() ? asyncio_error()->message : "(no error)");
+    asyncio_error_clear();
+    tu_assert_log(&LOG, "handler: True ValueError from a\n"
+                        "b runs\n"
+                        "handler: True RuntimeError from done\n"
+                        "b runs\n"
+                        "run_forever returned normally\n");
+    asyncio_decref(fut);
+    close_loop(loop);
+}
+END_TEST
+
+/* Callbacks start with a clean indicator even when the code that runs the
+ * loop has an error raised (no Python callback can see an unrelated
+ * exception), and that error is still raised after a successful run (C
+ * rule: a successful call never clears the indicator), as asyncio_call
+ * sets the caller's error aside. */
+static void cb_sees(void *arg)
+{
+    tu_logf(&LOG, "%s sees %s\n", (const char *)arg,
+            asyncio_error() ? asyncio_error()->message : "none");
+}
+
+static void done_sees(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    cb_sees(arg);
+}
+
+START_TEST(test_callbacks_start_clean)
+{
+    asyncio_loop_t *loop = new_loop();
+    asyncio_raise("KeyError", "caller's");
+    asyncio_future_t *fut = asyncio_future_new();
+    ck_assert_int_eq(asyncio_add_done_callback(fut, done_sees, "done-cb"), 0);
+    ck_assert_int_eq(asyncio_future_set_result(fut, NULL), 0);
+    soon(loop, cb_sees, "cb");
+    ck_assert(asyncio_handle_valid(asyncio_call_later(loop, 0.001, cb_sees, "timer")));
+    ck_assert(asyncio_handle_valid(asyncio_call_later(loop, 0.01, stop_cb, loop)));
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    tu_assert_log(&LOG, "done-cb sees none\ncb sees none\ntimer sees none\n");
+    assert_raised(ASYNCIO_EEXCEPTION, "KeyError");
+    ck_assert_str_eq(asyncio_error()->message, "caller's");
+    asyncio_error_clear();
+    asyncio_decref(fut);
+    close_loop(loop);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Running loop, clock, escape hatch
  * --------------------------------------------------------------------- */
@@ -903,6 +1031,21 @@ START_TEST(test_loop_time_inside_callback)
     run_once(loop);
     ck_assert_msg(d >= 0.019, "clock moved %.4f", d);
     close_loop(loop);
+}
+END_TEST
+
+/* NULL loops where the call has nothing to return: harmless. */
+START_TEST(test_null_loop_harmless)
+{
+    asyncio_loop_set_debug(NULL, true);
+    ck_assert(!asyncio_loop_get_debug(NULL));
+    asyncio_loop_stop(NULL);
+    ck_assert_ptr_null(asyncio_loop_uv(NULL));
+    asyncio_loop_set_exception_handler(NULL, NULL, NULL);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_loop_run_until_complete(NULL, NULL, NULL) < 0, 1);
+    ck_assert_ptr_nonnull(asyncio_error());
+    asyncio_error_clear();
 }
 END_TEST
 
@@ -1322,6 +1465,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_call_soon_fifo);
     tcase_add_test(tc, test_call_soon_nested);
     tcase_add_test(tc, test_stop_finishes_batch);
+    tcase_add_test(tc, test_stop_resets);
     tcase_add_test(tc, test_many_callbacks);
     tcase_add_test(tc, test_order_tasks_like_python);
     tcase_add_test(tc, test_mixed_order_like_python);
@@ -1356,6 +1500,8 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_run_until_complete_task);
     tcase_add_test(tc, test_run_until_complete_bad_args);
     tcase_add_test(tc, test_run_until_complete_stopped);
+    tcase_add_test(tc, test_callback_exception_reported);
+    tcase_add_test(tc, test_callbacks_start_clean);
     tcase_add_test(tc, test_nested_run_refused);
     tcase_add_test(tc, test_run_inside_task_refused);
     suite_add_tcase(s, tc);
@@ -1379,6 +1525,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_loop_time);
     tcase_add_test(tc, test_loop_time_inside_callback);
     tcase_add_test(tc, test_loop_uv);
+    tcase_add_test(tc, test_null_loop_harmless);
     tcase_add_test(tc, test_debug_slow_callback);
     tcase_add_test(tc, test_debug_env);
     tcase_add_test(tc, test_set_allocator_rules);

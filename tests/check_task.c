@@ -1002,6 +1002,81 @@ START_TEST(test_close_loop_with_unfinished_tasks)
 }
 END_TEST
 
+/* A long name is kept whole; renaming while the task runs is seen by the
+ * task itself. */
+static void *rename_self(void *arg)
+{
+    asyncio_task_set_name(asyncio_current_task(), arg);
+    ck_assert_str_eq(asyncio_task_get_name(asyncio_current_task()), arg);
+    return NULL;
+}
+
+static void *long_name_main(void *arg)
+{
+    (void)arg;
+    static char name[5001];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    asyncio_task_opts_t opts = {.name = name};
+    asyncio_future_t *t = asyncio_create_task_ex(nop, NULL, &opts);
+    ck_assert_str_eq(asyncio_task_get_name(t), name);
+    asyncio_task_set_name(t, "short");
+    ck_assert_str_eq(asyncio_task_get_name(t), "short");
+    asyncio_task_set_name(t, name);
+    ck_assert_uint_eq(strlen(asyncio_task_get_name(t)), sizeof name - 1);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    t = asyncio_create_task(rename_self, "inside");
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    ck_assert_str_eq(asyncio_task_get_name(t), "inside");
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_task_long_name)
+{
+    ck_assert_int_eq(asyncio_run(long_name_main, NULL, NULL), 0);
+}
+END_TEST
+
+/* A done callback that drops the last user reference to its own task (the
+ * loop's reference is still held while callbacks run). */
+static int dropped_in_callback;
+
+static void drop_in_callback(asyncio_future_t *f, void *arg)
+{
+    (void)arg;
+    ck_assert(asyncio_done(f));
+    dropped_in_callback++;
+    asyncio_exception(f); /* retrieved: no report for the failed one */
+    asyncio_decref(f);
+}
+
+static void *drop_cb_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++) {
+        asyncio_future_t *t = asyncio_create_task(i == 1 ? boom : double_it, IP(i));
+        ck_assert_int_eq(asyncio_add_done_callback(t, drop_in_callback, NULL), 0);
+        if (i == 2)
+            ck_assert(asyncio_cancel(t, NULL));
+        /* no reference kept: the callback drops ours */
+    }
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_int_eq(asyncio_add_done_callback(f, drop_in_callback, NULL), 0);
+    ck_assert_int_eq(asyncio_future_set_result(f, NULL), 0);
+    ck_assert_int_eq(asyncio_sleep(0.01), 0);
+    ck_assert_int_eq(dropped_in_callback, 4);
+    return NULL;
+}
+
+START_TEST(test_decref_in_done_callback)
+{
+    ck_assert_int_eq(asyncio_run(drop_cb_main, NULL, NULL), 0);
+    ck_assert_int_eq(dropped_in_callback, 4);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Deep call chains awaiting at every level                                */
 
@@ -1421,6 +1496,7 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_task_names);
     tcase_add_test(tc, test_current_task);
     tcase_add_test(tc, test_all_tasks);
+    tcase_add_test(tc, test_task_long_name);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
@@ -1439,6 +1515,7 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_dropped_task_keeps_running);
     tcase_add_test(tc, test_create_task_outside_running_loop);
     tcase_add_test(tc, test_close_loop_with_unfinished_tasks);
+    tcase_add_test(tc, test_decref_in_done_callback);
     tcase_add_test(tc, test_exception_never_retrieved);
     suite_add_tcase(s, tc);
 

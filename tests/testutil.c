@@ -1,15 +1,20 @@
 #include "testutil.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-static long live, total, fail_at;
+/* Atomic: tests with threads allocate from several at once. */
+static _Atomic long live, total, fail_at;
 
 static int should_fail(void)
 {
-    if (fail_at > 0 && --fail_at == 0)
-        return 1;
+    long n = fail_at;
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&fail_at, &n, n - 1))
+            return n == 1;
+    }
     return 0;
 }
 

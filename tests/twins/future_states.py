@@ -1,5 +1,9 @@
-# Twin of check_future.c state tests: InvalidStateError messages and the
-# CancelledError carrying the cancel message.
+# Twin of check_future.c state tests (test_set_twice_invalid_state,
+# test_result_before_done, test_cancel, test_set_on_task), which check these
+# facts one assertion at a time: InvalidStateError for a second result, an
+# exception after a result, anything after cancel; the CancelledError
+# carrying the cancel message; RuntimeError for set_result on a task.
+# (C rule: the header words result()'s message "Result is not ready.")
 import asyncio
 
 loop = asyncio.new_event_loop()

@@ -15,7 +15,7 @@ async def main():
     fut = loop.create_future()
     t = asyncio.create_task(waiter(fut))
     await asyncio.sleep(0)
-    fut.add_done_callback(lambda f: print("done-cb", f.result()))
+    fut.add_done_callback(lambda f: print("cb done-cb", f.result()))
     loop.call_soon(print, "soon-before")
     fut.set_result(7)
     loop.call_soon(print, "soon-after")
