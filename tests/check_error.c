@@ -21,7 +21,7 @@
 #include <uv.h>
 
 /* Asserts that the raised error has this code, type and message. */
-#define assert_raised(code_, type_, msg_)                                                          \
+#define assert_raised_msg(code_, type_, msg_)                                                      \
     do {                                                                                           \
         const asyncio_error_t *e_ = asyncio_error();                                               \
         ck_assert_msg(e_ != NULL, "no error raised");                                              \
@@ -49,7 +49,7 @@ END_TEST
 START_TEST(test_raise_and_catch)
 {
     ck_assert_ptr_null(asyncio_raise("ValueError", "bad %d", 3));
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "bad 3");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "bad 3");
     ck_assert_int_eq(asyncio_error()->detail, 0);
 
     /* matches never clears */
@@ -61,7 +61,7 @@ START_TEST(test_raise_and_catch)
     /* a catch that does not match leaves it raised */
     ck_assert_ptr_null(asyncio_catch("KeyError"));
     ck_assert_ptr_null(asyncio_catch("RuntimeError"));
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "bad 3");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "bad 3");
 
     const asyncio_error_t *e = asyncio_catch("ValueError");
     ck_assert_ptr_nonnull(e);
@@ -78,7 +78,7 @@ START_TEST(test_raise_replaces)
 {
     asyncio_raise("ValueError", "first");
     asyncio_raise("KeyError", "second %s", "x");
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "second x");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "second x");
     asyncio_error_clear();
     ck_assert_ptr_null(asyncio_error());
 }
@@ -87,7 +87,7 @@ END_TEST
 START_TEST(test_raise_null_type_is_exception)
 {
     asyncio_raise(NULL, "plain");
-    assert_raised(ASYNCIO_EEXCEPTION, "Exception", "plain");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "Exception", "plain");
     ck_assert(asyncio_error_matches("Exception"));
     ck_assert(asyncio_error_matches(NULL));
     ck_assert(!asyncio_error_matches("ValueError"));
@@ -137,7 +137,7 @@ START_TEST(test_builtin_codes)
     }
     /* any other name gets ASYNCIO_EEXCEPTION and keeps its name */
     asyncio_raise("MyOwnError", "mine");
-    assert_raised(ASYNCIO_EEXCEPTION, "MyOwnError", "mine");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "MyOwnError", "mine");
     ck_assert(asyncio_error_matches("MyOwnError"));
     ck_assert(asyncio_error_matches("Exception"));
     ck_assert(!asyncio_error_matches("MyOwn")); /* exact names, no prefixes */
@@ -405,7 +405,7 @@ START_TEST(test_reraise)
 {
     asyncio_raise("ValueError", "keep me");
     ck_assert_ptr_null(asyncio_reraise());
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "keep me");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "keep me");
     asyncio_error_clear();
 }
 END_TEST
@@ -478,7 +478,7 @@ END_TEST
 START_TEST(test_raise_error_null)
 {
     ck_assert_ptr_null(asyncio_raise_error(NULL));
-    assert_raised(ASYNCIO_EVALUE, "ValueError", NULL);
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", NULL);
     asyncio_error_clear();
 }
 END_TEST
@@ -526,7 +526,7 @@ START_TEST(test_register_hierarchy)
     ck_assert_ptr_null(asyncio_error());
 
     asyncio_raise("DbTimeout", "slow %d", 5);
-    assert_raised(ASYNCIO_EEXCEPTION, "DbTimeout", "slow 5");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "DbTimeout", "slow 5");
     ck_assert(asyncio_error_matches("DbTimeout"));
     ck_assert(asyncio_error_matches("DbError"));
     ck_assert(asyncio_error_matches("AppError"));
@@ -589,13 +589,13 @@ END_TEST
 START_TEST(test_register_bad_inputs)
 {
     ck_assert_int_eq(asyncio_exception_register(NULL, "ValueError"), ASYNCIO_EVALUE);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", NULL);
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", NULL);
     asyncio_error_clear();
     ck_assert_int_eq(asyncio_exception_register("", "ValueError"), ASYNCIO_EVALUE);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", NULL);
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", NULL);
     asyncio_error_clear();
     ck_assert_int_eq(asyncio_exception_register("Orphan", "NoSuchBase"), ASYNCIO_EVALUE);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", NULL);
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", NULL);
     asyncio_error_clear();
     /* a failed registration registered nothing */
     asyncio_raise("Orphan", "o");
@@ -608,7 +608,7 @@ START_TEST(test_register_bad_inputs)
     ck_assert_int_eq(asyncio_exception_register("CycA", NULL), 0);
     ck_assert_int_eq(asyncio_exception_register("CycB", "CycA"), 0);
     ck_assert_int_eq(asyncio_exception_register("CycA", "CycB"), ASYNCIO_EVALUE);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", NULL);
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", NULL);
     asyncio_error_clear();
 
     /* conflicting re-registration, of a user type or of a built-in */
@@ -761,7 +761,7 @@ START_TEST(test_thread_indicators_independent)
     ck_assert(!t.saw_error);
     ck_assert_int_eq(t.code, ASYNCIO_EEXCEPTION);
     ck_assert(t.cleared);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "in main");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "in main");
     asyncio_error_clear();
 }
 END_TEST
@@ -941,13 +941,13 @@ static void *keeps_error(void *arg)
     (void)arg;
     asyncio_raise("ValueError", "pending");
     ck_assert_int_eq(asyncio_sleep(0), 0);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "pending");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "pending");
     ck_assert_int_eq(asyncio_sleep(0.001), 0);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "pending");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "pending");
     asyncio_future_t *t = asyncio_create_task(fail_key, NULL);
     ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_EEXCEPTION);
     asyncio_decref(t);
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "k");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "k");
     return asyncio_reraise();
 }
 
@@ -955,7 +955,7 @@ START_TEST(test_suspending_keeps_error)
 {
     void *res = (void *)1;
     ck_assert_int_eq(tu_run(keeps_error, NULL, &res), ASYNCIO_EEXCEPTION);
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "k");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "k");
     asyncio_error_clear();
 }
 END_TEST
@@ -972,17 +972,17 @@ START_TEST(test_success_keeps_failure_replaces)
     asyncio_raise("KeyError", "pending %d", 1);
     asyncio_loop_t *loop = asyncio_loop_new();
     ck_assert_ptr_nonnull(loop);
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "pending 1");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "pending 1");
     asyncio_future_t *f = asyncio_future_new();
     ck_assert_ptr_nonnull(f);
     ck_assert(asyncio_handle_valid(asyncio_call_soon(loop, noop_cb, NULL)));
     ck_assert_int_eq(asyncio_future_set_result(f, NULL), 0);
     ck_assert_int_eq(asyncio_result(f, NULL), 0);
     ck_assert_ptr_null(asyncio_exception(f));
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "pending 1");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "pending 1");
 
     ck_assert_int_eq(asyncio_future_set_result(f, NULL), ASYNCIO_EINVALIDSTATE);
-    assert_raised(ASYNCIO_EINVALIDSTATE, "InvalidStateError", NULL);
+    assert_raised_msg(ASYNCIO_EINVALIDSTATE, "InvalidStateError", NULL);
     asyncio_error_clear();
     asyncio_decref(f);
     ck_assert_int_eq(asyncio_loop_close(loop), 0);
@@ -994,7 +994,7 @@ START_TEST(test_run_leaves_exception)
 {
     void *res = (void *)1;
     ck_assert_int_eq(tu_run(raise_value, (void *)(intptr_t)3, &res), ASYNCIO_EVALUE);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "bad 3");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "bad 3");
     ck_assert_ptr_nonnull(asyncio_catch("ValueError"));
 
     ck_assert_int_eq(tu_run(raise_named, "CancelledError", NULL), ASYNCIO_ECANCELLED);
@@ -1018,10 +1018,10 @@ static void *indep_a(void *arg)
     ck_assert_ptr_null(asyncio_error());
     asyncio_raise("ValueError", "from a");
     ck_assert_int_eq(asyncio_sleep(0), 0);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "from a");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "from a");
     tu_logf(&order_log, "a:%s ", asyncio_error()->type);
     ck_assert_int_eq(asyncio_sleep(0), 0);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "from a");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "from a");
     asyncio_error_clear();
     return (void *)(intptr_t)1;
 }
@@ -1032,7 +1032,7 @@ static void *indep_b(void *arg)
     tu_logf(&order_log, "b:%s ", asyncio_error() ? asyncio_error()->type : "none");
     asyncio_raise("KeyError", "from b");
     ck_assert_int_eq(asyncio_sleep(0), 0);
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "from b");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "from b");
     asyncio_error_clear();
     return (void *)(intptr_t)2;
 }
@@ -1121,7 +1121,7 @@ static void *outer_raises_then_calls(void *arg)
     void *r = NULL;
     ck_assert_int_eq(asyncio_call(inner_ok, (void *)(intptr_t)8, &r), 0);
     ck_assert_ptr_eq(r, (void *)(intptr_t)8);
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "outer");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "outer");
     return NULL; /* propagates KeyError */
 }
 
@@ -1130,7 +1130,7 @@ static void *nested_call_main(void *arg)
     (void)arg;
     asyncio_raise("ValueError", "outermost");
     ck_assert_int_eq(asyncio_call(outer_raises_then_calls, NULL, NULL), ASYNCIO_EEXCEPTION);
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "outer");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "outer");
     asyncio_error_clear();
     return NULL;
 }
@@ -1174,15 +1174,15 @@ static void *call_main(void *arg)
     res = (void *)(intptr_t)99;
     ck_assert_int_eq(asyncio_call(raise_value, (void *)(intptr_t)4, &res), ASYNCIO_EVALUE);
     ck_assert_ptr_eq(res, (void *)(intptr_t)99);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "bad 4");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "bad 4");
 
     /* prior error restored on success */
     ck_assert_int_eq(asyncio_call(ret_arg, (void *)(intptr_t)1, &res), 0);
-    assert_raised(ASYNCIO_EVALUE, "ValueError", "bad 4");
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "bad 4");
 
     /* prior error replaced on failure */
     ck_assert_int_eq(asyncio_call(fail_key, NULL, NULL), ASYNCIO_EEXCEPTION);
-    assert_raised(ASYNCIO_EEXCEPTION, "KeyError", "k");
+    assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "k");
     asyncio_error_clear();
 
     /* CancelledError raised by fn is just an error of the call */
@@ -1204,7 +1204,7 @@ START_TEST(test_call_outside_task)
     void *res = (void *)(intptr_t)3;
     ck_assert_int_eq(asyncio_call(ret_arg, NULL, &res), ASYNCIO_ERUNTIME);
     ck_assert_ptr_eq(res, (void *)(intptr_t)3);
-    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError", NULL);
+    assert_raised_msg(ASYNCIO_ERUNTIME, "RuntimeError", NULL);
     asyncio_error_clear();
 }
 END_TEST

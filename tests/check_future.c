@@ -14,15 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define assert_raised(code_, type_)                                                                \
-    do {                                                                                           \
-        const asyncio_error_t *e_ = asyncio_error();                                               \
-        ck_assert_msg(e_ != NULL, "no error raised");                                              \
-        ck_assert_int_eq(e_->code, (code_));                                                       \
-        ck_assert_str_eq(e_->type, (type_));                                                       \
-        ck_assert_ptr_nonnull(e_->message);                                                        \
-    } while (0)
-
 #define I2P(i) ((void *)(intptr_t)(i))
 #define P2I(p) ((int)(intptr_t)(p))
 

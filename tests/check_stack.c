@@ -34,8 +34,6 @@
 #define UNDER_ASAN 0
 #endif
 
-#define IP(x) ((void *)(intptr_t)(x))
-#define PI(p) ((intptr_t)(p))
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
 

@@ -14,19 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IP(x) ((void *)(intptr_t)(x))
-#define PI(p) ((intptr_t)(p))
 
 /* The raised error is `code` of Python type `type`. */
-#define assert_raised(code_, type_)                                                                \
-    do {                                                                                           \
-        const asyncio_error_t *e_ = asyncio_error();                                               \
-        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                        \
-        ck_assert_int_eq(e_->code, (code_));                                                       \
-        ck_assert_str_eq(e_->type, (type_));                                                       \
-        ck_assert_ptr_nonnull(e_->message);                                                        \
-    } while (0)
-
 static tu_log_t LOG;
 
 /* ---------------------------------------------------------------------- */

@@ -87,14 +87,6 @@ static void ts_teardown(void)
     tu_teardown();
 }
 
-#define assert_raised(code_, type_)                                                                \
-    do {                                                                                           \
-        const asyncio_error_t *e_ = asyncio_error();                                               \
-        ck_assert_msg(e_ != NULL, "no error raised");                                              \
-        ck_assert_int_eq(e_->code, (code_));                                                       \
-        ck_assert_str_eq(e_->type, (type_));                                                       \
-    } while (0)
-
 static tu_log_t LOG;
 static asyncio_loop_t *LOOP;
 

@@ -11,6 +11,7 @@
 #include <casyncio.h>
 #include <check.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Installs a counting allocator (asyncio_set_allocator) that records live
  * allocations and can be told to fail the Nth one.  Call before any loop
@@ -23,7 +24,8 @@ long tu_alloc_total(void);
 /* Fail the nth allocation from now on (1 = the next one); 0 disables. */
 void tu_alloc_fail_at(long nth);
 /* Asserts that nothing the library allocated is still live. */
-#define tu_assert_no_leak() ck_assert_msg(tu_alloc_live() == 0, "leak: %ld live allocations", tu_alloc_live())
+#define tu_assert_no_leak()                                                                        \
+    ck_assert_msg(tu_alloc_live() == 0, "leak: %ld live allocations", tu_alloc_live())
 
 /* A checked fixture: installs the counting allocator before each test and
  * checks for leaks after it (the thread's error indicator is cleared
@@ -35,12 +37,31 @@ void tu_teardown(void);
  * CASYNCIO_TEST_SCALE, default 1). */
 long tu_scaled(long n);
 
+/* Integers carried in void * arguments and results. */
+#define IP(x) ((void *)(intptr_t)(x))
+#define PI(p) ((intptr_t)(p))
+/* Python's spelling of a bool, for logs compared with a twin's output. */
+#define TF(b) ((b) ? "True" : "False")
+
+/* Asserts that an error of this code and type is raised (not cleared). */
+#define assert_raised(code_, type_)                                                                \
+    do {                                                                                           \
+        const asyncio_error_t *e_ = asyncio_error();                                               \
+        ck_assert_msg(e_ != NULL, "no error raised, expected %s", (type_));                        \
+        ck_assert_int_eq(e_->code, (code_));                                                       \
+        ck_assert_str_eq(e_->type, (type_));                                                       \
+        ck_assert_ptr_nonnull(e_->message);                                                        \
+    } while (0)
+
 /* Runs `main` with asyncio_run and returns its status. */
 int tu_run(asyncio_coro_fn main, void *arg, void **result);
 
 /* A growable text log that tests append to, to compare event order with
  * the Python twin's output. */
-typedef struct tu_log { char buf[8192]; size_t len; } tu_log_t;
+typedef struct tu_log {
+    char buf[8192];
+    size_t len;
+} tu_log_t;
 void tu_logf(tu_log_t *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define tu_assert_log(log, expected) ck_assert_str_eq((log)->buf, (expected))
 
