@@ -62,21 +62,21 @@ struct uv_loop_s;
  * UV_ECONNREFUSED, ...); casyncio's own codes live in the range below, far
  * from libuv's.  X(NAME, value, Python type, default message)
  */
-#define ASYNCIO_ERRNO_MAP(X)                                                   \
-    X(CANCELLED, -30001, "CancelledError", "operation cancelled")              \
-    X(TIMEDOUT, -30002, "TimeoutError", "operation timed out")                 \
-    X(INVALIDSTATE, -30003, "InvalidStateError", "invalid state")              \
-    X(QUEUEEMPTY, -30004, "QueueEmpty", "queue is empty")                      \
-    X(QUEUEFULL, -30005, "QueueFull", "queue is full")                         \
-    X(QUEUESHUTDOWN, -30006, "QueueShutDown", "queue is shut down")            \
-    X(INCOMPLETEREAD, -30007, "IncompleteReadError", "incomplete read")        \
-    X(LIMITOVERRUN, -30008, "LimitOverrunError", "buffer limit overrun")       \
-    X(BROKENBARRIER, -30009, "BrokenBarrierError", "barrier is broken")        \
-    X(RUNTIME, -30010, "RuntimeError", "runtime error")                        \
-    X(VALUE, -30011, "ValueError", "invalid value")                            \
-    X(NOMEM, -30012, "MemoryError", "out of memory")                           \
-    X(HTTP, -30013, "ClientError", "HTTP transfer failed")                     \
-    X(GROUP, -30014, "ExceptionGroup", "multiple exceptions")                  \
+#define ASYNCIO_ERRNO_MAP(X)                                                                       \
+    X(CANCELLED, -30001, "CancelledError", "operation cancelled")                                  \
+    X(TIMEDOUT, -30002, "TimeoutError", "operation timed out")                                     \
+    X(INVALIDSTATE, -30003, "InvalidStateError", "invalid state")                                  \
+    X(QUEUEEMPTY, -30004, "QueueEmpty", "queue is empty")                                          \
+    X(QUEUEFULL, -30005, "QueueFull", "queue is full")                                             \
+    X(QUEUESHUTDOWN, -30006, "QueueShutDown", "queue is shut down")                                \
+    X(INCOMPLETEREAD, -30007, "IncompleteReadError", "incomplete read")                            \
+    X(LIMITOVERRUN, -30008, "LimitOverrunError", "buffer limit overrun")                           \
+    X(BROKENBARRIER, -30009, "BrokenBarrierError", "barrier is broken")                            \
+    X(RUNTIME, -30010, "RuntimeError", "runtime error")                                            \
+    X(VALUE, -30011, "ValueError", "invalid value")                                                \
+    X(NOMEM, -30012, "MemoryError", "out of memory")                                               \
+    X(HTTP, -30013, "ClientError", "HTTP transfer failed")                                         \
+    X(GROUP, -30014, "ExceptionGroup", "multiple exceptions")                                      \
     X(EXCEPTION, -30015, "Exception", "exception raised")
 
 enum {
@@ -124,8 +124,7 @@ ASYNCIO_EXTERN void asyncio_error_clear(void);
  * name gets ASYNCIO_EEXCEPTION.  type NULL means "Exception".  Replaces any
  * raised error.  Always returns NULL, so `return asyncio_raise(...)` works
  * in a coroutine. */
-ASYNCIO_EXTERN void *asyncio_raise(const char *type, const char *fmt, ...)
-    ASYNCIO_PRINTF(2, 3);
+ASYNCIO_EXTERN void *asyncio_raise(const char *type, const char *fmt, ...) ASYNCIO_PRINTF(2, 3);
 
 /* `raise e` of a kept error: raises a deep copy of `err` (group members
  * included).  err may be any asyncio_error_t, also one the caller filled
@@ -136,8 +135,7 @@ ASYNCIO_EXTERN void *asyncio_raise_error(const asyncio_error_t *err);
 /* Raise an OS error from a libuv code: type from the code (OSError,
  * ConnectionRefusedError, FileNotFoundError, ...), message from libuv plus
  * the optional context `fmt`.  Returns NULL. */
-ASYNCIO_EXTERN void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
-    ASYNCIO_PRINTF(2, 3);
+ASYNCIO_EXTERN void *asyncio_raise_uv(int uv_code, const char *fmt, ...) ASYNCIO_PRINTF(2, 3);
 
 /* Bare `raise` inside an except block: keeps the raised error, or raises
  * again the error asyncio_catch() took last (the one being handled).

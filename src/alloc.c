@@ -31,9 +31,18 @@ int asyncio_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *
     return 0;
 }
 
-void *asyncio__malloc(size_t n) { return malloc_hook(n); }
-void *asyncio__calloc(size_t n, size_t m) { return calloc_hook(n, m); }
-void *asyncio__realloc(void *p, size_t n) { return realloc_hook(p, n); }
+void *asyncio__malloc(size_t n)
+{
+    return malloc_hook(n);
+}
+void *asyncio__calloc(size_t n, size_t m)
+{
+    return calloc_hook(n, m);
+}
+void *asyncio__realloc(void *p, size_t n)
+{
+    return realloc_hook(p, n);
+}
 void asyncio__free(void *p)
 {
     if (p)

@@ -234,15 +234,24 @@ static const struct {
     int code;
     const char *type;
 } os_error_types[] = {
-    {UV_EAGAIN, "BlockingIOError"},          {UV_EALREADY, "BlockingIOError"},
-    {(-EINPROGRESS), "BlockingIOError"},     {(-ECHILD), "ChildProcessError"},
-    {UV_EPIPE, "BrokenPipeError"},           {UV_ESHUTDOWN, "BrokenPipeError"},
-    {UV_ECONNABORTED, "ConnectionAbortedError"}, {UV_ECONNREFUSED, "ConnectionRefusedError"},
-    {UV_ECONNRESET, "ConnectionResetError"}, {UV_EEXIST, "FileExistsError"},
-    {UV_ENOENT, "FileNotFoundError"},        {UV_EINTR, "InterruptedError"},
-    {UV_EISDIR, "IsADirectoryError"},        {UV_ENOTDIR, "NotADirectoryError"},
-    {UV_EACCES, "PermissionError"},          {UV_EPERM, "PermissionError"},
-    {UV_ESRCH, "ProcessLookupError"},        {UV_ETIMEDOUT, "TimeoutError"},
+    {UV_EAGAIN, "BlockingIOError"},
+    {UV_EALREADY, "BlockingIOError"},
+    {(-EINPROGRESS), "BlockingIOError"},
+    {(-ECHILD), "ChildProcessError"},
+    {UV_EPIPE, "BrokenPipeError"},
+    {UV_ESHUTDOWN, "BrokenPipeError"},
+    {UV_ECONNABORTED, "ConnectionAbortedError"},
+    {UV_ECONNREFUSED, "ConnectionRefusedError"},
+    {UV_ECONNRESET, "ConnectionResetError"},
+    {UV_EEXIST, "FileExistsError"},
+    {UV_ENOENT, "FileNotFoundError"},
+    {UV_EINTR, "InterruptedError"},
+    {UV_EISDIR, "IsADirectoryError"},
+    {UV_ENOTDIR, "NotADirectoryError"},
+    {UV_EACCES, "PermissionError"},
+    {UV_EPERM, "PermissionError"},
+    {UV_ESRCH, "ProcessLookupError"},
+    {UV_ETIMEDOUT, "TimeoutError"},
 };
 
 static const char *uv_type(int code)
@@ -284,8 +293,7 @@ const char *asyncio_strerror(int code)
 /* ------------------------------------------------------------ error objects */
 
 /* Allocation failures must still raise something: this one is never freed. */
-static asyncio__exc_t nomem_exc = {
-    .pub = {ASYNCIO_ENOMEM, "MemoryError", "out of memory", 0}};
+static asyncio__exc_t nomem_exc = {.pub = {ASYNCIO_ENOMEM, "MemoryError", "out of memory", 0}};
 
 static asyncio__exc_t *exc_alloc(int code, const char *type, int detail, size_t msglen)
 {

@@ -117,8 +117,7 @@ typedef struct asyncio__coro {
  * asyncio__coro_destroy. */
 int asyncio__coro_main_init(asyncio__coro_t *c);
 /* Prepares c to run entry(arg) on [lo, lo + size) at its first switch-in. */
-int asyncio__coro_init(asyncio__coro_t *c, void *lo, size_t size, void (*entry)(void *),
-                       void *arg);
+int asyncio__coro_init(asyncio__coro_t *c, void *lo, size_t size, void (*entry)(void *), void *arg);
 /* Saves the current context in from and resumes to.  `ending` says the
  * current context will never be resumed (its stack is about to be reused). */
 void asyncio__coro_switch(asyncio__coro_t *from, asyncio__coro_t *to, bool ending);
@@ -218,17 +217,17 @@ struct asyncio_loop {
     uint32_t magic;
     bool running, stopping, closed, debug;
     uv_loop_t uv;
-    uv_timer_t wakeup_timer; /* wakes the poll for the earliest deadline */
-    uv_async_t inbox_async;  /* wakes the loop for call_soon_threadsafe */
-    asyncio__coro_t main_ctx; /* the context the loop itself runs in */
-    asyncio__task_t *current; /* the running task, or NULL */
+    uv_timer_t wakeup_timer;    /* wakes the poll for the earliest deadline */
+    uv_async_t inbox_async;     /* wakes the loop for call_soon_threadsafe */
+    asyncio__coro_t main_ctx;   /* the context the loop itself runs in */
+    asyncio__task_t *current;   /* the running task, or NULL */
     asyncio__task_t *last_task; /* the task the last step ran (debug reports) */
     asyncio__ready_queue_t ready;
-    asyncio__ready_t *batch;  /* what is left of the iteration being run */
-    size_t ran_since_poll;   /* callbacks run since I/O was last polled */
+    asyncio__ready_t *batch;    /* what is left of the iteration being run */
+    size_t ran_since_poll;      /* callbacks run since I/O was last polled */
     asyncio__task_t *returning; /* the task that switched back to the loop */
     asyncio__heap_t timers;
-    uint64_t now_ns;   /* cached clock, refreshed once per iteration */
+    uint64_t now_ns; /* cached clock, refreshed once per iteration */
     uint64_t timer_seq, handle_seq;
     asyncio__list_t tasks; /* unfinished tasks */
     size_t ntasks;
@@ -236,23 +235,23 @@ struct asyncio_loop {
     size_t stack_size; /* default for its tasks (ASYNCIO_STACK_SIZE) */
     asyncio__freelist_t free_futures, free_tasks, free_timers;
     struct timer_chunk *timer_chunks; /* all timers' memory, freed at close */
-    size_t refs; /* futures alive + 1 while open: the struct lives until 0 */
+    size_t refs;                      /* futures alive + 1 while open: the struct lives until 0 */
     asyncio_exception_handler_fn exc_handler;
     void *exc_handler_arg;
     /* call_soon_threadsafe: posted by any thread under inbox_lock. */
     pthread_mutex_t inbox_lock;
     struct asyncio__inbox_item *inbox_head, **inbox_tailp;
     atomic_bool inbox_pending; /* a hint, read without the lock */
-    void *executor; /* the default executor, when one exists */
+    void *executor;            /* the default executor, when one exists */
 };
 
 /* Per-thread state. */
 typedef struct asyncio__tls {
-    asyncio_loop_t *running;  /* the loop running in this thread */
-    asyncio_loop_t *current;  /* the last loop made in this thread */
-    asyncio__errstate_t err;  /* the thread's own indicator */
+    asyncio_loop_t *running;      /* the loop running in this thread */
+    asyncio_loop_t *current;      /* the last loop made in this thread */
+    asyncio__errstate_t err;      /* the thread's own indicator */
     uint64_t name_next, name_end; /* block of "Task-N" numbers */
-    size_t nloops;            /* loops alive made by this thread */
+    size_t nloops;                /* loops alive made by this thread */
 } asyncio__tls_t;
 /* initial-exec: a plain %fs-relative access, no __tls_get_addr call. */
 extern _Thread_local asyncio__tls_t asyncio__tls __attribute__((tls_model("initial-exec")));
@@ -322,12 +321,12 @@ struct asyncio_future {
     uint32_t magic;
     uint8_t state;
     uint8_t is_task;
-    uint8_t log_exception;  /* failed and nobody retrieved the exception */
+    uint8_t log_exception; /* failed and nobody retrieved the exception */
     uint8_t cb0_used;
     int32_t refcnt;
     asyncio_loop_t *loop;
     void *result;
-    asyncio__exc_t *exc;    /* exception, or CancelledError once cancelled */
+    asyncio__exc_t *exc; /* exception, or CancelledError once cancelled */
     asyncio__callback_t cb0;
     asyncio__callback_t *cbs; /* pending callbacks in order (cb0 among them) */
     asyncio__callback_t **cbs_tailp;
@@ -355,7 +354,7 @@ void asyncio__future_release(asyncio_future_t *fut);
 /* ---------------------------------------------------------------- tasks */
 
 struct asyncio__task {
-    asyncio_future_t fut; /* a task is a future */
+    asyncio_future_t fut;  /* a task is a future */
     asyncio__ready_t step; /* scheduled to run its next step */
     asyncio__coro_t ctx;
     asyncio__stack_t stack; /* before the first step, size_log2 is the size asked (0: default) */
@@ -367,8 +366,8 @@ struct asyncio__task {
     asyncio__errstate_t err;   /* its error indicator */
     char *name;                /* set by set_name, or "Task-<number>" made on demand */
     uint64_t number;
-    char *cancel_msg;          /* message for a pending must_cancel */
-    void *scopes;              /* open timeout/taskgroup scopes, innermost first */
+    char *cancel_msg; /* message for a pending must_cancel */
+    void *scopes;     /* open timeout/taskgroup scopes, innermost first */
     int32_t num_cancels_requested;
     uint8_t must_cancel, started, finished, step_scheduled;
     uint8_t unwinding, unwind_attempts; /* loop close (tasks_abandon) */

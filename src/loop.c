@@ -27,7 +27,7 @@
 
 #define LOOP_MAGIC 0x100Bu
 #define CALLBACKS_PER_POLL 1024
-#define FREELIST_KEEP 1024 /* objects kept per free list when the loop idles */
+#define FREELIST_KEEP 1024            /* objects kept per free list when the loop idles */
 #define SLOW_CALLBACK_NS 100000000ull /* debug mode reports callbacks over 100 ms */
 
 /* Live loops, so that a closed or bogus loop pointer is refused instead of
@@ -155,8 +155,8 @@ static void report_slow(asyncio_loop_t *loop, uint64_t ns, asyncio__ready_t *r)
     (void)r;
     asyncio__task_t *t = loop->last_task;
     if (t)
-        fprintf(stderr, "casyncio: executing task '%s' took %.3f seconds\n",
-                asyncio__task_name(t), (double)ns / 1e9);
+        fprintf(stderr, "casyncio: executing task '%s' took %.3f seconds\n", asyncio__task_name(t),
+                (double)ns / 1e9);
     else
         fprintf(stderr, "casyncio: executing a callback took %.3f seconds\n", (double)ns / 1e9);
 }
@@ -258,12 +258,10 @@ static int run_checks(asyncio_loop_t *loop, const char *who)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed (or not a loop)",
                                    who);
     if (loop->running)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: This event loop is already running",
-                                   who);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: This event loop is already running", who);
     if (asyncio__tls.running)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "%s: Cannot run the event loop while another loop is running",
-                                   who);
+        return asyncio__raise_code(
+            ASYNCIO_ERUNTIME, "%s: Cannot run the event loop while another loop is running", who);
     return 0;
 }
 
@@ -612,16 +610,15 @@ void asyncio_loop_default_exception_handler(asyncio_loop_t *loop,
     fprintf(stderr, "%s\n", ctx->message ? ctx->message : "Unhandled exception in event loop");
     if (ctx->future) {
         asyncio__task_t *t = asyncio__as_task(ctx->future);
-        const char *state = ctx->future->state == ASYNCIO__PENDING    ? "pending"
+        const char *state = ctx->future->state == ASYNCIO__PENDING     ? "pending"
                             : ctx->future->state == ASYNCIO__CANCELLED ? "cancelled"
-                                                                        : "finished";
+                                                                       : "finished";
         if (t)
             fprintf(stderr, "future: <Task %s name='%s'", state, asyncio__task_name(t));
         else
             fprintf(stderr, "future: <Future %s", state);
         if (ctx->exception)
-            fprintf(stderr, " exception=%s('%s')", ctx->exception->type,
-                    ctx->exception->message);
+            fprintf(stderr, " exception=%s('%s')", ctx->exception->type, ctx->exception->message);
         fprintf(stderr, ">\n");
     } else if (ctx->exception) {
         fprintf(stderr, "exception: %s: %s\n", ctx->exception->type, ctx->exception->message);

@@ -221,14 +221,15 @@ static void task_step(asyncio__task_t *t)
         }
         size_t size = t->stack.size_log2 ? (size_t)1 << t->stack.size_log2 : loop->stack_size;
         if (asyncio__stack_acquire(&loop->stacks, size, &t->stack) != 0 ||
-            asyncio__coro_init(&t->ctx, t->stack.lo, asyncio__stack_usable(&t->stack),
-                               task_entry, t) != 0) {
+            asyncio__coro_init(&t->ctx, t->stack.lo, asyncio__stack_usable(&t->stack), task_entry,
+                               t) != 0) {
             if (t->stack.lo)
                 asyncio__stack_release(loop->stacks, &t->stack);
             t->stack.lo = NULL;
-            task_complete(t, asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError",
-                                               "no memory for the task's stack"),
-                          NULL);
+            task_complete(
+                t,
+                asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "no memory for the task's stack"),
+                NULL);
             return;
         }
         t->started = 1;

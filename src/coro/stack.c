@@ -38,7 +38,7 @@
 #define CLASS_MIN 14 /* 16 KiB */
 #define CLASS_MAX 30 /* 1 GiB */
 #define NCLASSES (CLASS_MAX - CLASS_MIN + 1)
-#define POOL_HOT 64              /* stacks per class kept with their pages */
+#define POOL_HOT 64                    /* stacks per class kept with their pages */
 #define SLAB_BYTES ((size_t)256 << 20) /* address space per slab */
 #define CANARY_BYTES 64
 
@@ -103,8 +103,7 @@ static void stack_init_once(void)
         if (want)
             default_size = want;
         else
-            fprintf(stderr,
-                    "casyncio: ignoring ASYNCIO_STACK_SIZE=%s (want 16K to 1024M)\n", env);
+            fprintf(stderr, "casyncio: ignoring ASYNCIO_STACK_SIZE=%s (want 16K to 1024M)\n", env);
     }
 }
 
@@ -277,8 +276,8 @@ static void report_overflow(const char *name, uint64_t number, size_t size)
 {
     char buf[256];
     size_t n = 0;
-#define PUT(s)                                                                                 \
-    for (const char *p_ = (s); *p_ && n < sizeof buf - 1; p_++)                                \
+#define PUT(s)                                                                                     \
+    for (const char *p_ = (s); *p_ && n < sizeof buf - 1; p_++)                                    \
         buf[n++] = *p_;
     char num[24];
     PUT("casyncio: task '");
