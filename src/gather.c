@@ -125,10 +125,10 @@ static size_t count_unique(asyncio_future_t *const *futs, size_t n, int *rc)
     return u;
 }
 
-static bool seen_before(asyncio_future_t *const *futs, size_t i, gather_t *g)
+static bool seen_before(asyncio_future_t *const *futs, size_t n, size_t i, gather_t *g)
 {
     /* Only when duplicates exist do we pay for the check. */
-    if (g->nunique == g->n)
+    if (g->nunique == n)
         return false;
     for (size_t j = 0; j < i; j++)
         if (futs[j] == futs[i])
@@ -139,11 +139,12 @@ static bool seen_before(asyncio_future_t *const *futs, size_t i, gather_t *g)
 /* Out of memory half way: callbacks still pending are removed; those
  * already queued (their child was done) find the outer future finished
  * and only drop their reference. */
-static void undo_callbacks(asyncio_future_t *const *futs, size_t upto, asyncio_future_t *outer)
+static void undo_callbacks(asyncio_future_t *const *futs, size_t n, size_t upto,
+                           asyncio_future_t *outer)
 {
     gather_t *g = outer->impl;
     for (size_t j = 0; j < upto; j++)
-        if (!seen_before(futs, j, g))
+        if (!seen_before(futs, n, j, g))
             for (int k = asyncio_remove_done_callback(futs[j], child_done, outer); k > 0; k--)
                 asyncio_decref(outer);
     asyncio__future_finish(outer, NULL, NULL);
@@ -190,10 +191,10 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
     if (rc || !g->children || !g->results)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
-        if (seen_before(futs, i, g))
+        if (seen_before(futs, n, i, g))
             continue;
         if (asyncio__add_callback(futs[i], child_done, outer) != 0) {
-            undo_callbacks(futs, i, outer);
+            undo_callbacks(futs, n, i, outer);
             goto nomem;
         }
         asyncio_incref(outer); /* released by child_done */

@@ -133,8 +133,9 @@ void asyncio__coro_started(asyncio__coro_t *self, asyncio__coro_t *from);
 typedef struct asyncio__stack {
     void *lo;
     uint32_t size_log2; /* size is a power of two */
-    uint8_t guarded;    /* a guard page is right below lo */
-    uint8_t in_slab;    /* carved from a slab: its top 64 bytes are not its own */
+    uint8_t guarded;        /* a guard page is right below lo */
+    uint8_t in_slab;        /* carved from a slab, not a mapping of its own */
+    uint8_t canary_reserve; /* its top 64 bytes are the canary of the slot above */
 } asyncio__stack_t;
 
 typedef struct asyncio__stack_pool asyncio__stack_pool_t;
@@ -145,8 +146,10 @@ size_t asyncio__stack_round(size_t size);
 int asyncio__stack_acquire(asyncio__stack_pool_t **pool, size_t size, asyncio__stack_t *out);
 void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st);
 void asyncio__stack_pool_free(asyncio__stack_pool_t *pool);
-/* Hands back the pages of stacks pooled beyond the hot set (loop idle). */
-void asyncio__stack_pool_trim(asyncio__stack_pool_t *pool);
+/* Loop idle, once in a while: hands back the pages of pooled stacks beyond
+ * the hot set that no task took since the last call.  True while pooled
+ * stacks beyond the hot set keep their pages (the loop comes back). */
+bool asyncio__stack_pool_trim(asyncio__stack_pool_t *pool);
 /* The bytes from lo a task may use. */
 size_t asyncio__stack_usable(const asyncio__stack_t *st);
 /* Aborts with the overflow message if the canary of a task's unguarded
@@ -211,6 +214,7 @@ typedef struct asyncio__task asyncio__task_t;
 typedef struct asyncio__freelist {
     void *head;
     size_t len;
+    size_t low_water; /* fewest objects it held since the last trim */
 } asyncio__freelist_t;
 
 struct asyncio_loop {
@@ -233,6 +237,8 @@ struct asyncio_loop {
     size_t ntasks;
     asyncio__stack_pool_t *stacks;
     size_t stack_size; /* default for its tasks (ASYNCIO_STACK_SIZE) */
+    uint64_t last_trim_ns; /* pools and free lists are trimmed at most this often */
+    bool trim_pending;     /* something was left to trim then */
     asyncio__freelist_t free_futures, free_tasks, free_timers;
     struct timer_chunk *timer_chunks; /* all timers' memory, freed at close */
     size_t refs;                      /* futures alive + 1 while open: the struct lives until 0 */

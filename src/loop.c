@@ -29,6 +29,7 @@
 #define CALLBACKS_PER_POLL 1024
 #define FREELIST_KEEP 1024            /* objects kept per free list when the loop idles */
 #define SLOW_CALLBACK_NS 100000000ull /* debug mode reports callbacks over 100 ms */
+#define TRIM_PERIOD_NS 1000000000ull  /* unused this long, pooled memory goes back */
 
 /* Live loops, so that a closed or bogus loop pointer is refused instead of
  * followed (asyncio_loop_close, asyncio_call_soon_threadsafe).  Posting
@@ -116,13 +117,15 @@ void *asyncio__freelist_get(asyncio__freelist_t *fl)
     void *obj = fl->head;
     if (obj) {
         fl->head = *(void **)obj;
-        fl->len--;
+        if (--fl->len < fl->low_water)
+            fl->low_water = fl->len;
     }
     return obj;
 }
 
-/* Free lists grow while the loop is busy and are trimmed when it idles
- * (freelist_trim), so a burst of tasks reuses memory without keeping it. */
+/* Free lists grow while the loop is busy; what no one took from them for a
+ * while goes back to the allocator when the loop idles (freelist_trim), so
+ * a burst of tasks reuses memory without keeping it for good. */
 void asyncio__freelist_put(asyncio__freelist_t *fl, void *obj)
 {
     *(void **)obj = fl->head;
@@ -130,15 +133,22 @@ void asyncio__freelist_put(asyncio__freelist_t *fl, void *obj)
     fl->len++;
 }
 
-static void freelist_trim(asyncio__freelist_t *fl, size_t keep)
+/* Frees the objects beyond `keep` that stayed unused since the last trim;
+ * true if some beyond `keep` remain. */
+static bool freelist_trim(asyncio__freelist_t *fl, size_t keep)
 {
-    while (fl->len > keep)
+    size_t idle = fl->low_water < fl->len ? fl->low_water : fl->len;
+    for (; idle > keep; idle--)
         asyncio__free(asyncio__freelist_get(fl));
+    fl->low_water = fl->len;
+    return fl->len > keep;
 }
 
 void asyncio__freelist_drain(asyncio__freelist_t *fl)
 {
-    freelist_trim(fl, 0);
+    void *obj;
+    while ((obj = asyncio__freelist_get(fl)))
+        asyncio__free(obj);
 }
 
 /* ------------------------------------------------------------ ready queue */
@@ -229,14 +239,27 @@ static void wakeup_noop(uv_timer_t *h)
 /* Blocks in libuv until I/O, the inbox or the earliest deadline. */
 static void poll_blocking(asyncio_loop_t *loop)
 {
+    uint64_t now = asyncio__now_ns();
+    /* Going idle: at most once per TRIM_PERIOD_NS, hand back what bursts
+     * left pooled and nobody took since the last time. */
+    if (now - loop->last_trim_ns >= TRIM_PERIOD_NS) {
+        loop->last_trim_ns = now;
+        loop->trim_pending = asyncio__stack_pool_trim(loop->stacks);
+        loop->trim_pending |= freelist_trim(&loop->free_tasks, FREELIST_KEEP);
+        loop->trim_pending |= freelist_trim(&loop->free_futures, FREELIST_KEEP);
+    }
+    uint64_t ms = loop->trim_pending ? TRIM_PERIOD_NS / 1000000 : UINT64_MAX;
     asyncio__timer_t *t = asyncio__heap_top(&loop->timers);
     if (t) {
-        uint64_t now = asyncio__now_ns();
         if (t->when_ns <= now) {
             uv_run(&loop->uv, UV_RUN_NOWAIT); /* became due meanwhile */
             return;
         }
-        uint64_t ms = (t->when_ns - now + 999999) / 1000000;
+        uint64_t due_ms = (t->when_ns - now + 999999) / 1000000;
+        if (due_ms < ms)
+            ms = due_ms;
+    }
+    if (ms != UINT64_MAX) {
         uv_update_time(&loop->uv);
         /* libuv runs due timers before it polls: if ours fired there, the
          * poll would have no deadline left and block for good.  The 1 ms
@@ -245,10 +268,6 @@ static void poll_blocking(asyncio_loop_t *loop)
     } else {
         uv_timer_stop(&loop->wakeup_timer);
     }
-    /* Going idle: hand back what the last burst left pooled. */
-    asyncio__stack_pool_trim(loop->stacks);
-    freelist_trim(&loop->free_tasks, FREELIST_KEEP);
-    freelist_trim(&loop->free_futures, FREELIST_KEEP);
     uv_run(&loop->uv, UV_RUN_ONCE);
 }
 

@@ -6,22 +6,32 @@
  * costs one or two pages.  Stacks come from a per-loop pool, one free list
  * per power-of-two size class, and go back to it when their task ends.
  *
- * Overflow must never be silent.  While the process is within its guard
- * budget each stack gets its own mapping with a PROT_NONE page below it; a
- * fault there is reported by the SIGSEGV handler at the bottom of this file.
- * Each such stack costs two of the kernel's vm.max_map_count mappings
- * (65530 by default), so past a budget of a quarter of that limit stacks
- * are carved from large slabs instead (one guard page per slab, below the
- * first stack) and the others carry a canary, checked at every switch: the
- * 64 bytes just below the stack, the top of the slot underneath, which its
- * own task never uses, must stay zero.  The canary is never written, and it
- * sits in a page the neighbour's task already touched, so checking it costs
- * neither memory nor a page fault.
+ * Overflow must never be silent: every stack has a guard page below it or
+ * a canary, and the SIGSEGV handler at the bottom of this file reports a
+ * fault in a guard page with the task's name.  How the guard is made
+ * depends on the kernel, decided once per process:
  *
- * Pages of pooled stacks are handed back with madvise(MADV_DONTNEED) when
- * the loop goes idle and the pool holds more than POOL_HOT stacks of a
- * class, so a burst of tasks does not pin its memory, yet a burst that
- * repeats finds its stacks warm.
+ * - Linux 6.13 and later install guard pages as page-table markers
+ *   (MADV_GUARD_INSTALL): they cost no mapping of their own, so all stacks
+ *   come from large slabs, each slot a guard page and a stack, and a new
+ *   stack costs one madvise.
+ *
+ * - Older kernels need a PROT_NONE page, which splits the mapping: each
+ *   guarded stack costs two of vm.max_map_count's mappings (65530 by
+ *   default).  Within a budget of a quarter of that limit each stack gets
+ *   its own mapping and guard page; past it stacks are carved from slabs
+ *   with one guard page per slab, below the first stack, and the others
+ *   carry a canary, checked at every switch: the 64 bytes just below the
+ *   stack, the top of the slot underneath, which that slot's own task never
+ *   uses, must stay zero.  The canary is never written and sits in a page
+ *   the neighbour already touched, so checking it costs neither memory nor
+ *   a page fault.
+ *
+ * Pooled stacks keep their pages while they are in use again and again: a
+ * burst of tasks that repeats finds its stacks warm.  Stacks beyond
+ * POOL_HOT per class that no task took between two trims (the loop trims
+ * when it idles, at most once a second) are handed back to the kernel with
+ * madvise(MADV_DONTNEED).
  */
 #define _GNU_SOURCE /* REG_RSP */
 #include "internal.h"
@@ -35,10 +45,14 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13; older headers lack it */
+#endif
+
 #define CLASS_MIN 14 /* 16 KiB */
 #define CLASS_MAX 30 /* 1 GiB */
 #define NCLASSES (CLASS_MAX - CLASS_MIN + 1)
-#define POOL_HOT 64                    /* stacks per class kept with their pages */
+#define POOL_HOT 64                    /* stacks per class never trimmed */
 #define SLAB_BYTES ((size_t)256 << 20) /* address space per slab */
 #define CANARY_BYTES 64
 
@@ -51,8 +65,9 @@ typedef struct slab {
 typedef struct pool_class {
     asyncio__stack_t *free; /* LIFO: the most recently used on top */
     size_t len, cap;
-    size_t trimmed; /* free[0, trimmed) have had their pages handed back */
-    char *carve;    /* unused part of the current slab */
+    size_t trimmed;   /* free[0, trimmed) have had their pages handed back */
+    size_t low_water; /* free[0, low_water) untouched since the last trim */
+    char *carve;      /* unused part of the current slab */
     size_t carve_left;
     bool carve_first; /* carve is the slab's first slot, above its guard page */
 } pool_class_t;
@@ -62,7 +77,10 @@ struct asyncio__stack_pool {
     slab_t *slabs;
 };
 
+static void overflow_abort(asyncio__task_t *t);
+
 static size_t page_size;
+static bool guard_markers; /* MADV_GUARD_INSTALL works here */
 static atomic_long guarded_live;
 static long guarded_budget;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -83,9 +101,22 @@ static size_t parse_size(const char *s)
     return *end ? 0 : (size_t)v;
 }
 
+static bool probe_guard_markers(void)
+{
+    void *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                   0);
+    if (p == MAP_FAILED)
+        return false;
+    bool ok = madvise(p, page_size, MADV_GUARD_INSTALL) == 0;
+    munmap(p, 2 * page_size);
+    return ok;
+}
+
 static void stack_init_once(void)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
+    const char *no_markers = getenv("ASYNCIO_NO_GUARD_MARKERS"); /* tests the fallback */
+    guard_markers = !(no_markers && *no_markers) && probe_guard_markers();
     long max_maps = 65530;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
     if (f) {
@@ -142,44 +173,63 @@ static int map_guarded(size_t size, asyncio__stack_t *out)
     out->lo = (char *)map + page_size;
     out->guarded = 1;
     out->in_slab = 0;
+    out->canary_reserve = 0;
+    return 0;
+}
+
+/* With guard markers a slot is a guard page and a stack; without, slots
+ * are just stacks, after one guard page for the whole slab. */
+static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t stride)
+{
+    size_t n = SLAB_BYTES / stride ? SLAB_BYTES / stride : 1;
+    size_t lead = guard_markers ? 0 : page_size;
+    size_t len = lead + n * stride;
+    slab_t *s = asyncio__malloc(sizeof *s);
+    if (!s)
+        return ASYNCIO_ENOMEM;
+    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED) {
+        asyncio__free(s);
+        return ASYNCIO_ENOMEM;
+    }
+    if (lead)
+        mprotect(map, page_size, PROT_NONE);
+#ifdef MADV_NOHUGEPAGE
+    madvise(map, len, MADV_NOHUGEPAGE); /* a huge page would commit 2 MiB per touch */
+#endif
+    s->map = map;
+    s->len = len;
+    s->next = pool->slabs;
+    pool->slabs = s;
+    c->carve = (char *)map + lead;
+    c->carve_left = n * stride;
+    c->carve_first = true;
     return 0;
 }
 
 static int carve_from_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size,
                            asyncio__stack_t *out)
 {
-    if (c->carve_left < size) {
-        size_t n = SLAB_BYTES / size ? SLAB_BYTES / size : 1;
-        size_t len = page_size + n * size;
-        slab_t *s = asyncio__malloc(sizeof *s);
-        if (!s)
+    size_t stride = guard_markers ? page_size + size : size;
+    if (c->carve_left < stride && new_slab(pool, c, stride) != 0)
+        return ASYNCIO_ENOMEM;
+    char *slot = c->carve;
+    if (guard_markers) {
+        if (madvise(slot, page_size, MADV_GUARD_INSTALL) != 0)
             return ASYNCIO_ENOMEM;
-        void *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-        if (map == MAP_FAILED) {
-            asyncio__free(s);
-            return ASYNCIO_ENOMEM;
-        }
-        /* The slab's lowest stack overflows into this page; the others
-         * into their neighbour, which the canary catches. */
-        mprotect(map, page_size, PROT_NONE);
-#ifdef MADV_NOHUGEPAGE
-        madvise(map, len, MADV_NOHUGEPAGE); /* a huge page would commit 2 MiB per touch */
-#endif
-        s->map = map;
-        s->len = len;
-        s->next = pool->slabs;
-        pool->slabs = s;
-        c->carve = (char *)map + page_size;
-        c->carve_left = n * size;
-        c->carve_first = true;
+        out->lo = slot + page_size;
+        out->guarded = 1;
+        out->canary_reserve = 0;
+    } else {
+        out->lo = slot;
+        out->guarded = c->carve_first; /* the slab's guard page is below it */
+        out->canary_reserve = 1;
     }
-    out->lo = c->carve;
     out->in_slab = 1;
-    out->guarded = c->carve_first; /* the slab's guard page is below it */
     c->carve_first = false;
-    c->carve += size;
-    c->carve_left -= size;
+    c->carve += stride;
+    c->carve_left -= stride;
     return 0;
 }
 
@@ -195,17 +245,28 @@ int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__
     pool_class_t *c = &pool->cls[lg - CLASS_MIN];
     if (c->len) {
         *out = c->free[--c->len];
+        if (c->low_water > c->len)
+            c->low_water = c->len;
         if (c->trimmed > c->len)
             c->trimmed = c->len;
         return 0;
     }
     out->size_log2 = lg;
-    if (atomic_fetch_add_explicit(&guarded_live, 1, memory_order_relaxed) < guarded_budget) {
+    if (!guard_markers &&
+        atomic_fetch_add_explicit(&guarded_live, 1, memory_order_relaxed) < guarded_budget) {
         if (map_guarded(size, out) == 0)
             return 0;
+        atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
+    } else if (!guard_markers) {
+        atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
     }
-    atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
     return carve_from_slab(pool, c, size, out);
+}
+
+static void unmap_own(asyncio__stack_t *st)
+{
+    munmap((char *)st->lo - page_size, ((size_t)1 << st->size_log2) + page_size);
+    atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
 }
 
 void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
@@ -215,12 +276,10 @@ void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
         size_t cap = c->cap ? c->cap * 2 : 64;
         asyncio__stack_t *grown = asyncio__realloc(c->free, cap * sizeof *grown);
         if (!grown) {
-            /* No room to pool it: a guarded stack is unmapped; a slab stack
-             * stays in its slab until the pool goes. */
-            if (st->guarded && !st->in_slab) {
-                munmap((char *)st->lo - page_size, ((size_t)1 << st->size_log2) + page_size);
-                atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
-            }
+            /* No room to pool it: a stack with its own mapping is unmapped;
+             * one from a slab stays there until the pool goes. */
+            if (!st->in_slab)
+                unmap_own(st);
             return;
         }
         c->free = grown;
@@ -229,20 +288,26 @@ void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
     c->free[c->len++] = *st;
 }
 
-void asyncio__stack_pool_trim(asyncio__stack_pool_t *pool)
+bool asyncio__stack_pool_trim(asyncio__stack_pool_t *pool)
 {
     if (!pool)
-        return;
+        return false;
+    bool left = false;
     for (int i = 0; i < NCLASSES; i++) {
         pool_class_t *c = &pool->cls[i];
-        if (c->len <= POOL_HOT)
-            continue;
         size_t size = (size_t)1 << (i + CLASS_MIN);
-        for (size_t k = c->trimmed; k < c->len - POOL_HOT; k++)
+        /* Only what no task took since the last call. */
+        size_t upto = c->len > POOL_HOT ? c->len - POOL_HOT : 0;
+        if (upto > c->low_water)
+            upto = c->low_water;
+        for (size_t k = c->trimmed; k < upto; k++)
             madvise(c->free[k].lo, size, MADV_DONTNEED);
-        if (c->trimmed < c->len - POOL_HOT)
-            c->trimmed = c->len - POOL_HOT;
+        if (c->trimmed < upto)
+            c->trimmed = upto;
+        c->low_water = c->len;
+        left |= c->len > POOL_HOT && c->trimmed < c->len - POOL_HOT;
     }
+    return left;
 }
 
 void asyncio__stack_pool_free(asyncio__stack_pool_t *pool)
@@ -251,13 +316,9 @@ void asyncio__stack_pool_free(asyncio__stack_pool_t *pool)
         return;
     for (int i = 0; i < NCLASSES; i++) {
         pool_class_t *c = &pool->cls[i];
-        size_t size = (size_t)1 << (i + CLASS_MIN);
-        for (size_t k = 0; k < c->len; k++) {
-            if (c->free[k].guarded && !c->free[k].in_slab) {
-                munmap((char *)c->free[k].lo - page_size, size + page_size);
-                atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
-            }
-        }
+        for (size_t k = 0; k < c->len; k++)
+            if (!c->free[k].in_slab)
+                unmap_own(&c->free[k]);
         asyncio__free(c->free);
     }
     for (slab_t *s = pool->slabs, *next; s; s = next) {
@@ -266,6 +327,22 @@ void asyncio__stack_pool_free(asyncio__stack_pool_t *pool)
         asyncio__free(s);
     }
     asyncio__free(pool);
+}
+
+size_t asyncio__stack_usable(const asyncio__stack_t *st)
+{
+    /* Without guard markers a slab stack leaves its top 64 bytes as the
+     * canary of the one above. */
+    size_t size = (size_t)1 << st->size_log2;
+    return st->canary_reserve ? size - CANARY_BYTES : size;
+}
+
+void asyncio__stack_check(const asyncio__stack_t *st)
+{
+    const uint64_t *w = (const uint64_t *)((const char *)st->lo - CANARY_BYTES);
+    for (int i = 0; i < CANARY_BYTES / 8; i++)
+        if (ASYNCIO__UNLIKELY(w[i] != 0))
+            overflow_abort(asyncio__container_of(st, asyncio__task_t, stack));
 }
 
 /* ------------------------------------------------------------ overflow */
@@ -311,21 +388,6 @@ static void overflow_abort(asyncio__task_t *t)
     report_overflow(t->name, t->number, (size_t)1 << t->stack.size_log2);
     signal(SIGABRT, SIG_DFL);
     abort();
-}
-
-size_t asyncio__stack_usable(const asyncio__stack_t *st)
-{
-    /* A slab stack leaves its top 64 bytes as the canary of the one above. */
-    size_t size = (size_t)1 << st->size_log2;
-    return st->in_slab ? size - CANARY_BYTES : size;
-}
-
-void asyncio__stack_check(const asyncio__stack_t *st)
-{
-    const uint64_t *w = (const uint64_t *)((const char *)st->lo - CANARY_BYTES);
-    for (int i = 0; i < CANARY_BYTES / 8; i++)
-        if (ASYNCIO__UNLIKELY(w[i] != 0))
-            overflow_abort(asyncio__container_of(st, asyncio__task_t, stack));
 }
 
 static struct sigaction previous_segv;
