@@ -210,6 +210,14 @@ typedef struct asyncio__list {
 
 typedef struct asyncio__task asyncio__task_t;
 
+/* Something another thread hands to a loop (asyncio__post): the poster
+ * sets ready.run, which runs on the loop's thread, or, if the loop closes
+ * first, with loop->closed set, to release what the item holds. */
+typedef struct asyncio__inbox_item {
+    asyncio__ready_t ready;
+    struct asyncio__inbox_item *next;
+} asyncio__inbox_item_t;
+
 /* A free list of fixed-size objects; capped so memory returns after bursts. */
 typedef struct asyncio__freelist {
     void *head;
@@ -246,7 +254,7 @@ struct asyncio_loop {
     void *exc_handler_arg;
     /* call_soon_threadsafe: posted by any thread under inbox_lock. */
     pthread_mutex_t inbox_lock;
-    struct asyncio__inbox_item *inbox_head, **inbox_tailp;
+    asyncio__inbox_item_t *inbox_head, **inbox_tailp;
     atomic_bool inbox_pending; /* a hint, read without the lock */
     void *executor;            /* the default executor, when one exists */
 };
@@ -275,6 +283,10 @@ bool asyncio__loop_live(asyncio_loop_t *loop);
 asyncio_loop_t *asyncio__loop_get(void);
 void asyncio__ready_push(asyncio_loop_t *loop, asyncio__ready_t *r);
 bool asyncio__loop_may_continue(asyncio_loop_t *loop);
+/* Thread-safe: queues it for the loop and wakes the loop; many posts before
+ * it wakes cost one wake-up.  RuntimeError (raised in the caller's
+ * indicator) if the loop is closed. */
+int asyncio__post(asyncio_loop_t *loop, asyncio__inbox_item_t *it);
 void asyncio__loop_next_batch(asyncio_loop_t *loop);
 void asyncio__loop_ref(asyncio_loop_t *loop);
 void asyncio__loop_unref(asyncio_loop_t *loop);

@@ -76,14 +76,13 @@ bool asyncio__loop_live(asyncio_loop_t *loop)
     return live_loop;
 }
 
-/* A callback posted by another thread: it is its own ready-queue entry. */
-typedef struct asyncio__inbox_item {
-    asyncio__ready_t ready;
-    struct asyncio__inbox_item *next;
+/* A callback posted with asyncio_call_soon_threadsafe. */
+typedef struct threadsafe_call {
+    asyncio__inbox_item_t item;
     asyncio_loop_t *loop;
     asyncio_callback_fn fn;
     void *arg;
-} inbox_item_t;
+} threadsafe_call_t;
 
 uint64_t asyncio__now_ns(void)
 {
@@ -376,24 +375,16 @@ void asyncio_loop_stop(asyncio_loop_t *loop)
 
 /* ------------------------------------------------------------ thread-safe inbox */
 
-static void run_inbox_item(asyncio__ready_t *r)
-{
-    inbox_item_t *it = asyncio__container_of(r, inbox_item_t, ready);
-    if (!it->loop->closed)
-        it->fn(it->arg);
-    asyncio__free(it);
-}
-
 /* Moves what other threads posted to the ready queue, in posting order. */
 static void drain_inbox(asyncio_loop_t *loop)
 {
     pthread_mutex_lock(&loop->inbox_lock);
-    inbox_item_t *it = loop->inbox_head;
+    asyncio__inbox_item_t *it = loop->inbox_head;
     loop->inbox_head = NULL;
     loop->inbox_tailp = &loop->inbox_head;
     atomic_store_explicit(&loop->inbox_pending, false, memory_order_relaxed);
     pthread_mutex_unlock(&loop->inbox_lock);
-    for (inbox_item_t *next; it; it = next) {
+    for (asyncio__inbox_item_t *next; it; it = next) {
         next = it->next;
         asyncio__ready_push(loop, &it->ready);
     }
@@ -404,20 +395,9 @@ static void on_inbox(uv_async_t *h)
     drain_inbox(h->data);
 }
 
-int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, void *arg)
+int asyncio__post(asyncio_loop_t *loop, asyncio__inbox_item_t *it)
 {
-    if (!fn)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call_soon_threadsafe: fn is NULL");
-    if (!loop)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_call_soon_threadsafe: loop is NULL");
-    inbox_item_t *it = asyncio__malloc(sizeof *it);
-    if (!it)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_call_soon_threadsafe");
-    it->ready.run = run_inbox_item;
     it->next = NULL;
-    it->loop = loop;
-    it->fn = fn;
-    it->arg = arg;
     if (loop == asyncio__tls.running) {
         /* From the loop's own thread: straight to the ready queue, in
          * order with call_soon, as Python's shared ready queue does. */
@@ -441,11 +421,36 @@ int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, v
         uv_async_send(&loop->inbox_async);
     }
     pthread_rwlock_unlock(&registry_lock);
-    if (rc) {
-        asyncio__free(it);
-        return asyncio__raise_code(rc, "asyncio_call_soon_threadsafe: Event loop is closed");
-    }
+    if (rc)
+        return asyncio__raise_code(rc, "Event loop is closed");
     return 0;
+}
+
+static void run_threadsafe_call(asyncio__ready_t *r)
+{
+    threadsafe_call_t *c = asyncio__container_of(r, threadsafe_call_t, item.ready);
+    if (!c->loop->closed)
+        c->fn(c->arg);
+    asyncio__free(c);
+}
+
+int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, void *arg)
+{
+    if (!fn)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call_soon_threadsafe: fn is NULL");
+    if (!loop)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_call_soon_threadsafe: loop is NULL");
+    threadsafe_call_t *c = asyncio__malloc(sizeof *c);
+    if (!c)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_call_soon_threadsafe");
+    c->item.ready.run = run_threadsafe_call;
+    c->loop = loop;
+    c->fn = fn;
+    c->arg = arg;
+    int rc = asyncio__post(loop, &c->item);
+    if (rc)
+        asyncio__free(c);
+    return rc;
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -555,15 +560,9 @@ int asyncio_loop_close(asyncio_loop_t *loop)
 
     loop->closed = true;
     /* Callbacks posted but not yet run are dropped, as Python drops its
-     * ready queue: no thread can post any more. */
-    pthread_mutex_lock(&loop->inbox_lock);
-    inbox_item_t *it = loop->inbox_head;
-    loop->inbox_head = NULL;
-    pthread_mutex_unlock(&loop->inbox_lock);
-    for (inbox_item_t *next; it; it = next) {
-        next = it->next;
-        asyncio__free(it);
-    }
+     * ready queue (no thread can post any more): they join the ready queue,
+     * whose entries only release what they hold once the loop is closed. */
+    drain_inbox(loop);
     /* The ready queue first: its entries may point at tasks about to go;
      * then again for what unwinding the tasks scheduled. */
     drop_ready(loop);
