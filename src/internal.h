@@ -385,7 +385,7 @@ struct asyncio__task {
     char *name;                /* set by set_name, or "Task-<number>" made on demand */
     uint64_t number;
     char *cancel_msg; /* message for a pending must_cancel */
-    void *scopes;     /* open timeout/taskgroup scopes, innermost first */
+    struct asyncio__scope *scopes; /* open timeouts and task groups, innermost first */
     int32_t num_cancels_requested;
     uint8_t must_cancel, started, finished, step_scheduled;
     uint8_t unwinding, unwind_attempts; /* loop close (tasks_abandon) */
@@ -406,7 +406,24 @@ bool asyncio__task_cancel(asyncio__task_t *t, const char *msg);
 void asyncio__task_free(asyncio__task_t *t);
 const char *asyncio__task_name(asyncio__task_t *t);
 
-/* Scopes (timeouts, task groups) closed when a coroutine returns. */
+/* An open `async with` scope (a timeout, a task group), on its task's
+ * stack of scopes, innermost first.  close() closes and frees one that the
+ * coroutine left open when it returned (the scope rule). */
+typedef struct asyncio__scope {
+    struct asyncio__scope *outer;
+    asyncio__task_t *task;
+    const char *kind; /* for debug reports: "timeout", "TaskGroup" */
+    void (*close)(struct asyncio__scope *);
+} asyncio__scope_t;
+
+void asyncio__scope_push(asyncio__task_t *t, asyncio__scope_t *s, const char *kind,
+                         void (*close)(asyncio__scope_t *));
+/* Takes s off its task's stack of scopes, wherever it is. */
+void asyncio__scope_remove(asyncio__scope_t *s);
+/* The coroutine returned: closes what it left open, innermost first. */
 void asyncio__scopes_close(asyncio__task_t *t);
+/* task.uncancel(), also clearing a cancellation not yet delivered when no
+ * request is left (Python 3.13's rule: no stray cancellation). */
+int asyncio__task_uncancel(asyncio__task_t *t);
 
 #endif /* CASYNCIO_INTERNAL_H */

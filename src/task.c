@@ -399,11 +399,44 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop)
     }
 }
 
-/* The scopes of the structured-concurrency area register here; until
- * then a task has none to close. */
+/* ------------------------------------------------------------ scopes */
+
+void asyncio__scope_push(asyncio__task_t *t, asyncio__scope_t *s, const char *kind,
+                         void (*close)(asyncio__scope_t *))
+{
+    s->task = t;
+    s->kind = kind;
+    s->close = close;
+    s->outer = t->scopes;
+    t->scopes = s;
+}
+
+void asyncio__scope_remove(asyncio__scope_t *s)
+{
+    asyncio__scope_t **pp = &s->task->scopes;
+    while (*pp && *pp != s)
+        pp = &(*pp)->outer;
+    if (*pp)
+        *pp = s->outer;
+}
+
 void asyncio__scopes_close(asyncio__task_t *t)
 {
-    (void)t;
+    if (!t->scopes)
+        return;
+    /* Closing a task group awaits its children: the task's own outcome
+     * is set aside meanwhile and comes back untouched. */
+    asyncio__exc_t *own = t->err.raised;
+    t->err.raised = NULL;
+    while (t->scopes) {
+        asyncio__scope_t *s = t->scopes;
+        if (t->fut.loop->debug)
+            fprintf(stderr, "casyncio: task '%s' returned with a %s scope still open\n",
+                    asyncio__task_name(t), s->kind);
+        s->close(s); /* takes it off the stack and frees it */
+    }
+    asyncio__errstate_clear(&t->err);
+    t->err.raised = own;
 }
 
 /* ------------------------------------------------------------ suspending */
@@ -497,14 +530,22 @@ int asyncio_task_cancelling(asyncio_future_t *task)
     return t->num_cancels_requested;
 }
 
+int asyncio__task_uncancel(asyncio__task_t *t)
+{
+    if (t->num_cancels_requested > 0 && --t->num_cancels_requested == 0 && t->must_cancel) {
+        t->must_cancel = 0;
+        asyncio__free(t->cancel_msg);
+        t->cancel_msg = NULL;
+    }
+    return t->num_cancels_requested;
+}
+
 int asyncio_task_uncancel(asyncio_future_t *task)
 {
     asyncio__task_t *t = asyncio__as_task(task);
     if (!t)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_task_uncancel: not a task");
-    if (t->num_cancels_requested > 0)
-        t->num_cancels_requested--;
-    return t->num_cancels_requested;
+    return asyncio__task_uncancel(t);
 }
 
 /* ------------------------------------------------------------ introspection */

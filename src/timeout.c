@@ -1,0 +1,166 @@
+/*
+ * `async with asyncio.timeout(delay):` as an enter/exit pair.
+ *
+ * Entering arms a timer that cancels the task when the deadline passes;
+ * the CancelledError that cancellation causes travels up through whatever
+ * the body was awaiting, and exiting turns it into TimeoutError.  Whether
+ * the CancelledError is "ours" follows Python's uncancel logic: exit
+ * withdraws the one cancel request the timeout made; if no request older
+ * than the scope remains (cancelling() back where it was at enter), nobody
+ * else wants the task cancelled and the error is the timeout's.
+ */
+#include "internal.h"
+
+#include <math.h>
+
+#define TIMEOUT_MAGIC 0x7153E0u
+
+enum { ENTERED, EXPIRING, EXPIRED };
+
+struct asyncio_timeout {
+    asyncio__scope_t scope;
+    uint32_t magic;
+    int state;
+    double when; /* < 0: no deadline */
+    asyncio__timer_t *timer;
+    uint64_t timer_id;
+    int cancelling_at_enter;
+};
+
+static void on_timeout(void *arg)
+{
+    asyncio_timeout_t *t = arg;
+    t->timer = NULL;
+    t->state = EXPIRING;
+    asyncio__task_cancel(t->scope.task, NULL);
+}
+
+static void disarm(asyncio_timeout_t *t)
+{
+    if (t->timer)
+        asyncio__timer_cancel(t->timer, t->timer_id);
+    t->timer = NULL;
+}
+
+/* Arms the deadline `when` (loop time, seconds; < 0: none). */
+static int arm(asyncio_timeout_t *t, double when)
+{
+    disarm(t);
+    t->when = when < 0 ? -1.0 : when;
+    if (when < 0)
+        return 0;
+    uint64_t now = asyncio__now_ns();
+    double ns = when * 1e9;
+    /* Already past: expire at the next iteration, as call_soon would. */
+    uint64_t when_ns = ns <= (double)now ? 0 : ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
+    t->timer = asyncio__timer_start(t->scope.task->fut.loop, when_ns, on_timeout, t);
+    if (!t->timer)
+        return ASYNCIO_ENOMEM;
+    t->timer_id = t->timer->id;
+    return 0;
+}
+
+static void free_timeout(asyncio_timeout_t *t)
+{
+    disarm(t);
+    asyncio__scope_remove(&t->scope);
+    t->magic = 0;
+    asyncio__free(t);
+}
+
+/* The scope rule: the coroutine returned inside the scope. */
+static void close_left_open(asyncio__scope_t *s)
+{
+    free_timeout((asyncio_timeout_t *)s);
+}
+
+asyncio_timeout_t *asyncio_timeout_at_enter(double when)
+{
+    asyncio__task_t *task = asyncio__require_task("asyncio_timeout_enter");
+    if (!task)
+        return NULL;
+    if (isnan(when)) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_enter: the deadline is NaN");
+        return NULL;
+    }
+    asyncio_timeout_t *t = asyncio__calloc(1, sizeof *t);
+    if (!t) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_enter");
+        return NULL;
+    }
+    t->magic = TIMEOUT_MAGIC;
+    t->state = ENTERED;
+    t->cancelling_at_enter = task->num_cancels_requested;
+    asyncio__scope_push(task, &t->scope, "timeout", close_left_open);
+    if (arm(t, when) != 0) {
+        free_timeout(t);
+        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_enter");
+        return NULL;
+    }
+    return t;
+}
+
+asyncio_timeout_t *asyncio_timeout_enter(double delay)
+{
+    if (isnan(delay)) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_enter: the delay is NaN");
+        return NULL;
+    }
+    return asyncio_timeout_at_enter(delay < 0 ? -1.0 : asyncio_loop_time(NULL) + delay);
+}
+
+static bool check(asyncio_timeout_t *t, const char *who)
+{
+    if (!t || t->magic != TIMEOUT_MAGIC) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: not an open timeout scope", who);
+        return false;
+    }
+    return true;
+}
+
+void asyncio_timeout_reschedule(asyncio_timeout_t *t, double when)
+{
+    if (!check(t, "asyncio_timeout_reschedule"))
+        return;
+    if (t->state != ENTERED) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot change state of expiring Timeout");
+        return;
+    }
+    if (isnan(when)) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_reschedule: the deadline is NaN");
+        return;
+    }
+    if (arm(t, when) != 0)
+        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_reschedule");
+}
+
+double asyncio_timeout_when(asyncio_timeout_t *t)
+{
+    return t && t->magic == TIMEOUT_MAGIC ? t->when : -1.0;
+}
+
+bool asyncio_timeout_expired(asyncio_timeout_t *t)
+{
+    return t && t->magic == TIMEOUT_MAGIC && t->state != ENTERED;
+}
+
+int asyncio_timeout_exit(asyncio_timeout_t *t)
+{
+    if (!check(t, "asyncio_timeout_exit"))
+        return ASYNCIO_ERUNTIME;
+    asyncio__task_t *task = asyncio__current();
+    if (task != t->scope.task)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                   "asyncio_timeout_exit: the scope belongs to another task");
+    if (t->state == EXPIRING) {
+        t->state = EXPIRED;
+        asyncio__errstate_t *es = &task->err;
+        /* uncancel also withdraws our cancel if it was never delivered. */
+        if (asyncio__task_uncancel(task) <= t->cancelling_at_enter && es->raised &&
+            asyncio__exc_matches(&es->raised->pub, "CancelledError"))
+            asyncio__raise_exc(asyncio__exc_make(ASYNCIO_ETIMEDOUT, "TimeoutError", ""));
+    }
+    free_timeout(t);
+    asyncio__exc_t *e = task->err.raised;
+    return e ? e->pub.code : 0;
+}
