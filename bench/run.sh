@@ -29,12 +29,19 @@ shift
 [ -d "$bindir" ] || { echo "run.sh: $bindir: not a directory" >&2; usage; }
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness"
+all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
     if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
+
+for b in $benchmarks; do
+    if [ ! -f "$here/$b.py" ]; then
+        echo "run.sh: unknown benchmark $b (known: $all)" >&2
+        exit 2
+    fi
+done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/casyncio-bench.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -86,10 +93,6 @@ run() {
 }
 
 for b in $benchmarks; do
-    if [ ! -f "$here/$b.py" ]; then
-        echo "run.sh: unknown benchmark $b (known: $all)" >&2
-        exit 2
-    fi
     if [ -x "$bindir/$b" ]; then
         run casyncio "$b" "$bindir/$b"
     else
@@ -128,6 +131,18 @@ BEGIN {
     target["gather overhead_ms"] = "<= 2"
     target["sleep_memory bytes_per_task_1m"] = "<= 4608"
     target["timer_lateness p99_ms"] = "<= 1.5"
+    # Structured concurrency (issue 3): a ratio, not a time.
+    target["wait_for ns_per_wait_for"] = "uvl/cas >= 50x"
+    target["taskgroup ns_per_group"] = "uvl/cas >= 50x"
+    target["timeout ns_per_scope_sleep0"] = "uvl/cas >= 50x"
+    target["timeout ns_per_scope_done"] = "uvl/cas >= 50x"
+    target["queues ns_per_item"] = "<= 20 (50 M/s)"
+    target["lock ns_per_handoff_2"] = "uvl/cas >= 30x"
+    target["lock ns_per_handoff_100"] = "uvl/cas >= 30x"
+    target["semaphore ns_per_worker"] = "uvl/cas >= 30x"
+    target["executor trivial_ns_per_job"] = "<= 2000"
+    target["executor sleep_1ms_x10k_s"] = "<= 0.4"
+    target["executor round_trip_p99_us"] = "<= 50"
     while ((getline line < failures) > 0) {
         split(line, f, " ")
         failed[f[1] " " f[2]] = 1

@@ -227,6 +227,7 @@ typedef struct asyncio__freelist {
 
 struct asyncio_loop {
     uint32_t magic;
+    uint64_t serial; /* never reused, unlike the address (objects bound to a loop) */
     bool running, stopping, closed, debug;
     uv_loop_t uv;
     uv_timer_t wakeup_timer;    /* wakes the poll for the earliest deadline */
@@ -309,6 +310,12 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop);
 /* Reports through the loop's handler (or the default one without a loop). */
 void asyncio__report(asyncio_loop_t *loop, const char *message, const asyncio_error_t *exc,
                      asyncio_future_t *fut);
+
+/* Shuts the loop's default executor down: from asyncio_run (loop open),
+ * waiting for its jobs while running the loop; from loop close (loop
+ * closed), without waiting, releasing what the loop's jobs and
+ * run_coroutine_threadsafe requests still hold (executor.c). */
+void asyncio__executor_shutdown_default(asyncio_loop_t *loop);
 
 /* ---------------------------------------------------------------- futures */
 
@@ -400,6 +407,9 @@ static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)
  * returns 0 or ASYNCIO_ECANCELLED (raised).  Checks and errors are the
  * caller's. */
 int asyncio__task_wait_on(asyncio__task_t *task, asyncio_future_t *fut);
+/* The same for a future private to the caller, which only the task's own
+ * cancellation can cancel: returns ASYNCIO_ECANCELLED (raised) then too. */
+int asyncio__task_wait_private(asyncio__task_t *t, asyncio_future_t *fut);
 /* The current task, or NULL after raising RuntimeError for `who`. */
 asyncio__task_t *asyncio__require_task(const char *who);
 bool asyncio__task_cancel(asyncio__task_t *t, const char *msg);

@@ -488,6 +488,8 @@ asyncio_loop_t *asyncio_loop_new(void)
     live[live_len++] = loop;
     pthread_rwlock_unlock(&registry_lock);
 
+    static atomic_uint_fast64_t serials;
+    loop->serial = atomic_fetch_add(&serials, 1) + 1;
     loop->magic = LOOP_MAGIC;
     loop->stack_size = asyncio__stack_default_size();
     loop->refs = 1;
@@ -583,6 +585,8 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     asyncio__free(loop->timers.items);
     loop->timers.items = NULL;
     loop->timers.len = loop->timers.cap = 0;
+
+    asyncio__executor_shutdown_default(loop); /* closed: its jobs are orphaned */
 
     if (asyncio__tls.current == loop)
         asyncio__tls.current = NULL;

@@ -271,6 +271,14 @@ int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
     return deliver_cancel(t);
 }
 
+int asyncio__task_wait_private(asyncio__task_t *t, asyncio_future_t *fut)
+{
+    int rc = asyncio__task_wait_on(t, fut);
+    if (rc == 0 && fut->state == ASYNCIO__CANCELLED)
+        rc = asyncio__future_outcome(fut, NULL); /* the task's cancel reached it */
+    return rc;
+}
+
 /* ------------------------------------------------------------ creation */
 
 asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
@@ -646,6 +654,7 @@ int asyncio_run(asyncio_coro_fn main, void *arg, void **result)
          * shutdown. */
         asyncio__exc_t *main_exc = asyncio__take_raised();
         cancel_all_tasks(loop);
+        asyncio__executor_shutdown_default(loop);
         asyncio_error_clear();
         if (main_exc)
             asyncio__raise_exc(main_exc);

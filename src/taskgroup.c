@@ -157,7 +157,7 @@ static void wait_children(asyncio_taskgroup_t *tg, asyncio__task_t *task,
             asyncio__exc_free(asyncio__take_raised());
             continue;
         }
-        if (asyncio__task_wait_on(task, tg->on_completed) == ASYNCIO_ECANCELLED) {
+        if (asyncio__task_wait_private(task, tg->on_completed) == ASYNCIO_ECANCELLED) {
             asyncio__exc_t *ex = asyncio__take_raised();
             if (!tg->aborting) {
                 asyncio__exc_free(*propagate_cancel);
@@ -251,15 +251,17 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg)
     asyncio__exc_t *propagate_cancel = NULL;
     if (body_error && asyncio__exc_matches(&body_error->pub, "CancelledError"))
         propagate_cancel = asyncio__exc_dup(body_error);
-    /* The cancel the group sent its parent is taken back: if it was the
-     * only one, the parent's CancelledError was ours and is not raised. */
+    if (body_error && !tg->aborting)
+        abort_group(tg);
+    wait_children(tg, task, &propagate_cancel);
+    /* The cancel the group sent its parent (before or during the wait) is
+     * taken back: if it was the only one, the parent's CancelledError was
+     * ours and is not raised.  (Python 3.12's order: 3.11 took it back
+     * before the wait and could leave the parent cancelled.) */
     if (tg->parent_cancel_requested && asyncio__task_uncancel(task) == 0) {
         asyncio__exc_free(propagate_cancel);
         propagate_cancel = NULL;
     }
-    if (body_error && !tg->aborting)
-        abort_group(tg);
-    wait_children(tg, task, &propagate_cancel);
     asyncio__exc_t *e = outcome(tg, body_error, propagate_cancel);
     asyncio__exc_free(body_error);
     asyncio__exc_free(propagate_cancel);

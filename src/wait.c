@@ -194,7 +194,7 @@ int asyncio_wait(asyncio_future_t *const *futs, size_t n, double timeout,
         if (watch(u[watched], on_completion, waiter) != 0)
             break;
     if (watched == count)
-        rc = asyncio__task_wait_on(t, waiter);
+        rc = asyncio__task_wait_private(t, waiter);
     deadline_cancel(&st->deadline);
     for (size_t i = 0; i < watched; i++)
         unwatch(u[i], on_completion, waiter);
@@ -221,7 +221,7 @@ static int cancel_and_wait(asyncio__task_t *t, asyncio_future_t *fut)
     int rc = watch(fut, release_waiter_cb, waiter);
     if (rc == 0) {
         asyncio_cancel(fut, NULL);
-        rc = asyncio__task_wait_on(t, waiter);
+        rc = asyncio__task_wait_private(t, waiter);
         unwatch(fut, release_waiter_cb, waiter);
     }
     asyncio_decref(waiter);
@@ -268,7 +268,7 @@ int asyncio_wait_for(asyncio_future_t *fut, double timeout, void **result)
         asyncio_decref(waiter);
         return ASYNCIO_ENOMEM;
     }
-    rc = asyncio__task_wait_on(t, waiter);
+    rc = asyncio__task_wait_private(t, waiter);
     deadline_cancel(&deadline);
     asyncio_decref(waiter);
     unwatch(fut, release_waiter_cb, waiter);
@@ -481,7 +481,7 @@ int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **don
         if (!(it->waiter = asyncio__future_new(it->loop)))
             return ASYNCIO_ENOMEM;
         it->refs++; /* freeing it meanwhile must not pull it from under us */
-        int rc = asyncio__task_wait_on(t, it->waiter);
+        int rc = asyncio__task_wait_private(t, it->waiter);
         asyncio_decref(it->waiter);
         it->waiter = NULL;
         bool closed = it->closed;

@@ -1,0 +1,72 @@
+/* "Coroutines and Tasks" program 2 (create_task.py): the two say_after
+   coroutines run concurrently as tasks, so it takes 2 seconds, not 3. */
+#include <casyncio.h>
+#include <stdio.h>
+
+/* The docs print time.strftime('%X'), the time of day.  To make the output
+   the same on every run, clock_hms() gives the time since the program
+   started instead, rounded to whole seconds, in the same HH:MM:SS form
+   (clock() in create_task.py). */
+static double start;
+
+static const char *clock_hms(void)
+{
+    static char buf[32];
+    long s = (long)(asyncio_loop_time(NULL) - start + 0.5);
+    snprintf(buf, sizeof buf, "%02ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    return buf;
+}
+
+struct say_after_args {
+    double delay;
+    const char *what;
+};
+
+/* async def say_after(delay, what): */
+static void *say_after(void *arg)
+{
+    const struct say_after_args *args = arg;
+    if (asyncio_sleep(args->delay) < 0)
+        return NULL; /* a failed await propagates */
+    printf("%s\n", args->what);
+    return NULL;
+}
+
+/* async def main(): */
+static void *async_main(void *arg)
+{
+    (void)arg;
+    /* A task's argument must outlive the task: these live in main's frame,
+       and main awaits both tasks. */
+    struct say_after_args hello = {1, "hello"}, world = {2, "world"};
+
+    asyncio_future_t *task1 = asyncio_create_task(say_after, &hello);
+
+    asyncio_future_t *task2 = task1 ? asyncio_create_task(say_after, &world) : NULL;
+
+    if (task2) {
+        printf("started at %s\n", clock_hms());
+
+        /* Wait until both tasks are completed (should take
+           around 2 seconds.) */
+        if (asyncio_await(task1, NULL) == 0 && asyncio_await(task2, NULL) == 0)
+            printf("finished at %s\n", clock_hms());
+    }
+    /* create_task returned references we own; a failure above stays raised
+       and propagates. */
+    asyncio_decref(task1);
+    asyncio_decref(task2);
+    return NULL;
+}
+
+int main(void)
+{
+    start = asyncio_loop_time(NULL);  /* START = time.monotonic() */
+    setvbuf(stdout, NULL, _IOLBF, 0); /* keep print order when stdout is a pipe */
+    if (asyncio_run(async_main, NULL, NULL) < 0) {
+        const asyncio_error_t *e = asyncio_error();
+        fprintf(stderr, "%s: %s\n", e ? e->type : "Error", e ? e->message : "");
+        return 1;
+    }
+    return 0;
+}
