@@ -7,18 +7,11 @@ the round trip of one asyncio.to_thread job at a time, 20,000 times
 (median and p99 in microseconds).  --uvloop runs it on uvloop.
 """
 import asyncio
-import os
-import sys
 import time
 
 import benchlib
 
-# This directory holds twins named like standard modules (queue.py) that
-# concurrent.futures.thread imports: load the standard ones first.
-_here = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-import concurrent.futures  # noqa: E402
-import concurrent.futures.thread  # noqa: E402,F401
+import concurrent.futures
 
 TRIVIAL_JOBS = 100_000
 SLEEP_JOBS = 10_000

@@ -28,7 +28,10 @@ static tu_log_t LOG;
         tu_logf(&LOG, __VA_ARGS__);                                                                \
     } while (0)
 
-static int cancelling(void) { return asyncio_task_cancelling(asyncio_current_task()); }
+static int cancelling(void)
+{
+    return asyncio_task_cancelling(asyncio_current_task());
+}
 
 /* An error as cview() prints it: "Type:message", or
  * "ExceptionGroup[member,member,...]". */
@@ -77,6 +80,16 @@ static void assert_parent_not_left_cancelled(void)
     ck_assert_int_eq(after_sleep_rc, 0);
 }
 
+static int reports;
+
+static void count_report(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)ctx;
+    (void)arg;
+    reports++;
+}
+
 /* ---------------------------------------------------------------- children */
 
 struct spec {
@@ -108,7 +121,10 @@ static void *crash_after(void *arg)
     return asyncio_raise("ValueError", "%g", (double)PI(arg) / 1000.0);
 }
 
-static void *fail_now(void *arg) { return asyncio_raise("ValueError", "%d", (int)PI(arg)); }
+static void *fail_now(void *arg)
+{
+    return asyncio_raise("ValueError", "%d", (int)PI(arg));
+}
 
 /* Sleeps 10 s; logs "<tag>-cancelled" when cancelled and propagates. */
 static void *cleaner(void *arg)
@@ -725,6 +741,70 @@ START_TEST(test_taskgroup_cancel_while_aborting)
 }
 END_TEST
 
+/* Twin: taskgroup_cases.py, line 18: a timeout scope around the group
+ * expires while exit waits; the children are cancelled and the scope turns
+ * the CancelledError into TimeoutError. */
+static void *group_in_timeout_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s = {1, 0};
+    asyncio_timeout_t *cm = asyncio_timeout_enter(0.01);
+    asyncio_taskgroup_t *g = asyncio_taskgroup_enter();
+    add(g, cleaner, "c");
+    add(g, ok, (void *)&s);
+    ck_assert_int_eq(asyncio_taskgroup_exit(g), ASYNCIO_ECANCELLED);
+    if (asyncio_timeout_exit(cm) == ASYNCIO_ETIMEDOUT) {
+        ck_assert_ptr_nonnull(asyncio_catch("TimeoutError"));
+        L("TimeoutError");
+    }
+    L("cancelling:%d", cancelling());
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    return NULL;
+}
+
+START_TEST(test_taskgroup_inside_timeout_scope)
+{
+    ck_assert_int_eq(asyncio_run(group_in_timeout_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "c-cancelled TimeoutError cancelling:0");
+}
+END_TEST
+
+/* A child fails and the body, cancelled by the group, catches that and
+ * returns with the group open: the library cancels and awaits the rest,
+ * takes its cancel back, and the task keeps its own result. */
+static void *failed_then_left_open(void *arg)
+{
+    (void)arg;
+    asyncio_taskgroup_t *g = asyncio_taskgroup_enter();
+    add(g, crash, IP(5));
+    add(g, cleaner, "sib");
+    if (asyncio_sleep(10) < 0)
+        ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+    return IP(9);
+}
+
+static void *left_open_after_failure_main(void *arg)
+{
+    (void)arg;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), count_report, NULL);
+    asyncio_future_t *t = asyncio_create_task(failed_then_left_open, NULL);
+    void *r = NULL;
+    ck_assert_int_eq(asyncio_await(t, &r), 0);
+    ck_assert_int_eq(PI(r), 9);
+    ck_assert(!asyncio_cancelled(t));
+    ck_assert_uint_eq(asyncio_all_tasks(NULL, 0), 1);
+    asyncio_decref(t);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    return NULL;
+}
+
+START_TEST(test_taskgroup_scope_left_open_after_failure)
+{
+    ck_assert_int_eq(asyncio_run(left_open_after_failure_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "sib-cancelled");
+}
+END_TEST
+
 /* Named children. */
 static void *names_main(void *arg)
 {
@@ -853,19 +933,8 @@ START_TEST(test_taskgroup_scope_left_open)
 }
 END_TEST
 
-/* A child failing while the body returns with the group open: the task
- * keeps its own result; the child's failure is the group's to retrieve (it
- * is not reported as never retrieved). */
-static int reports;
-
-static void count_report(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
-{
-    (void)loop;
-    (void)ctx;
-    (void)arg;
-    reports++;
-}
-
+/* Children that never started when the body returns with the group open:
+ * they are cancelled before they start; the task keeps its result. */
 static void *leaves_failing_open(void *arg)
 {
     (void)arg;
@@ -980,7 +1049,7 @@ static uint32_t rng_next(uint32_t *s)
 }
 
 /* arg = seed << 4 | depth */
-#define NODE_ARG(seed, depth) IP(((intptr_t)((seed) & 0xFFFFFFu) << 4) | (depth))
+#define NODE_ARG(seed, depth) IP(((intptr_t)((seed)&0xFFFFFFu) << 4) | (depth))
 
 static long stress_outcomes[6];
 static int stress_reports;
@@ -1207,6 +1276,7 @@ Suite *taskgroup_suite(void)
     tcase_add_test(tc, test_taskgroup_child_creates_while_aborting);
     tcase_add_test(tc, test_taskgroup_body_swallows_cancel);
     tcase_add_test(tc, test_taskgroup_cancel_while_aborting);
+    tcase_add_test(tc, test_taskgroup_inside_timeout_scope);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("nesting");
@@ -1225,6 +1295,7 @@ Suite *taskgroup_suite(void)
     tcase_add_test(tc, test_taskgroup_bad_input);
     tcase_add_test(tc, test_taskgroup_scope_left_open);
     tcase_add_test(tc, test_taskgroup_scope_left_open_children_not_started);
+    tcase_add_test(tc, test_taskgroup_scope_left_open_after_failure);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stress");

@@ -36,9 +36,15 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double loop_time(void) { return asyncio_loop_time(asyncio_get_running_loop()); }
+static double loop_time(void)
+{
+    return asyncio_loop_time(asyncio_get_running_loop());
+}
 
-static int cancelling(void) { return asyncio_task_cancelling(asyncio_current_task()); }
+static int cancelling(void)
+{
+    return asyncio_task_cancelling(asyncio_current_task());
+}
 
 static const char *raised_message(void)
 {

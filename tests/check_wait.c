@@ -141,9 +141,15 @@ static void *raiser(void *arg)
     return NULL;
 }
 
-static void set_result_cb(void *arg) { ck_assert_int_eq(asyncio_future_set_result(arg, IP(100)), 0); }
+static void set_result_cb(void *arg)
+{
+    ck_assert_int_eq(asyncio_future_set_result(arg, IP(100)), 0);
+}
 
-static void cancel_cb(void *arg) { asyncio_cancel(arg, NULL); }
+static void cancel_cb(void *arg)
+{
+    asyncio_cancel(arg, NULL);
+}
 
 static int reports;
 static char report_msg[128];
@@ -191,8 +197,8 @@ END_TEST
 static void *first_exception_main(void *arg)
 {
     (void)arg;
-    static const struct spec s[5] = {{1, 0.01, false}, {2, 0.03, true}, {3, 0.5, false},
-                                     {4, 0.01, false}, {5, 0.02, false}};
+    static const struct spec s[5] = {
+        {1, 0.01, false}, {2, 0.03, true}, {3, 0.5, false}, {4, 0.01, false}, {5, 0.02, false}};
     asyncio_future_t *fs[3] = {spawn(&s[0]), spawn(&s[1]), spawn(&s[2])};
     bool done[3];
     ck_assert_int_eq(asyncio_wait(fs, 3, ASYNCIO_NO_TIMEOUT, ASYNCIO_FIRST_EXCEPTION, done), 0);
@@ -378,13 +384,19 @@ static void *retrieve_main(void *arg)
 {
     (void)arg;
     asyncio_loop_set_exception_handler(asyncio_get_running_loop(), count_report, NULL);
-    static const struct spec s[2] = {{1, 0, true}, {2, 0, true}};
+    static const struct spec s[3] = {{1, 0, true}, {2, 0, true}, {3, 0, true}};
     asyncio_future_t *t = spawn(&s[0]);
     ck_assert_int_eq(asyncio_wait(&t, 1, ASYNCIO_NO_TIMEOUT, ASYNCIO_ALL_COMPLETED, NULL), 0);
     L("done:%s", TF(asyncio_done(t)));
     asyncio_decref(t);
     ck_assert_int_eq(asyncio_sleep(0), 0);
     L("reports:%d:%s", reports, report_msg);
+    /* FIRST_EXCEPTION looks at the exception but does not retrieve it. */
+    asyncio_future_t *v = spawn(&s[2]);
+    ck_assert_int_eq(asyncio_wait(&v, 1, ASYNCIO_NO_TIMEOUT, ASYNCIO_FIRST_EXCEPTION, NULL), 0);
+    asyncio_decref(v);
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    L("first-exception:%d", reports);
     asyncio_future_t *u = spawn(&s[1]);
     ck_assert_int_eq(asyncio_wait(&u, 1, 1.0, ASYNCIO_FIRST_COMPLETED, NULL), 0);
     ck_assert_ptr_nonnull(asyncio_exception(u));
@@ -397,7 +409,8 @@ static void *retrieve_main(void *arg)
 START_TEST(test_wait_does_not_retrieve)
 {
     ck_assert_int_eq(asyncio_run(retrieve_main, NULL, NULL), 0);
-    tu_assert_log(&LOG, "done:True reports:1:Task exception was never retrieved after-retrieve:1");
+    tu_assert_log(&LOG, "done:True reports:1:Task exception was never retrieved first-exception:2 "
+                        "after-retrieve:2");
 }
 END_TEST
 
@@ -821,6 +834,33 @@ START_TEST(test_wait_for_cancel_during_cleanup)
 }
 END_TEST
 
+/* Twin: wait_for_cases.py, line 9: a timeout scope around wait_for
+ * expires first; wait_for cancels and awaits the inner task, the scope
+ * turns the CancelledError into TimeoutError. */
+static void *wf_scope_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *t = asyncio_create_task(cleaner, IP(10));
+    asyncio_timeout_t *cm = asyncio_timeout_enter(0.01);
+    ck_assert_int_eq(asyncio_wait_for(t, 10, NULL), ASYNCIO_ECANCELLED);
+    if (asyncio_timeout_exit(cm) == ASYNCIO_ETIMEDOUT) {
+        ck_assert_ptr_nonnull(asyncio_catch("TimeoutError"));
+        L("TimeoutError");
+    }
+    L("inner-cancelled:%s cancelling:%d", TF(asyncio_cancelled(t)),
+      asyncio_task_cancelling(asyncio_current_task()));
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_wait_for_inside_timeout_scope)
+{
+    ck_assert_int_eq(asyncio_run(wf_scope_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "cleanup-start cleanup-end TimeoutError inner-cancelled:True cancelling:0");
+}
+END_TEST
+
 static void *self_wait_for(void *arg)
 {
     (void)arg;
@@ -863,8 +903,7 @@ static void *sh_outer_main(void *arg)
     ck_assert_ptr_nonnull(sh);
     ck_assert_ptr_ne(sh, inner);
     L("cancel:%s", TF(asyncio_cancel(sh, NULL)));
-    L("s-cancelled:%s inner-cancelled:%s", TF(asyncio_cancelled(sh)),
-      TF(asyncio_cancelled(inner)));
+    L("s-cancelled:%s inner-cancelled:%s", TF(asyncio_cancelled(sh)), TF(asyncio_cancelled(inner)));
     void *r = NULL;
     ck_assert_int_eq(asyncio_await(inner, &r), 0);
     L("inner=%d", (int)PI(r));
@@ -1433,6 +1472,7 @@ Suite *wait_suite(void)
     tcase_add_test(tc, test_wait_for_caller_cancelled);
     tcase_add_test(tc, test_wait_for_inner_raises);
     tcase_add_test(tc, test_wait_for_cancel_during_cleanup);
+    tcase_add_test(tc, test_wait_for_inside_timeout_scope);
     tcase_add_test(tc, test_wait_for_bad_input);
     suite_add_tcase(s, tc);
 

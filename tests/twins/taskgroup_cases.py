@@ -6,7 +6,7 @@ test_taskgroup_cancel_beats_failures, test_taskgroup_body_converts_cancel,
 test_taskgroup_no_create_when_shutting_down, test_taskgroup_nested_outer_child_fails,
 test_taskgroup_nested_inner_child_fails, test_taskgroup_nested_inner_group_of_two,
 test_taskgroup_children_spawn, test_taskgroup_body_swallows_cancel,
-test_taskgroup_cancel_while_aborting.
+test_taskgroup_cancel_while_aborting, test_taskgroup_inside_timeout_scope.
 
 cview() prints an exception as the C rule raises it: a group of one member
 is that member itself (recursively); several are an ExceptionGroup whose
@@ -339,11 +339,24 @@ async def cancel_while_aborting():
     log.append(f"p-cancelled:{p.cancelled()}")
 
 
+async def inside_timeout_scope():
+    me = asyncio.current_task()
+    try:
+        async with asyncio.timeout(0.01):
+            async with asyncio.TaskGroup() as g:
+                g.create_task(cleaner("c"))
+                g.create_task(ok(1, 0))
+    except TimeoutError:
+        log.append("TimeoutError")
+    log.append(f"cancelling:{me.cancelling()}")
+
+
 for scenario in (all_succeed, child_cancelled, one_fails, several_fail, body_fails,
                  body_and_child_fail, cancel_during_exit, cancel_in_body,
                  cancel_beats_failures, body_converts_cancel, no_create_when_shutting_down,
                  nested_outer_child_fails, nested_inner_child_fails, nested_inner_group_of_two,
-                 children_spawn, body_swallows_cancel, cancel_while_aborting):
+                 children_spawn, body_swallows_cancel, cancel_while_aborting,
+                 inside_timeout_scope):
     log.clear()
     asyncio.run(scenario())
     print(" ".join(log))

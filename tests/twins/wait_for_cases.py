@@ -2,7 +2,8 @@
 test_wait_for_in_time, test_wait_for_timeout_waits_for_cleanup,
 test_wait_for_inner_swallows, test_wait_for_result_not_lost,
 test_wait_for_timeout_zero, test_wait_for_caller_cancelled,
-test_wait_for_inner_raises, test_wait_for_cancel_during_cleanup.
+test_wait_for_inner_raises, test_wait_for_cancel_during_cleanup,
+test_wait_for_inside_timeout_scope.
 C rule: a negative timeout is Python's None.
 """
 import asyncio
@@ -186,8 +187,20 @@ async def cancel_during_cleanup():
         log.append("inner-cancelled")
 
 
+async def inside_timeout_scope():
+    me = asyncio.current_task()
+    t = asyncio.create_task(cleaner(0.01))
+    try:
+        async with asyncio.timeout(0.01):
+            await asyncio.wait_for(t, 10)
+    except TimeoutError:
+        log.append("TimeoutError")
+    log.append(f"inner-cancelled:{t.cancelled()} cancelling:{me.cancelling()}")
+
+
 for scenario in (in_time, timeout_waits_for_cleanup, inner_swallows, result_not_lost,
-                 timeout_zero, caller_cancelled, inner_raises, cancel_during_cleanup):
+                 timeout_zero, caller_cancelled, inner_raises, cancel_during_cleanup,
+                 inside_timeout_scope):
     log.clear()
     asyncio.run(scenario())
     print(" ".join(log))

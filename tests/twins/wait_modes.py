@@ -124,6 +124,12 @@ async def does_not_retrieve():
     gc.collect()
     await asyncio.sleep(0)
     log.append(f"reports:{len(reports)}:{reports[0] if reports else ''}")
+    v = asyncio.create_task(bad(3, 0))
+    done, pending = await asyncio.wait([v], return_when=asyncio.FIRST_EXCEPTION)
+    del v, done, pending
+    gc.collect()
+    await asyncio.sleep(0)
+    log.append(f"first-exception:{len(reports)}")
     u = asyncio.create_task(bad(2, 0))
     await asyncio.wait([u])
     u.exception()
