@@ -58,7 +58,8 @@ static asyncio_future_t **distinct(asyncio_future_t *const *futs, size_t n, size
         asyncio__raise_code(ASYNCIO_ENOMEM, "watching futures");
         return NULL;
     }
-    memcpy(u, futs, n * sizeof *u);
+    if (n)
+        memcpy(u, futs, n * sizeof *u);
     qsort(u, n, sizeof *u, cmp_ptr);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
