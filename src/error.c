@@ -170,12 +170,15 @@ int asyncio_exception_register(const char *type, const char *base)
     pthread_mutex_lock(&registry_lock);
     user_type_t *u = user_type(type);
     if (u) {
-        if (strcmp(u->base, base) != 0)
+        /* Formatted under the lock: another thread may move the table. */
+        char had[256] = "";
+        if (strcmp(u->base, base) != 0) {
             rc = ASYNCIO_EVALUE;
+            snprintf(had, sizeof had, "%s", u->base);
+        }
         pthread_mutex_unlock(&registry_lock);
         if (rc)
-            return asyncio__raise_code(rc, "'%s' is already registered with base '%s'", type,
-                                       u->base);
+            return asyncio__raise_code(rc, "'%s' is already registered with base '%s'", type, had);
         return 0;
     }
     if (!builtin(base) && !user_type(base))
@@ -592,15 +595,17 @@ int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
     /* fn runs with a clean indicator, as a new `await` would; the error
      * that was raised before comes back if fn succeeds. */
     asyncio__errstate_t *es = asyncio__errstate();
-    asyncio__exc_t *saved = es->raised;
-    es->raised = NULL;
+    asyncio__errstate_t saved = *es; /* what the caller raised and caught */
+    *es = (asyncio__errstate_t){NULL, NULL};
     void *r = fn(arg);
     es = asyncio__errstate();
+    asyncio__exc_free(es->caught); /* fn's own catches end with fn */
+    es->caught = saved.caught;
     if (es->raised) {
-        asyncio__exc_free(saved);
+        asyncio__exc_free(saved.raised);
         return es->raised->pub.code;
     }
-    es->raised = saved;
+    es->raised = saved.raised;
     if (result)
         *result = r;
     return 0;

@@ -221,6 +221,7 @@ void asyncio__future_finish(asyncio_future_t *f, void *result, asyncio__exc_t *e
 
 bool asyncio__future_cancel(asyncio_future_t *f, const char *msg)
 {
+    f->log_exception = 0; /* Python: cancelling counts as looking at it */
     if (f->state != ASYNCIO__PENDING)
         return false;
     f->state = ASYNCIO__CANCELLED;

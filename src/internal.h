@@ -396,6 +396,7 @@ struct asyncio__task {
     int32_t num_cancels_requested;
     uint8_t must_cancel, started, finished, step_scheduled;
     uint8_t unwinding, unwind_attempts; /* loop close (tasks_abandon) */
+    uint8_t cancelling_waiting;         /* inside the cancel of what it awaits */
 };
 
 static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)

@@ -159,15 +159,22 @@ void asyncio__ready_push(asyncio_loop_t *loop, asyncio__ready_t *r)
     loop->ready.tailp = &r->next;
 }
 
-static void report_slow(asyncio_loop_t *loop, uint64_t ns, asyncio__ready_t *r)
+/* Debug mode: reports a slow callback or task step, and lets go of the
+ * task the step ran (task_step keeps it alive until here). */
+static void debug_step_done(asyncio_loop_t *loop, uint64_t ns)
 {
-    (void)r;
     asyncio__task_t *t = loop->last_task;
+    loop->last_task = NULL;
+    if (ns > SLOW_CALLBACK_NS) {
+        if (t)
+            fprintf(stderr, "casyncio: executing task '%s' took %.3f seconds\n",
+                    asyncio__task_name(t), (double)ns / 1e9);
+        else
+            fprintf(stderr, "casyncio: executing a callback took %.3f seconds\n",
+                    (double)ns / 1e9);
+    }
     if (t)
-        fprintf(stderr, "casyncio: executing task '%s' took %.3f seconds\n", asyncio__task_name(t),
-                (double)ns / 1e9);
-    else
-        fprintf(stderr, "casyncio: executing a callback took %.3f seconds\n", (double)ns / 1e9);
+        asyncio_decref(&t->fut);
 }
 
 /* A plain callback (not a task) left an error raised in the thread's
@@ -195,12 +202,9 @@ static void run_ready(asyncio_loop_t *loop)
         loop->batch = r->next; /* r may be freed by its own run */
         loop->ran_since_poll++;
         if (ASYNCIO__UNLIKELY(loop->debug)) {
-            loop->last_task = NULL;
             uint64_t t0 = asyncio__now_ns();
             r->run(r);
-            uint64_t dt = asyncio__now_ns() - t0;
-            if (dt > SLOW_CALLBACK_NS)
-                report_slow(loop, dt, r);
+            debug_step_done(loop, asyncio__now_ns() - t0);
         } else {
             r->run(r);
         }
@@ -320,7 +324,8 @@ out:
     loop->stopping = false;
     loop->running = false;
     asyncio__tls.running = NULL;
-    asyncio__tls.current = outer_current ? outer_current : loop;
+    /* The loop that was current may have been closed meanwhile. */
+    asyncio__tls.current = outer_current && asyncio__loop_live(outer_current) ? outer_current : loop;
     asyncio__errstate_clear(&asyncio__tls.err);
     asyncio__tls.err = outer_err;
 }
@@ -563,7 +568,11 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     loop->closed = true;
     /* Callbacks posted but not yet run are dropped, as Python drops its
      * ready queue (no thread can post any more): they join the ready queue,
-     * whose entries only release what they hold once the loop is closed. */
+     * whose entries only release what they hold once the loop is closed.
+     * The caller's raised error is set aside meanwhile: dropping runs the
+     * ready queue's machinery, which reports what callbacks leave raised. */
+    asyncio__errstate_t caller_err = asyncio__tls.err;
+    asyncio__tls.err = (asyncio__errstate_t){NULL, NULL};
     drain_inbox(loop);
     /* The ready queue first: its entries may point at tasks about to go;
      * then again for what unwinding the tasks scheduled. */
@@ -571,6 +580,8 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     asyncio__tasks_abandon(loop);
     drop_ready(loop);
     asyncio__timers_drop(loop);
+    asyncio__errstate_clear(&asyncio__tls.err);
+    asyncio__tls.err = caller_err;
 
     uv_walk(&loop->uv, close_handle, NULL);
     uv_run(&loop->uv, UV_RUN_DEFAULT); /* lets the close callbacks run */
@@ -653,7 +664,7 @@ void asyncio_loop_call_exception_handler(asyncio_loop_t *loop,
 {
     if (!ctx)
         return;
-    if (loop && (loop->closed || !asyncio__loop_live(loop)))
+    if (loop && (!asyncio__loop_live(loop) || loop->closed))
         loop = NULL;
     if (loop && loop->exc_handler)
         loop->exc_handler(loop, ctx, loop->exc_handler_arg);

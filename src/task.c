@@ -235,7 +235,8 @@ static void task_step(asyncio__task_t *t)
         t->started = 1;
     }
     loop->current = t;
-    loop->last_task = t;
+    if (ASYNCIO__UNLIKELY(loop->debug) && !loop->last_task)
+        loop->last_task = (asyncio__task_t *)asyncio_incref(&t->fut); /* for the report */
     asyncio__coro_switch(&loop->main_ctx, &t->ctx, false);
     /* Tasks may have handed over to each other meanwhile: the one that
      * came back is not necessarily t. */
@@ -518,11 +519,19 @@ int asyncio_sleep(double seconds)
 
 bool asyncio__task_cancel(asyncio__task_t *t, const char *msg)
 {
+    t->fut.log_exception = 0; /* Python: cancelling counts as looking at it */
     if (t->fut.state != ASYNCIO__PENDING)
         return false;
     t->num_cancels_requested++;
-    if (t->waiting && asyncio_cancel(t->waiting, msg))
-        return true;
+    if (t->waiting && !t->cancelling_waiting) {
+        /* Tasks awaiting each other would pass the cancel round for ever:
+         * the second visit settles for must_cancel. */
+        t->cancelling_waiting = 1;
+        bool done = asyncio_cancel(t->waiting, msg);
+        t->cancelling_waiting = 0;
+        if (done)
+            return true;
+    }
     /* Delivered when the task next resumes. */
     t->must_cancel = 1;
     asyncio__free(t->cancel_msg);
@@ -664,6 +673,7 @@ int asyncio_run(asyncio_coro_fn main, void *arg, void **result)
     asyncio_loop_close(loop);
     if (exc)
         asyncio__raise_exc(exc);
-    asyncio__tls.current = outer;
+    /* main may have closed the loop that was current before. */
+    asyncio__tls.current = outer && asyncio__loop_live(outer) ? outer : NULL;
     return rc;
 }

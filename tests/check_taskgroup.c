@@ -701,7 +701,7 @@ static void *slow_cleaner(void *arg)
     if (asyncio_sleep(10) < 0) {
         ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
         L("cleanup-start");
-        ck_assert_int_eq(asyncio_sleep(0.03), 0);
+        ck_assert_int_eq(asyncio_sleep(0.1), 0);
         L("cleanup-end");
         return asyncio_raise("CancelledError", "cleaned up");
     }
@@ -722,7 +722,7 @@ static void *aborting_main(void *arg)
 {
     (void)arg;
     asyncio_future_t *p = asyncio_create_task(aborting_parent, NULL);
-    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
     L("cancel:%s", TF(asyncio_cancel(p, NULL)));
     if (asyncio_await(p, NULL) < 0) {
         L("main:%s", raised_view());

@@ -168,7 +168,7 @@ static void count_report(asyncio_loop_t *loop, const asyncio_exception_context_t
 static void *first_completed_main(void *arg)
 {
     (void)arg;
-    static const struct spec s[3] = {{1, 0.03, false}, {2, 0.01, false}, {3, 0.05, false}};
+    static const struct spec s[3] = {{1, 0.1, false}, {2, 0.01, false}, {3, 0.15, false}};
     asyncio_future_t *fs[3] = {spawn(&s[0]), spawn(&s[1]), spawn(&s[2])};
     bool done[3] = {true, true, true};
     ck_assert_int_eq(asyncio_wait(fs, 3, ASYNCIO_NO_TIMEOUT, ASYNCIO_FIRST_COMPLETED, done), 0);
@@ -803,26 +803,22 @@ END_TEST
 
 /* Twin: wait_for_cases.py, line 8.  The caller is cancelled at wait_for's
  * second suspension point, while it waits for the timed-out inner task's
- * cleanup.  Python 3.11 lets the caller go at once (the cleanup ends
- * later); the header's "cancelling the caller cancels fut and waits for
- * it" would end the cleanup first.  Only what both agree on is asserted:
- * the caller ends cancelled, the inner task ends cancelled after its
- * cleanup, and nothing leaks. */
+ * cleanup: as in Python 3.11 it lets go at once, and the cleanup ends
+ * later (the inner task was cancelled already). */
 static void *wf_cleanup_cancel_main(void *arg)
 {
     (void)arg;
-    struct wf_args a = {asyncio_create_task(cleaner, IP(50)), 0.01};
+    struct wf_args a = {asyncio_create_task(cleaner, IP(150)), 0.01};
     asyncio_future_t *w = asyncio_create_task(wf_caller, &a);
-    ck_assert_int_eq(asyncio_sleep(0.03), 0);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
     L("cancel:%s", TF(asyncio_cancel(w, NULL)));
     ck_assert_int_eq(asyncio_await(w, NULL), ASYNCIO_ECANCELLED);
     ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+    L("main-saw-cancel");
     ck_assert_int_eq(asyncio_await(a.inner, NULL), ASYNCIO_ECANCELLED);
     ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
+    L("inner-cancelled");
     ck_assert(asyncio_cancelled(a.inner));
-    ck_assert_ptr_nonnull(strstr(LOG.buf, "cleanup-start cancel:True"));
-    ck_assert_ptr_nonnull(strstr(LOG.buf, "cleanup-end"));
-    ck_assert_ptr_nonnull(strstr(LOG.buf, "w-cancelled"));
     asyncio_decref(w);
     asyncio_decref(a.inner);
     return NULL;
@@ -831,6 +827,8 @@ static void *wf_cleanup_cancel_main(void *arg)
 START_TEST(test_wait_for_cancel_during_cleanup)
 {
     ck_assert_int_eq(asyncio_run(wf_cleanup_cancel_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "cleanup-start cancel:True w-cancelled main-saw-cancel cleanup-end "
+                        "inner-cancelled");
 }
 END_TEST
 
@@ -935,7 +933,7 @@ static void *shielded_await(void *arg)
 static void *sh_caller_main(void *arg)
 {
     (void)arg;
-    static const struct spec s = {10, 0.03, false};
+    static const struct spec s = {10, 0.1, false};
     asyncio_future_t *inner = spawn_logged(&s);
     asyncio_future_t *w = asyncio_create_task(shielded_await, inner);
     ck_assert_int_eq(asyncio_sleep(0.01), 0);
@@ -1252,11 +1250,11 @@ static void *iterate(void *arg)
 static void *ac_caller_main(void *arg)
 {
     (void)arg;
-    static const struct spec s[2] = {{1, 0.01, false}, {2, 0.05, false}};
+    static const struct spec s[2] = {{1, 0.01, false}, {2, 0.15, false}};
     iterated[0] = spawn(&s[0]);
     iterated[1] = spawn(&s[1]);
     asyncio_future_t *w = asyncio_create_task(iterate, NULL);
-    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
     L("cancel:%s", TF(asyncio_cancel(w, NULL)));
     if (asyncio_await(w, NULL) < 0) {
         ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));

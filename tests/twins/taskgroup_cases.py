@@ -317,7 +317,7 @@ async def slow_cleaner():
         await asyncio.sleep(10)
     except asyncio.CancelledError:
         log.append("cleanup-start")
-        await asyncio.sleep(0.03)
+        await asyncio.sleep(0.1)
         log.append("cleanup-end")
         raise
 
@@ -330,7 +330,7 @@ async def aborting_parent():
 
 async def cancel_while_aborting():
     p = asyncio.create_task(aborting_parent())
-    await asyncio.sleep(0.02)  # the child failed; the group waits for the cleanup
+    await asyncio.sleep(0.05)  # the child failed; the group waits for the cleanup
     log.append(f"cancel:{p.cancel()}")
     try:
         await p

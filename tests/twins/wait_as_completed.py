@@ -70,9 +70,9 @@ async def iterate(fs):
 
 async def caller_cancelled():
     a = asyncio.create_task(ok(1, 0.01))
-    b = asyncio.create_task(ok(2, 0.05))
+    b = asyncio.create_task(ok(2, 0.15))
     w = asyncio.create_task(iterate([a, b]))
-    await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
     log.append(f"cancel:{w.cancel()}")
     try:
         await w

@@ -173,9 +173,9 @@ async def inner_raises():
 
 
 async def cancel_during_cleanup():
-    t = asyncio.create_task(cleaner(0.05))
+    t = asyncio.create_task(cleaner(0.15))
     w = asyncio.create_task(wf_caller(t, 0.01))
-    await asyncio.sleep(0.03)
+    await asyncio.sleep(0.05)
     log.append(f"cancel:{w.cancel()}")
     try:
         await w

@@ -25,8 +25,8 @@ async def bad(v, d):
 
 
 async def first_completed():
-    fs = [asyncio.create_task(ok(1, 0.03)), asyncio.create_task(ok(2, 0.01)),
-          asyncio.create_task(ok(3, 0.05))]
+    fs = [asyncio.create_task(ok(1, 0.1)), asyncio.create_task(ok(2, 0.01)),
+          asyncio.create_task(ok(3, 0.15))]
     done, pending = await asyncio.wait(fs, return_when=asyncio.FIRST_COMPLETED)
     log.append("first:" + flags(fs, done))
     done, pending = await asyncio.wait(fs)

@@ -36,7 +36,7 @@ async def shielded_await(inner):
 
 
 async def caller_cancelled():
-    inner = asyncio.create_task(ok(10, 0.03))
+    inner = asyncio.create_task(ok(10, 0.1))
     w = asyncio.create_task(shielded_await(inner))
     await asyncio.sleep(0.01)
     log.append(f"cancel:{w.cancel()}")
