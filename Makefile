@@ -263,6 +263,9 @@ CHECK_INSTALL = MAKE='$(MAKE)' PKG_CONFIG='$(PKG_CONFIG)' \
 # packaging promises: exports, a self-contained header, a usable install.
 check: lib $(RUNNER)
 	$(RUNNER) $(SUITE)
+	$(Q)if [ -z "$(SUITE)" ]; then \
+	    echo "The stack suite again, as on kernels before 6.13 (no guard markers):"; \
+	    ASYNCIO_NO_GUARD_MARKERS=1 $(RUNNER) stack; fi
 	$(Q)$(CHECK_SWITCH)
 	$(Q)$(CHECK_EXPORTS)
 	$(Q)$(CHECK_HEADER)

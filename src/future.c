@@ -117,8 +117,9 @@ static void run_callback(asyncio_future_t *f, asyncio__callback_t *cb)
 {
     asyncio_done_fn fn = cb->fn;
     void *arg = cb->arg;
+    bool run = cb->internal || !f->loop->closed;
     free_record(f, cb);
-    if (!f->loop->closed)
+    if (run)
         fn(f, arg);
     asyncio_decref(f);
 }
@@ -139,7 +140,7 @@ static void schedule_record(asyncio_future_t *f, asyncio__callback_t *cb)
     asyncio__ready_push(f->loop, &cb->ready);
 }
 
-int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
+static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool internal)
 {
     asyncio__callback_t *cb = &f->cb0;
     if (!f->cb0_used) {
@@ -155,6 +156,7 @@ int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
     }
     cb->fn = fn;
     cb->arg = arg;
+    cb->internal = internal;
     cb->next = NULL;
     if (f->state != ASYNCIO__PENDING) {
         schedule_record(f, cb);
@@ -163,6 +165,11 @@ int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
         f->cbs_tailp = &cb->next;
     }
     return 0;
+}
+
+int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
+{
+    return add_callback(f, fn, arg, true);
 }
 
 int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
@@ -174,7 +181,7 @@ int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *a
     if (fut->loop->closed)
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
                                    "asyncio_add_done_callback: Event loop is closed");
-    return asyncio__add_callback(fut, fn, arg);
+    return add_callback(fut, fn, arg, false);
 }
 
 int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)

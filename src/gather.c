@@ -15,6 +15,9 @@
 #include <string.h>
 
 typedef struct gather {
+    asyncio__closer_t closer;   /* on the loop's list while callbacks wait */
+    asyncio_future_t *outer;
+    size_t callbacks;           /* child callbacks registered, not yet run */
     size_t n, nunique, nfinished;
     int flags;
     bool cancel_requested;
@@ -25,6 +28,7 @@ typedef struct gather {
 static void gather_free(asyncio_future_t *outer)
 {
     gather_t *g = outer->impl;
+    asyncio__list_remove(&g->closer.link);
     for (size_t i = 0; i < g->n; i++)
         asyncio_decref(g->children[i]);
     asyncio__free(g->children);
@@ -64,6 +68,8 @@ static void child_done(asyncio_future_t *child, void *arg)
 {
     asyncio_future_t *outer = arg;
     gather_t *g = outer->impl;
+    if (--g->callbacks == 0)
+        asyncio__list_remove(&g->closer.link);
     g->nfinished++;
     if (outer->state != ASYNCIO__PENDING) {
         /* Already failed: whatever this child raised is retrieved here. */
@@ -136,6 +142,20 @@ static bool seen_before(asyncio_future_t *const *futs, size_t n, size_t i, gathe
     return false;
 }
 
+/* The loop closes while children are pending: their callbacks, which
+ * keep the gather future alive, are taken back (nothing will run them). */
+static void gather_close(asyncio__closer_t *c)
+{
+    gather_t *g = asyncio__container_of(c, gather_t, closer);
+    asyncio_future_t *outer = asyncio_incref(g->outer);
+    for (size_t i = 0; i < g->n; i++)
+        for (int k = asyncio_remove_done_callback(g->children[i], child_done, outer); k > 0; k--) {
+            g->callbacks--;
+            asyncio_decref(outer);
+        }
+    asyncio_decref(outer);
+}
+
 /* Out of memory half way: callbacks still pending are removed; those
  * already queued (their child was done) find the outer future finished
  * and only drop their reference. */
@@ -145,8 +165,10 @@ static void undo_callbacks(asyncio_future_t *const *futs, size_t n, size_t upto,
     gather_t *g = outer->impl;
     for (size_t j = 0; j < upto; j++)
         if (!seen_before(futs, n, j, g))
-            for (int k = asyncio_remove_done_callback(futs[j], child_done, outer); k > 0; k--)
+            for (int k = asyncio_remove_done_callback(futs[j], child_done, outer); k > 0; k--) {
+                g->callbacks--;
                 asyncio_decref(outer);
+            }
     asyncio__future_finish(outer, NULL, NULL);
 }
 
@@ -177,6 +199,9 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
     if (!g)
         goto nomem;
     static const asyncio__future_ops_t gather_ops = {gather_cancel, gather_free};
+    asyncio__list_init(&g->closer.link);
+    g->closer.close = gather_close;
+    g->outer = outer;
     outer->impl = g;
     outer->ops = &gather_ops;
     if (n == 0) {
@@ -198,7 +223,9 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
             goto nomem;
         }
         asyncio_incref(outer); /* released by child_done */
+        g->callbacks++;
     }
+    asyncio__list_insert(&loop->closers, &g->closer.link);
     g->n = n;
     for (size_t i = 0; i < n; i++)
         g->children[i] = asyncio_incref(futs[i]);

@@ -208,6 +208,34 @@ typedef struct asyncio__list {
     struct asyncio__list *prev, *next;
 } asyncio__list_t;
 
+static inline void asyncio__list_init(asyncio__list_t *l)
+{
+    l->prev = l->next = l;
+}
+
+static inline void asyncio__list_insert(asyncio__list_t *head, asyncio__list_t *node)
+{
+    node->prev = head->prev;
+    node->next = head;
+    head->prev->next = node;
+    head->prev = node;
+}
+
+static inline void asyncio__list_remove(asyncio__list_t *node)
+{
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->prev = node->next = node;
+}
+
+/* Something whose done callbacks keep futures alive in a cycle (gather's
+ * children and the gather future): when the loop closes with it still
+ * waiting, close() lets go of them. */
+typedef struct asyncio__closer {
+    asyncio__list_t link;
+    void (*close)(struct asyncio__closer *);
+} asyncio__closer_t;
+
 typedef struct asyncio__task asyncio__task_t;
 
 /* Something another thread hands to a loop (asyncio__post): the poster
@@ -242,7 +270,8 @@ struct asyncio_loop {
     asyncio__heap_t timers;
     uint64_t now_ns; /* cached clock, refreshed once per iteration */
     uint64_t timer_seq, handle_seq;
-    asyncio__list_t tasks; /* unfinished tasks */
+    asyncio__list_t tasks;   /* unfinished tasks */
+    asyncio__list_t closers; /* asyncio__closer_t, run at close */
     size_t ntasks;
     asyncio__stack_pool_t *stacks;
     size_t stack_size; /* default for its tasks (ASYNCIO_STACK_SIZE) */
@@ -333,6 +362,9 @@ typedef struct asyncio__callback {
     struct asyncio__callback *next;
     asyncio_done_fn fn;
     void *arg;
+    /* The library's own callbacks run even once the loop is closed, to
+     * release what they hold; the user's are dropped, as Python drops them. */
+    bool internal;
 } asyncio__callback_t;
 
 /* What a combinator's future does differently: cancel (gather cancels its

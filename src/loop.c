@@ -500,7 +500,8 @@ asyncio_loop_t *asyncio_loop_new(void)
     loop->refs = 1;
     loop->uv.data = loop;
     loop->ready.tailp = &loop->ready.head;
-    loop->tasks.prev = loop->tasks.next = &loop->tasks;
+    asyncio__list_init(&loop->tasks);
+    asyncio__list_init(&loop->closers);
     loop->inbox_tailp = &loop->inbox_head;
     pthread_mutex_init(&loop->inbox_lock, NULL);
     uv_timer_init(&loop->uv, &loop->wakeup_timer);
@@ -578,6 +579,11 @@ int asyncio_loop_close(asyncio_loop_t *loop)
      * then again for what unwinding the tasks scheduled. */
     drop_ready(loop);
     asyncio__tasks_abandon(loop);
+    while (loop->closers.next != &loop->closers) {
+        asyncio__closer_t *c = asyncio__container_of(loop->closers.next, asyncio__closer_t, link);
+        asyncio__list_remove(&c->link);
+        c->close(c);
+    }
     drop_ready(loop);
     asyncio__timers_drop(loop);
     asyncio__errstate_clear(&asyncio__tls.err);

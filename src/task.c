@@ -39,21 +39,6 @@ static uint64_t next_task_number(void)
     return asyncio__tls.name_next++;
 }
 
-static void list_insert(asyncio__list_t *head, asyncio__list_t *node)
-{
-    node->prev = head->prev;
-    node->next = head;
-    head->prev->next = node;
-    head->prev = node;
-}
-
-static void list_remove(asyncio__list_t *node)
-{
-    node->prev->next = node->next;
-    node->next->prev = node->prev;
-    node->prev = node->next = node;
-}
-
 asyncio__task_t *asyncio__require_task(const char *who)
 {
     asyncio__task_t *t = asyncio__current();
@@ -96,8 +81,8 @@ static void schedule_step(asyncio__task_t *t)
 
 static void task_wakeup(asyncio_future_t *fut, void *arg)
 {
-    (void)fut;
-    task_step(arg);
+    if (!fut->loop->closed) /* at close tasks are unwound, not resumed */
+        task_step(arg);
 }
 
 static asyncio__exc_t *cancelled_error(asyncio__task_t *t)
@@ -181,7 +166,7 @@ static void task_complete(asyncio__task_t *t, asyncio__exc_t *exc, void *result)
     asyncio_loop_t *loop = t->fut.loop;
     release_stack(t);
     asyncio__errstate_clear(&t->err);
-    list_remove(&t->link);
+    asyncio__list_remove(&t->link);
     loop->ntasks--;
     if (exc && asyncio__exc_matches(&exc->pub, "CancelledError")) {
         /* Raised CancelledError ends the task cancelled, message kept. */
@@ -329,7 +314,7 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     };
     t->fut.cbs_tailp = &t->fut.cbs;
     asyncio__loop_ref(loop);
-    list_insert(&loop->tasks, &t->link);
+    asyncio__list_insert(&loop->tasks, &t->link);
     loop->ntasks++;
     schedule_step(t);
     return &t->fut;
@@ -400,7 +385,7 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop)
             asyncio_remove_done_callback(t->waiting, task_wakeup, t);
         if (t->started)
             unwind(t);
-        list_remove(&t->link);
+        asyncio__list_remove(&t->link);
         loop->ntasks--;
         release_stack(t);
         asyncio__errstate_clear(&t->err);

@@ -149,7 +149,8 @@ asyncio_future_t *asyncio_taskgroup_create_task(asyncio_taskgroup_t *tg, asyncio
 static void wait_children(asyncio_taskgroup_t *tg, asyncio__task_t *task,
                           asyncio__exc_t **propagate_cancel)
 {
-    while (tg->running) {
+    /* A task unwound at loop close cannot wait: its children never run. */
+    while (tg->running && !task->unwinding) {
         if (!(tg->on_completed = asyncio__future_new(task->fut.loop))) {
             /* Out of memory: poll instead of waiting on a future. */
             asyncio__exc_free(asyncio__take_raised());
@@ -175,8 +176,11 @@ static void wait_children(asyncio_taskgroup_t *tg, asyncio__task_t *task,
 static void free_group(asyncio_taskgroup_t *tg)
 {
     asyncio__scope_remove(&tg->scope);
-    for (size_t i = 0; i < tg->nchildren; i++)
+    for (size_t i = 0; i < tg->nchildren; i++) {
+        /* Only after an unwinding at loop close can a child still run. */
+        asyncio_remove_done_callback(tg->children[i], on_child_done, tg);
         asyncio_decref(tg->children[i]);
+    }
     for (size_t i = 0; i < tg->nerrors; i++)
         asyncio__exc_free(tg->errors[i]);
     asyncio__free(tg->children);

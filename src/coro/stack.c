@@ -6,9 +6,10 @@
  * costs one or two pages.  Stacks come from a per-loop pool, one free list
  * per power-of-two size class, and go back to it when their task ends.
  *
- * Overflow must never be silent: every stack has a guard page below it or
- * a canary, and the SIGSEGV handler at the bottom of this file reports a
- * fault in a guard page with the task's name.  How the guard is made
+ * Overflow must never be silent: every stack has a guard below it (64 KiB
+ * of inaccessible address space, so that a large frame cannot jump over
+ * it) or a canary, and the SIGSEGV handler at the bottom of this file
+ * reports a fault in a guard with the task's name.  How the guard is made
  * depends on the kernel, decided once per process:
  *
  * - Linux 6.13 and later install guard pages as page-table markers
@@ -80,6 +81,11 @@ struct asyncio__stack_pool {
 static void overflow_abort(asyncio__task_t *t);
 
 static size_t page_size;
+/* Below each stack: big enough that a function with up to 64 KiB of locals
+ * still faults in the guard rather than in a neighbour (nothing probes
+ * large frames unless code is built with -fstack-clash-protection).  It
+ * costs address space only. */
+static size_t guard_size;
 static bool guard_markers; /* MADV_GUARD_INSTALL works here */
 static atomic_long guarded_live;
 static long guarded_budget;
@@ -115,6 +121,9 @@ static bool probe_guard_markers(void)
 static void stack_init_once(void)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
+    guard_size = (size_t)64 << 10;
+    if (guard_size < page_size)
+        guard_size = page_size;
     const char *no_markers = getenv("ASYNCIO_NO_GUARD_MARKERS"); /* tests the fallback */
     guard_markers = !(no_markers && *no_markers) && probe_guard_markers();
     long max_maps = 65530;
@@ -162,15 +171,15 @@ static unsigned log2_of(size_t pow2)
 
 static int map_guarded(size_t size, asyncio__stack_t *out)
 {
-    void *map = mmap(NULL, size + page_size, PROT_READ | PROT_WRITE,
+    void *map = mmap(NULL, size + guard_size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
         return ASYNCIO_ENOMEM;
-    if (mprotect(map, page_size, PROT_NONE) != 0) {
-        munmap(map, size + page_size);
+    if (mprotect(map, guard_size, PROT_NONE) != 0) {
+        munmap(map, size + guard_size);
         return ASYNCIO_ENOMEM;
     }
-    out->lo = (char *)map + page_size;
+    out->lo = (char *)map + guard_size;
     out->guarded = 1;
     out->in_slab = 0;
     out->canary_reserve = 0;
@@ -182,7 +191,7 @@ static int map_guarded(size_t size, asyncio__stack_t *out)
 static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t stride)
 {
     size_t n = SLAB_BYTES / stride ? SLAB_BYTES / stride : 1;
-    size_t lead = guard_markers ? 0 : page_size;
+    size_t lead = guard_markers ? 0 : guard_size;
     size_t len = lead + n * stride;
     slab_t *s = asyncio__malloc(sizeof *s);
     if (!s)
@@ -194,7 +203,7 @@ static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t stride)
         return ASYNCIO_ENOMEM;
     }
     if (lead)
-        mprotect(map, page_size, PROT_NONE);
+        mprotect(map, lead, PROT_NONE);
 #ifdef MADV_NOHUGEPAGE
     madvise(map, len, MADV_NOHUGEPAGE); /* a huge page would commit 2 MiB per touch */
 #endif
@@ -211,14 +220,14 @@ static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t stride)
 static int carve_from_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size,
                            asyncio__stack_t *out)
 {
-    size_t stride = guard_markers ? page_size + size : size;
+    size_t stride = guard_markers ? guard_size + size : size;
     if (c->carve_left < stride && new_slab(pool, c, stride) != 0)
         return ASYNCIO_ENOMEM;
     char *slot = c->carve;
     if (guard_markers) {
-        if (madvise(slot, page_size, MADV_GUARD_INSTALL) != 0)
+        if (madvise(slot, guard_size, MADV_GUARD_INSTALL) != 0)
             return ASYNCIO_ENOMEM;
-        out->lo = slot + page_size;
+        out->lo = slot + guard_size;
         out->guarded = 1;
         out->canary_reserve = 0;
     } else {
@@ -265,7 +274,7 @@ int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__
 
 static void unmap_own(asyncio__stack_t *st)
 {
-    munmap((char *)st->lo - page_size, ((size_t)1 << st->size_log2) + page_size);
+    munmap((char *)st->lo - guard_size, ((size_t)1 << st->size_log2) + guard_size);
     atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
 }
 
@@ -416,7 +425,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
         /* The guard page, a large frame that jumped past it, or (for a
          * stack in a slab) a task whose stack pointer left its stack and
          * ran down its neighbours until the slab's guard page. */
-        if ((a < lo + CANARY_BYTES && a + (64u << 10) + page_size >= lo) ||
+        if ((a < lo + CANARY_BYTES && a + guard_size >= lo) ||
             (sp < lo + CANARY_BYTES && sp + ((size_t)1 << 30) >= lo))
             overflow_abort(t);
     }
