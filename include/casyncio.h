@@ -473,8 +473,10 @@ ASYNCIO_EXTERN int asyncio_wait(asyncio_future_t *const *futs, size_t n, double 
  * (ASYNCIO_ETIMEDOUT) is raised; but if fut finished meanwhile anyway, its
  * outcome is returned and nothing is lost.  Cancelling the caller cancels
  * fut and waits for it (fut's outcome is returned instead if it finished
- * first).  A negative timeout waits for ever; 0 only returns a fut that is
- * already done.  Errors as asyncio_await. */
+ * first); a second cancellation of the caller during that wait ends it at
+ * once, as in Python 3.11.  A negative timeout waits for ever; 0 returns a
+ * fut that is already done, else cancels it, waits for it and raises
+ * TimeoutError.  Errors as asyncio_await. */
 ASYNCIO_EXTERN int asyncio_wait_for(asyncio_future_t *fut, double timeout, void **result);
 
 /* asyncio.shield(fut): a new reference to a future that finishes as fut
