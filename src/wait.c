@@ -311,13 +311,43 @@ static void shield_inner_done(asyncio_future_t *inner, void *arg)
     asyncio_decref(outer);
 }
 
+/* The outer future's state: on the loop's list of closers while the two
+ * futures' callbacks hold each other alive. */
+typedef struct shield {
+    asyncio__closer_t closer;
+    asyncio_future_t *inner, *outer;
+} shield_t;
+
 static void shield_outer_done(asyncio_future_t *outer, void *arg)
 {
     asyncio_future_t *inner = arg;
+    shield_t *sh = outer->impl;
+    asyncio__list_remove(&sh->closer.link);
     if (inner->state == ASYNCIO__PENDING)
         unwatch(inner, shield_inner_done, outer);
     asyncio_decref(inner);
 }
+
+/* Loop close with both futures pending: each callback keeps the other
+ * future alive, and none will run any more. */
+static void shield_close(asyncio__closer_t *c)
+{
+    shield_t *sh = asyncio__container_of(c, shield_t, closer);
+    asyncio_future_t *inner = sh->inner, *outer = asyncio_incref(sh->outer);
+    unwatch(inner, shield_inner_done, outer);
+    for (int k = asyncio_remove_done_callback(outer, shield_outer_done, inner); k > 0; k--)
+        asyncio_decref(inner);
+    asyncio_decref(outer);
+}
+
+static void shield_free(asyncio_future_t *outer)
+{
+    shield_t *sh = outer->impl;
+    asyncio__list_remove(&sh->closer.link);
+    asyncio__free(sh);
+}
+
+static const asyncio__future_ops_t shield_ops = {asyncio__future_cancel, shield_free};
 
 asyncio_future_t *asyncio_shield(asyncio_future_t *inner)
 {
@@ -326,12 +356,20 @@ asyncio_future_t *asyncio_shield(asyncio_future_t *inner)
     if (inner->state != ASYNCIO__PENDING)
         return asyncio_incref(inner);
     asyncio_future_t *outer = asyncio__future_new(inner->loop);
-    if (!outer)
-        return NULL;
-    if (watch(inner, shield_inner_done, outer) != 0) {
+    shield_t *sh = outer ? asyncio__malloc(sizeof *sh) : NULL;
+    if (!sh || watch(inner, shield_inner_done, outer) != 0) {
+        asyncio__free(sh);
         asyncio_decref(outer);
+        if (outer)
+            asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_shield");
         return NULL;
     }
+    sh->inner = inner;
+    sh->outer = outer;
+    sh->closer.close = shield_close;
+    asyncio__list_insert(&inner->loop->closers, &sh->closer.link);
+    outer->impl = sh;
+    outer->ops = &shield_ops;
     /* A new future's first callback lives inside it: this cannot fail. */
     asyncio__add_callback(outer, shield_outer_done, asyncio_incref(inner));
     return outer;
