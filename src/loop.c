@@ -465,30 +465,42 @@ asyncio_loop_t *asyncio_loop_new(void)
     asyncio_loop_t *loop = asyncio__calloc(1, sizeof *loop);
     if (!loop)
         goto nomem;
+    if (asyncio__coro_main_init(&loop->main_ctx) != 0) {
+        asyncio__free(loop);
+        goto nomem;
+    }
+    int rc = uv_loop_init(&loop->uv);
+    if (rc == 0) {
+        uv_timer_init(&loop->uv, &loop->wakeup_timer);
+        /* The inbox's wake-up needs a file descriptor: it can fail. */
+        if ((rc = uv_async_init(&loop->uv, &loop->inbox_async, on_inbox)) != 0) {
+            uv_close((uv_handle_t *)&loop->wakeup_timer, NULL);
+            uv_run(&loop->uv, UV_RUN_DEFAULT);
+            uv_loop_close(&loop->uv);
+        }
+    }
+    if (rc) {
+        asyncio__coro_destroy(&loop->main_ctx);
+        asyncio__free(loop);
+        asyncio_raise_uv(rc, "creating a loop");
+        return NULL;
+    }
     pthread_rwlock_wrlock(&registry_lock);
     if (live_len == live_cap) {
         size_t cap = live_cap ? live_cap * 2 : 8;
         asyncio_loop_t **grown = asyncio__realloc(live, cap * sizeof *grown);
         if (!grown) {
             pthread_rwlock_unlock(&registry_lock);
+            uv_close((uv_handle_t *)&loop->wakeup_timer, NULL);
+            uv_close((uv_handle_t *)&loop->inbox_async, NULL);
+            uv_run(&loop->uv, UV_RUN_DEFAULT);
+            uv_loop_close(&loop->uv);
+            asyncio__coro_destroy(&loop->main_ctx);
             asyncio__free(loop);
             goto nomem;
         }
         live = grown;
         live_cap = cap;
-    }
-    if (asyncio__coro_main_init(&loop->main_ctx) != 0) {
-        pthread_rwlock_unlock(&registry_lock);
-        asyncio__free(loop);
-        goto nomem;
-    }
-    int rc = uv_loop_init(&loop->uv);
-    if (rc) {
-        pthread_rwlock_unlock(&registry_lock);
-        asyncio__coro_destroy(&loop->main_ctx);
-        asyncio__free(loop);
-        asyncio_raise_uv(rc, "uv_loop_init");
-        return NULL;
     }
     live[live_len++] = loop;
     pthread_rwlock_unlock(&registry_lock);
@@ -504,8 +516,6 @@ asyncio_loop_t *asyncio_loop_new(void)
     asyncio__list_init(&loop->closers);
     loop->inbox_tailp = &loop->inbox_head;
     pthread_mutex_init(&loop->inbox_lock, NULL);
-    uv_timer_init(&loop->uv, &loop->wakeup_timer);
-    uv_async_init(&loop->uv, &loop->inbox_async, on_inbox);
     loop->inbox_async.data = loop;
     const char *dbg = getenv("ASYNCIO_DEBUG");
     loop->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
