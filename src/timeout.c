@@ -42,14 +42,15 @@ static void disarm(asyncio_timeout_t *t)
     t->timer = NULL;
 }
 
-/* Arms the deadline `when` (loop time, seconds; < 0: none). */
-static int arm(asyncio_timeout_t *t, double when)
+/* Arms the deadline `when` (loop time, seconds; < 0: none); now_ns is the
+ * clock if the caller just read it, else 0. */
+static int arm(asyncio_timeout_t *t, double when, uint64_t now_ns)
 {
     disarm(t);
     t->when = when < 0 ? -1.0 : when;
     if (when < 0)
         return 0;
-    uint64_t now = asyncio__now_ns();
+    uint64_t now = now_ns ? now_ns : asyncio__now_ns();
     double ns = when * 1e9;
     /* Already past: expire at the next iteration, as call_soon would. */
     uint64_t when_ns = ns <= (double)now ? 0 : ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
@@ -74,7 +75,7 @@ static void close_left_open(asyncio__scope_t *s)
     free_timeout((asyncio_timeout_t *)s);
 }
 
-asyncio_timeout_t *asyncio_timeout_at_enter(double when)
+static asyncio_timeout_t *enter(double when, uint64_t now_ns)
 {
     asyncio__task_t *task = asyncio__require_task("asyncio_timeout_enter");
     if (!task)
@@ -92,12 +93,17 @@ asyncio_timeout_t *asyncio_timeout_at_enter(double when)
     t->state = ENTERED;
     t->cancelling_at_enter = task->num_cancels_requested;
     asyncio__scope_push(task, &t->scope, "timeout", close_left_open);
-    if (arm(t, when) != 0) {
+    if (arm(t, when, now_ns) != 0) {
         free_timeout(t);
         asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_enter");
         return NULL;
     }
     return t;
+}
+
+asyncio_timeout_t *asyncio_timeout_at_enter(double when)
+{
+    return enter(when, 0);
 }
 
 asyncio_timeout_t *asyncio_timeout_enter(double delay)
@@ -106,7 +112,10 @@ asyncio_timeout_t *asyncio_timeout_enter(double delay)
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_enter: the delay is NaN");
         return NULL;
     }
-    return asyncio_timeout_at_enter(delay < 0 ? -1.0 : asyncio_loop_time(NULL) + delay);
+    if (delay < 0)
+        return enter(-1.0, 0);
+    uint64_t now = asyncio__now_ns(); /* read once: it costs a good part of a scope */
+    return enter((double)now / 1e9 + delay, now);
 }
 
 static bool check(asyncio_timeout_t *t, const char *who)
@@ -130,7 +139,7 @@ void asyncio_timeout_reschedule(asyncio_timeout_t *t, double when)
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_reschedule: the deadline is NaN");
         return;
     }
-    if (arm(t, when) != 0)
+    if (arm(t, when, 0) != 0)
         asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_reschedule");
 }
 
