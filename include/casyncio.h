@@ -761,9 +761,8 @@ ASYNCIO_EXTERN void asyncio_barrier_free(asyncio_barrier_t *barrier);
  * Owned by the caller.  ValueError for a NULL cmp, MemoryError. */
 ASYNCIO_EXTERN asyncio_queue_t *asyncio_queue_new(size_t maxsize);
 ASYNCIO_EXTERN asyncio_queue_t *asyncio_lifo_queue_new(size_t maxsize);
-ASYNCIO_EXTERN asyncio_queue_t *asyncio_priority_queue_new(size_t maxsize,
-                                                           int (*cmp)(const void *a,
-                                                                      const void *b));
+ASYNCIO_EXTERN asyncio_queue_t *
+asyncio_priority_queue_new(size_t maxsize, int (*cmp)(const void *a, const void *b));
 
 /* `await queue.put(item)`: suspends while the queue is full.  Raises
  * QueueShutDown (shut down: on entry, or while waiting), CancelledError

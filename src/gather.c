@@ -15,9 +15,9 @@
 #include <string.h>
 
 typedef struct gather {
-    asyncio__closer_t closer;   /* on the loop's list while callbacks wait */
+    asyncio__closer_t closer; /* on the loop's list while callbacks wait */
     asyncio_future_t *outer;
-    size_t callbacks;           /* child callbacks registered, not yet run */
+    size_t callbacks; /* child callbacks registered, not yet run */
     size_t n, nunique, nfinished;
     int flags;
     bool cancel_requested;

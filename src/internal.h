@@ -132,7 +132,7 @@ void asyncio__coro_started(asyncio__coro_t *self, asyncio__coro_t *from);
  * just below lo (coro/stack.c). */
 typedef struct asyncio__stack {
     void *lo;
-    uint32_t size_log2; /* size is a power of two */
+    uint32_t size_log2;     /* size is a power of two */
     uint8_t guarded;        /* a guard page is right below lo */
     uint8_t in_slab;        /* carved from a slab, not a mapping of its own */
     uint8_t canary_reserve; /* its top 64 bytes are the canary of the slot above */
@@ -274,7 +274,7 @@ struct asyncio_loop {
     asyncio__list_t closers; /* asyncio__closer_t, run at close */
     size_t ntasks;
     asyncio__stack_pool_t *stacks;
-    size_t stack_size; /* default for its tasks (ASYNCIO_STACK_SIZE) */
+    size_t stack_size;     /* default for its tasks (ASYNCIO_STACK_SIZE) */
     uint64_t last_trim_ns; /* pools and free lists are trimmed at most this often */
     bool trim_pending;     /* something was left to trim then */
     asyncio__freelist_t free_futures, free_tasks, free_timers;
@@ -423,7 +423,7 @@ struct asyncio__task {
     asyncio__errstate_t err;   /* its error indicator */
     char *name;                /* set by set_name, or "Task-<number>" made on demand */
     uint64_t number;
-    char *cancel_msg; /* message for a pending must_cancel */
+    char *cancel_msg;              /* message for a pending must_cancel */
     struct asyncio__scope *scopes; /* open timeouts and task groups, innermost first */
     int32_t num_cancels_requested;
     uint8_t must_cancel, started, finished, step_scheduled;

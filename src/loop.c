@@ -170,8 +170,7 @@ static void debug_step_done(asyncio_loop_t *loop, uint64_t ns)
             fprintf(stderr, "casyncio: executing task '%s' took %.3f seconds\n",
                     asyncio__task_name(t), (double)ns / 1e9);
         else
-            fprintf(stderr, "casyncio: executing a callback took %.3f seconds\n",
-                    (double)ns / 1e9);
+            fprintf(stderr, "casyncio: executing a callback took %.3f seconds\n", (double)ns / 1e9);
     }
     if (t)
         asyncio_decref(&t->fut);
@@ -325,7 +324,8 @@ out:
     loop->running = false;
     asyncio__tls.running = NULL;
     /* The loop that was current may have been closed meanwhile. */
-    asyncio__tls.current = outer_current && asyncio__loop_live(outer_current) ? outer_current : loop;
+    asyncio__tls.current =
+        outer_current && asyncio__loop_live(outer_current) ? outer_current : loop;
     asyncio__errstate_clear(&asyncio__tls.err);
     asyncio__tls.err = outer_err;
 }

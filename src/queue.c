@@ -53,7 +53,7 @@ struct asyncio_queue {
     size_t unfinished; /* items put and not yet task_done() */
     size_t nwaiting;   /* tasks suspended in put/get/join: woken ones are
                           unlinked but still about to touch the queue */
-    uint64_t loop; /* serial of the loop it is bound to, 0 before */
+    uint64_t loop;     /* serial of the loop it is bound to, 0 before */
     asyncio__waitq_t getters, putters;
     asyncio__waitq_t joiners; /* waiters of the `finished` event */
 };

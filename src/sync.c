@@ -292,7 +292,7 @@ void asyncio_event_free(asyncio_event_t *ev)
 struct asyncio_condition {
     uint32_t magic;
     asyncio_lock_t *lock; /* &own, or the caller's (which must outlive it) */
-    uint64_t loop; /* serial of the loop it is bound to, 0 before */
+    uint64_t loop;        /* serial of the loop it is bound to, 0 before */
     asyncio__waitq_t waiters;
     asyncio_lock_t own;
 };
@@ -429,7 +429,7 @@ struct asyncio_semaphore {
     uint32_t magic;
     bool bounded;
     size_t value;
-    size_t bound; /* BoundedSemaphore: the initial value */
+    size_t bound;  /* BoundedSemaphore: the initial value */
     uint64_t loop; /* serial of the loop it is bound to, 0 before */
     asyncio__waitq_t waiters;
     /* Every waiter before this one is done (woken or cancelled); NULL when
@@ -553,8 +553,8 @@ struct asyncio_barrier {
     uint32_t magic;
     int state;
     size_t parties;
-    size_t count; /* tasks inside wait() past the entry check */
-    uint64_t loop; /* serial of the loop it is bound to, 0 before */
+    size_t count;             /* tasks inside wait() past the entry check */
+    uint64_t loop;            /* serial of the loop it is bound to, 0 before */
     asyncio__waitq_t waiters; /* Python's Condition waiters */
 };
 

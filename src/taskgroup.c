@@ -23,8 +23,8 @@ struct asyncio_taskgroup {
     bool exiting, aborting, parent_cancel_requested;
     asyncio_future_t **children; /* every child made, one reference each */
     size_t nchildren, cap;
-    size_t running;              /* children not done yet */
-    asyncio__exc_t **errors;     /* room for one per child, plus the body's */
+    size_t running;          /* children not done yet */
+    asyncio__exc_t **errors; /* room for one per child, plus the body's */
     size_t nerrors;
     asyncio_future_t *on_completed; /* exit waits on it while children run */
 };
@@ -57,7 +57,8 @@ static void on_child_done(asyncio_future_t *child, void *arg)
     tg->errors[tg->nerrors++] = asyncio__exc_dup(child->exc);
     asyncio__task_t *parent = tg->scope.task;
     if (parent->fut.state != ASYNCIO__PENDING) {
-        asyncio__report(child->loop, "Task has errored out but its parent task is already completed",
+        asyncio__report(child->loop,
+                        "Task has errored out but its parent task is already completed",
                         &child->exc->pub, child);
         return;
     }
@@ -234,8 +235,7 @@ static asyncio__exc_t *outcome(asyncio_taskgroup_t *tg, asyncio__exc_t *body_err
         return asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "TaskGroup");
     memcpy(members, tg->errors, tg->nerrors * sizeof *members);
     char msg[64];
-    snprintf(msg, sizeof msg, "unhandled errors in a TaskGroup (%zu sub-exceptions)",
-             tg->nerrors);
+    snprintf(msg, sizeof msg, "unhandled errors in a TaskGroup (%zu sub-exceptions)", tg->nerrors);
     size_t n = tg->nerrors;
     tg->nerrors = 0;
     return asyncio__exc_group(msg, members, n);

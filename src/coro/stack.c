@@ -109,8 +109,7 @@ static size_t parse_size(const char *s)
 
 static bool probe_guard_markers(void)
 {
-    void *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-                   0);
+    void *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return false;
     bool ok = madvise(p, page_size, MADV_GUARD_INSTALL) == 0;
