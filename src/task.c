@@ -509,13 +509,17 @@ bool asyncio__task_cancel(asyncio__task_t *t, const char *msg)
         return false;
     t->num_cancels_requested++;
     if (t->waiting && !t->cancelling_waiting) {
-        /* Tasks awaiting each other would pass the cancel round for ever:
-         * the second visit settles for must_cancel. */
         t->cancelling_waiting = 1;
         bool done = asyncio_cancel(t->waiting, msg);
         t->cancelling_waiting = 0;
         if (done)
             return true;
+    } else if (t->waiting) {
+        /* Tasks awaiting each other pass the cancel round: on this second
+         * visit the task stops waiting and takes the cancellation itself
+         * (its wake-up, unless already queued, becomes a step). */
+        if (asyncio_remove_done_callback(t->waiting, task_wakeup, t) > 0)
+            schedule_step(t);
     }
     /* Delivered when the task next resumes. */
     t->must_cancel = 1;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SUITES(X) X(error) X(future) X(loop) X(task) X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout) X(sync) X(queue) X(taskgroup)
+#define SUITES(X) X(error) X(future) X(loop) X(task) X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout) X(sync) X(queue) X(taskgroup) X(regress)
 
 #define DECLARE(name) Suite *name##_suite(void);
 SUITES(DECLARE)
