@@ -183,20 +183,7 @@ static asyncio_executor_t *executor_new(size_t max_workers, bool loop_made)
     asyncio_executor_t *ex = asyncio__calloc(1, sizeof *ex);
     if (!ex)
         goto nomem;
-    pthread_rwlock_wrlock(&registry_lock);
-    if (live_len == live_cap) {
-        size_t cap = live_cap ? live_cap * 2 : 8;
-        asyncio_executor_t **grown = asyncio__realloc(live, cap * sizeof *grown);
-        if (!grown) {
-            pthread_rwlock_unlock(&registry_lock);
-            asyncio__free(ex);
-            goto nomem;
-        }
-        live = grown;
-        live_cap = cap;
-    }
-    live[live_len++] = ex;
-    pthread_rwlock_unlock(&registry_lock);
+    /* Complete before it is registered: other threads walk the registry. */
     ex->magic = EXECUTOR_MAGIC;
     ex->loop_made = loop_made;
     atomic_init(&ex->refs, 1);
@@ -206,6 +193,23 @@ static asyncio_executor_t *executor_new(size_t max_workers, bool loop_made)
     pthread_cond_init(&ex->stopped, NULL);
     list_init(&ex->queue);
     list_init(&ex->inflight);
+    pthread_rwlock_wrlock(&registry_lock);
+    if (live_len == live_cap) {
+        size_t cap = live_cap ? live_cap * 2 : 8;
+        asyncio_executor_t **grown = asyncio__realloc(live, cap * sizeof *grown);
+        if (!grown) {
+            pthread_rwlock_unlock(&registry_lock);
+            pthread_mutex_destroy(&ex->lock);
+            pthread_cond_destroy(&ex->work);
+            pthread_cond_destroy(&ex->stopped);
+            asyncio__free(ex);
+            goto nomem;
+        }
+        live = grown;
+        live_cap = cap;
+    }
+    live[live_len++] = ex;
+    pthread_rwlock_unlock(&registry_lock);
     return ex;
 nomem:
     asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_executor_new");

@@ -485,26 +485,6 @@ asyncio_loop_t *asyncio_loop_new(void)
         asyncio_raise_uv(rc, "creating a loop");
         return NULL;
     }
-    pthread_rwlock_wrlock(&registry_lock);
-    if (live_len == live_cap) {
-        size_t cap = live_cap ? live_cap * 2 : 8;
-        asyncio_loop_t **grown = asyncio__realloc(live, cap * sizeof *grown);
-        if (!grown) {
-            pthread_rwlock_unlock(&registry_lock);
-            uv_close((uv_handle_t *)&loop->wakeup_timer, NULL);
-            uv_close((uv_handle_t *)&loop->inbox_async, NULL);
-            uv_run(&loop->uv, UV_RUN_DEFAULT);
-            uv_loop_close(&loop->uv);
-            asyncio__coro_destroy(&loop->main_ctx);
-            asyncio__free(loop);
-            goto nomem;
-        }
-        live = grown;
-        live_cap = cap;
-    }
-    live[live_len++] = loop;
-    pthread_rwlock_unlock(&registry_lock);
-
     static atomic_uint_fast64_t serials;
     loop->serial = atomic_fetch_add(&serials, 1) + 1;
     loop->magic = LOOP_MAGIC;
@@ -519,6 +499,29 @@ asyncio_loop_t *asyncio_loop_new(void)
     loop->inbox_async.data = loop;
     const char *dbg = getenv("ASYNCIO_DEBUG");
     loop->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+
+    /* Complete before it is registered: other threads look it up. */
+    pthread_rwlock_wrlock(&registry_lock);
+    if (live_len == live_cap) {
+        size_t cap = live_cap ? live_cap * 2 : 8;
+        asyncio_loop_t **grown = asyncio__realloc(live, cap * sizeof *grown);
+        if (!grown) {
+            pthread_rwlock_unlock(&registry_lock);
+            uv_close((uv_handle_t *)&loop->wakeup_timer, NULL);
+            uv_close((uv_handle_t *)&loop->inbox_async, NULL);
+            uv_run(&loop->uv, UV_RUN_DEFAULT);
+            uv_loop_close(&loop->uv);
+            pthread_mutex_destroy(&loop->inbox_lock);
+            asyncio__coro_destroy(&loop->main_ctx);
+            asyncio__free(loop);
+            goto nomem;
+        }
+        live = grown;
+        live_cap = cap;
+    }
+    live[live_len++] = loop;
+    pthread_rwlock_unlock(&registry_lock);
+
     asyncio__overflow_handler_install();
     atomic_fetch_add(&asyncio__live_loops, 1);
     asyncio__tls.nloops++;
