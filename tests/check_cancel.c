@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-
 static tu_log_t LOG;
 
 static double now(void)
@@ -23,13 +22,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The message of the raised error, "" when none. */
-static const char *raised_message(void)
-{
-    const asyncio_error_t *e = asyncio_error();
-    return e && e->message ? e->message : "";
 }
 
 /* ---------------------------------------------------------------------- */
@@ -56,7 +48,7 @@ static void *early_main(void *arg)
     int rc = asyncio_await(t, NULL);
     ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
     assert_raised(ASYNCIO_ECANCELLED, "CancelledError");
-    tu_logf(&LOG, "raised:%s ", raised_message());
+    tu_logf(&LOG, "raised:%s ", tu_raised_message());
     ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
     tu_logf(&LOG, "cancelled:%s", TF(asyncio_cancelled(t)));
     /* Its exception() is its CancelledError. */
@@ -129,7 +121,7 @@ static void *await_fut(void *arg)
 {
     int rc = asyncio_await(arg, NULL);
     ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "waiter:%s ", raised_message());
+    tu_logf(&LOG, "waiter:%s ", tu_raised_message());
     return NULL;
 }
 
@@ -143,7 +135,7 @@ static void *future_main(void *arg)
     /* The awaited future is cancelled at once, as in Python. */
     ck_assert(asyncio_cancelled(fut));
     ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "main:%s", raised_message());
+    tu_logf(&LOG, "main:%s", tu_raised_message());
     asyncio_error_clear();
     ck_assert(asyncio_cancelled(t));
     const asyncio_error_t *e = asyncio_exception(fut);
@@ -201,7 +193,7 @@ static void *msg_inner(void *arg)
     (void)arg;
     int rc = asyncio_sleep(10);
     ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "inner:%s ", raised_message());
+    tu_logf(&LOG, "inner:%s ", tu_raised_message());
     return asyncio_reraise();
 }
 
@@ -211,7 +203,7 @@ static void *msg_outer(void *arg)
     asyncio_future_t *t = asyncio_create_task(msg_inner, NULL);
     int rc = asyncio_await(t, NULL);
     ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "outer:%s ", raised_message());
+    tu_logf(&LOG, "outer:%s ", tu_raised_message());
     tu_logf(&LOG, "inner-cancelled:%s ", TF(asyncio_cancelled(t)));
     asyncio_decref(t);
     return NULL; /* the CancelledError propagates */
@@ -334,7 +326,7 @@ static void *cleanup_reraise(void *arg)
 {
     (void)arg;
     ck_assert_int_eq(asyncio_sleep(10), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "cancelled:%s ", raised_message());
+    tu_logf(&LOG, "cancelled:%s ", tu_raised_message());
     /* Suspending calls work while the error is raised and keep it. */
     ck_assert_int_eq(asyncio_sleep(0.01), 0);
     assert_raised(ASYNCIO_ECANCELLED, "CancelledError");
@@ -367,7 +359,7 @@ static void *cleanup_main(void *arg)
         ck_assert_int_eq(asyncio_sleep(0), 0);
         ck_assert(asyncio_cancel(t, "bye"));
         ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
-        tu_logf(&LOG, "main:%s ", raised_message());
+        tu_logf(&LOG, "main:%s ", tu_raised_message());
         asyncio_error_clear();
         ck_assert(asyncio_cancelled(t));
         asyncio_decref(t);
@@ -428,7 +420,7 @@ static void *self_await(void *arg)
     tu_logf(&LOG, "self-cancel:%s ", TF(asyncio_cancel(asyncio_current_task(), "me")));
     tu_logf(&LOG, "still-running ");
     ck_assert_int_eq(asyncio_sleep(0), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "await-raised:%s ", raised_message());
+    tu_logf(&LOG, "await-raised:%s ", tu_raised_message());
     return NULL;
 }
 
@@ -455,7 +447,7 @@ static void *self_main(void *arg)
     (void)arg;
     asyncio_future_t *t = asyncio_create_task(self_await, NULL);
     ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "main:%s ", raised_message());
+    tu_logf(&LOG, "main:%s ", tu_raised_message());
     asyncio_error_clear();
     tu_logf(&LOG, "t1-cancelled:%s ", TF(asyncio_cancelled(t)));
     asyncio_decref(t);
@@ -609,7 +601,7 @@ static void *awaiter_main(void *arg)
     asyncio_future_t *victim = asyncio_create_task(long_sleep, NULL);
     asyncio_future_t *killer = asyncio_create_task(third_party, victim);
     ck_assert_int_eq(asyncio_await(victim, NULL), ASYNCIO_ECANCELLED);
-    ck_assert_str_eq(raised_message(), "from third");
+    ck_assert_str_eq(tu_raised_message(), "from third");
     asyncio_error_clear();
     asyncio_future_t *me = asyncio_current_task();
     ck_assert_int_eq(asyncio_task_cancelling(me), 0);
@@ -734,7 +726,7 @@ START_TEST(test_run_main_cancelled)
     double t0 = now();
     ck_assert_int_eq(asyncio_run(cancelled_main, NULL, NULL), ASYNCIO_ECANCELLED);
     assert_raised(ASYNCIO_ECANCELLED, "CancelledError");
-    ck_assert_str_eq(raised_message(), "main go");
+    ck_assert_str_eq(tu_raised_message(), "main go");
     asyncio_error_clear();
     ck_assert_double_lt(now() - t0, 2.0);
 }
@@ -754,7 +746,7 @@ START_TEST(test_run_main_cancels_itself)
     void *res = IP(-1);
     ck_assert_int_eq(asyncio_run(self_cancel_main, NULL, &res), ASYNCIO_ECANCELLED);
     assert_raised(ASYNCIO_ECANCELLED, "CancelledError");
-    ck_assert_str_eq(raised_message(), "bye main");
+    ck_assert_str_eq(tu_raised_message(), "bye main");
     asyncio_error_clear();
 }
 END_TEST
@@ -851,7 +843,7 @@ static void *raise_cancelled_main(void *arg)
     (void)arg;
     asyncio_future_t *t = asyncio_create_task(raise_cancelled, NULL);
     ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
-    ck_assert_str_eq(raised_message(), "by name");
+    ck_assert_str_eq(tu_raised_message(), "by name");
     asyncio_error_clear();
     ck_assert(asyncio_cancelled(t));
     asyncio_decref(t);
@@ -875,7 +867,7 @@ static void *stubborn(void *arg)
     ck_assert_ptr_nonnull(e);
     tu_logf(&LOG, "first:%s:%d ", e->message, asyncio_task_cancelling(me));
     ck_assert_int_eq(asyncio_sleep(10), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "second:%s:%d ", raised_message(), asyncio_task_cancelling(me));
+    tu_logf(&LOG, "second:%s:%d ", tu_raised_message(), asyncio_task_cancelling(me));
     return NULL;
 }
 
@@ -889,7 +881,7 @@ static void *cleanup_cancel_main(void *arg)
     ck_assert_int_eq(asyncio_sleep(0), 0);
     ck_assert(asyncio_cancel(t, "two"));
     ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "main:%s", raised_message());
+    tu_logf(&LOG, "main:%s", tu_raised_message());
     asyncio_error_clear();
     asyncio_decref(t);
     return NULL;
@@ -914,7 +906,7 @@ static void *named_waiter(void *arg)
 {
     struct named_wait *w = arg;
     ck_assert_int_eq(asyncio_await(w->fut, NULL), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "%s:%s ", w->name, raised_message());
+    tu_logf(&LOG, "%s:%s ", w->name, tu_raised_message());
     return NULL;
 }
 

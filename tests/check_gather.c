@@ -14,14 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static tu_log_t LOG;
-
-static const char *raised_message(void)
-{
-    const asyncio_error_t *e = asyncio_error();
-    return e && e->message ? e->message : "";
-}
 
 /* Child coroutines: arg points at a spec. */
 struct spec {
@@ -48,12 +41,6 @@ static asyncio_future_t *spawn(const struct spec *s)
     return t;
 }
 
-static void decref_all(asyncio_future_t **fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        asyncio_decref(fs[i]);
-}
-
 /* ---------------------------------------------------------------------- */
 
 static void set_later(void *arg)
@@ -77,7 +64,7 @@ static void *order_main(void *arg)
     ck_assert_int_eq(PI(res[3]), 3);
     /* results may be NULL: wait only. */
     ck_assert_int_eq(asyncio_gather(fs, 4, NULL, 0), 0);
-    decref_all(fs, 4);
+    tu_decref_all(fs, 4);
     return NULL;
 }
 
@@ -99,7 +86,7 @@ static void *done_inputs_main(void *arg)
     ck_assert_int_eq(asyncio_gather(fs, 3, res, 0), 0);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(PI(res[i]), i + 1);
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
     return NULL;
 }
 
@@ -172,7 +159,7 @@ static void *wake_order_main(void *arg)
     tu_logf(&LOG, "gV");
     ck_assert_int_eq(asyncio_await(t, NULL), 0);
     asyncio_decref(t);
-    decref_all(ab, 2);
+    tu_decref_all(ab, 2);
     asyncio_decref(c);
     asyncio_decref(d);
     return NULL;
@@ -195,7 +182,7 @@ static void *first_failure_main(void *arg)
     int rc = asyncio_gather(fs, 3, res, 0);
     ck_assert_int_eq(rc, ASYNCIO_EVALUE);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    tu_logf(&LOG, "gather-raised:%s ", raised_message());
+    tu_logf(&LOG, "gather-raised:%s ", tu_raised_message());
     asyncio_error_clear();
     tu_logf(&LOG, "done:%s,%s,%s ", TF(asyncio_done(fs[0])), TF(asyncio_done(fs[1])),
             TF(asyncio_done(fs[2])));
@@ -205,7 +192,7 @@ static void *first_failure_main(void *arg)
     tu_logf(&LOG, "a=%d ", (int)PI(r));
     ck_assert_int_eq(asyncio_await(fs[2], &r), 0);
     tu_logf(&LOG, "c=%d", (int)PI(r));
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
     return NULL;
 }
 
@@ -295,7 +282,7 @@ static void *twice_main(void *arg)
     ck_assert_int_eq(asyncio_future_set_exception(f, "ValueError", "twice"), 0);
     asyncio_future_t *gs[2] = {f, f};
     ck_assert_int_eq(asyncio_gather(gs, 2, res, 0), ASYNCIO_EVALUE);
-    ck_assert_str_eq(raised_message(), "twice");
+    ck_assert_str_eq(tu_raised_message(), "twice");
     asyncio_error_clear();
     asyncio_decref(f);
     asyncio_decref(a);
@@ -321,11 +308,11 @@ static void *future_cancel_main(void *arg)
     tu_logf(&LOG, "cancel:%s ", TF(asyncio_cancel(g, "gm")));
     tu_logf(&LOG, "g-done-now:%s ", TF(asyncio_done(g)));
     ck_assert_int_eq(asyncio_await(g, NULL), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "g-raised:%s ", raised_message());
+    tu_logf(&LOG, "g-raised:%s ", tu_raised_message());
     asyncio_error_clear();
     tu_logf(&LOG, "children:%s,%s", TF(asyncio_cancelled(fs[0])), TF(asyncio_cancelled(fs[1])));
     asyncio_decref(g);
-    decref_all(fs, 2);
+    tu_decref_all(fs, 2);
     return NULL;
 }
 
@@ -344,7 +331,7 @@ static void *gatherer(void *arg)
     (void)arg;
     int rc = asyncio_gather(caller_children, 2, NULL, 0);
     ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "gatherer:%s ", raised_message());
+    tu_logf(&LOG, "gatherer:%s ", tu_raised_message());
     return NULL;
 }
 
@@ -359,12 +346,12 @@ static void *caller_cancel_main(void *arg)
     ck_assert_int_eq(asyncio_sleep(0), 0);
     tu_logf(&LOG, "cancel:%s ", TF(asyncio_cancel(t, "cm")));
     ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "main:%s ", raised_message());
+    tu_logf(&LOG, "main:%s ", tu_raised_message());
     asyncio_error_clear();
     tu_logf(&LOG, "t:%s children:%s,%s", TF(asyncio_cancelled(t)),
             TF(asyncio_cancelled(caller_children[0])), TF(asyncio_cancelled(caller_children[1])));
     asyncio_decref(t);
-    decref_all(caller_children, 2);
+    tu_decref_all(caller_children, 2);
     return NULL;
 }
 
@@ -386,7 +373,7 @@ static void *child_cancel_main(void *arg)
     ck_assert(asyncio_cancel(fs[0], "alone"));
     int rc = asyncio_await(g, NULL);
     ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
-    tu_logf(&LOG, "gather-raised:CancelledError:%s ", raised_message());
+    tu_logf(&LOG, "gather-raised:CancelledError:%s ", tu_raised_message());
     ck_assert_ptr_nonnull(asyncio_catch("CancelledError"));
     tu_logf(&LOG, "b-cancelled:%s ", TF(asyncio_cancelled(fs[1])));
     void *r = NULL;
@@ -394,7 +381,7 @@ static void *child_cancel_main(void *arg)
     tu_logf(&LOG, "b=%d", (int)PI(r));
     tu_assert_log(&LOG, "gather-raised:CancelledError:alone b-cancelled:False ok11-done b=11");
     asyncio_decref(g);
-    decref_all(fs, 2);
+    tu_decref_all(fs, 2);
 
     /* The same through asyncio_gather in this task: the task catches the
      * CancelledError and goes on (it was not cancelled itself). */
@@ -406,7 +393,7 @@ static void *child_cancel_main(void *arg)
     ck_assert(!asyncio_cancelled(hs[1]));
     ck_assert_int_eq(asyncio_await(hs[1], NULL), 0);
     ck_assert_int_eq(asyncio_sleep(0), 0);
-    decref_all(hs, 2);
+    tu_decref_all(hs, 2);
     return NULL;
 }
 
@@ -439,7 +426,7 @@ static void *array_main(void *arg)
     ck_assert_int_eq(asyncio_future_set_result(g, NULL), ASYNCIO_EINVALIDSTATE);
     asyncio_error_clear();
     asyncio_decref(g); /* frees the array */
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
 
     /* With return_exceptions: NULL slot for the failure; the gather
      * future itself succeeds. */
@@ -452,7 +439,7 @@ static void *array_main(void *arg)
     ck_assert_int_eq(PI(arr[1]), 5);
     ck_assert_str_eq(asyncio_exception(hs[0])->message, "4 failed");
     asyncio_decref(g);
-    decref_all(hs, 2);
+    tu_decref_all(hs, 2);
 
     /* Without it, the gather future fails with the child's exception. */
     hs[0] = spawn(&t[0]);
@@ -465,7 +452,7 @@ static void *array_main(void *arg)
     ck_assert_str_eq(e->message, "4 failed");
     asyncio_decref(g);
     ck_assert_int_eq(asyncio_await(hs[1], NULL), 0);
-    decref_all(hs, 2);
+    tu_decref_all(hs, 2);
     return NULL;
 }
 
@@ -496,7 +483,7 @@ static void *nested_main(void *arg)
     asyncio_decref(outer);
     asyncio_decref(inner);
     asyncio_decref(c);
-    decref_all(ab, 2);
+    tu_decref_all(ab, 2);
 
     static const struct spec l[3] = {{4, 10, false}, {5, 10, false}, {6, 10, false}};
     asyncio_future_t *de[2] = {spawn(&l[0]), spawn(&l[1])};
@@ -514,7 +501,7 @@ static void *nested_main(void *arg)
     asyncio_decref(outer);
     asyncio_decref(inner);
     asyncio_decref(c);
-    decref_all(de, 2);
+    tu_decref_all(de, 2);
     return NULL;
 }
 
@@ -548,7 +535,7 @@ static void *futures_fail_main(void *arg)
     ck_assert_str_eq(e->message, "soon");
     ck_assert_int_eq(asyncio_sleep(0.05), 0);
     ck_assert_str_eq(asyncio_exception(fs[0])->type, "KeyError");
-    decref_all(fs, 2);
+    tu_decref_all(fs, 2);
     return NULL;
 }
 
@@ -611,7 +598,7 @@ static void *edges_main(void *arg)
     ck_assert_int_eq(asyncio_result(fs[1], &r2), 0);
     tu_logf(&LOG, "results:%d,%d\n", (int)PI(r1), (int)PI(r2));
     asyncio_decref(g);
-    decref_all(fs, 2);
+    tu_decref_all(fs, 2);
 
     /* 2: the caller of gather(return_exceptions) is cancelled. */
     rex_children[0] = asyncio_create_task(sleep_long, NULL);
@@ -627,7 +614,7 @@ static void *edges_main(void *arg)
     tu_logf(&LOG, "t:%s a:%s b:%s\n", TF(asyncio_cancelled(t)),
             TF(asyncio_cancelled(rex_children[0])), TF(asyncio_cancelled(rex_children[1])));
     asyncio_decref(t);
-    decref_all(rex_children, 2);
+    tu_decref_all(rex_children, 2);
 
     /* 3: nothing left to cancel. */
     asyncio_future_t *f1 = asyncio_future_new();
@@ -719,9 +706,9 @@ static void *retrieved_main(void *arg)
     static const struct spec s[3] = {{1, 0.0, true}, {2, 0.01, true}, {3, 0.0, true}};
     asyncio_future_t *fs[2] = {spawn(&s[0]), spawn(&s[1])};
     ck_assert_int_eq(asyncio_gather(fs, 2, NULL, 0), ASYNCIO_EVALUE);
-    ck_assert_str_eq(raised_message(), "1 failed");
+    ck_assert_str_eq(tu_raised_message(), "1 failed");
     asyncio_error_clear();
-    decref_all(fs, 2);
+    tu_decref_all(fs, 2);
     ck_assert_int_eq(asyncio_sleep(0.05), 0);
     ck_assert_int_eq(reports, 0);
 
@@ -729,7 +716,7 @@ static void *retrieved_main(void *arg)
     fs[0] = spawn(&s[0]);
     fs[1] = spawn(&s[1]);
     ck_assert_int_eq(asyncio_gather(fs, 2, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
-    decref_all(fs, 2);
+    tu_decref_all(fs, 2);
     ck_assert_int_eq(asyncio_sleep(0.02), 0);
     ck_assert_int_eq(reports, 0);
 
@@ -770,7 +757,7 @@ static void *many_main(void *arg)
     ck_assert_int_eq(asyncio_gather(fs, (size_t)n, res, 0), 0);
     for (long i = 0; i < n; i++)
         ck_assert_int_eq(PI(res[i]), i);
-    decref_all(fs, (size_t)n);
+    tu_decref_all(fs, (size_t)n);
     free(fs);
     free(res);
     return NULL;
@@ -807,7 +794,7 @@ static void *chaos_main(void *arg)
             ck_assert_int_eq(asyncio_gather(fs, 3, res, 0), 0);
             ck_assert_int_eq(PI(res[1]), 2);
         }
-        decref_all(fs, 3);
+        tu_decref_all(fs, 3);
     }
     ck_assert(ok);
 
@@ -828,7 +815,7 @@ static void *chaos_main(void *arg)
             asyncio_error_clear();
             ck_assert_int_eq(asyncio_gather(fs, 3, NULL, 0), 0);
         }
-        decref_all(fs, 3);
+        tu_decref_all(fs, 3);
     }
     ck_assert(ok);
     return NULL;

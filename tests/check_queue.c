@@ -21,31 +21,11 @@ static asyncio_queue_t *Q;
 
 #define LOGF(...) tu_logf(&LOG, __VA_ARGS__)
 
-static asyncio_future_t *spawn(asyncio_coro_fn fn, void *arg)
-{
-    asyncio_future_t *t = asyncio_create_task(fn, arg);
-    ck_assert_ptr_nonnull(t);
-    return t;
-}
-
-static void gather_drop(asyncio_future_t **ts, size_t n)
-{
-    ck_assert_int_eq(asyncio_gather(ts, n, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
-    for (size_t i = 0; i < n; i++)
-        asyncio_decref(ts[i]);
-}
-
-static void yield(void)
-{
-    ck_assert_int_eq(asyncio_sleep(0), 0);
-}
-
+/* Runs main in a fresh loop with an empty log and checks it succeeded. */
 static void run(asyncio_coro_fn main, void *arg)
 {
     memset(&LOG, 0, sizeof LOG);
-    int rc = tu_run(main, arg, NULL);
-    const asyncio_error_t *e = asyncio_error();
-    ck_assert_msg(rc == 0, "main failed: %d %s: %s", rc, e ? e->type : "-", e ? e->message : "-");
+    tu_run_ok(main, arg);
 }
 
 /* Items are small integers in pointers; NULL prints as Python's None. */
@@ -207,11 +187,11 @@ static void *getters_order_main(void *arg)
     Q = asyncio_queue_new(0);
     asyncio_future_t *ts[3];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(getter, IP(i));
-    yield();
+        ts[i] = tu_spawn(getter, IP(i));
+    tu_yield();
     for (const char *s = "abc"; *s; s++)
         ck_assert_int_eq(asyncio_queue_put_nowait(Q, IP(*s)), 0);
-    gather_drop(ts, 3);
+    tu_gather_drop(ts, 3);
     asyncio_queue_free(Q);
     return NULL;
 }
@@ -230,12 +210,12 @@ static void *getter_cancel_woken_main(void *arg)
     Q = asyncio_queue_new(0);
     asyncio_future_t *ts[3];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(getter, IP(i));
-    yield();
+        ts[i] = tu_spawn(getter, IP(i));
+    tu_yield();
     asyncio_cancel(ts[1], NULL);
     ck_assert_int_eq(asyncio_queue_put_nowait(Q, IP('a')), 0);
     asyncio_cancel(ts[0], NULL);
-    gather_drop(ts, 3);
+    tu_gather_drop(ts, 3);
     LOGF(" %zu", asyncio_queue_qsize(Q));
     asyncio_queue_free(Q);
     return NULL;
@@ -268,15 +248,15 @@ static void *putter_cancel_woken_main(void *arg)
     ck_assert_int_eq(asyncio_queue_put_nowait(Q, IP('x')), 0);
     asyncio_future_t *ts[3];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(putter, IP(i));
-    yield();
+        ts[i] = tu_spawn(putter, IP(i));
+    tu_yield();
     LOGF(" full=%s", TF(asyncio_queue_full(Q)));
     asyncio_cancel(ts[1], NULL);
     void *item;
     ck_assert_int_eq(asyncio_queue_get_nowait(Q, &item), 0);
     LOGF(" got=%c", (char)PI(item));
     asyncio_cancel(ts[0], NULL);
-    gather_drop(ts, 3);
+    tu_gather_drop(ts, 3);
     LOGF(" ");
     while (!asyncio_queue_empty(Q)) {
         ck_assert_int_eq(asyncio_queue_get_nowait(Q, &item), 0);
@@ -325,14 +305,14 @@ static void *join_task_done_main(void *arg)
     ck_assert_int_eq(asyncio_queue_join(Q), 0); /* nothing pending */
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(asyncio_queue_put_nowait(Q, IP(i)), 0);
-    asyncio_future_t *js[2] = {spawn(jt_joiner, IP(0)), spawn(jt_joiner, IP(1))};
-    asyncio_future_t *ws[2] = {spawn(jt_worker, IP(0)), spawn(jt_worker, IP(1))};
+    asyncio_future_t *js[2] = {tu_spawn(jt_joiner, IP(0)), tu_spawn(jt_joiner, IP(1))};
+    asyncio_future_t *ws[2] = {tu_spawn(jt_worker, IP(0)), tu_spawn(jt_worker, IP(1))};
     ck_assert_int_eq(asyncio_queue_join(Q), 0);
     LOGF(" joined");
-    gather_drop(js, 2);
+    tu_gather_drop(js, 2);
     asyncio_cancel(ws[0], NULL);
     asyncio_cancel(ws[1], NULL);
-    gather_drop(ws, 2);
+    tu_gather_drop(ws, 2);
     ck_assert_int_eq(asyncio_queue_task_done(Q), ASYNCIO_EVALUE);
     const asyncio_error_t *e = asyncio_catch("ValueError");
     ck_assert_ptr_nonnull(e);
@@ -420,23 +400,23 @@ static void *shutdown_blocked_main(void *arg)
 {
     (void)arg;
     Q = asyncio_queue_new(1);
-    asyncio_future_t *gs[2] = {spawn(sd_getter, IP(0)), spawn(sd_getter, IP(1))};
-    yield();
+    asyncio_future_t *gs[2] = {tu_spawn(sd_getter, IP(0)), tu_spawn(sd_getter, IP(1))};
+    tu_yield();
     asyncio_queue_shutdown(Q, false);
-    gather_drop(gs, 2);
+    tu_gather_drop(gs, 2);
     asyncio_queue_free(Q);
     LOGF(" |");
 
     Q = asyncio_queue_new(1);
     ck_assert_int_eq(asyncio_queue_put_nowait(Q, IP(9)), 0);
-    asyncio_future_t *ps[2] = {spawn(sd_putter, IP(1)), spawn(sd_putter, IP(2))};
-    asyncio_future_t *g = spawn(sd_getter, IP(5));
-    yield();
+    asyncio_future_t *ps[2] = {tu_spawn(sd_putter, IP(1)), tu_spawn(sd_putter, IP(2))};
+    asyncio_future_t *g = tu_spawn(sd_getter, IP(5));
+    tu_yield();
     asyncio_queue_shutdown(Q, false);
-    asyncio_future_t *g2 = spawn(sd_getter, IP(6)); /* takes the item left */
-    asyncio_future_t *g3 = spawn(sd_getter, IP(7)); /* then shut down */
+    asyncio_future_t *g2 = tu_spawn(sd_getter, IP(6)); /* takes the item left */
+    asyncio_future_t *g3 = tu_spawn(sd_getter, IP(7)); /* then shut down */
     asyncio_future_t *all[5] = {ps[0], ps[1], g, g2, g3};
-    gather_drop(all, 5);
+    tu_gather_drop(all, 5);
     asyncio_queue_free(Q);
     return NULL;
 }
@@ -464,26 +444,26 @@ static void *shutdown_immediate_main(void *arg)
         ck_assert_int_eq(asyncio_queue_put_nowait(Q, IP(i)), 0);
     void *item;
     ck_assert_int_eq(asyncio_queue_get_nowait(Q, &item), 0); /* 1 unfinished in hand */
-    asyncio_future_t *j = spawn(sd_joiner, NULL);
-    yield();
+    asyncio_future_t *j = tu_spawn(sd_joiner, NULL);
+    tu_yield();
     asyncio_queue_shutdown(Q, true);
     ck_assert_int_eq(asyncio_queue_qsize(Q), 0);
-    yield();
+    tu_yield();
     LOGF(" still-joining=%s", TF(!asyncio_done(j)));
     ck_assert_int_eq(asyncio_queue_task_done(Q), 0);
-    gather_drop(&j, 1);
+    tu_gather_drop(&j, 1);
     ck_assert_int_eq(asyncio_queue_task_done(Q), ASYNCIO_EVALUE);
     asyncio_error_clear();
-    asyncio_future_t *g = spawn(sd_getter, IP(0));
-    gather_drop(&g, 1);
+    asyncio_future_t *g = tu_spawn(sd_getter, IP(0));
+    tu_gather_drop(&g, 1);
     asyncio_queue_free(Q);
 
     /* Shut down immediately with nothing unfinished: join returns. */
     Q = asyncio_queue_new(0);
-    asyncio_future_t *gs[2] = {spawn(sd_getter, IP(1)), spawn(sd_getter, IP(2))};
-    yield();
+    asyncio_future_t *gs[2] = {tu_spawn(sd_getter, IP(1)), tu_spawn(sd_getter, IP(2))};
+    tu_yield();
     asyncio_queue_shutdown(Q, true);
-    gather_drop(gs, 2);
+    tu_gather_drop(gs, 2);
     ck_assert_int_eq(asyncio_queue_join(Q), 0);
     asyncio_queue_free(Q);
     return NULL;
@@ -535,8 +515,8 @@ static void *free_waiting_main(void *arg)
 {
     (void)arg;
     Q = asyncio_queue_new(0);
-    asyncio_future_t *g = spawn(sd_getter, IP(0));
-    yield();
+    asyncio_future_t *g = tu_spawn(sd_getter, IP(0));
+    tu_yield();
     asyncio_queue_free(Q);
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
     asyncio_error_clear();
@@ -545,7 +525,7 @@ static void *free_waiting_main(void *arg)
     asyncio_queue_free(Q);
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
     asyncio_error_clear();
-    gather_drop(&g, 1);
+    tu_gather_drop(&g, 1);
     asyncio_queue_free(Q);
     ck_assert_ptr_null(asyncio_error());
     return NULL;
@@ -684,16 +664,16 @@ static void *stress_main(void *arg)
     S.cons = malloc(sizeof *S.cons * (size_t)S.ncons);
     S.producing = true;
     for (long i = 0; i < S.ncons; i++)
-        S.cons[i] = spawn(stress_consumer, NULL);
+        S.cons[i] = tu_spawn(stress_consumer, NULL);
     for (long i = 0; i < S.nprod; i++)
-        S.prod[i] = spawn(stress_producer, IP(i));
-    asyncio_future_t *c = spawn(chaos, NULL);
-    gather_drop(S.prod, (size_t)S.nprod);
+        S.prod[i] = tu_spawn(stress_producer, IP(i));
+    asyncio_future_t *c = tu_spawn(chaos, NULL);
+    tu_gather_drop(S.prod, (size_t)S.nprod);
     S.producing = false;
-    gather_drop(&c, 1);
+    tu_gather_drop(&c, 1);
     /* Consumers still alive take what is left, then see the shutdown. */
     asyncio_queue_shutdown(Q, false);
-    gather_drop(S.cons, (size_t)S.ncons);
+    tu_gather_drop(S.cons, (size_t)S.ncons);
     void *item;
     while (asyncio_queue_get_nowait(Q, &item) == 0)
         S.drained[PI(item)]++;

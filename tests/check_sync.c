@@ -17,33 +17,11 @@ static tu_log_t LOG;
 
 #define LOGF(...) tu_logf(&LOG, __VA_ARGS__)
 
-static asyncio_future_t *spawn(asyncio_coro_fn fn, void *arg)
-{
-    asyncio_future_t *t = asyncio_create_task(fn, arg);
-    ck_assert_ptr_nonnull(t);
-    return t;
-}
-
-/* await asyncio.gather(*ts, return_exceptions=True), then drop them. */
-static void gather_drop(asyncio_future_t **ts, size_t n)
-{
-    ck_assert_int_eq(asyncio_gather(ts, n, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
-    for (size_t i = 0; i < n; i++)
-        asyncio_decref(ts[i]);
-}
-
-static void yield(void)
-{
-    ck_assert_int_eq(asyncio_sleep(0), 0);
-}
-
-/* Runs main in a fresh loop and checks it succeeded. */
+/* Runs main in a fresh loop with an empty log and checks it succeeded. */
 static void run(asyncio_coro_fn main, void *arg)
 {
     memset(&LOG, 0, sizeof LOG);
-    int rc = tu_run(main, arg, NULL);
-    const asyncio_error_t *e = asyncio_error();
-    ck_assert_msg(rc == 0, "main failed: %d %s: %s", rc, e ? e->type : "-", e ? e->message : "-");
+    tu_run_ok(main, arg);
 }
 
 /* ---------------------------------------------------------------------
@@ -92,11 +70,11 @@ static void *lock_order_main(void *arg)
     ck_assert_int_eq(asyncio_lock_acquire(LK), 0);
     asyncio_future_t *ts[4];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(lock_worker, IP(i));
-    yield();
+        ts[i] = tu_spawn(lock_worker, IP(i));
+    tu_yield();
     ck_assert_int_eq(asyncio_lock_release(LK), 0);
-    ts[3] = spawn(lock_worker, IP(9)); /* queues behind the woken waiter */
-    gather_drop(ts, 4);
+    ts[3] = tu_spawn(lock_worker, IP(9)); /* queues behind the woken waiter */
+    tu_gather_drop(ts, 4);
     LOGF(" %s", TF(asyncio_lock_locked(LK)));
     asyncio_lock_free(LK);
     return NULL;
@@ -129,12 +107,12 @@ static void *lock_cancel_woken_main(void *arg)
     ck_assert_int_eq(asyncio_lock_acquire(LK), 0);
     asyncio_future_t *ts[3];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(lock_cancel_worker, IP(i + 1));
-    yield();
+        ts[i] = tu_spawn(lock_cancel_worker, IP(i + 1));
+    tu_yield();
     asyncio_lock_release(LK); /* wakes 1 */
     asyncio_cancel(ts[0], NULL);
     asyncio_cancel(ts[2], NULL);
-    gather_drop(ts, 3);
+    tu_gather_drop(ts, 3);
     LOGF(" %s", TF(asyncio_lock_locked(LK)));
     asyncio_lock_free(LK);
     return NULL;
@@ -157,15 +135,15 @@ static void *lock_cancel_all_main(void *arg)
     ck_assert_int_eq(asyncio_lock_acquire(LK), 0);
     asyncio_future_t *ts[3];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(lock_cancel_worker, IP(i));
-    yield();
+        ts[i] = tu_spawn(lock_cancel_worker, IP(i));
+    tu_yield();
     for (int i = 0; i < 3; i++)
         asyncio_cancel(ts[i], NULL);
     asyncio_lock_release(LK);
     /* The cancelled waiters are still queued but cannot take it. */
     ck_assert_int_eq(asyncio_lock_acquire(LK), 0);
     asyncio_lock_release(LK);
-    gather_drop(ts, 3);
+    tu_gather_drop(ts, 3);
     asyncio_lock_free(LK);
     return NULL;
 }
@@ -198,8 +176,8 @@ static void *lock_many_main(void *arg)
     handoff_next = 0;
     asyncio_future_t *ts[50];
     for (int i = 0; i < 50; i++)
-        ts[i] = spawn(lock_count_worker, IP(i));
-    gather_drop(ts, 50);
+        ts[i] = tu_spawn(lock_count_worker, IP(i));
+    tu_gather_drop(ts, 50);
     asyncio_lock_free(LK);
     return NULL;
 }
@@ -234,12 +212,12 @@ static void *event_order_main(void *arg)
     ck_assert(!asyncio_event_is_set(EV));
     asyncio_future_t *ts[3];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(event_waiter, IP(i));
-    yield();
+        ts[i] = tu_spawn(event_waiter, IP(i));
+    tu_yield();
     asyncio_cancel(ts[1], NULL);
     asyncio_event_set(EV);
     asyncio_event_clear(EV);
-    gather_drop(ts, 3);
+    tu_gather_drop(ts, 3);
     LOGF(" %s", TF(asyncio_event_is_set(EV)));
     /* Set: wait returns at once. */
     asyncio_event_set(EV);
@@ -297,22 +275,22 @@ static void *condition_order_main(void *arg)
     cv_state = 0;
     asyncio_future_t *ts[4];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(cond_waiter, IP(i));
-    ts[3] = spawn(cond_pred_waiter, NULL);
-    yield();
+        ts[i] = tu_spawn(cond_waiter, IP(i));
+    ts[3] = tu_spawn(cond_pred_waiter, NULL);
+    tu_yield();
     ck_assert_int_eq(asyncio_condition_acquire(CV), 0);
     if (shared)
         ck_assert(asyncio_lock_locked(shared));
     cv_state = 1;
     ck_assert_int_eq(asyncio_condition_notify(CV, 1), 0);
     asyncio_condition_release(CV);
-    yield();
+    tu_yield();
     LOGF(" |");
     ck_assert_int_eq(asyncio_condition_acquire(CV), 0);
     cv_state = 2;
     ck_assert_int_eq(asyncio_condition_notify_all(CV), 0);
     asyncio_condition_release(CV);
-    gather_drop(ts, 4);
+    tu_gather_drop(ts, 4);
     LOGF(" %s", TF(asyncio_condition_locked(CV)));
     asyncio_condition_free(CV);
     return NULL;
@@ -352,12 +330,12 @@ static void *condition_cancel_relocks_main(void *arg)
 {
     (void)arg;
     CV = asyncio_condition_new(NULL);
-    asyncio_future_t *t = spawn(cond_cancel_waiter, NULL);
-    yield();
+    asyncio_future_t *t = tu_spawn(cond_cancel_waiter, NULL);
+    tu_yield();
     ck_assert_int_eq(asyncio_condition_acquire(CV), 0);
     asyncio_cancel(t, NULL);
-    yield();
-    yield();
+    tu_yield();
+    tu_yield();
     LOGF(" main releases;");
     asyncio_condition_release(CV);
     ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
@@ -396,13 +374,14 @@ static void *condition_notified_cancel_main(void *arg)
 {
     (void)arg;
     CV = asyncio_condition_new(NULL);
-    asyncio_future_t *ts[2] = {spawn(cond_plain_waiter, IP(0)), spawn(cond_plain_waiter, IP(1))};
-    yield();
+    asyncio_future_t *ts[2] = {tu_spawn(cond_plain_waiter, IP(0)),
+                               tu_spawn(cond_plain_waiter, IP(1))};
+    tu_yield();
     ck_assert_int_eq(asyncio_condition_acquire(CV), 0);
     ck_assert_int_eq(asyncio_condition_notify(CV, 1), 0);
     asyncio_condition_release(CV);
     asyncio_cancel(ts[0], NULL);
-    gather_drop(ts, 2);
+    tu_gather_drop(ts, 2);
     asyncio_condition_free(CV);
     return NULL;
 }
@@ -466,13 +445,13 @@ static void *semaphore_order_main(void *arg)
     SEM = asyncio_semaphore_new(2);
     asyncio_future_t *ts[6];
     for (int i = 0; i < 6; i++)
-        ts[i] = spawn(sem_worker, IP(i));
-    yield();
+        ts[i] = tu_spawn(sem_worker, IP(i));
+    tu_yield();
     asyncio_cancel(ts[3], NULL);
-    yield();
-    yield();
+    tu_yield();
+    tu_yield();
     asyncio_cancel(ts[2], NULL);
-    gather_drop(ts, 6);
+    tu_gather_drop(ts, 6);
     LOGF(" %s", TF(asyncio_semaphore_locked(SEM)));
     asyncio_semaphore_free(SEM);
     return NULL;
@@ -545,8 +524,8 @@ static void *semaphore_many_main(void *arg)
     inside = max_inside = finished = 0;
     asyncio_future_t **ts = malloc(sizeof *ts * (size_t)n);
     for (long i = 0; i < n; i++)
-        ts[i] = spawn(bounded_worker, NULL);
-    gather_drop(ts, (size_t)n);
+        ts[i] = tu_spawn(bounded_worker, NULL);
+    tu_gather_drop(ts, (size_t)n);
     free(ts);
     ck_assert_int_eq(finished, n);
     ck_assert_int_eq(max_inside, n < 100 ? n : 100);
@@ -590,28 +569,28 @@ static void *barrier_rounds_main(void *arg)
     ck_assert_int_eq(asyncio_barrier_parties(BAR), 3);
     asyncio_future_t *ts[6];
     for (int i = 0; i < 3; i++)
-        ts[i] = spawn(barrier_worker, IP(i));
-    gather_drop(ts, 3);
+        ts[i] = tu_spawn(barrier_worker, IP(i));
+    tu_gather_drop(ts, 3);
     LOGF(" |");
     for (int i = 0; i < 2; i++)
-        ts[i] = spawn(barrier_worker, IP(i));
-    yield();
+        ts[i] = tu_spawn(barrier_worker, IP(i));
+    tu_yield();
     LOGF(" n_waiting=%zu", asyncio_barrier_n_waiting(BAR));
     ck_assert_int_eq(asyncio_barrier_reset(BAR), 0);
-    gather_drop(ts, 2);
+    tu_gather_drop(ts, 2);
     LOGF(" |");
     ck_assert_int_eq(asyncio_barrier_abort(BAR), 0);
     barrier_worker(IP(7));
     LOGF(" broken=%s", TF(asyncio_barrier_broken(BAR)));
     ck_assert_int_eq(asyncio_barrier_reset(BAR), 0);
     for (int i = 0; i < 4; i++)
-        ts[i] = spawn(barrier_worker, IP(i));
-    yield();
+        ts[i] = tu_spawn(barrier_worker, IP(i));
+    tu_yield();
     LOGF(" n_waiting=%zu", asyncio_barrier_n_waiting(BAR));
-    yield();
-    ts[4] = spawn(barrier_worker, IP(4));
-    ts[5] = spawn(barrier_worker, IP(5));
-    gather_drop(ts, 6);
+    tu_yield();
+    ts[4] = tu_spawn(barrier_worker, IP(4));
+    ts[5] = tu_spawn(barrier_worker, IP(5));
+    tu_gather_drop(ts, 6);
     LOGF(" %zu", asyncio_barrier_n_waiting(BAR));
     asyncio_barrier_free(BAR);
     return NULL;
@@ -631,8 +610,8 @@ static void *barrier_cancel_main(void *arg)
 {
     (void)arg;
     BAR = asyncio_barrier_new(2);
-    asyncio_future_t *t = spawn(barrier_worker, IP(0));
-    yield();
+    asyncio_future_t *t = tu_spawn(barrier_worker, IP(0));
+    tu_yield();
     ck_assert_int_eq(asyncio_barrier_n_waiting(BAR), 1);
     asyncio_cancel(t, NULL);
     ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
@@ -640,8 +619,8 @@ static void *barrier_cancel_main(void *arg)
     asyncio_decref(t);
     /* The cancelled party left: two new ones make a full round. */
     ck_assert_int_eq(asyncio_barrier_n_waiting(BAR), 0);
-    asyncio_future_t *ts[2] = {spawn(barrier_worker, IP(1)), spawn(barrier_worker, IP(2))};
-    gather_drop(ts, 2);
+    asyncio_future_t *ts[2] = {tu_spawn(barrier_worker, IP(1)), tu_spawn(barrier_worker, IP(2))};
+    tu_gather_drop(ts, 2);
     asyncio_barrier_free(BAR);
     ck_assert_ptr_null(asyncio_barrier_new(0));
     assert_raised(ASYNCIO_EVALUE, "ValueError");
@@ -723,8 +702,8 @@ static void *free_with_waiters_main(void *arg)
     (void)arg;
     LK = asyncio_lock_new();
     ck_assert_int_eq(asyncio_lock_acquire(LK), 0);
-    asyncio_future_t *t = spawn(free_waiter, NULL);
-    yield();
+    asyncio_future_t *t = tu_spawn(free_waiter, NULL);
+    tu_yield();
     asyncio_lock_free(LK);
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
     asyncio_error_clear();
@@ -734,7 +713,7 @@ static void *free_with_waiters_main(void *arg)
     asyncio_lock_free(LK);
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
     asyncio_error_clear();
-    gather_drop(&t, 1);
+    tu_gather_drop(&t, 1);
     asyncio_lock_free(LK);
     ck_assert_ptr_null(asyncio_error());
     return NULL;
@@ -761,8 +740,8 @@ static void *other_loop_main(void *arg)
     asyncio_lock_t *l = arg;
     /* Free with no waiters: the fast path needs no loop (as in Python). */
     ck_assert_int_eq(asyncio_lock_acquire(l), 0);
-    asyncio_future_t *t = spawn(other_loop_waiter, l);
-    gather_drop(&t, 1);
+    asyncio_future_t *t = tu_spawn(other_loop_waiter, l);
+    tu_gather_drop(&t, 1);
     ck_assert_int_eq(asyncio_lock_release(l), 0);
     return NULL;
 }
@@ -771,11 +750,11 @@ static void *bind_main(void *arg)
 {
     asyncio_lock_t *l = arg;
     ck_assert_int_eq(asyncio_lock_acquire(l), 0);
-    asyncio_future_t *t = spawn(free_waiter, NULL);
+    asyncio_future_t *t = tu_spawn(free_waiter, NULL);
     LK = l;
-    yield();
+    tu_yield();
     asyncio_lock_release(l);
-    gather_drop(&t, 1);
+    tu_gather_drop(&t, 1);
     return NULL;
 }
 

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* The raised error is `code` of Python type `type`. */
 static tu_log_t LOG;
 

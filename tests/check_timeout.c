@@ -46,12 +46,6 @@ static int cancelling(void)
     return asyncio_task_cancelling(asyncio_current_task());
 }
 
-static const char *raised_message(void)
-{
-    const asyncio_error_t *e = asyncio_error();
-    return e && e->message ? e->message : "";
-}
-
 /* ---------------------------------------------------------------------- */
 
 /* Twin: timeout_cases.py, line 1. */
@@ -383,7 +377,7 @@ static void *foreign_main(void *arg)
     bool expired = asyncio_timeout_expired(cm);
     ck_assert_int_eq(asyncio_timeout_exit(cm), ASYNCIO_EVALUE);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    L("ValueError:%s expired:%s", raised_message(), TF(expired));
+    L("ValueError:%s expired:%s", tu_raised_message(), TF(expired));
     asyncio_error_clear();
     /* A libuv code passes through unchanged as well. */
     cm = asyncio_timeout_enter(10);
@@ -647,7 +641,7 @@ static void *scope_rule_main(void *arg)
         int rc = asyncio_await(t, &r);
         if (mode == 1) {
             ck_assert_int_eq(rc, ASYNCIO_EVALUE);
-            ck_assert_str_eq(raised_message(), "left open");
+            ck_assert_str_eq(tu_raised_message(), "left open");
             asyncio_error_clear();
         } else {
             ck_assert_int_eq(rc, 0);

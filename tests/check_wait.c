@@ -36,12 +36,6 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *raised_message(void)
-{
-    const asyncio_error_t *e = asyncio_error();
-    return e && e->message ? e->message : "";
-}
-
 /* "T,F,T" of n done flags, as the twins print them. */
 static const char *flags(const bool *done, size_t n)
 {
@@ -52,12 +46,6 @@ static const char *flags(const bool *done, size_t n)
                                 done[i] ? 'T' : 'F');
     buf[len] = '\0';
     return buf;
-}
-
-static void decref_all(asyncio_future_t **fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        asyncio_decref(fs[i]);
 }
 
 /* ---------------------------------------------------------------- children */
@@ -182,7 +170,7 @@ static void *first_completed_main(void *arg)
     L("results:%d,%d,%d", (int)PI(r[0]), (int)PI(r[1]), (int)PI(r[2]));
     /* done may be NULL. */
     ck_assert_int_eq(asyncio_wait(fs, 3, ASYNCIO_NO_TIMEOUT, ASYNCIO_FIRST_COMPLETED, NULL), 0);
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
     return NULL;
 }
 
@@ -208,12 +196,12 @@ static void *first_exception_main(void *arg)
     asyncio_cancel(fs[2], NULL);
     ck_assert_int_eq(asyncio_wait(fs, 3, ASYNCIO_NO_TIMEOUT, ASYNCIO_ALL_COMPLETED, NULL), 0);
     ck_assert_int_eq(asyncio_exception(fs[1])->code, ASYNCIO_EVALUE);
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
 
     asyncio_future_t *gs[2] = {spawn(&s[3]), spawn(&s[4])};
     ck_assert_int_eq(asyncio_wait(gs, 2, ASYNCIO_NO_TIMEOUT, ASYNCIO_FIRST_EXCEPTION, done), 0);
     L("fe-none:%s", flags(done, 2));
-    decref_all(gs, 2);
+    tu_decref_all(gs, 2);
 
     /* A cancelled future is not an exception for FIRST_EXCEPTION. */
     static const struct spec x = {6, 10, false}, y = {7, 0.03, false};
@@ -221,7 +209,7 @@ static void *first_exception_main(void *arg)
     ck_assert(asyncio_handle_valid(asyncio_call_later(NULL, 0.01, cancel_cb, xy[0])));
     ck_assert_int_eq(asyncio_wait(xy, 2, ASYNCIO_NO_TIMEOUT, ASYNCIO_FIRST_EXCEPTION, done), 0);
     L("fe-cancel:%s x-cancelled:%s", flags(done, 2), TF(asyncio_cancelled(xy[0])));
-    decref_all(xy, 2);
+    tu_decref_all(xy, 2);
     return NULL;
 }
 
@@ -246,7 +234,7 @@ static void *all_failures_main(void *arg)
                                    asyncio_exception(fs[2])};
     L("excs:%s,%s,%s", e[0] ? e[0]->message : "None", e[1] ? e[1]->message : "None",
       e[2] ? e[2]->message : "None");
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
     return NULL;
 }
 
@@ -284,8 +272,8 @@ static void *wait_timeout_main(void *arg)
     ck_assert_int_eq(asyncio_sleep(0.001), 0);
     asyncio_cancel(ab[1], NULL);
     asyncio_cancel(g, NULL);
-    decref_all(ab, 2);
-    decref_all(fg, 2);
+    tu_decref_all(ab, 2);
+    tu_decref_all(fg, 2);
     return NULL;
 }
 
@@ -367,7 +355,7 @@ static void *wait_caller_main(void *arg)
     ck_assert_int_eq(asyncio_await(waited[1], &b), 0);
     L("a=%d b=%d", (int)PI(a), (int)PI(b));
     asyncio_decref(w);
-    decref_all(waited, 2);
+    tu_decref_all(waited, 2);
     return NULL;
 }
 
@@ -500,10 +488,10 @@ static void *done_inputs_main(void *arg)
     }
     asyncio_raise("KeyError", "pending");
     ck_assert_int_eq(asyncio_wait(fg, 2, ASYNCIO_NO_TIMEOUT, ASYNCIO_ALL_COMPLETED, NULL), 0);
-    ck_assert_str_eq(raised_message(), "pending");
+    ck_assert_str_eq(tu_raised_message(), "pending");
     asyncio_error_clear();
     ck_assert_str_eq(asyncio_exception(g)->type, "KeyError");
-    decref_all(fg, 2);
+    tu_decref_all(fg, 2);
     return NULL;
 }
 
@@ -592,7 +580,7 @@ static void *wf_swallow_main(void *arg)
     t = asyncio_create_task(raiser, NULL);
     ck_assert_int_eq(asyncio_wait_for(t, 0.01, &r), ASYNCIO_EVALUE);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    L("raised:ValueError:%s", raised_message());
+    L("raised:ValueError:%s", tu_raised_message());
     asyncio_error_clear();
     asyncio_decref(t);
     ck_assert_int_eq(asyncio_task_cancelling(asyncio_current_task()), 0);
@@ -774,7 +762,7 @@ static void *wf_raises_main(void *arg)
     asyncio_future_t *t = spawn(&s[0]);
     ck_assert_int_eq(asyncio_wait_for(t, 1, NULL), ASYNCIO_EVALUE);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    L("task:ValueError:%s", raised_message());
+    L("task:ValueError:%s", tu_raised_message());
     asyncio_error_clear();
     asyncio_decref(t);
     asyncio_future_t *f = asyncio_future_new();
@@ -976,7 +964,7 @@ static void *sh_mirror_main(void *arg)
     sh = asyncio_shield(inner);
     ck_assert_int_eq(asyncio_await(sh, &r), ASYNCIO_EVALUE);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    L("exception:ValueError:%s", raised_message());
+    L("exception:ValueError:%s", tu_raised_message());
     asyncio_error_clear();
     asyncio_decref(sh);
     asyncio_decref(inner);
@@ -1106,7 +1094,7 @@ static int ac_step(asyncio_as_completed_t *it)
     if (asyncio_result(d, &r) == 0) {
         L("got:%d", (int)PI(r));
     } else {
-        L("raised:%s", raised_message());
+        L("raised:%s", tu_raised_message());
         asyncio_error_clear();
     }
     return 1;
@@ -1128,7 +1116,7 @@ static void *ac_order_main(void *arg)
     ck_assert_int_eq(asyncio_as_completed_next(it, &d), 0);
     ck_assert_ptr_null(d);
     asyncio_as_completed_free(it);
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
     return NULL;
 }
 
@@ -1157,7 +1145,7 @@ static void *ac_timeout_main(void *arg)
     asyncio_as_completed_free(it);
     asyncio_cancel(fs[1], NULL);
     asyncio_cancel(fs[2], NULL);
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
     return NULL;
 }
 
@@ -1265,7 +1253,7 @@ static void *ac_caller_main(void *arg)
     ck_assert_int_eq(asyncio_await(iterated[1], &r), 0);
     L("b-cancelled:%s b=%d", TF(bc), (int)PI(r));
     asyncio_decref(w);
-    decref_all(iterated, 2);
+    tu_decref_all(iterated, 2);
     return NULL;
 }
 
@@ -1293,7 +1281,7 @@ static void *ac_free_main(void *arg)
     ck_assert_int_eq(asyncio_sleep(0.05), 0);
     ck_assert(asyncio_done(fs[1]) && asyncio_done(fs[2]));
     ck_assert_int_eq(asyncio_exception(fs[2])->code, ASYNCIO_EVALUE);
-    decref_all(fs, 3);
+    tu_decref_all(fs, 3);
     return NULL;
 }
 
@@ -1395,7 +1383,7 @@ static void *chaos_main(void *arg)
                 asyncio_error_clear();
             }
             ck_assert_int_eq(asyncio_gather(fs, 2, NULL, 0), 0);
-            decref_all(fs, 2);
+            tu_decref_all(fs, 2);
         }
         ck_assert_msg(ok, "combinator %d never succeeded", which);
     }

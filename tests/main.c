@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SUITES(X) X(error) X(future) X(loop) X(task) X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout) X(sync) X(queue) X(taskgroup) X(regress)
+#define SUITES(X)                                                                                  \
+    X(error)                                                                                       \
+    X(future) X(loop) X(task) X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads)    \
+        X(wait) X(timeout) X(sync) X(queue) X(taskgroup) X(regress)
 
 #define DECLARE(name) Suite *name##_suite(void);
 SUITES(DECLARE)
@@ -13,8 +16,8 @@ int main(int argc, char **argv)
     /* argv[1], when given, runs only the suite of that name. */
     const char *only = argc > 1 ? argv[1] : NULL;
     SRunner *sr = srunner_create(NULL);
-#define ADD(name)                                                                              \
-    if (!only || strcmp(only, #name) == 0)                                                     \
+#define ADD(name)                                                                                  \
+    if (!only || strcmp(only, #name) == 0)                                                         \
         srunner_add_suite(sr, name##_suite());
     SUITES(ADD)
     srunner_run_all(sr, CK_NORMAL);

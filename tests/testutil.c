@@ -66,14 +66,27 @@ static void count_free(void *p)
 void tu_alloc_install(void)
 {
     live = total = fail_at = 0;
-    ck_assert_int_eq(asyncio_set_allocator(count_malloc, count_realloc, count_calloc, count_free), 0);
+    ck_assert_int_eq(asyncio_set_allocator(count_malloc, count_realloc, count_calloc, count_free),
+                     0);
 }
 
-long tu_alloc_live(void) { return live; }
-long tu_alloc_total(void) { return total; }
-void tu_alloc_fail_at(long nth) { fail_at = nth; }
+long tu_alloc_live(void)
+{
+    return live;
+}
+long tu_alloc_total(void)
+{
+    return total;
+}
+void tu_alloc_fail_at(long nth)
+{
+    fail_at = nth;
+}
 
-void tu_setup(void) { tu_alloc_install(); }
+void tu_setup(void)
+{
+    tu_alloc_install();
+}
 
 void tu_teardown(void)
 {
@@ -107,4 +120,41 @@ void tu_logf(tu_log_t *log, const char *fmt, ...)
         if (log->len >= sizeof log->buf)
             log->len = sizeof log->buf - 1;
     }
+}
+
+const char *tu_raised_message(void)
+{
+    const asyncio_error_t *e = asyncio_error();
+    return e && e->message ? e->message : "";
+}
+
+void tu_decref_all(asyncio_future_t **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        asyncio_decref(fs[i]);
+}
+
+asyncio_future_t *tu_spawn(asyncio_coro_fn fn, void *arg)
+{
+    asyncio_future_t *t = asyncio_create_task(fn, arg);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+void tu_gather_drop(asyncio_future_t **ts, size_t n)
+{
+    ck_assert_int_eq(asyncio_gather(ts, n, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    tu_decref_all(ts, n);
+}
+
+void tu_yield(void)
+{
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+}
+
+void tu_run_ok(asyncio_coro_fn main, void *arg)
+{
+    int rc = tu_run(main, arg, NULL);
+    const asyncio_error_t *e = asyncio_error();
+    ck_assert_msg(rc == 0, "main failed: %d %s: %s", rc, e ? e->type : "-", e ? e->message : "-");
 }

@@ -53,6 +53,19 @@ long tu_scaled(long n);
         ck_assert_ptr_nonnull(e_->message);                                                        \
     } while (0)
 
+/* The raised error's message, or "" when none is raised. */
+const char *tu_raised_message(void);
+/* Drops one reference to each of n futures. */
+void tu_decref_all(asyncio_future_t **fs, size_t n);
+/* create_task, asserting it worked. */
+asyncio_future_t *tu_spawn(asyncio_coro_fn fn, void *arg);
+/* await gather(*ts, return_exceptions=True), then drops the n tasks. */
+void tu_gather_drop(asyncio_future_t **ts, size_t n);
+/* await sleep(0), asserting it worked. */
+void tu_yield(void);
+/* Runs main with asyncio_run and asserts it succeeded, saying why not. */
+void tu_run_ok(asyncio_coro_fn main, void *arg);
+
 /* Runs `main` with asyncio_run and returns its status. */
 int tu_run(asyncio_coro_fn main, void *arg, void **result);
 
