@@ -271,8 +271,8 @@ int asyncio_wait_for(asyncio_future_t *fut, double timeout, void **result)
     }
     rc = asyncio__task_wait_private(t, waiter);
     deadline_cancel(&deadline);
-    asyncio_decref(waiter);
     unwatch(fut, release_waiter_cb, waiter);
+    asyncio_decref(waiter);
     if (fut->state != ASYNCIO__PENDING) {
         /* Done in time, or together with our cancellation: its outcome
          * wins and nothing is lost. */
