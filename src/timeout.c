@@ -42,23 +42,32 @@ static void disarm(asyncio_timeout_t *t)
     t->timer = NULL;
 }
 
-/* Arms the deadline `when` (loop time, seconds; < 0: none); now_ns is the
- * clock if the caller just read it, else 0. */
-static int arm(asyncio_timeout_t *t, double when, uint64_t now_ns)
+/* Arms the deadline `when` (seconds of loop time), deadline_ns on the
+ * clock (UINT64_MAX: none), given the clock now_ns.  A deadline not after now expires at the next
+ * iteration, as Python's call_soon(on_timeout) does. */
+static int arm_ns(asyncio_timeout_t *t, double when, uint64_t deadline_ns, uint64_t now_ns)
 {
     disarm(t);
-    t->when = when < 0 ? -1.0 : when;
-    if (when < 0)
+    if (deadline_ns == UINT64_MAX) {
+        t->when = -1.0;
         return 0;
-    uint64_t now = now_ns ? now_ns : asyncio__now_ns();
-    double ns = when * 1e9;
-    /* Already past: expire at the next iteration, as call_soon would. */
-    uint64_t when_ns = ns <= (double)now ? 0 : ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
+    }
+    t->when = when; /* as given: when() returns it unchanged */
+    uint64_t when_ns = deadline_ns <= now_ns ? 0 : deadline_ns;
     t->timer = asyncio__timer_start(t->scope.task->fut.loop, when_ns, on_timeout, t);
     if (!t->timer)
         return ASYNCIO_ENOMEM;
     t->timer_id = t->timer->id;
     return 0;
+}
+
+/* The deadline of `when` seconds of loop time, in ns (< 0: none). */
+static uint64_t deadline_of(double when)
+{
+    if (when < 0)
+        return UINT64_MAX;
+    double ns = when * 1e9;
+    return ns >= 1.8e19 ? UINT64_MAX - 1 : (uint64_t)ns;
 }
 
 static void free_timeout(asyncio_timeout_t *t)
@@ -75,15 +84,11 @@ static void close_left_open(asyncio__scope_t *s)
     free_timeout((asyncio_timeout_t *)s);
 }
 
-static asyncio_timeout_t *enter(double when, uint64_t now_ns)
+static asyncio_timeout_t *enter(double when, uint64_t deadline_ns, uint64_t now_ns)
 {
     asyncio__task_t *task = asyncio__require_task("asyncio_timeout_enter");
     if (!task)
         return NULL;
-    if (isnan(when)) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_enter: the deadline is NaN");
-        return NULL;
-    }
     asyncio_timeout_t *t = asyncio__calloc(1, sizeof *t);
     if (!t) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_enter");
@@ -93,7 +98,7 @@ static asyncio_timeout_t *enter(double when, uint64_t now_ns)
     t->state = ENTERED;
     t->cancelling_at_enter = task->num_cancels_requested;
     asyncio__scope_push(task, &t->scope, "timeout", close_left_open);
-    if (arm(t, when, now_ns) != 0) {
+    if (arm_ns(t, when, deadline_ns, now_ns) != 0) {
         free_timeout(t);
         asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_enter");
         return NULL;
@@ -103,7 +108,11 @@ static asyncio_timeout_t *enter(double when, uint64_t now_ns)
 
 asyncio_timeout_t *asyncio_timeout_at_enter(double when)
 {
-    return enter(when, 0);
+    if (isnan(when)) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_enter: the deadline is NaN");
+        return NULL;
+    }
+    return enter(when, deadline_of(when), asyncio__now_ns());
 }
 
 asyncio_timeout_t *asyncio_timeout_enter(double delay)
@@ -112,10 +121,13 @@ asyncio_timeout_t *asyncio_timeout_enter(double delay)
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_enter: the delay is NaN");
         return NULL;
     }
+    /* The clock is read once: it costs a good part of a scope. */
+    uint64_t now = asyncio__now_ns();
     if (delay < 0)
-        return enter(-1.0, 0);
-    uint64_t now = asyncio__now_ns(); /* read once: it costs a good part of a scope */
-    return enter((double)now / 1e9 + delay, now);
+        return enter(-1.0, UINT64_MAX, now);
+    double ns = delay * 1e9;
+    uint64_t deadline = ns >= (double)(UINT64_MAX - 1 - now) ? UINT64_MAX - 1 : now + (uint64_t)ns;
+    return enter((double)now / 1e9 + delay, deadline, now);
 }
 
 static bool check(asyncio_timeout_t *t, const char *who)
@@ -139,7 +151,7 @@ void asyncio_timeout_reschedule(asyncio_timeout_t *t, double when)
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_reschedule: the deadline is NaN");
         return;
     }
-    if (arm(t, when, 0) != 0)
+    if (arm_ns(t, when, deadline_of(when), asyncio__now_ns()) != 0)
         asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_reschedule");
 }
 
