@@ -556,14 +556,24 @@ static void wait_stopped(asyncio_executor_t *ex)
 
 void asyncio_executor_shutdown(asyncio_executor_t *executor, bool wait, bool cancel_futures)
 {
-    asyncio_executor_t *ex = checked(executor, "asyncio_executor_shutdown");
-    if (!ex)
+    if (!checked(executor, "asyncio_executor_shutdown"))
         return;
-    pthread_mutex_lock(&ex->lock);
-    begin_shutdown(ex, cancel_futures);
+    /* Held for the call: another thread may free it while this one waits. */
+    pthread_rwlock_rdlock(&registry_lock);
+    bool live_ex = registered(executor);
+    if (live_ex)
+        ex_ref(executor);
+    pthread_rwlock_unlock(&registry_lock);
+    if (!live_ex) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_executor_shutdown: not a live executor");
+        return;
+    }
+    pthread_mutex_lock(&executor->lock);
+    begin_shutdown(executor, cancel_futures);
     if (wait)
-        wait_stopped(ex);
-    pthread_mutex_unlock(&ex->lock);
+        wait_stopped(executor);
+    pthread_mutex_unlock(&executor->lock);
+    ex_release(executor);
 }
 
 void asyncio_executor_free(asyncio_executor_t *executor)
@@ -685,7 +695,10 @@ void asyncio__executor_shutdown_default(asyncio_loop_t *loop)
     if (!ex)
         return;
     /* asyncio.run(): shutdown(wait=True) while the loop runs, so that the
-     * jobs' completions (and their calls into this loop) are served. */
+     * jobs' completions (and their calls into this loop) are served.  The
+     * loop lets go of it first: what runs meanwhile may install another
+     * default executor (loop close shuts that one down). */
+    loop->executor = NULL;
     exit_waiter_t *w = asyncio__malloc(sizeof *w);
     asyncio_future_t *fut = w ? asyncio__future_new(loop) : NULL;
     pthread_mutex_lock(&ex->lock);
@@ -709,6 +722,5 @@ void asyncio__executor_shutdown_default(asyncio_loop_t *loop)
     pthread_mutex_lock(&ex->lock);
     wait_stopped(ex);
     pthread_mutex_unlock(&ex->lock);
-    loop->executor = NULL;
-    ex_release(ex);
+    ex_release(ex); /* the hold the loop had */
 }

@@ -309,7 +309,10 @@ int asyncio_queue_put(asyncio_queue_t *queue, void *item)
         if (rc)
             return rc;
     }
-    return put_nowait(queue, item);
+    int rc = put_nowait(queue, item);
+    if (rc == ASYNCIO_ENOMEM && !q_full(queue))
+        wakeup_next(&queue->putters); /* the free slot this one was woken for */
+    return rc;
 }
 
 int asyncio_queue_get(asyncio_queue_t *queue, void **item)

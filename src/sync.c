@@ -294,6 +294,7 @@ struct asyncio_condition {
     asyncio_lock_t *lock; /* &own, or the caller's (which must outlive it) */
     uint64_t loop;        /* serial of the loop it is bound to, 0 before */
     asyncio__waitq_t waiters;
+    size_t inside; /* tasks inside wait (also while they retake the lock) */
     asyncio_lock_t own;
 };
 
@@ -344,6 +345,7 @@ static int cond_wait(asyncio_condition_t *c, asyncio__task_t *t)
     if (rc)
         return rc;
     lock_release(c->lock);
+    c->inside++;
     asyncio__waiter_t w;
     rc = asyncio__waiter_wait(&c->waiters, &w, t);
     asyncio__waiter_end(&c->waiters, &w);
@@ -363,6 +365,7 @@ static int cond_wait(asyncio_condition_t *c, asyncio__task_t *t)
          * variable allows). */
         wake_n(&c->waiters, 1);
     }
+    c->inside--;
     return rc;
 }
 
@@ -418,6 +421,13 @@ void asyncio_condition_free(asyncio_condition_t *cond)
         refuse_free(&cond->waiters, "asyncio_condition_free") ||
         refuse_free(&cond->own.waiters, "asyncio_condition_free"))
         return;
+    if (cond->inside) {
+        /* A cancelled waiter retaking a borrowed lock is in that lock's
+         * queue, not ours, but will come back to this condition. */
+        asyncio__raise_code(ASYNCIO_ERUNTIME,
+                            "asyncio_condition_free: %zu task(s) still inside wait", cond->inside);
+        return;
+    }
     cond->magic = DEAD_MAGIC;
     cond->own.magic = DEAD_MAGIC;
     asyncio__free(cond);

@@ -207,6 +207,85 @@ START_TEST(test_cancel_of_a_failed_task_retrieves)
 }
 END_TEST
 
+/* asyncio_run kept using its default executor after something run during
+ * its shutdown had replaced it (and so freed it). */
+static asyncio_loop_t *shutdown_loop;
+
+static void replace_default(void *arg)
+{
+    (void)arg;
+    asyncio_loop_set_default_executor(shutdown_loop, NULL);
+}
+
+static void *posts_then_lingers(void *arg)
+{
+    (void)arg;
+    usleep(50 * 1000);
+    asyncio_call_soon_threadsafe(shutdown_loop, replace_default, NULL);
+    usleep(50 * 1000);
+    return NULL;
+}
+
+static void *leaves_a_job_running(void *arg)
+{
+    (void)arg;
+    shutdown_loop = asyncio_get_running_loop();
+    asyncio_decref(asyncio_run_in_executor(NULL, posts_then_lingers, NULL));
+    return NULL;
+}
+
+START_TEST(test_default_executor_replaced_during_run_shutdown)
+{
+    ck_assert_int_eq(asyncio_run(leaves_a_job_running, NULL, NULL), 0);
+}
+END_TEST
+
+/* A Condition with a borrowed lock could be freed while a cancelled waiter
+ * was still retaking that lock inside asyncio_condition_wait. */
+static asyncio_lock_t *cond_lock;
+static asyncio_condition_t *cond;
+
+static void *cond_waiter(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_condition_acquire(cond), 0);
+    ck_assert_int_eq(asyncio_condition_wait(cond), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    ck_assert(asyncio_lock_locked(cond_lock));
+    ck_assert_int_eq(asyncio_lock_release(cond_lock), 0);
+    return NULL;
+}
+
+static void *cond_free_main(void *arg)
+{
+    (void)arg;
+    cond_lock = asyncio_lock_new();
+    cond = asyncio_condition_new(cond_lock);
+    asyncio_future_t *t = tu_spawn(cond_waiter, NULL);
+    tu_yield();
+    tu_yield();
+    ck_assert_int_eq(asyncio_lock_acquire(cond_lock), 0);
+    ck_assert(asyncio_cancel(t, NULL));
+    tu_yield();
+    tu_yield(); /* the waiter now waits for the lock, inside condition_wait */
+    asyncio_condition_free(cond);
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_lock_release(cond_lock), 0);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    asyncio_condition_free(cond);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_lock_free(cond_lock);
+    return NULL;
+}
+
+START_TEST(test_condition_free_while_waiter_retakes_lock)
+{
+    tu_run_ok(cond_free_main, NULL);
+}
+END_TEST
+
 Suite *regress_suite(void)
 {
     Suite *s = suite_create("regress");
@@ -220,6 +299,8 @@ Suite *regress_suite(void)
     tcase_add_test(tc, test_pending_gather_and_shield_at_close);
     tcase_add_test(tc, test_cancel_tasks_awaiting_each_other);
     tcase_add_test(tc, test_cancel_of_a_failed_task_retrieves);
+    tcase_add_test(tc, test_default_executor_replaced_during_run_shutdown);
+    tcase_add_test(tc, test_condition_free_while_waiter_retakes_lock);
     suite_add_tcase(s, tc);
     return s;
 }
