@@ -657,7 +657,7 @@ ASYNCIO_EXTERN void asyncio_event_clear(asyncio_event_t *event);
 /* event.is_set(). */
 ASYNCIO_EXTERN bool asyncio_event_is_set(asyncio_event_t *event);
 
-/* Frees the event. */
+/* Frees the event (refused while tasks wait on it: see above). */
 ASYNCIO_EXTERN void asyncio_event_free(asyncio_event_t *event);
 
 /* --- Condition */
@@ -695,7 +695,9 @@ ASYNCIO_EXTERN int asyncio_condition_wait_for(asyncio_condition_t *cond, bool (*
 ASYNCIO_EXTERN int asyncio_condition_notify(asyncio_condition_t *cond, size_t n);
 ASYNCIO_EXTERN int asyncio_condition_notify_all(asyncio_condition_t *cond);
 
-/* Frees the condition (and its own lock; a borrowed lock is left alone). */
+/* Frees the condition (and its own lock; a borrowed lock is left alone).
+ * Refused while tasks wait on it, including a cancelled waiter still
+ * retaking the lock inside asyncio_condition_wait (see above). */
 ASYNCIO_EXTERN void asyncio_condition_free(asyncio_condition_t *cond);
 
 /* --- Semaphore, BoundedSemaphore: `async with sem:` is acquire ... release. */
@@ -718,7 +720,7 @@ ASYNCIO_EXTERN int asyncio_semaphore_release(asyncio_semaphore_t *sem);
 /* sem.locked(): true if acquire would suspend. */
 ASYNCIO_EXTERN bool asyncio_semaphore_locked(asyncio_semaphore_t *sem);
 
-/* Frees the semaphore. */
+/* Frees the semaphore (refused while tasks wait on it: see above). */
 ASYNCIO_EXTERN void asyncio_semaphore_free(asyncio_semaphore_t *sem);
 
 /* --- Barrier */
@@ -748,7 +750,7 @@ ASYNCIO_EXTERN size_t asyncio_barrier_parties(asyncio_barrier_t *barrier);
 ASYNCIO_EXTERN size_t asyncio_barrier_n_waiting(asyncio_barrier_t *barrier);
 ASYNCIO_EXTERN bool asyncio_barrier_broken(asyncio_barrier_t *barrier);
 
-/* Frees the barrier. */
+/* Frees the barrier (refused while tasks wait on it: see above). */
 ASYNCIO_EXTERN void asyncio_barrier_free(asyncio_barrier_t *barrier);
 
 /* --- Queues.  Items are opaque `void *` owned by the caller; NULL is an
@@ -809,7 +811,8 @@ ASYNCIO_EXTERN void asyncio_queue_shutdown(asyncio_queue_t *queue, bool immediat
 /* True once asyncio_queue_shutdown was called. */
 ASYNCIO_EXTERN bool asyncio_queue_is_shutdown(asyncio_queue_t *queue);
 
-/* Frees the queue's storage (not the items in it) and the queue. */
+/* Frees the queue's storage (not the items in it) and the queue; refused
+ * while tasks wait on it (see above). */
 ASYNCIO_EXTERN void asyncio_queue_free(asyncio_queue_t *queue);
 
 /* ======================================================================
