@@ -957,6 +957,24 @@ ASYNCIO_EXTERN bool asyncio_cfuture_cancelled(asyncio_cfuture_t *cf);
  * Thread-safe. */
 ASYNCIO_EXTERN void asyncio_cfuture_free(asyncio_cfuture_t *cf);
 
+/* ======================================================================
+ * 7. HTTP (libcurl multi, driven by the loop)
+ * ====================================================================== */
+
+/* (section 7: HTTP) */
+
+/* ======================================================================
+ * 8. Streams, transports and protocols, DNS
+ * ====================================================================== */
+
+/* (section 8: streams) */
+
+/* ======================================================================
+ * 9. Subprocesses, signals and files
+ * ====================================================================== */
+
+/* (section 9: processes, signals, files) */
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,10 +3,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One line per area so that areas added side by side do not touch the
+ * same line. */
+#define HTTP_SUITES(X)
+
+#define STREAM_SUITES(X)
+
+#define PROCESS_SUITES(X)
+
 #define SUITES(X)                                                                                  \
     X(error)                                                                                       \
     X(future) X(loop) X(task) X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads)    \
-        X(wait) X(timeout) X(sync) X(queue) X(taskgroup) X(regress)
+        X(wait) X(timeout) X(sync) X(queue) X(taskgroup) X(regress)                                \
+        HTTP_SUITES(X)                                                                             \
+        STREAM_SUITES(X)                                                                           \
+        PROCESS_SUITES(X)
 
 #define DECLARE(name) Suite *name##_suite(void);
 SUITES(DECLARE)
