@@ -285,7 +285,6 @@ static void job_post(asyncio_executor_t *ex, job_t *j)
 {
     j->item.ready.run = job_deliver;
     if (asyncio__post(j->loop, &j->item) != 0) {
-        asyncio__errstate_clear(&asyncio__tls.err);
         j->state = JOB_UNPOSTED;
         list_push(&ex->inflight, &j->link);
     }
@@ -309,8 +308,7 @@ static void post_exit_waiters(asyncio_executor_t *ex)
     ex->exit_waiters = NULL;
     for (exit_waiter_t *next; w; w = next) {
         next = w->next;
-        if (asyncio__post(w->fut->loop, &w->item) != 0)
-            asyncio__errstate_clear(&asyncio__tls.err);
+        (void)asyncio__post(w->fut->loop, &w->item); /* a closed loop waits for no one */
     }
 }
 

@@ -314,8 +314,9 @@ asyncio_loop_t *asyncio__loop_get(void);
 void asyncio__ready_push(asyncio_loop_t *loop, asyncio__ready_t *r);
 bool asyncio__loop_may_continue(asyncio_loop_t *loop);
 /* Thread-safe: queues it for the loop and wakes the loop; many posts before
- * it wakes cost one wake-up.  RuntimeError (raised in the caller's
- * indicator) if the loop is closed. */
+ * it wakes cost one wake-up.  ASYNCIO_ERUNTIME if the loop is closed,
+ * raising nothing: most posters are worker threads with no one to tell,
+ * and the entry points that have someone raise it themselves. */
 int asyncio__post(asyncio_loop_t *loop, asyncio__inbox_item_t *it);
 void asyncio__loop_next_batch(asyncio_loop_t *loop);
 void asyncio__loop_ref(asyncio_loop_t *loop);

@@ -426,9 +426,7 @@ int asyncio__post(asyncio_loop_t *loop, asyncio__inbox_item_t *it)
         uv_async_send(&loop->inbox_async);
     }
     pthread_rwlock_unlock(&registry_lock);
-    if (rc)
-        return asyncio__raise_code(rc, "Event loop is closed");
-    return 0;
+    return rc;
 }
 
 static void run_threadsafe_call(asyncio__ready_t *r)
@@ -452,10 +450,11 @@ int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, v
     c->loop = loop;
     c->fn = fn;
     c->arg = arg;
-    int rc = asyncio__post(loop, &c->item);
-    if (rc)
+    if (asyncio__post(loop, &c->item) != 0) {
         asyncio__free(c);
-    return rc;
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ life cycle */

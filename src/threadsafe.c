@@ -238,6 +238,7 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop, asy
         pthread_mutex_destroy(&cf->lock);
         pthread_cond_destroy(&cf->done_cv);
         asyncio__free(cf);
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
         return NULL;
     }
     return cf;
@@ -338,10 +339,8 @@ bool asyncio_cfuture_cancel(asyncio_cfuture_t *cf)
         atomic_fetch_add_explicit(&cf->refs, 1, memory_order_relaxed); /* the request's */
     pthread_mutex_unlock(&cf->lock);
     /* The task is cancelled on its loop; the cfuture already is. */
-    if (post && asyncio__post(cf->loop, &cf->cancel_item) != 0) {
-        asyncio__errstate_clear(asyncio__errstate()); /* a closed loop runs nothing more */
-        cf_release(cf);
-    }
+    if (post && asyncio__post(cf->loop, &cf->cancel_item) != 0)
+        cf_release(cf); /* a closed loop runs nothing more */
     return true;
 }
 
