@@ -197,7 +197,10 @@ ASYNCIO_EXTERN asyncio_loop_t *asyncio_get_running_loop(void);
 /* A new loop (new: close it with asyncio_loop_close()).  It becomes this
  * thread's current loop: functions that need a loop while none runs
  * (asyncio_future_new, asyncio_create_task) use it.  NULL and MemoryError
- * on failure. */
+ * on failure.  The first loop of the process sets SIGPIPE to SIG_IGN if it
+ * still has the default disposition, as Python does at startup: writing to
+ * a closed socket or pipe then fails with UV_EPIPE instead of killing the
+ * process. */
 ASYNCIO_EXTERN asyncio_loop_t *asyncio_loop_new(void);
 
 /* loop.run_until_complete(fut): runs the loop until fut is done and

@@ -20,6 +20,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,8 +460,23 @@ int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, v
 
 /* ------------------------------------------------------------ life cycle */
 
+/* A peer that closes its end makes the next write to it raise SIGPIPE,
+ * which kills the process by default; libuv writes with write(2), so
+ * the error must come back as EPIPE instead.  Python ignores SIGPIPE at
+ * startup for the same reason; a program that set its own disposition
+ * keeps it. */
+static void ignore_sigpipe_once(void)
+{
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+        old.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}
+
 asyncio_loop_t *asyncio_loop_new(void)
 {
+    static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+    pthread_once(&sigpipe_once, ignore_sigpipe_once);
     asyncio_loop_t *loop = asyncio__calloc(1, sizeof *loop);
     if (!loop)
         goto nomem;

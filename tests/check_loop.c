@@ -9,7 +9,9 @@
  */
 #include "testutil.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1446,6 +1448,53 @@ START_TEST(test_mixed_order_like_python)
 }
 END_TEST
 
+/* The first loop of a process ignores SIGPIPE (as Python does), so a
+ * write to a closed pipe fails with EPIPE instead of killing the process;
+ * a disposition the program chose is kept.  Each test needs a process
+ * that has made no loop yet: Check's fork mode gives it one. */
+static bool forked_tests(void)
+{
+    const char *f = getenv("CK_FORK");
+    return !(f && strcmp(f, "no") == 0);
+}
+
+START_TEST(test_first_loop_ignores_sigpipe)
+{
+    if (!forked_tests())
+        return;
+    signal(SIGPIPE, SIG_DFL);
+    asyncio_loop_t *loop = asyncio_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    close(fds[0]);
+    ck_assert_int_eq(write(fds[1], "x", 1), -1); /* alive: not killed */
+    ck_assert_int_eq(errno, EPIPE);
+    close(fds[1]);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+}
+END_TEST
+
+static void count_sigpipe(int sig)
+{
+    (void)sig;
+}
+
+START_TEST(test_own_sigpipe_handler_kept)
+{
+    if (!forked_tests())
+        return;
+    signal(SIGPIPE, count_sigpipe);
+    asyncio_loop_t *loop = asyncio_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    struct sigaction now;
+    ck_assert_int_eq(sigaction(SIGPIPE, NULL, &now), 0);
+    ck_assert_ptr_eq((void *)now.sa_handler, (void *)count_sigpipe);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    signal(SIGPIPE, SIG_DFL);
+}
+END_TEST
+
 Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -1460,6 +1509,13 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_many_callbacks);
     tcase_add_test(tc, test_order_tasks_like_python);
     tcase_add_test(tc, test_mixed_order_like_python);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sigpipe");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_first_loop_ignores_sigpipe);
+    tcase_add_test(tc, test_own_sigpipe_handler_kept);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("timers");
