@@ -387,8 +387,10 @@ int asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
                 return rc;
         }
         got = s->len < n ? s->len : n;
-        memcpy(buf, s->buf + s->start, got);
-        consume(s, got);
+        if (got) {
+            memcpy(buf, s->buf + s->start, got);
+            consume(s, got);
+        }
     }
     if (nread)
         *nread = got;
