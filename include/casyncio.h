@@ -1125,9 +1125,10 @@ ASYNCIO_EXTERN int asyncio_stream_writelines(asyncio_stream_t *stream, const voi
 
 /* `await writer.drain()`: returns at once while the write buffer is at or
  * below the high-water mark, else suspends until it drains to the low one.
- * Raises the connection's error, ConnectionResetError ("Connection lost")
- * once the connection is gone, CancelledError (the data stays queued),
- * RuntimeError (outside a task), ValueError. */
+ * Several tasks may drain at once (Python 3.12).  Raises the connection's
+ * error, ConnectionResetError ("Connection lost") once the connection is
+ * gone, CancelledError (the data stays queued), RuntimeError (outside a
+ * task, a stream without a transport), ValueError. */
 ASYNCIO_EXTERN int asyncio_stream_drain(asyncio_stream_t *stream);
 
 /* writer.write_eof(): shuts the sending side down once the buffered data
@@ -1146,9 +1147,9 @@ ASYNCIO_EXTERN void asyncio_stream_close(asyncio_stream_t *stream);
 /* writer.is_closing(): close() was called or the connection is gone. */
 ASYNCIO_EXTERN bool asyncio_stream_is_closing(asyncio_stream_t *stream);
 
-/* `await writer.wait_closed()`: suspends until the socket is closed.
- * Raises the error the connection ended with, if any (Python 3.11),
- * CancelledError, RuntimeError. */
+/* `await writer.wait_closed()`: suspends until the socket is closed (any
+ * number of tasks may wait).  Raises the error the connection ended with,
+ * if any (Python 3.11), CancelledError, RuntimeError. */
 ASYNCIO_EXTERN int asyncio_stream_wait_closed(asyncio_stream_t *stream);
 
 /* Releases the caller's stream (from asyncio_open_connection*): closes it

@@ -39,7 +39,7 @@ struct asyncio_server {
     asyncio__list_t conns;
     size_t nconns;
     asyncio_future_t *forever;
-    asyncio_future_t *closed_waiter;
+    asyncio__list_t waiters; /* tasks in wait_closed */
     asyncio__closer_t closer;
 };
 
@@ -60,7 +60,6 @@ static void server_free_memory(asyncio_server_t *srv)
 {
     asyncio__list_remove(&srv->closer.link);
     asyncio_decref(srv->forever);
-    asyncio_decref(srv->closed_waiter);
     asyncio__free(srv->ls);
     srv->magic = ASYNCIO__DEAD_MAGIC;
     asyncio__free(srv);
@@ -68,9 +67,8 @@ static void server_free_memory(asyncio_server_t *srv)
 
 static void maybe_wake_closed(asyncio_server_t *srv)
 {
-    asyncio_future_t *f = srv->closed_waiter;
-    if (srv->closed && srv->nconns == 0 && f && f->state == ASYNCIO__PENDING && !f->loop->closed)
-        asyncio__future_finish(f, NULL, NULL);
+    if (srv->closed && srv->nconns == 0)
+        asyncio__waitq_wake(&srv->waiters);
 }
 
 static void listener_closed(uv_handle_t *h)
@@ -244,6 +242,7 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
     srv->arg = arg;
     srv->limit = opts ? opts->limit : 0;
     asyncio__list_init(&srv->conns);
+    asyncio__list_init(&srv->waiters);
     srv->closer.close = closer_run;
     asyncio__list_init(&srv->closer.link);
     int rc;
@@ -353,17 +352,7 @@ int asyncio_server_wait_closed(asyncio_server_t *srv)
         return ASYNCIO_EVALUE;
     if (srv->closed && srv->nconns == 0)
         return 0;
-    if (srv->closed_waiter)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "wait_closed() called while another task "
-                                                     "waits");
-    asyncio_future_t *f = asyncio__future_new(srv->loop);
-    if (!f)
-        return ASYNCIO_ENOMEM;
-    srv->closed_waiter = f;
-    int rc = asyncio__task_wait_private(task, f);
-    srv->closed_waiter = NULL;
-    asyncio_decref(f);
-    return rc;
+    return asyncio__waitq_wait(task, &srv->waiters);
 }
 
 int asyncio_server_serve_forever(asyncio_server_t *srv)
@@ -389,8 +378,7 @@ int asyncio_server_serve_forever(asyncio_server_t *srv)
         /* Python: close, wait for the connections, re-raise. */
         asyncio__exc_t *e = asyncio__take_raised();
         asyncio_server_close(srv);
-        if (!srv->closed_waiter)
-            asyncio_server_wait_closed(srv);
+        asyncio_server_wait_closed(srv);
         asyncio__raise_exc(e);
     }
     return rc;
@@ -442,7 +430,7 @@ void asyncio_server_free(asyncio_server_t *srv)
 {
     if (!srv || !check(srv, "asyncio_server_free"))
         return;
-    if (srv->forever || srv->closed_waiter) {
+    if (srv->forever || srv->waiters.next != &srv->waiters) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_server_free: a task waits on the server");
         return;
     }

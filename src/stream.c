@@ -30,11 +30,11 @@ struct asyncio_stream {
     size_t start, len, cap;
     size_t limit;
     asyncio_loop_t *loop;
-    asyncio__exc_t *exc;             /* the reader's exception */
-    asyncio_future_t *read_waiter;   /* a reader waiting for data */
-    asyncio_future_t *drain_waiter;  /* a writer waiting in drain */
-    asyncio_future_t *closed_waiter; /* tasks in wait_closed */
-    asyncio_future_t *task;          /* the handler's task (servers) */
+    asyncio__exc_t *exc;           /* the reader's exception */
+    asyncio_future_t *read_waiter; /* a reader waiting for data */
+    asyncio__list_t drainers;      /* tasks in drain (asyncio__waiter_t) */
+    asyncio__list_t closers;       /* tasks in wait_closed */
+    asyncio_future_t *task;        /* the handler's task (servers) */
     asyncio_stream_handler_fn handler;
     void *handler_arg;
     asyncio_transport_t t; /* unused (magic 0) without a transport */
@@ -118,8 +118,8 @@ static void on_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *us
     if (exc && !s->exc)
         s->exc = asyncio__exc_dup((const asyncio__exc_t *)exc);
     wake(&s->read_waiter);
-    wake(&s->drain_waiter);
-    wake(&s->closed_waiter);
+    asyncio__waitq_wake(&s->drainers);
+    asyncio__waitq_wake(&s->closers);
 }
 
 static void on_pause(asyncio_transport_t *t, void *user)
@@ -133,7 +133,7 @@ static void on_resume(asyncio_transport_t *t, void *user)
     (void)t;
     asyncio_stream_t *s = user;
     s->write_paused = false;
-    wake(&s->drain_waiter);
+    asyncio__waitq_wake(&s->drainers);
 }
 
 static const asyncio_protocol_t stream_protocol = {
@@ -150,8 +150,6 @@ static void stream_free_memory(asyncio_stream_t *s)
 {
     asyncio__exc_free(s->exc);
     asyncio_decref(s->read_waiter);
-    asyncio_decref(s->drain_waiter);
-    asyncio_decref(s->closed_waiter);
     asyncio__free(s->buf);
     s->magic = ASYNCIO__DEAD_MAGIC;
     asyncio__free(s);
@@ -172,6 +170,8 @@ static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
     s->magic = ASYNCIO__STREAM_MAGIC;
     s->loop = loop;
     s->limit = limit ? limit : ASYNCIO_STREAM_LIMIT;
+    asyncio__list_init(&s->drainers);
+    asyncio__list_init(&s->closers);
     return s;
 }
 
@@ -264,7 +264,7 @@ void asyncio_stream_free(asyncio_stream_t *s)
                             "asyncio_stream_free: the stream belongs to its server");
         return;
     }
-    if (s->read_waiter || s->drain_waiter || s->closed_waiter) {
+    if (s->read_waiter || s->drainers.next != &s->drainers || s->closers.next != &s->closers) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_stream_free: a task waits on the stream");
         return;
     }
@@ -634,16 +634,7 @@ int asyncio_stream_drain(asyncio_stream_t *s)
         return asyncio__raise_code(UV_ECONNRESET, "Connection lost");
     if (!s->write_paused)
         return 0;
-    if (s->drain_waiter)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "drain() called while another task is already draining");
-    asyncio_future_t *f = asyncio__future_new(s->loop);
-    if (!f)
-        return ASYNCIO_ENOMEM;
-    s->drain_waiter = f;
-    int rc = asyncio__task_wait_private(task, f);
-    s->drain_waiter = NULL;
-    asyncio_decref(f);
+    int rc = asyncio__waitq_wait(task, &s->drainers);
     if (rc)
         return rc;
     if (s->conn_lost) {
@@ -683,16 +674,7 @@ int asyncio_stream_wait_closed(asyncio_stream_t *s)
     if (!task)
         return asyncio_error()->code;
     if (s->has_transport && !s->conn_lost) {
-        if (s->closed_waiter)
-            return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                       "wait_closed() called while another task waits");
-        asyncio_future_t *f = asyncio__future_new(s->loop);
-        if (!f)
-            return ASYNCIO_ENOMEM;
-        s->closed_waiter = f;
-        int rc = asyncio__task_wait_private(task, f);
-        s->closed_waiter = NULL;
-        asyncio_decref(f);
+        int rc = asyncio__waitq_wait(task, &s->closers);
         if (rc)
             return rc;
     }

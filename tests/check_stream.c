@@ -730,6 +730,10 @@ static void *drainer(void *arg)
     for (;;) {
         ck_assert_int_eq(asyncio_stream_write(SHARED, chunk, sizeof chunk), 0);
         int rc = asyncio_stream_drain(SHARED);
+        if (rc == UV_ECONNRESET) {
+            ck_assert_str_eq(tu_raised_message(), "Connection lost");
+            asyncio_error_clear();
+        }
         if (rc)
             return IP(rc);
     }
@@ -742,18 +746,34 @@ static void *cancel_drain_main(void *arg)
     asyncio_stream_opts_t opts = {.limit = 1024};
     ck_assert_int_eq(asyncio_start_server(sink_handler, NULL, "127.0.0.1", 0, &opts, &srv), 0);
     SHARED = connect_ok(server_port(srv), NULL);
+    /* Two writers drain at once (Python 3.12 allows it). */
     asyncio_future_t *d = tu_spawn(drainer, NULL);
-    /* Until it is blocked in drain: the buffer is above the mark. */
+    asyncio_future_t *d2 = tu_spawn(drainer, NULL);
+    /* Until they are blocked in drain: the buffer is above the mark. */
     asyncio_transport_t *t = asyncio_stream_transport(SHARED);
     while (asyncio_transport_get_write_buffer_size(t) <= ASYNCIO_WRITE_HIGH_WATER)
         tu_yield();
+    tu_yield();
     ck_assert(!asyncio_done(d));
+    ck_assert(!asyncio_done(d2));
+    /* Refused while tasks wait on it. */
+    asyncio_stream_free(SHARED);
+    ck_assert_int_eq(asyncio_error()->code, ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    /* Cancelling one leaves the other waiting. */
     ck_assert(asyncio_cancel(d, NULL));
     ck_assert_int_eq(asyncio_await(d, NULL), ASYNCIO_ECANCELLED);
     asyncio_error_clear();
     asyncio_decref(d);
-    /* Close with data still queued; abort drops it. */
+    tu_yield();
+    ck_assert(!asyncio_done(d2));
+    /* Abort drops the queued data; the other drain learns the connection
+     * is gone. */
     asyncio_transport_abort(t);
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_await(d2, &res), 0);
+    ck_assert_int_eq(PI(res), UV_ECONNRESET);
+    asyncio_decref(d2);
     ck_assert_int_eq(asyncio_stream_wait_closed(SHARED), 0);
     asyncio_stream_free(SHARED);
     asyncio_server_close_clients(srv);
@@ -852,6 +872,15 @@ static void *line_echo(asyncio_stream_t *s, void *arg)
     }
 }
 
+static asyncio_server_t *WAITED;
+
+static void *other_waiter(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_server_wait_closed(WAITED), 0);
+    return NULL;
+}
+
 static void *server_close_main(void *arg)
 {
     (void)arg;
@@ -885,8 +914,14 @@ static void *server_close_main(void *arg)
     asyncio_stream_free(c[0]);
     while (HANDLERS_DONE < 1)
         tu_yield();
+    WAITED = srv;
+    asyncio_future_t *w = tu_spawn(other_waiter, NULL);
+    tu_yield();
+    ck_assert(!asyncio_done(w));
     asyncio_server_close_clients(srv);
     ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    ck_assert_int_eq(asyncio_await(w, NULL), 0);
+    asyncio_decref(w);
     ck_assert_int_eq(HANDLERS_CANCELLED, 2);
     for (int i = 1; i < 3; i++) {
         ck_assert_int_eq(asyncio_stream_read(c[i], buf, sizeof buf, &n), 0);
