@@ -148,6 +148,8 @@ static const asyncio_protocol_t stream_protocol = {
 
 static void stream_free_memory(asyncio_stream_t *s)
 {
+    /* A handler task that never finished (the loop closed). */
+    asyncio_decref(s->task);
     asyncio__exc_free(s->exc);
     asyncio_decref(s->read_waiter);
     asyncio__free(s->buf);
@@ -281,12 +283,17 @@ static void *handler_main(void *arg)
     if (e && e->code != ASYNCIO_ECANCELLED)
         asyncio__report(s->loop, "Unhandled exception in client_connected_cb", e, s->task);
     asyncio_error_clear();
-    asyncio_future_t *task = s->task;
-    s->task = NULL;
-    if (!s->t.loop_closed)
-        release(s);
-    asyncio_decref(task); /* the loop keeps its own until the task is done */
     return NULL;
+}
+
+/* The handler's task is done (also when cancelled before it started, so
+ * that its handler never ran): the connection goes. */
+static void handler_done(asyncio_future_t *task, void *arg)
+{
+    asyncio_stream_t *s = arg;
+    s->task = NULL;
+    asyncio_decref(task);
+    release(s);
 }
 
 bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handler, void *arg)
@@ -297,7 +304,11 @@ bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handle
     s->t.made = true;
     asyncio__transport_start(&s->t);
     s->task = asyncio_create_task(handler_main, s);
-    if (!s->task) {
+    if (!s->task || asyncio__add_callback(s->task, handler_done, s)) {
+        if (s->task)
+            asyncio_cancel(s->task, NULL); /* never runs: s goes now */
+        asyncio_decref(s->task);
+        s->task = NULL;
         release(s);
         return false;
     }
