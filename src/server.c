@@ -40,6 +40,15 @@ struct asyncio_server {
     size_t nconns;
     asyncio_future_t *forever;
     asyncio__list_t waiters; /* tasks in wait_closed */
+    /* Accepts and closes a connection no memory could be found for:
+     * libuv stops listening until the connection it holds is taken. */
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } reject;
+    bool rejecting;
     asyncio__closer_t closer;
 };
 
@@ -80,6 +89,29 @@ static void listener_closed(uv_handle_t *h)
         server_free_memory(srv);
 }
 
+static void reject_closed(uv_handle_t *h)
+{
+    asyncio_server_t *srv = h->data;
+    srv->rejecting = false;
+    if (--srv->nopen == 0 && srv->freed)
+        server_free_memory(srv);
+}
+
+static void reject(asyncio_server_t *srv, uv_stream_t *lst)
+{
+    if (srv->rejecting)
+        return; /* the next try will find it */
+    int rc = srv->pipe ? uv_pipe_init(&srv->loop->uv, &srv->reject.pipe, 0)
+                       : uv_tcp_init(&srv->loop->uv, &srv->reject.tcp);
+    if (rc < 0)
+        return;
+    srv->reject.handle.data = srv;
+    srv->rejecting = true;
+    srv->nopen++;
+    uv_accept(lst, &srv->reject.stream);
+    uv_close(&srv->reject.handle, reject_closed);
+}
+
 void asyncio__server_conn_gone(asyncio_transport_t *t)
 {
     asyncio_server_t *srv = t->server;
@@ -105,10 +137,9 @@ static void on_connection(uv_stream_t *lst, int status)
         t = asyncio__transport_new(srv->loop, kind, srv->proto, srv->arg);
     }
     if (!t) {
-        /* Without memory the connection waits in the backlog for the next
-         * try. */
         asyncio__report(srv->loop, "Error accepting a connection", asyncio_error(), NULL);
         asyncio_error_clear();
+        reject(srv, lst);
         return;
     }
     int rc = uv_accept(lst, &t->h.stream);

@@ -1013,6 +1013,86 @@ START_TEST(test_serve_forever)
 }
 END_TEST
 
+/* SO_REUSEPORT: two servers share a port (one loop per core); without it
+ * the second bind fails. */
+static void *reuse_port_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_opts_t opts = {.reuse_port = true};
+    asyncio_server_t *a = NULL, *b = NULL, *c = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, &opts, &a), 0);
+    int port = server_port(a);
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", port, &opts, &b), 0);
+    ck_assert_int_eq(server_port(b), port);
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", port, NULL, &c),
+                     UV_EADDRINUSE);
+    ck_assert(asyncio_error_matches("OSError"));
+    asyncio_error_clear();
+    ck_assert_ptr_null(c);
+    asyncio_stream_t *s = connect_ok(port, NULL);
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
+    char buf[1];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 1, &n), 0);
+    asyncio_stream_free(s);
+    asyncio_server_free(a);
+    asyncio_server_free(b);
+    return NULL;
+}
+
+START_TEST(test_reuse_port)
+{
+    run(reuse_port_main, NULL);
+}
+END_TEST
+
+/* Allocation failure at every point of start_server, open_connection and
+ * a round trip: MemoryError (or a clean success), never a crash or a
+ * leak. */
+static void *chaos_main(void *arg)
+{
+    (void)arg;
+    int failures = 0, successes = 0;
+    for (long nth = 1; nth < 400 && successes < 5; nth++) {
+        asyncio_server_t *srv = NULL;
+        asyncio_stream_t *s = NULL;
+        tu_alloc_fail_at(nth);
+        int rc = asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv);
+        if (rc == 0)
+            rc = asyncio_open_connection("127.0.0.1", server_port(srv), NULL, &s);
+        char buf[4];
+        size_t n;
+        if (rc == 0)
+            rc = asyncio_stream_write(s, "abc", 3);
+        if (rc == 0)
+            rc = asyncio_stream_readexactly(s, buf, 3, &n);
+        tu_alloc_fail_at(0);
+        if (rc == 0) {
+            successes++;
+        } else {
+            failures++;
+            ck_assert_msg(asyncio_error_matches("MemoryError") ||
+                              asyncio_error_matches("IncompleteReadError") ||
+                              asyncio_error_matches("OSError"),
+                          "allocation %ld: %s", nth, tu_raised_message());
+            asyncio_error_clear();
+        }
+        asyncio_stream_free(s);
+        asyncio_server_free(srv);
+        /* Let closed handles go before the next round. */
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+    ck_assert_int_gt(failures, 0);
+    ck_assert_int_gt(successes, 0);
+    return NULL;
+}
+
+START_TEST(test_alloc_failure)
+{
+    run(chaos_main, NULL);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Many connections at once.
  * --------------------------------------------------------------------- */
@@ -1448,6 +1528,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_cancel_read);
     tcase_add_test(tc, test_cancel_drain);
     tcase_add_test(tc, test_cancel_connect);
+    tcase_add_test(tc, test_alloc_failure);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("servers");
@@ -1456,6 +1537,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_backpressure);
     tcase_add_test(tc, test_server_close_live_clients);
     tcase_add_test(tc, test_serve_forever);
+    tcase_add_test(tc, test_reuse_port);
     tcase_add_test(tc, test_many_connections);
     tcase_add_test(tc, test_loop_close_with_open_connections);
     suite_add_tcase(s, tc);
