@@ -528,56 +528,73 @@ int asyncio_transport_sockname(asyncio_transport_t *t, asyncio_sockaddr_t *addr)
 
 /* ------------------------------------------------------------ connecting */
 
+/* A connection attempt, on the heap rather than in every transport
+ * (accepted ones never connect).  When the connecting task is cancelled
+ * it leaves at once; closing the handle makes connect_cb come with
+ * UV_ECANCELED, and the callback frees the request. */
+typedef struct connect_op {
+    uv_connect_t req;
+    asyncio_future_t *fut;
+    int status;
+    bool abandoned;
+} connect_op_t;
+
 static void connect_cb(uv_connect_t *req, int status)
 {
-    asyncio_transport_t *t = asyncio__container_of(req, asyncio_transport_t, connect_req);
-    asyncio_future_t *f = t->connect_fut;
-    t->connect_fut = NULL;
-    t->connect_status = status;
-    if (f->state == ASYNCIO__PENDING && !t->loop_closed)
-        asyncio__future_finish(f, NULL, NULL);
-    asyncio_decref(f);
+    connect_op_t *op = asyncio__container_of(req, connect_op_t, req);
+    if (op->abandoned) {
+        asyncio_decref(op->fut);
+        asyncio__free(op);
+        return;
+    }
+    op->status = status;
+    if (op->fut->state == ASYNCIO__PENDING && !op->fut->loop->closed)
+        asyncio__future_finish(op->fut, NULL, NULL);
 }
 
 int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
                                const struct sockaddr *addr, const char *path)
 {
-    asyncio_future_t *f = asyncio__future_new(t->loop);
-    if (!f) {
+    connect_op_t *op = asyncio__calloc(1, sizeof *op);
+    if (!op || !(op->fut = asyncio__future_new(t->loop))) {
+        asyncio__free(op);
         asyncio__transport_force_close(t, NULL);
-        return ASYNCIO_ENOMEM;
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "connect");
     }
     if (path) {
-        uv_pipe_connect(&t->connect_req, &t->h.pipe, path, connect_cb);
+        uv_pipe_connect(&op->req, &t->h.pipe, path, connect_cb);
     } else {
-        int rc = uv_tcp_connect(&t->connect_req, &t->h.tcp, addr, connect_cb);
+        int rc = uv_tcp_connect(&op->req, &t->h.tcp, addr, connect_cb);
         if (rc < 0) {
-            asyncio_decref(f);
+            asyncio_decref(op->fut);
+            asyncio__free(op);
             asyncio__transport_force_close(t, NULL);
             asyncio_raise_uv(rc, "connect");
             return rc;
         }
     }
-    t->connect_fut = asyncio_incref(f);
-    int rc = asyncio__task_wait_private(task, f);
-    asyncio_decref(f);
-    if (rc) {
-        /* Cancelled: closing the handle makes connect_cb come with
-         * UV_ECANCELED; it only touches the transport, alive until then. */
+    int rc = asyncio__task_wait_private(task, op->fut);
+    if (rc && op->fut->state != ASYNCIO__FINISHED) {
+        op->abandoned = true; /* connect_cb frees it */
         asyncio__transport_force_close(t, NULL);
         return rc;
     }
-    if (t->connect_status < 0) {
-        rc = t->connect_status;
+    int status = op->status;
+    asyncio_decref(op->fut);
+    asyncio__free(op);
+    if (rc || status < 0)
         asyncio__transport_force_close(t, NULL);
+    if (rc)
+        return rc;
+    if (status < 0) {
         if (path)
-            asyncio_raise_uv(rc, "connecting to %s", path);
+            asyncio_raise_uv(status, "connecting to %s", path);
         else {
             asyncio_sockaddr_t a;
             asyncio__sockaddr_from(&a, addr);
-            asyncio_raise_uv(rc, "Connect call failed ('%s', %d)", a.host, a.port);
+            asyncio_raise_uv(status, "Connect call failed ('%s', %d)", a.host, a.port);
         }
-        return rc;
+        return status;
     }
     return 0;
 }
@@ -638,8 +655,8 @@ int asyncio__transport_open(const char *host, int port, const char *path,
             break;
         }
         asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
-        if (rc == ASYNCIO_ECANCELLED)
-            break;
+        if (rc == ASYNCIO_ECANCELLED || rc == ASYNCIO_ENOMEM)
+            break; /* left raised */
         asyncio__exc_t *e = asyncio__take_raised();
         size_t used = strlen(msgs);
         snprintf(msgs + used, sizeof msgs - used, "%s%s", used ? ", " : "", e->pub.message);

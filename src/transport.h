@@ -50,10 +50,6 @@ struct asyncio_transport {
     size_t high, low;
     asyncio__exc_t *exc; /* the error the connection ended with */
     asyncio__closer_t closer;
-    /* Connecting (transport.c). */
-    uv_connect_t connect_req;
-    asyncio_future_t *connect_fut;
-    int connect_status;
     /* The server that accepted it (server.c), NULL once detached. */
     asyncio_server_t *server;
     asyncio__list_t server_link;
