@@ -1116,7 +1116,7 @@ ASYNCIO_EXTERN bool asyncio_stream_at_eof(asyncio_stream_t *stream);
  * rest (copied).  Never suspends.  Writing after the peer went away drops
  * the data silently, as Python does (drain raises).  Raises RuntimeError
  * (after write_eof; C rule: after close, too), ValueError (stream NULL,
- * data NULL with len > 0), MemoryError. */
+ * data NULL with len > 0, more than 4 GiB in one call), MemoryError. */
 ASYNCIO_EXTERN int asyncio_stream_write(asyncio_stream_t *stream, const void *data, size_t len);
 
 /* writer.writelines(): write of n buffers in order. */
@@ -1257,9 +1257,10 @@ ASYNCIO_EXTERN bool asyncio_transport_is_reading(asyncio_transport_t *t);
  * the kernel. */
 ASYNCIO_EXTERN size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *t);
 
-/* transport.set_write_buffer_limits(high, low): high 0 means the default
- * (64 KiB); low defaults to high / 4.  ValueError unless low <= high.  May
- * call pause_writing/resume_writing later, never inside this call. */
+/* transport.set_write_buffer_limits(high, low), 0 standing for Python's
+ * None: high defaults to 4 * low, or 64 KiB without low; low to high / 4.
+ * ValueError unless low <= high.  May call pause_writing at once (as
+ * Python), resume_writing later. */
 ASYNCIO_EXTERN int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t high,
                                                              size_t low);
 ASYNCIO_EXTERN void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t,

@@ -296,6 +296,9 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
             return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
         total += lens[i];
     }
+    if (total > UINT32_MAX) /* a uv_buf_t holds an unsigned length */
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: %zu bytes at once (4 GiB at most)", who,
+                                   total);
     if (t->eof_written)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
     if (t->user_closed)
@@ -430,8 +433,9 @@ int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t hig
 {
     if (!asyncio__transport_check(t, "asyncio_transport_set_write_buffer_limits"))
         return ASYNCIO_EVALUE;
+    /* Python's defaults, with 0 for its None. */
     if (high == 0)
-        high = low > ASYNCIO_WRITE_HIGH_WATER ? low : ASYNCIO_WRITE_HIGH_WATER;
+        high = low ? 4 * low : ASYNCIO_WRITE_HIGH_WATER;
     if (low == 0)
         low = high / 4;
     if (low > high)

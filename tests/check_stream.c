@@ -1286,9 +1286,14 @@ static void *protocol_main(void *arg)
     asyncio_sockaddr_t a;
     ck_assert_int_eq(asyncio_transport_peername(t, &a), 0);
     ck_assert_int_eq(asyncio_transport_sockname(t, &a), 0);
+    /* Python's defaults: high = 4 * low. */
+    size_t high, low;
+    ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(t, 0, 100), 0);
+    asyncio_transport_get_write_buffer_limits(t, &high, &low);
+    ck_assert_uint_eq(high, 400);
+    ck_assert_uint_eq(low, 100);
     /* Small water marks: a big write pauses the protocol, resumed later. */
     ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(t, 1024, 0), 0);
-    size_t high, low;
     asyncio_transport_get_write_buffer_limits(t, &high, &low);
     ck_assert_uint_eq(high, 1024);
     ck_assert_uint_eq(low, 256);
