@@ -881,6 +881,7 @@ static void *other_waiter(void *arg)
     return NULL;
 }
 
+/* Twin: tests/twins/stream_servers.py (close_keeps_live_clients) */
 static void *server_close_main(void *arg)
 {
     (void)arg;
@@ -963,6 +964,8 @@ static void count_reports(asyncio_loop_t *loop, const asyncio_exception_context_
     REPORTS++;
 }
 
+/* Twin: tests/twins/stream_servers.py (serve_forever_ends_on_close,
+ * cancel_serve_forever_closes) */
 static void *serve_forever_main(void *arg)
 {
     (void)arg;
