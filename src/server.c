@@ -39,7 +39,7 @@ struct asyncio_server {
     asyncio__list_t conns;
     size_t nconns;
     asyncio_future_t *forever;
-    asyncio__list_t waiters; /* tasks in wait_closed */
+    asyncio__waitq_t waiters; /* tasks in wait_closed */
     /* Accepts and closes a connection no memory could be found for:
      * libuv stops listening until the connection it holds is taken. */
     union {
@@ -77,7 +77,7 @@ static void server_free_memory(asyncio_server_t *srv)
 static void maybe_wake_closed(asyncio_server_t *srv)
 {
     if (srv->closed && srv->nconns == 0)
-        asyncio__waitq_wake(&srv->waiters);
+        asyncio__transport_wake_all(&srv->waiters);
 }
 
 static void listener_closed(uv_handle_t *h)
@@ -273,7 +273,6 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
     srv->arg = arg;
     srv->limit = opts ? opts->limit : 0;
     asyncio__list_init(&srv->conns);
-    asyncio__list_init(&srv->waiters);
     srv->closer.close = closer_run;
     asyncio__list_init(&srv->closer.link);
     int rc;
@@ -383,7 +382,7 @@ int asyncio_server_wait_closed(asyncio_server_t *srv)
         return ASYNCIO_EVALUE;
     if (srv->closed && srv->nconns == 0)
         return 0;
-    return asyncio__waitq_wait(task, &srv->waiters);
+    return asyncio__transport_wait(task, &srv->waiters);
 }
 
 int asyncio_server_serve_forever(asyncio_server_t *srv)
@@ -461,7 +460,7 @@ void asyncio_server_free(asyncio_server_t *srv)
 {
     if (!srv || !check(srv, "asyncio_server_free"))
         return;
-    if (srv->forever || srv->waiters.next != &srv->waiters) {
+    if (srv->forever || srv->waiters.head) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_server_free: a task waits on the server");
         return;
     }

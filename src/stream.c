@@ -32,8 +32,8 @@ struct asyncio_stream {
     asyncio_loop_t *loop;
     asyncio__exc_t *exc;           /* the reader's exception */
     asyncio_future_t *read_waiter; /* a reader waiting for data */
-    asyncio__list_t drainers;      /* tasks in drain (asyncio__waiter_t) */
-    asyncio__list_t closers;       /* tasks in wait_closed */
+    asyncio__waitq_t drainers;     /* tasks in drain */
+    asyncio__waitq_t closers;      /* tasks in wait_closed */
     asyncio_future_t *task;        /* the handler's task (servers) */
     asyncio_stream_handler_fn handler;
     void *handler_arg;
@@ -118,8 +118,8 @@ static void on_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *us
     if (exc && !s->exc)
         s->exc = asyncio__exc_dup((const asyncio__exc_t *)exc);
     wake(&s->read_waiter);
-    asyncio__waitq_wake(&s->drainers);
-    asyncio__waitq_wake(&s->closers);
+    asyncio__transport_wake_all(&s->drainers);
+    asyncio__transport_wake_all(&s->closers);
 }
 
 static void on_pause(asyncio_transport_t *t, void *user)
@@ -133,7 +133,7 @@ static void on_resume(asyncio_transport_t *t, void *user)
     (void)t;
     asyncio_stream_t *s = user;
     s->write_paused = false;
-    asyncio__waitq_wake(&s->drainers);
+    asyncio__transport_wake_all(&s->drainers);
 }
 
 static const asyncio_protocol_t stream_protocol = {
@@ -172,8 +172,6 @@ static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
     s->magic = ASYNCIO__STREAM_MAGIC;
     s->loop = loop;
     s->limit = limit ? limit : ASYNCIO_STREAM_LIMIT;
-    asyncio__list_init(&s->drainers);
-    asyncio__list_init(&s->closers);
     return s;
 }
 
@@ -266,7 +264,7 @@ void asyncio_stream_free(asyncio_stream_t *s)
                             "asyncio_stream_free: the stream belongs to its server");
         return;
     }
-    if (s->read_waiter || s->drainers.next != &s->drainers || s->closers.next != &s->closers) {
+    if (s->read_waiter || s->drainers.head || s->closers.head) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_stream_free: a task waits on the stream");
         return;
     }
@@ -645,7 +643,7 @@ int asyncio_stream_drain(asyncio_stream_t *s)
         return asyncio__raise_code(UV_ECONNRESET, "Connection lost");
     if (!s->write_paused)
         return 0;
-    int rc = asyncio__waitq_wait(task, &s->drainers);
+    int rc = asyncio__transport_wait(task, &s->drainers);
     if (rc)
         return rc;
     if (s->conn_lost) {
@@ -685,7 +683,7 @@ int asyncio_stream_wait_closed(asyncio_stream_t *s)
     if (!task)
         return asyncio_error()->code;
     if (s->has_transport && !s->conn_lost) {
-        int rc = asyncio__waitq_wait(task, &s->closers);
+        int rc = asyncio__transport_wait(task, &s->closers);
         if (rc)
             return rc;
     }

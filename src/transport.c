@@ -150,25 +150,20 @@ void asyncio__transport_release(asyncio_transport_t *t, int hold)
 
 /* ------------------------------------------------------------ wait queues */
 
-int asyncio__waitq_wait(asyncio__task_t *task, asyncio__list_t *q)
+int asyncio__transport_wait(asyncio__task_t *task, asyncio__waitq_t *q)
 {
     asyncio__waiter_t w;
-    if (!(w.fut = asyncio__future_new(task->fut.loop)))
-        return ASYNCIO_ENOMEM;
-    asyncio__list_insert(q, &w.link);
-    int rc = asyncio__task_wait_private(task, w.fut);
-    asyncio__list_remove(&w.link);
-    asyncio_decref(w.fut);
+    int rc = asyncio__waiter_wait(q, &w, task);
+    if (rc != ASYNCIO_ENOMEM)
+        asyncio__waiter_end(q, &w);
     return rc;
 }
 
-void asyncio__waitq_wake(asyncio__list_t *q)
+void asyncio__transport_wake_all(asyncio__waitq_t *q)
 {
-    for (asyncio__list_t *n = q->next; n != q; n = n->next) {
-        asyncio_future_t *f = asyncio__container_of(n, asyncio__waiter_t, link)->fut;
-        if (f->state == ASYNCIO__PENDING && !f->loop->closed)
-            asyncio__future_finish(f, NULL, NULL);
-    }
+    for (asyncio__waiter_t *w = q->head; w; w = w->next)
+        if (!w->fut->loop->closed)
+            asyncio__waiter_wake(w);
 }
 
 /* ------------------------------------------------------------ reading */

@@ -11,6 +11,7 @@
 #define CASYNCIO_TRANSPORT_H
 
 #include "internal.h"
+#include "waiters.h"
 
 #include <netdb.h>
 
@@ -98,18 +99,12 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
 int asyncio__resolve(asyncio__task_t *task, const char *host, const char *service,
                      const struct addrinfo *hints, struct addrinfo **res, const char *who);
 
-/* Tasks waiting for the same event (drain, wait_closed): each waits on a
- * private future of its own, linked here from its own stack, so that
- * cancelling one never disturbs the others. */
-typedef struct asyncio__waiter {
-    asyncio__list_t link;
-    asyncio_future_t *fut;
-} asyncio__waiter_t;
-
-/* Suspends task until asyncio__waitq_wake(q).  0 or the raised error. */
-int asyncio__waitq_wait(asyncio__task_t *task, asyncio__list_t *q);
-/* Wakes every task waiting on q (harmless while the loop closes). */
-void asyncio__waitq_wake(asyncio__list_t *q);
+/* Tasks waiting for the same event (drain, wait_closed), on the waiter
+ * queues of waiters.h: each waits on a future of its own, so cancelling
+ * one never disturbs the others.  wait: 0 once woken, or the raised
+ * error; wake_all: wakes every waiter (not while the loop closes). */
+int asyncio__transport_wait(asyncio__task_t *task, asyncio__waitq_t *q);
+void asyncio__transport_wake_all(asyncio__waitq_t *q);
 
 /* Server side (server.c): a connection ended (its transport is freed). */
 void asyncio__server_conn_gone(asyncio_transport_t *t);
