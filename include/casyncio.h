@@ -1021,8 +1021,9 @@ typedef struct asyncio_sockaddr {
 /* `reader, writer = await asyncio.open_connection(host, port)`.  Resolves
  * host (asyncio_getaddrinfo) and tries every address in turn until one
  * connects.  Suspends.  New: *stream is the caller's (asyncio_stream_free).
- * Raises the error of the last address tried (ConnectionRefusedError, ...),
- * socket.gaierror as OSError for a name that does not resolve,
+ * Raises, when no address connects, their error if they all failed alike
+ * (ConnectionRefusedError, ...), else OSError ("Multiple exceptions: ..."),
+ * as Python; socket.gaierror as OSError for a name that does not resolve,
  * CancelledError (the connection attempt is abandoned and its socket
  * closed), ValueError (host NULL, port outside 0..65535, stream NULL),
  * RuntimeError (outside a task), MemoryError. */
