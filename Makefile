@@ -410,14 +410,14 @@ FUZZERS      := $(FUZZ_BUILD)/fuzz/stream_fuzz
 
 .PHONY: fuzz
 fuzz:
-	+$(Q)$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) SANITIZE=asan lib \
-	    $(FUZZ_BUILD)/fuzz/stream_fuzz
+	+$(Q)$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) SANITIZE=asan \
+	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/fuzz/stream_fuzz
 	$(Q)mkdir -p $(FUZZ_BUILD)/corpus/stream
 	$(FUZZ_BUILD)/fuzz/stream_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=4096 \
 	    $(FUZZ_BUILD)/corpus/stream
 
 # The fuzzer reaches the private entry points (src/stream.h), so it links
-# the static library.
+# the static library, whose code is instrumented for coverage too.
 $(FUZZ_BUILD)/fuzz/%: fuzz/%.c $(LIB_A) | deps
 	$(call say,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
