@@ -408,7 +408,7 @@ END_TEST
 static struct {
     size_t total, received;
     bool saw_reader_paused;
-    size_t max_write_buffer;
+    size_t max_write_buffer, max_read_buffer;
 } BP;
 
 static void *slow_reader(asyncio_stream_t *s, void *arg)
@@ -421,6 +421,8 @@ static void *slow_reader(asyncio_stream_t *s, void *arg)
         ck_assert_int_eq(asyncio_sleep(0.001), 0);
         if (!asyncio_transport_is_reading(t))
             BP.saw_reader_paused = true;
+        if (asyncio__stream_buffered(s) > BP.max_read_buffer)
+            BP.max_read_buffer = asyncio__stream_buffered(s);
         ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), 0);
         if (n == 0)
             break;
@@ -470,8 +472,12 @@ static void *backpressure_main(void *arg)
     ck_assert_uint_eq(BP.received, BP.total);
     ck_assert(drained_paused);
     ck_assert(BP.saw_reader_paused);
-    /* The writer's buffer stays bounded: below high + one chunk. */
+    /* The writer's buffer stays bounded: below high + one chunk; the
+     * reader's: reading pauses above twice the limit (16 KiB here), so at
+     * most one read (64 KiB) more. */
     ck_assert_uint_le(BP.max_write_buffer, high + sizeof chunk);
+    ck_assert_uint_gt(BP.max_read_buffer, 0);
+    ck_assert_uint_le(BP.max_read_buffer, 2 * 16 * 1024 + 64 * 1024);
     return NULL;
 }
 
