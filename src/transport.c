@@ -65,7 +65,6 @@ static void do_close(asyncio_transport_t *t)
 static void close_cb(uv_handle_t *h)
 {
     asyncio_transport_t *t = h->data;
-    asyncio__list_remove(&t->closer.link);
     if (t->server)
         asyncio__server_conn_gone(t);
     if (t->made && t->proto->connection_lost)
@@ -101,6 +100,8 @@ static void closer_run(asyncio__closer_t *c)
     asyncio_transport_t *t = asyncio__container_of(c, asyncio_transport_t, closer);
     t->loop_closed = true;
     do_close(t);
+    /* The owner may be a handler task the loop just abandoned (its done
+     * callback never runs), or a caller who may not free it any more. */
     if (t->holds & ASYNCIO__HOLD_OWNER)
         asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
 }
@@ -138,6 +139,9 @@ void asyncio__transport_release(asyncio_transport_t *t, int hold)
     t->holds &= (uint8_t)~hold;
     if (t->holds)
         return;
+    /* Registered until the end: at loop close the closer frees what an
+     * owner still holds, also after the socket closed. */
+    asyncio__list_remove(&t->closer.link);
     asyncio__exc_free(t->exc);
     t->exc = NULL;
     t->magic = ASYNCIO__DEAD_MAGIC;

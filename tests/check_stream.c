@@ -1181,10 +1181,27 @@ static void *idle_handler(asyncio_stream_t *s, void *arg)
     return NULL;
 }
 
+/* Closes its connection, then waits for something else until the loop
+ * closes: the loop frees the stream although the handler never ends. */
+static void *close_then_wait(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    asyncio_stream_close(s);
+    asyncio_sleep(3600);
+    return NULL;
+}
+
 static void *leave_open(void *arg)
 {
     (void)arg;
-    asyncio_server_t *srv = NULL, *psrv = NULL;
+    asyncio_server_t *srv = NULL, *psrv = NULL, *csrv = NULL;
+    ck_assert_int_eq(asyncio_start_server(close_then_wait, NULL, "127.0.0.1", 0, NULL, &csrv), 0);
+    asyncio_stream_t *cs = connect_ok(server_port(csrv), NULL);
+    char b[1];
+    size_t nb;
+    ck_assert_int_eq(asyncio_stream_read(cs, b, 1, &nb), 0);
+    ck_assert_uint_eq(nb, 0);                 /* the handler closed it */
+    ck_assert_int_eq(asyncio_sleep(0.01), 0); /* its socket is closed by now */
     ck_assert_int_eq(asyncio_start_server(idle_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
     static const asyncio_protocol_t nothing = {0};
     ck_assert_int_eq(asyncio_create_server(&nothing, NULL, "127.0.0.1", 0, NULL, &psrv), 0);
