@@ -1002,18 +1002,18 @@ typedef struct asyncio_server asyncio_server_t;
 /* Optional settings of connections and servers; NULL or zeroed fields mean
  * the defaults. */
 typedef struct asyncio_stream_opts {
-    size_t limit;      /* StreamReader limit (0: ASYNCIO_STREAM_LIMIT) */
-    int backlog;       /* servers: listen() backlog (0: 100, as Python) */
-    bool reuse_port;   /* servers: SO_REUSEPORT (one loop per core on one port) */
-    int family;        /* AF_INET / AF_INET6 / 0 (AF_UNSPEC): addresses to use */
+    size_t limit;    /* StreamReader limit (0: ASYNCIO_STREAM_LIMIT) */
+    int backlog;     /* servers: listen() backlog (0: 100, as Python) */
+    bool reuse_port; /* servers: SO_REUSEPORT (one loop per core on one port) */
+    int family;      /* AF_INET / AF_INET6 / 0 (AF_UNSPEC): addresses to use */
 } asyncio_stream_opts_t;
 
 /* A socket address as Python's get_extra_info('peername'/'sockname') gives
  * it: (host, port) for TCP, the path for a Unix socket (port 0). */
 typedef struct asyncio_sockaddr {
-    int family;        /* AF_INET, AF_INET6 or AF_UNIX */
+    int family; /* AF_INET, AF_INET6 or AF_UNIX */
     int port;
-    char host[128];    /* numeric address, or the socket's path */
+    char host[128]; /* numeric address, or the socket's path */
 } asyncio_sockaddr_t;
 
 /* --- Streams: opening */
@@ -1264,8 +1264,8 @@ ASYNCIO_EXTERN size_t asyncio_transport_get_write_buffer_size(asyncio_transport_
  * Python), resume_writing later. */
 ASYNCIO_EXTERN int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t high,
                                                              size_t low);
-ASYNCIO_EXTERN void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t,
-                                                              size_t *high, size_t *low);
+ASYNCIO_EXTERN void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t, size_t *high,
+                                                              size_t *low);
 
 /* The user pointer the callbacks get. */
 ASYNCIO_EXTERN void *asyncio_transport_get_user(asyncio_transport_t *t);
@@ -1315,12 +1315,12 @@ ASYNCIO_EXTERN void asyncio_server_free(asyncio_server_t *server);
 /* One resolved address, as a tuple of Python's getaddrinfo. */
 typedef struct asyncio_addrinfo {
     struct asyncio_addrinfo *next;
-    int family;               /* AF_INET, AF_INET6 */
-    int socktype;             /* SOCK_STREAM, ... */
+    int family;   /* AF_INET, AF_INET6 */
+    int socktype; /* SOCK_STREAM, ... */
     int protocol;
-    char *canonname;          /* with AI_CANONNAME on the first entry, else NULL */
-    asyncio_sockaddr_t addr;  /* numeric host and port */
-    const void *sockaddr;     /* the struct sockaddr itself, sockaddr_len bytes */
+    char *canonname;         /* with AI_CANONNAME on the first entry, else NULL */
+    asyncio_sockaddr_t addr; /* numeric host and port */
+    const void *sockaddr;    /* the struct sockaddr itself, sockaddr_len bytes */
     unsigned sockaddr_len;
 } asyncio_addrinfo_t;
 
@@ -1331,8 +1331,8 @@ typedef struct asyncio_addrinfo {
  * libuv UV_EAI_* code, e.g. UV_EAI_NONAME), CancelledError (the request is
  * cancelled), ValueError (both NULL, result NULL), RuntimeError,
  * MemoryError. */
-ASYNCIO_EXTERN int asyncio_getaddrinfo(const char *host, const char *service, int family,
-                                       int type, int flags, asyncio_addrinfo_t **result);
+ASYNCIO_EXTERN int asyncio_getaddrinfo(const char *host, const char *service, int family, int type,
+                                       int flags, asyncio_addrinfo_t **result);
 
 /* Frees a list from asyncio_getaddrinfo.  NULL is harmless. */
 ASYNCIO_EXTERN void asyncio_addrinfo_free(asyncio_addrinfo_t *list);
