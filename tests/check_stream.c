@@ -1058,9 +1058,20 @@ END_TEST
 /* Allocation failure at every point of start_server, open_connection and
  * a round trip: MemoryError (or a clean success), never a crash or a
  * leak. */
+static int CHAOS_REPORTS;
+static void chaos_report(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    /* A connection the server could not take: reported, then rejected. */
+    ck_assert_str_eq(ctx->exception->type, "MemoryError");
+    CHAOS_REPORTS++;
+}
+
 static void *chaos_main(void *arg)
 {
     (void)arg;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), chaos_report, NULL);
     int failures = 0, successes = 0;
     for (long nth = 1; nth < 400 && successes < 5; nth++) {
         asyncio_server_t *srv = NULL;
@@ -1093,6 +1104,7 @@ static void *chaos_main(void *arg)
     }
     ck_assert_int_gt(failures, 0);
     ck_assert_int_gt(successes, 0);
+    ck_assert_int_gt(CHAOS_REPORTS, 0);
     return NULL;
 }
 
