@@ -112,6 +112,15 @@ static void on_handle_closed(uv_handle_t *h)
     maybe_free(p);
 }
 
+/* Raises a pipe's error: MemoryError or the OSError of a libuv code. */
+static int raise_pipe_error(int code, const char *who, const char *what)
+{
+    if (code == ASYNCIO_ENOMEM)
+        return asyncio__raise_code(code, "%s: %s", who, what);
+    asyncio_raise_uv(code, "%s: %s", who, what);
+    return code;
+}
+
 static void wake(asyncio_future_t **w, int status)
 {
     asyncio_future_t *f = *w;
@@ -193,7 +202,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         pe->got = (size_t)n;
     } else {
         pe->eof = true;
-        pe->error = n == UV_EOF ? 0 : (int)n;
+        /* UV_ENOBUFS: on_alloc could not grow the buffer. */
+        pe->error = n == UV_EOF ? 0 : n == UV_ENOBUFS ? ASYNCIO_ENOMEM : (int)n;
         pipe_close(pe); /* nothing more to read: the descriptor goes now */
     }
     read_stop(pe);
@@ -279,6 +289,28 @@ static proc_t *checked(const char *who, asyncio_process_t *ap)
     return p;
 }
 
+static void ignore_sigpipe_once(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+        !(sa.sa_flags & SA_SIGINFO)) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
+/* Writing to a pipe whose reader is gone raises SIGPIPE, whose default
+ * action kills the process.  Python ignores SIGPIPE at startup so that
+ * such writes fail with BrokenPipeError; casyncio does the same the first
+ * time it gives a child a stdin pipe, unless the program chose a
+ * disposition of its own.  Children get the default back (uv_spawn resets
+ * every signal in the child). */
+static void ignore_sigpipe(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ignore_sigpipe_once);
+}
+
 static int spawn(const char *who, const char *file, char **args,
                  const asyncio_subprocess_opts_t *opts, asyncio_process_t **out)
 {
@@ -322,6 +354,8 @@ static int spawn(const char *who, const char *file, char **args,
             break;
         case ASYNCIO_STDIO_PIPE: {
             int fds[2];
+            if (i == 0)
+                ignore_sigpipe();
             /* Our end non-blocking, the child's as children expect. */
             rc = i == 0 ? uv_pipe(fds, 0, UV_NONBLOCK_PIPE) : uv_pipe(fds, UV_NONBLOCK_PIPE, 0);
             if (rc)
@@ -531,13 +565,8 @@ int asyncio_process_read(asyncio_process_t *ap, int which, void *buf, size_t n, 
         n = UINT32_MAX;
     if (nread)
         *nread = 0;
-    if (pe->eof || !pe->open || n == 0) {
-        if (pe->error) {
-            asyncio_raise_uv(pe->error, "%s", who);
-            return pe->error;
-        }
-        return 0;
-    }
+    if (pe->eof || !pe->open || n == 0)
+        return pe->error ? raise_pipe_error(pe->error, who, "reading") : 0;
     if (!(pe->waiter = asyncio__future_new(t->fut.loop)))
         return ASYNCIO_ENOMEM;
     asyncio_future_t *fut = asyncio_incref(pe->waiter);
@@ -561,10 +590,8 @@ int asyncio_process_read(asyncio_process_t *ap, int which, void *buf, size_t n, 
     asyncio_decref(fut);
     if (rc)
         return rc;
-    if (pe->error) {
-        asyncio_raise_uv(pe->error, "%s", who);
-        return pe->error;
-    }
+    if (pe->error)
+        return raise_pipe_error(pe->error, who, "reading");
     if (nread)
         *nread = pe->got;
     return 0;
@@ -700,10 +727,9 @@ int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t
     asyncio_decref(fut);
     if (rc == 0) {
         for (int i = 1; i < 3; i++)
-            if (p->io[i].error) {
-                rc = p->io[i].error;
-                asyncio_raise_uv(rc, "%s: reading %s", who, i == 1 ? "stdout" : "stderr");
-            }
+            if (p->io[i].error)
+                rc = raise_pipe_error(p->io[i].error, who,
+                                      i == 1 ? "reading stdout" : "reading stderr");
         if (rc == 0 && p->comm_write_status) {
             rc = p->comm_write_status;
             asyncio_raise_uv(rc, "%s: writing stdin", who);
