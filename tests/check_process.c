@@ -44,7 +44,8 @@ static void run_shell(const char *cmd, const asyncio_subprocess_opts_t *opts, co
         asyncio_process_communicate(p, input, input ? strlen(input) : 0, out, NULL, err, NULL), 0);
     int code = -1000;
     ck_assert(asyncio_process_returncode(p, &code));
-    ck_assert_int_eq(code, expect_code);
+    ck_assert_msg(code == expect_code, "%s: exit %d, expected %d (stderr: %s)", cmd, code,
+                  expect_code, err && *err ? *err : "-");
     asyncio_process_free(p);
 }
 
@@ -99,8 +100,8 @@ static void *basics_main(void *arg)
     asyncio_file_data_free(out);
 
     /* Input through stdin. */
-    run_shell("tr a-z A-Z", &ALL_PIPES, "shout", 0, &out, &err);
-    ck_assert_str_eq(out, "SHOUT");
+    run_shell("read line; echo \"got $line\"", &ALL_PIPES, "shout\n", 0, &out, &err);
+    ck_assert_str_eq(out, "got shout\n");
     ck_assert_str_eq(err, "");
     asyncio_file_data_free(out);
     asyncio_file_data_free(err);
@@ -188,8 +189,11 @@ static void *signals_main(void *arg)
     asyncio_process_free(p);
 
     /* A signal the child handles. */
-    p = shell("trap 'exit 7' USR1; while :; do sleep 0.01; done", NULL);
-    ck_assert_int_eq(asyncio_sleep(0.1), 0); /* lets the shell set its trap */
+    p = shell("trap 'exit 7' USR1; echo ready; while :; do sleep 0.01; done", &OUT_PIPE);
+    char ready[8];
+    size_t got = 0;
+    ck_assert_int_eq(asyncio_process_read(p, 1, ready, sizeof ready, &got), 0);
+    ck_assert_uint_eq(got, 6); /* the trap is set */
     ck_assert_int_eq(asyncio_process_send_signal(p, SIGUSR1), 0);
     ck_assert_int_eq(asyncio_process_wait(p, &code), 0);
     ck_assert_int_eq(code, 7);
