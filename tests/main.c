@@ -7,7 +7,7 @@
  * same line. */
 #define HTTP_SUITES(X)
 
-#define STREAM_SUITES(X)
+#define STREAM_SUITES(X) X(stream)
 
 #define PROCESS_SUITES(X) X(signal) X(file) X(process)
 
