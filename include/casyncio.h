@@ -1378,12 +1378,15 @@ ASYNCIO_EXTERN int asyncio_remove_signal_handler(asyncio_loop_t *loop, int signu
  * (FileNotFoundError for UV_ENOENT, PermissionError for UV_EACCES,
  * IsADirectoryError, ...) and a message naming the path.
  *
- * Cancellation: a request not yet started in the pool is withdrawn; one
- * already running is waited for (it cannot be interrupted, and it may use
- * the caller's buffer), then the call raises CancelledError and its
- * result is released (a file it opened is closed).  Only when the loop is
+ * Cancellation: a request not yet started in the pool is withdrawn.  One
+ * already running cannot be interrupted: if it uses the caller's memory
+ * (a buffer to read into or write from) it is waited for, then the call
+ * raises CancelledError and its result is released (a file it opened is
+ * closed); asyncio_file_read_all, which uses only its own, returns at
+ * once and its job is released when it ends.  Only when the loop is
  * closing is a running request left behind; asyncio_loop_close returns
- * after it ended: a buffer given to it must stay valid until then. */
+ * after it ended: a buffer given to it must stay valid until then.
+ * The whole-file functions run all their system calls in one pool job. */
 typedef struct asyncio_file asyncio_file_t;
 
 /* `data = await read_file(path)`: the whole file.  *data (NUL-terminated

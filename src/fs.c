@@ -32,13 +32,22 @@ struct asyncio_file {
 };
 
 typedef struct fs_req {
-    uv_fs_t uv;
+    uv_fs_t uv;            /* one fs operation, or */
+    uv_work_t work;        /* a whole-file job (is_work) */
     asyncio_future_t *fut; /* the waiting task's private future */
     bool done;             /* the callback has run */
     bool abandoned;        /* the task left: the callback releases it */
     bool result_is_fd;     /* an open: a successful result is a descriptor */
-    int own_fd;            /* a descriptor to close on release, or -1 */
-    char *buf;             /* a buffer it owns (read_all), or NULL */
+    bool is_work;
+    bool uses_nothing_of_callers; /* may be left running when cancelled */
+    int own_fd;                   /* a descriptor to close on release, or -1 */
+    char *buf;                    /* a buffer it owns (read_all), or NULL */
+    /* A whole-file job: */
+    size_t len;       /* read: bytes in buf; write: bytes at data */
+    const char *data; /* write: the caller's bytes */
+    int flags;        /* open(2) flags */
+    int result;       /* 0 or a libuv code */
+    char *path;       /* a copy: the job may outlive the call */
 } fs_req_t;
 
 static void req_release(fs_req_t *r)
@@ -48,19 +57,33 @@ static void req_release(fs_req_t *r)
     if (r->own_fd >= 0)
         close(r->own_fd);
     asyncio__free(r->buf);
-    uv_fs_req_cleanup(&r->uv);
+    asyncio__free(r->path);
+    if (!r->is_work)
+        uv_fs_req_cleanup(&r->uv);
     asyncio_decref(r->fut);
     asyncio__free(r);
 }
 
-static void on_fs_done(uv_fs_t *uvr)
+static void req_done(fs_req_t *r)
 {
-    fs_req_t *r = asyncio__container_of(uvr, fs_req_t, uv);
     r->done = true;
     if (r->abandoned)
         req_release(r);
     else if (r->fut->state == ASYNCIO__PENDING)
         asyncio__future_finish(r->fut, NULL, NULL);
+}
+
+static void on_fs_done(uv_fs_t *uvr)
+{
+    req_done(asyncio__container_of(uvr, fs_req_t, uv));
+}
+
+static void on_work_done(uv_work_t *w, int status)
+{
+    fs_req_t *r = asyncio__container_of(w, fs_req_t, work);
+    if (status == UV_ECANCELED)
+        r->result = status; /* the job never ran */
+    req_done(r);
 }
 
 /* A request ready for its next operation (NULL and MemoryError). */
@@ -106,8 +129,11 @@ static int req_wait(asyncio__task_t *t, fs_req_t *r, int hold_fd)
     if (rc == 0) /* woken without a result: cannot happen, but never leak r */
         rc = asyncio__raise_code(ASYNCIO_ERUNTIME, "file operation woken early");
     r->own_fd = hold_fd;
-    if (uv_cancel((uv_req_t *)&r->uv) == 0) {
-        r->abandoned = true; /* the callback comes with UV_ECANCELED */
+    if (uv_cancel(r->is_work ? (uv_req_t *)&r->work : (uv_req_t *)&r->uv) == 0 ||
+        r->uses_nothing_of_callers) {
+        /* Withdrawn (the callback comes with UV_ECANCELED), or running on
+         * memory of its own only: its callback releases it. */
+        r->abandoned = true;
         return rc;
     }
     /* Already running: wait for it, keeping the first CancelledError. */
@@ -188,77 +214,145 @@ static int close_fd(asyncio__task_t *t, int fd)
 
 /* ------------------------------------------------------------ whole files */
 
-int asyncio_file_read_all(const char *path, char **data, size_t *len)
+/* The whole-file jobs run every system call of the operation in one pool
+ * job: one round trip through the pool instead of one per call. */
+static int sys_error(void)
 {
-    static const char who[] = "asyncio_file_read_all";
-    asyncio__task_t *t = enter(who, path);
-    if (!t)
-        return asyncio_error()->code;
-    if (!data)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
-    asyncio_loop_t *loop = t->fut.loop;
-    int fd = open_path(t, path, O_RDONLY);
-    if (fd < 0)
-        return fd;
-    fs_req_t *r = req_new(loop);
-    if (!r) {
-        close(fd);
-        return ASYNCIO_ENOMEM;
+    return uv_translate_sys_error(errno);
+}
+
+static void read_all_work(uv_work_t *w)
+{
+    fs_req_t *r = asyncio__container_of(w, fs_req_t, work);
+    int fd;
+    while ((fd = open(r->path, O_RDONLY | O_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (fd < 0) {
+        r->result = sys_error();
+        return;
     }
     /* The size tells how much to read at once; the file may still grow or
-     * shrink meanwhile, so the end is where a read returns 0. */
-    int rc = uv_fs_fstat(&loop->uv, &r->uv, fd, on_fs_done);
-    if (rc == 0 && (rc = req_wait(t, r, fd)) != 0)
-        return rc;
-    if (rc == 0 && (rc = (int)r->uv.result) == 0 && S_ISDIR(r->uv.statbuf.st_mode))
-        rc = UV_EISDIR;
-    size_t cap = rc == 0 ? (size_t)r->uv.statbuf.st_size + 1 : 0, used = 0;
-    if (cap < 4096)
-        cap = 4096;
-    if (rc == 0 && !(r->buf = asyncio__malloc(cap)))
-        rc = ASYNCIO_ENOMEM;
-    while (rc == 0) {
+     * shrink meanwhile (or be a /proc file of size 0), so the end is where
+     * a read returns 0. */
+    struct stat st;
+    size_t cap = 4096, used = 0;
+    if (fstat(fd, &st) != 0) {
+        r->result = sys_error();
+    } else if (S_ISDIR(st.st_mode)) {
+        r->result = UV_EISDIR;
+    } else {
+        /* Room for the NUL and one more byte: the read that finds the end
+         * needs no bigger buffer. */
+        if (st.st_size > 0 && (size_t)st.st_size + 2 > cap)
+            cap = (size_t)st.st_size + 2;
+        if (!(r->buf = asyncio__malloc(cap)))
+            r->result = ASYNCIO_ENOMEM;
+    }
+    while (r->result == 0) {
         if (cap - used < 2) { /* keeps a byte for the terminating NUL */
             char *grown = asyncio__realloc(r->buf, cap * 2);
             if (!grown) {
-                rc = ASYNCIO_ENOMEM;
+                r->result = ASYNCIO_ENOMEM;
                 break;
             }
             r->buf = grown;
             cap *= 2;
         }
-        if ((rc = req_reuse(r, loop)) != 0)
+        ssize_t n = read(fd, r->buf + used, cap - used - 1);
+        if (n > 0)
+            used += (size_t)n;
+        else if (n == 0)
             break;
-        size_t room = cap - used - 1;
-        uv_buf_t b = uv_buf_init(r->buf + used, room > (1u << 30) ? (1u << 30) : (unsigned)room);
-        rc = uv_fs_read(&loop->uv, &r->uv, fd, &b, 1, -1, on_fs_done);
-        if (rc == 0 && (rc = req_wait(t, r, fd)) != 0)
-            return rc;
-        if (rc == 0 && (rc = (int)r->uv.result) > 0) {
-            used += (size_t)rc;
-            rc = 0;
-        } else if (rc == 0) {
-            break; /* end of file */
+        else if (errno != EINTR)
+            r->result = sys_error();
+    }
+    close(fd);
+    if (r->result == 0) {
+        r->buf[used] = '\0';
+        r->len = used;
+    }
+}
+
+static void write_all_work(uv_work_t *w)
+{
+    fs_req_t *r = asyncio__container_of(w, fs_req_t, work);
+    int fd;
+    while ((fd = open(r->path, r->flags | O_CLOEXEC, 0666)) < 0 && errno == EINTR)
+        ;
+    if (fd < 0) {
+        r->result = sys_error();
+        return;
+    }
+    size_t done = 0;
+    while (done < r->len) {
+        ssize_t n = write(fd, r->data + done, r->len - done);
+        if (n >= 0)
+            done += (size_t)n;
+        else if (errno != EINTR) {
+            r->result = sys_error();
+            break;
         }
     }
-    if (rc == 0) {
-        r->buf[used] = '\0';
-        *data = r->buf;
-        r->buf = NULL;
-        if (len)
-            *len = used;
+    if (close(fd) != 0 && r->result == 0 && errno != EINTR)
+        r->result = sys_error();
+}
+
+/* Runs a whole-file job of the current task and waits for it.  Returns 0
+ * with r still the caller's, or a raised code (r is then gone). */
+static int run_job(const char *who, const char *path, fs_req_t **out, uv_work_cb work,
+                   const void *data, size_t len, int flags)
+{
+    asyncio__task_t *t = enter(who, path);
+    if (!t)
+        return asyncio_error()->code;
+    asyncio_loop_t *loop = t->fut.loop;
+    fs_req_t *r = req_new(loop);
+    if (!r)
+        return ASYNCIO_ENOMEM;
+    r->is_work = true;
+    /* A read uses only its own memory, a write the caller's bytes. */
+    r->uses_nothing_of_callers = work == read_all_work;
+    r->data = data;
+    r->len = len;
+    r->flags = flags;
+    if (!(r->path = asyncio__strdup(path))) {
+        req_release(r);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
     }
-    req_release(r);
-    int crc = close_fd(t, fd);
-    if (rc == ASYNCIO_ENOMEM)
-        return asyncio__raise_code(rc, "%s: '%s'", who, path);
-    if (rc)
+    int rc = uv_queue_work(&loop->uv, &r->work, work, on_work_done);
+    if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
+        return rc;
+    if (rc == 0)
+        rc = r->result;
+    if (rc) {
+        req_release(r);
+        if (rc == ASYNCIO_ENOMEM)
+            return asyncio__raise_code(rc, "%s: '%s'", who, path);
         return raise_path(rc, path);
-    if (crc) {
-        asyncio_file_data_free(*data);
-        *data = NULL;
     }
-    return crc;
+    *out = r;
+    return 0;
+}
+
+int asyncio_file_read_all(const char *path, char **data, size_t *len)
+{
+    static const char who[] = "asyncio_file_read_all";
+    if (!data && asyncio__current() && path)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+    fs_req_t *r;
+    int rc = run_job(who, path, &r, read_all_work, NULL, 0, 0);
+    if (rc)
+        return rc;
+    if (!data) { /* outside a task run_job raised first */
+        req_release(r);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+    }
+    *data = r->buf;
+    if (len)
+        *len = r->len;
+    r->buf = NULL;
+    req_release(r);
+    return 0;
 }
 
 void asyncio_file_data_free(void *data)
@@ -301,23 +395,13 @@ static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, i
 
 static int write_file(const char *who, const char *path, const void *data, size_t len, int flags)
 {
-    asyncio__task_t *t = enter(who, path);
-    if (!t)
-        return asyncio_error()->code;
-    if (!data && len)
+    if (!data && len && path && asyncio__current())
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
-    int fd = open_path(t, path, flags);
-    if (fd < 0)
-        return fd;
-    int rc = write_all(t, fd, data, len, -1, fd);
-    if (rc == ASYNCIO_ECANCELLED)
-        return rc; /* fd went with the request, or was closed */
-    int crc = close_fd(t, fd);
-    if (rc == ASYNCIO_ENOMEM)
-        return asyncio__raise_code(rc, "%s: '%s'", who, path);
-    if (rc)
-        return raise_path(rc, path);
-    return crc;
+    fs_req_t *r;
+    int rc = run_job(who, path, &r, write_all_work, data, len, flags);
+    if (rc == 0)
+        req_release(r);
+    return rc;
 }
 
 int asyncio_file_write_all(const char *path, const void *data, size_t len)

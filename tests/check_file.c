@@ -433,6 +433,23 @@ static void *cancel_main(void *arg)
     asyncio_decref(b1);
     asyncio_decref(b2);
     ck_assert_int_eq(open_fds(), fds);
+
+    /* read_all uses only memory of its own: cancelled while running, it
+     * returns at once and its job finishes in the background. */
+    ck_assert_int_eq(mkfifo(path("f3"), 0600), 0);
+    r = tu_spawn(reader, (void *)path("f3"));
+    wait_blocked(1);
+    ck_assert(asyncio_cancel(r, NULL));
+    ck_assert_int_eq(asyncio_await(r, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(r);
+    int w3 = fifo_write_end(path("f3"));
+    ck_assert_int_ge(w3, 0);
+    close(w3); /* the job reads end of file and closes its descriptor */
+    for (int i = 0; open_fds() != fds; i++) {
+        ck_assert_msg(i < 5000, "the abandoned job kept its descriptor");
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
     return NULL;
 }
 
