@@ -51,14 +51,15 @@ struct proc {
     bool exited;
     int returncode;
     bool released;     /* asyncio_process_free was called */
-    bool process_open; /* the uv_process_t is open */
+    bool process_open; /* the uv_process_t is open (not closing) */
+    bool handle_live;  /* its close callback has not run yet */
     bool communicating;
     exit_waiter_t *waiters;
 };
 
 static void maybe_free(proc_t *p)
 {
-    if (p->process_open || !p->released)
+    if (p->handle_live || !p->released)
         return;
     if (p->loop)
         asyncio__list_remove(&p->closer.link);
@@ -70,6 +71,7 @@ static void on_handle_closed(uv_handle_t *h)
 {
     proc_t *p = h->data;
     p->process_open = false;
+    p->handle_live = false;
     if (p->loop) {
         asyncio__list_remove(&p->closer.link);
         p->loop = NULL; /* nothing left for loop close to do */
@@ -85,7 +87,7 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal)
     for (exit_waiter_t *w = p->waiters; w; w = w->next)
         if (w->fut->state == ASYNCIO__PENDING)
             asyncio__future_finish(w->fut, NULL, NULL);
-    p->process_open = false; /* from now on, in the sense of maybe_free */
+    p->process_open = false;
     uv_close((uv_handle_t *)&p->uv, on_handle_closed);
 }
 
@@ -238,7 +240,7 @@ static int spawn(const char *who, const char *file, char **args,
          * with it. */
         if (uv_is_active((uv_handle_t *)&p->uv) || p->uv.loop) {
             p->released = true;
-            p->process_open = true; /* until its close callback */
+            p->handle_live = true; /* until its close callback */
             p->uv.data = p;
             uv_close((uv_handle_t *)&p->uv, on_handle_closed);
         } else {
@@ -251,7 +253,7 @@ static int spawn(const char *who, const char *file, char **args,
     p->loop = loop;
     p->pid = p->uv.pid;
     p->uv.data = p;
-    p->process_open = true;
+    p->process_open = p->handle_live = true;
     for (int i = 0; i < 3; i++) {
         if (!p->io[i])
             continue;
