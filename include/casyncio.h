@@ -1494,7 +1494,7 @@ ASYNCIO_EXTERN int asyncio_create_subprocess_shell(const char *cmd,
                                                    const asyncio_subprocess_opts_t *opts,
                                                    asyncio_process_t **out);
 
-/* process.pid. */
+/* process.pid (-1 for NULL or a released process). */
 ASYNCIO_EXTERN int asyncio_process_pid(asyncio_process_t *p);
 
 /* process.returncode: true and *code once the child has exited (its exit
