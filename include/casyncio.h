@@ -983,7 +983,8 @@ ASYNCIO_EXTERN void asyncio_cfuture_free(asyncio_cfuture_t *cf);
  * transport belongs to the library and lives until its protocol's
  * connection_lost has returned (or, under a stream, until the stream is
  * freed): never use it afterwards.  Servers are the caller's: free them
- * with asyncio_server_free.
+ * with asyncio_server_free.  Closing a loop closes and frees every stream,
+ * transport and server of it still open: do not free them afterwards.
  *
  * Bytes are copied: write functions copy what they are given; read
  * functions fill the caller's buffer.
@@ -1091,7 +1092,8 @@ ASYNCIO_EXTERN int asyncio_stream_readexactly(asyncio_stream_t *stream, void *bu
  * consumes it.  The limit is the stream's (opts.limit), lowered to
  * cap - seplen so the chunk always fits buf.  Suspends.  Raises
  * LimitOverrunError (separator not found within the limit, or found
- * beyond it; the data stays buffered, as in Python: read it with read()),
+ * beyond it; the data stays buffered, as in Python: read it with read();
+ * the error's detail is Python's `consumed`),
  * IncompleteReadError (EOF before the separator: the whole buffer is the
  * partial, consumed into buf, *len its size), ValueError (empty or NULL
  * separator, buf NULL, cap < seplen), and the errors of read. */
@@ -1172,11 +1174,16 @@ ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
  *
  * A protocol is a table of callbacks; every callback gets the transport
  * and its user pointer (asyncio_transport_get_user; a server's arg until
- * connection_made sets another one).  Callbacks run on the loop (never
- * inside a call of the transport's own functions, except connection_lost,
- * which a synchronous asyncio_transport_abort does not call either: it
- * comes from the loop).  Any callback may be NULL.  They must not
- * suspend.  data is borrowed for the call only. */
+ * connection_made sets another one).  Callbacks run on the loop, from
+ * libuv's I/O callbacks, with two exceptions that Python shares:
+ * pause_writing may be called inside asyncio_transport_write (and
+ * set_write_buffer_limits) when the buffer goes above the high-water
+ * mark, and create_connection calls connection_made in the connecting
+ * task before it returns.  connection_lost always comes from the loop,
+ * after the socket is closed, also when the loop closes with the
+ * transport open (the last chance to free the user's state).  Any
+ * callback may be NULL.  They must not suspend.  data is borrowed for the
+ * call only. */
 typedef struct asyncio_protocol {
     void (*connection_made)(asyncio_transport_t *t, void *user);
     void (*data_received)(asyncio_transport_t *t, const char *data, size_t len, void *user);

@@ -125,8 +125,7 @@ static void on_connection(uv_stream_t *lst, int status)
     srv->nconns++;
     if (s) {
         if (!asyncio__stream_serve(s, srv->handler, srv->arg)) {
-            asyncio__report(srv->loop, "Error starting a connection's task", asyncio_error(),
-                            NULL);
+            asyncio__report(srv->loop, "Error starting a connection's task", asyncio_error(), NULL);
             asyncio_error_clear();
         }
         return;

@@ -21,11 +21,11 @@ struct asyncio_stream {
     uint32_t magic;
     bool has_transport;
     bool eof;
-    bool paused;         /* reading paused by the reader's backpressure */
-    bool write_paused;   /* the transport said pause_writing */
-    bool conn_lost;      /* connection_lost happened */
-    bool server_owned;   /* a server's handler gets it and the server frees it */
-    bool freed;          /* the owner let go */
+    bool paused;       /* reading paused by the reader's backpressure */
+    bool write_paused; /* the transport said pause_writing */
+    bool conn_lost;    /* connection_lost happened */
+    bool server_owned; /* a server's handler gets it and the server frees it */
+    bool freed;        /* the owner let go */
     char *buf;
     size_t start, len, cap;
     size_t limit;
@@ -387,8 +387,10 @@ int asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
                 return rc;
         }
         got = s->len < n ? s->len : n;
-        memcpy(buf, s->buf + s->start, got);
-        consume(s, got);
+        if (got) {
+            memcpy(buf, s->buf + s->start, got);
+            consume(s, got);
+        }
     }
     if (nread)
         *nread = got;
@@ -541,7 +543,8 @@ int asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen
     size_t got = 0, consumed = 0;
     int rc = readuntil(task, s, sep, seplen, buf, cap, &got, &consumed);
     if (rc == ASYNCIO_ELIMITOVERRUN)
-        asyncio__errstate()->raised->pub.detail = (int)(consumed > INT32_MAX ? INT32_MAX : consumed);
+        asyncio__errstate()->raised->pub.detail =
+            (int)(consumed > INT32_MAX ? INT32_MAX : consumed);
     if ((rc == 0 || rc == ASYNCIO_EINCOMPLETEREAD) && len)
         *len = got;
     return rc;

@@ -178,10 +178,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             close_soft(t);
         return;
     }
-    asyncio__transport_force_close(t, nread == UV_ENOBUFS
-                                          ? asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError",
-                                                              "no memory for a read buffer")
-                                          : uv_exc((int)nread));
+    asyncio__transport_force_close(
+        t, nread == UV_ENOBUFS
+               ? asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "no memory for a read buffer")
+               : uv_exc((int)nread));
 }
 
 int asyncio__transport_start(asyncio_transport_t *t)
@@ -340,7 +340,8 @@ int asyncio_transport_writelines(asyncio_transport_t *t, const void *const *data
         if (rc)
             return rc;
     }
-    return n ? 0 : (asyncio__transport_check(t, "asyncio_transport_writelines") ? 0 : ASYNCIO_EVALUE);
+    return n ? 0
+             : (asyncio__transport_check(t, "asyncio_transport_writelines") ? 0 : ASYNCIO_EVALUE);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
@@ -622,8 +623,8 @@ int asyncio__transport_open(const char *host, int port, const char *path,
         if (!first)
             first = e;
         else {
-            differ |= e->pub.code != first->pub.code ||
-                      strcmp(e->pub.message, first->pub.message) != 0;
+            differ |=
+                e->pub.code != first->pub.code || strcmp(e->pub.message, first->pub.message) != 0;
             asyncio__exc_free(e);
         }
     }

@@ -24,18 +24,18 @@ enum { ASYNCIO__KIND_TCP, ASYNCIO__KIND_PIPE };
 struct asyncio_transport {
     uint32_t magic;
     uint8_t kind;
-    uint8_t holds;        /* ASYNCIO__HOLD_* bits */
-    bool opened;          /* the handle is initialised (close it to free) */
-    bool closing;         /* close/abort called or the connection failed */
-    bool handle_closing;  /* uv_close called */
-    bool reading;         /* uv_read_start is in effect */
-    bool want_read;       /* reading wanted (not paused by the protocol) */
-    bool write_paused;    /* pause_writing was called, resume not yet */
-    bool eof_written;     /* write_eof called */
+    uint8_t holds;       /* ASYNCIO__HOLD_* bits */
+    bool opened;         /* the handle is initialised (close it to free) */
+    bool closing;        /* close/abort called or the connection failed */
+    bool handle_closing; /* uv_close called */
+    bool reading;        /* uv_read_start is in effect */
+    bool want_read;      /* reading wanted (not paused by the protocol) */
+    bool write_paused;   /* pause_writing was called, resume not yet */
+    bool eof_written;    /* write_eof called */
     bool eof_received;
-    bool loop_closed;     /* loop close is releasing it: no futures, no tasks */
-    bool made;            /* connected: connection_lost will be called */
-    bool user_closed;     /* close/abort called by the user: writes are refused */
+    bool loop_closed; /* loop close is releasing it: no futures, no tasks */
+    bool made;        /* connected: connection_lost will be called */
+    bool user_closed; /* close/abort called by the user: writes are refused */
     asyncio_loop_t *loop;
     union {
         uv_handle_t handle;
@@ -94,8 +94,8 @@ asyncio_transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
 void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa);
 int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bool peer,
                             const char *who);
-int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data,
-                              const size_t *lens, size_t n, const char *who);
+int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
+                              size_t n, const char *who);
 
 /* Resolves host/service (dns.c).  Suspends.  New: *res is freed with
  * uv_freeaddrinfo.  0 or the raised error. */
