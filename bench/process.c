@@ -57,7 +57,7 @@ static void *bench_main(void *arg)
                     "communicate");
         if (len != PIPE_BYTES)
             bench_die("communicate length", -1);
-        asyncio_file_data_free(out);
+        asyncio_buffer_free(out);
         asyncio_process_free(p);
         v[r] = (double)(bench_now_ns() - t0) / 1e6;
         fprintf(stderr, "process: pipe round %d: %.1f ms (%.0f MB/s)\n", r, v[r],
@@ -73,7 +73,7 @@ static void *bench_main(void *arg)
         for (int i = 0; i < SMALL_READS; i++) {
             char *data;
             bench_check(asyncio_file_read_all(small_path, &data, NULL), "read small");
-            asyncio_file_data_free(data);
+            asyncio_buffer_free(data);
         }
         v[r] = (double)(bench_now_ns() - t0) / 1e3 / SMALL_READS;
         fprintf(stderr, "process: read_small round %d: %.1f us per file\n", r, v[r]);
@@ -84,7 +84,7 @@ static void *bench_main(void *arg)
         char *data;
         size_t len;
         bench_check(asyncio_file_read_all(big_path, &data, &len), "read big");
-        asyncio_file_data_free(data);
+        asyncio_buffer_free(data);
         v[r] = (double)(bench_now_ns() - t0) / 1e6;
         fprintf(stderr, "process: read_big round %d: %.1f ms (%zu bytes)\n", r, v[r], len);
     }

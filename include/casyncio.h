@@ -1398,14 +1398,10 @@ typedef struct asyncio_file asyncio_file_t;
 
 /* `data = await read_file(path)`: the whole file.  *data (NUL-terminated
  * for convenience; *len does not count the NUL) is the caller's: free it
- * with asyncio_file_data_free.  Suspends.  Raises OSError, CancelledError,
- * ValueError (path NULL, data NULL), RuntimeError (outside a task),
- * MemoryError. */
+ * with asyncio_buffer_free (section 8).  Suspends.  Raises OSError,
+ * CancelledError, ValueError (path NULL, data NULL), RuntimeError
+ * (outside a task), MemoryError. */
 ASYNCIO_EXTERN int asyncio_file_read_all(const char *path, char **data, size_t *len);
-
-/* Frees what asyncio_file_read_all and asyncio_process_communicate
- * return.  NULL is harmless. */
-ASYNCIO_EXTERN void asyncio_file_data_free(void *data);
 
 /* `await write_file(path, data)`: creates or truncates path (mode 0666
  * before the umask) and writes len bytes; _append adds them at its end
@@ -1528,9 +1524,9 @@ ASYNCIO_EXTERN int asyncio_process_kill(asyncio_process_t *p);
  * stderr to their end, all at once (no deadlock whatever the sizes), then
  * waits for the child to exit.  *out / *err (NUL-terminated, lengths
  * without the NUL) get what was read from a piped stdout / stderr, NULL
- * for one not piped; free them with asyncio_file_data_free (or
- * asyncio_buffer_free).  As in Python, it runs a task per stream and
- * gathers them; stdin is closed even without input.  A child that exits
+ * for one not piped; free them with asyncio_buffer_free.  As in Python,
+ * it runs a task per stream and gathers them; stdin is closed even without
+ * input.  A child that exits
  * without reading its input is not an error (BrokenPipe and
  * ConnectionReset on stdin are ignored).  Suspends.  Raises
  * CancelledError (the child keeps running; what was read is dropped),

@@ -355,11 +355,6 @@ int asyncio_file_read_all(const char *path, char **data, size_t *len)
     return 0;
 }
 
-void asyncio_file_data_free(void *data)
-{
-    asyncio__free(data);
-}
-
 /* Writes all of [data, data + len) to fd at offset (-1: the position). */
 static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, int64_t offset,
                      int hold_fd)

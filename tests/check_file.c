@@ -98,7 +98,7 @@ static void *roundtrip_main(void *arg)
     ck_assert_uint_eq(len, n);
     ck_assert(memcmp(got, data, n) == 0);
     ck_assert_int_eq(got[len], '\0');
-    asyncio_file_data_free(got);
+    asyncio_buffer_free(got);
 
     /* Truncating write, then appends. */
     ck_assert_int_eq(asyncio_file_write_all(path("a"), "hello", 5), 0);
@@ -107,10 +107,10 @@ static void *roundtrip_main(void *arg)
     ck_assert_int_eq(asyncio_file_read_all(path("a"), &got, &len), 0);
     ck_assert_str_eq(got, "hello world");
     ck_assert_uint_eq(len, 11);
-    asyncio_file_data_free(got);
+    asyncio_buffer_free(got);
     ck_assert_int_eq(asyncio_file_read_all(path("new"), &got, NULL), 0);
     ck_assert_str_eq(got, "x");
-    asyncio_file_data_free(got);
+    asyncio_buffer_free(got);
 
     /* Empty file, empty write (data NULL with len 0). */
     ck_assert_int_eq(asyncio_file_write_all(path("empty"), NULL, 0), 0);
@@ -118,12 +118,12 @@ static void *roundtrip_main(void *arg)
     ck_assert_int_eq(asyncio_file_read_all(path("empty"), &got, &len), 0);
     ck_assert_uint_eq(len, 0);
     ck_assert_str_eq(got, "");
-    asyncio_file_data_free(got);
+    asyncio_buffer_free(got);
 
     /* A file that is not regular: its size says nothing. */
     ck_assert_int_eq(asyncio_file_read_all("/proc/self/stat", &got, &len), 0);
     ck_assert_uint_gt(len, 0);
-    asyncio_file_data_free(got);
+    asyncio_buffer_free(got);
     free(data);
     return NULL;
 }
@@ -386,7 +386,7 @@ static void *reader(void *arg)
 {
     char *data = NULL;
     int rc = asyncio_file_read_all((const char *)arg, &data, NULL);
-    asyncio_file_data_free(data);
+    asyncio_buffer_free(data);
     return IP(rc);
 }
 
@@ -518,7 +518,7 @@ static void *chaos_body(void *arg)
         rc = asyncio_file_read_all(path("c"), &got, NULL);
     if (rc == 0) {
         ck_assert_str_eq(got, "chaos");
-        asyncio_file_data_free(got);
+        asyncio_buffer_free(got);
     }
     asyncio_file_t *f = NULL;
     if (rc == 0 && (rc = asyncio_file_open(path("c"), "r", &f)) == 0) {

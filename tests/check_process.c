@@ -64,7 +64,7 @@ static void *basics_main(void *arg)
     ck_assert_str_eq(out, "hello world\n");
     ck_assert_uint_eq(out_len, 12);
     ck_assert_ptr_null(err); /* stderr not piped */
-    asyncio_file_data_free(out);
+    asyncio_buffer_free(out);
     int code = -1;
     ck_assert_int_eq(asyncio_process_wait(p, &code), 0); /* again: at once */
     ck_assert_int_eq(code, 0);
@@ -76,12 +76,12 @@ static void *basics_main(void *arg)
                                         .stderr_mode = ASYNCIO_STDIO_STDOUT};
     run_shell("echo out; echo err >&2; exit 1", &merged, NULL, 1, &out, NULL);
     ck_assert_str_eq(out, "out\nerr\n");
-    asyncio_file_data_free(out);
+    asyncio_buffer_free(out);
     run_shell("echo out; echo err >&2", &ALL_PIPES, NULL, 0, &out, &err);
     ck_assert_str_eq(out, "out\n");
     ck_assert_str_eq(err, "err\n");
-    asyncio_file_data_free(out);
-    asyncio_file_data_free(err);
+    asyncio_buffer_free(out);
+    asyncio_buffer_free(err);
 
     /* DEVNULL: stdin reads nothing, output vanishes. */
     asyncio_subprocess_opts_t devnull = {.stdin_mode = ASYNCIO_STDIO_DEVNULL,
@@ -90,21 +90,21 @@ static void *basics_main(void *arg)
     run_shell("cat; echo gone >&2", &devnull, NULL, 0, &out, &err);
     ck_assert_str_eq(out, "");
     ck_assert_ptr_null(err);
-    asyncio_file_data_free(out);
+    asyncio_buffer_free(out);
 
     /* Environment and working directory. */
     const char *env[] = {"CASYNCIO_TEST=forty-two", NULL};
     asyncio_subprocess_opts_t envopts = {.stdout_mode = ASYNCIO_STDIO_PIPE, .env = env, .cwd = "/"};
     run_shell("printf '%s %s' \"$CASYNCIO_TEST\" \"$(pwd)\"", &envopts, NULL, 0, &out, NULL);
     ck_assert_str_eq(out, "forty-two /");
-    asyncio_file_data_free(out);
+    asyncio_buffer_free(out);
 
     /* Input through stdin. */
     run_shell("read line; echo \"got $line\"", &ALL_PIPES, "shout\n", 0, &out, &err);
     ck_assert_str_eq(out, "got shout\n");
     ck_assert_str_eq(err, "");
-    asyncio_file_data_free(out);
-    asyncio_file_data_free(err);
+    asyncio_buffer_free(out);
+    asyncio_buffer_free(err);
 
     /* A child that never reads its input is not an error. */
     run_shell("exit 0", &ALL_PIPES, "ignored input", 0, NULL, NULL);
@@ -133,8 +133,8 @@ static void *big_main(void *arg)
     ck_assert_uint_eq(err_len, n);
     ck_assert(memcmp(out, in, n) == 0);
     ck_assert(memcmp(err, in, n) == 0);
-    asyncio_file_data_free(out);
-    asyncio_file_data_free(err);
+    asyncio_buffer_free(out);
+    asyncio_buffer_free(err);
     int code = -1;
     ck_assert(asyncio_process_returncode(p, &code));
     ck_assert_int_eq(code, 0);
@@ -213,7 +213,7 @@ static void *communicator(void *arg)
 {
     char *out = NULL;
     int rc = asyncio_process_communicate(arg, NULL, 0, &out, NULL, NULL, NULL);
-    asyncio_file_data_free(out);
+    asyncio_buffer_free(out);
     return IP(rc);
 }
 
@@ -347,7 +347,7 @@ static void *read_cancel_main(void *arg)
     char *out = NULL;
     ck_assert_int_eq(asyncio_process_communicate(p, "again\n", 6, &out, NULL, NULL, NULL), 0);
     ck_assert_str_eq(out, "again\n");
-    asyncio_file_data_free(out);
+    asyncio_buffer_free(out);
     asyncio_process_free(p);
     return NULL;
 }
@@ -493,8 +493,8 @@ static void *chaos_body(void *arg)
     rc = asyncio_process_communicate(p, "chaos", 5, &out, NULL, &err, NULL);
     if (rc == 0) {
         ck_assert_str_eq(out, "chaos");
-        asyncio_file_data_free(out);
-        asyncio_file_data_free(err);
+        asyncio_buffer_free(out);
+        asyncio_buffer_free(err);
     } else {
         ck_assert_int_eq(rc, ASYNCIO_ENOMEM);
         asyncio_error_clear();

@@ -11,6 +11,7 @@
  */
 #include "testutil.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -357,6 +358,32 @@ START_TEST(test_sigint_after_main_done)
 }
 END_TEST
 
+/* Only the main thread's asyncio_run watches SIGINT, as in Python. */
+static void *sigint_disposition_main(void *arg)
+{
+    *(bool *)arg = is_default(SIGINT);
+    return NULL;
+}
+
+static void *thread_run(void *arg)
+{
+    tu_run_ok(sigint_disposition_main, arg);
+    return NULL;
+}
+
+START_TEST(test_sigint_main_thread_only)
+{
+    default_sigint();
+    bool dflt = false;
+    tu_run_ok(sigint_disposition_main, &dflt);
+    ck_assert(!dflt); /* watched in the main thread */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, thread_run, &dflt), 0);
+    pthread_join(th, NULL);
+    ck_assert(dflt); /* left alone in another thread */
+}
+END_TEST
+
 Suite *signal_suite(void)
 {
     Suite *s = suite_create("signal");
@@ -379,6 +406,7 @@ Suite *signal_suite(void)
     tcase_add_test_raise_signal(tc, test_sigint_after_main_done, SIGINT);
     tcase_add_test(tc, test_sigint_own_handler);
     tcase_add_test(tc, test_sigint_user_handler_replaces_runner);
+    tcase_add_test(tc, test_sigint_main_thread_only);
     suite_add_tcase(s, tc);
     return s;
 }
