@@ -9,7 +9,7 @@
 
 #define STREAM_SUITES(X) X(stream)
 
-#define PROCESS_SUITES(X)
+#define PROCESS_SUITES(X) X(signal) X(file) X(process)
 
 #define SUITES(X)                                                                                  \
     X(error)                                                                                       \
