@@ -1480,11 +1480,9 @@ typedef struct asyncio_subprocess_opts {
     const char *const *env;       /* "NAME=value", NULL-terminated; NULL: the parent's */
 } asyncio_subprocess_opts_t;
 
-/* Writing to a pipe whose reader has gone raises SIGPIPE, which kills a C
- * program by default.  Python ignores SIGPIPE at startup; casyncio does
- * the same the first time it makes a stdin pipe for a child, unless the
- * program set a disposition of its own, so such writes fail with
- * BrokenPipeError instead.  Children get the default back.
+/* Writing to a child that has gone fails with BrokenPipeError (the
+ * loop ignores SIGPIPE: see asyncio_loop_new); children get the default
+ * disposition back.
  *
  * create_subprocess_exec(argv[0], *argv[1:], ...): starts argv[0]
  * (searched in PATH when it has no '/') with the arguments argv (NULL-

@@ -125,28 +125,6 @@ static proc_t *checked(const char *who, asyncio_process_t *ap)
     return p;
 }
 
-static void ignore_sigpipe_once(void)
-{
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
-        !(sa.sa_flags & SA_SIGINFO)) {
-        sa.sa_handler = SIG_IGN;
-        sigaction(SIGPIPE, &sa, NULL);
-    }
-}
-
-/* Writing to a pipe whose reader is gone raises SIGPIPE, whose default
- * action kills the process.  Python ignores SIGPIPE at startup so that
- * such writes fail with BrokenPipeError; casyncio does the same the first
- * time it gives a child a stdin pipe, unless the program chose a
- * disposition of its own.  Children get the default back (uv_spawn resets
- * every signal in the child). */
-static void ignore_sigpipe(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, ignore_sigpipe_once);
-}
-
 static int spawn(const char *who, const char *file, char **args,
                  const asyncio_subprocess_opts_t *opts, asyncio_process_t **out)
 {
@@ -202,8 +180,6 @@ static int spawn(const char *who, const char *file, char **args,
             break;
         case ASYNCIO_STDIO_PIPE: {
             int fds[2];
-            if (i == 0)
-                ignore_sigpipe();
             /* Our end non-blocking, the child's as children expect. */
             rc = i == 0 ? uv_pipe(fds, 0, UV_NONBLOCK_PIPE) : uv_pipe(fds, UV_NONBLOCK_PIPE, 0);
             if (rc)
