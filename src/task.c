@@ -19,6 +19,7 @@
  * task that finishes before the next starts hands its warm stack over.
  */
 #include "internal.h"
+#include "runner_sigint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -647,7 +648,15 @@ int asyncio_run(asyncio_coro_fn main, void *arg, void **result)
     if (!task) {
         rc = asyncio_error() ? asyncio_error()->code : ASYNCIO_ENOMEM;
     } else {
+        asyncio__sigint_t *sigint = asyncio__sigint_install(loop, task);
         rc = asyncio_loop_run_until_complete(loop, task, result);
+        /* Python 3.11's Runner: main ended cancelled by a SIGINT (and not
+         * cancelled more than that) becomes KeyboardInterrupt. */
+        if (asyncio__sigint_uninstall(sigint) > 0 && rc == ASYNCIO_ECANCELLED &&
+            asyncio_task_uncancel(task) == 0) {
+            asyncio_raise("KeyboardInterrupt", "%s", "");
+            rc = ASYNCIO_EEXCEPTION;
+        }
         /* main's exception stays in this thread's indicator through the
          * shutdown. */
         asyncio__exc_t *main_exc = asyncio__take_raised();

@@ -9,7 +9,7 @@
 
 #define STREAM_SUITES(X)
 
-#define PROCESS_SUITES(X)
+#define PROCESS_SUITES(X) X(signal) X(file)
 
 #define SUITES(X)                                                                                  \
     X(error)                                                                                       \

@@ -1,0 +1,548 @@
+/*
+ * Files on libuv's fs API: whole-file helpers and open/read/write/close.
+ * The system calls run in libuv's thread pool; the task waits on a private
+ * future that the request's callback finishes.
+ *
+ * A request lives on the heap, never on the task's stack: a task that is
+ * cancelled may leave before its request ends.  What happens then:
+ *  - a request not yet started in the pool is withdrawn with uv_cancel; its
+ *    callback comes later with UV_ECANCELED and frees it ("abandoned");
+ *  - one already running cannot be stopped and may be using the caller's
+ *    buffer, so the task waits for it to end (a second cancel does not cut
+ *    that wait short), releases its result, then raises the CancelledError;
+ *  - only a task being unwound by loop close cannot wait: the request is
+ *    abandoned and its callback, run by asyncio_loop_close, releases it.
+ * Releasing a result means closing a descriptor it opened and freeing the
+ * buffer it filled.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FILE_MAGIC 0xF11E0001u
+#define FILE_DEAD 0xF11EDEADu
+
+struct asyncio_file {
+    uint32_t magic;
+    int fd;
+    bool readable, writable, append;
+};
+
+typedef struct fs_req {
+    uv_fs_t uv;
+    asyncio_future_t *fut; /* the waiting task's private future */
+    bool done;             /* the callback has run */
+    bool abandoned;        /* the task left: the callback releases it */
+    bool result_is_fd;     /* an open: a successful result is a descriptor */
+    int own_fd;            /* a descriptor to close on release, or -1 */
+    char *buf;             /* a buffer it owns (read_all), or NULL */
+} fs_req_t;
+
+static void req_release(fs_req_t *r)
+{
+    if (r->result_is_fd && r->done && r->uv.result >= 0)
+        close((int)r->uv.result);
+    if (r->own_fd >= 0)
+        close(r->own_fd);
+    asyncio__free(r->buf);
+    uv_fs_req_cleanup(&r->uv);
+    asyncio_decref(r->fut);
+    asyncio__free(r);
+}
+
+static void on_fs_done(uv_fs_t *uvr)
+{
+    fs_req_t *r = asyncio__container_of(uvr, fs_req_t, uv);
+    r->done = true;
+    if (r->abandoned)
+        req_release(r);
+    else if (r->fut->state == ASYNCIO__PENDING)
+        asyncio__future_finish(r->fut, NULL, NULL);
+}
+
+/* A request ready for its next operation (NULL and MemoryError). */
+static fs_req_t *req_new(asyncio_loop_t *loop)
+{
+    fs_req_t *r = asyncio__calloc(1, sizeof *r);
+    if (!r) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "file operation");
+        return NULL;
+    }
+    if (!(r->fut = asyncio__future_new(loop))) {
+        asyncio__free(r);
+        return NULL;
+    }
+    r->own_fd = -1;
+    return r;
+}
+
+/* Prepares r for another operation of the same task. */
+static int req_reuse(fs_req_t *r, asyncio_loop_t *loop)
+{
+    uv_fs_req_cleanup(&r->uv);
+    r->done = false;
+    if (r->fut->state == ASYNCIO__PENDING)
+        return 0;
+    asyncio_future_t *f = asyncio__future_new(loop);
+    if (!f)
+        return ASYNCIO_ENOMEM;
+    asyncio_decref(r->fut);
+    r->fut = f;
+    return 0;
+}
+
+/* Waits for the operation just started on r.  0: it ended (r->uv.result
+ * holds its outcome).  Otherwise the task was cancelled (raised) and r is
+ * no longer the caller's: it was released, or abandoned to its callback,
+ * taking over hold_fd (a descriptor the caller had open, -1 for none). */
+static int req_wait(asyncio__task_t *t, fs_req_t *r, int hold_fd)
+{
+    int rc = asyncio__task_wait_private(t, r->fut);
+    if (rc == 0 && r->done)
+        return 0;
+    if (rc == 0) /* woken without a result: cannot happen, but never leak r */
+        rc = asyncio__raise_code(ASYNCIO_ERUNTIME, "file operation woken early");
+    r->own_fd = hold_fd;
+    if (uv_cancel((uv_req_t *)&r->uv) == 0) {
+        r->abandoned = true; /* the callback comes with UV_ECANCELED */
+        return rc;
+    }
+    /* Already running: wait for it, keeping the first CancelledError. */
+    asyncio__exc_t *cancel = asyncio__take_raised();
+    while (!r->done && !t->unwinding) {
+        asyncio_future_t *f = asyncio__future_new(t->fut.loop);
+        if (!f) {
+            asyncio__exc_free(asyncio__take_raised());
+            break;
+        }
+        asyncio_decref(r->fut);
+        r->fut = f;
+        if (asyncio__task_wait_private(t, f) != 0)
+            asyncio__exc_free(asyncio__take_raised());
+    }
+    if (r->done)
+        req_release(r);
+    else
+        r->abandoned = true;
+    asyncio__raise_exc(cancel);
+    return rc;
+}
+
+/* The common checks of a suspending call on a path. */
+static asyncio__task_t *enter(const char *who, const char *path)
+{
+    asyncio__task_t *t = asyncio__require_task(who);
+    if (t && !path) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s: path is NULL", who);
+        return NULL;
+    }
+    return t;
+}
+
+static int raise_path(int code, const char *path)
+{
+    asyncio_raise_uv(code, "'%s'", path);
+    return code;
+}
+
+/* Opens path; returns the descriptor or a negative code (raised). */
+static int open_path(asyncio__task_t *t, const char *path, int flags)
+{
+    asyncio_loop_t *loop = t->fut.loop;
+    fs_req_t *r = req_new(loop);
+    if (!r)
+        return ASYNCIO_ENOMEM;
+    r->result_is_fd = true;
+    int rc = uv_fs_open(&loop->uv, &r->uv, path, flags | O_CLOEXEC, 0666, on_fs_done);
+    if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
+        return rc;
+    if (rc == 0)
+        rc = (int)r->uv.result;
+    r->result_is_fd = false; /* the caller's now */
+    req_release(r);
+    return rc < 0 ? raise_path(rc, path) : rc;
+}
+
+/* Closes fd from a task, waiting for it. */
+static int close_fd(asyncio__task_t *t, int fd)
+{
+    asyncio_loop_t *loop = t->fut.loop;
+    fs_req_t *r = req_new(loop);
+    if (!r) {
+        close(fd);
+        return ASYNCIO_ENOMEM;
+    }
+    int rc = uv_fs_close(&loop->uv, &r->uv, fd, on_fs_done);
+    if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
+        return rc;
+    if (rc == 0)
+        rc = (int)r->uv.result;
+    req_release(r);
+    if (rc < 0)
+        asyncio_raise_uv(rc, "closing a file");
+    return rc < 0 ? rc : 0;
+}
+
+/* ------------------------------------------------------------ whole files */
+
+int asyncio_file_read_all(const char *path, char **data, size_t *len)
+{
+    static const char who[] = "asyncio_file_read_all";
+    asyncio__task_t *t = enter(who, path);
+    if (!t)
+        return asyncio_error()->code;
+    if (!data)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+    asyncio_loop_t *loop = t->fut.loop;
+    int fd = open_path(t, path, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    fs_req_t *r = req_new(loop);
+    if (!r) {
+        close(fd);
+        return ASYNCIO_ENOMEM;
+    }
+    /* The size tells how much to read at once; the file may still grow or
+     * shrink meanwhile, so the end is where a read returns 0. */
+    int rc = uv_fs_fstat(&loop->uv, &r->uv, fd, on_fs_done);
+    if (rc == 0 && (rc = req_wait(t, r, fd)) != 0)
+        return rc;
+    if (rc == 0 && (rc = (int)r->uv.result) == 0 && S_ISDIR(r->uv.statbuf.st_mode))
+        rc = UV_EISDIR;
+    size_t cap = rc == 0 ? (size_t)r->uv.statbuf.st_size + 1 : 0, used = 0;
+    if (cap < 4096)
+        cap = 4096;
+    if (rc == 0 && !(r->buf = asyncio__malloc(cap)))
+        rc = ASYNCIO_ENOMEM;
+    while (rc == 0) {
+        if (cap - used < 2) { /* keeps a byte for the terminating NUL */
+            char *grown = asyncio__realloc(r->buf, cap * 2);
+            if (!grown) {
+                rc = ASYNCIO_ENOMEM;
+                break;
+            }
+            r->buf = grown;
+            cap *= 2;
+        }
+        if ((rc = req_reuse(r, loop)) != 0)
+            break;
+        size_t room = cap - used - 1;
+        uv_buf_t b = uv_buf_init(r->buf + used, room > (1u << 30) ? (1u << 30) : (unsigned)room);
+        rc = uv_fs_read(&loop->uv, &r->uv, fd, &b, 1, -1, on_fs_done);
+        if (rc == 0 && (rc = req_wait(t, r, fd)) != 0)
+            return rc;
+        if (rc == 0 && (rc = (int)r->uv.result) > 0) {
+            used += (size_t)rc;
+            rc = 0;
+        } else if (rc == 0) {
+            break; /* end of file */
+        }
+    }
+    if (rc == 0) {
+        r->buf[used] = '\0';
+        *data = r->buf;
+        r->buf = NULL;
+        if (len)
+            *len = used;
+    }
+    req_release(r);
+    int crc = close_fd(t, fd);
+    if (rc == ASYNCIO_ENOMEM)
+        return asyncio__raise_code(rc, "%s: '%s'", who, path);
+    if (rc)
+        return raise_path(rc, path);
+    if (crc) {
+        asyncio_file_data_free(*data);
+        *data = NULL;
+    }
+    return crc;
+}
+
+void asyncio_file_data_free(void *data)
+{
+    asyncio__free(data);
+}
+
+/* Writes all of [data, data + len) to fd at offset (-1: the position). */
+static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, int64_t offset,
+                     int hold_fd)
+{
+    asyncio_loop_t *loop = t->fut.loop;
+    fs_req_t *r = req_new(loop);
+    if (!r)
+        return ASYNCIO_ENOMEM;
+    const char *p = data;
+    int rc = 0;
+    bool first = true;
+    /* One call even for 0 bytes: a write of nothing still checks fd. */
+    while (rc == 0 && (len > 0 || first)) {
+        first = false;
+        if ((rc = req_reuse(r, loop)) != 0)
+            break;
+        unsigned chunk = len > (1u << 30) ? (1u << 30) : (unsigned)len;
+        uv_buf_t b = uv_buf_init((char *)p, chunk);
+        rc = uv_fs_write(&loop->uv, &r->uv, fd, &b, 1, offset, on_fs_done);
+        if (rc == 0 && (rc = req_wait(t, r, hold_fd)) != 0)
+            return rc;
+        if (rc == 0 && (rc = (int)r->uv.result) >= 0) {
+            p += rc;
+            len -= (size_t)rc;
+            if (offset >= 0)
+                offset += rc;
+            rc = 0;
+        }
+    }
+    req_release(r);
+    return rc;
+}
+
+static int write_file(const char *who, const char *path, const void *data, size_t len, int flags)
+{
+    asyncio__task_t *t = enter(who, path);
+    if (!t)
+        return asyncio_error()->code;
+    if (!data && len)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+    int fd = open_path(t, path, flags);
+    if (fd < 0)
+        return fd;
+    int rc = write_all(t, fd, data, len, -1, fd);
+    if (rc == ASYNCIO_ECANCELLED)
+        return rc; /* fd went with the request, or was closed */
+    int crc = close_fd(t, fd);
+    if (rc == ASYNCIO_ENOMEM)
+        return asyncio__raise_code(rc, "%s: '%s'", who, path);
+    if (rc)
+        return raise_path(rc, path);
+    return crc;
+}
+
+int asyncio_file_write_all(const char *path, const void *data, size_t len)
+{
+    return write_file("asyncio_file_write_all", path, data, len, O_WRONLY | O_CREAT | O_TRUNC);
+}
+
+int asyncio_file_append(const char *path, const void *data, size_t len)
+{
+    return write_file("asyncio_file_append", path, data, len, O_WRONLY | O_CREAT | O_APPEND);
+}
+
+/* ------------------------------------------------------------ streaming */
+
+/* Python's open() modes. */
+static int parse_mode(const char *mode, int *flags, asyncio_file_t *f)
+{
+    if (!mode || !*mode)
+        return -1;
+    int base = 0, plus = 0;
+    for (const char *m = mode; *m; m++) {
+        switch (*m) {
+        case 'r':
+        case 'w':
+        case 'a':
+        case 'x':
+            if (base)
+                return -1;
+            base = *m;
+            break;
+        case '+':
+            if (plus++)
+                return -1;
+            break;
+        case 'b':
+            break;
+        default:
+            return -1;
+        }
+    }
+    switch (base) {
+    case 'r':
+        *flags = 0;
+        f->readable = true;
+        break;
+    case 'w':
+        *flags = O_CREAT | O_TRUNC;
+        f->writable = true;
+        break;
+    case 'a':
+        *flags = O_CREAT | O_APPEND;
+        f->writable = f->append = true;
+        break;
+    case 'x':
+        *flags = O_CREAT | O_EXCL;
+        f->writable = true;
+        break;
+    default:
+        return -1;
+    }
+    if (plus)
+        f->readable = f->writable = true;
+    *flags |= f->readable && f->writable ? O_RDWR : f->readable ? O_RDONLY : O_WRONLY;
+    return 0;
+}
+
+int asyncio_file_open(const char *path, const char *mode, asyncio_file_t **out)
+{
+    static const char who[] = "asyncio_file_open";
+    asyncio__task_t *t = enter(who, path);
+    if (!t)
+        return asyncio_error()->code;
+    if (!out)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: out is NULL", who);
+    asyncio_file_t tmp = {0};
+    int flags;
+    if (parse_mode(mode, &flags, &tmp) != 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid mode: '%s'", who,
+                                   mode ? mode : "(null)");
+    asyncio_file_t *f = asyncio__malloc(sizeof *f);
+    if (!f)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+    int fd = open_path(t, path, flags);
+    if (fd < 0) {
+        asyncio__free(f);
+        return fd;
+    }
+    *f = tmp;
+    f->magic = FILE_MAGIC;
+    f->fd = fd;
+    *out = f;
+    return 0;
+}
+
+static asyncio__task_t *file_enter(const char *who, asyncio_file_t *f, const void *buf, size_t n,
+                                   bool writing)
+{
+    asyncio__task_t *t = asyncio__require_task(who);
+    if (!t)
+        return NULL;
+    const char *bad = NULL;
+    if (!f)
+        bad = "file is NULL";
+    else if (f->magic != FILE_MAGIC)
+        bad = "I/O operation on closed file";
+    else if (!buf && n)
+        bad = "buffer is NULL";
+    else if (writing && !f->writable)
+        bad = "File not open for writing";
+    else if (!writing && !f->readable)
+        bad = "File not open for reading";
+    if (bad) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s: %s", who, bad);
+        return NULL;
+    }
+    return t;
+}
+
+static int read_at(const char *who, asyncio_file_t *f, void *buf, size_t n, int64_t offset,
+                   size_t *nread)
+{
+    asyncio__task_t *t = file_enter(who, f, buf, n, false);
+    if (!t)
+        return asyncio_error()->code;
+    if (offset < -1)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: negative offset", who);
+    asyncio_loop_t *loop = t->fut.loop;
+    fs_req_t *r = req_new(loop);
+    if (!r)
+        return ASYNCIO_ENOMEM;
+    uv_buf_t b = uv_buf_init(buf, n > (1u << 30) ? (1u << 30) : (unsigned)n);
+    int rc = uv_fs_read(&loop->uv, &r->uv, f->fd, &b, 1, offset, on_fs_done);
+    if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
+        return rc;
+    if (rc == 0)
+        rc = (int)r->uv.result;
+    req_release(r);
+    if (rc < 0) {
+        asyncio_raise_uv(rc, "%s", who);
+        return rc;
+    }
+    if (nread)
+        *nread = (size_t)rc;
+    return 0;
+}
+
+int asyncio_file_read(asyncio_file_t *f, void *buf, size_t n, size_t *nread)
+{
+    return read_at("asyncio_file_read", f, buf, n, -1, nread);
+}
+
+int asyncio_file_pread(asyncio_file_t *f, void *buf, size_t n, int64_t offset, size_t *nread)
+{
+    if (offset < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_pread: negative offset");
+    return read_at("asyncio_file_pread", f, buf, n, offset, nread);
+}
+
+static int write_at(const char *who, asyncio_file_t *f, const void *buf, size_t n, int64_t offset)
+{
+    asyncio__task_t *t = file_enter(who, f, buf, n, true);
+    if (!t)
+        return asyncio_error()->code;
+    int rc = write_all(t, f->fd, buf, n, offset, -1);
+    if (rc == ASYNCIO_ENOMEM)
+        return asyncio__raise_code(rc, "%s", who);
+    if (rc && rc != ASYNCIO_ECANCELLED)
+        asyncio_raise_uv(rc, "%s", who);
+    return rc;
+}
+
+int asyncio_file_write(asyncio_file_t *f, const void *buf, size_t n)
+{
+    return write_at("asyncio_file_write", f, buf, n, -1);
+}
+
+int asyncio_file_pwrite(asyncio_file_t *f, const void *buf, size_t n, int64_t offset)
+{
+    if (offset < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_pwrite: negative offset");
+    return write_at("asyncio_file_pwrite", f, buf, n, offset);
+}
+
+int asyncio_file_seek(asyncio_file_t *f, int64_t offset, int whence, int64_t *pos)
+{
+    if (!f || f->magic != FILE_MAGIC)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_seek: %s",
+                                   f ? "I/O operation on closed file" : "file is NULL");
+    if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_seek: invalid whence (%d)",
+                                   whence);
+    /* lseek does no I/O: done here, without the pool. */
+    off_t at = lseek(f->fd, (off_t)offset, whence);
+    if (at < 0) {
+        int code = uv_translate_sys_error(errno);
+        asyncio_raise_uv(code, "asyncio_file_seek");
+        return code;
+    }
+    if (pos)
+        *pos = (int64_t)at;
+    return 0;
+}
+
+int asyncio_file_close(asyncio_file_t *f)
+{
+    if (!f)
+        return 0;
+    if (f->magic != FILE_MAGIC)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_close: not an open file");
+    int fd = f->fd;
+    f->magic = FILE_DEAD;
+    asyncio__free(f);
+    asyncio__task_t *t = asyncio__current();
+    if (!t) {
+        if (close(fd) != 0) {
+            int code = uv_translate_sys_error(errno);
+            asyncio_raise_uv(code, "asyncio_file_close");
+            return code;
+        }
+        return 0;
+    }
+    return close_fd(t, fd);
+}
+
+int asyncio_file_fileno(asyncio_file_t *f)
+{
+    return f && f->magic == FILE_MAGIC ? f->fd : -1;
+}

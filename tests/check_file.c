@@ -1,0 +1,558 @@
+/*
+ * Files: whole-file read/write/append round trips (binary, empty, larger
+ * than one read), streaming open/read/write/pread/pwrite/seek/close and
+ * Python's open modes, OSError types and messages with the path, bad
+ * input, calls outside a task; cancellation of a request queued behind a
+ * busy thread pool (withdrawn at once) and of one already running (waited
+ * for, its result released: no descriptor leaks); loop close with requests
+ * queued and running; allocation failure at every step.
+ *
+ * Requests that never finish on their own are opens of a FIFO with no
+ * writer: the test opens the writing end when it wants them to finish.
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <uv.h>
+
+static char DIR_[64];
+
+static void make_dir(void)
+{
+    strcpy(DIR_, "/tmp/casyncio-file-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(DIR_));
+}
+
+static void remove_dir(void)
+{
+    DIR *d = opendir(DIR_);
+    if (!d)
+        return;
+    struct dirent *e;
+    char p[sizeof DIR_ + sizeof e->d_name + 2];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", DIR_, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+    rmdir(DIR_);
+}
+
+static const char *path(const char *name)
+{
+    static char bufs[4][128];
+    static int i;
+    char *b = bufs[i++ % 4];
+    snprintf(b, 128, "%s/%s", DIR_, name);
+    return b;
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static void setup(void)
+{
+    /* Two pool threads: two blocked requests fill it. */
+    setenv("UV_THREADPOOL_SIZE", "2", 1);
+    tu_setup();
+    make_dir();
+}
+
+static void teardown(void)
+{
+    remove_dir();
+    tu_teardown();
+}
+
+/* ------------------------------------------------------------ whole files */
+
+static void *roundtrip_main(void *arg)
+{
+    (void)arg;
+    size_t n = 3 * 1024 * 1024 + 17; /* several reads */
+    unsigned char *data = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (unsigned char)(i * 7 + (i >> 13)); /* NUL bytes included */
+    ck_assert_int_eq(asyncio_file_write_all(path("a"), data, n), 0);
+    char *got = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(asyncio_file_read_all(path("a"), &got, &len), 0);
+    ck_assert_uint_eq(len, n);
+    ck_assert(memcmp(got, data, n) == 0);
+    ck_assert_int_eq(got[len], '\0');
+    asyncio_file_data_free(got);
+
+    /* Truncating write, then appends. */
+    ck_assert_int_eq(asyncio_file_write_all(path("a"), "hello", 5), 0);
+    ck_assert_int_eq(asyncio_file_append(path("a"), " world", 6), 0);
+    ck_assert_int_eq(asyncio_file_append(path("new"), "x", 1), 0); /* creates */
+    ck_assert_int_eq(asyncio_file_read_all(path("a"), &got, &len), 0);
+    ck_assert_str_eq(got, "hello world");
+    ck_assert_uint_eq(len, 11);
+    asyncio_file_data_free(got);
+    ck_assert_int_eq(asyncio_file_read_all(path("new"), &got, NULL), 0);
+    ck_assert_str_eq(got, "x");
+    asyncio_file_data_free(got);
+
+    /* Empty file, empty write (data NULL with len 0). */
+    ck_assert_int_eq(asyncio_file_write_all(path("empty"), NULL, 0), 0);
+    len = 99;
+    ck_assert_int_eq(asyncio_file_read_all(path("empty"), &got, &len), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(got, "");
+    asyncio_file_data_free(got);
+
+    /* A file that is not regular: its size says nothing. */
+    ck_assert_int_eq(asyncio_file_read_all("/proc/self/stat", &got, &len), 0);
+    ck_assert_uint_gt(len, 0);
+    asyncio_file_data_free(got);
+    free(data);
+    return NULL;
+}
+
+START_TEST(test_whole_file_roundtrip)
+{
+    tu_run_ok(roundtrip_main, NULL);
+}
+END_TEST
+
+static void *errors_main(void *arg)
+{
+    (void)arg;
+    char *got = (char *)"untouched";
+    ck_assert_int_eq(asyncio_file_read_all(path("missing"), &got, NULL), UV_ENOENT);
+    assert_raised(UV_ENOENT, "FileNotFoundError");
+    ck_assert_ptr_nonnull(strstr(tu_raised_message(), path("missing")));
+    ck_assert_int_eq(asyncio_error()->detail, ENOENT);
+    ck_assert(asyncio_error_matches("OSError"));
+    ck_assert_str_eq(got, "untouched");
+    asyncio_error_clear();
+
+    ck_assert_int_eq(asyncio_file_read_all(DIR_, &got, NULL), UV_EISDIR);
+    assert_raised(UV_EISDIR, "IsADirectoryError");
+    asyncio_error_clear();
+
+    ck_assert_int_eq(asyncio_file_write_all(path("no/such/dir"), "x", 1), UV_ENOENT);
+    assert_raised(UV_ENOENT, "FileNotFoundError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_write_all(DIR_, "x", 1), UV_EISDIR);
+    asyncio_error_clear();
+
+    /* Bad input. */
+    ck_assert_int_eq(asyncio_file_read_all(NULL, &got, NULL), ASYNCIO_EVALUE);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_read_all(path("a"), NULL, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_write_all(path("a"), NULL, 3), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_append(NULL, "x", 1), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_whole_file_errors)
+{
+    tu_run_ok(errors_main, NULL);
+    /* Outside a task. */
+    char *got;
+    ck_assert_int_eq(asyncio_file_read_all(path("a"), &got, NULL), ASYNCIO_ERUNTIME);
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_write_all(path("a"), "x", 1), ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+}
+END_TEST
+
+/* ------------------------------------------------------------ streaming */
+
+static void *stream_main(void *arg)
+{
+    (void)arg;
+    asyncio_file_t *f = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("s"), "w", &f), 0);
+    ck_assert_int_ge(asyncio_file_fileno(f), 0);
+    for (int i = 0; i < 100; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof line, "line %d\n", i);
+        ck_assert_int_eq(asyncio_file_write(f, line, (size_t)n), 0);
+    }
+    int64_t pos = -1;
+    ck_assert_int_eq(asyncio_file_seek(f, 0, SEEK_CUR, &pos), 0);
+    ck_assert_int_eq(pos, 790);
+    /* Reading a write-only file. */
+    char buf[4096];
+    size_t got = 0;
+    ck_assert_int_eq(asyncio_file_read(f, buf, sizeof buf, &got), ASYNCIO_EVALUE);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+
+    /* Read it back in small pieces until end of file. */
+    ck_assert_int_eq(asyncio_file_open(path("s"), "rb", &f), 0);
+    size_t total = 0;
+    for (;;) {
+        ck_assert_int_eq(asyncio_file_read(f, buf + total, 7, &got), 0);
+        if (got == 0)
+            break;
+        total += got;
+    }
+    ck_assert_uint_eq(total, 790);
+    ck_assert(memcmp(buf, "line 0\nline 1\n", 14) == 0);
+    /* pread does not move the position; seek does. */
+    ck_assert_int_eq(asyncio_file_pread(f, buf, 6, 7, &got), 0);
+    ck_assert_uint_eq(got, 6);
+    ck_assert(memcmp(buf, "line 1", 6) == 0);
+    ck_assert_int_eq(asyncio_file_read(f, buf, 10, &got), 0);
+    ck_assert_uint_eq(got, 0);
+    ck_assert_int_eq(asyncio_file_seek(f, -8, SEEK_END, &pos), 0);
+    ck_assert_int_eq(pos, 782);
+    ck_assert_int_eq(asyncio_file_read(f, buf, 100, &got), 0);
+    ck_assert_uint_eq(got, 8);
+    ck_assert(memcmp(buf, "line 99\n", 8) == 0);
+    ck_assert_int_eq(asyncio_file_write(f, "x", 1), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+
+    /* r+: pwrite in the middle. */
+    ck_assert_int_eq(asyncio_file_open(path("s"), "r+", &f), 0);
+    ck_assert_int_eq(asyncio_file_pwrite(f, "LINE", 4, 7), 0);
+    ck_assert_int_eq(asyncio_file_pread(f, buf, 11, 7, &got), 0);
+    ck_assert(memcmp(buf, "LINE 1\nline", 11) == 0);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+
+    /* a: writes go to the end whatever the position. */
+    ck_assert_int_eq(asyncio_file_open(path("s"), "a+", &f), 0);
+    ck_assert_int_eq(asyncio_file_seek(f, 0, SEEK_SET, NULL), 0);
+    ck_assert_int_eq(asyncio_file_write(f, "end", 3), 0);
+    ck_assert_int_eq(asyncio_file_pread(f, buf, 10, 787, &got), 0);
+    ck_assert_uint_eq(got, 6);
+    ck_assert(memcmp(buf, "99\nend", 6) == 0);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+
+    /* x: exclusive creation. */
+    f = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("s"), "x", &f), UV_EEXIST);
+    assert_raised(UV_EEXIST, "FileExistsError");
+    ck_assert_ptr_null(f);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_open(path("fresh"), "xb", &f), 0);
+    ck_assert_int_eq(asyncio_file_write(f, NULL, 0), 0);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+    ck_assert_int_eq(asyncio_file_open(path("missing"), "r", &f), UV_ENOENT);
+    assert_raised(UV_ENOENT, "FileNotFoundError");
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_streaming)
+{
+    asyncio_loop_close(asyncio_loop_new()); /* libuv's signal pipe, made once */
+    int fds = open_fds();
+    tu_run_ok(stream_main, NULL);
+    ck_assert_int_eq(open_fds(), fds);
+}
+END_TEST
+
+static asyncio_file_t *KEPT;
+
+static void *bad_stream_main(void *arg)
+{
+    (void)arg;
+    asyncio_file_t *f = NULL;
+    const char *bad_modes[] = {"", "rw", "z", "r++", "wa", "+", "rx"};
+    for (size_t i = 0; i < sizeof bad_modes / sizeof bad_modes[0]; i++) {
+        ck_assert_int_eq(asyncio_file_open(path("s"), bad_modes[i], &f), ASYNCIO_EVALUE);
+        assert_raised(ASYNCIO_EVALUE, "ValueError");
+        ck_assert_ptr_nonnull(strstr(tu_raised_message(), "invalid mode"));
+        asyncio_error_clear();
+    }
+    ck_assert_int_eq(asyncio_file_open(path("s"), NULL, &f), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_open(NULL, "r", &f), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_open(path("s"), "w", NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_ptr_null(f);
+    char buf[8];
+    ck_assert_int_eq(asyncio_file_read(NULL, buf, 8, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_write(NULL, buf, 8), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_seek(NULL, 0, SEEK_SET, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_fileno(NULL), -1);
+    ck_assert_int_eq(asyncio_file_close(NULL), 0);
+
+    ck_assert_int_eq(asyncio_file_open(path("s"), "w+", &f), 0);
+    ck_assert_int_eq(asyncio_file_read(f, NULL, 8, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_pread(f, buf, 8, -1, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_pwrite(f, buf, 8, -5), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_seek(f, 0, 42, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_file_seek(f, -10, SEEK_SET, NULL), UV_EINVAL);
+    asyncio_error_clear();
+    KEPT = f; /* closed outside the loop */
+    return NULL;
+}
+
+START_TEST(test_streaming_bad_input)
+{
+    tu_run_ok(bad_stream_main, NULL);
+    int fds = open_fds();
+    /* Closing outside a task closes at once. */
+    ck_assert_int_eq(asyncio_file_close(KEPT), 0);
+    ck_assert_int_eq(open_fds(), fds - 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------ cancellation */
+
+static int fifo_write_end(const char *p)
+{
+    /* Opens the writing end once a reader is blocked in open (ENXIO until
+     * then). */
+    for (;;) {
+        int fd = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0 || errno != ENXIO)
+            return fd;
+        usleep(1000);
+    }
+}
+
+/* How many of this process's threads are blocked in openat (pool threads
+ * opening a FIFO), from /proc/self/task/N/syscall. */
+static int threads_in_openat(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char p[300];
+        snprintf(p, sizeof p, "/proc/self/task/%s/syscall", e->d_name);
+        FILE *f = fopen(p, "r");
+        long nr;
+        if (f && fscanf(f, "%ld", &nr) == 1 && nr == SYS_openat)
+            n++;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Waits (in a task) until n pool threads are blocked opening FIFOs. */
+static void wait_blocked(int n)
+{
+    for (int i = 0; threads_in_openat() < n; i++) {
+        ck_assert_msg(i < 5000, "the pool never started the opens");
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+}
+
+/* Opens one of the FIFOs: stays in the pool until its writer comes. */
+static void *open_fifo(void *arg)
+{
+    asyncio_file_t *f = NULL;
+    int rc = asyncio_file_open(path((const char *)arg), "r", &f);
+    if (rc == 0)
+        asyncio_file_close(f);
+    return IP(rc);
+}
+
+static void *reader(void *arg)
+{
+    char *data = NULL;
+    int rc = asyncio_file_read_all((const char *)arg, &data, NULL);
+    asyncio_file_data_free(data);
+    return IP(rc);
+}
+
+static void *cancel_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(mkfifo(path("f1"), 0600), 0);
+    ck_assert_int_eq(mkfifo(path("f2"), 0600), 0);
+    ck_assert_int_eq(asyncio_file_write_all(path("plain"), "data", 4), 0);
+    int fds = open_fds();
+    /* Both pool threads block in opens. */
+    asyncio_future_t *b1 = tu_spawn(open_fifo, "f1");
+    asyncio_future_t *b2 = tu_spawn(open_fifo, "f2");
+    wait_blocked(2);
+    /* This one queues behind them: cancelling withdraws it at once. */
+    asyncio_future_t *r = tu_spawn(reader, (void *)path("plain"));
+    tu_yield();
+    ck_assert(!asyncio_done(r));
+    ck_assert(asyncio_cancel(r, NULL));
+    ck_assert_int_eq(asyncio_await(r, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    ck_assert(asyncio_cancelled(r));
+    asyncio_decref(r);
+
+    /* b1 is running: cancelling it waits for its open, which the writer
+     * lets finish; the descriptor it got is closed. */
+    ck_assert(asyncio_cancel(b1, "stop"));
+    ck_assert_int_eq(asyncio_sleep(0.01), 0);
+    ck_assert(!asyncio_done(b1)); /* still waiting for the open */
+    int w1 = fifo_write_end(path("f1"));
+    ck_assert_int_ge(w1, 0);
+    ck_assert_int_eq(asyncio_await(b1, NULL), ASYNCIO_ECANCELLED);
+    ck_assert_str_eq(tu_raised_message(), "stop");
+    asyncio_error_clear();
+    ck_assert(asyncio_cancelled(b1));
+    close(w1);
+
+    /* b2 finishes normally. */
+    int w2 = fifo_write_end(path("f2"));
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_await(b2, &res), 0);
+    ck_assert_int_eq(PI(res), 0);
+    close(w2);
+    asyncio_decref(b1);
+    asyncio_decref(b2);
+    ck_assert_int_eq(open_fds(), fds);
+    return NULL;
+}
+
+START_TEST(test_cancel_queued_and_running)
+{
+    tu_run_ok(cancel_main, NULL);
+}
+END_TEST
+
+/* Loop close while requests are running and queued: a thread opens the
+ * FIFOs' writing ends so the running ones end; nothing leaks. */
+static void *unblocker(void *arg)
+{
+    (void)arg;
+    int a = fifo_write_end(path("f1"));
+    int b = fifo_write_end(path("f2"));
+    close(a);
+    close(b);
+    return NULL;
+}
+
+static void *close_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *ts[3] = {tu_spawn(open_fifo, "f1"), tu_spawn(open_fifo, "f2"),
+                               tu_spawn(reader, (void *)path("plain"))};
+    wait_blocked(2);
+    tu_yield();
+    for (int i = 0; i < 3; i++)
+        asyncio_decref(ts[i]);
+    asyncio_loop_stop(asyncio_get_running_loop());
+    return NULL;
+}
+
+START_TEST(test_loop_close_with_requests)
+{
+    ck_assert_int_eq(mkfifo(path("f1"), 0600), 0);
+    ck_assert_int_eq(mkfifo(path("f2"), 0600), 0);
+    int fd = open(path("plain"), O_WRONLY | O_CREAT, 0600);
+    ck_assert_int_eq(write(fd, "data", 4), 4);
+    close(fd);
+    /* libuv's process-wide signal pipe is made with the first loop. */
+    asyncio_loop_close(asyncio_loop_new());
+    int fds = open_fds();
+    asyncio_loop_t *loop = asyncio_loop_new();
+    asyncio_future_t *m = asyncio_create_task(close_main, NULL);
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    asyncio_decref(m);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, unblocker, NULL), 0);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    pthread_join(th, NULL);
+    asyncio_error_clear();
+    ck_assert_int_eq(open_fds(), fds);
+}
+END_TEST
+
+/* ------------------------------------------------------------ memory */
+
+static void *chaos_body(void *arg)
+{
+    (void)arg;
+    char *got = NULL;
+    int rc = asyncio_file_write_all(path("c"), "chaos", 5);
+    if (rc == 0)
+        rc = asyncio_file_read_all(path("c"), &got, NULL);
+    if (rc == 0) {
+        ck_assert_str_eq(got, "chaos");
+        asyncio_file_data_free(got);
+    }
+    asyncio_file_t *f = NULL;
+    if (rc == 0 && (rc = asyncio_file_open(path("c"), "r", &f)) == 0) {
+        char buf[8];
+        rc = asyncio_file_read(f, buf, sizeof buf, NULL);
+        int crc = asyncio_file_close(f);
+        if (rc == 0)
+            rc = crc;
+    }
+    if (rc)
+        ck_assert_int_eq(rc, ASYNCIO_ENOMEM);
+    return IP(rc);
+}
+
+static void *chaos_main(void *arg)
+{
+    (void)arg;
+    int fds = open_fds();
+    for (long n = 1;; n++) {
+        tu_alloc_fail_at(n);
+        void *res = NULL;
+        int rc = asyncio_call(chaos_body, NULL, &res);
+        tu_alloc_fail_at(0);
+        asyncio_error_clear();
+        ck_assert_int_eq(open_fds(), fds);
+        if (rc == 0 && PI(res) == 0)
+            break;
+        ck_assert_int_lt(n, 200);
+    }
+    return NULL;
+}
+
+START_TEST(test_alloc_failure)
+{
+    tu_run_ok(chaos_main, NULL);
+}
+END_TEST
+
+Suite *file_suite(void)
+{
+    Suite *s = suite_create("file");
+    TCase *tc = tcase_create("file");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_whole_file_roundtrip);
+    tcase_add_test(tc, test_whole_file_errors);
+    tcase_add_test(tc, test_streaming);
+    tcase_add_test(tc, test_streaming_bad_input);
+    tcase_add_test(tc, test_cancel_queued_and_running);
+    tcase_add_test(tc, test_loop_close_with_requests);
+    tcase_add_test(tc, test_alloc_failure);
+    suite_add_tcase(s, tc);
+    return s;
+}
