@@ -1468,7 +1468,13 @@ typedef struct asyncio_subprocess_opts {
     const char *const *env;       /* "NAME=value", NULL-terminated; NULL: the parent's */
 } asyncio_subprocess_opts_t;
 
-/* create_subprocess_exec(argv[0], *argv[1:], ...): starts argv[0]
+/* Writing to a pipe whose reader has gone raises SIGPIPE, which kills a C
+ * program by default.  Python ignores SIGPIPE at startup; casyncio does
+ * the same the first time it makes a stdin pipe for a child, unless the
+ * program set a disposition of its own, so such writes fail with
+ * BrokenPipeError instead.  Children get the default back.
+ *
+ * create_subprocess_exec(argv[0], *argv[1:], ...): starts argv[0]
  * (searched in PATH when it has no '/') with the arguments argv (NULL-
  * terminated, at least argv[0]).  New: *out is the caller's, freed with
  * asyncio_process_free.  Needs a running loop but does not suspend (the
@@ -1512,34 +1518,36 @@ ASYNCIO_EXTERN int asyncio_process_kill(asyncio_process_t *p);
  * stderr to their end, all at once (no deadlock whatever the sizes), then
  * waits for the child to exit.  *out / *err (NUL-terminated, lengths
  * without the NUL) get what was read from a piped stdout / stderr, NULL
- * for one not piped; free them with asyncio_file_data_free.  A child that
- * exits without reading its input is not an error (BrokenPipe and
- * ConnectionReset on stdin are ignored, as in Python).  Suspends.  Raises
- * CancelledError (the child keeps running; what was read is dropped and
- * stdin is closed), ValueError (input given but stdin not piped),
- * RuntimeError (outside a task; a communicate or read already running),
- * MemoryError, OSError. */
+ * for one not piped; free them with asyncio_file_data_free (or
+ * asyncio_buffer_free).  As in Python, it runs a task per stream and
+ * gathers them; stdin is closed even without input.  A child that exits
+ * without reading its input is not an error (BrokenPipe and
+ * ConnectionReset on stdin are ignored).  Suspends.  Raises
+ * CancelledError (the child keeps running; what was read is dropped),
+ * ValueError (input given but stdin not piped), RuntimeError (outside a
+ * task; another communicate or another reader of the same stream, or
+ * stdin already closed), the streams' errors, MemoryError. */
 ASYNCIO_EXTERN int asyncio_process_communicate(asyncio_process_t *p, const void *input,
                                                size_t len, char **out, size_t *out_len,
                                                char **err, size_t *err_len);
 
-/* Streams of a piped child, without communicate: process.stdin.write +
- * drain (all n bytes written when it returns), process.stdin.close, and
- * process.stdout.read(n) / process.stderr.read(n) (up to n bytes; *nread
- * 0 at end of file).  which is 1 (stdout) or 2 (stderr).  Suspend.  Raise
- * BrokenPipeError (the child closed its end), CancelledError, ValueError
- * (that stream is not piped or is closed), RuntimeError. */
-ASYNCIO_EXTERN int asyncio_process_write(asyncio_process_t *p, const void *data, size_t n);
-ASYNCIO_EXTERN int asyncio_process_close_stdin(asyncio_process_t *p);
-ASYNCIO_EXTERN int asyncio_process_read(asyncio_process_t *p, int which, void *buf, size_t n,
-                                        size_t *nread);
+/* process.stdin / process.stdout / process.stderr: the child's pipes as
+ * streams (section 8), or NULL for one that is not a pipe.  Borrowed: they
+ * belong to the process and go with asyncio_process_free (or loop close).
+ * stdin is a StreamWriter (asyncio_stream_write, _drain, _close: the
+ * child sees end of file), stdout and stderr StreamReaders
+ * (asyncio_stream_read, _readline, _read_all, ...).  Do not free them. */
+ASYNCIO_EXTERN asyncio_stream_t *asyncio_process_stdin(asyncio_process_t *p);
+ASYNCIO_EXTERN asyncio_stream_t *asyncio_process_stdout(asyncio_process_t *p);
+ASYNCIO_EXTERN asyncio_stream_t *asyncio_process_stderr(asyncio_process_t *p);
 
 /* Releases the process object (the transport's close): a child still
  * running is killed (SIGKILL) and reaped in the background, as Python's
- * transport does; its pipes are closed.  Refused (RuntimeError) while a
- * task waits on it.  Loop close does the same to processes still open:
- * the object stays valid for asyncio_process_free, returncode and pid.
- * NULL is harmless. */
+ * transport does; its streams are closed and freed.  Refused
+ * (RuntimeError) while a task waits on it or uses one of its streams.
+ * Loop close kills and reaps children still running and closes their
+ * streams: the object stays valid for asyncio_process_free, returncode
+ * and pid.  NULL is harmless. */
 ASYNCIO_EXTERN void asyncio_process_free(asyncio_process_t *p);
 
 #ifdef __cplusplus

@@ -2,26 +2,27 @@
  * Subprocesses: asyncio.create_subprocess_exec/_shell and Process on
  * libuv's uv_spawn.
  *
- * A process object owns a uv_process_t and up to three uv_pipe_t (the
- * parent's ends of the child's stdin, stdout, stderr).  Its memory goes
- * once the user released it (asyncio_process_free) and every handle is
- * closed: the process handle closes when the child has exited and been
- * reaped, the pipes when released or at end of file.  Loop close (the
- * closer) kills a child still running, reaps it and closes everything, so
- * no handle outlives the loop; the object itself stays for the user to
- * free.
+ * A process object owns a uv_process_t and up to three streams (the
+ * parent's ends of the child's stdin, stdout, stderr: stream.c's
+ * asyncio_stream_t over a uv_pipe_t, as Python's StreamWriter and
+ * StreamReaders).  Its memory goes once the user released it
+ * (asyncio_process_free) and the process handle is closed, which happens
+ * when the child has exited and been reaped.  Loop close (the closer)
+ * kills a child still running and reaps it; the streams are closed and
+ * freed by their own closers then, so the process forgets them; the
+ * object itself stays for the user to free.
  *
  * Pipes are created here with uv_pipe() rather than UV_CREATE_PIPE, so
- * that a child's stderr can share its stdout pipe (Python's STDOUT).
- * Reading: one reader per pipe at a time.  asyncio_process_read reads
- * straight into the caller's buffer: libuv's alloc callback hands it out
- * and the read callback runs right after the read(2), within the same I/O
- * callback, so stopping the read (on cancellation) means the buffer is no
- * longer used.  communicate collects into buffers of the process object.
- * Writing: the bytes are copied into the write request (Python's transport
- * buffer), so a cancelled write finishes in the background.
+ * that a child's stderr can share its stdout pipe (Python's STDOUT); the
+ * parent's end is then opened in the stream's uv_pipe_t.
+ *
+ * communicate is Python's: a task writes the input and closes stdin while
+ * one task per output reads it to its end, all gathered, then the exit is
+ * awaited.  What the tasks share lives on the heap, so a cancelled
+ * communicate never leaves them pointing into its frame.
  */
 #include "internal.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,28 +32,7 @@
 #include <unistd.h>
 
 #define PROCESS_MAGIC 0x9C0C0001u
-#define READ_CHUNK 65536
-
 typedef struct proc proc_t;
-
-/* The parent's end of one of the child's standard streams. */
-typedef struct pipe_end {
-    uv_pipe_t uv;
-    proc_t *proc;
-    bool used;    /* this stream is a pipe */
-    bool open;    /* the handle is open (not closing) */
-    bool eof;     /* read: end of file seen */
-    bool reading; /* uv_read_start is on */
-    int error;    /* read: the error that ended it */
-    /* asyncio_process_read: the caller's buffer. */
-    char *ubuf;
-    size_t un, got;
-    /* communicate: what was collected. */
-    bool collect;
-    char *buf;
-    size_t len, cap;
-    asyncio_future_t *waiter; /* a task's private future */
-} pipe_end_t;
 
 /* A task in asyncio_process_wait (its node lives in the wait's frame: the
  * wait always unlinks it before returning). */
@@ -61,39 +41,24 @@ typedef struct exit_waiter {
     asyncio_future_t *fut;
 } exit_waiter_t;
 
-/* A write to stdin; owns a copy of its bytes. */
-typedef struct write_req {
-    uv_write_t uv;
-    proc_t *proc;
-    asyncio_future_t *fut; /* the writer's private future, NULL if none */
-    bool close_after;      /* communicate: close stdin once written */
-    size_t len;
-    char data[];
-} write_req_t;
-
 struct proc {
     uint32_t magic;
     uv_process_t uv;
     asyncio_loop_t *loop; /* NULL once the loop closed */
     asyncio__closer_t closer;
-    pipe_end_t io[3];
+    asyncio_stream_t *io[3]; /* NULL: not a pipe (or the loop closed) */
     int pid;
     bool exited;
     int returncode;
     bool released;     /* asyncio_process_free was called */
     bool process_open; /* the uv_process_t is open */
-    int handles_open;
-    int pending_writes;
     bool communicating;
-    int comm_pending;              /* communicate: parts still running */
-    int comm_write_status;         /* communicate: the stdin write's outcome */
-    asyncio_future_t *comm_waiter; /* communicate: woken when comm_pending is 0 */
     exit_waiter_t *waiters;
 };
 
 static void maybe_free(proc_t *p)
 {
-    if (p->handles_open > 0 || !p->released)
+    if (p->process_open || !p->released)
         return;
     if (p->loop)
         asyncio__list_remove(&p->closer.link);
@@ -104,36 +69,12 @@ static void maybe_free(proc_t *p)
 static void on_handle_closed(uv_handle_t *h)
 {
     proc_t *p = h->data;
-    p->handles_open--;
-    if (p->handles_open == 0 && p->loop) {
+    p->process_open = false;
+    if (p->loop) {
         asyncio__list_remove(&p->closer.link);
         p->loop = NULL; /* nothing left for loop close to do */
     }
     maybe_free(p);
-}
-
-static void wake(asyncio_future_t **w, int status)
-{
-    asyncio_future_t *f = *w;
-    *w = NULL;
-    if (f && f->state == ASYNCIO__PENDING)
-        asyncio__future_finish(f, (void *)(intptr_t)status, NULL);
-    asyncio_decref(f);
-}
-
-static void pipe_close(pipe_end_t *pe)
-{
-    if (!pe->open)
-        return;
-    pe->open = false;
-    pe->reading = false;
-    uv_close((uv_handle_t *)&pe->uv, on_handle_closed);
-}
-
-static void comm_part_done(proc_t *p)
-{
-    if (p->communicating && --p->comm_pending == 0)
-        wake(&p->comm_waiter, 0);
 }
 
 static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal)
@@ -144,106 +85,8 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal)
     for (exit_waiter_t *w = p->waiters; w; w = w->next)
         if (w->fut->state == ASYNCIO__PENDING)
             asyncio__future_finish(w->fut, NULL, NULL);
-    p->process_open = false;
+    p->process_open = false; /* from now on, in the sense of maybe_free */
     uv_close((uv_handle_t *)&p->uv, on_handle_closed);
-}
-
-/* ------------------------------------------------------------ reading */
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)suggested;
-    pipe_end_t *pe = asyncio__container_of((uv_pipe_t *)h, pipe_end_t, uv);
-    if (!pe->collect) {
-        *buf = uv_buf_init(pe->ubuf, (unsigned)pe->un);
-        return;
-    }
-    if (pe->cap - pe->len < READ_CHUNK) {
-        size_t cap = pe->cap ? pe->cap * 2 : 2 * READ_CHUNK;
-        char *grown = asyncio__realloc(pe->buf, cap);
-        if (!grown) {
-            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-            return;
-        }
-        pe->buf = grown;
-        pe->cap = cap;
-    }
-    *buf = uv_buf_init(pe->buf + pe->len, (unsigned)(pe->cap - pe->len - 1));
-}
-
-static void read_stop(pipe_end_t *pe)
-{
-    if (pe->reading) {
-        uv_read_stop((uv_stream_t *)&pe->uv);
-        pe->reading = false;
-    }
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    (void)buf;
-    pipe_end_t *pe = asyncio__container_of((uv_pipe_t *)s, pipe_end_t, uv);
-    if (n == 0)
-        return; /* EAGAIN */
-    if (n > 0) {
-        if (pe->collect) {
-            pe->len += (size_t)n;
-            return;
-        }
-        pe->got = (size_t)n;
-    } else {
-        pe->eof = true;
-        pe->error = n == UV_EOF ? 0 : (int)n;
-        pipe_close(pe); /* nothing more to read: the descriptor goes now */
-    }
-    read_stop(pe);
-    if (pe->collect) {
-        pe->collect = false;
-        comm_part_done(pe->proc);
-    } else {
-        wake(&pe->waiter, 0);
-    }
-}
-
-/* ------------------------------------------------------------ writing */
-
-static void on_write(uv_write_t *w, int status)
-{
-    write_req_t *r = asyncio__container_of(w, write_req_t, uv);
-    proc_t *p = r->proc;
-    p->pending_writes--;
-    if (r->close_after) {
-        /* Python ignores a child that does not read its input. */
-        p->comm_write_status = status == UV_EPIPE || status == UV_ECONNRESET ? 0 : status;
-        pipe_close(&p->io[0]);
-        comm_part_done(p);
-    }
-    wake(&r->fut, status);
-    asyncio__free(r);
-}
-
-static int write_start(proc_t *p, const void *data, size_t len, bool close_after,
-                       asyncio_future_t *fut)
-{
-    write_req_t *r = asyncio__malloc(sizeof *r + len);
-    if (!r)
-        return ASYNCIO_ENOMEM;
-    if (len)
-        memcpy(r->data, data, len);
-    r->proc = p;
-    r->fut = fut;
-    r->close_after = close_after;
-    r->len = len;
-    uv_buf_t b = uv_buf_init(r->data, (unsigned)len);
-    int rc = uv_write(&r->uv, (uv_stream_t *)&p->io[0].uv, &b, 1, on_write);
-    if (rc) {
-        asyncio__free(r);
-        return rc;
-    }
-    if (fut)
-        asyncio_incref(fut);
-    p->pending_writes++;
-    return 0;
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -263,8 +106,9 @@ static void proc_close(asyncio__closer_t *c)
         p->process_open = false;
         uv_close((uv_handle_t *)&p->uv, on_handle_closed);
     }
+    /* The streams' own closers close and free them. */
     for (int i = 0; i < 3; i++)
-        pipe_close(&p->io[i]);
+        p->io[i] = NULL;
     p->loop = NULL; /* the closer was unlinked by loop close */
 }
 
@@ -277,6 +121,28 @@ static proc_t *checked(const char *who, asyncio_process_t *ap)
         return NULL;
     }
     return p;
+}
+
+static void ignore_sigpipe_once(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+        !(sa.sa_flags & SA_SIGINFO)) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
+/* Writing to a pipe whose reader is gone raises SIGPIPE, whose default
+ * action kills the process.  Python ignores SIGPIPE at startup so that
+ * such writes fail with BrokenPipeError; casyncio does the same the first
+ * time it gives a child a stdin pipe, unless the program chose a
+ * disposition of its own.  Children get the default back (uv_spawn resets
+ * every signal in the child). */
+static void ignore_sigpipe(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ignore_sigpipe_once);
 }
 
 static int spawn(const char *who, const char *file, char **args,
@@ -305,6 +171,18 @@ static int spawn(const char *who, const char *file, char **args,
     /* child[i]: the descriptor the child gets as i, closed after spawn
      * (those we made); parent[i]: our end of a pipe. */
     int child[3] = {-1, -1, -1}, parent[3] = {-1, -1, -1}, devnull = -1, rc = 0;
+    uv_pipe_t *pipes[3] = {NULL, NULL, NULL};
+    /* The streams first: nothing can fail once the child runs. */
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if (modes[i] == ASYNCIO_STDIO_PIPE &&
+            !(p->io[i] = asyncio__stream_pipe_new(loop, &pipes[i])))
+            rc = asyncio_error() ? asyncio_error()->code : ASYNCIO_ENOMEM;
+    if (rc) {
+        for (int i = 0; i < 3; i++)
+            asyncio_stream_free(p->io[i]);
+        asyncio__free(p);
+        return rc; /* raised */
+    }
     uv_stdio_container_t stdio[3];
     for (int i = 0; i < 3 && rc == 0; i++) {
         stdio[i].flags = UV_INHERIT_FD;
@@ -322,6 +200,8 @@ static int spawn(const char *who, const char *file, char **args,
             break;
         case ASYNCIO_STDIO_PIPE: {
             int fds[2];
+            if (i == 0)
+                ignore_sigpipe();
             /* Our end non-blocking, the child's as children expect. */
             rc = i == 0 ? uv_pipe(fds, 0, UV_NONBLOCK_PIPE) : uv_pipe(fds, UV_NONBLOCK_PIPE, 0);
             if (rc)
@@ -349,14 +229,16 @@ static int spawn(const char *who, const char *file, char **args,
     if (devnull >= 0)
         close(devnull);
     if (rc) {
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 3; i++) {
             if (parent[i] >= 0)
                 close(parent[i]);
+            asyncio_stream_free(p->io[i]);
+        }
         /* A failed uv_spawn leaves an initialised handle: closed and freed
          * with it. */
         if (uv_is_active((uv_handle_t *)&p->uv) || p->uv.loop) {
             p->released = true;
-            p->handles_open = 1;
+            p->process_open = true; /* until its close callback */
             p->uv.data = p;
             uv_close((uv_handle_t *)&p->uv, on_handle_closed);
         } else {
@@ -370,21 +252,19 @@ static int spawn(const char *who, const char *file, char **args,
     p->pid = p->uv.pid;
     p->uv.data = p;
     p->process_open = true;
-    p->handles_open = 1;
     for (int i = 0; i < 3; i++) {
-        pipe_end_t *pe = &p->io[i];
-        pe->proc = p;
-        if (parent[i] < 0)
+        if (!p->io[i])
             continue;
-        pe->used = true;
-        uv_pipe_init(&loop->uv, &pe->uv, 0);
-        pe->uv.data = p;
-        p->handles_open++;
-        pe->open = true;
-        if (uv_pipe_open(&pe->uv, parent[i]) != 0) {
+        /* Opening a descriptor of our own in a fresh handle does not fail
+         * in practice; if it does, that stream is simply not there. */
+        int orc = uv_pipe_open(pipes[i], parent[i]);
+        if (orc)
             close(parent[i]);
-            pipe_close(pe); /* reads as end of file, writes as closed */
-            pe->eof = true;
+        else if ((orc = asyncio__stream_pipe_start(p->io[i], i != 0)) != 0)
+            asyncio_error_clear();
+        if (orc) {
+            asyncio_stream_free(p->io[i]);
+            p->io[i] = NULL;
         }
     }
     p->closer.close = proc_close;
@@ -493,151 +373,102 @@ int asyncio_process_kill(asyncio_process_t *p)
     return asyncio_process_send_signal(p, SIGKILL);
 }
 
-/* ------------------------------------------------------------ pipes */
+/* ------------------------------------------------------------ streams */
 
-static pipe_end_t *pipe_for(const char *who, proc_t *p, int i)
+static asyncio_stream_t *stream_of(asyncio_process_t *ap, int i)
 {
-    pipe_end_t *pe = &p->io[i];
-    const char *name = i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr";
-    if (!pe->used) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: %s is not a pipe", who, name);
-        return NULL;
-    }
-    if (pe->waiter || pe->collect || p->communicating) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: another task is using %s", who, name);
-        return NULL;
-    }
-    return pe;
+    proc_t *p = (proc_t *)ap;
+    return p && p->magic == PROCESS_MAGIC && !p->released ? p->io[i] : NULL;
 }
 
-int asyncio_process_read(asyncio_process_t *ap, int which, void *buf, size_t n, size_t *nread)
+asyncio_stream_t *asyncio_process_stdin(asyncio_process_t *p)
 {
-    static const char who[] = "asyncio_process_read";
-    proc_t *p = checked(who, ap);
-    if (!p)
-        return ASYNCIO_EVALUE;
-    if (which != 1 && which != 2)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: which must be 1 (stdout) or 2 (stderr)",
-                                   who);
-    if (!buf && n)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: buf is NULL", who);
-    asyncio__task_t *t = task_for(who, p);
-    if (!t)
-        return ASYNCIO_ERUNTIME;
-    pipe_end_t *pe = pipe_for(who, p, which);
-    if (!pe)
-        return asyncio_error()->code;
-    if (n > UINT32_MAX)
-        n = UINT32_MAX;
-    if (nread)
-        *nread = 0;
-    if (pe->eof || !pe->open || n == 0) {
-        if (pe->error) {
-            asyncio_raise_uv(pe->error, "%s", who);
-            return pe->error;
-        }
-        return 0;
-    }
-    if (!(pe->waiter = asyncio__future_new(t->fut.loop)))
-        return ASYNCIO_ENOMEM;
-    asyncio_future_t *fut = asyncio_incref(pe->waiter);
-    pe->ubuf = buf;
-    pe->un = n;
-    pe->got = 0;
-    int rc = uv_read_start((uv_stream_t *)&pe->uv, on_alloc, on_read);
-    if (rc == 0) {
-        pe->reading = true;
-        rc = asyncio__task_wait_private(t, fut);
-    } else {
-        asyncio_raise_uv(rc, "%s", who);
-    }
-    /* Cancelled, or done: either way the caller's buffer is let go. */
-    read_stop(pe);
-    pe->ubuf = NULL;
-    if (pe->waiter == fut) {
-        pe->waiter = NULL;
-        asyncio_decref(fut);
-    }
-    asyncio_decref(fut);
-    if (rc)
-        return rc;
-    if (pe->error) {
-        asyncio_raise_uv(pe->error, "%s", who);
-        return pe->error;
-    }
-    if (nread)
-        *nread = pe->got;
-    return 0;
+    return stream_of(p, 0);
 }
 
-int asyncio_process_write(asyncio_process_t *ap, const void *data, size_t n)
+asyncio_stream_t *asyncio_process_stdout(asyncio_process_t *p)
 {
-    static const char who[] = "asyncio_process_write";
-    proc_t *p = checked(who, ap);
-    if (!p)
-        return ASYNCIO_EVALUE;
-    if (!data && n)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
-    asyncio__task_t *t = task_for(who, p);
-    if (!t)
-        return ASYNCIO_ERUNTIME;
-    pipe_end_t *pe = pipe_for(who, p, 0);
-    if (!pe)
-        return asyncio_error()->code;
-    if (!pe->open)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: stdin is closed", who);
-    if (n > UINT32_MAX)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: %zu bytes at once is too many", who, n);
-    asyncio_future_t *fut = asyncio__future_new(t->fut.loop);
-    if (!fut)
-        return ASYNCIO_ENOMEM;
-    int rc = write_start(p, data, n, false, fut);
-    if (rc == 0) {
-        /* Cancelled, the write goes on in the background with its copy. */
-        rc = asyncio__task_wait_private(t, fut);
-        if (rc == 0)
-            rc = (int)(intptr_t)fut->result;
-    }
-    asyncio_decref(fut);
-    if (rc == ASYNCIO_ENOMEM)
-        asyncio__raise_code(rc, "%s", who);
-    else if (rc < 0 && rc != ASYNCIO_ECANCELLED)
-        asyncio_raise_uv(rc, "%s", who);
-    return rc;
+    return stream_of(p, 1);
 }
 
-int asyncio_process_close_stdin(asyncio_process_t *ap)
+asyncio_stream_t *asyncio_process_stderr(asyncio_process_t *p)
 {
-    static const char who[] = "asyncio_process_close_stdin";
-    proc_t *p = checked(who, ap);
-    if (!p)
-        return ASYNCIO_EVALUE;
-    pipe_end_t *pe = &p->io[0];
-    if (!pe->used)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: stdin is not a pipe", who);
-    /* Pending writes are cut short (their writers see ECANCELED), as
-     * transport.close() does not: close after write + drain. */
-    pipe_close(pe);
-    return 0;
+    return stream_of(p, 2);
 }
 
 /* ------------------------------------------------------------ communicate */
 
-static void comm_reset(proc_t *p)
+/* What communicate's tasks share.  Each task holds a reference through a
+ * done callback of its own (a task cancelled before it started never runs
+ * its function, but it ends), communicate one more. */
+typedef struct comm comm_t;
+typedef struct comm_slot {
+    comm_t *c;
+    int i;
+} comm_slot_t;
+
+struct comm {
+    int refs;
+    asyncio_stream_t *io[3];
+    comm_slot_t slot[3];
+    char *data[3];
+    size_t len[3];
+};
+
+static void comm_unref(comm_t *c)
 {
-    p->communicating = false;
-    for (int i = 1; i < 3; i++) {
-        pipe_end_t *pe = &p->io[i];
-        if (pe->collect) {
-            read_stop(pe);
-            pe->collect = false;
-        }
-        asyncio__free(pe->buf);
-        pe->buf = NULL;
-        pe->len = pe->cap = 0;
+    if (--c->refs > 0)
+        return;
+    for (int i = 0; i < 3; i++)
+        asyncio__free(c->data[i]);
+    asyncio__free(c);
+}
+
+/* Python's _feed_stdin: the input is already written (copied into the
+ * stream); drain it, ignoring a child that went away, and close. */
+static void *feed_stdin(void *arg)
+{
+    comm_slot_t *sl = arg;
+    comm_t *c = sl->c;
+    if (asyncio_stream_drain(c->io[0]) != 0 &&
+        (asyncio_error_matches("BrokenPipeError") || asyncio_error_matches("ConnectionResetError")))
+        asyncio_error_clear();
+    asyncio_stream_close(c->io[0]);
+    return NULL;
+}
+
+static void *read_output(void *arg)
+{
+    comm_slot_t *sl = arg;
+    comm_t *c = sl->c;
+    asyncio_stream_read_all(c->io[sl->i], &c->data[sl->i], &c->len[sl->i]);
+    return NULL;
+}
+
+static void comm_task_done(asyncio_future_t *t, void *arg)
+{
+    (void)t;
+    comm_unref(arg);
+}
+
+/* After a failure: cancels the tasks and waits until each has ended (they
+ * end at once), so none outlives the call; gives up only while the loop
+ * closes (the tasks are being unwound too).  Returns code, with the error
+ * that was raised raised again. */
+static int comm_abort(asyncio__task_t *self, asyncio_future_t **ts, size_t n, int code)
+{
+    asyncio__exc_t *exc = asyncio__take_raised();
+    for (size_t i = 0; i < n; i++) {
+        asyncio_cancel(ts[i], NULL);
+        while (!asyncio_done(ts[i]) && !self->unwinding)
+            asyncio_await(ts[i], NULL);
+        if (asyncio_done(ts[i]) && !asyncio_cancelled(ts[i]))
+            asyncio_exception(ts[i]); /* retrieved: not reported */
+        asyncio_error_clear();
     }
-    asyncio_decref(p->comm_waiter);
-    p->comm_waiter = NULL;
+    if (exc)
+        asyncio__raise_exc(exc);
+    return code;
 }
 
 int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t len, char **out,
@@ -649,102 +480,65 @@ int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t
         return ASYNCIO_EVALUE;
     if (!input && len)
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: input is NULL", who);
-    if (len && !p->io[0].used)
+    if (len && !p->io[0])
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: input given but stdin is not a pipe", who);
-    asyncio__task_t *t = task_for(who, p);
-    if (!t)
+    asyncio__task_t *self = asyncio__require_task(who);
+    if (!self)
         return ASYNCIO_ERUNTIME;
-    for (int i = 0; i < 3; i++)
-        if (p->io[i].used && !pipe_for(who, p, i))
-            return ASYNCIO_ERUNTIME;
-    if (len > UINT32_MAX)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: input too large", who);
-    if (!(p->comm_waiter = asyncio__future_new(t->fut.loop)))
-        return ASYNCIO_ENOMEM;
-    asyncio_future_t *fut = asyncio_incref(p->comm_waiter);
-    p->communicating = true;
-    p->comm_pending = 1; /* this call's own, dropped once all is started */
-    p->comm_write_status = 0;
+    if (p->communicating)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: already communicating", who);
+    comm_t *c = asyncio__calloc(1, sizeof *c);
+    if (!c)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+    c->refs = 1;
+    asyncio_future_t *ts[3];
+    size_t n = 0;
     int rc = 0;
-    if (p->io[0].open) {
-        if (len) {
-            if ((rc = write_start(p, input, len, true, NULL)) == 0)
-                p->comm_pending++;
-        } else {
-            pipe_close(&p->io[0]);
-        }
+    for (int i = 0; i < 3; i++) {
+        c->io[i] = p->io[i];
+        c->slot[i] = (comm_slot_t){c, i};
     }
-    for (int i = 1; i < 3 && rc == 0; i++) {
-        pipe_end_t *pe = &p->io[i];
-        if (!pe->used || pe->eof || !pe->open)
+    if (c->io[0] && len)
+        rc = asyncio_stream_write(c->io[0], input, len);
+    else if (c->io[0])
+        asyncio_stream_close(c->io[0]); /* no input: stdin closed at once */
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        if (!c->io[i] || (i == 0 && !len))
             continue;
-        pe->collect = true;
-        if ((rc = uv_read_start((uv_stream_t *)&pe->uv, on_alloc, on_read)) != 0) {
-            pe->collect = false;
+        asyncio_future_t *t = asyncio_create_task(i == 0 ? feed_stdin : read_output, &c->slot[i]);
+        if (!t) {
+            rc = asyncio_error()->code;
             break;
         }
-        pe->reading = true;
-        p->comm_pending++;
+        ts[n++] = t;
+        /* A fresh task's first callback is stored inline: cannot fail. */
+        asyncio__add_callback(t, comm_task_done, c);
+        c->refs++;
     }
-    if (rc) {
-        comm_reset(p);
-        asyncio_decref(fut);
-        if (rc == ASYNCIO_ENOMEM)
-            return asyncio__raise_code(rc, "%s", who);
-        asyncio_raise_uv(rc, "%s", who);
-        return rc;
-    }
-    if (--p->comm_pending == 0)
-        wake(&p->comm_waiter, 0);
-    rc = asyncio__task_wait_private(t, fut);
-    asyncio_decref(fut);
+    p->communicating = true;
+    if (rc == 0)
+        rc = asyncio_gather(ts, n, NULL, 0);
+    if (rc)
+        rc = comm_abort(self, ts, n, rc);
+    else
+        rc = asyncio_process_wait(ap, NULL);
+    p->communicating = false;
+    for (size_t i = 0; i < n; i++)
+        asyncio_decref(ts[i]);
     if (rc == 0) {
-        for (int i = 1; i < 3; i++)
-            if (p->io[i].error) {
-                rc = p->io[i].error;
-                asyncio_raise_uv(rc, "%s: reading %s", who, i == 1 ? "stdout" : "stderr");
+        char **dst[3] = {NULL, out, err};
+        size_t *dlen[3] = {NULL, out_len, err_len};
+        for (int i = 1; i < 3; i++) {
+            if (dlen[i])
+                *dlen[i] = c->io[i] ? c->len[i] : 0;
+            if (dst[i]) {
+                *dst[i] = c->data[i];
+                c->data[i] = NULL;
             }
-        if (rc == 0 && p->comm_write_status) {
-            rc = p->comm_write_status;
-            asyncio_raise_uv(rc, "%s: writing stdin", who);
         }
     }
-    if (rc) {
-        if (p->io[0].open && p->pending_writes)
-            pipe_close(&p->io[0]); /* stops using the input */
-        comm_reset(p);
-        return rc;
-    }
-    p->communicating = false; /* the wait for exit may be shared */
-    rc = asyncio_process_wait(ap, NULL);
-    if (rc) {
-        comm_reset(p);
-        return rc;
-    }
-    char **dst[3] = {NULL, out, err};
-    size_t *dlen[3] = {NULL, out_len, err_len};
-    for (int i = 1; i < 3; i++) {
-        pipe_end_t *pe = &p->io[i];
-        if (dst[i])
-            *dst[i] = NULL;
-        if (dlen[i])
-            *dlen[i] = 0;
-        if (!pe->used)
-            continue;
-        if (!pe->buf && !(pe->buf = asyncio__malloc(1))) {
-            comm_reset(p);
-            return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
-        }
-        pe->buf[pe->len] = '\0';
-        if (dlen[i])
-            *dlen[i] = pe->len;
-        if (dst[i]) {
-            *dst[i] = pe->buf;
-            pe->buf = NULL;
-        }
-    }
-    comm_reset(p);
-    return 0;
+    comm_unref(c);
+    return rc;
 }
 
 /* ------------------------------------------------------------ free */
@@ -758,17 +552,26 @@ void asyncio_process_free(asyncio_process_t *ap)
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_process_free: not a live process object");
         return;
     }
-    if (p->waiters || p->communicating || p->io[1].waiter || p->io[2].waiter) {
+    if (p->waiters || p->communicating) {
         asyncio__raise_code(ASYNCIO_ERUNTIME,
                             "asyncio_process_free: tasks are waiting on the process");
         return;
+    }
+    /* Streams a task still uses refuse to go (RuntimeError): the process
+     * stays then, with the streams not yet released, for another try. */
+    for (int i = 0; i < 3; i++) {
+        if (!p->io[i])
+            continue;
+        const asyncio_error_t *before = asyncio_error();
+        asyncio_stream_free(p->io[i]);
+        if (asyncio_error() != before)
+            return;
+        p->io[i] = NULL;
     }
     p->released = true;
     /* Python's transport close: a child still running is killed; libuv
      * reaps it and its exit callback closes the process handle. */
     if (p->process_open && !p->exited)
         uv_process_kill(&p->uv, SIGKILL);
-    for (int i = 0; i < 3; i++)
-        pipe_close(&p->io[i]);
     maybe_free(p);
 }

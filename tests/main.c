@@ -7,9 +7,9 @@
  * same line. */
 #define HTTP_SUITES(X)
 
-#define STREAM_SUITES(X)
+#define STREAM_SUITES(X) X(stream)
 
-#define PROCESS_SUITES(X) X(signal) X(file)
+#define PROCESS_SUITES(X) X(signal) X(file) X(process)
 
 #define SUITES(X)                                                                                  \
     X(error)                                                                                       \

@@ -1,0 +1,549 @@
+/*
+ * Subprocesses: exec and shell, stdin/stdout/stderr as PIPE, DEVNULL,
+ * inherited and stderr to STDOUT; environment and working directory;
+ * communicate with 10 MiB through stdin, stdout and stderr at once; return
+ * codes of exits and signals; kill, terminate, send_signal after exit;
+ * several waiters; wait and communicate cancelled (the child keeps
+ * running); reading and writing the pipes directly, BrokenPipeError;
+ * freeing a running process (killed and reaped); loop close with a
+ * running process; bad input.
+ *
+ * Python's answers: tests/twins/process_cases.py.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+static const asyncio_subprocess_opts_t OUT_PIPE = {.stdout_mode = ASYNCIO_STDIO_PIPE};
+static const asyncio_subprocess_opts_t ALL_PIPES = {.stdin_mode = ASYNCIO_STDIO_PIPE,
+                                                    .stdout_mode = ASYNCIO_STDIO_PIPE,
+                                                    .stderr_mode = ASYNCIO_STDIO_PIPE};
+
+static asyncio_process_t *shell(const char *cmd, const asyncio_subprocess_opts_t *opts)
+{
+    asyncio_process_t *p = NULL;
+    int rc = asyncio_create_subprocess_shell(cmd, opts, &p);
+    ck_assert_msg(rc == 0, "spawn failed: %s", tu_raised_message());
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* Runs cmd with opts and communicate(input); checks the return code. */
+static void run_shell(const char *cmd, const asyncio_subprocess_opts_t *opts, const char *input,
+                      int expect_code, char **out, char **err)
+{
+    asyncio_process_t *p = shell(cmd, opts);
+    ck_assert_int_eq(
+        asyncio_process_communicate(p, input, input ? strlen(input) : 0, out, NULL, err, NULL), 0);
+    int code = -1000;
+    ck_assert(asyncio_process_returncode(p, &code));
+    ck_assert_msg(code == expect_code, "%s: exit %d, expected %d (stderr: %s)", cmd, code,
+                  expect_code, err && *err ? *err : "-");
+    asyncio_process_free(p);
+}
+
+/* Twin: process_cases.py (basics) */
+static void *basics_main(void *arg)
+{
+    (void)arg;
+    const char *argv[] = {"echo", "hello", "world", NULL};
+    asyncio_process_t *p = NULL;
+    ck_assert_int_eq(asyncio_create_subprocess_exec(argv, &OUT_PIPE, &p), 0);
+    ck_assert_int_gt(asyncio_process_pid(p), 0);
+    ck_assert(!asyncio_process_returncode(p, NULL) || true); /* may have exited already */
+    char *out = NULL, *err = (char *)"untouched";
+    size_t out_len = 0;
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 0, &out, &out_len, &err, NULL), 0);
+    ck_assert_str_eq(out, "hello world\n");
+    ck_assert_uint_eq(out_len, 12);
+    ck_assert_ptr_null(err); /* stderr not piped */
+    asyncio_file_data_free(out);
+    int code = -1;
+    ck_assert_int_eq(asyncio_process_wait(p, &code), 0); /* again: at once */
+    ck_assert_int_eq(code, 0);
+    asyncio_process_free(p);
+
+    /* Exit codes, stderr to stdout, both pipes. */
+    run_shell("exit 3", NULL, NULL, 3, NULL, NULL);
+    asyncio_subprocess_opts_t merged = {.stdout_mode = ASYNCIO_STDIO_PIPE,
+                                        .stderr_mode = ASYNCIO_STDIO_STDOUT};
+    run_shell("echo out; echo err >&2; exit 1", &merged, NULL, 1, &out, NULL);
+    ck_assert_str_eq(out, "out\nerr\n");
+    asyncio_file_data_free(out);
+    run_shell("echo out; echo err >&2", &ALL_PIPES, NULL, 0, &out, &err);
+    ck_assert_str_eq(out, "out\n");
+    ck_assert_str_eq(err, "err\n");
+    asyncio_file_data_free(out);
+    asyncio_file_data_free(err);
+
+    /* DEVNULL: stdin reads nothing, output vanishes. */
+    asyncio_subprocess_opts_t devnull = {.stdin_mode = ASYNCIO_STDIO_DEVNULL,
+                                         .stdout_mode = ASYNCIO_STDIO_PIPE,
+                                         .stderr_mode = ASYNCIO_STDIO_DEVNULL};
+    run_shell("cat; echo gone >&2", &devnull, NULL, 0, &out, &err);
+    ck_assert_str_eq(out, "");
+    ck_assert_ptr_null(err);
+    asyncio_file_data_free(out);
+
+    /* Environment and working directory. */
+    const char *env[] = {"CASYNCIO_TEST=forty-two", NULL};
+    asyncio_subprocess_opts_t envopts = {.stdout_mode = ASYNCIO_STDIO_PIPE, .env = env, .cwd = "/"};
+    run_shell("printf '%s %s' \"$CASYNCIO_TEST\" \"$(pwd)\"", &envopts, NULL, 0, &out, NULL);
+    ck_assert_str_eq(out, "forty-two /");
+    asyncio_file_data_free(out);
+
+    /* Input through stdin. */
+    run_shell("read line; echo \"got $line\"", &ALL_PIPES, "shout\n", 0, &out, &err);
+    ck_assert_str_eq(out, "got shout\n");
+    ck_assert_str_eq(err, "");
+    asyncio_file_data_free(out);
+    asyncio_file_data_free(err);
+
+    /* A child that never reads its input is not an error. */
+    run_shell("exit 0", &ALL_PIPES, "ignored input", 0, NULL, NULL);
+    return NULL;
+}
+
+START_TEST(test_basics)
+{
+    tu_run_ok(basics_main, NULL);
+}
+END_TEST
+
+/* 10 MiB in through stdin while 10 MiB come out of stdout and stderr. */
+static void *big_main(void *arg)
+{
+    (void)arg;
+    size_t n = (size_t)tu_scaled(10 * 1024 * 1024);
+    char *in = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (char)('a' + i % 26);
+    asyncio_process_t *p = shell("tee /dev/stderr", &ALL_PIPES);
+    char *out = NULL, *err = NULL;
+    size_t out_len = 0, err_len = 0;
+    ck_assert_int_eq(asyncio_process_communicate(p, in, n, &out, &out_len, &err, &err_len), 0);
+    ck_assert_uint_eq(out_len, n);
+    ck_assert_uint_eq(err_len, n);
+    ck_assert(memcmp(out, in, n) == 0);
+    ck_assert(memcmp(err, in, n) == 0);
+    asyncio_file_data_free(out);
+    asyncio_file_data_free(err);
+    int code = -1;
+    ck_assert(asyncio_process_returncode(p, &code));
+    ck_assert_int_eq(code, 0);
+    asyncio_process_free(p);
+    free(in);
+    return NULL;
+}
+
+START_TEST(test_communicate_10mib_both_ways)
+{
+    tu_run_ok(big_main, NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------ signals */
+
+static void *waiter(void *arg)
+{
+    int code = 0;
+    int rc = asyncio_process_wait(arg, &code);
+    return rc ? NULL : IP(code);
+}
+
+/* Twin: process_cases.py (signals) */
+static void *signals_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = shell("exec sleep 30", NULL);
+    /* Two waiters. */
+    asyncio_future_t *w[2] = {tu_spawn(waiter, p), tu_spawn(waiter, p)};
+    tu_yield();
+    ck_assert(!asyncio_process_returncode(p, NULL));
+    ck_assert_int_eq(asyncio_process_kill(p), 0);
+    void *res[2];
+    ck_assert_int_eq(asyncio_gather(w, 2, res, 0), 0);
+    ck_assert_int_eq(PI(res[0]), -SIGKILL);
+    ck_assert_int_eq(PI(res[1]), -SIGKILL);
+    tu_decref_all(w, 2);
+    /* Exited: signals are refused. */
+    ck_assert_int_eq(asyncio_process_send_signal(p, SIGTERM), UV_ESRCH);
+    assert_raised(UV_ESRCH, "ProcessLookupError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_process_terminate(p), UV_ESRCH);
+    asyncio_error_clear();
+    asyncio_process_free(p);
+
+    p = shell("exec sleep 30", NULL);
+    ck_assert_int_eq(asyncio_process_terminate(p), 0);
+    int code = 0;
+    ck_assert_int_eq(asyncio_process_wait(p, &code), 0);
+    ck_assert_int_eq(code, -SIGTERM);
+    asyncio_process_free(p);
+
+    /* A signal the child handles. */
+    p = shell("trap 'exit 7' USR1; echo ready; while :; do sleep 0.01; done", &OUT_PIPE);
+    char ready[8];
+    size_t got = 0;
+    ck_assert_int_eq(asyncio_stream_read(asyncio_process_stdout(p), ready, sizeof ready, &got), 0);
+    ck_assert_uint_eq(got, 6); /* the trap is set */
+    ck_assert_int_eq(asyncio_process_send_signal(p, SIGUSR1), 0);
+    ck_assert_int_eq(asyncio_process_wait(p, &code), 0);
+    ck_assert_int_eq(code, 7);
+    asyncio_process_free(p);
+    return NULL;
+}
+
+START_TEST(test_signals_and_return_codes)
+{
+    tu_run_ok(signals_main, NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------ cancellation */
+
+static void *communicator(void *arg)
+{
+    char *out = NULL;
+    int rc = asyncio_process_communicate(arg, NULL, 0, &out, NULL, NULL, NULL);
+    asyncio_file_data_free(out);
+    return IP(rc);
+}
+
+static void *cancel_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = shell("echo partial; exec sleep 30", &OUT_PIPE);
+    asyncio_future_t *w = tu_spawn(waiter, p);
+    tu_yield();
+    ck_assert(asyncio_cancel(w, NULL));
+    ck_assert_int_eq(asyncio_await(w, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(w);
+    ck_assert(!asyncio_process_returncode(p, NULL)); /* still running */
+
+    /* communicate cancelled: the child keeps running. */
+    asyncio_future_t *c = tu_spawn(communicator, p);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    /* Busy meanwhile. */
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 0, NULL, NULL, NULL, NULL),
+                     ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    asyncio_process_free(p); /* refused while a task uses it */
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+    ck_assert(asyncio_cancel(c, NULL));
+    ck_assert_int_eq(asyncio_await(c, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(c);
+    ck_assert(!asyncio_process_returncode(p, NULL));
+
+    ck_assert_int_eq(asyncio_process_kill(p), 0);
+    int code = 0;
+    ck_assert_int_eq(asyncio_process_wait(p, &code), 0);
+    ck_assert_int_eq(code, -SIGKILL);
+    asyncio_process_free(p);
+    return NULL;
+}
+
+START_TEST(test_wait_and_communicate_cancelled)
+{
+    tu_run_ok(cancel_main, NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------ pipes */
+
+static void *pipes_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = shell("cat; echo done >&2", &ALL_PIPES);
+    asyncio_stream_t *in = asyncio_process_stdin(p), *out = asyncio_process_stdout(p),
+                     *err = asyncio_process_stderr(p);
+    ck_assert_ptr_nonnull(in);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(asyncio_stream_write(in, "abc", 3), 0);
+    ck_assert_int_eq(asyncio_stream_write(in, "def\n", 4), 0);
+    ck_assert_int_eq(asyncio_stream_drain(in), 0);
+    char buf[64];
+    size_t got = 0;
+    ck_assert_int_eq(asyncio_stream_readline(out, buf, sizeof buf, &got), 0);
+    ck_assert_uint_eq(got, 7);
+    ck_assert(memcmp(buf, "abcdef\n", 7) == 0);
+    asyncio_stream_close(in); /* cat sees end of file */
+    ck_assert_int_eq(asyncio_stream_read(out, buf, sizeof buf, &got), 0);
+    ck_assert_uint_eq(got, 0); /* end of file */
+    ck_assert(asyncio_stream_at_eof(out));
+    char *all = NULL;
+    ck_assert_int_eq(asyncio_stream_read_all(err, &all, &got), 0);
+    ck_assert_str_eq(all, "done\n");
+    asyncio_buffer_free(all);
+    ck_assert_int_eq(asyncio_process_wait(p, NULL), 0);
+    asyncio_process_free(p);
+
+    /* The child is gone: writing fails at drain with BrokenPipeError. */
+    p = shell("exit 0", &ALL_PIPES);
+    ck_assert_int_eq(asyncio_process_wait(p, NULL), 0);
+    in = asyncio_process_stdin(p);
+    int rc = 0;
+    /* The failed write is reported once its callback has come. */
+    for (int i = 0; i < 100 && rc == 0; i++)
+        if ((rc = asyncio_stream_write(in, "x", 1)) == 0)
+            rc = asyncio_stream_drain(in);
+    /* SIGPIPE is ignored (the test process is alive); the stream layer
+     * may drop such writes silently, as Python's write() does, or raise
+     * at drain. */
+    ck_assert(rc == 0 || asyncio_error_matches("ConnectionError"));
+    asyncio_error_clear();
+    asyncio_process_free(p);
+
+    /* Streams that are not pipes. */
+    p = shell("exit 0", NULL);
+    ck_assert_ptr_null(asyncio_process_stdin(p));
+    ck_assert_ptr_null(asyncio_process_stdout(p));
+    ck_assert_ptr_null(asyncio_process_stderr(p));
+    ck_assert_ptr_null(asyncio_process_stdout(NULL));
+    ck_assert_int_eq(asyncio_process_communicate(p, "in", 2, NULL, NULL, NULL, NULL),
+                     ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_process_wait(p, NULL), 0);
+    asyncio_process_free(p);
+    return NULL;
+}
+
+START_TEST(test_pipes)
+{
+    tu_run_ok(pipes_main, NULL);
+}
+END_TEST
+
+/* A read cancelled: the child's output is still there for the next. */
+static void *reader(void *arg)
+{
+    char buf[16];
+    size_t got = 0;
+    int rc = asyncio_stream_read(asyncio_process_stdout(arg), buf, sizeof buf, &got);
+    return rc ? NULL : IP(got);
+}
+
+static void *read_cancel_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = shell("read line; echo \"$line\"", &ALL_PIPES);
+    asyncio_future_t *r = tu_spawn(reader, p);
+    tu_yield();
+    ck_assert(asyncio_cancel(r, NULL));
+    ck_assert_int_eq(asyncio_await(r, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(r);
+    char *out = NULL;
+    ck_assert_int_eq(asyncio_process_communicate(p, "again\n", 6, &out, NULL, NULL, NULL), 0);
+    ck_assert_str_eq(out, "again\n");
+    asyncio_file_data_free(out);
+    asyncio_process_free(p);
+    return NULL;
+}
+
+START_TEST(test_read_cancelled)
+{
+    tu_run_ok(read_cancel_main, NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------ life cycle */
+
+static bool pid_gone(int pid)
+{
+    return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+static void *free_running_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = shell("exec sleep 30", &ALL_PIPES);
+    int pid = asyncio_process_pid(p);
+    asyncio_process_free(p);
+    ck_assert_ptr_null(asyncio_error());
+    /* Killed, then reaped by the loop (no zombie left). */
+    for (int i = 0; !pid_gone(pid); i++) {
+        ck_assert_msg(i < 5000, "the child was not killed and reaped");
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+    return NULL;
+}
+
+START_TEST(test_free_running_process)
+{
+    tu_run_ok(free_running_main, NULL);
+}
+END_TEST
+
+static asyncio_process_t *KEPT;
+
+static void *close_main(void *arg)
+{
+    (void)arg;
+    KEPT = shell("exec sleep 30", &ALL_PIPES);
+    asyncio_future_t *w = tu_spawn(waiter, KEPT);
+    asyncio_decref(w);
+    tu_yield();
+    asyncio_loop_stop(asyncio_get_running_loop());
+    return NULL;
+}
+
+START_TEST(test_loop_close_with_running_process)
+{
+    asyncio_loop_t *loop = asyncio_loop_new();
+    asyncio_future_t *m = asyncio_create_task(close_main, NULL);
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    asyncio_decref(m);
+    int pid = asyncio_process_pid(KEPT);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    asyncio_error_clear();
+    ck_assert(pid_gone(pid)); /* killed and reaped at close */
+    ck_assert_int_eq(asyncio_process_pid(KEPT), pid);
+    asyncio_process_free(KEPT);
+}
+END_TEST
+
+static void *bad_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = NULL;
+    const char *missing[] = {"/nonexistent/program", NULL};
+    ck_assert_int_eq(asyncio_create_subprocess_exec(missing, NULL, &p), UV_ENOENT);
+    assert_raised(UV_ENOENT, "FileNotFoundError");
+    ck_assert_ptr_nonnull(strstr(tu_raised_message(), "/nonexistent/program"));
+    asyncio_error_clear();
+    const char *nopath[] = {"casyncio-no-such-program", NULL};
+    ck_assert_int_eq(asyncio_create_subprocess_exec(nopath, &ALL_PIPES, &p), UV_ENOENT);
+    asyncio_error_clear();
+    asyncio_subprocess_opts_t badcwd = {.cwd = "/nonexistent"};
+    ck_assert_int_eq(asyncio_create_subprocess_shell("true", &badcwd, &p), UV_ENOENT);
+    asyncio_error_clear();
+    ck_assert_ptr_null(p);
+
+    const char *empty[] = {NULL};
+    ck_assert_int_eq(asyncio_create_subprocess_exec(NULL, NULL, &p), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_create_subprocess_exec(empty, NULL, &p), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_create_subprocess_shell(NULL, NULL, &p), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_create_subprocess_shell("true", NULL, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    asyncio_subprocess_opts_t bad = {.stdin_mode = ASYNCIO_STDIO_STDOUT};
+    ck_assert_int_eq(asyncio_create_subprocess_shell("true", &bad, &p), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    bad = (asyncio_subprocess_opts_t){.stdout_mode = ASYNCIO_STDIO_STDOUT};
+    ck_assert_int_eq(asyncio_create_subprocess_shell("true", &bad, &p), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    bad = (asyncio_subprocess_opts_t){.stderr_mode = (enum asyncio_stdio)42};
+    ck_assert_int_eq(asyncio_create_subprocess_shell("true", &bad, &p), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_ptr_null(p);
+
+    ck_assert_int_eq(asyncio_process_wait(NULL, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_process_kill(NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_process_pid(NULL), -1);
+    ck_assert(!asyncio_process_returncode(NULL, NULL));
+    asyncio_process_free(NULL);
+
+    p = shell("exit 0", &OUT_PIPE);
+    ck_assert_int_eq(asyncio_process_send_signal(p, 12345), UV_EINVAL);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 5, NULL, NULL, NULL, NULL),
+                     ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_process_wait(p, NULL), 0);
+    asyncio_process_free(p);
+    return NULL;
+}
+
+START_TEST(test_bad_input)
+{
+    tu_run_ok(bad_main, NULL);
+    /* Outside a loop. */
+    asyncio_process_t *p = NULL;
+    ck_assert_int_eq(asyncio_create_subprocess_shell("true", NULL, &p), ASYNCIO_ERUNTIME);
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+}
+END_TEST
+
+/* Allocation failure at every step of a spawn and communicate. */
+static void *chaos_body(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = NULL;
+    int rc = asyncio_create_subprocess_shell("cat", &ALL_PIPES, &p);
+    if (rc)
+        return NULL;
+    char *out = NULL, *err = NULL;
+    rc = asyncio_process_communicate(p, "chaos", 5, &out, NULL, &err, NULL);
+    if (rc == 0) {
+        ck_assert_str_eq(out, "chaos");
+        asyncio_file_data_free(out);
+        asyncio_file_data_free(err);
+    } else {
+        ck_assert_int_eq(rc, ASYNCIO_ENOMEM);
+        asyncio_error_clear();
+        asyncio_process_kill(p);
+        asyncio_error_clear();
+        asyncio_process_wait(p, NULL);
+    }
+    asyncio_process_free(p);
+    return rc ? NULL : IP(1);
+}
+
+static void *chaos_main(void *arg)
+{
+    (void)arg;
+    for (long n = 1;; n++) {
+        tu_alloc_fail_at(n);
+        void *res = NULL;
+        int rc = asyncio_call(chaos_body, NULL, &res);
+        tu_alloc_fail_at(0);
+        asyncio_error_clear();
+        if (rc == 0 && res)
+            break;
+        ck_assert_int_lt(n, 100);
+    }
+    return NULL;
+}
+
+START_TEST(test_alloc_failure)
+{
+    tu_run_ok(chaos_main, NULL);
+}
+END_TEST
+
+Suite *process_suite(void)
+{
+    Suite *s = suite_create("process");
+    TCase *tc = tcase_create("process");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_basics);
+    tcase_add_test(tc, test_communicate_10mib_both_ways);
+    tcase_add_test(tc, test_signals_and_return_codes);
+    tcase_add_test(tc, test_wait_and_communicate_cancelled);
+    tcase_add_test(tc, test_pipes);
+    tcase_add_test(tc, test_read_cancelled);
+    tcase_add_test(tc, test_free_running_process);
+    tcase_add_test(tc, test_loop_close_with_running_process);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_alloc_failure);
+    suite_add_tcase(s, tc);
+    return s;
+}

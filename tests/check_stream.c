@@ -1,0 +1,1349 @@
+/*
+ * Streams over TCP and Unix sockets, servers, transports and protocols,
+ * DNS.
+ *
+ * Servers bind 127.0.0.1 on a free port (port 0) and are closed by the
+ * test.  Where Python decides the answer the expected line is what
+ * tests/twins/stream_semantics.py prints for the test of the same name.
+ * Sleeps only split writes into separate packets: no result depends on
+ * timing.
+ */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h> /* libuv's error codes */
+
+static tu_log_t LOG;
+#define LOGF(...) tu_logf(&LOG, __VA_ARGS__)
+
+static void run(asyncio_coro_fn main, void *arg)
+{
+    memset(&LOG, 0, sizeof LOG);
+    tu_run_ok(main, arg);
+}
+
+/* Python's repr() of bytes, for the logs compared with the twin. */
+static void logbytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    LOGF("b'");
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\n')
+            LOGF("\\n");
+        else if (s[i] == '\'' || s[i] == '\\')
+            LOGF("\\%c", s[i]);
+        else if (s[i] < 32 || s[i] > 126)
+            LOGF("\\x%02x", s[i]);
+        else
+            LOGF("%c", s[i]);
+    }
+    LOGF("'");
+}
+
+static int server_port(asyncio_server_t *srv)
+{
+    asyncio_sockaddr_t a;
+    ck_assert_int_eq(asyncio_server_sockname(srv, 0, &a), 0);
+    ck_assert_int_eq(a.family, AF_INET);
+    ck_assert_str_eq(a.host, "127.0.0.1");
+    ck_assert_int_gt(a.port, 0);
+    return a.port;
+}
+
+static asyncio_stream_t *connect_ok(int port, const asyncio_stream_opts_t *opts)
+{
+    asyncio_stream_t *s = NULL;
+    int rc = asyncio_open_connection("127.0.0.1", port, opts, &s);
+    ck_assert_msg(rc == 0, "open_connection: %s", tu_raised_message());
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+/* ---------------------------------------------------------------------
+ * A scripted server: writes its chunks with a pause between them.
+ * --------------------------------------------------------------------- */
+
+typedef struct script {
+    const char *const *chunks;
+    size_t n;
+} script_t;
+
+static void *script_handler(asyncio_stream_t *s, void *arg)
+{
+    const script_t *sc = arg;
+    for (size_t i = 0; i < sc->n; i++) {
+        if (asyncio_stream_write(s, sc->chunks[i], strlen(sc->chunks[i])) ||
+            asyncio_stream_drain(s) || asyncio_sleep(0.02))
+            return NULL;
+    }
+    asyncio_stream_close(s);
+    return NULL;
+}
+
+static const char *const CHUNKS[] = {"ab", "c\nde", "f|", "|gh", "ij\n", "klm"};
+
+/* Twin: tests/twins/stream_semantics.py (partial_reads) */
+static void *partial_reads_main(void *arg)
+{
+    (void)arg;
+    script_t sc = {CHUNKS, 6};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(script_handler, &sc, "127.0.0.1", 0, NULL, &srv), 0);
+    ck_assert(asyncio_server_is_serving(srv));
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    char buf[64];
+    size_t n = 99;
+    LOGF("partial_reads ");
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    logbytes(buf, n);
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "||", 2, buf, sizeof buf, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    ck_assert_int_eq(asyncio_stream_read(s, buf, 2, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 3, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 5, &n), ASYNCIO_EINCOMPLETEREAD);
+    ck_assert(asyncio_error_matches("EOFError"));
+    const asyncio_error_t *e = asyncio_catch("IncompleteReadError");
+    ck_assert_ptr_nonnull(e);
+    LOGF(" IncompleteReadError(");
+    logbytes(buf, n);
+    LOGF(", %s)", e->message);
+    LOGF(" %s", TF(asyncio_stream_at_eof(s)));
+    ck_assert_int_eq(asyncio_stream_read(s, buf, 10, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    asyncio_stream_close(s);
+    ck_assert(asyncio_stream_is_closing(s));
+    ck_assert_int_eq(asyncio_stream_wait_closed(s), 0);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert(!asyncio_server_is_serving(srv));
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_partial_reads)
+{
+    run(partial_reads_main, NULL);
+    tu_assert_log(&LOG, "partial_reads b'abc\\n' b'def||' b'gh' b'ij\\n' IncompleteReadError(b'klm', "
+                        "3 bytes read on a total of 5 expected bytes) True b'' b''");
+}
+END_TEST
+
+/* Twin: tests/twins/stream_semantics.py (limit_overrun) */
+static void *limit_main(void *arg)
+{
+    (void)arg;
+    static const char *const chunk[] = {"0123456789\nab\n"};
+    script_t sc = {chunk, 1};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(script_handler, &sc, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_opts_t opts = {.limit = 8};
+    asyncio_stream_t *s = connect_ok(server_port(srv), &opts);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    char buf[64];
+    size_t n = 0;
+    LOGF("limit_overrun ");
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &n),
+                     ASYNCIO_ELIMITOVERRUN);
+    const asyncio_error_t *e = asyncio_catch("LimitOverrunError");
+    ck_assert_ptr_nonnull(e);
+    LOGF("LimitOverrunError(%s, consumed=%d)", e->message, e->detail);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    e = asyncio_catch("ValueError");
+    ck_assert_ptr_nonnull(e);
+    LOGF(" ValueError(%s)", e->message);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    asyncio_stream_free(s);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_limit_overrun)
+{
+    run(limit_main, NULL);
+    tu_assert_log(&LOG, "limit_overrun LimitOverrunError(Separator is found, but chunk is longer "
+                        "than limit, consumed=10) ValueError(Separator is found, but chunk is "
+                        "longer than limit) b'ab\\n' b''");
+}
+END_TEST
+
+/* LimitOverrunError leaves the data buffered; a small caller buffer lowers
+ * the limit; a separator not found within it raises too. */
+static void *limit_keeps_main(void *arg)
+{
+    (void)arg;
+    static const char *const chunk[] = {"abcdefghij|xyz"};
+    script_t sc = {chunk, 1};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(script_handler, &sc, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    char buf[64];
+    size_t n = 0;
+    /* cap 6: the limit is 5, the separator is at 10. */
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "|", 1, buf, 6, &n), ASYNCIO_ELIMITOVERRUN);
+    asyncio_error_clear();
+    /* Not found: "Separator is not found, and chunk exceed the limit". */
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "#", 1, buf, 6, &n), ASYNCIO_ELIMITOVERRUN);
+    ck_assert_str_eq(tu_raised_message(), "Separator is not found, and chunk exceed the limit");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "|", 1, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 11);
+    ck_assert(memcmp(buf, "abcdefghij|", 11) == 0);
+    /* EOF before the separator: the partial is the rest. */
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "|", 1, buf, sizeof buf, &n),
+                     ASYNCIO_EINCOMPLETEREAD);
+    ck_assert_str_eq(tu_raised_message(), "3 bytes read on a total of None expected bytes");
+    asyncio_error_clear();
+    ck_assert_uint_eq(n, 3);
+    ck_assert(memcmp(buf, "xyz", 3) == 0);
+    ck_assert(asyncio_stream_at_eof(s));
+    asyncio_stream_free(s);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_limit_keeps_data)
+{
+    run(limit_keeps_main, NULL);
+}
+END_TEST
+
+/* Twin: tests/twins/stream_semantics.py (half_close) */
+static char half_got[64];
+
+static void *half_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char *data = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(asyncio_stream_read_all(s, &data, &n), 0);
+    snprintf(half_got, sizeof half_got, "%s", data);
+    ck_assert_int_eq(asyncio_stream_write(s, "pong:", 5), 0);
+    ck_assert_int_eq(asyncio_stream_write(s, data, n), 0);
+    asyncio_buffer_free(data);
+    asyncio_stream_close(s);
+    return NULL;
+}
+
+static void *half_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(half_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    ck_assert(asyncio_stream_can_write_eof(s));
+    ck_assert_int_eq(asyncio_stream_write(s, "ping", 4), 0);
+    ck_assert_int_eq(asyncio_stream_write_eof(s), 0);
+    ck_assert_int_eq(asyncio_stream_write_eof(s), 0); /* again: harmless */
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), ASYNCIO_ERUNTIME);
+    ck_assert_str_eq(tu_raised_message(), "Cannot call write() after write_eof()");
+    asyncio_error_clear();
+    char *data = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(asyncio_stream_read_all(s, &data, &n), 0);
+    LOGF("half_close b'%s' ", half_got);
+    logbytes(data, n);
+    LOGF(" %s", TF(asyncio_stream_at_eof(s)));
+    asyncio_buffer_free(data);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_half_close)
+{
+    run(half_main, NULL);
+    tu_assert_log(&LOG, "half_close b'ping' b'pong:ping' True");
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Echo, names, Unix sockets
+ * --------------------------------------------------------------------- */
+
+static void *echo_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char buf[4096];
+    size_t n;
+    while (asyncio_stream_read(s, buf, sizeof buf, &n) == 0 && n > 0) {
+        if (asyncio_stream_write(s, buf, n) || asyncio_stream_drain(s))
+            break;
+    }
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *echo_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    asyncio_stream_opts_t sopts = {.backlog = 16, .reuse_port = true};
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, &sopts, &srv), 0);
+    ck_assert_uint_eq(asyncio_server_nsockets(srv), 1);
+    int port = server_port(srv);
+    asyncio_stream_t *s = connect_ok(port, NULL);
+    asyncio_sockaddr_t peer, me;
+    ck_assert_int_eq(asyncio_stream_peername(s, &peer), 0);
+    ck_assert_int_eq(asyncio_stream_sockname(s, &me), 0);
+    ck_assert_str_eq(peer.host, "127.0.0.1");
+    ck_assert_int_eq(peer.port, port);
+    ck_assert_int_eq(me.family, AF_INET);
+    ck_assert_int_ne(me.port, port);
+    const void *parts[] = {"hel", "lo ", "world\n"};
+    size_t lens[] = {3, 3, 6};
+    ck_assert_int_eq(asyncio_stream_writelines(s, parts, lens, 3), 0);
+    ck_assert_int_eq(asyncio_stream_drain(s), 0);
+    char buf[64];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 12);
+    ck_assert(memcmp(buf, "hello world\n", 12) == 0);
+    /* A line longer than the caller's buffer: ValueError, the line dropped. */
+    ck_assert_int_eq(asyncio_stream_write(s, "0123456789\nok\n", 14), 0);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, 4, &n), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, 4, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert(memcmp(buf, "ok\n", 3) == 0);
+    asyncio_transport_t *t = asyncio_stream_transport(s);
+    ck_assert_ptr_nonnull(t);
+    ck_assert(asyncio_transport_is_reading(t));
+    ck_assert_uint_eq(asyncio_transport_get_write_buffer_size(t), 0);
+    asyncio_stream_close(s);
+    asyncio_stream_close(s); /* again: harmless */
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_wait_closed(s), 0);
+    ck_assert_int_eq(asyncio_stream_peername(s, &peer), UV_EBADF);
+    asyncio_error_clear();
+    asyncio_stream_free(s);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_echo)
+{
+    run(echo_main, NULL);
+}
+END_TEST
+
+static void *unix_main(void *arg)
+{
+    (void)arg;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/casyncio-test-%d.sock", (int)getpid());
+    unlink(path);
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_unix_server(echo_handler, NULL, path, NULL, &srv), 0);
+    asyncio_sockaddr_t a;
+    ck_assert_int_eq(asyncio_server_sockname(srv, 0, &a), 0);
+    ck_assert_int_eq(a.family, AF_UNIX);
+    ck_assert_str_eq(a.host, path);
+    /* A second server on the same path: address in use. */
+    asyncio_server_t *srv2 = NULL;
+    ck_assert_int_lt(asyncio_start_unix_server(echo_handler, NULL, path, NULL, &srv2), 0);
+    ck_assert(asyncio_error_matches("OSError"));
+    asyncio_error_clear();
+    ck_assert_ptr_null(srv2);
+    asyncio_stream_t *s = NULL;
+    ck_assert_int_eq(asyncio_open_unix_connection(path, NULL, &s), 0);
+    ck_assert_int_eq(asyncio_stream_peername(s, &a), 0);
+    ck_assert_str_eq(a.host, path);
+    ck_assert_int_eq(asyncio_stream_write(s, "unix\n", 5), 0);
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 5, &n), 0);
+    ck_assert(memcmp(buf, "unix\n", 5) == 0);
+    asyncio_stream_free(s);
+    asyncio_server_free(srv);
+    unlink(path);
+    /* Nobody listens any more. */
+    ck_assert_int_lt(asyncio_open_unix_connection(path, NULL, &s), 0);
+    ck_assert(asyncio_error_matches("OSError"));
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_unix)
+{
+    run(unix_main, NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Backpressure both ways: a fast writer, a slow reader.
+ * --------------------------------------------------------------------- */
+
+static struct {
+    size_t total, received;
+    bool saw_reader_paused;
+    size_t max_write_buffer;
+} BP;
+
+static void *slow_reader(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char buf[4096];
+    size_t n;
+    asyncio_transport_t *t = asyncio_stream_transport(s);
+    for (;;) {
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+        if (!asyncio_transport_is_reading(t))
+            BP.saw_reader_paused = true;
+        ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), 0);
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_eq((unsigned char)buf[i], (unsigned char)((BP.received + i) % 251));
+        BP.received += n;
+    }
+    return NULL;
+}
+
+static void *backpressure_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    asyncio_stream_opts_t opts = {.limit = 16 * 1024};
+    ck_assert_int_eq(asyncio_start_server(slow_reader, NULL, "127.0.0.1", 0, &opts, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    asyncio_transport_t *t = asyncio_stream_transport(s);
+    size_t high, low;
+    asyncio_transport_get_write_buffer_limits(t, &high, &low);
+    ck_assert_uint_eq(high, ASYNCIO_WRITE_HIGH_WATER);
+    ck_assert_uint_eq(low, ASYNCIO_WRITE_HIGH_WATER / 4);
+    char chunk[32 * 1024];
+    bool drained_paused = false;
+    for (size_t sent = 0; sent < BP.total; sent += sizeof chunk) {
+        for (size_t i = 0; i < sizeof chunk; i++)
+            chunk[i] = (char)((sent + i) % 251);
+        ck_assert_int_eq(asyncio_stream_write(s, chunk, sizeof chunk), 0);
+        size_t before = asyncio_transport_get_write_buffer_size(t);
+        if (before > BP.max_write_buffer)
+            BP.max_write_buffer = before;
+        ck_assert_int_eq(asyncio_stream_drain(s), 0);
+        size_t after = asyncio_transport_get_write_buffer_size(t);
+        if (before > high) {
+            drained_paused = true;
+            ck_assert_uint_le(after, low);
+        }
+    }
+    asyncio_stream_close(s);
+    ck_assert_int_eq(asyncio_stream_wait_closed(s), 0);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    ck_assert_uint_eq(BP.received, BP.total);
+    ck_assert(drained_paused);
+    ck_assert(BP.saw_reader_paused);
+    /* The writer's buffer stays bounded: below high + one chunk. */
+    ck_assert_uint_le(BP.max_write_buffer, high + sizeof chunk);
+    return NULL;
+}
+
+START_TEST(test_backpressure)
+{
+    memset(&BP, 0, sizeof BP);
+    BP.total = (size_t)tu_scaled(8) * 1024 * 1024;
+    run(backpressure_main, NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Errors: refused, reset, bad input
+ * --------------------------------------------------------------------- */
+
+/* A raw listening socket on 127.0.0.1; returns its fd and port. */
+static int raw_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void *refused_main(void *arg)
+{
+    (void)arg;
+    int port;
+    int fd = raw_listener(&port);
+    close(fd); /* nobody listens there now */
+    asyncio_stream_t *s = NULL;
+    ck_assert_int_eq(asyncio_open_connection("127.0.0.1", port, NULL, &s), UV_ECONNREFUSED);
+    ck_assert(asyncio_error_matches("ConnectionRefusedError"));
+    ck_assert(asyncio_error_matches("ConnectionError"));
+    ck_assert(asyncio_error_matches("OSError"));
+    asyncio_error_clear();
+    ck_assert_ptr_null(s);
+    return NULL;
+}
+
+START_TEST(test_refused)
+{
+    run(refused_main, NULL);
+}
+END_TEST
+
+static void *reset_main(void *arg)
+{
+    (void)arg;
+    int port;
+    int lfd = raw_listener(&port);
+    asyncio_stream_t *s = connect_ok(port, NULL);
+    int cfd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(cfd, 0);
+    /* Linger 0: close sends a reset. */
+    struct linger lg = {1, 0};
+    ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(cfd);
+    close(lfd);
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), UV_ECONNRESET);
+    ck_assert(asyncio_error_matches("ConnectionResetError"));
+    asyncio_error_clear();
+    /* Every read from now on raises it, as Python's. */
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), UV_ECONNRESET);
+    asyncio_error_clear();
+    ck_assert(asyncio_stream_is_closing(s));
+    /* A write after the peer went away is dropped; drain raises. */
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
+    ck_assert_int_eq(asyncio_stream_drain(s), UV_ECONNRESET);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_wait_closed(s), UV_ECONNRESET);
+    asyncio_error_clear();
+    asyncio_stream_free(s);
+    return NULL;
+}
+
+START_TEST(test_peer_reset)
+{
+    run(reset_main, NULL);
+}
+END_TEST
+
+static void *bad_input_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_t *s = NULL;
+    asyncio_server_t *srv = NULL;
+    char buf[8];
+    size_t n;
+    ck_assert_int_eq(asyncio_open_connection(NULL, 80, NULL, &s), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_open_connection("127.0.0.1", -1, NULL, &s), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_open_connection("127.0.0.1", 65536, NULL, &s), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_open_connection("127.0.0.1", 80, NULL, NULL), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_open_unix_connection(NULL, NULL, &s), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_start_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, NULL),
+                     ASYNCIO_EVALUE);
+    asyncio_stream_opts_t bad = {.backlog = -1};
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, &bad, &srv),
+                     ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_create_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv),
+                     ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_create_connection(NULL, NULL, "127.0.0.1", 1, NULL, NULL),
+                     ASYNCIO_EVALUE);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_null(srv);
+    ck_assert_int_eq(asyncio_stream_read(NULL, buf, 1, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_readexactly(NULL, buf, 1, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_readline(NULL, buf, 8, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_readuntil(NULL, "x", 1, buf, 8, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_write(NULL, "x", 1), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_drain(NULL), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_write_eof(NULL), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_wait_closed(NULL), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_server_serve_forever(NULL), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_server_wait_closed(NULL), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_transport_write(NULL, "x", 1), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(NULL, 1, 1), ASYNCIO_EVALUE);
+    ck_assert(!asyncio_stream_at_eof(NULL));
+    ck_assert(asyncio_stream_is_closing(NULL));
+    ck_assert(!asyncio_server_is_serving(NULL));
+    ck_assert_ptr_null(asyncio_stream_transport(NULL));
+    asyncio_error_clear();
+    asyncio_stream_free(NULL);
+    asyncio_server_free(NULL);
+    asyncio_stream_close(NULL);
+    asyncio_server_close(NULL);
+    asyncio_transport_close(NULL);
+    asyncio_transport_abort(NULL);
+    asyncio_addrinfo_free(NULL);
+    asyncio_buffer_free(NULL);
+
+    /* On a live stream. */
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    s = connect_ok(server_port(srv), NULL);
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "", 0, buf, 8, &n), ASYNCIO_EVALUE);
+    ck_assert_str_eq(tu_raised_message(), "Separator should be at least one-byte string");
+    ck_assert_int_eq(asyncio_stream_readuntil(s, NULL, 1, buf, 8, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "abc", 3, buf, 2, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "a", 1, NULL, 8, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, 0, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_read(s, NULL, 1, &n), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_write(s, NULL, 1), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_stream_read_all(s, NULL, &n), ASYNCIO_EVALUE);
+    asyncio_transport_t *t = asyncio_stream_transport(s);
+    ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(t, 10, 20), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    /* read(0) returns at once; empty writes are nothing. */
+    ck_assert_int_eq(asyncio_stream_read(s, buf, 0, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(asyncio_stream_write(s, NULL, 0), 0);
+    ck_assert_int_eq(asyncio_server_sockname(srv, 5, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    asyncio_stream_free(s);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_bad_input)
+{
+    run(bad_input_main, NULL);
+    /* Outside a task: RuntimeError. */
+    tu_alloc_install();
+    asyncio_stream_t *s = NULL;
+    ck_assert_int_eq(asyncio_open_connection("127.0.0.1", 1, NULL, &s), ASYNCIO_ERUNTIME);
+    ck_assert_int_eq(asyncio_stream_read(s, NULL, 0, NULL), ASYNCIO_ERUNTIME);
+    ck_assert_int_eq(asyncio_getaddrinfo("localhost", NULL, 0, 0, 0, NULL), ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Concurrency: one reader at a time; cancellation.
+ * --------------------------------------------------------------------- */
+
+static asyncio_stream_t *SHARED;
+
+static void *second_reader(void *arg)
+{
+    (void)arg;
+    char buf[4];
+    size_t n;
+    int rc = asyncio_stream_read(SHARED, buf, sizeof buf, &n);
+    ck_assert_int_eq(rc, ASYNCIO_ERUNTIME);
+    ck_assert_str_eq(tu_raised_message(),
+                     "read() called while another coroutine is already waiting for incoming data");
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *reader_task(void *arg)
+{
+    (void)arg;
+    char buf[4];
+    size_t n;
+    return IP(asyncio_stream_read(SHARED, buf, sizeof buf, &n));
+}
+
+static void *cancel_read_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    SHARED = connect_ok(server_port(srv), NULL);
+    asyncio_future_t *r = tu_spawn(reader_task, NULL);
+    tu_yield();
+    asyncio_future_t *r2 = tu_spawn(second_reader, NULL);
+    ck_assert_int_eq(asyncio_await(r2, NULL), 0);
+    asyncio_decref(r2);
+    /* Refused while a task waits on it. */
+    asyncio_stream_free(SHARED);
+    ck_assert_int_eq(asyncio_error()->code, ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    ck_assert(asyncio_cancel(r, NULL));
+    ck_assert_int_eq(asyncio_await(r, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(r);
+    /* The stream still works. */
+    ck_assert_int_eq(asyncio_stream_write(SHARED, "ok", 2), 0);
+    char buf[4];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readexactly(SHARED, buf, 2, &n), 0);
+    ck_assert(memcmp(buf, "ok", 2) == 0);
+    asyncio_stream_free(SHARED);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_cancel_read)
+{
+    run(cancel_read_main, NULL);
+}
+END_TEST
+
+static void *sink_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    /* Reads nothing until cancelled: the client's writes back up. */
+    ck_assert_int_eq(asyncio_sleep(3600), ASYNCIO_ECANCELLED);
+    (void)s;
+    return NULL;
+}
+
+static void *drainer(void *arg)
+{
+    (void)arg;
+    static char chunk[256 * 1024];
+    for (;;) {
+        ck_assert_int_eq(asyncio_stream_write(SHARED, chunk, sizeof chunk), 0);
+        int rc = asyncio_stream_drain(SHARED);
+        if (rc)
+            return IP(rc);
+    }
+}
+
+static void *cancel_drain_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    asyncio_stream_opts_t opts = {.limit = 1024};
+    ck_assert_int_eq(asyncio_start_server(sink_handler, NULL, "127.0.0.1", 0, &opts, &srv), 0);
+    SHARED = connect_ok(server_port(srv), NULL);
+    asyncio_future_t *d = tu_spawn(drainer, NULL);
+    /* Until it is blocked in drain: the buffer is above the mark. */
+    asyncio_transport_t *t = asyncio_stream_transport(SHARED);
+    while (asyncio_transport_get_write_buffer_size(t) <= ASYNCIO_WRITE_HIGH_WATER)
+        tu_yield();
+    ck_assert(!asyncio_done(d));
+    ck_assert(asyncio_cancel(d, NULL));
+    ck_assert_int_eq(asyncio_await(d, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(d);
+    /* Close with data still queued; abort drops it. */
+    asyncio_transport_abort(t);
+    ck_assert_int_eq(asyncio_stream_wait_closed(SHARED), 0);
+    asyncio_stream_free(SHARED);
+    asyncio_server_close_clients(srv);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_cancel_drain)
+{
+    run(cancel_drain_main, NULL);
+}
+END_TEST
+
+/* Cancels open_connection after k loop iterations, for k = 0, 1, ...:
+ * every point of the resolve and connect is hit; each attempt either
+ * connects or raises CancelledError, and nothing leaks. */
+static int CONNECT_PORT;
+
+static void *connector(void *arg)
+{
+    (void)arg;
+    asyncio_stream_t *s = NULL;
+    int rc = asyncio_open_connection("127.0.0.1", CONNECT_PORT, NULL, &s);
+    if (rc == 0) {
+        asyncio_stream_free(s);
+        return IP(1);
+    }
+    ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
+    return NULL;
+}
+
+static void *cancel_connect_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    CONNECT_PORT = server_port(srv);
+    int cancelled = 0, connected = 0;
+    /* The loop polls I/O only every so many callbacks: past the first
+     * yields, short sleeps step through the phases that wait for I/O. */
+    for (int k = 0; k < 300 && connected < 3; k++) {
+        asyncio_future_t *c = tu_spawn(connector, NULL);
+        if (k < 30)
+            for (int i = 0; i < k; i++)
+                tu_yield();
+        else
+            ck_assert_int_eq(asyncio_sleep(0.00005 * (k - 29)), 0);
+        asyncio_cancel(c, NULL);
+        void *res = NULL;
+        int rc = asyncio_await(c, &res);
+        if (rc == 0 && res)
+            connected++;
+        else {
+            cancelled++;
+            asyncio_error_clear();
+        }
+        asyncio_decref(c);
+    }
+    ck_assert_int_gt(cancelled, 0);
+    ck_assert_int_gt(connected, 0);
+    asyncio_server_close_clients(srv);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_cancel_connect)
+{
+    run(cancel_connect_main, NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Servers: close with live clients, serve_forever, handler errors.
+ * --------------------------------------------------------------------- */
+
+static int HANDLERS_CANCELLED, HANDLERS_DONE;
+
+static void *line_echo(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char buf[64];
+    size_t n;
+    for (;;) {
+        int rc = asyncio_stream_readline(s, buf, sizeof buf, &n);
+        if (rc == ASYNCIO_ECANCELLED) {
+            HANDLERS_CANCELLED++;
+            return NULL; /* raised: the task ends cancelled, quietly */
+        }
+        if (rc || n == 0) {
+            HANDLERS_DONE++;
+            return NULL;
+        }
+        ck_assert_int_eq(asyncio_stream_write(s, buf, n), 0);
+    }
+}
+
+static void *server_close_main(void *arg)
+{
+    (void)arg;
+    HANDLERS_CANCELLED = HANDLERS_DONE = 0;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(line_echo, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    asyncio_stream_t *c[3];
+    char buf[64];
+    size_t n;
+    for (int i = 0; i < 3; i++) {
+        c[i] = connect_ok(port, NULL);
+        ck_assert_int_eq(asyncio_stream_write(c[i], "hi\n", 3), 0);
+        ck_assert_int_eq(asyncio_stream_readline(c[i], buf, sizeof buf, &n), 0);
+        ck_assert_uint_eq(n, 3);
+    }
+    asyncio_server_close(srv);
+    asyncio_server_close(srv); /* again: harmless */
+    ck_assert(!asyncio_server_is_serving(srv));
+    ck_assert_uint_eq(asyncio_server_nsockets(srv), 0);
+    ck_assert_int_eq(asyncio_server_serve_forever(srv), ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    /* New connections are refused; the live ones go on. */
+    asyncio_stream_t *late = NULL;
+    ck_assert_int_eq(asyncio_open_connection("127.0.0.1", port, NULL, &late), UV_ECONNREFUSED);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_write(c[1], "again\n", 6), 0);
+    ck_assert_int_eq(asyncio_stream_readline(c[1], buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 6);
+    /* One client leaves by itself; close_clients cancels the others. */
+    asyncio_stream_free(c[0]);
+    while (HANDLERS_DONE < 1)
+        tu_yield();
+    asyncio_server_close_clients(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    ck_assert_int_eq(HANDLERS_CANCELLED, 2);
+    for (int i = 1; i < 3; i++) {
+        ck_assert_int_eq(asyncio_stream_read(c[i], buf, sizeof buf, &n), 0);
+        ck_assert_uint_eq(n, 0); /* EOF */
+        asyncio_stream_free(c[i]);
+    }
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_server_close_live_clients)
+{
+    run(server_close_main, NULL);
+}
+END_TEST
+
+static asyncio_server_t *FOREVER;
+
+static void *forever_task(void *arg)
+{
+    (void)arg;
+    return IP(asyncio_server_serve_forever(FOREVER));
+}
+
+static void *failing_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_stream_write(s, "bye", 3), 0);
+    return asyncio_raise("ValueError", "handler failed");
+}
+
+static int REPORTS;
+static void count_reports(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    ck_assert_str_eq(ctx->message, "Unhandled exception in client_connected_cb");
+    ck_assert_str_eq(ctx->exception->type, "ValueError");
+    REPORTS++;
+}
+
+static void *serve_forever_main(void *arg)
+{
+    (void)arg;
+    REPORTS = 0;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), count_reports, NULL);
+    ck_assert_int_eq(asyncio_start_server(failing_handler, NULL, "127.0.0.1", 0, NULL, &FOREVER),
+                     0);
+    asyncio_future_t *f = tu_spawn(forever_task, NULL);
+    tu_yield();
+    ck_assert_int_eq(asyncio_server_serve_forever(FOREVER), ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    asyncio_server_free(FOREVER); /* refused: a task serves it */
+    ck_assert_int_eq(asyncio_error()->code, ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    /* A handler that raises: reported, its connection closed. */
+    asyncio_stream_t *s = connect_ok(server_port(FOREVER), NULL);
+    char *data = NULL;
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read_all(s, &data, &n), 0);
+    ck_assert_str_eq(data, "bye");
+    asyncio_buffer_free(data);
+    asyncio_stream_free(s);
+    ck_assert_int_eq(REPORTS, 1);
+    /* Closing the server ends serve_forever with CancelledError, as in
+     * Python. */
+    asyncio_server_close(FOREVER);
+    ck_assert_int_eq(asyncio_await(f, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(f);
+    /* Cancelling serve_forever closes the server. */
+    asyncio_server_free(FOREVER);
+    ck_assert_int_eq(asyncio_start_server(failing_handler, NULL, "127.0.0.1", 0, NULL, &FOREVER),
+                     0);
+    f = tu_spawn(forever_task, NULL);
+    tu_yield();
+    asyncio_cancel(f, NULL);
+    ck_assert_int_eq(asyncio_await(f, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(f);
+    ck_assert(!asyncio_server_is_serving(FOREVER));
+    asyncio_server_free(FOREVER);
+    return NULL;
+}
+
+START_TEST(test_serve_forever)
+{
+    run(serve_forever_main, NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Many connections at once.
+ * --------------------------------------------------------------------- */
+
+static int MANY_PORT;
+static long MANY_OK;
+
+static void *many_client(void *arg)
+{
+    char msg[32], buf[32];
+    int len = snprintf(msg, sizeof msg, "client %ld\n", (long)PI(arg));
+    asyncio_stream_t *s = NULL;
+    ck_assert_msg(asyncio_open_connection("127.0.0.1", MANY_PORT, NULL, &s) == 0, "%s",
+                  tu_raised_message());
+    /* Everyone connects before anyone writes: all are open at once. */
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert_int_eq(asyncio_stream_write(s, msg, (size_t)len), 0);
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, (size_t)len);
+    ck_assert(memcmp(buf, msg, n) == 0);
+    asyncio_stream_free(s);
+    MANY_OK++;
+    return NULL;
+}
+
+static void *many_main(void *arg)
+{
+    long n = PI(arg);
+    asyncio_server_t *srv = NULL;
+    asyncio_stream_opts_t opts = {.backlog = 4096};
+    ck_assert_int_eq(asyncio_start_server(line_echo, NULL, "127.0.0.1", 0, &opts, &srv), 0);
+    MANY_PORT = server_port(srv);
+    asyncio_future_t **ts = calloc((size_t)n, sizeof *ts);
+    asyncio_task_opts_t topts = {.stack_size = 32 * 1024};
+    for (long i = 0; i < n; i++)
+        ck_assert_ptr_nonnull(ts[i] = asyncio_create_task_ex(many_client, IP(i), &topts));
+    ck_assert_int_eq(asyncio_gather(ts, (size_t)n, NULL, 0), 0);
+    tu_decref_all(ts, (size_t)n);
+    free(ts);
+    ck_assert_int_eq(MANY_OK, n);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_many_connections)
+{
+    /* Two descriptors per connection: raise the soft limit to the hard
+     * one and scale down if that is still too low. */
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    long n = tu_scaled(10000);
+    long fit = ((long)rl.rlim_cur - 64) / 2;
+    if (n > fit)
+        n = fit;
+    fprintf(stderr, "many_connections: %ld at once\n", n);
+    MANY_OK = 0;
+    run(many_main, IP(n));
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Loop close with connections and servers open.
+ * --------------------------------------------------------------------- */
+
+static void *idle_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char buf[8];
+    size_t n;
+    asyncio_stream_read(s, buf, sizeof buf, &n); /* until the loop closes */
+    return NULL;
+}
+
+static void *leave_open(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL, *psrv = NULL;
+    ck_assert_int_eq(asyncio_start_server(idle_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    static const asyncio_protocol_t nothing = {0};
+    ck_assert_int_eq(asyncio_create_server(&nothing, NULL, "127.0.0.1", 0, NULL, &psrv), 0);
+    int port = server_port(srv);
+    for (int i = 0; i < 4; i++) {
+        asyncio_stream_t *s = connect_ok(i % 2 ? port : server_port(psrv), NULL);
+        ck_assert_int_eq(asyncio_stream_write(s, "pending", 7), 0);
+    }
+    asyncio_transport_t *t = NULL;
+    ck_assert_int_eq(asyncio_create_connection(&nothing, NULL, "127.0.0.1", port, NULL, &t), 0);
+    tu_yield();
+    return NULL; /* everything left open */
+}
+
+START_TEST(test_loop_close_with_open_connections)
+{
+    tu_alloc_install();
+    asyncio_loop_t *loop = asyncio_loop_new();
+    asyncio_future_t *f = asyncio_create_task(leave_open, NULL);
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, f, NULL), 0);
+    asyncio_decref(f);
+    /* Let the server side accept. */
+    f = asyncio_create_task(leave_open, NULL);
+    asyncio_decref(f);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    asyncio_error_clear();
+    tu_assert_no_leak();
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Transports and protocols.
+ * --------------------------------------------------------------------- */
+
+typedef struct pstate {
+    tu_log_t *log;
+    const char *name;
+    size_t received;
+    int pauses, resumes;
+    bool eof, lost;
+} pstate_t;
+
+static void p_made(asyncio_transport_t *t, void *user)
+{
+    pstate_t *ps = user;
+    if (!ps) { /* a server connection: its own state */
+        ps = calloc(1, sizeof *ps);
+        ps->name = "srv";
+        asyncio_transport_set_user(t, ps);
+    }
+    LOGF("%s:made ", ps->name);
+}
+
+static void p_data(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    pstate_t *ps = user;
+    ps->received += len;
+    if (strcmp(ps->name, "srv") == 0)
+        ck_assert_int_eq(asyncio_transport_write(t, data, len), 0); /* echo */
+}
+
+static bool p_eof(asyncio_transport_t *t, void *user)
+{
+    pstate_t *ps = user;
+    LOGF("%s:eof(%zu) ", ps->name, ps->received);
+    ps->eof = true;
+    if (strcmp(ps->name, "srv") == 0) {
+        ck_assert_int_eq(asyncio_transport_write(t, "bye", 3), 0);
+        return false; /* close */
+    }
+    return true; /* the client stays half-open */
+}
+
+static void p_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    pstate_t *ps = user;
+    LOGF("%s:lost(%s) ", ps->name, exc ? exc->type : "None");
+    ps->lost = true;
+    if (strcmp(ps->name, "srv") == 0)
+        free(ps);
+}
+
+static void p_pause(asyncio_transport_t *t, void *user)
+{
+    (void)t;
+    ((pstate_t *)user)->pauses++;
+}
+
+static void p_resume(asyncio_transport_t *t, void *user)
+{
+    (void)t;
+    ((pstate_t *)user)->resumes++;
+}
+
+static const asyncio_protocol_t ECHO_PROTO = {p_made, p_data, p_eof, p_lost, p_pause, p_resume};
+
+static void *protocol_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_create_server(&ECHO_PROTO, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    pstate_t cli = {.name = "cli"};
+    asyncio_transport_t *t = NULL;
+    ck_assert_int_eq(
+        asyncio_create_connection(&ECHO_PROTO, &cli, "127.0.0.1", server_port(srv), NULL, &t), 0);
+    ck_assert_ptr_eq(asyncio_transport_get_user(t), &cli);
+    asyncio_sockaddr_t a;
+    ck_assert_int_eq(asyncio_transport_peername(t, &a), 0);
+    ck_assert_int_eq(asyncio_transport_sockname(t, &a), 0);
+    /* Small water marks: a big write pauses the protocol, resumed later. */
+    ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(t, 1024, 0), 0);
+    size_t high, low;
+    asyncio_transport_get_write_buffer_limits(t, &high, &low);
+    ck_assert_uint_eq(high, 1024);
+    ck_assert_uint_eq(low, 256);
+    size_t total = 4 * 1024 * 1024;
+    char *big = calloc(1, total);
+    const void *parts[] = {big, big + total / 2};
+    size_t lens[] = {total / 2, total / 2};
+    ck_assert_int_eq(asyncio_transport_writelines(t, parts, lens, 2), 0);
+    free(big);
+    asyncio_transport_pause_reading(t);
+    ck_assert(!asyncio_transport_is_reading(t));
+    asyncio_transport_resume_reading(t);
+    ck_assert(asyncio_transport_is_reading(t));
+    while (cli.received < total)
+        tu_yield();
+    ck_assert_int_eq(cli.pauses, 1);
+    ck_assert_int_eq(cli.resumes, 1);
+    ck_assert_int_eq(asyncio_transport_write_eof(t), 0);
+    /* The server answers and closes; the client, half-open, closes too. */
+    while (!cli.eof)
+        tu_yield();
+    ck_assert(!cli.lost);
+    ck_assert_int_eq(asyncio_transport_write(t, "x", 1), ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    asyncio_transport_close(t);
+    ck_assert(asyncio_transport_is_closing(t));
+    while (!cli.lost)
+        tu_yield();
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_protocol)
+{
+    run(protocol_main, NULL);
+    tu_assert_log(&LOG, "srv:made cli:made srv:eof(4194304) srv:lost(None) cli:eof(4194307) "
+                        "cli:lost(None) ");
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * DNS
+ * --------------------------------------------------------------------- */
+
+static void *dns_main(void *arg)
+{
+    (void)arg;
+    asyncio_addrinfo_t *ai = NULL;
+    ck_assert_int_eq(
+        asyncio_getaddrinfo("127.0.0.1", "8080", AF_INET, SOCK_STREAM, AI_NUMERICHOST, &ai), 0);
+    ck_assert_ptr_nonnull(ai);
+    ck_assert_ptr_null(ai->next);
+    ck_assert_int_eq(ai->family, AF_INET);
+    ck_assert_int_eq(ai->socktype, SOCK_STREAM);
+    ck_assert_str_eq(ai->addr.host, "127.0.0.1");
+    ck_assert_int_eq(ai->addr.port, 8080);
+    ck_assert_uint_eq(ai->sockaddr_len, sizeof(struct sockaddr_in));
+    ck_assert_int_eq(((const struct sockaddr_in *)ai->sockaddr)->sin_port, htons(8080));
+    asyncio_addrinfo_free(ai);
+    ai = NULL;
+    ck_assert_int_eq(asyncio_getaddrinfo("::1", NULL, AF_INET6, SOCK_STREAM, AI_NUMERICHOST, &ai),
+                     0);
+    ck_assert_str_eq(ai->addr.host, "::1");
+    asyncio_addrinfo_free(ai);
+    ai = NULL;
+    /* Not a number, numeric only: socket.gaierror, an OSError. */
+    int rc = asyncio_getaddrinfo("not-an-address", "80", 0, 0, AI_NUMERICHOST, &ai);
+    ck_assert_int_eq(rc, UV_EAI_NONAME);
+    ck_assert(asyncio_error_matches("OSError"));
+    asyncio_error_clear();
+    ck_assert_ptr_null(ai);
+    ck_assert_int_eq(asyncio_getaddrinfo(NULL, NULL, 0, 0, 0, &ai), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_getaddrinfo("x", NULL, 0, 0, 0, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+
+    char host[ASYNCIO_NI_MAXHOST], serv[ASYNCIO_NI_MAXSERV];
+    ck_assert_int_eq(asyncio_getnameinfo("127.0.0.1", 8080, NI_NUMERICHOST | NI_NUMERICSERV, host,
+                                         serv),
+                     0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_str_eq(serv, "8080");
+    ck_assert_int_eq(asyncio_getnameinfo("::1", 22, NI_NUMERICHOST | NI_NUMERICSERV, host, NULL),
+                     0);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_int_eq(asyncio_getnameinfo("nope", 1, 0, host, serv), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_getnameinfo(NULL, 1, 0, host, serv), ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_getnameinfo("127.0.0.1", 70000, 0, host, serv), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_dns)
+{
+    run(dns_main, NULL);
+}
+END_TEST
+
+static void *resolver(void *arg)
+{
+    (void)arg;
+    asyncio_addrinfo_t *ai = NULL;
+    int rc = asyncio_getaddrinfo("127.0.0.1", "80", 0, SOCK_STREAM, AI_NUMERICHOST, &ai);
+    asyncio_addrinfo_free(ai);
+    return IP(rc);
+}
+
+static void *dns_cancel_main(void *arg)
+{
+    (void)arg;
+    int cancelled = 0;
+    for (int k = 0; k < 50; k++) {
+        asyncio_future_t *f = tu_spawn(resolver, NULL);
+        for (int i = 0; i < k % 3; i++)
+            tu_yield();
+        asyncio_cancel(f, NULL);
+        void *res = NULL;
+        int rc = asyncio_await(f, &res);
+        if (rc == ASYNCIO_ECANCELLED) {
+            cancelled++;
+            asyncio_error_clear();
+        } else {
+            ck_assert_int_eq(rc, 0);
+            ck_assert_int_eq(PI(res), 0);
+        }
+        asyncio_decref(f);
+    }
+    ck_assert_int_gt(cancelled, 0);
+    return NULL;
+}
+
+START_TEST(test_dns_cancel)
+{
+    run(dns_cancel_main, NULL);
+}
+END_TEST
+
+Suite *stream_suite(void)
+{
+    Suite *s = suite_create("stream");
+    TCase *tc = tcase_create("semantics");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_partial_reads);
+    tcase_add_test(tc, test_limit_overrun);
+    tcase_add_test(tc, test_limit_keeps_data);
+    tcase_add_test(tc, test_half_close);
+    tcase_add_test(tc, test_echo);
+    tcase_add_test(tc, test_unix);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_refused);
+    tcase_add_test(tc, test_peer_reset);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_cancel_read);
+    tcase_add_test(tc, test_cancel_drain);
+    tcase_add_test(tc, test_cancel_connect);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("servers");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_backpressure);
+    tcase_add_test(tc, test_server_close_live_clients);
+    tcase_add_test(tc, test_serve_forever);
+    tcase_add_test(tc, test_many_connections);
+    tcase_add_test(tc, test_loop_close_with_open_connections);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("protocols");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_protocol);
+    tcase_add_test(tc, test_dns);
+    tcase_add_test(tc, test_dns_cancel);
+    suite_add_tcase(s, tc);
+    return s;
+}
