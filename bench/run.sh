@@ -153,7 +153,7 @@ BEGIN {
     target["executor trivial_ns_per_job"] = "<= 2000"
     target["executor sleep_1ms_x10k_s"] = "<= 0.4"
     target["executor round_trip_p99_us"] = "<= 50"
-    # Streams (issue 7): CPU per echo against the raw libuv server's.
+    # Streams (issue 7): CPU per echo, against the raw libuv server.
     target["echo protocol_cpu_us_per_req"] = "<= 1.05x raw_uv, uvl/cas >= 3x"
     target["echo streams_cpu_us_per_req"] = "<= 1.2x raw_uv, uvl/cas >= 3x"
     while ((getline line < failures) > 0) {
