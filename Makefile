@@ -401,3 +401,25 @@ help:
 	@echo '  clean           remove every build*/ directory'
 	@echo 'Variables: BUILD=$(BUILD) PREFIX=$(PREFIX) CC=$(CC) CORO=asm|ucontext'
 	@echo '           SUITE=<name> (one suite only)  V=1 (full command lines)'
+
+# ---- fuzzing (clang's libFuzzer): `make fuzz FUZZ_SECONDS=60`
+
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZERS      := $(FUZZ_BUILD)/fuzz/stream_fuzz
+
+.PHONY: fuzz
+fuzz:
+	+$(Q)$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) SANITIZE=asan lib \
+	    $(FUZZ_BUILD)/fuzz/stream_fuzz
+	$(Q)mkdir -p $(FUZZ_BUILD)/corpus/stream
+	$(FUZZ_BUILD)/fuzz/stream_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=4096 \
+	    $(FUZZ_BUILD)/corpus/stream
+
+# The fuzzer reaches the private entry points (src/stream.h), so it links
+# the static library.
+$(FUZZ_BUILD)/fuzz/%: fuzz/%.c $(LIB_A) | deps
+	$(call say,FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(STD) -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+	    $(LIB_PKG_CFLAGS) $< $(LIB_A) $(LIB_LIBS) -lm -o $@

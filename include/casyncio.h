@@ -983,7 +983,8 @@ ASYNCIO_EXTERN void asyncio_cfuture_free(asyncio_cfuture_t *cf);
  * transport belongs to the library and lives until its protocol's
  * connection_lost has returned (or, under a stream, until the stream is
  * freed): never use it afterwards.  Servers are the caller's: free them
- * with asyncio_server_free.
+ * with asyncio_server_free.  Closing a loop closes and frees every stream,
+ * transport and server of it still open: do not free them afterwards.
  *
  * Bytes are copied: write functions copy what they are given; read
  * functions fill the caller's buffer.
@@ -1091,7 +1092,8 @@ ASYNCIO_EXTERN int asyncio_stream_readexactly(asyncio_stream_t *stream, void *bu
  * consumes it.  The limit is the stream's (opts.limit), lowered to
  * cap - seplen so the chunk always fits buf.  Suspends.  Raises
  * LimitOverrunError (separator not found within the limit, or found
- * beyond it; the data stays buffered, as in Python: read it with read()),
+ * beyond it; the data stays buffered, as in Python: read it with read();
+ * the error's detail is Python's `consumed`),
  * IncompleteReadError (EOF before the separator: the whole buffer is the
  * partial, consumed into buf, *len its size), ValueError (empty or NULL
  * separator, buf NULL, cap < seplen), and the errors of read. */
@@ -1114,7 +1116,7 @@ ASYNCIO_EXTERN bool asyncio_stream_at_eof(asyncio_stream_t *stream);
  * rest (copied).  Never suspends.  Writing after the peer went away drops
  * the data silently, as Python does (drain raises).  Raises RuntimeError
  * (after write_eof; C rule: after close, too), ValueError (stream NULL,
- * data NULL with len > 0), MemoryError. */
+ * data NULL with len > 0, more than 4 GiB in one call), MemoryError. */
 ASYNCIO_EXTERN int asyncio_stream_write(asyncio_stream_t *stream, const void *data, size_t len);
 
 /* writer.writelines(): write of n buffers in order. */
@@ -1123,9 +1125,10 @@ ASYNCIO_EXTERN int asyncio_stream_writelines(asyncio_stream_t *stream, const voi
 
 /* `await writer.drain()`: returns at once while the write buffer is at or
  * below the high-water mark, else suspends until it drains to the low one.
- * Raises the connection's error, ConnectionResetError ("Connection lost")
- * once the connection is gone, CancelledError (the data stays queued),
- * RuntimeError (outside a task), ValueError. */
+ * Several tasks may drain at once (Python 3.12).  Raises the connection's
+ * error, ConnectionResetError ("Connection lost") once the connection is
+ * gone, CancelledError (the data stays queued), RuntimeError (outside a
+ * task, a stream without a transport), ValueError. */
 ASYNCIO_EXTERN int asyncio_stream_drain(asyncio_stream_t *stream);
 
 /* writer.write_eof(): shuts the sending side down once the buffered data
@@ -1144,9 +1147,9 @@ ASYNCIO_EXTERN void asyncio_stream_close(asyncio_stream_t *stream);
 /* writer.is_closing(): close() was called or the connection is gone. */
 ASYNCIO_EXTERN bool asyncio_stream_is_closing(asyncio_stream_t *stream);
 
-/* `await writer.wait_closed()`: suspends until the socket is closed.
- * Raises the error the connection ended with, if any (Python 3.11),
- * CancelledError, RuntimeError. */
+/* `await writer.wait_closed()`: suspends until the socket is closed (any
+ * number of tasks may wait).  Raises the error the connection ended with,
+ * if any (Python 3.11), CancelledError, RuntimeError. */
 ASYNCIO_EXTERN int asyncio_stream_wait_closed(asyncio_stream_t *stream);
 
 /* Releases the caller's stream (from asyncio_open_connection*): closes it
@@ -1172,11 +1175,16 @@ ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
  *
  * A protocol is a table of callbacks; every callback gets the transport
  * and its user pointer (asyncio_transport_get_user; a server's arg until
- * connection_made sets another one).  Callbacks run on the loop (never
- * inside a call of the transport's own functions, except connection_lost,
- * which a synchronous asyncio_transport_abort does not call either: it
- * comes from the loop).  Any callback may be NULL.  They must not
- * suspend.  data is borrowed for the call only. */
+ * connection_made sets another one).  Callbacks run on the loop, from
+ * libuv's I/O callbacks, with two exceptions that Python shares:
+ * pause_writing may be called inside asyncio_transport_write (and
+ * set_write_buffer_limits) when the buffer goes above the high-water
+ * mark, and create_connection calls connection_made in the connecting
+ * task before it returns.  connection_lost always comes from the loop,
+ * after the socket is closed, also when the loop closes with the
+ * transport open (the last chance to free the user's state).  Any
+ * callback may be NULL.  They must not suspend.  data is borrowed for the
+ * call only. */
 typedef struct asyncio_protocol {
     void (*connection_made)(asyncio_transport_t *t, void *user);
     void (*data_received)(asyncio_transport_t *t, const char *data, size_t len, void *user);
@@ -1249,9 +1257,10 @@ ASYNCIO_EXTERN bool asyncio_transport_is_reading(asyncio_transport_t *t);
  * the kernel. */
 ASYNCIO_EXTERN size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *t);
 
-/* transport.set_write_buffer_limits(high, low): high 0 means the default
- * (64 KiB); low defaults to high / 4.  ValueError unless low <= high.  May
- * call pause_writing/resume_writing later, never inside this call. */
+/* transport.set_write_buffer_limits(high, low), 0 standing for Python's
+ * None: high defaults to 4 * low, or 64 KiB without low; low to high / 4.
+ * ValueError unless low <= high.  May call pause_writing at once (as
+ * Python), resume_writing later. */
 ASYNCIO_EXTERN int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t high,
                                                              size_t low);
 ASYNCIO_EXTERN void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t,

@@ -46,8 +46,7 @@ static void getaddrinfo_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *r
     req_done(r);
 }
 
-static void getnameinfo_cb(uv_getnameinfo_t *req, int status, const char *host,
-                           const char *service)
+static void getnameinfo_cb(uv_getnameinfo_t *req, int status, const char *host, const char *service)
 {
     dns_req_t *r = asyncio__container_of(req, dns_req_t, req.ni);
     r->status = status;

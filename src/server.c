@@ -39,7 +39,16 @@ struct asyncio_server {
     asyncio__list_t conns;
     size_t nconns;
     asyncio_future_t *forever;
-    asyncio_future_t *closed_waiter;
+    asyncio__list_t waiters; /* tasks in wait_closed */
+    /* Accepts and closes a connection no memory could be found for:
+     * libuv stops listening until the connection it holds is taken. */
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } reject;
+    bool rejecting;
     asyncio__closer_t closer;
 };
 
@@ -60,7 +69,6 @@ static void server_free_memory(asyncio_server_t *srv)
 {
     asyncio__list_remove(&srv->closer.link);
     asyncio_decref(srv->forever);
-    asyncio_decref(srv->closed_waiter);
     asyncio__free(srv->ls);
     srv->magic = ASYNCIO__DEAD_MAGIC;
     asyncio__free(srv);
@@ -68,9 +76,8 @@ static void server_free_memory(asyncio_server_t *srv)
 
 static void maybe_wake_closed(asyncio_server_t *srv)
 {
-    asyncio_future_t *f = srv->closed_waiter;
-    if (srv->closed && srv->nconns == 0 && f && f->state == ASYNCIO__PENDING && !f->loop->closed)
-        asyncio__future_finish(f, NULL, NULL);
+    if (srv->closed && srv->nconns == 0)
+        asyncio__waitq_wake(&srv->waiters);
 }
 
 static void listener_closed(uv_handle_t *h)
@@ -80,6 +87,29 @@ static void listener_closed(uv_handle_t *h)
     asyncio__free(l);
     if (--srv->nopen == 0 && srv->freed)
         server_free_memory(srv);
+}
+
+static void reject_closed(uv_handle_t *h)
+{
+    asyncio_server_t *srv = h->data;
+    srv->rejecting = false;
+    if (--srv->nopen == 0 && srv->freed)
+        server_free_memory(srv);
+}
+
+static void reject(asyncio_server_t *srv, uv_stream_t *lst)
+{
+    if (srv->rejecting)
+        return; /* the next try will find it */
+    int rc = srv->pipe ? uv_pipe_init(&srv->loop->uv, &srv->reject.pipe, 0)
+                       : uv_tcp_init(&srv->loop->uv, &srv->reject.tcp);
+    if (rc < 0)
+        return;
+    srv->reject.handle.data = srv;
+    srv->rejecting = true;
+    srv->nopen++;
+    uv_accept(lst, &srv->reject.stream);
+    uv_close(&srv->reject.handle, reject_closed);
 }
 
 void asyncio__server_conn_gone(asyncio_transport_t *t)
@@ -107,10 +137,9 @@ static void on_connection(uv_stream_t *lst, int status)
         t = asyncio__transport_new(srv->loop, kind, srv->proto, srv->arg);
     }
     if (!t) {
-        /* Without memory the connection waits in the backlog for the next
-         * try. */
         asyncio__report(srv->loop, "Error accepting a connection", asyncio_error(), NULL);
         asyncio_error_clear();
+        reject(srv, lst);
         return;
     }
     int rc = uv_accept(lst, &t->h.stream);
@@ -125,8 +154,7 @@ static void on_connection(uv_stream_t *lst, int status)
     srv->nconns++;
     if (s) {
         if (!asyncio__stream_serve(s, srv->handler, srv->arg)) {
-            asyncio__report(srv->loop, "Error starting a connection's task", asyncio_error(),
-                            NULL);
+            asyncio__report(srv->loop, "Error starting a connection's task", asyncio_error(), NULL);
             asyncio_error_clear();
         }
         return;
@@ -245,6 +273,7 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
     srv->arg = arg;
     srv->limit = opts ? opts->limit : 0;
     asyncio__list_init(&srv->conns);
+    asyncio__list_init(&srv->waiters);
     srv->closer.close = closer_run;
     asyncio__list_init(&srv->closer.link);
     int rc;
@@ -354,17 +383,7 @@ int asyncio_server_wait_closed(asyncio_server_t *srv)
         return ASYNCIO_EVALUE;
     if (srv->closed && srv->nconns == 0)
         return 0;
-    if (srv->closed_waiter)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "wait_closed() called while another task "
-                                                     "waits");
-    asyncio_future_t *f = asyncio__future_new(srv->loop);
-    if (!f)
-        return ASYNCIO_ENOMEM;
-    srv->closed_waiter = f;
-    int rc = asyncio__task_wait_private(task, f);
-    srv->closed_waiter = NULL;
-    asyncio_decref(f);
-    return rc;
+    return asyncio__waitq_wait(task, &srv->waiters);
 }
 
 int asyncio_server_serve_forever(asyncio_server_t *srv)
@@ -390,8 +409,7 @@ int asyncio_server_serve_forever(asyncio_server_t *srv)
         /* Python: close, wait for the connections, re-raise. */
         asyncio__exc_t *e = asyncio__take_raised();
         asyncio_server_close(srv);
-        if (!srv->closed_waiter)
-            asyncio_server_wait_closed(srv);
+        asyncio_server_wait_closed(srv);
         asyncio__raise_exc(e);
     }
     return rc;
@@ -443,7 +461,7 @@ void asyncio_server_free(asyncio_server_t *srv)
 {
     if (!srv || !check(srv, "asyncio_server_free"))
         return;
-    if (srv->forever || srv->closed_waiter) {
+    if (srv->forever || srv->waiters.next != &srv->waiters) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_server_free: a task waits on the server");
         return;
     }

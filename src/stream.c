@@ -21,20 +21,20 @@ struct asyncio_stream {
     uint32_t magic;
     bool has_transport;
     bool eof;
-    bool paused;         /* reading paused by the reader's backpressure */
-    bool write_paused;   /* the transport said pause_writing */
-    bool conn_lost;      /* connection_lost happened */
-    bool server_owned;   /* a server's handler gets it and the server frees it */
-    bool freed;          /* the owner let go */
+    bool paused;       /* reading paused by the reader's backpressure */
+    bool write_paused; /* the transport said pause_writing */
+    bool conn_lost;    /* connection_lost happened */
+    bool server_owned; /* a server's handler gets it and the server frees it */
+    bool freed;        /* the owner let go */
     char *buf;
     size_t start, len, cap;
     size_t limit;
     asyncio_loop_t *loop;
-    asyncio__exc_t *exc;             /* the reader's exception */
-    asyncio_future_t *read_waiter;   /* a reader waiting for data */
-    asyncio_future_t *drain_waiter;  /* a writer waiting in drain */
-    asyncio_future_t *closed_waiter; /* tasks in wait_closed */
-    asyncio_future_t *task;          /* the handler's task (servers) */
+    asyncio__exc_t *exc;           /* the reader's exception */
+    asyncio_future_t *read_waiter; /* a reader waiting for data */
+    asyncio__list_t drainers;      /* tasks in drain (asyncio__waiter_t) */
+    asyncio__list_t closers;       /* tasks in wait_closed */
+    asyncio_future_t *task;        /* the handler's task (servers) */
     asyncio_stream_handler_fn handler;
     void *handler_arg;
     asyncio_transport_t t; /* unused (magic 0) without a transport */
@@ -118,8 +118,8 @@ static void on_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *us
     if (exc && !s->exc)
         s->exc = asyncio__exc_dup((const asyncio__exc_t *)exc);
     wake(&s->read_waiter);
-    wake(&s->drain_waiter);
-    wake(&s->closed_waiter);
+    asyncio__waitq_wake(&s->drainers);
+    asyncio__waitq_wake(&s->closers);
 }
 
 static void on_pause(asyncio_transport_t *t, void *user)
@@ -133,7 +133,7 @@ static void on_resume(asyncio_transport_t *t, void *user)
     (void)t;
     asyncio_stream_t *s = user;
     s->write_paused = false;
-    wake(&s->drain_waiter);
+    asyncio__waitq_wake(&s->drainers);
 }
 
 static const asyncio_protocol_t stream_protocol = {
@@ -148,10 +148,10 @@ static const asyncio_protocol_t stream_protocol = {
 
 static void stream_free_memory(asyncio_stream_t *s)
 {
+    /* A handler task that never finished (the loop closed). */
+    asyncio_decref(s->task);
     asyncio__exc_free(s->exc);
     asyncio_decref(s->read_waiter);
-    asyncio_decref(s->drain_waiter);
-    asyncio_decref(s->closed_waiter);
     asyncio__free(s->buf);
     s->magic = ASYNCIO__DEAD_MAGIC;
     asyncio__free(s);
@@ -172,6 +172,8 @@ static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
     s->magic = ASYNCIO__STREAM_MAGIC;
     s->loop = loop;
     s->limit = limit ? limit : ASYNCIO_STREAM_LIMIT;
+    asyncio__list_init(&s->drainers);
+    asyncio__list_init(&s->closers);
     return s;
 }
 
@@ -264,7 +266,7 @@ void asyncio_stream_free(asyncio_stream_t *s)
                             "asyncio_stream_free: the stream belongs to its server");
         return;
     }
-    if (s->read_waiter || s->drain_waiter || s->closed_waiter) {
+    if (s->read_waiter || s->drainers.next != &s->drainers || s->closers.next != &s->closers) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_stream_free: a task waits on the stream");
         return;
     }
@@ -281,12 +283,17 @@ static void *handler_main(void *arg)
     if (e && e->code != ASYNCIO_ECANCELLED)
         asyncio__report(s->loop, "Unhandled exception in client_connected_cb", e, s->task);
     asyncio_error_clear();
-    asyncio_future_t *task = s->task;
-    s->task = NULL;
-    if (!s->t.loop_closed)
-        release(s);
-    asyncio_decref(task); /* the loop keeps its own until the task is done */
     return NULL;
+}
+
+/* The handler's task is done (also when cancelled before it started, so
+ * that its handler never ran): the connection goes. */
+static void handler_done(asyncio_future_t *task, void *arg)
+{
+    asyncio_stream_t *s = arg;
+    s->task = NULL;
+    asyncio_decref(task);
+    release(s);
 }
 
 bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handler, void *arg)
@@ -297,7 +304,11 @@ bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handle
     s->t.made = true;
     asyncio__transport_start(&s->t);
     s->task = asyncio_create_task(handler_main, s);
-    if (!s->task) {
+    if (!s->task || asyncio__add_callback(s->task, handler_done, s)) {
+        if (s->task)
+            asyncio_cancel(s->task, NULL); /* never runs: s goes now */
+        asyncio_decref(s->task);
+        s->task = NULL;
         release(s);
         return false;
     }
@@ -387,8 +398,10 @@ int asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
                 return rc;
         }
         got = s->len < n ? s->len : n;
-        memcpy(buf, s->buf + s->start, got);
-        consume(s, got);
+        if (got) {
+            memcpy(buf, s->buf + s->start, got);
+            consume(s, got);
+        }
     }
     if (nread)
         *nread = got;
@@ -541,7 +554,8 @@ int asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen
     size_t got = 0, consumed = 0;
     int rc = readuntil(task, s, sep, seplen, buf, cap, &got, &consumed);
     if (rc == ASYNCIO_ELIMITOVERRUN)
-        asyncio__errstate()->raised->pub.detail = (int)(consumed > INT32_MAX ? INT32_MAX : consumed);
+        asyncio__errstate()->raised->pub.detail =
+            (int)(consumed > INT32_MAX ? INT32_MAX : consumed);
     if ((rc == 0 || rc == ASYNCIO_EINCOMPLETEREAD) && len)
         *len = got;
     return rc;
@@ -631,16 +645,7 @@ int asyncio_stream_drain(asyncio_stream_t *s)
         return asyncio__raise_code(UV_ECONNRESET, "Connection lost");
     if (!s->write_paused)
         return 0;
-    if (s->drain_waiter)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "drain() called while another task is already draining");
-    asyncio_future_t *f = asyncio__future_new(s->loop);
-    if (!f)
-        return ASYNCIO_ENOMEM;
-    s->drain_waiter = f;
-    int rc = asyncio__task_wait_private(task, f);
-    s->drain_waiter = NULL;
-    asyncio_decref(f);
+    int rc = asyncio__waitq_wait(task, &s->drainers);
     if (rc)
         return rc;
     if (s->conn_lost) {
@@ -680,16 +685,7 @@ int asyncio_stream_wait_closed(asyncio_stream_t *s)
     if (!task)
         return asyncio_error()->code;
     if (s->has_transport && !s->conn_lost) {
-        if (s->closed_waiter)
-            return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                       "wait_closed() called while another task waits");
-        asyncio_future_t *f = asyncio__future_new(s->loop);
-        if (!f)
-            return ASYNCIO_ENOMEM;
-        s->closed_waiter = f;
-        int rc = asyncio__task_wait_private(task, f);
-        s->closed_waiter = NULL;
-        asyncio_decref(f);
+        int rc = asyncio__waitq_wait(task, &s->closers);
         if (rc)
             return rc;
     }

@@ -148,6 +148,29 @@ void asyncio__transport_release(asyncio_transport_t *t, int hold)
     t->free_fn(t);
 }
 
+/* ------------------------------------------------------------ wait queues */
+
+int asyncio__waitq_wait(asyncio__task_t *task, asyncio__list_t *q)
+{
+    asyncio__waiter_t w;
+    if (!(w.fut = asyncio__future_new(task->fut.loop)))
+        return ASYNCIO_ENOMEM;
+    asyncio__list_insert(q, &w.link);
+    int rc = asyncio__task_wait_private(task, w.fut);
+    asyncio__list_remove(&w.link);
+    asyncio_decref(w.fut);
+    return rc;
+}
+
+void asyncio__waitq_wake(asyncio__list_t *q)
+{
+    for (asyncio__list_t *n = q->next; n != q; n = n->next) {
+        asyncio_future_t *f = asyncio__container_of(n, asyncio__waiter_t, link)->fut;
+        if (f->state == ASYNCIO__PENDING && !f->loop->closed)
+            asyncio__future_finish(f, NULL, NULL);
+    }
+}
+
 /* ------------------------------------------------------------ reading */
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -178,10 +201,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             close_soft(t);
         return;
     }
-    asyncio__transport_force_close(t, nread == UV_ENOBUFS
-                                          ? asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError",
-                                                              "no memory for a read buffer")
-                                          : uv_exc((int)nread));
+    asyncio__transport_force_close(
+        t, nread == UV_ENOBUFS
+               ? asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "no memory for a read buffer")
+               : uv_exc((int)nread));
 }
 
 int asyncio__transport_start(asyncio_transport_t *t)
@@ -273,6 +296,9 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
             return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
         total += lens[i];
     }
+    if (total > UINT32_MAX) /* a uv_buf_t holds an unsigned length */
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: %zu bytes at once (4 GiB at most)", who,
+                                   total);
     if (t->eof_written)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
     if (t->user_closed)
@@ -340,7 +366,8 @@ int asyncio_transport_writelines(asyncio_transport_t *t, const void *const *data
         if (rc)
             return rc;
     }
-    return n ? 0 : (asyncio__transport_check(t, "asyncio_transport_writelines") ? 0 : ASYNCIO_EVALUE);
+    return n ? 0
+             : (asyncio__transport_check(t, "asyncio_transport_writelines") ? 0 : ASYNCIO_EVALUE);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
@@ -406,8 +433,9 @@ int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t hig
 {
     if (!asyncio__transport_check(t, "asyncio_transport_set_write_buffer_limits"))
         return ASYNCIO_EVALUE;
+    /* Python's defaults, with 0 for its None. */
     if (high == 0)
-        high = low > ASYNCIO_WRITE_HIGH_WATER ? low : ASYNCIO_WRITE_HIGH_WATER;
+        high = low ? 4 * low : ASYNCIO_WRITE_HIGH_WATER;
     if (low == 0)
         low = high / 4;
     if (low > high)
@@ -504,56 +532,73 @@ int asyncio_transport_sockname(asyncio_transport_t *t, asyncio_sockaddr_t *addr)
 
 /* ------------------------------------------------------------ connecting */
 
+/* A connection attempt, on the heap rather than in every transport
+ * (accepted ones never connect).  When the connecting task is cancelled
+ * it leaves at once; closing the handle makes connect_cb come with
+ * UV_ECANCELED, and the callback frees the request. */
+typedef struct connect_op {
+    uv_connect_t req;
+    asyncio_future_t *fut;
+    int status;
+    bool abandoned;
+} connect_op_t;
+
 static void connect_cb(uv_connect_t *req, int status)
 {
-    asyncio_transport_t *t = asyncio__container_of(req, asyncio_transport_t, connect_req);
-    asyncio_future_t *f = t->connect_fut;
-    t->connect_fut = NULL;
-    t->connect_status = status;
-    if (f->state == ASYNCIO__PENDING && !t->loop_closed)
-        asyncio__future_finish(f, NULL, NULL);
-    asyncio_decref(f);
+    connect_op_t *op = asyncio__container_of(req, connect_op_t, req);
+    if (op->abandoned) {
+        asyncio_decref(op->fut);
+        asyncio__free(op);
+        return;
+    }
+    op->status = status;
+    if (op->fut->state == ASYNCIO__PENDING && !op->fut->loop->closed)
+        asyncio__future_finish(op->fut, NULL, NULL);
 }
 
 int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
                                const struct sockaddr *addr, const char *path)
 {
-    asyncio_future_t *f = asyncio__future_new(t->loop);
-    if (!f) {
+    connect_op_t *op = asyncio__calloc(1, sizeof *op);
+    if (!op || !(op->fut = asyncio__future_new(t->loop))) {
+        asyncio__free(op);
         asyncio__transport_force_close(t, NULL);
-        return ASYNCIO_ENOMEM;
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "connect");
     }
     if (path) {
-        uv_pipe_connect(&t->connect_req, &t->h.pipe, path, connect_cb);
+        uv_pipe_connect(&op->req, &t->h.pipe, path, connect_cb);
     } else {
-        int rc = uv_tcp_connect(&t->connect_req, &t->h.tcp, addr, connect_cb);
+        int rc = uv_tcp_connect(&op->req, &t->h.tcp, addr, connect_cb);
         if (rc < 0) {
-            asyncio_decref(f);
+            asyncio_decref(op->fut);
+            asyncio__free(op);
             asyncio__transport_force_close(t, NULL);
             asyncio_raise_uv(rc, "connect");
             return rc;
         }
     }
-    t->connect_fut = asyncio_incref(f);
-    int rc = asyncio__task_wait_private(task, f);
-    asyncio_decref(f);
-    if (rc) {
-        /* Cancelled: closing the handle makes connect_cb come with
-         * UV_ECANCELED; it only touches the transport, alive until then. */
+    int rc = asyncio__task_wait_private(task, op->fut);
+    if (rc && op->fut->state != ASYNCIO__FINISHED) {
+        op->abandoned = true; /* connect_cb frees it */
         asyncio__transport_force_close(t, NULL);
         return rc;
     }
-    if (t->connect_status < 0) {
-        rc = t->connect_status;
+    int status = op->status;
+    asyncio_decref(op->fut);
+    asyncio__free(op);
+    if (rc || status < 0)
         asyncio__transport_force_close(t, NULL);
+    if (rc)
+        return rc;
+    if (status < 0) {
         if (path)
-            asyncio_raise_uv(rc, "connecting to %s", path);
+            asyncio_raise_uv(status, "connecting to %s", path);
         else {
             asyncio_sockaddr_t a;
             asyncio__sockaddr_from(&a, addr);
-            asyncio_raise_uv(rc, "Connect call failed ('%s', %d)", a.host, a.port);
+            asyncio_raise_uv(status, "Connect call failed ('%s', %d)", a.host, a.port);
         }
-        return rc;
+        return status;
     }
     return 0;
 }
@@ -614,16 +659,16 @@ int asyncio__transport_open(const char *host, int port, const char *path,
             break;
         }
         asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
-        if (rc == ASYNCIO_ECANCELLED)
-            break;
+        if (rc == ASYNCIO_ECANCELLED || rc == ASYNCIO_ENOMEM)
+            break; /* left raised */
         asyncio__exc_t *e = asyncio__take_raised();
         size_t used = strlen(msgs);
         snprintf(msgs + used, sizeof msgs - used, "%s%s", used ? ", " : "", e->pub.message);
         if (!first)
             first = e;
         else {
-            differ |= e->pub.code != first->pub.code ||
-                      strcmp(e->pub.message, first->pub.message) != 0;
+            differ |=
+                e->pub.code != first->pub.code || strcmp(e->pub.message, first->pub.message) != 0;
             asyncio__exc_free(e);
         }
     }

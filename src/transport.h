@@ -24,18 +24,18 @@ enum { ASYNCIO__KIND_TCP, ASYNCIO__KIND_PIPE };
 struct asyncio_transport {
     uint32_t magic;
     uint8_t kind;
-    uint8_t holds;        /* ASYNCIO__HOLD_* bits */
-    bool opened;          /* the handle is initialised (close it to free) */
-    bool closing;         /* close/abort called or the connection failed */
-    bool handle_closing;  /* uv_close called */
-    bool reading;         /* uv_read_start is in effect */
-    bool want_read;       /* reading wanted (not paused by the protocol) */
-    bool write_paused;    /* pause_writing was called, resume not yet */
-    bool eof_written;     /* write_eof called */
+    uint8_t holds;       /* ASYNCIO__HOLD_* bits */
+    bool opened;         /* the handle is initialised (close it to free) */
+    bool closing;        /* close/abort called or the connection failed */
+    bool handle_closing; /* uv_close called */
+    bool reading;        /* uv_read_start is in effect */
+    bool want_read;      /* reading wanted (not paused by the protocol) */
+    bool write_paused;   /* pause_writing was called, resume not yet */
+    bool eof_written;    /* write_eof called */
     bool eof_received;
-    bool loop_closed;     /* loop close is releasing it: no futures, no tasks */
-    bool made;            /* connected: connection_lost will be called */
-    bool user_closed;     /* close/abort called by the user: writes are refused */
+    bool loop_closed; /* loop close is releasing it: no futures, no tasks */
+    bool made;        /* connected: connection_lost will be called */
+    bool user_closed; /* close/abort called by the user: writes are refused */
     asyncio_loop_t *loop;
     union {
         uv_handle_t handle;
@@ -50,10 +50,6 @@ struct asyncio_transport {
     size_t high, low;
     asyncio__exc_t *exc; /* the error the connection ended with */
     asyncio__closer_t closer;
-    /* Connecting (transport.c). */
-    uv_connect_t connect_req;
-    asyncio_future_t *connect_fut;
-    int connect_status;
     /* The server that accepted it (server.c), NULL once detached. */
     asyncio_server_t *server;
     asyncio__list_t server_link;
@@ -94,13 +90,26 @@ asyncio_transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
 void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa);
 int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bool peer,
                             const char *who);
-int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data,
-                              const size_t *lens, size_t n, const char *who);
+int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
+                              size_t n, const char *who);
 
 /* Resolves host/service (dns.c).  Suspends.  New: *res is freed with
  * uv_freeaddrinfo.  0 or the raised error. */
 int asyncio__resolve(asyncio__task_t *task, const char *host, const char *service,
                      const struct addrinfo *hints, struct addrinfo **res, const char *who);
+
+/* Tasks waiting for the same event (drain, wait_closed): each waits on a
+ * private future of its own, linked here from its own stack, so that
+ * cancelling one never disturbs the others. */
+typedef struct asyncio__waiter {
+    asyncio__list_t link;
+    asyncio_future_t *fut;
+} asyncio__waiter_t;
+
+/* Suspends task until asyncio__waitq_wake(q).  0 or the raised error. */
+int asyncio__waitq_wait(asyncio__task_t *task, asyncio__list_t *q);
+/* Wakes every task waiting on q (harmless while the loop closes). */
+void asyncio__waitq_wake(asyncio__list_t *q);
 
 /* Server side (server.c): a connection ended (its transport is freed). */
 void asyncio__server_conn_gone(asyncio_transport_t *t);

@@ -22,6 +22,9 @@
 #include <unistd.h>
 #include <uv.h> /* libuv's error codes */
 
+/* The private constructor that subprocess pipes use (test_pipe_stream). */
+#include "../src/stream.h"
+
 static tu_log_t LOG;
 #define LOGF(...) tu_logf(&LOG, __VA_ARGS__)
 
@@ -142,8 +145,9 @@ static void *partial_reads_main(void *arg)
 START_TEST(test_partial_reads)
 {
     run(partial_reads_main, NULL);
-    tu_assert_log(&LOG, "partial_reads b'abc\\n' b'def||' b'gh' b'ij\\n' IncompleteReadError(b'klm', "
-                        "3 bytes read on a total of 5 expected bytes) True b'' b''");
+    tu_assert_log(&LOG,
+                  "partial_reads b'abc\\n' b'def||' b'gh' b'ij\\n' IncompleteReadError(b'klm', "
+                  "3 bytes read on a total of 5 expected bytes) True b'' b''");
 }
 END_TEST
 
@@ -420,8 +424,10 @@ static void *slow_reader(asyncio_stream_t *s, void *arg)
         ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), 0);
         if (n == 0)
             break;
+        bool same = true;
         for (size_t i = 0; i < n; i++)
-            ck_assert_int_eq((unsigned char)buf[i], (unsigned char)((BP.received + i) % 251));
+            same &= (unsigned char)buf[i] == (unsigned char)((BP.received + i) % 251);
+        ck_assert_msg(same, "data corrupted after %zu bytes", BP.received);
         BP.received += n;
     }
     return NULL;
@@ -472,7 +478,9 @@ static void *backpressure_main(void *arg)
 START_TEST(test_backpressure)
 {
     memset(&BP, 0, sizeof BP);
-    BP.total = (size_t)tu_scaled(8) * 1024 * 1024;
+    /* Not scaled: the kernel's socket buffers must fill for the writer to
+     * pause. */
+    BP.total = (size_t)8 * 1024 * 1024;
     run(backpressure_main, NULL);
 }
 END_TEST
@@ -573,8 +581,7 @@ static void *bad_input_main(void *arg)
     asyncio_stream_opts_t bad = {.backlog = -1};
     ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, &bad, &srv),
                      ASYNCIO_EVALUE);
-    ck_assert_int_eq(asyncio_create_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv),
-                     ASYNCIO_EVALUE);
+    ck_assert_int_eq(asyncio_create_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv), ASYNCIO_EVALUE);
     ck_assert_int_eq(asyncio_create_connection(NULL, NULL, "127.0.0.1", 1, NULL, NULL),
                      ASYNCIO_EVALUE);
     ck_assert_ptr_null(s);
@@ -723,6 +730,10 @@ static void *drainer(void *arg)
     for (;;) {
         ck_assert_int_eq(asyncio_stream_write(SHARED, chunk, sizeof chunk), 0);
         int rc = asyncio_stream_drain(SHARED);
+        if (rc == UV_ECONNRESET) {
+            ck_assert_str_eq(tu_raised_message(), "Connection lost");
+            asyncio_error_clear();
+        }
         if (rc)
             return IP(rc);
     }
@@ -735,18 +746,34 @@ static void *cancel_drain_main(void *arg)
     asyncio_stream_opts_t opts = {.limit = 1024};
     ck_assert_int_eq(asyncio_start_server(sink_handler, NULL, "127.0.0.1", 0, &opts, &srv), 0);
     SHARED = connect_ok(server_port(srv), NULL);
+    /* Two writers drain at once (Python 3.12 allows it). */
     asyncio_future_t *d = tu_spawn(drainer, NULL);
-    /* Until it is blocked in drain: the buffer is above the mark. */
+    asyncio_future_t *d2 = tu_spawn(drainer, NULL);
+    /* Until they are blocked in drain: the buffer is above the mark. */
     asyncio_transport_t *t = asyncio_stream_transport(SHARED);
     while (asyncio_transport_get_write_buffer_size(t) <= ASYNCIO_WRITE_HIGH_WATER)
         tu_yield();
+    tu_yield();
     ck_assert(!asyncio_done(d));
+    ck_assert(!asyncio_done(d2));
+    /* Refused while tasks wait on it. */
+    asyncio_stream_free(SHARED);
+    ck_assert_int_eq(asyncio_error()->code, ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    /* Cancelling one leaves the other waiting. */
     ck_assert(asyncio_cancel(d, NULL));
     ck_assert_int_eq(asyncio_await(d, NULL), ASYNCIO_ECANCELLED);
     asyncio_error_clear();
     asyncio_decref(d);
-    /* Close with data still queued; abort drops it. */
+    tu_yield();
+    ck_assert(!asyncio_done(d2));
+    /* Abort drops the queued data; the other drain learns the connection
+     * is gone. */
     asyncio_transport_abort(t);
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_await(d2, &res), 0);
+    ck_assert_int_eq(PI(res), UV_ECONNRESET);
+    asyncio_decref(d2);
     ck_assert_int_eq(asyncio_stream_wait_closed(SHARED), 0);
     asyncio_stream_free(SHARED);
     asyncio_server_close_clients(srv);
@@ -845,6 +872,15 @@ static void *line_echo(asyncio_stream_t *s, void *arg)
     }
 }
 
+static asyncio_server_t *WAITED;
+
+static void *other_waiter(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_server_wait_closed(WAITED), 0);
+    return NULL;
+}
+
 static void *server_close_main(void *arg)
 {
     (void)arg;
@@ -878,8 +914,14 @@ static void *server_close_main(void *arg)
     asyncio_stream_free(c[0]);
     while (HANDLERS_DONE < 1)
         tu_yield();
+    WAITED = srv;
+    asyncio_future_t *w = tu_spawn(other_waiter, NULL);
+    tu_yield();
+    ck_assert(!asyncio_done(w));
     asyncio_server_close_clients(srv);
     ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    ck_assert_int_eq(asyncio_await(w, NULL), 0);
+    asyncio_decref(w);
     ck_assert_int_eq(HANDLERS_CANCELLED, 2);
     for (int i = 1; i < 3; i++) {
         ck_assert_int_eq(asyncio_stream_read(c[i], buf, sizeof buf, &n), 0);
@@ -968,6 +1010,86 @@ static void *serve_forever_main(void *arg)
 START_TEST(test_serve_forever)
 {
     run(serve_forever_main, NULL);
+}
+END_TEST
+
+/* SO_REUSEPORT: two servers share a port (one loop per core); without it
+ * the second bind fails. */
+static void *reuse_port_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_opts_t opts = {.reuse_port = true};
+    asyncio_server_t *a = NULL, *b = NULL, *c = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, &opts, &a), 0);
+    int port = server_port(a);
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", port, &opts, &b), 0);
+    ck_assert_int_eq(server_port(b), port);
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", port, NULL, &c),
+                     UV_EADDRINUSE);
+    ck_assert(asyncio_error_matches("OSError"));
+    asyncio_error_clear();
+    ck_assert_ptr_null(c);
+    asyncio_stream_t *s = connect_ok(port, NULL);
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
+    char buf[1];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 1, &n), 0);
+    asyncio_stream_free(s);
+    asyncio_server_free(a);
+    asyncio_server_free(b);
+    return NULL;
+}
+
+START_TEST(test_reuse_port)
+{
+    run(reuse_port_main, NULL);
+}
+END_TEST
+
+/* Allocation failure at every point of start_server, open_connection and
+ * a round trip: MemoryError (or a clean success), never a crash or a
+ * leak. */
+static void *chaos_main(void *arg)
+{
+    (void)arg;
+    int failures = 0, successes = 0;
+    for (long nth = 1; nth < 400 && successes < 5; nth++) {
+        asyncio_server_t *srv = NULL;
+        asyncio_stream_t *s = NULL;
+        tu_alloc_fail_at(nth);
+        int rc = asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv);
+        if (rc == 0)
+            rc = asyncio_open_connection("127.0.0.1", server_port(srv), NULL, &s);
+        char buf[4];
+        size_t n;
+        if (rc == 0)
+            rc = asyncio_stream_write(s, "abc", 3);
+        if (rc == 0)
+            rc = asyncio_stream_readexactly(s, buf, 3, &n);
+        tu_alloc_fail_at(0);
+        if (rc == 0) {
+            successes++;
+        } else {
+            failures++;
+            ck_assert_msg(asyncio_error_matches("MemoryError") ||
+                              asyncio_error_matches("IncompleteReadError") ||
+                              asyncio_error_matches("OSError"),
+                          "allocation %ld: %s", nth, tu_raised_message());
+            asyncio_error_clear();
+        }
+        asyncio_stream_free(s);
+        asyncio_server_free(srv);
+        /* Let closed handles go before the next round. */
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+    ck_assert_int_gt(failures, 0);
+    ck_assert_int_gt(successes, 0);
+    return NULL;
+}
+
+START_TEST(test_alloc_failure)
+{
+    run(chaos_main, NULL);
 }
 END_TEST
 
@@ -1164,9 +1286,14 @@ static void *protocol_main(void *arg)
     asyncio_sockaddr_t a;
     ck_assert_int_eq(asyncio_transport_peername(t, &a), 0);
     ck_assert_int_eq(asyncio_transport_sockname(t, &a), 0);
+    /* Python's defaults: high = 4 * low. */
+    size_t high, low;
+    ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(t, 0, 100), 0);
+    asyncio_transport_get_write_buffer_limits(t, &high, &low);
+    ck_assert_uint_eq(high, 400);
+    ck_assert_uint_eq(low, 100);
     /* Small water marks: a big write pauses the protocol, resumed later. */
     ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(t, 1024, 0), 0);
-    size_t high, low;
     asyncio_transport_get_write_buffer_limits(t, &high, &low);
     ck_assert_uint_eq(high, 1024);
     ck_assert_uint_eq(low, 256);
@@ -1243,9 +1370,8 @@ static void *dns_main(void *arg)
     asyncio_error_clear();
 
     char host[ASYNCIO_NI_MAXHOST], serv[ASYNCIO_NI_MAXSERV];
-    ck_assert_int_eq(asyncio_getnameinfo("127.0.0.1", 8080, NI_NUMERICHOST | NI_NUMERICSERV, host,
-                                         serv),
-                     0);
+    ck_assert_int_eq(
+        asyncio_getnameinfo("127.0.0.1", 8080, NI_NUMERICHOST | NI_NUMERICSERV, host, serv), 0);
     ck_assert_str_eq(host, "127.0.0.1");
     ck_assert_str_eq(serv, "8080");
     ck_assert_int_eq(asyncio_getnameinfo("::1", 22, NI_NUMERICHOST | NI_NUMERICSERV, host, NULL),
@@ -1303,6 +1429,85 @@ START_TEST(test_dns_cancel)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * Streams over pipes (how subprocesses get theirs): a socketpair's ends
+ * opened on pipes made by asyncio__stream_pipe_new.
+ * --------------------------------------------------------------------- */
+
+static asyncio_stream_t *pipe_stream(int fd, bool readable)
+{
+    uv_pipe_t *p = NULL;
+    asyncio_stream_t *s = asyncio__stream_pipe_new(asyncio_get_running_loop(), &p);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(uv_pipe_open(p, fd), 0);
+    ck_assert_int_eq(asyncio__stream_pipe_start(s, readable), 0);
+    return s;
+}
+
+static void *pipe_main(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    asyncio_stream_t *w = pipe_stream(fds[0], false);
+    asyncio_stream_t *r = pipe_stream(fds[1], true);
+    static char big[1 << 20];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i % 253);
+    ck_assert_int_eq(asyncio_stream_write(w, "line one\n", 9), 0);
+    ck_assert_int_eq(asyncio_stream_write(w, big, sizeof big), 0);
+    ck_assert_int_eq(asyncio_stream_write_eof(w), 0);
+    char buf[32];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(r, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 9);
+    char *data = NULL;
+    ck_assert_int_eq(asyncio_stream_read_all(r, &data, &n), 0);
+    ck_assert_uint_eq(n, sizeof big);
+    ck_assert(memcmp(data, big, n) == 0);
+    asyncio_buffer_free(data);
+    ck_assert(asyncio_stream_at_eof(r));
+    ck_assert_int_eq(asyncio_stream_drain(w), 0);
+    asyncio_stream_free(w);
+    asyncio_stream_free(r);
+    return NULL;
+}
+
+START_TEST(test_pipe_stream)
+{
+    run(pipe_main, NULL);
+}
+END_TEST
+
+/* A StreamReader fed by hand: the fuzzer's entry points. */
+static void *fed_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_t *s = asyncio__stream_reader_new(asyncio_get_running_loop(), 4);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(asyncio__stream_feed_data(s, "abc\ndefghijk", 12), 0);
+    ck_assert_uint_eq(asyncio__stream_buffered(s), 12);
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), ASYNCIO_ERUNTIME); /* no transport */
+    asyncio_error_clear();
+    asyncio__stream_feed_eof(s);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert(asyncio_stream_at_eof(s));
+    asyncio_stream_free(s);
+    return NULL;
+}
+
+START_TEST(test_fed_reader)
+{
+    run(fed_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -1315,6 +1520,8 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_half_close);
     tcase_add_test(tc, test_echo);
     tcase_add_test(tc, test_unix);
+    tcase_add_test(tc, test_pipe_stream);
+    tcase_add_test(tc, test_fed_reader);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
@@ -1326,6 +1533,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_cancel_read);
     tcase_add_test(tc, test_cancel_drain);
     tcase_add_test(tc, test_cancel_connect);
+    tcase_add_test(tc, test_alloc_failure);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("servers");
@@ -1334,6 +1542,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_backpressure);
     tcase_add_test(tc, test_server_close_live_clients);
     tcase_add_test(tc, test_serve_forever);
+    tcase_add_test(tc, test_reuse_port);
     tcase_add_test(tc, test_many_connections);
     tcase_add_test(tc, test_loop_close_with_open_connections);
     suite_add_tcase(s, tc);
