@@ -161,7 +161,8 @@ net_stop() {
     net_pid=
 }
 
-# net_row NAME EXPECTED ACTUAL STATUS START PYMATCH: compares, adds a row.
+# net_row NAME EXPECTED ACTUAL STATUS START PYMATCH [END]: compares, adds
+# a row (C time: START to END, default now).
 net_row() {
     if cmp -s "$2" "$3"; then match=yes; else
         match=no
@@ -171,7 +172,7 @@ net_row() {
     fi
     [ "$4" -eq 0 ] || { failed=1; echo "   exit status $4" >&2; }
     [ "${#1}" -gt "$width" ] && width=${#1}
-    rows="$rows$1 $match $4 $(elapsed "$5" "$(now)") $6
+    rows="$rows$1 $match $4 $(elapsed "$5" "${7:-$(now)}") $6
 "
 }
 
@@ -206,7 +207,14 @@ if [ -n "$python" ]; then
         : >"$tmp/chat.out"
         status=1
     fi
-    net_row chat_server "$here/expected/chat_check.txt" "$tmp/chat.out" "$status" "$start" -
+    end=$(now)
+    pymatch=differs
+    if net_start "$python" "$here/chat_server.py" --port 0; then
+        "$python" "$here/chat_check.py" --port "$net_port" >"$tmp/chat.py.out"
+        net_stop
+        cmp -s "$tmp/chat.out" "$tmp/chat.py.out" && pymatch=same
+    fi
+    net_row chat_server "$here/expected/chat_check.txt" "$tmp/chat.out" "$status" "$start" "$pymatch" "$end"
 
     echo "== port_check: an open port, a closed one, one that never answers"
     start=$(now)
