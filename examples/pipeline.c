@@ -116,6 +116,13 @@ out:
     return NULL;
 }
 
+static int usage(const char *prog)
+{
+    fprintf(stderr, "usage: %s [COMMAND ARG... '|' COMMAND ARG...] (at most %d commands)\n", prog,
+            MAX_STAGES);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     static char *seq[] = {"seq", "1", "100000", NULL};
@@ -130,15 +137,10 @@ int main(int argc, char **argv)
             if (strcmp(argv[i], "|") != 0)
                 continue;
             argv[i] = NULL;
-            if (pl.n == MAX_STAGES || i + 1 == argc || argv[i - 1] == NULL) {
-                fprintf(stderr, "usage: %s [COMMAND ARG... '|' COMMAND ARG...] (at most %d)\n",
-                        argv[0], MAX_STAGES);
-                return 2;
-            }
+            if (pl.n == MAX_STAGES || i + 1 == argc || argv[i - 1] == NULL || i == 1)
+                return usage(argv[0]);
             pl.argv[pl.n++] = argv + i + 1;
         }
-        if (pl.argv[0][0] == NULL)
-            return 2;
     }
     if (asyncio_run(async_main, &pl, NULL) < 0) {
         const asyncio_error_t *e = asyncio_error();
