@@ -13,6 +13,10 @@
 # python3-uvloop installs into), BENCH_TIMEOUT (seconds per program, default
 # 300).
 #
+# A benchmark with a driver script bench/NAME.sh instead of a twin (echo:
+# several servers, one load client) runs as `sh NAME.sh DIR IMPL` for each
+# IMPL (casyncio, asyncio, uvloop); the driver prints the RESULT lines.
+#
 # Every program prints `RESULT <name> <metric> <value> <unit>` lines on
 # stdout (collected here) and human-readable text on stderr (passed
 # through).  Exit status: 1 if a C program failed or timed out, else 0 (a
@@ -29,7 +33,7 @@ shift
 [ -d "$bindir" ] || { echo "run.sh: $bindir: not a directory" >&2; usage; }
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore"
+all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore echo"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -37,7 +41,7 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 
 for b in $benchmarks; do
-    if [ ! -f "$here/$b.py" ]; then
+    if [ ! -f "$here/$b.py" ] && [ ! -f "$here/$b.sh" ]; then
         echo "run.sh: unknown benchmark $b (known: $all)" >&2
         exit 2
     fi
@@ -93,6 +97,12 @@ run() {
 }
 
 for b in $benchmarks; do
+    if [ -f "$here/$b.sh" ]; then
+        run casyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" casyncio
+        run asyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" asyncio
+        [ "$have_uvloop" = yes ] && run uvloop "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" uvloop
+        continue
+    fi
     if [ -x "$bindir/$b" ]; then
         run casyncio "$b" "$bindir/$b"
     else
@@ -143,6 +153,9 @@ BEGIN {
     target["executor trivial_ns_per_job"] = "<= 2000"
     target["executor sleep_1ms_x10k_s"] = "<= 0.4"
     target["executor round_trip_p99_us"] = "<= 50"
+    # Streams (issue 7): CPU per echo, against the raw libuv server.
+    target["echo protocol_cpu_us_per_req"] = "<= 1.05x raw_uv, uvl/cas >= 3x"
+    target["echo streams_cpu_us_per_req"] = "<= 1.2x raw_uv, uvl/cas >= 3x"
     while ((getline line < failures) > 0) {
         split(line, f, " ")
         failed[f[1] " " f[2]] = 1
@@ -171,7 +184,8 @@ END {
     print ""
     print "Every metric is lower-is-better; asy/cas = asyncio / casyncio and uvl/cas = uvloop / casyncio,"
     print "so a ratio above 1.0x means casyncio is that many times faster (or smaller). The target"
-    print "column applies to casyncio."
+    print "column applies to casyncio. (Exception: req_per_s is higher-is-better, so there a ratio"
+    print "below 1.0x means casyncio serves more.)"
 }' "$tmp/results"
 
 status=0

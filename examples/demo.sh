@@ -13,6 +13,8 @@
 #
 # Environment: PYTHON (default python3; when missing, Python is not timed
 # and only the outputs are checked), TOLERANCE (default 0.5).
+#
+# A second part (marked below) runs the network and process examples.
 
 # Add new examples here: each needs BINDIR/NAME, examples/NAME.py and
 # examples/expected/NAME.txt.
@@ -115,6 +117,160 @@ for name in $PROGRAMS; do
     rows="$rows$name $match $status $ctime $ptime
 "
 done
+
+# ===========================================================================
+# Network and process examples (streams, signals, subprocesses): servers,
+# clients and a pipeline, checked for their output and their exit status
+# rather than timed against Python (their time is not sleep-dominated).
+# Everything listens on 127.0.0.1, on free ports (port 0).  Each check
+# adds a row to the table; the Python column says whether the Python twin
+# gave the same output (or "-" where it is not run).
+#   echo_server  both modes: echo_client's output, then SIGTERM -> exit 0
+#   chat_server  chat_check.py's scripted clients, then SIGTERM -> exit 0
+#   port_check   an open port, a closed one and one that never answers
+#   pipeline     seq 1 100000 | grep 7 | wc -l
+# Needs $python for the chat clients and the port_check targets.
+
+net_pid=
+trap 'rm -rf "$tmp"; [ -n "$net_pid" ] && kill -KILL "$net_pid" 2>/dev/null' EXIT
+
+# net_start COMMAND...: starts a server, waits for its READY line; sets
+# net_pid and net_port.
+net_start() {
+    : >"$tmp/ready"
+    "$@" >"$tmp/ready" &
+    net_pid=$!
+    n=0
+    while ! grep -q '^READY ' "$tmp/ready"; do
+        n=$((n + 1))
+        if [ $n -gt 100 ] || ! kill -0 "$net_pid" 2>/dev/null; then
+            echo "   $*: no READY line" >&2
+            net_pid=
+            return 1
+        fi
+        sleep 0.1
+    done
+    read -r _ _ net_port _ <"$tmp/ready"
+}
+
+# net_stop: SIGTERM to the server; sets net_status to its exit status.
+net_stop() {
+    kill -TERM "$net_pid"
+    wait "$net_pid"
+    net_status=$?
+    net_pid=
+}
+
+# net_row NAME EXPECTED ACTUAL STATUS START PYMATCH [END]: compares, adds
+# a row (C time: START to END, default now).
+net_row() {
+    if cmp -s "$2" "$3"; then match=yes; else
+        match=no
+        failed=1
+        echo "   output differs from $2:" >&2
+        diff "$2" "$3" >&2
+    fi
+    [ "$4" -eq 0 ] || { failed=1; echo "   exit status $4" >&2; }
+    [ "${#1}" -gt "$width" ] && width=${#1}
+    rows="$rows$1 $match $4 $(elapsed "$5" "${7:-$(now)}") $6
+"
+}
+
+for mode in streams protocol; do
+    name=echo_server[$mode]
+    echo "== $name, with echo_client"
+    start=$(now)
+    if net_start "$bindir/echo_server" --port 0 --mode "$mode"; then
+        "$bindir/echo_client" --port "$net_port" | tee "$tmp/echo.out"
+        pymatch=-
+        if [ -n "$python" ]; then
+            "$python" "$here/echo_client.py" --port "$net_port" >"$tmp/echo.py.out"
+            if cmp -s "$tmp/echo.out" "$tmp/echo.py.out"; then pymatch=same; else pymatch=differs; fi
+        fi
+        net_stop
+        status=$net_status
+    else
+        : >"$tmp/echo.out"
+        status=1 pymatch=-
+    fi
+    net_row "$name" "$here/expected/echo_client.txt" "$tmp/echo.out" "$status" "$start" "$pymatch"
+done
+
+if [ -n "$python" ]; then
+    echo "== chat_server, with the scripted clients of chat_check.py"
+    start=$(now)
+    if net_start "$bindir/chat_server" --port 0; then
+        "$python" "$here/chat_check.py" --port "$net_port" | tee "$tmp/chat.out"
+        net_stop
+        status=$net_status
+    else
+        : >"$tmp/chat.out"
+        status=1
+    fi
+    end=$(now)
+    pymatch=differs
+    if net_start "$python" "$here/chat_server.py" --port 0; then
+        "$python" "$here/chat_check.py" --port "$net_port" >"$tmp/chat.py.out"
+        net_stop
+        cmp -s "$tmp/chat.out" "$tmp/chat.py.out" && pymatch=same
+    fi
+    net_row chat_server "$here/expected/chat_check.txt" "$tmp/chat.out" "$status" "$start" "$pymatch" "$end"
+
+    echo "== port_check: an open port, a closed one, one that never answers"
+    start=$(now)
+    # A listener whose accept queue is full: further SYNs are dropped, so
+    # a connect to it times out.  It prints its port, then a free port
+    # (bound, then closed: nothing listens there).
+    "$python" -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+port = s.getsockname()[1]
+held = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(("127.0.0.1", port))
+    except BlockingIOError: pass
+    held.append(c)
+f = socket.socket(); f.bind(("127.0.0.1", 0)); free = f.getsockname()[1]; f.close()
+time.sleep(0.2)
+print(port, free, flush=True)
+time.sleep(60)' >"$tmp/stuck" &
+    stuck_pid=$!
+    n=0
+    while [ ! -s "$tmp/stuck" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+    read -r stuck closed <"$tmp/stuck"
+    if net_start "$bindir/echo_server" --port 0; then
+        printf '%s open\n%s closed\n%s timeout\n' "$net_port" "$closed" "$stuck" >"$tmp/ports.expected"
+        { "$bindir/port_check" --timeout 0.5 --limit 2 "$net_port" "$closed" "$stuck"; echo $? >"$tmp/status"; } |
+            tee "$tmp/ports.out"
+        status=$(cat "$tmp/status")
+        "$python" "$here/port_check.py" --timeout 0.5 --limit 2 "$net_port" "$closed" "$stuck" \
+            >"$tmp/ports.py.out"
+        if cmp -s "$tmp/ports.out" "$tmp/ports.py.out"; then pymatch=same; else pymatch=differs; fi
+        net_stop
+        [ "$net_status" -eq 0 ] || status=$net_status
+    else
+        : >"$tmp/ports.expected"
+        echo missing >"$tmp/ports.out"
+        status=1 pymatch=-
+    fi
+    kill "$stuck_pid" 2>/dev/null
+    wait "$stuck_pid" 2>/dev/null
+    net_row port_check "$tmp/ports.expected" "$tmp/ports.out" "$status" "$start" "$pymatch"
+else
+    echo "note: no $python: chat_server and port_check are not checked" >&2
+fi
+
+echo "== pipeline: seq 1 100000 | grep 7 | wc -l"
+start=$(now)
+{ "$bindir/pipeline"; echo $? >"$tmp/status"; } | tee "$tmp/pipeline.out"
+pymatch=-
+if [ -n "$python" ]; then
+    "$python" "$here/pipeline.py" >"$tmp/pipeline.py.out"
+    if cmp -s "$tmp/pipeline.out" "$tmp/pipeline.py.out"; then pymatch=same; else pymatch=differs; fi
+fi
+net_row pipeline "$here/expected/pipeline.txt" "$tmp/pipeline.out" "$(cat "$tmp/status")" "$start" "$pymatch"
+# ======================================== end of the network and process part
 
 echo
 printf "%-${width}s  %-8s %-5s %-10s %s\n" program matches exit "C (s)" "Python (s)"

@@ -1,0 +1,10 @@
+"""The echo benchmark's Python servers: examples/echo_server.py, which
+takes --mode streams|protocol and --loop asyncio|uvloop.  Run from here so
+that `make bench` finds every server of the benchmark under bench/."""
+import os
+import runpy
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.argv[0] = os.path.join(here, "..", "examples", "echo_server.py")
+runpy.run_path(sys.argv[0], run_name="__main__")
