@@ -32,7 +32,7 @@ ARCH         ?= $(shell uname -m)
 
 # What the library links against, as pkg-config names.  The HTTP work adds
 # libcurl here; the .pc file's Requires.private follows automatically.
-LIB_PKGS     := libuv
+LIB_PKGS     := libuv libcurl
 # What building and testing need: checked by `deps`, installed from Debian.
 DEP_PKGS     := libuv libcurl check
 APT_PKGS     := libuv1-dev libcurl4-openssl-dev check pkg-config
