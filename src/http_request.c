@@ -96,10 +96,11 @@ static bool final_block(asyncio__http_xfer_t *x)
     if (code < 200)
         return false;
     if (code >= 300 && code < 400 && x->follow_redirects) {
-        char *loc = NULL;
-        curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &loc);
-        if (loc)
-            return false;
+        /* curl follows when the block had a Location (it has not said
+         * where to yet at this point). */
+        for (const char *p = x->hdr; (p = strchr(p, '\n'));)
+            if (strncasecmp(++p, "location:", 9) == 0)
+                return false;
     }
     return true;
 }
