@@ -285,7 +285,7 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
     } else if (r->body_fn) {
         x->body_fn = r->body_fn;
         x->body_arg = r->body_arg;
-        body_size = r->body_size < 0 ? -1 : (curl_off_t)r->body_size;
+        body_size = r->body_size > 0 ? (curl_off_t)r->body_size : -1;
     }
     if (r->output_file &&
         (x->out_fd = open(r->output_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
@@ -584,6 +584,11 @@ void asyncio_http_response_free(asyncio_http_response_t *resp)
     if (!resp)
         return;
     response_impl_t *r = (response_impl_t *)resp;
+    if (r->magic == PINNED_MAGIC) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_http_response_free: this response "
+                                              "belongs to a stream (asyncio_http_stream_close)");
+        return;
+    }
     if (r->magic != RESPONSE_MAGIC)
         return; /* not ours, or freed already: refuse rather than crash */
     r->magic = 0;

@@ -422,13 +422,15 @@ static void *upload_main(void *arg)
 {
     (void)arg;
     asyncio_http_response_t *r;
-    for (int known = 0; known < 2; known++) {
+    static const int64_t sizes[] = {-1, 0, 50000}; /* unknown twice, then known */
+    for (int k = 0; k < 3; k++) {
+        bool known = sizes[k] > 0;
         source_t src = {.left = 50000};
         asyncio_http_request_t req = {.method = "PUT",
                                       .url = U("/echo"),
                                       .body_fn = produce,
                                       .body_arg = &src,
-                                      .body_size = known ? 50000 : -1};
+                                      .body_size = sizes[k]};
         ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), 0);
         ck_assert_msg(strncmp(r->body, "PUT /echo\n", 10) == 0, "%s", r->body);
         ck_assert_ptr_nonnull(strstr(r->body, known ? "\nContent-Length: 50000\n"
@@ -516,6 +518,9 @@ static void *stream_main(void *arg)
     ck_assert_int_eq(r->status, 200);
     ck_assert_ptr_null(r->body);
     ck_assert_uint_eq(r->body_len, 0);
+    asyncio_http_response_free((asyncio_http_response_t *)r); /* the stream's: refused */
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
     uint64_t got = 0;
     size_t max_buf = 0;
     unsigned n = 0;
