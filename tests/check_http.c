@@ -237,6 +237,20 @@ static void *headers_main(void *arg)
     ck_assert_uint_eq(r->header_count, 6);
     asyncio_http_response_free(r);
     asyncio_http_session_free(s);
+
+    /* Through a proxy (the test server plays one): the request line names
+     * the whole URL, the host needs no resolving. */
+    asyncio_http_opts_t p = ASYNCIO_HTTP_OPTS_INIT;
+    p.proxy = U("");
+    p.http_version = ASYNCIO_HTTP_VERSION_1_0;
+    s = asyncio_http_session_new(&p);
+    ck_assert_int_eq(asyncio_http_get(s, "http://nowhere.invalid/echo", &r), 0);
+    ck_assert_msg(strncmp(r->body, "GET http://nowhere.invalid/echo\n", 32) == 0, "%s", r->body);
+    asyncio_http_response_free(r);
+    ck_assert_int_eq(asyncio_http_get(s, "http://nowhere.invalid/hello", &r), 0);
+    ck_assert_str_eq(r->body, "hello world");
+    asyncio_http_response_free(r);
+    asyncio_http_session_free(s);
     return NULL;
 }
 

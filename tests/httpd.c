@@ -253,9 +253,15 @@ static void handle(conn_t *c, char *req, size_t body_len, const char *body)
         return;
     }
     char extra[256];
+    /* Asked as a proxy (absolute form): /echo shows the whole target, the
+     * other routes answer for their path. */
+    const char *path = strncmp(target, "http://", 7) == 0 ? strchr(target + 7, '/') : NULL;
+    bool echo = strcmp(path ? path : target, "/echo") == 0;
+    if (path && !echo)
+        memmove(target, path, strlen(path) + 1);
     if (strcmp(target, "/hello") == 0) {
         respond(c, 200, NULL, "hello world", 11);
-    } else if (strcmp(target, "/echo") == 0) {
+    } else if (echo) {
         char *hend = strstr(req, "\r\n\r\n");
         char *hstart = strstr(req, "\r\n") + 2;
         size_t cap = strlen(method) + strlen(target) + (size_t)(hend - hstart) + body_len + 16;
