@@ -524,12 +524,10 @@ int asyncio_http_request(asyncio_http_session_t *session, const asyncio_http_req
     asyncio_http_session_t *s = asyncio__http_session_resolve(session, who);
     if (!s)
         return asyncio_error()->code;
-    int rc = check_request(req, false, who);
-    if (rc)
-        return rc;
     asyncio__http_xfer_t *x = asyncio__http_xfer_get(s);
     if (!x)
         return ASYNCIO_ENOMEM;
+    int rc;
     if ((rc = asyncio__http_xfer_setup(x, req, false, who)) || (rc = asyncio__http_xfer_start(x)))
         goto done;
     while (!x->done)
