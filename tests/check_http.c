@@ -1009,6 +1009,20 @@ static void *open_and_leave(void *arg)
     return NULL;
 }
 
+static void *use_dead_session(void *arg)
+{
+    (void)arg;
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(S, U("/hello"), &r), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_nonnull(strstr(tu_raised_message(), "closed"));
+    asyncio_error_clear();
+    /* A session of this loop works, and may outlive it. */
+    asyncio_http_session_t *mine = asyncio_http_session_new(NULL);
+    ck_assert_int_eq(asyncio_http_get(mine, U("/hello"), &r), 0);
+    asyncio_http_response_free(r);
+    return mine; /* freed by the test, once this loop is closed */
+}
+
 START_TEST(test_loop_close_in_flight)
 {
     H = httpd_start();
@@ -1025,8 +1039,13 @@ START_TEST(test_loop_close_in_flight)
     ck_assert_int_eq(asyncio_loop_close(loop), 0);
     asyncio_error_clear();
     tu_decref_all(ts, 4);
-    /* The loop is gone: the session and the stream only have memory. */
+    /* The loop is gone: the session and the stream only have memory.  A
+     * dead session is refused by a new loop. */
     asyncio_http_stream_close(LEFT_OPEN);
+    void *mine = NULL;
+    ck_assert_int_eq(tu_run(use_dead_session, NULL, &mine), 0);
+    ck_assert_ptr_nonnull(mine);
+    asyncio_http_session_free(mine); /* its loop is closed: memory only */
     asyncio_http_session_free(S);
     assert_counts_zero();
     httpd_stop(H);
