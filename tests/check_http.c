@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -53,8 +54,8 @@ static asyncio_http_session_t *S;
 
 static const char *U(const char *path)
 {
-    static char bufs[16][256];
-    static unsigned i;
+    static _Thread_local char bufs[16][256]; /* per thread: loops in threads use it */
+    static _Thread_local unsigned i;
     return httpd_url(H, path, bufs[i++ % 16], sizeof bufs[0]);
 }
 
@@ -398,6 +399,39 @@ static void *concurrent_main(void *arg)
 START_TEST(test_concurrent)
 {
     run_with_server(concurrent_main);
+}
+END_TEST
+
+/* One loop per thread, each with its own default session. */
+static void *thread_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 50; i++) {
+        asyncio_http_response_t *r;
+        ck_assert_int_eq(asyncio_http_get(NULL, U("/hello"), &r), 0);
+        ck_assert_str_eq(r->body, "hello world");
+        asyncio_http_response_free(r);
+    }
+    return NULL;
+}
+
+static void *run_in_thread(void *arg)
+{
+    (void)arg;
+    tu_run_ok(thread_main, NULL);
+    return NULL;
+}
+
+START_TEST(test_loops_in_threads)
+{
+    H = httpd_start();
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, run_in_thread, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    httpd_stop(H);
+    assert_counts_zero();
 }
 END_TEST
 
@@ -1296,6 +1330,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, test_chunked_and_big);
     tcase_add_test(tc, test_concurrent);
     tcase_add_test(tc, test_upload_and_files);
+    tcase_add_test(tc, test_loops_in_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stream");
