@@ -1138,9 +1138,12 @@ ASYNCIO_EXTERN int asyncio_http_get(asyncio_http_session_t *session, const char 
 
 /* session.request(method, url, headers=..., data=..., timeout=...): as
  * asyncio_http_get for any method and body.  Raises as asyncio_http_get,
- * and ValueError for a NULL request, an empty method, more than one body
- * source, a header without a colon, or a body_file that cannot be opened
- * (OSError with its errno instead). */
+ * and ValueError for a NULL request, an empty method or one with spaces,
+ * more than one body source, body NULL with a body_len, a header without
+ * a colon or with a line break, a negative timeout, discard_body with
+ * output_file; an OSError (FileNotFoundError, PermissionError, ...) when
+ * body_file or output_file cannot be opened, or writing output_file
+ * fails. */
 ASYNCIO_EXTERN int asyncio_http_request(asyncio_http_session_t *session,
                                         const asyncio_http_request_t *req,
                                         asyncio_http_response_t **out);
