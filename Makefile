@@ -16,6 +16,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(PREFIX)/bin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 # CC is make's own variable (default cc); `make CC=clang` works as usual.
@@ -166,7 +167,7 @@ ENSURE := sh mk/ensure.sh
 # ------------------------------------------------------------------ targets
 
 .PHONY: all lib deps runner examples demo bench install uninstall \
-        check check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
+        check check-fetch check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
         clean format format-check help FORCE
 
 all: lib
@@ -270,6 +271,11 @@ check: lib $(RUNNER)
 	$(Q)$(CHECK_EXPORTS)
 	$(Q)$(CHECK_HEADER)
 	+$(Q)$(CHECK_INSTALL)
+	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-fetch; fi
+
+# casyncio-fetch against a local server (tests/fetch/test.sh starts one).
+check-fetch: $(BUILD)/examples/fetch
+	sh tests/fetch/test.sh $(BUILD)/examples/fetch
 
 # The switch alone, natively and (cross compiler and qemu-user permitting)
 # for aarch64.
@@ -342,8 +348,9 @@ bench: $(BENCHES)
 # under PREFIX, so `pkg-config --define-variable=prefix=...` relocates it.
 pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$1)
 
-install: lib
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+install: lib $(BUILD)/examples/fetch
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -m 755 $(BUILD)/examples/fetch $(DESTDIR)$(BINDIR)/casyncio-fetch
 	install -m 644 include/casyncio.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
@@ -362,6 +369,7 @@ install: lib
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/casyncio.h \
+	    $(DESTDIR)$(BINDIR)/casyncio-fetch \
 	    $(DESTDIR)$(LIBDIR)/libcasyncio.a \
 	    $(DESTDIR)$(LIBDIR)/libcasyncio.so.$(VERSION) \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) \
@@ -390,12 +398,13 @@ help:
 	@echo '  check-asan      test suites under ASan+UBSan+LeakSanitizer (build-asan/)'
 	@echo '  check-tsan      test suites under ThreadSanitizer (build-tsan/)'
 	@echo '  check-valgrind  test suites under valgrind'
+	@echo '  check-fetch     casyncio-fetch against a local server (tests/fetch/test.sh)'
 	@echo '  check-exports, check-header, check-install   one packaging check each'
 	@echo '  runner          build the test runner $(RUNNER) only'
 	@echo '  examples        build examples/*.c into $(BUILD)/examples/'
 	@echo '  demo            build the examples and run examples/demo.sh'
 	@echo '  bench           build bench/*.c into $(BUILD)/bench/ and run bench/run.sh'
-	@echo '  install         install header, libraries and casyncio.pc (PREFIX, DESTDIR)'
+	@echo '  install         install header, libraries, casyncio.pc and casyncio-fetch (PREFIX, DESTDIR, BINDIR)'
 	@echo '  uninstall       remove what install installed'
 	@echo '  format          clang-format -i every C file; format-check only reports'
 	@echo '  clean           remove every build*/ directory'
