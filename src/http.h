@@ -75,6 +75,7 @@ struct asyncio_http_stream {
     char *give; /* ... the reader reads from here (swapped when drained) */
     size_t give_len, give_off, give_cap;
     size_t limit;
+    long pauses; /* times the transfer was paused (for the tests) */
 };
 
 /* Seconds to curl's milliseconds, rounded up; 0 for <= 0. */
@@ -120,6 +121,9 @@ void asyncio__http_response_timings(asyncio__http_xfer_t *x, asyncio_http_respon
 
 /* The stream side of curl's write callback. */
 size_t asyncio__http_stream_write(asyncio__http_xfer_t *x, const char *p, size_t len);
+
+/* A stream's buffer capacity in bytes and its pauses (for the tests). */
+void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *pauses);
 
 /* Live easy handles and poll handles, process-wide (for the tests). */
 void asyncio__http_counts(long *easy, long *polls);

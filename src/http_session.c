@@ -126,6 +126,11 @@ static void on_timeout(uv_timer_t *t)
     int running;
     curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain_done(s);
+    /* libuv runs timers before it polls, and it knows nothing of the ready
+     * queue: tasks woken here must not wait for the poll to end.  A stop
+     * request makes this iteration's poll non-blocking (the casyncio loop
+     * goes on by itself). */
+    uv_stop(&s->loop->uv);
 }
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)

@@ -22,6 +22,7 @@ size_t asyncio__http_stream_write(asyncio__http_xfer_t *x, const char *p, size_t
     asyncio_http_stream_t *st = x->stream;
     if (st->fill_len >= st->limit) {
         st->paused = true;
+        st->pauses++;
         return CURL_WRITEFUNC_PAUSE;
     }
     if (st->fill_len + len > st->fill_cap) {
@@ -235,4 +236,10 @@ void asyncio_http_stream_close(asyncio_http_stream_t *st)
         return;
     }
     stream_free(st);
+}
+
+void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *pauses)
+{
+    *bytes = st->fill_cap + st->give_cap;
+    *pauses = st->pauses;
 }

@@ -5,7 +5,7 @@
 
 /* One line per area so that areas added side by side do not touch the
  * same line. */
-#define HTTP_SUITES(X)
+#define HTTP_SUITES(X) X(http)
 
 #define STREAM_SUITES(X)
 

@@ -1,0 +1,1199 @@
+/*
+ * HTTP through libcurl's multi interface, against the project's own test
+ * server (tests/httpd.c, on 127.0.0.1, started by each test) and against
+ * nginx (started by the interop tests with their own configuration;
+ * skipped loudly when /usr/sbin/nginx is missing).
+ *
+ * Normal paths: GET, POST, methods, headers in and out, repeated headers,
+ * statuses >= 400 as responses, redirects, effective URL, version,
+ * timings, chunked bodies, keep-alive reuse, streaming with backpressure,
+ * uploads from a callback and from a file, bodies to a file or discarded.
+ * Errors: connection refused, reset mid-body, redirect loop, timeouts, bad
+ * input.  Cancellation at random moments, loop close and session free with
+ * transfers in flight: no easy handle, poll handle or byte left behind.
+ * The Python twin of the basic scenarios is tests/twins/http_basic.py
+ * (aiohttp).
+ */
+#include "httpd.h"
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* Internal counters and stream statistics (hidden symbols of the static
+ * library). */
+void asyncio__http_counts(long *easy, long *polls);
+void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *pauses);
+
+/* curl's codes the tests expect (the header keeps curl.h away). */
+enum {
+    CURLE_COULDNT_CONNECT = 7,
+    CURLE_PARTIAL_FILE = 18,
+    CURLE_OPERATION_TIMEDOUT = 28,
+    CURLE_ABORTED_BY_CALLBACK = 42,
+    CURLE_TOO_MANY_REDIRECTS = 47,
+    CURLE_RECV_ERROR = 56,
+};
+
+static httpd_t *H;
+static asyncio_http_session_t *S;
+
+static const char *U(const char *path)
+{
+    static char bufs[16][256];
+    static unsigned i;
+    return httpd_url(H, path, bufs[i++ % 16], sizeof bufs[0]);
+}
+
+static void assert_counts_zero(void)
+{
+    long easy, polls;
+    asyncio__http_counts(&easy, &polls);
+    ck_assert_msg(easy == 0 && polls == 0, "left behind: %ld easy handles, %ld poll handles",
+                  easy, polls);
+}
+
+/* Runs main with the server up; checks handles and memory after. */
+static void run_with_server(asyncio_coro_fn main)
+{
+    H = httpd_start();
+    tu_run_ok(main, NULL);
+    httpd_stop(H);
+    assert_counts_zero();
+}
+
+static bool pattern_ok(const char *p, size_t len, uint64_t offset)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != (char)('a' + (offset + i) % 26))
+            return false;
+    return true;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Normal paths
+ * --------------------------------------------------------------------- */
+
+static void *get_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_session_t *s = asyncio_http_session_new(NULL);
+    ck_assert_ptr_nonnull(s);
+    asyncio_http_response_t *r = NULL;
+    ck_assert_int_eq(asyncio_http_get(s, U("/hello"), &r), 0);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "hello world");
+    ck_assert_uint_eq(r->body_len, 11);
+    ck_assert_str_eq(r->url, U("/hello"));
+    ck_assert_int_eq(r->http_version, 11);
+    ck_assert_str_eq(asyncio_http_response_header(r, "content-length"), "11");
+    ck_assert_str_eq(asyncio_http_response_header(r, "CONTENT-TYPE"), "text/plain");
+    ck_assert_ptr_null(asyncio_http_response_header(r, "X-Missing"));
+    ck_assert_ptr_null(asyncio_http_response_header(r, NULL));
+    ck_assert_ptr_null(asyncio_http_response_header(NULL, "a"));
+    ck_assert_uint_eq(r->header_count, 2);
+    ck_assert_str_eq(r->headers[0].name, "Content-Length");
+    ck_assert_int_eq(r->connects, 1);
+    ck_assert_int_eq(r->redirect_count, 0);
+    ck_assert(r->timings.total > 0);
+    ck_assert(r->timings.total >= r->timings.starttransfer);
+    ck_assert(r->timings.starttransfer >= r->timings.connect);
+    asyncio_http_response_free(r);
+
+    /* Keep-alive: the second request reuses the connection. */
+    ck_assert_int_eq(asyncio_http_get(s, U("/conn"), &r), 0);
+    ck_assert_str_eq(r->body, "1");
+    asyncio_http_response_free(r);
+    ck_assert_int_eq(asyncio_http_get(s, U("/conn"), &r), 0);
+    ck_assert_str_eq(r->body, "1");
+    ck_assert_int_eq(r->connects, 0);
+    asyncio_http_response_free(r);
+    ck_assert_int_eq(httpd_connections(H), 1);
+
+    /* out NULL: the response is dropped. */
+    ck_assert_int_eq(asyncio_http_get(s, U("/hello"), NULL), 0);
+    asyncio_http_session_free(s);
+    asyncio_http_response_free(NULL);
+    asyncio_http_session_free(NULL);
+    return NULL;
+}
+
+START_TEST(test_get)
+{
+    run_with_server(get_main);
+}
+END_TEST
+
+static void *post_main(void *arg)
+{
+    (void)arg;
+    static const char body[] = "a\0b=c&d";
+    const char *hdrs[] = {"X-Test: yes", "Content-Type: application/x-test", NULL};
+    asyncio_http_request_t req = {
+        .url = U("/echo"), .headers = hdrs, .body = body, .body_len = sizeof body - 1};
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_msg(strncmp(r->body, "POST /echo\n", 11) == 0, "%s", r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "\nX-Test: yes\n"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\nContent-Type: application/x-test\n"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\nContent-Length: 7\n"));
+    ck_assert_ptr_null(strstr(r->body, "Expect:"));
+    ck_assert_int_eq(memcmp(r->body + r->body_len - 7, body, 7), 0);
+    asyncio_http_response_free(r);
+
+    static const char *const methods[] = {"PUT", "DELETE", "PATCH", "OPTIONS", "FOO"};
+    for (size_t i = 0; i < 5; i++) {
+        asyncio_http_request_t m = {.method = methods[i], .url = U("/echo")};
+        if (i % 2 == 0) {
+            m.body = "xyz";
+            m.body_len = 3;
+        }
+        ck_assert_int_eq(asyncio_http_request(NULL, &m, &r), 0);
+        char want[64];
+        snprintf(want, sizeof want, "%s /echo\n", methods[i]);
+        ck_assert_msg(strncmp(r->body, want, strlen(want)) == 0, "%s", r->body);
+        if (i % 2 == 0)
+            ck_assert(ends_with(r->body, "\n\nxyz"));
+        asyncio_http_response_free(r);
+    }
+    /* HEAD: headers only. */
+    asyncio_http_request_t head = {.method = "HEAD", .url = U("/hello")};
+    ck_assert_int_eq(asyncio_http_request(NULL, &head, &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->body_len, 0);
+    ck_assert_str_eq(r->body, "");
+    ck_assert_str_eq(asyncio_http_response_header(r, "Content-Length"), "11");
+    asyncio_http_response_free(r);
+    /* An empty POST body still says Content-Length: 0. */
+    asyncio_http_request_t empty = {.url = U("/echo"), .body = "", .body_len = 0};
+    ck_assert_int_eq(asyncio_http_request(NULL, &empty, &r), 0);
+    ck_assert_msg(strncmp(r->body, "POST /echo\n", 11) == 0, "%s", r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "\nContent-Length: 0\n"));
+    asyncio_http_response_free(r);
+    return NULL;
+}
+
+START_TEST(test_post_and_methods)
+{
+    run_with_server(post_main);
+}
+END_TEST
+
+static void *headers_main(void *arg)
+{
+    (void)arg;
+    const char *defaults[] = {"X-A: 1", "X-B: 2", "X-C: 3", NULL};
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.headers = defaults;
+    o.user_agent = "tester/1";
+    asyncio_http_session_t *s = asyncio_http_session_new(&o);
+    ck_assert_ptr_nonnull(s);
+    const char *mine[] = {"x-b: 20", "X-A:", "X-D: 4", NULL};
+    asyncio_http_request_t req = {.url = U("/echo"), .headers = mine};
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_request(s, &req, &r), 0);
+    ck_assert_msg(strncmp(r->body, "GET /echo\n", 10) == 0, "%s", r->body);
+    ck_assert_ptr_null(strstr(r->body, "X-A"));
+    ck_assert_ptr_null(strstr(r->body, "X-B: 2"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\nx-b: 20\n"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\nX-C: 3\n"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\nX-D: 4\n"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\nUser-Agent: tester/1\n"));
+    asyncio_http_response_free(r);
+    /* Without headers of its own the request sends the defaults. */
+    ck_assert_int_eq(asyncio_http_get(s, U("/echo"), &r), 0);
+    ck_assert_ptr_nonnull(strstr(r->body, "\nX-A: 1\n"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\nX-B: 2\n"));
+    asyncio_http_response_free(r);
+
+    /* Repeated response headers are all kept, in order. */
+    ck_assert_int_eq(asyncio_http_get(s, U("/headers"), &r), 0);
+    ck_assert_str_eq(asyncio_http_response_header(r, "set-cookie"), "a=1");
+    ck_assert_str_eq(asyncio_http_response_header_nth(r, "Set-Cookie", 1), "b=2");
+    ck_assert_ptr_null(asyncio_http_response_header_nth(r, "Set-Cookie", 2));
+    ck_assert_str_eq(asyncio_http_response_header_nth(r, "X-MULTI", 0), "one");
+    ck_assert_str_eq(asyncio_http_response_header_nth(r, "X-MULTI", 1), "two");
+    ck_assert_uint_eq(r->header_count, 6);
+    asyncio_http_response_free(r);
+    asyncio_http_session_free(s);
+    return NULL;
+}
+
+START_TEST(test_headers)
+{
+    run_with_server(headers_main);
+}
+END_TEST
+
+static void *status_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_response_t *r;
+    static const int codes[] = {404, 500, 503, 204};
+    for (size_t i = 0; i < 4; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "/status/%d", codes[i]);
+        ck_assert_int_eq(asyncio_http_get(NULL, U(path), &r), 0);
+        ck_assert_int_eq(r->status, codes[i]);
+        asyncio_http_response_free(r);
+    }
+    ck_assert_int_eq(asyncio_http_get(NULL, U("/nowhere"), &r), 0);
+    ck_assert_int_eq(r->status, 404);
+    ck_assert_str_eq(r->body, "not found");
+    asyncio_http_response_free(r);
+    return NULL;
+}
+
+START_TEST(test_status_is_a_response)
+{
+    run_with_server(status_main);
+}
+END_TEST
+
+static void *redirect_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(NULL, U("/redirect/3"), &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "done");
+    ck_assert_str_eq(r->url, U("/redirect/0"));
+    ck_assert_int_eq(r->redirect_count, 3);
+    ck_assert_uint_eq(r->header_count, 2); /* the last response's only */
+    asyncio_http_response_free(r);
+
+    asyncio_http_request_t req = {.url = U("/redirect/3"), .follow_redirects = -1};
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), 0);
+    ck_assert_int_eq(r->status, 302);
+    ck_assert_str_eq(asyncio_http_response_header(r, "Location"), "/redirect/2");
+    ck_assert_str_eq(r->url, U("/redirect/3"));
+    asyncio_http_response_free(r);
+
+    asyncio_http_opts_t o = {.follow_redirects = false};
+    asyncio_http_session_t *s = asyncio_http_session_new(&o);
+    ck_assert_int_eq(asyncio_http_get(s, U("/redirect/1"), &r), 0);
+    ck_assert_int_eq(r->status, 302);
+    asyncio_http_response_free(r);
+    req.follow_redirects = 1;
+    ck_assert_int_eq(asyncio_http_request(s, &req, &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    asyncio_http_response_free(r);
+
+    /* A loop ends as ClientError (too many redirects). */
+    ck_assert_int_eq(asyncio_http_get(NULL, U("/loop"), &r), ASYNCIO_EHTTP);
+    ck_assert_ptr_null(r);
+    assert_raised(ASYNCIO_EHTTP, "ClientError");
+    ck_assert_int_eq(asyncio_error()->detail, CURLE_TOO_MANY_REDIRECTS);
+    ck_assert_ptr_nonnull(strstr(asyncio_error()->message, "redirect"));
+    asyncio_error_clear();
+    /* ... also with a limit of our own. */
+    o = (asyncio_http_opts_t)ASYNCIO_HTTP_OPTS_INIT;
+    o.max_redirects = 2;
+    asyncio_http_session_t *s2 = asyncio_http_session_new(&o);
+    ck_assert_int_eq(asyncio_http_get(s2, U("/redirect/3"), &r), ASYNCIO_EHTTP);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_http_get(s2, U("/redirect/2"), &r), 0);
+    asyncio_http_response_free(r);
+    asyncio_http_session_free(s2);
+    asyncio_http_session_free(s);
+    return NULL;
+}
+
+START_TEST(test_redirects)
+{
+    run_with_server(redirect_main);
+}
+END_TEST
+
+static void *chunked_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(NULL, U("/chunked/100000"), &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->body_len, 100000);
+    ck_assert(pattern_ok(r->body, r->body_len, 0));
+    ck_assert_str_eq(asyncio_http_response_header(r, "Transfer-Encoding"), "chunked");
+    asyncio_http_response_free(r);
+    ck_assert_int_eq(asyncio_http_get(NULL, U("/bytes/3000000"), &r), 0);
+    ck_assert_uint_eq(r->body_len, 3000000);
+    ck_assert(pattern_ok(r->body, r->body_len, 0));
+    ck_assert_int_eq(r->body[r->body_len], '\0');
+    asyncio_http_response_free(r);
+    return NULL;
+}
+
+START_TEST(test_chunked_and_big)
+{
+    run_with_server(chunked_main);
+}
+END_TEST
+
+/* Many at once over one session. */
+static void *one_get(void *arg)
+{
+    asyncio_http_response_t *r;
+    if (asyncio_http_get(S, arg, &r))
+        return NULL;
+    bool ok = r->status == 200 && strcmp(r->body, "hello world") == 0;
+    asyncio_http_response_free(r);
+    return ok ? IP(1) : NULL;
+}
+
+static void *concurrent_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.max_host_connections = 8;
+    S = asyncio_http_session_new(&o);
+    enum { N = 200 };
+    asyncio_future_t *ts[N];
+    for (int i = 0; i < N; i++)
+        ts[i] = tu_spawn(one_get, (void *)U("/hello"));
+    void *results[N];
+    ck_assert_int_eq(asyncio_gather(ts, N, results, 0), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_ptr_eq(results[i], IP(1));
+    tu_decref_all(ts, N);
+    ck_assert_int_le(httpd_connections(H), 8);
+    asyncio_http_session_free(S);
+    return NULL;
+}
+
+START_TEST(test_concurrent)
+{
+    run_with_server(concurrent_main);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Uploads and downloads without memory
+ * --------------------------------------------------------------------- */
+
+typedef struct source {
+    size_t left, sent;
+} source_t;
+
+static long produce(void *arg, char *buf, size_t cap)
+{
+    source_t *src = arg;
+    size_t n = src->left < cap ? src->left : cap;
+    if (n > 1000)
+        n = 1000; /* many small pieces */
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)('a' + (src->sent + i) % 26);
+    src->left -= n;
+    src->sent += n;
+    return (long)n;
+}
+
+static long refuse(void *arg, char *buf, size_t cap)
+{
+    (void)arg;
+    (void)buf;
+    (void)cap;
+    return -1;
+}
+
+static char TMPDIR_[64];
+
+static void *upload_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_response_t *r;
+    for (int known = 0; known < 2; known++) {
+        source_t src = {.left = 50000};
+        asyncio_http_request_t req = {.method = "PUT",
+                                      .url = U("/echo"),
+                                      .body_fn = produce,
+                                      .body_arg = &src,
+                                      .body_size = known ? 50000 : -1};
+        ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), 0);
+        ck_assert_msg(strncmp(r->body, "PUT /echo\n", 10) == 0, "%s", r->body);
+        ck_assert_ptr_nonnull(strstr(r->body, known ? "\nContent-Length: 50000\n"
+                                                    : "\nTransfer-Encoding: chunked\n"));
+        const char *b = strstr(r->body, "\n\n") + 2;
+        ck_assert_uint_eq(r->body_len - (size_t)(b - r->body), 50000);
+        ck_assert(pattern_ok(b, 50000, 0));
+        asyncio_http_response_free(r);
+    }
+    /* The callback aborts: ClientError. */
+    asyncio_http_request_t bad = {.url = U("/echo"), .body_fn = refuse, .body_size = 10};
+    ck_assert_int_eq(asyncio_http_request(NULL, &bad, &r), ASYNCIO_EHTTP);
+    ck_assert_int_eq(asyncio_error()->detail, CURLE_ABORTED_BY_CALLBACK);
+    asyncio_error_clear();
+
+    /* From a file. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/up", TMPDIR_);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 70000; i++)
+        fputc('a' + i % 26, f);
+    fclose(f);
+    asyncio_http_request_t up = {.url = U("/echo"), .body_file = path};
+    ck_assert_int_eq(asyncio_http_request(NULL, &up, &r), 0);
+    ck_assert_msg(strncmp(r->body, "POST /echo\n", 11) == 0, "%s", r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "\nContent-Length: 70000\n"));
+    const char *b = strstr(r->body, "\n\n") + 2;
+    ck_assert(pattern_ok(b, 70000, 0));
+    asyncio_http_response_free(r);
+    up.body_file = "/nonexistent/file";
+    ck_assert_int_eq(asyncio_http_request(NULL, &up, &r), UV_ENOENT);
+    assert_raised(UV_ENOENT, "FileNotFoundError");
+    asyncio_error_clear();
+
+    /* The body to a file, or nowhere. */
+    char out[128];
+    snprintf(out, sizeof out, "%s/down", TMPDIR_);
+    asyncio_http_request_t down = {.url = U("/bytes/1000000"), .output_file = out};
+    ck_assert_int_eq(asyncio_http_request(NULL, &down, &r), 0);
+    ck_assert_ptr_null(r->body);
+    ck_assert_uint_eq(r->body_len, 1000000);
+    asyncio_http_response_free(r);
+    struct stat st;
+    ck_assert_int_eq(stat(out, &st), 0);
+    ck_assert_int_eq(st.st_size, 1000000);
+    asyncio_http_request_t drop = {.url = U("/chunked/123456"), .discard_body = true};
+    ck_assert_int_eq(asyncio_http_request(NULL, &drop, &r), 0);
+    ck_assert_ptr_null(r->body);
+    ck_assert_uint_eq(r->body_len, 123456);
+    asyncio_http_response_free(r);
+    down.output_file = "/nonexistent/dir/file";
+    ck_assert_int_eq(asyncio_http_request(NULL, &down, &r), UV_ENOENT);
+    asyncio_error_clear();
+    unlink(path);
+    unlink(out);
+    return NULL;
+}
+
+START_TEST(test_upload_and_files)
+{
+    snprintf(TMPDIR_, sizeof TMPDIR_, "/tmp/casyncio-http-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(TMPDIR_));
+    run_with_server(upload_main);
+    rmdir(TMPDIR_);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Streaming
+ * --------------------------------------------------------------------- */
+
+static void *stream_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.stream_buffer = 32768;
+    asyncio_http_session_t *s = asyncio_http_session_new(&o);
+    uint64_t total = (uint64_t)tu_scaled(100) << 20; /* 100 MiB */
+    char path[64];
+    snprintf(path, sizeof path, "/bytes/%llu", (unsigned long long)total);
+    asyncio_http_stream_t *st = NULL;
+    asyncio_http_request_t req = {.url = U(path)};
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    const asyncio_http_response_t *r = asyncio_http_stream_response(st);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_ptr_null(r->body);
+    ck_assert_uint_eq(r->body_len, 0);
+    uint64_t got = 0;
+    size_t max_buf = 0;
+    unsigned n = 0;
+    for (;;) {
+        const void *data;
+        size_t len;
+        ck_assert_int_eq(asyncio_http_stream_read_chunk(st, &data, &len), 0);
+        if (!len)
+            break;
+        ck_assert_msg(pattern_ok(data, len, got), "bad bytes at %llu", (unsigned long long)got);
+        got += len;
+        size_t buf;
+        long pauses;
+        asyncio__http_stream_stats(st, &buf, &pauses);
+        if (buf > max_buf)
+            max_buf = buf;
+        if (++n % 4 == 0) /* a slow reader now and then */
+            ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+    ck_assert_uint_eq(got, total);
+    ck_assert_uint_eq(r->body_len, total);
+    ck_assert(r->timings.total > 0);
+    size_t buf;
+    long pauses;
+    asyncio__http_stream_stats(st, &buf, &pauses);
+    ck_assert_msg(pauses > 0, "the transfer was never paused");
+    ck_assert_msg(max_buf <= 4 * 32768 + 65536, "buffers grew to %zu bytes", max_buf);
+    /* At the end: more reads say end again. */
+    size_t k = 1;
+    char tmp[16];
+    ck_assert_int_eq(asyncio_http_stream_read(st, tmp, sizeof tmp, &k), 0);
+    ck_assert_uint_eq(k, 0);
+    asyncio_http_stream_close(st);
+
+    /* read() with a small buffer over a chunked body. */
+    req.url = U("/chunked/100001");
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    got = 0;
+    for (;;) {
+        char b[777];
+        size_t m;
+        ck_assert_int_eq(asyncio_http_stream_read(st, b, sizeof b, &m), 0);
+        if (!m)
+            break;
+        ck_assert(pattern_ok(b, m, got));
+        got += m;
+    }
+    ck_assert_uint_eq(got, 100001);
+    asyncio_http_stream_close(st);
+
+    /* The stream opens before a slow body arrives; closing it unread
+     * aborts the transfer. */
+    req.url = U("/slowbody/200");
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    ck_assert_int_eq(asyncio_http_stream_response(st)->status, 200);
+    ck_assert_str_eq(asyncio_http_response_header(asyncio_http_stream_response(st),
+                                                  "content-length"),
+                     "10");
+    char b[32];
+    size_t m;
+    ck_assert_int_eq(asyncio_http_stream_read(st, b, sizeof b, &m), 0);
+    ck_assert_uint_eq(m, 10);
+    asyncio_http_stream_close(st);
+    req.url = U("/bytes/10000000");
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    ck_assert_int_eq(asyncio_http_stream_read(st, b, sizeof b, &m), 0);
+    asyncio_http_stream_close(st);
+    /* A redirect is followed before the stream opens; a 404 opens. */
+    req.url = U("/redirect/2");
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    ck_assert_int_eq(asyncio_http_stream_response(st)->status, 200);
+    ck_assert_int_eq(asyncio_http_stream_read(st, b, sizeof b, &m), 0);
+    ck_assert_uint_eq(m, 4);
+    asyncio_http_stream_close(st);
+    req.url = U("/status/404");
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    ck_assert_int_eq(asyncio_http_stream_response(st)->status, 404);
+    asyncio_http_stream_close(st);
+    /* Reset mid-body: the bytes before it, then ClientError. */
+    req.url = U("/reset");
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    int rc;
+    got = 0;
+    while ((rc = asyncio_http_stream_read(st, b, sizeof b, &m)) == 0 && m)
+        got += m;
+    ck_assert_int_eq(rc, ASYNCIO_EHTTP);
+    ck_assert_uint_eq(got, 1000);
+    asyncio_error_clear();
+    asyncio_http_stream_close(st);
+    asyncio_http_session_free(s);
+    return NULL;
+}
+
+START_TEST(test_stream)
+{
+    run_with_server(stream_main);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Errors
+ * --------------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_tcp_t tcp;
+    uv_tcp_init(&loop, &tcp);
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    ck_assert_int_eq(uv_tcp_bind(&tcp, (const struct sockaddr *)&addr, 0), 0);
+    struct sockaddr_in got;
+    int len = sizeof got;
+    uv_tcp_getsockname(&tcp, (struct sockaddr *)&got, &len);
+    uv_close((uv_handle_t *)&tcp, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return ntohs(got.sin_port);
+}
+
+static void *errors_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_response_t *r = (void *)1;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", free_port());
+    ck_assert_int_eq(asyncio_http_get(NULL, url, &r), ASYNCIO_EHTTP);
+    ck_assert_ptr_null(r);
+    assert_raised(ASYNCIO_EHTTP, "ClientError");
+    ck_assert_int_eq(asyncio_error()->detail, CURLE_COULDNT_CONNECT);
+    ck_assert_msg(strstr(asyncio_error()->message, "127.0.0.1") != NULL, "%s",
+                  asyncio_error()->message);
+    ck_assert(asyncio_error_matches("Exception"));
+    asyncio_error_clear();
+
+    ck_assert_int_eq(asyncio_http_get(NULL, U("/reset"), &r), ASYNCIO_EHTTP);
+    int d = asyncio_error()->detail;
+    ck_assert_msg(d == CURLE_PARTIAL_FILE || d == CURLE_RECV_ERROR, "detail %d", d);
+    asyncio_error_clear();
+
+    /* Timeouts: TimeoutError with curl's code in detail. */
+    asyncio_http_request_t req = {.url = U("/delay/3000"), .timeout = 0.1};
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_ETIMEDOUT);
+    assert_raised(ASYNCIO_ETIMEDOUT, "TimeoutError");
+    ck_assert_int_eq(asyncio_error()->detail, CURLE_OPERATION_TIMEDOUT);
+    asyncio_error_clear();
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.timeout = 0.1;
+    asyncio_http_session_t *s = asyncio_http_session_new(&o);
+    ck_assert_int_eq(asyncio_http_get(s, U("/slowbody/3000"), &r), ASYNCIO_ETIMEDOUT);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_http_get(s, U("/slowheaders/3000"), &r), ASYNCIO_ETIMEDOUT);
+    asyncio_error_clear();
+    /* A request's own timeout wins over the session's. */
+    req.url = U("/delay/300");
+    req.timeout = 10;
+    ck_assert_int_eq(asyncio_http_request(s, &req, &r), 0);
+    ck_assert_str_eq(r->body, "late");
+    asyncio_http_response_free(r);
+    asyncio_http_session_free(s);
+
+    /* A malformed URL: ClientError from curl. */
+    ck_assert_int_eq(asyncio_http_get(NULL, "http://[::1", &r), ASYNCIO_EHTTP);
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_errors)
+{
+    run_with_server(errors_main);
+}
+END_TEST
+
+static void *bad_input_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_response_t *r = (void *)1;
+    ck_assert_int_eq(asyncio_http_get(NULL, NULL, &r), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(r);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_http_get(NULL, "", &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    static const char *const bad_urls[] = {"ftp://127.0.0.1/", "file:///etc/passwd", "127.0.0.1",
+                                           "gopher://x", "httpx://a"};
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_int_eq(asyncio_http_get(NULL, bad_urls[i], &r), ASYNCIO_EVALUE);
+        ck_assert_ptr_nonnull(strstr(tu_raised_message(), "scheme"));
+        asyncio_error_clear();
+    }
+    ck_assert_int_eq(asyncio_http_request(NULL, NULL, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    asyncio_http_request_t req = {.url = U("/hello"), .method = ""};
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    req.method = "GE T";
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    req.method = NULL;
+    const char *hdrs[] = {"NoColon", NULL};
+    req.headers = hdrs;
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    const char *hdrs2[] = {"X: a\r\nY: b", NULL};
+    req.headers = hdrs2;
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    req.headers = NULL;
+    req.body = "x";
+    req.body_len = 1;
+    req.body_file = "/etc/hostname";
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    req.body = NULL;
+    req.body_file = NULL;
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_EVALUE); /* len, no body */
+    asyncio_error_clear();
+    req.body_len = 0;
+    req.timeout = -1;
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    req.timeout = 0;
+    req.discard_body = true;
+    req.output_file = "/tmp/x";
+    ck_assert_int_eq(asyncio_http_request(NULL, &req, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    asyncio_http_stream_t *st = (void *)1;
+    req.output_file = NULL;
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, &st), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(st);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    size_t n;
+    char b[4];
+    ck_assert_int_eq(asyncio_http_stream_read(NULL, b, 4, &n), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_http_stream_read_chunk(NULL, NULL, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_ptr_null(asyncio_http_stream_response(NULL));
+    asyncio_http_stream_close(NULL);
+    req.discard_body = false;
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, &st), 0);
+    ck_assert_int_eq(asyncio_http_stream_read(st, NULL, 4, &n), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_http_stream_read(st, b, 0, &n), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    asyncio_http_stream_close(st);
+
+    /* Session options. */
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.timeout = -1;
+    ck_assert_ptr_null(asyncio_http_session_new(&o));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    o.timeout = 0.0 / 0.0;
+    ck_assert_ptr_null(asyncio_http_session_new(&o));
+    asyncio_error_clear();
+    o.timeout = 0;
+    o.max_connections = -1;
+    ck_assert_ptr_null(asyncio_http_session_new(&o));
+    asyncio_error_clear();
+    o.max_connections = 0;
+    o.http_version = 12;
+    ck_assert_ptr_null(asyncio_http_session_new(&o));
+    asyncio_error_clear();
+    o.http_version = 0;
+    o.headers = hdrs;
+    ck_assert_ptr_null(asyncio_http_session_new(&o));
+    asyncio_error_clear();
+    /* The default session is the loop's. */
+    asyncio_http_session_t *d = asyncio_http_session_default();
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_eq(asyncio_http_session_default(), d);
+    asyncio_http_session_free(d);
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_http_get(d, U("/hello"), &r), 0);
+    asyncio_http_response_free(r);
+    return NULL;
+}
+
+START_TEST(test_bad_input)
+{
+    run_with_server(bad_input_main);
+    /* Outside a task: RuntimeError; outside a loop, no session. */
+    asyncio_http_response_t *r = (void *)1;
+    ck_assert_int_eq(asyncio_http_get(NULL, "http://127.0.0.1/", &r), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(r);
+    asyncio_error_clear();
+    ck_assert_ptr_null(asyncio_http_session_new(NULL));
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+    asyncio_loop_t *loop = asyncio_loop_new();
+    asyncio_http_session_t *s = asyncio_http_session_new(NULL);
+    ck_assert_ptr_nonnull(s);
+    asyncio_http_request_t req = {.url = "http://127.0.0.1/"};
+    ck_assert_int_eq(asyncio_http_request(s, &req, &r), ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    asyncio_http_session_free(s);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Cancellation, session free and loop close with transfers in flight
+ * --------------------------------------------------------------------- */
+
+static void *get_anything(void *arg)
+{
+    asyncio_http_response_t *r = NULL;
+    int rc = asyncio_http_get(S, arg, &r);
+    if (rc == 0) {
+        /* Finished before the cancel came: fine. */
+        asyncio_http_response_free(r);
+    }
+    return NULL;
+}
+
+static void *stream_anything(void *arg)
+{
+    asyncio_http_stream_t *st;
+    asyncio_http_request_t req = {.url = arg};
+    if (asyncio_http_stream_open(S, &req, &st))
+        return NULL;
+    char b[4096];
+    size_t n;
+    while (asyncio_http_stream_read(st, b, sizeof b, &n) == 0 && n)
+        ;
+    asyncio_http_stream_close(st);
+    return NULL;
+}
+
+static void *cancel_main(void *arg)
+{
+    (void)arg;
+    srand(12345);
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.max_host_connections = 16;
+    S = asyncio_http_session_new(&o);
+    static const char *const paths[] = {"/hello", "/bytes/200000", "/delay/20", "/chunked/50000",
+                                        "/slowbody/10", "/redirect/2"};
+    long total = tu_scaled(10000);
+    enum { BATCH = 100 };
+    long cancelled = 0;
+    for (long done = 0; done < total; done += BATCH) {
+        asyncio_future_t *ts[BATCH];
+        for (int i = 0; i < BATCH; i++)
+            ts[i] = tu_spawn(i % 5 == 4 ? stream_anything : get_anything,
+                             (void *)U(paths[rand() % 6]));
+        for (int i = 0; i < BATCH; i++) {
+            int waits = rand() % 4;
+            for (int k = 0; k < waits; k++)
+                tu_yield();
+            if (rand() % 8 == 0)
+                ck_assert_int_eq(asyncio_sleep(0.001), 0);
+            cancelled += asyncio_cancel(ts[i], NULL);
+        }
+        tu_gather_drop(ts, BATCH);
+    }
+    ck_assert_int_gt(cancelled, 0);
+    /* The session still works after all that. */
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(S, U("/hello"), &r), 0);
+    ck_assert_str_eq(r->body, "hello world");
+    asyncio_http_response_free(r);
+    asyncio_http_session_free(S);
+    S = NULL;
+    return NULL;
+}
+
+START_TEST(test_cancel_random)
+{
+    run_with_server(cancel_main);
+}
+END_TEST
+
+static void *wait_session_closed(void *arg)
+{
+    asyncio_http_response_t *r;
+    int rc = asyncio_http_get(S, arg, &r);
+    ck_assert_int_eq(rc, ASYNCIO_EHTTP);
+    ck_assert_ptr_null(r);
+    ck_assert_str_eq(tu_raised_message(), "session closed");
+    asyncio_error_clear();
+    return IP(1);
+}
+
+static void *session_free_main(void *arg)
+{
+    (void)arg;
+    S = asyncio_http_session_new(NULL);
+    asyncio_future_t *ts[3] = {tu_spawn(wait_session_closed, (void *)U("/delay/5000")),
+                               tu_spawn(wait_session_closed, (void *)U("/slowbody/5000")),
+                               tu_spawn(wait_session_closed, (void *)U("/bytes/100000000"))};
+    asyncio_http_stream_t *st;
+    asyncio_http_request_t req = {.url = U("/bytes/100000000")};
+    ck_assert_int_eq(asyncio_http_stream_open(S, &req, &st), 0);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    asyncio_http_session_free(S);
+    void *res[3];
+    ck_assert_int_eq(asyncio_gather(ts, 3, res, 0), 0);
+    tu_decref_all(ts, 3);
+    char b[100];
+    size_t n;
+    int rc;
+    while ((rc = asyncio_http_stream_read(st, b, sizeof b, &n)) == 0 && n)
+        ;
+    ck_assert_int_eq(rc, ASYNCIO_EHTTP);
+    ck_assert_str_eq(tu_raised_message(), "session closed");
+    asyncio_error_clear();
+    asyncio_http_stream_close(st);
+    return NULL;
+}
+
+START_TEST(test_session_free_in_flight)
+{
+    run_with_server(session_free_main);
+}
+END_TEST
+
+static asyncio_http_stream_t *LEFT_OPEN;
+
+static void *hang(void *arg)
+{
+    asyncio_http_response_t *r;
+    asyncio_http_get(arg == IP(1) ? NULL : S, U("/delay/10000"), &r);
+    return NULL;
+}
+
+static void *open_and_leave(void *arg)
+{
+    (void)arg;
+    asyncio_http_request_t req = {.url = U("/bytes/100000000")};
+    ck_assert_int_eq(asyncio_http_stream_open(S, &req, &LEFT_OPEN), 0);
+    return NULL;
+}
+
+START_TEST(test_loop_close_in_flight)
+{
+    H = httpd_start();
+    asyncio_loop_t *loop = asyncio_loop_new();
+    S = asyncio_http_session_new(NULL);
+    asyncio_future_t *ts[4] = {asyncio_create_task(hang, IP(0)), asyncio_create_task(hang, IP(1)),
+                               asyncio_create_task(hang, IP(0)),
+                               asyncio_create_task(open_and_leave, NULL)};
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, ts[3], NULL), 0);
+    long easy, polls;
+    asyncio__http_counts(&easy, &polls);
+    ck_assert_int_ge(easy, 4);
+    ck_assert_int_ge(polls, 1);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    asyncio_error_clear();
+    tu_decref_all(ts, 4);
+    /* The loop is gone: the session and the stream only have memory. */
+    asyncio_http_stream_close(LEFT_OPEN);
+    asyncio_http_session_free(S);
+    assert_counts_zero();
+    httpd_stop(H);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Allocation failures
+ * --------------------------------------------------------------------- */
+
+static void *chaos_main(void *arg)
+{
+    (void)arg;
+    /* Fail the 1st, 2nd, ... allocation of a session and a request in turn
+     * until they go through; every failure must be clean. */
+    for (long nth = 1;; nth++) {
+        tu_alloc_fail_at(nth);
+        asyncio_http_session_t *s = asyncio_http_session_new(NULL);
+        asyncio_http_response_t *r = NULL;
+        int rc = s ? asyncio_http_get(s, U("/hello"), &r) : -1;
+        tu_alloc_fail_at(0);
+        if (!s || rc) {
+            ck_assert(asyncio_error() != NULL);
+            asyncio_error_clear();
+            asyncio_http_session_free(s);
+            continue;
+        }
+        ck_assert_str_eq(r->body, "hello world");
+        asyncio_http_response_free(r);
+        asyncio_http_session_free(s);
+        ck_assert_int_gt(nth, 3);
+        break;
+    }
+    return NULL;
+}
+
+START_TEST(test_alloc_failure)
+{
+    run_with_server(chaos_main);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Interop with nginx
+ * --------------------------------------------------------------------- */
+
+#define NGINX "/usr/sbin/nginx"
+
+static char NGX_DIR[64];
+static pid_t NGX_PID;
+static int NGX_PORT;
+
+static bool port_open(int port)
+{
+    char cmd[128];
+    /* A plain TCP connect through bash, no client tool needed. */
+    snprintf(cmd, sizeof cmd, "exec 3<>/dev/tcp/127.0.0.1/%d 2>/dev/null", port);
+    char *argv[] = {"bash", "-c", cmd, NULL};
+    pid_t p = fork();
+    if (p == 0) {
+        execv("/bin/bash", argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* Starts nginx on a free loopback port with files 1k and 100k in its root;
+ * false (after saying so) when nginx is not installed. */
+static bool nginx_start(void)
+{
+    if (access(NGINX, X_OK) != 0) {
+        fprintf(stderr, "\n*** http: %s is not installed: nginx interop tests SKIPPED "
+                        "(apt-get install nginx-light) ***\n\n",
+                NGINX);
+        return false;
+    }
+    snprintf(NGX_DIR, sizeof NGX_DIR, "/tmp/casyncio-nginx-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(NGX_DIR));
+    char path[256];
+    snprintf(path, sizeof path, "%s/www", NGX_DIR);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/www/1k", NGX_DIR);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 1024; i++)
+        fputc('a' + i % 26, f);
+    fclose(f);
+    NGX_PORT = free_port();
+    snprintf(path, sizeof path, "%s/nginx.conf", NGX_DIR);
+    f = fopen(path, "w");
+    fprintf(f,
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid %s/nginx.pid;\n"
+            "error_log %s/error.log;\nevents { worker_connections 1024; }\n"
+            "http {\n access_log off;\n client_body_temp_path %s;\n proxy_temp_path %s;\n"
+            " fastcgi_temp_path %s;\n uwsgi_temp_path %s;\n scgi_temp_path %s;\n"
+            " keepalive_requests 100000;\n"
+            " server { listen 127.0.0.1:%d; root %s/www; }\n"
+            " server { listen 127.0.0.1:%d http2; root %s/www; }\n}\n",
+            NGX_DIR, NGX_DIR, NGX_DIR, NGX_DIR, NGX_DIR, NGX_DIR, NGX_DIR, NGX_PORT, NGX_DIR,
+            NGX_PORT + 1 == 65536 ? NGX_PORT - 1 : NGX_PORT + 1, NGX_DIR);
+    fclose(f);
+    NGX_PID = fork();
+    if (NGX_PID == 0) {
+        char prefix[80];
+        snprintf(prefix, sizeof prefix, "%s/", NGX_DIR);
+        execl(NGINX, "nginx", "-p", prefix, "-c", path, "-e", "stderr", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500 && !port_open(NGX_PORT); i++)
+        usleep(10000);
+    ck_assert_msg(port_open(NGX_PORT), "nginx did not start (see %s/error.log)", NGX_DIR);
+    return true;
+}
+
+static void nginx_stop(void)
+{
+    kill(NGX_PID, SIGTERM);
+    waitpid(NGX_PID, NULL, 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", NGX_DIR);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static int H2_PORT(void)
+{
+    return NGX_PORT + 1 == 65536 ? NGX_PORT - 1 : NGX_PORT + 1;
+}
+
+static char NGX_URL[128];
+
+static void *ngx_get(void *arg)
+{
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(S, NGX_URL, &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->body_len, 1024);
+    ck_assert(pattern_ok(r->body, 1024, 0));
+    long *stats = arg;
+    stats[0] += r->connects;
+    stats[1] += r->http_version;
+    asyncio_http_response_free(r);
+    return NULL;
+}
+
+static void *nginx_main(void *arg)
+{
+    (void)arg;
+    long stats[2] = {0, 0};
+    /* HTTP/1.1 keep-alive: one connection for requests one after another. */
+    S = asyncio_http_session_new(NULL);
+    snprintf(NGX_URL, sizeof NGX_URL, "http://127.0.0.1:%d/1k", NGX_PORT);
+    for (int i = 0; i < 50; i++)
+        ngx_get(stats);
+    ck_assert_int_eq(stats[0], 1);
+    ck_assert_int_eq(stats[1], 50 * 11);
+    asyncio_http_session_free(S);
+
+    /* h2c with prior knowledge: 50 at once multiplexed on one connection. */
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.http_version = ASYNCIO_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    S = asyncio_http_session_new(&o);
+    snprintf(NGX_URL, sizeof NGX_URL, "http://127.0.0.1:%d/1k", H2_PORT());
+    stats[0] = stats[1] = 0;
+    enum { N = 50 };
+    asyncio_future_t *ts[N];
+    for (int i = 0; i < N; i++)
+        ts[i] = tu_spawn(ngx_get, stats);
+    ck_assert_int_eq(asyncio_gather(ts, N, NULL, 0), 0);
+    tu_decref_all(ts, N);
+    ck_assert_int_eq(stats[0], 1);
+    ck_assert_int_eq(stats[1], N * 20);
+    asyncio_http_session_free(S);
+    return NULL;
+}
+
+START_TEST(test_nginx_interop)
+{
+    if (!nginx_start())
+        return;
+    tu_run_ok(nginx_main, NULL);
+    nginx_stop();
+    assert_counts_zero();
+}
+END_TEST
+
+Suite *http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = tcase_create("basic");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_get);
+    tcase_add_test(tc, test_post_and_methods);
+    tcase_add_test(tc, test_headers);
+    tcase_add_test(tc, test_status_is_a_response);
+    tcase_add_test(tc, test_redirects);
+    tcase_add_test(tc, test_chunked_and_big);
+    tcase_add_test(tc, test_concurrent);
+    tcase_add_test(tc, test_upload_and_files);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stream");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_stream);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_alloc_failure);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("cancel");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_cancel_random);
+    tcase_add_test(tc, test_session_free_in_flight);
+    tcase_add_test(tc, test_loop_close_in_flight);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("nginx");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_nginx_interop);
+    suite_add_tcase(s, tc);
+    return s;
+}
