@@ -23,19 +23,6 @@ static asyncio_http_session_t *session;
 static char url[512];
 static size_t want_len;
 static long next_req, failures;
-static bool running;
-
-/* Works around a lost wake-up in the library (see bench/RESULTS.md): when
- * curl finishes a transfer from its libuv timer (a reused connection whose
- * response was already there), the woken task waits until the next I/O
- * event.  A task waking every millisecond bounds that wait. */
-static void *ticker(void *arg)
-{
-    (void)arg;
-    while (running)
-        bench_check(asyncio_sleep(0.001), "asyncio_sleep");
-    return NULL;
-}
 
 static void *worker(void *arg)
 {
@@ -55,17 +42,11 @@ static double round_req_s(void)
 {
     asyncio_future_t *t[IN_FLIGHT];
     next_req = 0;
-    running = true;
-    asyncio_future_t *tick =
-        bench_check_ptr(asyncio_create_task(ticker, NULL), "asyncio_create_task");
     int64_t t0 = bench_now_ns();
     for (int k = 0; k < IN_FLIGHT; k++)
         t[k] = bench_check_ptr(asyncio_create_task(worker, NULL), "asyncio_create_task");
     bench_check(asyncio_gather(t, IN_FLIGHT, NULL, 0), "asyncio_gather");
     int64_t t1 = bench_now_ns();
-    running = false;
-    bench_check(asyncio_gather(&tick, 1, NULL, 0), "asyncio_gather");
-    asyncio_decref(tick);
     for (int k = 0; k < IN_FLIGHT; k++)
         asyncio_decref(t[k]);
     if (failures) {

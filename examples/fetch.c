@@ -80,7 +80,7 @@ static struct {
     long status_other;   /* codes outside 100-599 */
     kind_t kinds[MAX_KINDS + 1];
     size_t nkinds;
-    double t0, last_draw; /* loop times */
+    double t0; /* loop time at the start */
     bool bar_drawn;
 } g;
 
@@ -421,7 +421,6 @@ static void draw_bar(void)
             el > 0 ? (double)g.done / el : 0.0, g.failed);
     fflush(stderr);
     g.bar_drawn = true;
-    g.last_draw = now();
 }
 
 /* A failed transfer: counted by kind; a line unless quiet. */
@@ -560,18 +559,15 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* Redraws the progress line (on a terminal) at most 10 times a second.
- * It also wakes every millisecond while transfers run: the library can
- * leave a task woken by a transfer that curl finished from its timer
- * waiting for the next I/O event, and this bounds that wait. */
-static void *pacer(void *arg)
+/* Redraws the progress line (on a terminal) 10 times a second until every
+ * transfer is done. */
+static void *progress(void *arg)
 {
     (void)arg;
     while (g.done < g.nurls) {
-        if (asyncio_sleep(0.001) < 0)
+        draw_bar();
+        if (asyncio_sleep(0.1) < 0)
             return NULL;
-        if (g.tty && !g.quiet && now() - g.last_draw >= 0.1)
-            draw_bar();
     }
     return NULL;
 }
@@ -617,21 +613,28 @@ static void *fetch_main(void *arg)
         asyncio_http_session_free(g.session);
         return asyncio_raise_error(&(asyncio_error_t){ASYNCIO_ENOMEM, "MemoryError", "", 0});
     }
-    g.t0 = g.last_draw = now();
+    g.t0 = now();
     size_t made = 0;
-    tasks[made] = asyncio_create_task(pacer, NULL);
-    if (tasks[made])
-        made++;
     for (size_t i = 0; i < n; i++)
         if ((tasks[made] = asyncio_create_task(worker, NULL)))
             made++;
-    if (made == 0) {
+    if (made == 0) { /* raised: main reports it */
         free(tasks);
         asyncio_http_session_free(g.session);
         return NULL;
     }
+    asyncio_future_t *bar = NULL;
+    if (g.tty && !g.quiet)
+        bar = asyncio_create_task(progress, NULL); /* none: no progress line */
+    asyncio_error_clear();
     int rc = asyncio_gather(tasks, made, NULL, 0);
     double elapsed = now() - g.t0;
+    if (bar) { /* between two redraws: stop it now */
+        asyncio_cancel(bar, NULL);
+        asyncio_gather(&bar, 1, NULL, 0);
+        asyncio_error_clear();
+        asyncio_decref(bar);
+    }
     for (size_t i = 0; i < made; i++)
         asyncio_decref(tasks[i]);
     free(tasks);
