@@ -34,7 +34,7 @@ mkdir -p "$www/sub" "$www/deep/er"
 head -c 200000 /dev/urandom >"$www/a.bin"
 echo hello >"$www/sub/b.txt"
 printf 'same name, other dir\n' >"$www/deep/er/b.txt"
-head -c 8000000 /dev/urandom >"$www/big.bin"
+head -c 33554432 /dev/urandom >"$www/big.bin"
 
 port=$(free_port)
 (cd "$www" && exec $py -m http.server --bind 127.0.0.1 "$port") >"$tmp/server.log" 2>&1 &
@@ -107,10 +107,24 @@ if [ "$inside" -eq 3 ] && [ "$outside" -eq 1 ] && ! ls -A "$tmp/jail/d" | grep -
 else bad "hostile names: $(ls -A "$tmp/jail/d" | tr '\n' ' ')"; fi
 expect_rc 1 "hostile names are 404s"
 
-# --- big body streamed to a file
-run -o "$tmp/big" "$base/big.bin"
-expect_rc 0 "8 MB download"
-cmp -s "$tmp/big/big.bin" "$www/big.bin" && ok "8 MB body intact" || bad "8 MB body differs"
+# --- a big body is streamed to its file: memory stays bounded
+rss() { # rss FILE-FOR-TIME ARGS...: max RSS in KiB of one run
+    f=$1; shift
+    /usr/bin/time -f '%M' -o "$f" "$fetch" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
+}
+if [ -x /usr/bin/time ]; then
+    rss "$tmp/rss_small" -o "$tmp/small" "$base/sub/b.txt"
+    rss "$tmp/rss_big" -o "$tmp/big" "$base/big.bin"
+    small_kb=$(tail -n 1 "$tmp/rss_small"); big_kb=$(tail -n 1 "$tmp/rss_big")
+    if [ $((big_kb - small_kb)) -lt 8192 ]; then
+        ok "32 MiB download: max RSS $big_kb KiB (a 6-byte one: $small_kb KiB)"
+    else bad "32 MiB download: max RSS $big_kb KiB, a 6-byte one $small_kb KiB"; fi
+else
+    echo "skip the memory check: no /usr/bin/time"
+    run -o "$tmp/big" "$base/big.bin"
+fi
+expect_rc 0 "32 MiB download"
+cmp -s "$tmp/big/big.bin" "$www/big.bin" && ok "32 MiB body intact" || bad "32 MiB body differs"
 
 # --- discarding (the default): no files, counts only
 (cd "$tmp" && "$fetch" "$base/a.bin" "$base/sub/b.txt" >"$tmp/out" 2>"$tmp/err"); rc=$?
