@@ -335,9 +335,13 @@ demo: lib examples
 	sh examples/demo.sh $(BUILD)/examples
 
 # bench/run.sh runs each benchmark beside its Python asyncio and uvloop
-# twins, so Debian's uvloop must be there too.
+# twins, so Debian's uvloop must be there too; the HTTP benchmark needs
+# nginx and aiohttp (wrk is optional: its column is skipped without it).
 bench: $(BENCHES)
 	$(Q)$(ENSURE) python3-uvloop python3-uvloop
+	$(Q)$(ENSURE) "the HTTP benchmark's server and aiohttp" \
+	    --probe "test -x /usr/sbin/nginx && /usr/bin/python3 -c 'import aiohttp'" \
+	    nginx-light python3-aiohttp
 	$(Q)if [ ! -f bench/run.sh ]; then \
 	    echo "casyncio: bench/run.sh does not exist yet: no benchmark to run" >&2; exit 1; fi
 	sh bench/run.sh $(BUILD)/bench
