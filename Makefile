@@ -34,6 +34,12 @@ ARCH         ?= $(shell uname -m)
 # What the library links against, as pkg-config names.  The HTTP work adds
 # libcurl here; the .pc file's Requires.private follows automatically.
 LIB_PKGS     := libuv libcurl
+# Of those, the ones the .pc file names in Libs.private as plain -l flags
+# (always linked as shared libraries) instead of in Requires.private:
+# libcurl's own Libs.private name libraries (nghttp2, ssh2, ldap, ...)
+# whose -dev packages libcurl4-openssl-dev does not pull in, so
+# `pkg-config --static casyncio` would name libraries that are not there.
+LIB_PKGS_SHARED := libcurl
 # What building and testing need: checked by `deps`, installed from Debian.
 DEP_PKGS     := libuv libcurl check
 APT_PKGS     := libuv1-dev libcurl4-openssl-dev check pkg-config
@@ -364,7 +370,8 @@ install: lib $(BUILD)/examples/fetch
 	    -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|' \
 	    -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@REQUIRES_PRIVATE@|$(LIB_PKGS)|' \
+	    -e 's|@REQUIRES_PRIVATE@|$(filter-out $(LIB_PKGS_SHARED),$(LIB_PKGS))|' \
+	    -e 's|@LIBS_PRIVATE@|$(if $(LIB_PKGS_SHARED),$(shell $(PKG_CONFIG) --libs $(LIB_PKGS_SHARED)) )|' \
 	    pkgconfig/casyncio.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/casyncio.pc
 	@# The dynamic linker finds a new library under /usr/local/lib only
 	@# once its cache is refreshed.

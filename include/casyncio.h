@@ -1051,8 +1051,9 @@ typedef struct asyncio_http_request {
     /* --- extensions */
     asyncio_http_read_fn body_fn; /* request body from a callback ... */
     void *body_arg;
-    int64_t body_size;       /* ... of this many bytes; < 0: unknown (sent
-                                chunked over HTTP/1.1) */
+    int64_t body_size;       /* ... of this many bytes; 0 or < 0: unknown
+                                (sent chunked over HTTP/1.1; an empty body
+                                is .body = "", .body_len = 0) */
     const char *body_file;   /* request body from this file (its size is
                                 read when the request starts) */
     int follow_redirects;    /* 0: session default; > 0 follow; < 0 not */
@@ -1156,7 +1157,7 @@ ASYNCIO_EXTERN const char *asyncio_http_response_header_nth(const asyncio_http_r
                                                             const char *name, size_t n);
 
 /* Frees a response (body, headers, url).  NULL is harmless.  A stream's
- * response belongs to the stream: never free it. */
+ * response belongs to the stream: it is refused (RuntimeError). */
 ASYNCIO_EXTERN void asyncio_http_response_free(asyncio_http_response_t *resp);
 
 /* --- Streaming: `async with session.request(...) as resp:` then
@@ -1169,7 +1170,10 @@ ASYNCIO_EXTERN void asyncio_http_response_free(asyncio_http_response_t *resp);
 
 /* Starts the request and suspends until the final response's status line
  * and headers are in (redirects followed as configured).  *out gets the
- * stream (new: asyncio_http_stream_close), NULL on failure.  Raises as
+ * stream (new: asyncio_http_stream_close), NULL on failure; out may not
+ * be NULL (ValueError).  Unlike the other calls, the request's body (from
+ * memory) and body_arg are used until the stream is closed: the server may
+ * answer before it has read the whole body.  Raises as
  * asyncio_http_request. */
 ASYNCIO_EXTERN int asyncio_http_stream_open(asyncio_http_session_t *session,
                                             const asyncio_http_request_t *req,

@@ -23,11 +23,12 @@ struct asyncio_http_session {
     bool dead; /* torn down because its loop closed: only memory is left */
     asyncio_loop_t *loop;
     CURLM *multi;
-    uv_timer_t *timer;          /* curl's one timeout (own memory: closes async) */
-    asyncio__closer_t closer;   /* on loop->closers while alive */
-    asyncio__list_t xfers;      /* attached transfers (requests and streams) */
-    asyncio__list_t socks;      /* poll handles, one per curl socket */
-    asyncio__http_xfer_t *pool; /* idle transfers with their easy handles */
+    uv_timer_t *timer;            /* curl's one timeout (own memory: closes async) */
+    asyncio__closer_t closer;     /* on loop->closers while alive */
+    asyncio__list_t xfers;        /* attached transfers (requests and streams) */
+    asyncio__list_t socks;        /* poll handles, one per curl socket */
+    asyncio__http_xfer_t *pool;   /* idle transfers with their easy handles */
+    asyncio__http_xfer_t *failed; /* transfers whose socket could not be watched */
     size_t npool;
     struct asyncio_http_session *next_default; /* this thread's default sessions */
     /* Options, copied. */
@@ -51,6 +52,7 @@ struct asyncio__http_xfer {
     asyncio_future_t *fut; /* what the task using it waits on, if it waits */
     bool in_multi, done, headers_done, session_closed, nomem, discard, follow_redirects;
     CURLcode result;
+    CURLcode failed; /* on session->failed (linked by next_free) */
     int out_fd, up_fd, write_errno;
     asyncio_http_read_fn body_fn;
     void *body_arg;

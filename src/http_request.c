@@ -96,10 +96,11 @@ static bool final_block(asyncio__http_xfer_t *x)
     if (code < 200)
         return false;
     if (code >= 300 && code < 400 && x->follow_redirects) {
-        char *loc = NULL;
-        curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &loc);
-        if (loc)
-            return false;
+        /* curl follows when the block had a Location (it has not said
+         * where to yet at this point). */
+        for (const char *p = x->hdr; (p = strchr(p, '\n'));)
+            if (strncasecmp(++p, "location:", 9) == 0)
+                return false;
     }
     return true;
 }
@@ -284,7 +285,7 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
     } else if (r->body_fn) {
         x->body_fn = r->body_fn;
         x->body_arg = r->body_arg;
-        body_size = r->body_size < 0 ? -1 : (curl_off_t)r->body_size;
+        body_size = r->body_size > 0 ? (curl_off_t)r->body_size : -1;
     }
     if (r->output_file &&
         (x->out_fd = open(r->output_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
@@ -523,12 +524,10 @@ int asyncio_http_request(asyncio_http_session_t *session, const asyncio_http_req
     asyncio_http_session_t *s = asyncio__http_session_resolve(session, who);
     if (!s)
         return asyncio_error()->code;
-    int rc = check_request(req, false, who);
-    if (rc)
-        return rc;
     asyncio__http_xfer_t *x = asyncio__http_xfer_get(s);
     if (!x)
         return ASYNCIO_ENOMEM;
+    int rc;
     if ((rc = asyncio__http_xfer_setup(x, req, false, who)) || (rc = asyncio__http_xfer_start(x)))
         goto done;
     while (!x->done)
@@ -583,6 +582,11 @@ void asyncio_http_response_free(asyncio_http_response_t *resp)
     if (!resp)
         return;
     response_impl_t *r = (response_impl_t *)resp;
+    if (r->magic == PINNED_MAGIC) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_http_response_free: this response "
+                                              "belongs to a stream (asyncio_http_stream_close)");
+        return;
+    }
     if (r->magic != RESPONSE_MAGIC)
         return; /* not ours, or freed already: refuse rather than crash */
     r->magic = 0;

@@ -100,6 +100,19 @@ static void drain_done(asyncio_http_session_t *s)
         x->result = rc;
         asyncio__http_xfer_wake(x);
     }
+    while (s->failed) {
+        asyncio__http_xfer_t *x = s->failed;
+        s->failed = x->next_free;
+        x->next_free = NULL;
+        if (!x->in_multi)
+            continue;
+        curl_multi_remove_handle(s->multi, x->easy);
+        x->in_multi = false;
+        x->done = true;
+        x->result = x->failed;
+        x->nomem = x->failed == CURLE_OUT_OF_MEMORY;
+        asyncio__http_xfer_wake(x);
+    }
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
@@ -133,9 +146,21 @@ static void on_timeout(uv_timer_t *t)
     uv_stop(&s->loop->uv);
 }
 
+/* A socket that cannot be watched: its transfer would wait forever.  It
+ * is failed after the current socket_action (not from inside curl). */
+static void sock_failed(asyncio_http_session_t *s, CURL *easy, CURLcode why)
+{
+    asyncio__http_xfer_t *x = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    if (!x || x->failed)
+        return;
+    x->failed = why;
+    x->next_free = s->failed;
+    s->failed = x;
+}
+
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    (void)easy;
     asyncio_http_session_t *s = userp;
     sock_t *k = socketp;
     if (what == CURL_POLL_REMOVE) {
@@ -146,11 +171,14 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         return 0;
     }
     if (!k) {
-        if (!(k = asyncio__malloc(sizeof *k)))
-            return -1;
+        if (!(k = asyncio__malloc(sizeof *k))) {
+            sock_failed(s, easy, CURLE_OUT_OF_MEMORY);
+            return 0;
+        }
         if (uv_poll_init_socket(&s->loop->uv, &k->poll, fd) != 0) {
             asyncio__free(k);
-            return -1;
+            sock_failed(s, easy, CURLE_COULDNT_CONNECT);
+            return 0;
         }
         atomic_fetch_add(&asyncio__http_live_polls, 1);
         k->poll.data = k;
@@ -164,7 +192,9 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    return uv_poll_start(&k->poll, events, on_poll) == 0 ? 0 : -1;
+    if (uv_poll_start(&k->poll, events, on_poll) != 0)
+        sock_failed(s, easy, CURLE_COULDNT_CONNECT);
+    return 0;
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -205,6 +235,7 @@ asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio_http_session_t *s)
     x->result = CURLE_OK;
     x->out_fd = x->up_fd = -1;
     x->write_errno = 0;
+    x->failed = CURLE_OK;
     x->body_fn = NULL;
     x->body_arg = NULL;
     x->own_headers = NULL;
@@ -228,6 +259,13 @@ static void xfer_destroy(asyncio__http_xfer_t *x)
 void asyncio__http_xfer_put(asyncio__http_xfer_t *x)
 {
     asyncio_http_session_t *s = x->session;
+    if (s && x->failed) { /* still on the failed list (a pause resumed it) */
+        asyncio__http_xfer_t **pp = &s->failed;
+        while (*pp && *pp != x)
+            pp = &(*pp)->next_free;
+        if (*pp)
+            *pp = x->next_free;
+    }
     if (x->in_multi) { /* unfinished: its connection is closed, not reused */
         curl_multi_remove_handle(s->multi, x->easy);
         x->in_multi = false;

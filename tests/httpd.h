@@ -17,6 +17,8 @@
  *   /slowbody/MS        headers at once, then the 10-byte body after MS
  *   /reset              promises 1000000 bytes, sends 1000, then resets
  *   /conn               body: the serial number of the connection
+ * Asked as a proxy ("GET http://host/path"), it answers for the path;
+ * /echo then shows the absolute target.
  */
 #ifndef CASYNCIO_HTTPD_H
 #define CASYNCIO_HTTPD_H
