@@ -16,6 +16,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(PREFIX)/bin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 # CC is make's own variable (default cc); `make CC=clang` works as usual.
@@ -172,7 +173,7 @@ ENSURE := sh mk/ensure.sh
 # ------------------------------------------------------------------ targets
 
 .PHONY: all lib deps runner examples demo bench install uninstall \
-        check check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
+        check check-fetch check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
         clean format format-check help FORCE
 
 all: lib
@@ -276,6 +277,11 @@ check: lib $(RUNNER)
 	$(Q)$(CHECK_EXPORTS)
 	$(Q)$(CHECK_HEADER)
 	+$(Q)$(CHECK_INSTALL)
+	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-fetch; fi
+
+# casyncio-fetch against a local server (tests/fetch/test.sh starts one).
+check-fetch: $(BUILD)/examples/fetch
+	sh tests/fetch/test.sh $(BUILD)/examples/fetch
 
 # The switch alone, natively and (cross compiler and qemu-user permitting)
 # for aarch64.
@@ -335,9 +341,13 @@ demo: lib examples
 	sh examples/demo.sh $(BUILD)/examples
 
 # bench/run.sh runs each benchmark beside its Python asyncio and uvloop
-# twins, so Debian's uvloop must be there too.
+# twins, so Debian's uvloop must be there too; the HTTP benchmark needs
+# nginx and aiohttp (wrk is optional: its column is skipped without it).
 bench: $(BENCHES)
 	$(Q)$(ENSURE) python3-uvloop python3-uvloop
+	$(Q)$(ENSURE) "the HTTP benchmark's server and aiohttp" \
+	    --probe "test -x /usr/sbin/nginx && /usr/bin/python3 -c 'import aiohttp'" \
+	    nginx-light python3-aiohttp
 	$(Q)if [ ! -f bench/run.sh ]; then \
 	    echo "casyncio: bench/run.sh does not exist yet: no benchmark to run" >&2; exit 1; fi
 	sh bench/run.sh $(BUILD)/bench
@@ -348,8 +358,9 @@ bench: $(BENCHES)
 # under PREFIX, so `pkg-config --define-variable=prefix=...` relocates it.
 pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$1)
 
-install: lib
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+install: lib $(BUILD)/examples/fetch
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -m 755 $(BUILD)/examples/fetch $(DESTDIR)$(BINDIR)/casyncio-fetch
 	install -m 644 include/casyncio.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
@@ -369,6 +380,7 @@ install: lib
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/casyncio.h \
+	    $(DESTDIR)$(BINDIR)/casyncio-fetch \
 	    $(DESTDIR)$(LIBDIR)/libcasyncio.a \
 	    $(DESTDIR)$(LIBDIR)/libcasyncio.so.$(VERSION) \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) \
@@ -397,12 +409,13 @@ help:
 	@echo '  check-asan      test suites under ASan+UBSan+LeakSanitizer (build-asan/)'
 	@echo '  check-tsan      test suites under ThreadSanitizer (build-tsan/)'
 	@echo '  check-valgrind  test suites under valgrind'
+	@echo '  check-fetch     casyncio-fetch against a local server (tests/fetch/test.sh)'
 	@echo '  check-exports, check-header, check-install   one packaging check each'
 	@echo '  runner          build the test runner $(RUNNER) only'
 	@echo '  examples        build examples/*.c into $(BUILD)/examples/'
 	@echo '  demo            build the examples and run examples/demo.sh'
 	@echo '  bench           build bench/*.c into $(BUILD)/bench/ and run bench/run.sh'
-	@echo '  install         install header, libraries and casyncio.pc (PREFIX, DESTDIR)'
+	@echo '  install         install header, libraries, casyncio.pc and casyncio-fetch (PREFIX, DESTDIR, BINDIR)'
 	@echo '  uninstall       remove what install installed'
 	@echo '  format          clang-format -i every C file; format-check only reports'
 	@echo '  clean           remove every build*/ directory'

@@ -9,6 +9,10 @@
 # the Python twins are read from the directory of this script.  With no
 # BENCHMARK names, all of them run.
 #
+# Benchmarks that need an HTTP server (http_get) run each program through
+# bench/http_server.sh, which starts nginx on a free loopback port; they
+# also have extra columns for other clients (bench/NAME.sh IMPL: curl, wrk).
+#
 # Environment: PYTHON (default /usr/bin/python3, Debian's, which is the one
 # python3-uvloop installs into), BENCH_TIMEOUT (seconds per program, default
 # 300).
@@ -33,7 +37,7 @@ shift
 [ -d "$bindir" ] || { echo "run.sh: $bindir: not a directory" >&2; usage; }
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore echo"
+all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo http_get"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -96,6 +100,18 @@ run() {
     return 0
 }
 
+# What a benchmark's programs run inside (a server), and its extra columns.
+wrapper() {
+    case $1 in
+    http_get) echo "sh $here/http_server.sh" ;;
+    esac
+}
+extras() {
+    case $1 in
+    http_get) echo "curl wrk" ;;
+    esac
+}
+
 for b in $benchmarks; do
     if [ -f "$here/$b.sh" ]; then
         run casyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" casyncio
@@ -103,16 +119,20 @@ for b in $benchmarks; do
         [ "$have_uvloop" = yes ] && run uvloop "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" uvloop
         continue
     fi
+    w=$(wrapper "$b")
     if [ -x "$bindir/$b" ]; then
-        run casyncio "$b" "$bindir/$b"
+        run casyncio "$b" $w "$bindir/$b"
     else
         echo "run.sh: $bindir/$b: no such program (build it first: make bench)" >&2
         echo "casyncio $b missing" >>"$tmp/failures"
     fi
-    run asyncio "$b" "$PYTHON" "$here/$b.py"
+    run asyncio "$b" $w "$PYTHON" "$here/$b.py"
     if [ "$have_uvloop" = yes ]; then
-        run uvloop "$b" "$PYTHON" "$here/$b.py" --uvloop
+        run uvloop "$b" $w "$PYTHON" "$here/$b.py" --uvloop
     fi
+    for x in $(extras "$b"); do
+        run "$x" "$b" $w sh "$here/$b.sh" "$x"
+    done
 done
 echo >&2
 
@@ -128,9 +148,10 @@ function fmt(v,  a) {
     if (a >= 10) return sprintf("%.1f", v)
     return sprintf("%.2f", v)
 }
-function ratio(other, base,  r) {
-    if (other == "" || base == "" || base + 0 <= 0) return "-"
-    r = other / base
+function ratio(other, base, u,  r) {
+    if (other == "" || base == "" || base + 0 <= 0 || other + 0 <= 0) return "-"
+    # A rate (req/s) is higher-is-better: casyncio / other instead.
+    r = u == "req/s" ? base / other : other / base
     if (r >= 1) return sprintf("%.1fx", r)
     return sprintf("%.2gx", r)
 }
@@ -156,6 +177,9 @@ BEGIN {
     # Streams (issue 7): CPU per echo, against the raw libuv server.
     target["echo protocol_cpu_us_per_req"] = "<= 1.05x raw_uv, uvl/cas >= 3x"
     target["echo streams_cpu_us_per_req"] = "<= 1.2x raw_uv, uvl/cas >= 3x"
+    # HTTP (issue 6): requests per second, higher is better.
+    target["http_get get_1k_req_s"] = ">= 45000"
+    target["http_get get_100k_req_s"] = ">= 20000"
     while ((getline line < failures) > 0) {
         split(line, f, " ")
         failed[f[1] " " f[2]] = 1
@@ -165,6 +189,7 @@ BEGIN {
     key = $2 " " $3
     if (!(key in seen)) { seen[key] = 1; order[++n] = key; unit[key] = $5 }
     val[$1 " " key] = $4
+    if ($1 != "casyncio" && $1 != "asyncio" && $1 != "uvloop") has_extra[key] = 1
 }
 END {
     hdr = sprintf("%-16s %-26s %-5s %10s %10s %10s %9s %9s  %s", "benchmark", "metric", "unit",
@@ -178,14 +203,31 @@ END {
         as = a == "" ? (("asyncio " k[1]) in failed ? "failed" : "-") : fmt(a)
         us = have_uvloop != "yes" ? "skipped" : u == "" ? (("uvloop " k[1]) in failed ? "failed" : "-") : fmt(u)
         printf "%-16s %-26s %-5s %10s %10s %10s %9s %9s  %s\n", k[1], k[2], unit[key], cs, as, us,
-               ratio(a, c), have_uvloop == "yes" ? ratio(u, c) : "skipped", \
+               ratio(a, c, unit[key]), have_uvloop == "yes" ? ratio(u, c, unit[key]) : "skipped", \
                (key in target) ? target[key] : ""
     }
+    extra = 0
+    for (i = 1; i <= n; i++) if (order[i] in has_extra) extra = 1
+    if (extra) {
+        # Other clients (curl, wrk) on the benchmarks that have them.
+        print ""
+        printf "%-16s %-26s %-5s %10s %10s %10s %9s %9s\n", "benchmark", "metric", "unit",
+               "casyncio", "curl", "wrk", "cas/curl", "cas/wrk"
+        for (i = 1; i <= n; i++) {
+            key = order[i]; if (!(key in has_extra)) continue
+            split(key, k, " ")
+            c = val["casyncio " key]; cu = val["curl " key]; wr = val["wrk " key]
+            printf "%-16s %-26s %-5s %10s %10s %10s %9s %9s\n", k[1], k[2], unit[key], fmt(c),
+                   cu == "" ? (("curl " k[1]) in failed ? "failed" : "-") : fmt(cu),
+                   wr == "" ? (("wrk " k[1]) in failed ? "failed" : "skipped") : fmt(wr),
+                   ratio(cu, c, unit[key]), ratio(wr, c, unit[key])
+        }
+    }
     print ""
-    print "Every metric is lower-is-better; asy/cas = asyncio / casyncio and uvl/cas = uvloop / casyncio,"
-    print "so a ratio above 1.0x means casyncio is that many times faster (or smaller). The target"
-    print "column applies to casyncio. (Exception: req_per_s is higher-is-better, so there a ratio"
-    print "below 1.0x means casyncio serves more.)"
+    print "Every metric is lower-is-better but rates (req/s); asy/cas = asyncio / casyncio and"
+    print "uvl/cas = uvloop / casyncio (for a rate: casyncio / asyncio, casyncio / uvloop), so a ratio"
+    print "above 1.0x means casyncio is that many times faster (or smaller). The target column applies"
+    print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat."
 }' "$tmp/results"
 
 status=0
