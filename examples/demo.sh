@@ -129,10 +129,12 @@ done
 #   chat_server  chat_check.py's scripted clients, then SIGTERM -> exit 0
 #   port_check   an open port, a closed one and one that never answers
 #   pipeline     seq 1 100000 | grep 7 | wc -l
+#   fetch_url    the tutorial's HTTP program, against a local server
 # Needs $python for the chat clients and the port_check targets.
 
 net_pid=
-trap 'rm -rf "$tmp"; [ -n "$net_pid" ] && kill -KILL "$net_pid" 2>/dev/null' EXIT
+httpd_pid=
+trap 'rm -rf "$tmp"; for p in $net_pid $httpd_pid; do kill -KILL "$p" 2>/dev/null; done' EXIT
 
 # net_start COMMAND...: starts a server, waits for its READY line; sets
 # net_pid and net_port.
@@ -270,6 +272,37 @@ if [ -n "$python" ]; then
     if cmp -s "$tmp/pipeline.out" "$tmp/pipeline.py.out"; then pymatch=same; else pymatch=differs; fi
 fi
 net_row pipeline "$here/expected/pipeline.txt" "$tmp/pipeline.out" "$(cat "$tmp/status")" "$start" "$pymatch"
+
+# ---------------------------------------------------------------------------
+# HTTP: the tutorial's fetch_url against a local server (no internet here),
+# examples/www/ served by Python's http.server on a free port.  The aiohttp
+# twin runs where aiohttp is installed (Debian's python3-aiohttp).
+if [ -n "$python" ]; then
+    echo "== fetch_url, against a local server"
+    : >"$tmp/httpd"
+    "$python" -u -m http.server 0 --bind 127.0.0.1 --directory "$here/www" >"$tmp/httpd" 2>/dev/null &
+    httpd_pid=$!
+    n=0
+    while ! grep -q ' port ' "$tmp/httpd" && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    url=http://127.0.0.1:$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$tmp/httpd")/
+    start=$(now)
+    { "$bindir/fetch_url" "$url"; echo $? >"$tmp/status"; } | tee "$tmp/fetch_url.out"
+    end=$(now)
+    pymatch=-
+    for py in "$python" /usr/bin/python3; do
+        if "$py" -c 'import aiohttp' 2>/dev/null; then
+            "$py" "$here/fetch_url.py" "$url" >"$tmp/fetch_url.py.out"
+            if cmp -s "$tmp/fetch_url.out" "$tmp/fetch_url.py.out"; then pymatch=same; else pymatch=differs; fi
+            break
+        fi
+    done
+    kill "$httpd_pid" 2>/dev/null
+    wait "$httpd_pid" 2>/dev/null
+    net_row fetch_url "$here/expected/fetch_url.txt" "$tmp/fetch_url.out" "$(cat "$tmp/status")" \
+        "$start" "$pymatch" "$end"
+else
+    echo "note: no $python: fetch_url is not checked (it needs a local HTTP server)" >&2
+fi
 # ======================================== end of the network and process part
 
 echo
