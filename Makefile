@@ -417,6 +417,7 @@ help:
 	@echo '  bench           build bench/*.c into $(BUILD)/bench/ and run bench/run.sh'
 	@echo '  install         install header, libraries, casyncio.pc and casyncio-fetch (PREFIX, DESTDIR, BINDIR)'
 	@echo '  uninstall       remove what install installed'
+	@echo '  fuzz            libFuzzer on the stream reader for FUZZ_SECONDS (default 60; clang)'
 	@echo '  format          clang-format -i every C file; format-check only reports'
 	@echo '  clean           remove every build*/ directory'
 	@echo 'Variables: BUILD=$(BUILD) PREFIX=$(PREFIX) CC=$(CC) CORO=asm|ucontext'
