@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #define I2P(i) ((void *)(intptr_t)(i))
 #define P2I(p) ((int)(intptr_t)(p))
@@ -1495,6 +1496,47 @@ START_TEST(test_own_sigpipe_handler_kept)
 }
 END_TEST
 
+/* A task spinning on sleep(0) for I/O sees it within a bounded number of
+ * iterations (Python polls at every one; casyncio at least every ~60). */
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    *(bool *)h->data = true;
+    uv_poll_stop(h);
+}
+
+static void *spin_for_io(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(write(fds[1], "x", 1), 1); /* readable from the start */
+    bool seen = false;
+    uv_poll_t poll;
+    poll.data = &seen;
+    ck_assert_int_eq(uv_poll_init(asyncio_loop_uv(asyncio_get_running_loop()), &poll, fds[0]), 0);
+    ck_assert_int_eq(uv_poll_start(&poll, UV_READABLE, on_readable), 0);
+    int spins = 0;
+    while (!seen && spins < 100000) {
+        ck_assert_int_eq(asyncio_sleep(0), 0);
+        spins++;
+    }
+    ck_assert_msg(spins <= 100, "I/O noticed after %d iterations", spins);
+    uv_close((uv_handle_t *)&poll, NULL);
+    ck_assert_int_eq(asyncio_sleep(0), 0); /* lets the close finish */
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+}
+
+START_TEST(test_spinning_task_sees_io)
+{
+    tu_run_ok(spin_for_io, NULL);
+}
+END_TEST
+
 Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -1511,11 +1553,12 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_mixed_order_like_python);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("sigpipe");
+    tc = tcase_create("io");
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_first_loop_ignores_sigpipe);
     tcase_add_test(tc, test_own_sigpipe_handler_kept);
+    tcase_add_test(tc, test_spinning_task_sees_io);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("timers");
