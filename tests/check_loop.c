@@ -1506,6 +1506,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
     uv_poll_stop(h);
 }
 
+static void on_poll_closed(uv_handle_t *h)
+{
+    *(bool *)h->data = true;
+}
+
 static void *spin_for_io(void *arg)
 {
     (void)arg;
@@ -1523,9 +1528,11 @@ static void *spin_for_io(void *arg)
         spins++;
     }
     ck_assert_msg(spins <= 100, "I/O noticed after %d iterations", spins);
-    uv_close((uv_handle_t *)&poll, NULL);
-    ck_assert_int_eq(asyncio_sleep(0), 0); /* lets the close finish */
-    ck_assert_int_eq(asyncio_sleep(0), 0);
+    /* The handle lives on this stack: wait for its close callback. */
+    seen = false;
+    uv_close((uv_handle_t *)&poll, on_poll_closed);
+    while (!seen)
+        ck_assert_int_eq(asyncio_sleep(0), 0);
     close(fds[0]);
     close(fds[1]);
     return NULL;
