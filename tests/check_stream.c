@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h> /* libuv's error codes */
 
@@ -1546,6 +1547,233 @@ START_TEST(test_fed_reader)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * Review: defects found reading the code cold, one test each.
+ * --------------------------------------------------------------------- */
+
+static void *echo_once(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char buf[64];
+    size_t n;
+    while (asyncio_stream_read(s, buf, sizeof buf, &n) == 0 && n)
+        ;
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* Lengths whose sum wraps around size_t must be refused, not truncated
+ * into a uv_buf_t that reads far past the caller's data. */
+static void *overflow_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_once, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    static const char small[4] = "abc";
+    const void *data[2] = {small, small};
+    size_t lens[2] = {SIZE_MAX, 2};
+    ck_assert_int_eq(asyncio_stream_writelines(s, data, lens, 2), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    size_t lens2[2] = {(size_t)UINT32_MAX + 1, 0};
+    ck_assert_int_eq(asyncio_stream_writelines(s, data, lens2, 2), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert(!asyncio_stream_is_closing(s));
+    ck_assert_int_eq(asyncio_stream_write(s, "ok", 2), 0);
+    ck_assert_int_eq(asyncio_stream_drain(s), 0);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_write_size_overflow)
+{
+    run(overflow_main, NULL);
+}
+END_TEST
+
+/* A reader's buffer growth must not wrap around size_t. */
+static void *feed_overflow_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_t *s = asyncio__stream_reader_new(asyncio_get_running_loop(), 0);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(asyncio__stream_feed_data(s, "x", 1), 0);
+    ck_assert_int_eq(asyncio__stream_feed_data(s, "y", SIZE_MAX), ASYNCIO_ENOMEM);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio__stream_feed_data(s, "y", SIZE_MAX / 2 + 1), ASYNCIO_ENOMEM);
+    asyncio_error_clear();
+    ck_assert_uint_eq(asyncio__stream_buffered(s), 1);
+    asyncio_stream_free(s);
+    return NULL;
+}
+
+START_TEST(test_review_feed_overflow)
+{
+    run(feed_overflow_main, NULL);
+}
+END_TEST
+
+/* readuntil waits having searched the first bytes; another task consumes
+ * them meanwhile: the search must not start past the end of the buffer. */
+typedef struct ru_state {
+    asyncio_stream_t *s;
+    char out[32];
+    size_t n;
+    int rc;
+} ru_state_t;
+
+static void *ru_reader(void *arg)
+{
+    ru_state_t *st = arg;
+    st->rc = asyncio_stream_readuntil(st->s, "\n", 1, st->out, sizeof st->out, &st->n);
+    return NULL;
+}
+
+static void *readuntil_race_main(void *arg)
+{
+    (void)arg;
+    ru_state_t st = {.s = asyncio__stream_reader_new(asyncio_get_running_loop(), 0)};
+    ck_assert_ptr_nonnull(st.s);
+    ck_assert_int_eq(asyncio__stream_feed_data(st.s, "abcdefgh", 8), 0);
+    asyncio_future_t *t = tu_spawn(ru_reader, &st);
+    tu_yield(); /* searched 8 bytes, waits */
+    ck_assert_int_eq(asyncio__stream_feed_data(st.s, "ij", 2), 0);
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read(st.s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_int_eq(asyncio__stream_feed_data(st.s, "k\n", 2), 0);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    ck_assert_int_eq(st.rc, 0);
+    ck_assert_uint_eq(st.n, 2);
+    ck_assert(memcmp(st.out, "k\n", 2) == 0);
+    asyncio_stream_free(st.s);
+    return NULL;
+}
+
+START_TEST(test_review_readuntil_consumed_meanwhile)
+{
+    run(readuntil_race_main, NULL);
+}
+END_TEST
+
+/* A handler hands its stream to other tasks and returns: the server closes
+ * the stream, and the tasks still in read / wait_closed / drain must come
+ * back (EOF, closed) without touching freed memory. */
+static asyncio_future_t *helpers[3];
+static int helper_rc[3];
+static size_t helper_n;
+
+static void *helper_read(void *arg)
+{
+    char buf[8];
+    helper_rc[0] = asyncio_stream_read(arg, buf, sizeof buf, &helper_n);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *helper_wait_closed(void *arg)
+{
+    helper_rc[1] = asyncio_stream_wait_closed(arg);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *helper_wait_closed2(void *arg)
+{
+    helper_rc[2] = asyncio_stream_wait_closed(arg);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *hand_over(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    helpers[0] = asyncio_create_task(helper_read, s);
+    helpers[1] = asyncio_create_task(helper_wait_closed, s);
+    helpers[2] = asyncio_create_task(helper_wait_closed2, s);
+    tu_yield(); /* they all wait now */
+    return NULL;
+}
+
+static void *hand_over_main(void *arg)
+{
+    (void)arg;
+    memset(helpers, 0, sizeof helpers);
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(hand_over, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *c = connect_ok(server_port(srv), NULL);
+    char b[1];
+    size_t nb;
+    ck_assert_int_eq(asyncio_stream_read(c, b, 1, &nb), 0);
+    ck_assert_uint_eq(nb, 0); /* the server closed its side */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_nonnull(helpers[i]);
+        asyncio_await(helpers[i], NULL);
+        asyncio_decref(helpers[i]);
+    }
+    ck_assert_int_eq(helper_rc[0], 0);
+    ck_assert_uint_eq(helper_n, 0);
+    ck_assert_int_eq(helper_rc[1], 0);
+    ck_assert_int_eq(helper_rc[2], 0);
+    asyncio_stream_free(c);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_handler_returns_while_others_wait)
+{
+    run(hand_over_main, NULL);
+}
+END_TEST
+
+/* A Unix socket path longer than sun_path: an error, as Python's "AF_UNIX
+ * path too long", never a silently truncated path (which would bind, or
+ * connect to, another socket). */
+static void *long_path_main(void *arg)
+{
+    (void)arg;
+    struct sockaddr_un sun;
+    char base[sizeof sun.sun_path + 8];
+    int len = snprintf(base, sizeof base, "/tmp/casyncio-review-%d-", (int)getpid());
+    while ((size_t)len < sizeof sun.sun_path - 1)
+        base[len++] = 'a';
+    base[len] = '\0'; /* what fits exactly */
+    char longer[sizeof base + 4];
+    snprintf(longer, sizeof longer, "%sbcd", base);
+    unlink(base);
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_unix_server(echo_once, NULL, base, NULL, &srv), 0);
+    asyncio_stream_t *s = NULL;
+    int rc = asyncio_open_unix_connection(longer, NULL, &s);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(tu_raised_message(), "AF_UNIX path too long");
+    asyncio_error_clear();
+    asyncio_server_t *srv2 = NULL;
+    ck_assert_int_ne(asyncio_start_unix_server(echo_once, NULL, longer, NULL, &srv2), 0);
+    ck_assert_str_eq(tu_raised_message(), "AF_UNIX path too long");
+    asyncio_error_clear();
+    ck_assert_ptr_null(srv2);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    unlink(base);
+    return NULL;
+}
+
+START_TEST(test_review_unix_path_too_long)
+{
+    run(long_path_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -1591,6 +1819,16 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_protocol);
     tcase_add_test(tc, test_dns);
     tcase_add_test(tc, test_dns_cancel);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("review");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_review_write_size_overflow);
+    tcase_add_test(tc, test_review_feed_overflow);
+    tcase_add_test(tc, test_review_readuntil_consumed_meanwhile);
+    tcase_add_test(tc, test_review_handler_returns_while_others_wait);
+    tcase_add_test(tc, test_review_unix_path_too_long);
     suite_add_tcase(s, tc);
     return s;
 }
