@@ -293,11 +293,12 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
     for (size_t i = 0; i < n; i++) {
         if (!data[i] && lens[i])
             return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+        /* A uv_buf_t holds an unsigned length; checked per piece so that
+         * a sum wrapping around size_t cannot pass as small. */
+        if (lens[i] > UINT32_MAX - total)
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: more than 4 GiB at once", who);
         total += lens[i];
     }
-    if (total > UINT32_MAX) /* a uv_buf_t holds an unsigned length */
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: %zu bytes at once (4 GiB at most)", who,
-                                   total);
     if (t->eof_written)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
     if (t->user_closed)
