@@ -64,6 +64,9 @@ static void wake(asyncio_future_t **w)
 
 static int append(asyncio_stream_t *s, const char *data, size_t n)
 {
+    /* Room for len + n with the doubling below never wrapping around. */
+    if (n > SIZE_MAX / 4 - s->len)
+        return ASYNCIO_ENOMEM;
     if (s->start + s->len + n > s->cap) {
         if (s->start) {
             memmove(s->buf, s->buf + s->start, s->len);
