@@ -499,7 +499,11 @@ static int readuntil(asyncio__task_t *task, asyncio_stream_t *s, const char *sep
     if (s->exc)
         return raise_exc(s);
     for (;;) {
-        if (s->len - offset >= seplen && s->len >= seplen) {
+        /* Another task may have consumed what was searched while this
+         * one waited: the search then starts over. */
+        if (offset > s->len)
+            offset = 0;
+        if (s->len - offset >= seplen) {
             const char *base = s->buf + s->start;
             const char *hit = memmem(base + offset, s->len - offset, sep, seplen);
             if (hit) {
