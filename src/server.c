@@ -12,6 +12,7 @@
 
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 typedef struct listener {
     union {
@@ -244,6 +245,17 @@ static int add_listener(asyncio_server_t *srv, const struct sockaddr *addr, cons
     return 0;
 }
 
+/* libuv copies a Unix socket path into sun_path truncated, which binds or
+ * connects to another path: refused as Python refuses it. */
+static bool unix_path_fits(const char *path)
+{
+    struct sockaddr_un sun;
+    if (strlen(path) < sizeof sun.sun_path)
+        return true;
+    asyncio__raise_exc(asyncio__exc_make(UV_ENAMETOOLONG, "OSError", "AF_UNIX path too long"));
+    return false;
+}
+
 static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *proto, void *arg,
                  const char *host, int port, const char *path, const asyncio_stream_opts_t *opts,
                  asyncio_server_t **server, const char *who)
@@ -277,7 +289,8 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
     asyncio__list_init(&srv->closer.link);
     int rc;
     if (path) {
-        rc = add_listener(srv, NULL, path, opts, who);
+        rc =
+            unix_path_fits(path) ? add_listener(srv, NULL, path, opts, who) : asyncio_error()->code;
     } else {
         char service[16];
         snprintf(service, sizeof service, "%d", port);

@@ -603,6 +603,17 @@ int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
     return 0;
 }
 
+/* libuv copies a Unix socket path into sun_path truncated, which binds or
+ * connects to another path: refused as Python refuses it. */
+static bool unix_path_fits(const char *path)
+{
+    struct sockaddr_un sun;
+    if (strlen(path) < sizeof sun.sun_path)
+        return true;
+    asyncio__raise_exc(asyncio__exc_make(UV_ENAMETOOLONG, "OSError", "AF_UNIX path too long"));
+    return false;
+}
+
 /* Connects a fresh transport from alloc to host:port (every address in
  * turn) or to path. */
 int asyncio__transport_open(const char *host, int port, const char *path,
@@ -616,6 +627,8 @@ int asyncio__transport_open(const char *host, int port, const char *path,
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: the result pointer is NULL", who);
     asyncio_loop_t *loop = task->fut.loop;
     if (path) {
+        if (!unix_path_fits(path))
+            return asyncio_error()->code;
         asyncio_transport_t *t = alloc(loop, ASYNCIO__KIND_PIPE, ctx);
         if (!t)
             return asyncio_error()->code;
