@@ -1774,6 +1774,123 @@ START_TEST(test_review_unix_path_too_long)
 }
 END_TEST
 
+/* A limit so large that twice it wraps around size_t must not pause
+ * reading at the first byte. */
+static void *write_ten(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_stream_write(s, "0123456789", 10), 0);
+    echo_once(s, NULL);
+    return NULL;
+}
+
+static void *huge_limit_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(write_ten, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_opts_t opts = {.limit = SIZE_MAX / 2 + 1};
+    asyncio_stream_t *s = connect_ok(server_port(srv), &opts);
+    while (asyncio__stream_buffered(s) < 10)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert(asyncio_transport_is_reading(asyncio_stream_transport(s)));
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 10, &n), 0);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_huge_limit)
+{
+    run(huge_limit_main, NULL);
+}
+END_TEST
+
+/* Protocol callbacks that end their connection from inside: abort in
+ * data_received, close in connection_made, user data freed in
+ * connection_lost, writes from connection_lost. */
+typedef struct cbstate {
+    int lost;
+    int made;
+} cbstate_t;
+
+static int cb_lost_total;
+
+static void cb_made_close(asyncio_transport_t *t, void *user)
+{
+    (void)user;
+    cbstate_t *st = calloc(1, sizeof *st);
+    st->made = 1;
+    asyncio_transport_set_user(t, st);
+    ck_assert_int_eq(asyncio_transport_write(t, "x", 1), 0);
+    asyncio_transport_close(t);
+    asyncio_transport_close(t);
+    ck_assert(asyncio_transport_is_closing(t));
+}
+
+static void cb_lost_free(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)exc;
+    asyncio_transport_write(t, "late", 4); /* dropped: closed */
+    asyncio_error_clear();
+    asyncio_transport_abort(t);
+    free(user);
+    cb_lost_total++;
+}
+
+static void cb_data_abort(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    (void)data;
+    (void)len;
+    (void)user;
+    asyncio_transport_abort(t);
+    asyncio_transport_abort(t);
+    asyncio_transport_pause_reading(t);
+    asyncio_transport_resume_reading(t);
+}
+
+static void cb_made_client(asyncio_transport_t *t, void *user)
+{
+    (void)user;
+    asyncio_transport_set_user(t, calloc(1, sizeof(cbstate_t)));
+}
+
+static const asyncio_protocol_t CLOSE_AT_ONCE = {.connection_made = cb_made_close,
+                                                 .connection_lost = cb_lost_free};
+static const asyncio_protocol_t ABORT_ON_DATA = {.connection_made = cb_made_client,
+                                                 .data_received = cb_data_abort,
+                                                 .connection_lost = cb_lost_free};
+
+static void *callbacks_main(void *arg)
+{
+    (void)arg;
+    cb_lost_total = 0;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_create_server(&CLOSE_AT_ONCE, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    for (int i = 0; i < 4; i++) {
+        asyncio_transport_t *t = NULL;
+        ck_assert_int_eq(
+            asyncio_create_connection(&ABORT_ON_DATA, NULL, "127.0.0.1", port, NULL, &t), 0);
+    }
+    while (cb_lost_total < 8)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_close_from_callbacks)
+{
+    run(callbacks_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -1829,6 +1946,8 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_readuntil_consumed_meanwhile);
     tcase_add_test(tc, test_review_handler_returns_while_others_wait);
     tcase_add_test(tc, test_review_unix_path_too_long);
+    tcase_add_test(tc, test_review_huge_limit);
+    tcase_add_test(tc, test_review_close_from_callbacks);
     suite_add_tcase(s, tc);
     return s;
 }
