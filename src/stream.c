@@ -186,7 +186,9 @@ static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
     }
     s->magic = ASYNCIO__STREAM_MAGIC;
     s->loop = loop;
-    s->limit = limit ? limit : ASYNCIO_STREAM_LIMIT;
+    /* Twice the limit is the pause threshold: kept from wrapping (a
+     * quarter of the address space is no limit anyway). */
+    s->limit = !limit ? ASYNCIO_STREAM_LIMIT : limit > SIZE_MAX / 4 ? SIZE_MAX / 4 : limit;
     return s;
 }
 
