@@ -1289,7 +1289,10 @@ ASYNCIO_EXTERN int asyncio_open_unix_connection(const char *path, const asyncio_
 
 /* A server's client_connected_cb: runs as a task per connection (a
  * coroutine: it may suspend).  The stream is borrowed: the server closes
- * and frees it when the function returns.  An exception it leaves raised
+ * and frees it when the function returns.  Other tasks it handed the
+ * stream to and that are inside a call on it then (read, drain,
+ * wait_closed, ...) come back with EOF or the connection's error; they
+ * must not call it again.  An exception it leaves raised
  * (other than CancelledError) is reported to the loop's exception handler
  * and the connection closed, as Python does. */
 typedef void *(*asyncio_stream_handler_fn)(asyncio_stream_t *stream, void *arg);
