@@ -371,12 +371,19 @@ static void *unix_main(void *arg)
     ck_assert_int_eq(asyncio_server_sockname(srv, 0, &a), 0);
     ck_assert_int_eq(a.family, AF_UNIX);
     ck_assert_str_eq(a.host, path);
-    /* A second server on the same path: address in use. */
+    /* A path taken by a file that is not a socket: address in use. */
+    char fpath[80];
+    snprintf(fpath, sizeof fpath, "%s.file", path);
+    FILE *fp = fopen(fpath, "w");
+    ck_assert_ptr_nonnull(fp);
+    fclose(fp);
     asyncio_server_t *srv2 = NULL;
-    ck_assert_int_lt(asyncio_start_unix_server(echo_handler, NULL, path, NULL, &srv2), 0);
+    ck_assert_int_lt(asyncio_start_unix_server(echo_handler, NULL, fpath, NULL, &srv2), 0);
     ck_assert(asyncio_error_matches("OSError"));
     asyncio_error_clear();
     ck_assert_ptr_null(srv2);
+    ck_assert_int_eq(access(fpath, F_OK), 0); /* left alone */
+    unlink(fpath);
     asyncio_stream_t *s = NULL;
     ck_assert_int_eq(asyncio_open_unix_connection(path, NULL, &s), 0);
     ck_assert_int_eq(asyncio_stream_peername(s, &a), 0);
@@ -1891,6 +1898,37 @@ START_TEST(test_review_close_from_callbacks)
 }
 END_TEST
 
+/* A socket file left at the path (a server that died): removed and bound
+ * again, as Python's create_unix_server does. */
+static void *stale_socket_main(void *arg)
+{
+    (void)arg;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof sun.sun_path, "/tmp/casyncio-stale-%d.sock", (int)getpid());
+    unlink(sun.sun_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    close(fd);
+    asyncio_server_t *srv = NULL;
+    int rc = asyncio_start_unix_server(echo_once, NULL, sun.sun_path, NULL, &srv);
+    ck_assert_msg(rc == 0, "start_unix_server: %s", tu_raised_message());
+    asyncio_stream_t *s = NULL;
+    ck_assert_int_eq(asyncio_open_unix_connection(sun.sun_path, NULL, &s), 0);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    unlink(sun.sun_path);
+    return NULL;
+}
+
+START_TEST(test_review_stale_unix_socket)
+{
+    run(stale_socket_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -1948,6 +1986,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_unix_path_too_long);
     tcase_add_test(tc, test_review_huge_limit);
     tcase_add_test(tc, test_review_close_from_callbacks);
+    tcase_add_test(tc, test_review_stale_unix_socket);
     suite_add_tcase(s, tc);
     return s;
 }
