@@ -1310,9 +1310,11 @@ ASYNCIO_EXTERN int asyncio_start_server(asyncio_stream_handler_fn handler, void 
                                         const asyncio_stream_opts_t *opts,
                                         asyncio_server_t **server);
 
-/* `await asyncio.start_unix_server(handler, path)`.  An existing socket
- * file at path is not removed (OSError "address in use"), as Python's
- * default.  As above. */
+/* `await asyncio.start_unix_server(handler, path)`.  A socket file
+ * already at path is removed first, as Python does (even one a live
+ * server listens on: that server no longer gets connections); any other
+ * file there makes it fail with OSError (address in use).  The socket
+ * file is left behind at close (Python 3.11).  As above. */
 ASYNCIO_EXTERN int asyncio_start_unix_server(asyncio_stream_handler_fn handler, void *arg,
                                              const char *path, const asyncio_stream_opts_t *opts,
                                              asyncio_server_t **server);

@@ -11,7 +11,9 @@
 #include "transport.h"
 
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 typedef struct listener {
@@ -289,8 +291,13 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
     asyncio__list_init(&srv->closer.link);
     int rc;
     if (path) {
-        rc =
-            unix_path_fits(path) ? add_listener(srv, NULL, path, opts, who) : asyncio_error()->code;
+        /* As Python: a socket file left at the path (a server that is
+         * gone) is removed; any other file makes bind fail. */
+        struct stat st;
+        bool fits = unix_path_fits(path);
+        if (fits && path[0] && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path);
+        rc = fits ? add_listener(srv, NULL, path, opts, who) : asyncio_error()->code;
     } else {
         char service[16];
         snprintf(service, sizeof service, "%d", port);
