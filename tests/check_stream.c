@@ -1929,6 +1929,108 @@ START_TEST(test_review_stale_unix_socket)
 }
 END_TEST
 
+/* The loop closes with a task suspended at every point: serve_forever,
+ * server wait_closed, getaddrinfo, connect, read, drain, wait_closed.  No
+ * leak, no crash. */
+static bool flood_blocked;
+
+static void *flood(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    static char chunk[64 * 1024];
+    for (;;) { /* the client never reads: drain blocks */
+        if (asyncio_stream_write(s, chunk, sizeof chunk))
+            break;
+        if (asyncio_transport_get_write_buffer_size(asyncio_stream_transport(s)) > 0)
+            flood_blocked = true;
+        if (asyncio_stream_drain(s))
+            break;
+    }
+    return NULL;
+}
+
+static void *t_serve_forever(void *arg)
+{
+    asyncio_server_serve_forever(arg);
+    return NULL;
+}
+
+static void *t_server_wait_closed(void *arg)
+{
+    asyncio_server_wait_closed(arg);
+    return NULL;
+}
+
+static void *t_resolve(void *arg)
+{
+    (void)arg;
+    asyncio_addrinfo_t *ai = NULL;
+    if (asyncio_getaddrinfo("localhost", "80", 0, SOCK_STREAM, 0, &ai) == 0)
+        asyncio_addrinfo_free(ai);
+    return NULL;
+}
+
+static void *t_connect(void *arg)
+{
+    asyncio_stream_t *s = NULL;
+    if (asyncio_open_connection("127.0.0.1", PI(arg), NULL, &s) == 0)
+        asyncio_stream_free(s);
+    return NULL;
+}
+
+static void *t_read(void *arg)
+{
+    char buf[4];
+    size_t n;
+    asyncio_stream_read(arg, buf, sizeof buf, &n);
+    return NULL;
+}
+
+static void *t_wait_closed(void *arg)
+{
+    asyncio_stream_wait_closed(arg);
+    return NULL;
+}
+
+static void *every_state(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(flood, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    flood_blocked = false;
+    asyncio_stream_t *c = connect_ok(port, NULL);
+    while (!flood_blocked) /* the handler is in drain */
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    asyncio_future_t *ts[6] = {
+        asyncio_create_task(t_serve_forever, srv),
+        asyncio_create_task(t_server_wait_closed, srv),
+        asyncio_create_task(t_resolve, NULL),
+        asyncio_create_task(t_connect, IP(port)),
+        asyncio_create_task(t_read, c),
+        asyncio_create_task(t_wait_closed, c),
+    };
+    for (int i = 0; i < 6; i++) {
+        ck_assert_ptr_nonnull(ts[i]);
+        asyncio_decref(ts[i]);
+    }
+    tu_yield();
+    return NULL; /* everything suspended */
+}
+
+START_TEST(test_review_loop_close_every_state)
+{
+    tu_alloc_install();
+    asyncio_loop_t *loop = asyncio_loop_new();
+    asyncio_future_t *f = asyncio_create_task(every_state, NULL);
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, f, NULL), 0);
+    asyncio_decref(f);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    asyncio_error_clear();
+    tu_assert_no_leak();
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -1987,6 +2089,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_huge_limit);
     tcase_add_test(tc, test_review_close_from_callbacks);
     tcase_add_test(tc, test_review_stale_unix_socket);
+    tcase_add_test(tc, test_review_loop_close_every_state);
     suite_add_tcase(s, tc);
     return s;
 }
