@@ -2031,6 +2031,36 @@ START_TEST(test_review_loop_close_every_state)
 }
 END_TEST
 
+/* drain after close(): Python yields once, connection_lost comes, and
+ * drain raises ConnectionResetError("Connection lost"), each time
+ * (checked with Python 3.11). */
+static void *drain_after_close_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_once, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
+    asyncio_stream_close(s);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(asyncio_stream_drain(s), UV_ECONNRESET);
+        ck_assert(asyncio_error_matches("ConnectionResetError"));
+        ck_assert_str_eq(tu_raised_message(), "Connection lost");
+        asyncio_error_clear();
+    }
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_drain_after_close)
+{
+    run(drain_after_close_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -2090,6 +2120,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_close_from_callbacks);
     tcase_add_test(tc, test_review_stale_unix_socket);
     tcase_add_test(tc, test_review_loop_close_every_state);
+    tcase_add_test(tc, test_review_drain_after_close);
     suite_add_tcase(s, tc);
     return s;
 }
