@@ -646,8 +646,12 @@ static int drain_in(asyncio__task_t *task, asyncio_stream_t *s)
     if (s->exc)
         return raise_exc(s);
     if (s->t.closing && !s->conn_lost) {
-        /* Python yields once so that connection_lost may come first. */
-        int rc = asyncio_sleep(0);
+        /* Python yields once so that connection_lost, already scheduled,
+         * comes first.  Here it comes with the handle's close callback:
+         * once uv_close was called, wait for it (drainers are woken by
+         * connection_lost); while writes still flush, yield once. */
+        int rc =
+            s->t.handle_closing ? asyncio__transport_wait(task, &s->drainers) : asyncio_sleep(0);
         if (rc)
             return rc;
         if (s->exc)
