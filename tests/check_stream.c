@@ -2061,6 +2061,41 @@ START_TEST(test_review_drain_after_close)
 }
 END_TEST
 
+/* A stream or server passed again after its free, before its socket is
+ * closed (its memory still there): refused as not live, never used. */
+static void *double_free_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_once, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    asyncio_stream_free(s);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_stream_free(s);
+    ck_assert(asyncio_error_matches("ValueError"));
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    char buf[4];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    asyncio_server_free(srv);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_server_free(srv);
+    ck_assert(asyncio_error_matches("ValueError"));
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_server_serve_forever(srv), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_review_double_free)
+{
+    run(double_free_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -2121,6 +2156,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_stale_unix_socket);
     tcase_add_test(tc, test_review_loop_close_every_state);
     tcase_add_test(tc, test_review_drain_after_close);
+    tcase_add_test(tc, test_review_double_free);
     suite_add_tcase(s, tc);
     return s;
 }
