@@ -488,6 +488,9 @@ void asyncio_server_free(asyncio_server_t *srv)
     asyncio_server_close_clients(srv);
     detach_conns(srv);
     srv->freed = true;
+    /* Not live from now on, although the memory stays until the
+     * listening sockets are closed. */
+    srv->magic = ASYNCIO__DEAD_MAGIC;
     if (srv->nopen == 0)
         server_free_memory(srv);
 }

@@ -48,7 +48,9 @@ static bool check(asyncio_stream_t *s, const char *who)
         asyncio__raise_code(ASYNCIO_EVALUE, "%s: stream is NULL", who);
         return false;
     }
-    if (s->magic != ASYNCIO__STREAM_MAGIC) {
+    /* Freed by its owner (or its server) but not yet gone: the socket
+     * still closes, or calls in progress still return. */
+    if (s->magic != ASYNCIO__STREAM_MAGIC || s->freed) {
         asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live stream", who);
         return false;
     }
