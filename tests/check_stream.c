@@ -2096,6 +2096,101 @@ START_TEST(test_review_double_free)
 }
 END_TEST
 
+/* A protocol callback that leaves an error raised: as Python, a failing
+ * data_received / eof_received is a fatal error of the transport (reported,
+ * then connection_lost with that error), never an error left in the
+ * thread's indicator for whatever runs next. */
+static tu_log_t FAILLOG;
+static int fail_lost;
+
+static void fail_handler(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    tu_logf(&FAILLOG, "[%s %s] ", ctx->message, ctx->exception ? ctx->exception->type : "-");
+}
+
+static void fail_made(asyncio_transport_t *t, void *user)
+{
+    (void)user;
+    ck_assert_int_eq(asyncio_transport_write(t, "ping", 4), 0);
+}
+
+static void fail_data(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    (void)data;
+    (void)len;
+    (void)user;
+    asyncio_transport_write(t, NULL, 5); /* ValueError, left raised */
+}
+
+static bool fail_eof(asyncio_transport_t *t, void *user)
+{
+    (void)t;
+    (void)user;
+    asyncio_transport_write(t, NULL, 5);
+    return true;
+}
+
+static void fail_lost_cb(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    (void)user;
+    tu_logf(&FAILLOG, "lost(%s) ", exc ? exc->type : "None");
+    fail_lost++;
+}
+
+static const asyncio_protocol_t FAIL_DATA = {
+    .connection_made = fail_made, .data_received = fail_data, .connection_lost = fail_lost_cb};
+static const asyncio_protocol_t FAIL_EOF = {.eof_received = fail_eof,
+                                            .connection_lost = fail_lost_cb};
+
+static void *write_and_eof(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_stream_write(s, "hi", 2), 0);
+    if (asyncio_stream_write_eof(s) == 0)
+        echo_once(s, NULL);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *protocol_error_main(void *arg)
+{
+    (void)arg;
+    memset(&FAILLOG, 0, sizeof FAILLOG);
+    fail_lost = 0;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), fail_handler, NULL);
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(write_and_eof, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_transport_t *t = NULL;
+    ck_assert_int_eq(
+        asyncio_create_connection(&FAIL_DATA, NULL, "127.0.0.1", server_port(srv), NULL, &t), 0);
+    while (fail_lost < 1)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert_ptr_null(asyncio_error());
+    ck_assert_int_eq(
+        asyncio_create_connection(&FAIL_EOF, NULL, "127.0.0.1", server_port(srv), NULL, &t), 0);
+    while (fail_lost < 2)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert_ptr_null(asyncio_error());
+    tu_assert_log(&FAILLOG, "[Fatal error: protocol.data_received() call failed. ValueError] "
+                            "lost(ValueError) "
+                            "[Fatal error: protocol.eof_received() call failed. ValueError] "
+                            "lost(ValueError) ");
+    asyncio_server_close(srv);
+    asyncio_server_close_clients(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_protocol_callback_error)
+{
+    run(protocol_error_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -2157,6 +2252,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_loop_close_every_state);
     tcase_add_test(tc, test_review_drain_after_close);
     tcase_add_test(tc, test_review_double_free);
+    tcase_add_test(tc, test_review_protocol_callback_error);
     suite_add_tcase(s, tc);
     return s;
 }
