@@ -1442,7 +1442,10 @@ ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
  * after the socket is closed, also when the loop closes with the
  * transport open (the last chance to free the user's state).  Any
  * callback may be NULL.  They must not suspend.  data is borrowed for the
- * call only. */
+ * call only.  An error a callback leaves raised is reported to the loop's
+ * exception handler; from data_received or eof_received it is also, as in
+ * Python, a fatal error of the transport: closed at once, connection_lost
+ * gets it. */
 typedef struct asyncio_protocol {
     void (*connection_made)(asyncio_transport_t *t, void *user);
     void (*data_received)(asyncio_transport_t *t, const char *data, size_t len, void *user);

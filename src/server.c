@@ -163,8 +163,14 @@ static void on_connection(uv_stream_t *lst, int status)
         return;
     }
     t->made = true;
-    if (srv->proto->connection_made)
+    if (srv->proto->connection_made) {
         srv->proto->connection_made(t, t->user);
+        if (asyncio_error()) { /* reported, as Python reports it */
+            asyncio__exc_t *e = asyncio__take_raised();
+            asyncio__report(srv->loop, "protocol.connection_made() failed", &e->pub, NULL);
+            asyncio__exc_free(e);
+        }
+    }
     asyncio__transport_start(t);
 }
 

@@ -50,6 +50,27 @@ static asyncio__exc_t *uv_exc(int code)
     return e;
 }
 
+/* A protocol callback left an error raised (it cannot return one).  As
+ * Python: data_received and eof_received failing are fatal errors of the
+ * transport (reported, then closed with the error, which connection_lost
+ * gets); from the other callbacks the error is reported.  It must not stay
+ * in the indicator, where whatever runs next would find it. */
+static bool protocol_failed(asyncio_transport_t *t, const char *what, bool fatal)
+{
+    if (!asyncio_error())
+        return false;
+    asyncio__exc_t *e = asyncio__take_raised();
+    char msg[96];
+    snprintf(msg, sizeof msg,
+             fatal ? "Fatal error: protocol.%s() call failed." : "protocol.%s() failed", what);
+    asyncio__report(t->loop, msg, &e->pub, NULL);
+    if (fatal)
+        asyncio__transport_force_close(t, e);
+    else
+        asyncio__exc_free(e);
+    return true;
+}
+
 static void close_cb(uv_handle_t *h);
 
 static void do_close(asyncio_transport_t *t)
@@ -67,8 +88,10 @@ static void close_cb(uv_handle_t *h)
     asyncio_transport_t *t = h->data;
     if (t->server)
         asyncio__server_conn_gone(t);
-    if (t->made && t->proto->connection_lost)
+    if (t->made && t->proto->connection_lost) {
         t->proto->connection_lost(t, t->exc ? &t->exc->pub : NULL, t->user);
+        protocol_failed(t, "connection_lost", false);
+    }
     asyncio__transport_release(t, ASYNCIO__HOLD_HANDLE);
 }
 
@@ -185,8 +208,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     asyncio_transport_t *t = s->data;
     if (nread > 0) {
-        if (t->proto->data_received)
+        if (t->proto->data_received) {
             t->proto->data_received(t, buf->base, (size_t)nread, t->user);
+            protocol_failed(t, "data_received", true);
+        }
         return;
     }
     if (nread == 0)
@@ -196,6 +221,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         t->reading = false;
         bool keep = t->proto->eof_received && t->proto->eof_received(t, t->user);
+        if (protocol_failed(t, "eof_received", true))
+            return;
         if (!keep)
             close_soft(t);
         return;
@@ -743,8 +770,10 @@ static int create_connection(const asyncio_protocol_t *proto, void *user, const 
     if (rc)
         return rc;
     t->made = true;
-    if (proto->connection_made)
+    if (proto->connection_made) {
         proto->connection_made(t, t->user);
+        protocol_failed(t, "connection_made", false);
+    }
     asyncio__transport_start(t);
     *transport = t;
     return 0;
