@@ -2191,6 +2191,61 @@ START_TEST(test_review_protocol_callback_error)
 }
 END_TEST
 
+/* writelines refuses a bad entry before writing any: Python joins the
+ * list first, so a bad item writes nothing. */
+static size_t wl_got;
+static bool wl_done;
+
+static void *read_everything(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char *data = NULL;
+    size_t len = 0;
+    if (asyncio_stream_read_all(s, &data, &len) == 0)
+        asyncio_buffer_free(data);
+    asyncio_error_clear();
+    wl_got = len;
+    wl_done = true;
+    return NULL;
+}
+
+static void *writelines_main(void *arg)
+{
+    (void)arg;
+    wl_done = false;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(read_everything, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    const void *data[20];
+    size_t lens[20];
+    for (int i = 0; i < 20; i++) {
+        data[i] = "a";
+        lens[i] = 1;
+    }
+    data[17] = NULL;
+    ck_assert_int_eq(asyncio_stream_writelines(s, data, lens, 20), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    data[17] = "a";
+    lens[18] = SIZE_MAX;
+    ck_assert_int_eq(asyncio_stream_writelines(s, data, lens, 20), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_write(s, "end", 3), 0);
+    asyncio_stream_free(s);
+    while (!wl_done)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert_uint_eq(wl_got, 3);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_writelines_all_or_nothing)
+{
+    run(writelines_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -2253,6 +2308,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_drain_after_close);
     tcase_add_test(tc, test_review_double_free);
     tcase_add_test(tc, test_review_protocol_callback_error);
+    tcase_add_test(tc, test_review_writelines_all_or_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
