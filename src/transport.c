@@ -311,21 +311,33 @@ static void write_cb(uv_write_t *req, int status)
         do_close(t);
 }
 
+/* Checks the pieces of a write and sums them: NULL data with a length,
+ * or more than 4 GiB in all (a uv_buf_t holds an unsigned length; checked
+ * per piece so that a sum wrapping around size_t cannot pass as small),
+ * raise ValueError. */
+static int pieces_total(const void *const *data, const size_t *lens, size_t n, size_t *total,
+                        const char *who)
+{
+    size_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!data[i] && lens[i])
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+        if (lens[i] > UINT32_MAX - sum)
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: more than 4 GiB at once", who);
+        sum += lens[i];
+    }
+    *total = sum;
+    return 0;
+}
+
 int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
                               size_t n, const char *who)
 {
     if (!asyncio__transport_check(t, who))
         return ASYNCIO_EVALUE;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!data[i] && lens[i])
-            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
-        /* A uv_buf_t holds an unsigned length; checked per piece so that
-         * a sum wrapping around size_t cannot pass as small. */
-        if (lens[i] > UINT32_MAX - total)
-            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: more than 4 GiB at once", who);
-        total += lens[i];
-    }
+    size_t total;
+    if (pieces_total(data, lens, n, &total, who))
+        return ASYNCIO_EVALUE;
     if (t->eof_written)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
     if (t->user_closed)
@@ -386,6 +398,10 @@ int asyncio_transport_writelines(asyncio_transport_t *t, const void *const *data
 {
     if (n && (!data || !lens))
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_transport_writelines: NULL array");
+    /* All checked before any is written, as Python joins the list first. */
+    size_t total;
+    if (pieces_total(data, lens, n, &total, "asyncio_transport_writelines"))
+        return ASYNCIO_EVALUE;
     /* In groups of 16: what uv_try_write takes at once. */
     for (size_t i = 0; i < n; i += 16) {
         int rc = asyncio__transport_write2(t, data + i, lens + i, n - i < 16 ? n - i : 16,
