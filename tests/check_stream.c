@@ -2246,6 +2246,53 @@ START_TEST(test_review_writelines_all_or_nothing)
 }
 END_TEST
 
+/* Cancelled in wait_closed (stream and server) and readuntil: the objects
+ * stay usable and can be freed (no waiter left behind). */
+static void *t_readuntil(void *arg)
+{
+    char buf[16];
+    size_t n;
+    asyncio_stream_readuntil(arg, "\n", 1, buf, sizeof buf, &n);
+    return NULL;
+}
+
+static void *cancel_waits_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    asyncio_future_t *ts[3] = {asyncio_create_task(t_wait_closed, s),
+                               asyncio_create_task(t_server_wait_closed, srv),
+                               asyncio_create_task(t_readuntil, s)};
+    tu_yield();
+    for (int i = 0; i < 3; i++) {
+        ck_assert(!asyncio_done(ts[i]));
+        asyncio_cancel(ts[i], NULL);
+        ck_assert_int_eq(asyncio_await(ts[i], NULL), ASYNCIO_ECANCELLED);
+        asyncio_error_clear();
+        asyncio_decref(ts[i]);
+    }
+    ck_assert_int_eq(asyncio_stream_write(s, "again\n", 6), 0);
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 6);
+    asyncio_stream_free(s);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    ck_assert_ptr_null(asyncio_error());
+    return NULL;
+}
+
+START_TEST(test_review_cancel_waits)
+{
+    run(cancel_waits_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -2309,6 +2356,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_double_free);
     tcase_add_test(tc, test_review_protocol_callback_error);
     tcase_add_test(tc, test_review_writelines_all_or_nothing);
+    tcase_add_test(tc, test_review_cancel_waits);
     suite_add_tcase(s, tc);
     return s;
 }
