@@ -1289,7 +1289,10 @@ ASYNCIO_EXTERN int asyncio_open_unix_connection(const char *path, const asyncio_
 
 /* A server's client_connected_cb: runs as a task per connection (a
  * coroutine: it may suspend).  The stream is borrowed: the server closes
- * and frees it when the function returns.  An exception it leaves raised
+ * and frees it when the function returns.  Other tasks it handed the
+ * stream to and that are inside a call on it then (read, drain,
+ * wait_closed, ...) come back with EOF or the connection's error; they
+ * must not call it again.  An exception it leaves raised
  * (other than CancelledError) is reported to the loop's exception handler
  * and the connection closed, as Python does. */
 typedef void *(*asyncio_stream_handler_fn)(asyncio_stream_t *stream, void *arg);
@@ -1307,9 +1310,11 @@ ASYNCIO_EXTERN int asyncio_start_server(asyncio_stream_handler_fn handler, void 
                                         const asyncio_stream_opts_t *opts,
                                         asyncio_server_t **server);
 
-/* `await asyncio.start_unix_server(handler, path)`.  An existing socket
- * file at path is not removed (OSError "address in use"), as Python's
- * default.  As above. */
+/* `await asyncio.start_unix_server(handler, path)`.  A socket file
+ * already at path is removed first, as Python does (even one a live
+ * server listens on: that server no longer gets connections); any other
+ * file there makes it fail with OSError (address in use).  The socket
+ * file is left behind at close (Python 3.11).  As above. */
 ASYNCIO_EXTERN int asyncio_start_unix_server(asyncio_stream_handler_fn handler, void *arg,
                                              const char *path, const asyncio_stream_opts_t *opts,
                                              asyncio_server_t **server);
@@ -1437,7 +1442,10 @@ ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
  * after the socket is closed, also when the loop closes with the
  * transport open (the last chance to free the user's state).  Any
  * callback may be NULL.  They must not suspend.  data is borrowed for the
- * call only. */
+ * call only.  An error a callback leaves raised is reported to the loop's
+ * exception handler; from data_received or eof_received it is also, as in
+ * Python, a fatal error of the transport: closed at once, connection_lost
+ * gets it. */
 typedef struct asyncio_protocol {
     void (*connection_made)(asyncio_transport_t *t, void *user);
     void (*data_received)(asyncio_transport_t *t, const char *data, size_t len, void *user);

@@ -11,7 +11,10 @@
 #include "transport.h"
 
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 typedef struct listener {
     union {
@@ -160,8 +163,14 @@ static void on_connection(uv_stream_t *lst, int status)
         return;
     }
     t->made = true;
-    if (srv->proto->connection_made)
+    if (srv->proto->connection_made) {
         srv->proto->connection_made(t, t->user);
+        if (asyncio_error()) { /* reported, as Python reports it */
+            asyncio__exc_t *e = asyncio__take_raised();
+            asyncio__report(srv->loop, "protocol.connection_made() failed", &e->pub, NULL);
+            asyncio__exc_free(e);
+        }
+    }
     asyncio__transport_start(t);
 }
 
@@ -244,6 +253,17 @@ static int add_listener(asyncio_server_t *srv, const struct sockaddr *addr, cons
     return 0;
 }
 
+/* libuv copies a Unix socket path into sun_path truncated, which binds or
+ * connects to another path: refused as Python refuses it. */
+static bool unix_path_fits(const char *path)
+{
+    struct sockaddr_un sun;
+    if (strlen(path) < sizeof sun.sun_path)
+        return true;
+    asyncio__raise_exc(asyncio__exc_make(UV_ENAMETOOLONG, "OSError", "AF_UNIX path too long"));
+    return false;
+}
+
 static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *proto, void *arg,
                  const char *host, int port, const char *path, const asyncio_stream_opts_t *opts,
                  asyncio_server_t **server, const char *who)
@@ -277,7 +297,13 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
     asyncio__list_init(&srv->closer.link);
     int rc;
     if (path) {
-        rc = add_listener(srv, NULL, path, opts, who);
+        /* As Python: a socket file left at the path (a server that is
+         * gone) is removed; any other file makes bind fail. */
+        struct stat st;
+        bool fits = unix_path_fits(path);
+        if (fits && path[0] && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path);
+        rc = fits ? add_listener(srv, NULL, path, opts, who) : asyncio_error()->code;
     } else {
         char service[16];
         snprintf(service, sizeof service, "%d", port);
@@ -468,6 +494,9 @@ void asyncio_server_free(asyncio_server_t *srv)
     asyncio_server_close_clients(srv);
     detach_conns(srv);
     srv->freed = true;
+    /* Not live from now on, although the memory stays until the
+     * listening sockets are closed. */
+    srv->magic = ASYNCIO__DEAD_MAGIC;
     if (srv->nopen == 0)
         server_free_memory(srv);
 }

@@ -26,6 +26,8 @@ struct asyncio_stream {
     bool conn_lost;    /* connection_lost happened */
     bool server_owned; /* a server's handler gets it and the server frees it */
     bool freed;        /* the owner let go */
+    bool gone;         /* the transport went while busy: free on leaving */
+    unsigned busy;     /* calls in progress (enter .. leave) */
     char *buf;
     size_t start, len, cap;
     size_t limit;
@@ -46,7 +48,9 @@ static bool check(asyncio_stream_t *s, const char *who)
         asyncio__raise_code(ASYNCIO_EVALUE, "%s: stream is NULL", who);
         return false;
     }
-    if (s->magic != ASYNCIO__STREAM_MAGIC) {
+    /* Freed by its owner (or its server) but not yet gone: the socket
+     * still closes, or calls in progress still return. */
+    if (s->magic != ASYNCIO__STREAM_MAGIC || s->freed) {
         asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live stream", who);
         return false;
     }
@@ -64,6 +68,9 @@ static void wake(asyncio_future_t **w)
 
 static int append(asyncio_stream_t *s, const char *data, size_t n)
 {
+    /* Room for len + n with the doubling below never wrapping around. */
+    if (n > SIZE_MAX / 4 - s->len)
+        return ASYNCIO_ENOMEM;
     if (s->start + s->len + n > s->cap) {
         if (s->start) {
             memmove(s->buf, s->buf + s->start, s->len);
@@ -157,9 +164,19 @@ static void stream_free_memory(asyncio_stream_t *s)
     asyncio__free(s);
 }
 
+/* The transport's last hold went.  A server frees its stream when the
+ * handler returns, but other tasks the handler gave it to may still be in
+ * a call that suspended (read, drain, wait_closed): they were woken by
+ * connection_lost and the memory goes when the last of them returns.  At
+ * loop close every task has been unwound before the transports close. */
 static void transport_gone(asyncio_transport_t *t)
 {
-    stream_free_memory(asyncio__container_of(t, asyncio_stream_t, t));
+    asyncio_stream_t *s = asyncio__container_of(t, asyncio_stream_t, t);
+    if (s->busy) {
+        s->gone = true;
+        return;
+    }
+    stream_free_memory(s);
 }
 
 static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
@@ -171,7 +188,9 @@ static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
     }
     s->magic = ASYNCIO__STREAM_MAGIC;
     s->loop = loop;
-    s->limit = limit ? limit : ASYNCIO_STREAM_LIMIT;
+    /* Twice the limit is the pause threshold: kept from wrapping (a
+     * quarter of the address space is no limit anyway). */
+    s->limit = !limit ? ASYNCIO_STREAM_LIMIT : limit > SIZE_MAX / 4 ? SIZE_MAX / 4 : limit;
     return s;
 }
 
@@ -371,19 +390,25 @@ static int wait_data(asyncio__task_t *task, asyncio_stream_t *s, const char *who
     return s->exc ? raise_exc(s) : 0;
 }
 
+/* A call that may suspend holds the stream's memory until it returns. */
 static asyncio__task_t *enter(asyncio_stream_t *s, const char *who)
 {
     asyncio__task_t *task = asyncio__require_task(who);
     if (!task || !check(s, who))
         return NULL;
+    s->busy++;
     return task;
 }
 
-int asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
+static int leave(asyncio_stream_t *s, int rc)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_read");
-    if (!task)
-        return asyncio_error()->code;
+    if (--s->busy == 0 && s->gone)
+        stream_free_memory(s);
+    return rc;
+}
+
+static int read_in(asyncio__task_t *task, asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
+{
     if (!buf && n)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_read: buf is NULL");
     if (s->exc)
@@ -406,11 +431,8 @@ int asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
     return 0;
 }
 
-int asyncio_stream_read_all(asyncio_stream_t *s, char **data, size_t *len)
+static int read_all_in(asyncio__task_t *task, asyncio_stream_t *s, char **data, size_t *len)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_read_all");
-    if (!task)
-        return asyncio_error()->code;
     if (!data)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_read_all: data is NULL");
     if (s->exc)
@@ -453,11 +475,9 @@ static int incomplete(size_t got, const char *expected)
                                "%zu bytes read on a total of %s expected bytes", got, expected);
 }
 
-int asyncio_stream_readexactly(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
+static int readexactly_in(asyncio__task_t *task, asyncio_stream_t *s, void *buf, size_t n,
+                          size_t *nread)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_readexactly");
-    if (!task)
-        return asyncio_error()->code;
     if (!buf && n)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_readexactly: buf is NULL");
     if (s->exc)
@@ -496,7 +516,11 @@ static int readuntil(asyncio__task_t *task, asyncio_stream_t *s, const char *sep
     if (s->exc)
         return raise_exc(s);
     for (;;) {
-        if (s->len - offset >= seplen && s->len >= seplen) {
+        /* Another task may have consumed what was searched while this
+         * one waited: the search then starts over. */
+        if (offset > s->len)
+            offset = 0;
+        if (s->len - offset >= seplen) {
             const char *base = s->buf + s->start;
             const char *hit = memmem(base + offset, s->len - offset, sep, seplen);
             if (hit) {
@@ -534,12 +558,9 @@ static int readuntil(asyncio__task_t *task, asyncio_stream_t *s, const char *sep
     return 0;
 }
 
-int asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen, void *buf,
-                             size_t cap, size_t *len)
+static int readuntil_in(asyncio__task_t *task, asyncio_stream_t *s, const void *sep, size_t seplen,
+                        void *buf, size_t cap, size_t *len)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_readuntil");
-    if (!task)
-        return asyncio_error()->code;
     if (!sep || !seplen)
         return asyncio__raise_code(ASYNCIO_EVALUE, "Separator should be at least one-byte string");
     if (!buf)
@@ -559,11 +580,9 @@ int asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen
     return rc;
 }
 
-int asyncio_stream_readline(asyncio_stream_t *s, void *buf, size_t cap, size_t *len)
+static int readline_in(asyncio__task_t *task, asyncio_stream_t *s, void *buf, size_t cap,
+                       size_t *len)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_readline");
-    if (!task)
-        return asyncio_error()->code;
     if (!buf)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_readline: buf is NULL");
     if (cap < 1)
@@ -622,18 +641,19 @@ int asyncio_stream_writelines(asyncio_stream_t *s, const void *const *data, cons
     return asyncio_transport_writelines(&s->t, data, lens, n);
 }
 
-int asyncio_stream_drain(asyncio_stream_t *s)
+static int drain_in(asyncio__task_t *task, asyncio_stream_t *s)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_drain");
-    if (!task)
-        return asyncio_error()->code;
     if (!check_writer(s, "asyncio_stream_drain"))
         return asyncio_error()->code;
     if (s->exc)
         return raise_exc(s);
     if (s->t.closing && !s->conn_lost) {
-        /* Python yields once so that connection_lost may come first. */
-        int rc = asyncio_sleep(0);
+        /* Python yields once so that connection_lost, already scheduled,
+         * comes first.  Here it comes with the handle's close callback:
+         * once uv_close was called, wait for it (drainers are woken by
+         * connection_lost); while writes still flush, yield once. */
+        int rc =
+            s->t.handle_closing ? asyncio__transport_wait(task, &s->drainers) : asyncio_sleep(0);
         if (rc)
             return rc;
         if (s->exc)
@@ -677,11 +697,8 @@ bool asyncio_stream_is_closing(asyncio_stream_t *s)
     return !s || s->magic != ASYNCIO__STREAM_MAGIC || !s->has_transport || s->t.closing;
 }
 
-int asyncio_stream_wait_closed(asyncio_stream_t *s)
+static int wait_closed_in(asyncio__task_t *task, asyncio_stream_t *s)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_wait_closed");
-    if (!task)
-        return asyncio_error()->code;
     if (s->has_transport && !s->conn_lost) {
         int rc = asyncio__transport_wait(task, &s->closers);
         if (rc)
@@ -714,6 +731,66 @@ asyncio_transport_t *asyncio_stream_transport(asyncio_stream_t *s)
 void asyncio_buffer_free(void *buf)
 {
     asyncio__free(buf);
+}
+
+/* ------------------------------------------------------------ the calls that suspend */
+
+/* Each holds the stream (enter .. leave): see transport_gone. */
+int asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
+{
+    asyncio__task_t *task = enter(s, "asyncio_stream_read");
+    if (!task)
+        return asyncio_error()->code;
+    return leave(s, read_in(task, s, buf, n, nread));
+}
+
+int asyncio_stream_read_all(asyncio_stream_t *s, char **data, size_t *len)
+{
+    asyncio__task_t *task = enter(s, "asyncio_stream_read_all");
+    if (!task)
+        return asyncio_error()->code;
+    return leave(s, read_all_in(task, s, data, len));
+}
+
+int asyncio_stream_readexactly(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
+{
+    asyncio__task_t *task = enter(s, "asyncio_stream_readexactly");
+    if (!task)
+        return asyncio_error()->code;
+    return leave(s, readexactly_in(task, s, buf, n, nread));
+}
+
+int asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen, void *buf,
+                             size_t cap, size_t *len)
+{
+    asyncio__task_t *task = enter(s, "asyncio_stream_readuntil");
+    if (!task)
+        return asyncio_error()->code;
+    return leave(s, readuntil_in(task, s, sep, seplen, buf, cap, len));
+}
+
+int asyncio_stream_readline(asyncio_stream_t *s, void *buf, size_t cap, size_t *len)
+{
+    asyncio__task_t *task = enter(s, "asyncio_stream_readline");
+    if (!task)
+        return asyncio_error()->code;
+    return leave(s, readline_in(task, s, buf, cap, len));
+}
+
+int asyncio_stream_drain(asyncio_stream_t *s)
+{
+    asyncio__task_t *task = enter(s, "asyncio_stream_drain");
+    if (!task)
+        return asyncio_error()->code;
+    return leave(s, drain_in(task, s));
+}
+
+int asyncio_stream_wait_closed(asyncio_stream_t *s)
+{
+    asyncio__task_t *task = enter(s, "asyncio_stream_wait_closed");
+    if (!task)
+        return asyncio_error()->code;
+    return leave(s, wait_closed_in(task, s));
 }
 
 /* ------------------------------------------------------------ private entry points */

@@ -50,6 +50,27 @@ static asyncio__exc_t *uv_exc(int code)
     return e;
 }
 
+/* A protocol callback left an error raised (it cannot return one).  As
+ * Python: data_received and eof_received failing are fatal errors of the
+ * transport (reported, then closed with the error, which connection_lost
+ * gets); from the other callbacks the error is reported.  It must not stay
+ * in the indicator, where whatever runs next would find it. */
+static bool protocol_failed(asyncio_transport_t *t, const char *what, bool fatal)
+{
+    if (!asyncio_error())
+        return false;
+    asyncio__exc_t *e = asyncio__take_raised();
+    char msg[96];
+    snprintf(msg, sizeof msg,
+             fatal ? "Fatal error: protocol.%s() call failed." : "protocol.%s() failed", what);
+    asyncio__report(t->loop, msg, &e->pub, NULL);
+    if (fatal)
+        asyncio__transport_force_close(t, e);
+    else
+        asyncio__exc_free(e);
+    return true;
+}
+
 static void close_cb(uv_handle_t *h);
 
 static void do_close(asyncio_transport_t *t)
@@ -67,8 +88,10 @@ static void close_cb(uv_handle_t *h)
     asyncio_transport_t *t = h->data;
     if (t->server)
         asyncio__server_conn_gone(t);
-    if (t->made && t->proto->connection_lost)
+    if (t->made && t->proto->connection_lost) {
         t->proto->connection_lost(t, t->exc ? &t->exc->pub : NULL, t->user);
+        protocol_failed(t, "connection_lost", false);
+    }
     asyncio__transport_release(t, ASYNCIO__HOLD_HANDLE);
 }
 
@@ -185,8 +208,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     asyncio_transport_t *t = s->data;
     if (nread > 0) {
-        if (t->proto->data_received)
+        if (t->proto->data_received) {
             t->proto->data_received(t, buf->base, (size_t)nread, t->user);
+            protocol_failed(t, "data_received", true);
+        }
         return;
     }
     if (nread == 0)
@@ -196,6 +221,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         t->reading = false;
         bool keep = t->proto->eof_received && t->proto->eof_received(t, t->user);
+        if (protocol_failed(t, "eof_received", true))
+            return;
         if (!keep)
             close_soft(t);
         return;
@@ -284,20 +311,33 @@ static void write_cb(uv_write_t *req, int status)
         do_close(t);
 }
 
+/* Checks the pieces of a write and sums them: NULL data with a length,
+ * or more than 4 GiB in all (a uv_buf_t holds an unsigned length; checked
+ * per piece so that a sum wrapping around size_t cannot pass as small),
+ * raise ValueError. */
+static int pieces_total(const void *const *data, const size_t *lens, size_t n, size_t *total,
+                        const char *who)
+{
+    size_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!data[i] && lens[i])
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+        if (lens[i] > UINT32_MAX - sum)
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: more than 4 GiB at once", who);
+        sum += lens[i];
+    }
+    *total = sum;
+    return 0;
+}
+
 int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
                               size_t n, const char *who)
 {
     if (!asyncio__transport_check(t, who))
         return ASYNCIO_EVALUE;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!data[i] && lens[i])
-            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
-        total += lens[i];
-    }
-    if (total > UINT32_MAX) /* a uv_buf_t holds an unsigned length */
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: %zu bytes at once (4 GiB at most)", who,
-                                   total);
+    size_t total;
+    if (pieces_total(data, lens, n, &total, who))
+        return ASYNCIO_EVALUE;
     if (t->eof_written)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
     if (t->user_closed)
@@ -358,6 +398,10 @@ int asyncio_transport_writelines(asyncio_transport_t *t, const void *const *data
 {
     if (n && (!data || !lens))
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_transport_writelines: NULL array");
+    /* All checked before any is written, as Python joins the list first. */
+    size_t total;
+    if (pieces_total(data, lens, n, &total, "asyncio_transport_writelines"))
+        return ASYNCIO_EVALUE;
     /* In groups of 16: what uv_try_write takes at once. */
     for (size_t i = 0; i < n; i += 16) {
         int rc = asyncio__transport_write2(t, data + i, lens + i, n - i < 16 ? n - i : 16,
@@ -602,6 +646,17 @@ int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
     return 0;
 }
 
+/* libuv copies a Unix socket path into sun_path truncated, which binds or
+ * connects to another path: refused as Python refuses it. */
+static bool unix_path_fits(const char *path)
+{
+    struct sockaddr_un sun;
+    if (strlen(path) < sizeof sun.sun_path)
+        return true;
+    asyncio__raise_exc(asyncio__exc_make(UV_ENAMETOOLONG, "OSError", "AF_UNIX path too long"));
+    return false;
+}
+
 /* Connects a fresh transport from alloc to host:port (every address in
  * turn) or to path. */
 int asyncio__transport_open(const char *host, int port, const char *path,
@@ -615,6 +670,8 @@ int asyncio__transport_open(const char *host, int port, const char *path,
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: the result pointer is NULL", who);
     asyncio_loop_t *loop = task->fut.loop;
     if (path) {
+        if (!unix_path_fits(path))
+            return asyncio_error()->code;
         asyncio_transport_t *t = alloc(loop, ASYNCIO__KIND_PIPE, ctx);
         if (!t)
             return asyncio_error()->code;
@@ -729,8 +786,10 @@ static int create_connection(const asyncio_protocol_t *proto, void *user, const 
     if (rc)
         return rc;
     t->made = true;
-    if (proto->connection_made)
+    if (proto->connection_made) {
         proto->connection_made(t, t->user);
+        protocol_failed(t, "connection_made", false);
+    }
     asyncio__transport_start(t);
     *transport = t;
     return 0;

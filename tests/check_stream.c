@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h> /* libuv's error codes */
 
@@ -370,12 +371,19 @@ static void *unix_main(void *arg)
     ck_assert_int_eq(asyncio_server_sockname(srv, 0, &a), 0);
     ck_assert_int_eq(a.family, AF_UNIX);
     ck_assert_str_eq(a.host, path);
-    /* A second server on the same path: address in use. */
+    /* A path taken by a file that is not a socket: address in use. */
+    char fpath[80];
+    snprintf(fpath, sizeof fpath, "%s.file", path);
+    FILE *fp = fopen(fpath, "w");
+    ck_assert_ptr_nonnull(fp);
+    fclose(fp);
     asyncio_server_t *srv2 = NULL;
-    ck_assert_int_lt(asyncio_start_unix_server(echo_handler, NULL, path, NULL, &srv2), 0);
+    ck_assert_int_lt(asyncio_start_unix_server(echo_handler, NULL, fpath, NULL, &srv2), 0);
     ck_assert(asyncio_error_matches("OSError"));
     asyncio_error_clear();
     ck_assert_ptr_null(srv2);
+    ck_assert_int_eq(access(fpath, F_OK), 0); /* left alone */
+    unlink(fpath);
     asyncio_stream_t *s = NULL;
     ck_assert_int_eq(asyncio_open_unix_connection(path, NULL, &s), 0);
     ck_assert_int_eq(asyncio_stream_peername(s, &a), 0);
@@ -1546,6 +1554,745 @@ START_TEST(test_fed_reader)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * Review: defects found reading the code cold, one test each.
+ * --------------------------------------------------------------------- */
+
+static void *echo_once(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char buf[64];
+    size_t n;
+    while (asyncio_stream_read(s, buf, sizeof buf, &n) == 0 && n)
+        ;
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* Lengths whose sum wraps around size_t must be refused, not truncated
+ * into a uv_buf_t that reads far past the caller's data. */
+static void *overflow_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_once, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    static const char small[4] = "abc";
+    const void *data[2] = {small, small};
+    size_t lens[2] = {SIZE_MAX, 2};
+    ck_assert_int_eq(asyncio_stream_writelines(s, data, lens, 2), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    size_t lens2[2] = {(size_t)UINT32_MAX + 1, 0};
+    ck_assert_int_eq(asyncio_stream_writelines(s, data, lens2, 2), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert(!asyncio_stream_is_closing(s));
+    ck_assert_int_eq(asyncio_stream_write(s, "ok", 2), 0);
+    ck_assert_int_eq(asyncio_stream_drain(s), 0);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_write_size_overflow)
+{
+    run(overflow_main, NULL);
+}
+END_TEST
+
+/* A reader's buffer growth must not wrap around size_t. */
+static void *feed_overflow_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_t *s = asyncio__stream_reader_new(asyncio_get_running_loop(), 0);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(asyncio__stream_feed_data(s, "x", 1), 0);
+    ck_assert_int_eq(asyncio__stream_feed_data(s, "y", SIZE_MAX), ASYNCIO_ENOMEM);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio__stream_feed_data(s, "y", SIZE_MAX / 2 + 1), ASYNCIO_ENOMEM);
+    asyncio_error_clear();
+    ck_assert_uint_eq(asyncio__stream_buffered(s), 1);
+    asyncio_stream_free(s);
+    return NULL;
+}
+
+START_TEST(test_review_feed_overflow)
+{
+    run(feed_overflow_main, NULL);
+}
+END_TEST
+
+/* readuntil waits having searched the first bytes; another task consumes
+ * them meanwhile: the search must not start past the end of the buffer. */
+typedef struct ru_state {
+    asyncio_stream_t *s;
+    char out[32];
+    size_t n;
+    int rc;
+} ru_state_t;
+
+static void *ru_reader(void *arg)
+{
+    ru_state_t *st = arg;
+    st->rc = asyncio_stream_readuntil(st->s, "\n", 1, st->out, sizeof st->out, &st->n);
+    return NULL;
+}
+
+static void *readuntil_race_main(void *arg)
+{
+    (void)arg;
+    ru_state_t st = {.s = asyncio__stream_reader_new(asyncio_get_running_loop(), 0)};
+    ck_assert_ptr_nonnull(st.s);
+    ck_assert_int_eq(asyncio__stream_feed_data(st.s, "abcdefgh", 8), 0);
+    asyncio_future_t *t = tu_spawn(ru_reader, &st);
+    tu_yield(); /* searched 8 bytes, waits */
+    ck_assert_int_eq(asyncio__stream_feed_data(st.s, "ij", 2), 0);
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read(st.s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_int_eq(asyncio__stream_feed_data(st.s, "k\n", 2), 0);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    ck_assert_int_eq(st.rc, 0);
+    ck_assert_uint_eq(st.n, 2);
+    ck_assert(memcmp(st.out, "k\n", 2) == 0);
+    asyncio_stream_free(st.s);
+    return NULL;
+}
+
+START_TEST(test_review_readuntil_consumed_meanwhile)
+{
+    run(readuntil_race_main, NULL);
+}
+END_TEST
+
+/* A handler hands its stream to other tasks and returns: the server closes
+ * the stream, and the tasks still in read / wait_closed / drain must come
+ * back (EOF, closed) without touching freed memory. */
+static asyncio_future_t *helpers[3];
+static int helper_rc[3];
+static size_t helper_n;
+
+static void *helper_read(void *arg)
+{
+    char buf[8];
+    helper_rc[0] = asyncio_stream_read(arg, buf, sizeof buf, &helper_n);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *helper_wait_closed(void *arg)
+{
+    helper_rc[1] = asyncio_stream_wait_closed(arg);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *helper_wait_closed2(void *arg)
+{
+    helper_rc[2] = asyncio_stream_wait_closed(arg);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *hand_over(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    helpers[0] = asyncio_create_task(helper_read, s);
+    helpers[1] = asyncio_create_task(helper_wait_closed, s);
+    helpers[2] = asyncio_create_task(helper_wait_closed2, s);
+    tu_yield(); /* they all wait now */
+    return NULL;
+}
+
+static void *hand_over_main(void *arg)
+{
+    (void)arg;
+    memset(helpers, 0, sizeof helpers);
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(hand_over, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *c = connect_ok(server_port(srv), NULL);
+    char b[1];
+    size_t nb;
+    ck_assert_int_eq(asyncio_stream_read(c, b, 1, &nb), 0);
+    ck_assert_uint_eq(nb, 0); /* the server closed its side */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_nonnull(helpers[i]);
+        asyncio_await(helpers[i], NULL);
+        asyncio_decref(helpers[i]);
+    }
+    ck_assert_int_eq(helper_rc[0], 0);
+    ck_assert_uint_eq(helper_n, 0);
+    ck_assert_int_eq(helper_rc[1], 0);
+    ck_assert_int_eq(helper_rc[2], 0);
+    asyncio_stream_free(c);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_handler_returns_while_others_wait)
+{
+    run(hand_over_main, NULL);
+}
+END_TEST
+
+/* A Unix socket path longer than sun_path: an error, as Python's "AF_UNIX
+ * path too long", never a silently truncated path (which would bind, or
+ * connect to, another socket). */
+static void *long_path_main(void *arg)
+{
+    (void)arg;
+    struct sockaddr_un sun;
+    char base[sizeof sun.sun_path + 8];
+    int len = snprintf(base, sizeof base, "/tmp/casyncio-review-%d-", (int)getpid());
+    while ((size_t)len < sizeof sun.sun_path - 1)
+        base[len++] = 'a';
+    base[len] = '\0'; /* what fits exactly */
+    char longer[sizeof base + 4];
+    snprintf(longer, sizeof longer, "%sbcd", base);
+    unlink(base);
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_unix_server(echo_once, NULL, base, NULL, &srv), 0);
+    asyncio_stream_t *s = NULL;
+    int rc = asyncio_open_unix_connection(longer, NULL, &s);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(tu_raised_message(), "AF_UNIX path too long");
+    asyncio_error_clear();
+    asyncio_server_t *srv2 = NULL;
+    ck_assert_int_ne(asyncio_start_unix_server(echo_once, NULL, longer, NULL, &srv2), 0);
+    ck_assert_str_eq(tu_raised_message(), "AF_UNIX path too long");
+    asyncio_error_clear();
+    ck_assert_ptr_null(srv2);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    unlink(base);
+    return NULL;
+}
+
+START_TEST(test_review_unix_path_too_long)
+{
+    run(long_path_main, NULL);
+}
+END_TEST
+
+/* A limit so large that twice it wraps around size_t must not pause
+ * reading at the first byte. */
+static void *write_ten(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_stream_write(s, "0123456789", 10), 0);
+    echo_once(s, NULL);
+    return NULL;
+}
+
+static void *huge_limit_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(write_ten, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_opts_t opts = {.limit = SIZE_MAX / 2 + 1};
+    asyncio_stream_t *s = connect_ok(server_port(srv), &opts);
+    while (asyncio__stream_buffered(s) < 10)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert(asyncio_transport_is_reading(asyncio_stream_transport(s)));
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 10, &n), 0);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_huge_limit)
+{
+    run(huge_limit_main, NULL);
+}
+END_TEST
+
+/* Protocol callbacks that end their connection from inside: abort in
+ * data_received, close in connection_made, user data freed in
+ * connection_lost, writes from connection_lost. */
+typedef struct cbstate {
+    int lost;
+    int made;
+} cbstate_t;
+
+static int cb_lost_total;
+
+static void cb_made_close(asyncio_transport_t *t, void *user)
+{
+    (void)user;
+    cbstate_t *st = calloc(1, sizeof *st);
+    st->made = 1;
+    asyncio_transport_set_user(t, st);
+    ck_assert_int_eq(asyncio_transport_write(t, "x", 1), 0);
+    asyncio_transport_close(t);
+    asyncio_transport_close(t);
+    ck_assert(asyncio_transport_is_closing(t));
+}
+
+static void cb_lost_free(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)exc;
+    asyncio_transport_write(t, "late", 4); /* dropped: closed */
+    asyncio_error_clear();
+    asyncio_transport_abort(t);
+    free(user);
+    cb_lost_total++;
+}
+
+static void cb_data_abort(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    (void)data;
+    (void)len;
+    (void)user;
+    asyncio_transport_abort(t);
+    asyncio_transport_abort(t);
+    asyncio_transport_pause_reading(t);
+    asyncio_transport_resume_reading(t);
+}
+
+static void cb_made_client(asyncio_transport_t *t, void *user)
+{
+    (void)user;
+    asyncio_transport_set_user(t, calloc(1, sizeof(cbstate_t)));
+}
+
+static const asyncio_protocol_t CLOSE_AT_ONCE = {.connection_made = cb_made_close,
+                                                 .connection_lost = cb_lost_free};
+static const asyncio_protocol_t ABORT_ON_DATA = {.connection_made = cb_made_client,
+                                                 .data_received = cb_data_abort,
+                                                 .connection_lost = cb_lost_free};
+
+static void *callbacks_main(void *arg)
+{
+    (void)arg;
+    cb_lost_total = 0;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_create_server(&CLOSE_AT_ONCE, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    for (int i = 0; i < 4; i++) {
+        asyncio_transport_t *t = NULL;
+        ck_assert_int_eq(
+            asyncio_create_connection(&ABORT_ON_DATA, NULL, "127.0.0.1", port, NULL, &t), 0);
+    }
+    while (cb_lost_total < 8)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_close_from_callbacks)
+{
+    run(callbacks_main, NULL);
+}
+END_TEST
+
+/* A socket file left at the path (a server that died): removed and bound
+ * again, as Python's create_unix_server does. */
+static void *stale_socket_main(void *arg)
+{
+    (void)arg;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof sun.sun_path, "/tmp/casyncio-stale-%d.sock", (int)getpid());
+    unlink(sun.sun_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    close(fd);
+    asyncio_server_t *srv = NULL;
+    int rc = asyncio_start_unix_server(echo_once, NULL, sun.sun_path, NULL, &srv);
+    ck_assert_msg(rc == 0, "start_unix_server: %s", tu_raised_message());
+    asyncio_stream_t *s = NULL;
+    ck_assert_int_eq(asyncio_open_unix_connection(sun.sun_path, NULL, &s), 0);
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    unlink(sun.sun_path);
+    return NULL;
+}
+
+START_TEST(test_review_stale_unix_socket)
+{
+    run(stale_socket_main, NULL);
+}
+END_TEST
+
+/* The loop closes with a task suspended at every point: serve_forever,
+ * server wait_closed, getaddrinfo, connect, read, drain, wait_closed.  No
+ * leak, no crash. */
+static bool flood_blocked;
+
+static void *flood(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    static char chunk[64 * 1024];
+    for (;;) { /* the client never reads: drain blocks */
+        if (asyncio_stream_write(s, chunk, sizeof chunk))
+            break;
+        if (asyncio_transport_get_write_buffer_size(asyncio_stream_transport(s)) > 0)
+            flood_blocked = true;
+        if (asyncio_stream_drain(s))
+            break;
+    }
+    return NULL;
+}
+
+static void *t_serve_forever(void *arg)
+{
+    asyncio_server_serve_forever(arg);
+    return NULL;
+}
+
+static void *t_server_wait_closed(void *arg)
+{
+    asyncio_server_wait_closed(arg);
+    return NULL;
+}
+
+static void *t_resolve(void *arg)
+{
+    (void)arg;
+    asyncio_addrinfo_t *ai = NULL;
+    if (asyncio_getaddrinfo("localhost", "80", 0, SOCK_STREAM, 0, &ai) == 0)
+        asyncio_addrinfo_free(ai);
+    return NULL;
+}
+
+static void *t_connect(void *arg)
+{
+    asyncio_stream_t *s = NULL;
+    if (asyncio_open_connection("127.0.0.1", PI(arg), NULL, &s) == 0)
+        asyncio_stream_free(s);
+    return NULL;
+}
+
+static void *t_read(void *arg)
+{
+    char buf[4];
+    size_t n;
+    asyncio_stream_read(arg, buf, sizeof buf, &n);
+    return NULL;
+}
+
+static void *t_wait_closed(void *arg)
+{
+    asyncio_stream_wait_closed(arg);
+    return NULL;
+}
+
+static void *every_state(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(flood, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    flood_blocked = false;
+    asyncio_stream_t *c = connect_ok(port, NULL);
+    while (!flood_blocked) /* the handler is in drain */
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    asyncio_future_t *ts[6] = {
+        asyncio_create_task(t_serve_forever, srv),
+        asyncio_create_task(t_server_wait_closed, srv),
+        asyncio_create_task(t_resolve, NULL),
+        asyncio_create_task(t_connect, IP(port)),
+        asyncio_create_task(t_read, c),
+        asyncio_create_task(t_wait_closed, c),
+    };
+    for (int i = 0; i < 6; i++) {
+        ck_assert_ptr_nonnull(ts[i]);
+        asyncio_decref(ts[i]);
+    }
+    tu_yield();
+    return NULL; /* everything suspended */
+}
+
+START_TEST(test_review_loop_close_every_state)
+{
+    tu_alloc_install();
+    asyncio_loop_t *loop = asyncio_loop_new();
+    asyncio_future_t *f = asyncio_create_task(every_state, NULL);
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, f, NULL), 0);
+    asyncio_decref(f);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    asyncio_error_clear();
+    tu_assert_no_leak();
+}
+END_TEST
+
+/* drain after close(): Python yields once, connection_lost comes, and
+ * drain raises ConnectionResetError("Connection lost"), each time
+ * (checked with Python 3.11). */
+static void *drain_after_close_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_once, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
+    asyncio_stream_close(s);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(asyncio_stream_drain(s), UV_ECONNRESET);
+        ck_assert(asyncio_error_matches("ConnectionResetError"));
+        ck_assert_str_eq(tu_raised_message(), "Connection lost");
+        asyncio_error_clear();
+    }
+    asyncio_stream_free(s);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_drain_after_close)
+{
+    run(drain_after_close_main, NULL);
+}
+END_TEST
+
+/* A stream or server passed again after its free, before its socket is
+ * closed (its memory still there): refused as not live, never used. */
+static void *double_free_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_once, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    asyncio_stream_free(s);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_stream_free(s);
+    ck_assert(asyncio_error_matches("ValueError"));
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    char buf[4];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    asyncio_server_free(srv);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_server_free(srv);
+    ck_assert(asyncio_error_matches("ValueError"));
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_server_serve_forever(srv), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_review_double_free)
+{
+    run(double_free_main, NULL);
+}
+END_TEST
+
+/* A protocol callback that leaves an error raised: as Python, a failing
+ * data_received / eof_received is a fatal error of the transport (reported,
+ * then connection_lost with that error), never an error left in the
+ * thread's indicator for whatever runs next. */
+static tu_log_t FAILLOG;
+static int fail_lost;
+
+static void fail_handler(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    tu_logf(&FAILLOG, "[%s %s] ", ctx->message, ctx->exception ? ctx->exception->type : "-");
+}
+
+static void fail_made(asyncio_transport_t *t, void *user)
+{
+    (void)user;
+    ck_assert_int_eq(asyncio_transport_write(t, "ping", 4), 0);
+}
+
+static void fail_data(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    (void)data;
+    (void)len;
+    (void)user;
+    asyncio_transport_write(t, NULL, 5); /* ValueError, left raised */
+}
+
+static bool fail_eof(asyncio_transport_t *t, void *user)
+{
+    (void)t;
+    (void)user;
+    asyncio_transport_write(t, NULL, 5);
+    return true;
+}
+
+static void fail_lost_cb(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    (void)user;
+    tu_logf(&FAILLOG, "lost(%s) ", exc ? exc->type : "None");
+    fail_lost++;
+}
+
+static const asyncio_protocol_t FAIL_DATA = {
+    .connection_made = fail_made, .data_received = fail_data, .connection_lost = fail_lost_cb};
+static const asyncio_protocol_t FAIL_EOF = {.eof_received = fail_eof,
+                                            .connection_lost = fail_lost_cb};
+
+static void *write_and_eof(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_stream_write(s, "hi", 2), 0);
+    if (asyncio_stream_write_eof(s) == 0)
+        echo_once(s, NULL);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *protocol_error_main(void *arg)
+{
+    (void)arg;
+    memset(&FAILLOG, 0, sizeof FAILLOG);
+    fail_lost = 0;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), fail_handler, NULL);
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(write_and_eof, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_transport_t *t = NULL;
+    ck_assert_int_eq(
+        asyncio_create_connection(&FAIL_DATA, NULL, "127.0.0.1", server_port(srv), NULL, &t), 0);
+    while (fail_lost < 1)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert_ptr_null(asyncio_error());
+    ck_assert_int_eq(
+        asyncio_create_connection(&FAIL_EOF, NULL, "127.0.0.1", server_port(srv), NULL, &t), 0);
+    while (fail_lost < 2)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert_ptr_null(asyncio_error());
+    tu_assert_log(&FAILLOG, "[Fatal error: protocol.data_received() call failed. ValueError] "
+                            "lost(ValueError) "
+                            "[Fatal error: protocol.eof_received() call failed. ValueError] "
+                            "lost(ValueError) ");
+    asyncio_server_close(srv);
+    asyncio_server_close_clients(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_protocol_callback_error)
+{
+    run(protocol_error_main, NULL);
+}
+END_TEST
+
+/* writelines refuses a bad entry before writing any: Python joins the
+ * list first, so a bad item writes nothing. */
+static size_t wl_got;
+static bool wl_done;
+
+static void *read_everything(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char *data = NULL;
+    size_t len = 0;
+    if (asyncio_stream_read_all(s, &data, &len) == 0)
+        asyncio_buffer_free(data);
+    asyncio_error_clear();
+    wl_got = len;
+    wl_done = true;
+    return NULL;
+}
+
+static void *writelines_main(void *arg)
+{
+    (void)arg;
+    wl_done = false;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(read_everything, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    const void *data[20];
+    size_t lens[20];
+    for (int i = 0; i < 20; i++) {
+        data[i] = "a";
+        lens[i] = 1;
+    }
+    data[17] = NULL;
+    ck_assert_int_eq(asyncio_stream_writelines(s, data, lens, 20), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    data[17] = "a";
+    lens[18] = SIZE_MAX;
+    ck_assert_int_eq(asyncio_stream_writelines(s, data, lens, 20), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_write(s, "end", 3), 0);
+    asyncio_stream_free(s);
+    while (!wl_done)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert_uint_eq(wl_got, 3);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_review_writelines_all_or_nothing)
+{
+    run(writelines_main, NULL);
+}
+END_TEST
+
+/* Cancelled in wait_closed (stream and server) and readuntil: the objects
+ * stay usable and can be freed (no waiter left behind). */
+static void *t_readuntil(void *arg)
+{
+    char buf[16];
+    size_t n;
+    asyncio_stream_readuntil(arg, "\n", 1, buf, sizeof buf, &n);
+    return NULL;
+}
+
+static void *cancel_waits_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), NULL);
+    asyncio_future_t *ts[3] = {asyncio_create_task(t_wait_closed, s),
+                               asyncio_create_task(t_server_wait_closed, srv),
+                               asyncio_create_task(t_readuntil, s)};
+    tu_yield();
+    for (int i = 0; i < 3; i++) {
+        ck_assert(!asyncio_done(ts[i]));
+        asyncio_cancel(ts[i], NULL);
+        ck_assert_int_eq(asyncio_await(ts[i], NULL), ASYNCIO_ECANCELLED);
+        asyncio_error_clear();
+        asyncio_decref(ts[i]);
+    }
+    ck_assert_int_eq(asyncio_stream_write(s, "again\n", 6), 0);
+    char buf[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 6);
+    asyncio_stream_free(s);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    ck_assert_ptr_null(asyncio_error());
+    return NULL;
+}
+
+START_TEST(test_review_cancel_waits)
+{
+    run(cancel_waits_main, NULL);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -1591,6 +2338,25 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_protocol);
     tcase_add_test(tc, test_dns);
     tcase_add_test(tc, test_dns_cancel);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("review");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_review_write_size_overflow);
+    tcase_add_test(tc, test_review_feed_overflow);
+    tcase_add_test(tc, test_review_readuntil_consumed_meanwhile);
+    tcase_add_test(tc, test_review_handler_returns_while_others_wait);
+    tcase_add_test(tc, test_review_unix_path_too_long);
+    tcase_add_test(tc, test_review_huge_limit);
+    tcase_add_test(tc, test_review_close_from_callbacks);
+    tcase_add_test(tc, test_review_stale_unix_socket);
+    tcase_add_test(tc, test_review_loop_close_every_state);
+    tcase_add_test(tc, test_review_drain_after_close);
+    tcase_add_test(tc, test_review_double_free);
+    tcase_add_test(tc, test_review_protocol_callback_error);
+    tcase_add_test(tc, test_review_writelines_all_or_nothing);
+    tcase_add_test(tc, test_review_cancel_waits);
     suite_add_tcase(s, tc);
     return s;
 }
