@@ -287,6 +287,8 @@ struct asyncio_loop {
     asyncio__inbox_item_t *inbox_head, **inbox_tailp;
     atomic_bool inbox_pending; /* a hint, read without the lock */
     void *executor;            /* the default executor, when one exists */
+    char *read_buf;            /* what every socket of the loop reads into (transport.c):
+                                  made on first read, freed at close, as uvloop does */
 };
 
 /* Per-thread state. */

@@ -623,6 +623,8 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     uv_walk(&loop->uv, close_handle, NULL);
     uv_run(&loop->uv, UV_RUN_DEFAULT); /* lets the close callbacks run */
     uv_loop_close(&loop->uv);
+    asyncio__free(loop->read_buf);
+    loop->read_buf = NULL;
     pthread_mutex_destroy(&loop->inbox_lock);
     asyncio__coro_destroy(&loop->main_ctx);
     asyncio__stack_pool_free(loop->stacks);

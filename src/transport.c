@@ -1,7 +1,7 @@
 /*
  * Transports and protocols: asyncio's callback API on a uv_stream_t.
  *
- * The hot path allocates nothing: reads land in one buffer per thread
+ * The hot path allocates nothing: reads land in the loop's one buffer
  * (handed to libuv by alloc_cb and given to data_received before the next
  * read can happen), and a write first goes straight to the kernel with
  * uv_try_write; only what the kernel does not take is copied into a write
@@ -14,11 +14,6 @@
 #include <sys/un.h>
 
 #define RBUF_SIZE ((size_t)64 * 1024)
-
-/* The read buffer of this thread, kept while any transport of the thread
- * lives. */
-static _Thread_local char *rbuf;
-static _Thread_local size_t nlive;
 
 typedef struct wreq {
     uv_write_t req;
@@ -153,7 +148,6 @@ int asyncio__transport_init(asyncio_transport_t *t, asyncio_loop_t *loop, int ki
     asyncio__list_init(&t->server_link);
     t->closer.close = closer_run;
     asyncio__list_insert(&loop->closers, &t->closer.link);
-    nlive++;
     return 0;
 }
 
@@ -168,10 +162,6 @@ void asyncio__transport_release(asyncio_transport_t *t, int hold)
     asyncio__exc_free(t->exc);
     t->exc = NULL;
     t->magic = ASYNCIO__DEAD_MAGIC;
-    if (--nlive == 0) {
-        asyncio__free(rbuf);
-        rbuf = NULL;
-    }
     t->free_fn(t);
 }
 
@@ -195,13 +185,15 @@ void asyncio__transport_wake_all(asyncio__waitq_t *q)
 
 /* ------------------------------------------------------------ reading */
 
+/* Every socket of a loop reads into the loop's one buffer: data_received
+ * gets it for the call only, and a stream copies what it keeps. */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
     (void)suggested;
-    if (!rbuf)
-        rbuf = asyncio__malloc(RBUF_SIZE);
-    *buf = uv_buf_init(rbuf, rbuf ? (unsigned)RBUF_SIZE : 0);
+    asyncio_loop_t *loop = ((asyncio_transport_t *)h->data)->loop;
+    if (!loop->read_buf)
+        loop->read_buf = asyncio__malloc(RBUF_SIZE);
+    *buf = uv_buf_init(loop->read_buf, loop->read_buf ? (unsigned)RBUF_SIZE : 0);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2293,6 +2294,53 @@ START_TEST(test_review_cancel_waits)
 }
 END_TEST
 
+/* A loop run by one thread and closed by another, with a connection still
+ * open: the read buffer belongs to the loop, so it goes at its close
+ * (it was the running thread's, and leaked). */
+static void *open_and_leave(void *arg)
+{
+    asyncio_server_t **srv = arg;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(*srv), NULL);
+    char buf[8];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_write(s, "hi\n", 3), 0);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    return s; /* left open: the loop's close takes care of it */
+}
+
+typedef struct left_open {
+    asyncio_loop_t *loop;
+    asyncio_server_t *srv;
+    asyncio_stream_t *stream;
+} left_open_t;
+
+static void *run_in_thread(void *arg)
+{
+    left_open_t *lo = arg;
+    lo->loop = asyncio_loop_new();
+    ck_assert_ptr_nonnull(lo->loop);
+    asyncio_future_t *t = asyncio_create_task(open_and_leave, &lo->srv);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(asyncio_loop_run_until_complete(lo->loop, t, (void **)&lo->stream), 0);
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_loop_closed_by_another_thread)
+{
+    left_open_t lo = {0};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, run_in_thread, &lo), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_ptr_nonnull(lo.stream);
+    ck_assert_int_eq(asyncio_loop_close(lo.loop), 0);
+    asyncio_stream_free(lo.stream);
+    asyncio_server_free(lo.srv);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -2304,6 +2352,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_limit_keeps_data);
     tcase_add_test(tc, test_half_close);
     tcase_add_test(tc, test_echo);
+    tcase_add_test(tc, test_loop_closed_by_another_thread);
     tcase_add_test(tc, test_unix);
     tcase_add_test(tc, test_pipe_stream);
     tcase_add_test(tc, test_fed_reader);
