@@ -459,6 +459,51 @@ START_TEST(test_cancel_queued_and_running)
 }
 END_TEST
 
+/* A close cancelled while its request waits in the queue: the file is
+ * closed all the same (its descriptor does not leak), as Python's close
+ * cannot be half done. */
+static void *closer(void *arg)
+{
+    return IP(asyncio_file_close(arg));
+}
+
+static void *cancel_close_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(mkfifo(path("f1"), 0600), 0);
+    ck_assert_int_eq(mkfifo(path("f2"), 0600), 0);
+    ck_assert_int_eq(asyncio_file_write_all(path("plain"), "data", 4), 0);
+    int fds = open_fds();
+    asyncio_file_t *f = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("plain"), "r", &f), 0);
+    ck_assert_int_eq(open_fds(), fds + 1);
+    asyncio_future_t *b1 = tu_spawn(open_fifo, "f1");
+    asyncio_future_t *b2 = tu_spawn(open_fifo, "f2");
+    wait_blocked(2);
+    asyncio_future_t *c = tu_spawn(closer, f);
+    tu_yield();
+    ck_assert(!asyncio_done(c)); /* its close is queued behind the opens */
+    ck_assert(asyncio_cancel(c, NULL));
+    ck_assert_int_eq(asyncio_await(c, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(c);
+    int w1 = fifo_write_end(path("f1")), w2 = fifo_write_end(path("f2"));
+    ck_assert_int_eq(asyncio_await(b1, NULL), 0);
+    ck_assert_int_eq(asyncio_await(b2, NULL), 0);
+    close(w1);
+    close(w2);
+    asyncio_decref(b1);
+    asyncio_decref(b2);
+    ck_assert_int_eq(open_fds(), fds);
+    return NULL;
+}
+
+START_TEST(test_close_cancelled)
+{
+    tu_run_ok(cancel_close_main, NULL);
+}
+END_TEST
+
 /* Loop close while requests are running and queued: a thread opens the
  * FIFOs' writing ends so the running ones end; nothing leaks. */
 static void *unblocker(void *arg)
@@ -568,6 +613,7 @@ Suite *file_suite(void)
     tcase_add_test(tc, test_streaming);
     tcase_add_test(tc, test_streaming_bad_input);
     tcase_add_test(tc, test_cancel_queued_and_running);
+    tcase_add_test(tc, test_close_cancelled);
     tcase_add_test(tc, test_loop_close_with_requests);
     tcase_add_test(tc, test_alloc_failure);
     suite_add_tcase(s, tc);
