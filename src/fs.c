@@ -28,6 +28,7 @@
 struct asyncio_file {
     uint32_t magic;
     int fd;
+    int busy; /* reads and writes in flight: close refuses meanwhile */
     bool readable, writable, append;
 };
 
@@ -533,8 +534,13 @@ static int read_at(const char *who, asyncio_file_t *f, void *buf, size_t n, int6
         return ASYNCIO_ENOMEM;
     uv_buf_t b = uv_buf_init(buf, n > (1u << 30) ? (1u << 30) : (unsigned)n);
     int rc = uv_fs_read(&loop->uv, &r->uv, f->fd, &b, 1, offset, on_fs_done);
-    if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
-        return rc;
+    if (rc == 0) {
+        f->busy++;
+        rc = req_wait(t, r, -1);
+        f->busy--;
+        if (rc)
+            return rc;
+    }
     if (rc == 0)
         rc = (int)r->uv.result;
     req_release(r);
@@ -564,7 +570,9 @@ static int write_at(const char *who, asyncio_file_t *f, const void *buf, size_t 
     asyncio__task_t *t = file_enter(who, f, buf, n, true);
     if (!t)
         return asyncio_error()->code;
+    f->busy++;
     int rc = write_all(t, f->fd, buf, n, offset);
+    f->busy--;
     if (rc == ASYNCIO_ENOMEM)
         return asyncio__raise_code(rc, "%s", who);
     if (rc && rc != ASYNCIO_ECANCELLED)
@@ -610,6 +618,12 @@ int asyncio_file_close(asyncio_file_t *f)
         return 0;
     if (f->magic != FILE_MAGIC)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_close: not an open file");
+    /* Closed under a read or write running in the pool, the descriptor's
+     * number could go to a file opened meanwhile, which that operation
+     * would then read or write. */
+    if (f->busy)
+        return asyncio__raise_code(
+            ASYNCIO_ERUNTIME, "asyncio_file_close: a read or write of the file is in progress");
     int fd = f->fd;
     f->magic = FILE_DEAD;
     asyncio__free(f);

@@ -363,6 +363,30 @@ static int threads_in_openat(void)
     return n;
 }
 
+/* How many of this process's other threads are blocked in read(2) (this
+ * one reads the files with read). */
+static int threads_in_read(void)
+{
+    int n = 0;
+    char self[32];
+    snprintf(self, sizeof self, "%ld", (long)syscall(SYS_gettid));
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char p[300];
+        snprintf(p, sizeof p, "/proc/self/task/%s/syscall", e->d_name);
+        FILE *f = fopen(p, "r");
+        long nr;
+        if (f && fscanf(f, "%ld", &nr) == 1 && nr == SYS_read && strcmp(e->d_name, self) != 0)
+            n++;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
 /* Waits (in a task) until n pool threads are blocked opening FIFOs. */
 static void wait_blocked(int n)
 {
@@ -504,6 +528,55 @@ START_TEST(test_close_cancelled)
 }
 END_TEST
 
+/* Closing a file while another task's read of it runs in the pool: the
+ * descriptor must not be closed under the read (its number could go to a
+ * new file that the read, or a write, would then use).  close refuses,
+ * the file stays usable, and closes once the read is over. */
+static void *fifo_reader(void *arg)
+{
+    char buf[16];
+    size_t got = 0;
+    int rc = asyncio_file_read(arg, buf, sizeof buf, &got);
+    return rc ? NULL : IP(got);
+}
+
+static void *close_pending_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(mkfifo(path("f1"), 0600), 0);
+    int fds = open_fds();
+    asyncio_file_t *f = NULL;
+    /* "r+": open does not wait for a writer; the read waits for data. */
+    ck_assert_int_eq(asyncio_file_open(path("f1"), "r+", &f), 0);
+    int before = threads_in_read();
+    asyncio_future_t *r = tu_spawn(fifo_reader, f);
+    for (int i = 0; threads_in_read() <= before; i++) {
+        ck_assert_msg(i < 5000, "the pool never started the read");
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+    ck_assert_int_eq(asyncio_file_close(f), ASYNCIO_ERUNTIME);
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+    ck_assert_int_ge(asyncio_file_fileno(f), 0); /* still open */
+    int w = open(path("f1"), O_WRONLY | O_CLOEXEC);
+    ck_assert_int_ge(w, 0);
+    ck_assert_int_eq(write(w, "abc", 3), 3);
+    close(w);
+    void *got = NULL;
+    ck_assert_int_eq(asyncio_await(r, &got), 0);
+    ck_assert_int_eq(PI(got), 3);
+    asyncio_decref(r);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+    ck_assert_int_eq(open_fds(), fds);
+    return NULL;
+}
+
+START_TEST(test_close_while_reading)
+{
+    tu_run_ok(close_pending_main, NULL);
+}
+END_TEST
+
 /* Loop close while requests are running and queued: a thread opens the
  * FIFOs' writing ends so the running ones end; nothing leaks. */
 static void *unblocker(void *arg)
@@ -614,6 +687,7 @@ Suite *file_suite(void)
     tcase_add_test(tc, test_streaming_bad_input);
     tcase_add_test(tc, test_cancel_queued_and_running);
     tcase_add_test(tc, test_close_cancelled);
+    tcase_add_test(tc, test_close_while_reading);
     tcase_add_test(tc, test_loop_close_with_requests);
     tcase_add_test(tc, test_alloc_failure);
     suite_add_tcase(s, tc);
