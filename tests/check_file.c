@@ -327,6 +327,42 @@ START_TEST(test_streaming_bad_input)
 }
 END_TEST
 
+/* Offsets past 2 and 4 GiB (a sparse file: no disk used). */
+static void *big_offsets_main(void *arg)
+{
+    (void)arg;
+    asyncio_file_t *f = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("sparse"), "w+", &f), 0);
+    const int64_t at[] = {((int64_t)1 << 31) + 7, ((int64_t)5 << 30) + 3};
+    for (int i = 0; i < 2; i++) {
+        char want[8], got[8];
+        snprintf(want, sizeof want, "pos%d", i);
+        ck_assert_int_eq(asyncio_file_pwrite(f, want, 5, at[i]), 0);
+        size_t n = 0;
+        ck_assert_int_eq(asyncio_file_pread(f, got, 5, at[i], &n), 0);
+        ck_assert_uint_eq(n, 5);
+        ck_assert(memcmp(got, want, 5) == 0);
+        int64_t pos = 0;
+        ck_assert_int_eq(asyncio_file_seek(f, at[i], SEEK_SET, &pos), 0);
+        ck_assert(pos == at[i]);
+        memset(got, 0, sizeof got);
+        ck_assert_int_eq(asyncio_file_read(f, got, 5, &n), 0);
+        ck_assert_uint_eq(n, 5);
+        ck_assert(memcmp(got, want, 5) == 0);
+    }
+    int64_t end = 0;
+    ck_assert_int_eq(asyncio_file_seek(f, 0, SEEK_END, &end), 0);
+    ck_assert(end == at[1] + 5);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+    return NULL;
+}
+
+START_TEST(test_offsets_past_4gib)
+{
+    tu_run_ok(big_offsets_main, NULL);
+}
+END_TEST
+
 /* ------------------------------------------------------------ cancellation */
 
 static int fifo_write_end(const char *p)
@@ -685,6 +721,7 @@ Suite *file_suite(void)
     tcase_add_test(tc, test_whole_file_errors);
     tcase_add_test(tc, test_streaming);
     tcase_add_test(tc, test_streaming_bad_input);
+    tcase_add_test(tc, test_offsets_past_4gib);
     tcase_add_test(tc, test_cancel_queued_and_running);
     tcase_add_test(tc, test_close_cancelled);
     tcase_add_test(tc, test_close_while_reading);
