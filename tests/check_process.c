@@ -517,6 +517,10 @@ static void *bad_main(void *arg)
     asyncio_error_clear();
     asyncio_subprocess_opts_t badcwd = {.cwd = "/nonexistent"};
     ck_assert_int_eq(asyncio_create_subprocess_shell("true", &badcwd, &p), UV_ENOENT);
+    assert_raised(UV_ENOENT, "FileNotFoundError");
+    /* Python names the directory that is missing, not the program. */
+    ck_assert_msg(strstr(tu_raised_message(), "'/nonexistent'") != NULL, "message: %s",
+                  tu_raised_message());
     asyncio_error_clear();
     ck_assert_ptr_null(p);
 
