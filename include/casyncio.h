@@ -1711,7 +1711,10 @@ ASYNCIO_EXTERN int asyncio_file_seek(asyncio_file_t *f, int64_t offset, int when
 /* f.close(): closes the descriptor and frees f, even when it fails or is
  * cancelled (the close then completes in the background).  Suspends in a
  * task; outside a task it closes at once without suspending, so a file is
- * never lost.  NULL is harmless.  Raises OSError, CancelledError. */
+ * never lost.  NULL is harmless.  Raises OSError, CancelledError,
+ * RuntimeError while another task's read or write of f is in progress
+ * (f stays open: its descriptor is never closed under a running
+ * operation). */
 ASYNCIO_EXTERN int asyncio_file_close(asyncio_file_t *f);
 
 /* The file descriptor (os.fileno), -1 for NULL. */

@@ -28,6 +28,7 @@
 struct asyncio_file {
     uint32_t magic;
     int fd;
+    int busy; /* reads and writes in flight: close refuses meanwhile */
     bool readable, writable, append;
 };
 
@@ -119,20 +120,25 @@ static int req_reuse(fs_req_t *r, asyncio_loop_t *loop)
 
 /* Waits for the operation just started on r.  0: it ended (r->uv.result
  * holds its outcome).  Otherwise the task was cancelled (raised) and r is
- * no longer the caller's: it was released, or abandoned to its callback,
- * taking over hold_fd (a descriptor the caller had open, -1 for none). */
-static int req_wait(asyncio__task_t *t, fs_req_t *r, int hold_fd)
+ * no longer the caller's: it was released, or abandoned to its callback.
+ * closing_fd is the descriptor the operation closes (-1 if it closes none):
+ * withdrawn before it ran, the request closes it when released, so a
+ * cancelled close still closes. */
+static int req_wait(asyncio__task_t *t, fs_req_t *r, int closing_fd)
 {
     int rc = asyncio__task_wait_private(t, r->fut);
     if (rc == 0 && r->done)
         return 0;
     if (rc == 0) /* woken without a result: cannot happen, but never leak r */
         rc = asyncio__raise_code(ASYNCIO_ERUNTIME, "file operation woken early");
-    r->own_fd = hold_fd;
-    if (uv_cancel(r->is_work ? (uv_req_t *)&r->work : (uv_req_t *)&r->uv) == 0 ||
-        r->uses_nothing_of_callers) {
-        /* Withdrawn (the callback comes with UV_ECANCELED), or running on
-         * memory of its own only: its callback releases it. */
+    if (uv_cancel(r->is_work ? (uv_req_t *)&r->work : (uv_req_t *)&r->uv) == 0) {
+        /* Withdrawn: the callback comes with UV_ECANCELED and releases it
+         * (closing what the operation would have closed). */
+        r->own_fd = closing_fd;
+        r->abandoned = true;
+        return rc;
+    }
+    if (r->uses_nothing_of_callers) { /* running on memory of its own only */
         r->abandoned = true;
         return rc;
     }
@@ -202,7 +208,7 @@ static int close_fd(asyncio__task_t *t, int fd)
         return ASYNCIO_ENOMEM;
     }
     int rc = uv_fs_close(&loop->uv, &r->uv, fd, on_fs_done);
-    if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
+    if (rc == 0 && (rc = req_wait(t, r, fd)) != 0)
         return rc;
     if (rc == 0)
         rc = (int)r->uv.result;
@@ -356,8 +362,7 @@ int asyncio_file_read_all(const char *path, char **data, size_t *len)
 }
 
 /* Writes all of [data, data + len) to fd at offset (-1: the position). */
-static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, int64_t offset,
-                     int hold_fd)
+static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, int64_t offset)
 {
     asyncio_loop_t *loop = t->fut.loop;
     fs_req_t *r = req_new(loop);
@@ -374,7 +379,7 @@ static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, i
         unsigned chunk = len > (1u << 30) ? (1u << 30) : (unsigned)len;
         uv_buf_t b = uv_buf_init((char *)p, chunk);
         rc = uv_fs_write(&loop->uv, &r->uv, fd, &b, 1, offset, on_fs_done);
-        if (rc == 0 && (rc = req_wait(t, r, hold_fd)) != 0)
+        if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
             return rc;
         if (rc == 0 && (rc = (int)r->uv.result) >= 0) {
             p += rc;
@@ -529,8 +534,13 @@ static int read_at(const char *who, asyncio_file_t *f, void *buf, size_t n, int6
         return ASYNCIO_ENOMEM;
     uv_buf_t b = uv_buf_init(buf, n > (1u << 30) ? (1u << 30) : (unsigned)n);
     int rc = uv_fs_read(&loop->uv, &r->uv, f->fd, &b, 1, offset, on_fs_done);
-    if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
-        return rc;
+    if (rc == 0) {
+        f->busy++;
+        rc = req_wait(t, r, -1);
+        f->busy--;
+        if (rc)
+            return rc;
+    }
     if (rc == 0)
         rc = (int)r->uv.result;
     req_release(r);
@@ -560,7 +570,9 @@ static int write_at(const char *who, asyncio_file_t *f, const void *buf, size_t 
     asyncio__task_t *t = file_enter(who, f, buf, n, true);
     if (!t)
         return asyncio_error()->code;
-    int rc = write_all(t, f->fd, buf, n, offset, -1);
+    f->busy++;
+    int rc = write_all(t, f->fd, buf, n, offset);
+    f->busy--;
     if (rc == ASYNCIO_ENOMEM)
         return asyncio__raise_code(rc, "%s", who);
     if (rc && rc != ASYNCIO_ECANCELLED)
@@ -606,6 +618,12 @@ int asyncio_file_close(asyncio_file_t *f)
         return 0;
     if (f->magic != FILE_MAGIC)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_close: not an open file");
+    /* Closed under a read or write running in the pool, the descriptor's
+     * number could go to a file opened meanwhile, which that operation
+     * would then read or write. */
+    if (f->busy)
+        return asyncio__raise_code(
+            ASYNCIO_ERUNTIME, "asyncio_file_close: a read or write of the file is in progress");
     int fd = f->fd;
     f->magic = FILE_DEAD;
     asyncio__free(f);

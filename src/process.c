@@ -222,7 +222,13 @@ static int spawn(const char *who, const char *file, char **args,
         } else {
             asyncio__free(p);
         }
-        asyncio_raise_uv(rc, "%s: '%s'", who, file);
+        /* Python names what is missing: the working directory when that
+         * is what the child could not enter. */
+        const char *what = file;
+        if (opts->cwd && (rc == UV_ENOENT || rc == UV_ENOTDIR || rc == UV_EACCES) &&
+            access(opts->cwd, X_OK) != 0)
+            what = opts->cwd;
+        asyncio_raise_uv(rc, "%s: '%s'", who, what);
         return rc;
     }
     p->magic = PROCESS_MAGIC;

@@ -37,6 +37,7 @@ struct asyncio__sigint {
     asyncio_future_t *main;
     int interrupts;
     bool watching;
+    struct sigaction installed; /* SIGINT's disposition once watched (libuv's) */
 };
 
 static _Thread_local sig_handler_t *handlers;
@@ -222,6 +223,7 @@ asyncio__sigint_t *asyncio__sigint_install(asyncio_loop_t *loop, asyncio_future_
         return NULL;
     }
     si->watching = true;
+    sigaction(SIGINT, NULL, &si->installed);
     runner_sigint = si;
     return si;
 }
@@ -232,8 +234,16 @@ int asyncio__sigint_uninstall(asyncio__sigint_t *si)
         return 0;
     int n = si->interrupts;
     runner_sigint = NULL;
+    /* libuv puts SIG_DFL back when its last SIGINT watcher goes; Python
+     * restores the default only if the handler is still the runner's, so
+     * one the program installed meanwhile (sigaction) is put back. */
+    struct sigaction now;
+    bool replaced =
+        sigaction(SIGINT, NULL, &now) == 0 && now.sa_handler != si->installed.sa_handler;
     /* Closing stops the watcher at once; the memory goes in the close
      * callback, at the latest when the loop closes. */
     uv_close((uv_handle_t *)&si->uv, sigint_freed);
+    if (replaced)
+        sigaction(SIGINT, &now, NULL);
     return n;
 }

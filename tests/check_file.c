@@ -327,6 +327,42 @@ START_TEST(test_streaming_bad_input)
 }
 END_TEST
 
+/* Offsets past 2 and 4 GiB (a sparse file: no disk used). */
+static void *big_offsets_main(void *arg)
+{
+    (void)arg;
+    asyncio_file_t *f = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("sparse"), "w+", &f), 0);
+    const int64_t at[] = {((int64_t)1 << 31) + 7, ((int64_t)5 << 30) + 3};
+    for (int i = 0; i < 2; i++) {
+        char want[8], got[8];
+        snprintf(want, sizeof want, "pos%d", i);
+        ck_assert_int_eq(asyncio_file_pwrite(f, want, 5, at[i]), 0);
+        size_t n = 0;
+        ck_assert_int_eq(asyncio_file_pread(f, got, 5, at[i], &n), 0);
+        ck_assert_uint_eq(n, 5);
+        ck_assert(memcmp(got, want, 5) == 0);
+        int64_t pos = 0;
+        ck_assert_int_eq(asyncio_file_seek(f, at[i], SEEK_SET, &pos), 0);
+        ck_assert(pos == at[i]);
+        memset(got, 0, sizeof got);
+        ck_assert_int_eq(asyncio_file_read(f, got, 5, &n), 0);
+        ck_assert_uint_eq(n, 5);
+        ck_assert(memcmp(got, want, 5) == 0);
+    }
+    int64_t end = 0;
+    ck_assert_int_eq(asyncio_file_seek(f, 0, SEEK_END, &end), 0);
+    ck_assert(end == at[1] + 5);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+    return NULL;
+}
+
+START_TEST(test_offsets_past_4gib)
+{
+    tu_run_ok(big_offsets_main, NULL);
+}
+END_TEST
+
 /* ------------------------------------------------------------ cancellation */
 
 static int fifo_write_end(const char *p)
@@ -355,6 +391,30 @@ static int threads_in_openat(void)
         FILE *f = fopen(p, "r");
         long nr;
         if (f && fscanf(f, "%ld", &nr) == 1 && nr == SYS_openat)
+            n++;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* How many of this process's other threads are blocked in read(2) (this
+ * one reads the files with read). */
+static int threads_in_read(void)
+{
+    int n = 0;
+    char self[32];
+    snprintf(self, sizeof self, "%ld", (long)syscall(SYS_gettid));
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char p[300];
+        snprintf(p, sizeof p, "/proc/self/task/%s/syscall", e->d_name);
+        FILE *f = fopen(p, "r");
+        long nr;
+        if (f && fscanf(f, "%ld", &nr) == 1 && nr == SYS_read && strcmp(e->d_name, self) != 0)
             n++;
         if (f)
             fclose(f);
@@ -456,6 +516,100 @@ static void *cancel_main(void *arg)
 START_TEST(test_cancel_queued_and_running)
 {
     tu_run_ok(cancel_main, NULL);
+}
+END_TEST
+
+/* A close cancelled while its request waits in the queue: the file is
+ * closed all the same (its descriptor does not leak), as Python's close
+ * cannot be half done. */
+static void *closer(void *arg)
+{
+    return IP(asyncio_file_close(arg));
+}
+
+static void *cancel_close_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(mkfifo(path("f1"), 0600), 0);
+    ck_assert_int_eq(mkfifo(path("f2"), 0600), 0);
+    ck_assert_int_eq(asyncio_file_write_all(path("plain"), "data", 4), 0);
+    int fds = open_fds();
+    asyncio_file_t *f = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("plain"), "r", &f), 0);
+    ck_assert_int_eq(open_fds(), fds + 1);
+    asyncio_future_t *b1 = tu_spawn(open_fifo, "f1");
+    asyncio_future_t *b2 = tu_spawn(open_fifo, "f2");
+    wait_blocked(2);
+    asyncio_future_t *c = tu_spawn(closer, f);
+    tu_yield();
+    ck_assert(!asyncio_done(c)); /* its close is queued behind the opens */
+    ck_assert(asyncio_cancel(c, NULL));
+    ck_assert_int_eq(asyncio_await(c, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(c);
+    int w1 = fifo_write_end(path("f1")), w2 = fifo_write_end(path("f2"));
+    ck_assert_int_eq(asyncio_await(b1, NULL), 0);
+    ck_assert_int_eq(asyncio_await(b2, NULL), 0);
+    close(w1);
+    close(w2);
+    asyncio_decref(b1);
+    asyncio_decref(b2);
+    ck_assert_int_eq(open_fds(), fds);
+    return NULL;
+}
+
+START_TEST(test_close_cancelled)
+{
+    tu_run_ok(cancel_close_main, NULL);
+}
+END_TEST
+
+/* Closing a file while another task's read of it runs in the pool: the
+ * descriptor must not be closed under the read (its number could go to a
+ * new file that the read, or a write, would then use).  close refuses,
+ * the file stays usable, and closes once the read is over. */
+static void *fifo_reader(void *arg)
+{
+    char buf[16];
+    size_t got = 0;
+    int rc = asyncio_file_read(arg, buf, sizeof buf, &got);
+    return rc ? NULL : IP(got);
+}
+
+static void *close_pending_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(mkfifo(path("f1"), 0600), 0);
+    int fds = open_fds();
+    asyncio_file_t *f = NULL;
+    /* "r+": open does not wait for a writer; the read waits for data. */
+    ck_assert_int_eq(asyncio_file_open(path("f1"), "r+", &f), 0);
+    int before = threads_in_read();
+    asyncio_future_t *r = tu_spawn(fifo_reader, f);
+    for (int i = 0; threads_in_read() <= before; i++) {
+        ck_assert_msg(i < 5000, "the pool never started the read");
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+    ck_assert_int_eq(asyncio_file_close(f), ASYNCIO_ERUNTIME);
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    asyncio_error_clear();
+    ck_assert_int_ge(asyncio_file_fileno(f), 0); /* still open */
+    int w = open(path("f1"), O_WRONLY | O_CLOEXEC);
+    ck_assert_int_ge(w, 0);
+    ck_assert_int_eq(write(w, "abc", 3), 3);
+    close(w);
+    void *got = NULL;
+    ck_assert_int_eq(asyncio_await(r, &got), 0);
+    ck_assert_int_eq(PI(got), 3);
+    asyncio_decref(r);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+    ck_assert_int_eq(open_fds(), fds);
+    return NULL;
+}
+
+START_TEST(test_close_while_reading)
+{
+    tu_run_ok(close_pending_main, NULL);
 }
 END_TEST
 
@@ -567,7 +721,10 @@ Suite *file_suite(void)
     tcase_add_test(tc, test_whole_file_errors);
     tcase_add_test(tc, test_streaming);
     tcase_add_test(tc, test_streaming_bad_input);
+    tcase_add_test(tc, test_offsets_past_4gib);
     tcase_add_test(tc, test_cancel_queued_and_running);
+    tcase_add_test(tc, test_close_cancelled);
+    tcase_add_test(tc, test_close_while_reading);
     tcase_add_test(tc, test_loop_close_with_requests);
     tcase_add_test(tc, test_alloc_failure);
     suite_add_tcase(s, tc);

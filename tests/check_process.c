@@ -13,6 +13,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,94 @@ static void *big_main(void *arg)
 START_TEST(test_communicate_10mib_both_ways)
 {
     tu_run_ok(big_main, NULL);
+}
+END_TEST
+
+/* Input the child never reads: communicate ignores the broken pipe, as
+ * Python's _feed_stdin does, whether the child is gone before the input is
+ * written or closes its stdin and keeps running. */
+static void *unread_input_main(void *arg)
+{
+    (void)arg;
+    size_t n = 1024 * 1024; /* far more than a pipe holds */
+    char *in = calloc(1, n);
+    asyncio_process_t *p = shell("exit 5", &ALL_PIPES);
+    int code = 0;
+    ck_assert_int_eq(asyncio_process_wait(p, &code), 0);
+    ck_assert_int_eq(code, 5);
+    char *out = NULL;
+    size_t out_len = 1;
+    int rc = asyncio_process_communicate(p, in, n, &out, &out_len, NULL, NULL);
+    ck_assert_msg(rc == 0, "communicate: %s", tu_raised_message());
+    ck_assert_uint_eq(out_len, 0);
+    asyncio_buffer_free(out);
+    asyncio_process_free(p);
+
+    p = shell("exec 0<&-; echo closed", &ALL_PIPES);
+    out = NULL;
+    rc = asyncio_process_communicate(p, in, n, &out, NULL, NULL, NULL);
+    ck_assert_msg(rc == 0, "communicate: %s", tu_raised_message());
+    ck_assert_str_eq(out, "closed\n");
+    asyncio_buffer_free(out);
+    asyncio_process_free(p);
+    free(in);
+    return NULL;
+}
+
+START_TEST(test_communicate_unread_input)
+{
+    tu_run_ok(unread_input_main, NULL);
+}
+END_TEST
+
+/* The child gets its three descriptors and nothing else of ours: not the
+ * pipes of another child, not a file the program has open.  Descriptors
+ * the test process inherited without close-on-exec (from whatever started
+ * it) are not ours: they are noted before the loop exists. */
+static bool INHERITED[1024];
+
+static void note_inherited(void)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        INHERITED[fd] = fl >= 0 && !(fl & FD_CLOEXEC);
+    }
+}
+
+static void *fds_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *other = shell("cat", &ALL_PIPES);
+    asyncio_file_t *f = NULL;
+    ck_assert_int_eq(asyncio_file_open("/dev/null", "r", &f), 0);
+    /* Ours: every descriptor the loop, the streams, the file opened. */
+    char cmd[4096] = "for fd in";
+    for (int fd = 3; fd < 1024; fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl < 0 || INHERITED[fd])
+            continue;
+        ck_assert_msg(fl & FD_CLOEXEC, "descriptor %d is not close-on-exec", fd);
+        size_t used = strlen(cmd);
+        snprintf(cmd + used, sizeof cmd - used, " %d", fd);
+    }
+    /* The child's view: none of them is open there ($$: the shell). */
+    strcat(cmd, "; do [ -e /proc/$$/fd/$fd ] && echo $fd; done; true");
+    asyncio_process_t *p = shell(cmd, &ALL_PIPES);
+    char *out = NULL;
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 0, &out, NULL, NULL, NULL), 0);
+    ck_assert_msg(*out == '\0', "descriptors of ours in the child: %s", out);
+    asyncio_buffer_free(out);
+    asyncio_process_free(p);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+    ck_assert_int_eq(asyncio_process_communicate(other, NULL, 0, NULL, NULL, NULL, NULL), 0);
+    asyncio_process_free(other);
+    return NULL;
+}
+
+START_TEST(test_no_descriptor_leaks)
+{
+    note_inherited();
+    tu_run_ok(fds_main, NULL);
 }
 END_TEST
 
@@ -428,6 +517,10 @@ static void *bad_main(void *arg)
     asyncio_error_clear();
     asyncio_subprocess_opts_t badcwd = {.cwd = "/nonexistent"};
     ck_assert_int_eq(asyncio_create_subprocess_shell("true", &badcwd, &p), UV_ENOENT);
+    assert_raised(UV_ENOENT, "FileNotFoundError");
+    /* Python names the directory that is missing, not the program. */
+    ck_assert_msg(strstr(tu_raised_message(), "'/nonexistent'") != NULL, "message: %s",
+                  tu_raised_message());
     asyncio_error_clear();
     ck_assert_ptr_null(p);
 
@@ -536,6 +629,8 @@ Suite *process_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_basics);
     tcase_add_test(tc, test_communicate_10mib_both_ways);
+    tcase_add_test(tc, test_communicate_unread_input);
+    tcase_add_test(tc, test_no_descriptor_leaks);
     tcase_add_test(tc, test_signals_and_return_codes);
     tcase_add_test(tc, test_wait_and_communicate_cancelled);
     tcase_add_test(tc, test_pipes);

@@ -303,6 +303,33 @@ START_TEST(test_sigint_own_handler)
 }
 END_TEST
 
+/* The program installs its own SIGINT handler (sigaction) while
+ * asyncio_run runs: the runner does not put the default back over it
+ * (Python restores default_int_handler only if the handler is still the
+ * runner's). */
+static void *install_own_main(void *arg)
+{
+    (void)arg;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = own_handler;
+    ck_assert_int_eq(sigaction(SIGINT, &sa, NULL), 0);
+    return NULL;
+}
+
+START_TEST(test_sigint_handler_set_during_run_kept)
+{
+    default_sigint();
+    own_handler_ran = 0;
+    tu_run_ok(install_own_main, NULL);
+    struct sigaction sa;
+    ck_assert_int_eq(sigaction(SIGINT, NULL, &sa), 0);
+    ck_assert(sa.sa_handler == own_handler);
+    kill(getpid(), SIGINT);
+    ck_assert_int_eq(own_handler_ran, 1);
+}
+END_TEST
+
 /* add_signal_handler(SIGINT) inside asyncio_run replaces the runner's. */
 static void *replace_runner_main(void *arg)
 {
@@ -405,6 +432,7 @@ Suite *signal_suite(void)
     tcase_add_test_raise_signal(tc, test_sigint_twice_kills, SIGINT);
     tcase_add_test_raise_signal(tc, test_sigint_after_main_done, SIGINT);
     tcase_add_test(tc, test_sigint_own_handler);
+    tcase_add_test(tc, test_sigint_handler_set_during_run_kept);
     tcase_add_test(tc, test_sigint_user_handler_replaces_runner);
     tcase_add_test(tc, test_sigint_main_thread_only);
     suite_add_tcase(s, tc);
