@@ -21,7 +21,31 @@
 #include <sanitizer/asan_interface.h>
 #endif
 #ifdef ASYNCIO__TSAN
+#include <pthread.h>
+#include <signal.h>
 #include <sanitizer/tsan_interface.h>
+
+/* ThreadSanitizer defers an asynchronous signal that arrives outside an
+ * intercepted call to the *fiber* that was running, and runs it when that
+ * fiber next leaves an intercepted call: a fiber switched away from (or
+ * destroyed) first keeps it, or loses it (a SIGCHLD lost that way leaves
+ * libuv never reaping a child).  So signals are blocked across a switch:
+ * the pthread_sigmask call that blocks them runs what the old fiber holds,
+ * the one that unblocks them on the other side delivers what came meanwhile
+ * to the new fiber, at once. */
+static _Thread_local sigset_t tsan_switch_mask;
+
+static void tsan_block_signals(void)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &tsan_switch_mask);
+}
+
+static void tsan_unblock_signals(void)
+{
+    pthread_sigmask(SIG_SETMASK, &tsan_switch_mask, NULL);
+}
 #endif
 #ifdef ASYNCIO_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
@@ -158,6 +182,9 @@ void asyncio__coro_started(asyncio__coro_t *self, asyncio__coro_t *from)
     from->stack_lo = (void *)lo;
     from->stack_size = size;
 #endif
+#ifdef ASYNCIO__TSAN
+    tsan_unblock_signals();
+#endif
     (void)self;
     (void)from;
 }
@@ -168,6 +195,7 @@ void asyncio__coro_switch(asyncio__coro_t *from, asyncio__coro_t *to, bool endin
     __sanitizer_start_switch_fiber(ending ? NULL : &from->asan_fake, to->stack_lo, to->stack_size);
 #endif
 #ifdef ASYNCIO__TSAN
+    tsan_block_signals();
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
     (void)ending;
@@ -182,5 +210,8 @@ void asyncio__coro_switch(asyncio__coro_t *from, asyncio__coro_t *to, bool endin
     __sanitizer_finish_switch_fiber(from->asan_fake, &lo, &size);
     (void)lo;
     (void)size;
+#endif
+#ifdef ASYNCIO__TSAN
+    tsan_unblock_signals();
 #endif
 }
