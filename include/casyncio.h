@@ -1235,8 +1235,11 @@ ASYNCIO_EXTERN void asyncio_http_stream_close(asyncio_http_stream_t *stream);
  * transport belongs to the library and lives until its protocol's
  * connection_lost has returned (or, under a stream, until the stream is
  * freed): never use it afterwards.  Servers are the caller's: free them
- * with asyncio_server_free.  Closing a loop closes and frees every stream,
- * transport and server of it still open: do not free them afterwards.
+ * with asyncio_server_free.  Closing a loop closes every stream, transport
+ * and server of it still open and frees what the library owns (transports,
+ * servers' streams); the caller's streams and servers keep their memory
+ * until the caller frees them, as usual (as a process or an HTTP session):
+ * free them all the same, before or after the loop closed.
  *
  * Bytes are copied: write functions copy what they are given; read
  * functions fill the caller's buffer.
@@ -1412,7 +1415,8 @@ ASYNCIO_EXTERN int asyncio_stream_wait_closed(asyncio_stream_t *stream);
 
 /* Releases the caller's stream (from asyncio_open_connection*): closes it
  * if needed (buffered data is still sent), the memory goes once the socket
- * is closed.  Refused (RuntimeError, nothing freed) while a task waits on
+ * is closed.  Also after its loop closed (which closed it but left the
+ * memory to this call).  Refused (RuntimeError, nothing freed) while a task waits on
  * it, and for a stream a server owns.  NULL is harmless. */
 ASYNCIO_EXTERN void asyncio_stream_free(asyncio_stream_t *stream);
 
@@ -1566,8 +1570,9 @@ ASYNCIO_EXTERN int asyncio_server_sockname(asyncio_server_t *server, size_t i,
 
 /* Releases the caller's server: closes it if needed; connections still
  * open are closed (handler tasks cancelled), memory goes once they are.
- * Refused (RuntimeError) while a task waits in serve_forever or
- * wait_closed.  NULL is harmless. */
+ * Also after its loop closed (which closed it but left the memory to
+ * this call).  Refused (RuntimeError) while a task waits in serve_forever
+ * or wait_closed.  NULL is harmless. */
 ASYNCIO_EXTERN void asyncio_server_free(asyncio_server_t *server);
 
 /* --- DNS (libuv's getaddrinfo / getnameinfo, on its thread pool) */
@@ -1803,7 +1808,8 @@ ASYNCIO_EXTERN int asyncio_process_communicate(asyncio_process_t *p, const void 
 
 /* process.stdin / process.stdout / process.stderr: the child's pipes as
  * streams (section 8), or NULL for one that is not a pipe.  Borrowed: they
- * belong to the process and go with asyncio_process_free (or loop close).
+ * belong to the process and go with asyncio_process_free (loop close
+ * closes them; their memory still goes with asyncio_process_free).
  * stdin is a StreamWriter (asyncio_stream_write, _drain, _close: the
  * child sees end of file), stdout and stderr StreamReaders
  * (asyncio_stream_read, _readline, _read_all, ...).  Do not free them. */

@@ -108,9 +108,8 @@ static void proc_close(asyncio__closer_t *c)
         p->process_open = false;
         uv_close((uv_handle_t *)&p->uv, on_handle_closed);
     }
-    /* The streams' own closers close and free them. */
-    for (int i = 0; i < 3; i++)
-        p->io[i] = NULL;
+    /* The streams' own closers close them; asyncio_process_free frees
+     * them. */
     p->loop = NULL; /* the closer was unlinked by loop close */
 }
 

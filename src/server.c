@@ -198,9 +198,8 @@ static void closer_run(asyncio__closer_t *c)
     srv->closed = true;
     close_listeners(srv);
     detach_conns(srv);
-    srv->freed = true;
-    if (srv->nopen == 0)
-        server_free_memory(srv);
+    /* The memory stays for asyncio_server_free, which the caller still
+     * calls (a late free must be no use after free). */
 }
 
 static int add_listener(asyncio_server_t *srv, const struct sockaddr *addr, const char *path,

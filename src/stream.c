@@ -205,6 +205,7 @@ asyncio_stream_t *asyncio__stream_alloc(asyncio_loop_t *loop, int kind, size_t l
     }
     s->has_transport = true;
     s->t.holds |= ASYNCIO__HOLD_OWNER;
+    s->t.caller_owned = true; /* until a server takes it (asyncio__stream_serve) */
     return s;
 }
 
@@ -316,6 +317,7 @@ static void handler_done(asyncio_future_t *task, void *arg)
 bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handler, void *arg)
 {
     s->server_owned = true;
+    s->t.caller_owned = false;
     s->handler = handler;
     s->handler_arg = arg;
     s->t.made = true;

@@ -118,9 +118,11 @@ static void closer_run(asyncio__closer_t *c)
     asyncio_transport_t *t = asyncio__container_of(c, asyncio_transport_t, closer);
     t->loop_closed = true;
     do_close(t);
-    /* The owner may be a handler task the loop just abandoned (its done
-     * callback never runs), or a caller who may not free it any more. */
-    if (t->holds & ASYNCIO__HOLD_OWNER)
+    /* An owner that is a handler task the loop just abandoned never lets
+     * go (its done callback never runs); a caller still frees what is
+     * theirs, as they free a process or an HTTP session: the memory stays
+     * until then, so a late free is no use after free. */
+    if ((t->holds & ASYNCIO__HOLD_OWNER) && !t->caller_owned)
         asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
 }
 

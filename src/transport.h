@@ -37,6 +37,9 @@ struct asyncio_transport {
     bool loop_closed; /* loop close is releasing it: no futures, no tasks */
     bool made;        /* connected: connection_lost will be called */
     bool user_closed; /* close/abort called by the user: writes are refused */
+    bool caller_owned; /* its owner hold is a caller's, who frees it even after
+                          loop close (a stream from open_connection or a child's
+                          pipe; not a server's stream, whose task is abandoned) */
     asyncio_loop_t *loop;
     union {
         uv_handle_t handle;

@@ -1212,6 +1212,13 @@ static void *close_then_wait(asyncio_stream_t *s, void *arg)
     return NULL;
 }
 
+/* What leave_open leaves open and the caller frees after the loop closed:
+ * the memory of its streams and servers stays for those frees. */
+static struct {
+    asyncio_server_t *srv[3];
+    asyncio_stream_t *s[5];
+} left;
+
 static void *leave_open(void *arg)
 {
     (void)arg;
@@ -1230,7 +1237,12 @@ static void *leave_open(void *arg)
     for (int i = 0; i < 4; i++) {
         asyncio_stream_t *s = connect_ok(i % 2 ? port : server_port(psrv), NULL);
         ck_assert_int_eq(asyncio_stream_write(s, "pending", 7), 0);
+        left.s[i] = s;
     }
+    left.s[4] = cs;
+    left.srv[0] = srv;
+    left.srv[1] = psrv;
+    left.srv[2] = csrv;
     asyncio_transport_t *t = NULL;
     ck_assert_int_eq(asyncio_create_connection(&nothing, NULL, "127.0.0.1", port, NULL, &t), 0);
     tu_yield();
@@ -1249,6 +1261,14 @@ START_TEST(test_loop_close_with_open_connections)
     asyncio_decref(f);
     ck_assert_int_eq(asyncio_loop_close(loop), 0);
     asyncio_error_clear();
+    /* Closed by the loop; the caller's memory until freed. */
+    ck_assert(asyncio_stream_is_closing(left.s[0]));
+    ck_assert(!asyncio_server_is_serving(left.srv[0]));
+    for (int i = 0; i < 5; i++)
+        asyncio_stream_free(left.s[i]);
+    for (int i = 0; i < 3; i++)
+        asyncio_server_free(left.srv[i]);
+    ck_assert_ptr_null(asyncio_error());
     tu_assert_no_leak();
 }
 END_TEST
@@ -1993,6 +2013,9 @@ static void *t_wait_closed(void *arg)
     return NULL;
 }
 
+static asyncio_server_t *es_srv; /* the caller's, freed after the loop closed */
+static asyncio_stream_t *es_stream;
+
 static void *every_state(void *arg)
 {
     (void)arg;
@@ -2001,6 +2024,8 @@ static void *every_state(void *arg)
     int port = server_port(srv);
     flood_blocked = false;
     asyncio_stream_t *c = connect_ok(port, NULL);
+    es_srv = srv;
+    es_stream = c;
     while (!flood_blocked) /* the handler is in drain */
         ck_assert_int_eq(asyncio_sleep(0.001), 0);
     asyncio_future_t *ts[6] = {
@@ -2028,6 +2053,9 @@ START_TEST(test_review_loop_close_every_state)
     asyncio_decref(f);
     ck_assert_int_eq(asyncio_loop_close(loop), 0);
     asyncio_error_clear();
+    asyncio_stream_free(es_stream);
+    asyncio_server_free(es_srv);
+    ck_assert_ptr_null(asyncio_error());
     tu_assert_no_leak();
 }
 END_TEST
@@ -2296,34 +2324,36 @@ END_TEST
 
 /* A loop run by one thread and closed by another, with a connection still
  * open: the read buffer belongs to the loop, so it goes at its close
- * (it was the running thread's, and leaked). */
-static void *open_and_leave(void *arg)
-{
-    asyncio_server_t **srv = arg;
-    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, srv), 0);
-    asyncio_stream_t *s = connect_ok(server_port(*srv), NULL);
-    char buf[8];
-    size_t n;
-    ck_assert_int_eq(asyncio_stream_write(s, "hi\n", 3), 0);
-    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
-    ck_assert_uint_eq(n, 3);
-    return s; /* left open: the loop's close takes care of it */
-}
-
+ * (it was the running thread's, and leaked).  The thread asserts nothing
+ * itself (Check's asserts belong to the test's thread): it reports. */
 typedef struct left_open {
     asyncio_loop_t *loop;
     asyncio_server_t *srv;
     asyncio_stream_t *stream;
+    size_t echoed;
 } left_open_t;
+
+static void *open_and_leave(void *arg)
+{
+    left_open_t *lo = arg;
+    asyncio_sockaddr_t addr;
+    char buf[8];
+    if (asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &lo->srv) == 0 &&
+        asyncio_server_sockname(lo->srv, 0, &addr) == 0 &&
+        asyncio_open_connection("127.0.0.1", addr.port, NULL, &lo->stream) == 0 &&
+        asyncio_stream_write(lo->stream, "hi\n", 3) == 0)
+        asyncio_stream_readline(lo->stream, buf, sizeof buf, &lo->echoed);
+    return NULL; /* left open: the loop's close closes them */
+}
 
 static void *run_in_thread(void *arg)
 {
     left_open_t *lo = arg;
-    lo->loop = asyncio_loop_new();
-    ck_assert_ptr_nonnull(lo->loop);
-    asyncio_future_t *t = asyncio_create_task(open_and_leave, &lo->srv);
-    ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(asyncio_loop_run_until_complete(lo->loop, t, (void **)&lo->stream), 0);
+    if (!(lo->loop = asyncio_loop_new()))
+        return NULL;
+    asyncio_future_t *t = asyncio_create_task(open_and_leave, lo);
+    if (t)
+        asyncio_loop_run_until_complete(lo->loop, t, NULL);
     asyncio_decref(t);
     return NULL;
 }
@@ -2334,10 +2364,12 @@ START_TEST(test_loop_closed_by_another_thread)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, run_in_thread, &lo), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
-    ck_assert_ptr_nonnull(lo.stream);
+    ck_assert_ptr_nonnull(lo.loop);
+    ck_assert_uint_eq(lo.echoed, 3);
     ck_assert_int_eq(asyncio_loop_close(lo.loop), 0);
     asyncio_stream_free(lo.stream);
     asyncio_server_free(lo.srv);
+    ck_assert_ptr_null(asyncio_error());
 }
 END_TEST
 

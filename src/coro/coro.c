@@ -19,6 +19,13 @@
 
 #ifdef ASYNCIO__ASAN
 #include <sanitizer/asan_interface.h>
+
+/* The context that is switching away, for the one it resumes: the
+ * switch's end learns that context's stack bounds from AddressSanitizer
+ * and records them there.  The loop's own context runs on whatever
+ * thread runs (or closes) the loop, so its bounds must be the ones of its
+ * last switch, not of the thread that made the loop. */
+static _Thread_local asyncio__coro_t *asan_switching_from;
 #endif
 #ifdef ASYNCIO__TSAN
 #include <pthread.h>
@@ -192,6 +199,7 @@ void asyncio__coro_started(asyncio__coro_t *self, asyncio__coro_t *from)
 void asyncio__coro_switch(asyncio__coro_t *from, asyncio__coro_t *to, bool ending)
 {
 #ifdef ASYNCIO__ASAN
+    asan_switching_from = ending ? NULL : from;
     __sanitizer_start_switch_fiber(ending ? NULL : &from->asan_fake, to->stack_lo, to->stack_size);
 #endif
 #ifdef ASYNCIO__TSAN
@@ -208,8 +216,10 @@ void asyncio__coro_switch(asyncio__coro_t *from, asyncio__coro_t *to, bool endin
     const void *lo;
     size_t size;
     __sanitizer_finish_switch_fiber(from->asan_fake, &lo, &size);
-    (void)lo;
-    (void)size;
+    if (asan_switching_from) { /* who switched here: its stack, as it is now */
+        asan_switching_from->stack_lo = (void *)lo;
+        asan_switching_from->stack_size = size;
+    }
 #endif
 #ifdef ASYNCIO__TSAN
     tsan_unblock_signals();
