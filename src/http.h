@@ -30,6 +30,10 @@ struct asyncio_http_session {
     asyncio__http_xfer_t *pool;   /* idle transfers with their easy handles */
     asyncio__http_xfer_t *failed; /* transfers whose socket could not be watched */
     size_t npool;
+    size_t nxfers;    /* transfers attached now (on xfers) */
+    size_t peak;      /* the most attached at once */
+    long maxconnects; /* CURLMOPT_MAXCONNECTS now; fixed when max_connections */
+    bool fixed_cache; /* max_connections given: maxconnects is that */
     struct asyncio_http_session *next_default; /* this thread's default sessions */
     /* Options, copied. */
     long timeout_ms, connect_timeout_ms, max_redirects, curl_version;

@@ -25,6 +25,9 @@
 #define POOL_MAX 256
 /* aiohttp's default. */
 #define DEFAULT_MAX_REDIRECTS 10
+/* Idle connections a session keeps at least (aiohttp's connection limit)
+ * when max_connections is not given; see cache_fit. */
+#define CACHE_MIN 100
 #define DEFAULT_STREAM_BUFFER (64 * 1024)
 
 atomic_long asyncio__http_live_easy, asyncio__http_live_polls;
@@ -210,6 +213,24 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* ------------------------------------------------------------ transfers */
 
+/* curl's own connection cache size is 4 x the transfers attached at the
+ * moment a connection is returned to it, so every lull (the tail of a
+ * burst) closes connections the next burst must open again.  A session
+ * keeps instead as many idle connections as it ever had transfers at once
+ * (at least CACHE_MIN): every connection a burst opened survives to serve
+ * the next one.  Given max_connections, the cache is that size (no more
+ * can be open anyway). */
+static void cache_fit(asyncio_http_session_t *s)
+{
+    if (++s->nxfers <= s->peak)
+        return;
+    s->peak = s->nxfers;
+    if (s->fixed_cache || (long)s->peak <= s->maxconnects)
+        return;
+    s->maxconnects = (long)s->peak;
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, s->maxconnects);
+}
+
 asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio_http_session_t *s)
 {
     asyncio__http_xfer_t *x = s->pool;
@@ -245,6 +266,7 @@ asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio_http_session_t *s)
     x->stream = NULL;
     x->errbuf[0] = '\0';
     asyncio__list_insert(&s->xfers, &x->link);
+    cache_fit(s);
     return x;
 }
 
@@ -285,6 +307,7 @@ void asyncio__http_xfer_put(asyncio__http_xfer_t *x)
         return;
     }
     asyncio__list_remove(&x->link);
+    s->nxfers--;
     if (s->npool >= POOL_MAX) {
         xfer_destroy(x);
         return;
@@ -370,6 +393,7 @@ static void teardown(asyncio_http_session_t *s)
     while (s->xfers.next != &s->xfers) {
         asyncio__http_xfer_t *x = asyncio__container_of(s->xfers.next, asyncio__http_xfer_t, link);
         asyncio__list_remove(&x->link);
+        s->nxfers--;
         if (x->in_multi) {
             curl_multi_remove_handle(s->multi, x->easy);
             x->in_multi = false;
@@ -518,11 +542,14 @@ static int set_options(asyncio_http_session_t *s, const asyncio_http_opts_t *o)
      * to a second for servers that ignore it; aiohttp never sends it. */
     if (slist_add(&s->headers_body, "Expect:"))
         goto nomem;
+    s->fixed_cache = o->max_connections > 0;
+    s->maxconnects = s->fixed_cache ? o->max_connections : CACHE_MIN;
     if (curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket) ||
         curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) ||
         curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer) ||
         curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) ||
         curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) ||
+        curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, s->maxconnects) ||
         curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, o->max_connections) ||
         curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_connections))
         return asyncio__raise_code(ASYNCIO_EHTTP, "%s: curl_multi_setopt failed", who);

@@ -402,6 +402,65 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* One GET of /conn: counts the connections opened (response->connects). */
+static void *conn_get(void *arg)
+{
+    long *connects = arg;
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(S, U("/conn"), &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    *connects += r->connects;
+    asyncio_http_response_free(r);
+    return NULL;
+}
+
+/* Bursts of 64 requests, one after the other: the connections the first
+ * burst opened are all kept (the session's connection cache fits the most
+ * transfers it had at once, beyond curl's 4 x the transfers attached), so
+ * later bursts open none, also after a lull of single requests. */
+static long burst(int n)
+{
+    long connects = 0;
+    asyncio_future_t *ts[64];
+    for (int i = 0; i < n; i++)
+        ts[i] = tu_spawn(conn_get, &connects);
+    ck_assert_int_eq(asyncio_gather(ts, n, NULL, 0), 0);
+    tu_decref_all(ts, n);
+    return connects;
+}
+
+static void *reuse_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.http_version = ASYNCIO_HTTP_VERSION_1_1;
+    S = asyncio_http_session_new(&o);
+    ck_assert_int_eq(burst(64), 64);
+    long opened = httpd_connections(H);
+    ck_assert_int_eq(opened, 64);
+    for (int round = 0; round < 5; round++) {
+        ck_assert_int_eq(burst(1), 0); /* a lull: one transfer attached */
+        ck_assert_int_eq(burst(64), 0);
+    }
+    ck_assert_int_eq(httpd_connections(H), opened);
+    asyncio_http_session_free(S);
+
+    /* max_connections given: it is also the cache size. */
+    o.max_connections = 8;
+    S = asyncio_http_session_new(&o);
+    ck_assert_int_eq(burst(64), 8);
+    ck_assert_int_eq(burst(64), 0);
+    ck_assert_int_eq(httpd_connections(H), opened + 8);
+    asyncio_http_session_free(S);
+    return NULL;
+}
+
+START_TEST(test_connection_reuse)
+{
+    run_with_server(reuse_main);
+}
+END_TEST
+
 /* One loop per thread, each with its own default session. */
 static void *thread_main(void *arg)
 {
@@ -1329,6 +1388,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, test_redirects);
     tcase_add_test(tc, test_chunked_and_big);
     tcase_add_test(tc, test_concurrent);
+    tcase_add_test(tc, test_connection_reuse);
     tcase_add_test(tc, test_upload_and_files);
     tcase_add_test(tc, test_loops_in_threads);
     suite_add_tcase(s, tc);
