@@ -53,6 +53,7 @@ struct asyncio__http_xfer {
     asyncio_http_session_t *session; /* NULL once the session let it go */
     asyncio__http_xfer_t *next_free;
     CURL *easy;
+    CURLU *url;            /* the request's URL, parsed (curl uses it: CURLOPT_CURLU) */
     asyncio_future_t *fut; /* what the task using it waits on, if it waits */
     bool in_multi, done, headers_done, session_closed, nomem, discard, follow_redirects;
     CURLcode result;

@@ -217,6 +217,27 @@ static int check_request(const asyncio_http_request_t *r, bool stream, const cha
     return 0;
 }
 
+/* A malformed URL is the caller's mistake (ValueError, as aiohttp's
+ * InvalidURL), not a transfer failure: parse it before starting, into the
+ * transfer's URL handle, which curl then uses as it is (no second parse).
+ * curl's parser reads "http:///path" as the host "path": an empty
+ * authority is refused here first. */
+static int parse_url(asyncio__http_xfer_t *x, const char *url, const char *who)
+{
+    const char *auth = strstr(url, "://") + 3; /* check_request saw the scheme */
+    CURLUcode uc = strchr("/?#", *auth) ? CURLUE_NO_HOST : CURLUE_OK;
+    if (!uc && !x->url && !(x->url = curl_url()))
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+    if (!uc)
+        uc = curl_url_set(x->url, CURLUPART_URL, url, 0);
+    if (uc == CURLUE_OUT_OF_MEMORY)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+    if (uc)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid URL \"%s\": %s", who, url,
+                                   curl_url_strerror(uc));
+    return 0;
+}
+
 static int open_fail(const char *who, const char *what, const char *path)
 {
     int err = -errno;
@@ -272,6 +293,8 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
     int rc = check_request(r, stream, who);
     if (rc)
         return rc;
+    if ((rc = parse_url(x, r->url, who)))
+        return rc;
     asyncio_http_session_t *s = x->session;
     CURL *e = x->easy;
     bool has_body = r->body || r->body_fn || r->body_file;
@@ -300,7 +323,7 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
 
     long timeout_ms = r->timeout > 0 ? asyncio__http_ms(r->timeout) : s->timeout_ms;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_CURLU, x->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);

@@ -273,6 +273,7 @@ asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio_http_session_t *s)
 static void xfer_destroy(asyncio__http_xfer_t *x)
 {
     curl_easy_cleanup(x->easy);
+    curl_url_cleanup(x->url);
     atomic_fetch_sub(&asyncio__http_live_easy, 1);
     asyncio__free(x->hdr);
     asyncio__free(x);

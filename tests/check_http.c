@@ -826,8 +826,41 @@ static void *errors_main(void *arg)
     asyncio_http_response_free(r);
     asyncio_http_session_free(s);
 
-    /* A malformed URL: ClientError from curl. */
-    ck_assert_int_eq(asyncio_http_get(NULL, "http://[::1", &r), ASYNCIO_EHTTP);
+    /* A malformed URL is ValueError before anything starts, its message
+     * naming the URL and curl's reason; the session is still usable. */
+    static const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"http://exa mple.com/", "Bad hostname"},    {"http://[::1", "Bad IPv6 address"},
+        {"http:///path", "No host part in the URL"}, {"https://?q", "No host part in the URL"},
+        {"http://127.0.0.1:99999/", "Port number"},  {"http://127.0.0.1/a b", "Bad path"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = (void *)1;
+        ck_assert_int_eq(asyncio_http_get(NULL, bad[i].url, &r), ASYNCIO_EVALUE);
+        ck_assert_ptr_null(r);
+        assert_raised(ASYNCIO_EVALUE, "ValueError");
+        ck_assert_msg(strstr(asyncio_error()->message, bad[i].url) &&
+                          strstr(asyncio_error()->message, bad[i].why),
+                      "message: %s", asyncio_error()->message);
+        asyncio_error_clear();
+        asyncio_http_stream_t *st = (void *)1;
+        asyncio_http_request_t sreq = {.url = bad[i].url};
+        ck_assert_int_eq(asyncio_http_stream_open(NULL, &sreq, &st), ASYNCIO_EVALUE);
+        ck_assert_ptr_null(st);
+        asyncio_error_clear();
+    }
+    /* Upper-case scheme and host, IPv6 literal with port, query and
+     * fragment: valid (the last fails to connect: nothing listens). */
+    ck_assert_int_eq(asyncio_http_get(NULL, U("/hello?a=b#frag"), &r), 0);
+    ck_assert_int_eq(r->status, 404); /* the test server knows no queries */
+    asyncio_http_response_free(r);
+    char up[128];
+    snprintf(up, sizeof up, "HTTP://LOCALHOST:%d/hello", httpd_port(H));
+    ck_assert_int_eq(asyncio_http_get(NULL, up, &r), 0);
+    asyncio_http_response_free(r);
+    ck_assert_int_eq(asyncio_http_get(NULL, "http://[::1]:1/x", &r), ASYNCIO_EHTTP);
+    ck_assert_int_eq(asyncio_error()->detail, CURLE_COULDNT_CONNECT);
     asyncio_error_clear();
     return NULL;
 }
