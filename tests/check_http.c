@@ -455,6 +455,57 @@ static void *reuse_main(void *arg)
     return NULL;
 }
 
+/* The buffers of freed responses' large bodies are reused for the next
+ * bodies of the loop: contents, lengths and terminators stay right
+ * whatever buffer a body lands in; buffers still cached when the loop
+ * closes are freed with it (the teardown checks for leaks); responses
+ * freed after that are plain memory. */
+static asyncio_http_response_t *get_bytes(const char *path, size_t len)
+{
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(S, U(path), &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->body_len, len);
+    ck_assert(pattern_ok(r->body, len, 0));
+    ck_assert_int_eq(r->body[len], '\0');
+    return r;
+}
+
+static asyncio_http_response_t *kept;
+
+static void *body_reuse_main(void *arg)
+{
+    (void)arg;
+    S = asyncio_http_session_new(NULL);
+    asyncio_http_response_t *r = get_bytes("/bytes/100000", 100000);
+    char *p = r->body;
+    asyncio_http_response_free(r);
+    r = get_bytes("/bytes/80000", 80000); /* fits: reused */
+    ck_assert_ptr_eq(r->body, p);
+    asyncio_http_response_free(r);
+    r = get_bytes("/bytes/20000", 20000); /* would waste it: not reused */
+    ck_assert_ptr_ne(r->body, p);
+    asyncio_http_response_free(r);
+    r = get_bytes("/chunked/150000", 150000); /* no length: grows from one */
+    asyncio_http_response_free(r);
+    for (int i = 0; i < 40; i++) /* more than the cache keeps */
+        asyncio_http_response_free(
+            get_bytes(i % 2 ? "/bytes/300000" : "/chunked/40000", i % 2 ? 300000 : 40000));
+    r = get_bytes("/bytes/2000000", 2000000); /* too big to keep */
+    asyncio_http_response_free(r);
+    kept = get_bytes("/bytes/100000", 100000);
+    asyncio_http_session_free(S);
+    return NULL;
+}
+
+START_TEST(test_body_reuse)
+{
+    run_with_server(body_reuse_main);
+    ck_assert(pattern_ok(kept->body, 100000, 0));
+    asyncio_http_response_free(kept); /* after its loop closed */
+}
+END_TEST
+
 START_TEST(test_connection_reuse)
 {
     run_with_server(reuse_main);
@@ -1422,6 +1473,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, test_chunked_and_big);
     tcase_add_test(tc, test_concurrent);
     tcase_add_test(tc, test_connection_reuse);
+    tcase_add_test(tc, test_body_reuse);
     tcase_add_test(tc, test_upload_and_files);
     tcase_add_test(tc, test_loops_in_threads);
     suite_add_tcase(s, tc);
