@@ -38,6 +38,7 @@ struct asyncio_http_session {
     /* Options, copied. */
     long timeout_ms, connect_timeout_ms, max_redirects, curl_version;
     bool follow, insecure;
+    bool h2c_one_shot; /* h2c prior knowledge on curl < 8.0: no reuse */
     size_t stream_buffer;
     char *user_agent, *ca_file, *ca_path, *proxy;
     char **header_names; /* default headers' names, for overrides */

@@ -441,7 +441,9 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
     if (s->curl_version != CURL_HTTP_VERSION_NONE)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, s->curl_version);
-    if (s->curl_version >= CURL_HTTP_VERSION_2_0) /* wait to multiplex, not a new connection */
+    if (s->h2c_one_shot && strncasecmp(r->url, "http:", 5) == 0)
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    else if (s->curl_version >= CURL_HTTP_VERSION_2_0) /* wait to multiplex, not connect */
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     if (s->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);

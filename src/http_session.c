@@ -499,6 +499,11 @@ static int set_options(asyncio_http_session_t *s, const asyncio_http_opts_t *o)
         break;
     case ASYNCIO_HTTP_VERSION_2_PRIOR_KNOWLEDGE:
         s->curl_version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+        /* libcurl before 8.0 breaks a reused h2c prior-knowledge
+         * connection ("Error in the HTTP2 framing layer", curl issue
+         * 10634): there each http:// transfer gets a connection of its
+         * own, closed after it, so the session works, only slower. */
+        s->h2c_one_shot = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
         break;
     case ASYNCIO_HTTP_VERSION_3:
         s->curl_version = CURL_HTTP_VERSION_3;
