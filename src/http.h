@@ -27,6 +27,8 @@ struct asyncio_http_session {
     asyncio__closer_t closer;     /* on loop->closers while alive */
     asyncio__list_t xfers;        /* attached transfers (requests and streams) */
     asyncio__list_t socks;        /* poll handles, one per curl socket */
+    asyncio__list_t closing;      /* poll handles whose close has not called back */
+    void *free_socks;             /* closed poll handles' memory, for the next */
     asyncio__http_xfer_t *pool;   /* idle transfers with their easy handles */
     asyncio__http_xfer_t *failed; /* transfers whose socket could not be watched */
     size_t npool;

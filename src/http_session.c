@@ -64,15 +64,28 @@ int asyncio__http_global_init(void)
 /* A socket curl wants watched. */
 typedef struct sock {
     uv_poll_t poll;
-    asyncio__list_t link; /* in session->socks */
-    asyncio_http_session_t *session;
+    asyncio__list_t link;            /* in session->socks, then ->closing */
+    asyncio_http_session_t *session; /* NULL once the session is gone */
     curl_socket_t fd;
+    struct sock *next_free; /* in session->free_socks */
 } sock_t;
 
+/* A keep-alive connection leaves curl's watch after every transfer and
+ * comes back with the next one, each time as a new poll handle (see
+ * sock_close): its memory comes from the session's free list rather than
+ * malloc. */
 static void sock_closed(uv_handle_t *h)
 {
-    asyncio__free(h->data);
+    sock_t *k = h->data;
     atomic_fetch_sub(&asyncio__http_live_polls, 1);
+    asyncio_http_session_t *s = k->session;
+    if (!s) {
+        asyncio__free(k);
+        return;
+    }
+    asyncio__list_remove(&k->link);
+    k->next_free = s->free_socks;
+    s->free_socks = k;
 }
 
 /* Stops and closes at once: curl (and the OS) may hand the same fd number
@@ -81,6 +94,8 @@ static void sock_closed(uv_handle_t *h)
 static void sock_close(sock_t *k)
 {
     asyncio__list_remove(&k->link);
+    if (k->session)
+        asyncio__list_insert(&k->session->closing, &k->link);
     uv_poll_stop(&k->poll);
     uv_close((uv_handle_t *)&k->poll, sock_closed);
 }
@@ -174,7 +189,9 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         return 0;
     }
     if (!k) {
-        if (!(k = asyncio__malloc(sizeof *k))) {
+        if ((k = s->free_socks))
+            s->free_socks = k->next_free;
+        else if (!(k = asyncio__malloc(sizeof *k))) {
             sock_failed(s, easy, CURLE_OUT_OF_MEMORY);
             return 0;
         }
@@ -417,8 +434,22 @@ static void teardown(asyncio_http_session_t *s)
     curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, NULL);
     curl_multi_cleanup(s->multi);
     s->multi = NULL;
-    while (s->socks.next != &s->socks)
-        sock_close(asyncio__container_of(s->socks.next, sock_t, link));
+    /* Their close callbacks come after the session is gone: they free. */
+    while (s->closing.next != &s->closing) {
+        sock_t *k = asyncio__container_of(s->closing.next, sock_t, link);
+        asyncio__list_remove(&k->link);
+        k->session = NULL;
+    }
+    while (s->socks.next != &s->socks) {
+        sock_t *k = asyncio__container_of(s->socks.next, sock_t, link);
+        k->session = NULL;
+        sock_close(k);
+    }
+    while (s->free_socks) {
+        sock_t *k = s->free_socks;
+        s->free_socks = k->next_free;
+        asyncio__free(k);
+    }
     uv_close((uv_handle_t *)s->timer, timer_closed);
     s->timer = NULL;
     free_options(s);
@@ -577,6 +608,7 @@ static asyncio_http_session_t *session_new(asyncio_loop_t *loop, const asyncio_h
     s->loop = loop;
     asyncio__list_init(&s->xfers);
     asyncio__list_init(&s->socks);
+    asyncio__list_init(&s->closing);
     asyncio__list_init(&s->closer.link);
     s->closer.close = session_loop_closed;
     if (!(s->timer = asyncio__malloc(sizeof *s->timer))) {
