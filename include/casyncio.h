@@ -995,7 +995,12 @@ enum {
     ASYNCIO_HTTP_VERSION_2 = 20,                 /* ask: HTTP/2 (https:// via ALPN; http://
                                                     through an Upgrade: h2c offer) */
     ASYNCIO_HTTP_VERSION_2_PRIOR_KNOWLEDGE = 21, /* ask: HTTP/2 straight away, also
-                                                    for http:// (h2c) */
+                                                    for http:// (h2c).  With
+                                                    libcurl < 8.0 (curl issue
+                                                    10634) each http://
+                                                    transfer then gets a
+                                                    connection of its own, closed
+                                                    after it: no reuse */
     ASYNCIO_HTTP_VERSION_3 = 30
 };
 
@@ -1005,7 +1010,13 @@ enum {
  * asyncio_http_session_new.  The first six fields are the contract's;
  * later versions add fields only at the end. */
 typedef struct asyncio_http_opts {
-    long max_connections;      /* open connections in all: 0 library default */
+    long max_connections;      /* open connections in all (aiohttp's limit),
+                                  idle ones included: also how many idle ones
+                                  are kept for reuse.  0: no limit, and the
+                                  session keeps as many idle connections as
+                                  it ever had transfers at once (at least
+                                  100), so a burst's connections are reused
+                                  by the next burst */
     long max_host_connections; /* per host: 0 library default (no limit) */
     double timeout;            /* whole transfer, seconds; 0: none */
     double connect_timeout;    /* seconds; 0: curl's default (300) */
@@ -1133,7 +1144,9 @@ ASYNCIO_EXTERN asyncio_http_session_t *asyncio_http_session_default(void);
  * asyncio_http_response_free), NULL on failure.  Raises ClientError
  * (transport failure, redirect loop or too many redirects, session freed
  * meanwhile), TimeoutError, CancelledError (the transfer is aborted),
- * ValueError (NULL or empty url, a url that is not http:// or https://),
+ * ValueError (NULL or empty url, a url that is not http:// or https://,
+ * a malformed url, e.g. "http://exa mple.com/" or "http:///path": the
+ * message names it and curl's reason),
  * RuntimeError (outside a task, session of another loop or freed),
  * MemoryError. */
 ASYNCIO_EXTERN int asyncio_http_get(asyncio_http_session_t *session, const char *url,

@@ -27,13 +27,20 @@ struct asyncio_http_session {
     asyncio__closer_t closer;     /* on loop->closers while alive */
     asyncio__list_t xfers;        /* attached transfers (requests and streams) */
     asyncio__list_t socks;        /* poll handles, one per curl socket */
+    asyncio__list_t closing;      /* poll handles whose close has not called back */
+    void *free_socks;             /* closed poll handles' memory, for the next */
     asyncio__http_xfer_t *pool;   /* idle transfers with their easy handles */
     asyncio__http_xfer_t *failed; /* transfers whose socket could not be watched */
     size_t npool;
+    size_t nxfers;    /* transfers attached now (on xfers) */
+    size_t peak;      /* the most attached at once */
+    long maxconnects; /* CURLMOPT_MAXCONNECTS now; fixed when max_connections */
+    bool fixed_cache; /* max_connections given: maxconnects is that */
     struct asyncio_http_session *next_default; /* this thread's default sessions */
     /* Options, copied. */
     long timeout_ms, connect_timeout_ms, max_redirects, curl_version;
     bool follow, insecure;
+    bool h2c_one_shot; /* h2c prior knowledge on curl < 8.0: no reuse */
     size_t stream_buffer;
     char *user_agent, *ca_file, *ca_path, *proxy;
     char **header_names; /* default headers' names, for overrides */
@@ -49,6 +56,7 @@ struct asyncio__http_xfer {
     asyncio_http_session_t *session; /* NULL once the session let it go */
     asyncio__http_xfer_t *next_free;
     CURL *easy;
+    CURLU *url;            /* the request's URL, parsed (curl uses it: CURLOPT_CURLU) */
     asyncio_future_t *fut; /* what the task using it waits on, if it waits */
     bool in_multi, done, headers_done, session_closed, nomem, discard, follow_redirects;
     CURLcode result;

@@ -23,7 +23,100 @@
 typedef struct response_impl {
     asyncio_http_response_t pub;
     uint32_t magic;
+    size_t body_cap; /* the body's buffer, for the body cache */
 } response_impl_t;
+
+/* ------------------------------------------------------------ body cache */
+
+/* Large bodies come and go at the request rate; through malloc, each one
+ * freed near the top of the heap lets glibc give the memory back to the
+ * kernel and the next one takes it again, page fault by page fault (a
+ * third of the CPU for 100 KiB bodies).  So the buffers of freed
+ * responses are kept, per loop (on its thread), for the next bodies: a
+ * few, large ones only (malloc's own bins recycle small blocks well), and
+ * freed with the loop. */
+#define CACHE_SLOTS 16
+#define CACHE_MIN_BUF (16u << 10)
+#define CACHE_MAX_BUF (1u << 20)
+
+typedef struct body_cache {
+    asyncio_loop_t *loop;
+    asyncio__closer_t closer; /* on loop->closers */
+    size_t n;
+    char *buf[CACHE_SLOTS];
+    size_t cap[CACHE_SLOTS];
+} body_cache_t;
+
+/* The cache of the loop running on this thread, if it has one. */
+static _Thread_local body_cache_t *cache;
+
+static void cache_closed(asyncio__closer_t *c)
+{
+    body_cache_t *bc = asyncio__container_of(c, body_cache_t, closer);
+    asyncio__list_remove(&c->link);
+    while (bc->n)
+        asyncio__free(bc->buf[--bc->n]);
+    if (cache == bc)
+        cache = NULL;
+    asyncio__free(bc);
+}
+
+/* A cached buffer of at least need bytes and not more than twice that
+ * (need 0: any), with its capacity in *cap; NULL when none fits. */
+static char *cache_take(asyncio_loop_t *loop, size_t need, size_t *cap)
+{
+    body_cache_t *bc = cache;
+    if (!bc || bc->loop != loop)
+        return NULL;
+    for (size_t i = bc->n; i-- > 0;) {
+        if (bc->cap[i] < need || (need && bc->cap[i] / 2 > need))
+            continue;
+        char *p = bc->buf[i];
+        *cap = bc->cap[i];
+        bc->n--;
+        bc->buf[i] = bc->buf[bc->n];
+        bc->cap[i] = bc->cap[bc->n];
+        return p;
+    }
+    return NULL;
+}
+
+/* Keeps a body's buffer for reuse when called on the thread of a running
+ * loop (made on first use) and the buffer is worth it; frees it
+ * otherwise. */
+static void cache_give(char *p, size_t cap)
+{
+    asyncio_loop_t *loop = asyncio__tls.running;
+    body_cache_t *bc = cache;
+    if (!p || !loop || cap < CACHE_MIN_BUF || cap > CACHE_MAX_BUF || (bc && bc->loop != loop)) {
+        asyncio__free(p);
+        return;
+    }
+    if (!bc) {
+        if (!(bc = asyncio__calloc(1, sizeof *bc))) {
+            asyncio__free(p);
+            return;
+        }
+        bc->loop = loop;
+        bc->closer.close = cache_closed;
+        asyncio__list_insert(&loop->closers, &bc->closer.link);
+        cache = bc;
+    }
+    if (bc->n == CACHE_SLOTS) { /* the smallest goes */
+        size_t k = 0;
+        for (size_t i = 1; i < CACHE_SLOTS; i++)
+            k = bc->cap[i] < bc->cap[k] ? i : k;
+        if (bc->cap[k] >= cap) {
+            asyncio__free(p);
+            return;
+        }
+        asyncio__free(bc->buf[k]);
+        bc->buf[k] = bc->buf[--bc->n];
+        bc->cap[k] = bc->cap[bc->n];
+    }
+    bc->buf[bc->n] = p;
+    bc->cap[bc->n++] = cap;
+}
 
 #define RESPONSE_MAGIC 0x477E5E5Bu
 #define PINNED_MAGIC 0x477E5E5Cu /* a stream's */
@@ -70,12 +163,20 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
         return len;
     }
     if (!x->body_cap) {
+        /* The first piece: the buffer is sized once from Content-Length
+         * (exactly: rounding 100 KiB up to 128 KiB would cross malloc's
+         * mmap threshold), a cached one if one fits. */
         curl_off_t cl = -1;
         curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-        if (cl > 0 && (uint64_t)cl < PREALLOC_MAX && (size_t)cl >= len &&
-            grow(&x->body, &x->body_cap, (size_t)cl + 1)) {
-            x->nomem = true;
-            return 0;
+        size_t want =
+            cl > 0 && (uint64_t)cl < PREALLOC_MAX && (size_t)cl >= len ? (size_t)cl + 1 : 0;
+        if (x->session && (x->body = cache_take(x->session->loop, want, &x->body_cap)) == NULL &&
+            want) {
+            if (!(x->body = asyncio__malloc(want))) {
+                x->nomem = true;
+                return 0;
+            }
+            x->body_cap = want;
         }
     }
     if (grow(&x->body, &x->body_cap, x->body_len + len + 1)) {
@@ -217,6 +318,27 @@ static int check_request(const asyncio_http_request_t *r, bool stream, const cha
     return 0;
 }
 
+/* A malformed URL is the caller's mistake (ValueError, as aiohttp's
+ * InvalidURL), not a transfer failure: parse it before starting, into the
+ * transfer's URL handle, which curl then uses as it is (no second parse).
+ * curl's parser reads "http:///path" as the host "path": an empty
+ * authority is refused here first. */
+static int parse_url(asyncio__http_xfer_t *x, const char *url, const char *who)
+{
+    const char *auth = strstr(url, "://") + 3; /* check_request saw the scheme */
+    CURLUcode uc = strchr("/?#", *auth) ? CURLUE_NO_HOST : CURLUE_OK;
+    if (!uc && !x->url && !(x->url = curl_url()))
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+    if (!uc)
+        uc = curl_url_set(x->url, CURLUPART_URL, url, 0);
+    if (uc == CURLUE_OUT_OF_MEMORY)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+    if (uc)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid URL \"%s\": %s", who, url,
+                                   curl_url_strerror(uc));
+    return 0;
+}
+
 static int open_fail(const char *who, const char *what, const char *path)
 {
     int err = -errno;
@@ -272,6 +394,8 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
     int rc = check_request(r, stream, who);
     if (rc)
         return rc;
+    if ((rc = parse_url(x, r->url, who)))
+        return rc;
     asyncio_http_session_t *s = x->session;
     CURL *e = x->easy;
     bool has_body = r->body || r->body_fn || r->body_file;
@@ -300,7 +424,7 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
 
     long timeout_ms = r->timeout > 0 ? asyncio__http_ms(r->timeout) : s->timeout_ms;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_CURLU, x->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -317,7 +441,9 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
     if (s->curl_version != CURL_HTTP_VERSION_NONE)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, s->curl_version);
-    if (s->curl_version >= CURL_HTTP_VERSION_2_0) /* wait to multiplex, not a new connection */
+    if (s->h2c_one_shot && strncasecmp(r->url, "http:", 5) == 0)
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    else if (s->curl_version >= CURL_HTTP_VERSION_2_0) /* wait to multiplex, not connect */
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     if (s->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -450,11 +576,13 @@ asyncio_http_response_t *asyncio__http_response_make(asyncio__http_xfer_t *x, bo
     response_impl_t *r =
         asyncio__malloc(sizeof *r + nlines * sizeof(asyncio_http_header_t) + hlen + 1 + ulen + 1);
     char *body = NULL;
+    size_t body_cap = 0;
     if (r && with_body && !x->discard && x->out_fd < 0) {
         if (!x->body && !(x->body = asyncio__malloc(1)))
             goto nomem;
         body = x->body;
         body[x->body_len] = '\0';
+        body_cap = x->body_cap;
         x->body = NULL;
         x->body_cap = 0;
     }
@@ -496,6 +624,7 @@ asyncio_http_response_t *asyncio__http_response_make(asyncio__http_xfer_t *x, bo
     curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
     curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
     r->magic = RESPONSE_MAGIC;
+    r->body_cap = body_cap;
     r->pub = (asyncio_http_response_t){0};
     r->pub.status = status;
     r->pub.url = urlcopy;
@@ -590,7 +719,7 @@ void asyncio_http_response_free(asyncio_http_response_t *resp)
     if (r->magic != RESPONSE_MAGIC)
         return; /* not ours, or freed already: refuse rather than crash */
     r->magic = 0;
-    asyncio__free(resp->body);
+    cache_give(resp->body, r->body_cap);
     asyncio__free(r);
 }
 

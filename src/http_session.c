@@ -25,6 +25,9 @@
 #define POOL_MAX 256
 /* aiohttp's default. */
 #define DEFAULT_MAX_REDIRECTS 10
+/* Idle connections a session keeps at least (aiohttp's connection limit)
+ * when max_connections is not given; see cache_fit. */
+#define CACHE_MIN 100
 #define DEFAULT_STREAM_BUFFER (64 * 1024)
 
 atomic_long asyncio__http_live_easy, asyncio__http_live_polls;
@@ -61,15 +64,28 @@ int asyncio__http_global_init(void)
 /* A socket curl wants watched. */
 typedef struct sock {
     uv_poll_t poll;
-    asyncio__list_t link; /* in session->socks */
-    asyncio_http_session_t *session;
+    asyncio__list_t link;            /* in session->socks, then ->closing */
+    asyncio_http_session_t *session; /* NULL once the session is gone */
     curl_socket_t fd;
+    struct sock *next_free; /* in session->free_socks */
 } sock_t;
 
+/* A keep-alive connection leaves curl's watch after every transfer and
+ * comes back with the next one, each time as a new poll handle (see
+ * sock_close): its memory comes from the session's free list rather than
+ * malloc. */
 static void sock_closed(uv_handle_t *h)
 {
-    asyncio__free(h->data);
+    sock_t *k = h->data;
     atomic_fetch_sub(&asyncio__http_live_polls, 1);
+    asyncio_http_session_t *s = k->session;
+    if (!s) {
+        asyncio__free(k);
+        return;
+    }
+    asyncio__list_remove(&k->link);
+    k->next_free = s->free_socks;
+    s->free_socks = k;
 }
 
 /* Stops and closes at once: curl (and the OS) may hand the same fd number
@@ -78,6 +94,8 @@ static void sock_closed(uv_handle_t *h)
 static void sock_close(sock_t *k)
 {
     asyncio__list_remove(&k->link);
+    if (k->session)
+        asyncio__list_insert(&k->session->closing, &k->link);
     uv_poll_stop(&k->poll);
     uv_close((uv_handle_t *)&k->poll, sock_closed);
 }
@@ -171,7 +189,9 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         return 0;
     }
     if (!k) {
-        if (!(k = asyncio__malloc(sizeof *k))) {
+        if ((k = s->free_socks))
+            s->free_socks = k->next_free;
+        else if (!(k = asyncio__malloc(sizeof *k))) {
             sock_failed(s, easy, CURLE_OUT_OF_MEMORY);
             return 0;
         }
@@ -210,6 +230,24 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* ------------------------------------------------------------ transfers */
 
+/* curl's own connection cache size is 4 x the transfers attached at the
+ * moment a connection is returned to it, so every lull (the tail of a
+ * burst) closes connections the next burst must open again.  A session
+ * keeps instead as many idle connections as it ever had transfers at once
+ * (at least CACHE_MIN): every connection a burst opened survives to serve
+ * the next one.  Given max_connections, the cache is that size (no more
+ * can be open anyway). */
+static void cache_fit(asyncio_http_session_t *s)
+{
+    if (++s->nxfers <= s->peak)
+        return;
+    s->peak = s->nxfers;
+    if (s->fixed_cache || (long)s->peak <= s->maxconnects)
+        return;
+    s->maxconnects = (long)s->peak;
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, s->maxconnects);
+}
+
 asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio_http_session_t *s)
 {
     asyncio__http_xfer_t *x = s->pool;
@@ -245,12 +283,14 @@ asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio_http_session_t *s)
     x->stream = NULL;
     x->errbuf[0] = '\0';
     asyncio__list_insert(&s->xfers, &x->link);
+    cache_fit(s);
     return x;
 }
 
 static void xfer_destroy(asyncio__http_xfer_t *x)
 {
     curl_easy_cleanup(x->easy);
+    curl_url_cleanup(x->url);
     atomic_fetch_sub(&asyncio__http_live_easy, 1);
     asyncio__free(x->hdr);
     asyncio__free(x);
@@ -285,6 +325,7 @@ void asyncio__http_xfer_put(asyncio__http_xfer_t *x)
         return;
     }
     asyncio__list_remove(&x->link);
+    s->nxfers--;
     if (s->npool >= POOL_MAX) {
         xfer_destroy(x);
         return;
@@ -370,6 +411,7 @@ static void teardown(asyncio_http_session_t *s)
     while (s->xfers.next != &s->xfers) {
         asyncio__http_xfer_t *x = asyncio__container_of(s->xfers.next, asyncio__http_xfer_t, link);
         asyncio__list_remove(&x->link);
+        s->nxfers--;
         if (x->in_multi) {
             curl_multi_remove_handle(s->multi, x->easy);
             x->in_multi = false;
@@ -392,8 +434,22 @@ static void teardown(asyncio_http_session_t *s)
     curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, NULL);
     curl_multi_cleanup(s->multi);
     s->multi = NULL;
-    while (s->socks.next != &s->socks)
-        sock_close(asyncio__container_of(s->socks.next, sock_t, link));
+    /* Their close callbacks come after the session is gone: they free. */
+    while (s->closing.next != &s->closing) {
+        sock_t *k = asyncio__container_of(s->closing.next, sock_t, link);
+        asyncio__list_remove(&k->link);
+        k->session = NULL;
+    }
+    while (s->socks.next != &s->socks) {
+        sock_t *k = asyncio__container_of(s->socks.next, sock_t, link);
+        k->session = NULL;
+        sock_close(k);
+    }
+    while (s->free_socks) {
+        sock_t *k = s->free_socks;
+        s->free_socks = k->next_free;
+        asyncio__free(k);
+    }
     uv_close((uv_handle_t *)s->timer, timer_closed);
     s->timer = NULL;
     free_options(s);
@@ -474,6 +530,11 @@ static int set_options(asyncio_http_session_t *s, const asyncio_http_opts_t *o)
         break;
     case ASYNCIO_HTTP_VERSION_2_PRIOR_KNOWLEDGE:
         s->curl_version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+        /* libcurl before 8.0 breaks a reused h2c prior-knowledge
+         * connection ("Error in the HTTP2 framing layer", curl issue
+         * 10634): there each http:// transfer gets a connection of its
+         * own, closed after it, so the session works, only slower. */
+        s->h2c_one_shot = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
         break;
     case ASYNCIO_HTTP_VERSION_3:
         s->curl_version = CURL_HTTP_VERSION_3;
@@ -518,11 +579,14 @@ static int set_options(asyncio_http_session_t *s, const asyncio_http_opts_t *o)
      * to a second for servers that ignore it; aiohttp never sends it. */
     if (slist_add(&s->headers_body, "Expect:"))
         goto nomem;
+    s->fixed_cache = o->max_connections > 0;
+    s->maxconnects = s->fixed_cache ? o->max_connections : CACHE_MIN;
     if (curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket) ||
         curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) ||
         curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer) ||
         curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) ||
         curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) ||
+        curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, s->maxconnects) ||
         curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, o->max_connections) ||
         curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_connections))
         return asyncio__raise_code(ASYNCIO_EHTTP, "%s: curl_multi_setopt failed", who);
@@ -544,6 +608,7 @@ static asyncio_http_session_t *session_new(asyncio_loop_t *loop, const asyncio_h
     s->loop = loop;
     asyncio__list_init(&s->xfers);
     asyncio__list_init(&s->socks);
+    asyncio__list_init(&s->closing);
     asyncio__list_init(&s->closer.link);
     s->closer.close = session_loop_closed;
     if (!(s->timer = asyncio__malloc(sizeof *s->timer))) {

@@ -38,6 +38,9 @@
 void asyncio__http_counts(long *easy, long *polls);
 void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *pauses);
 
+/* "libcurl/7.88.1 ...": the running libcurl (curl.h stays away). */
+char *curl_version(void);
+
 /* curl's codes the tests expect (the header keeps curl.h away). */
 enum {
     CURLE_COULDNT_CONNECT = 7,
@@ -399,6 +402,116 @@ static void *concurrent_main(void *arg)
 START_TEST(test_concurrent)
 {
     run_with_server(concurrent_main);
+}
+END_TEST
+
+/* One GET of /conn: counts the connections opened (response->connects). */
+static void *conn_get(void *arg)
+{
+    long *connects = arg;
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(S, U("/conn"), &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    *connects += r->connects;
+    asyncio_http_response_free(r);
+    return NULL;
+}
+
+/* Bursts of 64 requests, one after the other: the connections the first
+ * burst opened are all kept (the session's connection cache fits the most
+ * transfers it had at once, beyond curl's 4 x the transfers attached), so
+ * later bursts open none, also after a lull of single requests. */
+static long burst(int n)
+{
+    long connects = 0;
+    asyncio_future_t *ts[64];
+    for (int i = 0; i < n; i++)
+        ts[i] = tu_spawn(conn_get, &connects);
+    ck_assert_int_eq(asyncio_gather(ts, n, NULL, 0), 0);
+    tu_decref_all(ts, n);
+    return connects;
+}
+
+static void *reuse_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
+    o.http_version = ASYNCIO_HTTP_VERSION_1_1;
+    S = asyncio_http_session_new(&o);
+    ck_assert_int_eq(burst(64), 64);
+    long opened = httpd_connections(H);
+    ck_assert_int_eq(opened, 64);
+    for (int round = 0; round < 5; round++) {
+        ck_assert_int_eq(burst(1), 0); /* a lull: one transfer attached */
+        ck_assert_int_eq(burst(64), 0);
+    }
+    ck_assert_int_eq(httpd_connections(H), opened);
+    asyncio_http_session_free(S);
+
+    /* max_connections given: it is also the cache size. */
+    o.max_connections = 8;
+    S = asyncio_http_session_new(&o);
+    ck_assert_int_eq(burst(64), 8);
+    ck_assert_int_eq(burst(64), 0);
+    ck_assert_int_eq(httpd_connections(H), opened + 8);
+    asyncio_http_session_free(S);
+    return NULL;
+}
+
+/* The buffers of freed responses' large bodies are reused for the next
+ * bodies of the loop: contents, lengths and terminators stay right
+ * whatever buffer a body lands in; buffers still cached when the loop
+ * closes are freed with it (the teardown checks for leaks); responses
+ * freed after that are plain memory. */
+static asyncio_http_response_t *get_bytes(const char *path, size_t len)
+{
+    asyncio_http_response_t *r;
+    ck_assert_int_eq(asyncio_http_get(S, U(path), &r), 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->body_len, len);
+    ck_assert(pattern_ok(r->body, len, 0));
+    ck_assert_int_eq(r->body[len], '\0');
+    return r;
+}
+
+static asyncio_http_response_t *kept;
+
+static void *body_reuse_main(void *arg)
+{
+    (void)arg;
+    S = asyncio_http_session_new(NULL);
+    asyncio_http_response_t *r = get_bytes("/bytes/100000", 100000);
+    char *p = r->body;
+    asyncio_http_response_free(r);
+    r = get_bytes("/bytes/80000", 80000); /* fits: reused */
+    ck_assert_ptr_eq(r->body, p);
+    asyncio_http_response_free(r);
+    r = get_bytes("/bytes/20000", 20000); /* would waste it: not reused */
+    ck_assert_ptr_ne(r->body, p);
+    asyncio_http_response_free(r);
+    r = get_bytes("/chunked/150000", 150000); /* no length: grows from one */
+    asyncio_http_response_free(r);
+    for (int i = 0; i < 40; i++) /* more than the cache keeps */
+        asyncio_http_response_free(
+            get_bytes(i % 2 ? "/bytes/300000" : "/chunked/40000", i % 2 ? 300000 : 40000));
+    r = get_bytes("/bytes/2000000", 2000000); /* too big to keep */
+    asyncio_http_response_free(r);
+    kept = get_bytes("/bytes/100000", 100000);
+    asyncio_http_session_free(S);
+    return NULL;
+}
+
+START_TEST(test_body_reuse)
+{
+    run_with_server(body_reuse_main);
+    ck_assert(pattern_ok(kept->body, 100000, 0));
+    asyncio_http_response_free(kept); /* after its loop closed */
+}
+END_TEST
+
+START_TEST(test_connection_reuse)
+{
+    run_with_server(reuse_main);
 }
 END_TEST
 
@@ -767,8 +880,41 @@ static void *errors_main(void *arg)
     asyncio_http_response_free(r);
     asyncio_http_session_free(s);
 
-    /* A malformed URL: ClientError from curl. */
-    ck_assert_int_eq(asyncio_http_get(NULL, "http://[::1", &r), ASYNCIO_EHTTP);
+    /* A malformed URL is ValueError before anything starts, its message
+     * naming the URL and curl's reason; the session is still usable. */
+    static const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"http://exa mple.com/", "Bad hostname"},    {"http://[::1", "Bad IPv6 address"},
+        {"http:///path", "No host part in the URL"}, {"https://?q", "No host part in the URL"},
+        {"http://127.0.0.1:99999/", "Port number"},  {"http://127.0.0.1/a b", "Bad path"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = (void *)1;
+        ck_assert_int_eq(asyncio_http_get(NULL, bad[i].url, &r), ASYNCIO_EVALUE);
+        ck_assert_ptr_null(r);
+        assert_raised(ASYNCIO_EVALUE, "ValueError");
+        ck_assert_msg(strstr(asyncio_error()->message, bad[i].url) &&
+                          strstr(asyncio_error()->message, bad[i].why),
+                      "message: %s", asyncio_error()->message);
+        asyncio_error_clear();
+        asyncio_http_stream_t *st = (void *)1;
+        asyncio_http_request_t sreq = {.url = bad[i].url};
+        ck_assert_int_eq(asyncio_http_stream_open(NULL, &sreq, &st), ASYNCIO_EVALUE);
+        ck_assert_ptr_null(st);
+        asyncio_error_clear();
+    }
+    /* Upper-case scheme and host, IPv6 literal with port, query and
+     * fragment: valid (the last fails to connect: nothing listens). */
+    ck_assert_int_eq(asyncio_http_get(NULL, U("/hello?a=b#frag"), &r), 0);
+    ck_assert_int_eq(r->status, 404); /* the test server knows no queries */
+    asyncio_http_response_free(r);
+    char up[128];
+    snprintf(up, sizeof up, "HTTP://LOCALHOST:%d/hello", httpd_port(H));
+    ck_assert_int_eq(asyncio_http_get(NULL, up, &r), 0);
+    asyncio_http_response_free(r);
+    ck_assert_int_eq(asyncio_http_get(NULL, "http://[::1]:1/x", &r), ASYNCIO_EHTTP);
+    ck_assert_int_eq(asyncio_error()->detail, CURLE_COULDNT_CONNECT);
     asyncio_error_clear();
     return NULL;
 }
@@ -1257,17 +1403,30 @@ static void *nginx_main(void *arg)
     ck_assert_int_eq(stats[1], 50 * 11);
     asyncio_http_session_free(S);
 
-    /* h2c with prior knowledge.  One request per session: libcurl 7.88
-     * fails the reuse of a prior-knowledge connection ("Error in the HTTP2
-     * framing layer", curl issue 10634, fixed in 8.0), so multiplexing is
-     * checked over TLS below. */
+    /* h2c with prior knowledge: 10 requests one after the other, then 10
+     * at once, on one session.  libcurl before 8.0 breaks the reuse of a
+     * prior-knowledge connection (curl issue 10634): the session then
+     * gives each transfer a connection of its own; from 8.0 on, one
+     * connection serves them all.  Multiplexing is checked over TLS too,
+     * below. */
+    bool old_curl = strncmp(curl_version(), "libcurl/", 8) == 0 && atoi(curl_version() + 8) < 8;
     asyncio_http_opts_t o = ASYNCIO_HTTP_OPTS_INIT;
     o.http_version = ASYNCIO_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
     S = asyncio_http_session_new(&o);
     snprintf(NGX_URL, sizeof NGX_URL, "http://127.0.0.1:%d/1k", NGX_H2_PORT);
     stats[0] = stats[1] = 0;
-    ngx_get(stats);
-    ck_assert_int_eq(stats[1], 20);
+    for (int i = 0; i < 10; i++)
+        ngx_get(stats);
+    ck_assert_int_eq(stats[1], 10 * 20);
+    ck_assert_int_eq(stats[0], old_curl ? 10 : 1);
+    {
+        asyncio_future_t *hs[10];
+        for (int i = 0; i < 10; i++)
+            hs[i] = tu_spawn(ngx_get, stats);
+        ck_assert_int_eq(asyncio_gather(hs, 10, NULL, 0), 0);
+        tu_decref_all(hs, 10);
+    }
+    ck_assert_int_eq(stats[1], 20 * 20);
     asyncio_http_session_free(S);
 
     /* TLS is verified by default: nginx's certificate is self-made. */
@@ -1329,6 +1488,8 @@ Suite *http_suite(void)
     tcase_add_test(tc, test_redirects);
     tcase_add_test(tc, test_chunked_and_big);
     tcase_add_test(tc, test_concurrent);
+    tcase_add_test(tc, test_connection_reuse);
+    tcase_add_test(tc, test_body_reuse);
     tcase_add_test(tc, test_upload_and_files);
     tcase_add_test(tc, test_loops_in_threads);
     suite_add_tcase(s, tc);

@@ -84,6 +84,14 @@ async def main():
             await s.get("ftp://127.0.0.1/")
         except Exception as e:  # aiohttp 3.8: AssertionError; 3.10: a ValueError
             print("bad scheme", type(e).__name__)
+        # Malformed URLs: InvalidURL, a ValueError (casyncio: ValueError).
+        # yarl takes "http://exa mple.com/" and fails to resolve it; curl's
+        # parser, and so casyncio, refuse it as a bad host name.
+        for u in ["http://[::1", "http:///path", "http://127.0.0.1:99999/"]:
+            try:
+                await s.get(u)
+            except aiohttp.InvalidURL as e:
+                print("bad url ValueError", isinstance(e, ValueError))
         async with s.get(base + "/hello") as r:
             chunks = [c async for c in r.content.iter_chunked(4)]
             print("stream", b"".join(chunks))
