@@ -36,7 +36,6 @@ struct asyncio_http_session {
     size_t peak;      /* the most attached at once */
     long maxconnects; /* CURLMOPT_MAXCONNECTS now; fixed when max_connections */
     bool fixed_cache; /* max_connections given: maxconnects is that */
-    struct asyncio_http_session *next_default; /* this thread's default sessions */
     /* Options, copied. */
     long timeout_ms, connect_timeout_ms, max_redirects, curl_version;
     bool follow, insecure;

@@ -39,7 +39,7 @@ typedef struct response_impl {
 #define CACHE_MIN_BUF (16u << 10)
 #define CACHE_MAX_BUF (1u << 20)
 
-typedef struct body_cache {
+typedef struct asyncio__body_cache {
     asyncio_loop_t *loop;
     asyncio__closer_t closer; /* on loop->closers */
     size_t n;
@@ -47,17 +47,13 @@ typedef struct body_cache {
     size_t cap[CACHE_SLOTS];
 } body_cache_t;
 
-/* The cache of the loop running on this thread, if it has one. */
-static _Thread_local body_cache_t *cache;
-
 static void cache_closed(asyncio__closer_t *c)
 {
     body_cache_t *bc = asyncio__container_of(c, body_cache_t, closer);
     asyncio__list_remove(&c->link);
     while (bc->n)
         asyncio__free(bc->buf[--bc->n]);
-    if (cache == bc)
-        cache = NULL;
+    bc->loop->http_bodies = NULL;
     asyncio__free(bc);
 }
 
@@ -65,8 +61,8 @@ static void cache_closed(asyncio__closer_t *c)
  * (need 0: any), with its capacity in *cap; NULL when none fits. */
 static char *cache_take(asyncio_loop_t *loop, size_t need, size_t *cap)
 {
-    body_cache_t *bc = cache;
-    if (!bc || bc->loop != loop)
+    body_cache_t *bc = loop->http_bodies;
+    if (!bc)
         return NULL;
     for (size_t i = bc->n; i-- > 0;) {
         if (bc->cap[i] < need || (need && bc->cap[i] / 2 > need))
@@ -87,8 +83,8 @@ static char *cache_take(asyncio_loop_t *loop, size_t need, size_t *cap)
 static void cache_give(char *p, size_t cap)
 {
     asyncio_loop_t *loop = asyncio__tls.running;
-    body_cache_t *bc = cache;
-    if (!p || !loop || cap < CACHE_MIN_BUF || cap > CACHE_MAX_BUF || (bc && bc->loop != loop)) {
+    body_cache_t *bc = loop ? loop->http_bodies : NULL;
+    if (!p || !loop || cap < CACHE_MIN_BUF || cap > CACHE_MAX_BUF) {
         asyncio__free(p);
         return;
     }
@@ -100,7 +96,7 @@ static void cache_give(char *p, size_t cap)
         bc->loop = loop;
         bc->closer.close = cache_closed;
         asyncio__list_insert(&loop->closers, &bc->closer.link);
-        cache = bc;
+        loop->http_bodies = bc;
     }
     if (bc->n == CACHE_SLOTS) { /* the smallest goes */
         size_t k = 0;

@@ -373,18 +373,6 @@ int asyncio__http_xfer_wait(asyncio__task_t *task, asyncio__http_xfer_t *x)
 
 /* ------------------------------------------------------------ sessions */
 
-/* This thread's default sessions, one per loop that asked for one. */
-static _Thread_local asyncio_http_session_t *defaults;
-
-static void unlink_default(asyncio_http_session_t *s)
-{
-    asyncio_http_session_t **pp = &defaults;
-    while (*pp && *pp != s)
-        pp = &(*pp)->next_default;
-    if (*pp)
-        *pp = s->next_default;
-}
-
 static void timer_closed(uv_handle_t *h)
 {
     asyncio__free(h);
@@ -464,7 +452,7 @@ static void session_loop_closed(asyncio__closer_t *c)
     teardown(s);
     s->dead = true;
     if (s->is_default) {
-        unlink_default(s);
+        s->loop->http_default = NULL;
         s->magic = ASYNCIO__HTTP_DEAD_MAGIC;
         asyncio__free(s);
     }
@@ -653,15 +641,13 @@ asyncio_http_session_t *asyncio_http_session_default(void)
                             "asyncio_http_session_default: no current event loop");
         return NULL;
     }
-    for (asyncio_http_session_t *s = defaults; s; s = s->next_default)
-        if (s->loop == loop)
-            return s;
+    if (loop->http_default)
+        return loop->http_default;
     asyncio_http_session_t *s = session_new(loop, NULL);
     if (!s)
         return NULL;
     s->is_default = true;
-    s->next_default = defaults;
-    defaults = s;
+    loop->http_default = s;
     return s;
 }
 

@@ -289,6 +289,10 @@ struct asyncio_loop {
     void *executor;            /* the default executor, when one exists */
     char *read_buf;            /* what every socket of the loop reads into (transport.c):
                                   made on first read, freed at close, as uvloop does */
+    /* HTTP state of the loop, made on first use, gone at its close (the
+     * loop, not the thread: a loop may be closed by another thread). */
+    struct asyncio_http_session *http_default; /* the session NULL stands for */
+    struct asyncio__body_cache *http_bodies;            /* buffers of freed bodies (http_request.c) */
 };
 
 /* Per-thread state. */

@@ -1475,6 +1475,72 @@ START_TEST(test_nginx_interop)
 }
 END_TEST
 
+/* The loop's default session and body cache belong to the loop, not to
+ * the thread: a loop run by one thread and closed by another, then a new
+ * loop in the first thread using HTTP again (they were the first
+ * thread's, left pointing at freed memory).  The thread asserts nothing
+ * itself (Check's asserts belong to the test's thread): it counts. */
+typedef struct cross {
+    asyncio_loop_t *loop;
+    pthread_barrier_t closed;
+    int ok;
+} cross_t;
+
+static void *get_twice_default(void *arg)
+{
+    cross_t *c = arg;
+    for (int i = 0; i < 2; i++) {
+        asyncio_http_response_t *r = NULL;
+        if (asyncio_http_get(NULL, U("/bytes/40000"), &r) == 0 && r->status == 200 &&
+            r->body_len == 40000)
+            c->ok++;
+        asyncio_http_response_free(r); /* its buffer goes to the loop's cache */
+    }
+    return NULL;
+}
+
+static void run_one(cross_t *c)
+{
+    asyncio_future_t *t = asyncio_create_task(get_twice_default, c);
+    if (t)
+        asyncio_loop_run_until_complete(c->loop, t, NULL);
+    asyncio_decref(t);
+}
+
+static void *cross_thread(void *arg)
+{
+    cross_t *c = arg;
+    if (!(c->loop = asyncio_loop_new()))
+        return NULL;
+    run_one(c);
+    pthread_barrier_wait(&c->closed); /* the test's thread closes the loop */
+    pthread_barrier_wait(&c->closed);
+    if (!(c->loop = asyncio_loop_new()))
+        return NULL;
+    run_one(c);
+    asyncio_loop_close(c->loop);
+    return NULL;
+}
+
+START_TEST(test_loop_closed_by_another_thread)
+{
+    H = httpd_start();
+    cross_t c = {0};
+    pthread_barrier_init(&c.closed, NULL, 2);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, cross_thread, &c), 0);
+    pthread_barrier_wait(&c.closed);
+    ck_assert_ptr_nonnull(c.loop);
+    ck_assert_int_eq(asyncio_loop_close(c.loop), 0);
+    pthread_barrier_wait(&c.closed);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    pthread_barrier_destroy(&c.closed);
+    httpd_stop(H);
+    ck_assert_int_eq(c.ok, 4);
+    assert_counts_zero();
+}
+END_TEST
+
 Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -1492,6 +1558,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, test_body_reuse);
     tcase_add_test(tc, test_upload_and_files);
     tcase_add_test(tc, test_loops_in_threads);
+    tcase_add_test(tc, test_loop_closed_by_another_thread);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stream");
