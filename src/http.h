@@ -93,6 +93,11 @@ long asyncio__http_ms(double seconds);
 /* Once per process, thread-safely; ClientError when curl cannot start. */
 int asyncio__http_global_init(void);
 
+/* True, after raising RuntimeError for `who`, while an upload callback
+ * (body_fn) runs: it is called from inside curl, which the HTTP API would
+ * re-enter (a transfer removed or a session freed under curl's feet). */
+bool asyncio__http_in_callback(const char *who);
+
 /* The session to use: s itself, checked, or the running loop's default
  * one for NULL; NULL after raising. */
 asyncio_http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *s, const char *who);

@@ -224,6 +224,19 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* Upload callbacks running on this thread (a call's scope: curl calls
+ * them on the loop's thread, inside the transfer machinery). */
+static _Thread_local int in_body_fn;
+
+bool asyncio__http_in_callback(const char *who)
+{
+    if (!in_body_fn)
+        return false;
+    asyncio__raise_code(ASYNCIO_ERUNTIME,
+                        "%s: called from an upload callback (body_fn), inside a transfer", who);
+    return true;
+}
+
 static size_t read_cb(char *buf, size_t size, size_t n, void *ud)
 {
     asyncio__http_xfer_t *x = ud;
@@ -235,7 +248,9 @@ static size_t read_cb(char *buf, size_t size, size_t n, void *ud)
         while (r < 0 && errno == EINTR);
         return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
     }
+    in_body_fn++;
     long r = x->body_fn(x->body_arg, buf, cap);
+    in_body_fn--;
     if (r < 0 || (size_t)r > cap)
         return CURL_READFUNC_ABORT;
     return (size_t)r;

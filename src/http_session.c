@@ -653,7 +653,7 @@ asyncio_http_session_t *asyncio_http_session_default(void)
 
 void asyncio_http_session_free(asyncio_http_session_t *s)
 {
-    if (!s)
+    if (!s || asyncio__http_in_callback("asyncio_http_session_free"))
         return;
     if (s->magic != ASYNCIO__HTTP_SESSION_MAGIC) {
         asyncio__raise_code(ASYNCIO_ERUNTIME,
@@ -679,6 +679,8 @@ void asyncio_http_session_free(asyncio_http_session_t *s)
 
 asyncio_http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *s, const char *who)
 {
+    if (asyncio__http_in_callback(who))
+        return NULL;
     if (!s) {
         if (!asyncio__tls.running) {
             asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);

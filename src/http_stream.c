@@ -45,6 +45,8 @@ size_t asyncio__http_stream_write(asyncio__http_xfer_t *x, const char *p, size_t
 
 static asyncio_http_stream_t *check_stream(asyncio_http_stream_t *st, const char *who)
 {
+    if (asyncio__http_in_callback(who))
+        return NULL;
     if (!st) {
         asyncio__raise_code(ASYNCIO_EVALUE, "%s: stream is NULL", who);
         return NULL;

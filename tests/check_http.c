@@ -577,6 +577,39 @@ static long refuse(void *arg, char *buf, size_t cap)
     return -1;
 }
 
+/* An upload callback that tries the HTTP API (it runs inside curl):
+ * every call is refused with RuntimeError, nothing is torn down, and the
+ * upload goes on. */
+typedef struct reentrant {
+    asyncio_http_session_t *session;
+    asyncio_http_stream_t *stream;
+    int refused;
+    bool done;
+} reentrant_t;
+
+static long reenter(void *arg, char *buf, size_t cap)
+{
+    reentrant_t *re = arg;
+    if (re->done)
+        return 0;
+    asyncio_http_response_t *r = NULL;
+    size_t n;
+    char b[4];
+    asyncio_http_session_free(re->session);
+    re->refused += asyncio_error() && asyncio_error()->code == ASYNCIO_ERUNTIME;
+    asyncio_error_clear();
+    re->refused += asyncio_http_get(re->session, "http://127.0.0.1:1/", &r) == ASYNCIO_ERUNTIME;
+    asyncio_error_clear();
+    re->refused += asyncio_http_stream_read(re->stream, b, sizeof b, &n) == ASYNCIO_ERUNTIME;
+    asyncio_error_clear();
+    asyncio_http_stream_close(re->stream);
+    re->refused += asyncio_error() && asyncio_error()->code == ASYNCIO_ERUNTIME;
+    asyncio_error_clear();
+    re->done = true;
+    memcpy(buf, "ok", cap < 2 ? cap : 2);
+    return cap < 2 ? (long)cap : 2;
+}
+
 static char TMPDIR_[64];
 
 static void *upload_main(void *arg)
@@ -601,6 +634,20 @@ static void *upload_main(void *arg)
         ck_assert(pattern_ok(b, 50000, 0));
         asyncio_http_response_free(r);
     }
+    /* The callback tries to re-enter the HTTP API: refused. */
+    reentrant_t re = {.session = asyncio_http_session_new(NULL)};
+    asyncio_http_request_t get = {.url = U("/bytes/10")};
+    ck_assert_int_eq(asyncio_http_stream_open(re.session, &get, &re.stream), 0);
+    asyncio_http_request_t in = {
+        .method = "PUT", .url = U("/echo"), .body_fn = reenter, .body_arg = &re, .body_size = 2};
+    ck_assert_int_eq(asyncio_http_request(re.session, &in, &r), 0);
+    ck_assert_int_eq(re.refused, 4);
+    ck_assert_int_eq(r->status, 200);
+    asyncio_http_response_free(r);
+    asyncio_http_stream_close(re.stream);
+    asyncio_http_session_free(re.session);
+    ck_assert_ptr_null(asyncio_error());
+
     /* The callback aborts: ClientError. */
     asyncio_http_request_t bad = {.url = U("/echo"), .body_fn = refuse, .body_size = 10};
     ck_assert_int_eq(asyncio_http_request(NULL, &bad, &r), ASYNCIO_EHTTP);
