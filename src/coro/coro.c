@@ -204,6 +204,10 @@ void asyncio__coro_switch(asyncio__coro_t *from, asyncio__coro_t *to, bool endin
 #endif
 #ifdef ASYNCIO__TSAN
     tsan_block_signals();
+    /* The loop's own context is whichever thread runs (or closes) the loop
+     * now: the fiber of the thread that made it may be gone. */
+    if (!from->tsan_owned)
+        from->tsan_fiber = __tsan_get_current_fiber();
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
     (void)ending;
