@@ -279,8 +279,10 @@ check: lib $(RUNNER)
 	+$(Q)$(CHECK_INSTALL)
 	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-fetch; fi
 
-# casyncio-fetch against a local server (tests/fetch/test.sh starts one).
+# casyncio-fetch against a local server (tests/fetch/test.sh starts one:
+# Python's http.server, so python3 must be there).
 check-fetch: $(BUILD)/examples/fetch
+	$(Q)$(ENSURE) python3 --probe "command -v python3" python3
 	sh tests/fetch/test.sh $(BUILD)/examples/fetch
 
 # The switch alone, natively and (cross compiler and qemu-user permitting)
