@@ -113,7 +113,9 @@ extras() {
 }
 
 for b in $benchmarks; do
-    if [ -f "$here/$b.sh" ]; then
+    # A driver without a Python twin (echo) runs every implementation
+    # itself; http_get.sh only runs the extra clients (curl, wrk).
+    if [ -f "$here/$b.sh" ] && [ ! -f "$here/$b.py" ]; then
         run casyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" casyncio
         run asyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" asyncio
         [ "$have_uvloop" = yes ] && run uvloop "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" uvloop
