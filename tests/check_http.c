@@ -1190,9 +1190,11 @@ static void *session_free_main(void *arg)
 {
     (void)arg;
     S = asyncio_http_session_new(NULL);
-    asyncio_future_t *ts[3] = {tu_spawn(wait_session_closed, (void *)U("/delay/5000")),
-                               tu_spawn(wait_session_closed, (void *)U("/slowbody/5000")),
-                               tu_spawn(wait_session_closed, (void *)U("/bytes/100000000"))};
+    /* Nothing here can finish before the free, however slow the machine
+     * (valgrind): 5 s delays once did, and a 100 MB GET could. */
+    asyncio_future_t *ts[3] = {tu_spawn(wait_session_closed, (void *)U("/delay/600000")),
+                               tu_spawn(wait_session_closed, (void *)U("/slowbody/600000")),
+                               tu_spawn(wait_session_closed, (void *)U("/slowheaders/600000"))};
     asyncio_http_stream_t *st;
     asyncio_http_request_t req = {.url = U("/bytes/100000000")};
     ck_assert_int_eq(asyncio_http_stream_open(S, &req, &st), 0);
