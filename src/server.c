@@ -252,17 +252,6 @@ static int add_listener(asyncio_server_t *srv, const struct sockaddr *addr, cons
     return 0;
 }
 
-/* libuv copies a Unix socket path into sun_path truncated, which binds or
- * connects to another path: refused as Python refuses it. */
-static bool unix_path_fits(const char *path)
-{
-    struct sockaddr_un sun;
-    if (strlen(path) < sizeof sun.sun_path)
-        return true;
-    asyncio__raise_exc(asyncio__exc_make(UV_ENAMETOOLONG, "OSError", "AF_UNIX path too long"));
-    return false;
-}
-
 static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *proto, void *arg,
                  const char *host, int port, const char *path, const asyncio_stream_opts_t *opts,
                  asyncio_server_t **server, const char *who)
@@ -299,7 +288,7 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
         /* As Python: a socket file left at the path (a server that is
          * gone) is removed; any other file makes bind fail. */
         struct stat st;
-        bool fits = unix_path_fits(path);
+        bool fits = asyncio__unix_path_fits(path);
         if (fits && path[0] && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
             unlink(path);
         rc = fits ? add_listener(srv, NULL, path, opts, who) : asyncio_error()->code;

@@ -642,7 +642,7 @@ int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
 
 /* libuv copies a Unix socket path into sun_path truncated, which binds or
  * connects to another path: refused as Python refuses it. */
-static bool unix_path_fits(const char *path)
+bool asyncio__unix_path_fits(const char *path)
 {
     struct sockaddr_un sun;
     if (strlen(path) < sizeof sun.sun_path)
@@ -664,7 +664,7 @@ int asyncio__transport_open(const char *host, int port, const char *path,
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: the result pointer is NULL", who);
     asyncio_loop_t *loop = task->fut.loop;
     if (path) {
-        if (!unix_path_fits(path))
+        if (!asyncio__unix_path_fits(path))
             return asyncio_error()->code;
         asyncio_transport_t *t = alloc(loop, ASYNCIO__KIND_PIPE, ctx);
         if (!t)

@@ -92,6 +92,9 @@ asyncio_transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
                                             const asyncio_protocol_t *proto, void *user);
 /* Fills out from a socket address. */
 void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa);
+/* False, after raising OSError "AF_UNIX path too long", for a path that
+ * does not fit in sun_path (servers and connections). */
+bool asyncio__unix_path_fits(const char *path);
 int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bool peer,
                             const char *who);
 int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
