@@ -34,9 +34,9 @@ struct asyncio_transport {
     bool write_paused;   /* pause_writing was called, resume not yet */
     bool eof_written;    /* write_eof called */
     bool eof_received;
-    bool loop_closed; /* loop close is releasing it: no futures, no tasks */
-    bool made;        /* connected: connection_lost will be called */
-    bool user_closed; /* close/abort called by the user: writes are refused */
+    bool loop_closed;  /* loop close is releasing it: no futures, no tasks */
+    bool made;         /* connected: connection_lost will be called */
+    bool user_closed;  /* close/abort called by the user: writes are refused */
     bool caller_owned; /* its owner hold is a caller's, who frees it even after
                           loop close (a stream from open_connection or a child's
                           pipe; not a server's stream, whose task is abandoned) */
