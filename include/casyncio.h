@@ -978,6 +978,17 @@ ASYNCIO_EXTERN void asyncio_cfuture_free(asyncio_cfuture_t *cf);
  * message curl's own text (e.g. "Failed to connect to 127.0.0.1 port 1
  * after 0 ms: Couldn't connect to server").  A transfer that exceeds its
  * timeout raises TimeoutError (ASYNCIO_ETIMEDOUT, detail the CURLcode 28).
+ * The codes are those curl's own tool reports for the same exchange: a
+ * reset connection is CURLE_RECV_ERROR (56, "Recv failure: Connection
+ * reset by peer"), a body cut short CURLE_PARTIAL_FILE (18), a redirect
+ * chain too long CURLE_TOO_MANY_REDIRECTS (47), a malformed response
+ * CURLE_WEIRD_SERVER_REPLY (8).  A request sent on a kept-alive
+ * connection the server has meanwhile closed (an idle timeout, a server
+ * closing after each response or each redirect) is not a failure: curl
+ * sends it again on a new connection, as its tool does (at most 5 times
+ * per transfer, curl's limit).  When curl recovered from such a connection
+ * and the transfer then failed for another reason, the message is the
+ * code's own text (curl_easy_strerror), not that of the dead connection.
  * Cancelling the task awaiting a transfer removes the transfer at once
  * (the connection it used is closed, not reused) and frees everything.
  */

@@ -504,6 +504,21 @@ static int raise_detail(int code, int detail, const char *fmt, ...)
     return code;
 }
 
+/* curl's text for the transfer's failure.  curl keeps the first text it
+ * wrote in the error buffer for the rest of a transfer, and it writes one
+ * ("Recv failure: ...", "Send failure: ...") when a reused connection
+ * turns out dead, before it retries the request on a new one.  When the
+ * transfer then fails for another reason (too many redirects, a refused
+ * connect), that first text belongs to the failure curl recovered from,
+ * not to this one: the code's own text is used instead. */
+static const char *curl_message(const asyncio__http_xfer_t *x)
+{
+    const char *b = x->errbuf;
+    bool stale = (strncmp(b, "Recv failure", 12) == 0 && x->result != CURLE_RECV_ERROR) ||
+                 (strncmp(b, "Send failure", 12) == 0 && x->result != CURLE_SEND_ERROR);
+    return b[0] && !stale ? b : curl_easy_strerror(x->result);
+}
+
 int asyncio__http_xfer_raise(asyncio__http_xfer_t *x, const char *who)
 {
     (void)who;
@@ -518,7 +533,7 @@ int asyncio__http_xfer_raise(asyncio__http_xfer_t *x, const char *who)
         asyncio_raise_uv(err, "writing the body to output_file");
         return err;
     }
-    const char *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
+    const char *msg = curl_message(x);
     if (x->result == CURLE_OPERATION_TIMEDOUT)
         return raise_detail(ASYNCIO_ETIMEDOUT, (int)x->result, "%s", msg);
     return raise_detail(ASYNCIO_EHTTP, (int)x->result, "%s", msg);

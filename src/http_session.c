@@ -67,6 +67,7 @@ typedef struct sock {
     asyncio__list_t link;            /* in session->socks, then ->closing */
     asyncio_http_session_t *session; /* NULL once the session is gone */
     curl_socket_t fd;
+    int events;             /* UV_READABLE | UV_WRITABLE curl asked for */
     struct sock *next_free; /* in session->free_socks */
 } sock_t;
 
@@ -133,21 +134,30 @@ static void drain_done(asyncio_http_session_t *s)
     }
 }
 
+/* A poll error (libuv's answer to POLLERR or POLLHUP: a reset or a closed
+ * peer) is handed to curl as readable and writable, which is what its own
+ * poll loop makes of it: curl then reads the socket and meets the real
+ * error.  That is where it tells a dead keep-alive connection (retried on
+ * a new one) from a transfer that failed (ECONNRESET mid-body, a bad
+ * reply), each with its own code.  CURL_CSELECT_ERR would fail the
+ * transfer at once as "select/poll returned error" (CURLE_SEND_ERROR).
+ * libuv stops a handle that reported an error, so one curl still watches
+ * is started again. */
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     sock_t *k = p->data;
     asyncio_http_session_t *s = k->session;
-    int flags = 0;
     if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    else {
-        if (events & UV_READABLE)
-            flags |= CURL_CSELECT_IN;
-        if (events & UV_WRITABLE)
-            flags |= CURL_CSELECT_OUT;
-    }
+        events = UV_READABLE | UV_WRITABLE;
+    int flags = 0;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
     int running;
     curl_multi_socket_action(s->multi, k->fd, flags, &running);
+    if (status < 0 && !uv_is_closing((uv_handle_t *)&k->poll))
+        uv_poll_start(&k->poll, k->events, on_poll);
     drain_done(s);
 }
 
@@ -212,6 +222,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
+    k->events = events;
     if (uv_poll_start(&k->poll, events, on_poll) != 0)
         sock_failed(s, easy, CURLE_COULDNT_CONNECT);
     return 0;

@@ -26,6 +26,7 @@ struct httpd {
     uv_async_t stop;
     pthread_t thread;
     int port;
+    int flags; /* HTTPD_CLOSE_* */
     atomic_long connections;
     uv_sem_t ready;
 };
@@ -97,10 +98,30 @@ static void send_buf(conn_t *c, const char *data, size_t len, bool more)
 
 static void process(conn_t *c);
 
-static void response_done(conn_t *c)
+/* Whether this server hangs up after a response with this status,
+ * without saying so (no "Connection: close"), as an idle timeout or a
+ * load balancer does between two requests. */
+static bool closes_after(const conn_t *c, int status)
+{
+    return (c->h->flags & HTTPD_CLOSE_EACH) ||
+           ((c->h->flags & HTTPD_CLOSE_3XX) && status >= 300 && status < 400);
+}
+
+/* The response is queued: the next buffered request, or, in a closing
+ * mode, the end of the connection once the write is done (see written). */
+static void response_end(conn_t *c, int status)
 {
     c->busy = false;
+    if (closes_after(c, status)) {
+        c->closing = true;
+        return;
+    }
     process(c); /* a request already buffered */
+}
+
+static void response_done(conn_t *c)
+{
+    response_end(c, 200);
 }
 
 static void respond(conn_t *c, int status, const char *extra, const char *body, size_t len)
@@ -115,7 +136,7 @@ static void respond(conn_t *c, int status, const char *extra, const char *body, 
     memcpy(all + n, body, len);
     send_buf(c, all, total, false);
     free(all);
-    response_done(c);
+    response_end(c, status);
 }
 
 /* The next piece of a big body, sent when the previous one was written:
@@ -324,6 +345,13 @@ static void handle(conn_t *c, char *req, size_t body_len, const char *body)
         free(p);
         c->timer_kind = T_RESET;
         uv_timer_start(&c->timer, on_timer, 20, 0);
+    } else if (strcmp(target, "/resetearly") == 0) {
+        c->closing = true;
+        uv_tcp_close_reset(&c->tcp, reset_done);
+    } else if (strcmp(target, "/badlength") == 0) {
+        const char *bad = "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello";
+        send_buf(c, bad, strlen(bad), false);
+        c->closing = true;
     } else if (strcmp(target, "/conn") == 0) {
         char b[32];
         int n = snprintf(b, sizeof b, "%ld", c->serial);
@@ -431,9 +459,15 @@ static void *run(void *arg)
 
 httpd_t *httpd_start(void)
 {
+    return httpd_start_ex(0);
+}
+
+httpd_t *httpd_start_ex(int flags)
+{
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up must not kill the test */
     httpd_t *h = calloc(1, sizeof *h);
     ck_assert_ptr_nonnull(h);
+    h->flags = flags;
     ck_assert_int_eq(uv_loop_init(&h->loop), 0);
     uv_tcp_init(&h->loop, &h->listener);
     h->listener.data = h;

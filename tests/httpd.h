@@ -17,6 +17,8 @@
  *   /slowbody/MS        headers at once, then the 10-byte body after MS
  *   /reset              promises 1000000 bytes, sends 1000, then resets
  *   /conn               body: the serial number of the connection
+ *   /resetearly         reads the request, then resets without a byte
+ *   /badlength          a 200 whose Content-Length is negative
  * Asked as a proxy ("GET http://host/path"), it answers for the path;
  * /echo then shows the absolute target.
  */
@@ -30,6 +32,13 @@ typedef struct httpd httpd_t;
 
 /* Starts the server (aborts the test on failure). */
 httpd_t *httpd_start(void);
+
+/* Modes of httpd_start_ex: the server closes the connection once a
+ * response is written, without announcing it, after every response or
+ * after every 3xx (as servers that close on redirects do).  A client that
+ * reuses the connection meets a FIN or a reset. */
+enum { HTTPD_CLOSE_EACH = 1, HTTPD_CLOSE_3XX = 2 };
+httpd_t *httpd_start_ex(int flags);
 /* "http://127.0.0.1:PORT" + path, in a static buffer per call site's
  * choosing: writes into buf (size >= 128). */
 const char *httpd_url(httpd_t *h, const char *path, char *buf, size_t size);
