@@ -122,6 +122,13 @@ VALGRIND_DEFS    = $(shell echo '\#include <valgrind/valgrind.h>' | \
 $(foreach v,LIB_PKG_CFLAGS LIB_PKG_LIBS CHECK_PKG_CFLAGS CHECK_PKG_LIBS VALGRIND_DEFS,\
   $(call lazy,$v))
 
+# Stack probing for programs (casyncio.pc's Cflags, the examples): a frame
+# larger than a task's guard then faults in the guard instead of landing in
+# the stack below.  Only where the compiler has it.
+STACK_PROBE_CFLAGS = $(shell $(CC) -fstack-clash-protection -x c -c -o /dev/null /dev/null \
+                       >/dev/null 2>&1 && echo -fstack-clash-protection)
+$(call lazy,STACK_PROBE_CFLAGS)
+
 WARN := -Wall -Wextra -Werror
 STD  := -std=gnu11
 
@@ -131,7 +138,7 @@ LIB_CFLAGS   = $(STD) $(CFLAGS) $(WARN) -fvisibility=hidden -fPIC -pthread $(SAN
 # Tests and examples see the library as users do: through the public header.
 TEST_CFLAGS  = $(STD) $(CFLAGS) $(WARN) -pthread $(SAN_FLAGS) \
                -Iinclude $(CHECK_PKG_CFLAGS) $(LIB_PKG_CFLAGS) $(CPPFLAGS)
-PROG_CFLAGS  = $(STD) $(CFLAGS) $(WARN) -pthread $(SAN_FLAGS) \
+PROG_CFLAGS  = $(STD) $(CFLAGS) $(WARN) -pthread $(SAN_FLAGS) $(STACK_PROBE_CFLAGS) \
                -Iinclude $(LIB_PKG_CFLAGS) $(CPPFLAGS)
 # Benchmarks measure release code whatever CFLAGS says; never sanitized.
 BENCH_CFLAGS = $(STD) $(CFLAGS) -O2 -DNDEBUG $(WARN) -pthread -Iinclude $(LIB_PKG_CFLAGS) $(CPPFLAGS)
@@ -372,6 +379,7 @@ install: lib $(BUILD)/examples/fetch
 	    -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|' \
 	    -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@STACK_PROBE_CFLAGS@|$(STACK_PROBE_CFLAGS)|' \
 	    -e 's|@REQUIRES_PRIVATE@|$(filter-out $(LIB_PKGS_SHARED),$(LIB_PKGS))|' \
 	    -e 's|@LIBS_PRIVATE@|$(if $(LIB_PKGS_SHARED),$(shell $(PKG_CONFIG) --libs $(LIB_PKGS_SHARED)) )|' \
 	    pkgconfig/casyncio.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/casyncio.pc

@@ -375,7 +375,12 @@ ASYNCIO_EXTERN int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_d
 
 /* Default stack: 256 KiB of address space (committed lazily), or env
  * ASYNCIO_STACK_SIZE (bytes, or with a K/M suffix).  Sizes are rounded up
- * to a power of two between ASYNCIO_STACK_MIN and ASYNCIO_STACK_MAX. */
+ * to a power of two between ASYNCIO_STACK_MIN and ASYNCIO_STACK_MAX.
+ * Overflow aborts the process with "casyncio: task 'NAME' overflowed its
+ * N KiB stack".  Below each stack is a guard of the stack's size (at least
+ * 256 KiB): a frame up to that size is caught whatever the compiler flags;
+ * a larger frame is caught only in code built with
+ * -fstack-clash-protection, which `pkg-config --cflags casyncio` adds. */
 #define ASYNCIO_STACK_MIN ((size_t)16 * 1024)
 #define ASYNCIO_STACK_MAX ((size_t)1024 * 1024 * 1024)
 

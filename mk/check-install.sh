@@ -47,6 +47,14 @@ pc_version=$(pc --modversion) || fail "pkg-config cannot read casyncio.pc"
 [ "$pc_version" = "$version" ] || fail "casyncio.pc says version $pc_version, expected $version"
 flags=$(pc --cflags --libs) || fail "pkg-config --cflags --libs casyncio failed"
 static_libs=$(pc --static --libs) || fail "pkg-config --static --libs casyncio failed"
+# Programs built through pkg-config probe their frames (see casyncio.pc.in)
+# where the compiler can.
+if $cc -fstack-clash-protection -x c -c -o /dev/null /dev/null >/dev/null 2>&1; then
+    case " $(pc --cflags) " in
+    *" -fstack-clash-protection "*) ;;
+    *) fail "casyncio.pc's Cflags lack -fstack-clash-protection" ;;
+    esac
+fi
 
 cat > "$tmp/hello.c" <<'CEOF'
 #include <casyncio.h>
@@ -99,3 +107,64 @@ if command -v readelf >/dev/null 2>&1 && readelf -d "$tmp/hello-static" | grep -
     fail "the static build still depends on libcasyncio.so"
 fi
 echo "PASS install: static library via pkg-config --static with $cc: $out"
+
+# A frame far larger than any guard, built through pkg-config: its probes
+# fault in the guard, so the overflow is reported naming the task instead
+# of writing into the stack below (only where the compiler probes).
+if $cc -fstack-clash-protection -x c -c -o /dev/null /dev/null >/dev/null 2>&1; then
+    cat > "$tmp/overflow.c" <<'CEOF'
+#include <casyncio.h>
+#include <stddef.h>
+
+static __attribute__((noinline)) int huge_frame(void)
+{
+    volatile char big[4 << 20];
+    for (size_t i = 0; i < 2048; i++) /* only the lowest bytes */
+        big[i] = (char)i;
+    return big[0] + big[2047];
+}
+
+static void *jumper(void *arg)
+{
+    (void)arg;
+    return (void *)(long)huge_frame();
+}
+
+static void *parked(void *fut)
+{
+    asyncio_await(fut, NULL);
+    return NULL;
+}
+
+static void *main_task(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *gate = asyncio_future_new();
+    asyncio_task_opts_t opts = {.name = "below", .stack_size = 64 * 1024};
+    asyncio_future_t *below = asyncio_create_task_ex(parked, gate, &opts);
+    asyncio_sleep(0);
+    opts.name = "jumper";
+    asyncio_future_t *t = asyncio_create_task_ex(jumper, NULL, &opts);
+    asyncio_await(t, NULL);
+    asyncio_future_set_result(gate, NULL);
+    asyncio_await(below, NULL);
+    return NULL;
+}
+
+int main(void)
+{
+    asyncio_run(main_task, NULL, NULL);
+    return 0; /* the overflow went unnoticed */
+}
+CEOF
+    if ! $cc -o "$tmp/overflow" "$tmp/overflow.c" $flags 2>"$tmp/err"; then
+        sed 's/^/    /' "$tmp/err"
+        fail "cannot build the overflow program: $cc overflow.c $flags"
+    fi
+    if LD_LIBRARY_PATH=$libdir "$tmp/overflow" 2>"$tmp/err"; then
+        fail "a 4 MiB frame in a 64 KiB task built through pkg-config went unnoticed"
+    fi
+    grep -q "casyncio: task 'jumper' overflowed its 64 KiB stack" "$tmp/err" ||
+        fail "the 4 MiB frame was not reported: $(cat "$tmp/err")"
+    echo "PASS install: a 4 MiB frame built through pkg-config is reported as an overflow"
+fi

@@ -198,6 +198,64 @@ static void *parked(void *arg)
     return NULL;
 }
 
+/* A frame larger than the whole stack, which writes only its lowest bytes
+ * and returns: nothing probes such a frame in code built without
+ * -fstack-clash-protection (this file is), so the writes land wherever
+ * the frame reaches, beyond the task's own guard.  The neighbour below is
+ * a live task with the same stack size.  The overflow must be reported
+ * naming the task, never corrupt the neighbour silently. */
+static __attribute__((noinline)) int jump_the_guard(void)
+{
+    volatile char big[136 * KiB];
+    for (size_t i = 0; i < 2048; i++)
+        big[i] = (char)i;
+    return big[0] + big[2047];
+}
+
+static void *jumper(void *arg)
+{
+    (void)arg;
+    return IP(jump_the_guard());
+}
+
+static void *jump_main(void *arg)
+{
+    (void)arg;
+    park = asyncio_future_new();
+    asyncio_task_opts_t opts = {.name = "neighbour", .stack_size = 64 * KiB};
+    asyncio_future_t *below = asyncio_create_task_ex(parked, NULL, &opts);
+    asyncio_sleep(0); /* the neighbour holds its stack */
+    opts.name = "jumper";
+    asyncio_future_t *t = asyncio_create_task_ex(jumper, NULL, &opts);
+    asyncio_await(t, NULL);
+    asyncio_future_set_result(park, NULL);
+    asyncio_await(below, NULL);
+    return NULL;
+}
+
+static void jump_child(const void *arg)
+{
+    (void)arg;
+    unsetenv("ASYNCIO_STACK_SIZE");
+    asyncio_run(jump_main, NULL, NULL);
+    _exit(91); /* the overflow went unnoticed */
+}
+
+START_TEST(test_stack_overflow_large_frame)
+{
+    if (UNDER_ASAN) /* ASan reports the frame itself */
+        return;
+    char err[8192];
+    int status = run_forked(jump_child, NULL, err, sizeof err);
+    const char *expect = "casyncio: task 'jumper' overflowed its 64 KiB stack";
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "expected SIGABRT, got %s %d; stderr: %.1500s",
+                  WIFSIGNALED(status) ? "signal" : "exit",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), err);
+    ck_assert_msg(strstr(err, expect) != NULL, "stderr lacks \"%s\": \"%.1500s\"", expect, err);
+}
+END_TEST
+
 static void *overflow_by_80k(void *arg)
 {
     (void)arg;
@@ -591,6 +649,7 @@ Suite *stack_suite(void)
     tcase_add_loop_test(tc, test_stack_overflow_detected, 0,
                         (int)(sizeof overflow_cases / sizeof *overflow_cases));
     tcase_add_loop_test(tc, test_stack_overflow_beyond_guard_budget, 0, 2);
+    tcase_add_test(tc, test_stack_overflow_large_frame);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sizes");

@@ -6,11 +6,15 @@
  * costs one or two pages.  Stacks come from a per-loop pool, one free list
  * per power-of-two size class, and go back to it when their task ends.
  *
- * Overflow must never be silent: every stack has a guard below it (64 KiB
- * of inaccessible address space, so that a large frame cannot jump over
- * it) or a canary, and the SIGSEGV handler at the bottom of this file
- * reports a fault in a guard with the task's name.  How the guard is made
- * depends on the kernel, decided once per process:
+ * Overflow must never be silent: every stack has a guard below it or a
+ * canary, and the SIGSEGV handler at the bottom of this file reports a
+ * fault in a guard with the task's name.  A guard is inaccessible address
+ * space as large as the stack and at least 256 KiB (guard_for): a frame
+ * that compiled code does not probe (anything built without
+ * -fstack-clash-protection) writes wherever it reaches, and a guard
+ * smaller than the frame would let it land in the live stack below,
+ * silently.  A frame no larger than the guard always faults in it.  How
+ * the guard is made depends on the kernel, decided once per process:
  *
  * - Linux 6.13 and later install guard pages as page-table markers
  *   (MADV_GUARD_INSTALL): they cost no mapping of their own, so all stacks
@@ -80,12 +84,10 @@ struct asyncio__stack_pool {
 
 static void overflow_abort(asyncio__task_t *t);
 
+/* See guard_for. */
+#define GUARD_MIN ((size_t)256 << 10)
+
 static size_t page_size;
-/* Below each stack: big enough that a function with up to 64 KiB of locals
- * still faults in the guard rather than in a neighbour (nothing probes
- * large frames unless code is built with -fstack-clash-protection).  It
- * costs address space only. */
-static size_t guard_size;
 static bool guard_markers; /* MADV_GUARD_INSTALL works here */
 static atomic_long guarded_live;
 static long guarded_budget;
@@ -120,9 +122,6 @@ static bool probe_guard_markers(void)
 static void stack_init_once(void)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
-    guard_size = (size_t)64 << 10;
-    if (guard_size < page_size)
-        guard_size = page_size;
     const char *no_markers = getenv("ASYNCIO_NO_GUARD_MARKERS"); /* tests the fallback */
     guard_markers = !(no_markers && *no_markers) && probe_guard_markers();
     long max_maps = 65530;
@@ -168,8 +167,20 @@ static unsigned log2_of(size_t pow2)
     return (unsigned)__builtin_ctzll((unsigned long long)pow2);
 }
 
+/* The guard below a stack of `size` bytes: the stack's size, at least
+ * GUARD_MIN.  A frame of at most that size that overflows touches the
+ * guard before anything below it, whatever the stack held when the frame
+ * began.  Markers cost no memory but page tables (8 bytes per 4 KiB of
+ * guard); PROT_NONE costs address space only. */
+static size_t guard_for(size_t size)
+{
+    size_t g = size > GUARD_MIN ? size : GUARD_MIN;
+    return g > page_size ? g : page_size;
+}
+
 static int map_guarded(size_t size, asyncio__stack_t *out)
 {
+    size_t guard_size = guard_for(size);
     void *map = mmap(NULL, size + guard_size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
@@ -187,10 +198,10 @@ static int map_guarded(size_t size, asyncio__stack_t *out)
 
 /* With guard markers a slot is a guard page and a stack; without, slots
  * are just stacks, after one guard page for the whole slab. */
-static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t stride)
+static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size, size_t stride)
 {
     size_t n = SLAB_BYTES / stride ? SLAB_BYTES / stride : 1;
-    size_t lead = guard_markers ? 0 : guard_size;
+    size_t lead = guard_markers ? 0 : guard_for(size);
     size_t len = lead + n * stride;
     slab_t *s = asyncio__malloc(sizeof *s);
     if (!s)
@@ -219,8 +230,9 @@ static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t stride)
 static int carve_from_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size,
                            asyncio__stack_t *out)
 {
+    size_t guard_size = guard_for(size);
     size_t stride = guard_markers ? guard_size + size : size;
-    if (c->carve_left < stride && new_slab(pool, c, stride) != 0)
+    if (c->carve_left < stride && new_slab(pool, c, size, stride) != 0)
         return ASYNCIO_ENOMEM;
     char *slot = c->carve;
     if (guard_markers) {
@@ -273,7 +285,8 @@ int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__
 
 static void unmap_own(asyncio__stack_t *st)
 {
-    munmap((char *)st->lo - guard_size, ((size_t)1 << st->size_log2) + guard_size);
+    size_t size = (size_t)1 << st->size_log2, guard_size = guard_for(size);
+    munmap((char *)st->lo - guard_size, size + guard_size);
     atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
 }
 
@@ -421,6 +434,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
     if (t && t->stack.lo) {
         uintptr_t a = (uintptr_t)si->si_addr, lo = (uintptr_t)t->stack.lo;
         uintptr_t sp = fault_sp(uc);
+        size_t guard_size = guard_for((size_t)1 << t->stack.size_log2);
         /* The guard page, a large frame that jumped past it, or (for a
          * stack in a slab) a task whose stack pointer left its stack and
          * ran down its neighbours until the slab's guard page. */
