@@ -20,6 +20,20 @@
  *
  * Every out-parameter may be NULL when the caller does not want it; on
  * failure it is left untouched.
+ *
+ * Handles.  Locks, events, conditions, semaphores, barriers, queues,
+ * timeout scopes, HTTP sessions, processes and concurrent futures are
+ * given out as handles, not addresses: a handle names its object until the
+ * object is freed, and never again.  A call with a freed handle (a double
+ * free, a use after free) is refused with the error its function documents
+ * for a dead object (ValueError "not a live lock (freed, or never one)",
+ * RuntimeError for sessions and timeout scopes) without touching freed
+ * memory, and it never reaches a newer object, even one that reuses the
+ * memory: a handle carries a 32-bit generation.  Checking one costs a
+ * table lookup.  Loops and executors are checked through a registry of
+ * live ones.  Futures and tasks are reference counted instead: a future
+ * used after its last reference went is undefined, as in CPython's C API;
+ * so are streams, servers, transports and files used after their free.
  */
 #ifndef CASYNCIO_H
 #define CASYNCIO_H
@@ -604,8 +618,9 @@ ASYNCIO_EXTERN int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg);
  * waiting on it from a task of another loop raises RuntimeError.  Waiting
  * allocates nothing but a future from the loop's free list.
  *
- * Every function raises ValueError for a NULL object or a pointer that is
- * not a live object of its type (functions returning bool or size_t then
+ * Every function raises ValueError for a NULL object or a handle that is
+ * not a live object of its type (freed, or of another type; see Handles at
+ * the top; functions returning bool or size_t then
  * return false / 0).  The *_free functions accept NULL; freeing an object
  * that tasks are still waiting on (or woken and about to return from a
  * wait on) is refused: it raises RuntimeError and leaves the object alive.

@@ -7,18 +7,19 @@
 #ifndef CASYNCIO_HTTP_H
 #define CASYNCIO_HTTP_H
 
+#include "handle.h"
 #include "internal.h"
 
 #include <curl/curl.h>
 
-#define ASYNCIO__HTTP_SESSION_MAGIC 0x477E5E55u
 #define ASYNCIO__HTTP_STREAM_MAGIC 0x477E5723u
 #define ASYNCIO__HTTP_DEAD_MAGIC 0xDEAD4777u
 
 typedef struct asyncio__http_xfer asyncio__http_xfer_t;
+typedef struct asyncio__http_session asyncio__http_session_t;
 
-struct asyncio_http_session {
-    uint32_t magic;
+struct asyncio__http_session {
+    void *handle; /* what the caller holds (handle.h) */
     bool is_default;
     bool dead; /* torn down because its loop closed: only memory is left */
     asyncio_loop_t *loop;
@@ -51,8 +52,8 @@ struct asyncio_http_session {
 /* One transfer: an easy handle and what its callbacks fill in.  Pooled by
  * its session with the easy handle; buffers keep their capacity. */
 struct asyncio__http_xfer {
-    asyncio__list_t link;            /* in session->xfers while attached */
-    asyncio_http_session_t *session; /* NULL once the session let it go */
+    asyncio__list_t link;             /* in session->xfers while attached */
+    asyncio__http_session_t *session; /* NULL once the session let it go */
     asyncio__http_xfer_t *next_free;
     CURL *easy;
     CURLU *url;            /* the request's URL, parsed (curl uses it: CURLOPT_CURLU) */
@@ -100,10 +101,11 @@ bool asyncio__http_in_callback(const char *who);
 
 /* The session to use: s itself, checked, or the running loop's default
  * one for NULL; NULL after raising. */
-asyncio_http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *s, const char *who);
+asyncio__http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *handle,
+                                                       const char *who);
 
 /* A transfer of s with a fresh configuration (NULL and MemoryError). */
-asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio_http_session_t *s);
+asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio__http_session_t *s);
 /* Gives a transfer back: removes it from its multi handle if it is still
  * running (the connection is then closed), closes its files and returns
  * it to its session's pool, or frees it when the session is gone. */

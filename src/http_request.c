@@ -363,7 +363,7 @@ static int open_fail(const char *who, const char *what, const char *path)
 static int build_headers(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, bool has_body,
                          bool chunked, struct curl_slist **out)
 {
-    asyncio_http_session_t *s = x->session;
+    asyncio__http_session_t *s = x->session;
     if (!r->headers && !chunked) {
         *out = has_body ? s->headers_body : s->headers;
         return 0;
@@ -407,7 +407,7 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
         return rc;
     if ((rc = parse_url(x, r->url, who)))
         return rc;
-    asyncio_http_session_t *s = x->session;
+    asyncio__http_session_t *s = x->session;
     CURL *e = x->easy;
     bool has_body = r->body || r->body_fn || r->body_file;
     curl_off_t body_size = -1;
@@ -676,7 +676,7 @@ int asyncio_http_request(asyncio_http_session_t *session, const asyncio_http_req
     asyncio__task_t *task = asyncio__require_task(who);
     if (!task)
         return ASYNCIO_ERUNTIME;
-    asyncio_http_session_t *s = asyncio__http_session_resolve(session, who);
+    asyncio__http_session_t *s = asyncio__http_session_resolve(session, who);
     if (!s)
         return asyncio_error()->code;
     asyncio__http_xfer_t *x = asyncio__http_xfer_get(s);

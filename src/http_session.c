@@ -64,8 +64,8 @@ int asyncio__http_global_init(void)
 /* A socket curl wants watched. */
 typedef struct sock {
     uv_poll_t poll;
-    asyncio__list_t link;            /* in session->socks, then ->closing */
-    asyncio_http_session_t *session; /* NULL once the session is gone */
+    asyncio__list_t link;             /* in session->socks, then ->closing */
+    asyncio__http_session_t *session; /* NULL once the session is gone */
     curl_socket_t fd;
     int events;             /* UV_READABLE | UV_WRITABLE curl asked for */
     struct sock *next_free; /* in session->free_socks */
@@ -79,7 +79,7 @@ static void sock_closed(uv_handle_t *h)
 {
     sock_t *k = h->data;
     atomic_fetch_sub(&asyncio__http_live_polls, 1);
-    asyncio_http_session_t *s = k->session;
+    asyncio__http_session_t *s = k->session;
     if (!s) {
         asyncio__free(k);
         return;
@@ -102,7 +102,7 @@ static void sock_close(sock_t *k)
 }
 
 /* Finished transfers: off the multi handle, their tasks woken. */
-static void drain_done(asyncio_http_session_t *s)
+static void drain_done(asyncio__http_session_t *s)
 {
     CURLMsg *m;
     int left;
@@ -146,7 +146,7 @@ static void drain_done(asyncio_http_session_t *s)
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     sock_t *k = p->data;
-    asyncio_http_session_t *s = k->session;
+    asyncio__http_session_t *s = k->session;
     if (status < 0)
         events = UV_READABLE | UV_WRITABLE;
     int flags = 0;
@@ -163,7 +163,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
 
 static void on_timeout(uv_timer_t *t)
 {
-    asyncio_http_session_t *s = t->data;
+    asyncio__http_session_t *s = t->data;
     int running;
     curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain_done(s);
@@ -176,7 +176,7 @@ static void on_timeout(uv_timer_t *t)
 
 /* A socket that cannot be watched: its transfer would wait forever.  It
  * is failed after the current socket_action (not from inside curl). */
-static void sock_failed(asyncio_http_session_t *s, CURL *easy, CURLcode why)
+static void sock_failed(asyncio__http_session_t *s, CURL *easy, CURLcode why)
 {
     asyncio__http_xfer_t *x = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
@@ -189,7 +189,7 @@ static void sock_failed(asyncio_http_session_t *s, CURL *easy, CURLcode why)
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    asyncio_http_session_t *s = userp;
+    asyncio__http_session_t *s = userp;
     sock_t *k = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (k) {
@@ -231,7 +231,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
-    asyncio_http_session_t *s = userp;
+    asyncio__http_session_t *s = userp;
     if (timeout_ms < 0)
         uv_timer_stop(s->timer);
     else /* 0 included: libuv runs it in the next iteration */
@@ -248,7 +248,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
  * (at least CACHE_MIN): every connection a burst opened survives to serve
  * the next one.  Given max_connections, the cache is that size (no more
  * can be open anyway). */
-static void cache_fit(asyncio_http_session_t *s)
+static void cache_fit(asyncio__http_session_t *s)
 {
     if (++s->nxfers <= s->peak)
         return;
@@ -259,7 +259,7 @@ static void cache_fit(asyncio_http_session_t *s)
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, s->maxconnects);
 }
 
-asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio_http_session_t *s)
+asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio__http_session_t *s)
 {
     asyncio__http_xfer_t *x = s->pool;
     if (x) {
@@ -309,7 +309,7 @@ static void xfer_destroy(asyncio__http_xfer_t *x)
 
 void asyncio__http_xfer_put(asyncio__http_xfer_t *x)
 {
-    asyncio_http_session_t *s = x->session;
+    asyncio__http_session_t *s = x->session;
     if (s && x->failed) { /* still on the failed list (a pause resumed it) */
         asyncio__http_xfer_t **pp = &s->failed;
         while (*pp && *pp != x)
@@ -389,7 +389,7 @@ static void timer_closed(uv_handle_t *h)
     asyncio__free(h);
 }
 
-static void free_options(asyncio_http_session_t *s)
+static void free_options(asyncio__http_session_t *s)
 {
     asyncio__free(s->user_agent);
     asyncio__free(s->ca_file);
@@ -405,7 +405,7 @@ static void free_options(asyncio_http_session_t *s)
 /* Aborts every transfer (their tasks wake to ClientError "session
  * closed"), frees the pooled easy handles and the multi handle, and closes
  * every libuv handle with a callback that frees its memory. */
-static void teardown(asyncio_http_session_t *s)
+static void teardown(asyncio__http_session_t *s)
 {
     while (s->xfers.next != &s->xfers) {
         asyncio__http_xfer_t *x = asyncio__container_of(s->xfers.next, asyncio__http_xfer_t, link);
@@ -459,12 +459,12 @@ static void teardown(asyncio_http_session_t *s)
  * memory until asyncio_http_session_free. */
 static void session_loop_closed(asyncio__closer_t *c)
 {
-    asyncio_http_session_t *s = asyncio__container_of(c, asyncio_http_session_t, closer);
+    asyncio__http_session_t *s = asyncio__container_of(c, asyncio__http_session_t, closer);
     teardown(s);
     s->dead = true;
     if (s->is_default) {
         s->loop->http_default = NULL;
-        s->magic = ASYNCIO__HTTP_DEAD_MAGIC;
+        asyncio__handle_retire(s->handle);
         asyncio__free(s);
     }
 }
@@ -507,7 +507,7 @@ static int slist_add(struct curl_slist **l, const char *str)
     return 0;
 }
 
-static int set_options(asyncio_http_session_t *s, const asyncio_http_opts_t *o)
+static int set_options(asyncio__http_session_t *s, const asyncio_http_opts_t *o)
 {
     static const char who[] = "asyncio_http_session_new";
     if (o->max_connections < 0 || o->max_host_connections < 0)
@@ -594,16 +594,18 @@ nomem:
     return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
 }
 
-static asyncio_http_session_t *session_new(asyncio_loop_t *loop, const asyncio_http_opts_t *opts)
+static asyncio__http_session_t *session_new(asyncio_loop_t *loop, const asyncio_http_opts_t *opts)
 {
     static const asyncio_http_opts_t defaults_opts = ASYNCIO_HTTP_OPTS_INIT;
     if (asyncio__http_global_init())
         return NULL;
-    asyncio_http_session_t *s = asyncio__calloc(1, sizeof *s);
+    asyncio__http_session_t *s = asyncio__calloc(1, sizeof *s);
     if (!s) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP session");
         return NULL;
     }
+    if (!asyncio__handle_give(s, &s->handle, ASYNCIO__H_HTTP_SESSION))
+        return NULL;
     s->loop = loop;
     asyncio__list_init(&s->xfers);
     asyncio__list_init(&s->socks);
@@ -623,13 +625,13 @@ static asyncio_http_session_t *session_new(asyncio_loop_t *loop, const asyncio_h
     uv_timer_init(&loop->uv, s->timer);
     s->timer->data = s;
     asyncio__list_insert(&loop->closers, &s->closer.link);
-    s->magic = ASYNCIO__HTTP_SESSION_MAGIC;
     return s;
 fail:
     if (s->multi)
         curl_multi_cleanup(s->multi);
     asyncio__free(s->timer);
     free_options(s);
+    asyncio__handle_retire(s->handle);
     asyncio__free(s);
     return NULL;
 }
@@ -641,7 +643,8 @@ asyncio_http_session_t *asyncio_http_session_new(const asyncio_http_opts_t *opts
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_http_session_new: no current event loop");
         return NULL;
     }
-    return session_new(loop, opts);
+    asyncio__http_session_t *s = session_new(loop, opts);
+    return s ? s->handle : NULL;
 }
 
 asyncio_http_session_t *asyncio_http_session_default(void)
@@ -653,22 +656,22 @@ asyncio_http_session_t *asyncio_http_session_default(void)
         return NULL;
     }
     if (loop->http_default)
-        return loop->http_default;
-    asyncio_http_session_t *s = session_new(loop, NULL);
+        return loop->http_default->handle;
+    asyncio__http_session_t *s = session_new(loop, NULL);
     if (!s)
         return NULL;
     s->is_default = true;
     loop->http_default = s;
-    return s;
+    return s->handle;
 }
 
-void asyncio_http_session_free(asyncio_http_session_t *s)
+void asyncio_http_session_free(asyncio_http_session_t *handle)
 {
-    if (!s || asyncio__http_in_callback("asyncio_http_session_free"))
+    if (!handle || asyncio__http_in_callback("asyncio_http_session_free"))
         return;
-    if (s->magic != ASYNCIO__HTTP_SESSION_MAGIC) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME,
-                            "asyncio_http_session_free: not a session (freed already?)");
+    asyncio__http_session_t *s = asyncio__handle_get(handle, ASYNCIO__H_HTTP_SESSION);
+    if (!s) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "not a live HTTP session (freed, or never one)");
         return;
     }
     if (s->is_default) {
@@ -684,23 +687,27 @@ void asyncio_http_session_free(asyncio_http_session_t *s)
         }
         teardown(s);
     }
-    s->magic = ASYNCIO__HTTP_DEAD_MAGIC;
+    asyncio__handle_retire(handle);
     asyncio__free(s);
 }
 
-asyncio_http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *s, const char *who)
+asyncio__http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *handle,
+                                                       const char *who)
 {
     if (asyncio__http_in_callback(who))
         return NULL;
-    if (!s) {
+    if (!handle) {
         if (!asyncio__tls.running) {
             asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
             return NULL;
         }
-        return asyncio_http_session_default();
+        if (!asyncio_http_session_default())
+            return NULL;
+        return asyncio__tls.running->http_default;
     }
-    if (s->magic != ASYNCIO__HTTP_SESSION_MAGIC) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: not a session (freed already?)", who);
+    asyncio__http_session_t *s = asyncio__handle_get(handle, ASYNCIO__H_HTTP_SESSION);
+    if (!s) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "not a live HTTP session (freed, or never one)");
         return NULL;
     }
     if (s->dead) {

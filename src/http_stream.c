@@ -81,7 +81,7 @@ int asyncio_http_stream_open(asyncio_http_session_t *session, const asyncio_http
     if (!out)
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: out is NULL (the stream must be closed)",
                                    who);
-    asyncio_http_session_t *s = asyncio__http_session_resolve(session, who);
+    asyncio__http_session_t *s = asyncio__http_session_resolve(session, who);
     if (!s)
         return asyncio_error()->code;
     asyncio_http_stream_t *st = asyncio__calloc(1, sizeof *st);

@@ -291,7 +291,7 @@ struct asyncio_loop {
                                   made on first read, freed at close, as uvloop does */
     /* HTTP state of the loop, made on first use, gone at its close (the
      * loop, not the thread: a loop may be closed by another thread). */
-    struct asyncio_http_session *http_default; /* the session NULL stands for */
+    struct asyncio__http_session *http_default; /* the session NULL stands for */
     struct asyncio__body_cache *http_bodies;            /* buffers of freed bodies (http_request.c) */
 };
 

@@ -21,6 +21,7 @@
  * awaited.  What the tasks share lives on the heap, so a cancelled
  * communicate never leaves them pointing into its frame.
  */
+#include "handle.h"
 #include "internal.h"
 #include "stream.h"
 
@@ -31,7 +32,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PROCESS_MAGIC 0x9C0C0001u
 typedef struct proc proc_t;
 
 /* A task in asyncio_process_wait (its node lives in the wait's frame: the
@@ -42,7 +42,7 @@ typedef struct exit_waiter {
 } exit_waiter_t;
 
 struct proc {
-    uint32_t magic;
+    void *handle; /* what the caller holds (handle.h) */
     uv_process_t uv;
     asyncio_loop_t *loop; /* NULL once the loop closed */
     asyncio__closer_t closer;
@@ -63,7 +63,6 @@ static void maybe_free(proc_t *p)
         return;
     if (p->loop)
         asyncio__list_remove(&p->closer.link);
-    p->magic = 0;
     asyncio__free(p);
 }
 
@@ -115,13 +114,8 @@ static void proc_close(asyncio__closer_t *c)
 
 static proc_t *checked(const char *who, asyncio_process_t *ap)
 {
-    proc_t *p = (proc_t *)ap;
-    if (!p || p->magic != PROCESS_MAGIC || p->released) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: %s", who,
-                            p ? "not a live process object" : "process is NULL");
-        return NULL;
-    }
-    return p;
+    (void)who;
+    return asyncio__handle_check(ap, ASYNCIO__H_PROCESS, "process");
 }
 
 static int spawn(const char *who, const char *file, char **args,
@@ -146,7 +140,9 @@ static int spawn(const char *who, const char *file, char **args,
                                                 : "stderr");
     proc_t *p = asyncio__calloc(1, sizeof *p);
     if (!p)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a process");
+    if (!asyncio__handle_give(p, &p->handle, ASYNCIO__H_PROCESS))
+        return ASYNCIO_ENOMEM;
     /* child[i]: the descriptor the child gets as i, closed after spawn
      * (those we made); parent[i]: our end of a pipe. */
     int child[3] = {-1, -1, -1}, parent[3] = {-1, -1, -1}, devnull = -1, rc = 0;
@@ -159,6 +155,7 @@ static int spawn(const char *who, const char *file, char **args,
     if (rc) {
         for (int i = 0; i < 3; i++)
             asyncio_stream_free(p->io[i]);
+        asyncio__handle_retire(p->handle);
         asyncio__free(p);
         return rc; /* raised */
     }
@@ -211,6 +208,7 @@ static int spawn(const char *who, const char *file, char **args,
                 close(parent[i]);
             asyncio_stream_free(p->io[i]);
         }
+        asyncio__handle_retire(p->handle);
         /* A failed uv_spawn leaves an initialised handle: closed and freed
          * with it. */
         if (uv_is_active((uv_handle_t *)&p->uv) || p->uv.loop) {
@@ -230,7 +228,6 @@ static int spawn(const char *who, const char *file, char **args,
         asyncio_raise_uv(rc, "%s: '%s'", who, what);
         return rc;
     }
-    p->magic = PROCESS_MAGIC;
     p->loop = loop;
     p->pid = p->uv.pid;
     p->uv.data = p;
@@ -252,7 +249,7 @@ static int spawn(const char *who, const char *file, char **args,
     }
     p->closer.close = proc_close;
     asyncio__list_insert(&loop->closers, &p->closer.link);
-    *out = (asyncio_process_t *)p;
+    *out = p->handle;
     return 0;
 }
 
@@ -276,14 +273,14 @@ int asyncio_create_subprocess_shell(const char *cmd, const asyncio_subprocess_op
 
 int asyncio_process_pid(asyncio_process_t *ap)
 {
-    proc_t *p = (proc_t *)ap;
-    return p && p->magic == PROCESS_MAGIC ? p->pid : -1;
+    proc_t *p = asyncio__handle_get(ap, ASYNCIO__H_PROCESS);
+    return p ? p->pid : -1;
 }
 
 bool asyncio_process_returncode(asyncio_process_t *ap, int *code)
 {
-    proc_t *p = (proc_t *)ap;
-    if (!p || p->magic != PROCESS_MAGIC || !p->exited)
+    proc_t *p = asyncio__handle_get(ap, ASYNCIO__H_PROCESS);
+    if (!p || !p->exited)
         return false;
     if (code)
         *code = p->returncode;
@@ -360,8 +357,8 @@ int asyncio_process_kill(asyncio_process_t *p)
 
 static asyncio_stream_t *stream_of(asyncio_process_t *ap, int i)
 {
-    proc_t *p = (proc_t *)ap;
-    return p && p->magic == PROCESS_MAGIC && !p->released ? p->io[i] : NULL;
+    proc_t *p = asyncio__handle_get(ap, ASYNCIO__H_PROCESS);
+    return p ? p->io[i] : NULL;
 }
 
 asyncio_stream_t *asyncio_process_stdin(asyncio_process_t *p)
@@ -528,13 +525,11 @@ int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t
 
 void asyncio_process_free(asyncio_process_t *ap)
 {
-    proc_t *p = (proc_t *)ap;
+    if (!ap)
+        return;
+    proc_t *p = asyncio__handle_check(ap, ASYNCIO__H_PROCESS, "process");
     if (!p)
         return;
-    if (p->magic != PROCESS_MAGIC || p->released) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_process_free: not a live process object");
-        return;
-    }
     if (p->waiters || p->communicating) {
         asyncio__raise_code(ASYNCIO_ERUNTIME,
                             "asyncio_process_free: tasks are waiting on the process");
@@ -551,6 +546,7 @@ void asyncio_process_free(asyncio_process_t *ap)
             return;
         p->io[i] = NULL;
     }
+    asyncio__handle_retire(ap);
     p->released = true;
     /* Python's transport close: a child still running is killed; libuv
      * reaps it and its exit callback closes the process handle. */

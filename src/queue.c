@@ -21,12 +21,12 @@
  * join() waits on what Python's `_finished` Event is: set exactly when no
  * task is unfinished.  Its waiters are kept like an Event's.
  */
+#include "handle.h"
 #include "waiters.h"
 
 #include <string.h>
 
-#define QUEUE_MAGIC 0x0E0E0001u
-#define DEAD_MAGIC 0xDEAD0E0Eu
+typedef struct queue queue_t;
 
 enum { KIND_FIFO, KIND_LIFO, KIND_PRIORITY };
 
@@ -36,8 +36,8 @@ typedef struct prio_entry {
     uint64_t seq;
 } prio_entry_t;
 
-struct asyncio_queue {
-    uint32_t magic;
+struct queue {
+    void *handle; /* what the caller holds (handle.h) */
     uint8_t kind;
     bool shutdown;
     size_t maxsize; /* 0: unbounded */
@@ -58,27 +58,25 @@ struct asyncio_queue {
     asyncio__waitq_t joiners; /* waiters of the `finished` event */
 };
 
-static asyncio_queue_t *queue_new(size_t maxsize, int kind, int (*cmp)(const void *, const void *),
-                                  const char *who)
+static asyncio_queue_t *queue_new(size_t maxsize, int kind, int (*cmp)(const void *, const void *))
 {
-    asyncio_queue_t *q = asyncio__malloc(sizeof *q);
+    queue_t *q = asyncio__malloc(sizeof *q);
     if (!q) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a Queue");
         return NULL;
     }
-    *q = (asyncio_queue_t){
-        .magic = QUEUE_MAGIC, .kind = (uint8_t)kind, .maxsize = maxsize, .cmp = cmp};
-    return q;
+    *q = (queue_t){.kind = (uint8_t)kind, .maxsize = maxsize, .cmp = cmp};
+    return asyncio__handle_give(q, &q->handle, ASYNCIO__H_QUEUE);
 }
 
 asyncio_queue_t *asyncio_queue_new(size_t maxsize)
 {
-    return queue_new(maxsize, KIND_FIFO, NULL, "asyncio_queue_new");
+    return queue_new(maxsize, KIND_FIFO, NULL);
 }
 
 asyncio_queue_t *asyncio_lifo_queue_new(size_t maxsize)
 {
-    return queue_new(maxsize, KIND_LIFO, NULL, "asyncio_lifo_queue_new");
+    return queue_new(maxsize, KIND_LIFO, NULL);
 }
 
 asyncio_queue_t *asyncio_priority_queue_new(size_t maxsize,
@@ -88,10 +86,10 @@ asyncio_queue_t *asyncio_priority_queue_new(size_t maxsize,
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_priority_queue_new: cmp is NULL");
         return NULL;
     }
-    return queue_new(maxsize, KIND_PRIORITY, cmp, "asyncio_priority_queue_new");
+    return queue_new(maxsize, KIND_PRIORITY, cmp);
 }
 
-static inline bool q_full(const asyncio_queue_t *q)
+static inline bool q_full(const queue_t *q)
 {
     return q->maxsize && q->len >= q->maxsize;
 }
@@ -99,7 +97,7 @@ static inline bool q_full(const asyncio_queue_t *q)
 /* ------------------------------------------------------------ storage */
 
 /* Makes room for one more item; MemoryError (raised) if it cannot. */
-static int grow(asyncio_queue_t *q)
+static int grow(queue_t *q)
 {
     size_t ncap = q->cap ? q->cap * 2 : 16;
     if (q->maxsize && ncap > q->maxsize && q->kind != KIND_FIFO)
@@ -129,13 +127,13 @@ static int grow(asyncio_queue_t *q)
     return 0;
 }
 
-static bool heap_less(const asyncio_queue_t *q, const prio_entry_t *a, const prio_entry_t *b)
+static bool heap_less(const queue_t *q, const prio_entry_t *a, const prio_entry_t *b)
 {
     int c = q->cmp(a->item, b->item);
     return c < 0 || (c == 0 && a->seq < b->seq);
 }
 
-static void heap_push(asyncio_queue_t *q, void *item)
+static void heap_push(queue_t *q, void *item)
 {
     prio_entry_t *h = q->u.heap;
     prio_entry_t e = {item, q->seq++};
@@ -150,7 +148,7 @@ static void heap_push(asyncio_queue_t *q, void *item)
     h[i] = e;
 }
 
-static void *heap_pop(asyncio_queue_t *q)
+static void *heap_pop(queue_t *q)
 {
     prio_entry_t *h = q->u.heap;
     void *top = h[0].item;
@@ -174,7 +172,7 @@ static void *heap_pop(asyncio_queue_t *q)
 }
 
 /* _put: the queue is not full and has room. */
-static inline void store(asyncio_queue_t *q, void *item)
+static inline void store(queue_t *q, void *item)
 {
     switch (q->kind) {
     case KIND_FIFO:
@@ -190,7 +188,7 @@ static inline void store(asyncio_queue_t *q, void *item)
 }
 
 /* _get: the queue is not empty. */
-static inline void *take(asyncio_queue_t *q)
+static inline void *take(queue_t *q)
 {
     void *item;
     switch (q->kind) {
@@ -231,7 +229,7 @@ static void wake_all_popping(asyncio__waitq_t *wq)
 }
 
 /* The `finished` event is set: wake every joiner not woken yet. */
-static void set_finished(asyncio_queue_t *q)
+static void set_finished(queue_t *q)
 {
     for (asyncio__waiter_t *w = q->joiners.head; w; w = w->next)
         asyncio__waiter_wake(w);
@@ -239,7 +237,7 @@ static void set_finished(asyncio_queue_t *q)
 
 /* ------------------------------------------------------------ put / get */
 
-static int put_nowait(asyncio_queue_t *q, void *item)
+static int put_nowait(queue_t *q, void *item)
 {
     if (ASYNCIO__UNLIKELY(q->shutdown))
         return asyncio__raise_code(ASYNCIO_EQUEUESHUTDOWN, "queue is shut down");
@@ -256,7 +254,7 @@ static int put_nowait(asyncio_queue_t *q, void *item)
     return 0;
 }
 
-static int get_nowait(asyncio_queue_t *q, void **item)
+static int get_nowait(queue_t *q, void **item)
 {
     if (ASYNCIO__UNLIKELY(q->len == 0)) {
         if (q->shutdown)
@@ -272,7 +270,7 @@ static int get_nowait(asyncio_queue_t *q, void **item)
 
 /* One wait of put (list: putters, `ready` means not full) or get (getters,
  * not empty), with Python's clean-up when it fails. */
-static int wait_turn(asyncio_queue_t *q, asyncio__waitq_t *wq, asyncio__task_t *t, bool getting)
+static int wait_turn(queue_t *q, asyncio__waitq_t *wq, asyncio__task_t *t, bool getting)
 {
     int rc = asyncio__bind_loop(&q->loop, t, "Queue");
     if (rc)
@@ -295,9 +293,10 @@ static int wait_turn(asyncio_queue_t *q, asyncio__waitq_t *wq, asyncio__task_t *
     return 0;
 }
 
-int asyncio_queue_put(asyncio_queue_t *queue, void *item)
+int asyncio_queue_put(asyncio_queue_t *handle, void *item)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_put", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_queue_put");
     if (!t)
@@ -315,9 +314,10 @@ int asyncio_queue_put(asyncio_queue_t *queue, void *item)
     return rc;
 }
 
-int asyncio_queue_get(asyncio_queue_t *queue, void **item)
+int asyncio_queue_get(asyncio_queue_t *handle, void **item)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_get", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_queue_get");
     if (!t)
@@ -332,25 +332,28 @@ int asyncio_queue_get(asyncio_queue_t *queue, void **item)
     return get_nowait(queue, item);
 }
 
-int asyncio_queue_put_nowait(asyncio_queue_t *queue, void *item)
+int asyncio_queue_put_nowait(asyncio_queue_t *handle, void *item)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_put_nowait", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return ASYNCIO_EVALUE;
     return put_nowait(queue, item);
 }
 
-int asyncio_queue_get_nowait(asyncio_queue_t *queue, void **item)
+int asyncio_queue_get_nowait(asyncio_queue_t *handle, void **item)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_get_nowait", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return ASYNCIO_EVALUE;
     return get_nowait(queue, item);
 }
 
 /* ------------------------------------------------------------ join */
 
-int asyncio_queue_task_done(asyncio_queue_t *queue)
+int asyncio_queue_task_done(asyncio_queue_t *handle)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_task_done", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return ASYNCIO_EVALUE;
     if (queue->unfinished == 0)
         return asyncio__raise_code(ASYNCIO_EVALUE, "task_done() called too many times");
@@ -359,9 +362,10 @@ int asyncio_queue_task_done(asyncio_queue_t *queue)
     return 0;
 }
 
-int asyncio_queue_join(asyncio_queue_t *queue)
+int asyncio_queue_join(asyncio_queue_t *handle)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_join", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_queue_join");
     if (!t)
@@ -381,44 +385,50 @@ int asyncio_queue_join(asyncio_queue_t *queue)
 
 /* ------------------------------------------------------------ state */
 
-size_t asyncio_queue_qsize(asyncio_queue_t *queue)
+size_t asyncio_queue_qsize(asyncio_queue_t *handle)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_qsize", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return 0;
     return queue->len;
 }
 
-size_t asyncio_queue_maxsize(asyncio_queue_t *queue)
+size_t asyncio_queue_maxsize(asyncio_queue_t *handle)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_maxsize", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return 0;
     return queue->maxsize;
 }
 
-bool asyncio_queue_empty(asyncio_queue_t *queue)
+bool asyncio_queue_empty(asyncio_queue_t *handle)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_empty", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return false;
     return queue->len == 0;
 }
 
-bool asyncio_queue_full(asyncio_queue_t *queue)
+bool asyncio_queue_full(asyncio_queue_t *handle)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_full", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return false;
     return q_full(queue);
 }
 
-bool asyncio_queue_is_shutdown(asyncio_queue_t *queue)
+bool asyncio_queue_is_shutdown(asyncio_queue_t *handle)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_is_shutdown", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return false;
     return queue->shutdown;
 }
 
-void asyncio_queue_shutdown(asyncio_queue_t *queue, bool immediate)
+void asyncio_queue_shutdown(asyncio_queue_t *handle, bool immediate)
 {
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_shutdown", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return;
     queue->shutdown = true;
     if (immediate) {
@@ -437,17 +447,18 @@ void asyncio_queue_shutdown(asyncio_queue_t *queue, bool immediate)
     wake_all_popping(&queue->putters);
 }
 
-void asyncio_queue_free(asyncio_queue_t *queue)
+void asyncio_queue_free(asyncio_queue_t *handle)
 {
-    if (!queue)
+    if (!handle)
         return;
-    if (!asyncio__obj_check(queue, QUEUE_MAGIC, "asyncio_queue_free", "queue"))
+    queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
+    if (!queue)
         return;
     if (queue->nwaiting) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_queue_free: tasks are still waiting on it");
         return;
     }
-    queue->magic = DEAD_MAGIC;
+    asyncio__handle_retire(handle);
     asyncio__free(queue->u.items);
     asyncio__free(queue);
 }

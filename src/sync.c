@@ -20,14 +20,14 @@
  * Waiting costs no allocation beyond a future from the loop's free list:
  * waiter nodes live in the waiting task's frame (waiters.h).
  */
+#include "handle.h"
 #include "waiters.h"
 
-#define LOCK_MAGIC 0x10C40001u
-#define EVENT_MAGIC 0xE7E40001u
-#define COND_MAGIC 0xC0D40001u
-#define SEM_MAGIC 0x5E340001u
-#define BARRIER_MAGIC 0xBA240001u
-#define DEAD_MAGIC 0xDEAD5E40u
+typedef struct lock lock_t;
+typedef struct event event_t;
+typedef struct condition condition_t;
+typedef struct semaphore semaphore_t;
+typedef struct barrier barrier_t;
 
 /* ------------------------------------------------------------ waiters */
 
@@ -117,36 +117,36 @@ static bool refuse_free(const asyncio__waitq_t *q, const char *who)
 
 /* ------------------------------------------------------------ Lock */
 
-struct asyncio_lock {
-    uint32_t magic;
+struct lock {
+    void *handle; /* what the caller holds (handle.h) */
     bool locked;
     uint64_t loop; /* serial of the loop it is bound to, 0 before */
     asyncio__waitq_t waiters;
 };
 
-static void lock_init(asyncio_lock_t *l)
+static void lock_init(lock_t *l)
 {
-    *l = (asyncio_lock_t){.magic = LOCK_MAGIC};
+    *l = (lock_t){0};
 }
 
 asyncio_lock_t *asyncio_lock_new(void)
 {
-    asyncio_lock_t *l = asyncio__malloc(sizeof *l);
+    lock_t *l = asyncio__malloc(sizeof *l);
     if (!l) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_lock_new");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a Lock");
         return NULL;
     }
     lock_init(l);
-    return l;
+    return asyncio__handle_give(l, &l->handle, ASYNCIO__H_LOCK);
 }
 
-static void lock_wake_first(asyncio_lock_t *l)
+static void lock_wake_first(lock_t *l)
 {
     if (l->waiters.head)
         asyncio__waiter_wake(l->waiters.head);
 }
 
-static int lock_acquire(asyncio_lock_t *l, asyncio__task_t *t)
+static int lock_acquire(lock_t *l, asyncio__task_t *t)
 {
     /* Free, and nobody queued who could still take it. */
     if (ASYNCIO__LIKELY(!l->locked && all_cancelled(&l->waiters))) {
@@ -170,7 +170,7 @@ static int lock_acquire(asyncio_lock_t *l, asyncio__task_t *t)
     return 0;
 }
 
-static int lock_release(asyncio_lock_t *l)
+static int lock_release(lock_t *l)
 {
     if (!l->locked)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Lock is not acquired.");
@@ -179,9 +179,10 @@ static int lock_release(asyncio_lock_t *l)
     return 0;
 }
 
-int asyncio_lock_acquire(asyncio_lock_t *lock)
+int asyncio_lock_acquire(asyncio_lock_t *handle)
 {
-    if (!asyncio__obj_check(lock, LOCK_MAGIC, "asyncio_lock_acquire", "lock"))
+    lock_t *lock = asyncio__handle_check(handle, ASYNCIO__H_LOCK, "lock");
+    if (!lock)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_lock_acquire");
     if (!t)
@@ -189,35 +190,37 @@ int asyncio_lock_acquire(asyncio_lock_t *lock)
     return lock_acquire(lock, t);
 }
 
-int asyncio_lock_release(asyncio_lock_t *lock)
+int asyncio_lock_release(asyncio_lock_t *handle)
 {
-    if (!asyncio__obj_check(lock, LOCK_MAGIC, "asyncio_lock_release", "lock"))
+    lock_t *lock = asyncio__handle_check(handle, ASYNCIO__H_LOCK, "lock");
+    if (!lock)
         return ASYNCIO_EVALUE;
     return lock_release(lock);
 }
 
-bool asyncio_lock_locked(asyncio_lock_t *lock)
+bool asyncio_lock_locked(asyncio_lock_t *handle)
 {
-    if (!asyncio__obj_check(lock, LOCK_MAGIC, "asyncio_lock_locked", "lock"))
+    lock_t *lock = asyncio__handle_check(handle, ASYNCIO__H_LOCK, "lock");
+    if (!lock)
         return false;
     return lock->locked;
 }
 
-void asyncio_lock_free(asyncio_lock_t *lock)
+void asyncio_lock_free(asyncio_lock_t *handle)
 {
-    if (!lock)
+    if (!handle)
         return;
-    if (!asyncio__obj_check(lock, LOCK_MAGIC, "asyncio_lock_free", "lock") ||
-        refuse_free(&lock->waiters, "asyncio_lock_free"))
+    lock_t *lock = asyncio__handle_check(handle, ASYNCIO__H_LOCK, "lock");
+    if (!lock || refuse_free(&lock->waiters, "asyncio_lock_free"))
         return;
-    lock->magic = DEAD_MAGIC;
+    asyncio__handle_retire(handle);
     asyncio__free(lock);
 }
 
 /* ------------------------------------------------------------ Event */
 
-struct asyncio_event {
-    uint32_t magic;
+struct event {
+    void *handle; /* what the caller holds (handle.h) */
     bool value;
     uint64_t loop; /* serial of the loop it is bound to, 0 before */
     asyncio__waitq_t waiters;
@@ -225,18 +228,19 @@ struct asyncio_event {
 
 asyncio_event_t *asyncio_event_new(void)
 {
-    asyncio_event_t *e = asyncio__malloc(sizeof *e);
+    event_t *e = asyncio__malloc(sizeof *e);
     if (!e) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_event_new");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an Event");
         return NULL;
     }
-    *e = (asyncio_event_t){.magic = EVENT_MAGIC};
-    return e;
+    *e = (event_t){0};
+    return asyncio__handle_give(e, &e->handle, ASYNCIO__H_EVENT);
 }
 
-int asyncio_event_wait(asyncio_event_t *ev)
+int asyncio_event_wait(asyncio_event_t *handle)
 {
-    if (!asyncio__obj_check(ev, EVENT_MAGIC, "asyncio_event_wait", "event"))
+    event_t *ev = asyncio__handle_check(handle, ASYNCIO__H_EVENT, "event");
+    if (!ev)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_event_wait");
     if (!t)
@@ -252,9 +256,10 @@ int asyncio_event_wait(asyncio_event_t *ev)
     return rc;
 }
 
-void asyncio_event_set(asyncio_event_t *ev)
+void asyncio_event_set(asyncio_event_t *handle)
 {
-    if (!asyncio__obj_check(ev, EVENT_MAGIC, "asyncio_event_set", "event"))
+    event_t *ev = asyncio__handle_check(handle, ASYNCIO__H_EVENT, "event");
+    if (!ev)
         return;
     if (ev->value)
         return;
@@ -262,60 +267,64 @@ void asyncio_event_set(asyncio_event_t *ev)
     wake_n(&ev->waiters, SIZE_MAX);
 }
 
-void asyncio_event_clear(asyncio_event_t *ev)
+void asyncio_event_clear(asyncio_event_t *handle)
 {
-    if (!asyncio__obj_check(ev, EVENT_MAGIC, "asyncio_event_clear", "event"))
+    event_t *ev = asyncio__handle_check(handle, ASYNCIO__H_EVENT, "event");
+    if (!ev)
         return;
     ev->value = false;
 }
 
-bool asyncio_event_is_set(asyncio_event_t *ev)
+bool asyncio_event_is_set(asyncio_event_t *handle)
 {
-    if (!asyncio__obj_check(ev, EVENT_MAGIC, "asyncio_event_is_set", "event"))
+    event_t *ev = asyncio__handle_check(handle, ASYNCIO__H_EVENT, "event");
+    if (!ev)
         return false;
     return ev->value;
 }
 
-void asyncio_event_free(asyncio_event_t *ev)
+void asyncio_event_free(asyncio_event_t *handle)
 {
-    if (!ev)
+    if (!handle)
         return;
-    if (!asyncio__obj_check(ev, EVENT_MAGIC, "asyncio_event_free", "event") ||
-        refuse_free(&ev->waiters, "asyncio_event_free"))
+    event_t *ev = asyncio__handle_check(handle, ASYNCIO__H_EVENT, "event");
+    if (!ev || refuse_free(&ev->waiters, "asyncio_event_free"))
         return;
-    ev->magic = DEAD_MAGIC;
+    asyncio__handle_retire(handle);
     asyncio__free(ev);
 }
 
 /* ------------------------------------------------------------ Condition */
 
-struct asyncio_condition {
-    uint32_t magic;
-    asyncio_lock_t *lock; /* &own, or the caller's (which must outlive it) */
-    uint64_t loop;        /* serial of the loop it is bound to, 0 before */
+struct condition {
+    void *handle;  /* what the caller holds (handle.h) */
+    lock_t *lock;  /* &own, or the caller's (which must outlive it) */
+    uint64_t loop; /* serial of the loop it is bound to, 0 before */
     asyncio__waitq_t waiters;
     size_t inside; /* tasks inside wait (also while they retake the lock) */
-    asyncio_lock_t own;
+    lock_t own;
 };
 
-asyncio_condition_t *asyncio_condition_new(asyncio_lock_t *lock)
+asyncio_condition_t *asyncio_condition_new(asyncio_lock_t *lock_handle)
 {
-    if (lock && !asyncio__obj_check(lock, LOCK_MAGIC, "asyncio_condition_new", "lock"))
+    lock_t *lock = NULL;
+    if (lock_handle && !(lock = asyncio__handle_check(lock_handle, ASYNCIO__H_LOCK, "lock")))
         return NULL;
-    asyncio_condition_t *c = asyncio__malloc(sizeof *c);
+    condition_t *c = asyncio__malloc(sizeof *c);
     if (!c) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_condition_new");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a Condition");
         return NULL;
     }
-    *c = (asyncio_condition_t){.magic = COND_MAGIC};
+    *c = (condition_t){0};
     lock_init(&c->own);
     c->lock = lock ? lock : &c->own;
-    return c;
+    return asyncio__handle_give(c, &c->handle, ASYNCIO__H_CONDITION);
 }
 
-int asyncio_condition_acquire(asyncio_condition_t *cond)
+int asyncio_condition_acquire(asyncio_condition_t *handle)
 {
-    if (!asyncio__obj_check(cond, COND_MAGIC, "asyncio_condition_acquire", "condition"))
+    condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
+    if (!cond)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_condition_acquire");
     if (!t)
@@ -323,21 +332,23 @@ int asyncio_condition_acquire(asyncio_condition_t *cond)
     return lock_acquire(cond->lock, t);
 }
 
-int asyncio_condition_release(asyncio_condition_t *cond)
+int asyncio_condition_release(asyncio_condition_t *handle)
 {
-    if (!asyncio__obj_check(cond, COND_MAGIC, "asyncio_condition_release", "condition"))
+    condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
+    if (!cond)
         return ASYNCIO_EVALUE;
     return lock_release(cond->lock);
 }
 
-bool asyncio_condition_locked(asyncio_condition_t *cond)
+bool asyncio_condition_locked(asyncio_condition_t *handle)
 {
-    if (!asyncio__obj_check(cond, COND_MAGIC, "asyncio_condition_locked", "condition"))
+    condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
+    if (!cond)
         return false;
     return cond->lock->locked;
 }
 
-static int cond_wait(asyncio_condition_t *c, asyncio__task_t *t)
+static int cond_wait(condition_t *c, asyncio__task_t *t)
 {
     if (!c->lock->locked)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "cannot wait on un-acquired lock");
@@ -369,9 +380,10 @@ static int cond_wait(asyncio_condition_t *c, asyncio__task_t *t)
     return rc;
 }
 
-int asyncio_condition_wait(asyncio_condition_t *cond)
+int asyncio_condition_wait(asyncio_condition_t *handle)
 {
-    if (!asyncio__obj_check(cond, COND_MAGIC, "asyncio_condition_wait", "condition"))
+    condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
+    if (!cond)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_condition_wait");
     if (!t)
@@ -379,9 +391,10 @@ int asyncio_condition_wait(asyncio_condition_t *cond)
     return cond_wait(cond, t);
 }
 
-int asyncio_condition_wait_for(asyncio_condition_t *cond, bool (*pred)(void *), void *arg)
+int asyncio_condition_wait_for(asyncio_condition_t *handle, bool (*pred)(void *), void *arg)
 {
-    if (!asyncio__obj_check(cond, COND_MAGIC, "asyncio_condition_wait_for", "condition"))
+    condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
+    if (!cond)
         return ASYNCIO_EVALUE;
     if (!pred)
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_condition_wait_for: pred is NULL");
@@ -396,9 +409,10 @@ int asyncio_condition_wait_for(asyncio_condition_t *cond, bool (*pred)(void *), 
     return 0;
 }
 
-int asyncio_condition_notify(asyncio_condition_t *cond, size_t n)
+int asyncio_condition_notify(asyncio_condition_t *handle, size_t n)
 {
-    if (!asyncio__obj_check(cond, COND_MAGIC, "asyncio_condition_notify", "condition"))
+    condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
+    if (!cond)
         return ASYNCIO_EVALUE;
     if (!cond->lock->locked)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "cannot notify on un-acquired lock");
@@ -406,19 +420,17 @@ int asyncio_condition_notify(asyncio_condition_t *cond, size_t n)
     return 0;
 }
 
-int asyncio_condition_notify_all(asyncio_condition_t *cond)
+int asyncio_condition_notify_all(asyncio_condition_t *handle)
 {
-    if (!asyncio__obj_check(cond, COND_MAGIC, "asyncio_condition_notify_all", "condition"))
-        return ASYNCIO_EVALUE;
-    return asyncio_condition_notify(cond, SIZE_MAX);
+    return asyncio_condition_notify(handle, SIZE_MAX);
 }
 
-void asyncio_condition_free(asyncio_condition_t *cond)
+void asyncio_condition_free(asyncio_condition_t *handle)
 {
-    if (!cond)
+    if (!handle)
         return;
-    if (!asyncio__obj_check(cond, COND_MAGIC, "asyncio_condition_free", "condition") ||
-        refuse_free(&cond->waiters, "asyncio_condition_free") ||
+    condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
+    if (!cond || refuse_free(&cond->waiters, "asyncio_condition_free") ||
         refuse_free(&cond->own.waiters, "asyncio_condition_free"))
         return;
     if (cond->inside) {
@@ -428,15 +440,14 @@ void asyncio_condition_free(asyncio_condition_t *cond)
                             "asyncio_condition_free: %zu task(s) still inside wait", cond->inside);
         return;
     }
-    cond->magic = DEAD_MAGIC;
-    cond->own.magic = DEAD_MAGIC;
+    asyncio__handle_retire(handle);
     asyncio__free(cond);
 }
 
 /* ------------------------------------------------------------ Semaphore */
 
-struct asyncio_semaphore {
-    uint32_t magic;
+struct semaphore {
+    void *handle; /* what the caller holds (handle.h) */
     bool bounded;
     size_t value;
     size_t bound;  /* BoundedSemaphore: the initial value */
@@ -448,35 +459,34 @@ struct asyncio_semaphore {
     asyncio__waiter_t *pending;
 };
 
-static asyncio_semaphore_t *semaphore_new(size_t value, bool bounded, const char *who)
+static asyncio_semaphore_t *semaphore_new(size_t value, bool bounded, const char *what)
 {
-    asyncio_semaphore_t *s = asyncio__malloc(sizeof *s);
+    semaphore_t *s = asyncio__malloc(sizeof *s);
     if (!s) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        asyncio__raise_code(ASYNCIO_ENOMEM, "%s", what);
         return NULL;
     }
-    *s = (asyncio_semaphore_t){
-        .magic = SEM_MAGIC, .bounded = bounded, .value = value, .bound = value};
-    return s;
+    *s = (semaphore_t){.bounded = bounded, .value = value, .bound = value};
+    return asyncio__handle_give(s, &s->handle, ASYNCIO__H_SEMAPHORE);
 }
 
 asyncio_semaphore_t *asyncio_semaphore_new(size_t value)
 {
-    return semaphore_new(value, false, "asyncio_semaphore_new");
+    return semaphore_new(value, false, "no memory for a Semaphore");
 }
 
 asyncio_semaphore_t *asyncio_bounded_semaphore_new(size_t value)
 {
-    return semaphore_new(value, true, "asyncio_bounded_semaphore_new");
+    return semaphore_new(value, true, "no memory for a BoundedSemaphore");
 }
 
-static bool sem_locked(const asyncio_semaphore_t *s)
+static bool sem_locked(const semaphore_t *s)
 {
     return s->value == 0 || !all_cancelled(&s->waiters);
 }
 
 /* Hands a permit to the first waiter not woken yet. */
-static void sem_wake_next(asyncio_semaphore_t *s)
+static void sem_wake_next(semaphore_t *s)
 {
     for (asyncio__waiter_t *w = s->pending; w; w = w->next) {
         if (!asyncio__waiter_done(w)) {
@@ -489,9 +499,10 @@ static void sem_wake_next(asyncio_semaphore_t *s)
     s->pending = NULL;
 }
 
-int asyncio_semaphore_acquire(asyncio_semaphore_t *sem)
+int asyncio_semaphore_acquire(asyncio_semaphore_t *handle)
 {
-    if (!asyncio__obj_check(sem, SEM_MAGIC, "asyncio_semaphore_acquire", "semaphore"))
+    semaphore_t *sem = asyncio__handle_check(handle, ASYNCIO__H_SEMAPHORE, "semaphore");
+    if (!sem)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_semaphore_acquire");
     if (!t)
@@ -524,9 +535,10 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *sem)
     return 0;
 }
 
-int asyncio_semaphore_release(asyncio_semaphore_t *sem)
+int asyncio_semaphore_release(asyncio_semaphore_t *handle)
 {
-    if (!asyncio__obj_check(sem, SEM_MAGIC, "asyncio_semaphore_release", "semaphore"))
+    semaphore_t *sem = asyncio__handle_check(handle, ASYNCIO__H_SEMAPHORE, "semaphore");
+    if (!sem)
         return ASYNCIO_EVALUE;
     if (sem->bounded && sem->value >= sem->bound)
         return asyncio__raise_code(ASYNCIO_EVALUE, "BoundedSemaphore released too many times");
@@ -537,21 +549,22 @@ int asyncio_semaphore_release(asyncio_semaphore_t *sem)
     return 0;
 }
 
-bool asyncio_semaphore_locked(asyncio_semaphore_t *sem)
+bool asyncio_semaphore_locked(asyncio_semaphore_t *handle)
 {
-    if (!asyncio__obj_check(sem, SEM_MAGIC, "asyncio_semaphore_locked", "semaphore"))
+    semaphore_t *sem = asyncio__handle_check(handle, ASYNCIO__H_SEMAPHORE, "semaphore");
+    if (!sem)
         return false;
     return sem_locked(sem);
 }
 
-void asyncio_semaphore_free(asyncio_semaphore_t *sem)
+void asyncio_semaphore_free(asyncio_semaphore_t *handle)
 {
-    if (!sem)
+    if (!handle)
         return;
-    if (!asyncio__obj_check(sem, SEM_MAGIC, "asyncio_semaphore_free", "semaphore") ||
-        refuse_free(&sem->waiters, "asyncio_semaphore_free"))
+    semaphore_t *sem = asyncio__handle_check(handle, ASYNCIO__H_SEMAPHORE, "semaphore");
+    if (!sem || refuse_free(&sem->waiters, "asyncio_semaphore_free"))
         return;
-    sem->magic = DEAD_MAGIC;
+    asyncio__handle_retire(handle);
     asyncio__free(sem);
 }
 
@@ -559,8 +572,8 @@ void asyncio_semaphore_free(asyncio_semaphore_t *sem)
 
 enum { FILLING, DRAINING, RESETTING, BROKEN };
 
-struct asyncio_barrier {
-    uint32_t magic;
+struct barrier {
+    void *handle; /* what the caller holds (handle.h) */
     int state;
     size_t parties;
     size_t count;             /* tasks inside wait() past the entry check */
@@ -574,18 +587,18 @@ asyncio_barrier_t *asyncio_barrier_new(size_t parties)
         asyncio__raise_code(ASYNCIO_EVALUE, "parties must be > 0 (and fit in an int)");
         return NULL;
     }
-    asyncio_barrier_t *b = asyncio__malloc(sizeof *b);
+    barrier_t *b = asyncio__malloc(sizeof *b);
     if (!b) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_barrier_new");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a Barrier");
         return NULL;
     }
-    *b = (asyncio_barrier_t){.magic = BARRIER_MAGIC, .state = FILLING, .parties = parties};
-    return b;
+    *b = (barrier_t){.state = FILLING, .parties = parties};
+    return asyncio__handle_give(b, &b->handle, ASYNCIO__H_BARRIER);
 }
 
 /* Condition.wait() on the barrier's condition, whose lock is never held
  * across a suspension: releasing and re-taking it are no-ops here. */
-static int barrier_cond_wait(asyncio_barrier_t *b, asyncio__task_t *t)
+static int barrier_cond_wait(barrier_t *b, asyncio__task_t *t)
 {
     asyncio__waiter_t w;
     int rc = asyncio__waiter_wait(&b->waiters, &w, t);
@@ -595,7 +608,7 @@ static int barrier_cond_wait(asyncio_barrier_t *b, asyncio__task_t *t)
     return rc;
 }
 
-static void barrier_exit(asyncio_barrier_t *b)
+static void barrier_exit(barrier_t *b)
 {
     if (b->count == 0) {
         if (b->state == RESETTING || b->state == DRAINING)
@@ -604,14 +617,15 @@ static void barrier_exit(asyncio_barrier_t *b)
     }
 }
 
-int asyncio_barrier_wait(asyncio_barrier_t *barrier)
+int asyncio_barrier_wait(asyncio_barrier_t *handle)
 {
-    if (!asyncio__obj_check(barrier, BARRIER_MAGIC, "asyncio_barrier_wait", "barrier"))
+    barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
+    if (!barrier)
         return ASYNCIO_EVALUE;
     asyncio__task_t *t = asyncio__require_task("asyncio_barrier_wait");
     if (!t)
         return ASYNCIO_ERUNTIME;
-    asyncio_barrier_t *b = barrier;
+    barrier_t *b = barrier;
     int rc = asyncio__bind_loop(&b->loop, t, "Barrier");
     if (rc)
         return rc;
@@ -639,9 +653,10 @@ int asyncio_barrier_wait(asyncio_barrier_t *barrier)
     return rc ? rc : (int)index;
 }
 
-int asyncio_barrier_reset(asyncio_barrier_t *barrier)
+int asyncio_barrier_reset(asyncio_barrier_t *handle)
 {
-    if (!asyncio__obj_check(barrier, BARRIER_MAGIC, "asyncio_barrier_reset", "barrier"))
+    barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
+    if (!barrier)
         return ASYNCIO_EVALUE;
     if (barrier->count > 0)
         barrier->state = RESETTING;
@@ -651,43 +666,47 @@ int asyncio_barrier_reset(asyncio_barrier_t *barrier)
     return 0;
 }
 
-int asyncio_barrier_abort(asyncio_barrier_t *barrier)
+int asyncio_barrier_abort(asyncio_barrier_t *handle)
 {
-    if (!asyncio__obj_check(barrier, BARRIER_MAGIC, "asyncio_barrier_abort", "barrier"))
+    barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
+    if (!barrier)
         return ASYNCIO_EVALUE;
     barrier->state = BROKEN;
     wake_n(&barrier->waiters, SIZE_MAX);
     return 0;
 }
 
-size_t asyncio_barrier_parties(asyncio_barrier_t *barrier)
+size_t asyncio_barrier_parties(asyncio_barrier_t *handle)
 {
-    if (!asyncio__obj_check(barrier, BARRIER_MAGIC, "asyncio_barrier_parties", "barrier"))
+    barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
+    if (!barrier)
         return 0;
     return barrier->parties;
 }
 
-size_t asyncio_barrier_n_waiting(asyncio_barrier_t *barrier)
+size_t asyncio_barrier_n_waiting(asyncio_barrier_t *handle)
 {
-    if (!asyncio__obj_check(barrier, BARRIER_MAGIC, "asyncio_barrier_n_waiting", "barrier"))
+    barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
+    if (!barrier)
         return 0;
     return barrier->state == FILLING ? barrier->count : 0;
 }
 
-bool asyncio_barrier_broken(asyncio_barrier_t *barrier)
+bool asyncio_barrier_broken(asyncio_barrier_t *handle)
 {
-    if (!asyncio__obj_check(barrier, BARRIER_MAGIC, "asyncio_barrier_broken", "barrier"))
+    barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
+    if (!barrier)
         return false;
     return barrier->state == BROKEN;
 }
 
-void asyncio_barrier_free(asyncio_barrier_t *barrier)
+void asyncio_barrier_free(asyncio_barrier_t *handle)
 {
-    if (!barrier)
+    if (!handle)
         return;
-    if (!asyncio__obj_check(barrier, BARRIER_MAGIC, "asyncio_barrier_free", "barrier") ||
-        refuse_free(&barrier->waiters, "asyncio_barrier_free"))
+    barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
+    if (!barrier || refuse_free(&barrier->waiters, "asyncio_barrier_free"))
         return;
-    barrier->magic = DEAD_MAGIC;
+    asyncio__handle_retire(handle);
     asyncio__free(barrier);
 }

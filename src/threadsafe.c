@@ -22,17 +22,18 @@
  * closed loop, so the close hook ends the loop's side of every cfuture
  * still in the list of started ones (`pending`).
  */
+#include "handle.h"
 #include "internal.h"
 
 #include <errno.h>
 #include <math.h>
 #include <time.h>
 
-#define CFUTURE_MAGIC 0xCF07E001u
-#define CFUTURE_DEAD 0xDEADCF07u
+typedef struct cfuture cfuture_t;
 
-struct asyncio_cfuture {
-    _Atomic uint32_t magic; /* read by any thread holding the handle */
+struct cfuture {
+    void *handle; /* what the caller holds (handle.h), retired by its free */
+    bool freed;   /* the caller freed it: a late result goes to free_result */
     atomic_int refs;
     pthread_mutex_t lock;
     pthread_cond_t done_cv;
@@ -45,31 +46,30 @@ struct asyncio_cfuture {
     void *arg;
     void (*free_result)(void *);
     asyncio__inbox_item_t start_item, cancel_item;
-    asyncio_future_t *task;              /* loop thread only: the running coroutine */
-    struct asyncio_cfuture *prev, *next; /* in `pending` while its task lives */
+    asyncio_future_t *task;      /* loop thread only: the running coroutine */
+    struct cfuture *prev, *next; /* in `pending` while its task lives */
 };
 
 /* Cfutures whose task was made and has not ended. */
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
-static asyncio_cfuture_t *pending;
+static cfuture_t *pending;
 
-static void cf_release(asyncio_cfuture_t *cf)
+static void cf_release(cfuture_t *cf)
 {
     if (atomic_fetch_sub_explicit(&cf->refs, 1, memory_order_acq_rel) != 1)
         return;
     asyncio__exc_free(cf->exc);
     pthread_mutex_destroy(&cf->lock);
     pthread_cond_destroy(&cf->done_cv);
-    cf->magic = 0;
     asyncio__free(cf);
 }
 
 /* Sets the outcome (exc taken over) unless already done; then the result
  * goes to free_result when nobody can take it any more. */
-static void cf_complete(asyncio_cfuture_t *cf, int state, void *result, asyncio__exc_t *exc)
+static void cf_complete(cfuture_t *cf, int state, void *result, asyncio__exc_t *exc)
 {
     pthread_mutex_lock(&cf->lock);
-    bool taken = cf->state == ASYNCIO__PENDING && cf->magic == CFUTURE_MAGIC;
+    bool taken = cf->state == ASYNCIO__PENDING && !cf->freed;
     if (cf->state == ASYNCIO__PENDING) {
         cf->state = (uint8_t)state;
         cf->result = result;
@@ -89,7 +89,7 @@ static asyncio__exc_t *closed_exc(void)
 }
 
 /* The loop side is done with cf (loop thread, or the close hook). */
-static void loop_side_end(asyncio_cfuture_t *cf)
+static void loop_side_end(cfuture_t *cf)
 {
     pthread_mutex_lock(&pending_lock);
     if (cf->prev || pending == cf) {
@@ -110,7 +110,7 @@ static void loop_side_end(asyncio_cfuture_t *cf)
  * loop's count is released by task_done, which runs after it). */
 static void *run_coro(void *arg)
 {
-    asyncio_cfuture_t *cf = arg;
+    cfuture_t *cf = arg;
     pthread_mutex_lock(&cf->lock);
     bool cancelled = cf->state != ASYNCIO__PENDING;
     pthread_mutex_unlock(&cf->lock);
@@ -131,7 +131,7 @@ static void *run_coro(void *arg)
  * step, or no memory for its stack): the loop side is done. */
 static void task_done(asyncio_future_t *task, void *arg)
 {
-    asyncio_cfuture_t *cf = arg;
+    cfuture_t *cf = arg;
     if (task->state == ASYNCIO__CANCELLED)
         cf_complete(cf, ASYNCIO__CANCELLED, NULL,
                     asyncio__exc_dup(asyncio__future_cancelled_exc(task)));
@@ -143,7 +143,7 @@ static void task_done(asyncio_future_t *task, void *arg)
 
 static void start_run(asyncio__ready_t *r)
 {
-    asyncio_cfuture_t *cf = asyncio__container_of(r, asyncio_cfuture_t, start_item.ready);
+    cfuture_t *cf = asyncio__container_of(r, cfuture_t, start_item.ready);
     if (cf->loop->closed) {
         cf_complete(cf, ASYNCIO__CANCELLED, NULL, closed_exc());
         cf_release(cf);
@@ -179,7 +179,7 @@ static void start_run(asyncio__ready_t *r)
 
 static void cancel_run(asyncio__ready_t *r)
 {
-    asyncio_cfuture_t *cf = asyncio__container_of(r, asyncio_cfuture_t, cancel_item.ready);
+    cfuture_t *cf = asyncio__container_of(r, cfuture_t, cancel_item.ready);
     if (!cf->loop->closed && cf->task)
         asyncio_cancel(cf->task, NULL);
     cf_release(cf);
@@ -192,7 +192,7 @@ void asyncio__cfutures_loop_closed(asyncio_loop_t *loop)
 {
     for (;;) {
         pthread_mutex_lock(&pending_lock);
-        asyncio_cfuture_t *cf = pending;
+        cfuture_t *cf = pending;
         while (cf && cf->loop != loop)
             cf = cf->next;
         pthread_mutex_unlock(&pending_lock);
@@ -203,8 +203,9 @@ void asyncio__cfutures_loop_closed(asyncio_loop_t *loop)
     }
 }
 
-asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop, asyncio_coro_fn fn,
-                                                       void *arg, void (*free_result)(void *))
+asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop,
+                                                               asyncio_coro_fn fn, void *arg,
+                                                               void (*free_result)(void *))
 {
     if (!fn) {
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_run_coroutine_threadsafe: fn is NULL");
@@ -214,12 +215,13 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop, asy
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_run_coroutine_threadsafe: loop is NULL");
         return NULL;
     }
-    asyncio_cfuture_t *cf = asyncio__calloc(1, sizeof *cf);
+    cfuture_t *cf = asyncio__calloc(1, sizeof *cf);
     if (!cf) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_run_coroutine_threadsafe");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a concurrent future");
         return NULL;
     }
-    cf->magic = CFUTURE_MAGIC;
+    if (!asyncio__handle_give(cf, &cf->handle, ASYNCIO__H_CFUTURE))
+        return NULL;
     atomic_init(&cf->refs, 2); /* the caller's and the loop's */
     pthread_mutex_init(&cf->lock, NULL);
     pthread_condattr_t attr;
@@ -237,35 +239,24 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop, asy
     if (asyncio__post(loop, &cf->start_item) != 0) {
         pthread_mutex_destroy(&cf->lock);
         pthread_cond_destroy(&cf->done_cv);
+        asyncio__handle_retire(cf->handle);
         asyncio__free(cf);
         asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
         return NULL;
     }
-    return cf;
+    return cf->handle;
 }
 
-asyncio_cfuture_t *asyncio_run_coroutine_threadsafe(asyncio_loop_t *loop, asyncio_coro_fn fn,
-                                                    void *arg)
+asyncio_cfuture_t *asyncio_run_coroutine_threadsafe(asyncio_loop_t *loop,
+                                                            asyncio_coro_fn fn, void *arg)
 {
     return asyncio_run_coroutine_threadsafe_ex(loop, fn, arg, NULL);
 }
 
-static bool cf_check(asyncio_cfuture_t *cf, const char *who)
+int asyncio_cfuture_result(asyncio_cfuture_t *handle, double timeout, void **result)
 {
-    if (!cf) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: cfuture is NULL", who);
-        return false;
-    }
-    if (cf->magic != CFUTURE_MAGIC) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live cfuture", who);
-        return false;
-    }
-    return true;
-}
-
-int asyncio_cfuture_result(asyncio_cfuture_t *cf, double timeout, void **result)
-{
-    if (!cf_check(cf, "asyncio_cfuture_result"))
+    cfuture_t *cf = asyncio__handle_check(handle, ASYNCIO__H_CFUTURE, "concurrent future");
+    if (!cf)
         return ASYNCIO_EVALUE;
     if (isnan(timeout))
         return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_cfuture_result: timeout is NaN");
@@ -322,9 +313,10 @@ int asyncio_cfuture_result(asyncio_cfuture_t *cf, double timeout, void **result)
     return 0;
 }
 
-bool asyncio_cfuture_cancel(asyncio_cfuture_t *cf)
+bool asyncio_cfuture_cancel(asyncio_cfuture_t *handle)
 {
-    if (!cf_check(cf, "asyncio_cfuture_cancel"))
+    cfuture_t *cf = asyncio__handle_check(handle, ASYNCIO__H_CFUTURE, "concurrent future");
+    if (!cf)
         return false;
     pthread_mutex_lock(&cf->lock);
     if (cf->state != ASYNCIO__PENDING) {
@@ -344,9 +336,10 @@ bool asyncio_cfuture_cancel(asyncio_cfuture_t *cf)
     return true;
 }
 
-bool asyncio_cfuture_done(asyncio_cfuture_t *cf)
+bool asyncio_cfuture_done(asyncio_cfuture_t *handle)
 {
-    if (!cf || cf->magic != CFUTURE_MAGIC)
+    cfuture_t *cf = asyncio__handle_get(handle, ASYNCIO__H_CFUTURE);
+    if (!cf)
         return false;
     pthread_mutex_lock(&cf->lock);
     bool done = cf->state != ASYNCIO__PENDING;
@@ -354,9 +347,10 @@ bool asyncio_cfuture_done(asyncio_cfuture_t *cf)
     return done;
 }
 
-bool asyncio_cfuture_cancelled(asyncio_cfuture_t *cf)
+bool asyncio_cfuture_cancelled(asyncio_cfuture_t *handle)
 {
-    if (!cf || cf->magic != CFUTURE_MAGIC)
+    cfuture_t *cf = asyncio__handle_get(handle, ASYNCIO__H_CFUTURE);
+    if (!cf)
         return false;
     pthread_mutex_lock(&cf->lock);
     bool c = cf->state == ASYNCIO__CANCELLED;
@@ -364,12 +358,14 @@ bool asyncio_cfuture_cancelled(asyncio_cfuture_t *cf)
     return c;
 }
 
-void asyncio_cfuture_free(asyncio_cfuture_t *cf)
+void asyncio_cfuture_free(asyncio_cfuture_t *handle)
 {
-    if (!cf || cf->magic != CFUTURE_MAGIC)
+    cfuture_t *cf = asyncio__handle_get(handle, ASYNCIO__H_CFUTURE);
+    if (!cf)
         return;
+    asyncio__handle_retire(handle);
     pthread_mutex_lock(&cf->lock);
-    cf->magic = CFUTURE_DEAD; /* a result arriving later goes to free_result */
+    cf->freed = true; /* a result arriving later goes to free_result */
     pthread_mutex_unlock(&cf->lock);
     cf_release(cf);
 }

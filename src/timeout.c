@@ -9,33 +9,32 @@
  * than the scope remains (cancelling() back where it was at enter), nobody
  * else wants the task cancelled and the error is the timeout's.
  */
+#include "handle.h"
 #include "internal.h"
 
 #include <math.h>
 
-#define TIMEOUT_MAGIC 0x7153E0u
-
 enum { ENTERED, EXPIRING, EXPIRED };
 
-struct asyncio_timeout {
+typedef struct timeout {
     asyncio__scope_t scope;
-    uint32_t magic;
+    void *handle; /* what the caller holds (handle.h) */
     int state;
     double when; /* < 0: no deadline */
     asyncio__timer_t *timer;
     uint64_t timer_id;
     int cancelling_at_enter;
-};
+} timeout_t;
 
 static void on_timeout(void *arg)
 {
-    asyncio_timeout_t *t = arg;
+    timeout_t *t = arg;
     t->timer = NULL;
     t->state = EXPIRING;
     asyncio__task_cancel(t->scope.task, NULL);
 }
 
-static void disarm(asyncio_timeout_t *t)
+static void disarm(timeout_t *t)
 {
     if (t->timer)
         asyncio__timer_cancel(t->timer, t->timer_id);
@@ -45,7 +44,7 @@ static void disarm(asyncio_timeout_t *t)
 /* Arms the deadline `when` (seconds of loop time), deadline_ns on the
  * clock (UINT64_MAX: none), given the clock now_ns.  A deadline not after now expires at the next
  * iteration, as Python's call_soon(on_timeout) does. */
-static int arm_ns(asyncio_timeout_t *t, double when, uint64_t deadline_ns, uint64_t now_ns)
+static int arm_ns(timeout_t *t, double when, uint64_t deadline_ns, uint64_t now_ns)
 {
     disarm(t);
     if (deadline_ns == UINT64_MAX) {
@@ -70,18 +69,18 @@ static uint64_t deadline_of(double when)
     return ns >= 1.8e19 ? UINT64_MAX - 1 : (uint64_t)ns;
 }
 
-static void free_timeout(asyncio_timeout_t *t)
+static void free_timeout(timeout_t *t)
 {
     disarm(t);
     asyncio__scope_remove(&t->scope);
-    t->magic = 0;
+    asyncio__handle_retire(t->handle);
     asyncio__free(t);
 }
 
 /* The scope rule: the coroutine returned inside the scope. */
 static void close_left_open(asyncio__scope_t *s)
 {
-    free_timeout((asyncio_timeout_t *)s);
+    free_timeout((timeout_t *)s);
 }
 
 static asyncio_timeout_t *enter(double when, uint64_t deadline_ns, uint64_t now_ns)
@@ -89,21 +88,21 @@ static asyncio_timeout_t *enter(double when, uint64_t deadline_ns, uint64_t now_
     asyncio__task_t *task = asyncio__require_task("asyncio_timeout_enter");
     if (!task)
         return NULL;
-    asyncio_timeout_t *t = asyncio__calloc(1, sizeof *t);
-    if (!t) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_enter");
+    timeout_t *t = asyncio__calloc(1, sizeof *t);
+    if (!t || !asyncio__handle_give(t, &t->handle, ASYNCIO__H_TIMEOUT)) {
+        if (!t)
+            asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a timeout scope");
         return NULL;
     }
-    t->magic = TIMEOUT_MAGIC;
     t->state = ENTERED;
     t->cancelling_at_enter = task->num_cancels_requested;
     asyncio__scope_push(task, &t->scope, "timeout", close_left_open);
     if (arm_ns(t, when, deadline_ns, now_ns) != 0) {
         free_timeout(t);
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_enter");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a timeout scope");
         return NULL;
     }
-    return t;
+    return t->handle;
 }
 
 asyncio_timeout_t *asyncio_timeout_at_enter(double when)
@@ -130,18 +129,20 @@ asyncio_timeout_t *asyncio_timeout_enter(double delay)
     return enter((double)now / 1e9 + delay, deadline, now);
 }
 
-static bool check(asyncio_timeout_t *t, const char *who)
+/* The scope an open handle names, else NULL with RuntimeError raised (a
+ * scope is gone once exited). */
+static timeout_t *open_scope(asyncio_timeout_t *handle)
 {
-    if (!t || t->magic != TIMEOUT_MAGIC) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: not an open timeout scope", who);
-        return false;
-    }
-    return true;
+    timeout_t *t = asyncio__handle_get(handle, ASYNCIO__H_TIMEOUT);
+    if (!t)
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "not an open timeout scope");
+    return t;
 }
 
-void asyncio_timeout_reschedule(asyncio_timeout_t *t, double when)
+void asyncio_timeout_reschedule(asyncio_timeout_t *handle, double when)
 {
-    if (!check(t, "asyncio_timeout_reschedule"))
+    timeout_t *t = open_scope(handle);
+    if (!t)
         return;
     if (t->state != ENTERED) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot change state of expiring Timeout");
@@ -155,19 +156,22 @@ void asyncio_timeout_reschedule(asyncio_timeout_t *t, double when)
         asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_reschedule");
 }
 
-double asyncio_timeout_when(asyncio_timeout_t *t)
+double asyncio_timeout_when(asyncio_timeout_t *handle)
 {
-    return t && t->magic == TIMEOUT_MAGIC ? t->when : -1.0;
+    timeout_t *t = asyncio__handle_get(handle, ASYNCIO__H_TIMEOUT);
+    return t ? t->when : -1.0;
 }
 
-bool asyncio_timeout_expired(asyncio_timeout_t *t)
+bool asyncio_timeout_expired(asyncio_timeout_t *handle)
 {
-    return t && t->magic == TIMEOUT_MAGIC && t->state != ENTERED;
+    timeout_t *t = asyncio__handle_get(handle, ASYNCIO__H_TIMEOUT);
+    return t && t->state != ENTERED;
 }
 
-int asyncio_timeout_exit(asyncio_timeout_t *t)
+int asyncio_timeout_exit(asyncio_timeout_t *handle)
 {
-    if (!check(t, "asyncio_timeout_exit"))
+    timeout_t *t = open_scope(handle);
+    if (!t)
         return ASYNCIO_ERUNTIME;
     asyncio__task_t *task = asyncio__current();
     if (task != t->scope.task)

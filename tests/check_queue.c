@@ -494,13 +494,13 @@ START_TEST(test_bad_input)
     ck_assert(!asyncio_queue_empty(NULL));
     ck_assert(!asyncio_queue_full(NULL));
     asyncio_queue_shutdown(NULL, true);
-    ck_assert_str_eq(asyncio_error()->message, "asyncio_queue_shutdown: queue is NULL");
+    ck_assert_str_eq(asyncio_error()->message, "the queue is NULL");
     asyncio_queue_free(NULL);
     ck_assert_ptr_null(asyncio_priority_queue_new(0, NULL));
     assert_raised(ASYNCIO_EVALUE, "ValueError");
     asyncio_lock_t *l = asyncio_lock_new();
     ck_assert_int_eq(asyncio_queue_put_nowait((asyncio_queue_t *)l, NULL), ASYNCIO_EVALUE);
-    ck_assert_str_eq(asyncio_error()->message, "asyncio_queue_put_nowait: not a live queue");
+    ck_assert_str_eq(asyncio_error()->message, "not a live queue (freed, or never one)");
     asyncio_lock_free(l);
     /* Outside a task. */
     asyncio_queue_t *q = asyncio_queue_new(0);

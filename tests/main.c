@@ -14,8 +14,9 @@
 #define SUITES(X)                                                                                  \
     X(error)                                                                                       \
     X(future)                                                                                      \
-    X(loop) X(task) X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait)      \
-        X(timeout) X(sync) X(queue) X(taskgroup) X(regress) HTTP_SUITES(X) STREAM_SUITES(X)        \
+    X(loop)                                                                                        \
+    X(task) X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout)   \
+        X(sync) X(queue) X(taskgroup) X(regress) X(handles) HTTP_SUITES(X) STREAM_SUITES(X)        \
             PROCESS_SUITES(X)
 
 #define DECLARE(name) Suite *name##_suite(void);
