@@ -70,10 +70,10 @@ Q := @
 say = @printf '  %-7s %s\n' $1 $2;
 endif
 
-SWITCH_ASM_x86_64  := src/coro/switch_x86_64.S
-SWITCH_ASM_amd64   := src/coro/switch_x86_64.S
-SWITCH_ASM_aarch64 := src/coro/switch_aarch64.S
-SWITCH_ASM_arm64   := src/coro/switch_aarch64.S
+SWITCH_ASM_x86_64  := src/core/coro/switch_x86_64.S
+SWITCH_ASM_amd64   := src/core/coro/switch_x86_64.S
+SWITCH_ASM_aarch64 := src/core/coro/switch_aarch64.S
+SWITCH_ASM_arm64   := src/core/coro/switch_aarch64.S
 
 ifeq ($(CORO),asm)
 SWITCH_ASM := $(SWITCH_ASM_$(ARCH))
@@ -157,7 +157,10 @@ LIB_SO     := $(BUILD)/libcasyncio.so.$(VERSION)
 SO_LINKS   := $(BUILD)/$(SONAME) $(BUILD)/libcasyncio.so
 RUNNER     := $(BUILD)/tests/run
 
-LIB_SRCS   := $(wildcard src/*.c src/coro/*.c) $(SWITCH_ASM)
+# The specification: the umbrella header and one header per area.
+AREA_HEADERS := $(wildcard include/casyncio/*.h)
+
+LIB_SRCS   := $(wildcard src/*.c src/*/*.c src/core/coro/*.c) $(SWITCH_ASM)
 LIB_OBJS   := $(patsubst %,$(OBJ)/%.o,$(basename $(LIB_SRCS)))
 # The runner is tests/*.c only: sub-directories (test servers) are not in it.
 TEST_SRCS  := $(wildcard tests/*.c)
@@ -368,9 +371,10 @@ bench: $(BENCHES)
 pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$1)
 
 install: lib $(BUILD)/examples/fetch
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(INCLUDEDIR)/casyncio $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
 	install -m 755 $(BUILD)/examples/fetch $(DESTDIR)$(BINDIR)/casyncio-fetch
 	install -m 644 include/casyncio.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(AREA_HEADERS) $(DESTDIR)$(INCLUDEDIR)/casyncio/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libcasyncio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -389,6 +393,8 @@ install: lib $(BUILD)/examples/fetch
 	    ldconfig; fi
 
 uninstall:
+	rm -f $(AREA_HEADERS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/casyncio
 	rm -f $(DESTDIR)$(INCLUDEDIR)/casyncio.h \
 	    $(DESTDIR)$(BINDIR)/casyncio-fetch \
 	    $(DESTDIR)$(LIBDIR)/libcasyncio.a \
@@ -447,7 +453,7 @@ fuzz:
 	$(FUZZ_BUILD)/fuzz/stream_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=4096 \
 	    $(FUZZ_BUILD)/corpus/stream
 
-# The fuzzer reaches the private entry points (src/stream.h), so it links
+# The fuzzer reaches the private entry points (src/net/net.h), so it links
 # the static library, whose code is instrumented for coverage too.
 $(FUZZ_BUILD)/fuzz/%: fuzz/%.c $(LIB_A) | deps
 	$(call say,FUZZ,$@)

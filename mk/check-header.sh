@@ -45,6 +45,16 @@ for cc in gcc clang; do
         sed 's/^/    /' "$tmp/err"
         ok=0
     fi
+    # An area header alone says to include the umbrella instead.
+    for area in "$incdir"/casyncio/*.h; do
+        name=casyncio/$(basename "$area")
+        printf '#include <%s>\n' "$name" > "$tmp/area.c"
+        if "$cc" $flags -c "$tmp/area.c" -o "$tmp/area.o" 2>"$tmp/err" ||
+            ! grep -q 'include <casyncio.h>' "$tmp/err"; then
+            echo "FAIL header: <$name> alone does not say to include <casyncio.h> ($cc)"
+            ok=0
+        fi
+    done
     if [ $ok -eq 1 ]; then
         echo "PASS header: casyncio.h compiles alone with $cc -std=c11 -pedantic -Wall -Wextra -Werror"
     else

@@ -34,6 +34,10 @@ for f in include/casyncio.h lib/libcasyncio.a lib/libcasyncio.so.$version \
     lib/pkgconfig/casyncio.pc; do
     [ -f "$prefix/$f" ] || fail "$f was not installed"
 done
+# Every area header the umbrella includes.
+for f in $(sed -n 's/^#include "\(casyncio\/[a-z]*\.h\)"$/\1/p' include/casyncio.h); do
+    [ -f "$prefix/include/$f" ] || fail "include/$f was not installed"
+done
 for l in lib/libcasyncio.so.0 lib/libcasyncio.so; do
     [ -L "$prefix/$l" ] || fail "$l is not a symlink"
     [ -f "$prefix/$l" ] || fail "$l is a dangling symlink"

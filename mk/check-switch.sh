@@ -15,9 +15,9 @@ arch=$(uname -m)
 if [ "$coro" = ucontext ]; then
     set -- -DASYNCIO_CORO_UCONTEXT
 else
-    set -- "src/coro/switch_$arch.S"
+    set -- "src/core/coro/switch_$arch.S"
 fi
-if ! $cc $cflags tests/coro/switch_test.c src/coro/coro.c "$@" -lm -o "$out"; then
+if ! $cc $cflags tests/coro/switch_test.c src/core/coro/coro.c "$@" -lm -o "$out"; then
     echo "FAIL switch: could not build $out"
     exit 1
 fi
@@ -28,8 +28,8 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
     echo "SKIP switch (aarch64): install gcc-aarch64-linux-gnu and qemu-user to run it"
     exit 0
 fi
-if ! aarch64-linux-gnu-gcc $cflags tests/coro/switch_test.c src/coro/coro.c \
-        src/coro/switch_aarch64.S -lm -o "$out-aarch64"; then
+if ! aarch64-linux-gnu-gcc $cflags tests/coro/switch_test.c src/core/coro/coro.c \
+        src/core/coro/switch_aarch64.S -lm -o "$out-aarch64"; then
     echo "FAIL switch (aarch64): could not build"
     exit 1
 fi

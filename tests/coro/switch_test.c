@@ -10,7 +10,7 @@
  * with its own rounding mode (MXCSR, x87 control word), which must follow
  * the context, not the thread.
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <fenv.h>
 #include <stdio.h>

@@ -1,0 +1,160 @@
+/*
+ * casyncio/combinators.h: gather, wait, wait_for, shield, as_completed, timeouts, TaskGroup.
+ *
+ * Part of the specification that <casyncio.h> assembles: include
+ * <casyncio.h>, not this file.  The conventions its comments use are at
+ * the top of <casyncio.h>.
+ */
+#ifndef CASYNCIO_COMBINATORS_H
+#define CASYNCIO_COMBINATORS_H
+
+#ifndef CASYNCIO_H
+#error "include <casyncio.h>, not <casyncio/combinators.h>"
+#endif
+
+/* ======================================================================
+ * 4. Combinators
+ * ====================================================================== */
+
+enum { ASYNCIO_RETURN_EXCEPTIONS = 1 };
+
+/* `results = await asyncio.gather(*futs)`.  Suspends.  Fills results[0..n)
+ * in argument order (NULL for a failed or cancelled child under
+ * ASYNCIO_RETURN_EXCEPTIONS: inspect the future).  Without the flag the
+ * first failure is raised at once and the others keep running.  Cancelling
+ * the caller cancels the children.  ValueError for NULL futs with n > 0 or
+ * a NULL item. */
+ASYNCIO_EXTERN int asyncio_gather(asyncio_future_t *const *futs, size_t n, void **results,
+                                  int flags);
+
+/* asyncio.gather(*futs) as a future (new ref).  Its result is an array of
+ * n results (void **) owned by it.  Cancelling it cancels the children. */
+ASYNCIO_EXTERN asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
+                                                       int flags);
+
+/* Timeouts are seconds.  C rule: a negative value means "no timeout"
+ * (Python's None); 0 expires at once. */
+#define ASYNCIO_NO_TIMEOUT (-1.0)
+
+enum asyncio_return_when {
+    ASYNCIO_FIRST_COMPLETED,
+    ASYNCIO_FIRST_EXCEPTION,
+    ASYNCIO_ALL_COMPLETED
+};
+
+/* `done, pending = await asyncio.wait(futs, timeout=, return_when=)`.
+ * Suspends until return_when holds or the timeout passes, and returns 0
+ * either way: done[i] (n flags, may be NULL) tells which futures finished.
+ * A future passed twice counts once.  Never cancels the futures and does
+ * not retrieve their exceptions.  Raises ValueError (n == 0, futs NULL, a
+ * NULL item, a bad return_when), RuntimeError (outside a task, futures of
+ * another loop), CancelledError (the caller was cancelled: the futures run
+ * on), MemoryError. */
+ASYNCIO_EXTERN int asyncio_wait(asyncio_future_t *const *futs, size_t n, double timeout,
+                                enum asyncio_return_when return_when, bool *done);
+
+/* `result = await asyncio.wait_for(fut, timeout)`.  Suspends.  Returns fut's
+ * status (its exception raised) when it finishes in time.  When the timeout
+ * passes, fut is cancelled and waited for, then TimeoutError
+ * (ASYNCIO_ETIMEDOUT) is raised; but if fut finished meanwhile anyway, its
+ * outcome is returned and nothing is lost.  Cancelling the caller cancels
+ * fut and waits for it (fut's outcome is returned instead if it finished
+ * first); a second cancellation of the caller during that wait ends it at
+ * once, as in Python 3.11.  A negative timeout waits for ever; 0 returns a
+ * fut that is already done, else cancels it, waits for it and raises
+ * TimeoutError.  Errors as asyncio_await. */
+ASYNCIO_EXTERN int asyncio_wait_for(asyncio_future_t *fut, double timeout, void **result);
+
+/* asyncio.shield(fut): a new reference to a future that finishes as fut
+ * does, but whose cancellation leaves fut running (await it to protect fut
+ * from the caller's cancellation).  A fut already done is returned itself
+ * (a new reference).  NULL and ValueError for NULL, MemoryError. */
+ASYNCIO_EXTERN asyncio_future_t *asyncio_shield(asyncio_future_t *fut);
+
+/* `for f in asyncio.as_completed(futs, timeout=)`: an iterator (new; free
+ * it with asyncio_as_completed_free) over the futures in the order they
+ * finish.  Making it does not suspend.  n may be 0; a future passed twice
+ * is yielded once.  NULL and ValueError (futs NULL with n > 0, a NULL
+ * item), RuntimeError (no loop), MemoryError. */
+ASYNCIO_EXTERN asyncio_as_completed_t *asyncio_as_completed(asyncio_future_t *const *futs, size_t n,
+                                                            double timeout);
+
+/* Suspends until the next future finishes and stores it in *done
+ * (borrowed, valid until asyncio_as_completed_free; read its outcome with
+ * asyncio_result), or stores NULL once all were yielded.  When the timeout
+ * passes, this and each later call for the futures still running raise
+ * TimeoutError (ASYNCIO_ETIMEDOUT), as Python's iterator does.  Raises
+ * CancelledError (the caller was cancelled; the futures run on),
+ * RuntimeError outside a task, ValueError for NULL. */
+ASYNCIO_EXTERN int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **done);
+
+/* Frees the iterator (NULL is harmless); the futures are left running. */
+ASYNCIO_EXTERN void asyncio_as_completed_free(asyncio_as_completed_t *it);
+
+/*
+ * Scopes.  `async with asyncio.timeout(d):` and `async with
+ * asyncio.TaskGroup() as tg:` become an enter/exit pair of calls in one
+ * function.  C rule: exit every scope in the function that entered it, in
+ * the task that entered it.  A scope still open when the task's coroutine
+ * returns is closed then, innermost first (a deadline disarmed; a task
+ * group's children cancelled and awaited), and reported in debug mode; the
+ * task keeps its own result or exception.
+ */
+
+/* `async with asyncio.timeout(delay):` / `asyncio.timeout_at(when):`.
+ * Arms a deadline (delay seconds from now, or at `when` on
+ * asyncio_loop_time()'s clock; negative: none) that cancels the current
+ * task when it passes.  Does not suspend.  New: asyncio_timeout_exit frees
+ * it.  NULL and RuntimeError outside a task, ValueError for NaN,
+ * MemoryError. */
+ASYNCIO_EXTERN asyncio_timeout_t *asyncio_timeout_enter(double delay);
+ASYNCIO_EXTERN asyncio_timeout_t *asyncio_timeout_at_enter(double when);
+
+/* Moves the deadline to `when` (loop time; negative: no deadline; in the
+ * past: expires at the next iteration).  RuntimeError once the timeout has
+ * expired or for NULL. */
+ASYNCIO_EXTERN void asyncio_timeout_reschedule(asyncio_timeout_t *t, double when);
+
+/* The deadline, or a negative value for none. */
+ASYNCIO_EXTERN double asyncio_timeout_when(asyncio_timeout_t *t);
+
+/* True once the deadline passed and the task was cancelled for it. */
+ASYNCIO_EXTERN bool asyncio_timeout_expired(asyncio_timeout_t *t);
+
+/* Leaves the scope and frees t.  Does not suspend.  When the deadline
+ * cancelled the task and the CancelledError it caused is still raised, it
+ * becomes TimeoutError and ASYNCIO_ETIMEDOUT is returned (unless somebody
+ * else cancelled the task meanwhile: then the cancellation stays, as with
+ * Python's uncancel logic).  Any other raised error passes through and its
+ * code is returned; 0 when nothing is raised.  RuntimeError for NULL, a
+ * scope of another task, or one already exited. */
+ASYNCIO_EXTERN int asyncio_timeout_exit(asyncio_timeout_t *t);
+
+/* `async with asyncio.TaskGroup() as tg:`.  Does not suspend.  New:
+ * asyncio_taskgroup_exit frees it.  NULL and RuntimeError outside a task,
+ * MemoryError. */
+ASYNCIO_EXTERN asyncio_taskgroup_t *asyncio_taskgroup_enter(void);
+
+/* tg.create_task(fn(arg)): the task, borrowed and valid until
+ * asyncio_taskgroup_exit returns (asyncio_incref it to keep it longer).
+ * RuntimeError once the group is shutting down (a child failed, the body
+ * failed or was cancelled) or finished; errors of asyncio_create_task_ex. */
+ASYNCIO_EXTERN asyncio_future_t *asyncio_taskgroup_create_task(asyncio_taskgroup_t *tg,
+                                                               asyncio_coro_fn fn, void *arg);
+ASYNCIO_EXTERN asyncio_future_t *asyncio_taskgroup_create_task_ex(asyncio_taskgroup_t *tg,
+                                                                  asyncio_coro_fn fn, void *arg,
+                                                                  const asyncio_task_opts_t *opts);
+
+/* Leaves the group and frees it.  Suspends until every child is done.  The
+ * first child to fail cancels the others and the body (the caller, if it
+ * is suspended); an error raised in the body (the indicator when exit is
+ * called) cancels the children too.  C rule: one failure is raised as
+ * itself and its code returned; several raise ExceptionGroup
+ * (ASYNCIO_EGROUP), whose members asyncio_error_group_item lists (the
+ * body's error last).  A CancelledError of the body caused by the group is
+ * replaced by the failures; one from outside is raised when there are no
+ * failures.  Returns 0 when nothing failed.  RuntimeError for NULL or a
+ * group of another task. */
+ASYNCIO_EXTERN int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg);
+
+#endif /* CASYNCIO_COMBINATORS_H */

@@ -1,0 +1,410 @@
+/*
+ * casyncio/net.h: Addresses and DNS, transports and protocols, streams, servers.
+ *
+ * Part of the specification that <casyncio.h> assembles: include
+ * <casyncio.h>, not this file.  The conventions its comments use are at
+ * the top of <casyncio.h>.
+ */
+#ifndef CASYNCIO_NET_H
+#define CASYNCIO_NET_H
+
+#ifndef CASYNCIO_H
+#error "include <casyncio.h>, not <casyncio/net.h>"
+#endif
+
+/* ======================================================================
+ * 8. Streams, transports and protocols, DNS
+ * ====================================================================== */
+
+/*
+ * Streams (asyncio.open_connection / start_server, StreamReader and
+ * StreamWriter in one object), transports and protocols (the callback API:
+ * loop.create_connection / create_server), over TCP and Unix sockets; DNS.
+ *
+ * One object, asyncio_stream_t, is Python's (reader, writer) pair: the
+ * read functions are StreamReader's, the others StreamWriter's.  Streams
+ * are built on transports: every stream has one (asyncio_stream_transport).
+ *
+ * Ownership.  A stream from asyncio_open_connection* is the caller's: free
+ * it with asyncio_stream_free (which closes it if needed; the memory goes
+ * once the socket is closed).  A stream given to a server's handler belongs
+ * to the server: it is closed and freed when the handler's task ends.  A
+ * transport belongs to the library and lives until its protocol's
+ * connection_lost has returned (or, under a stream, until the stream is
+ * freed): never use it afterwards.  Servers are the caller's: free them
+ * with asyncio_server_free.  Closing a loop closes every stream, transport
+ * and server of it still open and frees what the library owns (transports,
+ * servers' streams); the caller's streams and servers keep their memory
+ * until the caller frees them, as usual (as a process or an HTTP session):
+ * free them all the same, before or after the loop closed.
+ *
+ * Bytes are copied: write functions copy what they are given; read
+ * functions fill the caller's buffer.
+ */
+
+
+/* The StreamReader's default limit and the default high-water mark of
+ * writes (the low-water mark defaults to a quarter of the high one). */
+#define ASYNCIO_STREAM_LIMIT ((size_t)64 * 1024)
+#define ASYNCIO_WRITE_HIGH_WATER ((size_t)64 * 1024)
+
+/* Optional settings of connections and servers; NULL or zeroed fields mean
+ * the defaults. */
+typedef struct asyncio_stream_opts {
+    size_t limit;    /* StreamReader limit (0: ASYNCIO_STREAM_LIMIT) */
+    int backlog;     /* servers: listen() backlog (0: 100, as Python) */
+    bool reuse_port; /* servers: SO_REUSEPORT (one loop per core on one port) */
+    int family;      /* AF_INET / AF_INET6 / 0 (AF_UNSPEC): addresses to use */
+} asyncio_stream_opts_t;
+
+/* A socket address as Python's get_extra_info('peername'/'sockname') gives
+ * it: (host, port) for TCP, the path for a Unix socket (port 0). */
+typedef struct asyncio_sockaddr {
+    int family; /* AF_INET, AF_INET6 or AF_UNIX */
+    int port;
+    char host[128]; /* numeric address, or the socket's path */
+} asyncio_sockaddr_t;
+
+/* --- Streams: opening */
+
+/* `reader, writer = await asyncio.open_connection(host, port)`.  Resolves
+ * host (asyncio_getaddrinfo) and tries every address in turn until one
+ * connects.  Suspends.  New: *stream is the caller's (asyncio_stream_free).
+ * Raises, when no address connects, their error if they all failed alike
+ * (ConnectionRefusedError, ...), else OSError ("Multiple exceptions: ..."),
+ * as Python; socket.gaierror as OSError for a name that does not resolve,
+ * CancelledError (the connection attempt is abandoned and its socket
+ * closed), ValueError (host NULL, port outside 0..65535, stream NULL),
+ * RuntimeError (outside a task), MemoryError. */
+ASYNCIO_EXTERN int asyncio_open_connection(const char *host, int port,
+                                           const asyncio_stream_opts_t *opts,
+                                           asyncio_stream_t **stream);
+
+/* `await asyncio.open_unix_connection(path)`.  As above. */
+ASYNCIO_EXTERN int asyncio_open_unix_connection(const char *path, const asyncio_stream_opts_t *opts,
+                                                asyncio_stream_t **stream);
+
+/* A server's client_connected_cb: runs as a task per connection (a
+ * coroutine: it may suspend).  The stream is borrowed: the server closes
+ * and frees it when the function returns.  Other tasks it handed the
+ * stream to and that are inside a call on it then (read, drain,
+ * wait_closed, ...) come back with EOF or the connection's error; they
+ * must not call it again.  An exception it leaves raised
+ * (other than CancelledError) is reported to the loop's exception handler
+ * and the connection closed, as Python does. */
+typedef void *(*asyncio_stream_handler_fn)(asyncio_stream_t *stream, void *arg);
+
+/* `server = await asyncio.start_server(handler, host, port)`: listens on
+ * every address host resolves to (host NULL: all interfaces, IPv4 and
+ * IPv6; port 0: a free port, see asyncio_server_sockname) and runs
+ * handler(stream, arg) as a new task for each connection.  Serving starts
+ * at once.  Suspends (to resolve host).  New: *server is the caller's.
+ * Raises OSError (address in use, ...), ValueError (handler NULL, port out
+ * of range, server NULL, backlog < 0), CancelledError, RuntimeError,
+ * MemoryError. */
+ASYNCIO_EXTERN int asyncio_start_server(asyncio_stream_handler_fn handler, void *arg,
+                                        const char *host, int port,
+                                        const asyncio_stream_opts_t *opts,
+                                        asyncio_server_t **server);
+
+/* `await asyncio.start_unix_server(handler, path)`.  A socket file
+ * already at path is removed first, as Python does (even one a live
+ * server listens on: that server no longer gets connections); any other
+ * file there makes it fail with OSError (address in use).  The socket
+ * file is left behind at close (Python 3.11).  As above. */
+ASYNCIO_EXTERN int asyncio_start_unix_server(asyncio_stream_handler_fn handler, void *arg,
+                                             const char *path, const asyncio_stream_opts_t *opts,
+                                             asyncio_server_t **server);
+
+/* --- Streams: reading (StreamReader).  An error the connection ended with
+ * (ConnectionResetError, ...) is raised by every read from then on, even
+ * with data still buffered, as in Python.  Only one task may read at a
+ * time: a second concurrent reader raises RuntimeError.  On a closed
+ * stream reads return what is buffered, then EOF. */
+
+/* `data = await reader.read(n)`: waits until at least one byte is buffered
+ * or EOF, then copies up to n bytes into buf; *nread 0 means EOF (or n was
+ * 0, which returns at once).  Suspends.  Raises the connection's error,
+ * CancelledError (nothing consumed), ValueError (stream or buf NULL),
+ * RuntimeError (outside a task, another task reading). */
+ASYNCIO_EXTERN int asyncio_stream_read(asyncio_stream_t *stream, void *buf, size_t n,
+                                       size_t *nread);
+
+/* `data = await reader.read()` (n = -1): reads until EOF into a new buffer
+ * *data (free it with asyncio_buffer_free), *len bytes; NUL-terminated for
+ * convenience.  Errors as asyncio_stream_read, MemoryError. */
+ASYNCIO_EXTERN int asyncio_stream_read_all(asyncio_stream_t *stream, char **data, size_t *len);
+
+/* `data = await reader.readexactly(n)`: fills buf with exactly n bytes.
+ * Suspends.  At EOF first: IncompleteReadError (EOFError), with the
+ * partial bytes consumed and left in buf and their count in *nread (the
+ * error object cannot carry bytes).  Otherwise as asyncio_stream_read. */
+ASYNCIO_EXTERN int asyncio_stream_readexactly(asyncio_stream_t *stream, void *buf, size_t n,
+                                              size_t *nread);
+
+/* `data = await reader.readuntil(separator)`: waits until sep is buffered,
+ * then copies the data up to and including it into buf (*len bytes) and
+ * consumes it.  The limit is the stream's (opts.limit), lowered to
+ * cap - seplen so the chunk always fits buf.  Suspends.  Raises
+ * LimitOverrunError (separator not found within the limit, or found
+ * beyond it; the data stays buffered, as in Python: read it with read();
+ * the error's detail is Python's `consumed`),
+ * IncompleteReadError (EOF before the separator: the whole buffer is the
+ * partial, consumed into buf, *len its size), ValueError (empty or NULL
+ * separator, buf NULL, cap < seplen), and the errors of read. */
+ASYNCIO_EXTERN int asyncio_stream_readuntil(asyncio_stream_t *stream, const void *sep,
+                                            size_t seplen, void *buf, size_t cap, size_t *len);
+
+/* `line = await reader.readline()`: readuntil(b"\n"), except that EOF
+ * returns the partial line (*len 0 at EOF), and an over-long line is
+ * consumed (up to its newline, or the whole buffer if none) and raises
+ * ValueError, as Python does.  Suspends. */
+ASYNCIO_EXTERN int asyncio_stream_readline(asyncio_stream_t *stream, void *buf, size_t cap,
+                                           size_t *len);
+
+/* reader.at_eof(): EOF was received and the buffer is empty. */
+ASYNCIO_EXTERN bool asyncio_stream_at_eof(asyncio_stream_t *stream);
+
+/* --- Streams: writing (StreamWriter) */
+
+/* writer.write(data): sends what the socket takes at once and buffers the
+ * rest (copied).  Never suspends.  Writing after the peer went away drops
+ * the data silently, as Python does (drain raises).  Raises RuntimeError
+ * (after write_eof; C rule: after close, too), ValueError (stream NULL,
+ * data NULL with len > 0, more than 4 GiB in one call), MemoryError. */
+ASYNCIO_EXTERN int asyncio_stream_write(asyncio_stream_t *stream, const void *data, size_t len);
+
+/* writer.writelines(): write of n buffers in order. */
+ASYNCIO_EXTERN int asyncio_stream_writelines(asyncio_stream_t *stream, const void *const *data,
+                                             const size_t *lens, size_t n);
+
+/* `await writer.drain()`: returns at once while the write buffer is at or
+ * below the high-water mark, else suspends until it drains to the low one.
+ * Several tasks may drain at once (Python 3.12).  Raises the connection's
+ * error, ConnectionResetError ("Connection lost") once the connection is
+ * gone, CancelledError (the data stays queued), RuntimeError (outside a
+ * task, a stream without a transport), ValueError. */
+ASYNCIO_EXTERN int asyncio_stream_drain(asyncio_stream_t *stream);
+
+/* writer.write_eof(): shuts the sending side down once the buffered data
+ * is sent (half-close); reading goes on.  Does not suspend.  Calling it
+ * again is harmless.  Raises RuntimeError on a closed stream. */
+ASYNCIO_EXTERN int asyncio_stream_write_eof(asyncio_stream_t *stream);
+
+/* writer.can_write_eof(): true for TCP and Unix sockets. */
+ASYNCIO_EXTERN bool asyncio_stream_can_write_eof(asyncio_stream_t *stream);
+
+/* writer.close(): sends what is buffered, then closes the socket.  Does not
+ * suspend.  Calling it again is harmless.  Tasks blocked in read see EOF;
+ * in drain, ConnectionResetError. */
+ASYNCIO_EXTERN void asyncio_stream_close(asyncio_stream_t *stream);
+
+/* writer.is_closing(): close() was called or the connection is gone. */
+ASYNCIO_EXTERN bool asyncio_stream_is_closing(asyncio_stream_t *stream);
+
+/* `await writer.wait_closed()`: suspends until the socket is closed (any
+ * number of tasks may wait).  Raises the error the connection ended with,
+ * if any (Python 3.11), CancelledError, RuntimeError. */
+ASYNCIO_EXTERN int asyncio_stream_wait_closed(asyncio_stream_t *stream);
+
+/* Releases the caller's stream (from asyncio_open_connection*): closes it
+ * if needed (buffered data is still sent), the memory goes once the socket
+ * is closed.  Also after its loop closed (which closed it but left the
+ * memory to this call).  Refused (RuntimeError, nothing freed) while a task waits on
+ * it, and for a stream a server owns.  NULL is harmless. */
+ASYNCIO_EXTERN void asyncio_stream_free(asyncio_stream_t *stream);
+
+/* get_extra_info('peername') / ('sockname').  Raises OSError (not
+ * connected, closed: UV_ENOTCONN / UV_EBADF), ValueError. */
+ASYNCIO_EXTERN int asyncio_stream_peername(asyncio_stream_t *stream, asyncio_sockaddr_t *addr);
+ASYNCIO_EXTERN int asyncio_stream_sockname(asyncio_stream_t *stream, asyncio_sockaddr_t *addr);
+
+/* writer.transport: the stream's transport (borrowed; for buffer sizes and
+ * water marks: do not give it a protocol of your own). */
+ASYNCIO_EXTERN asyncio_transport_t *asyncio_stream_transport(asyncio_stream_t *stream);
+
+/* Frees a buffer the library allocated for the caller (read_all).  NULL is
+ * harmless. */
+ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
+
+/* --- Transports and protocols (the callback API)
+ *
+ * A protocol is a table of callbacks; every callback gets the transport
+ * and its user pointer (asyncio_transport_get_user; a server's arg until
+ * connection_made sets another one).  Callbacks run on the loop, from
+ * libuv's I/O callbacks, with two exceptions that Python shares:
+ * pause_writing may be called inside asyncio_transport_write (and
+ * set_write_buffer_limits) when the buffer goes above the high-water
+ * mark, and create_connection calls connection_made in the connecting
+ * task before it returns.  connection_lost always comes from the loop,
+ * after the socket is closed, also when the loop closes with the
+ * transport open (the last chance to free the user's state).  Any
+ * callback may be NULL.  They must not suspend.  data is borrowed for the
+ * call only.  An error a callback leaves raised is reported to the loop's
+ * exception handler; from data_received or eof_received it is also, as in
+ * Python, a fatal error of the transport: closed at once, connection_lost
+ * gets it. */
+typedef struct asyncio_protocol {
+    void (*connection_made)(asyncio_transport_t *t, void *user);
+    void (*data_received)(asyncio_transport_t *t, const char *data, size_t len, void *user);
+    /* Returns true to keep the transport open (half-closed); false (or a
+     * NULL callback) closes it, as Python's None. */
+    bool (*eof_received)(asyncio_transport_t *t, void *user);
+    /* exc NULL: closed normally (close, abort, EOF); else the error
+     * (ConnectionResetError, ...), borrowed for the call.  The last
+     * callback: the transport is freed when it returns. */
+    void (*connection_lost)(asyncio_transport_t *t, const asyncio_error_t *exc, void *user);
+    /* The write buffer went above the high-water mark / back to the low. */
+    void (*pause_writing)(asyncio_transport_t *t, void *user);
+    void (*resume_writing)(asyncio_transport_t *t, void *user);
+} asyncio_protocol_t;
+
+/* `transport, protocol = await loop.create_connection(factory, host, port)`:
+ * connects as asyncio_open_connection does, then calls
+ * proto->connection_made and returns.  proto must outlive the transport.
+ * Suspends.  *transport is borrowed (see the ownership rules above).
+ * Raises as asyncio_open_connection (ValueError for proto NULL). */
+ASYNCIO_EXTERN int asyncio_create_connection(const asyncio_protocol_t *proto, void *user,
+                                             const char *host, int port,
+                                             const asyncio_stream_opts_t *opts,
+                                             asyncio_transport_t **transport);
+ASYNCIO_EXTERN int asyncio_create_unix_connection(const asyncio_protocol_t *proto, void *user,
+                                                  const char *path,
+                                                  const asyncio_stream_opts_t *opts,
+                                                  asyncio_transport_t **transport);
+
+/* `server = await loop.create_server(factory, host, port)`: as
+ * asyncio_start_server, but each connection gets a transport driving
+ * proto (user is the server's arg; connection_made may set its own), no
+ * task.  Suspends. */
+ASYNCIO_EXTERN int asyncio_create_server(const asyncio_protocol_t *proto, void *arg,
+                                         const char *host, int port,
+                                         const asyncio_stream_opts_t *opts,
+                                         asyncio_server_t **server);
+ASYNCIO_EXTERN int asyncio_create_unix_server(const asyncio_protocol_t *proto, void *arg,
+                                              const char *path, const asyncio_stream_opts_t *opts,
+                                              asyncio_server_t **server);
+
+/* transport.write(data): as asyncio_stream_write (pause_writing is called
+ * when the buffer goes above the high-water mark).  Never suspends. */
+ASYNCIO_EXTERN int asyncio_transport_write(asyncio_transport_t *t, const void *data, size_t len);
+ASYNCIO_EXTERN int asyncio_transport_writelines(asyncio_transport_t *t, const void *const *data,
+                                                const size_t *lens, size_t n);
+
+/* transport.write_eof(): as asyncio_stream_write_eof. */
+ASYNCIO_EXTERN int asyncio_transport_write_eof(asyncio_transport_t *t);
+
+/* transport.close(): stops reading, sends what is buffered, closes;
+ * connection_lost(NULL) follows from the loop.  Harmless when repeated. */
+ASYNCIO_EXTERN void asyncio_transport_close(asyncio_transport_t *t);
+
+/* transport.abort(): closes at once, dropping buffered data;
+ * connection_lost(NULL) follows from the loop. */
+ASYNCIO_EXTERN void asyncio_transport_abort(asyncio_transport_t *t);
+
+/* transport.is_closing(). */
+ASYNCIO_EXTERN bool asyncio_transport_is_closing(asyncio_transport_t *t);
+
+/* transport.pause_reading() / resume_reading() / is_reading(): no
+ * data_received between pause and resume.  Harmless when repeated or on a
+ * closing transport. */
+ASYNCIO_EXTERN void asyncio_transport_pause_reading(asyncio_transport_t *t);
+ASYNCIO_EXTERN void asyncio_transport_resume_reading(asyncio_transport_t *t);
+ASYNCIO_EXTERN bool asyncio_transport_is_reading(asyncio_transport_t *t);
+
+/* transport.get_write_buffer_size(): bytes written but not yet taken by
+ * the kernel. */
+ASYNCIO_EXTERN size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *t);
+
+/* transport.set_write_buffer_limits(high, low), 0 standing for Python's
+ * None: high defaults to 4 * low, or 64 KiB without low; low to high / 4.
+ * ValueError unless low <= high.  May call pause_writing at once (as
+ * Python), resume_writing later. */
+ASYNCIO_EXTERN int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t high,
+                                                             size_t low);
+ASYNCIO_EXTERN void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t, size_t *high,
+                                                              size_t *low);
+
+/* The user pointer the callbacks get. */
+ASYNCIO_EXTERN void *asyncio_transport_get_user(asyncio_transport_t *t);
+ASYNCIO_EXTERN void asyncio_transport_set_user(asyncio_transport_t *t, void *user);
+
+/* get_extra_info('peername') / ('sockname'), as for streams. */
+ASYNCIO_EXTERN int asyncio_transport_peername(asyncio_transport_t *t, asyncio_sockaddr_t *addr);
+ASYNCIO_EXTERN int asyncio_transport_sockname(asyncio_transport_t *t, asyncio_sockaddr_t *addr);
+
+/* --- Servers */
+
+/* `await server.serve_forever()`: suspends until the server is closed.
+ * Cancelling the caller closes the server (as Python does) and raises
+ * CancelledError.  RuntimeError if the server is already closed or
+ * another task serves it forever. */
+ASYNCIO_EXTERN int asyncio_server_serve_forever(asyncio_server_t *server);
+
+/* server.close(): stops listening (new connections are refused); existing
+ * connections go on.  Does not suspend.  Harmless when repeated. */
+ASYNCIO_EXTERN void asyncio_server_close(asyncio_server_t *server);
+
+/* server.close_clients() (Python 3.13): closes every connection of the
+ * server; a streams server also cancels the handler tasks. */
+ASYNCIO_EXTERN void asyncio_server_close_clients(asyncio_server_t *server);
+
+/* `await server.wait_closed()`: suspends until the server is closed and
+ * every connection it accepted has ended.  CancelledError, RuntimeError. */
+ASYNCIO_EXTERN int asyncio_server_wait_closed(asyncio_server_t *server);
+
+/* server.is_serving(). */
+ASYNCIO_EXTERN bool asyncio_server_is_serving(asyncio_server_t *server);
+
+/* Number of listening sockets, and the address of the i-th (to learn the
+ * port chosen for port 0).  ValueError for i out of range. */
+ASYNCIO_EXTERN size_t asyncio_server_nsockets(asyncio_server_t *server);
+ASYNCIO_EXTERN int asyncio_server_sockname(asyncio_server_t *server, size_t i,
+                                           asyncio_sockaddr_t *addr);
+
+/* Releases the caller's server: closes it if needed; connections still
+ * open are closed (handler tasks cancelled), memory goes once they are.
+ * Also after its loop closed (which closed it but left the memory to
+ * this call).  Refused (RuntimeError) while a task waits in serve_forever
+ * or wait_closed.  NULL is harmless. */
+ASYNCIO_EXTERN void asyncio_server_free(asyncio_server_t *server);
+
+/* --- DNS (libuv's getaddrinfo / getnameinfo, on its thread pool) */
+
+/* One resolved address, as a tuple of Python's getaddrinfo. */
+typedef struct asyncio_addrinfo {
+    struct asyncio_addrinfo *next;
+    int family;   /* AF_INET, AF_INET6 */
+    int socktype; /* SOCK_STREAM, ... */
+    int protocol;
+    char *canonname;         /* with AI_CANONNAME on the first entry, else NULL */
+    asyncio_sockaddr_t addr; /* numeric host and port */
+    const void *sockaddr;    /* the struct sockaddr itself, sockaddr_len bytes */
+    unsigned sockaddr_len;
+} asyncio_addrinfo_t;
+
+/* `await loop.getaddrinfo(host, port, family=, type=, flags=)`: host and
+ * service may be NULL (not both); family/type/flags are the AF_, SOCK_ and
+ * AI_ constants (0 for any).  Suspends.  New: *result is a list the caller
+ * frees with asyncio_addrinfo_free.  Raises OSError (socket.gaierror: the
+ * libuv UV_EAI_* code, e.g. UV_EAI_NONAME), CancelledError (the request is
+ * cancelled), ValueError (both NULL, result NULL), RuntimeError,
+ * MemoryError. */
+ASYNCIO_EXTERN int asyncio_getaddrinfo(const char *host, const char *service, int family, int type,
+                                       int flags, asyncio_addrinfo_t **result);
+
+/* Frees a list from asyncio_getaddrinfo.  NULL is harmless. */
+ASYNCIO_EXTERN void asyncio_addrinfo_free(asyncio_addrinfo_t *list);
+
+#define ASYNCIO_NI_MAXHOST 1025
+#define ASYNCIO_NI_MAXSERV 32
+
+/* `host, service = await loop.getnameinfo((host, port), flags)`: host is
+ * a numeric IPv4 or IPv6 address; flags are NI_ constants.  Fills host_out
+ * (ASYNCIO_NI_MAXHOST bytes) and serv_out (ASYNCIO_NI_MAXSERV); either may
+ * be NULL.  Suspends.  Raises OSError (UV_EAI_*), ValueError (host not a
+ * numeric address, port out of range), CancelledError, RuntimeError. */
+ASYNCIO_EXTERN int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out,
+                                       char *serv_out);
+
+#endif /* CASYNCIO_NET_H */

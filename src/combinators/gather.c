@@ -1,0 +1,252 @@
+/*
+ * asyncio.gather.
+ *
+ * The outer future keeps its children and a result array made up front,
+ * so completing cannot fail for want of memory.  Each distinct child gets
+ * one done callback, which holds a reference to the outer future until it
+ * has run: dropping the gather future early never leaves a callback
+ * pointing at freed memory.  Cancelling the outer future cancels the
+ * children instead (Python's _GatheringFuture.cancel); it then ends with
+ * the CancelledError once they are all done.
+ */
+#include "core/core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct gather {
+    asyncio__closer_t closer; /* on the loop's list while callbacks wait */
+    asyncio_future_t *outer;
+    size_t callbacks; /* child callbacks registered, not yet run */
+    size_t n, nunique, nfinished;
+    int flags;
+    bool cancel_requested;
+    asyncio_future_t **children; /* n references, in argument order */
+    void **results;              /* the outer future's result */
+} gather_t;
+
+static void gather_free(asyncio_future_t *outer)
+{
+    gather_t *g = outer->impl;
+    asyncio__list_remove(&g->closer.link);
+    for (size_t i = 0; i < g->n; i++)
+        asyncio_decref(g->children[i]);
+    asyncio__free(g->children);
+    asyncio__free(g->results);
+    asyncio__free(g);
+}
+
+static bool gather_cancel(asyncio_future_t *outer, const char *msg)
+{
+    gather_t *g = outer->impl;
+    if (outer->state != ASYNCIO__PENDING)
+        return false;
+    bool any = false;
+    for (size_t i = 0; i < g->n; i++)
+        if (asyncio_cancel(g->children[i], msg))
+            any = true;
+    if (any)
+        g->cancel_requested = true;
+    return any;
+}
+
+/* The error a child ended with (a cancelled child's CancelledError). */
+static asyncio__exc_t *child_error(asyncio_future_t *child)
+{
+    if (child->state == ASYNCIO__CANCELLED)
+        return asyncio__future_cancelled_exc(child);
+    child->log_exception = 0; /* gather retrieved it */
+    return child->exc;
+}
+
+static void fail_with(asyncio_future_t *outer, asyncio__exc_t *e)
+{
+    asyncio__future_finish(outer, NULL, asyncio__exc_dup(e));
+}
+
+static void child_done(asyncio_future_t *child, void *arg)
+{
+    asyncio_future_t *outer = arg;
+    gather_t *g = outer->impl;
+    if (--g->callbacks == 0)
+        asyncio__list_remove(&g->closer.link);
+    g->nfinished++;
+    if (outer->state != ASYNCIO__PENDING) {
+        /* Already failed: whatever this child raised is retrieved here. */
+        if (child->state == ASYNCIO__FINISHED)
+            child->log_exception = 0;
+    } else if (!(g->flags & ASYNCIO_RETURN_EXCEPTIONS) && child_error(child)) {
+        fail_with(outer, child_error(child));
+    } else if (g->nfinished == g->nunique) {
+        asyncio_future_t *last_cancelled = NULL;
+        for (size_t i = 0; i < g->n; i++) {
+            asyncio_future_t *c = g->children[i];
+            bool failed = c->state == ASYNCIO__CANCELLED || child_error(c);
+            if (c->state == ASYNCIO__CANCELLED)
+                last_cancelled = c;
+            g->results[i] = failed ? NULL : c->result;
+        }
+        if (g->cancel_requested && last_cancelled)
+            fail_with(outer, asyncio__future_cancelled_exc(last_cancelled));
+        else if (g->cancel_requested) /* the children finished despite it */
+            asyncio__future_finish(outer, NULL,
+                                   asyncio__exc_make(ASYNCIO_ECANCELLED, "CancelledError", ""));
+        else
+            asyncio__future_finish(outer, g->results, NULL);
+    }
+    asyncio_decref(outer);
+}
+
+/* True if futs[i] appeared earlier in futs (quadratic for small n, a
+ * sorted copy otherwise). */
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t count_unique(asyncio_future_t *const *futs, size_t n, int *rc)
+{
+    if (n <= 16) {
+        size_t u = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t j = 0;
+            while (j < i && futs[j] != futs[i])
+                j++;
+            u += j == i;
+        }
+        return u;
+    }
+    asyncio_future_t **sorted = asyncio__malloc(n * sizeof *sorted);
+    if (!sorted) {
+        *rc = ASYNCIO_ENOMEM;
+        return 0;
+    }
+    memcpy(sorted, futs, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_ptr);
+    size_t u = 1;
+    for (size_t i = 1; i < n; i++)
+        u += sorted[i] != sorted[i - 1];
+    asyncio__free(sorted);
+    return u;
+}
+
+static bool seen_before(asyncio_future_t *const *futs, size_t n, size_t i, gather_t *g)
+{
+    /* Only when duplicates exist do we pay for the check. */
+    if (g->nunique == n)
+        return false;
+    for (size_t j = 0; j < i; j++)
+        if (futs[j] == futs[i])
+            return true;
+    return false;
+}
+
+/* The loop closes while children are pending: their callbacks, which
+ * keep the gather future alive, are taken back (nothing will run them). */
+static void gather_close(asyncio__closer_t *c)
+{
+    gather_t *g = asyncio__container_of(c, gather_t, closer);
+    asyncio_future_t *outer = asyncio_incref(g->outer);
+    for (size_t i = 0; i < g->n; i++)
+        for (int k = asyncio_remove_done_callback(g->children[i], child_done, outer); k > 0; k--) {
+            g->callbacks--;
+            asyncio_decref(outer);
+        }
+    asyncio_decref(outer);
+}
+
+/* Out of memory half way: callbacks still pending are removed; those
+ * already queued (their child was done) find the outer future finished
+ * and only drop their reference. */
+static void undo_callbacks(asyncio_future_t *const *futs, size_t n, size_t upto,
+                           asyncio_future_t *outer)
+{
+    gather_t *g = outer->impl;
+    for (size_t j = 0; j < upto; j++)
+        if (!seen_before(futs, n, j, g))
+            for (int k = asyncio_remove_done_callback(futs[j], child_done, outer); k > 0; k--) {
+                g->callbacks--;
+                asyncio_decref(outer);
+            }
+    asyncio__future_finish(outer, NULL, NULL);
+}
+
+asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n, int flags)
+{
+    if (n && !futs) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_gather: futs is NULL with n = %zu", n);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!asyncio__future_check(futs[i], "asyncio_gather"))
+            return NULL;
+        if (futs[i]->loop != futs[0]->loop) {
+            asyncio__raise_code(ASYNCIO_EVALUE,
+                                "asyncio_gather: futures are tied to different event loops");
+            return NULL;
+        }
+    }
+    asyncio_loop_t *loop = n ? futs[0]->loop : asyncio__loop_get();
+    if (!loop || loop->closed) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_gather: no running event loop");
+        return NULL;
+    }
+    asyncio_future_t *outer = asyncio__future_new(loop);
+    if (!outer)
+        return NULL;
+    gather_t *g = asyncio__calloc(1, sizeof *g);
+    if (!g)
+        goto nomem;
+    static const asyncio__future_ops_t gather_ops = {gather_cancel, gather_free};
+    asyncio__list_init(&g->closer.link);
+    g->closer.close = gather_close;
+    g->outer = outer;
+    outer->impl = g;
+    outer->ops = &gather_ops;
+    if (n == 0) {
+        asyncio__future_finish(outer, NULL, NULL);
+        return outer;
+    }
+    int rc = 0;
+    g->flags = flags;
+    g->nunique = count_unique(futs, n, &rc);
+    g->children = asyncio__calloc(n, sizeof *g->children);
+    g->results = asyncio__calloc(n, sizeof *g->results);
+    if (rc || !g->children || !g->results)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        if (seen_before(futs, n, i, g))
+            continue;
+        if (asyncio__add_callback(futs[i], child_done, outer) != 0) {
+            undo_callbacks(futs, n, i, outer);
+            goto nomem;
+        }
+        asyncio_incref(outer); /* released by child_done */
+        g->callbacks++;
+    }
+    asyncio__list_insert(&loop->closers, &g->closer.link);
+    g->n = n;
+    for (size_t i = 0; i < n; i++)
+        g->children[i] = asyncio_incref(futs[i]);
+    return outer;
+nomem:
+    asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_gather");
+    asyncio_decref(outer);
+    return NULL;
+}
+
+int asyncio_gather(asyncio_future_t *const *futs, size_t n, void **results, int flags)
+{
+    if (!asyncio__require_task("asyncio_gather"))
+        return ASYNCIO_ERUNTIME;
+    asyncio_future_t *outer = asyncio_gather_future(futs, n, flags);
+    if (!outer)
+        return asyncio_error() ? asyncio_error()->code : ASYNCIO_ENOMEM;
+    void **values = NULL;
+    int rc = asyncio_await(outer, (void **)&values);
+    if (rc == 0 && results && n)
+        memcpy(results, values, n * sizeof *results);
+    asyncio_decref(outer);
+    return rc;
+}

@@ -1,0 +1,545 @@
+/*
+ * asyncio.wait, wait_for, shield and as_completed.
+ *
+ * Each is a waiter future plus done callbacks on the futures watched, as in
+ * CPython.  A callback may already sit in the ready queue when the call
+ * that registered it returns, so whatever it points at must outlive it:
+ * every registered callback holds a reference to the waiter (or to the
+ * iterator) and drops it when it runs or is removed.
+ */
+#include "core/core.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ helpers */
+
+/* Checks an array of futures for asyncio_wait / as_completed: all live and
+ * of one loop.  Returns that loop (NULL after raising). */
+static asyncio_loop_t *check_futures(asyncio_future_t *const *futs, size_t n, const char *who)
+{
+    if (n && !futs) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s: futs is NULL with n = %zu", who, n);
+        return NULL;
+    }
+    asyncio_loop_t *loop = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!asyncio__future_check(futs[i], who))
+            return NULL;
+        if (loop && futs[i]->loop != loop) {
+            asyncio__raise_code(ASYNCIO_EVALUE, "%s: futures are tied to different event loops",
+                                who);
+            return NULL;
+        }
+        loop = futs[i]->loop;
+    }
+    if (!loop)
+        loop = asyncio__loop_get();
+    if (!loop || loop->closed) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
+        return NULL;
+    }
+    return loop;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The distinct futures of futs, in a new array (sorted by address: the
+ * order of a set).  NULL and MemoryError on failure. */
+static asyncio_future_t **distinct(asyncio_future_t *const *futs, size_t n, size_t *count)
+{
+    asyncio_future_t **u = asyncio__malloc((n ? n : 1) * sizeof *u);
+    if (!u) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "watching futures");
+        return NULL;
+    }
+    if (n)
+        memcpy(u, futs, n * sizeof *u);
+    qsort(u, n, sizeof *u, cmp_ptr);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || u[k - 1] != u[i])
+            u[k++] = u[i];
+    *count = k;
+    return u;
+}
+
+/* A future that finishes when `at` seconds pass (or never, at < 0). */
+typedef struct deadline {
+    asyncio__timer_t *timer;
+    uint64_t id;
+} deadline_t;
+
+static void release_waiter(void *arg)
+{
+    asyncio_future_t *waiter = arg;
+    if (waiter->state == ASYNCIO__PENDING)
+        asyncio__future_finish(waiter, NULL, NULL);
+}
+
+static void release_waiter_cb(asyncio_future_t *fut, void *arg)
+{
+    (void)fut;
+    release_waiter(arg);
+    asyncio_decref(arg);
+}
+
+static int deadline_start(deadline_t *d, asyncio_loop_t *loop, double timeout,
+                          asyncio_callback_fn fn, void *arg)
+{
+    d->timer = NULL;
+    if (timeout < 0)
+        return 0;
+    uint64_t now = asyncio__now_ns();
+    double ns = timeout * 1e9;
+    uint64_t when = ns >= (double)(UINT64_MAX - now) ? UINT64_MAX : now + (uint64_t)ns;
+    d->timer = asyncio__timer_start(loop, when ? when : 1, fn, arg);
+    if (!d->timer)
+        return ASYNCIO_ENOMEM;
+    d->id = d->timer->id;
+    return 0;
+}
+
+static void deadline_cancel(deadline_t *d)
+{
+    if (d->timer)
+        asyncio__timer_cancel(d->timer, d->id);
+    d->timer = NULL;
+}
+
+/* Adds `fn(fut, waiter)` to fut with a reference to waiter. */
+static int watch(asyncio_future_t *fut, asyncio_done_fn fn, asyncio_future_t *waiter)
+{
+    int rc = asyncio__add_callback(fut, fn, waiter);
+    if (rc == 0)
+        asyncio_incref(waiter);
+    return rc;
+}
+
+static void unwatch(asyncio_future_t *fut, asyncio_done_fn fn, asyncio_future_t *waiter)
+{
+    for (int k = asyncio_remove_done_callback(fut, fn, waiter); k > 0; k--)
+        asyncio_decref(waiter);
+}
+
+/* ------------------------------------------------------------ wait */
+
+typedef struct wait_state {
+    size_t counter;
+    int return_when;
+    deadline_t deadline;
+} wait_state_t;
+
+static void wait_state_free(asyncio_future_t *waiter)
+{
+    asyncio__free(waiter->impl);
+}
+
+/* The waiter cancels as any future; it only needs its state freed. */
+static const asyncio__future_ops_t wait_ops = {asyncio__future_cancel, wait_state_free};
+
+static void on_completion(asyncio_future_t *fut, void *arg)
+{
+    asyncio_future_t *waiter = arg;
+    wait_state_t *st = waiter->impl;
+    st->counter--;
+    bool failed = fut->state == ASYNCIO__FINISHED && fut->exc;
+    if (st->counter == 0 || st->return_when == ASYNCIO_FIRST_COMPLETED ||
+        (st->return_when == ASYNCIO_FIRST_EXCEPTION && failed)) {
+        deadline_cancel(&st->deadline);
+        release_waiter(waiter);
+    }
+    asyncio_decref(waiter);
+}
+
+int asyncio_wait(asyncio_future_t *const *futs, size_t n, double timeout,
+                 enum asyncio_return_when return_when, bool *done)
+{
+    asyncio__task_t *t = asyncio__require_task("asyncio_wait");
+    if (!t)
+        return ASYNCIO_ERUNTIME;
+    if (n == 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "Set of Tasks/Futures is empty.");
+    if ((unsigned)return_when > ASYNCIO_ALL_COMPLETED)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "Invalid return_when value: %d",
+                                   (int)return_when);
+    if (isnan(timeout))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_wait: timeout is NaN");
+    asyncio_loop_t *loop = check_futures(futs, n, "asyncio_wait");
+    if (!loop)
+        return asyncio_error()->code;
+    if (loop != t->fut.loop)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_wait: futures of another loop");
+    size_t count;
+    asyncio_future_t **u = distinct(futs, n, &count);
+    if (!u)
+        return ASYNCIO_ENOMEM;
+    asyncio_future_t *waiter = asyncio__future_new(loop);
+    wait_state_t *st = waiter ? asyncio__calloc(1, sizeof *st) : NULL;
+    int rc = ASYNCIO_ENOMEM;
+    if (!st)
+        goto out;
+    waiter->impl = st;
+    waiter->ops = &wait_ops;
+    st->counter = count;
+    st->return_when = return_when;
+    if (deadline_start(&st->deadline, loop, timeout, release_waiter, waiter) != 0)
+        goto out;
+    size_t watched = 0;
+    for (; watched < count; watched++)
+        if (watch(u[watched], on_completion, waiter) != 0)
+            break;
+    if (watched == count)
+        rc = asyncio__task_wait_private(t, waiter);
+    deadline_cancel(&st->deadline);
+    for (size_t i = 0; i < watched; i++)
+        unwatch(u[i], on_completion, waiter);
+    if (rc == 0 && done)
+        for (size_t i = 0; i < n; i++)
+            done[i] = asyncio_done(futs[i]);
+out:
+    if (rc == ASYNCIO_ENOMEM)
+        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_wait");
+    asyncio_decref(waiter);
+    asyncio__free(u);
+    return rc;
+}
+
+/* ------------------------------------------------------------ wait_for */
+
+/* Cancels fut and waits until it is done, without waiting on fut itself so
+ * that this wait stays cancellable (CPython's _cancel_and_wait). */
+static int cancel_and_wait(asyncio__task_t *t, asyncio_future_t *fut)
+{
+    asyncio_future_t *waiter = asyncio__future_new(t->fut.loop);
+    if (!waiter)
+        return ASYNCIO_ENOMEM;
+    int rc = watch(fut, release_waiter_cb, waiter);
+    if (rc == 0) {
+        asyncio_cancel(fut, NULL);
+        rc = asyncio__task_wait_private(t, waiter);
+        unwatch(fut, release_waiter_cb, waiter);
+    }
+    asyncio_decref(waiter);
+    return rc;
+}
+
+/* fut's outcome, a CancelledError of it turned into TimeoutError. */
+static int outcome_or_timeout(asyncio_future_t *fut, void **result)
+{
+    if (fut->state == ASYNCIO__CANCELLED)
+        return asyncio__raise_code(ASYNCIO_ETIMEDOUT, "%s", "");
+    return asyncio__future_outcome(fut, result);
+}
+
+int asyncio_wait_for(asyncio_future_t *fut, double timeout, void **result)
+{
+    if (isnan(timeout))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_wait_for: timeout is NaN");
+    if (timeout < 0)
+        return asyncio_await(fut, result);
+    if (!asyncio__future_check(fut, "asyncio_wait_for"))
+        return ASYNCIO_EVALUE;
+    asyncio__task_t *t = asyncio__require_task("asyncio_wait_for");
+    if (!t)
+        return ASYNCIO_ERUNTIME;
+    if (fut == &t->fut || fut->loop != t->fut.loop)
+        return asyncio_await(fut, result); /* raises what asyncio_await raises */
+    if (fut->state != ASYNCIO__PENDING)
+        return asyncio__future_outcome(fut, result);
+    if (timeout == 0) {
+        int rc = cancel_and_wait(t, fut);
+        return rc ? rc : outcome_or_timeout(fut, result);
+    }
+
+    asyncio_future_t *waiter = asyncio__future_new(t->fut.loop);
+    if (!waiter)
+        return ASYNCIO_ENOMEM;
+    deadline_t deadline;
+    int rc = deadline_start(&deadline, t->fut.loop, timeout, release_waiter, waiter);
+    if (rc == 0)
+        rc = watch(fut, release_waiter_cb, waiter);
+    if (rc != 0) {
+        deadline_cancel(&deadline);
+        asyncio_decref(waiter);
+        return ASYNCIO_ENOMEM;
+    }
+    rc = asyncio__task_wait_private(t, waiter);
+    deadline_cancel(&deadline);
+    unwatch(fut, release_waiter_cb, waiter);
+    asyncio_decref(waiter);
+    if (fut->state != ASYNCIO__PENDING) {
+        /* Done in time, or together with our cancellation: its outcome
+         * wins and nothing is lost. */
+        if (rc == ASYNCIO_ECANCELLED)
+            asyncio__exc_free(asyncio__take_raised());
+        return asyncio__future_outcome(fut, result);
+    }
+    /* The deadline passed, or the caller was cancelled: either way fut must
+     * not run on after wait_for returns. */
+    int rc2 = cancel_and_wait(t, fut);
+    if (rc == ASYNCIO_ECANCELLED)
+        return rc; /* the caller's CancelledError stays raised */
+    if (rc2)
+        return rc2;
+    return outcome_or_timeout(fut, result);
+}
+
+/* ------------------------------------------------------------ shield */
+
+static void shield_inner_done(asyncio_future_t *inner, void *arg)
+{
+    asyncio_future_t *outer = arg;
+    if (outer->state == ASYNCIO__CANCELLED) {
+        if (inner->state == ASYNCIO__FINISHED)
+            inner->log_exception = 0; /* Python marks it retrieved */
+    } else if (outer->state == ASYNCIO__PENDING) {
+        if (inner->state == ASYNCIO__CANCELLED) {
+            asyncio__future_cancel(outer, NULL);
+        } else if (inner->exc) {
+            inner->log_exception = 0;
+            asyncio__future_finish(outer, NULL, asyncio__exc_dup(inner->exc));
+        } else {
+            asyncio__future_finish(outer, inner->result, NULL);
+        }
+    }
+    asyncio_decref(outer);
+}
+
+/* The outer future's state: on the loop's list of closers while the two
+ * futures' callbacks hold each other alive. */
+typedef struct shield {
+    asyncio__closer_t closer;
+    asyncio_future_t *inner, *outer;
+} shield_t;
+
+static void shield_outer_done(asyncio_future_t *outer, void *arg)
+{
+    asyncio_future_t *inner = arg;
+    shield_t *sh = outer->impl;
+    asyncio__list_remove(&sh->closer.link);
+    if (inner->state == ASYNCIO__PENDING)
+        unwatch(inner, shield_inner_done, outer);
+    asyncio_decref(inner);
+}
+
+/* Loop close with both futures pending: each callback keeps the other
+ * future alive, and none will run any more. */
+static void shield_close(asyncio__closer_t *c)
+{
+    shield_t *sh = asyncio__container_of(c, shield_t, closer);
+    asyncio_future_t *inner = sh->inner, *outer = asyncio_incref(sh->outer);
+    unwatch(inner, shield_inner_done, outer);
+    for (int k = asyncio_remove_done_callback(outer, shield_outer_done, inner); k > 0; k--)
+        asyncio_decref(inner);
+    asyncio_decref(outer);
+}
+
+static void shield_free(asyncio_future_t *outer)
+{
+    shield_t *sh = outer->impl;
+    asyncio__list_remove(&sh->closer.link);
+    asyncio__free(sh);
+}
+
+static const asyncio__future_ops_t shield_ops = {asyncio__future_cancel, shield_free};
+
+asyncio_future_t *asyncio_shield(asyncio_future_t *inner)
+{
+    if (!asyncio__future_check(inner, "asyncio_shield"))
+        return NULL;
+    if (inner->state != ASYNCIO__PENDING)
+        return asyncio_incref(inner);
+    asyncio_future_t *outer = asyncio__future_new(inner->loop);
+    shield_t *sh = outer ? asyncio__malloc(sizeof *sh) : NULL;
+    if (!sh || watch(inner, shield_inner_done, outer) != 0) {
+        asyncio__free(sh);
+        asyncio_decref(outer);
+        if (outer)
+            asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_shield");
+        return NULL;
+    }
+    sh->inner = inner;
+    sh->outer = outer;
+    sh->closer.close = shield_close;
+    asyncio__list_insert(&inner->loop->closers, &sh->closer.link);
+    outer->impl = sh;
+    outer->ops = &shield_ops;
+    /* A new future's first callback lives inside it: this cannot fail. */
+    asyncio__add_callback(outer, shield_outer_done, asyncio_incref(inner));
+    return outer;
+}
+
+/* ------------------------------------------------------------ as_completed */
+
+#define AS_COMPLETED_MAGIC 0xA5C0u
+
+struct asyncio_as_completed {
+    uint32_t magic;
+    int refs; /* the user's, plus one per callback registered */
+    asyncio_loop_t *loop;
+    asyncio_future_t **futs; /* the distinct futures, one reference each */
+    size_t n;
+    asyncio_future_t **queue; /* finished, not yet handed out */
+    size_t head, tail;
+    size_t pending;  /* not finished yet */
+    size_t timeouts; /* TimeoutErrors still to raise, after the deadline */
+    deadline_t deadline;
+    asyncio_future_t *waiter; /* a next() waiting */
+    bool closed;
+};
+
+static void it_unref(asyncio_as_completed_t *it)
+{
+    if (--it->refs)
+        return;
+    for (size_t i = 0; i < it->n; i++)
+        asyncio_decref(it->futs[i]);
+    asyncio__free(it->futs);
+    asyncio__free(it->queue);
+    it->magic = 0;
+    asyncio__free(it);
+}
+
+static void wake_next(asyncio_as_completed_t *it)
+{
+    if (it->waiter && it->waiter->state == ASYNCIO__PENDING)
+        asyncio__future_finish(it->waiter, NULL, NULL);
+}
+
+static void it_on_completion(asyncio_future_t *fut, void *arg)
+{
+    asyncio_as_completed_t *it = arg;
+    if (!it->closed && it->pending && !it->timeouts) {
+        it->queue[it->tail++] = fut;
+        it->pending--;
+        if (!it->pending)
+            deadline_cancel(&it->deadline);
+        wake_next(it);
+    }
+    it_unref(it);
+}
+
+static void it_unwatch_all(asyncio_as_completed_t *it)
+{
+    for (size_t i = 0; i < it->n; i++)
+        for (int k = asyncio_remove_done_callback(it->futs[i], it_on_completion, it); k > 0; k--)
+            it->refs--; /* never the last: the user's remains */
+}
+
+static void it_on_timeout(void *arg)
+{
+    asyncio_as_completed_t *it = arg;
+    it->deadline.timer = NULL;
+    it_unwatch_all(it);
+    it->timeouts = it->pending;
+    it->pending = 0;
+    wake_next(it);
+}
+
+asyncio_as_completed_t *asyncio_as_completed(asyncio_future_t *const *futs, size_t n,
+                                             double timeout)
+{
+    if (isnan(timeout)) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_as_completed: timeout is NaN");
+        return NULL;
+    }
+    asyncio_loop_t *loop = check_futures(futs, n, "asyncio_as_completed");
+    if (!loop)
+        return NULL;
+    asyncio_as_completed_t *it = asyncio__calloc(1, sizeof *it);
+    size_t count = 0;
+    if (!it || !(it->futs = distinct(futs, n, &count)) ||
+        !(it->queue = asyncio__malloc((count ? count : 1) * sizeof *it->queue)))
+        goto nomem;
+    it->magic = AS_COMPLETED_MAGIC;
+    it->refs = 1;
+    it->loop = loop;
+    for (size_t i = 0; i < count; i++) {
+        if (asyncio__add_callback(it->futs[i], it_on_completion, it) != 0) {
+            it_unwatch_all(it);
+            goto nomem;
+        }
+        it->refs++;
+        it->n++;
+        asyncio_incref(it->futs[i]);
+    }
+    it->pending = count;
+    if (count && deadline_start(&it->deadline, loop, timeout, it_on_timeout, it) != 0) {
+        it_unwatch_all(it);
+        goto nomem;
+    }
+    return it;
+nomem:
+    if (it && it->refs) {
+        it_unref(it);
+    } else if (it) {
+        asyncio__free(it->futs);
+        asyncio__free(it);
+    }
+    asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_as_completed");
+    return NULL;
+}
+
+int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **done)
+{
+    if (!it || it->magic != AS_COMPLETED_MAGIC || it->closed)
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "asyncio_as_completed_next: not an as_completed iterator");
+    asyncio__task_t *t = asyncio__require_task("asyncio_as_completed_next");
+    if (!t)
+        return ASYNCIO_ERUNTIME;
+    if (it->waiter)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                   "asyncio_as_completed_next: another task is waiting on it");
+    for (;;) {
+        if (it->closed) /* freed while this call waited */
+            return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                       "asyncio_as_completed_next: the iterator was freed");
+        if (it->head < it->tail) {
+            if (done)
+                *done = it->queue[it->head++];
+            else
+                it->head++;
+            return 0;
+        }
+        if (it->timeouts) {
+            it->timeouts--;
+            return asyncio__raise_code(ASYNCIO_ETIMEDOUT, "%s", "");
+        }
+        if (!it->pending) {
+            if (done)
+                *done = NULL;
+            return 0;
+        }
+        if (!(it->waiter = asyncio__future_new(it->loop)))
+            return ASYNCIO_ENOMEM;
+        it->refs++; /* freeing it meanwhile must not pull it from under us */
+        int rc = asyncio__task_wait_private(t, it->waiter);
+        asyncio_decref(it->waiter);
+        it->waiter = NULL;
+        bool closed = it->closed;
+        it_unref(it);
+        if (rc)
+            return rc;
+        if (closed)
+            return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                       "asyncio_as_completed_next: the iterator was freed");
+    }
+}
+
+void asyncio_as_completed_free(asyncio_as_completed_t *it)
+{
+    if (!it || it->magic != AS_COMPLETED_MAGIC || it->closed)
+        return;
+    it->closed = true;
+    deadline_cancel(&it->deadline);
+    it_unwatch_all(it);
+    wake_next(it); /* a next() waiting returns RuntimeError */
+    it_unref(it);
+}

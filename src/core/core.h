@@ -1,0 +1,479 @@
+/*
+ * What the areas of casyncio share.  Nothing here is API.
+ *
+ * Threading: everything below belongs to the thread running its loop, except
+ * the inbox (loop.c), the allocator hooks (alloc.c), the exception registry
+ * (error.c) and the guard-page budget (coro/stack.c), which say how they are
+ * protected.
+ */
+#ifndef CASYNCIO_CORE_CORE_H
+#define CASYNCIO_CORE_CORE_H
+
+#include "casyncio.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+/* Sanitizers the coroutine switch must tell about. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ASYNCIO__ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define ASYNCIO__TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASYNCIO__ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define ASYNCIO__TSAN 1
+#endif
+#endif
+
+#define ASYNCIO__LIKELY(x) __builtin_expect(!!(x), 1)
+#define ASYNCIO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define asyncio__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---------------------------------------------------------------- alloc */
+
+void *asyncio__malloc(size_t n);
+void *asyncio__calloc(size_t n, size_t m);
+void *asyncio__realloc(void *p, size_t n);
+void asyncio__free(void *p);
+char *asyncio__strdup(const char *s);
+/* Set once any loop exists: the allocator may no longer change. */
+extern atomic_int asyncio__live_loops;
+
+/* ---------------------------------------------------------------- errors */
+
+/* A raised exception: the public part first, its strings and group members
+ * owned by the same object. */
+typedef struct asyncio__exc {
+    asyncio_error_t pub;
+    size_t nmembers;
+    struct asyncio__exc **members;
+} asyncio__exc_t;
+
+/* An error indicator: the raised error and the last caught one (kept alive
+ * until the next catch or raise, as asyncio_catch promises). */
+typedef struct asyncio__errstate {
+    asyncio__exc_t *raised;
+    asyncio__exc_t *caught;
+} asyncio__errstate_t;
+
+/* Error objects.  Making or copying one never fails: without memory the
+ * result is a shared MemoryError that asyncio__exc_free ignores. */
+asyncio__exc_t *asyncio__exc_new(int code, const char *type, int detail, const char *fmt,
+                                 va_list ap);
+asyncio__exc_t *asyncio__exc_make(int code, const char *type, const char *message);
+asyncio__exc_t *asyncio__exc_dup(const asyncio__exc_t *e);
+void asyncio__exc_free(asyncio__exc_t *e);
+/* A group whose members are taken over (the array too). */
+asyncio__exc_t *asyncio__exc_group(const char *message, asyncio__exc_t **members, size_t n);
+bool asyncio__exc_matches(const asyncio_error_t *e, const char *type);
+/* The indicator of the current task, or of the calling thread. */
+asyncio__errstate_t *asyncio__errstate(void);
+/* Raises e (taken over) in the current indicator; NULL (e NULL = MemoryError). */
+void *asyncio__raise_exc(asyncio__exc_t *e);
+/* Raises code with its default type and a formatted message. */
+int asyncio__raise_code(int code, const char *fmt, ...) ASYNCIO_PRINTF(2, 3);
+/* Takes the raised error out of the indicator (NULL if none). */
+asyncio__exc_t *asyncio__take_raised(void);
+void asyncio__errstate_clear(asyncio__errstate_t *es);
+const char *asyncio__code_type(int code);
+/* The code asyncio_raise gives a type name. */
+int asyncio__type_code(const char *type);
+
+/* ---------------------------------------------------------------- coroutines */
+
+/* A machine context: the saved stack pointer of a suspended context, and
+ * the stack it runs on (for the sanitizers).  The loop's own context uses
+ * the thread's stack. */
+typedef struct asyncio__coro {
+    void *sp;
+#ifdef ASYNCIO_CORO_UCONTEXT
+    void *uctx; /* its ucontext_t */
+    void (*entry)(void *);
+    void *entry_arg;
+    bool owns_uctx;
+#endif
+#ifdef ASYNCIO__ASAN
+    void *stack_lo; /* AddressSanitizer is told the stack it switches to */
+    size_t stack_size;
+    void *asan_fake;
+#endif
+#ifdef ASYNCIO__TSAN
+    void *tsan_fiber;
+    bool tsan_owned;
+#endif
+#ifdef ASYNCIO_HAVE_VALGRIND_H
+    unsigned vg_id;
+#endif
+} asyncio__coro_t;
+
+/* Prepares the loop's own context (the thread's stack); undone by
+ * asyncio__coro_destroy. */
+int asyncio__coro_main_init(asyncio__coro_t *c);
+/* Prepares c to run entry(arg) on [lo, lo + size) at its first switch-in. */
+int asyncio__coro_init(asyncio__coro_t *c, void *lo, size_t size, void (*entry)(void *), void *arg);
+/* Saves the current context in from and resumes to.  `ending` says the
+ * current context will never be resumed (its stack is about to be reused). */
+void asyncio__coro_switch(asyncio__coro_t *from, asyncio__coro_t *to, bool ending);
+/* Releases what coro_init set up (sanitizer fibers, Valgrind ids). */
+void asyncio__coro_destroy(asyncio__coro_t *c);
+/* Called first thing by a coroutine's entry function. */
+void asyncio__coro_started(asyncio__coro_t *self, asyncio__coro_t *from);
+
+/* ---------------------------------------------------------------- stacks */
+
+/* A task's stack: [lo, lo + size), with a guard page below or a canary
+ * just below lo (coro/stack.c). */
+typedef struct asyncio__stack {
+    void *lo;
+    uint32_t size_log2;     /* size is a power of two */
+    uint8_t guarded;        /* a guard page is right below lo */
+    uint8_t in_slab;        /* carved from a slab, not a mapping of its own */
+    uint8_t canary_reserve; /* its top 64 bytes are the canary of the slot above */
+} asyncio__stack_t;
+
+typedef struct asyncio__stack_pool asyncio__stack_pool_t;
+
+size_t asyncio__stack_default_size(void);
+/* Rounds size up to a valid power of two; 0 when out of range. */
+size_t asyncio__stack_round(size_t size);
+int asyncio__stack_acquire(asyncio__stack_pool_t **pool, size_t size, asyncio__stack_t *out);
+void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st);
+void asyncio__stack_pool_free(asyncio__stack_pool_t *pool);
+/* Loop idle, once in a while: hands back the pages of pooled stacks beyond
+ * the hot set that no task took since the last call.  True while pooled
+ * stacks beyond the hot set keep their pages (the loop comes back). */
+bool asyncio__stack_pool_trim(asyncio__stack_pool_t *pool);
+/* The bytes from lo a task may use. */
+size_t asyncio__stack_usable(const asyncio__stack_t *st);
+/* Aborts with the overflow message if the canary of a task's unguarded
+ * stack is damaged. */
+void asyncio__stack_check(const asyncio__stack_t *st);
+/* Installs the SIGSEGV overflow reporter (once per process) and an
+ * alternate signal stack for this thread. */
+void asyncio__overflow_handler_install(void);
+void asyncio__overflow_handler_thread_release(void);
+#define ASYNCIO__CANARY 0xCA5C0DEDBADC0FFEULL
+
+/* ---------------------------------------------------------------- loop */
+
+/* An entry of the ready queue.  Intrusive: the object to run embeds it, so
+ * scheduling never allocates and cannot fail. */
+typedef struct asyncio__ready {
+    struct asyncio__ready *next;
+    void (*run)(struct asyncio__ready *);
+} asyncio__ready_t;
+
+typedef struct asyncio__ready_queue {
+    asyncio__ready_t *head;
+    asyncio__ready_t **tailp;
+} asyncio__ready_queue_t;
+
+/* A callback scheduled with call_soon/call_later/call_at.  While its
+ * deadline is pending it sits in the timer heap (heap_index valid); once
+ * due it goes to the ready queue. */
+typedef struct asyncio__timer {
+    asyncio__ready_t ready;
+    asyncio_loop_t *loop;
+    asyncio_callback_fn fn;
+    void *arg;
+    uint64_t id;      /* 0 once ran or cancelled (handles compare it) */
+    uint64_t when_ns; /* deadline, ns of the monotonic clock */
+    uint64_t seq;     /* FIFO among equal deadlines */
+    size_t heap_index;
+    uint8_t cancelled;
+} asyncio__timer_t;
+
+typedef struct asyncio__heap {
+    asyncio__timer_t **items;
+    size_t len, cap;
+} asyncio__heap_t;
+
+int asyncio__heap_push(asyncio__heap_t *h, asyncio__timer_t *t);
+asyncio__timer_t *asyncio__heap_pop(asyncio__heap_t *h);
+void asyncio__heap_remove(asyncio__heap_t *h, asyncio__timer_t *t);
+static inline asyncio__timer_t *asyncio__heap_top(const asyncio__heap_t *h)
+{
+    return h->len ? h->items[0] : NULL;
+}
+
+/* Intrusive doubly linked list (live tasks). */
+typedef struct asyncio__list {
+    struct asyncio__list *prev, *next;
+} asyncio__list_t;
+
+static inline void asyncio__list_init(asyncio__list_t *l)
+{
+    l->prev = l->next = l;
+}
+
+static inline void asyncio__list_insert(asyncio__list_t *head, asyncio__list_t *node)
+{
+    node->prev = head->prev;
+    node->next = head;
+    head->prev->next = node;
+    head->prev = node;
+}
+
+static inline void asyncio__list_remove(asyncio__list_t *node)
+{
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->prev = node->next = node;
+}
+
+/* Something whose done callbacks keep futures alive in a cycle (gather's
+ * children and the gather future): when the loop closes with it still
+ * waiting, close() lets go of them. */
+typedef struct asyncio__closer {
+    asyncio__list_t link;
+    void (*close)(struct asyncio__closer *);
+} asyncio__closer_t;
+
+typedef struct asyncio__task asyncio__task_t;
+
+/* Something another thread hands to a loop (asyncio__post): the poster
+ * sets ready.run, which runs on the loop's thread, or, if the loop closes
+ * first, with loop->closed set, to release what the item holds. */
+typedef struct asyncio__inbox_item {
+    asyncio__ready_t ready;
+    struct asyncio__inbox_item *next;
+} asyncio__inbox_item_t;
+
+/* A free list of fixed-size objects; capped so memory returns after bursts. */
+typedef struct asyncio__freelist {
+    void *head;
+    size_t len;
+    size_t low_water; /* fewest objects it held since the last trim */
+} asyncio__freelist_t;
+
+struct asyncio_loop {
+    uint32_t magic;
+    uint64_t serial; /* never reused, unlike the address (objects bound to a loop) */
+    bool running, stopping, closed, debug;
+    uv_loop_t uv;
+    uv_timer_t wakeup_timer;    /* wakes the poll for the earliest deadline */
+    uv_async_t inbox_async;     /* wakes the loop for call_soon_threadsafe */
+    asyncio__coro_t main_ctx;   /* the context the loop itself runs in */
+    asyncio__task_t *current;   /* the running task, or NULL */
+    asyncio__task_t *last_task; /* the task the last step ran (debug reports) */
+    asyncio__ready_queue_t ready;
+    asyncio__ready_t *batch;    /* what is left of the iteration being run */
+    size_t ran_since_poll;      /* callbacks run since I/O was last polled */
+    asyncio__task_t *returning; /* the task that switched back to the loop */
+    asyncio__heap_t timers;
+    uint64_t now_ns; /* cached clock, refreshed once per iteration */
+    uint64_t timer_seq, handle_seq;
+    asyncio__list_t tasks;   /* unfinished tasks */
+    asyncio__list_t closers; /* asyncio__closer_t, run at close */
+    size_t ntasks;
+    asyncio__stack_pool_t *stacks;
+    size_t stack_size;     /* default for its tasks (ASYNCIO_STACK_SIZE) */
+    uint64_t last_trim_ns; /* pools and free lists are trimmed at most this often */
+    bool trim_pending;     /* something was left to trim then */
+    asyncio__freelist_t free_futures, free_tasks, free_timers;
+    struct timer_chunk *timer_chunks; /* all timers' memory, freed at close */
+    size_t refs;                      /* futures alive + 1 while open: the struct lives until 0 */
+    asyncio_exception_handler_fn exc_handler;
+    void *exc_handler_arg;
+    /* call_soon_threadsafe: posted by any thread under inbox_lock. */
+    pthread_mutex_t inbox_lock;
+    asyncio__inbox_item_t *inbox_head, **inbox_tailp;
+    atomic_bool inbox_pending; /* a hint, read without the lock */
+    void *executor;            /* the default executor, when one exists */
+    char *read_buf;            /* what every socket of the loop reads into (transport.c):
+                                  made on first read, freed at close, as uvloop does */
+    /* HTTP state of the loop, made on first use, gone at its close (the
+     * loop, not the thread: a loop may be closed by another thread). */
+    struct asyncio__http_session *http_default; /* the session NULL stands for */
+    struct asyncio__body_cache *http_bodies;            /* buffers of freed bodies (http_request.c) */
+};
+
+/* Per-thread state. */
+typedef struct asyncio__tls {
+    asyncio_loop_t *running;      /* the loop running in this thread */
+    asyncio_loop_t *current;      /* the last loop made in this thread */
+    asyncio__errstate_t err;      /* the thread's own indicator */
+    uint64_t name_next, name_end; /* block of "Task-N" numbers */
+    size_t nloops;                /* loops alive made by this thread */
+} asyncio__tls_t;
+/* initial-exec: a plain %fs-relative access, no __tls_get_addr call. */
+extern _Thread_local asyncio__tls_t asyncio__tls __attribute__((tls_model("initial-exec")));
+
+static inline asyncio__task_t *asyncio__current(void)
+{
+    asyncio_loop_t *l = asyncio__tls.running;
+    return l ? l->current : NULL;
+}
+
+/* True for a loop that exists and is not closed (the running loop at no
+ * cost, others through the registry of live loops). */
+bool asyncio__loop_live(asyncio_loop_t *loop);
+/* The running loop, else the thread's current open loop, else NULL. */
+asyncio_loop_t *asyncio__loop_get(void);
+void asyncio__ready_push(asyncio_loop_t *loop, asyncio__ready_t *r);
+bool asyncio__loop_may_continue(asyncio_loop_t *loop);
+/* Thread-safe: queues it for the loop and wakes the loop; many posts before
+ * it wakes cost one wake-up.  ASYNCIO_ERUNTIME if the loop is closed,
+ * raising nothing: most posters are worker threads with no one to tell,
+ * and the entry points that have someone raise it themselves. */
+int asyncio__post(asyncio_loop_t *loop, asyncio__inbox_item_t *it);
+void asyncio__loop_next_batch(asyncio_loop_t *loop);
+void asyncio__loop_ref(asyncio_loop_t *loop);
+void asyncio__loop_unref(asyncio_loop_t *loop);
+uint64_t asyncio__now_ns(void);
+void *asyncio__freelist_get(asyncio__freelist_t *fl);
+void asyncio__freelist_put(asyncio__freelist_t *fl, void *obj);
+void asyncio__freelist_drain(asyncio__freelist_t *fl);
+/* Schedules fn(arg) at when_ns (0: in the next iteration); NULL and
+ * MemoryError on failure. */
+asyncio__timer_t *asyncio__timer_start(asyncio_loop_t *loop, uint64_t when_ns,
+                                       asyncio_callback_fn fn, void *arg);
+/* Cancels a timer that has not run; harmless once it has. */
+bool asyncio__timer_cancel(asyncio__timer_t *t, uint64_t id);
+/* Loop close: drops every pending timer without running it, then (after
+ * the ready queue is dropped too) frees their memory. */
+void asyncio__timers_drop(asyncio_loop_t *loop);
+void asyncio__timers_free(asyncio_loop_t *loop);
+/* Loop close: releases the stacks of tasks that will never finish. */
+void asyncio__tasks_abandon(asyncio_loop_t *loop);
+/* Reports through the loop's handler (or the default one without a loop). */
+void asyncio__report(asyncio_loop_t *loop, const char *message, const asyncio_error_t *exc,
+                     asyncio_future_t *fut);
+
+/* Shuts the loop's default executor down: from asyncio_run (loop open),
+ * waiting for its jobs while running the loop; from loop close (loop
+ * closed), without waiting, releasing what the loop's jobs and
+ * run_coroutine_threadsafe requests still hold (executor.c). */
+void asyncio__executor_shutdown_default(asyncio_loop_t *loop);
+
+/* ---------------------------------------------------------------- futures */
+
+enum { ASYNCIO__PENDING, ASYNCIO__FINISHED, ASYNCIO__CANCELLED };
+
+#define ASYNCIO__FUTURE_MAGIC 0xF07E0001u
+#define ASYNCIO__DEAD_MAGIC 0xDEADF07Eu
+
+/* A done callback.  The first one lives inside the future (cb0); more are
+ * allocated with a pointer back to their future.  When the future
+ * completes each record moves to the ready queue, holding a reference to
+ * the future until it has run. */
+typedef struct asyncio__callback {
+    asyncio__ready_t ready;
+    struct asyncio__callback *next;
+    asyncio_done_fn fn;
+    void *arg;
+    /* The library's own callbacks run even once the loop is closed, to
+     * release what they hold; the user's are dropped, as Python drops them. */
+    bool internal;
+} asyncio__callback_t;
+
+/* What a combinator's future does differently: cancel (gather cancels its
+ * children instead of itself) and free (releases impl). */
+typedef struct asyncio__future_ops {
+    bool (*cancel)(asyncio_future_t *, const char *msg);
+    void (*free)(asyncio_future_t *);
+} asyncio__future_ops_t;
+
+struct asyncio_future {
+    uint32_t magic;
+    uint8_t state;
+    uint8_t is_task;
+    uint8_t log_exception; /* failed and nobody retrieved the exception */
+    uint8_t cb0_used;
+    int32_t refcnt;
+    asyncio_loop_t *loop;
+    void *result;
+    asyncio__exc_t *exc; /* exception, or CancelledError once cancelled */
+    asyncio__callback_t cb0;
+    asyncio__callback_t *cbs; /* pending callbacks in order (cb0 among them) */
+    asyncio__callback_t **cbs_tailp;
+    const asyncio__future_ops_t *ops; /* NULL for a plain future */
+    void *impl;
+};
+
+/* Makes a pending future of loop (new reference) or NULL with MemoryError. */
+asyncio_future_t *asyncio__future_new(asyncio_loop_t *loop);
+/* Completes fut; schedules its callbacks.  exc is taken over. */
+void asyncio__future_finish(asyncio_future_t *fut, void *result, asyncio__exc_t *exc);
+/* Marks fut cancelled with msg (copied when not NULL); schedules callbacks. */
+bool asyncio__future_cancel(asyncio_future_t *fut, const char *msg);
+/* Marks f cancelled with exc (taken over; NULL: made on demand). */
+void asyncio__future_set_cancelled(asyncio_future_t *f, asyncio__exc_t *exc);
+/* The CancelledError of a cancelled future (made on first use). */
+asyncio__exc_t *asyncio__future_cancelled_exc(asyncio_future_t *fut);
+/* Raises fut's outcome in the current indicator and returns its code (0 on
+ * success, storing the result); marks the exception retrieved. */
+int asyncio__future_outcome(asyncio_future_t *fut, void **result);
+int asyncio__add_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
+bool asyncio__future_check(asyncio_future_t *fut, const char *who);
+void asyncio__future_release(asyncio_future_t *fut);
+
+/* ---------------------------------------------------------------- tasks */
+
+struct asyncio__task {
+    asyncio_future_t fut;  /* a task is a future */
+    asyncio__ready_t step; /* scheduled to run its next step */
+    asyncio__coro_t ctx;
+    asyncio__stack_t stack; /* before the first step, size_log2 is the size asked (0: default) */
+    asyncio_coro_fn fn;
+    void *arg;
+    void *retval;
+    asyncio_future_t *waiting; /* the future it is suspended on */
+    asyncio__list_t link;      /* in loop->tasks while unfinished */
+    asyncio__errstate_t err;   /* its error indicator */
+    char *name;                /* set by set_name, or "Task-<number>" made on demand */
+    uint64_t number;
+    char *cancel_msg;              /* message for a pending must_cancel */
+    struct asyncio__scope *scopes; /* open timeouts and task groups, innermost first */
+    int32_t num_cancels_requested;
+    uint8_t must_cancel, started, finished, step_scheduled;
+    uint8_t unwinding, unwind_attempts; /* loop close (tasks_abandon) */
+    uint8_t cancelling_waiting;         /* inside the cancel of what it awaits */
+};
+
+static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)
+{
+    return (f && f->is_task) ? (asyncio__task_t *)f : NULL;
+}
+
+/* Suspends the current task until fut is done (or the task is cancelled);
+ * returns 0 or ASYNCIO_ECANCELLED (raised).  Checks and errors are the
+ * caller's. */
+int asyncio__task_wait_on(asyncio__task_t *task, asyncio_future_t *fut);
+/* The same for a future private to the caller, which only the task's own
+ * cancellation can cancel: returns ASYNCIO_ECANCELLED (raised) then too. */
+int asyncio__task_wait_private(asyncio__task_t *t, asyncio_future_t *fut);
+/* The current task, or NULL after raising RuntimeError for `who`. */
+asyncio__task_t *asyncio__require_task(const char *who);
+bool asyncio__task_cancel(asyncio__task_t *t, const char *msg);
+void asyncio__task_free(asyncio__task_t *t);
+const char *asyncio__task_name(asyncio__task_t *t);
+
+/* An open `async with` scope (a timeout, a task group), on its task's
+ * stack of scopes, innermost first.  close() closes and frees one that the
+ * coroutine left open when it returned (the scope rule). */
+typedef struct asyncio__scope {
+    struct asyncio__scope *outer;
+    asyncio__task_t *task;
+    const char *kind; /* for debug reports: "timeout", "TaskGroup" */
+    void (*close)(struct asyncio__scope *);
+} asyncio__scope_t;
+
+void asyncio__scope_push(asyncio__task_t *t, asyncio__scope_t *s, const char *kind,
+                         void (*close)(asyncio__scope_t *));
+/* Takes s off its task's stack of scopes, wherever it is. */
+void asyncio__scope_remove(asyncio__scope_t *s);
+/* The coroutine returned: closes what it left open, innermost first. */
+void asyncio__scopes_close(asyncio__task_t *t);
+/* task.uncancel(), also clearing a cancellation not yet delivered when no
+ * request is left (Python 3.13's rule: no stray cancellation). */
+int asyncio__task_uncancel(asyncio__task_t *t);
+
+#endif /* CASYNCIO_CORE_CORE_H */

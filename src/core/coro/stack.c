@@ -1,0 +1,496 @@
+/*
+ * Task stacks.
+ *
+ * A stack is address space, committed by the kernel page by page as the
+ * task touches it: a task that suspends near the top of its 256 KiB stack
+ * costs one or two pages.  Stacks come from a per-loop pool, one free list
+ * per power-of-two size class, and go back to it when their task ends.
+ *
+ * Overflow must never be silent: every stack has a guard below it or a
+ * canary, and the SIGSEGV handler at the bottom of this file reports a
+ * fault in a guard with the task's name.  A guard is inaccessible address
+ * space as large as the stack and at least 256 KiB (guard_for): a frame
+ * that compiled code does not probe (anything built without
+ * -fstack-clash-protection) writes wherever it reaches, and a guard
+ * smaller than the frame would let it land in the live stack below,
+ * silently.  A frame no larger than the guard always faults in it.  How
+ * the guard is made depends on the kernel, decided once per process:
+ *
+ * - Linux 6.13 and later install guard pages as page-table markers
+ *   (MADV_GUARD_INSTALL): they cost no mapping of their own, so all stacks
+ *   come from large slabs, each slot a guard page and a stack, and a new
+ *   stack costs one madvise.
+ *
+ * - Older kernels need a PROT_NONE page, which splits the mapping: each
+ *   guarded stack costs two of vm.max_map_count's mappings (65530 by
+ *   default).  Within a budget of a quarter of that limit each stack gets
+ *   its own mapping and guard page; past it stacks are carved from slabs
+ *   with one guard page per slab, below the first stack, and the others
+ *   carry a canary, checked at every switch: the 64 bytes just below the
+ *   stack, the top of the slot underneath, which that slot's own task never
+ *   uses, must stay zero.  The canary is never written and sits in a page
+ *   the neighbour already touched, so checking it costs neither memory nor
+ *   a page fault.
+ *
+ * Pooled stacks keep their pages while they are in use again and again: a
+ * burst of tasks that repeats finds its stacks warm.  Stacks beyond
+ * POOL_HOT per class that no task took between two trims (the loop trims
+ * when it idles, at most once a second) are handed back to the kernel with
+ * madvise(MADV_DONTNEED).
+ */
+#define _GNU_SOURCE /* REG_RSP */
+#include "core/core.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13; older headers lack it */
+#endif
+
+#define CLASS_MIN 14 /* 16 KiB */
+#define CLASS_MAX 30 /* 1 GiB */
+#define NCLASSES (CLASS_MAX - CLASS_MIN + 1)
+#define POOL_HOT 64                    /* stacks per class never trimmed */
+#define SLAB_BYTES ((size_t)256 << 20) /* address space per slab */
+#define CANARY_BYTES 64
+
+typedef struct slab {
+    struct slab *next;
+    void *map;
+    size_t len;
+} slab_t;
+
+typedef struct pool_class {
+    asyncio__stack_t *free; /* LIFO: the most recently used on top */
+    size_t len, cap;
+    size_t trimmed;   /* free[0, trimmed) have had their pages handed back */
+    size_t low_water; /* free[0, low_water) untouched since the last trim */
+    char *carve;      /* unused part of the current slab */
+    size_t carve_left;
+    bool carve_first; /* carve is the slab's first slot, above its guard page */
+} pool_class_t;
+
+struct asyncio__stack_pool {
+    pool_class_t cls[NCLASSES];
+    slab_t *slabs;
+};
+
+static void overflow_abort(asyncio__task_t *t);
+
+/* See guard_for. */
+#define GUARD_MIN ((size_t)256 << 10)
+
+static size_t page_size;
+static bool guard_markers; /* MADV_GUARD_INSTALL works here */
+static atomic_long guarded_live;
+static long guarded_budget;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static size_t default_size;
+
+/* Reads a size like "262144", "256K" or "1M"; 0 if malformed. */
+static size_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return 0;
+    if (*end == 'k' || *end == 'K')
+        v <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20, end++;
+    return *end ? 0 : (size_t)v;
+}
+
+static bool probe_guard_markers(void)
+{
+    void *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    bool ok = madvise(p, page_size, MADV_GUARD_INSTALL) == 0;
+    munmap(p, 2 * page_size);
+    return ok;
+}
+
+static void stack_init_once(void)
+{
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    const char *no_markers = getenv("ASYNCIO_NO_GUARD_MARKERS"); /* tests the fallback */
+    guard_markers = !(no_markers && *no_markers) && probe_guard_markers();
+    long max_maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max_maps) != 1)
+            max_maps = 65530;
+        fclose(f);
+    }
+    /* Two mappings per guarded stack, half the limit for them: the rest
+     * stays for the program, its libraries and our slabs. */
+    guarded_budget = max_maps / 4;
+    default_size = (size_t)256 << 10;
+    const char *env = getenv("ASYNCIO_STACK_SIZE");
+    if (env && *env) {
+        size_t want = asyncio__stack_round(parse_size(env));
+        if (want)
+            default_size = want;
+        else
+            fprintf(stderr, "casyncio: ignoring ASYNCIO_STACK_SIZE=%s (want 16K to 1024M)\n", env);
+    }
+}
+
+size_t asyncio__stack_default_size(void)
+{
+    /* Settled once per process; the loop caches it (asyncio_loop_new). */
+    pthread_once(&init_once, stack_init_once);
+    return default_size;
+}
+
+size_t asyncio__stack_round(size_t size)
+{
+    if (size < ASYNCIO_STACK_MIN / 2 || size > ASYNCIO_STACK_MAX)
+        return 0;
+    size_t p = ASYNCIO_STACK_MIN;
+    while (p < size)
+        p <<= 1;
+    return p;
+}
+
+static unsigned log2_of(size_t pow2)
+{
+    return (unsigned)__builtin_ctzll((unsigned long long)pow2);
+}
+
+/* The guard below a stack of `size` bytes: the stack's size, at least
+ * GUARD_MIN.  A frame of at most that size that overflows touches the
+ * guard before anything below it, whatever the stack held when the frame
+ * began.  Markers cost no memory but page tables (8 bytes per 4 KiB of
+ * guard); PROT_NONE costs address space only. */
+static size_t guard_for(size_t size)
+{
+    size_t g = size > GUARD_MIN ? size : GUARD_MIN;
+    return g > page_size ? g : page_size;
+}
+
+static int map_guarded(size_t size, asyncio__stack_t *out)
+{
+    size_t guard_size = guard_for(size);
+    void *map = mmap(NULL, size + guard_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return ASYNCIO_ENOMEM;
+    if (mprotect(map, guard_size, PROT_NONE) != 0) {
+        munmap(map, size + guard_size);
+        return ASYNCIO_ENOMEM;
+    }
+    out->lo = (char *)map + guard_size;
+    out->guarded = 1;
+    out->in_slab = 0;
+    out->canary_reserve = 0;
+    return 0;
+}
+
+/* With guard markers a slot is a guard page and a stack; without, slots
+ * are just stacks, after one guard page for the whole slab. */
+static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size, size_t stride)
+{
+    size_t n = SLAB_BYTES / stride ? SLAB_BYTES / stride : 1;
+    size_t lead = guard_markers ? 0 : guard_for(size);
+    size_t len = lead + n * stride;
+    slab_t *s = asyncio__malloc(sizeof *s);
+    if (!s)
+        return ASYNCIO_ENOMEM;
+    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED) {
+        asyncio__free(s);
+        return ASYNCIO_ENOMEM;
+    }
+    if (lead)
+        mprotect(map, lead, PROT_NONE);
+#ifdef MADV_NOHUGEPAGE
+    madvise(map, len, MADV_NOHUGEPAGE); /* a huge page would commit 2 MiB per touch */
+#endif
+    s->map = map;
+    s->len = len;
+    s->next = pool->slabs;
+    pool->slabs = s;
+    c->carve = (char *)map + lead;
+    c->carve_left = n * stride;
+    c->carve_first = true;
+    return 0;
+}
+
+static int carve_from_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size,
+                           asyncio__stack_t *out)
+{
+    size_t guard_size = guard_for(size);
+    size_t stride = guard_markers ? guard_size + size : size;
+    if (c->carve_left < stride && new_slab(pool, c, size, stride) != 0)
+        return ASYNCIO_ENOMEM;
+    char *slot = c->carve;
+    if (guard_markers) {
+        if (madvise(slot, guard_size, MADV_GUARD_INSTALL) != 0)
+            return ASYNCIO_ENOMEM;
+        out->lo = slot + guard_size;
+        out->guarded = 1;
+        out->canary_reserve = 0;
+    } else {
+        out->lo = slot;
+        out->guarded = c->carve_first; /* the slab's guard page is below it */
+        out->canary_reserve = 1;
+    }
+    out->in_slab = 1;
+    c->carve_first = false;
+    c->carve += stride;
+    c->carve_left -= stride;
+    return 0;
+}
+
+int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__stack_t *out)
+{
+    if (!*poolp) {
+        pthread_once(&init_once, stack_init_once);
+        if (!(*poolp = asyncio__calloc(1, sizeof **poolp)))
+            return ASYNCIO_ENOMEM;
+    }
+    asyncio__stack_pool_t *pool = *poolp;
+    unsigned lg = log2_of(size);
+    pool_class_t *c = &pool->cls[lg - CLASS_MIN];
+    if (c->len) {
+        *out = c->free[--c->len];
+        if (c->low_water > c->len)
+            c->low_water = c->len;
+        if (c->trimmed > c->len)
+            c->trimmed = c->len;
+        return 0;
+    }
+    out->size_log2 = lg;
+    if (!guard_markers &&
+        atomic_fetch_add_explicit(&guarded_live, 1, memory_order_relaxed) < guarded_budget) {
+        if (map_guarded(size, out) == 0)
+            return 0;
+        atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
+    } else if (!guard_markers) {
+        atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
+    }
+    return carve_from_slab(pool, c, size, out);
+}
+
+static void unmap_own(asyncio__stack_t *st)
+{
+    size_t size = (size_t)1 << st->size_log2, guard_size = guard_for(size);
+    munmap((char *)st->lo - guard_size, size + guard_size);
+    atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
+}
+
+void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
+{
+    pool_class_t *c = &pool->cls[st->size_log2 - CLASS_MIN];
+    if (c->len == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        asyncio__stack_t *grown = asyncio__realloc(c->free, cap * sizeof *grown);
+        if (!grown) {
+            /* No room to pool it: a stack with its own mapping is unmapped;
+             * one from a slab stays there until the pool goes. */
+            if (!st->in_slab)
+                unmap_own(st);
+            return;
+        }
+        c->free = grown;
+        c->cap = cap;
+    }
+    c->free[c->len++] = *st;
+}
+
+bool asyncio__stack_pool_trim(asyncio__stack_pool_t *pool)
+{
+    if (!pool)
+        return false;
+    bool left = false;
+    for (int i = 0; i < NCLASSES; i++) {
+        pool_class_t *c = &pool->cls[i];
+        size_t size = (size_t)1 << (i + CLASS_MIN);
+        /* Only what no task took since the last call. */
+        size_t upto = c->len > POOL_HOT ? c->len - POOL_HOT : 0;
+        if (upto > c->low_water)
+            upto = c->low_water;
+        for (size_t k = c->trimmed; k < upto; k++)
+            madvise(c->free[k].lo, size, MADV_DONTNEED);
+        if (c->trimmed < upto)
+            c->trimmed = upto;
+        c->low_water = c->len;
+        left |= c->len > POOL_HOT && c->trimmed < c->len - POOL_HOT;
+    }
+    return left;
+}
+
+void asyncio__stack_pool_free(asyncio__stack_pool_t *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < NCLASSES; i++) {
+        pool_class_t *c = &pool->cls[i];
+        for (size_t k = 0; k < c->len; k++)
+            if (!c->free[k].in_slab)
+                unmap_own(&c->free[k]);
+        asyncio__free(c->free);
+    }
+    for (slab_t *s = pool->slabs, *next; s; s = next) {
+        next = s->next;
+        munmap(s->map, s->len);
+        asyncio__free(s);
+    }
+    asyncio__free(pool);
+}
+
+size_t asyncio__stack_usable(const asyncio__stack_t *st)
+{
+    /* Without guard markers a slab stack leaves its top 64 bytes as the
+     * canary of the one above. */
+    size_t size = (size_t)1 << st->size_log2;
+    return st->canary_reserve ? size - CANARY_BYTES : size;
+}
+
+void asyncio__stack_check(const asyncio__stack_t *st)
+{
+    const uint64_t *w = (const uint64_t *)((const char *)st->lo - CANARY_BYTES);
+    for (int i = 0; i < CANARY_BYTES / 8; i++)
+        if (ASYNCIO__UNLIKELY(w[i] != 0))
+            overflow_abort(asyncio__container_of(st, asyncio__task_t, stack));
+}
+
+/* ------------------------------------------------------------ overflow */
+
+/* Writes "casyncio: task 'NAME' overflowed its N KiB stack" with write(2)
+ * only: this runs in a signal handler or right before abort. */
+static void report_overflow(const char *name, uint64_t number, size_t size)
+{
+    char buf[256];
+    size_t n = 0;
+#define PUT(s)                                                                                     \
+    for (const char *p_ = (s); *p_ && n < sizeof buf - 1; p_++)                                    \
+        buf[n++] = *p_;
+    char num[24];
+    PUT("casyncio: task '");
+    if (name) {
+        PUT(name);
+    } else {
+        int i = (int)sizeof num - 1;
+        num[i] = 0;
+        do
+            num[--i] = (char)('0' + number % 10);
+        while ((number /= 10) && i > 0);
+        PUT("Task-");
+        PUT(num + i);
+    }
+    PUT("' overflowed its ");
+    size_t kib = size >> 10;
+    int i = (int)sizeof num - 1;
+    num[i] = 0;
+    do
+        num[--i] = (char)('0' + kib % 10);
+    while ((kib /= 10) && i > 0);
+    PUT(num + i);
+    PUT(" KiB stack\n");
+#undef PUT
+    ssize_t w = write(2, buf, n);
+    (void)w;
+}
+
+static void overflow_abort(asyncio__task_t *t)
+{
+    report_overflow(t->name, t->number, (size_t)1 << t->stack.size_log2);
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+static struct sigaction previous_segv;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *altstack;
+
+/* The stack pointer when the fault happened. */
+static uintptr_t fault_sp(void *uc)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.sp;
+#else
+    (void)uc;
+    return UINTPTR_MAX;
+#endif
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+    asyncio__task_t *t = asyncio__current();
+    if (t && t->stack.lo) {
+        uintptr_t a = (uintptr_t)si->si_addr, lo = (uintptr_t)t->stack.lo;
+        uintptr_t sp = fault_sp(uc);
+        size_t guard_size = guard_for((size_t)1 << t->stack.size_log2);
+        /* The guard page, a large frame that jumped past it, or (for a
+         * stack in a slab) a task whose stack pointer left its stack and
+         * ran down its neighbours until the slab's guard page. */
+        if ((a < lo + CANARY_BYTES && a + guard_size >= lo) ||
+            (sp < lo + CANARY_BYTES && sp + ((size_t)1 << 30) >= lo))
+            overflow_abort(t);
+    }
+    /* Not ours: hand the fault to whoever had the signal before. */
+    if (previous_segv.sa_flags & SA_SIGINFO) {
+        previous_segv.sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (previous_segv.sa_handler != SIG_DFL && previous_segv.sa_handler != SIG_IGN) {
+        previous_segv.sa_handler(sig);
+        return;
+    }
+    /* Re-executing the faulting instruction now kills the process. */
+    signal(sig, SIG_DFL);
+}
+
+static void install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previous_segv);
+}
+
+void asyncio__overflow_handler_install(void)
+{
+    pthread_once(&init_once, stack_init_once);
+    pthread_once(&handler_once, install_handler);
+    /* The handler must not run on the stack that just overflowed. */
+    stack_t cur;
+    if (altstack || sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
+        return;
+    size_t len = 64 << 10;
+    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return;
+    stack_t ss = {.ss_sp = mem, .ss_size = len, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(mem, len);
+        return;
+    }
+    altstack = mem;
+}
+
+void asyncio__overflow_handler_thread_release(void)
+{
+    if (!altstack)
+        return;
+    stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    munmap(altstack, 64 << 10);
+    altstack = NULL;
+}

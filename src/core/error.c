@@ -1,0 +1,612 @@
+/*
+ * Exceptions: the error indicator, raising, catching and the type hierarchy.
+ *
+ * The model is CPython's C API.  A failing call raises by storing an error
+ * object in the indicator of the current task (of the calling thread when
+ * no task runs) and returns its code.  asyncio_catch() is `except T as e`.
+ *
+ * Types are names.  A name's base comes from the built-in table below
+ * (Python's own hierarchy for the exceptions casyncio raises), else from
+ * asyncio_exception_register(), else it is "Exception".
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ type table */
+
+typedef struct builtin_type {
+    const char *name;
+    const char *base;
+    int code; /* what asyncio_raise(name, ...) returns */
+} builtin_type_t;
+
+static const builtin_type_t builtins[] = {
+    {"BaseException", NULL, ASYNCIO_EEXCEPTION},
+    {"Exception", "BaseException", ASYNCIO_EEXCEPTION},
+    {"CancelledError", "BaseException", ASYNCIO_ECANCELLED},
+    {"KeyboardInterrupt", "BaseException", ASYNCIO_EEXCEPTION},
+    {"SystemExit", "BaseException", ASYNCIO_EEXCEPTION},
+    {"BaseExceptionGroup", "BaseException", ASYNCIO_EGROUP},
+    {"ExceptionGroup", "Exception", ASYNCIO_EGROUP},
+    {"InvalidStateError", "Exception", ASYNCIO_EINVALIDSTATE},
+    {"QueueEmpty", "Exception", ASYNCIO_EQUEUEEMPTY},
+    {"QueueFull", "Exception", ASYNCIO_EQUEUEFULL},
+    {"QueueShutDown", "Exception", ASYNCIO_EQUEUESHUTDOWN},
+    {"EOFError", "Exception", ASYNCIO_EEXCEPTION},
+    {"IncompleteReadError", "EOFError", ASYNCIO_EINCOMPLETEREAD},
+    {"LimitOverrunError", "Exception", ASYNCIO_ELIMITOVERRUN},
+    {"RuntimeError", "Exception", ASYNCIO_ERUNTIME},
+    {"BrokenBarrierError", "RuntimeError", ASYNCIO_EBROKENBARRIER},
+    {"NotImplementedError", "RuntimeError", ASYNCIO_EEXCEPTION},
+    {"RecursionError", "RuntimeError", ASYNCIO_EEXCEPTION},
+    {"ValueError", "Exception", ASYNCIO_EVALUE},
+    {"UnicodeError", "ValueError", ASYNCIO_EEXCEPTION},
+    {"MemoryError", "Exception", ASYNCIO_ENOMEM},
+    {"ClientError", "Exception", ASYNCIO_EHTTP},
+    {"TypeError", "Exception", ASYNCIO_EEXCEPTION},
+    {"AssertionError", "Exception", ASYNCIO_EEXCEPTION},
+    {"AttributeError", "Exception", ASYNCIO_EEXCEPTION},
+    {"LookupError", "Exception", ASYNCIO_EEXCEPTION},
+    {"KeyError", "LookupError", ASYNCIO_EEXCEPTION},
+    {"IndexError", "LookupError", ASYNCIO_EEXCEPTION},
+    {"ArithmeticError", "Exception", ASYNCIO_EEXCEPTION},
+    {"ZeroDivisionError", "ArithmeticError", ASYNCIO_EEXCEPTION},
+    {"OverflowError", "ArithmeticError", ASYNCIO_EEXCEPTION},
+    {"OSError", "Exception", ASYNCIO_EEXCEPTION},
+    {"TimeoutError", "OSError", ASYNCIO_ETIMEDOUT},
+    {"ConnectionError", "OSError", ASYNCIO_EEXCEPTION},
+    {"ConnectionRefusedError", "ConnectionError", UV_ECONNREFUSED},
+    {"ConnectionResetError", "ConnectionError", UV_ECONNRESET},
+    {"ConnectionAbortedError", "ConnectionError", UV_ECONNABORTED},
+    {"BrokenPipeError", "ConnectionError", UV_EPIPE},
+    {"FileNotFoundError", "OSError", UV_ENOENT},
+    {"FileExistsError", "OSError", UV_EEXIST},
+    {"PermissionError", "OSError", UV_EACCES},
+    {"IsADirectoryError", "OSError", UV_EISDIR},
+    {"NotADirectoryError", "OSError", UV_ENOTDIR},
+    {"InterruptedError", "OSError", UV_EINTR},
+    {"BlockingIOError", "OSError", UV_EAGAIN},
+    {"ProcessLookupError", "OSError", UV_ESRCH},
+    {"ChildProcessError", "OSError", (-ECHILD)},
+    {"gaierror", "OSError", ASYNCIO_EEXCEPTION},
+};
+
+static const builtin_type_t *builtin(const char *name)
+{
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        if (strcmp(builtins[i].name, name) == 0)
+            return &builtins[i];
+    return NULL;
+}
+
+int asyncio__type_code(const char *type)
+{
+    const builtin_type_t *b = builtin(type);
+    return b ? b->code : ASYNCIO_EEXCEPTION;
+}
+
+/* User types, registered by any thread: guarded by registry_lock.  The
+ * table lives as long as the process and may outlive any allocator set
+ * with asyncio_set_allocator, so it uses the C library's directly. */
+typedef struct user_type {
+    char *name;
+    char *base;
+} user_type_t;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static user_type_t *registry;
+static size_t registry_len, registry_cap;
+
+static user_type_t *user_type(const char *name)
+{
+    for (size_t i = 0; i < registry_len; i++)
+        if (strcmp(registry[i].name, name) == 0)
+            return &registry[i];
+    return NULL;
+}
+
+/* The base of a type name; NULL for BaseException.  Call with the
+ * registry locked.  Unknown names derive from Exception. */
+static const char *base_of(const char *name)
+{
+    const builtin_type_t *b = builtin(name);
+    if (b)
+        return b->base;
+    user_type_t *u = user_type(name);
+    return u ? u->base : "Exception";
+}
+
+/* Registration refuses cycles and hierarchies deeper than this, so every
+ * walk up from a type ends within it. */
+#define MAX_DEPTH 64
+
+static int depth_of(const char *type)
+{
+    int depth = 0;
+    while (type && depth <= MAX_DEPTH) {
+        type = base_of(type);
+        depth++;
+    }
+    return depth;
+}
+
+static bool derives_from(const char *type, const char *ancestor)
+{
+    for (int depth = 0; type && depth <= MAX_DEPTH; depth++) {
+        if (strcmp(type, ancestor) == 0)
+            return true;
+        type = base_of(type);
+    }
+    return false;
+}
+
+bool asyncio__exc_matches(const asyncio_error_t *e, const char *type)
+{
+    if (!e)
+        return false;
+    if (!type || strcmp(type, "BaseException") == 0)
+        return true;
+    pthread_mutex_lock(&registry_lock);
+    bool m = derives_from(e->type, type);
+    pthread_mutex_unlock(&registry_lock);
+    return m;
+}
+
+int asyncio_exception_register(const char *type, const char *base)
+{
+    if (!base)
+        base = "Exception";
+    if (!type || !*type)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "exception type name is NULL or empty");
+    if (!*base)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "base type name is empty");
+    if (builtin(type))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "'%s' is a built-in exception type", type);
+    int rc = 0;
+    pthread_mutex_lock(&registry_lock);
+    user_type_t *u = user_type(type);
+    if (u) {
+        /* Formatted under the lock: another thread may move the table. */
+        char had[256] = "";
+        if (strcmp(u->base, base) != 0) {
+            rc = ASYNCIO_EVALUE;
+            snprintf(had, sizeof had, "%s", u->base);
+        }
+        pthread_mutex_unlock(&registry_lock);
+        if (rc)
+            return asyncio__raise_code(rc, "'%s' is already registered with base '%s'", type, had);
+        return 0;
+    }
+    if (!builtin(base) && !user_type(base))
+        rc = 1;
+    else if (derives_from(base, type))
+        rc = 2;
+    else if (depth_of(base) >= MAX_DEPTH - 1)
+        rc = 3;
+    if (rc) {
+        pthread_mutex_unlock(&registry_lock);
+        if (rc == 1)
+            return asyncio__raise_code(ASYNCIO_EVALUE, "unknown base exception type '%s'", base);
+        if (rc == 3)
+            return asyncio__raise_code(ASYNCIO_EVALUE,
+                                       "registering '%s' under '%s': hierarchy deeper than %d",
+                                       type, base, MAX_DEPTH);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "registering '%s' under '%s' makes a cycle",
+                                   type, base);
+    }
+    if (registry_len == registry_cap) {
+        size_t cap = registry_cap ? registry_cap * 2 : 16;
+        user_type_t *grown = realloc(registry, cap * sizeof *grown);
+        if (!grown)
+            goto nomem;
+        registry = grown;
+        registry_cap = cap;
+    }
+    char *n = strdup(type), *b = strdup(base);
+    if (!n || !b) {
+        free(n);
+        free(b);
+        goto nomem;
+    }
+    registry[registry_len++] = (user_type_t){n, b};
+    pthread_mutex_unlock(&registry_lock);
+    return 0;
+nomem:
+    pthread_mutex_unlock(&registry_lock);
+    return asyncio__raise_code(ASYNCIO_ENOMEM, "registering exception type '%s'", type);
+}
+
+/* ------------------------------------------------------------ codes */
+
+static const struct {
+    int code;
+    const char *type, *message;
+} own_codes[] = {
+#define ROW(name, value, type, msg) {value, type, msg},
+    ASYNCIO_ERRNO_MAP(ROW)
+#undef ROW
+};
+
+/* Python's OSError subclass for an errno (PEP 3151), by libuv code (on Unix
+ * a libuv code is -errno, also for the errnos libuv has no name for). */
+static const struct {
+    int code;
+    const char *type;
+} os_error_types[] = {
+    {UV_EAGAIN, "BlockingIOError"},
+    {UV_EALREADY, "BlockingIOError"},
+    {(-EINPROGRESS), "BlockingIOError"},
+    {(-ECHILD), "ChildProcessError"},
+    {UV_EPIPE, "BrokenPipeError"},
+    {UV_ESHUTDOWN, "BrokenPipeError"},
+    {UV_ECONNABORTED, "ConnectionAbortedError"},
+    {UV_ECONNREFUSED, "ConnectionRefusedError"},
+    {UV_ECONNRESET, "ConnectionResetError"},
+    {UV_EEXIST, "FileExistsError"},
+    {UV_ENOENT, "FileNotFoundError"},
+    {UV_EINTR, "InterruptedError"},
+    {UV_EISDIR, "IsADirectoryError"},
+    {UV_ENOTDIR, "NotADirectoryError"},
+    {UV_EACCES, "PermissionError"},
+    {UV_EPERM, "PermissionError"},
+    {UV_ESRCH, "ProcessLookupError"},
+    {UV_ETIMEDOUT, "TimeoutError"},
+};
+
+static const char *uv_type(int code)
+{
+    for (size_t i = 0; i < sizeof os_error_types / sizeof os_error_types[0]; i++)
+        if (os_error_types[i].code == code)
+            return os_error_types[i].type;
+    if (code <= UV_EAI_ADDRFAMILY && code >= UV_EAI_SOCKTYPE)
+        return "gaierror";
+    return "OSError";
+}
+
+const char *asyncio__code_type(int code)
+{
+    for (size_t i = 0; i < sizeof own_codes / sizeof own_codes[0]; i++)
+        if (own_codes[i].code == code)
+            return own_codes[i].type;
+    return uv_type(code);
+}
+
+const char *asyncio_strerror(int code)
+{
+    if (code == 0)
+        return "success";
+    for (size_t i = 0; i < sizeof own_codes / sizeof own_codes[0]; i++)
+        if (own_codes[i].code == code)
+            return own_codes[i].message;
+    /* uv_strerror allocates for codes it does not know: ask only for known. */
+    switch (code) {
+#define KNOWN(name, _) case UV_##name:
+        UV_ERRNO_MAP(KNOWN)
+#undef KNOWN
+        return uv_strerror(code);
+    default:
+        return "unknown error";
+    }
+}
+
+/* ------------------------------------------------------------ error objects */
+
+/* Allocation failures must still raise something: this one is never freed. */
+static asyncio__exc_t nomem_exc = {.pub = {ASYNCIO_ENOMEM, "MemoryError", "out of memory", 0}};
+
+static asyncio__exc_t *exc_alloc(int code, const char *type, int detail, size_t msglen)
+{
+    size_t tlen = strlen(type) + 1;
+    asyncio__exc_t *e = asyncio__malloc(sizeof *e + tlen + msglen + 1);
+    if (!e)
+        return NULL;
+    char *t = (char *)(e + 1);
+    memcpy(t, type, tlen);
+    e->pub.code = code;
+    e->pub.type = t;
+    e->pub.message = t + tlen;
+    e->pub.detail = detail;
+    e->nmembers = 0;
+    e->members = NULL;
+    return e;
+}
+
+/* exc_make and exc_new never fail: without memory they give the shared
+ * MemoryError, which exc_free leaves alone. */
+asyncio__exc_t *asyncio__exc_make(int code, const char *type, const char *message)
+{
+    if (!message)
+        message = "";
+    size_t mlen = strlen(message);
+    asyncio__exc_t *e = exc_alloc(code, type, 0, mlen);
+    if (!e)
+        return &nomem_exc;
+    memcpy((char *)e->pub.message, message, mlen + 1);
+    return e;
+}
+
+asyncio__exc_t *asyncio__exc_new(int code, const char *type, int detail, const char *fmt,
+                                 va_list ap)
+{
+    if (!fmt)
+        fmt = "";
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        n = 0;
+    asyncio__exc_t *e = exc_alloc(code, type, detail, (size_t)n);
+    if (!e)
+        return &nomem_exc;
+    vsnprintf((char *)e->pub.message, (size_t)n + 1, fmt, ap);
+    return e;
+}
+
+asyncio__exc_t *asyncio__exc_group(const char *message, asyncio__exc_t **members, size_t n)
+{
+    asyncio__exc_t *e = asyncio__exc_make(ASYNCIO_EGROUP, "ExceptionGroup", message);
+    if (e == &nomem_exc) {
+        for (size_t i = 0; i < n; i++)
+            asyncio__exc_free(members[i]);
+        asyncio__free(members);
+        return NULL;
+    }
+    e->members = members;
+    e->nmembers = n;
+    return e;
+}
+
+asyncio__exc_t *asyncio__exc_dup(const asyncio__exc_t *src)
+{
+    if (!src)
+        return NULL;
+    if (src == &nomem_exc)
+        return &nomem_exc;
+    asyncio__exc_t *e = asyncio__exc_make(src->pub.code, src->pub.type, src->pub.message);
+    if (e == &nomem_exc)
+        return e;
+    e->pub.detail = src->pub.detail;
+    if (src->pub.code == ASYNCIO_EGROUP && src->nmembers) {
+        e->members = asyncio__calloc(src->nmembers, sizeof *e->members);
+        if (!e->members)
+            goto fail;
+        e->nmembers = src->nmembers;
+        for (size_t i = 0; i < src->nmembers; i++)
+            if ((e->members[i] = asyncio__exc_dup(src->members[i])) == &nomem_exc)
+                goto fail;
+    }
+    return e;
+fail:
+    asyncio__exc_free(e);
+    return &nomem_exc;
+}
+
+void asyncio__exc_free(asyncio__exc_t *e)
+{
+    if (!e || e == &nomem_exc)
+        return;
+    for (size_t i = 0; i < e->nmembers; i++)
+        asyncio__exc_free(e->members[i]);
+    asyncio__free(e->members);
+    asyncio__free(e);
+}
+
+/* ------------------------------------------------------------ indicators */
+
+_Thread_local asyncio__tls_t asyncio__tls __attribute__((tls_model("initial-exec")));
+
+/* Frees a thread's indicator when the thread exits. */
+static pthread_key_t tls_key;
+static pthread_once_t tls_key_once = PTHREAD_ONCE_INIT;
+
+static void tls_destructor(void *p)
+{
+    asyncio__errstate_clear(p);
+}
+
+static void tls_key_create(void)
+{
+    pthread_key_create(&tls_key, tls_destructor);
+}
+
+asyncio__errstate_t *asyncio__errstate(void)
+{
+    asyncio__task_t *t = asyncio__current();
+    return t ? &t->err : &asyncio__tls.err;
+}
+
+void asyncio__errstate_clear(asyncio__errstate_t *es)
+{
+    asyncio__exc_free(es->raised);
+    asyncio__exc_free(es->caught);
+    es->raised = es->caught = NULL;
+}
+
+void *asyncio__raise_exc(asyncio__exc_t *e)
+{
+    asyncio__errstate_t *es = asyncio__errstate();
+    if (!e)
+        e = &nomem_exc;
+    if (es == &asyncio__tls.err && !es->raised && !es->caught) {
+        /* First use of this thread's indicator: free it at thread exit. */
+        pthread_once(&tls_key_once, tls_key_create);
+        pthread_setspecific(tls_key, es);
+    }
+    /* e was made before the old errors go, so it may quote them. */
+    asyncio__exc_free(es->caught);
+    es->caught = NULL;
+    asyncio__exc_free(es->raised);
+    es->raised = e;
+    return NULL;
+}
+
+int asyncio__raise_code(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    asyncio__raise_exc(asyncio__exc_new(code, asyncio__code_type(code), 0, fmt, ap));
+    va_end(ap);
+    return code;
+}
+
+asyncio__exc_t *asyncio__take_raised(void)
+{
+    asyncio__errstate_t *es = asyncio__errstate();
+    asyncio__exc_t *e = es->raised;
+    es->raised = NULL;
+    return e;
+}
+
+const asyncio_error_t *asyncio_error(void)
+{
+    asyncio__exc_t *e = asyncio__errstate()->raised;
+    return e ? &e->pub : NULL;
+}
+
+bool asyncio_error_matches(const char *type)
+{
+    asyncio__exc_t *e = asyncio__errstate()->raised;
+    return e && asyncio__exc_matches(&e->pub, type);
+}
+
+const asyncio_error_t *asyncio_catch(const char *type)
+{
+    asyncio__errstate_t *es = asyncio__errstate();
+    if (!es->raised || !asyncio__exc_matches(&es->raised->pub, type))
+        return NULL;
+    asyncio__exc_free(es->caught);
+    es->caught = es->raised;
+    es->raised = NULL;
+    return &es->caught->pub;
+}
+
+void asyncio_error_clear(void)
+{
+    asyncio__errstate_clear(asyncio__errstate());
+}
+
+void *asyncio_raise(const char *type, const char *fmt, ...)
+{
+    if (!type)
+        type = "Exception";
+    va_list ap;
+    va_start(ap, fmt);
+    asyncio__raise_exc(asyncio__exc_new(asyncio__type_code(type), type, 0, fmt, ap));
+    va_end(ap);
+    return NULL;
+}
+
+void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
+{
+    if (uv_code >= 0 || uv_code < UV_EOF) { /* libuv's codes end at UV_EOF (-4095) */
+        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_raise_uv: %d is not a libuv error code",
+                            uv_code);
+        return NULL;
+    }
+    char context[256] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(context, sizeof context, fmt, ap);
+        va_end(ap);
+    }
+    /* Python's form: "[Errno 111] Connection refused: context". */
+    int detail = uv_code > -3000 ? -uv_code : 0;
+    const char *fmt2 = *context ? "[Errno %d] %s: %s" : "[Errno %d] %s";
+    char buf[512];
+    snprintf(buf, sizeof buf, fmt2, detail, asyncio_strerror(uv_code), context);
+    asyncio__exc_t *e = asyncio__exc_make(uv_code, uv_type(uv_code), buf);
+    if (e != &nomem_exc)
+        e->pub.detail = detail;
+    return asyncio__raise_exc(e);
+}
+
+void *asyncio_reraise(void)
+{
+    /* Python's bare `raise`: the exception being handled, which is the
+     * raised one, or else the one asyncio_catch took last. */
+    asyncio__errstate_t *es = asyncio__errstate();
+    if (es->raised)
+        return NULL;
+    if (es->caught) {
+        es->raised = es->caught;
+        es->caught = NULL;
+        return NULL;
+    }
+    asyncio__raise_code(ASYNCIO_ERUNTIME, "No active exception to reraise");
+    return NULL;
+}
+
+void *asyncio_raise_error(const asyncio_error_t *err)
+{
+    if (!err) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_raise_error: error is NULL");
+        return NULL;
+    }
+    return asyncio__raise_exc(asyncio__exc_dup((const asyncio__exc_t *)err));
+}
+
+asyncio_error_t *asyncio_error_dup(const asyncio_error_t *err)
+{
+    if (!err)
+        return NULL;
+    asyncio__exc_t *e;
+    if (err == &nomem_exc.pub) {
+        /* The shared MemoryError is not the user's to free: a real copy. */
+        size_t mlen = strlen(err->message);
+        if ((e = exc_alloc(err->code, err->type, 0, mlen)))
+            memcpy((char *)e->pub.message, err->message, mlen + 1);
+    } else {
+        e = asyncio__exc_dup((const asyncio__exc_t *)err);
+    }
+    return e && e != &nomem_exc ? &e->pub : NULL;
+}
+
+void asyncio_error_free(asyncio_error_t *err)
+{
+    asyncio__exc_free((asyncio__exc_t *)err);
+}
+
+size_t asyncio_error_group_size(const asyncio_error_t *err)
+{
+    if (!err || err->code != ASYNCIO_EGROUP)
+        return 0;
+    return ((const asyncio__exc_t *)err)->nmembers;
+}
+
+const asyncio_error_t *asyncio_error_group_item(const asyncio_error_t *err, size_t i)
+{
+    if (i >= asyncio_error_group_size(err))
+        return NULL;
+    return &((const asyncio__exc_t *)err)->members[i]->pub;
+}
+
+int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
+{
+    if (!fn)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call: fn is NULL");
+    if (!asyncio__require_task("asyncio_call"))
+        return ASYNCIO_ERUNTIME;
+    /* fn runs with a clean indicator, as a new `await` would; the error
+     * that was raised before comes back if fn succeeds. */
+    asyncio__errstate_t *es = asyncio__errstate();
+    asyncio__errstate_t saved = *es; /* what the caller raised and caught */
+    *es = (asyncio__errstate_t){NULL, NULL};
+    void *r = fn(arg);
+    es = asyncio__errstate();
+    asyncio__exc_free(es->caught); /* fn's own catches end with fn */
+    es->caught = saved.caught;
+    if (es->raised) {
+        asyncio__exc_free(saved.raised);
+        return es->raised->pub.code;
+    }
+    es->raised = saved.raised;
+    if (result)
+        *result = r;
+    return 0;
+}

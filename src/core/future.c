@@ -1,0 +1,381 @@
+/*
+ * Futures: asyncio.Future's state machine, done callbacks, reference
+ * counting.
+ *
+ * States go PENDING -> FINISHED (result or exception) or PENDING ->
+ * CANCELLED, once.  Done callbacks are records in a FIFO list; the first
+ * lives inside the future, so the common single waiter costs no
+ * allocation.  Completing moves every record to the loop's ready queue
+ * (each holding a reference to the future): callbacks never run inside the
+ * call that completed the future.
+ */
+#include "core/core.h"
+
+#include <string.h>
+
+bool asyncio__future_check(asyncio_future_t *fut, const char *who)
+{
+    if (!fut) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s: future is NULL", who);
+        return false;
+    }
+    if (fut->magic != ASYNCIO__FUTURE_MAGIC) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live future", who);
+        return false;
+    }
+    return true;
+}
+
+asyncio_future_t *asyncio__future_new(asyncio_loop_t *loop)
+{
+    asyncio_future_t *f = asyncio__freelist_get(&loop->free_futures);
+    if (!f && !(f = asyncio__malloc(sizeof *f))) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "creating a future");
+        return NULL;
+    }
+    memset(f, 0, sizeof *f);
+    f->magic = ASYNCIO__FUTURE_MAGIC;
+    f->refcnt = 1;
+    f->loop = loop;
+    f->cbs_tailp = &f->cbs;
+    asyncio__loop_ref(loop);
+    return f;
+}
+
+asyncio_future_t *asyncio_future_new(void)
+{
+    asyncio_loop_t *loop = asyncio__loop_get();
+    if (!loop || loop->closed) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_future_new: no running event loop");
+        return NULL;
+    }
+    return asyncio__future_new(loop);
+}
+
+asyncio_future_t *asyncio_incref(asyncio_future_t *fut)
+{
+    if (fut)
+        fut->refcnt++;
+    return fut;
+}
+
+void asyncio_decref(asyncio_future_t *fut)
+{
+    if (fut && --fut->refcnt == 0)
+        asyncio__future_release(fut);
+}
+
+/* A callback record beyond the first, which lives inside the future. */
+typedef struct extra_callback {
+    asyncio__callback_t cb;
+    asyncio_future_t *fut;
+} extra_callback_t;
+
+static void free_record(asyncio_future_t *f, asyncio__callback_t *cb)
+{
+    if (cb == &f->cb0)
+        f->cb0_used = 0;
+    else
+        asyncio__free(cb);
+}
+
+void asyncio__future_release(asyncio_future_t *f)
+{
+    if (f->log_exception) {
+        /* The handler may keep the future (asyncio_incref): then it lives. */
+        f->log_exception = 0;
+        f->refcnt = 1;
+        asyncio__report(f->loop,
+                        f->is_task ? "Task exception was never retrieved"
+                                   : "Future exception was never retrieved",
+                        &f->exc->pub, f);
+        if (--f->refcnt > 0)
+            return;
+    }
+    if (f->ops)
+        f->ops->free(f);
+    for (asyncio__callback_t *cb = f->cbs, *next; cb; cb = next) {
+        next = cb->next;
+        free_record(f, cb);
+    }
+    asyncio__exc_free(f->exc);
+    asyncio_loop_t *loop = f->loop;
+    f->magic = ASYNCIO__DEAD_MAGIC;
+    if (f->is_task) {
+        asyncio__task_free((asyncio__task_t *)f);
+    } else if (loop->closed) {
+        asyncio__free(f);
+    } else {
+        asyncio__freelist_put(&loop->free_futures, f);
+    }
+    asyncio__loop_unref(loop);
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static void run_callback(asyncio_future_t *f, asyncio__callback_t *cb)
+{
+    asyncio_done_fn fn = cb->fn;
+    void *arg = cb->arg;
+    bool run = cb->internal || !f->loop->closed;
+    free_record(f, cb);
+    if (run)
+        fn(f, arg);
+    asyncio_decref(f);
+}
+
+static void run_cb0(asyncio__ready_t *r)
+{
+    run_callback(asyncio__container_of(r, asyncio_future_t, cb0.ready), (asyncio__callback_t *)r);
+}
+
+static void run_extra(asyncio__ready_t *r)
+{
+    run_callback(((extra_callback_t *)r)->fut, (asyncio__callback_t *)r);
+}
+
+static void schedule_record(asyncio_future_t *f, asyncio__callback_t *cb)
+{
+    f->refcnt++;
+    asyncio__ready_push(f->loop, &cb->ready);
+}
+
+static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool internal)
+{
+    asyncio__callback_t *cb = &f->cb0;
+    if (!f->cb0_used) {
+        f->cb0_used = 1;
+        cb->ready.run = run_cb0;
+    } else {
+        extra_callback_t *x = asyncio__malloc(sizeof *x);
+        if (!x)
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "adding a done callback");
+        x->fut = f;
+        cb = &x->cb;
+        cb->ready.run = run_extra;
+    }
+    cb->fn = fn;
+    cb->arg = arg;
+    cb->internal = internal;
+    cb->next = NULL;
+    if (f->state != ASYNCIO__PENDING) {
+        schedule_record(f, cb);
+    } else {
+        *f->cbs_tailp = cb;
+        f->cbs_tailp = &cb->next;
+    }
+    return 0;
+}
+
+int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
+{
+    return add_callback(f, fn, arg, true);
+}
+
+int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
+{
+    if (!asyncio__future_check(fut, "asyncio_add_done_callback"))
+        return ASYNCIO_EVALUE;
+    if (!fn)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_add_done_callback: fn is NULL");
+    if (fut->loop->closed)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                   "asyncio_add_done_callback: Event loop is closed");
+    return add_callback(fut, fn, arg, false);
+}
+
+int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
+{
+    if (!asyncio__future_check(fut, "asyncio_remove_done_callback"))
+        return ASYNCIO_EVALUE;
+    int removed = 0;
+    asyncio__callback_t **pp = &fut->cbs;
+    while (*pp) {
+        asyncio__callback_t *cb = *pp;
+        if (cb->fn == fn && cb->arg == arg) {
+            *pp = cb->next;
+            free_record(fut, cb);
+            removed++;
+        } else {
+            pp = &cb->next;
+        }
+    }
+    fut->cbs_tailp = pp;
+    return removed;
+}
+
+static void schedule_callbacks(asyncio_future_t *f)
+{
+    asyncio__callback_t *cb = f->cbs;
+    f->cbs = NULL;
+    f->cbs_tailp = &f->cbs;
+    for (asyncio__callback_t *next; cb; cb = next) {
+        next = cb->next;
+        schedule_record(f, cb);
+    }
+}
+
+/* ------------------------------------------------------------ completion */
+
+void asyncio__future_finish(asyncio_future_t *f, void *result, asyncio__exc_t *exc)
+{
+    f->state = ASYNCIO__FINISHED;
+    f->result = result;
+    f->exc = exc;
+    f->log_exception = exc != NULL;
+    schedule_callbacks(f);
+}
+
+bool asyncio__future_cancel(asyncio_future_t *f, const char *msg)
+{
+    f->log_exception = 0; /* Python: cancelling counts as looking at it */
+    if (f->state != ASYNCIO__PENDING)
+        return false;
+    f->state = ASYNCIO__CANCELLED;
+    f->log_exception = 0;
+    /* Made now so the message survives; if memory is short it is made
+     * (without the message) when someone asks. */
+    f->exc = asyncio__exc_make(ASYNCIO_ECANCELLED, "CancelledError", msg);
+    schedule_callbacks(f);
+    return true;
+}
+
+void asyncio__future_set_cancelled(asyncio_future_t *f, asyncio__exc_t *exc)
+{
+    f->state = ASYNCIO__CANCELLED;
+    f->log_exception = 0;
+    f->exc = exc;
+    schedule_callbacks(f);
+}
+
+asyncio__exc_t *asyncio__future_cancelled_exc(asyncio_future_t *f)
+{
+    if (!f->exc)
+        f->exc = asyncio__exc_make(ASYNCIO_ECANCELLED, "CancelledError", "");
+    return f->exc;
+}
+
+int asyncio__future_outcome(asyncio_future_t *f, void **result)
+{
+    switch (f->state) {
+    case ASYNCIO__PENDING:
+        return asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "Result is not ready.");
+    case ASYNCIO__CANCELLED: {
+        asyncio__exc_t *e = asyncio__exc_dup(asyncio__future_cancelled_exc(f));
+        asyncio__raise_exc(e);
+        return e->pub.code;
+    }
+    default:
+        f->log_exception = 0;
+        if (f->exc) {
+            asyncio__exc_t *e = asyncio__exc_dup(f->exc);
+            asyncio__raise_exc(e);
+            return e->pub.code;
+        }
+        if (result)
+            *result = f->result;
+        return 0;
+    }
+}
+
+static const char *state_name(asyncio_future_t *f)
+{
+    return f->state == ASYNCIO__CANCELLED ? "CANCELLED" : "FINISHED";
+}
+
+static int settable(asyncio_future_t *fut, const char *who)
+{
+    if (!asyncio__future_check(fut, who))
+        return ASYNCIO_EVALUE;
+    if (fut->is_task)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Task does not support %s operation",
+                                   who + sizeof "asyncio_future_" - 1);
+    if (fut->state != ASYNCIO__PENDING)
+        return asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "%s: <Future %s>", state_name(fut),
+                                   fut->state == ASYNCIO__CANCELLED ? "cancelled" : "finished");
+    return 0;
+}
+
+int asyncio_future_set_result(asyncio_future_t *fut, void *value)
+{
+    int rc = settable(fut, "asyncio_future_set_result");
+    if (rc)
+        return rc;
+    asyncio__future_finish(fut, value, NULL);
+    return 0;
+}
+
+int asyncio_future_set_exception(asyncio_future_t *fut, const char *type, const char *fmt, ...)
+{
+    int rc = settable(fut, "asyncio_future_set_exception");
+    if (rc)
+        return rc;
+    if (!type)
+        type = "Exception";
+    va_list ap;
+    va_start(ap, fmt);
+    asyncio__exc_t *e = asyncio__exc_new(asyncio__type_code(type), type, 0, fmt, ap);
+    va_end(ap);
+    asyncio__future_finish(fut, NULL, e);
+    return 0;
+}
+
+int asyncio_future_set_error(asyncio_future_t *fut, const asyncio_error_t *err)
+{
+    int rc = settable(fut, "asyncio_future_set_error");
+    if (rc)
+        return rc;
+    if (!err)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_future_set_error: error is NULL");
+    asyncio__future_finish(fut, NULL, asyncio__exc_dup((const asyncio__exc_t *)err));
+    return 0;
+}
+
+/* ------------------------------------------------------------ queries */
+
+bool asyncio_cancel(asyncio_future_t *fut, const char *msg)
+{
+    if (!asyncio__future_check(fut, "asyncio_cancel"))
+        return false;
+    if (fut->is_task)
+        return asyncio__task_cancel((asyncio__task_t *)fut, msg);
+    if (fut->ops)
+        return fut->ops->cancel(fut, msg);
+    return asyncio__future_cancel(fut, msg);
+}
+
+bool asyncio_done(asyncio_future_t *fut)
+{
+    return fut && fut->state != ASYNCIO__PENDING;
+}
+
+bool asyncio_cancelled(asyncio_future_t *fut)
+{
+    return fut && fut->state == ASYNCIO__CANCELLED;
+}
+
+int asyncio_result(asyncio_future_t *fut, void **value)
+{
+    if (!asyncio__future_check(fut, "asyncio_result"))
+        return ASYNCIO_EVALUE;
+    return asyncio__future_outcome(fut, value);
+}
+
+const asyncio_error_t *asyncio_exception(asyncio_future_t *fut)
+{
+    if (!asyncio__future_check(fut, "asyncio_exception"))
+        return NULL;
+    if (fut->state == ASYNCIO__PENDING) {
+        asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "Exception is not set.");
+        return NULL;
+    }
+    if (fut->state == ASYNCIO__CANCELLED)
+        return &asyncio__future_cancelled_exc(fut)->pub;
+    fut->log_exception = 0;
+    return fut->exc ? &fut->exc->pub : NULL;
+}
+
+bool asyncio_is_task(asyncio_future_t *fut)
+{
+    return fut && fut->magic == ASYNCIO__FUTURE_MAGIC && fut->is_task;
+}

@@ -1,0 +1,103 @@
+/*
+ * Waiter queues shared by the synchronisation primitives (sync.c) and the
+ * queues (queue.c).  Nothing here is API.
+ *
+ * A waiter is a node that lives in the waiting task's frame and is linked
+ * into the primitive it waits on, so waiting allocates no list node.  Each
+ * waiter awaits one future, taken from the loop's free list, because the
+ * future is what cancellation reaches (cancelling a task cancels the future
+ * it waits on).  That is the whole cost of a wait: no malloc on the hot
+ * path.
+ *
+ * The lists follow Python's deques of futures: a waiter may stay linked
+ * after its future is done (Lock, Event, Condition and Semaphore remove
+ * their own waiter when it resumes, as Python's `finally:` clauses do), or
+ * be unlinked by whoever wakes it (Queue's `_wakeup_next` pops it).  Either
+ * way the waiting task unlinks its node, if still linked, before its frame
+ * goes away.
+ */
+#ifndef CASYNCIO_CORE_WAITERS_H
+#define CASYNCIO_CORE_WAITERS_H
+
+#include "core/core.h"
+
+typedef struct asyncio__waiter {
+    struct asyncio__waiter *prev, *next;
+    asyncio_future_t *fut; /* what the task awaits; done once woken or cancelled */
+    bool linked;
+} asyncio__waiter_t;
+
+typedef struct asyncio__waitq {
+    asyncio__waiter_t *head, *tail;
+} asyncio__waitq_t;
+
+static inline void asyncio__waitq_append(asyncio__waitq_t *q, asyncio__waiter_t *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->linked = true;
+}
+
+static inline void asyncio__waitq_unlink(asyncio__waitq_t *q, asyncio__waiter_t *w)
+{
+    if (!w->linked)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->prev = w->next = NULL;
+    w->linked = false;
+}
+
+static inline bool asyncio__waiter_done(const asyncio__waiter_t *w)
+{
+    return w->fut->state != ASYNCIO__PENDING;
+}
+
+static inline bool asyncio__waiter_cancelled(const asyncio__waiter_t *w)
+{
+    return w->fut->state == ASYNCIO__CANCELLED;
+}
+
+/* `fut.set_result(...)` for a waiter not done yet; false if it was done. */
+static inline bool asyncio__waiter_wake(asyncio__waiter_t *w)
+{
+    if (w->fut->state != ASYNCIO__PENDING)
+        return false;
+    asyncio__future_finish(w->fut, NULL, NULL);
+    return true;
+}
+
+/* Links w at the tail of q with a fresh future and suspends the task until
+ * the future is done.  Returns 0 when it was woken (its future got a
+ * result), else a negative code, raised: CancelledError (the task was
+ * cancelled while waiting, or just after being woken: then the future has
+ * a result but the code is still ECANCELLED, as `await fut` raises in
+ * Python), MemoryError (no future: w is not linked).  On return w->fut is
+ * done (a future left pending by a refused wait is cancelled, as Python's
+ * `fut.cancel()  # just in case`), and w may still be linked: the caller
+ * decides what its wake-up meant, then calls asyncio__waiter_end. */
+int asyncio__waiter_wait(asyncio__waitq_t *q, asyncio__waiter_t *w, asyncio__task_t *t);
+
+/* Unlinks w if it is still linked and drops its future. */
+void asyncio__waiter_end(asyncio__waitq_t *q, asyncio__waiter_t *w);
+
+/* Python's _LoopBoundMixin: a primitive is bound to the loop of the first
+ * task that waits on it; waiting from another loop raises RuntimeError. */
+int asyncio__bind_loop(uint64_t *bound, asyncio__task_t *t, const char *what);
+
+/* The check every public function makes: obj not NULL and its magic
+ * number right, else ValueError naming `who`. */
+bool asyncio__obj_check(const void *obj, uint32_t magic, const char *who, const char *what);
+
+#endif /* CASYNCIO_CORE_WAITERS_H */

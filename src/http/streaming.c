@@ -1,0 +1,247 @@
+/*
+ * Streamed HTTP bodies: `async with session.get(url) as resp:` and
+ * `async for chunk in resp.content.iter_chunked(n)`.
+ *
+ * curl's write callback appends to the fill buffer; the reader takes the
+ * give buffer.  When the reader has drained the give buffer the two swap
+ * (so a chunk handed out is never moved or overwritten while the reader
+ * holds it).  When the fill buffer holds the session's stream_buffer bytes
+ * the write callback pauses the transfer (CURL_WRITEFUNC_PAUSE: curl keeps
+ * that piece and stops reading the socket, TCP flow control holds the
+ * server back); the reader resumes it after the next swap.  Memory per
+ * stream is therefore bounded by about twice stream_buffer plus one piece
+ * from curl, whatever the body's size.
+ */
+#include "http/http.h"
+
+#include <stdio.h>
+#include <string.h>
+
+size_t asyncio__http_stream_write(asyncio__http_xfer_t *x, const char *p, size_t len)
+{
+    asyncio_http_stream_t *st = x->stream;
+    if (st->fill_len >= st->limit) {
+        st->paused = true;
+        st->pauses++;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (st->fill_len + len > st->fill_cap) {
+        size_t n = st->fill_cap ? st->fill_cap : 16384;
+        while (n < st->fill_len + len)
+            n *= 2;
+        char *b = asyncio__realloc(st->fill, n);
+        if (!b) {
+            x->nomem = true;
+            return 0;
+        }
+        st->fill = b;
+        st->fill_cap = n;
+    }
+    memcpy(st->fill + st->fill_len, p, len);
+    st->fill_len += len;
+    asyncio__http_xfer_wake(x);
+    return len;
+}
+
+static asyncio_http_stream_t *check_stream(asyncio_http_stream_t *st, const char *who)
+{
+    if (asyncio__http_in_callback(who))
+        return NULL;
+    if (!st) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s: stream is NULL", who);
+        return NULL;
+    }
+    if (st->magic != ASYNCIO__HTTP_STREAM_MAGIC) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: not a stream (closed already?)", who);
+        return NULL;
+    }
+    return st;
+}
+
+static void stream_free(asyncio_http_stream_t *st)
+{
+    if (st->xfer)
+        asyncio__http_xfer_put(st->xfer);
+    asyncio__http_response_release(st->resp);
+    asyncio__free(st->fill);
+    asyncio__free(st->give);
+    st->magic = ASYNCIO__HTTP_DEAD_MAGIC;
+    asyncio__free(st);
+}
+
+int asyncio_http_stream_open(asyncio_http_session_t *session, const asyncio_http_request_t *req,
+                             asyncio_http_stream_t **out)
+{
+    static const char who[] = "asyncio_http_stream_open";
+    if (out)
+        *out = NULL;
+    asyncio__task_t *task = asyncio__require_task(who);
+    if (!task)
+        return ASYNCIO_ERUNTIME;
+    if (!out)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: out is NULL (the stream must be closed)",
+                                   who);
+    asyncio__http_session_t *s = asyncio__http_session_resolve(session, who);
+    if (!s)
+        return asyncio_error()->code;
+    asyncio_http_stream_t *st = asyncio__calloc(1, sizeof *st);
+    if (!st)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+    st->magic = ASYNCIO__HTTP_STREAM_MAGIC;
+    st->limit = s->stream_buffer;
+    int rc;
+    asyncio__http_xfer_t *x = asyncio__http_xfer_get(s);
+    if (!x) {
+        rc = ASYNCIO_ENOMEM;
+        goto fail;
+    }
+    st->xfer = x;
+    x->stream = st;
+    if ((rc = asyncio__http_xfer_setup(x, req, true, who)) || (rc = asyncio__http_xfer_start(x)))
+        goto fail;
+    while (!x->headers_done && !x->done)
+        if ((rc = asyncio__http_xfer_wait(task, x)))
+            goto fail;
+    if ((rc = asyncio__http_xfer_raise(x, who)))
+        goto fail;
+    if (!(st->resp = asyncio__http_response_make(x, false))) {
+        rc = ASYNCIO_ENOMEM;
+        goto fail;
+    }
+    asyncio__http_response_pin(st->resp);
+    *out = st;
+    return 0;
+fail:
+    stream_free(st);
+    return rc;
+}
+
+const asyncio_http_response_t *asyncio_http_stream_response(asyncio_http_stream_t *st)
+{
+    if (!st || st->magic != ASYNCIO__HTTP_STREAM_MAGIC)
+        return NULL;
+    return st->resp;
+}
+
+/* Makes the give buffer hold unread bytes, or finds the end: 0 with
+ * give_off < give_len, or 0 with nothing at the end of the body. */
+static int fill_give(asyncio_http_stream_t *st, const char *who)
+{
+    if (st->give_off < st->give_len)
+        return 0;
+    asyncio__task_t *task = asyncio__require_task(who);
+    if (!task)
+        return ASYNCIO_ERUNTIME;
+    if (st->reading)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: another task is reading this stream",
+                                   who);
+    asyncio__http_xfer_t *x = st->xfer;
+    for (;;) {
+        if (st->fill_len) {
+            char *b = st->give;
+            size_t cap = st->give_cap;
+            st->give = st->fill;
+            st->give_cap = st->fill_cap;
+            st->give_len = st->fill_len;
+            st->give_off = 0;
+            st->fill = b;
+            st->fill_cap = cap;
+            st->fill_len = 0;
+            if (st->paused && x->in_multi) {
+                /* Not from a curl callback: curl may deliver the piece it
+                 * kept right here (into the new fill buffer). */
+                st->paused = false;
+                curl_easy_pause(x->easy, CURLPAUSE_CONT);
+            }
+            return 0;
+        }
+        if (x->done) {
+            int rc = asyncio__http_xfer_raise(x, who);
+            if (rc == 0 && !st->finished) {
+                st->finished = true;
+                asyncio__http_response_timings(x, st->resp);
+            }
+            return rc;
+        }
+        st->reading = true;
+        int rc = asyncio__http_xfer_wait(task, x);
+        st->reading = false;
+        if (rc) {
+            /* Cancelled mid-body: the transfer stops here; later reads
+             * raise ClientError. */
+            if (x->in_multi) {
+                curl_multi_remove_handle(x->session->multi, x->easy);
+                x->in_multi = false;
+                x->done = true;
+                x->result = CURLE_ABORTED_BY_CALLBACK;
+                snprintf(x->errbuf, sizeof x->errbuf, "stream aborted by a cancelled read");
+            }
+            return rc;
+        }
+    }
+}
+
+int asyncio_http_stream_read(asyncio_http_stream_t *st, void *buf, size_t cap, size_t *n)
+{
+    static const char who[] = "asyncio_http_stream_read";
+    if (n)
+        *n = 0;
+    if (!check_stream(st, who))
+        return asyncio_error()->code;
+    if (!buf || !cap)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: buf is NULL or cap is 0", who);
+    int rc = fill_give(st, who);
+    if (rc)
+        return rc;
+    size_t k = st->give_len - st->give_off;
+    if (k > cap)
+        k = cap;
+    memcpy(buf, st->give + st->give_off, k);
+    st->give_off += k;
+    st->resp->body_len += k;
+    if (n)
+        *n = k;
+    return 0;
+}
+
+int asyncio_http_stream_read_chunk(asyncio_http_stream_t *st, const void **data, size_t *len)
+{
+    static const char who[] = "asyncio_http_stream_read_chunk";
+    if (data)
+        *data = NULL;
+    if (len)
+        *len = 0;
+    if (!check_stream(st, who))
+        return asyncio_error()->code;
+    int rc = fill_give(st, who);
+    if (rc)
+        return rc;
+    size_t k = st->give_len - st->give_off;
+    if (data)
+        *data = k ? st->give + st->give_off : NULL;
+    if (len)
+        *len = k;
+    st->give_off = st->give_len;
+    st->resp->body_len += k;
+    return 0;
+}
+
+void asyncio_http_stream_close(asyncio_http_stream_t *st)
+{
+    static const char who[] = "asyncio_http_stream_close";
+    if (!st)
+        return;
+    if (!check_stream(st, who))
+        return;
+    if (st->reading) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: a task is suspended reading this stream", who);
+        return;
+    }
+    stream_free(st);
+}
+
+void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *pauses)
+{
+    *bytes = st->fill_cap + st->give_cap;
+    *pauses = st->pauses;
+}

@@ -1,0 +1,215 @@
+/*
+ * DNS: loop.getaddrinfo / loop.getnameinfo on libuv's requests (run on
+ * libuv's thread pool).
+ *
+ * A request lives on the heap, not on the task's stack: when the waiting
+ * task is cancelled it leaves at once, uv_cancel stops the request if it
+ * has not started, and the callback, which comes in every case (with
+ * UV_EAI_CANCELED when cancelled), frees what is left.
+ */
+#include "net/net.h"
+
+#include <string.h>
+
+typedef struct dns_req {
+    union {
+        uv_getaddrinfo_t ai;
+        uv_getnameinfo_t ni;
+    } req;
+    asyncio_future_t *fut; /* the request's own reference */
+    struct addrinfo *res;
+    int status;
+    bool done;      /* the callback ran */
+    bool abandoned; /* the task left: the callback frees the request */
+    char host[ASYNCIO_NI_MAXHOST];
+    char service[ASYNCIO_NI_MAXSERV];
+} dns_req_t;
+
+static void req_done(dns_req_t *r)
+{
+    r->done = true;
+    if (r->abandoned) {
+        uv_freeaddrinfo(r->res);
+        asyncio_decref(r->fut);
+        asyncio__free(r);
+        return;
+    }
+    if (r->fut->state == ASYNCIO__PENDING && !r->fut->loop->closed)
+        asyncio__future_finish(r->fut, NULL, NULL);
+}
+
+static void getaddrinfo_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    dns_req_t *r = asyncio__container_of(req, dns_req_t, req.ai);
+    r->status = status;
+    r->res = res;
+    req_done(r);
+}
+
+static void getnameinfo_cb(uv_getnameinfo_t *req, int status, const char *host, const char *service)
+{
+    dns_req_t *r = asyncio__container_of(req, dns_req_t, req.ni);
+    r->status = status;
+    if (status == 0) {
+        snprintf(r->host, sizeof r->host, "%s", host ? host : "");
+        snprintf(r->service, sizeof r->service, "%s", service ? service : "");
+    }
+    req_done(r);
+}
+
+static dns_req_t *req_new(asyncio_loop_t *loop)
+{
+    dns_req_t *r = asyncio__calloc(1, sizeof *r);
+    if (!r) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "a DNS request");
+        return NULL;
+    }
+    if (!(r->fut = asyncio__future_new(loop))) {
+        asyncio__free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Waits for r; on cancellation abandons it to its callback.  0 or the
+ * raised CancelledError; r is freed by the caller only when 0. */
+static int req_wait(asyncio__task_t *task, dns_req_t *r, uv_req_t *req)
+{
+    int rc = asyncio__task_wait_private(task, r->fut);
+    if (rc && !r->done) {
+        r->abandoned = true;
+        uv_cancel(req); /* fails once running: the callback comes anyway */
+        return rc;
+    }
+    if (rc) {
+        uv_freeaddrinfo(r->res);
+        asyncio_decref(r->fut);
+        asyncio__free(r);
+    }
+    return rc;
+}
+
+int asyncio__resolve(asyncio__task_t *task, const char *host, const char *service,
+                     const struct addrinfo *hints, struct addrinfo **res, const char *who)
+{
+    dns_req_t *r = req_new(task->fut.loop);
+    if (!r)
+        return ASYNCIO_ENOMEM;
+    int rc = uv_getaddrinfo(&task->fut.loop->uv, &r->req.ai, getaddrinfo_cb, host, service, hints);
+    if (rc < 0) {
+        asyncio_decref(r->fut);
+        asyncio__free(r);
+        asyncio_raise_uv(rc, "%s: %s", who, host ? host : service);
+        return rc;
+    }
+    if ((rc = req_wait(task, r, (uv_req_t *)&r->req.ai)))
+        return rc;
+    rc = r->status;
+    *res = r->res;
+    asyncio_decref(r->fut);
+    asyncio__free(r);
+    if (rc < 0) {
+        asyncio_raise_uv(rc, "%s", host ? host : service);
+        return rc;
+    }
+    return 0;
+}
+
+int asyncio_getaddrinfo(const char *host, const char *service, int family, int type, int flags,
+                        asyncio_addrinfo_t **result)
+{
+    asyncio__task_t *task = asyncio__require_task("asyncio_getaddrinfo");
+    if (!task)
+        return ASYNCIO_ERUNTIME;
+    if (!host && !service)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_getaddrinfo: host and service are "
+                                                   "both NULL");
+    if (!result)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_getaddrinfo: result is NULL");
+    struct addrinfo hints = {.ai_family = family, .ai_socktype = type, .ai_flags = flags};
+    struct addrinfo *res = NULL;
+    int rc = asyncio__resolve(task, host, service, &hints, &res, "getaddrinfo");
+    if (rc)
+        return rc;
+    /* One allocation per entry: the entry, its sockaddr, its canonname. */
+    asyncio_addrinfo_t *head = NULL, **tailp = &head;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        size_t clen = ai->ai_canonname ? strlen(ai->ai_canonname) + 1 : 0;
+        asyncio_addrinfo_t *e = asyncio__calloc(1, sizeof *e + ai->ai_addrlen + clen);
+        if (!e) {
+            uv_freeaddrinfo(res);
+            asyncio_addrinfo_free(head);
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_getaddrinfo");
+        }
+        e->family = ai->ai_family;
+        e->socktype = ai->ai_socktype;
+        e->protocol = ai->ai_protocol;
+        memcpy(e + 1, ai->ai_addr, ai->ai_addrlen);
+        e->sockaddr = e + 1;
+        e->sockaddr_len = (unsigned)ai->ai_addrlen;
+        if (clen) {
+            e->canonname = (char *)(e + 1) + ai->ai_addrlen;
+            memcpy(e->canonname, ai->ai_canonname, clen);
+        }
+        asyncio__sockaddr_from(&e->addr, ai->ai_addr);
+        *tailp = e;
+        tailp = &e->next;
+    }
+    uv_freeaddrinfo(res);
+    *result = head;
+    return 0;
+}
+
+void asyncio_addrinfo_free(asyncio_addrinfo_t *list)
+{
+    while (list) {
+        asyncio_addrinfo_t *next = list->next;
+        asyncio__free(list);
+        list = next;
+    }
+}
+
+int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out, char *serv_out)
+{
+    asyncio__task_t *task = asyncio__require_task("asyncio_getnameinfo");
+    if (!task)
+        return ASYNCIO_ERUNTIME;
+    if (!host)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_getnameinfo: host is NULL");
+    if (port < 0 || port > 65535)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_getnameinfo: port %d is out of range",
+                                   port);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "asyncio_getnameinfo: '%s' is not a numeric address", host);
+    dns_req_t *r = req_new(task->fut.loop);
+    if (!r)
+        return ASYNCIO_ENOMEM;
+    int rc = uv_getnameinfo(&task->fut.loop->uv, &r->req.ni, getnameinfo_cb,
+                            (const struct sockaddr *)&ss, flags);
+    if (rc < 0) {
+        asyncio_decref(r->fut);
+        asyncio__free(r);
+        asyncio_raise_uv(rc, "getnameinfo");
+        return rc;
+    }
+    if ((rc = req_wait(task, r, (uv_req_t *)&r->req.ni)))
+        return rc;
+    rc = r->status;
+    if (rc == 0) {
+        if (host_out)
+            memcpy(host_out, r->host, sizeof r->host);
+        if (serv_out)
+            memcpy(serv_out, r->service, sizeof r->service);
+    }
+    asyncio_decref(r->fut);
+    asyncio__free(r);
+    if (rc < 0) {
+        asyncio_raise_uv(rc, "getnameinfo");
+        return rc;
+    }
+    return 0;
+}

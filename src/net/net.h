@@ -1,0 +1,165 @@
+/*
+ * The net area's private header: transports on a uv_stream_t (TCP socket
+ * or pipe), shared by transport.c (the core and the callback API),
+ * stream.c (StreamReader/StreamWriter on top of it), server.c and dns.c;
+ * and what other areas (subprocess pipes) and the fuzzer use of streams.
+ * Nothing here is API.
+ *
+ * Lifetime: a transport is freed when nothing holds it any more: the
+ * handle holds it until its close callback has run (after the protocol's
+ * connection_lost), and an owner (the stream embedding it) until released.
+ *
+ * Streams for process.c:
+ *   asyncio__stream_pipe_new(loop, &pipe)  a stream over a uv_pipe_t that
+ *       is initialised (uv_pipe_init) but not open: hand `pipe` to uv_spawn
+ *       as a UV_CREATE_PIPE container, then
+ *   asyncio__stream_pipe_start(stream, readable)  once the spawn succeeded
+ *       (readable: read into the StreamReader buffer, as Python's
+ *       subprocess stdout/stderr; false for stdin), or asyncio_stream_free
+ *       if it failed.
+ * The stream is then an ordinary asyncio_stream_t owned by the caller.
+ *
+ * For the fuzzer and tests: a StreamReader without a transport fed by
+ * hand (Python's StreamReader() with feed_data/feed_eof).
+ */
+#ifndef CASYNCIO_NET_NET_H
+#define CASYNCIO_NET_NET_H
+
+#include "core/core.h"
+#include "core/waiters.h"
+
+#include <netdb.h>
+
+#define ASYNCIO__TRANSPORT_MAGIC 0x7A45B0A7u
+#define ASYNCIO__STREAM_MAGIC 0x57AE3001u
+#define ASYNCIO__SERVER_MAGIC 0x5E4FE401u
+
+enum { ASYNCIO__HOLD_HANDLE = 1, ASYNCIO__HOLD_OWNER = 2 };
+enum { ASYNCIO__KIND_TCP, ASYNCIO__KIND_PIPE };
+
+struct asyncio_transport {
+    uint32_t magic;
+    uint8_t kind;
+    uint8_t holds;       /* ASYNCIO__HOLD_* bits */
+    bool opened;         /* the handle is initialised (close it to free) */
+    bool closing;        /* close/abort called or the connection failed */
+    bool handle_closing; /* uv_close called */
+    bool reading;        /* uv_read_start is in effect */
+    bool want_read;      /* reading wanted (not paused by the protocol) */
+    bool write_paused;   /* pause_writing was called, resume not yet */
+    bool eof_written;    /* write_eof called */
+    bool eof_received;
+    bool loop_closed;  /* loop close is releasing it: no futures, no tasks */
+    bool made;         /* connected: connection_lost will be called */
+    bool user_closed;  /* close/abort called by the user: writes are refused */
+    bool caller_owned; /* its owner hold is a caller's, who frees it even after
+                          loop close (a stream from open_connection or a child's
+                          pipe; not a server's stream, whose task is abandoned) */
+    asyncio_loop_t *loop;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    const asyncio_protocol_t *proto;
+    void *user;
+    size_t pending; /* bytes in write requests not yet completed */
+    size_t nreqs;   /* write and shutdown requests in flight */
+    size_t high, low;
+    asyncio__exc_t *exc; /* the error the connection ended with */
+    asyncio__closer_t closer;
+    /* The server that accepted it (server.c), NULL once detached. */
+    asyncio_server_t *server;
+    asyncio__list_t server_link;
+    /* Frees the object embedding the transport (a stream, or itself). */
+    void (*free_fn)(asyncio_transport_t *t);
+};
+
+/* Prepares t (embedded in zeroed memory) for a TCP socket or a pipe of
+ * loop: initialises the handle, registers the closer, takes the handle
+ * hold.  Returns 0 or a raised libuv error (t is then untouched). */
+int asyncio__transport_init(asyncio_transport_t *t, asyncio_loop_t *loop, int kind,
+                            const asyncio_protocol_t *proto, void *user,
+                            void (*free_fn)(asyncio_transport_t *));
+/* Starts reading (unless paused by the protocol). */
+int asyncio__transport_start(asyncio_transport_t *t);
+/* Drops a hold; the last one frees the embedding object. */
+void asyncio__transport_release(asyncio_transport_t *t, int hold);
+/* Closes at once with exc (taken over; NULL: no error). */
+void asyncio__transport_force_close(asyncio_transport_t *t, asyncio__exc_t *exc);
+/* Checks t is a live transport; raises ValueError naming `who`. */
+bool asyncio__transport_check(asyncio_transport_t *t, const char *who);
+/* Connects t (already initialised) to addr, or to the Unix socket path.
+ * Suspends.  0, or the raised error (t is then closing). */
+int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
+                               const struct sockaddr *addr, const char *path);
+/* Makes a transport ready to connect or accept (see alloc_plain). */
+typedef asyncio_transport_t *(*asyncio__transport_alloc_fn)(asyncio_loop_t *loop, int kind,
+                                                            void *ctx);
+/* Connects a transport from alloc to every address of host:port in turn,
+ * or to path.  Suspends.  0 or the raised error. */
+int asyncio__transport_open(const char *host, int port, const char *path,
+                            const asyncio_stream_opts_t *opts, asyncio__transport_alloc_fn alloc,
+                            void *ctx, asyncio_transport_t **out, const char *who);
+/* A protocol transport of its own allocation. */
+asyncio_transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
+                                            const asyncio_protocol_t *proto, void *user);
+/* Fills out from a socket address. */
+void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa);
+/* False, after raising OSError "AF_UNIX path too long", for a path that
+ * does not fit in sun_path (servers and connections). */
+bool asyncio__unix_path_fits(const char *path);
+int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bool peer,
+                            const char *who);
+int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
+                              size_t n, const char *who);
+
+/* Resolves host/service (dns.c).  Suspends.  New: *res is freed with
+ * uv_freeaddrinfo.  0 or the raised error. */
+int asyncio__resolve(asyncio__task_t *task, const char *host, const char *service,
+                     const struct addrinfo *hints, struct addrinfo **res, const char *who);
+
+/* Tasks waiting for the same event (drain, wait_closed), on the waiter
+ * queues of waiters.h: each waits on a future of its own, so cancelling
+ * one never disturbs the others.  wait: 0 once woken, or the raised
+ * error; wake_all: wakes every waiter (not while the loop closes). */
+int asyncio__transport_wait(asyncio__task_t *task, asyncio__waitq_t *q);
+void asyncio__transport_wake_all(asyncio__waitq_t *q);
+
+/* Server side (server.c): a connection ended (its transport is freed). */
+void asyncio__server_conn_gone(asyncio_transport_t *t);
+
+/* Streams over accepted connections (stream.c). */
+asyncio_stream_t *asyncio__stream_alloc(asyncio_loop_t *loop, int kind, size_t limit);
+asyncio_transport_t *asyncio__stream_get_transport(asyncio_stream_t *s);
+asyncio_stream_t *asyncio__stream_of(asyncio_transport_t *t);
+/* Starts the handler task of an accepted stream; false if it could not. */
+bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handler, void *arg);
+void asyncio__stream_cancel_handler(asyncio_stream_t *s);
+
+
+/* ---------------------------------------------------------------- streams */
+
+/* A stream over a fresh uv_pipe_t of loop (see above).  New; NULL and
+ * MemoryError (or the libuv error of uv_pipe_init) on failure. */
+asyncio_stream_t *asyncio__stream_pipe_new(asyncio_loop_t *loop, uv_pipe_t **pipe);
+
+/* The pipe is open (the spawn succeeded): from now on the stream works;
+ * with readable it starts reading.  Returns 0 or a raised libuv error. */
+int asyncio__stream_pipe_start(asyncio_stream_t *stream, bool readable);
+
+/* A stream with no transport: data comes only from feed_data/feed_eof.
+ * limit 0: the default.  New (asyncio_stream_free); NULL and MemoryError. */
+asyncio_stream_t *asyncio__stream_reader_new(asyncio_loop_t *loop, size_t limit);
+
+/* reader.feed_data(data) / feed_eof(): append to the buffer / mark EOF and
+ * wake the reader.  feed_data returns ASYNCIO_ENOMEM (raised) when the
+ * buffer cannot grow. */
+int asyncio__stream_feed_data(asyncio_stream_t *stream, const void *data, size_t len);
+void asyncio__stream_feed_eof(asyncio_stream_t *stream);
+
+/* Bytes buffered in the reader (tests of backpressure). */
+size_t asyncio__stream_buffered(asyncio_stream_t *stream);
+
+#endif /* CASYNCIO_NET_NET_H */

@@ -1,0 +1,808 @@
+/*
+ * Transports and protocols: asyncio's callback API on a uv_stream_t.
+ *
+ * The hot path allocates nothing: reads land in the loop's one buffer
+ * (handed to libuv by alloc_cb and given to data_received before the next
+ * read can happen), and a write first goes straight to the kernel with
+ * uv_try_write; only what the kernel does not take is copied into a write
+ * request.  Streams (stream.c) are a protocol of this layer.
+ */
+#include "net/net.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define RBUF_SIZE ((size_t)64 * 1024)
+
+typedef struct wreq {
+    uv_write_t req;
+    size_t len;
+    char data[];
+} wreq_t;
+
+bool asyncio__transport_check(asyncio_transport_t *t, const char *who)
+{
+    if (!t) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s: transport is NULL", who);
+        return false;
+    }
+    if (t->magic != ASYNCIO__TRANSPORT_MAGIC) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live transport", who);
+        return false;
+    }
+    return true;
+}
+
+/* An OSError object for a libuv code, worded as Python's. */
+static asyncio__exc_t *uv_exc(int code)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "[Errno %d] %s", code > -3000 ? -code : 0, uv_strerror(code));
+    asyncio__exc_t *e = asyncio__exc_make(code, asyncio__code_type(code), msg);
+    if (e->pub.code == code)
+        e->pub.detail = code > -3000 ? -code : 0;
+    return e;
+}
+
+/* A protocol callback left an error raised (it cannot return one).  As
+ * Python: data_received and eof_received failing are fatal errors of the
+ * transport (reported, then closed with the error, which connection_lost
+ * gets); from the other callbacks the error is reported.  It must not stay
+ * in the indicator, where whatever runs next would find it. */
+static bool protocol_failed(asyncio_transport_t *t, const char *what, bool fatal)
+{
+    if (!asyncio_error())
+        return false;
+    asyncio__exc_t *e = asyncio__take_raised();
+    char msg[96];
+    snprintf(msg, sizeof msg,
+             fatal ? "Fatal error: protocol.%s() call failed." : "protocol.%s() failed", what);
+    asyncio__report(t->loop, msg, &e->pub, NULL);
+    if (fatal)
+        asyncio__transport_force_close(t, e);
+    else
+        asyncio__exc_free(e);
+    return true;
+}
+
+static void close_cb(uv_handle_t *h);
+
+static void do_close(asyncio_transport_t *t)
+{
+    if (t->handle_closing)
+        return;
+    t->closing = true;
+    t->handle_closing = true;
+    t->reading = false;
+    uv_close(&t->h.handle, close_cb);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    asyncio_transport_t *t = h->data;
+    if (t->server)
+        asyncio__server_conn_gone(t);
+    if (t->made && t->proto->connection_lost) {
+        t->proto->connection_lost(t, t->exc ? &t->exc->pub : NULL, t->user);
+        protocol_failed(t, "connection_lost", false);
+    }
+    asyncio__transport_release(t, ASYNCIO__HOLD_HANDLE);
+}
+
+void asyncio__transport_force_close(asyncio_transport_t *t, asyncio__exc_t *exc)
+{
+    if (exc && !t->exc && !t->handle_closing)
+        t->exc = exc;
+    else
+        asyncio__exc_free(exc);
+    do_close(t);
+}
+
+/* close(): waits for the write requests in flight, then closes. */
+static void close_soft(asyncio_transport_t *t)
+{
+    if (!t->closing) {
+        t->closing = true;
+        if (t->reading) {
+            uv_read_stop(&t->h.stream);
+            t->reading = false;
+        }
+    }
+    if (t->nreqs == 0)
+        do_close(t);
+}
+
+static void closer_run(asyncio__closer_t *c)
+{
+    asyncio_transport_t *t = asyncio__container_of(c, asyncio_transport_t, closer);
+    t->loop_closed = true;
+    do_close(t);
+    /* An owner that is a handler task the loop just abandoned never lets
+     * go (its done callback never runs); a caller still frees what is
+     * theirs, as they free a process or an HTTP session: the memory stays
+     * until then, so a late free is no use after free. */
+    if ((t->holds & ASYNCIO__HOLD_OWNER) && !t->caller_owned)
+        asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
+}
+
+int asyncio__transport_init(asyncio_transport_t *t, asyncio_loop_t *loop, int kind,
+                            const asyncio_protocol_t *proto, void *user,
+                            void (*free_fn)(asyncio_transport_t *))
+{
+    int rc = kind == ASYNCIO__KIND_TCP ? uv_tcp_init(&loop->uv, &t->h.tcp)
+                                       : uv_pipe_init(&loop->uv, &t->h.pipe, 0);
+    if (rc < 0) {
+        asyncio_raise_uv(rc, "creating a socket");
+        return rc;
+    }
+    t->magic = ASYNCIO__TRANSPORT_MAGIC;
+    t->kind = (uint8_t)kind;
+    t->holds = ASYNCIO__HOLD_HANDLE;
+    t->want_read = true;
+    t->loop = loop;
+    t->h.handle.data = t;
+    t->proto = proto;
+    t->user = user;
+    t->high = ASYNCIO_WRITE_HIGH_WATER;
+    t->low = ASYNCIO_WRITE_HIGH_WATER / 4;
+    t->free_fn = free_fn;
+    asyncio__list_init(&t->server_link);
+    t->closer.close = closer_run;
+    asyncio__list_insert(&loop->closers, &t->closer.link);
+    return 0;
+}
+
+void asyncio__transport_release(asyncio_transport_t *t, int hold)
+{
+    t->holds &= (uint8_t)~hold;
+    if (t->holds)
+        return;
+    /* Registered until the end: at loop close the closer frees what an
+     * owner still holds, also after the socket closed. */
+    asyncio__list_remove(&t->closer.link);
+    asyncio__exc_free(t->exc);
+    t->exc = NULL;
+    t->magic = ASYNCIO__DEAD_MAGIC;
+    t->free_fn(t);
+}
+
+/* ------------------------------------------------------------ wait queues */
+
+int asyncio__transport_wait(asyncio__task_t *task, asyncio__waitq_t *q)
+{
+    asyncio__waiter_t w;
+    int rc = asyncio__waiter_wait(q, &w, task);
+    if (rc != ASYNCIO_ENOMEM)
+        asyncio__waiter_end(q, &w);
+    return rc;
+}
+
+void asyncio__transport_wake_all(asyncio__waitq_t *q)
+{
+    for (asyncio__waiter_t *w = q->head; w; w = w->next)
+        if (!w->fut->loop->closed)
+            asyncio__waiter_wake(w);
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* Every socket of a loop reads into the loop's one buffer: data_received
+ * gets it for the call only, and a stream copies what it keeps. */
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    asyncio_loop_t *loop = ((asyncio_transport_t *)h->data)->loop;
+    if (!loop->read_buf)
+        loop->read_buf = asyncio__malloc(RBUF_SIZE);
+    *buf = uv_buf_init(loop->read_buf, loop->read_buf ? (unsigned)RBUF_SIZE : 0);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    asyncio_transport_t *t = s->data;
+    if (nread > 0) {
+        if (t->proto->data_received) {
+            t->proto->data_received(t, buf->base, (size_t)nread, t->user);
+            protocol_failed(t, "data_received", true);
+        }
+        return;
+    }
+    if (nread == 0)
+        return;
+    if (nread == UV_EOF) {
+        t->eof_received = true;
+        uv_read_stop(s);
+        t->reading = false;
+        bool keep = t->proto->eof_received && t->proto->eof_received(t, t->user);
+        if (protocol_failed(t, "eof_received", true))
+            return;
+        if (!keep)
+            close_soft(t);
+        return;
+    }
+    asyncio__transport_force_close(
+        t, nread == UV_ENOBUFS
+               ? asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "no memory for a read buffer")
+               : uv_exc((int)nread));
+}
+
+int asyncio__transport_start(asyncio_transport_t *t)
+{
+    t->made = true;
+    if (!t->want_read || t->reading || t->closing || t->eof_received)
+        return 0;
+    int rc = uv_read_start(&t->h.stream, alloc_cb, read_cb);
+    if (rc < 0) {
+        asyncio__transport_force_close(t, uv_exc(rc));
+        return 0; /* reported through connection_lost, as Python does */
+    }
+    t->reading = true;
+    return 0;
+}
+
+void asyncio_transport_pause_reading(asyncio_transport_t *t)
+{
+    if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
+        return;
+    t->want_read = false;
+    if (t->reading) {
+        uv_read_stop(&t->h.stream);
+        t->reading = false;
+    }
+}
+
+void asyncio_transport_resume_reading(asyncio_transport_t *t)
+{
+    if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
+        return;
+    t->want_read = true;
+    if (t->made)
+        asyncio__transport_start(t);
+}
+
+bool asyncio_transport_is_reading(asyncio_transport_t *t)
+{
+    return t && t->magic == ASYNCIO__TRANSPORT_MAGIC && t->want_read && !t->closing &&
+           !t->eof_received;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void maybe_pause(asyncio_transport_t *t)
+{
+    if (t->pending > t->high && !t->write_paused) {
+        t->write_paused = true;
+        if (t->proto->pause_writing)
+            t->proto->pause_writing(t, t->user);
+    }
+}
+
+static void maybe_resume(asyncio_transport_t *t)
+{
+    if (t->write_paused && t->pending <= t->low) {
+        t->write_paused = false;
+        if (t->proto->resume_writing)
+            t->proto->resume_writing(t, t->user);
+    }
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    wreq_t *w = asyncio__container_of(req, wreq_t, req);
+    asyncio_transport_t *t = req->handle->data;
+    t->pending -= w->len;
+    t->nreqs--;
+    asyncio__free(w);
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            asyncio__transport_force_close(t, uv_exc(status));
+        return;
+    }
+    if (!t->handle_closing)
+        maybe_resume(t);
+    if (t->closing && t->nreqs == 0)
+        do_close(t);
+}
+
+/* Checks the pieces of a write and sums them: NULL data with a length,
+ * or more than 4 GiB in all (a uv_buf_t holds an unsigned length; checked
+ * per piece so that a sum wrapping around size_t cannot pass as small),
+ * raise ValueError. */
+static int pieces_total(const void *const *data, const size_t *lens, size_t n, size_t *total,
+                        const char *who)
+{
+    size_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!data[i] && lens[i])
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+        if (lens[i] > UINT32_MAX - sum)
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: more than 4 GiB at once", who);
+        sum += lens[i];
+    }
+    *total = sum;
+    return 0;
+}
+
+int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
+                              size_t n, const char *who)
+{
+    if (!asyncio__transport_check(t, who))
+        return ASYNCIO_EVALUE;
+    size_t total;
+    if (pieces_total(data, lens, n, &total, who))
+        return ASYNCIO_EVALUE;
+    if (t->eof_written)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
+    if (t->user_closed)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: the transport is closed", who);
+    if (total == 0 || t->closing)
+        return 0; /* gone: dropped, as Python drops it (drain raises) */
+    size_t off = 0;
+    if (t->nreqs == 0 && n <= 16) {
+        uv_buf_t bufs[16];
+        for (size_t i = 0; i < n; i++)
+            bufs[i] = uv_buf_init((char *)data[i], (unsigned)lens[i]);
+        int r = uv_try_write(&t->h.stream, bufs, (unsigned)n);
+        if (r >= 0 && (size_t)r == total)
+            return 0;
+        if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
+            asyncio__transport_force_close(t, uv_exc(r));
+            return 0;
+        }
+        if (r > 0)
+            off = (size_t)r;
+    }
+    size_t rest = total - off;
+    wreq_t *w = asyncio__malloc(sizeof *w + rest);
+    if (!w)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: no memory for %zu bytes", who, rest);
+    char *p = w->data;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = lens[i];
+        if (off >= l) {
+            off -= l;
+            continue;
+        }
+        memcpy(p, (const char *)data[i] + off, l - off);
+        p += l - off;
+        off = 0;
+    }
+    w->len = rest;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)rest);
+    int rc = uv_write(&w->req, &t->h.stream, &b, 1, write_cb);
+    if (rc < 0) {
+        asyncio__free(w);
+        asyncio__transport_force_close(t, uv_exc(rc));
+        return 0;
+    }
+    t->pending += rest;
+    t->nreqs++;
+    maybe_pause(t);
+    return 0;
+}
+
+int asyncio_transport_write(asyncio_transport_t *t, const void *data, size_t len)
+{
+    return asyncio__transport_write2(t, &data, &len, 1, "asyncio_transport_write");
+}
+
+int asyncio_transport_writelines(asyncio_transport_t *t, const void *const *data,
+                                 const size_t *lens, size_t n)
+{
+    if (n && (!data || !lens))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_transport_writelines: NULL array");
+    /* All checked before any is written, as Python joins the list first. */
+    size_t total;
+    if (pieces_total(data, lens, n, &total, "asyncio_transport_writelines"))
+        return ASYNCIO_EVALUE;
+    /* In groups of 16: what uv_try_write takes at once. */
+    for (size_t i = 0; i < n; i += 16) {
+        int rc = asyncio__transport_write2(t, data + i, lens + i, n - i < 16 ? n - i : 16,
+                                           "asyncio_transport_writelines");
+        if (rc)
+            return rc;
+    }
+    return n ? 0
+             : (asyncio__transport_check(t, "asyncio_transport_writelines") ? 0 : ASYNCIO_EVALUE);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    asyncio_transport_t *t = req->handle->data;
+    asyncio__free(req);
+    t->nreqs--;
+    if (status < 0 && status != UV_ECANCELED && status != UV_ENOTCONN)
+        asyncio__transport_force_close(t, uv_exc(status));
+    else if (t->closing && t->nreqs == 0)
+        do_close(t);
+}
+
+int asyncio_transport_write_eof(asyncio_transport_t *t)
+{
+    if (!asyncio__transport_check(t, "asyncio_transport_write_eof"))
+        return ASYNCIO_EVALUE;
+    if (t->user_closed)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "write_eof: the transport is closed");
+    if (t->eof_written || t->closing)
+        return 0;
+    t->eof_written = true;
+    uv_shutdown_t *req = asyncio__malloc(sizeof *req);
+    if (!req)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "write_eof");
+    int rc = uv_shutdown(req, &t->h.stream, shutdown_cb);
+    if (rc < 0) {
+        asyncio__free(req);
+        asyncio__transport_force_close(t, uv_exc(rc));
+        return 0;
+    }
+    t->nreqs++;
+    return 0;
+}
+
+void asyncio_transport_close(asyncio_transport_t *t)
+{
+    if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
+        return;
+    t->user_closed = true;
+    close_soft(t);
+}
+
+void asyncio_transport_abort(asyncio_transport_t *t)
+{
+    if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
+        return;
+    t->user_closed = true;
+    do_close(t);
+}
+
+bool asyncio_transport_is_closing(asyncio_transport_t *t)
+{
+    return !t || t->magic != ASYNCIO__TRANSPORT_MAGIC || t->closing;
+}
+
+size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *t)
+{
+    return t && t->magic == ASYNCIO__TRANSPORT_MAGIC ? t->pending : 0;
+}
+
+int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t high, size_t low)
+{
+    if (!asyncio__transport_check(t, "asyncio_transport_set_write_buffer_limits"))
+        return ASYNCIO_EVALUE;
+    /* Python's defaults, with 0 for its None. */
+    if (high == 0)
+        high = low ? 4 * low : ASYNCIO_WRITE_HIGH_WATER;
+    if (low == 0)
+        low = high / 4;
+    if (low > high)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "high (%zu) must be >= low (%zu) must be >= 0",
+                                   high, low);
+    t->high = high;
+    t->low = low;
+    maybe_pause(t);
+    return 0;
+}
+
+void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t, size_t *high, size_t *low)
+{
+    bool ok = t && t->magic == ASYNCIO__TRANSPORT_MAGIC;
+    if (high)
+        *high = ok ? t->high : 0;
+    if (low)
+        *low = ok ? t->low : 0;
+}
+
+void *asyncio_transport_get_user(asyncio_transport_t *t)
+{
+    return t && t->magic == ASYNCIO__TRANSPORT_MAGIC ? t->user : NULL;
+}
+
+void asyncio_transport_set_user(asyncio_transport_t *t, void *user)
+{
+    if (t && t->magic == ASYNCIO__TRANSPORT_MAGIC)
+        t->user = user;
+}
+
+/* ------------------------------------------------------------ names */
+
+void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa)
+{
+    memset(out, 0, sizeof *out);
+    out->family = sa->sa_family;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, out->host, sizeof out->host);
+        out->port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(in6, out->host, sizeof out->host);
+        out->port = ntohs(in6->sin6_port);
+    }
+}
+
+int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bool peer,
+                            const char *who)
+{
+    if (!asyncio__transport_check(t, who))
+        return ASYNCIO_EVALUE;
+    if (!addr)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: addr is NULL", who);
+    if (t->handle_closing) {
+        asyncio_raise_uv(UV_EBADF, "%s", who);
+        return UV_EBADF;
+    }
+    int rc;
+    if (t->kind == ASYNCIO__KIND_TCP) {
+        struct sockaddr_storage ss;
+        int len = sizeof ss;
+        rc = peer ? uv_tcp_getpeername(&t->h.tcp, (struct sockaddr *)&ss, &len)
+                  : uv_tcp_getsockname(&t->h.tcp, (struct sockaddr *)&ss, &len);
+        if (rc == 0)
+            asyncio__sockaddr_from(addr, (struct sockaddr *)&ss);
+    } else {
+        asyncio_sockaddr_t a = {.family = AF_UNIX};
+        size_t len = sizeof a.host;
+        rc = peer ? uv_pipe_getpeername(&t->h.pipe, a.host, &len)
+                  : uv_pipe_getsockname(&t->h.pipe, a.host, &len);
+        if (rc == 0) {
+            a.host[len < sizeof a.host ? len : sizeof a.host - 1] = '\0';
+            *addr = a;
+        }
+    }
+    if (rc < 0) {
+        asyncio_raise_uv(rc, "%s", who);
+        return rc;
+    }
+    return 0;
+}
+
+int asyncio_transport_peername(asyncio_transport_t *t, asyncio_sockaddr_t *addr)
+{
+    return asyncio__transport_name(t, addr, true, "asyncio_transport_peername");
+}
+
+int asyncio_transport_sockname(asyncio_transport_t *t, asyncio_sockaddr_t *addr)
+{
+    return asyncio__transport_name(t, addr, false, "asyncio_transport_sockname");
+}
+
+/* ------------------------------------------------------------ connecting */
+
+/* A connection attempt, on the heap rather than in every transport
+ * (accepted ones never connect).  When the connecting task is cancelled
+ * it leaves at once; closing the handle makes connect_cb come with
+ * UV_ECANCELED, and the callback frees the request. */
+typedef struct connect_op {
+    uv_connect_t req;
+    asyncio_future_t *fut;
+    int status;
+    bool abandoned;
+} connect_op_t;
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    connect_op_t *op = asyncio__container_of(req, connect_op_t, req);
+    if (op->abandoned) {
+        asyncio_decref(op->fut);
+        asyncio__free(op);
+        return;
+    }
+    op->status = status;
+    if (op->fut->state == ASYNCIO__PENDING && !op->fut->loop->closed)
+        asyncio__future_finish(op->fut, NULL, NULL);
+}
+
+int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
+                               const struct sockaddr *addr, const char *path)
+{
+    connect_op_t *op = asyncio__calloc(1, sizeof *op);
+    if (!op || !(op->fut = asyncio__future_new(t->loop))) {
+        asyncio__free(op);
+        asyncio__transport_force_close(t, NULL);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "connect");
+    }
+    if (path) {
+        uv_pipe_connect(&op->req, &t->h.pipe, path, connect_cb);
+    } else {
+        int rc = uv_tcp_connect(&op->req, &t->h.tcp, addr, connect_cb);
+        if (rc < 0) {
+            asyncio_decref(op->fut);
+            asyncio__free(op);
+            asyncio__transport_force_close(t, NULL);
+            asyncio_raise_uv(rc, "connect");
+            return rc;
+        }
+    }
+    int rc = asyncio__task_wait_private(task, op->fut);
+    if (rc && op->fut->state != ASYNCIO__FINISHED) {
+        op->abandoned = true; /* connect_cb frees it */
+        asyncio__transport_force_close(t, NULL);
+        return rc;
+    }
+    int status = op->status;
+    asyncio_decref(op->fut);
+    asyncio__free(op);
+    if (rc || status < 0)
+        asyncio__transport_force_close(t, NULL);
+    if (rc)
+        return rc;
+    if (status < 0) {
+        if (path)
+            asyncio_raise_uv(status, "connecting to %s", path);
+        else {
+            asyncio_sockaddr_t a;
+            asyncio__sockaddr_from(&a, addr);
+            asyncio_raise_uv(status, "Connect call failed ('%s', %d)", a.host, a.port);
+        }
+        return status;
+    }
+    return 0;
+}
+
+/* libuv copies a Unix socket path into sun_path truncated, which binds or
+ * connects to another path: refused as Python refuses it. */
+bool asyncio__unix_path_fits(const char *path)
+{
+    struct sockaddr_un sun;
+    if (strlen(path) < sizeof sun.sun_path)
+        return true;
+    asyncio__raise_exc(asyncio__exc_make(UV_ENAMETOOLONG, "OSError", "AF_UNIX path too long"));
+    return false;
+}
+
+/* Connects a fresh transport from alloc to host:port (every address in
+ * turn) or to path. */
+int asyncio__transport_open(const char *host, int port, const char *path,
+                            const asyncio_stream_opts_t *opts, asyncio__transport_alloc_fn alloc,
+                            void *ctx, asyncio_transport_t **out, const char *who)
+{
+    asyncio__task_t *task = asyncio__require_task(who);
+    if (!task)
+        return ASYNCIO_ERUNTIME;
+    if (!out)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: the result pointer is NULL", who);
+    asyncio_loop_t *loop = task->fut.loop;
+    if (path) {
+        if (!asyncio__unix_path_fits(path))
+            return asyncio_error()->code;
+        asyncio_transport_t *t = alloc(loop, ASYNCIO__KIND_PIPE, ctx);
+        if (!t)
+            return asyncio_error()->code;
+        int rc = asyncio__transport_connect(task, t, NULL, path);
+        if (rc) {
+            asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
+            return rc;
+        }
+        *out = t;
+        return 0;
+    }
+    if (!host)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: host is NULL", who);
+    if (port < 0 || port > 65535)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: port %d is out of range", who, port);
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = opts ? opts->family : 0,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_protocol = IPPROTO_TCP};
+    struct addrinfo *res = NULL;
+    int rc = asyncio__resolve(task, host, service, &hints, &res, who);
+    if (rc)
+        return rc;
+    if (!res) {
+        asyncio_raise_uv(UV_EAI_NONAME, "%s", host);
+        return UV_EAI_NONAME;
+    }
+    asyncio__exc_t *first = NULL;
+    bool differ = false;
+    char msgs[1024] = "";
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        asyncio_transport_t *t = alloc(loop, ASYNCIO__KIND_TCP, ctx);
+        if (!t) {
+            rc = asyncio_error()->code;
+            break;
+        }
+        rc = asyncio__transport_connect(task, t, ai->ai_addr, NULL);
+        if (rc == 0) {
+            *out = t;
+            break;
+        }
+        asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
+        if (rc == ASYNCIO_ECANCELLED || rc == ASYNCIO_ENOMEM)
+            break; /* left raised */
+        asyncio__exc_t *e = asyncio__take_raised();
+        size_t used = strlen(msgs);
+        snprintf(msgs + used, sizeof msgs - used, "%s%s", used ? ", " : "", e->pub.message);
+        if (!first)
+            first = e;
+        else {
+            differ |=
+                e->pub.code != first->pub.code || strcmp(e->pub.message, first->pub.message) != 0;
+            asyncio__exc_free(e);
+        }
+    }
+    uv_freeaddrinfo(res);
+    if (rc && rc != ASYNCIO_ECANCELLED && rc != ASYNCIO_ENOMEM && first) {
+        if (differ) {
+            char msg[1100];
+            snprintf(msg, sizeof msg, "Multiple exceptions: %s", msgs);
+            int code = first->pub.code;
+            asyncio__exc_free(first);
+            asyncio__raise_exc(asyncio__exc_make(code, "OSError", msg));
+        } else {
+            asyncio__raise_exc(first);
+        }
+        return asyncio_error()->code;
+    }
+    asyncio__exc_free(first);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the callback API */
+
+static void free_self(asyncio_transport_t *t)
+{
+    asyncio__free(t);
+}
+
+static asyncio_transport_t *alloc_plain(asyncio_loop_t *loop, int kind, void *ctx)
+{
+    asyncio_transport_t *t = asyncio__calloc(1, sizeof *t);
+    if (!t) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "creating a transport");
+        return NULL;
+    }
+    const asyncio_protocol_t *const *pp = ctx;
+    if (asyncio__transport_init(t, loop, kind, pp[0], (void *)pp[1], free_self)) {
+        asyncio__free(t);
+        return NULL;
+    }
+    return t;
+}
+
+asyncio_transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
+                                            const asyncio_protocol_t *proto, void *user)
+{
+    const void *ctx[2] = {proto, user};
+    return alloc_plain(loop, kind, (void *)ctx);
+}
+
+static int create_connection(const asyncio_protocol_t *proto, void *user, const char *host,
+                             int port, const char *path, const asyncio_stream_opts_t *opts,
+                             asyncio_transport_t **transport, const char *who)
+{
+    if (!proto)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: protocol is NULL", who);
+    const void *ctx[2] = {proto, user};
+    asyncio_transport_t *t;
+    int rc = asyncio__transport_open(host, port, path, opts, alloc_plain, (void *)ctx, &t, who);
+    if (rc)
+        return rc;
+    t->made = true;
+    if (proto->connection_made) {
+        proto->connection_made(t, t->user);
+        protocol_failed(t, "connection_made", false);
+    }
+    asyncio__transport_start(t);
+    *transport = t;
+    return 0;
+}
+
+int asyncio_create_connection(const asyncio_protocol_t *proto, void *user, const char *host,
+                              int port, const asyncio_stream_opts_t *opts,
+                              asyncio_transport_t **transport)
+{
+    return create_connection(proto, user, host, port, NULL, opts, transport,
+                             "asyncio_create_connection");
+}
+
+int asyncio_create_unix_connection(const asyncio_protocol_t *proto, void *user, const char *path,
+                                   const asyncio_stream_opts_t *opts,
+                                   asyncio_transport_t **transport)
+{
+    if (!path)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_create_unix_connection: path is NULL");
+    return create_connection(proto, user, NULL, 0, path, opts, transport,
+                             "asyncio_create_unix_connection");
+}
