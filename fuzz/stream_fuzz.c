@@ -10,7 +10,7 @@
  * script too.  Checked: no crash, no leak, and what the reader got is
  * exactly the stream, in order, except what readline drops on purpose.
  */
-#include "net/net.h"
+#include "testing.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,8 +11,7 @@
 
 #include <string.h>
 
-/* Live handles in the table (a hidden symbol of the static library). */
-long asyncio__handle_count(void);
+#include "../src/testing.h"
 
 /* The raised error is ValueError (or the given type) saying the object is
  * not live; clears it. */

@@ -33,10 +33,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-/* Internal counters and stream statistics (hidden symbols of the static
- * library). */
-void asyncio__http_counts(long *easy, long *polls);
-void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *pauses);
+#include "../src/testing.h"
 
 /* "libcurl/7.88.1 ...": the running libcurl (curl.h stays away). */
 char *curl_version(void);

@@ -24,8 +24,8 @@
 #include <unistd.h>
 #include <uv.h> /* libuv's error codes */
 
-/* The private constructor that subprocess pipes use (test_pipe_stream). */
-#include "../src/stream.h"
+/* Hand-fed readers and the pipe streams subprocesses use. */
+#include "../src/testing.h"
 
 static tu_log_t LOG;
 #define LOGF(...) tu_logf(&LOG, __VA_ARGS__)

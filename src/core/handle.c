@@ -21,6 +21,7 @@
 #include "core/handle.h"
 
 #include "core/core.h"
+#include "testing.h"
 
 #include <stdlib.h>
 

@@ -62,9 +62,6 @@ void asyncio__handle_retire(const void *handle);
  * lock is NULL", "not a live lock (freed, or never one)"); NULL. */
 void *asyncio__handle_refused(const void *handle, const char *what);
 
-/* Live handles of every type (tests). */
-long asyncio__handle_count(void);
-
 /* ---- lookups, inline: every public call of these types makes one */
 
 #define ASYNCIO__HANDLE_TYPE_BITS 5

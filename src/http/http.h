@@ -9,6 +9,7 @@
 
 #include "core/handle.h"
 #include "core/core.h"
+#include "testing.h"
 
 #include <curl/curl.h>
 
@@ -138,11 +139,7 @@ void asyncio__http_response_timings(asyncio__http_xfer_t *x, asyncio_http_respon
 /* The stream side of curl's write callback. */
 size_t asyncio__http_stream_write(asyncio__http_xfer_t *x, const char *p, size_t len);
 
-/* A stream's buffer capacity in bytes and its pauses (for the tests). */
-void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *pauses);
 
-/* Live easy handles and poll handles, process-wide (for the tests). */
-void asyncio__http_counts(long *easy, long *polls);
 extern atomic_long asyncio__http_live_easy, asyncio__http_live_polls;
 
 #endif /* CASYNCIO_HTTP_HTTP_H */
