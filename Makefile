@@ -283,6 +283,7 @@ check: lib $(RUNNER)
 	$(Q)if [ -z "$(SUITE)" ]; then \
 	    echo "The stack suite again, as on kernels before 6.13 (no guard markers):"; \
 	    ASYNCIO_NO_GUARD_MARKERS=1 $(RUNNER) stack; fi
+	$(Q)sh mk/check-layers.sh $(LIB_OBJS)
 	$(Q)$(CHECK_SWITCH)
 	$(Q)$(CHECK_EXPORTS)
 	$(Q)$(CHECK_HEADER)

@@ -198,7 +198,7 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
     gather_t *g = asyncio__calloc(1, sizeof *g);
     if (!g)
         goto nomem;
-    static const asyncio__future_ops_t gather_ops = {gather_cancel, gather_free};
+    static const asyncio__future_ops_t gather_ops = {gather_cancel, gather_free, NULL};
     asyncio__list_init(&g->closer.link);
     g->closer.close = gather_close;
     g->outer = outer;

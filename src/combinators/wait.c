@@ -141,7 +141,7 @@ static void wait_state_free(asyncio_future_t *waiter)
 }
 
 /* The waiter cancels as any future; it only needs its state freed. */
-static const asyncio__future_ops_t wait_ops = {asyncio__future_cancel, wait_state_free};
+static const asyncio__future_ops_t wait_ops = {asyncio__future_cancel, wait_state_free, NULL};
 
 static void on_completion(asyncio_future_t *fut, void *arg)
 {
@@ -347,7 +347,7 @@ static void shield_free(asyncio_future_t *outer)
     asyncio__free(sh);
 }
 
-static const asyncio__future_ops_t shield_ops = {asyncio__future_cancel, shield_free};
+static const asyncio__future_ops_t shield_ops = {asyncio__future_cancel, shield_free, NULL};
 
 asyncio_future_t *asyncio_shield(asyncio_future_t *inner)
 {

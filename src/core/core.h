@@ -292,7 +292,7 @@ struct asyncio_loop {
     /* HTTP state of the loop, made on first use, gone at its close (the
      * loop, not the thread: a loop may be closed by another thread). */
     struct asyncio__http_session *http_default; /* the session NULL stands for */
-    struct asyncio__body_cache *http_bodies;            /* buffers of freed bodies (http_request.c) */
+    struct asyncio__body_cache *http_bodies;    /* buffers of freed bodies (http_request.c) */
 };
 
 /* Per-thread state. */
@@ -347,11 +347,19 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop);
 void asyncio__report(asyncio_loop_t *loop, const char *message, const asyncio_error_t *exc,
                      asyncio_future_t *fut);
 
-/* Shuts the loop's default executor down: from asyncio_run (loop open),
- * waiting for its jobs while running the loop; from loop close (loop
- * closed), without waiting, releasing what the loop's jobs and
- * run_coroutine_threadsafe requests still hold (executor.c). */
-void asyncio__executor_shutdown_default(asyncio_loop_t *loop);
+/* What a higher area does at every loop close, once the loop's libuv
+ * handles are closed: release per-loop memory (the read buffer of the
+ * transports), orphan the executor jobs and concurrent futures of the
+ * loop.  An area registers its hook once per process, before anything it
+ * could have to release exists; hooks are never removed and run in the
+ * order registered.  (Objects of one loop use the loop's closers
+ * instead.) */
+typedef struct asyncio__close_hook {
+    void (*fn)(asyncio_loop_t *loop);
+    _Atomic(struct asyncio__close_hook *) next; /* set once, by registration */
+} asyncio__close_hook_t;
+/* Thread-safe; registering the same hook twice is harmless. */
+void asyncio__loop_add_close_hook(asyncio__close_hook_t *hook);
 
 /* ---------------------------------------------------------------- futures */
 
@@ -374,11 +382,16 @@ typedef struct asyncio__callback {
     bool internal;
 } asyncio__callback_t;
 
-/* What a combinator's future does differently: cancel (gather cancels its
- * children instead of itself) and free (releases impl). */
+/* What a future of another kind does differently from a plain one: a
+ * task, a combinator's future.  cancel: a task cancels what it awaits,
+ * gather cancels its children instead of itself.  free: releases what it
+ * holds besides the future's own fields (a combinator's impl, a task's
+ * name).  release: gives its memory back (NULL: a plain future's way, the
+ * loop's free list of futures). */
 typedef struct asyncio__future_ops {
     bool (*cancel)(asyncio_future_t *, const char *msg);
     void (*free)(asyncio_future_t *);
+    void (*release)(asyncio_future_t *);
 } asyncio__future_ops_t;
 
 struct asyncio_future {
@@ -453,7 +466,6 @@ int asyncio__task_wait_private(asyncio__task_t *t, asyncio_future_t *fut);
 /* The current task, or NULL after raising RuntimeError for `who`. */
 asyncio__task_t *asyncio__require_task(const char *who);
 bool asyncio__task_cancel(asyncio__task_t *t, const char *msg);
-void asyncio__task_free(asyncio__task_t *t);
 const char *asyncio__task_name(asyncio__task_t *t);
 
 /* An open `async with` scope (a timeout, a task group), on its task's

@@ -585,28 +585,3 @@ const asyncio_error_t *asyncio_error_group_item(const asyncio_error_t *err, size
         return NULL;
     return &((const asyncio__exc_t *)err)->members[i]->pub;
 }
-
-int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
-{
-    if (!fn)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call: fn is NULL");
-    if (!asyncio__require_task("asyncio_call"))
-        return ASYNCIO_ERUNTIME;
-    /* fn runs with a clean indicator, as a new `await` would; the error
-     * that was raised before comes back if fn succeeds. */
-    asyncio__errstate_t *es = asyncio__errstate();
-    asyncio__errstate_t saved = *es; /* what the caller raised and caught */
-    *es = (asyncio__errstate_t){NULL, NULL};
-    void *r = fn(arg);
-    es = asyncio__errstate();
-    asyncio__exc_free(es->caught); /* fn's own catches end with fn */
-    es->caught = saved.caught;
-    if (es->raised) {
-        asyncio__exc_free(saved.raised);
-        return es->raised->pub.code;
-    }
-    es->raised = saved.raised;
-    if (result)
-        *result = r;
-    return 0;
-}

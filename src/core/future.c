@@ -92,7 +92,7 @@ void asyncio__future_release(asyncio_future_t *f)
         if (--f->refcnt > 0)
             return;
     }
-    if (f->ops)
+    if (f->ops && f->ops->free)
         f->ops->free(f);
     for (asyncio__callback_t *cb = f->cbs, *next; cb; cb = next) {
         next = cb->next;
@@ -101,8 +101,8 @@ void asyncio__future_release(asyncio_future_t *f)
     asyncio__exc_free(f->exc);
     asyncio_loop_t *loop = f->loop;
     f->magic = ASYNCIO__DEAD_MAGIC;
-    if (f->is_task) {
-        asyncio__task_free((asyncio__task_t *)f);
+    if (f->ops && f->ops->release) {
+        f->ops->release(f);
     } else if (loop->closed) {
         asyncio__free(f);
     } else {
@@ -337,8 +337,6 @@ bool asyncio_cancel(asyncio_future_t *fut, const char *msg)
 {
     if (!asyncio__future_check(fut, "asyncio_cancel"))
         return false;
-    if (fut->is_task)
-        return asyncio__task_cancel((asyncio__task_t *)fut, msg);
     if (fut->ops)
         return fut->ops->cancel(fut, msg);
     return asyncio__future_cancel(fut, msg);

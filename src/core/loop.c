@@ -565,6 +565,30 @@ void asyncio__loop_unref(asyncio_loop_t *loop)
     }
 }
 
+/* The higher areas' loop close hooks (core.h): a list that only grows, so
+ * a loop closing reads it without a lock. */
+static _Atomic(asyncio__close_hook_t *) close_hooks;
+static pthread_mutex_t close_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void asyncio__loop_add_close_hook(asyncio__close_hook_t *hook)
+{
+    pthread_mutex_lock(&close_hooks_lock);
+    _Atomic(asyncio__close_hook_t *) *at = &close_hooks;
+    asyncio__close_hook_t *h;
+    while ((h = atomic_load_explicit(at, memory_order_acquire)) && h != hook)
+        at = &h->next;
+    if (!h)
+        atomic_store_explicit(at, hook, memory_order_release);
+    pthread_mutex_unlock(&close_hooks_lock);
+}
+
+static void run_close_hooks(asyncio_loop_t *loop)
+{
+    for (asyncio__close_hook_t *h = atomic_load_explicit(&close_hooks, memory_order_acquire); h;
+         h = atomic_load_explicit(&h->next, memory_order_acquire))
+        h->fn(loop);
+}
+
 static void close_handle(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -623,8 +647,7 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     uv_walk(&loop->uv, close_handle, NULL);
     uv_run(&loop->uv, UV_RUN_DEFAULT); /* lets the close callbacks run */
     uv_loop_close(&loop->uv);
-    asyncio__free(loop->read_buf);
-    loop->read_buf = NULL;
+    run_close_hooks(loop);
     pthread_mutex_destroy(&loop->inbox_lock);
     asyncio__coro_destroy(&loop->main_ctx);
     asyncio__stack_pool_free(loop->stacks);
@@ -635,8 +658,6 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     asyncio__free(loop->timers.items);
     loop->timers.items = NULL;
     loop->timers.len = loop->timers.cap = 0;
-
-    asyncio__executor_shutdown_default(loop); /* closed: its jobs are orphaned */
 
     if (asyncio__tls.current == loop)
         asyncio__tls.current = NULL;

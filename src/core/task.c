@@ -19,7 +19,6 @@
  * task that finishes before the next starts hands its warm stack over.
  */
 #include "core/core.h"
-#include "os/os.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -268,6 +267,10 @@ int asyncio__task_wait_private(asyncio__task_t *t, asyncio_future_t *fut)
 
 /* ------------------------------------------------------------ creation */
 
+/* What makes a future a task (defined below, with the functions it
+ * names). */
+static const asyncio__future_ops_t task_ops;
+
 asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
                                          const asyncio_task_opts_t *opts)
 {
@@ -305,7 +308,8 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
         .fut = {.magic = ASYNCIO__FUTURE_MAGIC,
                 .is_task = 1,
                 .refcnt = 2, /* the caller's and the loop's, until the task is done */
-                .loop = loop},
+                .loop = loop,
+                .ops = &task_ops},
         .step = {.run = run_step},
         .stack = {.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0},
         .fn = fn,
@@ -329,17 +333,30 @@ asyncio_future_t *asyncio_create_task(asyncio_coro_fn fn, void *arg)
     return asyncio_create_task_ex(fn, arg, NULL);
 }
 
-void asyncio__task_free(asyncio__task_t *t)
+/* The task's part of a future's last release (future.c), through the
+ * task ops below. */
+static void task_free(asyncio_future_t *f)
 {
-    asyncio_loop_t *loop = t->fut.loop;
+    asyncio__task_t *t = (asyncio__task_t *)f;
     asyncio__free(t->name);
     asyncio__free(t->cancel_msg);
     asyncio__errstate_clear(&t->err);
-    if (loop->closed)
-        asyncio__free(t);
-    else
-        asyncio__freelist_put(&loop->free_tasks, t);
 }
+
+static void task_release(asyncio_future_t *f)
+{
+    if (f->loop->closed)
+        asyncio__free(f);
+    else
+        asyncio__freelist_put(&f->loop->free_tasks, f);
+}
+
+static bool task_cancel(asyncio_future_t *f, const char *msg)
+{
+    return asyncio__task_cancel((asyncio__task_t *)f, msg);
+}
+
+static const asyncio__future_ops_t task_ops = {task_cancel, task_free, task_release};
 
 /* Loop close with a task still suspended.  As in Python the task stays
  * pending for whoever holds it, and is reported; and as Python closes such
@@ -598,80 +615,31 @@ void asyncio_task_set_name(asyncio_future_t *task, const char *name)
     t->name = copy;
 }
 
-/* ------------------------------------------------------------ asyncio.run */
+/* ------------------------------------------------------------ asyncio_call */
 
-/* Cancels the tasks main left behind and waits for them, reporting those
- * that failed with something other than the cancellation. */
-static void cancel_all_tasks(asyncio_loop_t *loop)
+/* `await fn(arg)` inline: the coroutine runs on the caller's stack, as
+ * part of the current task. */
+int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
 {
-    size_t n = loop->ntasks;
-    if (!n)
-        return;
-    asyncio_future_t **tasks = asyncio__malloc(n * sizeof *tasks);
-    if (!tasks)
-        return;
-    asyncio_all_tasks(tasks, n);
-    for (size_t i = 0; i < n; i++) {
-        asyncio_incref(tasks[i]);
-        asyncio_cancel(tasks[i], NULL);
+    if (!fn)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call: fn is NULL");
+    if (!asyncio__require_task("asyncio_call"))
+        return ASYNCIO_ERUNTIME;
+    /* fn runs with a clean indicator, as a new `await` would; the error
+     * that was raised before comes back if fn succeeds. */
+    asyncio__errstate_t *es = asyncio__errstate();
+    asyncio__errstate_t saved = *es; /* what the caller raised and caught */
+    *es = (asyncio__errstate_t){NULL, NULL};
+    void *r = fn(arg);
+    es = asyncio__errstate();
+    asyncio__exc_free(es->caught); /* fn's own catches end with fn */
+    es->caught = saved.caught;
+    if (es->raised) {
+        asyncio__exc_free(saved.raised);
+        return es->raised->pub.code;
     }
-    asyncio_future_t *all = asyncio_gather_future(tasks, n, ASYNCIO_RETURN_EXCEPTIONS);
-    if (all) {
-        asyncio_loop_run_until_complete(loop, all, NULL);
-        asyncio_decref(all);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (asyncio_done(tasks[i]) && !asyncio_cancelled(tasks[i])) {
-            const asyncio_error_t *e = asyncio_exception(tasks[i]);
-            if (e)
-                asyncio__report(loop, "unhandled exception during asyncio.run() shutdown", e,
-                                tasks[i]);
-        }
-        asyncio_decref(tasks[i]);
-    }
-    asyncio__free(tasks);
-}
-
-int asyncio_run(asyncio_coro_fn main, void *arg, void **result)
-{
-    if (asyncio__tls.running)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "asyncio_run() cannot be called from a running event loop");
-    if (!main)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_run: main is NULL");
-    asyncio_loop_t *outer = asyncio__tls.current;
-    asyncio_loop_t *loop = asyncio_loop_new();
-    if (!loop)
-        return ASYNCIO_ENOMEM;
-    asyncio_future_t *task = asyncio_create_task(main, arg);
-    int rc;
-    if (!task) {
-        rc = asyncio_error() ? asyncio_error()->code : ASYNCIO_ENOMEM;
-    } else {
-        asyncio__sigint_t *sigint = asyncio__sigint_install(loop, task);
-        rc = asyncio_loop_run_until_complete(loop, task, result);
-        /* Python 3.11's Runner: main ended cancelled by a SIGINT (and not
-         * cancelled more than that) becomes KeyboardInterrupt. */
-        if (asyncio__sigint_uninstall(sigint) > 0 && rc == ASYNCIO_ECANCELLED &&
-            asyncio_task_uncancel(task) == 0) {
-            asyncio_raise("KeyboardInterrupt", "%s", "");
-            rc = ASYNCIO_EEXCEPTION;
-        }
-        /* main's exception stays in this thread's indicator through the
-         * shutdown. */
-        asyncio__exc_t *main_exc = asyncio__take_raised();
-        cancel_all_tasks(loop);
-        asyncio__executor_shutdown_default(loop);
-        asyncio_error_clear();
-        if (main_exc)
-            asyncio__raise_exc(main_exc);
-        asyncio_decref(task);
-    }
-    asyncio__exc_t *exc = asyncio__take_raised();
-    asyncio_loop_close(loop);
-    if (exc)
-        asyncio__raise_exc(exc);
-    /* main may have closed the loop that was current before. */
-    asyncio__tls.current = outer && asyncio__loop_live(outer) ? outer : NULL;
-    return rc;
+    es->raised = saved.raised;
+    if (result)
+        *result = r;
+    return 0;
 }

@@ -1,6 +1,7 @@
 /*
- * Waiter queues shared by the synchronisation primitives (sync.c) and the
- * queues (queue.c).  Nothing here is API.
+ * Waiter queues shared by the synchronisation primitives and queues (sync
+ * area) and transports (net area); waiters.c has the two functions that
+ * suspend.  Nothing here is API.
  *
  * A waiter is a node that lives in the waiting task's frame and is linked
  * into the primitive it waits on, so waiting allocates no list node.  Each
@@ -95,9 +96,5 @@ void asyncio__waiter_end(asyncio__waitq_t *q, asyncio__waiter_t *w);
 /* Python's _LoopBoundMixin: a primitive is bound to the loop of the first
  * task that waits on it; waiting from another loop raises RuntimeError. */
 int asyncio__bind_loop(uint64_t *bound, asyncio__task_t *t, const char *what);
-
-/* The check every public function makes: obj not NULL and its magic
- * number right, else ValueError naming `who`. */
-bool asyncio__obj_check(const void *obj, uint32_t magic, const char *who, const char *what);
 
 #endif /* CASYNCIO_CORE_WAITERS_H */

@@ -213,3 +213,20 @@ int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out, c
     }
     return 0;
 }
+
+/* An address as the API gives it (host text, port), from a sockaddr:
+ * what getaddrinfo returns and what sockets are named with. */
+void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa)
+{
+    memset(out, 0, sizeof *out);
+    out->family = sa->sa_family;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, out->host, sizeof out->host);
+        out->port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(in6, out->host, sizeof out->host);
+        out->port = ntohs(in6->sin6_port);
+    }
+}

@@ -59,9 +59,13 @@ struct asyncio_transport {
     size_t high, low;
     asyncio__exc_t *exc; /* the error the connection ended with */
     asyncio__closer_t closer;
-    /* The server that accepted it (server.c), NULL once detached. */
+    /* The server that accepted it (server.c), NULL once detached; the
+     * server links its connections through server_link and is told of the
+     * handle's close through on_gone (set by the server: the transport
+     * never calls up into it). */
     asyncio_server_t *server;
     asyncio__list_t server_link;
+    void (*on_gone)(asyncio_transport_t *t);
     /* Frees the object embedding the transport (a stream, or itself). */
     void (*free_fn)(asyncio_transport_t *t);
 };
@@ -118,7 +122,6 @@ int asyncio__transport_wait(asyncio__task_t *task, asyncio__waitq_t *q);
 void asyncio__transport_wake_all(asyncio__waitq_t *q);
 
 /* Server side (server.c): a connection ended (its transport is freed). */
-void asyncio__server_conn_gone(asyncio_transport_t *t);
 
 /* Streams over accepted connections (stream.c). */
 asyncio_stream_t *asyncio__stream_alloc(asyncio_loop_t *loop, int kind, size_t limit);
@@ -127,6 +130,5 @@ asyncio_stream_t *asyncio__stream_of(asyncio_transport_t *t);
 /* Starts the handler task of an accepted stream; false if it could not. */
 bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handler, void *arg);
 void asyncio__stream_cancel_handler(asyncio_stream_t *s);
-
 
 #endif /* CASYNCIO_NET_NET_H */

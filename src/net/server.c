@@ -115,11 +115,13 @@ static void reject(asyncio_server_t *srv, uv_stream_t *lst)
     uv_close(&srv->reject.handle, reject_closed);
 }
 
-void asyncio__server_conn_gone(asyncio_transport_t *t)
+/* A connection's handle closed (the transport's on_gone). */
+static void conn_gone(asyncio_transport_t *t)
 {
     asyncio_server_t *srv = t->server;
     asyncio__list_remove(&t->server_link);
     t->server = NULL;
+    t->on_gone = NULL;
     srv->nconns--;
     maybe_wake_closed(srv);
 }
@@ -153,6 +155,7 @@ static void on_connection(uv_stream_t *lst, int status)
         return;
     }
     t->server = srv;
+    t->on_gone = conn_gone;
     asyncio__list_insert(&srv->conns, &t->server_link);
     srv->nconns++;
     if (s) {
@@ -188,6 +191,7 @@ static void detach_conns(asyncio_server_t *srv)
             asyncio__container_of(srv->conns.next, asyncio_transport_t, server_link);
         asyncio__list_remove(&t->server_link);
         t->server = NULL;
+        t->on_gone = NULL;
     }
     srv->nconns = 0;
 }

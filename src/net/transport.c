@@ -81,8 +81,8 @@ static void do_close(asyncio_transport_t *t)
 static void close_cb(uv_handle_t *h)
 {
     asyncio_transport_t *t = h->data;
-    if (t->server)
-        asyncio__server_conn_gone(t);
+    if (t->on_gone)
+        t->on_gone(t);
     if (t->made && t->proto->connection_lost) {
         t->proto->connection_lost(t, t->exc ? &t->exc->pub : NULL, t->user);
         protocol_failed(t, "connection_lost", false);
@@ -187,14 +187,33 @@ void asyncio__transport_wake_all(asyncio__waitq_t *q)
 
 /* ------------------------------------------------------------ reading */
 
+/* The loop's read buffer goes when the loop closes (a loop may be closed
+ * by another thread than the one that ran it: the buffer is the loop's,
+ * not the thread's). */
+static void free_read_buf(asyncio_loop_t *loop)
+{
+    asyncio__free(loop->read_buf);
+    loop->read_buf = NULL;
+}
+
+static asyncio__close_hook_t read_buf_hook = {free_read_buf, NULL};
+static pthread_once_t read_buf_hook_once = PTHREAD_ONCE_INIT;
+
+static void add_read_buf_hook(void)
+{
+    asyncio__loop_add_close_hook(&read_buf_hook);
+}
+
 /* Every socket of a loop reads into the loop's one buffer: data_received
  * gets it for the call only, and a stream copies what it keeps. */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     asyncio_loop_t *loop = ((asyncio_transport_t *)h->data)->loop;
-    if (!loop->read_buf)
+    if (!loop->read_buf) {
+        pthread_once(&read_buf_hook_once, add_read_buf_hook);
         loop->read_buf = asyncio__malloc(RBUF_SIZE);
+    }
     *buf = uv_buf_init(loop->read_buf, loop->read_buf ? (unsigned)RBUF_SIZE : 0);
 }
 
@@ -505,21 +524,6 @@ void asyncio_transport_set_user(asyncio_transport_t *t, void *user)
 }
 
 /* ------------------------------------------------------------ names */
-
-void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa)
-{
-    memset(out, 0, sizeof *out);
-    out->family = sa->sa_family;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        uv_ip4_name(in, out->host, sizeof out->host);
-        out->port = ntohs(in->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        uv_ip6_name(in6, out->host, sizeof out->host);
-        out->port = ntohs(in6->sin6_port);
-    }
-}
 
 int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bool peer,
                             const char *who)

@@ -32,7 +32,7 @@
  * is zero and no worker thread is left (workers are detached; shutdown
  * with wait waits for them on a condition variable).
  */
-#include "core/core.h"
+#include "threads/threads.h"
 
 #include <math.h>
 #include <signal.h>
@@ -180,6 +180,7 @@ size_t asyncio_executor_default_workers(void)
 
 static asyncio_executor_t *executor_new(size_t max_workers, bool loop_made)
 {
+    asyncio__threads_hook_install();
     asyncio_executor_t *ex = asyncio__calloc(1, sizeof *ex);
     if (!ex)
         goto nomem;
@@ -399,7 +400,7 @@ static void job_future_free(asyncio_future_t *fut)
 {
     (void)fut;
 }
-static const asyncio__future_ops_t job_ops = {job_cancel, job_future_free};
+static const asyncio__future_ops_t job_ops = {job_cancel, job_future_free, NULL};
 
 /* future.cancel(): a job not started is taken off the queue and never
  * runs; one running goes on, its result for free_result. */
@@ -669,7 +670,23 @@ static void orphan_jobs(asyncio_loop_t *loop)
     }
 }
 
-void asyncio__cfutures_loop_closed(asyncio_loop_t *loop); /* threadsafe.c */
+static void on_loop_closed(asyncio_loop_t *loop)
+{
+    asyncio__executor_shutdown_default(loop);
+}
+
+static asyncio__close_hook_t close_hook = {on_loop_closed, NULL};
+static pthread_once_t close_hook_once = PTHREAD_ONCE_INIT;
+
+static void add_close_hook(void)
+{
+    asyncio__loop_add_close_hook(&close_hook);
+}
+
+void asyncio__threads_hook_install(void)
+{
+    pthread_once(&close_hook_once, add_close_hook);
+}
 
 void asyncio__executor_shutdown_default(asyncio_loop_t *loop)
 {

@@ -23,7 +23,7 @@
  * still in the list of started ones (`pending`).
  */
 #include "core/handle.h"
-#include "core/core.h"
+#include "threads/threads.h"
 
 #include <errno.h>
 #include <math.h>
@@ -187,7 +187,6 @@ static void cancel_run(asyncio__ready_t *r)
 
 /* Loop close (from the executor's hook): cfutures whose coroutine never
  * ran to its end are cancelled and released. */
-void asyncio__cfutures_loop_closed(asyncio_loop_t *loop);
 void asyncio__cfutures_loop_closed(asyncio_loop_t *loop)
 {
     for (;;) {
@@ -203,9 +202,8 @@ void asyncio__cfutures_loop_closed(asyncio_loop_t *loop)
     }
 }
 
-asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop,
-                                                               asyncio_coro_fn fn, void *arg,
-                                                               void (*free_result)(void *))
+asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop, asyncio_coro_fn fn,
+                                                       void *arg, void (*free_result)(void *))
 {
     if (!fn) {
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_run_coroutine_threadsafe: fn is NULL");
@@ -215,6 +213,7 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop,
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_run_coroutine_threadsafe: loop is NULL");
         return NULL;
     }
+    asyncio__threads_hook_install(); /* loop close cancels what never started */
     cfuture_t *cf = asyncio__calloc(1, sizeof *cf);
     if (!cf) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a concurrent future");
@@ -247,8 +246,8 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop,
     return cf->handle;
 }
 
-asyncio_cfuture_t *asyncio_run_coroutine_threadsafe(asyncio_loop_t *loop,
-                                                            asyncio_coro_fn fn, void *arg)
+asyncio_cfuture_t *asyncio_run_coroutine_threadsafe(asyncio_loop_t *loop, asyncio_coro_fn fn,
+                                                    void *arg)
 {
     return asyncio_run_coroutine_threadsafe_ex(loop, fn, arg, NULL);
 }
