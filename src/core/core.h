@@ -203,7 +203,11 @@ static inline asyncio__timer_t *asyncio__heap_top(const asyncio__heap_t *h)
     return h->len ? h->items[0] : NULL;
 }
 
-/* Intrusive doubly linked list (live tasks). */
+/* The intrusive list: circular and doubly linked, through a node
+ * embedded in each element (asyncio__container_of finds the element); the
+ * head is a node too.  A node on no list is linked to itself, so removing
+ * it again is harmless.  Tasks, closers, waiters, executor jobs, HTTP
+ * transfers and poll handles, a server's connections all use it. */
 typedef struct asyncio__list {
     struct asyncio__list *prev, *next;
 } asyncio__list_t;
@@ -219,6 +223,11 @@ static inline void asyncio__list_insert(asyncio__list_t *head, asyncio__list_t *
     node->next = head;
     head->prev->next = node;
     head->prev = node;
+}
+
+static inline bool asyncio__list_empty(const asyncio__list_t *l)
+{
+    return l->next == l;
 }
 
 static inline void asyncio__list_remove(asyncio__list_t *node)

@@ -7,7 +7,7 @@
 
 int asyncio__waiter_wait(asyncio__waitq_t *q, asyncio__waiter_t *w, asyncio__task_t *t)
 {
-    w->linked = false;
+    asyncio__list_init(&w->link);
     w->fut = asyncio__future_new(t->fut.loop);
     if (!w->fut)
         return ASYNCIO_ENOMEM;
@@ -20,9 +20,9 @@ int asyncio__waiter_wait(asyncio__waitq_t *q, asyncio__waiter_t *w, asyncio__tas
     return rc;
 }
 
-void asyncio__waiter_end(asyncio__waitq_t *q, asyncio__waiter_t *w)
+void asyncio__waiter_end(asyncio__waiter_t *w)
 {
-    asyncio__waitq_unlink(q, w);
+    asyncio__waitq_unlink(w);
     asyncio_decref(w->fut);
     w->fut = NULL;
 }

@@ -22,42 +22,58 @@
 
 #include "core/core.h"
 
+/* A waiting task's node, on its queue's list (linked to itself when on
+ * none). */
 typedef struct asyncio__waiter {
-    struct asyncio__waiter *prev, *next;
+    asyncio__list_t link;
     asyncio_future_t *fut; /* what the task awaits; done once woken or cancelled */
-    bool linked;
 } asyncio__waiter_t;
 
+/* Waiters, oldest first: the library's one intrusive list. */
 typedef struct asyncio__waitq {
-    asyncio__waiter_t *head, *tail;
+    asyncio__list_t list;
 } asyncio__waitq_t;
+
+/* Every queue is initialised with its object. */
+static inline void asyncio__waitq_init(asyncio__waitq_t *q)
+{
+    asyncio__list_init(&q->list);
+}
+
+static inline bool asyncio__waitq_empty(const asyncio__waitq_t *q)
+{
+    return asyncio__list_empty(&q->list);
+}
+
+/* The oldest waiter, or NULL. */
+static inline asyncio__waiter_t *asyncio__waitq_first(const asyncio__waitq_t *q)
+{
+    return asyncio__waitq_empty(q) ? NULL
+                                   : asyncio__container_of(q->list.next, asyncio__waiter_t, link);
+}
+
+/* The waiter after w in q, or NULL. */
+static inline asyncio__waiter_t *asyncio__waitq_next(const asyncio__waitq_t *q,
+                                                     const asyncio__waiter_t *w)
+{
+    return w->link.next == &q->list ? NULL
+                                    : asyncio__container_of(w->link.next, asyncio__waiter_t, link);
+}
+
+static inline bool asyncio__waiter_linked(const asyncio__waiter_t *w)
+{
+    return !asyncio__list_empty(&w->link);
+}
 
 static inline void asyncio__waitq_append(asyncio__waitq_t *q, asyncio__waiter_t *w)
 {
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    w->linked = true;
+    asyncio__list_insert(&q->list, &w->link);
 }
 
-static inline void asyncio__waitq_unlink(asyncio__waitq_t *q, asyncio__waiter_t *w)
+/* Takes w off its queue if it is on one. */
+static inline void asyncio__waitq_unlink(asyncio__waiter_t *w)
 {
-    if (!w->linked)
-        return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->prev = w->next = NULL;
-    w->linked = false;
+    asyncio__list_remove(&w->link);
 }
 
 static inline bool asyncio__waiter_done(const asyncio__waiter_t *w)
@@ -91,7 +107,7 @@ static inline bool asyncio__waiter_wake(asyncio__waiter_t *w)
 int asyncio__waiter_wait(asyncio__waitq_t *q, asyncio__waiter_t *w, asyncio__task_t *t);
 
 /* Unlinks w if it is still linked and drops its future. */
-void asyncio__waiter_end(asyncio__waitq_t *q, asyncio__waiter_t *w);
+void asyncio__waiter_end(asyncio__waiter_t *w);
 
 /* Python's _LoopBoundMixin: a primitive is bound to the loop of the first
  * task that waits on it; waiting from another loop raises RuntimeError. */

@@ -139,7 +139,6 @@ void asyncio__http_response_timings(asyncio__http_xfer_t *x, asyncio_http_respon
 /* The stream side of curl's write callback. */
 size_t asyncio__http_stream_write(asyncio__http_xfer_t *x, const char *p, size_t len);
 
-
 extern atomic_long asyncio__http_live_easy, asyncio__http_live_polls;
 
 #endif /* CASYNCIO_HTTP_HTTP_H */

@@ -186,7 +186,7 @@ static void close_listeners(asyncio_server_t *srv)
 
 static void detach_conns(asyncio_server_t *srv)
 {
-    while (srv->conns.next != &srv->conns) {
+    while (!asyncio__list_empty(&srv->conns)) {
         asyncio_transport_t *t =
             asyncio__container_of(srv->conns.next, asyncio_transport_t, server_link);
         asyncio__list_remove(&t->server_link);
@@ -285,6 +285,7 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
     srv->arg = arg;
     srv->limit = opts ? opts->limit : 0;
     asyncio__list_init(&srv->conns);
+    asyncio__waitq_init(&srv->waiters);
     srv->closer.close = closer_run;
     asyncio__list_init(&srv->closer.link);
     int rc;
@@ -478,7 +479,7 @@ void asyncio_server_free(asyncio_server_t *srv)
 {
     if (!srv || !check(srv, "asyncio_server_free"))
         return;
-    if (srv->forever || srv->waiters.head) {
+    if (srv->forever || !asyncio__waitq_empty(&srv->waiters)) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_server_free: a task waits on the server");
         return;
     }

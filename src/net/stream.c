@@ -187,6 +187,8 @@ static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
     }
     s->magic = ASYNCIO__STREAM_MAGIC;
     s->loop = loop;
+    asyncio__waitq_init(&s->drainers);
+    asyncio__waitq_init(&s->closers);
     /* Twice the limit is the pause threshold: kept from wrapping (a
      * quarter of the address space is no limit anyway). */
     s->limit = !limit ? ASYNCIO_STREAM_LIMIT : limit > SIZE_MAX / 4 ? SIZE_MAX / 4 : limit;
@@ -283,7 +285,8 @@ void asyncio_stream_free(asyncio_stream_t *s)
                             "asyncio_stream_free: the stream belongs to its server");
         return;
     }
-    if (s->read_waiter || s->drainers.head || s->closers.head) {
+    if (s->read_waiter || !asyncio__waitq_empty(&s->drainers) ||
+        !asyncio__waitq_empty(&s->closers)) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_stream_free: a task waits on the stream");
         return;
     }

@@ -174,13 +174,13 @@ int asyncio__transport_wait(asyncio__task_t *task, asyncio__waitq_t *q)
     asyncio__waiter_t w;
     int rc = asyncio__waiter_wait(q, &w, task);
     if (rc != ASYNCIO_ENOMEM)
-        asyncio__waiter_end(q, &w);
+        asyncio__waiter_end(&w);
     return rc;
 }
 
 void asyncio__transport_wake_all(asyncio__waitq_t *q)
 {
-    for (asyncio__waiter_t *w = q->head; w; w = w->next)
+    for (asyncio__waiter_t *w = asyncio__waitq_first(q); w; w = asyncio__waitq_next(q, w))
         if (!w->fut->loop->closed)
             asyncio__waiter_wake(w);
 }

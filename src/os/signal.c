@@ -27,7 +27,7 @@ typedef struct sig_handler {
     asyncio_callback_fn fn;
     void *arg;
     int signum;
-    struct sig_handler *next; /* this thread's handlers (loops stay on their thread) */
+    asyncio__list_t link; /* in this thread's handlers (loops stay on their thread) */
 } sig_handler_t;
 
 /* asyncio_run's SIGINT watcher. */
@@ -40,7 +40,8 @@ struct asyncio__sigint {
     struct sigaction installed; /* SIGINT's disposition once watched (libuv's) */
 };
 
-static _Thread_local sig_handler_t *handlers;
+/* A list head needs its own address: made on the thread's first handler. */
+static _Thread_local asyncio__list_t handlers;
 static _Thread_local asyncio__sigint_t *runner_sigint;
 
 static void handler_freed(uv_handle_t *h)
@@ -51,11 +52,7 @@ static void handler_freed(uv_handle_t *h)
 /* Unlinks h and closes its handle: its memory goes in the close callback. */
 static void handler_drop(sig_handler_t *h)
 {
-    sig_handler_t **pp = &handlers;
-    while (*pp && *pp != h)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = h->next;
+    asyncio__list_remove(&h->link);
     asyncio__list_remove(&h->closer.link);
     uv_close((uv_handle_t *)&h->uv, handler_freed);
 }
@@ -67,9 +64,13 @@ static void handler_close(asyncio__closer_t *c)
 
 static sig_handler_t *find(asyncio_loop_t *loop, int signum)
 {
-    for (sig_handler_t *h = handlers; h; h = h->next)
+    if (!handlers.next)
+        return NULL;
+    for (asyncio__list_t *n = handlers.next; n != &handlers; n = n->next) {
+        sig_handler_t *h = asyncio__container_of(n, sig_handler_t, link);
         if (h->loop == loop && h->signum == signum)
             return h;
+    }
     return NULL;
 }
 
@@ -141,8 +142,9 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
     h->fn = fn;
     h->arg = arg;
     h->signum = signum;
-    h->next = handlers;
-    handlers = h;
+    if (!handlers.next)
+        asyncio__list_init(&handlers);
+    asyncio__list_insert(&handlers, &h->link);
     h->closer.close = handler_close;
     asyncio__list_insert(&loop->closers, &h->closer.link);
     /* The program's own SIGINT handler replaces asyncio_run's, as

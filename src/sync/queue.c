@@ -66,6 +66,9 @@ static asyncio_queue_t *queue_new(size_t maxsize, int kind, int (*cmp)(const voi
         return NULL;
     }
     *q = (queue_t){.kind = (uint8_t)kind, .maxsize = maxsize, .cmp = cmp};
+    asyncio__waitq_init(&q->getters);
+    asyncio__waitq_init(&q->putters);
+    asyncio__waitq_init(&q->joiners);
     return asyncio__handle_give(q, &q->handle, ASYNCIO__H_QUEUE);
 }
 
@@ -211,9 +214,9 @@ static inline void *take(queue_t *q)
 /* Pops waiters off the front until one not done yet is woken. */
 static inline void wakeup_next(asyncio__waitq_t *wq)
 {
-    while (wq->head) {
-        asyncio__waiter_t *w = wq->head;
-        asyncio__waitq_unlink(wq, w);
+    while (!asyncio__waitq_empty(wq)) {
+        asyncio__waiter_t *w = asyncio__waitq_first(wq);
+        asyncio__waitq_unlink(w);
         if (asyncio__waiter_wake(w))
             break;
     }
@@ -221,9 +224,9 @@ static inline void wakeup_next(asyncio__waitq_t *wq)
 
 static void wake_all_popping(asyncio__waitq_t *wq)
 {
-    while (wq->head) {
-        asyncio__waiter_t *w = wq->head;
-        asyncio__waitq_unlink(wq, w);
+    while (!asyncio__waitq_empty(wq)) {
+        asyncio__waiter_t *w = asyncio__waitq_first(wq);
+        asyncio__waitq_unlink(w);
         asyncio__waiter_wake(w);
     }
 }
@@ -231,7 +234,8 @@ static void wake_all_popping(asyncio__waitq_t *wq)
 /* The `finished` event is set: wake every joiner not woken yet. */
 static void set_finished(queue_t *q)
 {
-    for (asyncio__waiter_t *w = q->joiners.head; w; w = w->next)
+    for (asyncio__waiter_t *w = asyncio__waitq_first(&q->joiners); w;
+         w = asyncio__waitq_next(&q->joiners, w))
         asyncio__waiter_wake(w);
 }
 
@@ -281,7 +285,7 @@ static int wait_turn(queue_t *q, asyncio__waitq_t *wq, asyncio__task_t *t, bool 
     q->nwaiting--;
     if (rc) {
         bool woken = w.fut && w.fut->state == ASYNCIO__FINISHED;
-        asyncio__waiter_end(wq, &w);
+        asyncio__waiter_end(&w);
         /* Woken, then cancelled before using the wake-up: hand it to the
          * next waiter if what it was woken for is still there. */
         bool ready = getting ? q->len > 0 : !q_full(q);
@@ -289,7 +293,7 @@ static int wait_turn(queue_t *q, asyncio__waitq_t *wq, asyncio__task_t *t, bool 
             wakeup_next(wq);
         return rc;
     }
-    asyncio__waiter_end(wq, &w);
+    asyncio__waiter_end(&w);
     return 0;
 }
 
@@ -379,7 +383,7 @@ int asyncio_queue_join(asyncio_queue_t *handle)
     queue->nwaiting++;
     rc = asyncio__waiter_wait(&queue->joiners, &w, t);
     queue->nwaiting--;
-    asyncio__waiter_end(&queue->joiners, &w);
+    asyncio__waiter_end(&w);
     return rc;
 }
 

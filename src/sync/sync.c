@@ -32,7 +32,7 @@ typedef struct barrier barrier_t;
 /* True if the future of every waiter is cancelled (true for none). */
 static bool all_cancelled(const asyncio__waitq_t *q)
 {
-    for (const asyncio__waiter_t *w = q->head; w; w = w->next)
+    for (const asyncio__waiter_t *w = asyncio__waitq_first(q); w; w = asyncio__waitq_next(q, w))
         if (!asyncio__waiter_cancelled(w))
             return false;
     return true;
@@ -43,7 +43,8 @@ static bool all_cancelled(const asyncio__waitq_t *q)
 static size_t wake_n(asyncio__waitq_t *q, size_t n)
 {
     size_t woken = 0;
-    for (asyncio__waiter_t *w = q->head; w && woken < n; w = w->next)
+    for (asyncio__waiter_t *w = asyncio__waitq_first(q); w && woken < n;
+         w = asyncio__waitq_next(q, w))
         if (asyncio__waiter_wake(w))
             woken++;
     return woken;
@@ -59,7 +60,7 @@ static bool waiter_got(const asyncio__waiter_t *w)
 /* A free that would leave waiters pointing at freed memory is refused. */
 static bool refuse_free(const asyncio__waitq_t *q, const char *who)
 {
-    if (!q->head)
+    if (asyncio__waitq_empty(q))
         return false;
     asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: tasks are still waiting on it", who);
     return true;
@@ -77,6 +78,7 @@ struct lock {
 static void lock_init(lock_t *l)
 {
     *l = (lock_t){0};
+    asyncio__waitq_init(&l->waiters);
 }
 
 asyncio_lock_t *asyncio_lock_new(void)
@@ -92,8 +94,8 @@ asyncio_lock_t *asyncio_lock_new(void)
 
 static void lock_wake_first(lock_t *l)
 {
-    if (l->waiters.head)
-        asyncio__waiter_wake(l->waiters.head);
+    if (!asyncio__waitq_empty(&l->waiters))
+        asyncio__waiter_wake(asyncio__waitq_first(&l->waiters));
 }
 
 static int lock_acquire(lock_t *l, asyncio__task_t *t)
@@ -108,7 +110,7 @@ static int lock_acquire(lock_t *l, asyncio__task_t *t)
         return rc;
     asyncio__waiter_t w;
     rc = asyncio__waiter_wait(&l->waiters, &w, t);
-    asyncio__waiter_end(&l->waiters, &w);
+    asyncio__waiter_end(&w);
     if (rc) {
         /* Woken and then cancelled: the lock is free again, so whoever is
          * first now must get its chance. */
@@ -184,6 +186,7 @@ asyncio_event_t *asyncio_event_new(void)
         return NULL;
     }
     *e = (event_t){0};
+    asyncio__waitq_init(&e->waiters);
     return asyncio__handle_give(e, &e->handle, ASYNCIO__H_EVENT);
 }
 
@@ -202,7 +205,7 @@ int asyncio_event_wait(asyncio_event_t *handle)
         return rc;
     asyncio__waiter_t w;
     rc = asyncio__waiter_wait(&ev->waiters, &w, t);
-    asyncio__waiter_end(&ev->waiters, &w);
+    asyncio__waiter_end(&w);
     return rc;
 }
 
@@ -266,6 +269,7 @@ asyncio_condition_t *asyncio_condition_new(asyncio_lock_t *lock_handle)
         return NULL;
     }
     *c = (condition_t){0};
+    asyncio__waitq_init(&c->waiters);
     lock_init(&c->own);
     c->lock = lock ? lock : &c->own;
     return asyncio__handle_give(c, &c->handle, ASYNCIO__H_CONDITION);
@@ -309,7 +313,7 @@ static int cond_wait(condition_t *c, asyncio__task_t *t)
     c->inside++;
     asyncio__waiter_t w;
     rc = asyncio__waiter_wait(&c->waiters, &w, t);
-    asyncio__waiter_end(&c->waiters, &w);
+    asyncio__waiter_end(&w);
     /* The lock is taken back even when the wait was cancelled, and even if
      * cancellations keep arriving meanwhile; the last one is raised. */
     for (;;) {
@@ -417,6 +421,7 @@ static asyncio_semaphore_t *semaphore_new(size_t value, bool bounded, const char
         return NULL;
     }
     *s = (semaphore_t){.bounded = bounded, .value = value, .bound = value};
+    asyncio__waitq_init(&s->waiters);
     return asyncio__handle_give(s, &s->handle, ASYNCIO__H_SEMAPHORE);
 }
 
@@ -438,11 +443,11 @@ static bool sem_locked(const semaphore_t *s)
 /* Hands a permit to the first waiter not woken yet. */
 static void sem_wake_next(semaphore_t *s)
 {
-    for (asyncio__waiter_t *w = s->pending; w; w = w->next) {
+    for (asyncio__waiter_t *w = s->pending; w; w = asyncio__waitq_next(&s->waiters, w)) {
         if (!asyncio__waiter_done(w)) {
             s->value--;
             asyncio__waiter_wake(w);
-            s->pending = w->next;
+            s->pending = asyncio__waitq_next(&s->waiters, w);
             return;
         }
     }
@@ -470,8 +475,8 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *handle)
     rc = asyncio__waiter_wait(&sem->waiters, &w, t);
     bool got = waiter_got(&w);
     if (sem->pending == &w)
-        sem->pending = w.linked ? w.next : NULL;
-    asyncio__waiter_end(&sem->waiters, &w);
+        sem->pending = asyncio__waiter_linked(&w) ? asyncio__waitq_next(&sem->waiters, &w) : NULL;
+    asyncio__waiter_end(&w);
     if (rc) {
         if (got) {
             /* Given a permit, then cancelled: pass it on. */
@@ -543,6 +548,7 @@ asyncio_barrier_t *asyncio_barrier_new(size_t parties)
         return NULL;
     }
     *b = (barrier_t){.state = FILLING, .parties = parties};
+    asyncio__waitq_init(&b->waiters);
     return asyncio__handle_give(b, &b->handle, ASYNCIO__H_BARRIER);
 }
 
@@ -552,7 +558,7 @@ static int barrier_cond_wait(barrier_t *b, asyncio__task_t *t)
 {
     asyncio__waiter_t w;
     int rc = asyncio__waiter_wait(&b->waiters, &w, t);
-    asyncio__waiter_end(&b->waiters, &w);
+    asyncio__waiter_end(&w);
     if (rc)
         wake_n(&b->waiters, 1); /* as Condition.wait: a wake-up is never lost */
     return rc;

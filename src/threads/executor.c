@@ -108,26 +108,6 @@ static bool registered(asyncio_executor_t *ex)
     return false;
 }
 
-static void list_init(asyncio__list_t *l)
-{
-    l->prev = l->next = l;
-}
-
-static void list_push(asyncio__list_t *head, asyncio__list_t *l)
-{
-    l->prev = head->prev;
-    l->next = head;
-    head->prev->next = l;
-    head->prev = l;
-}
-
-static void list_del(asyncio__list_t *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    l->prev = l->next = l;
-}
-
 static void destroy(asyncio_executor_t *ex)
 {
     pthread_rwlock_wrlock(&registry_lock);
@@ -192,8 +172,8 @@ static asyncio_executor_t *executor_new(size_t max_workers, bool loop_made)
     pthread_mutex_init(&ex->lock, NULL);
     pthread_cond_init(&ex->work, NULL);
     pthread_cond_init(&ex->stopped, NULL);
-    list_init(&ex->queue);
-    list_init(&ex->inflight);
+    asyncio__list_init(&ex->queue);
+    asyncio__list_init(&ex->inflight);
     pthread_rwlock_wrlock(&registry_lock);
     if (live_len == live_cap) {
         size_t cap = live_cap ? live_cap * 2 : 8;
@@ -287,7 +267,7 @@ static void job_post(asyncio_executor_t *ex, job_t *j)
     j->item.ready.run = job_deliver;
     if (asyncio__post(j->loop, &j->item) != 0) {
         j->state = JOB_UNPOSTED;
-        list_push(&ex->inflight, &j->link);
+        asyncio__list_insert(&ex->inflight, &j->link);
     }
 }
 
@@ -319,20 +299,20 @@ static void *worker_main(void *arg)
     current_executor = ex;
     pthread_mutex_lock(&ex->lock);
     for (;;) {
-        while (ex->queue.next == &ex->queue && !ex->shutdown) {
+        while (asyncio__list_empty(&ex->queue) && !ex->shutdown) {
             ex->nwaiting++;
             pthread_cond_wait(&ex->work, &ex->lock);
             ex->nwaiting--;
             if (ex->nsignalled)
                 ex->nsignalled--;
         }
-        if (ex->queue.next == &ex->queue)
+        if (asyncio__list_empty(&ex->queue))
             break; /* shut down and nothing left */
         job_t *j = asyncio__container_of(ex->queue.next, job_t, link);
-        list_del(&j->link);
+        asyncio__list_remove(&j->link);
         if (j->state == JOB_QUEUED)
             j->state = JOB_RUNNING; /* not if its loop closed meanwhile */
-        list_push(&ex->inflight, &j->link);
+        asyncio__list_insert(&ex->inflight, &j->link);
         pthread_mutex_unlock(&ex->lock);
 
         /* Each job starts with a clean indicator; what it leaves raised is
@@ -344,7 +324,7 @@ static void *worker_main(void *arg)
         asyncio__errstate_clear(&asyncio__tls.err);
 
         pthread_mutex_lock(&ex->lock);
-        list_del(&j->link);
+        asyncio__list_remove(&j->link);
         j->result = exc ? NULL : result; /* a failed job's return value is not a result */
         j->exc = exc;
         if (j->state == JOB_ORPHANED) {
@@ -413,7 +393,7 @@ static bool job_cancel(asyncio_future_t *fut, const char *msg)
     if (j) {
         pthread_mutex_lock(&j->ex->lock);
         if (j->state == JOB_QUEUED) {
-            list_del(&j->link);
+            asyncio__list_remove(&j->link);
             dequeued = true;
         }
         pthread_mutex_unlock(&j->ex->lock);
@@ -453,9 +433,9 @@ static asyncio_future_t *submit(asyncio_loop_t *loop, asyncio_executor_t *ex,
     pthread_mutex_lock(&ex->lock);
     int rc = ex->shutdown ? ASYNCIO_ERUNTIME : 0;
     if (!rc) {
-        list_push(&ex->queue, &j->link);
+        asyncio__list_insert(&ex->queue, &j->link);
         if ((rc = adjust_workers(ex)) != 0)
-            list_del(&j->link);
+            asyncio__list_remove(&j->link);
     }
     pthread_mutex_unlock(&ex->lock);
     if (rc) {
@@ -531,9 +511,9 @@ static void begin_shutdown(asyncio_executor_t *ex, bool cancel_futures)
 {
     ex->shutdown = true;
     if (cancel_futures) {
-        while (ex->queue.next != &ex->queue) {
+        while (!asyncio__list_empty(&ex->queue)) {
             job_t *j = asyncio__container_of(ex->queue.next, job_t, link);
-            list_del(&j->link);
+            asyncio__list_remove(&j->link);
             if (j->state == JOB_ORPHANED) {
                 drop_orphan(ex, j);
                 continue;
@@ -632,7 +612,7 @@ static void exit_waiter_run(asyncio__ready_t *r)
 static void orphan_jobs(asyncio_loop_t *loop)
 {
     asyncio__list_t dead;
-    list_init(&dead);
+    asyncio__list_init(&dead);
     pthread_rwlock_rdlock(&registry_lock);
     for (size_t i = 0; i < live_len; i++) {
         asyncio_executor_t *ex = live[i];
@@ -645,8 +625,8 @@ static void orphan_jobs(asyncio_loop_t *loop)
                 if (j->loop != loop)
                     continue;
                 if (j->state == JOB_UNPOSTED) {
-                    list_del(&j->link);
-                    list_push(&dead, &j->link);
+                    asyncio__list_remove(&j->link);
+                    asyncio__list_insert(&dead, &j->link);
                 } else if (j->fut) {
                     /* Queued or running: it still runs, its outcome is dropped. */
                     j->state = JOB_ORPHANED;
@@ -662,7 +642,7 @@ static void orphan_jobs(asyncio_loop_t *loop)
     /* Outside the locks: freeing a job may free its executor. */
     while (dead.next != &dead) {
         job_t *j = asyncio__container_of(dead.next, job_t, link);
-        list_del(&j->link);
+        asyncio__list_remove(&j->link);
         job_release_outcome(j);
         j->fut->impl = NULL;
         asyncio_decref(j->fut);

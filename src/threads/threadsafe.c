@@ -46,13 +46,13 @@ struct cfuture {
     void *arg;
     void (*free_result)(void *);
     asyncio__inbox_item_t start_item, cancel_item;
-    asyncio_future_t *task;      /* loop thread only: the running coroutine */
-    struct cfuture *prev, *next; /* in `pending` while its task lives */
+    asyncio_future_t *task; /* loop thread only: the running coroutine */
+    asyncio__list_t link;   /* in `pending` while its task lives, else on itself */
 };
 
 /* Cfutures whose task was made and has not ended. */
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
-static cfuture_t *pending;
+static asyncio__list_t pending = {&pending, &pending};
 
 static void cf_release(cfuture_t *cf)
 {
@@ -92,15 +92,7 @@ static asyncio__exc_t *closed_exc(void)
 static void loop_side_end(cfuture_t *cf)
 {
     pthread_mutex_lock(&pending_lock);
-    if (cf->prev || pending == cf) {
-        if (cf->prev)
-            cf->prev->next = cf->next;
-        else
-            pending = cf->next;
-        if (cf->next)
-            cf->next->prev = cf->prev;
-        cf->prev = cf->next = NULL;
-    }
+    asyncio__list_remove(&cf->link);
     pthread_mutex_unlock(&pending_lock);
     cf->task = NULL;
     cf_release(cf);
@@ -169,11 +161,7 @@ static void start_run(asyncio__ready_t *r)
     cf->task = task; /* borrowed: the loop holds it until it ends */
     asyncio_decref(task);
     pthread_mutex_lock(&pending_lock);
-    cf->prev = NULL;
-    cf->next = pending;
-    if (pending)
-        pending->prev = cf;
-    pending = cf;
+    asyncio__list_insert(&pending, &cf->link);
     pthread_mutex_unlock(&pending_lock);
 }
 
@@ -191,9 +179,12 @@ void asyncio__cfutures_loop_closed(asyncio_loop_t *loop)
 {
     for (;;) {
         pthread_mutex_lock(&pending_lock);
-        cfuture_t *cf = pending;
-        while (cf && cf->loop != loop)
-            cf = cf->next;
+        cfuture_t *cf = NULL;
+        for (asyncio__list_t *n = pending.next; n != &pending && !cf; n = n->next) {
+            cfuture_t *c = asyncio__container_of(n, cfuture_t, link);
+            if (c->loop == loop)
+                cf = c;
+        }
         pthread_mutex_unlock(&pending_lock);
         if (!cf)
             return;
@@ -222,6 +213,7 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop, asy
     if (!asyncio__handle_give(cf, &cf->handle, ASYNCIO__H_CFUTURE))
         return NULL;
     atomic_init(&cf->refs, 2); /* the caller's and the loop's */
+    asyncio__list_init(&cf->link);
     pthread_mutex_init(&cf->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
