@@ -476,33 +476,45 @@ static void ignore_sigpipe_once(void)
         signal(SIGPIPE, SIG_IGN);
 }
 
-asyncio_loop_t *asyncio_loop_new(void)
+static void close_handle(uv_handle_t *h, void *arg)
 {
-    static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
-    pthread_once(&sigpipe_once, ignore_sigpipe_once);
-    asyncio_loop_t *loop = asyncio__calloc(1, sizeof *loop);
-    if (!loop)
-        goto nomem;
-    if (asyncio__coro_main_init(&loop->main_ctx) != 0) {
-        asyncio__free(loop);
-        goto nomem;
-    }
-    int rc = uv_loop_init(&loop->uv);
-    if (rc == 0) {
-        uv_timer_init(&loop->uv, &loop->wakeup_timer);
-        /* The inbox's wake-up needs a file descriptor: it can fail. */
-        if ((rc = uv_async_init(&loop->uv, &loop->inbox_async, on_inbox)) != 0) {
-            uv_close((uv_handle_t *)&loop->wakeup_timer, NULL);
-            uv_run(&loop->uv, UV_RUN_DEFAULT);
-            uv_loop_close(&loop->uv);
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Closes every libuv handle of the loop, lets their close callbacks run
+ * and closes libuv's loop: the end of asyncio_loop_close, and the unwind
+ * of a loop that could not be made. */
+static void uv_teardown(asyncio_loop_t *loop)
+{
+    uv_walk(&loop->uv, close_handle, NULL);
+    uv_run(&loop->uv, UV_RUN_DEFAULT);
+    uv_loop_close(&loop->uv);
+}
+
+/* Adds loop to the registry of live loops; false without memory. */
+static bool register_loop(asyncio_loop_t *loop)
+{
+    pthread_rwlock_wrlock(&registry_lock);
+    if (live_len == live_cap) {
+        size_t cap = live_cap ? live_cap * 2 : 8;
+        asyncio_loop_t **grown = asyncio__realloc(live, cap * sizeof *grown);
+        if (!grown) {
+            pthread_rwlock_unlock(&registry_lock);
+            return false;
         }
+        live = grown;
+        live_cap = cap;
     }
-    if (rc) {
-        asyncio__coro_destroy(&loop->main_ctx);
-        asyncio__free(loop);
-        asyncio_raise_uv(rc, "creating a loop");
-        return NULL;
-    }
+    live[live_len++] = loop;
+    pthread_rwlock_unlock(&registry_lock);
+    return true;
+}
+
+/* The loop's own fields, once its libuv part works. */
+static void init_fields(asyncio_loop_t *loop)
+{
     static atomic_uint_fast64_t serials;
     loop->serial = atomic_fetch_add(&serials, 1) + 1;
     loop->magic = LOOP_MAGIC;
@@ -517,36 +529,54 @@ asyncio_loop_t *asyncio_loop_new(void)
     loop->inbox_async.data = loop;
     const char *dbg = getenv("ASYNCIO_DEBUG");
     loop->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+}
 
-    /* Complete before it is registered: other threads look it up. */
-    pthread_rwlock_wrlock(&registry_lock);
-    if (live_len == live_cap) {
-        size_t cap = live_cap ? live_cap * 2 : 8;
-        asyncio_loop_t **grown = asyncio__realloc(live, cap * sizeof *grown);
-        if (!grown) {
-            pthread_rwlock_unlock(&registry_lock);
-            uv_close((uv_handle_t *)&loop->wakeup_timer, NULL);
-            uv_close((uv_handle_t *)&loop->inbox_async, NULL);
-            uv_run(&loop->uv, UV_RUN_DEFAULT);
-            uv_loop_close(&loop->uv);
-            pthread_mutex_destroy(&loop->inbox_lock);
-            asyncio__coro_destroy(&loop->main_ctx);
-            asyncio__free(loop);
-            goto nomem;
-        }
-        live = grown;
-        live_cap = cap;
-    }
-    live[live_len++] = loop;
-    pthread_rwlock_unlock(&registry_lock);
+asyncio_loop_t *asyncio_loop_new(void)
+{
+    static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+    pthread_once(&sigpipe_once, ignore_sigpipe_once);
+    int rc = ASYNCIO_ENOMEM;
+
+    /* 1. The object and the context the loop runs in. */
+    asyncio_loop_t *loop = asyncio__calloc(1, sizeof *loop);
+    if (!loop)
+        goto fail0;
+    if (asyncio__coro_main_init(&loop->main_ctx) != 0)
+        goto fail1;
+
+    /* 2. libuv: the loop, the timer for the earliest deadline, and the
+     *    inbox's wake-up (which needs a file descriptor: it can fail). */
+    if ((rc = uv_loop_init(&loop->uv)) != 0)
+        goto fail2;
+    uv_timer_init(&loop->uv, &loop->wakeup_timer);
+    if ((rc = uv_async_init(&loop->uv, &loop->inbox_async, on_inbox)) != 0)
+        goto fail3;
+
+    /* 3. Complete before it is registered: other threads look it up. */
+    init_fields(loop);
+    rc = ASYNCIO_ENOMEM;
+    if (!register_loop(loop))
+        goto fail4;
 
     asyncio__overflow_handler_install();
     atomic_fetch_add(&asyncio__live_loops, 1);
     asyncio__tls.nloops++;
     asyncio__tls.current = loop;
     return loop;
-nomem:
-    asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_loop_new");
+
+fail4:
+    pthread_mutex_destroy(&loop->inbox_lock);
+fail3:
+    uv_teardown(loop);
+fail2:
+    asyncio__coro_destroy(&loop->main_ctx);
+fail1:
+    asyncio__free(loop);
+fail0:
+    if (rc == ASYNCIO_ENOMEM)
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an event loop");
+    else
+        asyncio_raise_uv(rc, "creating a loop");
     return NULL;
 }
 
@@ -589,14 +619,10 @@ static void run_close_hooks(asyncio_loop_t *loop)
         h->fn(loop);
 }
 
-static void close_handle(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
-int asyncio_loop_close(asyncio_loop_t *loop)
+/* Takes loop out of the registry of live loops: from now on no thread can
+ * post to it.  Refused (RuntimeError) for a loop that is not live or is
+ * running. */
+static int unregister_loop(asyncio_loop_t *loop)
 {
     pthread_rwlock_wrlock(&registry_lock);
     size_t i = 0;
@@ -605,8 +631,7 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     if (i == live_len) {
         pthread_rwlock_unlock(&registry_lock);
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "asyncio_loop_close: the loop is already closed (or was "
-                                   "never a loop)");
+                                   "the loop is already closed (or was never a loop)");
     }
     if (loop->running) {
         pthread_rwlock_unlock(&registry_lock);
@@ -620,21 +645,25 @@ int asyncio_loop_close(asyncio_loop_t *loop)
         live_cap = 0;
     }
     pthread_rwlock_unlock(&registry_lock);
+    return 0;
+}
 
-    loop->closed = true;
-    /* Callbacks posted but not yet run are dropped, as Python drops its
-     * ready queue (no thread can post any more): they join the ready queue,
-     * whose entries only release what they hold once the loop is closed.
-     * The caller's raised error is set aside meanwhile: dropping runs the
-     * ready queue's machinery, which reports what callbacks leave raised. */
+/* Drops everything the loop would still have run: callbacks posted but
+ * not yet run (as Python drops its ready queue; they join the ready queue,
+ * whose entries only release what they hold once the loop is closed), the
+ * ready queue (first: its entries may point at tasks about to go), the
+ * tasks (unwound), the objects on the closers list, the ready queue again
+ * (for what unwinding scheduled) and the timers.  The caller's raised
+ * error is set aside meanwhile: dropping runs the ready queue's machinery,
+ * which reports what callbacks leave raised. */
+static void drop_work(asyncio_loop_t *loop)
+{
     asyncio__errstate_t caller_err = asyncio__tls.err;
     asyncio__tls.err = (asyncio__errstate_t){NULL, NULL};
     drain_inbox(loop);
-    /* The ready queue first: its entries may point at tasks about to go;
-     * then again for what unwinding the tasks scheduled. */
     drop_ready(loop);
     asyncio__tasks_abandon(loop);
-    while (loop->closers.next != &loop->closers) {
+    while (!asyncio__list_empty(&loop->closers)) {
         asyncio__closer_t *c = asyncio__container_of(loop->closers.next, asyncio__closer_t, link);
         asyncio__list_remove(&c->link);
         c->close(c);
@@ -643,11 +672,11 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     asyncio__timers_drop(loop);
     asyncio__errstate_clear(&asyncio__tls.err);
     asyncio__tls.err = caller_err;
+}
 
-    uv_walk(&loop->uv, close_handle, NULL);
-    uv_run(&loop->uv, UV_RUN_DEFAULT); /* lets the close callbacks run */
-    uv_loop_close(&loop->uv);
-    run_close_hooks(loop);
+/* The loop's own memory, once libuv is done with it. */
+static void free_memory(asyncio_loop_t *loop)
+{
     pthread_mutex_destroy(&loop->inbox_lock);
     asyncio__coro_destroy(&loop->main_ctx);
     asyncio__stack_pool_free(loop->stacks);
@@ -658,7 +687,18 @@ int asyncio_loop_close(asyncio_loop_t *loop)
     asyncio__free(loop->timers.items);
     loop->timers.items = NULL;
     loop->timers.len = loop->timers.cap = 0;
+}
 
+int asyncio_loop_close(asyncio_loop_t *loop)
+{
+    int rc = unregister_loop(loop);
+    if (rc)
+        return rc;
+    loop->closed = true;
+    drop_work(loop);
+    uv_teardown(loop);
+    run_close_hooks(loop);
+    free_memory(loop);
     if (asyncio__tls.current == loop)
         asyncio__tls.current = NULL;
     if (asyncio__tls.nloops && --asyncio__tls.nloops == 0)
