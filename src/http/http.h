@@ -1,8 +1,7 @@
 /*
- * What the HTTP files share (http_session.c: sessions and the bridge
- * between curl's multi interface and the loop; http_request.c: transfers,
- * requests and responses; http_stream.c: streamed bodies).  Nothing here
- * is API.
+ * What the HTTP files share (session.c: sessions and the bridge between
+ * curl's multi interface and the loop; request.c: transfers, requests and
+ * responses; streaming.c: streamed bodies).  Nothing here is API.
  */
 #ifndef CASYNCIO_HTTP_HTTP_H
 #define CASYNCIO_HTTP_HTTP_H
@@ -118,6 +117,11 @@ int asyncio__http_xfer_start(asyncio__http_xfer_t *x);
 int asyncio__http_xfer_wait(asyncio__task_t *task, asyncio__http_xfer_t *x);
 /* Wakes the task waiting on x, if any. */
 void asyncio__http_xfer_wake(asyncio__http_xfer_t *x);
+
+/* Raises ValueError, naming who, for the first of headers ("Name: value"
+ * strings, NULL-terminated; NULL for none) that is not a header on one
+ * line.  Sessions' defaults and requests' own obey the same rule. */
+int asyncio__http_check_headers(const char *const *headers, const char *who);
 
 /* Checks req and configures x for it (curl options, files, headers).
  * Raises ValueError/OSError/MemoryError. */

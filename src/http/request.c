@@ -134,6 +134,44 @@ static int grow(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
+/* Writes a piece of the body to output_file: len, or 0 (curl then fails
+ * the transfer with CURLE_WRITE_ERROR) with errno kept in write_errno, so
+ * that the OSError raised names the real cause. */
+static size_t write_file(asyncio__http_xfer_t *x, const char *p, size_t len)
+{
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(x->out_fd, p + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            x->write_errno = errno;
+            return 0;
+        }
+        off += (size_t)w;
+    }
+    x->body_len += len;
+    return len;
+}
+
+/* The body's first buffer, before its first piece (len bytes) is stored:
+ * sized once from Content-Length (exactly: rounding 100 KiB up to 128 KiB
+ * would cross malloc's mmap threshold), a cached one if one fits.  With
+ * no length known and nothing cached, the body grows as it comes. */
+static int first_buffer(asyncio__http_xfer_t *x, size_t len)
+{
+    curl_off_t cl = -1;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    size_t want = cl > 0 && (uint64_t)cl < PREALLOC_MAX && (size_t)cl >= len ? (size_t)cl + 1 : 0;
+    if (!x->session)
+        return 0;
+    if ((x->body = cache_take(x->session->loop, want, &x->body_cap)) || !want)
+        return 0;
+    if (!(x->body = asyncio__malloc(want)))
+        return ASYNCIO_ENOMEM;
+    x->body_cap = want;
+    return 0;
+}
+
 static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 {
     asyncio__http_xfer_t *x = ud;
@@ -144,38 +182,10 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
         x->body_len += len;
         return len;
     }
-    if (x->out_fd >= 0) {
-        for (size_t off = 0; off < len;) {
-            ssize_t w = write(x->out_fd, p + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                x->write_errno = errno;
-                return 0; /* CURLE_WRITE_ERROR */
-            }
-            off += (size_t)w;
-        }
-        x->body_len += len;
-        return len;
-    }
-    if (!x->body_cap) {
-        /* The first piece: the buffer is sized once from Content-Length
-         * (exactly: rounding 100 KiB up to 128 KiB would cross malloc's
-         * mmap threshold), a cached one if one fits. */
-        curl_off_t cl = -1;
-        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-        size_t want =
-            cl > 0 && (uint64_t)cl < PREALLOC_MAX && (size_t)cl >= len ? (size_t)cl + 1 : 0;
-        if (x->session && (x->body = cache_take(x->session->loop, want, &x->body_cap)) == NULL &&
-            want) {
-            if (!(x->body = asyncio__malloc(want))) {
-                x->nomem = true;
-                return 0;
-            }
-            x->body_cap = want;
-        }
-    }
-    if (grow(&x->body, &x->body_cap, x->body_len + len + 1)) {
+    if (x->out_fd >= 0)
+        return write_file(x, p, len);
+    if ((!x->body_cap && first_buffer(x, len)) ||
+        grow(&x->body, &x->body_cap, x->body_len + len + 1)) {
         x->nomem = true;
         return 0;
     }
@@ -278,6 +288,15 @@ static bool valid_header(const char *h)
     return colon && colon != h && !strpbrk(h, "\r\n");
 }
 
+int asyncio__http_check_headers(const char *const *headers, const char *who)
+{
+    for (const char *const *h = headers; h && *h; h++)
+        if (!valid_header(*h))
+            return asyncio__raise_code(
+                ASYNCIO_EVALUE, "%s: header \"%s\" is not \"Name: value\" on one line", who, *h);
+    return 0;
+}
+
 static bool valid_method(const char *m)
 {
     for (; *m; m++)
@@ -322,11 +341,7 @@ static int check_request(const asyncio_http_request_t *r, bool stream, const cha
                                    "%s: a stream gives its body to the reader "
                                    "(no discard_body or output_file)",
                                    who);
-    for (const char *const *h = r->headers; h && *h; h++)
-        if (!valid_header(*h))
-            return asyncio__raise_code(
-                ASYNCIO_EVALUE, "%s: header \"%s\" is not \"Name: value\" on one line", who, *h);
-    return 0;
+    return asyncio__http_check_headers(r->headers, who);
 }
 
 /* A malformed URL is the caller's mistake (ValueError, as aiohttp's
@@ -399,40 +414,34 @@ nomem:
     return ASYNCIO_ENOMEM;
 }
 
-int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, bool stream,
-                             const char *who)
+/* Where the request body comes from, besides memory: body_file, opened
+ * (its size read when it is a regular file), or body_fn.  *size is -1
+ * when the size is not known (HTTP/1.1 then sends the body chunked). */
+static int open_body(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, curl_off_t *size,
+                     const char *who)
 {
-    int rc = check_request(r, stream, who);
-    if (rc)
-        return rc;
-    if ((rc = parse_url(x, r->url, who)))
-        return rc;
-    asyncio__http_session_t *s = x->session;
-    CURL *e = x->easy;
-    bool has_body = r->body || r->body_fn || r->body_file;
-    curl_off_t body_size = -1;
+    *size = -1;
     if (r->body_file) {
         if ((x->up_fd = open(r->body_file, O_RDONLY | O_CLOEXEC)) < 0)
             return open_fail(who, "body_file", r->body_file);
         struct stat st;
         if (fstat(x->up_fd, &st) == 0 && S_ISREG(st.st_mode))
-            body_size = (curl_off_t)st.st_size;
+            *size = (curl_off_t)st.st_size;
     } else if (r->body_fn) {
         x->body_fn = r->body_fn;
         x->body_arg = r->body_arg;
-        body_size = r->body_size > 0 ? (curl_off_t)r->body_size : -1;
+        *size = r->body_size > 0 ? (curl_off_t)r->body_size : -1;
     }
-    if (r->output_file &&
-        (x->out_fd = open(r->output_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
-        return open_fail(who, "output_file", r->output_file);
-    x->discard = r->discard_body;
-    x->follow_redirects = r->follow_redirects ? r->follow_redirects > 0 : s->follow;
+    return 0;
+}
 
-    bool chunked = (r->body_fn || r->body_file) && body_size < 0;
-    struct curl_slist *headers;
-    if (build_headers(x, r, has_body, chunked, &headers))
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
-
+/* The curl options of every transfer: callbacks, protocols, the
+ * session's settings, the request's timeout and header list. */
+static void set_transfer_options(asyncio__http_xfer_t *x, const asyncio_http_request_t *r,
+                                 struct curl_slist *headers)
+{
+    asyncio__http_session_t *s = x->session;
+    CURL *e = x->easy;
     long timeout_ms = r->timeout > 0 ? asyncio__http_ms(r->timeout) : s->timeout_ms;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_CURLU, x->url);
@@ -468,7 +477,15 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
         curl_easy_setopt(e, CURLOPT_PROXY, s->proxy);
     if (headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+}
 
+/* The method and where curl reads the body from.  A HEAD without a body
+ * asks for no response body; a body from body_fn or body_file is read
+ * through read_cb (seek_cb rewinds it for a redirect). */
+static void set_method(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, bool has_body,
+                       curl_off_t body_size)
+{
+    CURL *e = x->easy;
     const char *m = r->method ? r->method : has_body ? "POST" : "GET";
     if (strcasecmp(m, "HEAD") == 0 && !has_body) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -489,6 +506,29 @@ int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request
     } else if (strcmp(m, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
     }
+}
+
+int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, bool stream,
+                             const char *who)
+{
+    curl_off_t body_size;
+    struct curl_slist *headers;
+    int rc;
+    if ((rc = check_request(r, stream, who)) || (rc = parse_url(x, r->url, who)) ||
+        (rc = open_body(x, r, &body_size, who)))
+        return rc;
+    if (r->output_file &&
+        (x->out_fd = open(r->output_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
+        return open_fail(who, "output_file", r->output_file);
+    x->discard = r->discard_body;
+    x->follow_redirects = r->follow_redirects ? r->follow_redirects > 0 : x->session->follow;
+
+    bool has_body = r->body || r->body_fn || r->body_file;
+    bool chunked = (r->body_fn || r->body_file) && body_size < 0;
+    if (build_headers(x, r, has_body, chunked, &headers))
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+    set_transfer_options(x, r, headers);
+    set_method(x, r, has_body, body_size);
     return 0;
 }
 
@@ -578,91 +618,129 @@ static int version_of(long v)
     }
 }
 
-asyncio_http_response_t *asyncio__http_response_make(asyncio__http_xfer_t *x, bool with_body)
+/* The URL the transfer ended at (after redirects). */
+static const char *effective_url(CURL *e)
 {
-    CURL *e = x->easy;
     char *url = NULL;
     curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
-    if (!url)
-        url = "";
-    /* Header lines after the status line, up to the blank line. */
-    size_t nlines = 0;
-    const char *h = x->hdr_len ? x->hdr : "";
-    const char *first = strchr(h, '\n');
-    first = first ? first + 1 : h + strlen(h);
-    for (const char *p = first; *p && *p != '\r' && *p != '\n';) {
+    return url ? url : "";
+}
+
+/* The lines after the status line of the transfer's last header block.
+ * hdr_len, not hdr, says whether a block came: a pooled transfer's buffer
+ * still holds the previous transfer's block. */
+static const char *header_lines(const asyncio__http_xfer_t *x)
+{
+    const char *block = x->hdr_len ? x->hdr : "";
+    const char *eol = strchr(block, '\n');
+    return eol ? eol + 1 : block + strlen(block);
+}
+
+/* Parses header lines up to the blank line that ends the block (or the
+ * end of the text) and returns how many headers they hold.  A header is a
+ * line with a colon that does not start with white space: other lines
+ * (obsolete folded continuations, lines without a colon) are skipped.  Its
+ * name is what precedes the first colon; its value what follows, without
+ * the white space around it.
+ *
+ * The response is sized by one call and filled by another, on the same
+ * lines, so the count and the headers cannot disagree.  With hdrs NULL it
+ * only counts; with hdrs, text is a copy of lines and each header's name
+ * and value are cut out of it (NUL-terminated in place) into hdrs, in
+ * order.  lines themselves are only read. */
+static size_t parse_headers(const char *lines, char *text, asyncio_http_header_t *hdrs)
+{
+    size_t n = 0;
+    for (const char *p = lines; *p && *p != '\r' && *p != '\n';) {
         const char *eol = strchr(p, '\n');
-        if (*p != ' ' && *p != '\t' && memchr(p, ':', (size_t)((eol ? eol : p + strlen(p)) - p)))
-            nlines++;
-        if (!eol)
-            break;
-        p = eol + 1;
-    }
-    size_t hlen = strlen(first), ulen = strlen(url);
-    response_impl_t *r =
-        asyncio__malloc(sizeof *r + nlines * sizeof(asyncio_http_header_t) + hlen + 1 + ulen + 1);
-    char *body = NULL;
-    size_t body_cap = 0;
-    if (r && with_body && !x->discard && x->out_fd < 0) {
-        if (!x->body && !(x->body = asyncio__malloc(1)))
-            goto nomem;
-        body = x->body;
-        body[x->body_len] = '\0';
-        body_cap = x->body_cap;
-        x->body = NULL;
-        x->body_cap = 0;
-    }
-    if (!r) {
-    nomem:
-        asyncio__free(r);
-        asyncio__raise_code(ASYNCIO_ENOMEM, "out of memory for an HTTP response");
-        return NULL;
-    }
-    asyncio_http_header_t *hdrs = (asyncio_http_header_t *)(r + 1);
-    char *text = (char *)(hdrs + nlines);
-    char *urlcopy = text + hlen + 1;
-    memcpy(text, first, hlen + 1);
-    memcpy(urlcopy, url, ulen + 1);
-    size_t i = 0;
-    for (char *p = text; *p && *p != '\r' && *p != '\n' && i < nlines;) {
-        char *eol = strchr(p, '\n');
-        if (eol)
-            *eol = '\0';
-        char *end = p + strlen(p);
+        const char *end = eol ? eol : p + strlen(p);
         while (end > p && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
-            *--end = '\0';
-        char *colon = strchr(p, ':');
-        if (*p != ' ' && *p != '\t' && colon) {
-            *colon = '\0';
-            char *v = colon + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            hdrs[i].name = p;
-            hdrs[i].value = v;
-            i++;
+            end--;
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (colon && *p != ' ' && *p != '\t') {
+            if (hdrs) {
+                const char *value = colon + 1;
+                while (value < end && (*value == ' ' || *value == '\t'))
+                    value++;
+                text[colon - lines] = '\0';
+                text[end - lines] = '\0';
+                hdrs[n].name = text + (p - lines);
+                hdrs[n].value = text + (value - lines);
+            }
+            n++;
         }
         if (!eol)
             break;
         p = eol + 1;
     }
+    return n;
+}
+
+/* Takes the body buffer from the transfer, with its capacity (for the
+ * body cache).  It is NUL-terminated, as the API promises, so an empty
+ * body still needs a byte. */
+static int take_body(asyncio__http_xfer_t *x, char **body, size_t *cap)
+{
+    if (!x->body && !(x->body = asyncio__malloc(1)))
+        return ASYNCIO_ENOMEM;
+    x->body[x->body_len] = '\0';
+    *body = x->body;
+    *cap = x->body_cap;
+    x->body = NULL;
+    x->body_cap = 0;
+    return 0;
+}
+
+asyncio_http_response_t *asyncio__http_response_make(asyncio__http_xfer_t *x, bool with_body)
+{
+    const char *lines = header_lines(x);
+    const char *url = effective_url(x->easy);
+    size_t nheaders = parse_headers(lines, NULL, NULL);
+    size_t lines_len = strlen(lines), url_len = strlen(url);
+    char *body = NULL;
+    size_t body_cap = 0;
+
+    /* One block: the response, its header array, the header lines the
+     * array points into, the URL. */
+    response_impl_t *r = asyncio__malloc(sizeof *r + nheaders * sizeof(asyncio_http_header_t) +
+                                         lines_len + 1 + url_len + 1);
+    if (!r)
+        goto fail;
+    /* A discarded body or one written to a file leaves only its count. */
+    if (with_body && !x->discard && x->out_fd < 0 && take_body(x, &body, &body_cap))
+        goto fail_body;
+
+    asyncio_http_header_t *hdrs = (asyncio_http_header_t *)(r + 1);
+    char *text = (char *)(hdrs + nheaders);
+    char *url_copy = text + lines_len + 1;
+    memcpy(text, lines, lines_len + 1);
+    memcpy(url_copy, url, url_len + 1);
+    parse_headers(lines, text, hdrs);
+
     long status = 0, version = 0, redirects = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
-    curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     r->magic = RESPONSE_MAGIC;
     r->body_cap = body_cap;
     r->pub = (asyncio_http_response_t){0};
     r->pub.status = status;
-    r->pub.url = urlcopy;
+    r->pub.url = url_copy;
     r->pub.body = body;
     r->pub.body_len = with_body ? x->body_len : 0;
     r->pub.http_version = version_of(version);
     r->pub.headers = hdrs;
-    r->pub.header_count = i;
+    r->pub.header_count = nheaders;
     r->pub.redirect_count = redirects;
     if (with_body)
         asyncio__http_response_timings(x, &r->pub);
     return &r->pub;
+
+fail_body:
+    asyncio__free(r);
+fail:
+    asyncio__raise_code(ASYNCIO_ENOMEM, "out of memory for an HTTP response");
+    return NULL;
 }
 
 /* ------------------------------------------------------------ API */

@@ -485,15 +485,54 @@ long asyncio__http_ms(double seconds)
     return (double)l < ms ? l + 1 : l;
 }
 
-static bool valid_header(const char *h)
+/* curl's HTTP version for an ASYNCIO_HTTP_VERSION_*; -1 for none. */
+static long curl_http_version(int v)
 {
-    const char *colon = h ? strchr(h, ':') : NULL;
-    return colon && colon != h && !strpbrk(h, "\r\n");
+    switch (v) {
+    case ASYNCIO_HTTP_VERSION_DEFAULT:
+        return CURL_HTTP_VERSION_NONE;
+    case ASYNCIO_HTTP_VERSION_1_0:
+        return CURL_HTTP_VERSION_1_0;
+    case ASYNCIO_HTTP_VERSION_1_1:
+        return CURL_HTTP_VERSION_1_1;
+    case ASYNCIO_HTTP_VERSION_2:
+        return CURL_HTTP_VERSION_2_0;
+    case ASYNCIO_HTTP_VERSION_2_PRIOR_KNOWLEDGE:
+        return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    case ASYNCIO_HTTP_VERSION_3:
+        return CURL_HTTP_VERSION_3;
+    default:
+        return -1;
+    }
+}
+
+/* ValueError for the first option out of range. */
+static int check_options(const asyncio_http_opts_t *o, const char *who)
+{
+    if (o->max_connections < 0 || o->max_host_connections < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: negative connection limit", who);
+    if (bad_number(o->timeout) || bad_number(o->connect_timeout))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: timeouts must be >= 0", who);
+    if (curl_http_version(o->http_version) < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: unknown http_version %d", who,
+                                   o->http_version);
+    return asyncio__http_check_headers(o->headers, who);
 }
 
 static int copy_str(char **dst, const char *src)
 {
     if (src && !(*dst = asyncio__strdup(src)))
+        return ASYNCIO_ENOMEM;
+    return 0;
+}
+
+static int copy_strings(asyncio__http_session_t *s, const asyncio_http_opts_t *o)
+{
+    char ua[64];
+    snprintf(ua, sizeof ua, "casyncio/%s", asyncio_version_string());
+    if (copy_str(&s->user_agent, o->user_agent ? o->user_agent : ua) ||
+        copy_str(&s->ca_file, o->ca_file) || copy_str(&s->ca_path, o->ca_path) ||
+        copy_str(&s->proxy, o->proxy))
         return ASYNCIO_ENOMEM;
     return 0;
 }
@@ -507,46 +546,62 @@ static int slist_add(struct curl_slist **l, const char *str)
     return 0;
 }
 
+/* The default headers (checked already): their names, and two lists, one
+ * for requests without a body and one for those with one. */
+static int default_headers(asyncio__http_session_t *s, const char *const *headers)
+{
+    size_t n = 0;
+    while (headers && headers[n])
+        n++;
+    if (n && !(s->header_names = asyncio__calloc(n, sizeof *s->header_names)))
+        return ASYNCIO_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *h = headers[i];
+        size_t len = (size_t)(strchr(h, ':') - h);
+        if (!(s->header_names[i] = asyncio__malloc(len + 1)))
+            return ASYNCIO_ENOMEM;
+        s->nheaders = i + 1;
+        memcpy(s->header_names[i], h, len);
+        s->header_names[i][len] = '\0';
+        if (slist_add(&s->headers, h) || slist_add(&s->headers_body, h))
+            return ASYNCIO_ENOMEM;
+    }
+    /* curl would send "Expect: 100-continue" before big bodies and wait up
+     * to a second for servers that ignore it; aiohttp never sends it. */
+    return slist_add(&s->headers_body, "Expect:");
+}
+
+/* The bridge's callbacks and the connection limits, on the multi handle;
+ * true when curl refused one. */
+static bool multi_options(asyncio__http_session_t *s, const asyncio_http_opts_t *o)
+{
+    CURLM *m = s->multi;
+    return curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket) ||
+           curl_multi_setopt(m, CURLMOPT_SOCKETDATA, s) ||
+           curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer) ||
+           curl_multi_setopt(m, CURLMOPT_TIMERDATA, s) ||
+           curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) ||
+           curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, s->maxconnects) ||
+           curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, o->max_connections) ||
+           curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_connections);
+}
+
+/* Checks the options and copies them into s.  What a failure leaves made
+ * is the caller's to free (free_options). */
 static int set_options(asyncio__http_session_t *s, const asyncio_http_opts_t *o)
 {
     static const char who[] = "asyncio_http_session_new";
-    if (o->max_connections < 0 || o->max_host_connections < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: negative connection limit", who);
-    if (bad_number(o->timeout) || bad_number(o->connect_timeout))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: timeouts must be >= 0", who);
-    switch (o->http_version) {
-    case ASYNCIO_HTTP_VERSION_DEFAULT:
-        s->curl_version = CURL_HTTP_VERSION_NONE;
-        break;
-    case ASYNCIO_HTTP_VERSION_1_0:
-        s->curl_version = CURL_HTTP_VERSION_1_0;
-        break;
-    case ASYNCIO_HTTP_VERSION_1_1:
-        s->curl_version = CURL_HTTP_VERSION_1_1;
-        break;
-    case ASYNCIO_HTTP_VERSION_2:
-        s->curl_version = CURL_HTTP_VERSION_2_0;
-        break;
-    case ASYNCIO_HTTP_VERSION_2_PRIOR_KNOWLEDGE:
-        s->curl_version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
-        /* libcurl before 8.0 breaks a reused h2c prior-knowledge
-         * connection ("Error in the HTTP2 framing layer", curl issue
-         * 10634): there each http:// transfer gets a connection of its
-         * own, closed after it, so the session works, only slower. */
-        s->h2c_one_shot = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
-        break;
-    case ASYNCIO_HTTP_VERSION_3:
-        s->curl_version = CURL_HTTP_VERSION_3;
-        break;
-    default:
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: unknown http_version %d", who,
-                                   o->http_version);
-    }
-    size_t n = 0;
-    for (const char *const *h = o->headers; h && *h; h++, n++)
-        if (!valid_header(*h))
-            return asyncio__raise_code(
-                ASYNCIO_EVALUE, "%s: header \"%s\" is not \"Name: value\" on one line", who, *h);
+    int rc = check_options(o, who);
+    if (rc)
+        return rc;
+
+    s->curl_version = curl_http_version(o->http_version);
+    /* libcurl before 8.0 breaks a reused h2c prior-knowledge connection
+     * ("Error in the HTTP2 framing layer", curl issue 10634): there each
+     * http:// transfer gets a connection of its own, closed after it, so
+     * the session works, only slower. */
+    s->h2c_one_shot = o->http_version == ASYNCIO_HTTP_VERSION_2_PRIOR_KNOWLEDGE &&
+                      curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
     s->timeout_ms = asyncio__http_ms(o->timeout);
     s->connect_timeout_ms = asyncio__http_ms(o->connect_timeout);
     s->follow = o->follow_redirects;
@@ -555,43 +610,14 @@ static int set_options(asyncio__http_session_t *s, const asyncio_http_opts_t *o)
                                               : o->max_redirects;
     s->insecure = o->insecure;
     s->stream_buffer = o->stream_buffer ? o->stream_buffer : DEFAULT_STREAM_BUFFER;
-    char ua[64];
-    snprintf(ua, sizeof ua, "casyncio/%s", asyncio_version_string());
-    if (copy_str(&s->user_agent, o->user_agent ? o->user_agent : ua) ||
-        copy_str(&s->ca_file, o->ca_file) || copy_str(&s->ca_path, o->ca_path) ||
-        copy_str(&s->proxy, o->proxy))
-        goto nomem;
-    if (n && !(s->header_names = asyncio__calloc(n, sizeof *s->header_names)))
-        goto nomem;
-    for (size_t i = 0; i < n; i++) {
-        const char *h = o->headers[i];
-        size_t len = (size_t)(strchr(h, ':') - h);
-        if (!(s->header_names[i] = asyncio__malloc(len + 1)))
-            goto nomem;
-        s->nheaders = i + 1;
-        memcpy(s->header_names[i], h, len);
-        s->header_names[i][len] = '\0';
-        if (slist_add(&s->headers, h) || slist_add(&s->headers_body, h))
-            goto nomem;
-    }
-    /* curl would send "Expect: 100-continue" before big bodies and wait up
-     * to a second for servers that ignore it; aiohttp never sends it. */
-    if (slist_add(&s->headers_body, "Expect:"))
-        goto nomem;
     s->fixed_cache = o->max_connections > 0;
     s->maxconnects = s->fixed_cache ? o->max_connections : CACHE_MIN;
-    if (curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket) ||
-        curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) ||
-        curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer) ||
-        curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) ||
-        curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) ||
-        curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, s->maxconnects) ||
-        curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, o->max_connections) ||
-        curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_connections))
+
+    if (copy_strings(s, o) || default_headers(s, o->headers))
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+    if (multi_options(s, o))
         return asyncio__raise_code(ASYNCIO_EHTTP, "%s: curl_multi_setopt failed", who);
     return 0;
-nomem:
-    return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
 }
 
 static asyncio__http_session_t *session_new(asyncio_loop_t *loop, const asyncio_http_opts_t *opts)
@@ -605,7 +631,7 @@ static asyncio__http_session_t *session_new(asyncio_loop_t *loop, const asyncio_
         return NULL;
     }
     if (!asyncio__handle_give(s, &s->handle, ASYNCIO__H_HTTP_SESSION))
-        return NULL;
+        return NULL; /* s freed */
     s->loop = loop;
     asyncio__list_init(&s->xfers);
     asyncio__list_init(&s->socks);
@@ -614,23 +640,25 @@ static asyncio__http_session_t *session_new(asyncio_loop_t *loop, const asyncio_
     s->closer.close = session_loop_closed;
     if (!(s->timer = asyncio__malloc(sizeof *s->timer))) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP session");
-        goto fail;
+        goto fail_timer;
     }
     if (!(s->multi = curl_multi_init())) {
         asyncio__raise_code(ASYNCIO_EHTTP, "curl_multi_init failed");
-        goto fail;
+        goto fail_multi;
     }
     if (set_options(s, opts ? opts : &defaults_opts))
-        goto fail;
+        goto fail_options;
     uv_timer_init(&loop->uv, s->timer);
     s->timer->data = s;
     asyncio__list_insert(&loop->closers, &s->closer.link);
     return s;
-fail:
-    if (s->multi)
-        curl_multi_cleanup(s->multi);
-    asyncio__free(s->timer);
+
+fail_options:
     free_options(s);
+    curl_multi_cleanup(s->multi);
+fail_multi:
+    asyncio__free(s->timer);
+fail_timer:
     asyncio__handle_retire(s->handle);
     asyncio__free(s);
     return NULL;

@@ -123,6 +123,42 @@ const asyncio_http_response_t *asyncio_http_stream_response(asyncio_http_stream_
     return st->resp;
 }
 
+/* Hands the reader what curl wrote: the buffers swap, so the give buffer
+ * holds the new bytes and curl fills the emptied one.  A transfer paused
+ * for want of room goes on now. */
+static void swap_buffers(asyncio_http_stream_t *st)
+{
+    asyncio__http_xfer_t *x = st->xfer;
+    char *b = st->give;
+    size_t cap = st->give_cap;
+    st->give = st->fill;
+    st->give_cap = st->fill_cap;
+    st->give_len = st->fill_len;
+    st->give_off = 0;
+    st->fill = b;
+    st->fill_cap = cap;
+    st->fill_len = 0;
+    if (st->paused && x->in_multi) {
+        /* Not from a curl callback: curl may deliver the piece it kept
+         * right here (into the new fill buffer). */
+        st->paused = false;
+        curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    }
+}
+
+/* A read cancelled mid-body stops the transfer there: later reads raise
+ * ClientError. */
+static void abort_transfer(asyncio__http_xfer_t *x)
+{
+    if (!x->in_multi)
+        return;
+    curl_multi_remove_handle(x->session->multi, x->easy);
+    x->in_multi = false;
+    x->done = true;
+    x->result = CURLE_ABORTED_BY_CALLBACK;
+    snprintf(x->errbuf, sizeof x->errbuf, "stream aborted by a cancelled read");
+}
+
 /* Makes the give buffer hold unread bytes, or finds the end: 0 with
  * give_off < give_len, or 0 with nothing at the end of the body. */
 static int fill_give(asyncio_http_stream_t *st, const char *who)
@@ -138,21 +174,7 @@ static int fill_give(asyncio_http_stream_t *st, const char *who)
     asyncio__http_xfer_t *x = st->xfer;
     for (;;) {
         if (st->fill_len) {
-            char *b = st->give;
-            size_t cap = st->give_cap;
-            st->give = st->fill;
-            st->give_cap = st->fill_cap;
-            st->give_len = st->fill_len;
-            st->give_off = 0;
-            st->fill = b;
-            st->fill_cap = cap;
-            st->fill_len = 0;
-            if (st->paused && x->in_multi) {
-                /* Not from a curl callback: curl may deliver the piece it
-                 * kept right here (into the new fill buffer). */
-                st->paused = false;
-                curl_easy_pause(x->easy, CURLPAUSE_CONT);
-            }
+            swap_buffers(st);
             return 0;
         }
         if (x->done) {
@@ -167,15 +189,7 @@ static int fill_give(asyncio_http_stream_t *st, const char *who)
         int rc = asyncio__http_xfer_wait(task, x);
         st->reading = false;
         if (rc) {
-            /* Cancelled mid-body: the transfer stops here; later reads
-             * raise ClientError. */
-            if (x->in_multi) {
-                curl_multi_remove_handle(x->session->multi, x->easy);
-                x->in_multi = false;
-                x->done = true;
-                x->result = CURLE_ABORTED_BY_CALLBACK;
-                snprintf(x->errbuf, sizeof x->errbuf, "stream aborted by a cancelled read");
-            }
+            abort_transfer(x);
             return rc;
         }
     }
