@@ -5,12 +5,24 @@
  * A process object owns a uv_process_t and up to three streams (the
  * parent's ends of the child's stdin, stdout, stderr: stream.c's
  * asyncio_stream_t over a uv_pipe_t, as Python's StreamWriter and
- * StreamReaders).  Its memory goes once the user released it
- * (asyncio_process_free) and the process handle is closed, which happens
- * when the child has exited and been reaped.  Loop close (the closer)
- * kills a child still running and reaps it; the streams are closed and
- * freed by their own closers then, so the process forgets them; the
- * object itself stays for the user to free.
+ * StreamReaders).  Loop close (the closer) kills a child still running and
+ * reaps it; the streams are closed and freed by their own closers then, so
+ * the process forgets them; the object itself stays for the user to free.
+ *
+ * Lifetime.  The child's life is p->state, moved on the loop's thread:
+ *
+ *   SPAWNING -> RUNNING   spawn, once uv_spawn started the child
+ *   RUNNING  -> EXITED    on_exit_cb: libuv reaped the child (returncode set)
+ *   RUNNING  -> KILLED    proc_close: loop close killed and reaped it (no
+ *                         return code: libuv no longer watches it)
+ *
+ * The uv_process_t is open exactly while RUNNING: whoever moves the state
+ * on closes it.  The memory has two holds (net.h's bits, as a transport's):
+ * the caller's (ASYNCIO__HOLD_OWNER, dropped by asyncio_process_free) and
+ * the handle's (ASYNCIO__HOLD_HANDLE, dropped by its close callback); it
+ * goes when both are gone.  A spawn that fails once uv_spawn initialised
+ * the handle stays SPAWNING with the handle's hold alone, so the close
+ * callback frees it.
  *
  * Pipes are created here with uv_pipe() rather than UV_CREATE_PIPE, so
  * that a child's stderr can share its stdout pipe (Python's STDOUT); the
@@ -23,6 +35,7 @@
  */
 #include "core/handle.h"
 #include "core/core.h"
+#include "core/waiters.h"
 #include "net/net.h"
 
 #include <errno.h>
@@ -34,59 +47,59 @@
 
 typedef struct proc proc_t;
 
-/* A task in asyncio_process_wait (its node lives in the wait's frame: the
- * wait always unlinks it before returning). */
-typedef struct exit_waiter {
-    struct exit_waiter *next;
-    asyncio_future_t *fut;
-} exit_waiter_t;
+/* The child's life (the opening comment says who moves it). */
+enum proc_state {
+    PROC_SPAWNING, /* not started: the caller never sees a process in it */
+    PROC_RUNNING,  /* the child runs; the handle is open and libuv watches it */
+    PROC_EXITED,   /* it exited and libuv reaped it: returncode is set */
+    PROC_KILLED,   /* loop close killed and reaped it: no return code */
+};
 
 struct proc {
     void *handle; /* what the caller holds (handle.h) */
     uv_process_t uv;
-    asyncio_loop_t *loop; /* NULL once the loop closed */
+    asyncio_loop_t *loop; /* whose closers hold p->closer; NULL once they no longer do */
     asyncio__closer_t closer;
     asyncio_stream_t *io[3]; /* NULL: not a pipe (or the loop closed) */
     int pid;
-    bool exited;
+    enum proc_state state;
+    uint8_t holds; /* ASYNCIO__HOLD_OWNER and ASYNCIO__HOLD_HANDLE (net.h) */
     int returncode;
-    bool released;     /* asyncio_process_free was called */
-    bool process_open; /* the uv_process_t is open (not closing) */
-    bool handle_live;  /* its close callback has not run yet */
     bool communicating;
-    exit_waiter_t *waiters;
+    asyncio__waitq_t waiters; /* tasks in asyncio_process_wait */
 };
 
-static void maybe_free(proc_t *p)
+/* Drops one hold; the last one frees the memory. */
+static void proc_release(proc_t *p, uint8_t hold)
 {
-    if (p->handle_live || !p->released)
-        return;
-    if (p->loop)
-        asyncio__list_remove(&p->closer.link);
-    asyncio__free(p);
+    p->holds &= (uint8_t)~hold;
+    if (!p->holds)
+        asyncio__free(p);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
     proc_t *p = h->data;
-    p->process_open = false;
-    p->handle_live = false;
+    /* Nothing is left for loop close to do. */
     if (p->loop) {
         asyncio__list_remove(&p->closer.link);
-        p->loop = NULL; /* nothing left for loop close to do */
+        p->loop = NULL;
     }
-    maybe_free(p);
+    proc_release(p, ASYNCIO__HOLD_HANDLE);
 }
 
 static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal)
 {
     proc_t *p = h->data;
-    p->exited = true;
+    p->state = PROC_EXITED;
     p->returncode = term_signal ? -term_signal : (int)status;
-    for (exit_waiter_t *w = p->waiters; w; w = w->next)
-        if (w->fut->state == ASYNCIO__PENDING)
-            asyncio__future_finish(w->fut, NULL, NULL);
-    p->process_open = false;
+    /* Newest first, the order in which tasks waiting on a process have
+     * always resumed (Python's is oldest first), so the queue is walked
+     * backwards through its links.  Waking only schedules each task: none
+     * runs inside this callback. */
+    asyncio__list_t *head = &p->waiters.list;
+    for (asyncio__list_t *n = head->prev; n != head; n = n->prev)
+        asyncio__waiter_wake(asyncio__container_of(n, asyncio__waiter_t, link));
     uv_close((uv_handle_t *)&p->uv, on_handle_closed);
 }
 
@@ -96,15 +109,13 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal)
 static void proc_close(asyncio__closer_t *c)
 {
     proc_t *p = asyncio__container_of(c, proc_t, closer);
-    if (p->process_open) {
-        if (!p->exited) {
-            uv_process_kill(&p->uv, SIGKILL);
-            /* libuv stops watching it: reap it here (SIGKILL is prompt). */
-            int st;
-            while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
-                ;
-        }
-        p->process_open = false;
+    if (p->state == PROC_RUNNING) {
+        uv_process_kill(&p->uv, SIGKILL);
+        /* libuv stops watching it: reap it here (SIGKILL is prompt). */
+        int st;
+        while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        p->state = PROC_KILLED;
         uv_close((uv_handle_t *)&p->uv, on_handle_closed);
     }
     /* The streams' own closers close them; asyncio_process_free frees
@@ -118,139 +129,241 @@ static proc_t *checked(const char *who, asyncio_process_t *ap)
     return asyncio__handle_check(ap, ASYNCIO__H_PROCESS, "process");
 }
 
+/* ------------------------------------------------------------ spawn */
+
+static const char *const stdio_names[3] = {"stdin", "stdout", "stderr"};
+
+/* ValueError for a mode out of range, or STDOUT for stdin or stdout. */
+static int check_modes(const char *who, const enum asyncio_stdio modes[3])
+{
+    for (int i = 0; i < 3; i++)
+        if ((unsigned)modes[i] > ASYNCIO_STDIO_STDOUT ||
+            (i < 2 && modes[i] == ASYNCIO_STDIO_STDOUT))
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid mode %d for %s", who,
+                                       (int)modes[i], stdio_names[i]);
+    return 0;
+}
+
+/* A zeroed process with its handle (SPAWNING, no holds), or NULL with
+ * MemoryError raised. */
+static proc_t *proc_new(void)
+{
+    proc_t *p = asyncio__calloc(1, sizeof *p);
+    if (!p) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a process");
+        return NULL;
+    }
+    if (!asyncio__handle_give(p, &p->handle, ASYNCIO__H_PROCESS))
+        return NULL; /* p freed */
+    asyncio__waitq_init(&p->waiters);
+    return p;
+}
+
+/* A stream for every piped descriptor, its uv_pipe_t in pipes[i] (opened
+ * once the child runs).  0, or the raised error with the streams made so
+ * far left in p->io for the caller to free. */
+static int make_streams(proc_t *p, asyncio_loop_t *loop, const enum asyncio_stdio modes[3],
+                        uv_pipe_t *pipes[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (modes[i] == ASYNCIO_STDIO_PIPE &&
+            !(p->io[i] = asyncio__stream_pipe_new(loop, &pipes[i])))
+            return asyncio_error() ? asyncio_error()->code : ASYNCIO_ENOMEM;
+    return 0;
+}
+
+/* What the child gets as its descriptors 0, 1 and 2, and the descriptors
+ * made for them (-1: none).  The child's ends of the pipes and /dev/null
+ * are closed once uv_spawn returned (the child has its own copies by
+ * then, or never will); the parent's ends go to the streams. */
+typedef struct child_stdio {
+    uv_stdio_container_t stdio[3];
+    int child[3];
+    int parent[3];
+    int devnull;
+} child_stdio_t;
+
+static void close_fds(const int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+static void close_child_ends(const child_stdio_t *cs)
+{
+    close_fds(cs->child, 3);
+    close_fds(&cs->devnull, 1);
+}
+
+/* Descriptor i of the child: 0 or a libuv error. */
+static int child_stdio_one(child_stdio_t *cs, int i, enum asyncio_stdio mode)
+{
+    uv_stdio_container_t *s = &cs->stdio[i];
+    s->flags = UV_INHERIT_FD;
+    s->data.fd = i;
+    switch (mode) {
+    case ASYNCIO_STDIO_INHERIT:
+        return 0;
+    case ASYNCIO_STDIO_DEVNULL:
+        /* One /dev/null serves every descriptor that wants it. */
+        if (cs->devnull < 0 && (cs->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+            return uv_translate_sys_error(errno);
+        s->data.fd = cs->devnull;
+        return 0;
+    case ASYNCIO_STDIO_STDOUT:
+        *s = cs->stdio[1];
+        return 0;
+    case ASYNCIO_STDIO_PIPE: {
+        int fds[2];
+        /* Our end non-blocking, the child's as children expect. */
+        int rc = i == 0 ? uv_pipe(fds, 0, UV_NONBLOCK_PIPE) : uv_pipe(fds, UV_NONBLOCK_PIPE, 0);
+        if (rc)
+            return rc;
+        cs->parent[i] = i == 0 ? fds[1] : fds[0];
+        cs->child[i] = i == 0 ? fds[0] : fds[1];
+        s->data.fd = cs->child[i];
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* The child's three descriptors.  0, or a libuv error (nothing raised)
+ * with every descriptor it made closed again. */
+static int child_stdio_open(child_stdio_t *cs, const enum asyncio_stdio modes[3])
+{
+    int rc = 0;
+    cs->devnull = -1;
+    for (int i = 0; i < 3; i++)
+        cs->child[i] = cs->parent[i] = -1;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        rc = child_stdio_one(cs, i, modes[i]);
+    if (rc) {
+        close_child_ends(cs);
+        close_fds(cs->parent, 3);
+    }
+    return rc;
+}
+
+/* Opens our end of each pipe in its stream.  Opening a descriptor of our
+ * own in a fresh handle does not fail in practice; if it does, that stream
+ * is simply not there. */
+static void open_parent_ends(proc_t *p, uv_pipe_t *const pipes[3], const int parent[3])
+{
+    for (int i = 0; i < 3; i++) {
+        if (!p->io[i])
+            continue;
+        int rc = uv_pipe_open(pipes[i], parent[i]);
+        if (rc)
+            close(parent[i]);
+        else if ((rc = asyncio__stream_pipe_start(p->io[i], i != 0)) != 0)
+            asyncio_error_clear();
+        if (rc) {
+            asyncio_stream_free(p->io[i]);
+            p->io[i] = NULL;
+        }
+    }
+}
+
+/* OSError for a child that could not be started.  Python names what is
+ * missing: the working directory when that is what the child could not
+ * enter. */
+static void raise_spawn_error(const char *who, const char *file, const char *cwd, int rc)
+{
+    const char *what = file;
+    if (cwd && (rc == UV_ENOENT || rc == UV_ENOTDIR || rc == UV_EACCES) && access(cwd, X_OK) != 0)
+        what = cwd;
+    asyncio_raise_uv(rc, "%s: '%s'", who, what);
+}
+
+/* Undoes phase 2 of a spawn that failed: the streams, then the object.  A
+ * handle uv_spawn initialised must be closed: the object goes from its
+ * close callback then. */
+static void proc_discard(proc_t *p)
+{
+    for (int i = 0; i < 3; i++)
+        asyncio_stream_free(p->io[i]);
+    asyncio__handle_retire(p->handle);
+    if (uv_is_active((uv_handle_t *)&p->uv) || p->uv.loop) {
+        p->holds = ASYNCIO__HOLD_HANDLE;
+        uv_close((uv_handle_t *)&p->uv, on_handle_closed);
+    } else {
+        asyncio__free(p);
+    }
+}
+
 static int spawn(const char *who, const char *file, char **args,
                  const asyncio_subprocess_opts_t *opts, asyncio_process_t **out)
 {
+    static const asyncio_subprocess_opts_t defaults;
+
+    /* 1. The options, before anything is made. */
     asyncio_loop_t *loop = asyncio_get_running_loop();
     if (!loop)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
     if (!out)
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: out is NULL", who);
-    static const asyncio_subprocess_opts_t defaults;
     if (!opts)
         opts = &defaults;
     enum asyncio_stdio modes[3] = {opts->stdin_mode, opts->stdout_mode, opts->stderr_mode};
-    for (int i = 0; i < 3; i++)
-        if ((unsigned)modes[i] > ASYNCIO_STDIO_STDOUT ||
-            (i < 2 && modes[i] == ASYNCIO_STDIO_STDOUT))
-            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid mode %d for %s", who,
-                                       (int)modes[i],
-                                       i == 0   ? "stdin"
-                                       : i == 1 ? "stdout"
-                                                : "stderr");
-    proc_t *p = asyncio__calloc(1, sizeof *p);
-    if (!p)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a process");
-    if (!asyncio__handle_give(p, &p->handle, ASYNCIO__H_PROCESS))
-        return ASYNCIO_ENOMEM;
-    /* child[i]: the descriptor the child gets as i, closed after spawn
-     * (those we made); parent[i]: our end of a pipe. */
-    int child[3] = {-1, -1, -1}, parent[3] = {-1, -1, -1}, devnull = -1, rc = 0;
-    uv_pipe_t *pipes[3] = {NULL, NULL, NULL};
-    /* The streams first: nothing can fail once the child runs. */
-    for (int i = 0; i < 3 && rc == 0; i++)
-        if (modes[i] == ASYNCIO_STDIO_PIPE &&
-            !(p->io[i] = asyncio__stream_pipe_new(loop, &pipes[i])))
-            rc = asyncio_error() ? asyncio_error()->code : ASYNCIO_ENOMEM;
-    if (rc) {
-        for (int i = 0; i < 3; i++)
-            asyncio_stream_free(p->io[i]);
-        asyncio__handle_retire(p->handle);
-        asyncio__free(p);
-        return rc; /* raised */
-    }
-    uv_stdio_container_t stdio[3];
-    for (int i = 0; i < 3 && rc == 0; i++) {
-        stdio[i].flags = UV_INHERIT_FD;
-        stdio[i].data.fd = i;
-        switch (modes[i]) {
-        case ASYNCIO_STDIO_INHERIT:
-            break;
-        case ASYNCIO_STDIO_DEVNULL:
-            if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
-                rc = uv_translate_sys_error(errno);
-            stdio[i].data.fd = devnull;
-            break;
-        case ASYNCIO_STDIO_STDOUT:
-            stdio[i] = stdio[1];
-            break;
-        case ASYNCIO_STDIO_PIPE: {
-            int fds[2];
-            /* Our end non-blocking, the child's as children expect. */
-            rc = i == 0 ? uv_pipe(fds, 0, UV_NONBLOCK_PIPE) : uv_pipe(fds, UV_NONBLOCK_PIPE, 0);
-            if (rc)
-                break;
-            parent[i] = i == 0 ? fds[1] : fds[0];
-            child[i] = i == 0 ? fds[0] : fds[1];
-            stdio[i].data.fd = child[i];
-            break;
-        }
-        }
-    }
-    uv_process_options_t o = {0};
-    o.exit_cb = on_exit_cb;
-    o.file = file;
-    o.args = args;
-    o.env = (char **)opts->env;
-    o.cwd = opts->cwd;
-    o.stdio = stdio;
-    o.stdio_count = 3;
-    if (rc == 0)
-        rc = uv_spawn(&loop->uv, &p->uv, &o);
-    for (int i = 0; i < 3; i++)
-        if (child[i] >= 0)
-            close(child[i]);
-    if (devnull >= 0)
-        close(devnull);
-    if (rc) {
-        for (int i = 0; i < 3; i++) {
-            if (parent[i] >= 0)
-                close(parent[i]);
-            asyncio_stream_free(p->io[i]);
-        }
-        asyncio__handle_retire(p->handle);
-        /* A failed uv_spawn leaves an initialised handle: closed and freed
-         * with it. */
-        if (uv_is_active((uv_handle_t *)&p->uv) || p->uv.loop) {
-            p->released = true;
-            p->handle_live = true; /* until its close callback */
-            p->uv.data = p;
-            uv_close((uv_handle_t *)&p->uv, on_handle_closed);
-        } else {
-            asyncio__free(p);
-        }
-        /* Python names what is missing: the working directory when that
-         * is what the child could not enter. */
-        const char *what = file;
-        if (opts->cwd && (rc == UV_ENOENT || rc == UV_ENOTDIR || rc == UV_EACCES) &&
-            access(opts->cwd, X_OK) != 0)
-            what = opts->cwd;
-        asyncio_raise_uv(rc, "%s: '%s'", who, what);
+    int rc = check_modes(who, modes);
+    if (rc)
         return rc;
-    }
-    p->loop = loop;
-    p->pid = p->uv.pid;
+
+    /* 2. The object and its streams: the streams first, since nothing may
+     * fail once the child runs. */
+    proc_t *p = proc_new();
+    if (!p)
+        return ASYNCIO_ENOMEM;
+    uv_pipe_t *pipes[3] = {NULL, NULL, NULL};
+    if ((rc = make_streams(p, loop, modes, pipes)) != 0)
+        goto fail_streams;
+
+    /* 3. The child's descriptors. */
+    child_stdio_t cs;
+    if ((rc = child_stdio_open(&cs, modes)) != 0)
+        goto fail_stdio;
+
+    /* 4. The child. */
+    uv_process_options_t o = {
+        .exit_cb = on_exit_cb,
+        .file = file,
+        .args = args,
+        .env = (char **)opts->env,
+        .cwd = opts->cwd,
+        .stdio = cs.stdio,
+        .stdio_count = 3,
+    };
+    rc = uv_spawn(&loop->uv, &p->uv, &o);
+    /* Whatever the outcome: the close callback of a handle that uv_spawn
+     * initialised but could not start finds the object through it too. */
     p->uv.data = p;
-    p->process_open = p->handle_live = true;
-    for (int i = 0; i < 3; i++) {
-        if (!p->io[i])
-            continue;
-        /* Opening a descriptor of our own in a fresh handle does not fail
-         * in practice; if it does, that stream is simply not there. */
-        int orc = uv_pipe_open(pipes[i], parent[i]);
-        if (orc)
-            close(parent[i]);
-        else if ((orc = asyncio__stream_pipe_start(p->io[i], i != 0)) != 0)
-            asyncio_error_clear();
-        if (orc) {
-            asyncio_stream_free(p->io[i]);
-            p->io[i] = NULL;
-        }
-    }
+    /* The child has its own copies of its ends now, or never will. */
+    close_child_ends(&cs);
+    if (rc)
+        goto fail_spawn;
+    p->state = PROC_RUNNING;
+    p->holds = ASYNCIO__HOLD_OWNER | ASYNCIO__HOLD_HANDLE;
+    p->pid = p->uv.pid;
+
+    /* 5. Our ends of the pipes. */
+    open_parent_ends(p, pipes, cs.parent);
+
+    /* 6. The loop: its close kills the child if it still runs. */
+    p->loop = loop;
     p->closer.close = proc_close;
     asyncio__list_insert(&loop->closers, &p->closer.link);
     *out = p->handle;
     return 0;
+
+fail_spawn: /* 4: our ends of the pipes (the handle goes with the object). */
+    close_fds(cs.parent, 3);
+fail_stdio: /* 3, which closed what it had made, or 4: the error is raised. */
+    raise_spawn_error(who, file, opts->cwd, rc);
+fail_streams: /* 2: the streams, then the object. */
+    proc_discard(p);
+    return rc;
 }
 
 int asyncio_create_subprocess_exec(const char *const *argv, const asyncio_subprocess_opts_t *opts,
@@ -280,7 +393,7 @@ int asyncio_process_pid(asyncio_process_t *ap)
 bool asyncio_process_returncode(asyncio_process_t *ap, int *code)
 {
     proc_t *p = asyncio__handle_get(ap, ASYNCIO__H_PROCESS);
-    if (!p || !p->exited)
+    if (!p || p->state != PROC_EXITED)
         return false;
     if (code)
         *code = p->returncode;
@@ -290,7 +403,7 @@ bool asyncio_process_returncode(asyncio_process_t *ap, int *code)
 static asyncio__task_t *task_for(const char *who, proc_t *p)
 {
     asyncio__task_t *t = asyncio__require_task(who);
-    if (t && p->loop != t->fut.loop && !p->exited) {
+    if (t && p->loop != t->fut.loop && p->state != PROC_EXITED) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: the process belongs to another loop", who);
         return NULL;
     }
@@ -306,19 +419,14 @@ int asyncio_process_wait(asyncio_process_t *ap, int *code)
     asyncio__task_t *t = task_for(who, p);
     if (!t)
         return ASYNCIO_ERUNTIME;
-    if (!p->exited) {
-        if (!p->process_open) /* the loop closed under it */
+    if (p->state != PROC_EXITED) {
+        if (p->state != PROC_RUNNING) /* the loop closed under it */
             return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed", who);
-        exit_waiter_t w = {p->waiters, asyncio__future_new(t->fut.loop)};
-        if (!w.fut)
-            return ASYNCIO_ENOMEM;
-        p->waiters = &w;
-        int rc = asyncio__task_wait_private(t, w.fut);
-        exit_waiter_t **pp = &p->waiters;
-        while (*pp != &w)
-            pp = &(*pp)->next;
-        *pp = w.next;
-        asyncio_decref(w.fut);
+        /* The exit wakes the waiter; cancelling the task cancels only its
+         * own waiter's future, never the child. */
+        asyncio__waiter_t w;
+        int rc = asyncio__waiter_wait(&p->waiters, &w, t);
+        asyncio__waiter_end(&w);
         if (rc)
             return rc;
     }
@@ -333,7 +441,8 @@ int asyncio_process_send_signal(asyncio_process_t *ap, int signum)
     proc_t *p = checked(who, ap);
     if (!p)
         return ASYNCIO_EVALUE;
-    if (p->exited || !p->process_open) {
+    /* Once reaped, its pid may already be someone else's. */
+    if (p->state != PROC_RUNNING) {
         asyncio_raise_uv(UV_ESRCH, "%s: the process has exited", who);
         return UV_ESRCH;
     }
@@ -395,6 +504,22 @@ struct comm {
     size_t len[3];
 };
 
+/* communicate's reference, to p's streams; NULL and MemoryError. */
+static comm_t *comm_new(proc_t *p, const char *who)
+{
+    comm_t *c = asyncio__calloc(1, sizeof *c);
+    if (!c) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        return NULL;
+    }
+    c->refs = 1;
+    for (int i = 0; i < 3; i++) {
+        c->io[i] = p->io[i];
+        c->slot[i] = (comm_slot_t){c, i};
+    }
+    return c;
+}
+
 static void comm_unref(comm_t *c)
 {
     if (--c->refs > 0)
@@ -431,6 +556,31 @@ static void comm_task_done(asyncio_future_t *t, void *arg)
     comm_unref(arg);
 }
 
+/* Writes the input (copied into the stream) or, without input, closes
+ * stdin at once, then starts a task per stream that has work: feeding
+ * stdin, reading stdout, reading stderr.  The tasks started are in ts[0 ..
+ * *n), also on failure: 0 or the raised error. */
+static int comm_start(comm_t *c, const void *input, size_t len, asyncio_future_t *ts[3], size_t *n)
+{
+    int rc = 0;
+    if (c->io[0] && len)
+        rc = asyncio_stream_write(c->io[0], input, len);
+    else if (c->io[0])
+        asyncio_stream_close(c->io[0]);
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        if (!c->io[i] || (i == 0 && !len))
+            continue;
+        asyncio_future_t *t = asyncio_create_task(i == 0 ? feed_stdin : read_output, &c->slot[i]);
+        if (!t)
+            return asyncio_error()->code;
+        ts[(*n)++] = t;
+        /* A fresh task's first callback is stored inline: cannot fail. */
+        asyncio__add_callback(t, comm_task_done, c);
+        c->refs++;
+    }
+    return rc;
+}
+
 /* After a failure: cancels the tasks and waits until each has ended (they
  * end at once), so none outlives the call; gives up only while the loop
  * closes (the tasks are being unwound too).  Returns code, with the error
@@ -451,6 +601,21 @@ static int comm_abort(asyncio__task_t *self, asyncio_future_t **ts, size_t n, in
     return code;
 }
 
+/* Gives what was read from stdout and stderr to the caller. */
+static void comm_hand_out(comm_t *c, char **out, size_t *out_len, char **err, size_t *err_len)
+{
+    char **dst[3] = {NULL, out, err};
+    size_t *dlen[3] = {NULL, out_len, err_len};
+    for (int i = 1; i < 3; i++) {
+        if (dlen[i])
+            *dlen[i] = c->io[i] ? c->len[i] : 0;
+        if (dst[i]) {
+            *dst[i] = c->data[i];
+            c->data[i] = NULL;
+        }
+    }
+}
+
 int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t len, char **out,
                                 size_t *out_len, char **err, size_t *err_len)
 {
@@ -467,34 +632,15 @@ int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t
         return ASYNCIO_ERUNTIME;
     if (p->communicating)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: already communicating", who);
-    comm_t *c = asyncio__calloc(1, sizeof *c);
+    comm_t *c = comm_new(p, who);
     if (!c)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
-    c->refs = 1;
+        return ASYNCIO_ENOMEM;
+
     asyncio_future_t *ts[3];
     size_t n = 0;
-    int rc = 0;
-    for (int i = 0; i < 3; i++) {
-        c->io[i] = p->io[i];
-        c->slot[i] = (comm_slot_t){c, i};
-    }
-    if (c->io[0] && len)
-        rc = asyncio_stream_write(c->io[0], input, len);
-    else if (c->io[0])
-        asyncio_stream_close(c->io[0]); /* no input: stdin closed at once */
-    for (int i = 0; i < 3 && rc == 0; i++) {
-        if (!c->io[i] || (i == 0 && !len))
-            continue;
-        asyncio_future_t *t = asyncio_create_task(i == 0 ? feed_stdin : read_output, &c->slot[i]);
-        if (!t) {
-            rc = asyncio_error()->code;
-            break;
-        }
-        ts[n++] = t;
-        /* A fresh task's first callback is stored inline: cannot fail. */
-        asyncio__add_callback(t, comm_task_done, c);
-        c->refs++;
-    }
+    int rc = comm_start(c, input, len, ts, &n);
+    /* From here until the tasks are gone the process may not be freed:
+     * they use its streams. */
     p->communicating = true;
     if (rc == 0)
         rc = asyncio_gather(ts, n, NULL, 0);
@@ -505,18 +651,9 @@ int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t
     p->communicating = false;
     for (size_t i = 0; i < n; i++)
         asyncio_decref(ts[i]);
-    if (rc == 0) {
-        char **dst[3] = {NULL, out, err};
-        size_t *dlen[3] = {NULL, out_len, err_len};
-        for (int i = 1; i < 3; i++) {
-            if (dlen[i])
-                *dlen[i] = c->io[i] ? c->len[i] : 0;
-            if (dst[i]) {
-                *dst[i] = c->data[i];
-                c->data[i] = NULL;
-            }
-        }
-    }
+
+    if (rc == 0)
+        comm_hand_out(c, out, out_len, err, err_len);
     comm_unref(c);
     return rc;
 }
@@ -530,7 +667,7 @@ void asyncio_process_free(asyncio_process_t *ap)
     proc_t *p = asyncio__handle_check(ap, ASYNCIO__H_PROCESS, "process");
     if (!p)
         return;
-    if (p->waiters || p->communicating) {
+    if (!asyncio__waitq_empty(&p->waiters) || p->communicating) {
         asyncio__raise_code(ASYNCIO_ERUNTIME,
                             "asyncio_process_free: tasks are waiting on the process");
         return;
@@ -547,10 +684,9 @@ void asyncio_process_free(asyncio_process_t *ap)
         p->io[i] = NULL;
     }
     asyncio__handle_retire(ap);
-    p->released = true;
     /* Python's transport close: a child still running is killed; libuv
      * reaps it and its exit callback closes the process handle. */
-    if (p->process_open && !p->exited)
+    if (p->state == PROC_RUNNING)
         uv_process_kill(&p->uv, SIGKILL);
-    maybe_free(p);
+    proc_release(p, ASYNCIO__HOLD_OWNER);
 }
