@@ -248,6 +248,16 @@ static void *waiter(void *arg)
 }
 
 /* Twin: process_cases.py (signals) */
+static asyncio_process_t *ORDER_P;
+static int ORDER[3], ORDER_LEN;
+
+static void *ordered_waiter(void *arg)
+{
+    if (asyncio_process_wait(ORDER_P, NULL) == 0)
+        ORDER[ORDER_LEN++] = (int)PI(arg);
+    return NULL;
+}
+
 static void *signals_main(void *arg)
 {
     (void)arg;
@@ -275,6 +285,21 @@ static void *signals_main(void *arg)
     int code = 0;
     ck_assert_int_eq(asyncio_process_wait(p, &code), 0);
     ck_assert_int_eq(code, -SIGTERM);
+    asyncio_process_free(p);
+
+    /* Several waiters resume in the order they started waiting, as in
+     * Python ("wake order: [0, 1, 2]" in the twin). */
+    p = shell("exec sleep 30", NULL);
+    ORDER_P = p;
+    ORDER_LEN = 0;
+    asyncio_future_t *ow[3];
+    for (int i = 0; i < 3; i++)
+        ow[i] = tu_spawn(ordered_waiter, IP(i));
+    tu_yield();
+    ck_assert_int_eq(asyncio_process_kill(p), 0);
+    tu_gather_drop(ow, 3);
+    ck_assert_int_eq(ORDER_LEN, 3);
+    ck_assert_int_eq(ORDER[0] * 100 + ORDER[1] * 10 + ORDER[2], 12); /* 0, 1, 2 */
     asyncio_process_free(p);
 
     /* A signal the child handles. */

@@ -93,13 +93,11 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal)
     proc_t *p = h->data;
     p->state = PROC_EXITED;
     p->returncode = term_signal ? -term_signal : (int)status;
-    /* Newest first, the order in which tasks waiting on a process have
-     * always resumed (Python's is oldest first), so the queue is walked
-     * backwards through its links.  Waking only schedules each task: none
-     * runs inside this callback. */
-    asyncio__list_t *head = &p->waiters.list;
-    for (asyncio__list_t *n = head->prev; n != head; n = n->prev)
-        asyncio__waiter_wake(asyncio__container_of(n, asyncio__waiter_t, link));
+    /* Oldest first, as Python's _process_exited wakes its exit waiters.
+     * Waking only schedules each task: none runs inside this callback. */
+    for (asyncio__waiter_t *w = asyncio__waitq_first(&p->waiters); w;
+         w = asyncio__waitq_next(&p->waiters, w))
+        asyncio__waiter_wake(w);
     uv_close((uv_handle_t *)&p->uv, on_handle_closed);
 }
 

@@ -44,6 +44,19 @@ async def signals():
     p = await asyncio.create_subprocess_shell("exec sleep 30")
     p.terminate()
     print("terminate:", await p.wait())
+    # Several waiters resume in the order they started waiting.
+    p = await asyncio.create_subprocess_shell("exec sleep 30")
+    order = []
+
+    async def ordered_waiter(i):
+        await p.wait()
+        order.append(i)
+
+    ws = [asyncio.create_task(ordered_waiter(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    p.kill()
+    await asyncio.gather(*ws)
+    print("wake order:", order)
 
 
 async def cancel():
