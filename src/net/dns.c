@@ -115,6 +115,18 @@ int asyncio__resolve(asyncio__task_t *task, const char *host, const char *servic
     return 0;
 }
 
+int asyncio__resolve_tcp(asyncio__task_t *task, const char *host, int port, int family, int flags,
+                         struct addrinfo **res, const char *who)
+{
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = family,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_protocol = IPPROTO_TCP,
+                             .ai_flags = flags};
+    return asyncio__resolve(task, host, service, &hints, res, who);
+}
+
 int asyncio_getaddrinfo(const char *host, const char *service, int family, int type, int flags,
                         asyncio_addrinfo_t **result)
 {

@@ -165,16 +165,7 @@ static void on_connection(uv_stream_t *lst, int status)
         }
         return;
     }
-    t->made = true;
-    if (srv->proto->connection_made) {
-        srv->proto->connection_made(t, t->user);
-        if (asyncio_error()) { /* reported, as Python reports it */
-            asyncio__exc_t *e = asyncio__take_raised();
-            asyncio__report(srv->loop, "protocol.connection_made() failed", &e->pub, NULL);
-            asyncio__exc_free(e);
-        }
-    }
-    asyncio__transport_start(t);
+    asyncio__transport_made(t);
 }
 
 static void close_listeners(asyncio_server_t *srv)
@@ -256,6 +247,57 @@ static int add_listener(asyncio_server_t *srv, const struct sockaddr *addr, cons
     return 0;
 }
 
+/* Phase 1: a server that does not listen yet, or NULL (raised). */
+static asyncio_server_t *server_new(asyncio_loop_t *loop, asyncio_stream_handler_fn handler,
+                                    const asyncio_protocol_t *proto, void *arg, bool pipe,
+                                    const asyncio_stream_opts_t *opts, const char *who)
+{
+    asyncio_server_t *srv = asyncio__calloc(1, sizeof *srv);
+    if (!srv) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        return NULL;
+    }
+    srv->magic = ASYNCIO__SERVER_MAGIC;
+    srv->pipe = pipe;
+    srv->loop = loop;
+    srv->handler = handler;
+    srv->proto = proto;
+    srv->arg = arg;
+    srv->limit = opts ? opts->limit : 0;
+    asyncio__list_init(&srv->conns);
+    asyncio__waitq_init(&srv->waiters);
+    srv->closer.close = closer_run;
+    asyncio__list_init(&srv->closer.link);
+    return srv;
+}
+
+/* Phase 2, a Unix socket: listens on path.  As Python, a socket file left
+ * at the path (a server that is gone) is removed; any other file makes
+ * bind fail. */
+static int listen_unix(asyncio_server_t *srv, const char *path, const asyncio_stream_opts_t *opts,
+                       const char *who)
+{
+    if (!asyncio__unix_path_fits(path))
+        return asyncio_error()->code;
+    struct stat st;
+    if (path[0] && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    return add_listener(srv, NULL, path, opts, who);
+}
+
+/* Phase 2, TCP: listens on every address of host:port. */
+static int listen_tcp(asyncio__task_t *task, asyncio_server_t *srv, const char *host, int port,
+                      const asyncio_stream_opts_t *opts, const char *who)
+{
+    struct addrinfo *res = NULL;
+    int rc = asyncio__resolve_tcp(task, host, port, opts ? opts->family : 0, AI_PASSIVE, &res, who);
+    for (struct addrinfo *ai = res; rc == 0 && ai; ai = ai->ai_next)
+        rc = add_listener(srv, ai->ai_addr, NULL, opts, who);
+    uv_freeaddrinfo(res);
+    return rc;
+}
+
+/* Checks the arguments, makes the server, listens, registers it. */
 static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *proto, void *arg,
                  const char *host, int port, const char *path, const asyncio_stream_opts_t *opts,
                  asyncio_server_t **server, const char *who)
@@ -274,52 +316,30 @@ static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *pr
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: backlog %d is negative", who,
                                    opts->backlog);
     asyncio_loop_t *loop = task->fut.loop;
-    asyncio_server_t *srv = asyncio__calloc(1, sizeof *srv);
-    if (!srv)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
-    srv->magic = ASYNCIO__SERVER_MAGIC;
-    srv->pipe = path != NULL;
-    srv->loop = loop;
-    srv->handler = handler;
-    srv->proto = proto;
-    srv->arg = arg;
-    srv->limit = opts ? opts->limit : 0;
-    asyncio__list_init(&srv->conns);
-    asyncio__waitq_init(&srv->waiters);
-    srv->closer.close = closer_run;
-    asyncio__list_init(&srv->closer.link);
     int rc;
-    if (path) {
-        /* As Python: a socket file left at the path (a server that is
-         * gone) is removed; any other file makes bind fail. */
-        struct stat st;
-        bool fits = asyncio__unix_path_fits(path);
-        if (fits && path[0] && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(path);
-        rc = fits ? add_listener(srv, NULL, path, opts, who) : asyncio_error()->code;
-    } else {
-        char service[16];
-        snprintf(service, sizeof service, "%d", port);
-        struct addrinfo hints = {.ai_family = opts ? opts->family : 0,
-                                 .ai_socktype = SOCK_STREAM,
-                                 .ai_protocol = IPPROTO_TCP,
-                                 .ai_flags = AI_PASSIVE};
-        struct addrinfo *res = NULL;
-        rc = asyncio__resolve(task, host, service, &hints, &res, who);
-        for (struct addrinfo *ai = res; rc == 0 && ai; ai = ai->ai_next)
-            rc = add_listener(srv, ai->ai_addr, NULL, opts, who);
-        uv_freeaddrinfo(res);
-    }
-    if (rc) {
-        srv->closed = srv->freed = true;
-        close_listeners(srv);
-        if (srv->nopen == 0)
-            server_free_memory(srv);
-        return rc;
-    }
+
+    /* 1. The server. */
+    asyncio_server_t *srv = server_new(loop, handler, proto, arg, path != NULL, opts, who);
+    if (!srv)
+        return ASYNCIO_ENOMEM;
+
+    /* 2. Its listening sockets. */
+    rc = path ? listen_unix(srv, path, opts, who) : listen_tcp(task, srv, host, port, opts, who);
+    if (rc)
+        goto fail_listen;
+
+    /* 3. Closed with the loop. */
     asyncio__list_insert(&loop->closers, &srv->closer.link);
     *server = srv;
     return 0;
+
+fail_listen:
+    /* The listeners made so far close; the memory goes with the last. */
+    srv->closed = srv->freed = true;
+    close_listeners(srv);
+    if (srv->nopen == 0)
+        server_free_memory(srv);
+    return rc;
 }
 
 int asyncio_start_server(asyncio_stream_handler_fn handler, void *arg, const char *host, int port,

@@ -240,7 +240,6 @@ static int open_stream(const char *host, int port, const char *path,
     int rc = asyncio__transport_open(host, port, path, opts, alloc_for_open, (void *)opts, &t, who);
     if (rc)
         return rc;
-    asyncio__transport_start(t);
     *stream = asyncio__container_of(t, asyncio_stream_t, t);
     return 0;
 }
@@ -322,8 +321,7 @@ bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handle
     s->t.caller_owned = false;
     s->handler = handler;
     s->handler_arg = arg;
-    s->t.made = true;
-    asyncio__transport_start(&s->t);
+    asyncio__transport_made(&s->t);
     s->task = asyncio_create_task(handler_main, s);
     if (!s->task || asyncio__add_callback(s->task, handler_done, s)) {
         if (s->task)
@@ -651,13 +649,14 @@ static int drain_in(asyncio__task_t *task, asyncio_stream_t *s)
         return asyncio_error()->code;
     if (s->exc)
         return raise_exc(s);
-    if (s->t.closing && !s->conn_lost) {
+    if (asyncio__transport_closing(&s->t) && !s->conn_lost) {
         /* Python yields once so that connection_lost, already scheduled,
          * comes first.  Here it comes with the handle's close callback:
          * once uv_close was called, wait for it (drainers are woken by
          * connection_lost); while writes still flush, yield once. */
-        int rc =
-            s->t.handle_closing ? asyncio__transport_wait(task, &s->drainers) : asyncio_sleep(0);
+        int rc = asyncio__transport_handle_closed(&s->t)
+                     ? asyncio__transport_wait(task, &s->drainers)
+                     : asyncio_sleep(0);
         if (rc)
             return rc;
         if (s->exc)
@@ -698,7 +697,8 @@ void asyncio_stream_close(asyncio_stream_t *s)
 
 bool asyncio_stream_is_closing(asyncio_stream_t *s)
 {
-    return !s || s->magic != ASYNCIO__STREAM_MAGIC || !s->has_transport || s->t.closing;
+    return !s || s->magic != ASYNCIO__STREAM_MAGIC || !s->has_transport ||
+           asyncio__transport_closing(&s->t);
 }
 
 static int wait_closed_in(asyncio__task_t *task, asyncio_stream_t *s)
@@ -813,10 +813,9 @@ int asyncio__stream_pipe_start(asyncio_stream_t *s, bool readable)
 {
     if (!check_writer(s, "asyncio__stream_pipe_start"))
         return asyncio_error()->code;
-    s->t.made = true;
-    if (readable)
-        return asyncio__transport_start(&s->t);
-    s->t.want_read = false;
+    if (!readable)
+        s->t.want_read = false;
+    asyncio__transport_made(&s->t);
     return 0;
 }
 

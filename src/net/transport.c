@@ -68,12 +68,13 @@ static bool protocol_failed(asyncio_transport_t *t, const char *what, bool fatal
 
 static void close_cb(uv_handle_t *h);
 
+/* Any state to CLOSED (it was OPEN) or DISCARDED (it never was). */
 static void do_close(asyncio_transport_t *t)
 {
-    if (t->handle_closing)
+    if (asyncio__transport_handle_closed(t))
         return;
-    t->closing = true;
-    t->handle_closing = true;
+    t->state = t->state < ASYNCIO__TRANSPORT_OPEN ? ASYNCIO__TRANSPORT_DISCARDED
+                                                  : ASYNCIO__TRANSPORT_CLOSED;
     t->reading = false;
     uv_close(&t->h.handle, close_cb);
 }
@@ -83,7 +84,7 @@ static void close_cb(uv_handle_t *h)
     asyncio_transport_t *t = h->data;
     if (t->on_gone)
         t->on_gone(t);
-    if (t->made && t->proto->connection_lost) {
+    if (t->state == ASYNCIO__TRANSPORT_CLOSED && t->proto->connection_lost) {
         t->proto->connection_lost(t, t->exc ? &t->exc->pub : NULL, t->user);
         protocol_failed(t, "connection_lost", false);
     }
@@ -92,18 +93,19 @@ static void close_cb(uv_handle_t *h)
 
 void asyncio__transport_force_close(asyncio_transport_t *t, asyncio__exc_t *exc)
 {
-    if (exc && !t->exc && !t->handle_closing)
+    if (exc && !t->exc && !asyncio__transport_handle_closed(t))
         t->exc = exc;
     else
         asyncio__exc_free(exc);
     do_close(t);
 }
 
-/* close(): waits for the write requests in flight, then closes. */
+/* close(): OPEN to CLOSING, which waits for the write requests in
+ * flight, then closes (before OPEN none are: it closes at once). */
 static void close_soft(asyncio_transport_t *t)
 {
-    if (!t->closing) {
-        t->closing = true;
+    if (t->state == ASYNCIO__TRANSPORT_OPEN) {
+        t->state = ASYNCIO__TRANSPORT_CLOSING;
         if (t->reading) {
             uv_read_stop(&t->h.stream);
             t->reading = false;
@@ -116,7 +118,6 @@ static void close_soft(asyncio_transport_t *t)
 static void closer_run(asyncio__closer_t *c)
 {
     asyncio_transport_t *t = asyncio__container_of(c, asyncio_transport_t, closer);
-    t->loop_closed = true;
     do_close(t);
     /* An owner that is a handler task the loop just abandoned never lets
      * go (its done callback never runs); a caller still frees what is
@@ -138,6 +139,7 @@ int asyncio__transport_init(asyncio_transport_t *t, asyncio_loop_t *loop, int ki
     }
     t->magic = ASYNCIO__TRANSPORT_MAGIC;
     t->kind = (uint8_t)kind;
+    t->state = ASYNCIO__TRANSPORT_NEW;
     t->holds = ASYNCIO__HOLD_HANDLE;
     t->want_read = true;
     t->loop = loop;
@@ -246,18 +248,32 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                : uv_exc((int)nread));
 }
 
-int asyncio__transport_start(asyncio_transport_t *t)
+/* Reads while OPEN, unless paused or at EOF.  A failure is reported
+ * through connection_lost, as Python does. */
+static void start_reading(asyncio_transport_t *t)
 {
-    t->made = true;
-    if (!t->want_read || t->reading || t->closing || t->eof_received)
-        return 0;
+    if (t->state != ASYNCIO__TRANSPORT_OPEN || !t->want_read || t->reading || t->eof_received)
+        return;
     int rc = uv_read_start(&t->h.stream, alloc_cb, read_cb);
     if (rc < 0) {
         asyncio__transport_force_close(t, uv_exc(rc));
-        return 0; /* reported through connection_lost, as Python does */
+        return;
     }
     t->reading = true;
-    return 0;
+}
+
+void asyncio__transport_made(asyncio_transport_t *t)
+{
+    /* OPEN first: connection_made may close it (then connection_lost is
+     * due) or pause reading.  Callers pass a NEW or CONNECTING transport:
+     * the test only keeps the state from ever going back. */
+    if (t->state < ASYNCIO__TRANSPORT_OPEN)
+        t->state = ASYNCIO__TRANSPORT_OPEN;
+    if (t->proto->connection_made) {
+        t->proto->connection_made(t, t->user);
+        protocol_failed(t, "connection_made", false);
+    }
+    start_reading(t);
 }
 
 void asyncio_transport_pause_reading(asyncio_transport_t *t)
@@ -276,14 +292,13 @@ void asyncio_transport_resume_reading(asyncio_transport_t *t)
     if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
         return;
     t->want_read = true;
-    if (t->made)
-        asyncio__transport_start(t);
+    start_reading(t);
 }
 
 bool asyncio_transport_is_reading(asyncio_transport_t *t)
 {
-    return t && t->magic == ASYNCIO__TRANSPORT_MAGIC && t->want_read && !t->closing &&
-           !t->eof_received;
+    return t && t->magic == ASYNCIO__TRANSPORT_MAGIC && t->want_read &&
+           !asyncio__transport_closing(t) && !t->eof_received;
 }
 
 /* ------------------------------------------------------------ writing */
@@ -318,9 +333,9 @@ static void write_cb(uv_write_t *req, int status)
             asyncio__transport_force_close(t, uv_exc(status));
         return;
     }
-    if (!t->handle_closing)
+    if (!asyncio__transport_handle_closed(t))
         maybe_resume(t);
-    if (t->closing && t->nreqs == 0)
+    if (asyncio__transport_closing(t) && t->nreqs == 0)
         do_close(t);
 }
 
@@ -355,7 +370,7 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
     if (t->user_closed)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: the transport is closed", who);
-    if (total == 0 || t->closing)
+    if (total == 0 || asyncio__transport_closing(t))
         return 0; /* gone: dropped, as Python drops it (drain raises) */
     size_t off = 0;
     if (t->nreqs == 0 && n <= 16) {
@@ -433,7 +448,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
     t->nreqs--;
     if (status < 0 && status != UV_ECANCELED && status != UV_ENOTCONN)
         asyncio__transport_force_close(t, uv_exc(status));
-    else if (t->closing && t->nreqs == 0)
+    else if (asyncio__transport_closing(t) && t->nreqs == 0)
         do_close(t);
 }
 
@@ -443,7 +458,7 @@ int asyncio_transport_write_eof(asyncio_transport_t *t)
         return ASYNCIO_EVALUE;
     if (t->user_closed)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "write_eof: the transport is closed");
-    if (t->eof_written || t->closing)
+    if (t->eof_written || asyncio__transport_closing(t))
         return 0;
     t->eof_written = true;
     uv_shutdown_t *req = asyncio__malloc(sizeof *req);
@@ -477,7 +492,7 @@ void asyncio_transport_abort(asyncio_transport_t *t)
 
 bool asyncio_transport_is_closing(asyncio_transport_t *t)
 {
-    return !t || t->magic != ASYNCIO__TRANSPORT_MAGIC || t->closing;
+    return !t || t->magic != ASYNCIO__TRANSPORT_MAGIC || asyncio__transport_closing(t);
 }
 
 size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *t)
@@ -532,7 +547,7 @@ int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bo
         return ASYNCIO_EVALUE;
     if (!addr)
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: addr is NULL", who);
-    if (t->handle_closing) {
+    if (asyncio__transport_handle_closed(t)) {
         asyncio_raise_uv(UV_EBADF, "%s", who);
         return UV_EBADF;
     }
@@ -597,51 +612,56 @@ static void connect_cb(uv_connect_t *req, int status)
         asyncio__future_finish(op->fut, NULL, NULL);
 }
 
+/* The error of a failed connect, worded as Python's; returns status. */
+static int connect_failed(int status, const struct sockaddr *addr, const char *path)
+{
+    if (path) {
+        asyncio_raise_uv(status, "connecting to %s", path);
+    } else {
+        asyncio_sockaddr_t a;
+        asyncio__sockaddr_from(&a, addr);
+        asyncio_raise_uv(status, "Connect call failed ('%s', %d)", a.host, a.port);
+    }
+    return status;
+}
+
+/* NEW to CONNECTING; a failure closes the transport (DISCARDED). */
 int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
                                const struct sockaddr *addr, const char *path)
 {
+    int rc;
+    t->state = ASYNCIO__TRANSPORT_CONNECTING;
     connect_op_t *op = asyncio__calloc(1, sizeof *op);
     if (!op || !(op->fut = asyncio__future_new(t->loop))) {
-        asyncio__free(op);
-        asyncio__transport_force_close(t, NULL);
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "connect");
+        rc = asyncio__raise_code(ASYNCIO_ENOMEM, "connect");
+        goto fail_alloc;
     }
     if (path) {
         uv_pipe_connect(&op->req, &t->h.pipe, path, connect_cb);
-    } else {
-        int rc = uv_tcp_connect(&op->req, &t->h.tcp, addr, connect_cb);
-        if (rc < 0) {
-            asyncio_decref(op->fut);
-            asyncio__free(op);
-            asyncio__transport_force_close(t, NULL);
-            asyncio_raise_uv(rc, "connect");
-            return rc;
-        }
+    } else if ((rc = uv_tcp_connect(&op->req, &t->h.tcp, addr, connect_cb)) < 0) {
+        asyncio_raise_uv(rc, "connect");
+        goto fail_connect;
     }
-    int rc = asyncio__task_wait_private(task, op->fut);
+    rc = asyncio__task_wait_private(task, op->fut);
     if (rc && op->fut->state != ASYNCIO__FINISHED) {
         op->abandoned = true; /* connect_cb frees it */
-        asyncio__transport_force_close(t, NULL);
-        return rc;
+        goto fail_abandoned;
     }
-    int status = op->status;
+    if (rc == 0 && op->status < 0)
+        rc = connect_failed(op->status, addr, path);
+    if (rc)
+        goto fail_connect;
     asyncio_decref(op->fut);
     asyncio__free(op);
-    if (rc || status < 0)
-        asyncio__transport_force_close(t, NULL);
-    if (rc)
-        return rc;
-    if (status < 0) {
-        if (path)
-            asyncio_raise_uv(status, "connecting to %s", path);
-        else {
-            asyncio_sockaddr_t a;
-            asyncio__sockaddr_from(&a, addr);
-            asyncio_raise_uv(status, "Connect call failed ('%s', %d)", a.host, a.port);
-        }
-        return status;
-    }
     return 0;
+
+fail_connect:
+    asyncio_decref(op->fut);
+fail_alloc:
+    asyncio__free(op);
+fail_abandoned:
+    asyncio__transport_force_close(t, NULL);
+    return rc;
 }
 
 /* libuv copies a Unix socket path into sun_path truncated, which binds or
@@ -655,8 +675,102 @@ bool asyncio__unix_path_fits(const char *path)
     return false;
 }
 
-/* Connects a fresh transport from alloc to host:port (every address in
- * turn) or to path. */
+/* The errors of the addresses tried, collected as Python's
+ * create_connection collects them: raised at the end as the first one
+ * when they are all alike, else as one OSError naming them all. */
+typedef struct attempts {
+    asyncio__exc_t *first;
+    bool differ;     /* a later error differs from the first */
+    char msgs[1024]; /* every message, joined */
+} attempts_t;
+
+/* Takes the raised error of a failed attempt. */
+static void attempts_add(attempts_t *a)
+{
+    asyncio__exc_t *e = asyncio__take_raised();
+    size_t used = strlen(a->msgs);
+    snprintf(a->msgs + used, sizeof a->msgs - used, "%s%s", used ? ", " : "", e->pub.message);
+    if (!a->first) {
+        a->first = e;
+        return;
+    }
+    a->differ |=
+        e->pub.code != a->first->pub.code || strcmp(e->pub.message, a->first->pub.message) != 0;
+    asyncio__exc_free(e);
+}
+
+/* Raises what the attempts (one at least) failed with; returns its code. */
+static int attempts_raise(attempts_t *a)
+{
+    if (a->differ) {
+        char msg[1100];
+        snprintf(msg, sizeof msg, "Multiple exceptions: %s", a->msgs);
+        int code = a->first->pub.code;
+        asyncio__exc_free(a->first);
+        asyncio__raise_exc(asyncio__exc_make(code, "OSError", msg));
+    } else {
+        asyncio__raise_exc(a->first);
+    }
+    a->first = NULL;
+    return asyncio_error()->code;
+}
+
+/* Phase 1: host:port's addresses (one at least), new in *res. */
+static int resolve(asyncio__task_t *task, const char *host, int port,
+                   const asyncio_stream_opts_t *opts, struct addrinfo **res, const char *who)
+{
+    if (!host)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: host is NULL", who);
+    if (port < 0 || port > 65535)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: port %d is out of range", who, port);
+    int rc = asyncio__resolve_tcp(task, host, port, opts ? opts->family : 0, 0, res, who);
+    if (rc)
+        return rc;
+    if (!*res) {
+        asyncio_raise_uv(UV_EAI_NONAME, "%s", host);
+        return UV_EAI_NONAME;
+    }
+    return 0;
+}
+
+/* Phase 3: a fresh transport from alloc, connected to addr or path.  0 and
+ * *out, or the raised error (the transport then goes with its handle). */
+static int connect_one(asyncio__task_t *task, int kind, const struct sockaddr *addr,
+                       const char *path, asyncio__transport_alloc_fn alloc, void *ctx,
+                       asyncio_transport_t **out)
+{
+    asyncio_transport_t *t = alloc(task->fut.loop, kind, ctx);
+    if (!t)
+        return asyncio_error()->code;
+    int rc = asyncio__transport_connect(task, t, addr, path);
+    if (rc) {
+        asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* Phase 2: each address in turn until one connects.  A cancellation or a
+ * MemoryError ends the tries with that error left raised; other errors are
+ * collected and raised together if no address connects. */
+static int connect_each(asyncio__task_t *task, const struct addrinfo *res,
+                        asyncio__transport_alloc_fn alloc, void *ctx, asyncio_transport_t **out)
+{
+    attempts_t tried = {0};
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int rc = connect_one(task, ASYNCIO__KIND_TCP, ai->ai_addr, NULL, alloc, ctx, out);
+        if (rc == 0 || rc == ASYNCIO_ECANCELLED || rc == ASYNCIO_ENOMEM) {
+            asyncio__exc_free(tried.first);
+            return rc;
+        }
+        attempts_add(&tried);
+    }
+    return attempts_raise(&tried);
+}
+
+/* Resolves, tries each address, connects, starts: a Unix socket's path is
+ * its one address. */
 int asyncio__transport_open(const char *host, int port, const char *path,
                             const asyncio_stream_opts_t *opts, asyncio__transport_alloc_fn alloc,
                             void *ctx, asyncio_transport_t **out, const char *who)
@@ -666,80 +780,35 @@ int asyncio__transport_open(const char *host, int port, const char *path,
         return ASYNCIO_ERUNTIME;
     if (!out)
         return asyncio__raise_code(ASYNCIO_EVALUE, "%s: the result pointer is NULL", who);
-    asyncio_loop_t *loop = task->fut.loop;
-    if (path) {
-        if (!asyncio__unix_path_fits(path))
-            return asyncio_error()->code;
-        asyncio_transport_t *t = alloc(loop, ASYNCIO__KIND_PIPE, ctx);
-        if (!t)
-            return asyncio_error()->code;
-        int rc = asyncio__transport_connect(task, t, NULL, path);
-        if (rc) {
-            asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
-            return rc;
-        }
-        *out = t;
-        return 0;
-    }
-    if (!host)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: host is NULL", who);
-    if (port < 0 || port > 65535)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: port %d is out of range", who, port);
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = {.ai_family = opts ? opts->family : 0,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_protocol = IPPROTO_TCP};
     struct addrinfo *res = NULL;
-    int rc = asyncio__resolve(task, host, service, &hints, &res, who);
+    asyncio_transport_t *t;
+    int rc;
+
+    /* 1. Resolve. */
+    if (path)
+        rc = asyncio__unix_path_fits(path) ? 0 : asyncio_error()->code;
+    else
+        rc = resolve(task, host, port, opts, &res, who);
     if (rc)
-        return rc;
-    if (!res) {
-        asyncio_raise_uv(UV_EAI_NONAME, "%s", host);
-        return UV_EAI_NONAME;
-    }
-    asyncio__exc_t *first = NULL;
-    bool differ = false;
-    char msgs[1024] = "";
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        asyncio_transport_t *t = alloc(loop, ASYNCIO__KIND_TCP, ctx);
-        if (!t) {
-            rc = asyncio_error()->code;
-            break;
-        }
-        rc = asyncio__transport_connect(task, t, ai->ai_addr, NULL);
-        if (rc == 0) {
-            *out = t;
-            break;
-        }
-        asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
-        if (rc == ASYNCIO_ECANCELLED || rc == ASYNCIO_ENOMEM)
-            break; /* left raised */
-        asyncio__exc_t *e = asyncio__take_raised();
-        size_t used = strlen(msgs);
-        snprintf(msgs + used, sizeof msgs - used, "%s%s", used ? ", " : "", e->pub.message);
-        if (!first)
-            first = e;
-        else {
-            differ |=
-                e->pub.code != first->pub.code || strcmp(e->pub.message, first->pub.message) != 0;
-            asyncio__exc_free(e);
-        }
-    }
+        goto fail_resolve;
+
+    /* 2, 3. Try each address: connect a fresh transport to it. */
+    if (path)
+        rc = connect_one(task, ASYNCIO__KIND_PIPE, NULL, path, alloc, ctx, &t);
+    else
+        rc = connect_each(task, res, alloc, ctx, &t);
+    if (rc)
+        goto fail_connect;
     uv_freeaddrinfo(res);
-    if (rc && rc != ASYNCIO_ECANCELLED && rc != ASYNCIO_ENOMEM && first) {
-        if (differ) {
-            char msg[1100];
-            snprintf(msg, sizeof msg, "Multiple exceptions: %s", msgs);
-            int code = first->pub.code;
-            asyncio__exc_free(first);
-            asyncio__raise_exc(asyncio__exc_make(code, "OSError", msg));
-        } else {
-            asyncio__raise_exc(first);
-        }
-        return asyncio_error()->code;
-    }
-    asyncio__exc_free(first);
+
+    /* 4. Start: connection_made, then reading. */
+    asyncio__transport_made(t);
+    *out = t;
+    return 0;
+
+fail_connect:
+    uv_freeaddrinfo(res);
+fail_resolve:
     return rc;
 }
 
@@ -783,12 +852,6 @@ static int create_connection(const asyncio_protocol_t *proto, void *user, const 
     int rc = asyncio__transport_open(host, port, path, opts, alloc_plain, (void *)ctx, &t, who);
     if (rc)
         return rc;
-    t->made = true;
-    if (proto->connection_made) {
-        proto->connection_made(t, t->user);
-        protocol_failed(t, "connection_made", false);
-    }
-    asyncio__transport_start(t);
     *transport = t;
     return 0;
 }
