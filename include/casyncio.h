@@ -12,7 +12,10 @@
  *             called from inside a task (otherwise it raises RuntimeError).
  *   Raises    what the call sets the error indicator to when it fails.  A
  *             failing call returns a negative ASYNCIO_E... (or libuv) code,
- *             or NULL for functions returning pointers.
+ *             or NULL for functions returning pointers, and raises its own
+ *             error on top of any error still raised (which comes back
+ *             when the newer one is caught: section 1).  A call that
+ *             succeeds never touches the indicator.
  *   New ref   the caller owns one reference and must asyncio_decref() it.
  *   Borrowed  the pointer is valid as long as the object it came from.
  *   Thread-safe  may be called from any thread; everything else must be

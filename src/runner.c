@@ -67,20 +67,20 @@ int asyncio_run(asyncio_coro_fn main, void *arg, void **result)
          * cancelled more than that) becomes KeyboardInterrupt. */
         if (asyncio__sigint_uninstall(sigint) > 0 && rc == ASYNCIO_ECANCELLED &&
             asyncio_task_uncancel(task) == 0) {
-            asyncio_raise("KeyboardInterrupt", "%s", "");
+            asyncio__raise_instead(asyncio__exc_make(ASYNCIO_EEXCEPTION, "KeyboardInterrupt", ""));
             rc = ASYNCIO_EEXCEPTION;
         }
         /* main's exception stays in this thread's indicator through the
          * shutdown. */
-        asyncio__exc_t *main_exc = asyncio__take_raised();
+        asyncio__exc_t *main_exc = asyncio__take_all();
         cancel_all_tasks(loop);
         asyncio__executor_shutdown_default(loop);
-        asyncio_error_clear();
+        asyncio__errstate_clear(asyncio__errstate()); /* what the shutdown left */
         if (main_exc)
             asyncio__raise_exc(main_exc);
         asyncio_decref(task);
     }
-    asyncio__exc_t *exc = asyncio__take_raised();
+    asyncio__exc_t *exc = asyncio__take_all();
     asyncio_loop_close(loop);
     if (exc)
         asyncio__raise_exc(exc);

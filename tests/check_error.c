@@ -74,13 +74,23 @@ START_TEST(test_raise_and_catch)
 }
 END_TEST
 
-START_TEST(test_raise_replaces)
+/* An error raised while another is raised and not caught takes it as its
+ * context; clearing the newer one raises the older again. */
+START_TEST(test_raise_chains)
 {
     asyncio_raise("ValueError", "first");
     asyncio_raise("KeyError", "second %s", "x");
     assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "second x");
+    const asyncio_error_t *ctx = asyncio_error_context(asyncio_error());
+    ck_assert_ptr_nonnull(ctx);
+    ck_assert_str_eq(ctx->type, "ValueError");
+    ck_assert_ptr_null(asyncio_error_context(ctx));
+    asyncio_error_clear();
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "first");
     asyncio_error_clear();
     ck_assert_ptr_null(asyncio_error());
+    asyncio_error_clear(); /* nothing raised: harmless */
+    ck_assert_ptr_null(asyncio_error_context(NULL));
 }
 END_TEST
 
@@ -717,8 +727,10 @@ START_TEST(test_register_threads)
     pthread_barrier_destroy(&reg_barrier);
     asyncio_raise("Thr3Err7", "x");
     ck_assert(asyncio_error_matches("ValueError"));
+    asyncio_error_clear();
     asyncio_raise("Thr0Err8", "x");
     ck_assert(asyncio_error_matches("OSError"));
+    asyncio_error_clear();
     asyncio_raise("SharedErr", "x");
     ck_assert(asyncio_error_matches("RuntimeError"));
     asyncio_error_clear();
@@ -1106,7 +1118,9 @@ START_TEST(test_caught_error_survives_other_tasks)
 }
 END_TEST
 
-/* Nested asyncio_call: each level sets aside and restores its own error. */
+/* Nested asyncio_call: each level sets aside its own error, restores it
+ * when the call succeeds, and chains it under the call's error when it
+ * fails. */
 static void *inner_ok(void *arg)
 {
     ck_assert_ptr_null(asyncio_error());
@@ -1131,6 +1145,8 @@ static void *nested_call_main(void *arg)
     asyncio_raise("ValueError", "outermost");
     ck_assert_int_eq(asyncio_call(outer_raises_then_calls, NULL, NULL), ASYNCIO_EEXCEPTION);
     assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "outer");
+    asyncio_error_clear();
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "outermost");
     asyncio_error_clear();
     return NULL;
 }
@@ -1180,9 +1196,12 @@ static void *call_main(void *arg)
     ck_assert_int_eq(asyncio_call(ret_arg, (void *)(intptr_t)1, &res), 0);
     assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "bad 4");
 
-    /* prior error replaced on failure */
+    /* on failure the prior error is the context of the call's */
     ck_assert_int_eq(asyncio_call(fail_key, NULL, NULL), ASYNCIO_EEXCEPTION);
     assert_raised_msg(ASYNCIO_EEXCEPTION, "KeyError", "k");
+    ck_assert_str_eq(asyncio_error_context(asyncio_error())->message, "bad 4");
+    asyncio_error_clear();
+    assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "bad 4");
     asyncio_error_clear();
 
     /* CancelledError raised by fn is just an error of the call */
@@ -1249,6 +1268,183 @@ START_TEST(test_catch_wrong_type_fails_task)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * Cleanup paths behave as Python's `finally:` (twin:
+ * tests/twins/error_cleanup.py).  Each worker fails or is cancelled; its
+ * `goto cleanup` path runs while that error is raised; main logs how the
+ * worker ended.
+ * --------------------------------------------------------------------- */
+
+static tu_log_t cleanup_log;
+#define CL(...) tu_logf(&cleanup_log, __VA_ARGS__)
+
+static void cl_show(const asyncio_error_t *e)
+{
+    if (e)
+        CL("%s(%s)", e->type, e->message);
+    else
+        CL("None");
+}
+
+static void *cl_helper(void *arg)
+{
+    (void)arg;
+    asyncio_sleep(10);
+    return NULL;
+}
+
+static void *cleanup_awaits_and_catches(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *h = asyncio_create_task(cl_helper, NULL);
+    if (asyncio_sleep(10) < 0)
+        goto cleanup;
+cleanup:
+    asyncio_cancel(h, NULL);
+    if (asyncio_await(h, NULL) < 0 && asyncio_catch("CancelledError"))
+        CL("  cleanup caught the helper's CancelledError\n");
+    asyncio_decref(h);
+    return NULL; /* the worker's own CancelledError is still raised */
+}
+
+static void *cleanup_fails(void *arg)
+{
+    (void)arg;
+    asyncio_raise("ValueError", "first");
+    goto cleanup;
+cleanup:
+    return asyncio_raise("KeyError", "cleanup");
+}
+
+static void *nested_cleanups(void *arg)
+{
+    (void)arg;
+    asyncio_raise("ValueError", "inner");
+    /* inner cleanup */
+    asyncio_raise("KeyError", "cleanup1");
+    if (asyncio_catch("KeyError"))
+        CL("  caught cleanup1\n");
+    /* outer cleanup */
+    asyncio_raise("RuntimeError", "cleanup2");
+    if (asyncio_catch("RuntimeError"))
+        CL("  caught cleanup2\n");
+    return NULL;
+}
+
+static void *fails_in_call(void *arg)
+{
+    (void)arg;
+    return asyncio_raise("KeyError", "in call");
+}
+
+static void *call_in_cleanup_caught(void *arg)
+{
+    (void)arg;
+    asyncio_raise("ValueError", "body");
+    if (asyncio_call(fails_in_call, NULL, NULL) < 0) {
+        const asyncio_error_t *e = asyncio_catch("KeyError");
+        CL("  the call failed: ");
+        cl_show(e);
+        CL("\n");
+    }
+    return NULL;
+}
+
+static void *call_in_cleanup_uncaught(void *arg)
+{
+    (void)arg;
+    asyncio_raise("ValueError", "body");
+    asyncio_call(fails_in_call, NULL, NULL);
+    return NULL;
+}
+
+static void cl_run(const char *name, asyncio_coro_fn fn, bool cancel)
+{
+    asyncio_future_t *t = asyncio_create_task(fn, NULL);
+    if (cancel) {
+        tu_yield();
+        asyncio_cancel(t, NULL);
+    }
+    if (asyncio_await(t, NULL) == 0) {
+        CL("%s: returned\n", name);
+    } else if (asyncio_catch("CancelledError")) {
+        CL("%s: cancelled\n", name);
+    } else {
+        const asyncio_error_t *e = asyncio_catch("Exception");
+        ck_assert_ptr_nonnull(e);
+        CL("%s: ", name);
+        cl_show(e);
+        CL(" context=");
+        cl_show(asyncio_error_context(e));
+        CL("\n");
+    }
+    ck_assert_ptr_null(asyncio_error()); /* nothing else came back in main */
+    asyncio_decref(t);
+}
+
+static void *cleanup_main(void *arg)
+{
+    (void)arg;
+    cl_run("awaits and catches", cleanup_awaits_and_catches, true);
+    cl_run("fails", cleanup_fails, false);
+    cl_run("nested", nested_cleanups, false);
+    cl_run("call caught", call_in_cleanup_caught, false);
+    cl_run("call uncaught", call_in_cleanup_uncaught, false);
+    return NULL;
+}
+
+START_TEST(test_cleanup_is_finally)
+{
+    memset(&cleanup_log, 0, sizeof cleanup_log);
+    tu_run_ok(cleanup_main, NULL);
+    tu_assert_log(&cleanup_log, "  cleanup caught the helper's CancelledError\n"
+                                "awaits and catches: cancelled\n"
+                                "fails: KeyError(cleanup) context=ValueError(first)\n"
+                                "  caught cleanup1\n"
+                                "  caught cleanup2\n"
+                                "nested: ValueError(inner) context=None\n"
+                                "  the call failed: KeyError(in call)\n"
+                                "call caught: ValueError(body) context=None\n"
+                                "call uncaught: KeyError(in call) context=ValueError(body)\n");
+}
+END_TEST
+
+/* Debug mode names a task that returns with an error that came back when
+ * it caught a newer one (the issue's cleanup: it caught "CancelledError"
+ * meaning the helper's and the task's own went on). */
+static char cl_report[512];
+
+static void cl_handler(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    snprintf(cl_report, sizeof cl_report, "%s", ctx->message);
+}
+
+static void *resurfaced_main(void *arg)
+{
+    (void)arg;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), cl_handler, NULL);
+    asyncio_loop_set_debug(asyncio_get_running_loop(), true);
+    asyncio_task_opts_t opts = {.name = "worker"};
+    asyncio_future_t *t = asyncio_create_task_ex(cleanup_awaits_and_catches, NULL, &opts);
+    tu_yield();
+    asyncio_cancel(t, NULL);
+    ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_ECANCELLED);
+    asyncio_catch("CancelledError");
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_debug_reports_resurfaced_error)
+{
+    memset(&cleanup_log, 0, sizeof cleanup_log);
+    tu_run_ok(resurfaced_main, NULL);
+    ck_assert_msg(strstr(cl_report, "Task 'worker' returned with CancelledError raised again"),
+                  "report: %s", cl_report);
+}
+END_TEST
+
 Suite *error_suite(void)
 {
     Suite *s = suite_create("error");
@@ -1258,7 +1454,9 @@ Suite *error_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_no_error_initially);
     tcase_add_test(tc, test_raise_and_catch);
-    tcase_add_test(tc, test_raise_replaces);
+    tcase_add_test(tc, test_raise_chains);
+    tcase_add_test(tc, test_cleanup_is_finally);
+    tcase_add_test(tc, test_debug_reports_resurfaced_error);
     tcase_add_test(tc, test_raise_null_type_is_exception);
     tcase_add_test(tc, test_long_message);
     tcase_add_test(tc, test_builtin_codes);

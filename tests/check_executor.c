@@ -482,7 +482,7 @@ static void *bad_main(void *arg)
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
     asyncio_loop_set_default_executor(asyncio_get_running_loop(), freed_ex);
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
-    asyncio_error_clear();
+    tu_clear_all();
     return NULL;
 }
 
@@ -497,7 +497,7 @@ START_TEST(test_bad_input)
     ck_assert_int_eq(asyncio_to_thread(add_one, NULL, NULL), ASYNCIO_ERUNTIME);
     asyncio_executor_shutdown(NULL, true, true);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    asyncio_error_clear();
+    tu_clear_all();
     asyncio_executor_free(NULL);
     ck_assert_ptr_null(asyncio_error());
 

@@ -1266,13 +1266,11 @@ static void *chaos_main(void *arg)
     if (rc == 0)
         rc = asyncio_sleep(0.001);
     if (rc < 0 && !asyncio_done(t)) {
-        /* `except: t.cancel(); await t; raise` (only one allocation
-         * fails per run, so keeping the error succeeds) */
-        asyncio_error_t *first = asyncio_error_dup(asyncio_error());
+        /* `finally: t.cancel(); await t` (catching the task's own
+         * CancelledError leaves the first error raised) */
         asyncio_cancel(t, NULL);
-        asyncio_await(t, NULL);
-        asyncio_raise_error(first);
-        asyncio_error_free(first);
+        if (asyncio_await(t, NULL) < 0)
+            asyncio_catch("CancelledError");
     }
     asyncio_decref(t);
     asyncio_decref(f);

@@ -137,7 +137,7 @@ static void *bad_main(void *arg)
         assert_raised(ASYNCIO_EVALUE, "ValueError");
         ck_assert_ptr_nonnull(strstr(tu_raised_message(), "out of range"));
         ck_assert_int_eq(asyncio_remove_signal_handler(NULL, bad[i]), ASYNCIO_EVALUE);
-        asyncio_error_clear();
+        tu_clear_all();
     }
     int uncatchable[] = {SIGKILL, SIGSTOP};
     for (size_t i = 0; i < 2; i++) {
@@ -145,12 +145,12 @@ static void *bad_main(void *arg)
                          ASYNCIO_ERUNTIME);
         assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
         ck_assert_ptr_nonnull(strstr(tu_raised_message(), "cannot be caught"));
-        asyncio_error_clear();
+        tu_clear_all();
         ck_assert_int_eq(asyncio_remove_signal_handler(NULL, uncatchable[i]), 0);
     }
     ck_assert_int_eq(asyncio_add_signal_handler(NULL, SIGUSR1, NULL, NULL), ASYNCIO_EVALUE);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    asyncio_error_clear();
+    tu_clear_all();
     ck_assert(is_default(SIGUSR1));
     return NULL;
 }

@@ -526,7 +526,7 @@ static void *bad_input_main(void *arg)
     ck_assert(asyncio_stream_is_closing(NULL));
     ck_assert(!asyncio_server_is_serving(NULL));
     ck_assert_ptr_null(asyncio_stream_transport(NULL));
-    asyncio_error_clear();
+    tu_clear_all();
     asyncio_stream_free(NULL);
     asyncio_server_free(NULL);
     asyncio_stream_close(NULL);
@@ -550,13 +550,13 @@ static void *bad_input_main(void *arg)
     ck_assert_int_eq(asyncio_stream_read_all(s, NULL, &n), ASYNCIO_EVALUE);
     asyncio_transport_t *t = asyncio_stream_transport(s);
     ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(t, 10, 20), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    tu_clear_all();
     /* read(0) returns at once; empty writes are nothing. */
     ck_assert_int_eq(asyncio_stream_read(s, buf, 0, &n), 0);
     ck_assert_uint_eq(n, 0);
     ck_assert_int_eq(asyncio_stream_write(s, NULL, 0), 0);
     ck_assert_int_eq(asyncio_server_sockname(srv, 5, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    tu_clear_all();
     asyncio_stream_free(s);
     asyncio_server_free(srv);
     return NULL;

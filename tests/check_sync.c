@@ -407,7 +407,7 @@ static void *condition_errors_main(void *arg)
     ck_assert_int_eq(asyncio_condition_wait_for(CV, NULL, NULL), ASYNCIO_EVALUE);
     ck_assert_int_eq(asyncio_condition_notify(CV, 5), 0); /* nobody waits: fine */
     asyncio_condition_release(CV);
-    asyncio_error_clear();
+    tu_clear_all();
     asyncio_condition_free(CV);
     return NULL;
 }

@@ -176,11 +176,11 @@ static void *dns_main(void *arg)
     int rc = asyncio_getaddrinfo("not-an-address", "80", 0, 0, AI_NUMERICHOST, &ai);
     ck_assert_int_eq(rc, UV_EAI_NONAME);
     ck_assert(asyncio_error_matches("OSError"));
-    asyncio_error_clear();
+    tu_clear_all();
     ck_assert_ptr_null(ai);
     ck_assert_int_eq(asyncio_getaddrinfo(NULL, NULL, 0, 0, 0, &ai), ASYNCIO_EVALUE);
     ck_assert_int_eq(asyncio_getaddrinfo("x", NULL, 0, 0, 0, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    tu_clear_all();
 
     char host[ASYNCIO_NI_MAXHOST], serv[ASYNCIO_NI_MAXSERV];
     ck_assert_int_eq(
@@ -193,7 +193,7 @@ static void *dns_main(void *arg)
     ck_assert_int_eq(asyncio_getnameinfo("nope", 1, 0, host, serv), ASYNCIO_EVALUE);
     ck_assert_int_eq(asyncio_getnameinfo(NULL, 1, 0, host, serv), ASYNCIO_EVALUE);
     ck_assert_int_eq(asyncio_getnameinfo("127.0.0.1", 70000, 0, host, serv), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    tu_clear_all();
     return NULL;
 }
 

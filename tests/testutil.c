@@ -88,9 +88,16 @@ void tu_setup(void)
     tu_alloc_install();
 }
 
+void tu_clear_all(void)
+{
+    do /* every error still raised, and the one caught last */
+        asyncio_error_clear();
+    while (asyncio_error());
+}
+
 void tu_teardown(void)
 {
-    asyncio_error_clear();
+    tu_clear_all();
     tu_assert_no_leak();
 }
 

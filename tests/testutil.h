@@ -53,6 +53,11 @@ long tu_scaled(long n);
         ck_assert_ptr_nonnull(e_->message);                                                        \
     } while (0)
 
+/* Drops every raised error (a failing call raises on top of the error
+ * already raised, which comes back when the newer is cleared): for tests
+ * that make several calls fail in a row, checking each, then clear. */
+void tu_clear_all(void);
+
 /* The raised error's message, or "" when none is raised. */
 const char *tu_raised_message(void);
 /* Drops one reference to each of n futures. */

@@ -59,6 +59,34 @@ typedef struct asyncio_error {
  * one.  These functions act on the indicator of the current task, or of the
  * calling thread when no task runs.  Thread-safe (each thread touches only
  * its own indicator).
+ *
+ * The rules every call follows:
+ *   - A call that succeeds never touches the indicator: an error raised
+ *     before it stays raised.
+ *   - A call that fails raises its own error.  If another error is raised
+ *     and not caught at that moment, the new one takes it as its context
+ *     (Python's __context__, asyncio_error_context()).
+ *   - Catching or clearing the newest error raises its context again: the
+ *     older error was never handled, so it goes on propagating.  This is
+ *     what makes a C cleanup path (`goto cleanup`, which runs while an
+ *     error is raised) behave as Python's `finally:` block: in
+ *
+ *         rc = asyncio_await(work, NULL);      // cancelled: CancelledError
+ *       cleanup:
+ *         asyncio_cancel(helper, NULL);
+ *         if (asyncio_await(helper, NULL) < 0) // the helper's CancelledError
+ *             asyncio_catch("CancelledError");  // handles the helper's only
+ *         return NULL;                          // ends cancelled, as Python
+ *
+ *     the task still ends with its own CancelledError.
+ *   - An error the code caught (asyncio_catch) is handled: it never comes
+ *     back by itself (asyncio_reraise raises it again on purpose).
+ *   - Code that fails again and again without ever catching builds a chain;
+ *     beyond 64 errors the oldest are dropped.
+ * Debug mode (asyncio_loop_set_debug, ASYNCIO_DEBUG=1) reports a task that
+ * returns with an error that came back when it caught a newer one: that is
+ * what Python does too, but in C it usually means the cleanup caught an
+ * error thinking it was the only one.
  */
 
 /* The raised error, or NULL.  Borrowed: valid until the next raise, catch
@@ -70,20 +98,31 @@ ASYNCIO_EXTERN const asyncio_error_t *asyncio_error(void);
  * CancelledError, "OSError" every libuv code, ...).  Does not clear. */
 ASYNCIO_EXTERN bool asyncio_error_matches(const char *type);
 
-/* `except type as e`: if the raised error matches `type`, clear the
- * indicator and return the error, else return NULL and leave it raised.
- * The returned pointer stays valid until the next catch, raise or clear in
- * this task (or thread); asyncio_reraise() raises it again. */
+/* `except type as e`: if the raised error matches `type`, take it off the
+ * indicator and return it, else return NULL and leave it raised.  The
+ * error it was raised on top of, if any, is raised again (see the rules
+ * above).  The returned pointer stays valid until the next catch, raise or
+ * clear in this task (or thread); asyncio_reraise() raises it again. */
 ASYNCIO_EXTERN const asyncio_error_t *asyncio_catch(const char *type);
 
-/* `except: pass`: clear the indicator (and forget the error caught last). */
+/* `except: pass` for the newest error: it is dropped, and the error it was
+ * raised on top of, if any, is raised again (see the rules above).  The
+ * error caught last is forgotten too.  To drop every error:
+ * `while (asyncio_error()) asyncio_error_clear();`. */
 ASYNCIO_EXTERN void asyncio_error_clear(void);
+
+/* Python's __context__: the error that was propagating (raised and not
+ * caught) when err was raised, or NULL.  Borrowed from err.  The context
+ * stays with an error while it propagates (a task's exception keeps it);
+ * an error asyncio_catch returns no longer has one (its context was raised
+ * again). */
+ASYNCIO_EXTERN const asyncio_error_t *asyncio_error_context(const asyncio_error_t *err);
 
 /* `raise type(fmt % ...)`.  A built-in name gets its code ("ValueError" ->
  * ASYNCIO_EVALUE, "CancelledError" -> ASYNCIO_ECANCELLED, ...); any other
- * name gets ASYNCIO_EEXCEPTION.  type NULL means "Exception".  Replaces any
- * raised error.  Always returns NULL, so `return asyncio_raise(...)` works
- * in a coroutine. */
+ * name gets ASYNCIO_EEXCEPTION.  type NULL means "Exception".  An error
+ * already raised becomes its context (see the rules above).  Always
+ * returns NULL, so `return asyncio_raise(...)` works in a coroutine. */
 ASYNCIO_EXTERN void *asyncio_raise(const char *type, const char *fmt, ...) ASYNCIO_PRINTF(2, 3);
 
 /* `raise e` of a kept error: raises a deep copy of `err` (group members
@@ -135,8 +174,11 @@ typedef void (*asyncio_callback_fn)(void *arg);
 
 /* `result = await fn(arg)` inline in the current task (no new task): calls
  * fn, then returns 0 and its result, or the code of the exception it raised
- * (left raised).  An error already raised before the call is set aside and
- * restored if fn succeeds.  Raises RuntimeError outside a task. */
+ * (left raised).  An error already raised before the call is set aside
+ * while fn runs (fn starts with a clean indicator, as a new coroutine
+ * would): it is raised again if fn succeeds, and becomes the context of
+ * fn's error if fn fails, so cleanup code may use asyncio_call too.
+ * Raises RuntimeError outside a task. */
 ASYNCIO_EXTERN int asyncio_call(asyncio_coro_fn fn, void *arg, void **result);
 
 #endif /* CASYNCIO_ERROR_H */

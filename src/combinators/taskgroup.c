@@ -250,8 +250,11 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg)
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
                                    "asyncio_taskgroup_exit: the group belongs to another task");
     tg->exiting = true;
-    /* What the body raised, if anything (Python's exc_type in __aexit__). */
-    asyncio__exc_t *body_error = asyncio__take_raised();
+    /* What the body raised, if anything (Python's exc_type in __aexit__):
+     * an error propagating since before the group was entered is not the
+     * body's, and goes on under whatever the group raises. */
+    size_t body_raised = asyncio__scope_raised(&tg->scope);
+    asyncio__exc_t *body_error = body_raised ? asyncio__take_raised() : NULL;
     asyncio__exc_t *propagate_cancel = NULL;
     if (body_error && asyncio__exc_matches(&body_error->pub, "CancelledError"))
         propagate_cancel = asyncio__exc_dup(body_error);
@@ -265,6 +268,14 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg)
     if (tg->parent_cancel_requested && asyncio__task_uncancel(task) == 0) {
         asyncio__exc_free(propagate_cancel);
         propagate_cancel = NULL;
+        /* The body replaced the CancelledError the group caused with an
+         * error of its own (`finally: raise X`): that CancelledError, still
+         * propagating under X, was the group's and goes. */
+        if (body_error && body_raised > 1) {
+            long ours = asyncio__find_raised(body_raised - 1, "CancelledError");
+            if (ours >= 0)
+                asyncio__drop_raised((size_t)ours);
+        }
     }
     asyncio__exc_t *e = outcome(tg, body_error, propagate_cancel);
     asyncio__exc_free(body_error);

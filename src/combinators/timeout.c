@@ -97,9 +97,8 @@ static asyncio_timeout_t *enter(double when, uint64_t deadline_ns, uint64_t now_
     t->state = ENTERED;
     t->cancelling_at_enter = task->num_cancels_requested;
     asyncio__scope_push(task, &t->scope, "timeout", close_left_open);
-    if (arm_ns(t, when, deadline_ns, now_ns) != 0) {
+    if (arm_ns(t, when, deadline_ns, now_ns) != 0) { /* MemoryError raised */
         free_timeout(t);
-        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a timeout scope");
         return NULL;
     }
     return t->handle;
@@ -152,8 +151,7 @@ void asyncio_timeout_reschedule(asyncio_timeout_t *handle, double when)
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_reschedule: the deadline is NaN");
         return;
     }
-    if (arm_ns(t, when, deadline_of(when), asyncio__now_ns()) != 0)
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_timeout_reschedule");
+    arm_ns(t, when, deadline_of(when), asyncio__now_ns()); /* MemoryError raised on failure */
 }
 
 double asyncio_timeout_when(asyncio_timeout_t *handle)
@@ -179,11 +177,18 @@ int asyncio_timeout_exit(asyncio_timeout_t *handle)
                                    "asyncio_timeout_exit: the scope belongs to another task");
     if (t->state == EXPIRING) {
         t->state = EXPIRED;
-        asyncio__errstate_t *es = &task->err;
-        /* uncancel also withdraws our cancel if it was never delivered. */
-        if (asyncio__task_uncancel(task) <= t->cancelling_at_enter && es->raised &&
-            asyncio__exc_matches(&es->raised->pub, "CancelledError"))
-            asyncio__raise_exc(asyncio__exc_make(ASYNCIO_ETIMEDOUT, "TimeoutError", ""));
+        /* uncancel also withdraws our cancel if it was never delivered.
+         * With no older request left, the body's newest CancelledError is
+         * ours: raised, it becomes TimeoutError; under an error the body
+         * raised on top of it (`finally: raise X`), it is dropped and X
+         * goes on, as in Python. */
+        if (asyncio__task_uncancel(task) <= t->cancelling_at_enter) {
+            long ours = asyncio__find_raised(asyncio__scope_raised(&t->scope), "CancelledError");
+            if (ours == 0)
+                asyncio__raise_instead(asyncio__exc_make(ASYNCIO_ETIMEDOUT, "TimeoutError", ""));
+            else if (ours > 0)
+                asyncio__drop_raised((size_t)ours);
+        }
     }
     free_timeout(t);
     asyncio__exc_t *e = task->err.raised;

@@ -54,10 +54,20 @@ typedef struct asyncio__exc {
     asyncio_error_t pub;
     size_t nmembers;
     struct asyncio__exc **members;
+    /* Python's __context__, owned.  With context_propagating, the context
+     * is an error still propagating under this one in the same indicator
+     * (raised, never caught): catching this one raises it again.  Without,
+     * it is history only: an error this one replaced, as when an error
+     * leaves the coroutine that raised it (see asyncio__exc_settle). */
+    struct asyncio__exc *context;
+    bool context_propagating;
+    bool resurfaced; /* raised again because a newer one was caught (debug reports) */
 } asyncio__exc_t;
 
-/* An error indicator: the raised error and the last caught one (kept alive
- * until the next catch or raise, as asyncio_catch promises). */
+/* An error indicator: the raised error (with the older errors still
+ * propagating under it, through their context links) and the last caught
+ * one (kept alive until the next catch or raise, as asyncio_catch
+ * promises). */
 typedef struct asyncio__errstate {
     asyncio__exc_t *raised;
     asyncio__exc_t *caught;
@@ -73,14 +83,40 @@ void asyncio__exc_free(asyncio__exc_t *e);
 /* A group whose members are taken over (the array too). */
 asyncio__exc_t *asyncio__exc_group(const char *message, asyncio__exc_t **members, size_t n);
 bool asyncio__exc_matches(const asyncio_error_t *e, const char *type);
+
 /* The indicator of the current task, or of the calling thread. */
 asyncio__errstate_t *asyncio__errstate(void);
-/* Raises e (taken over) in the current indicator; NULL (e NULL = MemoryError). */
+/* Raises e (taken over) in the current indicator, over the error raised
+ * there, which becomes e's context; NULL (e NULL = MemoryError). */
 void *asyncio__raise_exc(asyncio__exc_t *e);
 /* Raises code with its default type and a formatted message. */
 int asyncio__raise_code(int code, const char *fmt, ...) ASYNCIO_PRINTF(2, 3);
-/* Takes the raised error out of the indicator (NULL if none). */
+/* Takes the newest raised error out of the indicator, as asyncio_catch
+ * does: what the code just got; the error it was raised on top of, if
+ * any, is raised again.  NULL if none.  To drop it: asyncio_error_clear. */
 asyncio__exc_t *asyncio__take_raised(void);
+/* Takes the raised error with every error under it (a coroutine's
+ * outcome, which goes with it whole).  NULL if none. */
+asyncio__exc_t *asyncio__take_all(void);
+/* An error leaves the coroutine that raised it (a task's outcome, what
+ * asyncio_call or an executor job returns with): the errors that were
+ * still propagating under it become its history, as in Python, where only
+ * the newest exception leaves a frame.  Returns e. */
+asyncio__exc_t *asyncio__exc_settle(asyncio__exc_t *e);
+/* Python's `raise X` in __exit__: the newest raised error is handled
+ * (dropped) and e (taken over) is raised instead, over whatever was under
+ * it.  A timeout turning its CancelledError into TimeoutError. */
+void asyncio__raise_instead(asyncio__exc_t *e);
+/* The errors propagating in the current indicator, the raised one and
+ * those under it. */
+size_t asyncio__raised_depth(void);
+/* The position (0: the raised one) of the newest of the `within` newest
+ * propagating errors that matches type, or -1. */
+long asyncio__find_raised(size_t within, const char *type);
+/* Drops the index-th propagating error (0: the raised one); the others
+ * stay in order.  A scope's own CancelledError, which the code replaced
+ * with another error (Python's `finally: raise X`), goes this way. */
+void asyncio__drop_raised(size_t index);
 void asyncio__errstate_clear(asyncio__errstate_t *es);
 const char *asyncio__code_type(int code);
 /* The code asyncio_raise gives a type name. */
@@ -484,11 +520,16 @@ typedef struct asyncio__scope {
     struct asyncio__scope *outer;
     asyncio__task_t *task;
     const char *kind; /* for debug reports: "timeout", "TaskGroup" */
+    /* Errors propagating when it was entered: those raised above them at
+     * exit are the body's (Python's __aexit__ sees only those). */
+    size_t raised_at_enter;
     void (*close)(struct asyncio__scope *);
 } asyncio__scope_t;
 
 void asyncio__scope_push(asyncio__task_t *t, asyncio__scope_t *s, const char *kind,
                          void (*close)(asyncio__scope_t *));
+/* Of the errors raised now, how many were raised inside scope s. */
+size_t asyncio__scope_raised(const asyncio__scope_t *s);
 /* Takes s off its task's stack of scopes, wherever it is. */
 void asyncio__scope_remove(asyncio__scope_t *s);
 /* The coroutine returned: closes what it left open, innermost first. */

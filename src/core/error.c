@@ -5,6 +5,17 @@
  * object in the indicator of the current task (of the calling thread when
  * no task runs) and returns its code.  asyncio_catch() is `except T as e`.
  *
+ * C's `goto cleanup` path must behave as Python's `finally:`, so errors
+ * stack: one raised while another is raised and not caught takes the older
+ * one as its context (Python's __context__) through a propagating link,
+ * and catching or clearing the newer one raises the older again.  An
+ * error the code caught is handled: it never comes back.  When an error
+ * leaves its coroutine (a task's outcome, asyncio_call's), its
+ * propagating links become history only, as in Python, where the newest
+ * exception alone leaves a frame and the others are its __context__.  A
+ * chain deeper than CHAIN_MAX (code that fails in a loop without ever
+ * catching) loses its oldest errors.
+ *
  * Types are names.  A name's base comes from the built-in table below
  * (Python's own hierarchy for the exceptions casyncio raises), else from
  * asyncio_exception_register(), else it is "Exception".
@@ -295,8 +306,12 @@ const char *asyncio_strerror(int code)
 
 /* ------------------------------------------------------------ error objects */
 
-/* Allocation failures must still raise something: this one is never freed. */
+/* Allocation failures must still raise something: this one is never freed
+ * (nor chained: it is shared). */
 static asyncio__exc_t nomem_exc = {.pub = {ASYNCIO_ENOMEM, "MemoryError", "out of memory", 0}};
+
+/* Errors kept under a raised one; older ones are dropped. */
+#define CHAIN_MAX 64
 
 static asyncio__exc_t *exc_alloc(int code, const char *type, int detail, size_t msglen)
 {
@@ -312,6 +327,9 @@ static asyncio__exc_t *exc_alloc(int code, const char *type, int detail, size_t 
     e->pub.detail = detail;
     e->nmembers = 0;
     e->members = NULL;
+    e->context = NULL;
+    e->context_propagating = false;
+    e->resurfaced = false;
     return e;
 }
 
@@ -371,6 +389,11 @@ asyncio__exc_t *asyncio__exc_dup(const asyncio__exc_t *src)
     if (e == &nomem_exc)
         return e;
     e->pub.detail = src->pub.detail;
+    if (src->context && (e->context = asyncio__exc_dup(src->context)) == &nomem_exc) {
+        e->context = NULL;
+        goto fail;
+    }
+    e->context_propagating = src->context_propagating;
     if (src->pub.code == ASYNCIO_EGROUP && src->nmembers) {
         e->members = asyncio__calloc(src->nmembers, sizeof *e->members);
         if (!e->members)
@@ -388,12 +411,63 @@ fail:
 
 void asyncio__exc_free(asyncio__exc_t *e)
 {
-    if (!e || e == &nomem_exc)
+    while (e && e != &nomem_exc) {
+        asyncio__exc_t *context = e->context;
+        for (size_t i = 0; i < e->nmembers; i++)
+            asyncio__exc_free(e->members[i]);
+        asyncio__free(e->members);
+        asyncio__free(e);
+        e = context;
+    }
+}
+
+/* The error propagating under e (its first propagating link down its
+ * chain), taken off the chain: what becomes raised again when e is caught.
+ * e keeps its history. */
+static asyncio__exc_t *exc_pop_context(asyncio__exc_t *e)
+{
+    for (asyncio__exc_t *x = e; x && x != &nomem_exc; x = x->context) {
+        if (x->context_propagating) {
+            asyncio__exc_t *older = x->context;
+            x->context = NULL;
+            x->context_propagating = false;
+            return older;
+        }
+    }
+    return NULL;
+}
+
+/* Puts older under e, propagating, at the end of e's own chain (e's
+ * history stays right under it), and drops what goes beyond CHAIN_MAX. */
+static void exc_chain(asyncio__exc_t *e, asyncio__exc_t *older)
+{
+    asyncio__exc_t *last = e;
+    size_t depth = 1;
+    while (last->context && depth < CHAIN_MAX) {
+        last = last->context;
+        depth++;
+    }
+    if (depth == CHAIN_MAX) {
+        asyncio__exc_free(last->context);
+        last->context = NULL;
+        asyncio__exc_free(older);
         return;
-    for (size_t i = 0; i < e->nmembers; i++)
-        asyncio__exc_free(e->members[i]);
-    asyncio__free(e->members);
-    asyncio__free(e);
+    }
+    last->context = older;
+    last->context_propagating = true;
+    for (asyncio__exc_t *x = older; x; x = x->context)
+        if (++depth == CHAIN_MAX) {
+            asyncio__exc_free(x->context);
+            x->context = NULL;
+            break;
+        }
+}
+
+asyncio__exc_t *asyncio__exc_settle(asyncio__exc_t *e)
+{
+    for (asyncio__exc_t *x = e; x && x != &nomem_exc; x = x->context)
+        x->context_propagating = false;
+    return e;
 }
 
 /* ------------------------------------------------------------ indicators */
@@ -440,7 +514,26 @@ void *asyncio__raise_exc(asyncio__exc_t *e)
     /* e was made before the old errors go, so it may quote them. */
     asyncio__exc_free(es->caught);
     es->caught = NULL;
-    asyncio__exc_free(es->raised);
+    asyncio__exc_t *older = es->raised;
+    if (older && e->pub.code == ASYNCIO_ENOMEM && older->pub.code == ASYNCIO_ENOMEM) {
+        /* Out of memory twice in a row says nothing more than once, and a
+         * failing constructor often raises on top of what its callee
+         * raised already: the newer replaces the older. */
+        es->raised = exc_pop_context(older);
+        asyncio__exc_free(older);
+        older = es->raised;
+    }
+    if (older && e == &nomem_exc) {
+        /* The shared MemoryError cannot hold a context: a copy of it can. */
+        asyncio__exc_t *copy = exc_alloc(ASYNCIO_ENOMEM, "MemoryError", 0, 13);
+        if (copy)
+            memcpy((char *)copy->pub.message, "out of memory", 14);
+        e = copy ? copy : e;
+    }
+    if (older && e != &nomem_exc)
+        exc_chain(e, older);
+    else
+        asyncio__exc_free(older); /* no memory even for that: the older goes */
     es->raised = e;
     return NULL;
 }
@@ -458,8 +551,77 @@ asyncio__exc_t *asyncio__take_raised(void)
 {
     asyncio__errstate_t *es = asyncio__errstate();
     asyncio__exc_t *e = es->raised;
+    es->raised = exc_pop_context(e);
+    return e;
+}
+
+asyncio__exc_t *asyncio__take_all(void)
+{
+    asyncio__errstate_t *es = asyncio__errstate();
+    asyncio__exc_t *e = es->raised;
     es->raised = NULL;
     return e;
+}
+
+/* The link in the stack of propagating errors that leads to the index-th
+ * one (index >= 1): the propagating link at the end of the one before. */
+static asyncio__exc_t *link_to(asyncio__exc_t *e, size_t index)
+{
+    asyncio__exc_t *x = e;
+    for (;;) {
+        while (x && !x->context_propagating)
+            x = x->context;
+        if (!x || --index == 0)
+            return x;
+        x = x->context;
+    }
+}
+
+size_t asyncio__raised_depth(void)
+{
+    asyncio__exc_t *e = asyncio__errstate()->raised;
+    size_t n = 0;
+    for (asyncio__exc_t *x = e; x; n++) {
+        while (x->context && !x->context_propagating)
+            x = x->context;
+        x = x->context_propagating ? x->context : NULL;
+    }
+    return n;
+}
+
+long asyncio__find_raised(size_t within, const char *type)
+{
+    asyncio__exc_t *e = asyncio__errstate()->raised;
+    for (size_t i = 0; i < within && e; i++) {
+        if (asyncio__exc_matches(&e->pub, type))
+            return (long)i;
+        asyncio__exc_t *link = link_to(e, 1);
+        e = link ? link->context : NULL;
+    }
+    return -1;
+}
+
+void asyncio__drop_raised(size_t index)
+{
+    asyncio__errstate_t *es = asyncio__errstate();
+    if (index == 0) {
+        asyncio__exc_free(asyncio__take_raised());
+        return;
+    }
+    asyncio__exc_t *link = link_to(es->raised, index);
+    if (!link)
+        return;
+    asyncio__exc_t *dropped = link->context;
+    asyncio__exc_t *under = exc_pop_context(dropped);
+    asyncio__exc_free(dropped);
+    link->context = under;
+    link->context_propagating = under != NULL;
+}
+
+void asyncio__raise_instead(asyncio__exc_t *e)
+{
+    asyncio__exc_free(asyncio__take_raised());
+    asyncio__raise_exc(e);
 }
 
 const asyncio_error_t *asyncio_error(void)
@@ -481,13 +643,30 @@ const asyncio_error_t *asyncio_catch(const char *type)
         return NULL;
     asyncio__exc_free(es->caught);
     es->caught = es->raised;
-    es->raised = NULL;
+    es->raised = exc_pop_context(es->caught);
+    if (es->raised)
+        es->raised->resurfaced = true;
     return &es->caught->pub;
 }
 
 void asyncio_error_clear(void)
 {
-    asyncio__errstate_clear(asyncio__errstate());
+    /* `except: pass`: the newest error is handled; an older one still
+     * propagating is raised again. */
+    asyncio__errstate_t *es = asyncio__errstate();
+    asyncio__exc_t *e = es->raised;
+    es->raised = exc_pop_context(e);
+    if (es->raised)
+        es->raised->resurfaced = true;
+    asyncio__exc_free(e);
+    asyncio__exc_free(es->caught); /* and forgets the error caught last */
+    es->caught = NULL;
+}
+
+const asyncio_error_t *asyncio_error_context(const asyncio_error_t *err)
+{
+    const asyncio__exc_t *e = (const asyncio__exc_t *)err;
+    return e && e->context ? &e->context->pub : NULL;
 }
 
 void *asyncio_raise(const char *type, const char *fmt, ...)
@@ -548,7 +727,8 @@ void *asyncio_raise_error(const asyncio_error_t *err)
         asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_raise_error: error is NULL");
         return NULL;
     }
-    return asyncio__raise_exc(asyncio__exc_dup((const asyncio__exc_t *)err));
+    /* `raise e`: what was under e when it was kept is its history now. */
+    return asyncio__raise_exc(asyncio__exc_settle(asyncio__exc_dup((const asyncio__exc_t *)err)));
 }
 
 asyncio_error_t *asyncio_error_dup(const asyncio_error_t *err)

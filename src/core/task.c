@@ -182,6 +182,21 @@ static void task_complete(asyncio__task_t *t, asyncio__exc_t *exc, void *result)
     asyncio_decref(&t->fut); /* the loop's reference */
 }
 
+/* Debug mode: the task returns with an error that came back when it
+ * caught a newer one raised on top of it.  Python does the same (the
+ * newer error was raised in a `finally:`), but in C it usually means a
+ * cleanup caught an error thinking it was the only one. */
+static void report_resurfaced(asyncio__task_t *t, asyncio__exc_t *exc)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "Task '%s' returned with %s raised again: it was still propagating when the task "
+             "caught a newer error raised on top of it; catch it too if the cleanup meant to "
+             "handle it",
+             asyncio__task_name(t), exc->pub.type);
+    asyncio__report(t->fut.loop, msg, &exc->pub, &t->fut);
+}
+
 static void task_entry(void *arg)
 {
     asyncio__task_t *t = arg;
@@ -228,8 +243,10 @@ static void task_step(asyncio__task_t *t)
     t = loop->returning;
     loop->current = NULL;
     if (t->finished) {
-        asyncio__exc_t *exc = t->err.raised;
+        asyncio__exc_t *exc = asyncio__exc_settle(t->err.raised);
         t->err.raised = NULL;
+        if (exc && exc->resurfaced && loop->debug)
+            report_resurfaced(t, exc);
         task_complete(t, exc, t->retval);
     }
 }
@@ -416,11 +433,18 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop)
 void asyncio__scope_push(asyncio__task_t *t, asyncio__scope_t *s, const char *kind,
                          void (*close)(asyncio__scope_t *))
 {
+    s->raised_at_enter = asyncio__raised_depth();
     s->task = t;
     s->kind = kind;
     s->close = close;
     s->outer = t->scopes;
     t->scopes = s;
+}
+
+size_t asyncio__scope_raised(const asyncio__scope_t *s)
+{
+    size_t depth = asyncio__raised_depth();
+    return depth > s->raised_at_enter ? depth - s->raised_at_enter : 0;
 }
 
 void asyncio__scope_remove(asyncio__scope_t *s)
@@ -626,7 +650,8 @@ int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
     if (!asyncio__require_task("asyncio_call"))
         return ASYNCIO_ERUNTIME;
     /* fn runs with a clean indicator, as a new `await` would; the error
-     * that was raised before comes back if fn succeeds. */
+     * that was raised before comes back if fn succeeds, and is the context
+     * of fn's error if fn fails. */
     asyncio__errstate_t *es = asyncio__errstate();
     asyncio__errstate_t saved = *es; /* what the caller raised and caught */
     *es = (asyncio__errstate_t){NULL, NULL};
@@ -635,8 +660,12 @@ int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
     asyncio__exc_free(es->caught); /* fn's own catches end with fn */
     es->caught = saved.caught;
     if (es->raised) {
-        asyncio__exc_free(saved.raised);
-        return es->raised->pub.code;
+        /* Raised again over the error set aside, which becomes its context;
+         * what fn left propagating under its own error is history now. */
+        asyncio__exc_t *failure = asyncio__exc_settle(es->raised);
+        es->raised = saved.raised;
+        asyncio__raise_exc(failure);
+        return failure->pub.code;
     }
     es->raised = saved.raised;
     if (result)

@@ -301,7 +301,7 @@ static void *handler_main(void *arg)
     const asyncio_error_t *e = asyncio_error();
     if (e && e->code != ASYNCIO_ECANCELLED)
         asyncio__report(s->loop, "Unhandled exception in client_connected_cb", e, s->task);
-    asyncio_error_clear();
+    asyncio__errstate_clear(asyncio__errstate()); /* reported: the task itself succeeds */
     return NULL;
 }
 

@@ -588,11 +588,12 @@ static int comm_abort(asyncio__task_t *self, asyncio_future_t **ts, size_t n, in
     asyncio__exc_t *exc = asyncio__take_raised();
     for (size_t i = 0; i < n; i++) {
         asyncio_cancel(ts[i], NULL);
+        /* Each failed await raised its own error: dropped at once. */
         while (!asyncio_done(ts[i]) && !self->unwinding)
-            asyncio_await(ts[i], NULL);
+            if (asyncio_await(ts[i], NULL) < 0)
+                asyncio_error_clear();
         if (asyncio_done(ts[i]) && !asyncio_cancelled(ts[i]))
             asyncio_exception(ts[i]); /* retrieved: not reported */
-        asyncio_error_clear();
     }
     if (exc)
         asyncio__raise_exc(exc);

@@ -319,7 +319,7 @@ static void *worker_main(void *arg)
          * its exception. */
         asyncio__errstate_clear(&asyncio__tls.err);
         void *result = j->fn(j->arg);
-        asyncio__exc_t *exc = asyncio__tls.err.raised;
+        asyncio__exc_t *exc = asyncio__exc_settle(asyncio__tls.err.raised);
         asyncio__tls.err.raised = NULL;
         asyncio__errstate_clear(&asyncio__tls.err);
 

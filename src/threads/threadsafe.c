@@ -110,8 +110,7 @@ static void *run_coro(void *arg)
         return NULL; /* cancelled before it started: the coroutine never runs */
     void *result = NULL;
     int rc = asyncio_call(cf->fn, cf->arg, &result);
-    asyncio__exc_t *exc = rc ? asyncio__take_raised() : NULL;
-    asyncio_error_clear();
+    asyncio__exc_t *exc = rc ? asyncio__exc_settle(asyncio__take_all()) : NULL;
     if (exc && exc->pub.code == ASYNCIO_ECANCELLED)
         cf_complete(cf, ASYNCIO__CANCELLED, NULL, exc);
     else
