@@ -21,13 +21,40 @@
  *   Thread-safe  may be called from any thread; everything else must be
  *             called on the thread running the loop concerned.
  *
- * Every out-parameter may be NULL when the caller does not want it; on
- * failure it is left untouched.
+ * Out-parameters.  Every out-parameter may be NULL when the caller does
+ * not want it.  A call that fails sets every out-parameter it was given
+ * to NULL, 0 or false, whatever failed and however early, so a cleanup
+ * path may free what a failed constructor returned:
  *
- * Handles.  Locks, events, conditions, semaphores, barriers, queues,
- * timeout scopes, HTTP sessions, processes and concurrent futures are
- * given out as handles, not addresses: a handle names its object until the
- * object is freed, and never again.  A call with a freed handle (a double
+ *     asyncio_file_t *f;
+ *     if (asyncio_file_open(path, "r", &f) < 0)
+ *         goto end;              // f is NULL here
+ *     ...
+ *   end:
+ *     asyncio_file_close(f);     // every _free and _close accepts NULL
+ *
+ * Bytes.  A call that stores bytes in the caller's buffer (buf, cap)
+ * NUL-terminates them when there is room: after n bytes, buf[n] is '\0'
+ * if n < cap.  The line-oriented reads (readline, readuntil) keep that
+ * room: they store at most cap - 1 bytes, so what they return is always a
+ * C string (n excludes the NUL).  Memory the library allocates for bytes
+ * it returns (read_all, file_read_all, communicate, HTTP bodies) always
+ * has a NUL after its length.  The bytes themselves may contain NULs:
+ * lengths, not strlen, say how many there are.
+ *
+ * Messages.  An error's message reads as Python's would for the same
+ * failure ("[Errno 2] No such file or directory: '/nonexistent'",
+ * "Lock is not acquired."); a bad argument's message names the argument
+ * ("buf is NULL", "timeout must not be NaN").  Messages never name the C
+ * function that failed: the type, the code and the text say what
+ * happened.
+ *
+ * Handles.  Every object the caller frees or closes (locks, events,
+ * conditions, semaphores, barriers, queues, timeout scopes, task groups,
+ * as_completed iterators, HTTP sessions and streams, streams, servers,
+ * transports, files, processes, concurrent futures) is given out as a
+ * handle, not an address: a handle names its object until the object is
+ * freed, and never again.  A call with a freed handle (a double
  * free, a use after free) is refused with the error its function documents
  * for a dead object (ValueError "not a live lock (freed, or never one)",
  * RuntimeError for sessions and timeout scopes) without touching freed
@@ -35,8 +62,7 @@
  * memory: a handle carries a 32-bit generation.  Checking one costs a
  * table lookup.  Loops and executors are checked through a registry of
  * live ones.  Futures and tasks are reference counted instead: a future
- * used after its last reference went is undefined, as in CPython's C API;
- * so are streams, servers, transports and files used after their free.
+ * used after its last reference went is undefined, as in CPython's C API.
  */
 #ifndef CASYNCIO_H
 #define CASYNCIO_H

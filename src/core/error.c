@@ -20,9 +20,11 @@
  * (Python's own hierarchy for the exceptions casyncio raises), else from
  * asyncio_exception_register(), else it is "Exception".
  */
+#define _GNU_SOURCE /* EAI_ADDRFAMILY, EAI_NODATA */
 #include "core/core.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,7 @@ static const builtin_type_t builtins[] = {
     {"RecursionError", "RuntimeError", ASYNCIO_EEXCEPTION},
     {"ValueError", "Exception", ASYNCIO_EVALUE},
     {"UnicodeError", "ValueError", ASYNCIO_EEXCEPTION},
+    {"InvalidURL", "ValueError", ASYNCIO_EVALUE}, /* aiohttp's: a malformed URL */
     {"MemoryError", "Exception", ASYNCIO_ENOMEM},
     {"ClientError", "Exception", ASYNCIO_EHTTP},
     {"TypeError", "Exception", ASYNCIO_EEXCEPTION},
@@ -680,10 +683,57 @@ void *asyncio_raise(const char *type, const char *fmt, ...)
     return NULL;
 }
 
+/* getaddrinfo's own code for a libuv EAI code (Python's gaierror errno),
+ * or 0. */
+static int eai_of(int uv_code)
+{
+    static const struct {
+        int uv, eai;
+    } map[] = {
+        {UV_EAI_AGAIN, EAI_AGAIN},         {UV_EAI_BADFLAGS, EAI_BADFLAGS},
+        {UV_EAI_FAIL, EAI_FAIL},           {UV_EAI_FAMILY, EAI_FAMILY},
+        {UV_EAI_MEMORY, EAI_MEMORY},       {UV_EAI_NONAME, EAI_NONAME},
+        {UV_EAI_OVERFLOW, EAI_OVERFLOW},   {UV_EAI_SERVICE, EAI_SERVICE},
+        {UV_EAI_SOCKTYPE, EAI_SOCKTYPE},
+#ifdef EAI_ADDRFAMILY
+        {UV_EAI_ADDRFAMILY, EAI_ADDRFAMILY},
+#endif
+#ifdef EAI_NODATA
+        {UV_EAI_NODATA, EAI_NODATA},
+#endif
+#ifdef EAI_CANCELED
+        {UV_EAI_CANCELED, EAI_CANCELED},
+#endif
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].uv == uv_code)
+            return map[i].eai;
+    return 0;
+}
+
+/* The errno Python would show for a libuv code, and the C library's text
+ * for it ("No such file or directory", "Name or service not known"), as
+ * Python's OSError and gaierror messages give them. */
+static int os_errno(int uv_code, char *text, size_t cap)
+{
+    int eai = eai_of(uv_code);
+    if (eai) {
+        snprintf(text, cap, "%s", gai_strerror(eai));
+        return eai;
+    }
+    if (uv_code > -3000) { /* on Unix a libuv code is -errno */
+        char tmp[128];
+        snprintf(text, cap, "%s", strerror_r(-uv_code, tmp, sizeof tmp)); /* GNU's */
+        return -uv_code;
+    }
+    snprintf(text, cap, "%s", asyncio_strerror(uv_code));
+    return 0;
+}
+
 void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
 {
     if (uv_code >= 0 || uv_code < UV_EOF) { /* libuv's codes end at UV_EOF (-4095) */
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_raise_uv: %d is not a libuv error code",
+        asyncio__raise_code(ASYNCIO_EVALUE, "%d is not a libuv error code",
                             uv_code);
         return NULL;
     }
@@ -694,11 +744,15 @@ void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
         vsnprintf(context, sizeof context, fmt, ap);
         va_end(ap);
     }
-    /* Python's form: "[Errno 111] Connection refused: context". */
-    int detail = uv_code > -3000 ? -uv_code : 0;
-    const char *fmt2 = *context ? "[Errno %d] %s: %s" : "[Errno %d] %s";
+    /* Python's form: "[Errno 2] No such file or directory: '/x'". */
+    char text[128];
+    int detail = os_errno(uv_code, text, sizeof text);
     char buf[512];
-    snprintf(buf, sizeof buf, fmt2, detail, asyncio_strerror(uv_code), context);
+    if (detail)
+        snprintf(buf, sizeof buf, *context ? "[Errno %d] %s: %s" : "[Errno %d] %s", detail, text,
+                 context);
+    else
+        snprintf(buf, sizeof buf, *context ? "%s: %s" : "%s", text, context);
     asyncio__exc_t *e = asyncio__exc_make(uv_code, uv_type(uv_code), buf);
     if (e != &nomem_exc)
         e->pub.detail = detail;

@@ -751,10 +751,15 @@ void asyncio_loop_default_exception_handler(asyncio_loop_t *loop,
         else
             fprintf(stderr, "future: <Future %s", state);
         if (ctx->exception)
-            fprintf(stderr, " exception=%s('%s')", ctx->exception->type, ctx->exception->message);
+            fprintf(stderr, " exception=%s(%s%s%s)", ctx->exception->type,
+                    *ctx->exception->message ? "'" : "", ctx->exception->message,
+                    *ctx->exception->message ? "'" : "");
         fprintf(stderr, ">\n");
     } else if (ctx->exception) {
-        fprintf(stderr, "exception: %s: %s\n", ctx->exception->type, ctx->exception->message);
+        /* As Python prints an exception: no ": " after a type whose
+         * message is empty ("KeyboardInterrupt"). */
+        fprintf(stderr, "exception: %s%s%s\n", ctx->exception->type,
+                *ctx->exception->message ? ": " : "", ctx->exception->message);
     }
     fflush(stderr);
 }
