@@ -32,6 +32,41 @@ ASYNCIO_EXTERN int asyncio_gather(asyncio_future_t *const *futs, size_t n, void 
 ASYNCIO_EXTERN asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
                                                        int flags);
 
+/* "Run fn over n inputs, at most limit at a time, results in order": the
+ * Semaphore(limit) + gather program in one call,
+ *
+ *     sem = asyncio.Semaphore(limit)
+ *     async def one(a):
+ *         async with sem:
+ *             return await fn(a)
+ *     results = await asyncio.gather(*(one(a) for a in args))
+ *
+ * `await`s fn(args[i]) for every i with at most `limit` calls running at
+ * once (0: no limit), arguments started in order, results[i] (may be
+ * NULL) in argument order.  It runs min(limit, n) worker tasks, not n
+ * tasks: each takes the next argument when it finishes one.  Suspends.
+ *
+ * With ASYNCIO_RETURN_EXCEPTIONS a call that fails leaves NULL in its
+ * result and the others go on; the call returns 0 (asyncio_map_ex gives
+ * each failure's error).  Without it the first failure stops the map, as a
+ * TaskGroup does (gather would let the others run on): no argument starts
+ * after it, the calls in flight are cancelled and waited for, and the
+ * failure is raised.  Cancelling the caller cancels every running call,
+ * starts no more, waits for them and raises CancelledError.  On any
+ * failure every result is NULL.  Raises ValueError (fn NULL, args NULL
+ * with n > 0), RuntimeError (outside a task), MemoryError, or the first
+ * failure. */
+ASYNCIO_EXTERN int asyncio_map(asyncio_coro_fn fn, void *const *args, size_t n, size_t limit,
+                               void **results, int flags);
+
+/* asyncio_map with each call's error: errors[i] (n slots, may be NULL) is a
+ * copy of the error call i failed with, or NULL; free each with
+ * asyncio_error_free.  Meaningful with ASYNCIO_RETURN_EXCEPTIONS (without
+ * it the first failure is raised instead).  Every slot is NULL on entry
+ * and after a failure of the map itself. */
+ASYNCIO_EXTERN int asyncio_map_ex(asyncio_coro_fn fn, void *const *args, size_t n, size_t limit,
+                                  void **results, asyncio_error_t **errors, int flags);
+
 /* Timeouts are seconds.  C rule: a negative value means "no timeout"
  * (Python's None); 0 expires at once. */
 #define ASYNCIO_NO_TIMEOUT (-1.0)
