@@ -764,6 +764,8 @@ static void *upload_main(void *arg)
     up.body_file = "/nonexistent/file";
     ck_assert_int_eq(asyncio_http_request(NULL, &up, &r), UV_ENOENT);
     assert_raised(UV_ENOENT, "FileNotFoundError");
+    ck_assert_str_eq(tu_raised_message(),
+                     "[Errno 2] No such file or directory: '/nonexistent/file'");
     asyncio_error_clear();
 
     /* The body to a file, or nowhere. */
@@ -1030,8 +1032,9 @@ static void *errors_main(void *arg)
     asyncio_http_response_free(r);
     asyncio_http_session_free(s);
 
-    /* A malformed URL is ValueError before anything starts, its message
-     * naming the URL and curl's reason; the session is still usable. */
+    /* A malformed URL is InvalidURL (a ValueError, as in aiohttp) before
+     * anything starts, its message naming the URL and curl's reason
+     * ("URL - why", aiohttp's form); the session is still usable. */
     static const struct {
         const char *url, *why;
     } bad[] = {
@@ -1043,16 +1046,36 @@ static void *errors_main(void *arg)
         r = (void *)1;
         ck_assert_int_eq(asyncio_http_get(NULL, bad[i].url, &r), ASYNCIO_EVALUE);
         ck_assert_ptr_null(r);
-        assert_raised(ASYNCIO_EVALUE, "ValueError");
-        ck_assert_msg(strstr(asyncio_error()->message, bad[i].url) &&
-                          strstr(asyncio_error()->message, bad[i].why),
-                      "message: %s", asyncio_error()->message);
+        assert_raised(ASYNCIO_EVALUE, "InvalidURL");
+        ck_assert(asyncio_error_matches("ValueError"));
+        char want[128];
+        snprintf(want, sizeof want, "%s - %s", bad[i].url, bad[i].why);
+        ck_assert_msg(strncmp(asyncio_error()->message, want, strlen(want)) == 0, "message: %s",
+                      asyncio_error()->message);
         asyncio_error_clear();
         asyncio_http_stream_t *st = (void *)1;
         asyncio_http_request_t sreq = {.url = bad[i].url};
         ck_assert_int_eq(asyncio_http_stream_open(NULL, &sreq, &st), ASYNCIO_EVALUE);
         ck_assert_ptr_null(st);
+        ck_assert_ptr_nonnull(asyncio_catch("ValueError")); /* caught as a ValueError too */
         asyncio_error_clear();
+    }
+    /* A redirect to a bad URL is the server's failure, not the caller's:
+     * ClientError with curl's code, as curl's tool reports it. */
+    static const struct {
+        const char *path;
+        int code;
+        const char *why;
+    } bad_locations[] = {
+        {"/to/ftp://127.0.0.1/x", 1 /* CURLE_UNSUPPORTED_PROTOCOL */, "Protocol \"ftp\""},
+        {"/to/http://[::1", 3 /* CURLE_URL_MALFORMAT */, "Bad IPv6 address"},
+        {"/to/http://127.0.0.1:99999/", 3, "Port number"},
+    };
+    for (size_t i = 0; i < sizeof bad_locations / sizeof bad_locations[0]; i++) {
+        r = (void *)1;
+        ck_assert_int_eq(asyncio_http_get(NULL, U(bad_locations[i].path), &r), ASYNCIO_EHTTP);
+        ck_assert_ptr_null(r);
+        assert_curl_error(bad_locations[i].code, bad_locations[i].why);
     }
     /* Upper-case scheme and host, IPv6 literal with port, query and
      * fragment: valid (the last fails to connect: nothing listens). */
@@ -1081,14 +1104,29 @@ static void *bad_input_main(void *arg)
     asyncio_http_response_t *r = (void *)1;
     ck_assert_int_eq(asyncio_http_get(NULL, NULL, &r), ASYNCIO_EVALUE);
     ck_assert_ptr_null(r);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    ck_assert_str_eq(tu_raised_message(), "url is NULL");
     asyncio_error_clear();
+    /* An empty URL and an unsupported scheme are InvalidURL, as any
+     * malformed URL. */
+    r = (void *)1;
     ck_assert_int_eq(asyncio_http_get(NULL, "", &r), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(r);
+    assert_raised(ASYNCIO_EVALUE, "InvalidURL");
+    ck_assert_str_eq(tu_raised_message(), "url is empty");
     asyncio_error_clear();
     static const char *const bad_urls[] = {"ftp://127.0.0.1/", "file:///etc/passwd", "127.0.0.1",
                                            "gopher://x", "httpx://a"};
     for (size_t i = 0; i < 5; i++) {
+        r = (void *)1;
         ck_assert_int_eq(asyncio_http_get(NULL, bad_urls[i], &r), ASYNCIO_EVALUE);
-        ck_assert_ptr_nonnull(strstr(tu_raised_message(), "scheme"));
+        ck_assert_ptr_null(r);
+        assert_raised(ASYNCIO_EVALUE, "InvalidURL");
+        char want[128];
+        snprintf(want, sizeof want, "%s - unsupported URL scheme", bad_urls[i]);
+        ck_assert_msg(strncmp(tu_raised_message(), want, strlen(want)) == 0, "message: %s",
+                      tu_raised_message());
+        ck_assert_ptr_nonnull(asyncio_catch("ValueError"));
         asyncio_error_clear();
     }
     ck_assert_int_eq(asyncio_http_request(NULL, NULL, &r), ASYNCIO_EVALUE);
@@ -1141,7 +1179,11 @@ static void *bad_input_main(void *arg)
     ck_assert_int_eq(asyncio_http_stream_read_chunk(NULL, NULL, NULL), ASYNCIO_EVALUE);
     asyncio_error_clear();
     ck_assert_ptr_null(asyncio_http_stream_response(NULL));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    ck_assert_str_eq(tu_raised_message(), "the HTTP stream is NULL");
+    asyncio_error_clear();
     asyncio_http_stream_close(NULL);
+    ck_assert_ptr_null(asyncio_error());
     req.discard_body = false;
     ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, &st), 0);
     ck_assert_int_eq(asyncio_http_stream_read(st, NULL, 4, &n), ASYNCIO_EVALUE);
@@ -1186,13 +1228,30 @@ static void *bad_input_main(void *arg)
 START_TEST(test_bad_input)
 {
     run_with_server(bad_input_main);
-    /* Outside a task: RuntimeError; outside a loop, no session. */
+    /* Outside a task: RuntimeError, out-parameters cleared; outside a
+     * loop, no session. */
     asyncio_http_response_t *r = (void *)1;
     ck_assert_int_eq(asyncio_http_get(NULL, "http://127.0.0.1/", &r), ASYNCIO_ERUNTIME);
     ck_assert_ptr_null(r);
+    ck_assert_str_eq(tu_raised_message(), "ClientSession.get() called outside a task");
+    asyncio_error_clear();
+    asyncio_http_request_t out = {.url = "http://127.0.0.1/"};
+    r = (void *)1;
+    ck_assert_int_eq(asyncio_http_request(NULL, &out, &r), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(r);
+    asyncio_error_clear();
+    asyncio_http_stream_t *st = (void *)1;
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &out, &st), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(st);
+    asyncio_error_clear();
+    size_t n = 123;
+    char b[4];
+    ck_assert_int_eq(asyncio_http_stream_read((void *)1, b, sizeof b, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
     asyncio_error_clear();
     ck_assert_ptr_null(asyncio_http_session_new(NULL));
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    ck_assert_str_eq(tu_raised_message(), "no current event loop");
     asyncio_error_clear();
     asyncio_loop_t *loop = asyncio_loop_new();
     asyncio_http_session_t *s = asyncio_http_session_new(NULL);
@@ -1417,6 +1476,337 @@ static void *chaos_main(void *arg)
 START_TEST(test_alloc_failure)
 {
     run_with_server(chaos_main);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * The API's rules: handles, out-parameters, bytes, messages
+ * --------------------------------------------------------------------- */
+
+/* The raised error has a message, and it names no C function; clears
+ * it. */
+static void assert_clean_message(void)
+{
+    const char *m = tu_raised_message();
+    ck_assert_msg(*m && !strstr(m, "asyncio_") && !strstr(m, "curl_"), "message: '%s'", m);
+    asyncio_error_clear();
+}
+
+static void *stream_handles_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_request_t req = {.url = U("/hello")};
+    asyncio_http_stream_t *st;
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, &st), 0);
+    asyncio_http_stream_close(st);
+    ck_assert_ptr_null(asyncio_error());
+
+    /* Closed twice: refused without touching the freed stream. */
+    asyncio_http_stream_close(st);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    ck_assert_str_eq(tu_raised_message(), "not a live HTTP stream (freed, or never one)");
+    asyncio_error_clear();
+    /* Used after the close: every call refuses, out-parameters cleared. */
+    char b[16];
+    size_t n = 123;
+    ck_assert_int_eq(asyncio_http_stream_read(st, b, sizeof b, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(tu_raised_message(), "not a live HTTP stream (freed, or never one)");
+    asyncio_error_clear();
+    const void *data = (void *)1;
+    size_t len = 123;
+    ck_assert_int_eq(asyncio_http_stream_read_chunk(st, &data, &len), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+    assert_clean_message();
+    ck_assert_ptr_null(asyncio_http_stream_response(st));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+
+    /* Streams opened after the close, whatever memory or slot they get,
+     * are never reached through the stale handle. */
+    for (int i = 0; i < 8; i++) {
+        asyncio_http_stream_t *st2;
+        ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, &st2), 0);
+        ck_assert_ptr_ne(st2, st);
+        ck_assert_int_eq(asyncio_http_stream_read(st, b, sizeof b, &n), ASYNCIO_EVALUE);
+        asyncio_error_clear();
+        asyncio_http_stream_close(st);
+        asyncio_error_clear();
+        ck_assert_ptr_null(asyncio_http_stream_response(st));
+        asyncio_error_clear();
+        ck_assert_int_eq(asyncio_http_stream_read(st2, b, sizeof b, &n), 0);
+        ck_assert_uint_eq(n, 11);
+        ck_assert_str_eq(b, "hello world");
+        asyncio_http_stream_close(st2);
+        ck_assert_ptr_null(asyncio_error());
+    }
+
+    /* Not a stream: a session's handle is refused, the session untouched. */
+    asyncio_http_session_t *s = asyncio_http_session_new(NULL);
+    asyncio_http_stream_close((asyncio_http_stream_t *)s);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    asyncio_http_response_t *r = NULL;
+    ck_assert_int_eq(asyncio_http_get(s, U("/hello"), &r), 0);
+    asyncio_http_response_free(r);
+
+    /* Sessions: freed twice, used after the free, never reaching a
+     * session made after it (RuntimeError, as documented). */
+    asyncio_http_session_free(s);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_http_session_free(s);
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    ck_assert_str_eq(tu_raised_message(), "not a live HTTP session (freed, or never one)");
+    asyncio_error_clear();
+    for (int i = 0; i < 4; i++) {
+        asyncio_http_session_t *s2 = asyncio_http_session_new(NULL);
+        ck_assert_ptr_ne(s2, s);
+        r = (void *)1;
+        ck_assert_int_eq(asyncio_http_get(s, U("/hello"), &r), ASYNCIO_ERUNTIME);
+        ck_assert_ptr_null(r);
+        assert_clean_message();
+        st = (void *)1;
+        ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), ASYNCIO_ERUNTIME);
+        ck_assert_ptr_null(st);
+        assert_clean_message();
+        asyncio_http_session_free(s);
+        asyncio_error_clear();
+        ck_assert_int_eq(asyncio_http_get(s2, U("/hello"), &r), 0);
+        ck_assert_str_eq(r->body, "hello world");
+        asyncio_http_response_free(r);
+        asyncio_http_session_free(s2);
+        ck_assert_ptr_null(asyncio_error());
+    }
+    return NULL;
+}
+
+START_TEST(test_stream_handles)
+{
+    run_with_server(stream_handles_main);
+}
+END_TEST
+
+static void *read_slowly(void *arg)
+{
+    char b[32];
+    size_t n;
+    ck_assert_int_eq(asyncio_http_stream_read(arg, b, sizeof b, &n), 0);
+    ck_assert_uint_eq(n, 10);
+    return NULL;
+}
+
+/* Every call with an out-parameter, made to fail each way it can: the
+ * out-parameter comes back NULL or 0, and the message is clean. */
+static void *out_params_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_response_t *r;
+    asyncio_http_stream_t *st;
+    asyncio_http_request_t ftp = {.url = "ftp://127.0.0.1/"};
+    asyncio_http_request_t out_file = {.url = U("/hello"), .output_file = "/nonexistent/x"};
+    asyncio_http_request_t refused = {.url = "http://127.0.0.1:1/"};
+    const asyncio_http_request_t *const failing[] = {NULL, &ftp, &out_file, &refused};
+    for (size_t i = 0; i < 4; i++) {
+        r = (void *)1;
+        ck_assert_int_lt(asyncio_http_request(NULL, failing[i], &r), 0);
+        ck_assert_ptr_null(r);
+        assert_clean_message();
+        if (failing[i] == &out_file)
+            continue; /* streams refuse output_file before opening it */
+        st = (void *)1;
+        ck_assert_int_lt(asyncio_http_stream_open(NULL, failing[i], &st), 0);
+        ck_assert_ptr_null(st);
+        assert_clean_message();
+    }
+    static const char *const urls[] = {NULL, "", "http://[::1", "http://127.0.0.1:1/"};
+    for (size_t i = 0; i < 4; i++) {
+        r = (void *)1;
+        ck_assert_int_lt(asyncio_http_get(NULL, urls[i], &r), 0);
+        ck_assert_ptr_null(r);
+        assert_clean_message();
+    }
+    asyncio_http_request_t disc = {.url = U("/hello"), .discard_body = true};
+    st = (void *)1;
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &disc, &st), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(st);
+    assert_clean_message();
+
+    /* Reads: bad arguments, a failed transfer, another reader. */
+    char b[16];
+    size_t n = 123;
+    const void *data = (void *)1;
+    size_t len = 123;
+    ck_assert_int_eq(asyncio_http_stream_read(NULL, b, sizeof b, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(tu_raised_message(), "the HTTP stream is NULL");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_http_stream_read_chunk(NULL, &data, &len), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+    assert_clean_message();
+    asyncio_http_request_t slow = {.url = U("/slowbody/200")};
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &slow, &st), 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_http_stream_read(st, NULL, 4, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(tu_raised_message(), "buf is NULL");
+    asyncio_error_clear();
+    n = 123;
+    ck_assert_int_eq(asyncio_http_stream_read(st, b, 0, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(tu_raised_message(), "cap is 0");
+    asyncio_error_clear();
+    asyncio_future_t *reader = tu_spawn(read_slowly, st);
+    tu_yield();
+    n = 123;
+    ck_assert_int_eq(asyncio_http_stream_read(st, b, sizeof b, &n), ASYNCIO_ERUNTIME);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(tu_raised_message(), "StreamReader.read() called while another coroutine "
+                                          "is already waiting for incoming data");
+    asyncio_error_clear();
+    data = (void *)1;
+    len = 123;
+    ck_assert_int_eq(asyncio_http_stream_read_chunk(st, &data, &len), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+    assert_clean_message();
+    asyncio_http_stream_close(st); /* refused while read */
+    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    assert_clean_message();
+    ck_assert_int_eq(asyncio_await(reader, NULL), 0);
+    asyncio_decref(reader);
+    asyncio_http_stream_close(st);
+    asyncio_http_request_t reset = {.url = U("/reset")};
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &reset, &st), 0);
+    int rc;
+    while ((rc = asyncio_http_stream_read_chunk(st, &data, &len)) == 0 && len)
+        ;
+    ck_assert_int_eq(rc, ASYNCIO_EHTTP);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+    assert_clean_message();
+    n = 123;
+    ck_assert_int_eq(asyncio_http_stream_read(st, b, sizeof b, &n), ASYNCIO_EHTTP);
+    ck_assert_uint_eq(n, 0);
+    assert_clean_message();
+    asyncio_http_stream_close(st);
+    return NULL;
+}
+
+START_TEST(test_out_params)
+{
+    run_with_server(out_params_main);
+}
+END_TEST
+
+/* Byte results: what read() stores is NUL-terminated when there is room
+ * (the buffers come from malloc, uninitialised: valgrind would see a
+ * strlen run past the bytes), a chunk and every response body have a NUL
+ * after their length, empty ones too. */
+static void *bytes_main(void *arg)
+{
+    (void)arg;
+    asyncio_http_request_t req = {.url = U("/hello")};
+    asyncio_http_stream_t *st;
+    size_t n;
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, &st), 0);
+    char *buf = malloc(64);
+    ck_assert_int_eq(asyncio_http_stream_read(st, buf, 64, &n), 0);
+    ck_assert_uint_eq(n, 11);
+    ck_assert_uint_eq(strlen(buf), 11);
+    ck_assert_str_eq(buf, "hello world");
+    free(buf);
+    buf = malloc(8);
+    ck_assert_int_eq(asyncio_http_stream_read(st, buf, 8, &n), 0); /* the end */
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(buf, "");
+    free(buf);
+    asyncio_http_stream_close(st);
+    /* n == cap: no room, nothing stored past cap (ASan); the rest, with
+     * room, terminated. */
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, &st), 0);
+    buf = malloc(5);
+    ck_assert_int_eq(asyncio_http_stream_read(st, buf, 5, &n), 0);
+    ck_assert_uint_eq(n, 5);
+    ck_assert(memcmp(buf, "hello", 5) == 0);
+    free(buf);
+    buf = malloc(32);
+    ck_assert_int_eq(asyncio_http_stream_read(st, buf, 32, &n), 0);
+    ck_assert_uint_eq(n, 6);
+    ck_assert_str_eq(buf, " world");
+    free(buf);
+    asyncio_http_stream_close(st);
+    /* Chunks: a NUL after each. */
+    req.url = U("/chunked/100001");
+    ck_assert_int_eq(asyncio_http_stream_open(NULL, &req, &st), 0);
+    uint64_t got = 0;
+    for (;;) {
+        const void *data;
+        size_t len;
+        ck_assert_int_eq(asyncio_http_stream_read_chunk(st, &data, &len), 0);
+        if (!len)
+            break;
+        ck_assert_uint_eq(strlen(data), len);
+        ck_assert(pattern_ok(data, len, got));
+        got += len;
+    }
+    ck_assert_uint_eq(got, 100001);
+    asyncio_http_stream_close(st);
+
+    /* Bodies, empty ones included (with a length, chunked, HEAD). */
+    static const char *const empty[] = {"/bytes/0", "/chunked/0"};
+    asyncio_http_response_t *r;
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(asyncio_http_get(NULL, U(empty[i]), &r), 0);
+        ck_assert_ptr_nonnull(r->body);
+        ck_assert_uint_eq(r->body_len, 0);
+        ck_assert_str_eq(r->body, "");
+        asyncio_http_response_free(r);
+    }
+    asyncio_http_request_t head = {.method = "HEAD", .url = U("/hello")};
+    ck_assert_int_eq(asyncio_http_request(NULL, &head, &r), 0);
+    ck_assert_ptr_nonnull(r->body);
+    ck_assert_uint_eq(r->body_len, 0);
+    ck_assert_str_eq(r->body, "");
+    asyncio_http_response_free(r);
+    /* A body in a buffer reused from an earlier one (the loop's body
+     * cache: it holds the old bytes), with and without a length. */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(asyncio_http_get(NULL, U(i ? "/chunked/17001" : "/bytes/20000"), &r), 0);
+        ck_assert_uint_eq(strlen(r->body), r->body_len);
+        ck_assert_uint_eq(r->body_len, i ? 17001 : 20000);
+        asyncio_http_response_free(r);
+    }
+    /* A body written to a file, or discarded, is not in memory: body is
+     * NULL and body_len counts it, an empty one too. */
+    char path[] = "/tmp/casyncio-http-body-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    static const char *const to_file[] = {"/bytes/0", "/bytes/1234"};
+    for (size_t i = 0; i < 2; i++) {
+        asyncio_http_request_t save = {.url = U(to_file[i]), .output_file = path};
+        ck_assert_int_eq(asyncio_http_request(NULL, &save, &r), 0);
+        ck_assert_ptr_null(r->body);
+        ck_assert_uint_eq(r->body_len, i ? 1234 : 0);
+        asyncio_http_response_free(r);
+        struct stat sb;
+        ck_assert_int_eq(stat(path, &sb), 0);
+        ck_assert_int_eq(sb.st_size, i ? 1234 : 0);
+        asyncio_http_request_t drop = {.url = U(to_file[i]), .discard_body = true};
+        ck_assert_int_eq(asyncio_http_request(NULL, &drop, &r), 0);
+        ck_assert_ptr_null(r->body);
+        ck_assert_uint_eq(r->body_len, i ? 1234 : 0);
+        asyncio_http_response_free(r);
+    }
+    unlink(path);
+    return NULL;
+}
+
+START_TEST(test_bytes)
+{
+    run_with_server(bytes_main);
 }
 END_TEST
 
@@ -1735,6 +2125,14 @@ Suite *http_suite(void)
     tcase_add_test(tc, test_cancel_random);
     tcase_add_test(tc, test_session_free_in_flight);
     tcase_add_test(tc, test_loop_close_in_flight);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("api");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_stream_handles);
+    tcase_add_test(tc, test_out_params);
+    tcase_add_test(tc, test_bytes);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("nginx");

@@ -315,6 +315,9 @@ static void handle(conn_t *c, char *req, size_t body_len, const char *body)
         }
     } else if (strcmp(target, "/loop") == 0) {
         respond(c, 302, "Location: /loop\r\n", "", 0);
+    } else if (strncmp(target, "/to/", 4) == 0) {
+        snprintf(extra, sizeof extra, "Location: %.200s\r\n", target + 4);
+        respond(c, 302, extra, "", 0);
     } else if (strncmp(target, "/bytes/", 7) == 0 || strncmp(target, "/chunked/", 9) == 0) {
         c->chunked = target[1] == 'c';
         c->left = strtoull(target + (c->chunked ? 9 : 7), NULL, 10);

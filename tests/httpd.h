@@ -8,6 +8,7 @@
  *   /status/N           status N, body "status N"
  *   /redirect/N         302 to /redirect/N-1; /redirect/0 is 200 "done"
  *   /loop               302 to itself
+ *   /to/LOCATION        302 to LOCATION, verbatim (one without spaces)
  *   /bytes/N            N bytes ('a' + i % 26) with Content-Length, written
  *                       as the client takes them (bounded server memory)
  *   /chunked/N          the same N bytes, chunked transfer encoding

@@ -43,6 +43,24 @@
  * code's own text (curl_easy_strerror), not that of the dead connection.
  * Cancelling the task awaiting a transfer removes the transfer at once
  * (the connection it used is closed, not reused) and frees everything.
+ *
+ * URLs.  Every URL the caller gives that is not one, as aiohttp's
+ * InvalidURL (type "InvalidURL", a ValueError, ASYNCIO_EVALUE: catching
+ * either works): an empty one, a scheme other than http:// or https://, a
+ * malformed one (curl's parser decides: "http://exa mple.com/",
+ * "http://[::1", "http:///path", "http://h:99999/").  It is raised before
+ * anything is sent, with aiohttp's message form "URL - reason", the
+ * reason being curl's ("http:///path - No host part in the URL").  A NULL
+ * url is a plain ValueError ("url is NULL").  A redirect to a bad URL is
+ * the server's doing: ClientError with curl's code.
+ *
+ * Handles.  Sessions and streams are handles (see <casyncio.h>): a freed
+ * session is refused with RuntimeError "not a live HTTP session (freed,
+ * or never one)", a closed stream with ValueError "not a live HTTP stream
+ * (freed, or never one)", and neither ever reaches a newer object.
+ * Responses are not handles but documented structs the caller reads
+ * directly and frees once with asyncio_http_response_free; freeing one
+ * twice is undefined, as with free().
  */
 
 /* HTTP versions: what a session asks for (asyncio_http_opts_t
@@ -165,7 +183,8 @@ typedef struct asyncio_http_timings {
 typedef struct asyncio_http_response {
     long status;     /* 200, 404, ... of the last response (after redirects) */
     const char *url; /* effective URL after redirects */
-    char *body;      /* NUL-terminated (may also contain NULs); NULL for a
+    char *body;      /* body_len bytes and a NUL after them, "" for an empty
+                        body (they may also contain NULs); NULL for a
                         stream or a discarded/saved body */
     size_t body_len; /* bytes of body received */
     /* --- extensions */
@@ -181,8 +200,9 @@ typedef struct asyncio_http_response {
 
 /* ClientSession(...): a session of the current loop with its own
  * connection pool.  New: free it with asyncio_http_session_free.  Raises
- * RuntimeError (no current loop), ValueError (negative limit or timeout,
- * NaN, unknown http_version, a header without a colon), MemoryError, or
+ * RuntimeError (no current loop), ValueError naming the option
+ * ("max_connections must be >= 0", "timeout must not be NaN", "invalid
+ * http_version 12", a header without a colon), MemoryError, or
  * ClientError when curl cannot be initialised. */
 ASYNCIO_EXTERN asyncio_http_session_t *asyncio_http_session_new(const asyncio_http_opts_t *opts);
 
@@ -190,9 +210,10 @@ ASYNCIO_EXTERN asyncio_http_session_t *asyncio_http_session_new(const asyncio_ht
  * awaiting them wake with ClientError "session closed"; open streams fail
  * the same way but must still be closed), closes every connection and
  * frees the session.  Does not suspend.  NULL is harmless; the loop's
- * default session is refused (RuntimeError).  A session whose loop was
- * closed first only has its memory left: free it all the same.  Raises
- * RuntimeError when called from another loop's thread. */
+ * default session is refused (RuntimeError), and so is a session freed
+ * already.  A session whose loop was closed first only has its memory
+ * left: free it all the same.  Raises RuntimeError when called from
+ * another loop's thread. */
 ASYNCIO_EXTERN void asyncio_http_session_free(asyncio_http_session_t *session);
 
 /* The loop's default session (the one NULL stands for), made on first
@@ -202,25 +223,24 @@ ASYNCIO_EXTERN asyncio_http_session_t *asyncio_http_session_default(void);
 
 /* `async with session.get(url) as resp: body = await resp.read()`.
  * Suspends until the whole response is in.  *out gets the response (new:
- * asyncio_http_response_free), NULL on failure.  Raises ClientError
+ * asyncio_http_response_free), NULL on any failure.  Raises ClientError
  * (transport failure, redirect loop or too many redirects, session freed
  * meanwhile), TimeoutError, CancelledError (the transfer is aborted),
- * ValueError (NULL or empty url, a url that is not http:// or https://,
- * a malformed url, e.g. "http://exa mple.com/" or "http:///path": the
- * message names it and curl's reason),
- * RuntimeError (outside a task, session of another loop or freed),
- * MemoryError. */
+ * InvalidURL (an empty, malformed or non-HTTP url: see "URLs" above),
+ * ValueError (NULL url), RuntimeError (outside a task, session of another
+ * loop or freed), MemoryError. */
 ASYNCIO_EXTERN int asyncio_http_get(asyncio_http_session_t *session, const char *url,
                                     asyncio_http_response_t **out);
 
 /* session.request(method, url, headers=..., data=..., timeout=...): as
- * asyncio_http_get for any method and body.  Raises as asyncio_http_get,
- * and ValueError for a NULL request, an empty method or one with spaces,
- * more than one body source, body NULL with a body_len, a header without
- * a colon or with a line break, a negative timeout, discard_body with
- * output_file; an OSError (FileNotFoundError, PermissionError, ...) when
- * body_file or output_file cannot be opened, or writing output_file
- * fails. */
+ * asyncio_http_get for any method and body.  *out is NULL on any
+ * failure.  Raises as asyncio_http_get, and ValueError for a NULL
+ * request, an empty method or one with spaces, more than one body source,
+ * body NULL with a body_len, a header without a colon or with a line
+ * break, a negative or NaN timeout, discard_body with output_file; an
+ * OSError (FileNotFoundError, PermissionError, ...) when body_file or
+ * output_file cannot be opened ("[Errno 2] No such file or directory:
+ * '/x'", as Python's open()), or writing output_file fails. */
 ASYNCIO_EXTERN int asyncio_http_request(asyncio_http_session_t *session,
                                         const asyncio_http_request_t *req,
                                         asyncio_http_response_t **out);
@@ -237,7 +257,8 @@ ASYNCIO_EXTERN const char *asyncio_http_response_header_nth(const asyncio_http_r
                                                             const char *name, size_t n);
 
 /* Frees a response (body, headers, url).  NULL is harmless.  A stream's
- * response belongs to the stream: it is refused (RuntimeError). */
+ * response belongs to the stream: it is refused (RuntimeError).  Freeing
+ * a response twice is undefined (it is a struct, not a handle). */
 ASYNCIO_EXTERN void asyncio_http_response_free(asyncio_http_response_t *resp);
 
 /* --- Streaming: `async with session.request(...) as resp:` then
@@ -250,8 +271,8 @@ ASYNCIO_EXTERN void asyncio_http_response_free(asyncio_http_response_t *resp);
 
 /* Starts the request and suspends until the final response's status line
  * and headers are in (redirects followed as configured).  *out gets the
- * stream (new: asyncio_http_stream_close), NULL on failure; out may not
- * be NULL (ValueError).  Unlike the other calls, the request's body (from
+ * stream's handle (new: asyncio_http_stream_close), NULL on any failure;
+ * out may not be NULL (ValueError).  Unlike the other calls, the request's body (from
  * memory) and body_arg are used until the stream is closed: the server may
  * answer before it has read the whole body.  Raises as
  * asyncio_http_request. */
@@ -261,32 +282,40 @@ ASYNCIO_EXTERN int asyncio_http_stream_open(asyncio_http_session_t *session,
 
 /* The response so far: status, url, headers, http_version (body NULL;
  * body_len counts the bytes read so far; timings are filled in once the
- * body has been read to its end).  Borrowed from the stream.  NULL for a
- * NULL stream. */
+ * body has been read to its end).  Borrowed from the stream: valid until
+ * it is closed.  NULL, with ValueError raised, for a NULL or closed
+ * stream. */
 ASYNCIO_EXTERN const asyncio_http_response_t *
 asyncio_http_stream_response(asyncio_http_stream_t *stream);
 
 /* await resp.content.read(cap): suspends until some body is buffered,
  * then copies up to cap bytes to buf and sets *n; *n = 0 means the body
- * ended.  Raises ClientError (the transfer failed mid-body, e.g. the
+ * ended.  When *n < cap, buf[*n] is '\0' (at the end too): a body
+ * without NULs read with room to spare is a C string.  *n is 0 on any
+ * failure.  Raises ClientError (the transfer failed mid-body, e.g. the
  * connection was reset: CURLE_PARTIAL_FILE / CURLE_RECV_ERROR in detail;
  * or session freed), TimeoutError, CancelledError (the transfer is
- * aborted: later reads raise ClientError), ValueError (NULL stream or buf,
- * cap 0), RuntimeError (outside a task, another task already reading). */
+ * aborted: later reads raise ClientError), ValueError (NULL or closed
+ * stream, "buf is NULL", "cap is 0"), RuntimeError (outside a task,
+ * another task already reading: aiohttp's "read() called while another
+ * coroutine is already waiting for incoming data"). */
 ASYNCIO_EXTERN int asyncio_http_stream_read(asyncio_http_stream_t *stream, void *buf, size_t cap,
                                             size_t *n);
 
 /* `async for chunk in resp.content.iter_any()` without a copy: suspends
  * like asyncio_http_stream_read, then *data points to everything buffered
- * (*len bytes, 0 at the end of the body).  Borrowed: valid until the next
- * read or close of the stream.  Raises as asyncio_http_stream_read. */
+ * (*len bytes, followed by a NUL), or is NULL with *len 0 at the end of
+ * the body.  Borrowed: valid until the next read or close of the stream.
+ * *data is NULL and *len 0 on any failure.  Raises as
+ * asyncio_http_stream_read. */
 ASYNCIO_EXTERN int asyncio_http_stream_read_chunk(asyncio_http_stream_t *stream, const void **data,
                                                   size_t *len);
 
 /* Leaves the `async with`: aborts the transfer if its body was not read
  * to the end (the connection is closed, not reused), frees the stream and
- * its response.  Does not suspend.  NULL is harmless.  Not while a task
- * is suspended reading it (RuntimeError). */
+ * its response.  Does not suspend.  NULL is harmless; a stream closed
+ * already is refused (ValueError).  Not while a task is suspended reading
+ * it (RuntimeError). */
 ASYNCIO_EXTERN void asyncio_http_stream_close(asyncio_http_stream_t *stream);
 
 #endif /* CASYNCIO_HTTP_H */

@@ -12,11 +12,9 @@
 
 #include <curl/curl.h>
 
-#define ASYNCIO__HTTP_STREAM_MAGIC 0x477E5723u
-#define ASYNCIO__HTTP_DEAD_MAGIC 0xDEAD4777u
-
 typedef struct asyncio__http_xfer asyncio__http_xfer_t;
 typedef struct asyncio__http_session asyncio__http_session_t;
+typedef struct asyncio__http_stream asyncio__http_stream_t;
 
 struct asyncio__http_session {
     void *handle; /* what the caller holds (handle.h) */
@@ -69,18 +67,19 @@ struct asyncio__http_xfer {
     size_t body_len, body_cap;
     char *hdr; /* the current response's header block, as received */
     size_t hdr_len, hdr_cap;
-    asyncio_http_stream_t *stream; /* set for streamed transfers */
+    asyncio__http_stream_t *stream; /* set for streamed transfers */
     char errbuf[CURL_ERROR_SIZE];
 };
 
-struct asyncio_http_stream {
-    uint32_t magic;
+/* A stream; the caller holds its handle (asyncio_http_stream_t). */
+struct asyncio__http_stream {
+    void *handle; /* what the caller holds (handle.h) */
     bool reading;
     bool paused;
     bool finished; /* timings filled in */
     asyncio__http_xfer_t *xfer;
     asyncio_http_response_t *resp;
-    char *fill; /* curl writes here ... */
+    char *fill; /* curl writes here (a NUL kept after fill_len) ... */
     size_t fill_len, fill_cap;
     char *give; /* ... the reader reads from here (swapped when drained) */
     size_t give_len, give_off, give_cap;
@@ -94,15 +93,14 @@ long asyncio__http_ms(double seconds);
 /* Once per process, thread-safely; ClientError when curl cannot start. */
 int asyncio__http_global_init(void);
 
-/* True, after raising RuntimeError for `who`, while an upload callback
- * (body_fn) runs: it is called from inside curl, which the HTTP API would
- * re-enter (a transfer removed or a session freed under curl's feet). */
-bool asyncio__http_in_callback(const char *who);
+/* True, after raising RuntimeError, while an upload callback (body_fn)
+ * runs: it is called from inside curl, which the HTTP API would re-enter
+ * (a transfer removed or a session freed under curl's feet). */
+bool asyncio__http_in_callback(void);
 
 /* The session to use: s itself, checked, or the running loop's default
  * one for NULL; NULL after raising. */
-asyncio__http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *handle,
-                                                       const char *who);
+asyncio__http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *handle);
 
 /* A transfer of s with a fresh configuration (NULL and MemoryError). */
 asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio__http_session_t *s);
@@ -118,18 +116,18 @@ int asyncio__http_xfer_wait(asyncio__task_t *task, asyncio__http_xfer_t *x);
 /* Wakes the task waiting on x, if any. */
 void asyncio__http_xfer_wake(asyncio__http_xfer_t *x);
 
-/* Raises ValueError, naming who, for the first of headers ("Name: value"
- * strings, NULL-terminated; NULL for none) that is not a header on one
- * line.  Sessions' defaults and requests' own obey the same rule. */
-int asyncio__http_check_headers(const char *const *headers, const char *who);
+/* Raises ValueError for the first of headers ("Name: value" strings,
+ * NULL-terminated; NULL for none) that is not a header on one line.
+ * Sessions' defaults and requests' own obey the same rule. */
+int asyncio__http_check_headers(const char *const *headers);
 
 /* Checks req and configures x for it (curl options, files, headers).
- * Raises ValueError/OSError/MemoryError. */
+ * Raises ValueError (InvalidURL for the URL)/OSError/MemoryError. */
 int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request_t *req,
-                             bool stream, const char *who);
+                             bool stream);
 /* Raises the failure of a finished transfer (ClientError, TimeoutError,
  * MemoryError, OSError) and returns its code; 0 when it succeeded. */
-int asyncio__http_xfer_raise(asyncio__http_xfer_t *x, const char *who);
+int asyncio__http_xfer_raise(asyncio__http_xfer_t *x);
 /* A response from a finished (or, for a stream, started) transfer; takes
  * the body when with_body.  NULL and MemoryError. */
 asyncio_http_response_t *asyncio__http_response_make(asyncio__http_xfer_t *x, bool with_body);

@@ -238,12 +238,12 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
  * them on the loop's thread, inside the transfer machinery). */
 static _Thread_local int in_body_fn;
 
-bool asyncio__http_in_callback(const char *who)
+bool asyncio__http_in_callback(void)
 {
     if (!in_body_fn)
         return false;
     asyncio__raise_code(ASYNCIO_ERUNTIME,
-                        "%s: called from an upload callback (body_fn), inside a transfer", who);
+                        "the HTTP API cannot be called from an upload callback (body_fn)");
     return true;
 }
 
@@ -288,12 +288,12 @@ static bool valid_header(const char *h)
     return colon && colon != h && !strpbrk(h, "\r\n");
 }
 
-int asyncio__http_check_headers(const char *const *headers, const char *who)
+int asyncio__http_check_headers(const char *const *headers)
 {
     for (const char *const *h = headers; h && *h; h++)
         if (!valid_header(*h))
-            return asyncio__raise_code(
-                ASYNCIO_EVALUE, "%s: header \"%s\" is not \"Name: value\" on one line", who, *h);
+            return asyncio__raise_code(ASYNCIO_EVALUE,
+                                       "header '%s' is not 'Name: value' on one line", *h);
     return 0;
 }
 
@@ -314,61 +314,75 @@ static bool overridden(const char *const *headers, const char *name, size_t len)
     return false;
 }
 
-static int check_request(const asyncio_http_request_t *r, bool stream, const char *who)
+/* aiohttp's InvalidURL (a ValueError) for url, in the form aiohttp gives
+ * its message ("URL - why"). */
+static int invalid_url(const char *url, const char *why)
 {
-    if (!r)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: request is NULL", who);
-    if (!r->url || !*r->url)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: url is NULL or empty", who);
-    if (!is_http_url(r->url))
-        return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "%s: unsupported URL scheme in \"%s\" (http:// or https://)",
-                                   who, r->url);
-    if (r->method && (!*r->method || !valid_method(r->method)))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid method \"%s\"", who, r->method);
-    if (!r->body && r->body_len)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: body is NULL but body_len is %zu", who,
-                                   r->body_len);
-    if ((r->body != NULL) + (r->body_fn != NULL) + (r->body_file != NULL) > 1)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: more than one body source", who);
-    if (isnan(r->timeout) || r->timeout < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: timeout must be >= 0", who);
-    if (r->discard_body && r->output_file)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: discard_body and output_file together",
-                                   who);
-    if (stream && (r->discard_body || r->output_file))
-        return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "%s: a stream gives its body to the reader "
-                                   "(no discard_body or output_file)",
-                                   who);
-    return asyncio__http_check_headers(r->headers, who);
+    asyncio_raise("InvalidURL", "%s - %s", url, why);
+    return ASYNCIO_EVALUE;
 }
 
-/* A malformed URL is the caller's mistake (ValueError, as aiohttp's
- * InvalidURL), not a transfer failure: parse it before starting, into the
+static int check_request(const asyncio_http_request_t *r, bool stream)
+{
+    if (!r)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "req is NULL");
+    if (!r->url)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "url is NULL");
+    if (!*r->url) {
+        asyncio_raise("InvalidURL", "url is empty");
+        return ASYNCIO_EVALUE;
+    }
+    if (!is_http_url(r->url))
+        return invalid_url(r->url, "unsupported URL scheme (http:// or https:// only)");
+    if (r->method && !*r->method)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "method is empty");
+    if (r->method && !valid_method(r->method))
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "method cannot contain non-token characters '%s'", r->method);
+    if (!r->body && r->body_len)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "body is NULL but body_len is %zu", r->body_len);
+    if ((r->body != NULL) + (r->body_fn != NULL) + (r->body_file != NULL) > 1)
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "only one of body, body_fn and body_file may be given");
+    if (isnan(r->timeout))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "timeout must not be NaN");
+    if (r->timeout < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "timeout must be >= 0");
+    if (r->discard_body && r->output_file)
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "discard_body and output_file cannot be used together");
+    if (stream && (r->discard_body || r->output_file))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "a stream gives its body to the reader "
+                                                   "(no discard_body or output_file)");
+    return asyncio__http_check_headers(r->headers);
+}
+
+/* A malformed URL is the caller's mistake (InvalidURL, a ValueError, as
+ * in aiohttp), not a transfer failure: parse it before starting, into the
  * transfer's URL handle, which curl then uses as it is (no second parse).
  * curl's parser reads "http:///path" as the host "path": an empty
  * authority is refused here first. */
-static int parse_url(asyncio__http_xfer_t *x, const char *url, const char *who)
+static int parse_url(asyncio__http_xfer_t *x, const char *url)
 {
     const char *auth = strstr(url, "://") + 3; /* check_request saw the scheme */
     CURLUcode uc = strchr("/?#", *auth) ? CURLUE_NO_HOST : CURLUE_OK;
     if (!uc && !x->url && !(x->url = curl_url()))
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP transfer");
     if (!uc)
         uc = curl_url_set(x->url, CURLUPART_URL, url, 0);
     if (uc == CURLUE_OUT_OF_MEMORY)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP transfer");
     if (uc)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid URL \"%s\": %s", who, url,
-                                   curl_url_strerror(uc));
+        return invalid_url(url, curl_url_strerror(uc));
     return 0;
 }
 
-static int open_fail(const char *who, const char *what, const char *path)
+/* OSError for a file that open() refused, as Python's open() words it
+ * ("[Errno 2] No such file or directory: '/x'"). */
+static int open_fail(const char *path)
 {
     int err = -errno;
-    asyncio_raise_uv(err, "%s: cannot open %s \"%s\"", who, what, path);
+    asyncio_raise_uv(err, "'%s'", path);
     return err;
 }
 
@@ -417,13 +431,12 @@ nomem:
 /* Where the request body comes from, besides memory: body_file, opened
  * (its size read when it is a regular file), or body_fn.  *size is -1
  * when the size is not known (HTTP/1.1 then sends the body chunked). */
-static int open_body(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, curl_off_t *size,
-                     const char *who)
+static int open_body(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, curl_off_t *size)
 {
     *size = -1;
     if (r->body_file) {
         if ((x->up_fd = open(r->body_file, O_RDONLY | O_CLOEXEC)) < 0)
-            return open_fail(who, "body_file", r->body_file);
+            return open_fail(r->body_file);
         struct stat st;
         if (fstat(x->up_fd, &st) == 0 && S_ISREG(st.st_mode))
             *size = (curl_off_t)st.st_size;
@@ -508,25 +521,24 @@ static void set_method(asyncio__http_xfer_t *x, const asyncio_http_request_t *r,
     }
 }
 
-int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, bool stream,
-                             const char *who)
+int asyncio__http_xfer_setup(asyncio__http_xfer_t *x, const asyncio_http_request_t *r, bool stream)
 {
     curl_off_t body_size;
     struct curl_slist *headers;
     int rc;
-    if ((rc = check_request(r, stream, who)) || (rc = parse_url(x, r->url, who)) ||
-        (rc = open_body(x, r, &body_size, who)))
+    if ((rc = check_request(r, stream)) || (rc = parse_url(x, r->url)) ||
+        (rc = open_body(x, r, &body_size)))
         return rc;
     if (r->output_file &&
         (x->out_fd = open(r->output_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
-        return open_fail(who, "output_file", r->output_file);
+        return open_fail(r->output_file);
     x->discard = r->discard_body;
     x->follow_redirects = r->follow_redirects ? r->follow_redirects > 0 : x->session->follow;
 
     bool has_body = r->body || r->body_fn || r->body_file;
     bool chunked = (r->body_fn || r->body_file) && body_size < 0;
     if (build_headers(x, r, has_body, chunked, &headers))
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP transfer");
     set_transfer_options(x, r, headers);
     set_method(x, r, has_body, body_size);
     return 0;
@@ -559,9 +571,8 @@ static const char *curl_message(const asyncio__http_xfer_t *x)
     return b[0] && !stale ? b : curl_easy_strerror(x->result);
 }
 
-int asyncio__http_xfer_raise(asyncio__http_xfer_t *x, const char *who)
+int asyncio__http_xfer_raise(asyncio__http_xfer_t *x)
 {
-    (void)who;
     if (x->session_closed)
         return raise_detail(ASYNCIO_EHTTP, 0, "session closed");
     if (x->result == CURLE_OK)
@@ -569,8 +580,10 @@ int asyncio__http_xfer_raise(asyncio__http_xfer_t *x, const char *who)
     if (x->nomem)
         return asyncio__raise_code(ASYNCIO_ENOMEM, "out of memory for an HTTP response");
     if (x->result == CURLE_WRITE_ERROR && x->write_errno) {
+        /* Python's write() names no file: "[Errno 28] No space left on
+         * device". */
         int err = -x->write_errno;
-        asyncio_raise_uv(err, "writing the body to output_file");
+        asyncio_raise_uv(err, NULL);
         return err;
     }
     const char *msg = curl_message(x);
@@ -745,28 +758,29 @@ fail:
 
 /* ------------------------------------------------------------ API */
 
-int asyncio_http_request(asyncio_http_session_t *session, const asyncio_http_request_t *req,
-                         asyncio_http_response_t **out)
+/* session.get / session.request: op names the aiohttp call for the
+ * message raised outside a task. */
+static int request(asyncio_http_session_t *session, const asyncio_http_request_t *req,
+                   asyncio_http_response_t **out, const char *op)
 {
-    static const char who[] = "asyncio_http_request";
     if (out)
         *out = NULL;
-    asyncio__task_t *task = asyncio__require_task(who);
+    asyncio__task_t *task = asyncio__require_task(op);
     if (!task)
         return ASYNCIO_ERUNTIME;
-    asyncio__http_session_t *s = asyncio__http_session_resolve(session, who);
+    asyncio__http_session_t *s = asyncio__http_session_resolve(session);
     if (!s)
         return asyncio_error()->code;
     asyncio__http_xfer_t *x = asyncio__http_xfer_get(s);
     if (!x)
         return ASYNCIO_ENOMEM;
     int rc;
-    if ((rc = asyncio__http_xfer_setup(x, req, false, who)) || (rc = asyncio__http_xfer_start(x)))
+    if ((rc = asyncio__http_xfer_setup(x, req, false)) || (rc = asyncio__http_xfer_start(x)))
         goto done;
     while (!x->done)
         if ((rc = asyncio__http_xfer_wait(task, x)))
             goto done; /* cancelled: xfer_put aborts the transfer */
-    if ((rc = asyncio__http_xfer_raise(x, who)))
+    if ((rc = asyncio__http_xfer_raise(x)))
         goto done;
     asyncio_http_response_t *resp = asyncio__http_response_make(x, true);
     if (!resp)
@@ -780,18 +794,17 @@ done:
     return rc;
 }
 
+int asyncio_http_request(asyncio_http_session_t *session, const asyncio_http_request_t *req,
+                         asyncio_http_response_t **out)
+{
+    return request(session, req, out, "ClientSession.request");
+}
+
 int asyncio_http_get(asyncio_http_session_t *session, const char *url,
                      asyncio_http_response_t **out)
 {
-    if (out)
-        *out = NULL;
-    if (!url || !*url) {
-        if (!asyncio__require_task("asyncio_http_get"))
-            return ASYNCIO_ERUNTIME;
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_http_get: url is NULL or empty");
-    }
     asyncio_http_request_t req = {.url = url};
-    return asyncio_http_request(session, &req, out);
+    return request(session, &req, out, "ClientSession.get");
 }
 
 const char *asyncio_http_response_header_nth(const asyncio_http_response_t *resp, const char *name,
@@ -816,12 +829,16 @@ void asyncio_http_response_free(asyncio_http_response_t *resp)
         return;
     response_impl_t *r = (response_impl_t *)resp;
     if (r->magic == PINNED_MAGIC) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_http_response_free: this response "
-                                              "belongs to a stream (asyncio_http_stream_close)");
+        asyncio__raise_code(ASYNCIO_ERUNTIME,
+                            "the response belongs to its stream, which frees it when closed");
         return;
     }
+    /* A response is a plain struct, not a handle: freeing one twice is
+     * undefined, as with free().  The mark only catches a pointer that
+     * never was a response, or the common double free while the memory
+     * is still unused. */
     if (r->magic != RESPONSE_MAGIC)
-        return; /* not ours, or freed already: refuse rather than crash */
+        return;
     r->magic = 0;
     cache_give(resp->body, r->body_cap);
     asyncio__free(r);

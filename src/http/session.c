@@ -54,7 +54,7 @@ int asyncio__http_global_init(void)
 {
     pthread_once(&global_once, global_init);
     if (global_rc != CURLE_OK)
-        return asyncio__raise_code(ASYNCIO_EHTTP, "curl_global_init failed: %s",
+        return asyncio__raise_code(ASYNCIO_EHTTP, "libcurl could not be initialised: %s",
                                    curl_easy_strerror(global_rc));
     return 0;
 }
@@ -270,9 +270,9 @@ asyncio__http_xfer_t *asyncio__http_xfer_get(asyncio__http_session_t *s)
             asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP transfer");
             return NULL;
         }
-        if (!(x->easy = curl_easy_init())) {
+        if (!(x->easy = curl_easy_init())) { /* it only fails for memory */
             asyncio__free(x);
-            asyncio__raise_code(ASYNCIO_ENOMEM, "curl_easy_init failed");
+            asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP transfer");
             return NULL;
         }
         atomic_fetch_add(&asyncio__http_live_easy, 1);
@@ -352,7 +352,7 @@ int asyncio__http_xfer_start(asyncio__http_xfer_t *x)
 {
     CURLMcode mc = curl_multi_add_handle(x->session->multi, x->easy);
     if (mc != CURLM_OK) {
-        return asyncio__raise_code(ASYNCIO_EHTTP, "curl_multi_add_handle failed: %s",
+        return asyncio__raise_code(ASYNCIO_EHTTP, "the transfer could not start: %s",
                                    curl_multi_strerror(mc));
     }
     x->in_multi = true;
@@ -506,17 +506,23 @@ static long curl_http_version(int v)
     }
 }
 
-/* ValueError for the first option out of range. */
-static int check_options(const asyncio_http_opts_t *o, const char *who)
+/* ValueError naming the first option out of range. */
+static int check_options(const asyncio_http_opts_t *o)
 {
-    if (o->max_connections < 0 || o->max_host_connections < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: negative connection limit", who);
-    if (bad_number(o->timeout) || bad_number(o->connect_timeout))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: timeouts must be >= 0", who);
+    if (o->max_connections < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "max_connections must be >= 0");
+    if (o->max_host_connections < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "max_host_connections must be >= 0");
+    if (bad_number(o->timeout))
+        return asyncio__raise_code(ASYNCIO_EVALUE, isnan(o->timeout) ? "timeout must not be NaN"
+                                                                     : "timeout must be >= 0");
+    if (bad_number(o->connect_timeout))
+        return asyncio__raise_code(ASYNCIO_EVALUE, isnan(o->connect_timeout)
+                                                       ? "connect_timeout must not be NaN"
+                                                       : "connect_timeout must be >= 0");
     if (curl_http_version(o->http_version) < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: unknown http_version %d", who,
-                                   o->http_version);
-    return asyncio__http_check_headers(o->headers, who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "invalid http_version %d", o->http_version);
+    return asyncio__http_check_headers(o->headers);
 }
 
 static int copy_str(char **dst, const char *src)
@@ -590,8 +596,7 @@ static bool multi_options(asyncio__http_session_t *s, const asyncio_http_opts_t 
  * is the caller's to free (free_options). */
 static int set_options(asyncio__http_session_t *s, const asyncio_http_opts_t *o)
 {
-    static const char who[] = "asyncio_http_session_new";
-    int rc = check_options(o, who);
+    int rc = check_options(o);
     if (rc)
         return rc;
 
@@ -614,9 +619,9 @@ static int set_options(asyncio__http_session_t *s, const asyncio_http_opts_t *o)
     s->maxconnects = s->fixed_cache ? o->max_connections : CACHE_MIN;
 
     if (copy_strings(s, o) || default_headers(s, o->headers))
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP session");
     if (multi_options(s, o))
-        return asyncio__raise_code(ASYNCIO_EHTTP, "%s: curl_multi_setopt failed", who);
+        return asyncio__raise_code(ASYNCIO_EHTTP, "libcurl refused the session's options");
     return 0;
 }
 
@@ -643,7 +648,7 @@ static asyncio__http_session_t *session_new(asyncio_loop_t *loop, const asyncio_
         goto fail_timer;
     }
     if (!(s->multi = curl_multi_init())) {
-        asyncio__raise_code(ASYNCIO_EHTTP, "curl_multi_init failed");
+        asyncio__raise_code(ASYNCIO_EHTTP, "libcurl could not make a session");
         goto fail_multi;
     }
     if (set_options(s, opts ? opts : &defaults_opts))
@@ -668,7 +673,7 @@ asyncio_http_session_t *asyncio_http_session_new(const asyncio_http_opts_t *opts
 {
     asyncio_loop_t *loop = asyncio__loop_get();
     if (!loop || loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_http_session_new: no current event loop");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "no current event loop");
         return NULL;
     }
     asyncio__http_session_t *s = session_new(loop, opts);
@@ -679,8 +684,7 @@ asyncio_http_session_t *asyncio_http_session_default(void)
 {
     asyncio_loop_t *loop = asyncio__loop_get();
     if (!loop || loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME,
-                            "asyncio_http_session_default: no current event loop");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "no current event loop");
         return NULL;
     }
     if (loop->http_default)
@@ -695,7 +699,7 @@ asyncio_http_session_t *asyncio_http_session_default(void)
 
 void asyncio_http_session_free(asyncio_http_session_t *handle)
 {
-    if (!handle || asyncio__http_in_callback("asyncio_http_session_free"))
+    if (!handle || asyncio__http_in_callback())
         return;
     asyncio__http_session_t *s = asyncio__handle_get(handle, ASYNCIO__H_HTTP_SESSION);
     if (!s) {
@@ -703,14 +707,12 @@ void asyncio_http_session_free(asyncio_http_session_t *handle)
         return;
     }
     if (s->is_default) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_http_session_free: the loop's default "
-                                              "session is freed by the loop");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "the loop's default session is freed by the loop");
         return;
     }
     if (!s->dead) {
         if (asyncio__loop_get() != s->loop) {
-            asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                "asyncio_http_session_free: the session belongs to another loop");
+            asyncio__raise_code(ASYNCIO_ERUNTIME, "the session belongs to another event loop");
             return;
         }
         teardown(s);
@@ -719,14 +721,13 @@ void asyncio_http_session_free(asyncio_http_session_t *handle)
     asyncio__free(s);
 }
 
-asyncio__http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *handle,
-                                                       const char *who)
+asyncio__http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *handle)
 {
-    if (asyncio__http_in_callback(who))
+    if (asyncio__http_in_callback())
         return NULL;
     if (!handle) {
         if (!asyncio__tls.running) {
-            asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
+            asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
             return NULL;
         }
         if (!asyncio_http_session_default())
@@ -739,11 +740,11 @@ asyncio__http_session_t *asyncio__http_session_resolve(asyncio_http_session_t *h
         return NULL;
     }
     if (s->dead) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: the session's event loop is closed", who);
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "the session's event loop is closed");
         return NULL;
     }
     if (s->loop != asyncio__tls.running) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: the session belongs to another event loop", who);
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "the session belongs to another event loop");
         return NULL;
     }
     return s;

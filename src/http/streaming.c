@@ -19,15 +19,16 @@
 
 size_t asyncio__http_stream_write(asyncio__http_xfer_t *x, const char *p, size_t len)
 {
-    asyncio_http_stream_t *st = x->stream;
+    asyncio__http_stream_t *st = x->stream;
     if (st->fill_len >= st->limit) {
         st->paused = true;
         st->pauses++;
         return CURL_WRITEFUNC_PAUSE;
     }
-    if (st->fill_len + len > st->fill_cap) {
+    /* One byte more for the NUL that follows the bytes a reader gets. */
+    if (st->fill_len + len + 1 > st->fill_cap) {
         size_t n = st->fill_cap ? st->fill_cap : 16384;
-        while (n < st->fill_len + len)
+        while (n < st->fill_len + len + 1)
             n *= 2;
         char *b = asyncio__realloc(st->fill, n);
         if (!b) {
@@ -39,55 +40,48 @@ size_t asyncio__http_stream_write(asyncio__http_xfer_t *x, const char *p, size_t
     }
     memcpy(st->fill + st->fill_len, p, len);
     st->fill_len += len;
+    st->fill[st->fill_len] = '\0';
     asyncio__http_xfer_wake(x);
     return len;
 }
 
-static asyncio_http_stream_t *check_stream(asyncio_http_stream_t *st, const char *who)
+/* The stream a public call names, or NULL with the error raised. */
+static asyncio__http_stream_t *check_stream(asyncio_http_stream_t *handle)
 {
-    if (asyncio__http_in_callback(who))
+    if (asyncio__http_in_callback())
         return NULL;
-    if (!st) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: stream is NULL", who);
-        return NULL;
-    }
-    if (st->magic != ASYNCIO__HTTP_STREAM_MAGIC) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: not a stream (closed already?)", who);
-        return NULL;
-    }
-    return st;
+    return asyncio__handle_check(handle, ASYNCIO__H_HTTP_STREAM, "HTTP stream");
 }
 
-static void stream_free(asyncio_http_stream_t *st)
+static void stream_free(asyncio__http_stream_t *st)
 {
+    asyncio__handle_retire(st->handle);
     if (st->xfer)
         asyncio__http_xfer_put(st->xfer);
     asyncio__http_response_release(st->resp);
     asyncio__free(st->fill);
     asyncio__free(st->give);
-    st->magic = ASYNCIO__HTTP_DEAD_MAGIC;
     asyncio__free(st);
 }
 
 int asyncio_http_stream_open(asyncio_http_session_t *session, const asyncio_http_request_t *req,
                              asyncio_http_stream_t **out)
 {
-    static const char who[] = "asyncio_http_stream_open";
     if (out)
         *out = NULL;
-    asyncio__task_t *task = asyncio__require_task(who);
+    asyncio__task_t *task = asyncio__require_task("ClientSession.request");
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!out)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: out is NULL (the stream must be closed)",
-                                   who);
-    asyncio__http_session_t *s = asyncio__http_session_resolve(session, who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "out is NULL (the stream must be closed)");
+    asyncio__http_session_t *s = asyncio__http_session_resolve(session);
     if (!s)
         return asyncio_error()->code;
-    asyncio_http_stream_t *st = asyncio__calloc(1, sizeof *st);
+    asyncio__http_stream_t *st = asyncio__calloc(1, sizeof *st);
     if (!st)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: out of memory", who);
-    st->magic = ASYNCIO__HTTP_STREAM_MAGIC;
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an HTTP stream");
+    if (!asyncio__handle_give(st, &st->handle, ASYNCIO__H_HTTP_STREAM))
+        return ASYNCIO_ENOMEM; /* st freed */
     st->limit = s->stream_buffer;
     int rc;
     asyncio__http_xfer_t *x = asyncio__http_xfer_get(s);
@@ -97,36 +91,36 @@ int asyncio_http_stream_open(asyncio_http_session_t *session, const asyncio_http
     }
     st->xfer = x;
     x->stream = st;
-    if ((rc = asyncio__http_xfer_setup(x, req, true, who)) || (rc = asyncio__http_xfer_start(x)))
+    if ((rc = asyncio__http_xfer_setup(x, req, true)) || (rc = asyncio__http_xfer_start(x)))
         goto fail;
     while (!x->headers_done && !x->done)
         if ((rc = asyncio__http_xfer_wait(task, x)))
             goto fail;
-    if ((rc = asyncio__http_xfer_raise(x, who)))
+    if ((rc = asyncio__http_xfer_raise(x)))
         goto fail;
     if (!(st->resp = asyncio__http_response_make(x, false))) {
         rc = ASYNCIO_ENOMEM;
         goto fail;
     }
     asyncio__http_response_pin(st->resp);
-    *out = st;
+    *out = st->handle;
     return 0;
 fail:
     stream_free(st);
     return rc;
 }
 
-const asyncio_http_response_t *asyncio_http_stream_response(asyncio_http_stream_t *st)
+const asyncio_http_response_t *asyncio_http_stream_response(asyncio_http_stream_t *handle)
 {
-    if (!st || st->magic != ASYNCIO__HTTP_STREAM_MAGIC)
-        return NULL;
-    return st->resp;
+    asyncio__http_stream_t *st =
+        asyncio__handle_check(handle, ASYNCIO__H_HTTP_STREAM, "HTTP stream");
+    return st ? st->resp : NULL;
 }
 
 /* Hands the reader what curl wrote: the buffers swap, so the give buffer
- * holds the new bytes and curl fills the emptied one.  A transfer paused
- * for want of room goes on now. */
-static void swap_buffers(asyncio_http_stream_t *st)
+ * holds the new bytes (and the NUL after them) and curl fills the emptied
+ * one.  A transfer paused for want of room goes on now. */
+static void swap_buffers(asyncio__http_stream_t *st)
 {
     asyncio__http_xfer_t *x = st->xfer;
     char *b = st->give;
@@ -160,17 +154,20 @@ static void abort_transfer(asyncio__http_xfer_t *x)
 }
 
 /* Makes the give buffer hold unread bytes, or finds the end: 0 with
- * give_off < give_len, or 0 with nothing at the end of the body. */
-static int fill_give(asyncio_http_stream_t *st, const char *who)
+ * give_off < give_len, or 0 with nothing at the end of the body.  op is
+ * the aiohttp call the caller stands for ("StreamReader.read"), for the
+ * messages. */
+static int fill_give(asyncio__http_stream_t *st, const char *op)
 {
     if (st->give_off < st->give_len)
         return 0;
-    asyncio__task_t *task = asyncio__require_task(who);
+    asyncio__task_t *task = asyncio__require_task(op);
     if (!task)
         return ASYNCIO_ERUNTIME;
-    if (st->reading)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: another task is reading this stream",
-                                   who);
+    if (st->reading) /* aiohttp's StreamReader says the same */
+        return asyncio__raise_code(
+            ASYNCIO_ERUNTIME,
+            "%s() called while another coroutine is already waiting for incoming data", op);
     asyncio__http_xfer_t *x = st->xfer;
     for (;;) {
         if (st->fill_len) {
@@ -178,7 +175,7 @@ static int fill_give(asyncio_http_stream_t *st, const char *who)
             return 0;
         }
         if (x->done) {
-            int rc = asyncio__http_xfer_raise(x, who);
+            int rc = asyncio__http_xfer_raise(x);
             if (rc == 0 && !st->finished) {
                 st->finished = true;
                 asyncio__http_response_timings(x, st->resp);
@@ -195,22 +192,26 @@ static int fill_give(asyncio_http_stream_t *st, const char *who)
     }
 }
 
-int asyncio_http_stream_read(asyncio_http_stream_t *st, void *buf, size_t cap, size_t *n)
+int asyncio_http_stream_read(asyncio_http_stream_t *handle, void *buf, size_t cap, size_t *n)
 {
-    static const char who[] = "asyncio_http_stream_read";
     if (n)
         *n = 0;
-    if (!check_stream(st, who))
+    asyncio__http_stream_t *st = check_stream(handle);
+    if (!st)
         return asyncio_error()->code;
-    if (!buf || !cap)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: buf is NULL or cap is 0", who);
-    int rc = fill_give(st, who);
+    if (!buf)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "buf is NULL");
+    if (!cap)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "cap is 0");
+    int rc = fill_give(st, "StreamReader.read");
     if (rc)
         return rc;
     size_t k = st->give_len - st->give_off;
     if (k > cap)
         k = cap;
     memcpy(buf, st->give + st->give_off, k);
+    if (k < cap)
+        ((char *)buf)[k] = '\0';
     st->give_off += k;
     st->resp->body_len += k;
     if (n)
@@ -218,16 +219,16 @@ int asyncio_http_stream_read(asyncio_http_stream_t *st, void *buf, size_t cap, s
     return 0;
 }
 
-int asyncio_http_stream_read_chunk(asyncio_http_stream_t *st, const void **data, size_t *len)
+int asyncio_http_stream_read_chunk(asyncio_http_stream_t *handle, const void **data, size_t *len)
 {
-    static const char who[] = "asyncio_http_stream_read_chunk";
     if (data)
         *data = NULL;
     if (len)
         *len = 0;
-    if (!check_stream(st, who))
+    asyncio__http_stream_t *st = check_stream(handle);
+    if (!st)
         return asyncio_error()->code;
-    int rc = fill_give(st, who);
+    int rc = fill_give(st, "StreamReader.readany");
     if (rc)
         return rc;
     size_t k = st->give_len - st->give_off;
@@ -240,22 +241,23 @@ int asyncio_http_stream_read_chunk(asyncio_http_stream_t *st, const void **data,
     return 0;
 }
 
-void asyncio_http_stream_close(asyncio_http_stream_t *st)
+void asyncio_http_stream_close(asyncio_http_stream_t *handle)
 {
-    static const char who[] = "asyncio_http_stream_close";
+    if (!handle)
+        return;
+    asyncio__http_stream_t *st = check_stream(handle);
     if (!st)
         return;
-    if (!check_stream(st, who))
-        return;
     if (st->reading) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: a task is suspended reading this stream", who);
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "cannot close an HTTP stream a task is reading");
         return;
     }
     stream_free(st);
 }
 
-void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *pauses)
+void asyncio__http_stream_stats(asyncio_http_stream_t *handle, size_t *bytes, long *pauses)
 {
+    asyncio__http_stream_t *st = asyncio__handle_get(handle, ASYNCIO__H_HTTP_STREAM);
     *bytes = st->fill_cap + st->give_cap;
     *pauses = st->pauses;
 }

@@ -82,16 +82,22 @@ async def main():
             print("refused ClientError", isinstance(e, aiohttp.ClientError))
         try:
             await s.get("ftp://127.0.0.1/")
-        except Exception as e:  # aiohttp 3.8: AssertionError; 3.10: a ValueError
+        except Exception as e:
+            # aiohttp 3.8: AssertionError; 3.10: NonHttpUrlClientError, its
+            # message the URL.  casyncio: InvalidURL, as for any URL it
+            # cannot fetch.
             print("bad scheme", type(e).__name__)
-        # Malformed URLs: InvalidURL, a ValueError (casyncio: ValueError).
-        # yarl takes "http://exa mple.com/" and fails to resolve it; curl's
-        # parser, and so casyncio, refuse it as a bad host name.
-        for u in ["http://[::1", "http:///path", "http://127.0.0.1:99999/"]:
+        # Malformed URLs, the empty one too: InvalidURL, a ValueError
+        # (casyncio: the same type, "InvalidURL", a ValueError).  aiohttp
+        # 3.10 words it "URL - description"; casyncio gives curl's reason
+        # as the description.  yarl takes "http://exa mple.com/" and fails
+        # to resolve it; curl's parser, and so casyncio, refuse it as a bad
+        # host name.
+        for u in ["http://[::1", "http:///path", "http://127.0.0.1:99999/", ""]:
             try:
                 await s.get(u)
             except aiohttp.InvalidURL as e:
-                print("bad url ValueError", isinstance(e, ValueError))
+                print("bad url InvalidURL, a ValueError", isinstance(e, ValueError), repr(str(e)))
         async with s.get(base + "/hello") as r:
             chunks = [c async for c in r.content.iter_chunked(4)]
             print("stream", b"".join(chunks))
