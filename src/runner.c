@@ -45,13 +45,13 @@ static void cancel_all_tasks(asyncio_loop_t *loop)
     asyncio__free(tasks);
 }
 
-int asyncio_run(asyncio_coro_fn main, void *arg, void **result)
+static int run(asyncio_coro_fn main, void *arg, void **result)
 {
     if (asyncio__tls.running)
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "asyncio_run() cannot be called from a running event loop");
+                                   "asyncio.run() cannot be called from a running event loop");
     if (!main)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_run: main is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "main is NULL");
     asyncio_loop_t *outer = asyncio__tls.current;
     asyncio_loop_t *loop = asyncio_loop_new();
     if (!loop)
@@ -87,4 +87,10 @@ int asyncio_run(asyncio_coro_fn main, void *arg, void **result)
     /* main may have closed the loop that was current before. */
     asyncio__tls.current = outer && asyncio__loop_live(outer) ? outer : NULL;
     return rc;
+}
+
+int asyncio_run(asyncio_coro_fn main, void *arg, void **result)
+{
+    int rc = run(main, arg, result);
+    return rc < 0 ? asyncio__out_fail(rc, result) : rc;
 }

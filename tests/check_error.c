@@ -1197,10 +1197,10 @@ static void *call_main(void *arg)
     ck_assert_int_eq(asyncio_call(sleeps_then_returns, (void *)(intptr_t)5, &res), 0);
     ck_assert_ptr_eq(res, (void *)(intptr_t)5);
 
-    /* exception left raised, result untouched */
+    /* exception left raised, result NULL */
     res = (void *)(intptr_t)99;
     ck_assert_int_eq(asyncio_call(raise_value, (void *)(intptr_t)4, &res), ASYNCIO_EVALUE);
-    ck_assert_ptr_eq(res, (void *)(intptr_t)99);
+    ck_assert_ptr_null(res);
     assert_raised_msg(ASYNCIO_EVALUE, "ValueError", "bad 4");
 
     /* prior error restored on success */
@@ -1233,8 +1233,8 @@ START_TEST(test_call_outside_task)
 {
     void *res = (void *)(intptr_t)3;
     ck_assert_int_eq(asyncio_call(ret_arg, NULL, &res), ASYNCIO_ERUNTIME);
-    ck_assert_ptr_eq(res, (void *)(intptr_t)3);
-    assert_raised_msg(ASYNCIO_ERUNTIME, "RuntimeError", NULL);
+    ck_assert_ptr_null(res);
+    assert_raised_msg(ASYNCIO_ERUNTIME, "RuntimeError", "no running event loop");
     asyncio_error_clear();
 }
 END_TEST
@@ -1247,7 +1247,8 @@ static void *call_null_main(void *arg)
     ck_assert_int_lt(rc, 0);
     ck_assert_ptr_nonnull(asyncio_error());
     ck_assert_int_eq(asyncio_error()->code, rc);
-    ck_assert_ptr_eq(res, (void *)(intptr_t)3);
+    ck_assert_str_eq(asyncio_error()->message, "fn is NULL");
+    ck_assert_ptr_null(res);
     asyncio_error_clear();
     return NULL;
 }
@@ -1456,6 +1457,327 @@ START_TEST(test_debug_reports_resurfaced_error)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * The conventions of casyncio.h for the calls of this library's core,
+ * combinators, synchronisation and threads: a failing call sets every
+ * out-parameter it was given to NULL (or false), however early it fails,
+ * and its message reads as Python's, never naming a C function.
+ * --------------------------------------------------------------------- */
+
+#define SENTINEL ((void *)1)
+
+/* The call failed with this type and message (NULL: any message), its
+ * out-parameter came back NULL, and no message names a C function; drops
+ * what it raised. */
+#define assert_failed_out(rc_, out_, type_, msg_)                                                  \
+    do {                                                                                           \
+        int r_ = (rc_);                                                                            \
+        ck_assert_int_lt(r_, 0);                                                                   \
+        ck_assert_ptr_null(out_);                                                                  \
+        assert_failed(r_, (type_), (msg_));                                                        \
+    } while (0)
+
+static void assert_failed(int rc, const char *type, const char *msg)
+{
+    const asyncio_error_t *e = asyncio_error();
+    ck_assert_msg(e != NULL, "no error raised, expected %s", type);
+    ck_assert_int_eq(e->code, rc);
+    ck_assert_str_eq(e->type, type);
+    if (msg)
+        ck_assert_str_eq(e->message, msg);
+    ck_assert_msg(!strstr(e->message, "asyncio_"), "a C name in: %s", e->message);
+    tu_clear_all();
+}
+
+static void conv_handle_cb(void *arg)
+{
+    (void)arg;
+}
+
+static void *conv_nested_run(void *arg)
+{
+    (void)arg;
+    void *r = SENTINEL;
+    assert_failed_out(asyncio_run(ret_arg, NULL, &r), r, "RuntimeError",
+                      "asyncio.run() cannot be called from a running event loop");
+    return NULL;
+}
+
+START_TEST(test_out_params_outside_tasks)
+{
+    void *r = SENTINEL;
+    assert_failed_out(asyncio_run(NULL, NULL, &r), r, "ValueError", "main is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_run(raise_value, (void *)(intptr_t)1, &r), r, "ValueError", "bad 1");
+    ck_assert_int_eq(asyncio_run(conv_nested_run, NULL, NULL), 0);
+
+    asyncio_loop_t *loop = asyncio_loop_new();
+    asyncio_future_t *pending = asyncio_future_new();
+    asyncio_future_t *failed = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_exception(failed, "ValueError", "boom"), 0);
+    asyncio_future_t *fs[2] = {pending, failed};
+
+    r = SENTINEL;
+    assert_failed_out(asyncio_loop_run_until_complete(NULL, pending, &r), r, "RuntimeError",
+                      "Event loop is closed");
+    r = SENTINEL;
+    assert_failed_out(asyncio_loop_run_until_complete(loop, NULL, &r), r, "ValueError",
+                      "fut is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_loop_run_until_complete(loop, failed, &r), r, "ValueError", "boom");
+    r = SENTINEL;
+    assert_failed_out(asyncio_result(NULL, &r), r, "ValueError", "fut is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_result(pending, &r), r, "InvalidStateError", "Result is not ready.");
+    r = SENTINEL;
+    assert_failed_out(asyncio_result(failed, &r), r, "ValueError", "boom");
+
+    /* Suspending calls, outside any task. */
+    r = SENTINEL;
+    assert_failed_out(asyncio_await(pending, &r), r, "RuntimeError", "no running event loop");
+    r = SENTINEL;
+    assert_failed_out(asyncio_wait_for(pending, 1, &r), r, "RuntimeError", "no running event loop");
+    r = SENTINEL;
+    assert_failed_out(asyncio_call(ret_arg, NULL, &r), r, "RuntimeError", "no running event loop");
+    r = SENTINEL;
+    assert_failed_out(asyncio_to_thread(ret_arg, NULL, &r), r, "RuntimeError",
+                      "no running event loop");
+    void *results[2] = {SENTINEL, SENTINEL};
+    assert_failed(asyncio_gather(fs, 2, results, 0), "RuntimeError", "no running event loop");
+    ck_assert(!results[0] && !results[1]);
+    bool done[2] = {true, true};
+    assert_failed(asyncio_wait(fs, 2, ASYNCIO_NO_TIMEOUT, ASYNCIO_ALL_COMPLETED, done),
+                  "RuntimeError", "no running event loop");
+    ck_assert(!done[0] && !done[1]);
+    asyncio_as_completed_t *it = asyncio_as_completed(fs, 2, ASYNCIO_NO_TIMEOUT);
+    asyncio_future_t *d = SENTINEL;
+    assert_failed_out(asyncio_as_completed_next(it, &d), d, "RuntimeError",
+                      "no running event loop");
+    asyncio_as_completed_free(it);
+
+    /* Queues. */
+    asyncio_queue_t *q = asyncio_queue_new(0);
+    r = SENTINEL;
+    assert_failed_out(asyncio_queue_get(q, &r), r, "RuntimeError", "no running event loop");
+    r = SENTINEL;
+    assert_failed_out(asyncio_queue_get(NULL, &r), r, "ValueError", "the queue is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_queue_get_nowait(NULL, &r), r, "ValueError", "the queue is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_queue_get_nowait(q, &r), r, "QueueEmpty", NULL);
+    asyncio_queue_shutdown(q, false);
+    r = SENTINEL;
+    assert_failed_out(asyncio_queue_get_nowait(q, &r), r, "QueueShutDown", NULL);
+    asyncio_queue_free(q);
+
+    /* Concurrent futures (the loop is not running: nothing starts). */
+    r = SENTINEL;
+    assert_failed_out(asyncio_cfuture_result(NULL, 0, &r), r, "ValueError",
+                      "the concurrent future is NULL");
+    asyncio_cfuture_t *cf = asyncio_run_coroutine_threadsafe(loop, ret_arg, NULL);
+    r = SENTINEL;
+    assert_failed_out(asyncio_cfuture_result(cf, NAN, &r), r, "ValueError",
+                      "timeout must not be NaN");
+    r = SENTINEL;
+    assert_failed_out(asyncio_cfuture_result(cf, 0, &r), r, "TimeoutError", NULL);
+    ck_assert(asyncio_cfuture_cancel(cf));
+    r = SENTINEL;
+    assert_failed_out(asyncio_cfuture_result(cf, ASYNCIO_NO_TIMEOUT, &r), r, "CancelledError",
+                      NULL);
+    asyncio_cfuture_free(cf);
+
+    asyncio_decref(pending);
+    asyncio_decref(failed);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+}
+END_TEST
+
+static void *conv_thread_fails(void *arg)
+{
+    (void)arg;
+    return asyncio_raise("OSError", "no disk");
+}
+
+static void *conv_in_task_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *self = asyncio_current_task();
+    asyncio_future_t *failed = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_exception(failed, "ValueError", "boom"), 0);
+    asyncio_future_t *cancelled = asyncio_future_new();
+    asyncio_cancel(cancelled, "stop");
+    asyncio_future_t *pending = asyncio_future_new();
+    void *r = SENTINEL;
+
+    assert_failed_out(asyncio_await(self, &r), r, "RuntimeError", NULL);
+    r = SENTINEL;
+    assert_failed_out(asyncio_await(NULL, &r), r, "ValueError", "fut is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_await(failed, &r), r, "ValueError", "boom");
+    r = SENTINEL;
+    assert_failed_out(asyncio_await(cancelled, &r), r, "CancelledError", "stop");
+    r = SENTINEL;
+    assert_failed_out(asyncio_result(cancelled, &r), r, "CancelledError", "stop");
+    r = SENTINEL;
+    assert_failed_out(asyncio_call(NULL, NULL, &r), r, "ValueError", "fn is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_call(raise_value, (void *)(intptr_t)2, &r), r, "ValueError", "bad 2");
+    r = SENTINEL;
+    assert_failed_out(asyncio_wait_for(NULL, 1, &r), r, "ValueError", "fut is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_wait_for(pending, NAN, &r), r, "ValueError",
+                      "timeout must not be NaN");
+    r = SENTINEL;
+    assert_failed_out(asyncio_wait_for(pending, 0, &r), r, "TimeoutError", NULL);
+    r = SENTINEL;
+    assert_failed_out(asyncio_to_thread(NULL, NULL, &r), r, "ValueError", "fn is NULL");
+    r = SENTINEL;
+    assert_failed_out(asyncio_to_thread(conv_thread_fails, NULL, &r), r, "OSError", "no disk");
+    r = SENTINEL;
+    assert_failed_out(asyncio_loop_run_until_complete(asyncio_get_running_loop(), failed, &r), r,
+                      "RuntimeError", "This event loop is already running");
+
+    /* gather: every result slot NULL, whatever failed. */
+    asyncio_future_t *fs[2] = {failed, NULL};
+    void *results[2] = {SENTINEL, SENTINEL};
+    assert_failed(asyncio_gather(fs, 2, results, 0), "ValueError", "futs[1] is NULL");
+    ck_assert(!results[0] && !results[1]);
+    results[0] = results[1] = SENTINEL;
+    assert_failed(asyncio_gather(NULL, 2, results, 0), "ValueError", "futs is NULL");
+    ck_assert(!results[0] && !results[1]);
+    fs[1] = failed;
+    results[0] = results[1] = SENTINEL;
+    assert_failed(asyncio_gather(fs, 2, results, 0), "ValueError", "boom");
+    ck_assert(!results[0] && !results[1]);
+
+    /* wait: every done flag false. */
+    bool done[2] = {true, true};
+    assert_failed(asyncio_wait(NULL, 2, ASYNCIO_NO_TIMEOUT, ASYNCIO_ALL_COMPLETED, done),
+                  "ValueError", "futs is NULL");
+    ck_assert(!done[0] && !done[1]);
+    done[0] = done[1] = true;
+    assert_failed(asyncio_wait(fs, 2, NAN, ASYNCIO_ALL_COMPLETED, done), "ValueError",
+                  "timeout must not be NaN");
+    ck_assert(!done[0] && !done[1]);
+
+    /* as_completed: a next() that raises stores NULL. */
+    asyncio_future_t *d = SENTINEL;
+    assert_failed_out(asyncio_as_completed_next(NULL, &d), d, "ValueError",
+                      "the as_completed iterator is NULL");
+    asyncio_future_t *later = asyncio_future_new();
+    asyncio_as_completed_t *it = asyncio_as_completed(&later, 1, 0);
+    d = SENTINEL;
+    assert_failed_out(asyncio_as_completed_next(it, &d), d, "TimeoutError", NULL);
+    asyncio_as_completed_free(it);
+
+    /* Queues: shut down and empty. */
+    asyncio_queue_t *q = asyncio_queue_new(0);
+    asyncio_queue_shutdown(q, false);
+    r = SENTINEL;
+    assert_failed_out(asyncio_queue_get(q, &r), r, "QueueShutDown", NULL);
+    asyncio_queue_free(q);
+
+    /* A concurrent future of this very loop, waited for on its thread. */
+    asyncio_cfuture_t *cf =
+        asyncio_run_coroutine_threadsafe(asyncio_get_running_loop(), ret_arg, NULL);
+    r = SENTINEL;
+    assert_failed_out(asyncio_cfuture_result(cf, 1, &r), r, "RuntimeError", NULL);
+    asyncio_cfuture_free(cf);
+
+    asyncio_cancel(later, NULL);
+    asyncio_decref(later);
+    asyncio_decref(pending);
+    asyncio_decref(cancelled);
+    asyncio_decref(failed);
+    return NULL;
+}
+
+START_TEST(test_out_params_in_tasks)
+{
+    tu_run_ok(conv_in_task_main, NULL);
+}
+END_TEST
+
+/* Python's words where Python has them; an argument's name where C's
+ * arguments fail. */
+static void *conv_messages_main(void *arg)
+{
+    (void)arg;
+    ck_assert_ptr_null(asyncio_create_task(NULL, NULL));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "fn is NULL");
+    asyncio_task_opts_t opts = {.stack_size = SIZE_MAX};
+    ck_assert_ptr_null(asyncio_create_task_ex(ret_arg, NULL, &opts));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", NULL);
+    assert_failed(asyncio_sleep(NAN), "ValueError", "delay must not be NaN");
+    ck_assert(!asyncio_handle_valid(asyncio_call_later(NULL, NAN, NULL, NULL)));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "fn is NULL");
+    ck_assert(!asyncio_handle_valid(asyncio_call_later(NULL, NAN, conv_handle_cb, NULL)));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "delay must not be NaN");
+    ck_assert(!asyncio_handle_valid(asyncio_call_at(NULL, NAN, conv_handle_cb, NULL)));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "when must not be NaN");
+    ck_assert_ptr_null(asyncio_timeout_enter(NAN));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "delay must not be NaN");
+    ck_assert_ptr_null(asyncio_timeout_at_enter(NAN));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "when must not be NaN");
+    ck_assert_ptr_null(asyncio_as_completed(NULL, 0, NAN));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "timeout must not be NaN");
+    asyncio_future_t *fut = asyncio_future_new();
+    assert_failed(asyncio_task_cancelling(fut), "ValueError", "the future is not a task");
+    assert_failed(asyncio_task_uncancel(NULL), "ValueError", "task is NULL");
+    assert_failed(asyncio_add_done_callback(fut, NULL, NULL), "ValueError", "fn is NULL");
+    assert_failed(asyncio_future_set_error(fut, NULL), "ValueError", "err is NULL");
+    assert_failed(asyncio_future_set_result(asyncio_current_task(), NULL), "RuntimeError",
+                  "Task does not support set_result operation");
+    assert_failed(asyncio_call_soon_threadsafe(asyncio_get_running_loop(), NULL, NULL),
+                  "ValueError", "fn is NULL");
+    assert_failed(asyncio_call_soon_threadsafe(NULL, conv_handle_cb, NULL), "RuntimeError",
+                  "loop is NULL");
+    ck_assert_ptr_null(asyncio_run_coroutine_threadsafe(NULL, ret_arg, NULL));
+    assert_failed(ASYNCIO_ERUNTIME, "RuntimeError", "loop is NULL");
+    ck_assert_ptr_null(asyncio_run_in_executor(NULL, NULL, NULL));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "fn is NULL");
+    ck_assert_ptr_null(asyncio_priority_queue_new(0, NULL));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "cmp is NULL");
+    asyncio_condition_t *cond = asyncio_condition_new(NULL);
+    assert_failed(asyncio_condition_wait_for(cond, NULL, NULL), "ValueError", "pred is NULL");
+    asyncio_condition_free(cond);
+    ck_assert_ptr_null(asyncio_raise_error(NULL));
+    assert_failed(ASYNCIO_EVALUE, "ValueError", "err is NULL");
+    assert_failed(asyncio_set_allocator(malloc, realloc, calloc, free), "RuntimeError",
+                  "the allocator cannot change while a loop exists");
+    asyncio_decref(fut);
+    return NULL;
+}
+
+/* On the loop's thread, outside its tasks. */
+static void conv_in_callback(void *arg)
+{
+    assert_failed(asyncio_sleep(0), "RuntimeError", "no running task");
+    ck_assert_ptr_null(asyncio_timeout_enter(1));
+    assert_failed(ASYNCIO_ERUNTIME, "RuntimeError", "Timeout should be used inside a task");
+    ck_assert_ptr_null(asyncio_taskgroup_enter());
+    assert_failed(ASYNCIO_ERUNTIME, "RuntimeError", "TaskGroup cannot determine the parent task");
+    ck_assert_int_eq(asyncio_future_set_result(arg, NULL), 0);
+}
+
+START_TEST(test_messages)
+{
+    tu_run_ok(conv_messages_main, NULL);
+    asyncio_loop_t *loop = asyncio_loop_new();
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(loop, conv_in_callback, f)));
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, f, NULL), 0);
+    asyncio_decref(f);
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    assert_failed(asyncio_set_allocator(malloc, realloc, NULL, free), "ValueError",
+                  "calloc_fn is NULL");
+    ck_assert_ptr_null(asyncio_timeout_enter(1));
+    assert_failed(ASYNCIO_ERUNTIME, "RuntimeError", "no running event loop");
+    ck_assert_ptr_null(asyncio_taskgroup_enter());
+    assert_failed(ASYNCIO_ERUNTIME, "RuntimeError", "no running event loop");
+}
+END_TEST
+
 Suite *error_suite(void)
 {
     Suite *s = suite_create("error");
@@ -1524,6 +1846,14 @@ Suite *error_suite(void)
     tcase_add_test(tc, test_caught_error_survives_other_tasks);
     tcase_add_test(tc, test_call_outside_task);
     tcase_add_test(tc, test_call_null_fn);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("conventions");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_out_params_outside_tasks);
+    tcase_add_test(tc, test_out_params_in_tasks);
+    tcase_add_test(tc, test_messages);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /*
  * Handles of the objects a caller frees (locks, events, conditions,
- * semaphores, barriers, queues, timeout scopes, HTTP sessions, processes,
- * concurrent futures): a freed handle is refused, freeing it again does
+ * semaphores, barriers, queues, timeout scopes, task groups, as_completed
+ * iterators, HTTP sessions, processes, concurrent futures): a freed handle
+ * is refused, freeing it again does
  * nothing, and a new object made after the free (which may reuse the
  * memory and the table slot) is never reached through the old handle.
  * Under AddressSanitizer these tests also prove that no call reads the
@@ -213,6 +214,80 @@ static void *loop_objects_main(void *arg)
     return NULL;
 }
 
+static void *child(void *arg)
+{
+    return arg;
+}
+
+/* The combinators' objects: as_completed iterators (ValueError, as the
+ * sync primitives) and task groups (RuntimeError, as timeout scopes). */
+static void *combinator_objects_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_result(f, IP(1)), 0);
+
+    /* as_completed: a double free is refused, a next() after the free too,
+     * and neither reaches the iterator made since. */
+    asyncio_as_completed_t *it = asyncio_as_completed(&f, 1, ASYNCIO_NO_TIMEOUT);
+    ck_assert_ptr_nonnull(it);
+    asyncio_as_completed_free(it);
+    asyncio_as_completed_t *it2 = asyncio_as_completed(&f, 1, ASYNCIO_NO_TIMEOUT);
+    ck_assert_ptr_nonnull(it2);
+    ck_assert_ptr_ne(it2, it);
+    asyncio_as_completed_free(it);
+    assert_stale("ValueError");
+    asyncio_future_t *d = (void *)1;
+    ck_assert_int_eq(asyncio_as_completed_next(it, &d), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(d);
+    assert_stale("ValueError");
+    /* A handle of another type is not an iterator. */
+    asyncio_lock_t *l = asyncio_lock_new();
+    ck_assert_int_eq(asyncio_as_completed_next((asyncio_as_completed_t *)l, &d), ASYNCIO_EVALUE);
+    assert_stale("ValueError");
+    asyncio_lock_free(l);
+    /* The new iterator still yields its future, once. */
+    ck_assert_int_eq(asyncio_as_completed_next(it2, &d), 0);
+    ck_assert_ptr_eq(d, f);
+    ck_assert_int_eq(asyncio_as_completed_next(it2, &d), 0);
+    ck_assert_ptr_null(d);
+    asyncio_as_completed_free(it2);
+    ck_assert_ptr_null(asyncio_error());
+
+    /* Task groups: exit frees; the old handle then names nothing, also
+     * after a new group took the memory. */
+    asyncio_taskgroup_t *tg = asyncio_taskgroup_enter();
+    ck_assert_ptr_nonnull(tg);
+    ck_assert_ptr_nonnull(asyncio_taskgroup_create_task(tg, child, IP(2)));
+    ck_assert_int_eq(asyncio_taskgroup_exit(tg), 0);
+    asyncio_taskgroup_t *tg2 = asyncio_taskgroup_enter();
+    ck_assert_ptr_nonnull(tg2);
+    ck_assert_ptr_ne(tg2, tg);
+    ck_assert_int_eq(asyncio_taskgroup_exit(tg), ASYNCIO_ERUNTIME);
+    assert_stale("RuntimeError");
+    ck_assert_ptr_null(asyncio_taskgroup_create_task(tg, child, IP(3)));
+    assert_stale("RuntimeError");
+    ck_assert_ptr_null(asyncio_taskgroup_create_task((asyncio_taskgroup_t *)f, child, NULL));
+    assert_stale("RuntimeError");
+    /* The new group got no child from the stale handle. */
+    asyncio_future_t *c = asyncio_taskgroup_create_task(tg2, child, IP(4));
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(asyncio_all_tasks(NULL, 0), 2); /* this task and c */
+    ck_assert_int_eq(asyncio_taskgroup_exit(tg2), 0);
+    ck_assert_int_eq(asyncio_taskgroup_exit(tg2), ASYNCIO_ERUNTIME);
+    assert_stale("RuntimeError");
+    asyncio_decref(f);
+    return NULL;
+}
+
+START_TEST(test_combinator_objects)
+{
+    long before = asyncio__handle_count();
+    tu_run_ok(combinator_objects_main, NULL);
+    ck_assert_int_eq(asyncio__handle_count(), before);
+}
+END_TEST
+
 START_TEST(test_loop_objects)
 {
     long before = asyncio__handle_count();
@@ -230,6 +305,7 @@ Suite *handles_suite(void)
     tcase_add_test(tc, test_sync_primitives);
     tcase_add_test(tc, test_reuse_many);
     tcase_add_test(tc, test_loop_objects);
+    tcase_add_test(tc, test_combinator_objects);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -554,7 +554,7 @@ START_TEST(test_run_until_complete_exception)
     soon(loop, set_value_error, f);
     void *v = I2P(1);
     ck_assert_int_eq(asyncio_loop_run_until_complete(loop, f, &v), ASYNCIO_EVALUE);
-    ck_assert_ptr_eq(v, I2P(1));
+    ck_assert_ptr_null(v);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
     ck_assert_str_eq(asyncio_error()->message, "from callback");
     asyncio_error_clear();
@@ -707,9 +707,8 @@ START_TEST(test_close_twice)
     ck_assert_msg(strstr(asyncio_error()->message, "closed") != NULL, "message: %s",
                   asyncio_error()->message);
     asyncio_error_clear();
-    ck_assert_int_eq(asyncio_loop_close(NULL), ASYNCIO_ERUNTIME);
-    assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
-    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_loop_close(NULL), 0); /* NULL is harmless, as for every _close */
+    ck_assert_ptr_null(asyncio_error());
     int not_a_loop[16] = {0};
     ck_assert_int_eq(asyncio_loop_close((asyncio_loop_t *)not_a_loop), ASYNCIO_ERUNTIME);
     asyncio_error_clear();

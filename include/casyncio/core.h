@@ -19,9 +19,10 @@
 /* asyncio.run(main(arg)): creates a loop, runs main as a task named
  * "Task-N", waits for it, cancels the tasks left over and waits for them,
  * shuts the default executor down and closes the loop.  Returns main's
- * status; *result gets its result.  When main raised, the calling thread's
- * indicator holds its exception.  Raises RuntimeError when called while a
- * loop is running in this thread. */
+ * status; *result gets its result, or NULL when the call fails.  When main
+ * raised, the calling thread's indicator holds its exception.  Raises
+ * RuntimeError ("asyncio.run() cannot be called from a running event
+ * loop"), ValueError (main NULL), MemoryError. */
 ASYNCIO_EXTERN int asyncio_run(asyncio_coro_fn main, void *arg, void **result);
 
 /* The loop running in this thread, or NULL.  Borrowed. */
@@ -37,10 +38,11 @@ ASYNCIO_EXTERN asyncio_loop_t *asyncio_get_running_loop(void);
 ASYNCIO_EXTERN asyncio_loop_t *asyncio_loop_new(void);
 
 /* loop.run_until_complete(fut): runs the loop until fut is done and
- * returns its status (*result gets its result; its exception is raised in
- * the calling thread).  RuntimeError if the loop is closed or a loop is
- * already running in this thread, or if the loop was stopped before fut
- * was done. */
+ * returns its status (*result gets its result, NULL on any failure; its
+ * exception is raised in the calling thread).  RuntimeError if the loop is
+ * closed (or not a loop) or a loop is already running in this thread, or
+ * if the loop was stopped before fut was done; ValueError for a NULL fut
+ * or one of another loop. */
 ASYNCIO_EXTERN int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut,
                                                    void **result);
 
@@ -54,9 +56,10 @@ ASYNCIO_EXTERN void asyncio_loop_stop(asyncio_loop_t *loop);
 
 /* loop.close(): frees the loop.  Pending callbacks are dropped; tasks still
  * alive are left unfinished (futures the caller holds stay valid until
- * their last reference goes).  RuntimeError if the loop is running;
- * RuntimeError ("loop is already closed") for a loop closed before or a
- * pointer that is not a live loop. */
+ * their last reference goes).  NULL is harmless (0).  RuntimeError if the
+ * loop is running; RuntimeError ("the loop is already closed (or was never
+ * a loop)") for a loop closed before or a pointer that is not a live
+ * loop. */
 ASYNCIO_EXTERN int asyncio_loop_close(asyncio_loop_t *loop);
 
 /* Monotonic clock of the loop, in seconds (CLOCK_MONOTONIC).  loop may be
@@ -81,14 +84,15 @@ typedef struct asyncio_handle {
 
 /* loop.call_soon(fn, arg): fn(arg) runs in the next loop iteration, FIFO.
  * loop NULL: the running loop.  Returns an invalid handle (see
- * asyncio_handle_valid) and raises RuntimeError (no loop / closed loop),
- * ValueError (fn NULL) or MemoryError. */
+ * asyncio_handle_valid) and raises RuntimeError ("no running event loop",
+ * "Event loop is closed"), ValueError ("fn is NULL") or MemoryError. */
 ASYNCIO_EXTERN asyncio_handle_t asyncio_call_soon(asyncio_loop_t *loop, asyncio_callback_fn fn,
                                                   void *arg);
 
 /* loop.call_later(delay, fn, arg) / loop.call_at(when, fn, arg), times in
- * seconds of asyncio_loop_time().  A negative or NaN delay raises
- * ValueError.  Errors as asyncio_call_soon. */
+ * seconds of asyncio_loop_time().  A negative or NaN delay, or a NaN when,
+ * raises ValueError ("delay must not be NaN").  Errors as
+ * asyncio_call_soon. */
 ASYNCIO_EXTERN asyncio_handle_t asyncio_call_later(asyncio_loop_t *loop, double delay,
                                                    asyncio_callback_fn fn, void *arg);
 ASYNCIO_EXTERN asyncio_handle_t asyncio_call_at(asyncio_loop_t *loop, double when,
@@ -187,7 +191,8 @@ ASYNCIO_EXTERN bool asyncio_done(asyncio_future_t *fut);      /* false for NULL 
 ASYNCIO_EXTERN bool asyncio_cancelled(asyncio_future_t *fut); /* false for NULL */
 
 /* future.result(): 0 and *value, or raises its exception / CancelledError
- * / InvalidStateError ("Result is not ready.").  Marks it retrieved. */
+ * / InvalidStateError ("Result is not ready.") / ValueError ("fut is
+ * NULL"), with *value NULL.  Marks it retrieved. */
 ASYNCIO_EXTERN int asyncio_result(asyncio_future_t *fut, void **value);
 
 /* future.exception(): NULL if it succeeded; its CancelledError if
@@ -256,15 +261,17 @@ ASYNCIO_EXTERN int asyncio_task_uncancel(asyncio_future_t *task);
 ASYNCIO_EXTERN bool asyncio_is_task(asyncio_future_t *fut);
 
 /* `result = await fut`.  Suspends unless fut is already done.  Returns its
- * status: its exception or CancelledError is raised in the caller.
- * Cancelling the caller cancels fut.  Raises RuntimeError outside a task,
- * when a task awaits itself, or for a future of another loop; ValueError
- * for NULL. */
+ * status: its exception or CancelledError is raised in the caller, and
+ * *result is NULL whenever the call fails.  Cancelling the caller cancels
+ * fut.  Raises RuntimeError outside a task (as every suspending call:
+ * "no running event loop", or "no running task" from a callback of a
+ * running loop), when a task awaits itself, or for a future of another
+ * loop; ValueError ("fut is NULL"). */
 ASYNCIO_EXTERN int asyncio_await(asyncio_future_t *fut, void **result);
 
-/* asyncio.sleep(seconds).  Suspends; sleep(0) (or a negative delay) just
- * yields to the other ready tasks.  Raises CancelledError, RuntimeError
- * outside a task, ValueError for NaN. */
-ASYNCIO_EXTERN int asyncio_sleep(double seconds);
+/* asyncio.sleep(delay), in seconds.  Suspends; sleep(0) (or a negative
+ * delay) just yields to the other ready tasks.  Raises CancelledError,
+ * RuntimeError outside a task, ValueError ("delay must not be NaN"). */
+ASYNCIO_EXTERN int asyncio_sleep(double delay);
 
 #endif /* CASYNCIO_CORE_H */

@@ -174,11 +174,11 @@ typedef void (*asyncio_callback_fn)(void *arg);
 
 /* `result = await fn(arg)` inline in the current task (no new task): calls
  * fn, then returns 0 and its result, or the code of the exception it raised
- * (left raised).  An error already raised before the call is set aside
+ * (left raised; *result is then NULL, as for every failure of the call).  An error already raised before the call is set aside
  * while fn runs (fn starts with a clean indicator, as a new coroutine
  * would): it is raised again if fn succeeds, and becomes the context of
  * fn's error if fn fails, so cleanup code may use asyncio_call too.
- * Raises RuntimeError outside a task. */
+ * Raises RuntimeError outside a task, ValueError ("fn is NULL"). */
 ASYNCIO_EXTERN int asyncio_call(asyncio_coro_fn fn, void *arg, void **result);
 
 #endif /* CASYNCIO_ERROR_H */

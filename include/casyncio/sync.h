@@ -39,10 +39,12 @@
  * the top; functions returning bool or size_t then
  * return false / 0).  The *_free functions accept NULL; freeing an object
  * that tasks are still waiting on (or woken and about to return from a
- * wait on) is refused: it raises RuntimeError and leaves the object alive.
+ * wait on) is refused: it raises RuntimeError ("cannot free a Lock that
+ * tasks are waiting on") and leaves the object alive.
  *
  * Suspending calls (acquire, wait, get, put, join) raise RuntimeError
- * outside a task and CancelledError when the task is cancelled while it
+ * outside a task ("no running event loop", or "no running task" from a
+ * loop's callback) and CancelledError when the task is cancelled while it
  * waits; a cancelled call has no effect (no lock taken, no item put or
  * taken).  None of these functions is thread-safe: use them on the loop's
  * thread.  Functions that do not suspend may also be called outside a task
@@ -117,7 +119,7 @@ ASYNCIO_EXTERN int asyncio_condition_wait(asyncio_condition_t *cond);
 /* `await cond.wait_for(lambda: pred(arg))`: returns 0 as soon as pred(arg)
  * is true, calling asyncio_condition_wait until it is.  pred runs with the
  * lock held, in the calling task.  Errors as asyncio_condition_wait, and
- * ValueError for a NULL pred. */
+ * ValueError ("pred is NULL"). */
 ASYNCIO_EXTERN int asyncio_condition_wait_for(asyncio_condition_t *cond, bool (*pred)(void *),
                                               void *arg);
 
@@ -208,11 +210,13 @@ ASYNCIO_EXTERN int asyncio_queue_put(asyncio_queue_t *queue, void *item);
 /* `item = await queue.get()`: suspends while the queue is empty; *item
  * gets the item (item may be NULL to drop it).  Raises QueueShutDown (shut
  * down and empty, or shut down with immediate), CancelledError (no item
- * was taken), RuntimeError. */
+ * was taken), RuntimeError, ValueError.  On failure *item is NULL, which
+ * is also an ordinary item: the return code tells them apart. */
 ASYNCIO_EXTERN int asyncio_queue_get(asyncio_queue_t *queue, void **item);
 
 /* queue.put_nowait(item) / queue.get_nowait(): never suspend.  Raise
- * QueueFull / QueueEmpty, QueueShutDown as put/get, MemoryError (put). */
+ * QueueFull / QueueEmpty, QueueShutDown as put/get, MemoryError (put),
+ * ValueError; a failed get_nowait stores NULL in *item. */
 ASYNCIO_EXTERN int asyncio_queue_put_nowait(asyncio_queue_t *queue, void *item);
 ASYNCIO_EXTERN int asyncio_queue_get_nowait(asyncio_queue_t *queue, void **item);
 

@@ -62,8 +62,8 @@ ASYNCIO_EXTERN asyncio_executor_t *asyncio_executor_new(size_t max_workers);
  * wait, blocks the calling thread until every worker has exited (a job
  * shutting down its own executor does not wait).  Does not suspend: it
  * blocks the loop if called on one.  Calling it again is harmless.
- * Raises ValueError (NULL) or RuntimeError (freed or not an executor).
- * Thread-safe. */
+ * Raises ValueError ("executor is NULL") or RuntimeError ("not a live
+ * executor (freed, or never one)").  Thread-safe. */
 ASYNCIO_EXTERN void asyncio_executor_shutdown(asyncio_executor_t *executor, bool wait,
                                               bool cancel_futures);
 
@@ -100,8 +100,9 @@ ASYNCIO_EXTERN asyncio_future_t *asyncio_run_in_executor_ex(asyncio_executor_t *
 /* `result = await asyncio.to_thread(fn, arg)`: fn(arg) in the default
  * executor.  Suspends.  Returns 0 and its result, or raises what fn
  * raised, CancelledError (the job, if not started, never runs; if
- * running, its result goes to free_result), and the errors of
- * asyncio_run_in_executor. */
+ * running, its result goes to free_result), RuntimeError outside a task,
+ * and the errors of asyncio_run_in_executor; *result is NULL whenever the
+ * call fails. */
 ASYNCIO_EXTERN int asyncio_to_thread(asyncio_blocking_fn fn, void *arg, void **result);
 ASYNCIO_EXTERN int asyncio_to_thread_ex(asyncio_blocking_fn fn, void *arg,
                                         void (*free_result)(void *), void **result);
@@ -127,9 +128,10 @@ ASYNCIO_EXTERN asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_lo
  * the caller's to free), or raises the coroutine's exception (same type
  * and message), CancelledError, TimeoutError (ASYNCIO_ETIMEDOUT: the
  * coroutine keeps running, as in Python; ask again later), ValueError (NULL,
- * freed, NaN timeout), RuntimeError when called on the thread of the
- * loop that runs the coroutine while it is pending (it would wait for
- * itself; a timeout of 0 is allowed).  May be called several times, by
+ * freed, "timeout must not be NaN"), RuntimeError when called on the
+ * thread of the loop that runs the coroutine while it is pending (it would
+ * wait for itself; a timeout of 0 is allowed).  *result is NULL whenever
+ * the call fails, TimeoutError included.  May be called several times, by
  * several threads.  Thread-safe. */
 ASYNCIO_EXTERN int asyncio_cfuture_result(asyncio_cfuture_t *cf, double timeout, void **result);
 

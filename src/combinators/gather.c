@@ -174,24 +174,9 @@ static void undo_callbacks(asyncio_future_t *const *futs, size_t n, size_t upto,
 
 asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n, int flags)
 {
-    if (n && !futs) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_gather: futs is NULL with n = %zu", n);
+    asyncio_loop_t *loop = asyncio__futures_loop(futs, n);
+    if (!loop)
         return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!asyncio__future_check(futs[i], "asyncio_gather"))
-            return NULL;
-        if (futs[i]->loop != futs[0]->loop) {
-            asyncio__raise_code(ASYNCIO_EVALUE,
-                                "asyncio_gather: futures are tied to different event loops");
-            return NULL;
-        }
-    }
-    asyncio_loop_t *loop = n ? futs[0]->loop : asyncio__loop_get();
-    if (!loop || loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_gather: no running event loop");
-        return NULL;
-    }
     asyncio_future_t *outer = asyncio__future_new(loop);
     if (!outer)
         return NULL;
@@ -231,22 +216,31 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
         g->children[i] = asyncio_incref(futs[i]);
     return outer;
 nomem:
-    asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_gather");
+    asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for gather");
     asyncio_decref(outer);
     return NULL;
 }
 
-int asyncio_gather(asyncio_future_t *const *futs, size_t n, void **results, int flags)
+static int gather(asyncio_future_t *const *futs, size_t n, void **results, int flags)
 {
-    if (!asyncio__require_task("asyncio_gather"))
+    if (!asyncio__task_or_raise())
         return ASYNCIO_ERUNTIME;
     asyncio_future_t *outer = asyncio_gather_future(futs, n, flags);
     if (!outer)
-        return asyncio_error() ? asyncio_error()->code : ASYNCIO_ENOMEM;
+        return asyncio_error()->code;
     void **values = NULL;
     int rc = asyncio_await(outer, (void **)&values);
     if (rc == 0 && results && n)
         memcpy(results, values, n * sizeof *results);
     asyncio_decref(outer);
+    return rc;
+}
+
+int asyncio_gather(asyncio_future_t *const *futs, size_t n, void **results, int flags)
+{
+    int rc = gather(futs, n, results, flags);
+    /* Zeroed only now: results may be the very array futs is. */
+    if (rc < 0 && results && n)
+        memset(results, 0, n * sizeof *results);
     return rc;
 }

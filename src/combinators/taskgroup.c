@@ -11,15 +11,14 @@
  * as children are made, so recording one never allocates.
  */
 #include "core/core.h"
+#include "core/handle.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define TASKGROUP_MAGIC 0x76A0u
-
-struct asyncio_taskgroup {
+typedef struct taskgroup {
     asyncio__scope_t scope;
-    uint32_t magic;
+    void *handle; /* what the caller holds (handle.h), retired when the group goes */
     bool exiting, aborting, parent_cancel_requested;
     asyncio_future_t **children; /* every child made, one reference each */
     size_t nchildren, cap;
@@ -27,7 +26,7 @@ struct asyncio_taskgroup {
     asyncio__exc_t **errors; /* room for one per child, plus the body's */
     size_t nerrors;
     asyncio_future_t *on_completed; /* exit waits on it while children run */
-};
+} taskgroup_t;
 
 /* SystemExit and KeyboardInterrupt win over everything else (Python's
  * "base errors"): raised alone, as themselves. */
@@ -37,7 +36,7 @@ static bool is_base_error(const asyncio__exc_t *e)
            asyncio__exc_matches(&e->pub, "KeyboardInterrupt");
 }
 
-static void abort_group(asyncio_taskgroup_t *tg)
+static void abort_group(taskgroup_t *tg)
 {
     tg->aborting = true;
     for (size_t i = 0; i < tg->nchildren; i++)
@@ -47,7 +46,7 @@ static void abort_group(asyncio_taskgroup_t *tg)
 
 static void on_child_done(asyncio_future_t *child, void *arg)
 {
-    asyncio_taskgroup_t *tg = arg;
+    taskgroup_t *tg = arg;
     tg->running--;
     if (tg->on_completed && !tg->running && !asyncio_done(tg->on_completed))
         asyncio__future_finish(tg->on_completed, NULL, NULL);
@@ -72,38 +71,48 @@ static void on_child_done(asyncio_future_t *child, void *arg)
 
 static void close_left_open(asyncio__scope_t *s);
 
-static bool check(asyncio_taskgroup_t *tg, const char *who)
+/* The group an open handle names, else NULL with RuntimeError raised (a
+ * group is gone once exited). */
+static taskgroup_t *open_group(asyncio_taskgroup_t *handle)
 {
-    if (!tg || tg->magic != TASKGROUP_MAGIC) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: not an open TaskGroup", who);
-        return false;
-    }
-    return true;
+    taskgroup_t *tg = asyncio__handle_get(handle, ASYNCIO__H_TASKGROUP);
+    if (!tg)
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "not an open TaskGroup");
+    return tg;
 }
 
 asyncio_taskgroup_t *asyncio_taskgroup_enter(void)
 {
-    asyncio__task_t *task = asyncio__require_task("asyncio_taskgroup_enter");
-    if (!task)
+    asyncio__task_t *task = asyncio__current();
+    if (!task) {
+        /* Python's words: get_running_loop()'s, else the group's own. */
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s",
+                            asyncio__tls.running ? "TaskGroup cannot determine the parent task"
+                                                 : "no running event loop");
         return NULL;
-    asyncio_taskgroup_t *tg = asyncio__calloc(1, sizeof *tg);
+    }
+    taskgroup_t *tg = asyncio__calloc(1, sizeof *tg);
     /* Room for the body's error from the start. */
     asyncio__exc_t **errors = tg ? asyncio__malloc(sizeof *errors) : NULL;
     if (!errors) {
         asyncio__free(tg);
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_taskgroup_enter");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a TaskGroup");
         return NULL;
     }
-    tg->magic = TASKGROUP_MAGIC;
     tg->errors = errors;
+    if (!asyncio__handle_give(tg, &tg->handle, ASYNCIO__H_TASKGROUP)) {
+        asyncio__free(errors);
+        return NULL;
+    }
     asyncio__scope_push(task, &tg->scope, "TaskGroup", close_left_open);
-    return tg;
+    return tg->handle;
 }
 
-asyncio_future_t *asyncio_taskgroup_create_task_ex(asyncio_taskgroup_t *tg, asyncio_coro_fn fn,
+asyncio_future_t *asyncio_taskgroup_create_task_ex(asyncio_taskgroup_t *handle, asyncio_coro_fn fn,
                                                    void *arg, const asyncio_task_opts_t *opts)
 {
-    if (!check(tg, "asyncio_taskgroup_create_task"))
+    taskgroup_t *tg = open_group(handle);
+    if (!tg)
         return NULL;
     if (tg->exiting && !tg->running) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "TaskGroup is finished");
@@ -122,7 +131,7 @@ asyncio_future_t *asyncio_taskgroup_create_task_ex(asyncio_taskgroup_t *tg, asyn
         asyncio__exc_t **errors =
             children ? asyncio__realloc(tg->errors, (cap + 1) * sizeof *errors) : NULL;
         if (!errors) {
-            asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_taskgroup_create_task");
+            asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a TaskGroup's task");
             return NULL;
         }
         tg->errors = errors;
@@ -139,16 +148,15 @@ asyncio_future_t *asyncio_taskgroup_create_task_ex(asyncio_taskgroup_t *tg, asyn
     return t;
 }
 
-asyncio_future_t *asyncio_taskgroup_create_task(asyncio_taskgroup_t *tg, asyncio_coro_fn fn,
+asyncio_future_t *asyncio_taskgroup_create_task(asyncio_taskgroup_t *handle, asyncio_coro_fn fn,
                                                 void *arg)
 {
-    return asyncio_taskgroup_create_task_ex(tg, fn, arg, NULL);
+    return asyncio_taskgroup_create_task_ex(handle, fn, arg, NULL);
 }
 
 /* Waits until every child is done.  A cancellation of the caller meanwhile
  * aborts the group (once) and is kept, to be raised if nothing failed. */
-static void wait_children(asyncio_taskgroup_t *tg, asyncio__task_t *task,
-                          asyncio__exc_t **propagate_cancel)
+static void wait_children(taskgroup_t *tg, asyncio__task_t *task, asyncio__exc_t **propagate_cancel)
 {
     /* A task unwound at loop close cannot wait: its children never run. */
     while (tg->running && !task->unwinding) {
@@ -174,8 +182,9 @@ static void wait_children(asyncio_taskgroup_t *tg, asyncio__task_t *task,
     }
 }
 
-static void free_group(asyncio_taskgroup_t *tg)
+static void free_group(taskgroup_t *tg)
 {
+    asyncio__handle_retire(tg->handle);
     asyncio__scope_remove(&tg->scope);
     for (size_t i = 0; i < tg->nchildren; i++) {
         /* Only after an unwinding at loop close can a child still run. */
@@ -186,14 +195,13 @@ static void free_group(asyncio_taskgroup_t *tg)
         asyncio__exc_free(tg->errors[i]);
     asyncio__free(tg->children);
     asyncio__free(tg->errors);
-    tg->magic = 0;
     asyncio__free(tg);
 }
 
 /* The scope rule: the coroutine returned inside the group. */
 static void close_left_open(asyncio__scope_t *s)
 {
-    asyncio_taskgroup_t *tg = (asyncio_taskgroup_t *)s;
+    taskgroup_t *tg = (taskgroup_t *)s;
     asyncio__exc_t *cancel = NULL;
     tg->exiting = true;
     abort_group(tg);
@@ -209,7 +217,7 @@ static void close_left_open(asyncio__scope_t *s)
 }
 
 /* Picks what exit raises and hands it over; NULL for nothing. */
-static asyncio__exc_t *outcome(asyncio_taskgroup_t *tg, asyncio__exc_t *body_error,
+static asyncio__exc_t *outcome(taskgroup_t *tg, asyncio__exc_t *body_error,
                                asyncio__exc_t *propagate_cancel)
 {
     for (size_t i = 0; i < tg->nerrors; i++)
@@ -232,7 +240,7 @@ static asyncio__exc_t *outcome(asyncio_taskgroup_t *tg, asyncio__exc_t *body_err
     }
     asyncio__exc_t **members = asyncio__malloc(tg->nerrors * sizeof *members);
     if (!members)
-        return asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "TaskGroup");
+        return asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "no memory for an ExceptionGroup");
     memcpy(members, tg->errors, tg->nerrors * sizeof *members);
     char msg[64];
     snprintf(msg, sizeof msg, "unhandled errors in a TaskGroup (%zu sub-exceptions)", tg->nerrors);
@@ -241,14 +249,14 @@ static asyncio__exc_t *outcome(asyncio_taskgroup_t *tg, asyncio__exc_t *body_err
     return asyncio__exc_group(msg, members, n);
 }
 
-int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg)
+int asyncio_taskgroup_exit(asyncio_taskgroup_t *handle)
 {
-    if (!check(tg, "asyncio_taskgroup_exit"))
+    taskgroup_t *tg = open_group(handle);
+    if (!tg)
         return ASYNCIO_ERUNTIME;
     asyncio__task_t *task = asyncio__current();
     if (task != tg->scope.task)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "asyncio_taskgroup_exit: the group belongs to another task");
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the TaskGroup belongs to another task");
     tg->exiting = true;
     /* What the body raised, if anything (Python's exc_type in __aexit__):
      * an error propagating since before the group was entered is not the

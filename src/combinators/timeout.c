@@ -85,9 +85,14 @@ static void close_left_open(asyncio__scope_t *s)
 
 static asyncio_timeout_t *enter(double when, uint64_t deadline_ns, uint64_t now_ns)
 {
-    asyncio__task_t *task = asyncio__require_task("asyncio_timeout_enter");
-    if (!task)
+    asyncio__task_t *task = asyncio__current();
+    if (!task) {
+        /* Python's words: get_running_loop()'s, else the timeout's own. */
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s",
+                            asyncio__tls.running ? "Timeout should be used inside a task"
+                                                 : "no running event loop");
         return NULL;
+    }
     timeout_t *t = asyncio__calloc(1, sizeof *t);
     if (!t || !asyncio__handle_give(t, &t->handle, ASYNCIO__H_TIMEOUT)) {
         if (!t)
@@ -107,7 +112,7 @@ static asyncio_timeout_t *enter(double when, uint64_t deadline_ns, uint64_t now_
 asyncio_timeout_t *asyncio_timeout_at_enter(double when)
 {
     if (isnan(when)) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_enter: the deadline is NaN");
+        asyncio__raise_code(ASYNCIO_EVALUE, "when must not be NaN");
         return NULL;
     }
     return enter(when, deadline_of(when), asyncio__now_ns());
@@ -116,7 +121,7 @@ asyncio_timeout_t *asyncio_timeout_at_enter(double when)
 asyncio_timeout_t *asyncio_timeout_enter(double delay)
 {
     if (isnan(delay)) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_enter: the delay is NaN");
+        asyncio__raise_code(ASYNCIO_EVALUE, "delay must not be NaN");
         return NULL;
     }
     /* The clock is read once: it costs a good part of a scope. */
@@ -148,7 +153,7 @@ void asyncio_timeout_reschedule(asyncio_timeout_t *handle, double when)
         return;
     }
     if (isnan(when)) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_timeout_reschedule: the deadline is NaN");
+        asyncio__raise_code(ASYNCIO_EVALUE, "when must not be NaN");
         return;
     }
     arm_ns(t, when, deadline_of(when), asyncio__now_ns()); /* MemoryError raised on failure */
@@ -173,8 +178,7 @@ int asyncio_timeout_exit(asyncio_timeout_t *handle)
         return ASYNCIO_ERUNTIME;
     asyncio__task_t *task = asyncio__current();
     if (task != t->scope.task)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "asyncio_timeout_exit: the scope belongs to another task");
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the timeout scope belongs to another task");
     if (t->state == EXPIRING) {
         t->state = EXPIRED;
         /* uncancel also withdraws our cancel if it was never delivered.

@@ -8,40 +8,13 @@
  * iterator) and drops it when it runs or is removed.
  */
 #include "core/core.h"
+#include "core/handle.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ helpers */
-
-/* Checks an array of futures for asyncio_wait / as_completed: all live and
- * of one loop.  Returns that loop (NULL after raising). */
-static asyncio_loop_t *check_futures(asyncio_future_t *const *futs, size_t n, const char *who)
-{
-    if (n && !futs) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: futs is NULL with n = %zu", who, n);
-        return NULL;
-    }
-    asyncio_loop_t *loop = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!asyncio__future_check(futs[i], who))
-            return NULL;
-        if (loop && futs[i]->loop != loop) {
-            asyncio__raise_code(ASYNCIO_EVALUE, "%s: futures are tied to different event loops",
-                                who);
-            return NULL;
-        }
-        loop = futs[i]->loop;
-    }
-    if (!loop)
-        loop = asyncio__loop_get();
-    if (!loop || loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
-        return NULL;
-    }
-    return loop;
-}
 
 static int cmp_ptr(const void *a, const void *b)
 {
@@ -55,7 +28,7 @@ static asyncio_future_t **distinct(asyncio_future_t *const *futs, size_t n, size
 {
     asyncio_future_t **u = asyncio__malloc((n ? n : 1) * sizeof *u);
     if (!u) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "watching futures");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for the futures watched");
         return NULL;
     }
     if (n)
@@ -157,10 +130,10 @@ static void on_completion(asyncio_future_t *fut, void *arg)
     asyncio_decref(waiter);
 }
 
-int asyncio_wait(asyncio_future_t *const *futs, size_t n, double timeout,
-                 enum asyncio_return_when return_when, bool *done)
+static int wait_futures(asyncio_future_t *const *futs, size_t n, double timeout,
+                        enum asyncio_return_when return_when, bool *done)
 {
-    asyncio__task_t *t = asyncio__require_task("asyncio_wait");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     if (n == 0)
@@ -169,12 +142,14 @@ int asyncio_wait(asyncio_future_t *const *futs, size_t n, double timeout,
         return asyncio__raise_code(ASYNCIO_EVALUE, "Invalid return_when value: %d",
                                    (int)return_when);
     if (isnan(timeout))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_wait: timeout is NaN");
-    asyncio_loop_t *loop = check_futures(futs, n, "asyncio_wait");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "timeout must not be NaN");
+    asyncio_loop_t *loop = asyncio__futures_loop(futs, n);
     if (!loop)
         return asyncio_error()->code;
     if (loop != t->fut.loop)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_wait: futures of another loop");
+        return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                   "Task '%s' got Future attached to a different loop",
+                                   asyncio__task_name(t));
     size_t count;
     asyncio_future_t **u = distinct(futs, n, &count);
     if (!u)
@@ -204,9 +179,18 @@ int asyncio_wait(asyncio_future_t *const *futs, size_t n, double timeout,
             done[i] = asyncio_done(futs[i]);
 out:
     if (rc == ASYNCIO_ENOMEM)
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_wait");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for wait");
     asyncio_decref(waiter);
     asyncio__free(u);
+    return rc;
+}
+
+int asyncio_wait(asyncio_future_t *const *futs, size_t n, double timeout,
+                 enum asyncio_return_when return_when, bool *done)
+{
+    int rc = wait_futures(futs, n, timeout, return_when, done);
+    if (rc < 0 && done && n)
+        memset(done, 0, n * sizeof *done);
     return rc;
 }
 
@@ -237,15 +221,15 @@ static int outcome_or_timeout(asyncio_future_t *fut, void **result)
     return asyncio__future_outcome(fut, result);
 }
 
-int asyncio_wait_for(asyncio_future_t *fut, double timeout, void **result)
+static int wait_for(asyncio_future_t *fut, double timeout, void **result)
 {
     if (isnan(timeout))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_wait_for: timeout is NaN");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "timeout must not be NaN");
     if (timeout < 0)
         return asyncio_await(fut, result);
-    if (!asyncio__future_check(fut, "asyncio_wait_for"))
+    if (!asyncio__future_check(fut))
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_wait_for");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     if (fut == &t->fut || fut->loop != t->fut.loop)
@@ -288,6 +272,12 @@ int asyncio_wait_for(asyncio_future_t *fut, double timeout, void **result)
     if (rc2)
         return rc2;
     return outcome_or_timeout(fut, result);
+}
+
+int asyncio_wait_for(asyncio_future_t *fut, double timeout, void **result)
+{
+    int rc = wait_for(fut, timeout, result);
+    return rc < 0 ? asyncio__out_fail(rc, result) : rc;
 }
 
 /* ------------------------------------------------------------ shield */
@@ -351,7 +341,7 @@ static const asyncio__future_ops_t shield_ops = {asyncio__future_cancel, shield_
 
 asyncio_future_t *asyncio_shield(asyncio_future_t *inner)
 {
-    if (!asyncio__future_check(inner, "asyncio_shield"))
+    if (!asyncio__future_check(inner))
         return NULL;
     if (inner->state != ASYNCIO__PENDING)
         return asyncio_incref(inner);
@@ -361,7 +351,7 @@ asyncio_future_t *asyncio_shield(asyncio_future_t *inner)
         asyncio__free(sh);
         asyncio_decref(outer);
         if (outer)
-            asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_shield");
+            asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for shield");
         return NULL;
     }
     sh->inner = inner;
@@ -377,11 +367,13 @@ asyncio_future_t *asyncio_shield(asyncio_future_t *inner)
 
 /* ------------------------------------------------------------ as_completed */
 
-#define AS_COMPLETED_MAGIC 0xA5C0u
-
-struct asyncio_as_completed {
-    uint32_t magic;
-    int refs; /* the user's, plus one per callback registered */
+/* The iterator.  Its memory is counted: the user's handle (retired by
+ * asyncio_as_completed_free, which also sets closed), one count per done
+ * callback registered, and one while a next() waits, so a free during
+ * that wait leaves the memory to the waiting call. */
+typedef struct as_completed {
+    void *handle; /* what the caller holds (handle.h) */
+    int refs;
     asyncio_loop_t *loop;
     asyncio_future_t **futs; /* the distinct futures, one reference each */
     size_t n;
@@ -391,10 +383,10 @@ struct asyncio_as_completed {
     size_t timeouts; /* TimeoutErrors still to raise, after the deadline */
     deadline_t deadline;
     asyncio_future_t *waiter; /* a next() waiting */
-    bool closed;
-};
+    bool closed;              /* freed by the user */
+} as_completed_t;
 
-static void it_unref(asyncio_as_completed_t *it)
+static void it_unref(as_completed_t *it)
 {
     if (--it->refs)
         return;
@@ -402,11 +394,10 @@ static void it_unref(asyncio_as_completed_t *it)
         asyncio_decref(it->futs[i]);
     asyncio__free(it->futs);
     asyncio__free(it->queue);
-    it->magic = 0;
     asyncio__free(it);
 }
 
-static void wake_next(asyncio_as_completed_t *it)
+static void wake_next(as_completed_t *it)
 {
     if (it->waiter && it->waiter->state == ASYNCIO__PENDING)
         asyncio__future_finish(it->waiter, NULL, NULL);
@@ -414,7 +405,7 @@ static void wake_next(asyncio_as_completed_t *it)
 
 static void it_on_completion(asyncio_future_t *fut, void *arg)
 {
-    asyncio_as_completed_t *it = arg;
+    as_completed_t *it = arg;
     if (!it->closed && it->pending && !it->timeouts) {
         it->queue[it->tail++] = fut;
         it->pending--;
@@ -425,7 +416,7 @@ static void it_on_completion(asyncio_future_t *fut, void *arg)
     it_unref(it);
 }
 
-static void it_unwatch_all(asyncio_as_completed_t *it)
+static void it_unwatch_all(as_completed_t *it)
 {
     for (size_t i = 0; i < it->n; i++)
         for (int k = asyncio_remove_done_callback(it->futs[i], it_on_completion, it); k > 0; k--)
@@ -434,7 +425,7 @@ static void it_unwatch_all(asyncio_as_completed_t *it)
 
 static void it_on_timeout(void *arg)
 {
-    asyncio_as_completed_t *it = arg;
+    as_completed_t *it = arg;
     it->deadline.timer = NULL;
     it_unwatch_all(it);
     it->timeouts = it->pending;
@@ -446,20 +437,25 @@ asyncio_as_completed_t *asyncio_as_completed(asyncio_future_t *const *futs, size
                                              double timeout)
 {
     if (isnan(timeout)) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_as_completed: timeout is NaN");
+        asyncio__raise_code(ASYNCIO_EVALUE, "timeout must not be NaN");
         return NULL;
     }
-    asyncio_loop_t *loop = check_futures(futs, n, "asyncio_as_completed");
+    asyncio_loop_t *loop = asyncio__futures_loop(futs, n);
     if (!loop)
         return NULL;
-    asyncio_as_completed_t *it = asyncio__calloc(1, sizeof *it);
-    size_t count = 0;
-    if (!it || !(it->futs = distinct(futs, n, &count)) ||
-        !(it->queue = asyncio__malloc((count ? count : 1) * sizeof *it->queue)))
-        goto nomem;
-    it->magic = AS_COMPLETED_MAGIC;
+    as_completed_t *it = asyncio__calloc(1, sizeof *it);
+    if (!it) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for as_completed");
+        return NULL;
+    }
+    if (!asyncio__handle_give(it, &it->handle, ASYNCIO__H_AS_COMPLETED))
+        return NULL;
     it->refs = 1;
     it->loop = loop;
+    size_t count = 0;
+    if (!(it->futs = distinct(futs, n, &count)) ||
+        !(it->queue = asyncio__malloc((count ? count : 1) * sizeof *it->queue)))
+        goto nomem;
     for (size_t i = 0; i < count; i++) {
         if (asyncio__add_callback(it->futs[i], it_on_completion, it) != 0) {
             it_unwatch_all(it);
@@ -474,38 +470,31 @@ asyncio_as_completed_t *asyncio_as_completed(asyncio_future_t *const *futs, size
         it_unwatch_all(it);
         goto nomem;
     }
-    return it;
+    return it->handle;
 nomem:
-    if (it && it->refs) {
-        it_unref(it);
-    } else if (it) {
-        asyncio__free(it->futs);
-        asyncio__free(it);
-    }
-    asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_as_completed");
+    asyncio__handle_retire(it->handle);
+    it_unref(it); /* the only count left: the futures it holds go too */
+    asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for as_completed");
     return NULL;
 }
 
-int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **done)
+static int next_done(asyncio_as_completed_t *handle, asyncio_future_t **done)
 {
-    if (!it || it->magic != AS_COMPLETED_MAGIC || it->closed)
-        return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "asyncio_as_completed_next: not an as_completed iterator");
-    asyncio__task_t *t = asyncio__require_task("asyncio_as_completed_next");
+    as_completed_t *it =
+        asyncio__handle_check(handle, ASYNCIO__H_AS_COMPLETED, "as_completed iterator");
+    if (!it)
+        return ASYNCIO_EVALUE;
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     if (it->waiter)
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "asyncio_as_completed_next: another task is waiting on it");
+                                   "another task is waiting on the as_completed iterator");
     for (;;) {
-        if (it->closed) /* freed while this call waited */
-            return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                       "asyncio_as_completed_next: the iterator was freed");
         if (it->head < it->tail) {
             if (done)
-                *done = it->queue[it->head++];
-            else
-                it->head++;
+                *done = it->queue[it->head];
+            it->head++;
             return 0;
         }
         if (it->timeouts) {
@@ -529,14 +518,27 @@ int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **don
             return rc;
         if (closed)
             return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                       "asyncio_as_completed_next: the iterator was freed");
+                                       "the as_completed iterator was freed while waiting");
     }
 }
 
-void asyncio_as_completed_free(asyncio_as_completed_t *it)
+int asyncio_as_completed_next(asyncio_as_completed_t *handle, asyncio_future_t **done)
 {
-    if (!it || it->magic != AS_COMPLETED_MAGIC || it->closed)
+    int rc = next_done(handle, done);
+    if (rc < 0 && done)
+        *done = NULL;
+    return rc;
+}
+
+void asyncio_as_completed_free(asyncio_as_completed_t *handle)
+{
+    if (!handle)
         return;
+    as_completed_t *it =
+        asyncio__handle_check(handle, ASYNCIO__H_AS_COMPLETED, "as_completed iterator");
+    if (!it)
+        return;
+    asyncio__handle_retire(handle);
     it->closed = true;
     deadline_cancel(&it->deadline);
     it_unwatch_all(it);

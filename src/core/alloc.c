@@ -20,10 +20,14 @@ int asyncio_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *
                           void *(*calloc_fn)(size_t, size_t), void (*free_fn)(void *))
 {
     if (!malloc_fn || !realloc_fn || !calloc_fn || !free_fn)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_set_allocator: a function is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s is NULL",
+                                   !malloc_fn    ? "malloc_fn"
+                                   : !realloc_fn ? "realloc_fn"
+                                   : !calloc_fn  ? "calloc_fn"
+                                                 : "free_fn");
     if (atomic_load(&asyncio__live_loops) > 0)
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "asyncio_set_allocator: called while a loop exists");
+                                   "the allocator cannot change while a loop exists");
     malloc_hook = malloc_fn;
     realloc_hook = realloc_fn;
     calloc_hook = calloc_fn;

@@ -48,6 +48,15 @@ extern atomic_int asyncio__live_loops;
 
 /* ---------------------------------------------------------------- errors */
 
+/* A public call failing with rc (< 0) sets its out-parameter to NULL
+ * (casyncio.h, "Out-parameters"); returns rc. */
+static inline int asyncio__out_fail(int rc, void **out)
+{
+    if (out)
+        *out = NULL;
+    return rc;
+}
+
 /* A raised exception: the public part first, its strings and group members
  * owned by the same object. */
 typedef struct asyncio__exc {
@@ -467,10 +476,19 @@ void asyncio__future_set_cancelled(asyncio_future_t *f, asyncio__exc_t *exc);
 /* The CancelledError of a cancelled future (made on first use). */
 asyncio__exc_t *asyncio__future_cancelled_exc(asyncio_future_t *fut);
 /* Raises fut's outcome in the current indicator and returns its code (0 on
- * success, storing the result); marks the exception retrieved. */
+ * success, storing the result; NULL stored on failure); marks the
+ * exception retrieved. */
 int asyncio__future_outcome(asyncio_future_t *fut, void **result);
 int asyncio__add_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
-bool asyncio__future_check(asyncio_future_t *fut, const char *who);
+/* True for a live future; otherwise ValueError ("fut is NULL", "not a
+ * live future") and false. */
+bool asyncio__future_check(asyncio_future_t *fut);
+/* The loop of an array of futures (asyncio_wait, gather, as_completed):
+ * all live and of one loop; for n == 0 the running (or current) loop.
+ * NULL after raising ValueError ("futs is NULL", "futs[2] is NULL",
+ * "futures are tied to different event loops") or RuntimeError ("no
+ * running event loop"). */
+asyncio_loop_t *asyncio__futures_loop(asyncio_future_t *const *futs, size_t n);
 void asyncio__future_release(asyncio_future_t *fut);
 
 /* ---------------------------------------------------------------- tasks */
@@ -508,8 +526,14 @@ int asyncio__task_wait_on(asyncio__task_t *task, asyncio_future_t *fut);
 /* The same for a future private to the caller, which only the task's own
  * cancellation can cancel: returns ASYNCIO_ECANCELLED (raised) then too. */
 int asyncio__task_wait_private(asyncio__task_t *t, asyncio_future_t *fut);
-/* The current task, or NULL after raising RuntimeError for `who`. */
-asyncio__task_t *asyncio__require_task(const char *who);
+/* The current task, or NULL after raising RuntimeError as Python would
+ * for an await there: "no running event loop" when no loop runs in this
+ * thread, "no running task" in a loop's callback. */
+asyncio__task_t *asyncio__task_or_raise(void);
+/* The same for the areas that still pass their function's name, which no
+ * message shows any more (issue 13): net, os and http call
+ * asyncio__task_or_raise() once they drop it, and this goes. */
+asyncio__task_t *asyncio__require_task(const char *ignored);
 bool asyncio__task_cancel(asyncio__task_t *t, const char *msg);
 const char *asyncio__task_name(asyncio__task_t *t);
 

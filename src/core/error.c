@@ -778,7 +778,7 @@ void *asyncio_reraise(void)
 void *asyncio_raise_error(const asyncio_error_t *err)
 {
     if (!err) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_raise_error: error is NULL");
+        asyncio__raise_code(ASYNCIO_EVALUE, "err is NULL");
         return NULL;
     }
     /* `raise e`: what was under e when it was kept is its history now. */

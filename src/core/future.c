@@ -13,24 +13,48 @@
 
 #include <string.h>
 
-bool asyncio__future_check(asyncio_future_t *fut, const char *who)
+bool asyncio__future_check(asyncio_future_t *fut)
 {
-    if (!fut) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: future is NULL", who);
-        return false;
+    if (ASYNCIO__LIKELY(fut && fut->magic == ASYNCIO__FUTURE_MAGIC))
+        return true;
+    asyncio__raise_code(ASYNCIO_EVALUE, "%s", fut ? "not a live future" : "fut is NULL");
+    return false;
+}
+
+asyncio_loop_t *asyncio__futures_loop(asyncio_future_t *const *futs, size_t n)
+{
+    if (n && !futs) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "futs is NULL");
+        return NULL;
     }
-    if (fut->magic != ASYNCIO__FUTURE_MAGIC) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live future", who);
-        return false;
+    asyncio_loop_t *loop = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!futs[i]) {
+            asyncio__raise_code(ASYNCIO_EVALUE, "futs[%zu] is NULL", i);
+            return NULL;
+        }
+        if (!asyncio__future_check(futs[i]))
+            return NULL;
+        if (loop && futs[i]->loop != loop) {
+            asyncio__raise_code(ASYNCIO_EVALUE, "futures are tied to different event loops");
+            return NULL;
+        }
+        loop = futs[i]->loop;
     }
-    return true;
+    if (!loop)
+        loop = asyncio__loop_get();
+    if (!loop || loop->closed) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
+        return NULL;
+    }
+    return loop;
 }
 
 asyncio_future_t *asyncio__future_new(asyncio_loop_t *loop)
 {
     asyncio_future_t *f = asyncio__freelist_get(&loop->free_futures);
     if (!f && !(f = asyncio__malloc(sizeof *f))) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "creating a future");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a future");
         return NULL;
     }
     memset(f, 0, sizeof *f);
@@ -46,7 +70,7 @@ asyncio_future_t *asyncio_future_new(void)
 {
     asyncio_loop_t *loop = asyncio__loop_get();
     if (!loop || loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_future_new: no running event loop");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
         return NULL;
     }
     return asyncio__future_new(loop);
@@ -149,7 +173,7 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
     } else {
         extra_callback_t *x = asyncio__malloc(sizeof *x);
         if (!x)
-            return asyncio__raise_code(ASYNCIO_ENOMEM, "adding a done callback");
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a done callback");
         x->fut = f;
         cb = &x->cb;
         cb->ready.run = run_extra;
@@ -174,19 +198,18 @@ int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
 
 int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
 {
-    if (!asyncio__future_check(fut, "asyncio_add_done_callback"))
+    if (!asyncio__future_check(fut))
         return ASYNCIO_EVALUE;
     if (!fn)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_add_done_callback: fn is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
     if (fut->loop->closed)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "asyncio_add_done_callback: Event loop is closed");
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
     return add_callback(fut, fn, arg, false);
 }
 
 int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
 {
-    if (!asyncio__future_check(fut, "asyncio_remove_done_callback"))
+    if (!asyncio__future_check(fut))
         return ASYNCIO_EVALUE;
     int removed = 0;
     asyncio__callback_t **pp = &fut->cbs;
@@ -259,18 +282,19 @@ int asyncio__future_outcome(asyncio_future_t *f, void **result)
 {
     switch (f->state) {
     case ASYNCIO__PENDING:
-        return asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "Result is not ready.");
+        return asyncio__out_fail(asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "Result is not ready."),
+                                 result);
     case ASYNCIO__CANCELLED: {
         asyncio__exc_t *e = asyncio__exc_dup(asyncio__future_cancelled_exc(f));
         asyncio__raise_exc(e);
-        return e->pub.code;
+        return asyncio__out_fail(e->pub.code, result);
     }
     default:
         f->log_exception = 0;
         if (f->exc) {
             asyncio__exc_t *e = asyncio__exc_dup(f->exc);
             asyncio__raise_exc(e);
-            return e->pub.code;
+            return asyncio__out_fail(e->pub.code, result);
         }
         if (result)
             *result = f->result;
@@ -283,13 +307,14 @@ static const char *state_name(asyncio_future_t *f)
     return f->state == ASYNCIO__CANCELLED ? "CANCELLED" : "FINISHED";
 }
 
-static int settable(asyncio_future_t *fut, const char *who)
+/* Python's checks before completing a future; op names the method for
+ * Python's message about tasks. */
+static int settable(asyncio_future_t *fut, const char *op)
 {
-    if (!asyncio__future_check(fut, who))
+    if (!asyncio__future_check(fut))
         return ASYNCIO_EVALUE;
     if (fut->is_task)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Task does not support %s operation",
-                                   who + sizeof "asyncio_future_" - 1);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Task does not support %s operation", op);
     if (fut->state != ASYNCIO__PENDING)
         return asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "%s: <Future %s>", state_name(fut),
                                    fut->state == ASYNCIO__CANCELLED ? "cancelled" : "finished");
@@ -298,7 +323,7 @@ static int settable(asyncio_future_t *fut, const char *who)
 
 int asyncio_future_set_result(asyncio_future_t *fut, void *value)
 {
-    int rc = settable(fut, "asyncio_future_set_result");
+    int rc = settable(fut, "set_result");
     if (rc)
         return rc;
     asyncio__future_finish(fut, value, NULL);
@@ -307,7 +332,7 @@ int asyncio_future_set_result(asyncio_future_t *fut, void *value)
 
 int asyncio_future_set_exception(asyncio_future_t *fut, const char *type, const char *fmt, ...)
 {
-    int rc = settable(fut, "asyncio_future_set_exception");
+    int rc = settable(fut, "set_exception");
     if (rc)
         return rc;
     if (!type)
@@ -322,11 +347,11 @@ int asyncio_future_set_exception(asyncio_future_t *fut, const char *type, const 
 
 int asyncio_future_set_error(asyncio_future_t *fut, const asyncio_error_t *err)
 {
-    int rc = settable(fut, "asyncio_future_set_error");
+    int rc = settable(fut, "set_exception");
     if (rc)
         return rc;
     if (!err)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_future_set_error: error is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "err is NULL");
     asyncio__future_finish(fut, NULL, asyncio__exc_dup((const asyncio__exc_t *)err));
     return 0;
 }
@@ -335,7 +360,7 @@ int asyncio_future_set_error(asyncio_future_t *fut, const asyncio_error_t *err)
 
 bool asyncio_cancel(asyncio_future_t *fut, const char *msg)
 {
-    if (!asyncio__future_check(fut, "asyncio_cancel"))
+    if (!asyncio__future_check(fut))
         return false;
     if (fut->ops)
         return fut->ops->cancel(fut, msg);
@@ -354,14 +379,14 @@ bool asyncio_cancelled(asyncio_future_t *fut)
 
 int asyncio_result(asyncio_future_t *fut, void **value)
 {
-    if (!asyncio__future_check(fut, "asyncio_result"))
-        return ASYNCIO_EVALUE;
+    if (!asyncio__future_check(fut))
+        return asyncio__out_fail(ASYNCIO_EVALUE, value);
     return asyncio__future_outcome(fut, value);
 }
 
 const asyncio_error_t *asyncio_exception(asyncio_future_t *fut)
 {
-    if (!asyncio__future_check(fut, "asyncio_exception"))
+    if (!asyncio__future_check(fut))
         return NULL;
     if (fut->state == ASYNCIO__PENDING) {
         asyncio__raise_code(ASYNCIO_EINVALIDSTATE, "Exception is not set.");

@@ -277,16 +277,15 @@ static void poll_blocking(asyncio_loop_t *loop)
     uv_run(&loop->uv, UV_RUN_ONCE);
 }
 
-static int run_checks(asyncio_loop_t *loop, const char *who)
+static int run_checks(asyncio_loop_t *loop)
 {
-    if (!asyncio__loop_live(loop))
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed (or not a loop)",
-                                   who);
+    if (!asyncio__loop_live(loop)) /* closed, or never a loop */
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
     if (loop->running)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: This event loop is already running", who);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "This event loop is already running");
     if (asyncio__tls.running)
-        return asyncio__raise_code(
-            ASYNCIO_ERUNTIME, "%s: Cannot run the event loop while another loop is running", who);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                   "Cannot run the event loop while another loop is running");
     return 0;
 }
 
@@ -336,7 +335,7 @@ out:
 
 int asyncio_loop_run_forever(asyncio_loop_t *loop)
 {
-    int rc = run_checks(loop, "asyncio_loop_run_forever");
+    int rc = run_checks(loop);
     if (rc)
         return rc;
     run(loop);
@@ -351,25 +350,29 @@ static void stop_when_done(asyncio_future_t *fut, void *arg)
 
 int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut, void **result)
 {
-    int rc = run_checks(loop, "asyncio_loop_run_until_complete");
+    int rc = run_checks(loop);
     if (rc)
-        return rc;
-    if (!asyncio__future_check(fut, "asyncio_loop_run_until_complete"))
-        return ASYNCIO_EVALUE;
+        return asyncio__out_fail(rc, result);
+    if (!asyncio__future_check(fut))
+        return asyncio__out_fail(ASYNCIO_EVALUE, result);
     if (fut->loop != loop)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_loop_run_until_complete: the future "
-                                                   "belongs to a different loop");
+        return asyncio__out_fail(
+            asyncio__raise_code(ASYNCIO_EVALUE, "The future belongs to a different loop than the "
+                                                "one specified as the loop argument"),
+            result);
     asyncio_incref(fut);
     if (!asyncio_done(fut)) {
         if ((rc = asyncio__add_callback(fut, stop_when_done, loop)) != 0) {
             asyncio_decref(fut);
-            return rc;
+            return asyncio__out_fail(rc, result);
         }
         run(loop);
         asyncio_remove_done_callback(fut, stop_when_done, loop);
     }
     if (!asyncio_done(fut))
-        rc = asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop stopped before Future completed.");
+        rc = asyncio__out_fail(
+            asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop stopped before Future completed."),
+            result);
     else
         rc = asyncio__future_outcome(fut, result);
     asyncio_decref(fut);
@@ -444,12 +447,12 @@ static void run_threadsafe_call(asyncio__ready_t *r)
 int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, void *arg)
 {
     if (!fn)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call_soon_threadsafe: fn is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
     if (!loop)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_call_soon_threadsafe: loop is NULL");
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "loop is NULL");
     threadsafe_call_t *c = asyncio__malloc(sizeof *c);
     if (!c)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_call_soon_threadsafe");
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a callback");
     c->item.ready.run = run_threadsafe_call;
     c->loop = loop;
     c->fn = fn;
@@ -576,7 +579,7 @@ fail0:
     if (rc == ASYNCIO_ENOMEM)
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an event loop");
     else
-        asyncio_raise_uv(rc, "creating a loop");
+        asyncio_raise_uv(rc, NULL);
     return NULL;
 }
 
@@ -691,6 +694,8 @@ static void free_memory(asyncio_loop_t *loop)
 
 int asyncio_loop_close(asyncio_loop_t *loop)
 {
+    if (!loop)
+        return 0; /* as every _free and _close */
     int rc = unregister_loop(loop);
     if (rc)
         return rc;

@@ -39,12 +39,19 @@ static uint64_t next_task_number(void)
     return asyncio__tls.name_next++;
 }
 
-asyncio__task_t *asyncio__require_task(const char *who)
+asyncio__task_t *asyncio__task_or_raise(void)
 {
     asyncio__task_t *t = asyncio__current();
-    if (!t)
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s() called outside a task", who);
+    if (ASYNCIO__UNLIKELY(!t))
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s",
+                            asyncio__tls.running ? "no running task" : "no running event loop");
     return t;
+}
+
+asyncio__task_t *asyncio__require_task(const char *ignored)
+{
+    (void)ignored;
+    return asyncio__task_or_raise();
 }
 
 const char *asyncio__task_name(asyncio__task_t *t)
@@ -293,21 +300,20 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
 {
     asyncio_loop_t *loop = asyncio__loop_get();
     if (!loop) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_create_task: no running event loop");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
         return NULL;
     }
     if (loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_create_task: Event loop is closed");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
         return NULL;
     }
     if (!fn) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_create_task: fn is NULL");
+        asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
         return NULL;
     }
     size_t stack = 0;
     if (opts && opts->stack_size && !(stack = asyncio__stack_round(opts->stack_size))) {
-        asyncio__raise_code(ASYNCIO_EVALUE,
-                            "asyncio_create_task: stack_size %zu is out of range (%zu to %zu)",
+        asyncio__raise_code(ASYNCIO_EVALUE, "stack_size %zu is out of range (%zu to %zu)",
                             opts->stack_size, ASYNCIO_STACK_MIN, ASYNCIO_STACK_MAX);
         return NULL;
     }
@@ -341,7 +347,7 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     schedule_step(t);
     return &t->fut;
 nomem:
-    asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_create_task");
+    asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a task");
     return NULL;
 }
 
@@ -477,24 +483,36 @@ void asyncio__scopes_close(asyncio__task_t *t)
 
 /* ------------------------------------------------------------ suspending */
 
+/* asyncio_await's checks: the current task, or NULL after raising. */
+static asyncio__task_t *awaiter(asyncio_future_t *fut)
+{
+    if (!asyncio__future_check(fut))
+        return NULL;
+    asyncio__task_t *t = asyncio__task_or_raise();
+    if (!t)
+        return NULL;
+    if (fut == &t->fut) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "Task cannot await on itself: <Task '%s'>",
+                            asyncio__task_name(t));
+        return NULL;
+    }
+    if (fut->loop != t->fut.loop) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "Task '%s' got Future attached to a different loop",
+                            asyncio__task_name(t));
+        return NULL;
+    }
+    return t;
+}
+
 int asyncio_await(asyncio_future_t *fut, void **result)
 {
-    if (!asyncio__future_check(fut, "asyncio_await"))
-        return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_await");
+    asyncio__task_t *t = awaiter(fut);
     if (!t)
-        return ASYNCIO_ERUNTIME;
-    if (fut == &t->fut)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Task cannot await on itself: <Task '%s'>",
-                                   asyncio__task_name(t));
-    if (fut->loop != t->fut.loop)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME,
-                                   "Task '%s' got Future attached to a different loop",
-                                   asyncio__task_name(t));
+        return asyncio__out_fail(asyncio_error()->code, result);
     if (fut->state == ASYNCIO__PENDING) {
         int rc = asyncio__task_wait_on(t, fut);
         if (rc)
-            return rc;
+            return asyncio__out_fail(rc, result);
     }
     return asyncio__future_outcome(fut, result);
 }
@@ -506,14 +524,14 @@ static void sleep_done(void *arg)
         asyncio__future_finish(f, NULL, NULL);
 }
 
-int asyncio_sleep(double seconds)
+int asyncio_sleep(double delay)
 {
-    asyncio__task_t *t = asyncio__require_task("asyncio_sleep");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
-    if (isnan(seconds))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_sleep: delay is NaN");
-    if (seconds <= 0) {
+    if (isnan(delay))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "delay must not be NaN");
+    if (delay <= 0) {
         /* sleep(0): go to the back of the ready queue. */
         if (ASYNCIO__UNLIKELY(t->unwinding))
             return refuse_while_unwinding(t);
@@ -526,7 +544,7 @@ int asyncio_sleep(double seconds)
     if (!f)
         return ASYNCIO_ENOMEM;
     uint64_t now = asyncio__now_ns();
-    double d = seconds * 1e9;
+    double d = delay * 1e9;
     uint64_t when = d >= (double)(UINT64_MAX - now) ? UINT64_MAX : now + (uint64_t)d;
     asyncio__timer_t *timer = asyncio__timer_start(loop, when ? when : 1, sleep_done, f);
     if (!timer) {
@@ -570,11 +588,18 @@ bool asyncio__task_cancel(asyncio__task_t *t, const char *msg)
     return true;
 }
 
+/* ValueError for a task argument that is NULL or a plain future. */
+static int not_a_task(asyncio_future_t *task)
+{
+    return asyncio__raise_code(ASYNCIO_EVALUE, "%s",
+                               task ? "the future is not a task" : "task is NULL");
+}
+
 int asyncio_task_cancelling(asyncio_future_t *task)
 {
     asyncio__task_t *t = asyncio__as_task(task);
     if (!t)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_task_cancelling: not a task");
+        return not_a_task(task);
     return t->num_cancels_requested;
 }
 
@@ -592,7 +617,7 @@ int asyncio_task_uncancel(asyncio_future_t *task)
 {
     asyncio__task_t *t = asyncio__as_task(task);
     if (!t)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_task_uncancel: not a task");
+        return not_a_task(task);
     return asyncio__task_uncancel(t);
 }
 
@@ -625,14 +650,17 @@ const char *asyncio_task_get_name(asyncio_future_t *task)
 void asyncio_task_set_name(asyncio_future_t *task, const char *name)
 {
     asyncio__task_t *t = asyncio__as_task(task);
-    if (!t || !name) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_task_set_name: %s is NULL",
-                            t ? "name" : "task");
+    if (!t) {
+        not_a_task(task);
+        return;
+    }
+    if (!name) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "name is NULL");
         return;
     }
     char *copy = asyncio__strdup(name);
     if (!copy) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_task_set_name");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for the task's name");
         return;
     }
     asyncio__free(t->name);
@@ -646,9 +674,9 @@ void asyncio_task_set_name(asyncio_future_t *task, const char *name)
 int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
 {
     if (!fn)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call: fn is NULL");
-    if (!asyncio__require_task("asyncio_call"))
-        return ASYNCIO_ERUNTIME;
+        return asyncio__out_fail(asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL"), result);
+    if (!asyncio__task_or_raise())
+        return asyncio__out_fail(ASYNCIO_ERUNTIME, result);
     /* fn runs with a clean indicator, as a new `await` would; the error
      * that was raised before comes back if fn succeeds, and is the context
      * of fn's error if fn fails. */
@@ -665,7 +693,7 @@ int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
         asyncio__exc_t *failure = asyncio__exc_settle(es->raised);
         es->raised = saved.raised;
         asyncio__raise_exc(failure);
-        return failure->pub.code;
+        return asyncio__out_fail(failure->pub.code, result);
     }
     es->raised = saved.raised;
     if (result)

@@ -174,7 +174,7 @@ asyncio__timer_t *asyncio__timer_start(asyncio_loop_t *loop, uint64_t when_ns,
         return t;
     timer_free(t);
 nomem:
-    asyncio__raise_code(ASYNCIO_ENOMEM, "scheduling a callback");
+    asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a callback");
     return NULL;
 }
 
@@ -203,24 +203,19 @@ void asyncio__timers_drop(asyncio_loop_t *loop)
 
 static const asyncio_handle_t invalid_handle = {NULL, 0};
 
-static asyncio_loop_t *loop_for(asyncio_loop_t *loop, asyncio_callback_fn fn, const char *who)
+static asyncio_loop_t *loop_for(asyncio_loop_t *loop, asyncio_callback_fn fn)
 {
     if (!fn) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: fn is NULL", who);
+        asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
         return NULL;
     }
-    if (!loop) {
-        loop = asyncio__loop_get();
-        if (!loop) {
-            asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
-            return NULL;
-        }
-    } else if (!asyncio__loop_live(loop)) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed (or not a loop)", who);
+    if (!loop && !(loop = asyncio__loop_get())) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
         return NULL;
     }
-    if (loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed", who);
+    /* A loop closed, or never one, as Python's closed loop says. */
+    if (!asyncio__loop_live(loop) || loop->closed) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
         return NULL;
     }
     return loop;
@@ -237,7 +232,7 @@ static asyncio_handle_t schedule(asyncio_loop_t *loop, uint64_t when_ns, asyncio
 
 asyncio_handle_t asyncio_call_soon(asyncio_loop_t *loop, asyncio_callback_fn fn, void *arg)
 {
-    if (!(loop = loop_for(loop, fn, "asyncio_call_soon")))
+    if (!(loop = loop_for(loop, fn)))
         return invalid_handle;
     return schedule(loop, 0, fn, arg);
 }
@@ -257,10 +252,10 @@ static uint64_t deadline_ns(double when)
 asyncio_handle_t asyncio_call_at(asyncio_loop_t *loop, double when, asyncio_callback_fn fn,
                                  void *arg)
 {
-    if (!(loop = loop_for(loop, fn, "asyncio_call_at")))
+    if (!(loop = loop_for(loop, fn)))
         return invalid_handle;
     if (isnan(when)) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call_at: when is NaN");
+        asyncio__raise_code(ASYNCIO_EVALUE, "when must not be NaN");
         return invalid_handle;
     }
     return schedule(loop, deadline_ns(when), fn, arg);
@@ -269,11 +264,14 @@ asyncio_handle_t asyncio_call_at(asyncio_loop_t *loop, double when, asyncio_call
 asyncio_handle_t asyncio_call_later(asyncio_loop_t *loop, double delay, asyncio_callback_fn fn,
                                     void *arg)
 {
-    if (!(loop = loop_for(loop, fn, "asyncio_call_later")))
+    if (!(loop = loop_for(loop, fn)))
         return invalid_handle;
-    if (isnan(delay) || delay < 0) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_call_later: delay must be >= 0, not %g",
-                            delay);
+    if (isnan(delay)) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "delay must not be NaN");
+        return invalid_handle;
+    }
+    if (delay < 0) {
+        asyncio__raise_code(ASYNCIO_EVALUE, "delay must be >= 0, not %g", delay);
         return invalid_handle;
     }
     uint64_t now = asyncio__now_ns();

@@ -86,7 +86,7 @@ asyncio_queue_t *asyncio_priority_queue_new(size_t maxsize,
                                             int (*cmp)(const void *a, const void *b))
 {
     if (!cmp) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_priority_queue_new: cmp is NULL");
+        asyncio__raise_code(ASYNCIO_EVALUE, "cmp is NULL");
         return NULL;
     }
     return queue_new(maxsize, KIND_PRIORITY, cmp);
@@ -107,13 +107,13 @@ static int grow(queue_t *q)
         ncap = q->maxsize > q->cap ? q->maxsize : q->cap + 1;
     size_t esz = q->kind == KIND_PRIORITY ? sizeof(prio_entry_t) : sizeof(void *);
     if (ncap <= q->cap || ncap > SIZE_MAX / esz)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "queue: too many items");
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "too many items for a queue");
     void *mem;
     if (q->kind == KIND_FIFO) {
         /* The ring is unrolled into the new buffer, oldest first. */
         void **n = asyncio__malloc(ncap * esz);
         if (!n)
-            return asyncio__raise_code(ASYNCIO_ENOMEM, "queue: growing to %zu items", ncap);
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for %zu items in a queue", ncap);
         size_t mask = q->cap - 1;
         for (size_t i = 0; i < q->len; i++)
             n[i] = q->u.items[(q->head + i) & mask];
@@ -123,7 +123,7 @@ static int grow(queue_t *q)
     } else {
         mem = asyncio__realloc(q->u.items, ncap * esz);
         if (!mem)
-            return asyncio__raise_code(ASYNCIO_ENOMEM, "queue: growing to %zu items", ncap);
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for %zu items in a queue", ncap);
     }
     q->u.items = mem;
     q->cap = ncap;
@@ -262,8 +262,9 @@ static int get_nowait(queue_t *q, void **item)
 {
     if (ASYNCIO__UNLIKELY(q->len == 0)) {
         if (q->shutdown)
-            return asyncio__raise_code(ASYNCIO_EQUEUESHUTDOWN, "queue is shut down");
-        return asyncio__raise_code(ASYNCIO_EQUEUEEMPTY, "queue is empty");
+            return asyncio__out_fail(
+                asyncio__raise_code(ASYNCIO_EQUEUESHUTDOWN, "queue is shut down"), item);
+        return asyncio__out_fail(asyncio__raise_code(ASYNCIO_EQUEUEEMPTY, "queue is empty"), item);
     }
     void *it = take(q);
     if (item)
@@ -302,7 +303,7 @@ int asyncio_queue_put(asyncio_queue_t *handle, void *item)
     queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
     if (!queue)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_queue_put");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     while (q_full(queue)) {
@@ -318,12 +319,12 @@ int asyncio_queue_put(asyncio_queue_t *handle, void *item)
     return rc;
 }
 
-int asyncio_queue_get(asyncio_queue_t *handle, void **item)
+static int queue_get(asyncio_queue_t *handle, void **item)
 {
     queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
     if (!queue)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_queue_get");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     while (queue->len == 0) {
@@ -334,6 +335,12 @@ int asyncio_queue_get(asyncio_queue_t *handle, void **item)
             return rc;
     }
     return get_nowait(queue, item);
+}
+
+int asyncio_queue_get(asyncio_queue_t *handle, void **item)
+{
+    int rc = queue_get(handle, item);
+    return rc < 0 ? asyncio__out_fail(rc, item) : rc;
 }
 
 int asyncio_queue_put_nowait(asyncio_queue_t *handle, void *item)
@@ -348,7 +355,7 @@ int asyncio_queue_get_nowait(asyncio_queue_t *handle, void **item)
 {
     queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
     if (!queue)
-        return ASYNCIO_EVALUE;
+        return asyncio__out_fail(ASYNCIO_EVALUE, item);
     return get_nowait(queue, item);
 }
 
@@ -371,7 +378,7 @@ int asyncio_queue_join(asyncio_queue_t *handle)
     queue_t *queue = asyncio__handle_check(handle, ASYNCIO__H_QUEUE, "queue");
     if (!queue)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_queue_join");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     if (queue->unfinished == 0)
@@ -459,7 +466,7 @@ void asyncio_queue_free(asyncio_queue_t *handle)
     if (!queue)
         return;
     if (queue->nwaiting) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_queue_free: tasks are still waiting on it");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "cannot free a Queue that tasks are waiting on");
         return;
     }
     asyncio__handle_retire(handle);

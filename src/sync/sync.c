@@ -57,12 +57,13 @@ static bool waiter_got(const asyncio__waiter_t *w)
     return w->fut && w->fut->state == ASYNCIO__FINISHED;
 }
 
-/* A free that would leave waiters pointing at freed memory is refused. */
-static bool refuse_free(const asyncio__waitq_t *q, const char *who)
+/* A free that would leave waiters pointing at freed memory is refused;
+ * what names the type ("Lock"). */
+static bool refuse_free(const asyncio__waitq_t *q, const char *what)
 {
     if (asyncio__waitq_empty(q))
         return false;
-    asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: tasks are still waiting on it", who);
+    asyncio__raise_code(ASYNCIO_ERUNTIME, "cannot free a %s that tasks are waiting on", what);
     return true;
 }
 
@@ -136,7 +137,7 @@ int asyncio_lock_acquire(asyncio_lock_t *handle)
     lock_t *lock = asyncio__handle_check(handle, ASYNCIO__H_LOCK, "lock");
     if (!lock)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_lock_acquire");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     return lock_acquire(lock, t);
@@ -163,7 +164,7 @@ void asyncio_lock_free(asyncio_lock_t *handle)
     if (!handle)
         return;
     lock_t *lock = asyncio__handle_check(handle, ASYNCIO__H_LOCK, "lock");
-    if (!lock || refuse_free(&lock->waiters, "asyncio_lock_free"))
+    if (!lock || refuse_free(&lock->waiters, "Lock"))
         return;
     asyncio__handle_retire(handle);
     asyncio__free(lock);
@@ -195,7 +196,7 @@ int asyncio_event_wait(asyncio_event_t *handle)
     event_t *ev = asyncio__handle_check(handle, ASYNCIO__H_EVENT, "event");
     if (!ev)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_event_wait");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     if (ev->value)
@@ -241,7 +242,7 @@ void asyncio_event_free(asyncio_event_t *handle)
     if (!handle)
         return;
     event_t *ev = asyncio__handle_check(handle, ASYNCIO__H_EVENT, "event");
-    if (!ev || refuse_free(&ev->waiters, "asyncio_event_free"))
+    if (!ev || refuse_free(&ev->waiters, "Event"))
         return;
     asyncio__handle_retire(handle);
     asyncio__free(ev);
@@ -280,7 +281,7 @@ int asyncio_condition_acquire(asyncio_condition_t *handle)
     condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
     if (!cond)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_condition_acquire");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     return lock_acquire(cond->lock, t);
@@ -339,7 +340,7 @@ int asyncio_condition_wait(asyncio_condition_t *handle)
     condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
     if (!cond)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_condition_wait");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     return cond_wait(cond, t);
@@ -351,8 +352,8 @@ int asyncio_condition_wait_for(asyncio_condition_t *handle, bool (*pred)(void *)
     if (!cond)
         return ASYNCIO_EVALUE;
     if (!pred)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_condition_wait_for: pred is NULL");
-    asyncio__task_t *t = asyncio__require_task("asyncio_condition_wait_for");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "pred is NULL");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     while (!pred(arg)) {
@@ -384,14 +385,15 @@ void asyncio_condition_free(asyncio_condition_t *handle)
     if (!handle)
         return;
     condition_t *cond = asyncio__handle_check(handle, ASYNCIO__H_CONDITION, "condition");
-    if (!cond || refuse_free(&cond->waiters, "asyncio_condition_free") ||
-        refuse_free(&cond->own.waiters, "asyncio_condition_free"))
+    if (!cond || refuse_free(&cond->waiters, "Condition") ||
+        refuse_free(&cond->own.waiters, "Condition"))
         return;
     if (cond->inside) {
         /* A cancelled waiter retaking a borrowed lock is in that lock's
          * queue, not ours, but will come back to this condition. */
         asyncio__raise_code(ASYNCIO_ERUNTIME,
-                            "asyncio_condition_free: %zu task(s) still inside wait", cond->inside);
+                            "cannot free a Condition that tasks are waiting on (%zu inside wait)",
+                            cond->inside);
         return;
     }
     asyncio__handle_retire(handle);
@@ -459,7 +461,7 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *handle)
     semaphore_t *sem = asyncio__handle_check(handle, ASYNCIO__H_SEMAPHORE, "semaphore");
     if (!sem)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_semaphore_acquire");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     if (ASYNCIO__LIKELY(!sem_locked(sem))) {
@@ -517,7 +519,7 @@ void asyncio_semaphore_free(asyncio_semaphore_t *handle)
     if (!handle)
         return;
     semaphore_t *sem = asyncio__handle_check(handle, ASYNCIO__H_SEMAPHORE, "semaphore");
-    if (!sem || refuse_free(&sem->waiters, "asyncio_semaphore_free"))
+    if (!sem || refuse_free(&sem->waiters, "Semaphore"))
         return;
     asyncio__handle_retire(handle);
     asyncio__free(sem);
@@ -578,7 +580,7 @@ int asyncio_barrier_wait(asyncio_barrier_t *handle)
     barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
     if (!barrier)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = asyncio__require_task("asyncio_barrier_wait");
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (!t)
         return ASYNCIO_ERUNTIME;
     barrier_t *b = barrier;
@@ -661,7 +663,7 @@ void asyncio_barrier_free(asyncio_barrier_t *handle)
     if (!handle)
         return;
     barrier_t *barrier = asyncio__handle_check(handle, ASYNCIO__H_BARRIER, "barrier");
-    if (!barrier || refuse_free(&barrier->waiters, "asyncio_barrier_free"))
+    if (!barrier || refuse_free(&barrier->waiters, "Barrier"))
         return;
     asyncio__handle_retire(handle);
     asyncio__free(barrier);

@@ -193,7 +193,7 @@ static asyncio_executor_t *executor_new(size_t max_workers, bool loop_made)
     pthread_rwlock_unlock(&registry_lock);
     return ex;
 nomem:
-    asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_executor_new");
+    asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an executor");
     return NULL;
 }
 
@@ -207,17 +207,17 @@ asyncio_executor_t *asyncio_executor_new(size_t max_workers)
 }
 
 /* The executor behind a user's handle, or NULL after raising. */
-static asyncio_executor_t *checked(asyncio_executor_t *ex, const char *who)
+static asyncio_executor_t *checked(asyncio_executor_t *ex)
 {
     if (!ex) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: executor is NULL", who);
+        asyncio__raise_code(ASYNCIO_EVALUE, "executor is NULL");
         return NULL;
     }
     pthread_rwlock_rdlock(&registry_lock);
     bool ok = registered(ex) && ex->magic == EXECUTOR_MAGIC;
     pthread_rwlock_unlock(&registry_lock);
     if (!ok || atomic_load(&ex->user_freed) || ex->loop_made) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: not a live executor (freed?)", who);
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "not a live executor (freed, or never one)");
         return NULL;
     }
     return ex;
@@ -415,7 +415,7 @@ static asyncio_future_t *submit(asyncio_loop_t *loop, asyncio_executor_t *ex,
     asyncio_future_t *fut = j ? asyncio__future_new(loop) : NULL;
     if (!fut) {
         asyncio__free(j);
-        asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_run_in_executor");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a job");
         return NULL;
     }
     j->ex = ex;
@@ -447,7 +447,7 @@ static asyncio_future_t *submit(asyncio_loop_t *loop, asyncio_executor_t *ex,
         if (rc == ASYNCIO_ERUNTIME)
             asyncio__raise_code(rc, "cannot schedule new futures after shutdown");
         else
-            asyncio_raise_uv(rc, "starting a worker thread");
+            asyncio_raise_uv(rc, NULL);
         return NULL;
     }
     asyncio_incref(fut); /* the job's reference */
@@ -459,16 +459,16 @@ asyncio_future_t *asyncio_run_in_executor_ex(asyncio_executor_t *executor, async
 {
     asyncio_loop_t *loop = asyncio__loop_get();
     if (!loop || loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_run_in_executor: no running event loop");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
         return NULL;
     }
     if (!fn) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_run_in_executor: fn is NULL");
+        asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
         return NULL;
     }
     asyncio_executor_t *ex;
     if (executor) {
-        if (!(ex = checked(executor, "asyncio_run_in_executor")))
+        if (!(ex = checked(executor)))
             return NULL;
     } else if (!(ex = loop->executor)) {
         ex = executor_new(asyncio_executor_default_workers(), true);
@@ -488,11 +488,11 @@ asyncio_future_t *asyncio_run_in_executor(asyncio_executor_t *executor, asyncio_
 int asyncio_to_thread_ex(asyncio_blocking_fn fn, void *arg, void (*free_result)(void *),
                          void **result)
 {
-    if (!asyncio__require_task("asyncio_to_thread"))
-        return ASYNCIO_ERUNTIME;
+    if (!asyncio__task_or_raise())
+        return asyncio__out_fail(ASYNCIO_ERUNTIME, result);
     asyncio_future_t *fut = asyncio_run_in_executor_ex(NULL, fn, arg, free_result);
     if (!fut)
-        return asyncio_error() ? asyncio_error()->code : ASYNCIO_ENOMEM;
+        return asyncio__out_fail(asyncio_error()->code, result);
     int rc = asyncio_await(fut, result);
     asyncio_decref(fut);
     return rc;
@@ -535,7 +535,7 @@ static void wait_stopped(asyncio_executor_t *ex)
 
 void asyncio_executor_shutdown(asyncio_executor_t *executor, bool wait, bool cancel_futures)
 {
-    if (!checked(executor, "asyncio_executor_shutdown"))
+    if (!checked(executor))
         return;
     /* Held for the call: another thread may free it while this one waits. */
     pthread_rwlock_rdlock(&registry_lock);
@@ -544,7 +544,7 @@ void asyncio_executor_shutdown(asyncio_executor_t *executor, bool wait, bool can
         ex_ref(executor);
     pthread_rwlock_unlock(&registry_lock);
     if (!live_ex) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_executor_shutdown: not a live executor");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "not a live executor (freed, or never one)");
         return;
     }
     pthread_mutex_lock(&executor->lock);
@@ -559,7 +559,7 @@ void asyncio_executor_free(asyncio_executor_t *executor)
 {
     if (!executor)
         return;
-    asyncio_executor_t *ex = checked(executor, "asyncio_executor_free");
+    asyncio_executor_t *ex = checked(executor);
     if (!ex)
         return;
     pthread_mutex_lock(&ex->lock);
@@ -573,12 +573,11 @@ void asyncio_executor_free(asyncio_executor_t *executor)
 void asyncio_loop_set_default_executor(asyncio_loop_t *loop, asyncio_executor_t *executor)
 {
     if (!asyncio__loop_live(loop) || loop->closed) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME,
-                            "asyncio_loop_set_default_executor: Event loop is closed");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
         return;
     }
     asyncio_executor_t *ex = NULL;
-    if (executor && !(ex = checked(executor, "asyncio_loop_set_default_executor")))
+    if (executor && !(ex = checked(executor)))
         return;
     asyncio_executor_t *old = loop->executor;
     if (ex == old)

@@ -196,11 +196,11 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop, asy
                                                        void *arg, void (*free_result)(void *))
 {
     if (!fn) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_run_coroutine_threadsafe: fn is NULL");
+        asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
         return NULL;
     }
     if (!loop) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_run_coroutine_threadsafe: loop is NULL");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "loop is NULL");
         return NULL;
     }
     asyncio__threads_hook_install(); /* loop close cancels what never started */
@@ -243,13 +243,13 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe(asyncio_loop_t *loop, asynci
     return asyncio_run_coroutine_threadsafe_ex(loop, fn, arg, NULL);
 }
 
-int asyncio_cfuture_result(asyncio_cfuture_t *handle, double timeout, void **result)
+static int cfuture_result(asyncio_cfuture_t *handle, double timeout, void **result)
 {
     cfuture_t *cf = asyncio__handle_check(handle, ASYNCIO__H_CFUTURE, "concurrent future");
     if (!cf)
         return ASYNCIO_EVALUE;
     if (isnan(timeout))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_cfuture_result: timeout is NaN");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "timeout must not be NaN");
     struct timespec deadline;
     if (timeout >= 0) {
         clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -292,15 +292,21 @@ int asyncio_cfuture_result(asyncio_cfuture_t *handle, double timeout, void **res
     pthread_mutex_unlock(&cf->lock);
     cf_release(cf);
     if (rc == ASYNCIO_ERUNTIME)
-        return asyncio__raise_code(rc, "asyncio_cfuture_result: called on the thread of the loop "
+        return asyncio__raise_code(rc, "cannot wait for the result on the thread of the loop "
                                        "that runs the coroutine (it would wait for itself)");
     if (rc == ASYNCIO_ETIMEDOUT)
-        return asyncio__raise_code(rc, "asyncio_cfuture_result: timed out after %g s", timeout);
+        return asyncio__raise_code(rc, "timed out after %g s", timeout);
     if (exc) {
         asyncio__raise_exc(exc);
         return exc->pub.code;
     }
     return 0;
+}
+
+int asyncio_cfuture_result(asyncio_cfuture_t *handle, double timeout, void **result)
+{
+    int rc = cfuture_result(handle, timeout, result);
+    return rc < 0 ? asyncio__out_fail(rc, result) : rc;
 }
 
 bool asyncio_cfuture_cancel(asyncio_cfuture_t *handle)
