@@ -54,12 +54,12 @@
  * as_completed iterators, HTTP sessions and streams, streams, servers,
  * transports, files, processes, concurrent futures) is given out as a
  * handle, not an address: a handle names its object until the object is
- * freed, and never again.  A call with a freed handle (a double
- * free, a use after free) is refused with the error its function documents
- * for a dead object (ValueError "not a live lock (freed, or never one)",
- * RuntimeError for sessions and timeout scopes) without touching freed
- * memory, and it never reaches a newer object, even one that reuses the
- * memory: a handle carries a 32-bit generation.  Checking one costs a
+ * freed, and never again.  A call with a freed handle (a double free, a
+ * use after free) is refused with the error its function documents for a
+ * dead object (ValueError "not a live lock (freed, or never one)";
+ * RuntimeError for HTTP sessions, timeout scopes and task groups) without
+ * touching freed memory, and it never reaches a newer object, even one
+ * that reuses the memory: a handle carries a 32-bit generation.  Checking one costs a
  * table lookup.  Loops and executors are checked through a registry of
  * live ones.  Futures and tasks are reference counted instead: a future
  * used after its last reference went is undefined, as in CPython's C API.
