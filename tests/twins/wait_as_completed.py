@@ -52,7 +52,7 @@ async def empty():
 
 
 async def duplicates():
-    a = asyncio.create_task(ok(1, 0.02))
+    a = asyncio.create_task(ok(1, 0.3))
     b = asyncio.create_task(ok(2, 0.01))
     for f in asyncio.as_completed([a, b, a, a]):
         log.append(f"got:{await f}")
