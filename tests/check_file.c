@@ -5,7 +5,10 @@
  * input, calls outside a task; cancellation of a request queued behind a
  * busy thread pool (withdrawn at once) and of one already running (waited
  * for, its result released: no descriptor leaks); loop close with requests
- * queued and running; allocation failure at every step.
+ * queued and running; allocation failure at every step.  The API rules:
+ * out-parameters NULL or 0 after any failure, reads NUL-terminated when
+ * the buffer has room, a closed file's handle refused (never reaching a
+ * newer file), Python's messages.
  *
  * Requests that never finish on their own are opens of a FIFO with no
  * writer: the test opens the writing end when it wants them to finish.
@@ -134,21 +137,29 @@ START_TEST(test_whole_file_roundtrip)
 }
 END_TEST
 
+/* The raised message is want (Python's); clears it. */
+static void assert_message(const char *want)
+{
+    ck_assert_str_eq(tu_raised_message(), want);
+    asyncio_error_clear();
+}
+
 static void *errors_main(void *arg)
 {
     (void)arg;
     char *got = (char *)"untouched";
-    ck_assert_int_eq(asyncio_file_read_all(path("missing"), &got, NULL), UV_ENOENT);
+    ck_assert_int_eq(asyncio_file_read_all("/nonexistent", &got, NULL), UV_ENOENT);
     assert_raised(UV_ENOENT, "FileNotFoundError");
-    ck_assert_ptr_nonnull(strstr(tu_raised_message(), path("missing")));
     ck_assert_int_eq(asyncio_error()->detail, ENOENT);
     ck_assert(asyncio_error_matches("OSError"));
-    ck_assert_str_eq(got, "untouched");
-    asyncio_error_clear();
+    ck_assert_ptr_null(got); /* a failed call's out-parameters are NULL */
+    assert_message("[Errno 2] No such file or directory: '/nonexistent'");
 
+    char want[160];
     ck_assert_int_eq(asyncio_file_read_all(DIR_, &got, NULL), UV_EISDIR);
     assert_raised(UV_EISDIR, "IsADirectoryError");
-    asyncio_error_clear();
+    snprintf(want, sizeof want, "[Errno 21] Is a directory: '%s'", DIR_);
+    assert_message(want);
 
     ck_assert_int_eq(asyncio_file_write_all(path("no/such/dir"), "x", 1), UV_ENOENT);
     assert_raised(UV_ENOENT, "FileNotFoundError");
@@ -159,13 +170,13 @@ static void *errors_main(void *arg)
     /* Bad input. */
     ck_assert_int_eq(asyncio_file_read_all(NULL, &got, NULL), ASYNCIO_EVALUE);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    asyncio_error_clear();
+    assert_message("path is NULL");
     ck_assert_int_eq(asyncio_file_read_all(path("a"), NULL, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("data is NULL");
     ck_assert_int_eq(asyncio_file_write_all(path("a"), NULL, 3), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("data is NULL");
     ck_assert_int_eq(asyncio_file_append(NULL, "x", 1), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("path is NULL");
     return NULL;
 }
 
@@ -176,6 +187,7 @@ START_TEST(test_whole_file_errors)
     char *got;
     ck_assert_int_eq(asyncio_file_read_all(path("a"), &got, NULL), ASYNCIO_ERUNTIME);
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    ck_assert_ptr_null(strstr(tu_raised_message(), "asyncio_")); /* no C name */
     asyncio_error_clear();
     ck_assert_int_eq(asyncio_file_write_all(path("a"), "x", 1), ASYNCIO_ERUNTIME);
     asyncio_error_clear();
@@ -203,7 +215,7 @@ static void *stream_main(void *arg)
     size_t got = 0;
     ck_assert_int_eq(asyncio_file_read(f, buf, sizeof buf, &got), ASYNCIO_EVALUE);
     assert_raised(ASYNCIO_EVALUE, "ValueError");
-    asyncio_error_clear();
+    assert_message("File not open for reading"); /* Python's FileIO */
     ck_assert_int_eq(asyncio_file_close(f), 0);
 
     /* Read it back in small pieces until end of file. */
@@ -229,7 +241,7 @@ static void *stream_main(void *arg)
     ck_assert_uint_eq(got, 8);
     ck_assert(memcmp(buf, "line 99\n", 8) == 0);
     ck_assert_int_eq(asyncio_file_write(f, "x", 1), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("File not open for writing");
     ck_assert_int_eq(asyncio_file_close(f), 0);
 
     /* r+: pwrite in the middle. */
@@ -253,13 +265,15 @@ static void *stream_main(void *arg)
     ck_assert_int_eq(asyncio_file_open(path("s"), "x", &f), UV_EEXIST);
     assert_raised(UV_EEXIST, "FileExistsError");
     ck_assert_ptr_null(f);
-    asyncio_error_clear();
+    char want[160];
+    snprintf(want, sizeof want, "[Errno 17] File exists: '%s'", path("s"));
+    assert_message(want);
     ck_assert_int_eq(asyncio_file_open(path("fresh"), "xb", &f), 0);
     ck_assert_int_eq(asyncio_file_write(f, NULL, 0), 0);
     ck_assert_int_eq(asyncio_file_close(f), 0);
-    ck_assert_int_eq(asyncio_file_open(path("missing"), "r", &f), UV_ENOENT);
+    ck_assert_int_eq(asyncio_file_open("/nonexistent", "r", &f), UV_ENOENT);
     assert_raised(UV_ENOENT, "FileNotFoundError");
-    asyncio_error_clear();
+    assert_message("[Errno 2] No such file or directory: '/nonexistent'");
     return NULL;
 }
 
@@ -278,41 +292,55 @@ static void *bad_stream_main(void *arg)
 {
     (void)arg;
     asyncio_file_t *f = NULL;
-    const char *bad_modes[] = {"", "rw", "z", "r++", "wa", "+", "rx"};
+    /* Python's open() messages for each. */
+    static const char none[] =
+        "Must have exactly one of create/read/write/append mode and at most one plus";
+    static const char two[] = "must have exactly one of create/read/write/append mode";
+    static const struct {
+        const char *mode, *message;
+    } bad_modes[] = {{"", none},
+                     {"rw", two},
+                     {"z", "invalid mode: 'z'"},
+                     {"r++", "invalid mode: 'r++'"},
+                     {"wa", two},
+                     {"+", none},
+                     {"rx", two},
+                     {"rr", "invalid mode: 'rr'"}};
     for (size_t i = 0; i < sizeof bad_modes / sizeof bad_modes[0]; i++) {
-        ck_assert_int_eq(asyncio_file_open(path("s"), bad_modes[i], &f), ASYNCIO_EVALUE);
+        ck_assert_int_eq(asyncio_file_open(path("s"), bad_modes[i].mode, &f), ASYNCIO_EVALUE);
         assert_raised(ASYNCIO_EVALUE, "ValueError");
-        ck_assert_ptr_nonnull(strstr(tu_raised_message(), "invalid mode"));
-        asyncio_error_clear();
+        assert_message(bad_modes[i].message);
     }
     ck_assert_int_eq(asyncio_file_open(path("s"), NULL, &f), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("mode is NULL");
     ck_assert_int_eq(asyncio_file_open(NULL, "r", &f), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("path is NULL");
     ck_assert_int_eq(asyncio_file_open(path("s"), "w", NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("out is NULL");
     ck_assert_ptr_null(f);
     char buf[8];
     ck_assert_int_eq(asyncio_file_read(NULL, buf, 8, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("the file is NULL");
     ck_assert_int_eq(asyncio_file_write(NULL, buf, 8), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("the file is NULL");
     ck_assert_int_eq(asyncio_file_seek(NULL, 0, SEEK_SET, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("the file is NULL");
     ck_assert_int_eq(asyncio_file_fileno(NULL), -1);
     ck_assert_int_eq(asyncio_file_close(NULL), 0);
 
     ck_assert_int_eq(asyncio_file_open(path("s"), "w+", &f), 0);
     ck_assert_int_eq(asyncio_file_read(f, NULL, 8, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("buf is NULL");
     ck_assert_int_eq(asyncio_file_pread(f, buf, 8, -1, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("negative offset -1");
     ck_assert_int_eq(asyncio_file_pwrite(f, buf, 8, -5), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("negative offset -5");
     ck_assert_int_eq(asyncio_file_seek(f, 0, 42, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("invalid whence (42, should be 0, 1 or 2)"); /* Python's */
     ck_assert_int_eq(asyncio_file_seek(f, -10, SEEK_SET, NULL), UV_EINVAL);
-    asyncio_error_clear();
+    assert_raised(UV_EINVAL, "OSError");
+    assert_message("[Errno 22] Invalid argument"); /* os.lseek's */
+
     KEPT = f; /* closed outside the loop */
     return NULL;
 }
@@ -714,6 +742,226 @@ START_TEST(test_alloc_failure)
 }
 END_TEST
 
+/* ------------------------------------------------------------ API rules */
+
+/* Every call with an out-parameter sets it to NULL or 0 when it fails,
+ * also when it fails on its arguments before doing anything: the values
+ * going in are sentinels that must not come back. */
+#define SENTINEL ((void *)1)
+
+/* read and pread of f fail with code and set *nread to 0. */
+static void assert_reads_fail(asyncio_file_t *f, int code)
+{
+    char buf[8];
+    size_t n = 123;
+    ck_assert_int_eq(asyncio_file_read(f, buf, sizeof buf, &n), code);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_file_pread(f, buf, sizeof buf, 0, &n), code);
+    ck_assert_uint_eq(n, 0);
+    tu_clear_all();
+}
+
+static void *out_params_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_file_write_all(path("w"), "data", 4), 0);
+    char *data = SENTINEL;
+    size_t len = 123;
+    ck_assert_int_eq(asyncio_file_read_all(NULL, &data, &len), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+    data = SENTINEL, len = 123;
+    ck_assert_int_eq(asyncio_file_read_all(path("missing"), &data, &len), UV_ENOENT);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+    len = 123;
+    ck_assert_int_eq(asyncio_file_read_all(path("w"), NULL, &len), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(len, 0);
+    tu_clear_all();
+
+    asyncio_file_t *f = SENTINEL;
+    ck_assert_int_eq(asyncio_file_open(NULL, "r", &f), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(f);
+    f = SENTINEL;
+    ck_assert_int_eq(asyncio_file_open(path("w"), "z", &f), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(f);
+    f = SENTINEL;
+    ck_assert_int_eq(asyncio_file_open(path("missing"), "r", &f), UV_ENOENT);
+    ck_assert_ptr_null(f);
+    tu_clear_all();
+
+    assert_reads_fail(NULL, ASYNCIO_EVALUE);
+    int64_t pos = 123;
+    ck_assert_int_eq(asyncio_file_seek(NULL, 0, SEEK_SET, &pos), ASYNCIO_EVALUE);
+    ck_assert_int_eq(pos, 0);
+    tu_clear_all();
+
+    ck_assert_int_eq(asyncio_file_open(path("w"), "w", &f), 0);
+    assert_reads_fail(f, ASYNCIO_EVALUE); /* write-only */
+    char buf[8];
+    size_t n = 123;
+    ck_assert_int_eq(asyncio_file_read(f, NULL, sizeof buf, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_file_pread(f, buf, sizeof buf, -1, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    pos = 123;
+    ck_assert_int_eq(asyncio_file_seek(f, 0, 42, &pos), ASYNCIO_EVALUE);
+    ck_assert_int_eq(pos, 0);
+    pos = 123;
+    ck_assert_int_eq(asyncio_file_seek(f, -10, SEEK_SET, &pos), UV_EINVAL);
+    ck_assert_int_eq(pos, 0);
+    tu_clear_all();
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+
+    /* A directory opens for reading; reading it fails in the pool. */
+    ck_assert_int_eq(asyncio_file_open(DIR_, "r", &f), 0);
+    ck_assert_int_eq(asyncio_file_read(f, buf, sizeof buf, NULL), UV_EISDIR);
+    assert_message("[Errno 21] Is a directory"); /* os.read's: no path */
+    assert_reads_fail(f, UV_EISDIR);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+    return NULL;
+}
+
+START_TEST(test_out_params_on_failure)
+{
+    tu_run_ok(out_params_main, NULL);
+    /* Outside a task: RuntimeError before anything, out-parameters 0. */
+    char *data = SENTINEL;
+    size_t len = 123;
+    ck_assert_int_eq(asyncio_file_read_all(path("w"), &data, &len), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+    asyncio_file_t *f = SENTINEL;
+    ck_assert_int_eq(asyncio_file_open(path("w"), "r", &f), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(f);
+    assert_reads_fail(NULL, ASYNCIO_ERUNTIME);
+}
+END_TEST
+
+/* A read stores bytes in the caller's buffer and terminates them when
+ * there is room.  The buffers come from malloc, uninitialised: reading
+ * them as strings without the NUL would read uninitialised memory, which
+ * valgrind reports (and which could run past the bytes read). */
+static void *terminated_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_file_write_all(path("t"), "hello", 5), 0);
+    asyncio_file_t *f = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("t"), "r", &f), 0);
+    char *buf = malloc(64);
+    size_t n = 0;
+    ck_assert_int_eq(asyncio_file_read(f, buf, 64, &n), 0);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_str_eq(buf, "hello");
+    ck_assert_int_eq(asyncio_file_read(f, buf, 64, &n), 0); /* end of file */
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(buf, "");
+    free(buf);
+
+    buf = malloc(64);
+    ck_assert_int_eq(asyncio_file_pread(f, buf, 64, 1, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(buf, "ello");
+    /* A buffer filled to its end has no room: nothing is stored past it. */
+    memset(buf, 'x', 64);
+    ck_assert_int_eq(asyncio_file_pread(f, buf, 3, 0, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert(memcmp(buf, "helx", 4) == 0);
+    ck_assert_int_eq(asyncio_file_seek(f, 0, SEEK_SET, NULL), 0);
+    ck_assert_int_eq(asyncio_file_read(f, buf, 5, &n), 0);
+    ck_assert_uint_eq(n, 5);
+    ck_assert(memcmp(buf, "hellox", 6) == 0);
+    free(buf);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+
+    /* read_all's memory: terminated, also when the file is empty. */
+    ck_assert_int_eq(asyncio_file_write_all(path("e"), NULL, 0), 0);
+    char *data = NULL;
+    size_t len = 1;
+    ck_assert_int_eq(asyncio_file_read_all(path("e"), &data, &len), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(data[0], '\0');
+    asyncio_buffer_free(data);
+    ck_assert_int_eq(asyncio_file_read_all(path("t"), &data, &len), 0);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_str_eq(data, "hello");
+    asyncio_buffer_free(data);
+    return NULL;
+}
+
+START_TEST(test_reads_terminated)
+{
+    tu_run_ok(terminated_main, NULL);
+}
+END_TEST
+
+/* The message of a closed file's handle. */
+static void assert_closed(void)
+{
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    assert_message("not a live file (freed, or never one)");
+}
+
+/* A file is a handle: closed, it names nothing (a second close, a read,
+ * a write, a seek are refused without reading the freed memory: this runs
+ * under ASan too), and a file opened afterwards, which may get the same
+ * memory and slot, is never reached through the old handle. */
+static void *handles_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_file_write_all(path("h"), "old", 3), 0);
+    asyncio_file_t *f = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("h"), "r+", &f), 0);
+    ck_assert_int_eq(asyncio_file_close(f), 0);
+    ck_assert_int_eq(asyncio_file_close(f), ASYNCIO_EVALUE); /* double close */
+    assert_closed();
+
+    asyncio_file_t *g = NULL;
+    ck_assert_int_eq(asyncio_file_open(path("h"), "r+", &g), 0);
+    ck_assert_ptr_ne(g, f);
+    char buf[8];
+    size_t n = 123;
+    ck_assert_int_eq(asyncio_file_read(f, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    assert_closed();
+    ck_assert_int_eq(asyncio_file_pread(f, buf, sizeof buf, 0, &n), ASYNCIO_EVALUE);
+    assert_closed();
+    ck_assert_int_eq(asyncio_file_write(f, "new", 3), ASYNCIO_EVALUE);
+    assert_closed();
+    ck_assert_int_eq(asyncio_file_pwrite(f, "new", 3, 0), ASYNCIO_EVALUE);
+    assert_closed();
+    ck_assert_int_eq(asyncio_file_seek(f, 0, SEEK_END, NULL), ASYNCIO_EVALUE);
+    assert_closed();
+    ck_assert_int_eq(asyncio_file_fileno(f), -1);
+    ck_assert_int_eq(asyncio_file_close(f), ASYNCIO_EVALUE);
+    assert_closed();
+
+    /* The new file was not touched by any of it. */
+    ck_assert_int_ge(asyncio_file_fileno(g), 0);
+    ck_assert_int_eq(asyncio_file_read(g, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(buf, "old");
+    ck_assert_int_eq(asyncio_file_close(g), 0);
+
+    /* Another type's handle is not a file. */
+    asyncio_lock_t *lock = asyncio_lock_new();
+    ck_assert_int_eq(asyncio_file_close((asyncio_file_t *)lock), ASYNCIO_EVALUE);
+    assert_closed();
+    ck_assert(!asyncio_lock_locked(lock));
+    asyncio_lock_free(lock);
+    ck_assert_ptr_null(asyncio_error());
+    return NULL;
+}
+
+START_TEST(test_handles)
+{
+    tu_run_ok(handles_main, NULL);
+}
+END_TEST
+
 Suite *file_suite(void)
 {
     Suite *s = suite_create("file");
@@ -730,6 +978,9 @@ Suite *file_suite(void)
     tcase_add_test(tc, test_close_while_reading);
     tcase_add_test(tc, test_loop_close_with_requests);
     tcase_add_test(tc, test_alloc_failure);
+    tcase_add_test(tc, test_out_params_on_failure);
+    tcase_add_test(tc, test_reads_terminated);
+    tcase_add_test(tc, test_handles);
     suite_add_tcase(s, tc);
     return s;
 }

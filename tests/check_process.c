@@ -6,7 +6,9 @@
  * several waiters; wait and communicate cancelled (the child keeps
  * running); reading and writing the pipes directly, BrokenPipeError;
  * freeing a running process (killed and reaped); loop close with a
- * running process; bad input.
+ * running process; bad input with Python's messages; out-parameters NULL
+ * or 0 after any failure, outputs NUL-terminated also when empty, a freed
+ * process's handle refused (never reaching a newer process).
  *
  * Python's answers: tests/twins/process_cases.py.
  */
@@ -272,9 +274,11 @@ static void *signals_main(void *arg)
     ck_assert_int_eq(PI(res[0]), -SIGKILL);
     ck_assert_int_eq(PI(res[1]), -SIGKILL);
     tu_decref_all(w, 2);
-    /* Exited: signals are refused. */
+    /* Exited: signals are refused (Python's bare ProcessLookupError, with
+     * os.kill's message for a pid that is gone). */
     ck_assert_int_eq(asyncio_process_send_signal(p, SIGTERM), UV_ESRCH);
     assert_raised(UV_ESRCH, "ProcessLookupError");
+    ck_assert_str_eq(tu_raised_message(), "[Errno 3] No such process");
     asyncio_error_clear();
     ck_assert_int_eq(asyncio_process_terminate(p), UV_ESRCH);
     asyncio_error_clear();
@@ -352,6 +356,7 @@ static void *cancel_main(void *arg)
     asyncio_error_clear();
     asyncio_process_free(p); /* refused while a task uses it */
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    ck_assert_str_eq(tu_raised_message(), "tasks are waiting on the process");
     asyncio_error_clear();
     ck_assert(asyncio_cancel(c, NULL));
     ck_assert_int_eq(asyncio_await(c, NULL), ASYNCIO_ECANCELLED);
@@ -427,6 +432,7 @@ static void *pipes_main(void *arg)
     ck_assert_ptr_null(asyncio_process_stdout(NULL));
     ck_assert_int_eq(asyncio_process_communicate(p, "in", 2, NULL, NULL, NULL, NULL),
                      ASYNCIO_EVALUE);
+    ck_assert_str_eq(tu_raised_message(), "input given but stdin is not a pipe");
     asyncio_error_clear();
     ck_assert_int_eq(asyncio_process_wait(p, NULL), 0);
     asyncio_process_free(p);
@@ -528,61 +534,73 @@ START_TEST(test_loop_close_with_running_process)
 }
 END_TEST
 
+/* The raised message is want; clears it. */
+static void assert_message(const char *want)
+{
+    ck_assert_str_eq(tu_raised_message(), want);
+    asyncio_error_clear();
+}
+
+/* Twin: process_cases.py (bad) */
 static void *bad_main(void *arg)
 {
     (void)arg;
     asyncio_process_t *p = NULL;
+    const char *nopath[] = {"no-such-program", NULL};
+    ck_assert_int_eq(asyncio_create_subprocess_exec(nopath, &ALL_PIPES, &p), UV_ENOENT);
+    assert_raised(UV_ENOENT, "FileNotFoundError");
+    ck_assert_int_eq(asyncio_error()->detail, ENOENT);
+    assert_message("[Errno 2] No such file or directory: 'no-such-program'");
     const char *missing[] = {"/nonexistent/program", NULL};
     ck_assert_int_eq(asyncio_create_subprocess_exec(missing, NULL, &p), UV_ENOENT);
     assert_raised(UV_ENOENT, "FileNotFoundError");
-    ck_assert_ptr_nonnull(strstr(tu_raised_message(), "/nonexistent/program"));
-    asyncio_error_clear();
-    const char *nopath[] = {"casyncio-no-such-program", NULL};
-    ck_assert_int_eq(asyncio_create_subprocess_exec(nopath, &ALL_PIPES, &p), UV_ENOENT);
-    asyncio_error_clear();
+    assert_message("[Errno 2] No such file or directory: '/nonexistent/program'");
+    /* Python names the directory that is missing, not the program. */
     asyncio_subprocess_opts_t badcwd = {.cwd = "/nonexistent"};
+    const char *truth[] = {"true", NULL};
+    ck_assert_int_eq(asyncio_create_subprocess_exec(truth, &badcwd, &p), UV_ENOENT);
+    assert_message("[Errno 2] No such file or directory: '/nonexistent'");
     ck_assert_int_eq(asyncio_create_subprocess_shell("true", &badcwd, &p), UV_ENOENT);
     assert_raised(UV_ENOENT, "FileNotFoundError");
-    /* Python names the directory that is missing, not the program. */
-    ck_assert_msg(strstr(tu_raised_message(), "'/nonexistent'") != NULL, "message: %s",
-                  tu_raised_message());
-    asyncio_error_clear();
+    assert_message("[Errno 2] No such file or directory: '/nonexistent'");
     ck_assert_ptr_null(p);
 
-    const char *empty[] = {NULL};
+    const char *empty[] = {NULL}, *blank[] = {"", NULL};
     ck_assert_int_eq(asyncio_create_subprocess_exec(NULL, NULL, &p), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("argv is NULL");
     ck_assert_int_eq(asyncio_create_subprocess_exec(empty, NULL, &p), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("argv is empty");
+    ck_assert_int_eq(asyncio_create_subprocess_exec(blank, NULL, &p), ASYNCIO_EVALUE);
+    assert_message("argv[0] is empty");
     ck_assert_int_eq(asyncio_create_subprocess_shell(NULL, NULL, &p), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("cmd is NULL");
     ck_assert_int_eq(asyncio_create_subprocess_shell("true", NULL, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("out is NULL");
     asyncio_subprocess_opts_t bad = {.stdin_mode = ASYNCIO_STDIO_STDOUT};
     ck_assert_int_eq(asyncio_create_subprocess_shell("true", &bad, &p), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("stdin_mode STDOUT is for stderr only");
     bad = (asyncio_subprocess_opts_t){.stdout_mode = ASYNCIO_STDIO_STDOUT};
     ck_assert_int_eq(asyncio_create_subprocess_shell("true", &bad, &p), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("stdout_mode STDOUT is for stderr only");
     bad = (asyncio_subprocess_opts_t){.stderr_mode = (enum asyncio_stdio)42};
     ck_assert_int_eq(asyncio_create_subprocess_shell("true", &bad, &p), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("invalid stderr_mode 42");
     ck_assert_ptr_null(p);
 
     ck_assert_int_eq(asyncio_process_wait(NULL, NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("the process is NULL");
     ck_assert_int_eq(asyncio_process_kill(NULL), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("the process is NULL");
     ck_assert_int_eq(asyncio_process_pid(NULL), -1);
     ck_assert(!asyncio_process_returncode(NULL, NULL));
     asyncio_process_free(NULL);
 
     p = shell("exit 0", &OUT_PIPE);
     ck_assert_int_eq(asyncio_process_send_signal(p, 12345), UV_EINVAL);
-    asyncio_error_clear();
+    assert_message("[Errno 22] Invalid argument"); /* os.kill's */
     ck_assert_int_eq(asyncio_process_communicate(p, NULL, 5, NULL, NULL, NULL, NULL),
                      ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    assert_message("input is NULL");
     ck_assert_int_eq(asyncio_process_wait(p, NULL), 0);
     asyncio_process_free(p);
     return NULL;
@@ -595,7 +613,211 @@ START_TEST(test_bad_input)
     asyncio_process_t *p = NULL;
     ck_assert_int_eq(asyncio_create_subprocess_shell("true", NULL, &p), ASYNCIO_ERUNTIME);
     assert_raised(ASYNCIO_ERUNTIME, "RuntimeError");
+    assert_message("no running event loop");
+}
+END_TEST
+
+/* ------------------------------------------------------------ API rules */
+
+#define SENTINEL ((void *)1)
+
+/* communicate's outputs after a failure: NULL and 0. */
+static void assert_no_output(char *out, size_t out_len, char *err, size_t err_len)
+{
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(out_len, 0);
+    ck_assert_ptr_null(err);
+    ck_assert_uint_eq(err_len, 0);
+}
+
+/* Every call with an out-parameter sets it to NULL or 0 when it fails,
+ * however early: the values going in are sentinels. */
+static void *out_params_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = SENTINEL;
+    const char *missing[] = {"no-such-program", NULL}, *empty[] = {NULL};
+    ck_assert_int_eq(asyncio_create_subprocess_exec(missing, &ALL_PIPES, &p), UV_ENOENT);
+    ck_assert_ptr_null(p);
+    p = SENTINEL;
+    ck_assert_int_eq(asyncio_create_subprocess_exec(NULL, NULL, &p), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(p);
+    p = SENTINEL;
+    ck_assert_int_eq(asyncio_create_subprocess_exec(empty, NULL, &p), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(p);
+    p = SENTINEL;
+    ck_assert_int_eq(asyncio_create_subprocess_shell(NULL, NULL, &p), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(p);
+    p = SENTINEL;
+    asyncio_subprocess_opts_t bad = {.stdin_mode = ASYNCIO_STDIO_STDOUT};
+    ck_assert_int_eq(asyncio_create_subprocess_shell("true", &bad, &p), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(p);
+    tu_clear_all();
+
+    int code = 123;
+    ck_assert_int_eq(asyncio_process_wait(NULL, &code), ASYNCIO_EVALUE);
+    ck_assert_int_eq(code, 0);
+    code = 123;
+    ck_assert(!asyncio_process_returncode(NULL, &code));
+    ck_assert_int_eq(code, 0);
+    char *out = SENTINEL, *err = SENTINEL;
+    size_t out_len = 123, err_len = 123;
+    ck_assert_int_eq(asyncio_process_communicate(NULL, NULL, 0, &out, &out_len, &err, &err_len),
+                     ASYNCIO_EVALUE);
+    assert_no_output(out, out_len, err, err_len);
+    tu_clear_all();
+
+    p = shell("exec sleep 30", &OUT_PIPE);
+    code = 123;
+    ck_assert(!asyncio_process_returncode(p, &code)); /* still running */
+    ck_assert_int_eq(code, 0);
+    out = err = SENTINEL, out_len = err_len = 123;
+    ck_assert_int_eq(asyncio_process_communicate(p, "x", 1, &out, &out_len, &err, &err_len),
+                     ASYNCIO_EVALUE); /* stdin is not a pipe */
+    assert_no_output(out, out_len, err, err_len);
+    out = err = SENTINEL, out_len = err_len = 123;
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 3, &out, &out_len, &err, &err_len),
+                     ASYNCIO_EVALUE);
+    assert_no_output(out, out_len, err, err_len);
+    tu_clear_all();
+    asyncio_process_free(p); /* killed */
+    return NULL;
+}
+
+/* communicate cancelled, its outputs given as sentinels. */
+static void *communicator_sentinels(void *arg)
+{
+    char *out = SENTINEL, *err = SENTINEL;
+    size_t out_len = 123, err_len = 123;
+    int rc = asyncio_process_communicate(arg, NULL, 0, &out, &out_len, &err, &err_len);
+    ck_assert_int_eq(rc, ASYNCIO_ECANCELLED);
+    assert_no_output(out, out_len, err, err_len);
+    return NULL;
+}
+
+static void *cancelled_outputs_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = shell("echo partial; exec sleep 30", &ALL_PIPES);
+    asyncio_future_t *c = tu_spawn(communicator_sentinels, p);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert(asyncio_cancel(c, NULL));
+    ck_assert_int_eq(asyncio_await(c, NULL), ASYNCIO_ECANCELLED);
     asyncio_error_clear();
+    asyncio_decref(c);
+    ck_assert_int_eq(asyncio_process_kill(p), 0);
+    ck_assert_int_eq(asyncio_process_wait(p, NULL), 0);
+    asyncio_process_free(p);
+    return NULL;
+}
+
+START_TEST(test_out_params_on_failure)
+{
+    tu_run_ok(out_params_main, NULL);
+    tu_run_ok(cancelled_outputs_main, NULL);
+    /* Outside a loop: RuntimeError before anything, *out NULL. */
+    asyncio_process_t *p = SENTINEL;
+    const char *argv[] = {"true", NULL};
+    ck_assert_int_eq(asyncio_create_subprocess_exec(argv, NULL, &p), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(p);
+    asyncio_error_clear();
+}
+END_TEST
+
+/* communicate's outputs are NUL-terminated, also when nothing was read:
+ * read as strings they show no uninitialised memory under valgrind. */
+static void *empty_outputs_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = shell("exit 0", &ALL_PIPES);
+    char *out = NULL, *err = NULL;
+    size_t out_len = 123, err_len = 123;
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 0, &out, &out_len, &err, &err_len), 0);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_uint_eq(out_len, 0);
+    ck_assert_uint_eq(err_len, 0);
+    ck_assert_str_eq(out, "");
+    ck_assert_str_eq(err, "");
+    asyncio_buffer_free(out);
+    asyncio_buffer_free(err);
+    asyncio_process_free(p);
+
+    p = shell("printf abc; printf de >&2", &ALL_PIPES);
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 0, &out, &out_len, &err, &err_len), 0);
+    ck_assert_uint_eq(out_len, 3);
+    ck_assert_uint_eq(err_len, 2);
+    ck_assert_str_eq(out, "abc");
+    ck_assert_str_eq(err, "de");
+    asyncio_buffer_free(out);
+    asyncio_buffer_free(err);
+    asyncio_process_free(p);
+    return NULL;
+}
+
+START_TEST(test_outputs_terminated)
+{
+    tu_run_ok(empty_outputs_main, NULL);
+}
+END_TEST
+
+/* The message of a freed process's handle; clears it. */
+static void assert_freed(void)
+{
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    assert_message("not a live process (freed, or never one)");
+}
+
+/* A freed process's handle names nothing: a second free and every call
+ * are refused without reading the freed memory (this runs under ASan
+ * too), and a process made afterwards is never reached through it. */
+static void *handles_main(void *arg)
+{
+    (void)arg;
+    asyncio_process_t *p = shell("exit 4", &ALL_PIPES);
+    ck_assert_int_eq(asyncio_process_wait(p, NULL), 0);
+    asyncio_process_free(p);
+    asyncio_process_free(p); /* double free */
+    assert_freed();
+
+    asyncio_process_t *q = shell("exec sleep 30", &ALL_PIPES);
+    ck_assert_ptr_ne(q, p);
+    int code = 123;
+    ck_assert_int_eq(asyncio_process_wait(p, &code), ASYNCIO_EVALUE);
+    ck_assert_int_eq(code, 0);
+    assert_freed();
+    ck_assert_int_eq(asyncio_process_kill(p), ASYNCIO_EVALUE); /* must not reach q */
+    assert_freed();
+    ck_assert_int_eq(asyncio_process_terminate(p), ASYNCIO_EVALUE);
+    assert_freed();
+    ck_assert_int_eq(asyncio_process_send_signal(p, SIGTERM), ASYNCIO_EVALUE);
+    assert_freed();
+    char *out = SENTINEL;
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 0, &out, NULL, NULL, NULL),
+                     ASYNCIO_EVALUE);
+    ck_assert_ptr_null(out);
+    assert_freed();
+    ck_assert_int_eq(asyncio_process_pid(p), -1);
+    ck_assert(!asyncio_process_returncode(p, &code));
+    ck_assert_ptr_null(asyncio_process_stdin(p));
+    ck_assert_ptr_null(asyncio_process_stdout(p));
+    ck_assert_ptr_null(asyncio_process_stderr(p));
+    ck_assert_ptr_null(asyncio_error());
+
+    /* q is untouched: still running, its streams there. */
+    ck_assert(!asyncio_process_returncode(q, NULL));
+    ck_assert_ptr_nonnull(asyncio_process_stdout(q));
+    ck_assert_int_eq(asyncio_process_kill(q), 0);
+    ck_assert_int_eq(asyncio_process_wait(q, &code), 0);
+    ck_assert_int_eq(code, -SIGKILL);
+    asyncio_process_free(q);
+    ck_assert_ptr_null(asyncio_error());
+    return NULL;
+}
+
+START_TEST(test_handles)
+{
+    tu_run_ok(handles_main, NULL);
 }
 END_TEST
 
@@ -664,6 +886,9 @@ Suite *process_suite(void)
     tcase_add_test(tc, test_loop_close_with_running_process);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_alloc_failure);
+    tcase_add_test(tc, test_out_params_on_failure);
+    tcase_add_test(tc, test_outputs_terminated);
+    tcase_add_test(tc, test_handles);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,23 +14,26 @@
  *    abandoned and its callback, run by asyncio_loop_close, releases it.
  * Releasing a result means closing a descriptor it opened and freeing the
  * buffer it filled.
+ *
+ * An open file is given out as a handle (handle.h): its memory goes at
+ * close, and a closed file's handle is refused by every call without
+ * touching that memory.
  */
 #include "core/core.h"
+#include "core/handle.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FILE_MAGIC 0xF11E0001u
-#define FILE_DEAD 0xF11EDEADu
-
-struct asyncio_file {
-    uint32_t magic;
+typedef struct file {
+    void *handle; /* what the caller holds (handle.h) */
     int fd;
     int busy; /* reads and writes in flight: close refuses meanwhile */
     bool readable, writable, append;
-};
+} file_t;
 
 typedef struct fs_req {
     uv_fs_t uv;            /* one fs operation, or */
@@ -92,7 +95,7 @@ static fs_req_t *req_new(asyncio_loop_t *loop)
 {
     fs_req_t *r = asyncio__calloc(1, sizeof *r);
     if (!r) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "file operation");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a file operation");
         return NULL;
     }
     if (!(r->fut = asyncio__future_new(loop))) {
@@ -163,12 +166,13 @@ static int req_wait(asyncio__task_t *t, fs_req_t *r, int closing_fd)
     return rc;
 }
 
-/* The common checks of a suspending call on a path. */
-static asyncio__task_t *enter(const char *who, const char *path)
+/* The common checks of a suspending call on a path; op is the call's
+ * Python name, for the RuntimeError of a call outside a task. */
+static asyncio__task_t *enter(const char *op, const char *path)
 {
-    asyncio__task_t *t = asyncio__require_task(who);
+    asyncio__task_t *t = asyncio__require_task(op);
     if (t && !path) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: path is NULL", who);
+        asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
         return NULL;
     }
     return t;
@@ -214,7 +218,7 @@ static int close_fd(asyncio__task_t *t, int fd)
         rc = (int)r->uv.result;
     req_release(r);
     if (rc < 0)
-        asyncio_raise_uv(rc, "closing a file");
+        asyncio_raise_uv(rc, NULL); /* os.close's OSError names no path */
     return rc < 0 ? rc : 0;
 }
 
@@ -303,14 +307,11 @@ static void write_all_work(uv_work_t *w)
         r->result = sys_error();
 }
 
-/* Runs a whole-file job of the current task and waits for it.  Returns 0
- * with r still the caller's, or a raised code (r is then gone). */
-static int run_job(const char *who, const char *path, fs_req_t **out, uv_work_cb work,
+/* Runs a whole-file job of task t and waits for it.  Returns 0 with r
+ * still the caller's, or a raised code (r is then gone). */
+static int run_job(asyncio__task_t *t, const char *path, fs_req_t **out, uv_work_cb work,
                    const void *data, size_t len, int flags)
 {
-    asyncio__task_t *t = enter(who, path);
-    if (!t)
-        return asyncio_error()->code;
     asyncio_loop_t *loop = t->fut.loop;
     fs_req_t *r = req_new(loop);
     if (!r)
@@ -323,7 +324,7 @@ static int run_job(const char *who, const char *path, fs_req_t **out, uv_work_cb
     r->flags = flags;
     if (!(r->path = asyncio__strdup(path))) {
         req_release(r);
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for '%s'", path);
     }
     int rc = uv_queue_work(&loop->uv, &r->work, work, on_work_done);
     if (rc == 0 && (rc = req_wait(t, r, -1)) != 0)
@@ -333,7 +334,7 @@ static int run_job(const char *who, const char *path, fs_req_t **out, uv_work_cb
     if (rc) {
         req_release(r);
         if (rc == ASYNCIO_ENOMEM)
-            return asyncio__raise_code(rc, "%s: '%s'", who, path);
+            return asyncio__raise_code(rc, "no memory for '%s'", path);
         return raise_path(rc, path);
     }
     *out = r;
@@ -342,18 +343,20 @@ static int run_job(const char *who, const char *path, fs_req_t **out, uv_work_cb
 
 int asyncio_file_read_all(const char *path, char **data, size_t *len)
 {
-    static const char who[] = "asyncio_file_read_all";
-    if (!data && asyncio__current() && path)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+    if (data)
+        *data = NULL;
+    if (len)
+        *len = 0;
+    asyncio__task_t *t = enter("read_file", path);
+    if (!t)
+        return asyncio_error()->code;
+    if (!data)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "data is NULL");
     fs_req_t *r;
-    int rc = run_job(who, path, &r, read_all_work, NULL, 0, 0);
+    int rc = run_job(t, path, &r, read_all_work, NULL, 0, 0);
     if (rc)
         return rc;
-    if (!data) { /* outside a task run_job raised first */
-        req_release(r);
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
-    }
-    *data = r->buf;
+    *data = r->buf; /* NUL-terminated by the job, also when empty */
     if (len)
         *len = r->len;
     r->buf = NULL;
@@ -361,7 +364,8 @@ int asyncio_file_read_all(const char *path, char **data, size_t *len)
     return 0;
 }
 
-/* Writes all of [data, data + len) to fd at offset (-1: the position). */
+/* Writes all of [data, data + len) to fd at offset (-1: the position).
+ * 0 or a raised code. */
 static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, int64_t offset)
 {
     asyncio_loop_t *loop = t->fut.loop;
@@ -390,15 +394,20 @@ static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, i
         }
     }
     req_release(r);
+    if (rc && rc != ASYNCIO_ENOMEM) /* a MemoryError is raised already */
+        asyncio_raise_uv(rc, NULL); /* os.write's OSError names no path */
     return rc;
 }
 
-static int write_file(const char *who, const char *path, const void *data, size_t len, int flags)
+static int write_file(const char *op, const char *path, const void *data, size_t len, int flags)
 {
-    if (!data && len && path && asyncio__current())
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+    asyncio__task_t *t = enter(op, path);
+    if (!t)
+        return asyncio_error()->code;
+    if (!data && len)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "data is NULL");
     fs_req_t *r;
-    int rc = run_job(who, path, &r, write_all_work, data, len, flags);
+    int rc = run_job(t, path, &r, write_all_work, data, len, flags);
     if (rc == 0)
         req_release(r);
     return rc;
@@ -406,42 +415,44 @@ static int write_file(const char *who, const char *path, const void *data, size_
 
 int asyncio_file_write_all(const char *path, const void *data, size_t len)
 {
-    return write_file("asyncio_file_write_all", path, data, len, O_WRONLY | O_CREAT | O_TRUNC);
+    return write_file("write_file", path, data, len, O_WRONLY | O_CREAT | O_TRUNC);
 }
 
 int asyncio_file_append(const char *path, const void *data, size_t len)
 {
-    return write_file("asyncio_file_append", path, data, len, O_WRONLY | O_CREAT | O_APPEND);
+    return write_file("append_file", path, data, len, O_WRONLY | O_CREAT | O_APPEND);
 }
 
 /* ------------------------------------------------------------ streaming */
 
-/* Python's open() modes. */
-static int parse_mode(const char *mode, int *flags, asyncio_file_t *f)
+/* Python's open() modes; ValueError with Python's message for a bad one. */
+static int parse_mode(const char *mode, int *flags, file_t *f)
 {
-    if (!mode || !*mode)
-        return -1;
-    int base = 0, plus = 0;
+    int base = 0, bases = 0, plus = 0;
     for (const char *m = mode; *m; m++) {
         switch (*m) {
         case 'r':
         case 'w':
         case 'a':
         case 'x':
-            if (base)
-                return -1;
+            if (strchr(m + 1, *m))
+                goto invalid;
             base = *m;
+            bases++;
             break;
         case '+':
             if (plus++)
-                return -1;
+                goto invalid;
             break;
         case 'b':
             break;
         default:
-            return -1;
+            goto invalid;
         }
     }
+    if (bases > 1)
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "must have exactly one of create/read/write/append mode");
     switch (base) {
     case 'r':
         *flags = 0;
@@ -460,74 +471,83 @@ static int parse_mode(const char *mode, int *flags, asyncio_file_t *f)
         f->writable = true;
         break;
     default:
-        return -1;
+        return asyncio__raise_code(
+            ASYNCIO_EVALUE,
+            "Must have exactly one of create/read/write/append mode and at most one plus");
     }
     if (plus)
         f->readable = f->writable = true;
     *flags |= f->readable && f->writable ? O_RDWR : f->readable ? O_RDONLY : O_WRONLY;
     return 0;
+invalid:
+    return asyncio__raise_code(ASYNCIO_EVALUE, "invalid mode: '%s'", mode);
 }
 
 int asyncio_file_open(const char *path, const char *mode, asyncio_file_t **out)
 {
-    static const char who[] = "asyncio_file_open";
-    asyncio__task_t *t = enter(who, path);
+    if (out)
+        *out = NULL;
+    asyncio__task_t *t = enter("open", path);
     if (!t)
         return asyncio_error()->code;
     if (!out)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: out is NULL", who);
-    asyncio_file_t tmp = {0};
-    int flags;
+        return asyncio__raise_code(ASYNCIO_EVALUE, "out is NULL");
+    if (!mode)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "mode is NULL");
+    file_t tmp = {0};
+    int flags = 0;
     if (parse_mode(mode, &flags, &tmp) != 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid mode: '%s'", who,
-                                   mode ? mode : "(null)");
-    asyncio_file_t *f = asyncio__malloc(sizeof *f);
+        return ASYNCIO_EVALUE;
+    file_t *f = asyncio__malloc(sizeof *f);
     if (!f)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a file");
+    *f = tmp;
+    if (!asyncio__handle_give(f, &f->handle, ASYNCIO__H_FILE))
+        return ASYNCIO_ENOMEM; /* f freed */
     int fd = open_path(t, path, flags);
     if (fd < 0) {
+        asyncio__handle_retire(f->handle);
         asyncio__free(f);
         return fd;
     }
-    *f = tmp;
-    f->magic = FILE_MAGIC;
     f->fd = fd;
-    *out = f;
+    *out = f->handle;
     return 0;
 }
 
-static asyncio__task_t *file_enter(const char *who, asyncio_file_t *f, const void *buf, size_t n,
-                                   bool writing)
+/* The checks of a read or write of a file: its task and the file, else
+ * NULL with the error raised. */
+static file_t *file_enter(const char *op, asyncio_file_t *handle, const void *buf, size_t n,
+                          bool writing, asyncio__task_t **task)
 {
-    asyncio__task_t *t = asyncio__require_task(who);
-    if (!t)
+    if (!(*task = asyncio__require_task(op)))
+        return NULL;
+    file_t *f = asyncio__handle_check(handle, ASYNCIO__H_FILE, "file");
+    if (!f)
         return NULL;
     const char *bad = NULL;
-    if (!f)
-        bad = "file is NULL";
-    else if (f->magic != FILE_MAGIC)
-        bad = "I/O operation on closed file";
-    else if (!buf && n)
-        bad = "buffer is NULL";
+    if (!buf && n)
+        bad = "buf is NULL";
     else if (writing && !f->writable)
         bad = "File not open for writing";
     else if (!writing && !f->readable)
         bad = "File not open for reading";
     if (bad) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: %s", who, bad);
+        asyncio__raise_code(ASYNCIO_EVALUE, "%s", bad);
         return NULL;
     }
-    return t;
+    return f;
 }
 
-static int read_at(const char *who, asyncio_file_t *f, void *buf, size_t n, int64_t offset,
+/* Reads at offset (-1: the position, which moves).  The bytes are the
+ * caller's, NUL-terminated when there is room. */
+static int read_at(const char *op, asyncio_file_t *handle, void *buf, size_t n, int64_t offset,
                    size_t *nread)
 {
-    asyncio__task_t *t = file_enter(who, f, buf, n, false);
-    if (!t)
+    asyncio__task_t *t;
+    file_t *f = file_enter(op, handle, buf, n, false, &t);
+    if (!f)
         return asyncio_error()->code;
-    if (offset < -1)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: negative offset", who);
     asyncio_loop_t *loop = t->fut.loop;
     fs_req_t *r = req_new(loop);
     if (!r)
@@ -545,9 +565,11 @@ static int read_at(const char *who, asyncio_file_t *f, void *buf, size_t n, int6
         rc = (int)r->uv.result;
     req_release(r);
     if (rc < 0) {
-        asyncio_raise_uv(rc, "%s", who);
+        asyncio_raise_uv(rc, NULL); /* os.read's OSError names no path */
         return rc;
     }
+    if ((size_t)rc < n)
+        ((char *)buf)[rc] = '\0';
     if (nread)
         *nread = (size_t)rc;
     return 0;
@@ -555,91 +577,95 @@ static int read_at(const char *who, asyncio_file_t *f, void *buf, size_t n, int6
 
 int asyncio_file_read(asyncio_file_t *f, void *buf, size_t n, size_t *nread)
 {
-    return read_at("asyncio_file_read", f, buf, n, -1, nread);
+    if (nread)
+        *nread = 0;
+    return read_at("read", f, buf, n, -1, nread);
 }
 
 int asyncio_file_pread(asyncio_file_t *f, void *buf, size_t n, int64_t offset, size_t *nread)
 {
+    if (nread)
+        *nread = 0;
     if (offset < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_pread: negative offset");
-    return read_at("asyncio_file_pread", f, buf, n, offset, nread);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "negative offset %" PRId64, offset);
+    return read_at("pread", f, buf, n, offset, nread);
 }
 
-static int write_at(const char *who, asyncio_file_t *f, const void *buf, size_t n, int64_t offset)
+static int write_at(const char *op, asyncio_file_t *handle, const void *buf, size_t n,
+                    int64_t offset)
 {
-    asyncio__task_t *t = file_enter(who, f, buf, n, true);
-    if (!t)
+    asyncio__task_t *t;
+    file_t *f = file_enter(op, handle, buf, n, true, &t);
+    if (!f)
         return asyncio_error()->code;
     f->busy++;
     int rc = write_all(t, f->fd, buf, n, offset);
     f->busy--;
-    if (rc == ASYNCIO_ENOMEM)
-        return asyncio__raise_code(rc, "%s", who);
-    if (rc && rc != ASYNCIO_ECANCELLED)
-        asyncio_raise_uv(rc, "%s", who);
     return rc;
 }
 
 int asyncio_file_write(asyncio_file_t *f, const void *buf, size_t n)
 {
-    return write_at("asyncio_file_write", f, buf, n, -1);
+    return write_at("write", f, buf, n, -1);
 }
 
 int asyncio_file_pwrite(asyncio_file_t *f, const void *buf, size_t n, int64_t offset)
 {
     if (offset < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_pwrite: negative offset");
-    return write_at("asyncio_file_pwrite", f, buf, n, offset);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "negative offset %" PRId64, offset);
+    return write_at("pwrite", f, buf, n, offset);
 }
 
-int asyncio_file_seek(asyncio_file_t *f, int64_t offset, int whence, int64_t *pos)
+/* An OSError from errno, as Python's os functions raise it (no path). */
+static int raise_errno(void)
 {
-    if (!f || f->magic != FILE_MAGIC)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_seek: %s",
-                                   f ? "I/O operation on closed file" : "file is NULL");
+    int code = uv_translate_sys_error(errno);
+    asyncio_raise_uv(code, NULL);
+    return code;
+}
+
+int asyncio_file_seek(asyncio_file_t *handle, int64_t offset, int whence, int64_t *pos)
+{
+    if (pos)
+        *pos = 0;
+    file_t *f = asyncio__handle_check(handle, ASYNCIO__H_FILE, "file");
+    if (!f)
+        return ASYNCIO_EVALUE;
     if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_seek: invalid whence (%d)",
-                                   whence);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "invalid whence (%d, should be %d, %d or %d)",
+                                   whence, SEEK_SET, SEEK_CUR, SEEK_END);
     /* lseek does no I/O: done here, without the pool. */
     off_t at = lseek(f->fd, (off_t)offset, whence);
-    if (at < 0) {
-        int code = uv_translate_sys_error(errno);
-        asyncio_raise_uv(code, "asyncio_file_seek");
-        return code;
-    }
+    if (at < 0)
+        return raise_errno();
     if (pos)
         *pos = (int64_t)at;
     return 0;
 }
 
-int asyncio_file_close(asyncio_file_t *f)
+int asyncio_file_close(asyncio_file_t *handle)
 {
-    if (!f)
+    if (!handle)
         return 0;
-    if (f->magic != FILE_MAGIC)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_file_close: not an open file");
+    file_t *f = asyncio__handle_check(handle, ASYNCIO__H_FILE, "file");
+    if (!f)
+        return ASYNCIO_EVALUE;
     /* Closed under a read or write running in the pool, the descriptor's
      * number could go to a file opened meanwhile, which that operation
      * would then read or write. */
     if (f->busy)
-        return asyncio__raise_code(
-            ASYNCIO_ERUNTIME, "asyncio_file_close: a read or write of the file is in progress");
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "a read or write of the file is in progress");
     int fd = f->fd;
-    f->magic = FILE_DEAD;
+    asyncio__handle_retire(handle);
     asyncio__free(f);
     asyncio__task_t *t = asyncio__current();
-    if (!t) {
-        if (close(fd) != 0) {
-            int code = uv_translate_sys_error(errno);
-            asyncio_raise_uv(code, "asyncio_file_close");
-            return code;
-        }
-        return 0;
-    }
+    if (!t)
+        return close(fd) != 0 ? raise_errno() : 0;
     return close_fd(t, fd);
 }
 
-int asyncio_file_fileno(asyncio_file_t *f)
+int asyncio_file_fileno(asyncio_file_t *handle)
 {
-    return f && f->magic == FILE_MAGIC ? f->fd : -1;
+    file_t *f = asyncio__handle_get(handle, ASYNCIO__H_FILE);
+    return f ? f->fd : -1;
 }

@@ -121,9 +121,8 @@ static void proc_close(asyncio__closer_t *c)
     p->loop = NULL; /* the closer was unlinked by loop close */
 }
 
-static proc_t *checked(const char *who, asyncio_process_t *ap)
+static proc_t *checked(asyncio_process_t *ap)
 {
-    (void)who;
     return asyncio__handle_check(ap, ASYNCIO__H_PROCESS, "process");
 }
 
@@ -132,13 +131,16 @@ static proc_t *checked(const char *who, asyncio_process_t *ap)
 static const char *const stdio_names[3] = {"stdin", "stdout", "stderr"};
 
 /* ValueError for a mode out of range, or STDOUT for stdin or stdout. */
-static int check_modes(const char *who, const enum asyncio_stdio modes[3])
+static int check_modes(const enum asyncio_stdio modes[3])
 {
-    for (int i = 0; i < 3; i++)
-        if ((unsigned)modes[i] > ASYNCIO_STDIO_STDOUT ||
-            (i < 2 && modes[i] == ASYNCIO_STDIO_STDOUT))
-            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: invalid mode %d for %s", who,
-                                       (int)modes[i], stdio_names[i]);
+    for (int i = 0; i < 3; i++) {
+        if ((unsigned)modes[i] > ASYNCIO_STDIO_STDOUT)
+            return asyncio__raise_code(ASYNCIO_EVALUE, "invalid %s_mode %d", stdio_names[i],
+                                       (int)modes[i]);
+        if (i < 2 && modes[i] == ASYNCIO_STDIO_STDOUT)
+            return asyncio__raise_code(ASYNCIO_EVALUE, "%s_mode STDOUT is for stderr only",
+                                       stdio_names[i]);
+    }
     return 0;
 }
 
@@ -267,12 +269,12 @@ static void open_parent_ends(proc_t *p, uv_pipe_t *const pipes[3], const int par
 /* OSError for a child that could not be started.  Python names what is
  * missing: the working directory when that is what the child could not
  * enter. */
-static void raise_spawn_error(const char *who, const char *file, const char *cwd, int rc)
+static void raise_spawn_error(const char *file, const char *cwd, int rc)
 {
     const char *what = file;
     if (cwd && (rc == UV_ENOENT || rc == UV_ENOTDIR || rc == UV_EACCES) && access(cwd, X_OK) != 0)
         what = cwd;
-    asyncio_raise_uv(rc, "%s: '%s'", who, what);
+    asyncio_raise_uv(rc, "'%s'", what);
 }
 
 /* Undoes phase 2 of a spawn that failed: the streams, then the object.  A
@@ -291,21 +293,22 @@ static void proc_discard(proc_t *p)
     }
 }
 
-static int spawn(const char *who, const char *file, char **args,
-                 const asyncio_subprocess_opts_t *opts, asyncio_process_t **out)
+/* Starts file with args; *out is NULL already. */
+static int spawn(const char *file, char **args, const asyncio_subprocess_opts_t *opts,
+                 asyncio_process_t **out)
 {
     static const asyncio_subprocess_opts_t defaults;
 
     /* 1. The options, before anything is made. */
     asyncio_loop_t *loop = asyncio_get_running_loop();
     if (!loop)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: no running event loop", who);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
     if (!out)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: out is NULL", who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "out is NULL");
     if (!opts)
         opts = &defaults;
     enum asyncio_stdio modes[3] = {opts->stdin_mode, opts->stdout_mode, opts->stderr_mode};
-    int rc = check_modes(who, modes);
+    int rc = check_modes(modes);
     if (rc)
         return rc;
 
@@ -358,7 +361,7 @@ static int spawn(const char *who, const char *file, char **args,
 fail_spawn: /* 4: our ends of the pipes (the handle goes with the object). */
     close_fds(cs.parent, 3);
 fail_stdio: /* 3, which closed what it had made, or 4: the error is raised. */
-    raise_spawn_error(who, file, opts->cwd, rc);
+    raise_spawn_error(file, opts->cwd, rc);
 fail_streams: /* 2: the streams, then the object. */
     proc_discard(p);
     return rc;
@@ -367,19 +370,25 @@ fail_streams: /* 2: the streams, then the object. */
 int asyncio_create_subprocess_exec(const char *const *argv, const asyncio_subprocess_opts_t *opts,
                                    asyncio_process_t **out)
 {
+    if (out)
+        *out = NULL;
     if (!argv || !argv[0] || !*argv[0])
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_create_subprocess_exec: %s",
-                                   !argv ? "argv is NULL" : "the program name is missing");
-    return spawn("asyncio_create_subprocess_exec", argv[0], (char **)argv, opts, out);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s",
+                                   !argv      ? "argv is NULL"
+                                   : !argv[0] ? "argv is empty"
+                                              : "argv[0] is empty");
+    return spawn(argv[0], (char **)argv, opts, out);
 }
 
 int asyncio_create_subprocess_shell(const char *cmd, const asyncio_subprocess_opts_t *opts,
                                     asyncio_process_t **out)
 {
+    if (out)
+        *out = NULL;
     if (!cmd)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_create_subprocess_shell: cmd is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "cmd is NULL");
     char *args[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    return spawn("asyncio_create_subprocess_shell", "/bin/sh", args, opts, out);
+    return spawn("/bin/sh", args, opts, out);
 }
 
 int asyncio_process_pid(asyncio_process_t *ap)
@@ -390,6 +399,8 @@ int asyncio_process_pid(asyncio_process_t *ap)
 
 bool asyncio_process_returncode(asyncio_process_t *ap, int *code)
 {
+    if (code)
+        *code = 0;
     proc_t *p = asyncio__handle_get(ap, ASYNCIO__H_PROCESS);
     if (!p || p->state != PROC_EXITED)
         return false;
@@ -398,11 +409,13 @@ bool asyncio_process_returncode(asyncio_process_t *ap, int *code)
     return true;
 }
 
-static asyncio__task_t *task_for(const char *who, proc_t *p)
+/* The current task, which must run on p's loop (unless p has exited);
+ * op names the call for the RuntimeError outside a task. */
+static asyncio__task_t *task_for(const char *op, proc_t *p)
 {
-    asyncio__task_t *t = asyncio__require_task(who);
+    asyncio__task_t *t = asyncio__require_task(op);
     if (t && p->loop != t->fut.loop && p->state != PROC_EXITED) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: the process belongs to another loop", who);
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "the process is attached to a different loop");
         return NULL;
     }
     return t;
@@ -410,16 +423,17 @@ static asyncio__task_t *task_for(const char *who, proc_t *p)
 
 int asyncio_process_wait(asyncio_process_t *ap, int *code)
 {
-    static const char who[] = "asyncio_process_wait";
-    proc_t *p = checked(who, ap);
+    if (code)
+        *code = 0;
+    proc_t *p = checked(ap);
     if (!p)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = task_for(who, p);
+    asyncio__task_t *t = task_for("Process.wait", p);
     if (!t)
         return ASYNCIO_ERUNTIME;
     if (p->state != PROC_EXITED) {
         if (p->state != PROC_RUNNING) /* the loop closed under it */
-            return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: Event loop is closed", who);
+            return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
         /* The exit wakes the waiter; cancelling the task cancels only its
          * own waiter's future, never the child. */
         asyncio__waiter_t w;
@@ -435,18 +449,15 @@ int asyncio_process_wait(asyncio_process_t *ap, int *code)
 
 int asyncio_process_send_signal(asyncio_process_t *ap, int signum)
 {
-    static const char who[] = "asyncio_process_send_signal";
-    proc_t *p = checked(who, ap);
+    proc_t *p = checked(ap);
     if (!p)
         return ASYNCIO_EVALUE;
-    /* Once reaped, its pid may already be someone else's. */
-    if (p->state != PROC_RUNNING) {
-        asyncio_raise_uv(UV_ESRCH, "%s: the process has exited", who);
-        return UV_ESRCH;
-    }
-    int rc = uv_process_kill(&p->uv, signum);
+    /* Once reaped, its pid may already be someone else's.  Python raises a
+     * bare ProcessLookupError(); the message is os.kill's for a pid that
+     * is gone. */
+    int rc = p->state == PROC_RUNNING ? uv_process_kill(&p->uv, signum) : UV_ESRCH;
     if (rc)
-        asyncio_raise_uv(rc, "%s(%d)", who, signum);
+        asyncio_raise_uv(rc, NULL); /* os.kill's OSError names nothing */
     return rc;
 }
 
@@ -503,11 +514,11 @@ struct comm {
 };
 
 /* communicate's reference, to p's streams; NULL and MemoryError. */
-static comm_t *comm_new(proc_t *p, const char *who)
+static comm_t *comm_new(proc_t *p)
 {
     comm_t *c = asyncio__calloc(1, sizeof *c);
     if (!c) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for communicate");
         return NULL;
     }
     c->refs = 1;
@@ -600,17 +611,20 @@ static int comm_abort(asyncio__task_t *self, asyncio_future_t **ts, size_t n, in
     return code;
 }
 
-/* Gives what was read from stdout and stderr to the caller. */
+/* Gives what was read from stdout and stderr to the caller (read_all's
+ * memory: NUL-terminated, also when empty); c NULL: NULL and 0, as a
+ * failed call leaves them. */
 static void comm_hand_out(comm_t *c, char **out, size_t *out_len, char **err, size_t *err_len)
 {
     char **dst[3] = {NULL, out, err};
     size_t *dlen[3] = {NULL, out_len, err_len};
     for (int i = 1; i < 3; i++) {
         if (dlen[i])
-            *dlen[i] = c->io[i] ? c->len[i] : 0;
+            *dlen[i] = c && c->io[i] ? c->len[i] : 0;
         if (dst[i]) {
-            *dst[i] = c->data[i];
-            c->data[i] = NULL;
+            *dst[i] = c ? c->data[i] : NULL;
+            if (c)
+                c->data[i] = NULL;
         }
     }
 }
@@ -618,20 +632,20 @@ static void comm_hand_out(comm_t *c, char **out, size_t *out_len, char **err, si
 int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t len, char **out,
                                 size_t *out_len, char **err, size_t *err_len)
 {
-    static const char who[] = "asyncio_process_communicate";
-    proc_t *p = checked(who, ap);
+    comm_hand_out(NULL, out, out_len, err, err_len); /* NULL and 0 until it succeeds */
+    proc_t *p = checked(ap);
     if (!p)
         return ASYNCIO_EVALUE;
     if (!input && len)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: input is NULL", who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "input is NULL");
     if (len && !p->io[0])
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: input given but stdin is not a pipe", who);
-    asyncio__task_t *self = asyncio__require_task(who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "input given but stdin is not a pipe");
+    asyncio__task_t *self = asyncio__require_task("Process.communicate");
     if (!self)
         return ASYNCIO_ERUNTIME;
     if (p->communicating)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: already communicating", who);
-    comm_t *c = comm_new(p, who);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "already communicating");
+    comm_t *c = comm_new(p);
     if (!c)
         return ASYNCIO_ENOMEM;
 
@@ -667,8 +681,7 @@ void asyncio_process_free(asyncio_process_t *ap)
     if (!p)
         return;
     if (!asyncio__waitq_empty(&p->waiters) || p->communicating) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME,
-                            "asyncio_process_free: tasks are waiting on the process");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "tasks are waiting on the process");
         return;
     }
     /* Streams a task still uses refuse to go (RuntimeError): the process

@@ -86,23 +86,23 @@ static void on_signal(uv_signal_t *uvh, int signum)
     }
 }
 
-/* The checks Python's _check_signal makes; SIGKILL and SIGSTOP are refused
- * as signal.signal refuses them (RuntimeError "sig N cannot be caught"). */
-static int check_signum(const char *who, int signum)
+/* The checks Python's _check_signal makes, with its message (3.11); SIGKILL
+ * and SIGSTOP are refused as signal.signal refuses them (RuntimeError "sig
+ * N cannot be caught"). */
+static int check_signum(int signum)
 {
     if (signum < 1 || signum >= NSIG)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: sig %d out of range(1, %d)", who, signum,
-                                   NSIG);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "invalid signal number %d", signum);
     return 0;
 }
 
-static asyncio_loop_t *live_loop(const char *who, asyncio_loop_t *loop)
+static asyncio_loop_t *live_loop(asyncio_loop_t *loop)
 {
     if (!loop)
         loop = asyncio__loop_get();
     if (!loop || !asyncio__loop_live(loop)) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: %s", who,
-                            loop ? "the loop is closed" : "no running event loop");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s",
+                            loop ? "Event loop is closed" : "no running event loop");
         return NULL;
     }
     return loop;
@@ -110,14 +110,13 @@ static asyncio_loop_t *live_loop(const char *who, asyncio_loop_t *loop)
 
 int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callback_fn fn, void *arg)
 {
-    static const char who[] = "asyncio_add_signal_handler";
-    if (!(loop = live_loop(who, loop)))
+    if (!(loop = live_loop(loop)))
         return ASYNCIO_ERUNTIME;
-    int rc = check_signum(who, signum);
+    int rc = check_signum(signum);
     if (rc)
         return rc;
     if (!fn)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: callback is NULL", who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
     if (signum == SIGKILL || signum == SIGSTOP)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "sig %d cannot be caught", signum);
     sig_handler_t *h = find(loop, signum);
@@ -127,7 +126,7 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
         return 0;
     }
     if (!(h = asyncio__calloc(1, sizeof *h)))
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a signal handler");
     uv_signal_init(&loop->uv, &h->uv);
     h->uv.data = h;
     if ((rc = uv_signal_start(&h->uv, on_signal, signum)) != 0) {
@@ -135,7 +134,7 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
         uv_close((uv_handle_t *)&h->uv, handler_freed);
         if (rc == UV_EINVAL)
             return asyncio__raise_code(ASYNCIO_ERUNTIME, "sig %d cannot be caught", signum);
-        asyncio_raise_uv(rc, "%s(%d)", who, signum);
+        asyncio_raise_uv(rc, NULL); /* signal.signal's OSError names nothing */
         return rc;
     }
     h->loop = loop;
@@ -159,10 +158,9 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
 
 int asyncio_remove_signal_handler(asyncio_loop_t *loop, int signum)
 {
-    static const char who[] = "asyncio_remove_signal_handler";
-    if (!(loop = live_loop(who, loop)))
+    if (!(loop = live_loop(loop)))
         return ASYNCIO_ERUNTIME;
-    int rc = check_signum(who, signum);
+    int rc = check_signum(signum);
     if (rc)
         return rc;
     sig_handler_t *h = find(loop, signum);

@@ -3,7 +3,8 @@
 basics: communicate's output, stderr=STDOUT, return codes, a child that
 does not read its input; signals: -N for a signal, ProcessLookupError
 after exit, several waiters; cancel: a cancelled wait or communicate
-leaves the child running.  Prints one line per fact.
+leaves the child running; bad: the errors of a program that cannot be
+started.  Prints one line per fact.
 """
 import asyncio
 import signal
@@ -79,10 +80,26 @@ async def cancel():
     print("killed:", await p.wait())
 
 
+async def bad():
+    # A program that is not found, in PATH or by its path, and a missing
+    # working directory (named instead of the program).
+    for program, cwd in [("no-such-program", None), ("/nonexistent/program", None),
+                         ("true", "/nonexistent")]:
+        try:
+            await asyncio.create_subprocess_exec(program, cwd=cwd)
+        except OSError as e:
+            print(f"exec {program}: {type(e).__name__}: {e}")
+    try:
+        await asyncio.create_subprocess_shell("true", cwd="/nonexistent")
+    except OSError as e:
+        print(f"shell: {type(e).__name__}: {e}")
+
+
 async def main():
     await basics()
     await signals()
     await cancel()
+    await bad()
 
 
 asyncio.run(main())
