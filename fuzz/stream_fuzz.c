@@ -7,8 +7,9 @@
  * Input layout: byte 0 picks the reader's limit, byte 1 how many bytes of
  * the input are the script (the rest is the stream).  Each script byte is
  * an operation; the stream is fed in chunks whose sizes come from the
- * script too.  Checked: no crash, no leak, and what the reader got is
- * exactly the stream, in order, except what readline drops on purpose.
+ * script too.  Checked: no crash, no leak, what the reader got is
+ * exactly the stream, in order, except what readline drops on purpose,
+ * and every read left a NUL after what it stored when there was room.
  */
 #include "testing.h"
 
@@ -58,9 +59,11 @@ static void *reader(void *arg)
         uint8_t op = f->nscript ? f->script[i % f->nscript] : 0;
         size_t want = (size_t)(op >> 2) % sizeof buf;
         int rc;
+        size_t cap; /* what the call may fill: a NUL follows what it got below that */
         switch (op & 3) {
         case 0:
-            rc = asyncio_stream_readline(f->s, buf, want + 1, &n);
+            /* cap 2 at least: a newline and the NUL (cap 1 is refused). */
+            rc = asyncio_stream_readline(f->s, buf, cap = want + 2, &n);
             if (rc == ASYNCIO_EVALUE) {
                 f->dropped = true;
                 asyncio_error_clear();
@@ -69,18 +72,21 @@ static void *reader(void *arg)
             break;
         case 1: {
             char sep[2] = {(char)op, '\n'};
-            rc = asyncio_stream_readuntil(f->s, sep, 1 + (op & 4 ? 1 : 0), buf, sizeof buf, &n);
+            rc = asyncio_stream_readuntil(f->s, sep, 1 + (op & 4 ? 1 : 0), buf, cap = sizeof buf,
+                                          &n);
             break;
         }
         case 2:
-            rc = asyncio_stream_readexactly(f->s, buf, want, &n);
+            rc = asyncio_stream_readexactly(f->s, buf, cap = want, &n);
             break;
         default:
-            rc = asyncio_stream_read(f->s, buf, want + 1, &n);
+            rc = asyncio_stream_read(f->s, buf, cap = want + 1, &n);
             break;
         }
+        if (rc == ASYNCIO_EINCOMPLETEREAD)
+            n = (size_t)asyncio_error()->detail; /* the partial, in buf */
         if (rc == 0 || rc == ASYNCIO_EINCOMPLETEREAD) {
-            if (n > sizeof buf)
+            if (n > cap || (n < cap && buf[n] != '\0'))
                 abort();
             keep(f, buf, n);
             asyncio_error_clear();

@@ -30,8 +30,9 @@ void asyncio__http_stream_stats(asyncio_http_stream_t *st, size_t *bytes, long *
 /* A stream over a fresh uv_pipe_t of loop, initialised (uv_pipe_init) but
  * not open: hand *pipe to uv_spawn as a UV_CREATE_PIPE container, then
  * call asyncio__stream_pipe_start once the spawn succeeded, or
- * asyncio_stream_free if it failed.  New; NULL and MemoryError (or the
- * libuv error of uv_pipe_init) on failure.  Subprocesses use it too. */
+ * asyncio_stream_free if it failed.  New: the stream's handle, what the
+ * public calls take; NULL (and *pipe NULL) with MemoryError or the libuv
+ * error of uv_pipe_init on failure.  Subprocesses use it too. */
 asyncio_stream_t *asyncio__stream_pipe_new(asyncio_loop_t *loop, struct uv_pipe_s **pipe);
 
 /* The pipe is open: from now on the stream works; with readable it starts
@@ -41,7 +42,9 @@ int asyncio__stream_pipe_start(asyncio_stream_t *stream, bool readable);
 
 /* A stream with no transport: data comes only from feed_data/feed_eof
  * (Python's StreamReader() with feed_data/feed_eof).  limit 0: the
- * default.  New (asyncio_stream_free); NULL and MemoryError. */
+ * default.  New: a stream handle (asyncio_stream_free); NULL and
+ * MemoryError.  The calls below take its handle: feed_data refuses one
+ * that is not live (ValueError), feed_eof and buffered ignore it. */
 asyncio_stream_t *asyncio__stream_reader_new(asyncio_loop_t *loop, size_t limit);
 
 /* reader.feed_data(data) / feed_eof(): append to the buffer / mark EOF and

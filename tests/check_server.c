@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <uv.h> /* libuv's error codes */
 
+#include "../src/testing.h" /* asyncio__handle_count */
+
 /* ---------------------------------------------------------------------
  * Unix sockets
  * --------------------------------------------------------------------- */
@@ -260,12 +262,7 @@ static void *reuse_port_main(void *arg)
     ck_assert(asyncio_error_matches("OSError"));
     asyncio_error_clear();
     ck_assert_ptr_null(c);
-    asyncio_stream_t *s = connect_ok(port, NULL);
-    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
-    char buf[1];
-    size_t n;
-    ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 1, &n), 0);
-    asyncio_stream_free(s);
+    echo_ok(port);
     asyncio_server_free(a);
     asyncio_server_free(b);
     return NULL;
@@ -732,6 +729,257 @@ START_TEST(test_review_loop_close_every_state)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * The API's rules: handles, out-parameters, messages; a peer's stream
+ * kept after its handler returned.
+ * --------------------------------------------------------------------- */
+
+/* A freed server's handle: free, serve_forever, wait_closed and sockname
+ * refuse it (ValueError, without reading the freed memory: ASan), close
+ * and the getters do nothing, and it never reaches a server made after
+ * the free. */
+static void *server_handles_main(void *arg)
+{
+    (void)arg;
+    long before = asyncio__handle_count();
+    asyncio_server_t *old = NULL, *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &old), 0);
+    asyncio_server_free(old);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_server_free(old); /* a double free is refused, not done */
+    assert_not_live("server");
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    ck_assert_ptr_ne(srv, old);
+    ck_assert_int_eq(asyncio_server_serve_forever(old), ASYNCIO_EVALUE);
+    assert_not_live("server");
+    ck_assert_int_eq(asyncio_server_wait_closed(old), ASYNCIO_EVALUE);
+    assert_not_live("server");
+    asyncio_sockaddr_t a;
+    memset(&a, 0x55, sizeof a);
+    ck_assert_int_eq(asyncio_server_sockname(old, 0, &a), ASYNCIO_EVALUE);
+    assert_not_live("server");
+    ck_assert_int_eq(a.port, 0);
+    ck_assert_int_eq(a.host[0], '\0');
+    asyncio_server_close(old);
+    asyncio_server_close_clients(old);
+    ck_assert(!asyncio_server_is_serving(old));
+    ck_assert_uint_eq(asyncio_server_nsockets(old), 0);
+    ck_assert_ptr_null(asyncio_error());
+    /* The new server is untouched. */
+    ck_assert(asyncio_server_is_serving(srv));
+    echo_ok(server_port(srv));
+    server_shutdown(srv);
+    assert_handles_back(before);
+    return NULL;
+}
+
+START_TEST(test_server_handles)
+{
+    run(server_handles_main, NULL);
+}
+END_TEST
+
+/* Every failing constructor sets *server to NULL, however early. */
+static void *server_out_params_main(void *arg)
+{
+    (void)arg;
+    static const asyncio_protocol_t nothing = {0};
+    asyncio_server_t *srv = SENTINEL;
+    ck_assert_int_eq(asyncio_start_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(srv);
+    srv = SENTINEL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 70000, NULL, &srv),
+                     ASYNCIO_EVALUE);
+    ck_assert_ptr_null(srv);
+    srv = SENTINEL;
+    ck_assert_int_eq(asyncio_start_unix_server(echo_handler, NULL, NULL, NULL, &srv),
+                     ASYNCIO_EVALUE);
+    ck_assert_ptr_null(srv);
+    srv = SENTINEL;
+    ck_assert_int_eq(asyncio_create_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(srv);
+    srv = SENTINEL;
+    ck_assert_int_eq(asyncio_create_unix_server(&nothing, NULL, NULL, NULL, &srv), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(srv);
+    tu_clear_all();
+    /* Failing late: the address is taken. */
+    asyncio_server_t *a = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &a), 0);
+    srv = SENTINEL;
+    ck_assert_int_eq(asyncio_create_server(&nothing, NULL, "127.0.0.1", server_port(a), NULL, &srv),
+                     UV_EADDRINUSE);
+    ck_assert_ptr_null(srv);
+    asyncio_error_clear();
+    asyncio_sockaddr_t addr;
+    memset(&addr, 0x55, sizeof addr);
+    ck_assert_int_eq(asyncio_server_sockname(a, 1, &addr), ASYNCIO_EVALUE);
+    ck_assert_int_eq(addr.family, 0);
+    ck_assert_int_eq(addr.host[0], '\0');
+    asyncio_error_clear();
+    asyncio_server_free(a);
+    return NULL;
+}
+
+START_TEST(test_server_out_params)
+{
+    run(server_out_params_main, NULL);
+    tu_alloc_install();
+    asyncio_server_t *srv = SENTINEL;
+    expect_msg(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv),
+               ASYNCIO_ERUNTIME, "RuntimeError", "start_server() called outside a task");
+    ck_assert_ptr_null(srv);
+}
+END_TEST
+
+/* Messages read as Python's and name no C function. */
+static void *server_messages_main(void *arg)
+{
+    (void)arg;
+    static const asyncio_protocol_t nothing = {0};
+    asyncio_server_t *srv = NULL, *a = NULL;
+    char want[256];
+    expect_msg(asyncio_start_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv), ASYNCIO_EVALUE,
+               "ValueError", "handler is NULL");
+    expect_msg(asyncio_create_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv), ASYNCIO_EVALUE,
+               "ValueError", "protocol is NULL");
+    expect_msg(asyncio_create_unix_server(&nothing, NULL, NULL, NULL, &srv), ASYNCIO_EVALUE,
+               "ValueError", "path is NULL");
+    expect_msg(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, NULL), ASYNCIO_EVALUE,
+               "ValueError", "server is NULL");
+    expect_msg(asyncio_start_server(echo_handler, NULL, "127.0.0.1", -1, NULL, &srv),
+               ASYNCIO_EVALUE, "ValueError", "port must be 0-65535.");
+    asyncio_stream_opts_t bad = {.backlog = -1};
+    expect_msg(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, &bad, &srv), ASYNCIO_EVALUE,
+               "ValueError", "backlog must not be negative");
+    expect_msg(asyncio_server_wait_closed(NULL), ASYNCIO_EVALUE, "ValueError",
+               "the server is NULL");
+    /* Python's: "error while attempting to bind on address %r: %s". */
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &a), 0);
+    int port = server_port(a);
+    snprintf(want, sizeof want,
+             "[Errno 98] error while attempting to bind on address ('127.0.0.1', %d): address "
+             "already in use",
+             port);
+    expect_msg(asyncio_start_server(echo_handler, NULL, "127.0.0.1", port, NULL, &srv),
+               UV_EADDRINUSE, "OSError", want);
+    asyncio_sockaddr_t addr;
+    expect_msg(asyncio_server_sockname(a, 3, &addr), ASYNCIO_EVALUE, "ValueError",
+               "no socket 3: the server has 1");
+    expect_msg(asyncio_server_sockname(a, 0, NULL), ASYNCIO_EVALUE, "ValueError", "addr is NULL");
+    asyncio_server_free(a);
+    /* A Unix path taken by a file that is not a socket: Python's words. */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/casyncio-msg-%d.file", (int)getpid());
+    FILE *fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    fclose(fp);
+    snprintf(want, sizeof want, "[Errno 98] Address '%s' is already in use", path);
+    expect_msg(asyncio_start_unix_server(echo_handler, NULL, path, NULL, &srv), UV_EADDRINUSE,
+               "OSError", want);
+    unlink(path);
+    return NULL;
+}
+
+START_TEST(test_server_messages)
+{
+    run(server_messages_main, NULL);
+}
+END_TEST
+
+/* Twin: tests/twins/stream_kept_writer.py (kept_peer_stream).  A handler
+ * keeps another client's stream (a chat server's broadcast list) after
+ * that client left and its handler returned: the stream is freed, its
+ * handle dead, and every call with it answers as Python's closed writer
+ * does, without touching the freed memory (ASan). */
+static asyncio_stream_t *KEPT;
+static asyncio_event_t *KEPT_LEFT;
+
+static void log_call(const char *name, int rc)
+{
+    if (rc == 0) {
+        LOGF("; %s: ok", name);
+        return;
+    }
+    const asyncio_error_t *e = asyncio_error();
+    LOGF("; %s: %s(%s)", name, e->type, e->message);
+    asyncio_error_clear();
+}
+
+static void *kept_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char name[8];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(s, name, sizeof name, &n), 0);
+    if (strcmp(name, "A\n") == 0) {
+        KEPT = s; /* the broadcast list keeps it */
+        char *rest = NULL;
+        ck_assert_int_eq(asyncio_stream_read_all(s, &rest, &n), 0); /* until A leaves */
+        asyncio_buffer_free(rest);
+        asyncio_stream_close(s); /* the canonical handler's finally */
+        asyncio_event_set(KEPT_LEFT);
+        return NULL;
+    }
+    ck_assert_int_eq(asyncio_event_wait(KEPT_LEFT), 0);
+    /* Until A's handler has returned: its handle is dead then. */
+    while (asyncio_stream_transport(KEPT)) {
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+    assert_not_live("stream");
+    ck_assert_int_eq(asyncio_sleep(0.01), 0); /* its socket is closed, its memory gone */
+    LOGF("kept_peer_stream is_closing: %s", TF(asyncio_stream_is_closing(KEPT)));
+    log_call("write", asyncio_stream_write(KEPT, "hello\n", 6));
+    const void *parts[] = {"a", "b"};
+    size_t lens[] = {1, 1};
+    log_call("writelines", asyncio_stream_writelines(KEPT, parts, lens, 2));
+    log_call("drain", asyncio_stream_drain(KEPT));
+    log_call("write_eof", asyncio_stream_write_eof(KEPT));
+    asyncio_stream_close(KEPT);
+    log_call("close", asyncio_error() ? -1 : 0);
+    log_call("wait_closed", asyncio_stream_wait_closed(KEPT));
+    asyncio_stream_close(s);
+    return NULL;
+}
+
+static void *kept_main(void *arg)
+{
+    (void)arg;
+    KEPT = NULL;
+    KEPT_LEFT = asyncio_event_new();
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(kept_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    asyncio_stream_t *a = connect_ok(port, NULL);
+    ck_assert_int_eq(asyncio_stream_write(a, "A\n", 2), 0);
+    asyncio_stream_t *b = connect_ok(port, NULL);
+    ck_assert_int_eq(asyncio_stream_write(b, "B\n", 2), 0);
+    while (!KEPT)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    asyncio_stream_close(a);
+    ck_assert_int_eq(asyncio_stream_wait_closed(a), 0);
+    char *data = NULL;
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read_all(b, &data, &n), 0); /* B's handler is done */
+    ck_assert_uint_eq(n, 0);
+    asyncio_buffer_free(data);
+    asyncio_stream_free(a);
+    asyncio_stream_free(b);
+    asyncio_server_close(srv);
+    ck_assert_int_eq(asyncio_server_wait_closed(srv), 0);
+    asyncio_server_free(srv);
+    asyncio_event_free(KEPT_LEFT);
+    return NULL;
+}
+
+START_TEST(test_kept_peer_stream)
+{
+    run(kept_main, NULL);
+    tu_assert_log(&LOG, "kept_peer_stream is_closing: True; write: ok; writelines: ok; drain: "
+                        "ConnectionResetError(Connection lost); write_eof: ok; close: ok; "
+                        "wait_closed: ok");
+}
+END_TEST
+
 Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -764,6 +1012,15 @@ Suite *server_suite(void)
     tcase_add_test(tc, test_review_unix_path_too_long);
     tcase_add_test(tc, test_review_stale_unix_socket);
     tcase_add_test(tc, test_review_loop_close_every_state);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("api");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_server_handles);
+    tcase_add_test(tc, test_server_out_params);
+    tcase_add_test(tc, test_server_messages);
+    tcase_add_test(tc, test_kept_peer_stream);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -92,11 +93,12 @@ static void *partial_reads_main(void *arg)
     LOGF(" ");
     logbytes(buf, n);
     ck_assert_int_eq(asyncio_stream_readexactly(s, buf, 5, &n), ASYNCIO_EINCOMPLETEREAD);
+    ck_assert_uint_eq(n, 0); /* failed: the partial's length is the detail */
     ck_assert(asyncio_error_matches("EOFError"));
     const asyncio_error_t *e = asyncio_catch("IncompleteReadError");
     ck_assert_ptr_nonnull(e);
     LOGF(" IncompleteReadError(");
-    logbytes(buf, n);
+    logbytes(buf, (size_t)e->detail);
     LOGF(", %s)", e->message);
     LOGF(" %s", TF(asyncio_stream_at_eof(s)));
     ck_assert_int_eq(asyncio_stream_read(s, buf, 10, &n), 0);
@@ -181,7 +183,8 @@ static void *limit_keeps_main(void *arg)
     ck_assert_int_eq(asyncio_sleep(0.05), 0);
     char buf[64];
     size_t n = 0;
-    /* cap 6: the limit is 5, the separator is at 10. */
+    /* cap 6: the limit is 4 (room for the separator and the NUL), the
+     * separator is at 10. */
     ck_assert_int_eq(asyncio_stream_readuntil(s, "|", 1, buf, 6, &n), ASYNCIO_ELIMITOVERRUN);
     asyncio_error_clear();
     /* Not found: "Separator is not found, and chunk exceed the limit". */
@@ -195,9 +198,10 @@ static void *limit_keeps_main(void *arg)
     ck_assert_int_eq(asyncio_stream_readuntil(s, "|", 1, buf, sizeof buf, &n),
                      ASYNCIO_EINCOMPLETEREAD);
     ck_assert_str_eq(tu_raised_message(), "3 bytes read on a total of None expected bytes");
+    ck_assert_int_eq(asyncio_error()->detail, 3);
     asyncio_error_clear();
-    ck_assert_uint_eq(n, 3);
-    ck_assert(memcmp(buf, "xyz", 3) == 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(buf, "xyz");
     ck_assert(asyncio_stream_at_eof(s));
     asyncio_stream_free(s);
     asyncio_server_free(srv);
@@ -1020,7 +1024,8 @@ START_TEST(test_review_drain_after_close)
 END_TEST
 
 /* A stream or server passed again after its free, before its socket is
- * closed (its memory still there): refused as not live, never used. */
+ * closed (its memory still there): refused as not live (a stream's writer
+ * calls answer as a closed writer's), never used. */
 static void *double_free_main(void *arg)
 {
     (void)arg;
@@ -1032,8 +1037,8 @@ static void *double_free_main(void *arg)
     asyncio_stream_free(s);
     ck_assert(asyncio_error_matches("ValueError"));
     asyncio_error_clear();
-    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), ASYNCIO_EVALUE);
-    asyncio_error_clear();
+    /* A stream that is gone is a closed writer: the write is dropped. */
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
     char buf[4];
     size_t n;
     ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), ASYNCIO_EVALUE);
@@ -1207,6 +1212,382 @@ START_TEST(test_loop_closed_by_another_thread)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * The API's rules: handles, out-parameters, terminated bytes, messages.
+ * --------------------------------------------------------------------- */
+
+/* A freed stream's handle: free and the reader's calls refuse it
+ * (ValueError, without reading the freed memory: ASan), the writer's
+ * calls answer as a closed writer's (Python's writer outlives its
+ * connection), and it never reaches a stream made after the free. */
+static void *stream_handles_main(void *arg)
+{
+    (void)arg;
+    long before = asyncio__handle_count();
+    asyncio_loop_t *loop = asyncio_get_running_loop();
+    asyncio_stream_t *old = asyncio__stream_reader_new(loop, 0);
+    ck_assert_ptr_nonnull(old);
+    ck_assert_int_eq(asyncio__stream_feed_data(old, "old\n", 4), 0);
+    asyncio_stream_free(old);
+    ck_assert_ptr_null(asyncio_error());
+    asyncio_stream_free(old); /* a double free is refused, not done */
+    assert_not_live("stream");
+    /* A new stream may take the old one's memory and slot. */
+    asyncio_stream_t *s = asyncio__stream_reader_new(loop, 0);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_ne(s, old);
+    ck_assert_int_eq(asyncio__stream_feed_data(old, "x", 1), ASYNCIO_EVALUE);
+    assert_not_live("stream");
+    asyncio__stream_feed_eof(old); /* harmless */
+    char buf[8];
+    size_t n;
+    char *data;
+    asyncio_sockaddr_t a;
+    ck_assert_int_eq(asyncio_stream_read(old, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    assert_not_live("stream");
+    ck_assert_int_eq(asyncio_stream_read_all(old, &data, &n), ASYNCIO_EVALUE);
+    assert_not_live("stream");
+    ck_assert_int_eq(asyncio_stream_readexactly(old, buf, 2, &n), ASYNCIO_EVALUE);
+    assert_not_live("stream");
+    ck_assert_int_eq(asyncio_stream_readline(old, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    assert_not_live("stream");
+    ck_assert_int_eq(asyncio_stream_readuntil(old, "\n", 1, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    assert_not_live("stream");
+    ck_assert_int_eq(asyncio_stream_peername(old, &a), ASYNCIO_EVALUE);
+    assert_not_live("stream");
+    ck_assert_ptr_null(asyncio_stream_transport(old));
+    assert_not_live("stream");
+    ck_assert(!asyncio_stream_at_eof(old));
+    ck_assert(!asyncio_stream_can_write_eof(old));
+    ck_assert_uint_eq(asyncio__stream_buffered(old), 0);
+    /* The writer's calls: a closed writer. */
+    const void *parts[] = {"a", "b"};
+    size_t lens[] = {1, 1};
+    ck_assert(asyncio_stream_is_closing(old));
+    ck_assert_int_eq(asyncio_stream_write(old, "x", 1), 0);
+    ck_assert_int_eq(asyncio_stream_writelines(old, parts, lens, 2), 0);
+    ck_assert_int_eq(asyncio_stream_write_eof(old), 0);
+    asyncio_stream_close(old);
+    ck_assert_ptr_null(asyncio_error());
+    ck_assert_int_eq(asyncio_stream_drain(old), UV_ECONNRESET);
+    ck_assert(asyncio_error_matches("ConnectionResetError"));
+    ck_assert_str_eq(tu_raised_message(), "Connection lost");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_wait_closed(old), 0);
+    /* ... whose arguments are still checked. */
+    ck_assert_int_eq(asyncio_stream_write(old, NULL, 1), ASYNCIO_EVALUE);
+    ck_assert_str_eq(tu_raised_message(), "data is NULL");
+    asyncio_error_clear();
+    /* None of it reached the new stream. */
+    ck_assert_uint_eq(asyncio__stream_buffered(s), 0);
+    ck_assert(!asyncio_stream_at_eof(s));
+    ck_assert_int_eq(asyncio__stream_feed_data(s, "new\n", 4), 0);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    ck_assert_str_eq(buf, "new\n");
+    asyncio_stream_free(s);
+    ck_assert_int_eq(asyncio__handle_count(), before);
+    return NULL;
+}
+
+START_TEST(test_stream_handles)
+{
+    run(stream_handles_main, NULL);
+}
+END_TEST
+
+/* A connected stream freed while its socket still closes: its handle and
+ * its transport's are dead at once; a connection made after it is never
+ * reached through them. */
+static void *connected_handles_main(void *arg)
+{
+    (void)arg;
+    long before = asyncio__handle_count();
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    asyncio_stream_t *old = connect_ok(port, NULL);
+    asyncio_transport_t *ot = asyncio_stream_transport(old);
+    ck_assert_ptr_nonnull(ot);
+    ck_assert_int_eq(asyncio_stream_write(old, "x", 1), 0);
+    asyncio_stream_free(old);
+    asyncio_stream_t *s = connect_ok(port, NULL);
+    asyncio_transport_t *t = asyncio_stream_transport(s);
+    ck_assert_int_eq(asyncio_transport_write(ot, "y", 1), ASYNCIO_EVALUE);
+    assert_not_live("transport");
+    ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(ot, 10, 1), ASYNCIO_EVALUE);
+    assert_not_live("transport");
+    ck_assert(asyncio_transport_is_closing(ot));
+    ck_assert(!asyncio_transport_is_reading(ot));
+    asyncio_transport_pause_reading(ot); /* harmless */
+    asyncio_transport_close(ot);
+    asyncio_transport_abort(ot);
+    ck_assert_ptr_null(asyncio_error());
+    /* The new connection is untouched. */
+    ck_assert(asyncio_transport_is_reading(t));
+    ck_assert(!asyncio_transport_is_closing(t));
+    ck_assert_int_eq(asyncio_stream_write(old, "old\n", 4), 0); /* dropped */
+    ck_assert_int_eq(asyncio_stream_write(s, "new\n", 4), 0);
+    char buf[8];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    ck_assert_str_eq(buf, "new\n");
+    /* A stream's transport keeps the stream as its user. */
+    ck_assert_ptr_null(asyncio_transport_get_user(t));
+    asyncio_transport_set_user(t, buf);
+    ck_assert(asyncio_error_matches("RuntimeError"));
+    asyncio_error_clear();
+    asyncio_stream_free(s);
+    server_shutdown(srv);
+    assert_handles_back(before);
+    return NULL;
+}
+
+START_TEST(test_connected_handles)
+{
+    run(connected_handles_main, NULL);
+}
+END_TEST
+
+/* Out-parameters: every failing call sets each one it was given to
+ * NULL / 0 / a zeroed address, however early it failed. */
+static void assert_addr_zero(const asyncio_sockaddr_t *a)
+{
+    static const asyncio_sockaddr_t zero;
+    ck_assert(memcmp(a, &zero, sizeof zero) == 0);
+}
+
+static void *out_params_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_t *s = SENTINEL;
+    ck_assert_int_eq(asyncio_open_connection(NULL, 80, NULL, &s), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(s);
+    s = SENTINEL;
+    ck_assert_int_eq(asyncio_open_connection("127.0.0.1", 70000, NULL, &s), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(s);
+    s = SENTINEL;
+    ck_assert_int_eq(asyncio_open_unix_connection(NULL, NULL, &s), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(s);
+    s = SENTINEL;
+    ck_assert_int_lt(asyncio_open_unix_connection("/nonexistent/sock", NULL, &s), 0);
+    ck_assert_ptr_null(s);
+    tu_clear_all();
+
+    asyncio_stream_t *r = asyncio__stream_reader_new(asyncio_get_running_loop(), 4);
+    ck_assert_int_eq(asyncio__stream_feed_data(r, "abcdefghij", 10), 0);
+    asyncio__stream_feed_eof(r);
+    char buf[16];
+    size_t n = 123;
+    char *data = SENTINEL;
+    ck_assert_int_eq(asyncio_stream_read(NULL, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_read(r, NULL, 4, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_read_all(NULL, &data, &n), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_readuntil(r, "#", 1, buf, sizeof buf, &n),
+                     ASYNCIO_ELIMITOVERRUN);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_readline(r, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_readline(r, buf, 0, &n), ASYNCIO_EVALUE);
+    ck_assert_uint_eq(n, 0);
+    tu_clear_all();
+    /* IncompleteReadError: the partial is in buf, its length the detail. */
+    ck_assert_int_eq(asyncio__stream_feed_data(r, "xyz", 3), 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_readexactly(r, buf, 8, &n), ASYNCIO_EINCOMPLETEREAD);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(asyncio_error()->detail, 3);
+    ck_assert_str_eq(buf, "xyz");
+    asyncio_error_clear();
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_readuntil(r, "#", 1, buf, sizeof buf, &n),
+                     ASYNCIO_EINCOMPLETEREAD);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(asyncio_error()->detail, 0);
+    asyncio_error_clear();
+    asyncio_sockaddr_t a;
+    memset(&a, 0x55, sizeof a);
+    ck_assert_int_eq(asyncio_stream_peername(r, &a), ASYNCIO_ERUNTIME); /* no transport */
+    assert_addr_zero(&a);
+    memset(&a, 0x55, sizeof a);
+    ck_assert_int_eq(asyncio_stream_sockname(NULL, &a), ASYNCIO_EVALUE);
+    assert_addr_zero(&a);
+    tu_clear_all();
+    asyncio_stream_free(r);
+    return NULL;
+}
+
+START_TEST(test_out_params)
+{
+    run(out_params_main, NULL);
+    /* Outside a task: the first thing that fails. */
+    tu_alloc_install();
+    asyncio_stream_t *s = SENTINEL;
+    ck_assert_int_eq(asyncio_open_connection("127.0.0.1", 1, NULL, &s), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(s);
+    size_t n = 123;
+    char buf[4];
+    ck_assert_int_eq(asyncio_stream_read(NULL, buf, sizeof buf, &n), ASYNCIO_ERUNTIME);
+    ck_assert_uint_eq(n, 0);
+    char *data = SENTINEL;
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_read_all(NULL, &data, &n), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_readexactly(NULL, buf, 2, &n), ASYNCIO_ERUNTIME);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_readline(NULL, buf, sizeof buf, &n), ASYNCIO_ERUNTIME);
+    ck_assert_uint_eq(n, 0);
+    n = 123;
+    ck_assert_int_eq(asyncio_stream_readuntil(NULL, "x", 1, buf, sizeof buf, &n), ASYNCIO_ERUNTIME);
+    ck_assert_uint_eq(n, 0);
+    tu_clear_all();
+}
+END_TEST
+
+/* Bytes: what a read stores in the caller's buffer is NUL-terminated when
+ * there is room; readline and readuntil store at most cap - 1 bytes and
+ * always terminate. */
+static void *terminated_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_t *r = asyncio__stream_reader_new(asyncio_get_running_loop(), 0);
+    ck_assert_int_eq(asyncio__stream_feed_data(r, "hello\nabc\nabcd\n0123world", 24), 0);
+    char buf[16];
+    size_t n;
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(asyncio_stream_read(r, buf, 3, &n), 0); /* n == cap: no room */
+    ck_assert_uint_eq(n, 3);
+    ck_assert(memcmp(buf, "helx", 4) == 0);
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(asyncio_stream_readline(r, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(buf, "lo\n");
+    /* "abc\n" and its NUL fill a cap of 5 exactly; "abcd\n" does not. */
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(asyncio_stream_readline(r, buf, 5, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(buf, "abc\n");
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(asyncio_stream_readuntil(r, "\n", 1, buf, 5, &n), ASYNCIO_ELIMITOVERRUN);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(buf, ""); /* nothing stored, still a C string */
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_readuntil(r, "\n", 1, buf, 6, &n), 0);
+    ck_assert_str_eq(buf, "abcd\n");
+    /* readexactly filling buf exactly writes nothing after it. */
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(asyncio_stream_readexactly(r, buf, 4, &n), 0);
+    ck_assert(memcmp(buf, "0123x", 5) == 0);
+    /* A buffer fresh from malloc: unterminated, strcmp would read bytes
+     * never written (Valgrind: uninitialised; ASan fills them). */
+    char *m = malloc(16);
+    ck_assert_int_eq(asyncio_stream_read(r, m, 16, &n), 0);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_str_eq(m, "world");
+    free(m);
+    /* Too small for anything but the NUL: refused. */
+    ck_assert_int_eq(asyncio_stream_readline(r, buf, 1, &n), ASYNCIO_EVALUE);
+    ck_assert_str_eq(tu_raised_message(), "cap 1 leaves no room for a line and the NUL");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_stream_readuntil(r, "ab", 2, buf, 2, &n), ASYNCIO_EVALUE);
+    ck_assert_str_eq(tu_raised_message(), "cap 2 leaves no room for the separator and the NUL");
+    asyncio_error_clear();
+    /* read_all: a NUL after its length. */
+    asyncio__stream_feed_data(r, "tail", 4);
+    asyncio__stream_feed_eof(r);
+    char *data = NULL;
+    ck_assert_int_eq(asyncio_stream_read_all(r, &data, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(data, "tail");
+    asyncio_buffer_free(data);
+    asyncio_stream_free(r);
+    return NULL;
+}
+
+START_TEST(test_terminated)
+{
+    run(terminated_main, NULL);
+}
+END_TEST
+
+/* Messages read as Python's and name no C function. */
+static void *messages_main(void *arg)
+{
+    (void)arg;
+    asyncio_stream_t *s = NULL;
+    char buf[8], want[128];
+    size_t n;
+    expect_msg(asyncio_open_connection(NULL, 80, NULL, &s), ASYNCIO_EVALUE, "ValueError",
+               "host is NULL");
+    expect_msg(asyncio_open_connection("127.0.0.1", -1, NULL, &s), ASYNCIO_EVALUE, "ValueError",
+               "port must be 0-65535.");
+    expect_msg(asyncio_open_connection("127.0.0.1", 80, NULL, NULL), ASYNCIO_EVALUE, "ValueError",
+               "stream is NULL");
+    expect_msg(asyncio_open_unix_connection(NULL, NULL, &s), ASYNCIO_EVALUE, "ValueError",
+               "path is NULL");
+    expect_msg(asyncio_stream_read(NULL, buf, 1, &n), ASYNCIO_EVALUE, "ValueError",
+               "the stream is NULL");
+    /* Python's: the address as its tuple, after the errno. */
+    int port;
+    int fd = raw_listener(&port);
+    close(fd);
+    snprintf(want, sizeof want, "[Errno 111] Connect call failed ('127.0.0.1', %d)", port);
+    expect_msg(asyncio_open_connection("127.0.0.1", port, NULL, &s), UV_ECONNREFUSED,
+               "ConnectionRefusedError", want);
+    expect_msg(asyncio_open_unix_connection("/nonexistent/casyncio.sock", NULL, &s), UV_ENOENT,
+               "FileNotFoundError",
+               "[Errno 2] No such file or directory: '/nonexistent/casyncio.sock'");
+
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    s = connect_ok(server_port(srv), NULL);
+    expect_msg(asyncio_stream_read(s, NULL, 1, &n), ASYNCIO_EVALUE, "ValueError", "buf is NULL");
+    expect_msg(asyncio_stream_readline(s, buf, 0, &n), ASYNCIO_EVALUE, "ValueError", "cap is 0");
+    expect_msg(asyncio_stream_readuntil(s, "x", 1, buf, 0, &n), ASYNCIO_EVALUE, "ValueError",
+               "cap is 0");
+    expect_msg(asyncio_stream_read_all(s, NULL, &n), ASYNCIO_EVALUE, "ValueError", "data is NULL");
+    const void *parts[] = {"a"};
+    expect_msg(asyncio_stream_writelines(s, parts, NULL, 1), ASYNCIO_EVALUE, "ValueError",
+               "lens is NULL");
+    asyncio_stream_close(s);
+    expect_msg(asyncio_stream_write(s, "x", 1), ASYNCIO_ERUNTIME, "RuntimeError",
+               "Cannot call write() after close()");
+    expect_msg(asyncio_stream_write_eof(s), ASYNCIO_ERUNTIME, "RuntimeError",
+               "Cannot call write_eof() after close()");
+    ck_assert_int_eq(asyncio_stream_wait_closed(s), 0);
+    asyncio_sockaddr_t a;
+    expect_msg(asyncio_stream_peername(s, &a), UV_EBADF, "OSError",
+               "[Errno 9] Bad file descriptor");
+    asyncio_stream_free(s);
+    asyncio_stream_free((asyncio_stream_t *)srv); /* a handle of another type */
+    assert_not_live("stream");
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+START_TEST(test_messages)
+{
+    run(messages_main, NULL);
+    tu_alloc_install();
+    char buf[4];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read(NULL, buf, sizeof buf, &n), ASYNCIO_ERUNTIME);
+    ck_assert_str_eq(tu_raised_message(), "read() called outside a task");
+    asyncio_error_clear();
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -1251,6 +1632,16 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_review_double_free);
     tcase_add_test(tc, test_review_writelines_all_or_nothing);
     tcase_add_test(tc, test_review_cancel_waits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("api");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_stream_handles);
+    tcase_add_test(tc, test_connected_handles);
+    tcase_add_test(tc, test_out_params);
+    tcase_add_test(tc, test_terminated);
+    tcase_add_test(tc, test_messages);
     suite_add_tcase(s, tc);
     return s;
 }

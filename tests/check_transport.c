@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <uv.h> /* libuv's error codes */
 
+#include "../src/testing.h" /* asyncio__handle_count */
+
 /* ---------------------------------------------------------------------
  * Transports and protocols.
  * --------------------------------------------------------------------- */
@@ -422,6 +424,219 @@ START_TEST(test_review_protocol_callback_error)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * The API's rules: handles, out-parameters, terminated bytes, messages.
+ * --------------------------------------------------------------------- */
+
+/* The callbacks get the transport's handle (the one create_connection
+ * gave); the data they get has a NUL after it; after connection_lost the
+ * handle is dead: refused by the calls that raise, harmless for the
+ * others, and never reaching a transport made after it. */
+typedef struct hstate {
+    asyncio_transport_t *made; /* what connection_made got */
+    bool nul_after_data, lost;
+    size_t received;
+} hstate_t;
+
+static void h_made(asyncio_transport_t *t, void *user)
+{
+    ((hstate_t *)user)->made = t;
+}
+
+static void h_data(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    (void)t;
+    hstate_t *hs = user;
+    hs->nul_after_data = data[len] == '\0';
+    hs->received += len;
+}
+
+static void h_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)exc;
+    hstate_t *hs = user;
+    ck_assert_ptr_eq(t, hs->made);
+    ck_assert(asyncio_transport_is_closing(t)); /* still live during the call */
+    ck_assert_ptr_eq(asyncio_transport_get_user(t), user);
+    hs->lost = true;
+}
+
+static const asyncio_protocol_t HANDLE_PROTO = {
+    .connection_made = h_made, .data_received = h_data, .connection_lost = h_lost};
+
+static void *transport_handles_main(void *arg)
+{
+    (void)arg;
+    long before = asyncio__handle_count();
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    hstate_t hs = {0};
+    asyncio_transport_t *old = NULL;
+    ck_assert_int_eq(asyncio_create_connection(&HANDLE_PROTO, &hs, "127.0.0.1", port, NULL, &old),
+                     0);
+    ck_assert_ptr_eq(old, hs.made);
+    ck_assert_int_eq(asyncio_transport_write(old, "ping", 4), 0);
+    while (hs.received < 4)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    ck_assert(hs.nul_after_data);
+    asyncio_transport_close(old);
+    while (!hs.lost)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    /* Gone: a new transport may take its memory and slot. */
+    hstate_t hs2 = {0};
+    asyncio_transport_t *t = NULL;
+    ck_assert_int_eq(asyncio_create_connection(&HANDLE_PROTO, &hs2, "127.0.0.1", port, NULL, &t),
+                     0);
+    ck_assert_ptr_ne(t, old);
+    ck_assert_int_eq(asyncio_transport_write(old, "x", 1), ASYNCIO_EVALUE);
+    assert_not_live("transport");
+    const void *parts[] = {"x"};
+    size_t lens[] = {1};
+    ck_assert_int_eq(asyncio_transport_writelines(old, parts, lens, 1), ASYNCIO_EVALUE);
+    assert_not_live("transport");
+    ck_assert_int_eq(asyncio_transport_write_eof(old), ASYNCIO_EVALUE);
+    assert_not_live("transport");
+    ck_assert_int_eq(asyncio_transport_set_write_buffer_limits(old, 10, 1), ASYNCIO_EVALUE);
+    assert_not_live("transport");
+    asyncio_sockaddr_t a;
+    memset(&a, 0x55, sizeof a);
+    ck_assert_int_eq(asyncio_transport_peername(old, &a), ASYNCIO_EVALUE);
+    assert_not_live("transport");
+    ck_assert_int_eq(a.family, 0);
+    ck_assert_int_eq(a.port, 0);
+    size_t high = 123, low = 123;
+    asyncio_transport_get_write_buffer_limits(old, &high, &low);
+    ck_assert_uint_eq(high, 0);
+    ck_assert_uint_eq(low, 0);
+    ck_assert(asyncio_transport_is_closing(old));
+    ck_assert(!asyncio_transport_is_reading(old));
+    ck_assert_ptr_null(asyncio_transport_get_user(old));
+    ck_assert_uint_eq(asyncio_transport_get_write_buffer_size(old), 0);
+    asyncio_transport_set_user(old, NULL);
+    asyncio_transport_pause_reading(old);
+    asyncio_transport_resume_reading(old);
+    asyncio_transport_close(old);
+    asyncio_transport_abort(old);
+    ck_assert_ptr_null(asyncio_error());
+    /* None of it reached the new transport. */
+    ck_assert(!asyncio_transport_is_closing(t));
+    ck_assert(asyncio_transport_is_reading(t));
+    ck_assert_ptr_eq(asyncio_transport_get_user(t), &hs2);
+    ck_assert_int_eq(asyncio_transport_write(t, "pong", 4), 0);
+    while (hs2.received < 4)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    asyncio_transport_abort(t);
+    while (!hs2.lost)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    server_shutdown(srv);
+    assert_handles_back(before);
+    return NULL;
+}
+
+START_TEST(test_transport_handles)
+{
+    run(transport_handles_main, NULL);
+}
+END_TEST
+
+/* Out-parameters: NULL, 0 or empty on every failure. */
+static void *transport_out_params_main(void *arg)
+{
+    (void)arg;
+    asyncio_transport_t *t = SENTINEL;
+    ck_assert_int_eq(asyncio_create_connection(NULL, NULL, "127.0.0.1", 1, NULL, &t),
+                     ASYNCIO_EVALUE);
+    ck_assert_ptr_null(t);
+    t = SENTINEL;
+    ck_assert_int_eq(asyncio_create_connection(&HANDLE_PROTO, NULL, NULL, 1, NULL, &t),
+                     ASYNCIO_EVALUE);
+    ck_assert_ptr_null(t);
+    t = SENTINEL;
+    ck_assert_int_eq(asyncio_create_unix_connection(&HANDLE_PROTO, NULL, NULL, NULL, &t),
+                     ASYNCIO_EVALUE);
+    ck_assert_ptr_null(t);
+    t = SENTINEL;
+    ck_assert_int_lt(
+        asyncio_create_unix_connection(&HANDLE_PROTO, NULL, "/nonexistent/sock", NULL, &t), 0);
+    ck_assert_ptr_null(t);
+    tu_clear_all();
+    asyncio_sockaddr_t a;
+    memset(&a, 0x55, sizeof a);
+    ck_assert_int_eq(asyncio_transport_sockname(NULL, &a), ASYNCIO_EVALUE);
+    ck_assert_int_eq(a.family, 0);
+    ck_assert_int_eq(a.host[0], '\0');
+    asyncio_error_clear();
+    asyncio_addrinfo_t *ai = SENTINEL;
+    ck_assert_int_eq(asyncio_getaddrinfo("not-an-address", "80", 0, 0, AI_NUMERICHOST, &ai),
+                     UV_EAI_NONAME);
+    ck_assert_ptr_null(ai);
+    ai = SENTINEL;
+    ck_assert_int_eq(asyncio_getaddrinfo(NULL, NULL, 0, 0, 0, &ai), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(ai);
+    tu_clear_all();
+    char host[ASYNCIO_NI_MAXHOST] = "junk", serv[ASYNCIO_NI_MAXSERV] = "junk";
+    ck_assert_int_eq(asyncio_getnameinfo("nope", 1, 0, host, serv), ASYNCIO_EVALUE);
+    ck_assert_str_eq(host, "");
+    ck_assert_str_eq(serv, "");
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_transport_out_params)
+{
+    run(transport_out_params_main, NULL);
+    tu_alloc_install();
+    asyncio_transport_t *t = SENTINEL;
+    ck_assert_int_eq(asyncio_create_connection(&HANDLE_PROTO, NULL, "127.0.0.1", 1, NULL, &t),
+                     ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(t);
+    asyncio_addrinfo_t *ai = SENTINEL;
+    ck_assert_int_eq(asyncio_getaddrinfo("localhost", NULL, 0, 0, 0, &ai), ASYNCIO_ERUNTIME);
+    ck_assert_ptr_null(ai);
+    tu_clear_all();
+}
+END_TEST
+
+/* Messages read as Python's and name no C function. */
+static void *transport_messages_main(void *arg)
+{
+    (void)arg;
+    asyncio_transport_t *t = NULL;
+    asyncio_addrinfo_t *ai = NULL;
+    char host[ASYNCIO_NI_MAXHOST];
+    expect_msg(asyncio_create_connection(NULL, NULL, "127.0.0.1", 1, NULL, &t), ASYNCIO_EVALUE,
+               "ValueError", "protocol is NULL");
+    expect_msg(asyncio_create_connection(&HANDLE_PROTO, NULL, "127.0.0.1", 1, NULL, NULL),
+               ASYNCIO_EVALUE, "ValueError", "transport is NULL");
+    expect_msg(asyncio_transport_write(NULL, "x", 1), ASYNCIO_EVALUE, "ValueError",
+               "the transport is NULL");
+    expect_msg(asyncio_getaddrinfo("not-an-address", "80", 0, 0, AI_NUMERICHOST, &ai),
+               UV_EAI_NONAME, "gaierror", "[Errno -2] Name or service not known");
+    expect_msg(asyncio_getaddrinfo(NULL, NULL, 0, 0, 0, &ai), ASYNCIO_EVALUE, "ValueError",
+               "host and service are both NULL");
+    expect_msg(asyncio_getaddrinfo("x", NULL, 0, 0, 0, NULL), ASYNCIO_EVALUE, "ValueError",
+               "result is NULL");
+    expect_msg(asyncio_getnameinfo("nope", 1, 0, host, NULL), ASYNCIO_EVALUE, "ValueError",
+               "host 'nope' is not a numeric IPv4 or IPv6 address");
+    expect_msg(asyncio_getnameinfo("127.0.0.1", 70000, 0, host, NULL), ASYNCIO_EVALUE, "ValueError",
+               "port must be 0-65535.");
+    expect_msg(asyncio_getnameinfo(NULL, 1, 0, host, NULL), ASYNCIO_EVALUE, "ValueError",
+               "host is NULL");
+    return NULL;
+}
+
+START_TEST(test_transport_messages)
+{
+    run(transport_messages_main, NULL);
+    tu_alloc_install();
+    asyncio_addrinfo_t *ai = NULL;
+    ck_assert_int_eq(asyncio_getaddrinfo("localhost", NULL, 0, 0, 0, &ai), ASYNCIO_ERUNTIME);
+    ck_assert_str_eq(tu_raised_message(), "getaddrinfo() called outside a task");
+    asyncio_error_clear();
+}
+END_TEST
+
 Suite *transport_suite(void)
 {
     Suite *s = suite_create("transport");
@@ -438,6 +653,14 @@ Suite *transport_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_review_close_from_callbacks);
     tcase_add_test(tc, test_review_protocol_callback_error);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("api");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_transport_handles);
+    tcase_add_test(tc, test_transport_out_params);
+    tcase_add_test(tc, test_transport_messages);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -22,10 +22,36 @@ int server_port(asyncio_server_t *srv);
 /* open_connection to 127.0.0.1:port, asserting it worked. */
 asyncio_stream_t *connect_ok(int port, const asyncio_stream_opts_t *opts);
 
+/* A round trip through an echo server at 127.0.0.1:port: a connection
+ * that writes a byte, reads it back and goes. */
+void echo_ok(int port);
+
 /* Server handlers: echo_handler writes back what it reads (and drains)
  * until EOF; echo_once reads until EOF and writes nothing. */
 void *echo_handler(asyncio_stream_t *s, void *arg);
 void *echo_once(asyncio_stream_t *s, void *arg);
+
+/* Asserts that the raised error is ValueError "not a live <what> (freed,
+ * or never one)" and clears it. */
+void assert_not_live(const char *what);
+
+/* Asserts that the raised error, if any, names no C function (no
+ * "asyncio_" in its message) and has a message. */
+void assert_python_message(void);
+
+/* Asserts that a call returned want_rc and raised type with exactly msg
+ * (assert_python_message too), and clears it. */
+void expect_msg(int rc, int want_rc, const char *type, const char *msg);
+
+/* What tests put in an out-parameter to see a failing call clear it. */
+#define SENTINEL ((void *)1)
+
+/* server.close(); await server.wait_closed(); then frees it. */
+void server_shutdown(asyncio_server_t *srv);
+
+/* Lets closed sockets go, then asserts that as many handles are live as
+ * before (asyncio__handle_count). */
+void assert_handles_back(long before);
 
 /* Task bodies that wait, for tests that cancel them or close the loop
  * under them: wait_closed of a server, of a stream (arg). */

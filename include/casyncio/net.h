@@ -25,21 +25,46 @@
  * read functions are StreamReader's, the others StreamWriter's.  Streams
  * are built on transports: every stream has one (asyncio_stream_transport).
  *
+ * Handles.  Streams, transports and servers are handles (see "Handles"
+ * in <casyncio.h>): what a constructor's out-parameter, a handler, a
+ * protocol callback or a getter is given is the handle, and a handle is
+ * live until its object is freed, never after.
+ *
  * Ownership.  A stream from asyncio_open_connection* is the caller's: free
  * it with asyncio_stream_free (which closes it if needed; the memory goes
- * once the socket is closed).  A stream given to a server's handler belongs
- * to the server: it is closed and freed when the handler's task ends.  A
- * transport belongs to the library and lives until its protocol's
- * connection_lost has returned (or, under a stream, until the stream is
- * freed): never use it afterwards.  Servers are the caller's: free them
- * with asyncio_server_free.  Closing a loop closes every stream, transport
- * and server of it still open and frees what the library owns (transports,
+ * once the socket is closed; the handle at once).  A stream given to a
+ * server's handler belongs to the server: it is closed and freed when the
+ * handler's task ends.  A transport belongs to the library and lives
+ * until its protocol's connection_lost has returned (or, under a stream,
+ * until the stream is freed).  Servers are the caller's: free them with
+ * asyncio_server_free.  Closing a loop closes every stream, transport and
+ * server of it still open and frees what the library owns (transports,
  * servers' streams); the caller's streams and servers keep their memory
  * until the caller frees them, as usual (as a process or an HTTP session):
  * free them all the same, before or after the loop closed.
  *
+ * After the free.  A handle that is no longer live is refused without
+ * reaching any memory: ValueError "not a live stream (freed, or never
+ * one)" (or transport, server) from the calls that raise; the calls that
+ * cannot (close, is_closing, is_reading, pause/resume_reading, the
+ * getters) do nothing and answer false, 0 or NULL.  One exception, kept
+ * from Python, where a StreamWriter outlives its connection as a closed
+ * object: a stream whose handle is no longer live is a closed writer to
+ * the writer's calls.  write and writelines drop the data (returning 0
+ * once their arguments are checked), write_eof and close do nothing,
+ * is_closing is true, drain raises ConnectionResetError("Connection
+ * lost"), wait_closed returns 0.  So a handler may keep another client's
+ * stream (a chat server's broadcast list) and write to it after that
+ * client's handler returned; the reader's calls, peername/sockname,
+ * transport and asyncio_stream_free refuse it (ValueError).
+ *
+ * Out-parameters are NULL, 0, an empty string or a zeroed address after
+ * any failure (see <casyncio.h>).
+ *
  * Bytes are copied: write functions copy what they are given; read
- * functions fill the caller's buffer.
+ * functions fill the caller's buffer and NUL-terminate what they stored
+ * when there is room (readline and readuntil always: they store at most
+ * cap - 1 bytes).  The bytes may contain NULs: the lengths count them.
  */
 
 
@@ -69,10 +94,11 @@ typedef struct asyncio_sockaddr {
 
 /* `reader, writer = await asyncio.open_connection(host, port)`.  Resolves
  * host (asyncio_getaddrinfo) and tries every address in turn until one
- * connects.  Suspends.  New: *stream is the caller's (asyncio_stream_free).
- * Raises, when no address connects, their error if they all failed alike
- * (ConnectionRefusedError, ...), else OSError ("Multiple exceptions: ..."),
- * as Python; socket.gaierror as OSError for a name that does not resolve,
+ * connects.  Suspends.  New: *stream is the caller's (asyncio_stream_free);
+ * NULL after a failure.  Raises, when no address connects, their error if
+ * they all failed alike (ConnectionRefusedError "[Errno 111] Connect call
+ * failed ('127.0.0.1', 8888)", ...), else OSError ("Multiple exceptions:
+ * ..."), as Python; socket.gaierror as OSError for a name that does not resolve,
  * CancelledError (the connection attempt is abandoned and its socket
  * closed), ValueError (host NULL, port outside 0..65535, stream NULL),
  * RuntimeError (outside a task), MemoryError. */
@@ -80,28 +106,36 @@ ASYNCIO_EXTERN int asyncio_open_connection(const char *host, int port,
                                            const asyncio_stream_opts_t *opts,
                                            asyncio_stream_t **stream);
 
-/* `await asyncio.open_unix_connection(path)`.  As above. */
+/* `await asyncio.open_unix_connection(path)`.  As above; a failed connect
+ * raises the system's error with the path ("[Errno 2] No such file or
+ * directory: '/x'"), ValueError for path NULL. */
 ASYNCIO_EXTERN int asyncio_open_unix_connection(const char *path, const asyncio_stream_opts_t *opts,
                                                 asyncio_stream_t **stream);
 
 /* A server's client_connected_cb: runs as a task per connection (a
  * coroutine: it may suspend).  The stream is borrowed: the server closes
- * and frees it when the function returns.  Other tasks it handed the
- * stream to and that are inside a call on it then (read, drain,
- * wait_closed, ...) come back with EOF or the connection's error; they
- * must not call it again.  An exception it leaves raised
- * (other than CancelledError) is reported to the loop's exception handler
- * and the connection closed, as Python does. */
+ * and frees it when the function returns, and its handle is no longer
+ * live from then on.  Other tasks it handed the stream to and that are
+ * inside a call on it then (read, drain, wait_closed, ...) come back with
+ * EOF or the connection's error; a task that kept the handle (another
+ * client's handler broadcasting to it) holds a closed writer from then on
+ * (see "After the free" above): its writes are dropped, its reads refused.
+ * An exception the handler leaves raised (other than CancelledError) is
+ * reported to the loop's exception handler and the connection closed, as
+ * Python does.  Python leaves the connection of a handler that returns
+ * without closing its writer open until the writer is collected; here it
+ * closes when the handler returns. */
 typedef void *(*asyncio_stream_handler_fn)(asyncio_stream_t *stream, void *arg);
 
 /* `server = await asyncio.start_server(handler, host, port)`: listens on
  * every address host resolves to (host NULL: all interfaces, IPv4 and
  * IPv6; port 0: a free port, see asyncio_server_sockname) and runs
  * handler(stream, arg) as a new task for each connection.  Serving starts
- * at once.  Suspends (to resolve host).  New: *server is the caller's.
- * Raises OSError (address in use, ...), ValueError (handler NULL, port out
- * of range, server NULL, backlog < 0), CancelledError, RuntimeError,
- * MemoryError. */
+ * at once.  Suspends (to resolve host).  New: *server is the caller's;
+ * NULL after a failure.  Raises OSError (address in use: "[Errno 98] error
+ * while attempting to bind on address ('127.0.0.1', 8888): address already
+ * in use", ...), ValueError (handler NULL, port outside 0..65535, server
+ * NULL, backlog < 0), CancelledError, RuntimeError, MemoryError. */
 ASYNCIO_EXTERN int asyncio_start_server(asyncio_stream_handler_fn handler, void *arg,
                                         const char *host, int port,
                                         const asyncio_stream_opts_t *opts,
@@ -110,8 +144,9 @@ ASYNCIO_EXTERN int asyncio_start_server(asyncio_stream_handler_fn handler, void 
 /* `await asyncio.start_unix_server(handler, path)`.  A socket file
  * already at path is removed first, as Python does (even one a live
  * server listens on: that server no longer gets connections); any other
- * file there makes it fail with OSError (address in use).  The socket
- * file is left behind at close (Python 3.11).  As above. */
+ * file there makes it fail with OSError ("[Errno 98] Address '/p' is
+ * already in use").  The socket file is left behind at close (Python
+ * 3.11).  As above; ValueError for path NULL. */
 ASYNCIO_EXTERN int asyncio_start_unix_server(asyncio_stream_handler_fn handler, void *arg,
                                              const char *path, const asyncio_stream_opts_t *opts,
                                              asyncio_server_t **server);
@@ -120,61 +155,77 @@ ASYNCIO_EXTERN int asyncio_start_unix_server(asyncio_stream_handler_fn handler, 
  * (ConnectionResetError, ...) is raised by every read from then on, even
  * with data still buffered, as in Python.  Only one task may read at a
  * time: a second concurrent reader raises RuntimeError.  On a closed
- * stream reads return what is buffered, then EOF. */
+ * stream reads return what is buffered, then EOF.  A failing read sets
+ * its count (*nread, *len) to 0, and the first byte of buf (when cap or n
+ * is not 0) is a NUL unless it stored a partial, which is terminated
+ * too. */
 
 /* `data = await reader.read(n)`: waits until at least one byte is buffered
- * or EOF, then copies up to n bytes into buf; *nread 0 means EOF (or n was
- * 0, which returns at once).  Suspends.  Raises the connection's error,
- * CancelledError (nothing consumed), ValueError (stream or buf NULL),
- * RuntimeError (outside a task, another task reading). */
+ * or EOF, then copies up to n bytes into buf, followed by a NUL when fewer
+ * than n came; *nread 0 means EOF (or n was 0, which returns at once).
+ * Suspends.  Raises the connection's error, CancelledError (nothing
+ * consumed), ValueError (stream NULL or not live, buf NULL), RuntimeError
+ * (outside a task, another task reading). */
 ASYNCIO_EXTERN int asyncio_stream_read(asyncio_stream_t *stream, void *buf, size_t n,
                                        size_t *nread);
 
 /* `data = await reader.read()` (n = -1): reads until EOF into a new buffer
- * *data (free it with asyncio_buffer_free), *len bytes; NUL-terminated for
- * convenience.  Errors as asyncio_stream_read, MemoryError. */
+ * *data (free it with asyncio_buffer_free), *len bytes, with a NUL after
+ * them.  *data NULL and *len 0 after a failure.  Errors as
+ * asyncio_stream_read, ValueError (data NULL), MemoryError. */
 ASYNCIO_EXTERN int asyncio_stream_read_all(asyncio_stream_t *stream, char **data, size_t *len);
 
-/* `data = await reader.readexactly(n)`: fills buf with exactly n bytes.
- * Suspends.  At EOF first: IncompleteReadError (EOFError), with the
- * partial bytes consumed and left in buf and their count in *nread (the
- * error object cannot carry bytes).  Otherwise as asyncio_stream_read. */
+/* `data = await reader.readexactly(n)`: fills buf with exactly n bytes
+ * (no NUL: buf is n bytes).  Suspends.  At EOF first: IncompleteReadError
+ * (EOFError), with the partial bytes consumed and left in buf,
+ * NUL-terminated, and their count in the error's detail (Python's
+ * len(e.partial): the error object cannot carry bytes); *nread is 0, as
+ * after any failure.  Otherwise as asyncio_stream_read. */
 ASYNCIO_EXTERN int asyncio_stream_readexactly(asyncio_stream_t *stream, void *buf, size_t n,
                                               size_t *nread);
 
 /* `data = await reader.readuntil(separator)`: waits until sep is buffered,
- * then copies the data up to and including it into buf (*len bytes) and
- * consumes it.  The limit is the stream's (opts.limit), lowered to
- * cap - seplen so the chunk always fits buf.  Suspends.  Raises
+ * then copies the data up to and including it into buf (*len bytes),
+ * followed by a NUL, and consumes it.  The limit is the stream's
+ * (opts.limit), lowered to cap - 1 - seplen so that the chunk and its NUL
+ * always fit buf: at most cap - 1 bytes are stored.  Suspends.  Raises
  * LimitOverrunError (separator not found within the limit, or found
  * beyond it; the data stays buffered, as in Python: read it with read();
- * the error's detail is Python's `consumed`),
- * IncompleteReadError (EOF before the separator: the whole buffer is the
- * partial, consumed into buf, *len its size), ValueError (empty or NULL
- * separator, buf NULL, cap < seplen), and the errors of read. */
+ * the error's detail is Python's `consumed`), IncompleteReadError (EOF
+ * before the separator: the whole buffer is the partial, consumed into
+ * buf and NUL-terminated, its size the error's detail; *len is 0),
+ * ValueError (empty or NULL separator, buf NULL, cap 0, cap <= seplen:
+ * no room for the separator and the NUL), and the errors of read. */
 ASYNCIO_EXTERN int asyncio_stream_readuntil(asyncio_stream_t *stream, const void *sep,
                                             size_t seplen, void *buf, size_t cap, size_t *len);
 
 /* `line = await reader.readline()`: readuntil(b"\n"), except that EOF
- * returns the partial line (*len 0 at EOF), and an over-long line is
+ * returns the partial line (*len 0 at EOF), and an over-long line (more
+ * than cap - 1 bytes with its newline, or over the stream's limit) is
  * consumed (up to its newline, or the whole buffer if none) and raises
- * ValueError, as Python does.  Suspends. */
+ * ValueError, as Python does.  What it stores is always a C string; cap
+ * must be 2 at least (ValueError).  Suspends. */
 ASYNCIO_EXTERN int asyncio_stream_readline(asyncio_stream_t *stream, void *buf, size_t cap,
                                            size_t *len);
 
-/* reader.at_eof(): EOF was received and the buffer is empty. */
+/* reader.at_eof(): EOF was received and the buffer is empty (false for a
+ * handle that is not live). */
 ASYNCIO_EXTERN bool asyncio_stream_at_eof(asyncio_stream_t *stream);
 
 /* --- Streams: writing (StreamWriter) */
 
 /* writer.write(data): sends what the socket takes at once and buffers the
- * rest (copied).  Never suspends.  Writing after the peer went away drops
- * the data silently, as Python does (drain raises).  Raises RuntimeError
- * (after write_eof; C rule: after close, too), ValueError (stream NULL,
- * data NULL with len > 0, more than 4 GiB in one call), MemoryError. */
+ * rest (copied).  Never suspends.  Writing after the peer went away, or to
+ * a stream whose handle is no longer live (a closed writer, see "After the
+ * free"), drops the data silently, as Python does (drain raises).  Raises
+ * RuntimeError (after write_eof: "Cannot call write() after write_eof()";
+ * C rule: after close, too: "Cannot call write() after close()"),
+ * ValueError (stream NULL, data NULL with len > 0, more than 4 GiB in one
+ * call), MemoryError. */
 ASYNCIO_EXTERN int asyncio_stream_write(asyncio_stream_t *stream, const void *data, size_t len);
 
-/* writer.writelines(): write of n buffers in order. */
+/* writer.writelines(): write of n buffers in order; every one is checked
+ * before any is written (ValueError also for data or lens NULL). */
 ASYNCIO_EXTERN int asyncio_stream_writelines(asyncio_stream_t *stream, const void *const *data,
                                              const size_t *lens, size_t n);
 
@@ -182,16 +233,20 @@ ASYNCIO_EXTERN int asyncio_stream_writelines(asyncio_stream_t *stream, const voi
  * below the high-water mark, else suspends until it drains to the low one.
  * Several tasks may drain at once (Python 3.12).  Raises the connection's
  * error, ConnectionResetError ("Connection lost") once the connection is
- * gone, CancelledError (the data stays queued), RuntimeError (outside a
- * task, a stream without a transport), ValueError. */
+ * gone (and on a stream whose handle is no longer live), CancelledError
+ * (the data stays queued), RuntimeError (outside a task, a stream without
+ * a transport), ValueError (stream NULL). */
 ASYNCIO_EXTERN int asyncio_stream_drain(asyncio_stream_t *stream);
 
 /* writer.write_eof(): shuts the sending side down once the buffered data
  * is sent (half-close); reading goes on.  Does not suspend.  Calling it
- * again is harmless.  Raises RuntimeError on a closed stream. */
+ * again is harmless, and so is calling it on a stream whose handle is no
+ * longer live.  Raises RuntimeError after your close() ("Cannot call
+ * write_eof() after close()"), ValueError (stream NULL). */
 ASYNCIO_EXTERN int asyncio_stream_write_eof(asyncio_stream_t *stream);
 
-/* writer.can_write_eof(): true for TCP and Unix sockets. */
+/* writer.can_write_eof(): true for TCP and Unix sockets (false for a
+ * handle no longer live). */
 ASYNCIO_EXTERN bool asyncio_stream_can_write_eof(asyncio_stream_t *stream);
 
 /* writer.close(): sends what is buffered, then closes the socket.  Does not
@@ -199,28 +254,38 @@ ASYNCIO_EXTERN bool asyncio_stream_can_write_eof(asyncio_stream_t *stream);
  * in drain, ConnectionResetError. */
 ASYNCIO_EXTERN void asyncio_stream_close(asyncio_stream_t *stream);
 
-/* writer.is_closing(): close() was called or the connection is gone. */
+/* writer.is_closing(): close() was called or the connection is gone (true
+ * for a handle no longer live). */
 ASYNCIO_EXTERN bool asyncio_stream_is_closing(asyncio_stream_t *stream);
 
 /* `await writer.wait_closed()`: suspends until the socket is closed (any
- * number of tasks may wait).  Raises the error the connection ended with,
- * if any (Python 3.11), CancelledError, RuntimeError. */
+ * number of tasks may wait); returns 0 at once for a stream whose handle
+ * is no longer live.  Raises the error the connection ended with, if any
+ * (Python 3.11), CancelledError, RuntimeError, ValueError (stream NULL). */
 ASYNCIO_EXTERN int asyncio_stream_wait_closed(asyncio_stream_t *stream);
 
 /* Releases the caller's stream (from asyncio_open_connection*): closes it
  * if needed (buffered data is still sent), the memory goes once the socket
- * is closed.  Also after its loop closed (which closed it but left the
- * memory to this call).  Refused (RuntimeError, nothing freed) while a task waits on
- * it, and for a stream a server owns.  NULL is harmless. */
+ * is closed, the handle (and its transport's) at once.  Also after its
+ * loop closed (which closed it but left the memory to this call).  Refused
+ * (RuntimeError, nothing freed) while a task waits on it, and for a stream
+ * a server owns; ValueError for a handle no longer live (a double free).
+ * NULL is harmless. */
 ASYNCIO_EXTERN void asyncio_stream_free(asyncio_stream_t *stream);
 
-/* get_extra_info('peername') / ('sockname').  Raises OSError (not
- * connected, closed: UV_ENOTCONN / UV_EBADF), ValueError. */
+/* get_extra_info('peername') / ('sockname').  *addr is zeroed after a
+ * failure.  Raises OSError (not connected, closed: UV_ENOTCONN / UV_EBADF
+ * "[Errno 9] Bad file descriptor"), ValueError (stream NULL or not live:
+ * Python's closed writer still answers from its cache), RuntimeError (no
+ * transport). */
 ASYNCIO_EXTERN int asyncio_stream_peername(asyncio_stream_t *stream, asyncio_sockaddr_t *addr);
 ASYNCIO_EXTERN int asyncio_stream_sockname(asyncio_stream_t *stream, asyncio_sockaddr_t *addr);
 
 /* writer.transport: the stream's transport (borrowed; for buffer sizes and
- * water marks: do not give it a protocol of your own). */
+ * water marks).  Its handle goes with the stream's.  Its user pointer is
+ * the stream's own: asyncio_transport_get_user answers NULL, and
+ * asyncio_transport_set_user raises RuntimeError.  NULL with ValueError
+ * for a stream NULL or not live, RuntimeError without a transport. */
 ASYNCIO_EXTERN asyncio_transport_t *asyncio_stream_transport(asyncio_stream_t *stream);
 
 /* Frees a buffer the library allocated for the caller (read_all).  NULL is
@@ -229,9 +294,9 @@ ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
 
 /* --- Transports and protocols (the callback API)
  *
- * A protocol is a table of callbacks; every callback gets the transport
- * and its user pointer (asyncio_transport_get_user; a server's arg until
- * connection_made sets another one).  Callbacks run on the loop, from
+ * A protocol is a table of callbacks; every callback gets the transport's
+ * handle and its user pointer (asyncio_transport_get_user; a server's arg
+ * until connection_made sets another one).  Callbacks run on the loop, from
  * libuv's I/O callbacks, with two exceptions that Python shares:
  * pause_writing may be called inside asyncio_transport_write (and
  * set_write_buffer_limits) when the buffer goes above the high-water
@@ -240,7 +305,8 @@ ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
  * after the socket is closed, also when the loop closes with the
  * transport open (the last chance to free the user's state).  Any
  * callback may be NULL.  They must not suspend.  data is borrowed for the
- * call only.  An error a callback leaves raised is reported to the loop's
+ * call only, and has a NUL after its len bytes.  An error a callback
+ * leaves raised is reported to the loop's
  * exception handler; from data_received or eof_received it is also, as in
  * Python, a fatal error of the transport: closed at once, connection_lost
  * gets it. */
@@ -252,7 +318,8 @@ typedef struct asyncio_protocol {
     bool (*eof_received)(asyncio_transport_t *t, void *user);
     /* exc NULL: closed normally (close, abort, EOF); else the error
      * (ConnectionResetError, ...), borrowed for the call.  The last
-     * callback: the transport is freed when it returns. */
+     * callback: the transport is freed when it returns, and its handle
+     * is no longer live. */
     void (*connection_lost)(asyncio_transport_t *t, const asyncio_error_t *exc, void *user);
     /* The write buffer went above the high-water mark / back to the low. */
     void (*pause_writing)(asyncio_transport_t *t, void *user);
@@ -262,8 +329,9 @@ typedef struct asyncio_protocol {
 /* `transport, protocol = await loop.create_connection(factory, host, port)`:
  * connects as asyncio_open_connection does, then calls
  * proto->connection_made and returns.  proto must outlive the transport.
- * Suspends.  *transport is borrowed (see the ownership rules above).
- * Raises as asyncio_open_connection (ValueError for proto NULL). */
+ * Suspends.  *transport is borrowed (see the ownership rules above); NULL
+ * after a failure.  Raises as asyncio_open_connection (ValueError for
+ * proto or transport NULL). */
 ASYNCIO_EXTERN int asyncio_create_connection(const asyncio_protocol_t *proto, void *user,
                                              const char *host, int port,
                                              const asyncio_stream_opts_t *opts,
@@ -286,7 +354,9 @@ ASYNCIO_EXTERN int asyncio_create_unix_server(const asyncio_protocol_t *proto, v
                                               asyncio_server_t **server);
 
 /* transport.write(data): as asyncio_stream_write (pause_writing is called
- * when the buffer goes above the high-water mark).  Never suspends. */
+ * when the buffer goes above the high-water mark).  Never suspends.
+ * ValueError for a transport NULL or no longer live (and for the write's
+ * arguments). */
 ASYNCIO_EXTERN int asyncio_transport_write(asyncio_transport_t *t, const void *data, size_t len);
 ASYNCIO_EXTERN int asyncio_transport_writelines(asyncio_transport_t *t, const void *const *data,
                                                 const size_t *lens, size_t n);
@@ -295,19 +365,20 @@ ASYNCIO_EXTERN int asyncio_transport_writelines(asyncio_transport_t *t, const vo
 ASYNCIO_EXTERN int asyncio_transport_write_eof(asyncio_transport_t *t);
 
 /* transport.close(): stops reading, sends what is buffered, closes;
- * connection_lost(NULL) follows from the loop.  Harmless when repeated. */
+ * connection_lost(NULL) follows from the loop.  Harmless when repeated,
+ * and on a handle no longer live. */
 ASYNCIO_EXTERN void asyncio_transport_close(asyncio_transport_t *t);
 
 /* transport.abort(): closes at once, dropping buffered data;
  * connection_lost(NULL) follows from the loop. */
 ASYNCIO_EXTERN void asyncio_transport_abort(asyncio_transport_t *t);
 
-/* transport.is_closing(). */
+/* transport.is_closing(); true for a handle no longer live. */
 ASYNCIO_EXTERN bool asyncio_transport_is_closing(asyncio_transport_t *t);
 
 /* transport.pause_reading() / resume_reading() / is_reading(): no
- * data_received between pause and resume.  Harmless when repeated or on a
- * closing transport. */
+ * data_received between pause and resume.  Harmless when repeated, on a
+ * closing transport and on a handle no longer live. */
 ASYNCIO_EXTERN void asyncio_transport_pause_reading(asyncio_transport_t *t);
 ASYNCIO_EXTERN void asyncio_transport_resume_reading(asyncio_transport_t *t);
 ASYNCIO_EXTERN bool asyncio_transport_is_reading(asyncio_transport_t *t);
@@ -318,18 +389,21 @@ ASYNCIO_EXTERN size_t asyncio_transport_get_write_buffer_size(asyncio_transport_
 
 /* transport.set_write_buffer_limits(high, low), 0 standing for Python's
  * None: high defaults to 4 * low, or 64 KiB without low; low to high / 4.
- * ValueError unless low <= high.  May call pause_writing at once (as
- * Python), resume_writing later. */
+ * ValueError unless low <= high, or for a handle no longer live.  May call
+ * pause_writing at once (as Python), resume_writing later.  get sets both
+ * to 0 for a handle no longer live. */
 ASYNCIO_EXTERN int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t high,
                                                              size_t low);
 ASYNCIO_EXTERN void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t, size_t *high,
                                                               size_t *low);
 
-/* The user pointer the callbacks get. */
+/* The user pointer the callbacks get (NULL for a handle no longer live;
+ * a stream's transport: see asyncio_stream_transport). */
 ASYNCIO_EXTERN void *asyncio_transport_get_user(asyncio_transport_t *t);
 ASYNCIO_EXTERN void asyncio_transport_set_user(asyncio_transport_t *t, void *user);
 
-/* get_extra_info('peername') / ('sockname'), as for streams. */
+/* get_extra_info('peername') / ('sockname'), as for streams (ValueError
+ * for a transport NULL or no longer live; *addr zeroed after a failure). */
 ASYNCIO_EXTERN int asyncio_transport_peername(asyncio_transport_t *t, asyncio_sockaddr_t *addr);
 ASYNCIO_EXTERN int asyncio_transport_sockname(asyncio_transport_t *t, asyncio_sockaddr_t *addr);
 
@@ -338,11 +412,12 @@ ASYNCIO_EXTERN int asyncio_transport_sockname(asyncio_transport_t *t, asyncio_so
 /* `await server.serve_forever()`: suspends until the server is closed.
  * Cancelling the caller closes the server (as Python does) and raises
  * CancelledError.  RuntimeError if the server is already closed or
- * another task serves it forever. */
+ * another task serves it forever; ValueError for a server NULL or freed. */
 ASYNCIO_EXTERN int asyncio_server_serve_forever(asyncio_server_t *server);
 
 /* server.close(): stops listening (new connections are refused); existing
- * connections go on.  Does not suspend.  Harmless when repeated. */
+ * connections go on.  Does not suspend.  Harmless when repeated, and on a
+ * freed server. */
 ASYNCIO_EXTERN void asyncio_server_close(asyncio_server_t *server);
 
 /* server.close_clients() (Python 3.13): closes every connection of the
@@ -350,14 +425,17 @@ ASYNCIO_EXTERN void asyncio_server_close(asyncio_server_t *server);
 ASYNCIO_EXTERN void asyncio_server_close_clients(asyncio_server_t *server);
 
 /* `await server.wait_closed()`: suspends until the server is closed and
- * every connection it accepted has ended.  CancelledError, RuntimeError. */
+ * every connection it accepted has ended.  CancelledError, RuntimeError,
+ * ValueError (server NULL or freed). */
 ASYNCIO_EXTERN int asyncio_server_wait_closed(asyncio_server_t *server);
 
-/* server.is_serving(). */
+/* server.is_serving(); false for a freed server. */
 ASYNCIO_EXTERN bool asyncio_server_is_serving(asyncio_server_t *server);
 
-/* Number of listening sockets, and the address of the i-th (to learn the
- * port chosen for port 0).  ValueError for i out of range. */
+/* Number of listening sockets (0 once closed or freed), and the address
+ * of the i-th (to learn the port chosen for port 0; *addr zeroed after a
+ * failure).  ValueError for i out of range, addr NULL, a server NULL or
+ * freed. */
 ASYNCIO_EXTERN size_t asyncio_server_nsockets(asyncio_server_t *server);
 ASYNCIO_EXTERN int asyncio_server_sockname(asyncio_server_t *server, size_t i,
                                            asyncio_sockaddr_t *addr);
@@ -365,8 +443,10 @@ ASYNCIO_EXTERN int asyncio_server_sockname(asyncio_server_t *server, size_t i,
 /* Releases the caller's server: closes it if needed; connections still
  * open are closed (handler tasks cancelled), memory goes once they are.
  * Also after its loop closed (which closed it but left the memory to
- * this call).  Refused (RuntimeError) while a task waits in serve_forever
- * or wait_closed.  NULL is harmless. */
+ * this call).  Its handle is no longer live from then on (the memory goes
+ * once the listening sockets are closed).  Refused (RuntimeError) while a
+ * task waits in serve_forever or wait_closed; ValueError for a server
+ * freed already.  NULL is harmless. */
 ASYNCIO_EXTERN void asyncio_server_free(asyncio_server_t *server);
 
 /* --- DNS (libuv's getaddrinfo / getnameinfo, on its thread pool) */
@@ -386,10 +466,11 @@ typedef struct asyncio_addrinfo {
 /* `await loop.getaddrinfo(host, port, family=, type=, flags=)`: host and
  * service may be NULL (not both); family/type/flags are the AF_, SOCK_ and
  * AI_ constants (0 for any).  Suspends.  New: *result is a list the caller
- * frees with asyncio_addrinfo_free.  Raises OSError (socket.gaierror: the
- * libuv UV_EAI_* code, e.g. UV_EAI_NONAME), CancelledError (the request is
- * cancelled), ValueError (both NULL, result NULL), RuntimeError,
- * MemoryError. */
+ * frees with asyncio_addrinfo_free; NULL after a failure.  Raises
+ * socket.gaierror, an OSError (the libuv UV_EAI_* code, e.g. UV_EAI_NONAME:
+ * "[Errno -2] Name or service not known", as Python, without the host),
+ * CancelledError (the request is cancelled), ValueError (both NULL, result
+ * NULL), RuntimeError, MemoryError. */
 ASYNCIO_EXTERN int asyncio_getaddrinfo(const char *host, const char *service, int family, int type,
                                        int flags, asyncio_addrinfo_t **result);
 
@@ -401,9 +482,10 @@ ASYNCIO_EXTERN void asyncio_addrinfo_free(asyncio_addrinfo_t *list);
 
 /* `host, service = await loop.getnameinfo((host, port), flags)`: host is
  * a numeric IPv4 or IPv6 address; flags are NI_ constants.  Fills host_out
- * (ASYNCIO_NI_MAXHOST bytes) and serv_out (ASYNCIO_NI_MAXSERV); either may
- * be NULL.  Suspends.  Raises OSError (UV_EAI_*), ValueError (host not a
- * numeric address, port out of range), CancelledError, RuntimeError. */
+ * (ASYNCIO_NI_MAXHOST bytes) and serv_out (ASYNCIO_NI_MAXSERV) with C
+ * strings; either may be NULL; both are empty strings after a failure.
+ * Suspends.  Raises OSError (UV_EAI_*), ValueError (host NULL or not a
+ * numeric address, port outside 0..65535), CancelledError, RuntimeError. */
 ASYNCIO_EXTERN int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out,
                                        char *serv_out);
 

@@ -61,7 +61,7 @@ static dns_req_t *req_new(asyncio_loop_t *loop)
 {
     dns_req_t *r = asyncio__calloc(1, sizeof *r);
     if (!r) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "a DNS request");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a DNS request");
         return NULL;
     }
     if (!(r->fut = asyncio__future_new(loop))) {
@@ -90,7 +90,7 @@ static int req_wait(asyncio__task_t *task, dns_req_t *r, uv_req_t *req)
 }
 
 int asyncio__resolve(asyncio__task_t *task, const char *host, const char *service,
-                     const struct addrinfo *hints, struct addrinfo **res, const char *who)
+                     const struct addrinfo *hints, struct addrinfo **res)
 {
     dns_req_t *r = req_new(task->fut.loop);
     if (!r)
@@ -99,7 +99,7 @@ int asyncio__resolve(asyncio__task_t *task, const char *host, const char *servic
     if (rc < 0) {
         asyncio_decref(r->fut);
         asyncio__free(r);
-        asyncio_raise_uv(rc, "%s: %s", who, host ? host : service);
+        asyncio_raise_uv(rc, NULL);
         return rc;
     }
     if ((rc = req_wait(task, r, (uv_req_t *)&r->req.ai)))
@@ -109,14 +109,14 @@ int asyncio__resolve(asyncio__task_t *task, const char *host, const char *servic
     asyncio_decref(r->fut);
     asyncio__free(r);
     if (rc < 0) {
-        asyncio_raise_uv(rc, "%s", host ? host : service);
+        asyncio_raise_uv(rc, NULL); /* Python's gaierror names no host */
         return rc;
     }
     return 0;
 }
 
 int asyncio__resolve_tcp(asyncio__task_t *task, const char *host, int port, int family, int flags,
-                         struct addrinfo **res, const char *who)
+                         struct addrinfo **res)
 {
     char service[16];
     snprintf(service, sizeof service, "%d", port);
@@ -124,23 +124,24 @@ int asyncio__resolve_tcp(asyncio__task_t *task, const char *host, int port, int 
                              .ai_socktype = SOCK_STREAM,
                              .ai_protocol = IPPROTO_TCP,
                              .ai_flags = flags};
-    return asyncio__resolve(task, host, service, &hints, res, who);
+    return asyncio__resolve(task, host, service, &hints, res);
 }
 
 int asyncio_getaddrinfo(const char *host, const char *service, int family, int type, int flags,
                         asyncio_addrinfo_t **result)
 {
-    asyncio__task_t *task = asyncio__require_task("asyncio_getaddrinfo");
+    if (result)
+        *result = NULL;
+    asyncio__task_t *task = asyncio__require_task("getaddrinfo");
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!host && !service)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_getaddrinfo: host and service are "
-                                                   "both NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "host and service are both NULL");
     if (!result)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_getaddrinfo: result is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "result is NULL");
     struct addrinfo hints = {.ai_family = family, .ai_socktype = type, .ai_flags = flags};
     struct addrinfo *res = NULL;
-    int rc = asyncio__resolve(task, host, service, &hints, &res, "getaddrinfo");
+    int rc = asyncio__resolve(task, host, service, &hints, &res);
     if (rc)
         return rc;
     /* One allocation per entry: the entry, its sockaddr, its canonname. */
@@ -151,7 +152,7 @@ int asyncio_getaddrinfo(const char *host, const char *service, int family, int t
         if (!e) {
             uv_freeaddrinfo(res);
             asyncio_addrinfo_free(head);
-            return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_getaddrinfo");
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for an address");
         }
         e->family = ai->ai_family;
         e->socktype = ai->ai_socktype;
@@ -181,22 +182,21 @@ void asyncio_addrinfo_free(asyncio_addrinfo_t *list)
     }
 }
 
-int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out, char *serv_out)
+static int getnameinfo_in(const char *host, int port, int flags, char *host_out, char *serv_out)
 {
-    asyncio__task_t *task = asyncio__require_task("asyncio_getnameinfo");
+    asyncio__task_t *task = asyncio__require_task("getnameinfo");
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!host)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_getnameinfo: host is NULL");
-    if (port < 0 || port > 65535)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_getnameinfo: port %d is out of range",
-                                   port);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "host is NULL");
+    if (!asyncio__port_ok(port))
+        return ASYNCIO_EVALUE;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
         return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "asyncio_getnameinfo: '%s' is not a numeric address", host);
+                                   "host '%s' is not a numeric IPv4 or IPv6 address", host);
     dns_req_t *r = req_new(task->fut.loop);
     if (!r)
         return ASYNCIO_ENOMEM;
@@ -205,7 +205,7 @@ int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out, c
     if (rc < 0) {
         asyncio_decref(r->fut);
         asyncio__free(r);
-        asyncio_raise_uv(rc, "getnameinfo");
+        asyncio_raise_uv(rc, NULL);
         return rc;
     }
     if ((rc = req_wait(task, r, (uv_req_t *)&r->req.ni)))
@@ -220,10 +220,22 @@ int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out, c
     asyncio_decref(r->fut);
     asyncio__free(r);
     if (rc < 0) {
-        asyncio_raise_uv(rc, "getnameinfo");
+        asyncio_raise_uv(rc, NULL);
         return rc;
     }
     return 0;
+}
+
+/* On failure both outputs are empty strings (not before: host may be
+ * host_out). */
+int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out, char *serv_out)
+{
+    int rc = getnameinfo_in(host, port, flags, host_out, serv_out);
+    if (rc && host_out)
+        host_out[0] = '\0';
+    if (rc && serv_out)
+        serv_out[0] = '\0';
+    return rc;
 }
 
 /* An address as the API gives it (host text, port), from a sockaddr:

@@ -4,11 +4,23 @@
  * stream.c (StreamReader/StreamWriter on top of it), server.c and dns.c.
  * Nothing here is API.
  *
+ * Handles (core/handle.h).  The caller names a stream, a transport or a
+ * server by its handle, never by the address of the structures below:
+ * every public call looks its handle up, and every object handed to user
+ * code (a handler's stream, a protocol callback's transport, a getter's
+ * result, an out-parameter) is its handle.  A handle is retired before the
+ * memory of its object goes, or earlier when the object stops being the
+ * caller's: a stream when its owner lets go (asyncio_stream_free, or the
+ * server when the handler returns), a stream's transport with its stream,
+ * a server at asyncio_server_free.  The memory may outlive the handle (a
+ * socket still closing, a task still inside a call): only the library
+ * reaches it then, through its own pointers.
+ *
  * Lifetime: one state (below) says where a transport is between its
  * handle's init and its close callback; its memory goes when nothing holds
- * it any more: the handle holds it until its close callback has run (after
- * the protocol's connection_lost), and an owner (the stream embedding it)
- * until released.
+ * it any more: the libuv handle holds it until its close callback has run
+ * (after the protocol's connection_lost), and an owner (the stream
+ * embedding it) until released.
  *
  * The pipe streams subprocesses use, and the hand-fed StreamReader of the
  * tests and the fuzzer, are declared in testing.h.
@@ -17,14 +29,15 @@
 #define CASYNCIO_NET_NET_H
 
 #include "core/core.h"
+#include "core/handle.h"
 #include "core/waiters.h"
 #include "testing.h"
 
 #include <netdb.h>
 
-#define ASYNCIO__TRANSPORT_MAGIC 0x7A45B0A7u
-#define ASYNCIO__STREAM_MAGIC 0x57AE3001u
-#define ASYNCIO__SERVER_MAGIC 0x5E4FE401u
+typedef struct asyncio__transport asyncio__transport_t;
+typedef struct asyncio__stream asyncio__stream_t;
+typedef struct asyncio__server asyncio__server_t;
 
 enum { ASYNCIO__HOLD_HANDLE = 1, ASYNCIO__HOLD_OWNER = 2 };
 enum { ASYNCIO__KIND_TCP, ASYNCIO__KIND_PIPE };
@@ -73,8 +86,8 @@ enum asyncio__transport_state {
     ASYNCIO__TRANSPORT_DISCARDED,
 };
 
-struct asyncio_transport {
-    uint32_t magic;
+struct asyncio__transport {
+    void *handle; /* what the caller holds (handle.h) */
     uint8_t kind;
     uint8_t state; /* enum asyncio__transport_state */
     uint8_t holds; /* ASYNCIO__HOLD_* bits */
@@ -89,10 +102,11 @@ struct asyncio_transport {
     bool eof_written;  /* write_eof called: writes are refused */
     bool user_closed;  /* close/abort called by the user: writes are refused,
                           where a connection that ended otherwise drops them */
-    /* Who owns the owner hold, not a state: */
+    /* Who owns what, not a state: */
     bool caller_owned; /* its owner hold is a caller's, who frees it even after
                           loop close (a stream from open_connection or a child's
                           pipe; not a server's stream, whose task is abandoned) */
+    bool of_stream;    /* a stream's: its protocol and user are the stream's */
     asyncio_loop_t *loop;
     union {
         uv_handle_t handle;
@@ -111,75 +125,96 @@ struct asyncio_transport {
      * server links its connections through server_link and is told of the
      * handle's close through on_gone (set by the server: the transport
      * never calls up into it). */
-    asyncio_server_t *server;
+    asyncio__server_t *server;
     asyncio__list_t server_link;
-    void (*on_gone)(asyncio_transport_t *t);
+    void (*on_gone)(asyncio__transport_t *t);
     /* Frees the object embedding the transport (a stream, or itself). */
-    void (*free_fn)(asyncio_transport_t *t);
+    void (*free_fn)(asyncio__transport_t *t);
 };
 
 /* Prepares t (embedded in zeroed memory) for a TCP socket or a pipe of
- * loop: initialises the handle, registers the closer, takes the handle
- * hold.  Returns 0 or a raised libuv error (t is then untouched). */
-int asyncio__transport_init(asyncio_transport_t *t, asyncio_loop_t *loop, int kind,
+ * loop: gives it a handle, initialises the libuv handle, registers the
+ * closer, takes the handle hold.  Returns 0 or the raised error (t is
+ * then untouched). */
+int asyncio__transport_init(asyncio__transport_t *t, asyncio_loop_t *loop, int kind,
                             const asyncio_protocol_t *proto, void *user,
-                            void (*free_fn)(asyncio_transport_t *));
+                            void (*free_fn)(asyncio__transport_t *));
 /* The connection is made (connected, accepted, a child's pipe opened):
  * OPEN, the protocol's connection_made (an error it raises is reported),
  * then reading unless paused. */
-void asyncio__transport_made(asyncio_transport_t *t);
+void asyncio__transport_made(asyncio__transport_t *t);
 /* close() or abort() was called, or the connection ended: reading is over
  * and writes are dropped. */
-static inline bool asyncio__transport_closing(const asyncio_transport_t *t)
+static inline bool asyncio__transport_closing(const asyncio__transport_t *t)
 {
     return t->state >= ASYNCIO__TRANSPORT_CLOSING;
 }
 /* uv_close was called: the socket is gone. */
-static inline bool asyncio__transport_handle_closed(const asyncio_transport_t *t)
+static inline bool asyncio__transport_handle_closed(const asyncio__transport_t *t)
 {
     return t->state >= ASYNCIO__TRANSPORT_CLOSED;
 }
-/* Drops a hold; the last one frees the embedding object. */
-void asyncio__transport_release(asyncio_transport_t *t, int hold);
+/* Drops a hold; the last one retires the handle and frees the embedding
+ * object. */
+void asyncio__transport_release(asyncio__transport_t *t, int hold);
 /* Closes at once with exc (taken over; NULL: no error). */
-void asyncio__transport_force_close(asyncio_transport_t *t, asyncio__exc_t *exc);
-/* Checks t is a live transport; raises ValueError naming `who`. */
-bool asyncio__transport_check(asyncio_transport_t *t, const char *who);
+void asyncio__transport_force_close(asyncio__transport_t *t, asyncio__exc_t *exc);
+
+/* The calls of the public API on a transport the library already holds
+ * (a stream's): asyncio_transport_write, writelines, write_eof, close,
+ * pause_reading, resume_reading, peername/sockname.  close, pause and
+ * resume do nothing with NULL. */
+int asyncio__transport_write(asyncio__transport_t *t, const void *const *data, const size_t *lens,
+                             size_t n);
+int asyncio__transport_writelines(asyncio__transport_t *t, const void *const *data,
+                                  const size_t *lens, size_t n);
+int asyncio__transport_write_eof(asyncio__transport_t *t);
+void asyncio__transport_close(asyncio__transport_t *t);
+void asyncio__transport_pause_reading(asyncio__transport_t *t);
+void asyncio__transport_resume_reading(asyncio__transport_t *t);
+int asyncio__transport_name(asyncio__transport_t *t, asyncio_sockaddr_t *addr, bool peer);
+/* writelines' arguments, checked as the write calls check them (ValueError
+ * for NULL arrays, NULL data with a length, more than 4 GiB): 0 and their
+ * total, or ASYNCIO_EVALUE raised.  n 1 checks write's. */
+int asyncio__transport_check_data(const void *const *data, const size_t *lens, size_t n,
+                                  size_t *total);
+
 /* Connects t (NEW) to addr, or to the Unix socket path: CONNECTING until
  * its caller makes it.  Suspends.  0, or the raised error (t is then
  * DISCARDED). */
-int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
+int asyncio__transport_connect(asyncio__task_t *task, asyncio__transport_t *t,
                                const struct sockaddr *addr, const char *path);
 /* Makes a transport ready to connect or accept (see alloc_plain). */
-typedef asyncio_transport_t *(*asyncio__transport_alloc_fn)(asyncio_loop_t *loop, int kind,
-                                                            void *ctx);
+typedef asyncio__transport_t *(*asyncio__transport_alloc_fn)(asyncio_loop_t *loop, int kind,
+                                                             void *ctx);
 /* Connects a transport from alloc to every address of host:port in turn,
- * or to path, and makes it (asyncio__transport_made).  Suspends.  0 or the
- * raised error. */
-int asyncio__transport_open(const char *host, int port, const char *path,
+ * or to path, and makes it (asyncio__transport_made).  Suspends.  0 and
+ * *out, or the raised error. */
+int asyncio__transport_open(asyncio__task_t *task, const char *host, int port, const char *path,
                             const asyncio_stream_opts_t *opts, asyncio__transport_alloc_fn alloc,
-                            void *ctx, asyncio_transport_t **out, const char *who);
+                            void *ctx, asyncio__transport_t **out);
 /* A protocol transport of its own allocation. */
-asyncio_transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
-                                            const asyncio_protocol_t *proto, void *user);
+asyncio__transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
+                                             const asyncio_protocol_t *proto, void *user);
 /* Fills out from a socket address. */
 void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa);
 /* False, after raising OSError "AF_UNIX path too long", for a path that
  * does not fit in sun_path (servers and connections). */
 bool asyncio__unix_path_fits(const char *path);
-int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bool peer,
-                            const char *who);
-int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
-                              size_t n, const char *who);
+/* Raises ValueError "port must be 0-65535." unless it is; false then. */
+bool asyncio__port_ok(int port);
+/* An OSError for a libuv code with Python's own text instead of the
+ * system's ("[Errno 111] Connect call failed ('127.0.0.1', 1)"). */
+asyncio__exc_t *asyncio__os_error(int code, const char *fmt, ...) ASYNCIO_PRINTF(2, 3);
 
 /* Resolves host/service (dns.c).  Suspends.  New: *res is freed with
  * uv_freeaddrinfo.  0 or the raised error. */
 int asyncio__resolve(asyncio__task_t *task, const char *host, const char *service,
-                     const struct addrinfo *hints, struct addrinfo **res, const char *who);
+                     const struct addrinfo *hints, struct addrinfo **res);
 /* asyncio__resolve for a TCP socket on port of host, in family (0: any),
  * with flags (AI_PASSIVE to listen). */
 int asyncio__resolve_tcp(asyncio__task_t *task, const char *host, int port, int family, int flags,
-                         struct addrinfo **res, const char *who);
+                         struct addrinfo **res);
 
 /* Tasks waiting for the same event (drain, wait_closed), on the waiter
  * queues of waiters.h: each waits on a future of its own, so cancelling
@@ -188,14 +223,13 @@ int asyncio__resolve_tcp(asyncio__task_t *task, const char *host, int port, int 
 int asyncio__transport_wait(asyncio__task_t *task, asyncio__waitq_t *q);
 void asyncio__transport_wake_all(asyncio__waitq_t *q);
 
-/* Server side (server.c): a connection ended (its transport is freed). */
-
-/* Streams over accepted connections (stream.c). */
-asyncio_stream_t *asyncio__stream_alloc(asyncio_loop_t *loop, int kind, size_t limit);
-asyncio_transport_t *asyncio__stream_get_transport(asyncio_stream_t *s);
-asyncio_stream_t *asyncio__stream_of(asyncio_transport_t *t);
-/* Starts the handler task of an accepted stream; false if it could not. */
-bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handler, void *arg);
-void asyncio__stream_cancel_handler(asyncio_stream_t *s);
+/* Streams over accepted connections (stream.c, for server.c). */
+asyncio__stream_t *asyncio__stream_alloc(asyncio_loop_t *loop, int kind, size_t limit);
+asyncio__transport_t *asyncio__stream_transport(asyncio__stream_t *s);
+asyncio__stream_t *asyncio__stream_of(asyncio__transport_t *t);
+/* Starts the handler task of an accepted stream; false if it could not
+ * (the stream is then released). */
+bool asyncio__stream_serve(asyncio__stream_t *s, asyncio_stream_handler_fn handler, void *arg);
+void asyncio__stream_cancel_handler(asyncio__stream_t *s);
 
 #endif /* CASYNCIO_NET_NET_H */

@@ -7,14 +7,20 @@
  * allocation (freed by its close callback), and a list of the connections
  * it accepted.  The server's memory goes once its owner freed it and every
  * listening handle is closed; connections still open are detached first.
+ * The caller names it by its handle (net.h), live until asyncio_server_free.
  */
 #include "net/net.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+
+typedef struct asyncio__server server_t;
 
 typedef struct listener {
     union {
@@ -23,11 +29,11 @@ typedef struct listener {
         uv_tcp_t tcp;
         uv_pipe_t pipe;
     } h;
-    asyncio_server_t *srv;
+    server_t *srv;
 } listener_t;
 
-struct asyncio_server {
-    uint32_t magic;
+struct asyncio__server {
+    void *handle; /* what the caller holds (handle.h); retired by asyncio_server_free */
     bool pipe;
     bool closed;
     bool freed;
@@ -55,29 +61,29 @@ struct asyncio_server {
     asyncio__closer_t closer;
 };
 
-static bool check(asyncio_server_t *srv, const char *who)
+/* A live server, else NULL with ValueError raised ("the server is NULL",
+ * "not a live server (freed, or never one)"). */
+static server_t *checked(asyncio_server_t *handle)
 {
-    if (!srv) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: server is NULL", who);
-        return false;
-    }
-    if (srv->magic != ASYNCIO__SERVER_MAGIC) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live server", who);
-        return false;
-    }
-    return true;
+    return asyncio__handle_check(handle, ASYNCIO__H_SERVER, "server");
 }
 
-static void server_free_memory(asyncio_server_t *srv)
+/* A live server, else NULL (nothing raised). */
+static server_t *found(asyncio_server_t *handle)
 {
+    return asyncio__handle_get(handle, ASYNCIO__H_SERVER);
+}
+
+static void server_free_memory(server_t *srv)
+{
+    asyncio__handle_retire(srv->handle); /* asyncio_server_free retired it already */
     asyncio__list_remove(&srv->closer.link);
     asyncio_decref(srv->forever);
     asyncio__free(srv->ls);
-    srv->magic = ASYNCIO__DEAD_MAGIC;
     asyncio__free(srv);
 }
 
-static void maybe_wake_closed(asyncio_server_t *srv)
+static void maybe_wake_closed(server_t *srv)
 {
     if (srv->closed && srv->nconns == 0)
         asyncio__transport_wake_all(&srv->waiters);
@@ -86,7 +92,7 @@ static void maybe_wake_closed(asyncio_server_t *srv)
 static void listener_closed(uv_handle_t *h)
 {
     listener_t *l = h->data;
-    asyncio_server_t *srv = l->srv;
+    server_t *srv = l->srv;
     asyncio__free(l);
     if (--srv->nopen == 0 && srv->freed)
         server_free_memory(srv);
@@ -94,13 +100,13 @@ static void listener_closed(uv_handle_t *h)
 
 static void reject_closed(uv_handle_t *h)
 {
-    asyncio_server_t *srv = h->data;
+    server_t *srv = h->data;
     srv->rejecting = false;
     if (--srv->nopen == 0 && srv->freed)
         server_free_memory(srv);
 }
 
-static void reject(asyncio_server_t *srv, uv_stream_t *lst)
+static void reject(server_t *srv, uv_stream_t *lst)
 {
     if (srv->rejecting)
         return; /* the next try will find it */
@@ -116,9 +122,9 @@ static void reject(asyncio_server_t *srv, uv_stream_t *lst)
 }
 
 /* A connection's handle closed (the transport's on_gone). */
-static void conn_gone(asyncio_transport_t *t)
+static void conn_gone(asyncio__transport_t *t)
 {
-    asyncio_server_t *srv = t->server;
+    server_t *srv = t->server;
     asyncio__list_remove(&t->server_link);
     t->server = NULL;
     t->on_gone = NULL;
@@ -129,15 +135,15 @@ static void conn_gone(asyncio_transport_t *t)
 static void on_connection(uv_stream_t *lst, int status)
 {
     listener_t *l = lst->data;
-    asyncio_server_t *srv = l->srv;
+    server_t *srv = l->srv;
     if (status < 0 || srv->closed)
         return;
     int kind = srv->pipe ? ASYNCIO__KIND_PIPE : ASYNCIO__KIND_TCP;
-    asyncio_stream_t *s = NULL;
-    asyncio_transport_t *t;
+    asyncio__stream_t *s = NULL;
+    asyncio__transport_t *t;
     if (srv->handler) {
         s = asyncio__stream_alloc(srv->loop, kind, srv->limit);
-        t = s ? asyncio__stream_get_transport(s) : NULL;
+        t = s ? asyncio__stream_transport(s) : NULL;
     } else {
         t = asyncio__transport_new(srv->loop, kind, srv->proto, srv->arg);
     }
@@ -168,18 +174,18 @@ static void on_connection(uv_stream_t *lst, int status)
     asyncio__transport_made(t);
 }
 
-static void close_listeners(asyncio_server_t *srv)
+static void close_listeners(server_t *srv)
 {
     for (size_t i = 0; i < srv->nls; i++)
         if (srv->ls[i] && !uv_is_closing(&srv->ls[i]->h.handle))
             uv_close(&srv->ls[i]->h.handle, listener_closed);
 }
 
-static void detach_conns(asyncio_server_t *srv)
+static void detach_conns(server_t *srv)
 {
     while (!asyncio__list_empty(&srv->conns)) {
-        asyncio_transport_t *t =
-            asyncio__container_of(srv->conns.next, asyncio_transport_t, server_link);
+        asyncio__transport_t *t =
+            asyncio__container_of(srv->conns.next, asyncio__transport_t, server_link);
         asyncio__list_remove(&t->server_link);
         t->server = NULL;
         t->on_gone = NULL;
@@ -189,7 +195,7 @@ static void detach_conns(asyncio_server_t *srv)
 
 static void closer_run(asyncio__closer_t *c)
 {
-    asyncio_server_t *srv = asyncio__container_of(c, asyncio_server_t, closer);
+    server_t *srv = asyncio__container_of(c, server_t, closer);
     srv->closed = true;
     close_listeners(srv);
     detach_conns(srv);
@@ -197,14 +203,38 @@ static void closer_run(asyncio__closer_t *c)
      * calls (a late free must be no use after free). */
 }
 
-static int add_listener(asyncio_server_t *srv, const struct sockaddr *addr, const char *path,
-                        const asyncio_stream_opts_t *opts, const char *who)
+/* Python's words for an address that cannot be bound: "[Errno 98] error
+ * while attempting to bind on address ('127.0.0.1', 8888): address already
+ * in use"; for a Unix socket "[Errno 98] Address '/p' is already in use",
+ * else the system's text and the path. */
+static int bind_failed(int rc, const struct sockaddr *addr, const char *path)
+{
+    if (path) {
+        if (rc == UV_EADDRINUSE)
+            asyncio__raise_exc(asyncio__os_error(rc, "Address '%s' is already in use", path));
+        else
+            asyncio_raise_uv(rc, "'%s'", path);
+        return rc;
+    }
+    char text[128];
+    snprintf(text, sizeof text, "%s", rc > -3000 ? strerror(-rc) : asyncio_strerror(rc));
+    for (char *p = text; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    asyncio_sockaddr_t a;
+    asyncio__sockaddr_from(&a, addr);
+    asyncio__raise_exc(asyncio__os_error(
+        rc, "error while attempting to bind on address ('%s', %d): %s", a.host, a.port, text));
+    return rc;
+}
+
+static int add_listener(server_t *srv, const struct sockaddr *addr, const char *path,
+                        const asyncio_stream_opts_t *opts)
 {
     listener_t *l = asyncio__calloc(1, sizeof *l);
     listener_t **ls = l ? asyncio__realloc(srv->ls, (srv->nls + 1) * sizeof *ls) : NULL;
     if (!ls) {
         asyncio__free(l);
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a listening socket");
     }
     srv->ls = ls;
     l->srv = srv;
@@ -213,7 +243,7 @@ static int add_listener(asyncio_server_t *srv, const struct sockaddr *addr, cons
                   : uv_tcp_init_ex(&srv->loop->uv, &l->h.tcp, addr->sa_family);
     if (rc < 0) {
         asyncio__free(l);
-        asyncio_raise_uv(rc, "%s: creating a socket", who);
+        asyncio_raise_uv(rc, NULL);
         return rc;
     }
     srv->ls[srv->nls++] = l;
@@ -233,31 +263,24 @@ static int add_listener(asyncio_server_t *srv, const struct sockaddr *addr, cons
     }
     if (rc == 0)
         rc = uv_listen(&l->h.stream, opts && opts->backlog ? opts->backlog : 100, on_connection);
-    if (rc < 0) {
-        if (path) {
-            asyncio_raise_uv(rc, "error while attempting to bind on address '%s'", path);
-        } else {
-            asyncio_sockaddr_t a;
-            asyncio__sockaddr_from(&a, addr);
-            asyncio_raise_uv(rc, "error while attempting to bind on address ('%s', %d)", a.host,
-                             a.port);
-        }
-        return rc;
-    }
+    if (rc < 0)
+        return bind_failed(rc, addr, path);
     return 0;
 }
 
-/* Phase 1: a server that does not listen yet, or NULL (raised). */
-static asyncio_server_t *server_new(asyncio_loop_t *loop, asyncio_stream_handler_fn handler,
-                                    const asyncio_protocol_t *proto, void *arg, bool pipe,
-                                    const asyncio_stream_opts_t *opts, const char *who)
+/* Phase 1: a server with its handle that does not listen yet, or NULL
+ * (raised). */
+static server_t *server_new(asyncio_loop_t *loop, asyncio_stream_handler_fn handler,
+                            const asyncio_protocol_t *proto, void *arg, bool pipe,
+                            const asyncio_stream_opts_t *opts)
 {
-    asyncio_server_t *srv = asyncio__calloc(1, sizeof *srv);
+    server_t *srv = asyncio__calloc(1, sizeof *srv);
     if (!srv) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "%s", who);
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a server");
         return NULL;
     }
-    srv->magic = ASYNCIO__SERVER_MAGIC;
+    if (!asyncio__handle_give(srv, &srv->handle, ASYNCIO__H_SERVER))
+        return NULL;
     srv->pipe = pipe;
     srv->loop = loop;
     srv->handler = handler;
@@ -274,67 +297,72 @@ static asyncio_server_t *server_new(asyncio_loop_t *loop, asyncio_stream_handler
 /* Phase 2, a Unix socket: listens on path.  As Python, a socket file left
  * at the path (a server that is gone) is removed; any other file makes
  * bind fail. */
-static int listen_unix(asyncio_server_t *srv, const char *path, const asyncio_stream_opts_t *opts,
-                       const char *who)
+static int listen_unix(server_t *srv, const char *path, const asyncio_stream_opts_t *opts)
 {
     if (!asyncio__unix_path_fits(path))
         return asyncio_error()->code;
     struct stat st;
     if (path[0] && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path);
-    return add_listener(srv, NULL, path, opts, who);
+    return add_listener(srv, NULL, path, opts);
 }
 
 /* Phase 2, TCP: listens on every address of host:port. */
-static int listen_tcp(asyncio__task_t *task, asyncio_server_t *srv, const char *host, int port,
-                      const asyncio_stream_opts_t *opts, const char *who)
+static int listen_tcp(asyncio__task_t *task, server_t *srv, const char *host, int port,
+                      const asyncio_stream_opts_t *opts)
 {
     struct addrinfo *res = NULL;
-    int rc = asyncio__resolve_tcp(task, host, port, opts ? opts->family : 0, AI_PASSIVE, &res, who);
+    int rc = asyncio__resolve_tcp(task, host, port, opts ? opts->family : 0, AI_PASSIVE, &res);
     for (struct addrinfo *ai = res; rc == 0 && ai; ai = ai->ai_next)
-        rc = add_listener(srv, ai->ai_addr, NULL, opts, who);
+        rc = add_listener(srv, ai->ai_addr, NULL, opts);
     uv_freeaddrinfo(res);
     return rc;
 }
 
-/* Checks the arguments, makes the server, listens, registers it. */
-static int start(asyncio_stream_handler_fn handler, const asyncio_protocol_t *proto, void *arg,
-                 const char *host, int port, const char *path, const asyncio_stream_opts_t *opts,
-                 asyncio_server_t **server, const char *who)
+/* The four constructors (name: Python's, for the message outside a task;
+ * is_unix: a path was expected).  Checks the arguments, makes the server,
+ * listens, registers it. */
+static int start(const char *name, bool is_unix, asyncio_stream_handler_fn handler,
+                 const asyncio_protocol_t *proto, void *arg, const char *host, int port,
+                 const char *path, const asyncio_stream_opts_t *opts, asyncio_server_t **server)
 {
-    asyncio__task_t *task = asyncio__require_task(who);
+    if (server)
+        *server = NULL;
+    asyncio__task_t *task = asyncio__require_task(name);
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!handler && !proto)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: %s is NULL", who,
-                                   proto ? "handler" : "protocol");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s is NULL",
+                                   strstr(name, "start") ? "handler" : "protocol");
+    if (is_unix && !path)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
     if (!server)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: server is NULL", who);
-    if (!path && (port < 0 || port > 65535))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: port %d is out of range", who, port);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "server is NULL");
+    if (!is_unix && !asyncio__port_ok(port))
+        return ASYNCIO_EVALUE;
     if (opts && opts->backlog < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: backlog %d is negative", who,
-                                   opts->backlog);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "backlog must not be negative");
     asyncio_loop_t *loop = task->fut.loop;
     int rc;
 
     /* 1. The server. */
-    asyncio_server_t *srv = server_new(loop, handler, proto, arg, path != NULL, opts, who);
+    server_t *srv = server_new(loop, handler, proto, arg, is_unix, opts);
     if (!srv)
         return ASYNCIO_ENOMEM;
 
     /* 2. Its listening sockets. */
-    rc = path ? listen_unix(srv, path, opts, who) : listen_tcp(task, srv, host, port, opts, who);
+    rc = is_unix ? listen_unix(srv, path, opts) : listen_tcp(task, srv, host, port, opts);
     if (rc)
         goto fail_listen;
 
     /* 3. Closed with the loop. */
     asyncio__list_insert(&loop->closers, &srv->closer.link);
-    *server = srv;
+    *server = srv->handle;
     return 0;
 
 fail_listen:
     /* The listeners made so far close; the memory goes with the last. */
+    asyncio__handle_retire(srv->handle);
     srv->closed = srv->freed = true;
     close_listeners(srv);
     if (srv->nopen == 0)
@@ -345,52 +373,31 @@ fail_listen:
 int asyncio_start_server(asyncio_stream_handler_fn handler, void *arg, const char *host, int port,
                          const asyncio_stream_opts_t *opts, asyncio_server_t **server)
 {
-    if (!handler) {
-        if (!asyncio__require_task("asyncio_start_server"))
-            return ASYNCIO_ERUNTIME;
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_start_server: handler is NULL");
-    }
-    return start(handler, NULL, arg, host, port, NULL, opts, server, "asyncio_start_server");
+    return start("start_server", false, handler, NULL, arg, host, port, NULL, opts, server);
 }
 
 int asyncio_start_unix_server(asyncio_stream_handler_fn handler, void *arg, const char *path,
                               const asyncio_stream_opts_t *opts, asyncio_server_t **server)
 {
-    if (!handler || !path) {
-        if (!asyncio__require_task("asyncio_start_unix_server"))
-            return ASYNCIO_ERUNTIME;
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_start_unix_server: %s is NULL",
-                                   handler ? "path" : "handler");
-    }
-    return start(handler, NULL, arg, NULL, 0, path, opts, server, "asyncio_start_unix_server");
+    return start("start_unix_server", true, handler, NULL, arg, NULL, 0, path, opts, server);
 }
 
 int asyncio_create_server(const asyncio_protocol_t *proto, void *arg, const char *host, int port,
                           const asyncio_stream_opts_t *opts, asyncio_server_t **server)
 {
-    if (!proto) {
-        if (!asyncio__require_task("asyncio_create_server"))
-            return ASYNCIO_ERUNTIME;
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_create_server: protocol is NULL");
-    }
-    return start(NULL, proto, arg, host, port, NULL, opts, server, "asyncio_create_server");
+    return start("create_server", false, NULL, proto, arg, host, port, NULL, opts, server);
 }
 
 int asyncio_create_unix_server(const asyncio_protocol_t *proto, void *arg, const char *path,
                                const asyncio_stream_opts_t *opts, asyncio_server_t **server)
 {
-    if (!proto || !path) {
-        if (!asyncio__require_task("asyncio_create_unix_server"))
-            return ASYNCIO_ERUNTIME;
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_create_unix_server: %s is NULL",
-                                   proto ? "path" : "protocol");
-    }
-    return start(NULL, proto, arg, NULL, 0, path, opts, server, "asyncio_create_unix_server");
+    return start("create_unix_server", true, NULL, proto, arg, NULL, 0, path, opts, server);
 }
 
-void asyncio_server_close(asyncio_server_t *srv)
+/* close() and close_clients(); nothing with NULL (a handle not live). */
+static void server_close(server_t *srv)
 {
-    if (!srv || srv->magic != ASYNCIO__SERVER_MAGIC || srv->closed)
+    if (!srv || srv->closed)
         return;
     srv->closed = true;
     close_listeners(srv);
@@ -400,37 +407,56 @@ void asyncio_server_close(asyncio_server_t *srv)
     maybe_wake_closed(srv);
 }
 
-void asyncio_server_close_clients(asyncio_server_t *srv)
+static void close_clients(server_t *srv)
 {
-    if (!srv || srv->magic != ASYNCIO__SERVER_MAGIC)
+    if (!srv)
         return;
     for (asyncio__list_t *n = srv->conns.next; n != &srv->conns; n = n->next) {
-        asyncio_transport_t *t = asyncio__container_of(n, asyncio_transport_t, server_link);
+        asyncio__transport_t *t = asyncio__container_of(n, asyncio__transport_t, server_link);
         if (srv->handler)
             asyncio__stream_cancel_handler(asyncio__stream_of(t));
-        asyncio_transport_close(t);
+        asyncio__transport_close(t);
     }
 }
 
-int asyncio_server_wait_closed(asyncio_server_t *srv)
+void asyncio_server_close(asyncio_server_t *handle)
 {
-    asyncio__task_t *task = asyncio__require_task("asyncio_server_wait_closed");
-    if (!task)
-        return ASYNCIO_ERUNTIME;
-    if (!check(srv, "asyncio_server_wait_closed"))
-        return ASYNCIO_EVALUE;
+    server_close(found(handle));
+}
+
+void asyncio_server_close_clients(asyncio_server_t *handle)
+{
+    close_clients(found(handle));
+}
+
+static int wait_closed(asyncio__task_t *task, server_t *srv)
+{
     if (srv->closed && srv->nconns == 0)
         return 0;
     return asyncio__transport_wait(task, &srv->waiters);
 }
 
-int asyncio_server_serve_forever(asyncio_server_t *srv)
+/* The start of the calls that suspend: the live server, or NULL with the
+ * error raised (RuntimeError outside a task, then ValueError). */
+static server_t *enter(asyncio_server_t *handle, const char *name, asyncio__task_t **task)
 {
-    asyncio__task_t *task = asyncio__require_task("asyncio_server_serve_forever");
-    if (!task)
-        return ASYNCIO_ERUNTIME;
-    if (!check(srv, "asyncio_server_serve_forever"))
-        return ASYNCIO_EVALUE;
+    *task = asyncio__require_task(name);
+    return *task ? checked(handle) : NULL;
+}
+
+int asyncio_server_wait_closed(asyncio_server_t *handle)
+{
+    asyncio__task_t *task;
+    server_t *srv = enter(handle, "wait_closed", &task);
+    return srv ? wait_closed(task, srv) : asyncio_error()->code;
+}
+
+int asyncio_server_serve_forever(asyncio_server_t *handle)
+{
+    asyncio__task_t *task;
+    server_t *srv = enter(handle, "serve_forever", &task);
+    if (!srv)
+        return asyncio_error()->code;
     if (srv->forever)
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
                                    "server is already being awaited on serve_forever()");
@@ -446,31 +472,37 @@ int asyncio_server_serve_forever(asyncio_server_t *srv)
     if (rc == ASYNCIO_ECANCELLED) {
         /* Python: close, wait for the connections, re-raise. */
         asyncio__exc_t *e = asyncio__take_raised();
-        asyncio_server_close(srv);
-        asyncio_server_wait_closed(srv);
+        server_close(srv);
+        wait_closed(task, srv);
         asyncio__raise_exc(e);
     }
     return rc;
 }
 
-bool asyncio_server_is_serving(asyncio_server_t *srv)
+bool asyncio_server_is_serving(asyncio_server_t *handle)
 {
-    return srv && srv->magic == ASYNCIO__SERVER_MAGIC && !srv->closed;
+    server_t *srv = found(handle);
+    return srv && !srv->closed;
 }
 
-size_t asyncio_server_nsockets(asyncio_server_t *srv)
+size_t asyncio_server_nsockets(asyncio_server_t *handle)
 {
-    return srv && srv->magic == ASYNCIO__SERVER_MAGIC && !srv->closed ? srv->nls : 0;
+    server_t *srv = found(handle);
+    return srv && !srv->closed ? srv->nls : 0;
 }
 
-int asyncio_server_sockname(asyncio_server_t *srv, size_t i, asyncio_sockaddr_t *addr)
+int asyncio_server_sockname(asyncio_server_t *handle, size_t i, asyncio_sockaddr_t *addr)
 {
-    if (!check(srv, "asyncio_server_sockname"))
+    if (addr)
+        memset(addr, 0, sizeof *addr);
+    server_t *srv = checked(handle);
+    if (!srv)
         return ASYNCIO_EVALUE;
     if (!addr)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_server_sockname: addr is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "addr is NULL");
     if (srv->closed || i >= srv->nls)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_server_sockname: no socket %zu", i);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "no socket %zu: the server has %zu", i,
+                                   srv->closed ? (size_t)0 : srv->nls);
     listener_t *l = srv->ls[i];
     int rc;
     if (srv->pipe) {
@@ -489,27 +521,30 @@ int asyncio_server_sockname(asyncio_server_t *srv, size_t i, asyncio_sockaddr_t 
             asyncio__sockaddr_from(addr, (struct sockaddr *)&ss);
     }
     if (rc < 0) {
-        asyncio_raise_uv(rc, "asyncio_server_sockname");
+        asyncio_raise_uv(rc, NULL);
         return rc;
     }
     return 0;
 }
 
-void asyncio_server_free(asyncio_server_t *srv)
+void asyncio_server_free(asyncio_server_t *handle)
 {
-    if (!srv || !check(srv, "asyncio_server_free"))
+    if (!handle)
+        return;
+    server_t *srv = checked(handle);
+    if (!srv)
         return;
     if (srv->forever || !asyncio__waitq_empty(&srv->waiters)) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_server_free: a task waits on the server");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "a task waits on the server");
         return;
     }
-    asyncio_server_close(srv);
-    asyncio_server_close_clients(srv);
-    detach_conns(srv);
-    srv->freed = true;
     /* Not live from now on, although the memory stays until the
      * listening sockets are closed. */
-    srv->magic = ASYNCIO__DEAD_MAGIC;
+    asyncio__handle_retire(handle);
+    server_close(srv);
+    close_clients(srv);
+    detach_conns(srv);
+    srv->freed = true;
     if (srv->nopen == 0)
         server_free_memory(srv);
 }

@@ -7,6 +7,15 @@
  * twice the limit and resumes it at or below the limit, as Python does.
  * One task at a time may wait for data: it waits on a private future that
  * data_received, eof_received and connection_lost finish directly.
+ *
+ * The caller holds the stream's handle (net.h).  It is retired when the
+ * owner lets go: asyncio_stream_free, or the server when the handler's
+ * task ends.  A handle that is no longer live names a closed writer, as a
+ * Python StreamWriter kept after its connection ended is one: the writer's
+ * calls drop their data or say the connection is lost (see "a stream that
+ * is gone" below); the others refuse it (ValueError).  Tasks still inside
+ * a call when that happens go on with the memory (busy), never with the
+ * handle.
  */
 #define _GNU_SOURCE /* memmem */
 #include "net/net.h"
@@ -16,15 +25,16 @@
 /* A buffer this big or smaller is kept once emptied. */
 #define KEEP_BUFFER ((size_t)16 * 1024)
 
-struct asyncio_stream {
-    uint32_t magic;
+typedef struct asyncio__stream stream_t;
+
+struct asyncio__stream {
+    void *handle; /* what the caller holds (handle.h); retired when the owner lets go */
     bool has_transport;
     bool eof;
     bool paused;       /* reading paused by the reader's backpressure */
     bool write_paused; /* the transport said pause_writing */
     bool conn_lost;    /* connection_lost happened */
     bool server_owned; /* a server's handler gets it and the server frees it */
-    bool freed;        /* the owner let go */
     bool gone;         /* the transport went while busy: free on leaving */
     unsigned busy;     /* calls in progress (enter .. leave) */
     char *buf;
@@ -38,22 +48,20 @@ struct asyncio_stream {
     asyncio_future_t *task;        /* the handler's task (servers) */
     asyncio_stream_handler_fn handler;
     void *handler_arg;
-    asyncio_transport_t t; /* unused (magic 0) without a transport */
+    asyncio__transport_t t; /* unused (no handle) without a transport */
 };
 
-static bool check(asyncio_stream_t *s, const char *who)
+/* A live stream, else NULL with ValueError raised ("the stream is NULL",
+ * "not a live stream (freed, or never one)"). */
+static stream_t *checked(asyncio_stream_t *handle)
 {
-    if (!s) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: stream is NULL", who);
-        return false;
-    }
-    /* Freed by its owner (or its server) but not yet gone: the socket
-     * still closes, or calls in progress still return. */
-    if (s->magic != ASYNCIO__STREAM_MAGIC || s->freed) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live stream", who);
-        return false;
-    }
-    return true;
+    return asyncio__handle_check(handle, ASYNCIO__H_STREAM, "stream");
+}
+
+/* A live stream, else NULL (nothing raised). */
+static stream_t *found(asyncio_stream_t *handle)
+{
+    return asyncio__handle_get(handle, ASYNCIO__H_STREAM);
 }
 
 static void wake(asyncio_future_t **w)
@@ -65,7 +73,7 @@ static void wake(asyncio_future_t **w)
 
 /* ------------------------------------------------------------ protocol */
 
-static int append(asyncio_stream_t *s, const char *data, size_t n)
+static int append(stream_t *s, const char *data, size_t n)
 {
     /* Room for len + n with the doubling below never wrapping around. */
     if (n > SIZE_MAX / 4 - s->len)
@@ -91,34 +99,37 @@ static int append(asyncio_stream_t *s, const char *data, size_t n)
     return 0;
 }
 
-static void on_data(asyncio_transport_t *t, const char *data, size_t n, void *user)
+/* The protocol's callbacks get the transport's handle, which is retired
+ * once the stream's owner let go: they work on user, the stream. */
+static void on_data(asyncio_transport_t *unused, const char *data, size_t n, void *user)
 {
-    asyncio_stream_t *s = user;
+    (void)unused;
+    stream_t *s = user;
     if (append(s, data, n)) {
         asyncio__transport_force_close(
-            t, asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "stream buffer cannot grow"));
+            &s->t, asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "stream buffer cannot grow"));
         return;
     }
     wake(&s->read_waiter);
     if (!s->paused && s->len > 2 * s->limit) {
         s->paused = true;
-        asyncio_transport_pause_reading(t);
+        asyncio__transport_pause_reading(&s->t);
     }
 }
 
-static bool on_eof(asyncio_transport_t *t, void *user)
+static bool on_eof(asyncio_transport_t *unused, void *user)
 {
-    (void)t;
-    asyncio_stream_t *s = user;
+    (void)unused;
+    stream_t *s = user;
     s->eof = true;
     wake(&s->read_waiter);
     return true; /* half-closed: the writer goes on */
 }
 
-static void on_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+static void on_lost(asyncio_transport_t *unused, const asyncio_error_t *exc, void *user)
 {
-    (void)t;
-    asyncio_stream_t *s = user;
+    (void)unused;
+    stream_t *s = user;
     s->conn_lost = true;
     s->eof = true;
     if (exc && !s->exc)
@@ -128,16 +139,16 @@ static void on_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *us
     asyncio__transport_wake_all(&s->closers);
 }
 
-static void on_pause(asyncio_transport_t *t, void *user)
+static void on_pause(asyncio_transport_t *unused, void *user)
 {
-    (void)t;
-    ((asyncio_stream_t *)user)->write_paused = true;
+    (void)unused;
+    ((stream_t *)user)->write_paused = true;
 }
 
-static void on_resume(asyncio_transport_t *t, void *user)
+static void on_resume(asyncio_transport_t *unused, void *user)
 {
-    (void)t;
-    asyncio_stream_t *s = user;
+    (void)unused;
+    stream_t *s = user;
     s->write_paused = false;
     asyncio__transport_wake_all(&s->drainers);
 }
@@ -152,14 +163,14 @@ static const asyncio_protocol_t stream_protocol = {
 
 /* ------------------------------------------------------------ life */
 
-static void stream_free_memory(asyncio_stream_t *s)
+static void stream_free_memory(stream_t *s)
 {
+    asyncio__handle_retire(s->handle); /* the owner's release retired it already */
     /* A handler task that never finished (the loop closed). */
     asyncio_decref(s->task);
     asyncio__exc_free(s->exc);
     asyncio_decref(s->read_waiter);
     asyncio__free(s->buf);
-    s->magic = ASYNCIO__DEAD_MAGIC;
     asyncio__free(s);
 }
 
@@ -168,9 +179,9 @@ static void stream_free_memory(asyncio_stream_t *s)
  * a call that suspended (read, drain, wait_closed): they were woken by
  * connection_lost and the memory goes when the last of them returns.  At
  * loop close every task has been unwound before the transports close. */
-static void transport_gone(asyncio_transport_t *t)
+static void transport_gone(asyncio__transport_t *t)
 {
-    asyncio_stream_t *s = asyncio__container_of(t, asyncio_stream_t, t);
+    stream_t *s = asyncio__container_of(t, stream_t, t);
     if (s->busy) {
         s->gone = true;
         return;
@@ -178,14 +189,16 @@ static void transport_gone(asyncio_transport_t *t)
     stream_free_memory(s);
 }
 
-static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
+/* A stream with its handle, no transport yet; NULL and MemoryError. */
+static stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
 {
-    asyncio_stream_t *s = asyncio__calloc(1, sizeof *s);
+    stream_t *s = asyncio__calloc(1, sizeof *s);
     if (!s) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "creating a stream");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a stream");
         return NULL;
     }
-    s->magic = ASYNCIO__STREAM_MAGIC;
+    if (!asyncio__handle_give(s, &s->handle, ASYNCIO__H_STREAM))
+        return NULL;
     s->loop = loop;
     asyncio__waitq_init(&s->drainers);
     asyncio__waitq_init(&s->closers);
@@ -195,98 +208,104 @@ static asyncio_stream_t *stream_new(asyncio_loop_t *loop, size_t limit)
     return s;
 }
 
-asyncio_stream_t *asyncio__stream_alloc(asyncio_loop_t *loop, int kind, size_t limit)
+asyncio__stream_t *asyncio__stream_alloc(asyncio_loop_t *loop, int kind, size_t limit)
 {
-    asyncio_stream_t *s = stream_new(loop, limit);
+    stream_t *s = stream_new(loop, limit);
     if (!s)
         return NULL;
     if (asyncio__transport_init(&s->t, loop, kind, &stream_protocol, s, transport_gone)) {
+        asyncio__handle_retire(s->handle);
         asyncio__free(s);
         return NULL;
     }
     s->has_transport = true;
+    s->t.of_stream = true;
     s->t.holds |= ASYNCIO__HOLD_OWNER;
     s->t.caller_owned = true; /* until a server takes it (asyncio__stream_serve) */
     return s;
 }
 
-asyncio_transport_t *asyncio__stream_get_transport(asyncio_stream_t *s)
+asyncio__transport_t *asyncio__stream_transport(asyncio__stream_t *s)
 {
     return &s->t;
 }
 
-asyncio_stream_t *asyncio__stream_of(asyncio_transport_t *t)
+asyncio__stream_t *asyncio__stream_of(asyncio__transport_t *t)
 {
-    return asyncio__container_of(t, asyncio_stream_t, t);
+    return asyncio__container_of(t, stream_t, t);
 }
 
-static asyncio_transport_t *alloc_for_open(asyncio_loop_t *loop, int kind, void *ctx)
+static asyncio__transport_t *alloc_for_open(asyncio_loop_t *loop, int kind, void *ctx)
 {
     const asyncio_stream_opts_t *opts = ctx;
-    asyncio_stream_t *s = asyncio__stream_alloc(loop, kind, opts ? opts->limit : 0);
+    stream_t *s = asyncio__stream_alloc(loop, kind, opts ? opts->limit : 0);
     return s ? &s->t : NULL;
 }
 
-static int open_stream(const char *host, int port, const char *path,
-                       const asyncio_stream_opts_t *opts, asyncio_stream_t **stream,
-                       const char *who)
+/* open_connection and open_unix_connection (path, or NULL for host:port;
+ * is_unix says which was called). */
+static int open_stream(const char *name, bool is_unix, const char *host, int port, const char *path,
+                       const asyncio_stream_opts_t *opts, asyncio_stream_t **stream)
 {
-    if (!stream) {
-        if (!asyncio__require_task(who))
-            return ASYNCIO_ERUNTIME;
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: stream is NULL", who);
-    }
-    asyncio_transport_t *t;
-    int rc = asyncio__transport_open(host, port, path, opts, alloc_for_open, (void *)opts, &t, who);
+    if (stream)
+        *stream = NULL;
+    asyncio__task_t *task = asyncio__require_task(name);
+    if (!task)
+        return ASYNCIO_ERUNTIME;
+    if (is_unix && !path)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
+    if (!stream)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "stream is NULL");
+    asyncio__transport_t *t;
+    int rc =
+        asyncio__transport_open(task, host, port, path, opts, alloc_for_open, (void *)opts, &t);
     if (rc)
         return rc;
-    *stream = asyncio__container_of(t, asyncio_stream_t, t);
+    *stream = asyncio__stream_of(t)->handle;
     return 0;
 }
 
 int asyncio_open_connection(const char *host, int port, const asyncio_stream_opts_t *opts,
                             asyncio_stream_t **stream)
 {
-    return open_stream(host, port, NULL, opts, stream, "asyncio_open_connection");
+    return open_stream("open_connection", false, host, port, NULL, opts, stream);
 }
 
 int asyncio_open_unix_connection(const char *path, const asyncio_stream_opts_t *opts,
                                  asyncio_stream_t **stream)
 {
-    if (!path) {
-        if (!asyncio__require_task("asyncio_open_unix_connection"))
-            return ASYNCIO_ERUNTIME;
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_open_unix_connection: path is NULL");
-    }
-    return open_stream(NULL, 0, path, opts, stream, "asyncio_open_unix_connection");
+    return open_stream("open_unix_connection", true, NULL, 0, path, opts, stream);
 }
 
-/* The owner lets go: closes, and the memory goes with the transport. */
-static void release(asyncio_stream_t *s)
+/* The owner lets go: the handles go at once (the stream's, and its
+ * transport's with it), the socket closes, and the memory goes with the
+ * transport. */
+static void release(stream_t *s)
 {
-    s->freed = true;
+    asyncio__handle_retire(s->handle);
     if (!s->has_transport) {
         stream_free_memory(s);
         return;
     }
-    asyncio_transport_close(&s->t);
+    asyncio__handle_retire(s->t.handle);
+    asyncio__transport_close(&s->t);
     asyncio__transport_release(&s->t, ASYNCIO__HOLD_OWNER);
 }
 
-void asyncio_stream_free(asyncio_stream_t *s)
+void asyncio_stream_free(asyncio_stream_t *handle)
 {
+    if (!handle)
+        return;
+    stream_t *s = checked(handle);
     if (!s)
         return;
-    if (!check(s, "asyncio_stream_free"))
-        return;
     if (s->server_owned) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME,
-                            "asyncio_stream_free: the stream belongs to its server");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "the stream belongs to its server");
         return;
     }
     if (s->read_waiter || !asyncio__waitq_empty(&s->drainers) ||
         !asyncio__waitq_empty(&s->closers)) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "asyncio_stream_free: a task waits on the stream");
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "a task waits on the stream");
         return;
     }
     release(s);
@@ -296,8 +315,8 @@ void asyncio_stream_free(asyncio_stream_t *s)
 
 static void *handler_main(void *arg)
 {
-    asyncio_stream_t *s = arg;
-    s->handler(s, s->handler_arg);
+    stream_t *s = arg;
+    s->handler(s->handle, s->handler_arg);
     const asyncio_error_t *e = asyncio_error();
     if (e && e->code != ASYNCIO_ECANCELLED)
         asyncio__report(s->loop, "Unhandled exception in client_connected_cb", e, s->task);
@@ -306,16 +325,17 @@ static void *handler_main(void *arg)
 }
 
 /* The handler's task is done (also when cancelled before it started, so
- * that its handler never ran): the connection goes. */
+ * that its handler never ran): the connection goes, and the handle with
+ * it, whoever else kept it (see "a stream that is gone"). */
 static void handler_done(asyncio_future_t *task, void *arg)
 {
-    asyncio_stream_t *s = arg;
+    stream_t *s = arg;
     s->task = NULL;
     asyncio_decref(task);
     release(s);
 }
 
-bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handler, void *arg)
+bool asyncio__stream_serve(asyncio__stream_t *s, asyncio_stream_handler_fn handler, void *arg)
 {
     s->server_owned = true;
     s->t.caller_owned = false;
@@ -334,7 +354,7 @@ bool asyncio__stream_serve(asyncio_stream_t *s, asyncio_stream_handler_fn handle
     return true;
 }
 
-void asyncio__stream_cancel_handler(asyncio_stream_t *s)
+void asyncio__stream_cancel_handler(asyncio__stream_t *s)
 {
     if (s->task)
         asyncio_cancel(s->task, NULL);
@@ -342,13 +362,13 @@ void asyncio__stream_cancel_handler(asyncio_stream_t *s)
 
 /* ------------------------------------------------------------ reading */
 
-static int raise_exc(asyncio_stream_t *s)
+static int raise_exc(stream_t *s)
 {
     asyncio__raise_exc(asyncio__exc_dup(s->exc));
     return s->exc->pub.code;
 }
 
-static void consume(asyncio_stream_t *s, size_t n)
+static void consume(stream_t *s, size_t n)
 {
     s->start += n;
     s->len -= n;
@@ -363,22 +383,32 @@ static void consume(asyncio_stream_t *s, size_t n)
     if (s->paused && s->len <= s->limit) {
         s->paused = false;
         if (s->has_transport)
-            asyncio_transport_resume_reading(&s->t);
+            asyncio__transport_resume_reading(&s->t);
     }
 }
 
+/* Moves n buffered bytes into buf, NUL-terminated when cap has room. */
+static void take(stream_t *s, char *buf, size_t n, size_t cap)
+{
+    if (n)
+        memcpy(buf, s->buf + s->start, n);
+    if (n < cap)
+        buf[n] = '\0';
+    consume(s, n);
+}
+
 /* _wait_for_data: suspends until data, EOF or an error arrives. */
-static int wait_data(asyncio__task_t *task, asyncio_stream_t *s, const char *who)
+static int wait_data(asyncio__task_t *task, stream_t *s, const char *name)
 {
     if (s->read_waiter)
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
                                    "%s() called while another coroutine is already waiting for "
                                    "incoming data",
-                                   who);
+                                   name);
     if (s->paused) {
         s->paused = false;
         if (s->has_transport)
-            asyncio_transport_resume_reading(&s->t);
+            asyncio__transport_resume_reading(&s->t);
     }
     asyncio_future_t *f = asyncio__future_new(s->loop);
     if (!f)
@@ -392,51 +422,50 @@ static int wait_data(asyncio__task_t *task, asyncio_stream_t *s, const char *who
     return s->exc ? raise_exc(s) : 0;
 }
 
-/* A call that may suspend holds the stream's memory until it returns. */
-static asyncio__task_t *enter(asyncio_stream_t *s, const char *who)
+/* A call that may suspend holds the stream's memory until it returns:
+ * the live stream, or NULL with the error raised (RuntimeError outside a
+ * task, ValueError for a handle that is not a live stream). */
+static stream_t *enter(asyncio_stream_t *handle, const char *name, asyncio__task_t **task)
 {
-    asyncio__task_t *task = asyncio__require_task(who);
-    if (!task || !check(s, who))
+    if (!(*task = asyncio__require_task(name)))
         return NULL;
-    s->busy++;
-    return task;
+    stream_t *s = checked(handle);
+    if (s)
+        s->busy++;
+    return s;
 }
 
-static int leave(asyncio_stream_t *s, int rc)
+static int leave(stream_t *s, int rc)
 {
     if (--s->busy == 0 && s->gone)
         stream_free_memory(s);
     return rc;
 }
 
-static int read_in(asyncio__task_t *task, asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
+static int read_in(asyncio__task_t *task, stream_t *s, char *buf, size_t n, size_t *nread)
 {
     if (!buf && n)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_read: buf is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "buf is NULL");
     if (s->exc)
         return raise_exc(s);
-    size_t got = 0;
-    if (n) {
-        if (!s->len && !s->eof) {
-            int rc = wait_data(task, s, "read");
-            if (rc)
-                return rc;
-        }
-        got = s->len < n ? s->len : n;
-        if (got) {
-            memcpy(buf, s->buf + s->start, got);
-            consume(s, got);
-        }
+    if (!n)
+        return 0;
+    if (!s->len && !s->eof) {
+        int rc = wait_data(task, s, "read");
+        if (rc)
+            return rc;
     }
+    size_t got = s->len < n ? s->len : n;
+    take(s, buf, got, n);
     if (nread)
         *nread = got;
     return 0;
 }
 
-static int read_all_in(asyncio__task_t *task, asyncio_stream_t *s, char **data, size_t *len)
+static int read_all_in(asyncio__task_t *task, stream_t *s, char **data, size_t *len)
 {
     if (!data)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_read_all: data is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "data is NULL");
     if (s->exc)
         return raise_exc(s);
     char *out = NULL;
@@ -455,7 +484,7 @@ static int read_all_in(asyncio__task_t *task, asyncio_stream_t *s, char **data, 
         char *p = asyncio__realloc(out, olen + s->len + 1);
         if (!p) {
             asyncio__free(out);
-            return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_stream_read_all");
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for %zu bytes", olen + s->len);
         }
         out = p;
         memcpy(out + olen, s->buf + s->start, s->len);
@@ -463,7 +492,7 @@ static int read_all_in(asyncio__task_t *task, asyncio_stream_t *s, char **data, 
         consume(s, s->len);
     }
     if (!out && !(out = asyncio__malloc(1)))
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "asyncio_stream_read_all");
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for 0 bytes");
     out[olen] = '\0';
     *data = out;
     if (len)
@@ -471,27 +500,27 @@ static int read_all_in(asyncio__task_t *task, asyncio_stream_t *s, char **data, 
     return 0;
 }
 
+/* IncompleteReadError for got bytes of `expected`; its detail is got
+ * (Python's len(e.partial): the bytes themselves are in the caller's
+ * buffer). */
 static int incomplete(size_t got, const char *expected)
 {
-    return asyncio__raise_code(ASYNCIO_EINCOMPLETEREAD,
-                               "%zu bytes read on a total of %s expected bytes", got, expected);
+    int rc = asyncio__raise_code(ASYNCIO_EINCOMPLETEREAD,
+                                 "%zu bytes read on a total of %s expected bytes", got, expected);
+    asyncio__errstate()->raised->pub.detail = (int)(got > INT32_MAX ? INT32_MAX : got);
+    return rc;
 }
 
-static int readexactly_in(asyncio__task_t *task, asyncio_stream_t *s, void *buf, size_t n,
-                          size_t *nread)
+static int readexactly_in(asyncio__task_t *task, stream_t *s, char *buf, size_t n, size_t *nread)
 {
     if (!buf && n)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_readexactly: buf is NULL");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "buf is NULL");
     if (s->exc)
         return raise_exc(s);
     while (s->len < n) {
         if (s->eof) {
             size_t got = s->len;
-            if (got)
-                memcpy(buf, s->buf + s->start, got);
-            consume(s, got);
-            if (nread)
-                *nread = got;
+            take(s, buf, got, n);
             char expected[32];
             snprintf(expected, sizeof expected, "%zu", n);
             return incomplete(got, expected);
@@ -501,18 +530,19 @@ static int readexactly_in(asyncio__task_t *task, asyncio_stream_t *s, void *buf,
             return rc;
     }
     if (n)
-        memcpy(buf, s->buf + s->start, n);
-    consume(s, n);
+        take(s, buf, n, n);
     if (nread)
         *nread = n;
     return 0;
 }
 
-/* readuntil's search; *consumed is the LimitOverrunError's `consumed`. */
-static int readuntil(asyncio__task_t *task, asyncio_stream_t *s, const char *sep, size_t seplen,
-                     char *buf, size_t cap, size_t *len, size_t *consumed)
+/* readuntil's search: the chunk (separator included) goes into buf,
+ * NUL-terminated, so it is at most cap - 1 bytes; *consumed is the
+ * LimitOverrunError's `consumed`.  cap > seplen. */
+static int readuntil(asyncio__task_t *task, stream_t *s, const char *sep, size_t seplen, char *buf,
+                     size_t cap, size_t *len, size_t *consumed)
 {
-    size_t limit = cap - seplen < s->limit ? cap - seplen : s->limit;
+    size_t limit = cap - 1 - seplen < s->limit ? cap - 1 - seplen : s->limit;
     size_t offset = 0;
     size_t isep;
     if (s->exc)
@@ -537,10 +567,10 @@ static int readuntil(asyncio__task_t *task, asyncio_stream_t *s, const char *sep
             }
         }
         if (s->eof) {
+            /* Fits: the search above raised for more than limit +
+             * seplen - 1 bytes. */
             size_t got = s->len;
-            if (got)
-                memcpy(buf, s->buf + s->start, got);
-            consume(s, got);
+            take(s, buf, got, cap);
             *len = got;
             return incomplete(got, "None");
         }
@@ -554,41 +584,41 @@ static int readuntil(asyncio__task_t *task, asyncio_stream_t *s, const char *sep
                                    "Separator is found, but chunk is longer than limit");
     }
     size_t n = isep + seplen;
-    memcpy(buf, s->buf + s->start, n);
-    consume(s, n);
+    take(s, buf, n, cap);
     *len = n;
     return 0;
 }
 
-static int readuntil_in(asyncio__task_t *task, asyncio_stream_t *s, const void *sep, size_t seplen,
-                        void *buf, size_t cap, size_t *len)
+static int readuntil_in(asyncio__task_t *task, stream_t *s, const void *sep, size_t seplen,
+                        char *buf, size_t cap, size_t *len)
 {
     if (!sep || !seplen)
         return asyncio__raise_code(ASYNCIO_EVALUE, "Separator should be at least one-byte string");
     if (!buf)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_readuntil: buf is NULL");
-    if (cap < seplen)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "buf is NULL");
+    if (cap == 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "cap is 0");
+    if (cap <= seplen)
         return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "asyncio_stream_readuntil: cap %zu is below the separator's "
-                                   "length",
-                                   cap);
+                                   "cap %zu leaves no room for the separator and the NUL", cap);
     size_t got = 0, consumed = 0;
     int rc = readuntil(task, s, sep, seplen, buf, cap, &got, &consumed);
     if (rc == ASYNCIO_ELIMITOVERRUN)
         asyncio__errstate()->raised->pub.detail =
             (int)(consumed > INT32_MAX ? INT32_MAX : consumed);
-    if ((rc == 0 || rc == ASYNCIO_EINCOMPLETEREAD) && len)
+    if (rc == 0 && len)
         *len = got;
     return rc;
 }
 
-static int readline_in(asyncio__task_t *task, asyncio_stream_t *s, void *buf, size_t cap,
-                       size_t *len)
+static int readline_in(asyncio__task_t *task, stream_t *s, char *buf, size_t cap, size_t *len)
 {
     if (!buf)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_readline: buf is NULL");
-    if (cap < 1)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_stream_readline: cap is 0");
+        return asyncio__raise_code(ASYNCIO_EVALUE, "buf is NULL");
+    if (cap == 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "cap is 0");
+    if (cap == 1)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "cap 1 leaves no room for a line and the NUL");
     size_t got = 0, consumed = 0;
     int rc = readuntil(task, s, "\n", 1, buf, cap, &got, &consumed);
     if (rc == ASYNCIO_EINCOMPLETEREAD) {
@@ -610,43 +640,80 @@ static int readline_in(asyncio__task_t *task, asyncio_stream_t *s, void *buf, si
     return rc;
 }
 
-bool asyncio_stream_at_eof(asyncio_stream_t *s)
+bool asyncio_stream_at_eof(asyncio_stream_t *handle)
 {
-    return s && s->magic == ASYNCIO__STREAM_MAGIC && s->eof && s->len == 0;
+    stream_t *s = found(handle);
+    return s && s->eof && s->len == 0;
 }
 
 /* ------------------------------------------------------------ writing */
 
-static bool check_writer(asyncio_stream_t *s, const char *who)
+/*
+ * A stream that is gone.  A Python StreamWriter outlives its connection:
+ * a handler that kept another client's writer after that client left
+ * (the chat server's broadcast) holds a closed writer, whose write drops
+ * the data, whose drain raises ConnectionResetError, whose close and
+ * write_eof do nothing.  A handle that is no longer live (its stream freed
+ * by its owner: the server when the handler returned, or the caller) is
+ * that closed writer: writer() returns GONE for it, and the writer's calls
+ * answer as Python's on a writer whose connection ended.  The reader's
+ * calls, and free, refuse it (ValueError).
+ */
+enum { GONE = 1 };
+
+/* 0 and *out for a live stream, GONE, or ValueError raised for NULL;
+ * with transport, RuntimeError raised for a live stream without one. */
+static int writer(asyncio_stream_t *handle, bool transport, stream_t **out)
 {
-    if (!check(s, who))
-        return false;
-    if (!s->has_transport) {
-        asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: the stream has no transport", who);
-        return false;
+    stream_t *s = *out = found(handle);
+    if (s && transport && !s->has_transport)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the stream has no transport");
+    if (s)
+        return 0;
+    if (handle)
+        return GONE;
+    asyncio__handle_refused(handle, "stream");
+    return ASYNCIO_EVALUE;
+}
+
+/* A live stream whose writer works: NULL with the error raised for a
+ * stream that is not live, or has no transport (a hand-fed reader). */
+static stream_t *checked_writer(asyncio_stream_t *handle)
+{
+    stream_t *s = checked(handle);
+    if (s && !s->has_transport) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "the stream has no transport");
+        return NULL;
     }
-    return true;
+    return s;
 }
 
-int asyncio_stream_write(asyncio_stream_t *s, const void *data, size_t len)
+static int writelines(asyncio_stream_t *handle, const void *const *data, const size_t *lens,
+                      size_t n)
 {
-    if (!check_writer(s, "asyncio_stream_write"))
-        return asyncio_error()->code;
-    return asyncio__transport_write2(&s->t, &data, &len, 1, "asyncio_stream_write");
+    stream_t *s;
+    size_t total;
+    int rc = writer(handle, true, &s);
+    if (rc == GONE)
+        return asyncio__transport_check_data(data, lens, n, &total);
+    return rc ? rc : asyncio__transport_writelines(&s->t, data, lens, n);
 }
 
-int asyncio_stream_writelines(asyncio_stream_t *s, const void *const *data, const size_t *lens,
+int asyncio_stream_write(asyncio_stream_t *handle, const void *data, size_t len)
+{
+    return writelines(handle, &data, &len, 1);
+}
+
+int asyncio_stream_writelines(asyncio_stream_t *handle, const void *const *data, const size_t *lens,
                               size_t n)
 {
-    if (!check_writer(s, "asyncio_stream_writelines"))
-        return asyncio_error()->code;
-    return asyncio_transport_writelines(&s->t, data, lens, n);
+    return writelines(handle, data, lens, n);
 }
 
-static int drain_in(asyncio__task_t *task, asyncio_stream_t *s)
+static int drain_in(asyncio__task_t *task, stream_t *s)
 {
-    if (!check_writer(s, "asyncio_stream_drain"))
-        return asyncio_error()->code;
+    if (!s->has_transport)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the stream has no transport");
     if (s->exc)
         return raise_exc(s);
     if (asyncio__transport_closing(&s->t) && !s->conn_lost) {
@@ -677,31 +744,35 @@ static int drain_in(asyncio__task_t *task, asyncio_stream_t *s)
     return 0;
 }
 
-int asyncio_stream_write_eof(asyncio_stream_t *s)
+int asyncio_stream_write_eof(asyncio_stream_t *handle)
 {
-    if (!check_writer(s, "asyncio_stream_write_eof"))
-        return asyncio_error()->code;
-    return asyncio_transport_write_eof(&s->t);
+    stream_t *s;
+    int rc = writer(handle, true, &s);
+    if (rc)
+        return rc == GONE ? 0 : rc;
+    return asyncio__transport_write_eof(&s->t);
 }
 
-bool asyncio_stream_can_write_eof(asyncio_stream_t *s)
+bool asyncio_stream_can_write_eof(asyncio_stream_t *handle)
 {
-    return s && s->magic == ASYNCIO__STREAM_MAGIC && s->has_transport;
+    stream_t *s = found(handle);
+    return s && s->has_transport;
 }
 
-void asyncio_stream_close(asyncio_stream_t *s)
+void asyncio_stream_close(asyncio_stream_t *handle)
 {
-    if (s && s->magic == ASYNCIO__STREAM_MAGIC && s->has_transport)
-        asyncio_transport_close(&s->t);
+    stream_t *s = found(handle);
+    if (s && s->has_transport)
+        asyncio__transport_close(&s->t);
 }
 
-bool asyncio_stream_is_closing(asyncio_stream_t *s)
+bool asyncio_stream_is_closing(asyncio_stream_t *handle)
 {
-    return !s || s->magic != ASYNCIO__STREAM_MAGIC || !s->has_transport ||
-           asyncio__transport_closing(&s->t);
+    stream_t *s = found(handle);
+    return !s || !s->has_transport || asyncio__transport_closing(&s->t);
 }
 
-static int wait_closed_in(asyncio__task_t *task, asyncio_stream_t *s)
+static int wait_closed_in(asyncio__task_t *task, stream_t *s)
 {
     if (s->has_transport && !s->conn_lost) {
         int rc = asyncio__transport_wait(task, &s->closers);
@@ -711,25 +782,30 @@ static int wait_closed_in(asyncio__task_t *task, asyncio_stream_t *s)
     return s->exc ? raise_exc(s) : 0;
 }
 
-int asyncio_stream_peername(asyncio_stream_t *s, asyncio_sockaddr_t *addr)
+static int name_of(asyncio_stream_t *handle, asyncio_sockaddr_t *addr, bool peer)
 {
-    if (!check_writer(s, "asyncio_stream_peername"))
+    if (addr)
+        memset(addr, 0, sizeof *addr);
+    stream_t *s = checked_writer(handle);
+    if (!s)
         return asyncio_error()->code;
-    return asyncio__transport_name(&s->t, addr, true, "asyncio_stream_peername");
+    return asyncio__transport_name(&s->t, addr, peer);
 }
 
-int asyncio_stream_sockname(asyncio_stream_t *s, asyncio_sockaddr_t *addr)
+int asyncio_stream_peername(asyncio_stream_t *handle, asyncio_sockaddr_t *addr)
 {
-    if (!check_writer(s, "asyncio_stream_sockname"))
-        return asyncio_error()->code;
-    return asyncio__transport_name(&s->t, addr, false, "asyncio_stream_sockname");
+    return name_of(handle, addr, true);
 }
 
-asyncio_transport_t *asyncio_stream_transport(asyncio_stream_t *s)
+int asyncio_stream_sockname(asyncio_stream_t *handle, asyncio_sockaddr_t *addr)
 {
-    if (!check_writer(s, "asyncio_stream_transport"))
-        return NULL;
-    return &s->t;
+    return name_of(handle, addr, false);
+}
+
+asyncio_transport_t *asyncio_stream_transport(asyncio_stream_t *handle)
+{
+    stream_t *s = checked_writer(handle);
+    return s ? s->t.handle : NULL;
 }
 
 void asyncio_buffer_free(void *buf)
@@ -739,61 +815,94 @@ void asyncio_buffer_free(void *buf)
 
 /* ------------------------------------------------------------ the calls that suspend */
 
-/* Each holds the stream (enter .. leave): see transport_gone. */
-int asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
+/* Each holds the stream (enter .. leave): see transport_gone.  Their
+ * out-parameters are cleared first, so that every failure leaves them
+ * 0 / NULL, and a buffer they fill is a C string as soon as there is
+ * room (its first byte is NUL until bytes come): clear_out. */
+static void clear_out(size_t *count, void *buf, size_t cap)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_read");
-    if (!task)
+    if (count)
+        *count = 0;
+    if (buf && cap)
+        ((char *)buf)[0] = '\0';
+}
+
+int asyncio_stream_read(asyncio_stream_t *handle, void *buf, size_t n, size_t *nread)
+{
+    clear_out(nread, buf, n);
+    asyncio__task_t *task;
+    stream_t *s = enter(handle, "read", &task);
+    if (!s)
         return asyncio_error()->code;
     return leave(s, read_in(task, s, buf, n, nread));
 }
 
-int asyncio_stream_read_all(asyncio_stream_t *s, char **data, size_t *len)
+int asyncio_stream_read_all(asyncio_stream_t *handle, char **data, size_t *len)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_read_all");
-    if (!task)
+    if (data)
+        *data = NULL;
+    clear_out(len, NULL, 0);
+    asyncio__task_t *task;
+    stream_t *s = enter(handle, "read", &task);
+    if (!s)
         return asyncio_error()->code;
     return leave(s, read_all_in(task, s, data, len));
 }
 
-int asyncio_stream_readexactly(asyncio_stream_t *s, void *buf, size_t n, size_t *nread)
+int asyncio_stream_readexactly(asyncio_stream_t *handle, void *buf, size_t n, size_t *nread)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_readexactly");
-    if (!task)
+    clear_out(nread, buf, n);
+    asyncio__task_t *task;
+    stream_t *s = enter(handle, "readexactly", &task);
+    if (!s)
         return asyncio_error()->code;
     return leave(s, readexactly_in(task, s, buf, n, nread));
 }
 
-int asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen, void *buf,
+int asyncio_stream_readuntil(asyncio_stream_t *handle, const void *sep, size_t seplen, void *buf,
                              size_t cap, size_t *len)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_readuntil");
-    if (!task)
+    clear_out(len, buf, cap);
+    asyncio__task_t *task;
+    stream_t *s = enter(handle, "readuntil", &task);
+    if (!s)
         return asyncio_error()->code;
     return leave(s, readuntil_in(task, s, sep, seplen, buf, cap, len));
 }
 
-int asyncio_stream_readline(asyncio_stream_t *s, void *buf, size_t cap, size_t *len)
+int asyncio_stream_readline(asyncio_stream_t *handle, void *buf, size_t cap, size_t *len)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_readline");
-    if (!task)
+    clear_out(len, buf, cap);
+    asyncio__task_t *task;
+    stream_t *s = enter(handle, "readline", &task);
+    if (!s)
         return asyncio_error()->code;
     return leave(s, readline_in(task, s, buf, cap, len));
 }
 
-int asyncio_stream_drain(asyncio_stream_t *s)
+int asyncio_stream_drain(asyncio_stream_t *handle)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_drain");
+    asyncio__task_t *task = asyncio__require_task("drain");
     if (!task)
-        return asyncio_error()->code;
+        return ASYNCIO_ERUNTIME;
+    stream_t *s;
+    int rc = writer(handle, false, &s);
+    if (rc)
+        return rc == GONE ? asyncio__raise_code(UV_ECONNRESET, "Connection lost") : rc;
+    s->busy++;
     return leave(s, drain_in(task, s));
 }
 
-int asyncio_stream_wait_closed(asyncio_stream_t *s)
+int asyncio_stream_wait_closed(asyncio_stream_t *handle)
 {
-    asyncio__task_t *task = enter(s, "asyncio_stream_wait_closed");
+    asyncio__task_t *task = asyncio__require_task("wait_closed");
     if (!task)
-        return asyncio_error()->code;
+        return ASYNCIO_ERUNTIME;
+    stream_t *s;
+    int rc = writer(handle, false, &s);
+    if (rc)
+        return rc == GONE ? 0 : rc;
+    s->busy++;
     return leave(s, wait_closed_in(task, s));
 }
 
@@ -801,17 +910,20 @@ int asyncio_stream_wait_closed(asyncio_stream_t *s)
 
 asyncio_stream_t *asyncio__stream_pipe_new(asyncio_loop_t *loop, uv_pipe_t **pipe)
 {
-    asyncio_stream_t *s = asyncio__stream_alloc(loop, ASYNCIO__KIND_PIPE, 0);
+    if (pipe)
+        *pipe = NULL;
+    stream_t *s = asyncio__stream_alloc(loop, ASYNCIO__KIND_PIPE, 0);
     if (!s)
         return NULL;
     if (pipe)
         *pipe = &s->t.h.pipe;
-    return s;
+    return s->handle;
 }
 
-int asyncio__stream_pipe_start(asyncio_stream_t *s, bool readable)
+int asyncio__stream_pipe_start(asyncio_stream_t *handle, bool readable)
 {
-    if (!check_writer(s, "asyncio__stream_pipe_start"))
+    stream_t *s = checked_writer(handle);
+    if (!s)
         return asyncio_error()->code;
     if (!readable)
         s->t.want_read = false;
@@ -821,28 +933,36 @@ int asyncio__stream_pipe_start(asyncio_stream_t *s, bool readable)
 
 asyncio_stream_t *asyncio__stream_reader_new(asyncio_loop_t *loop, size_t limit)
 {
-    return stream_new(loop, limit);
+    stream_t *s = stream_new(loop, limit);
+    return s ? s->handle : NULL;
 }
 
-int asyncio__stream_feed_data(asyncio_stream_t *s, const void *data, size_t len)
+int asyncio__stream_feed_data(asyncio_stream_t *handle, const void *data, size_t len)
 {
+    stream_t *s = checked(handle);
+    if (!s)
+        return ASYNCIO_EVALUE;
     if (!len)
         return 0;
     if (append(s, data, len))
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "feed_data");
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "stream buffer cannot grow");
     wake(&s->read_waiter);
     if (s->len > 2 * s->limit)
         s->paused = true;
     return 0;
 }
 
-void asyncio__stream_feed_eof(asyncio_stream_t *s)
+void asyncio__stream_feed_eof(asyncio_stream_t *handle)
 {
+    stream_t *s = found(handle);
+    if (!s)
+        return;
     s->eof = true;
     wake(&s->read_waiter);
 }
 
-size_t asyncio__stream_buffered(asyncio_stream_t *s)
+size_t asyncio__stream_buffered(asyncio_stream_t *handle)
 {
-    return s->len;
+    stream_t *s = found(handle);
+    return s ? s->len : 0;
 }

@@ -6,9 +6,15 @@
  * read can happen), and a write first goes straight to the kernel with
  * uv_try_write; only what the kernel does not take is copied into a write
  * request.  Streams (stream.c) are a protocol of this layer.
+ *
+ * The public calls take the transport's handle (net.h); the protocol's
+ * callbacks get it too.  Each public call looks its handle up and goes on
+ * with the same work as the internal call of the same name that streams
+ * use on the transport they hold (asyncio__transport_write, ...).
  */
 #include "net/net.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
@@ -21,28 +27,45 @@ typedef struct wreq {
     char data[];
 } wreq_t;
 
-bool asyncio__transport_check(asyncio_transport_t *t, const char *who)
+/* A live transport, else NULL with ValueError raised. */
+static asyncio__transport_t *checked(asyncio_transport_t *handle)
 {
-    if (!t) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: transport is NULL", who);
-        return false;
-    }
-    if (t->magic != ASYNCIO__TRANSPORT_MAGIC) {
-        asyncio__raise_code(ASYNCIO_EVALUE, "%s: not a live transport", who);
-        return false;
-    }
-    return true;
+    return asyncio__handle_check(handle, ASYNCIO__H_TRANSPORT, "transport");
 }
 
-/* An OSError object for a libuv code, worded as Python's. */
-static asyncio__exc_t *uv_exc(int code)
+/* A live transport, else NULL (nothing raised): the calls that are
+ * harmless on a closed transport are harmless on a gone one too. */
+static asyncio__transport_t *found(asyncio_transport_t *handle)
 {
-    char msg[256];
-    snprintf(msg, sizeof msg, "[Errno %d] %s", code > -3000 ? -code : 0, uv_strerror(code));
+    return asyncio__handle_get(handle, ASYNCIO__H_TRANSPORT);
+}
+
+asyncio__exc_t *asyncio__os_error(int code, const char *fmt, ...)
+{
+    if (!fmt) {
+        asyncio_raise_uv(code, NULL);
+        return asyncio__take_raised();
+    }
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    char msg[300];
+    int no = code > -3000 ? -code : 0; /* on Unix a libuv code is -errno */
+    snprintf(msg, sizeof msg, "[Errno %d] %s", no, text);
     asyncio__exc_t *e = asyncio__exc_make(code, asyncio__code_type(code), msg);
     if (e->pub.code == code)
-        e->pub.detail = code > -3000 ? -code : 0;
+        e->pub.detail = no;
     return e;
+}
+
+bool asyncio__port_ok(int port)
+{
+    if (port >= 0 && port <= 65535)
+        return true;
+    asyncio__raise_code(ASYNCIO_EVALUE, "port must be 0-65535.");
+    return false;
 }
 
 /* A protocol callback left an error raised (it cannot return one).  As
@@ -50,7 +73,7 @@ static asyncio__exc_t *uv_exc(int code)
  * transport (reported, then closed with the error, which connection_lost
  * gets); from the other callbacks the error is reported.  It must not stay
  * in the indicator, where whatever runs next would find it. */
-static bool protocol_failed(asyncio_transport_t *t, const char *what, bool fatal)
+static bool protocol_failed(asyncio__transport_t *t, const char *what, bool fatal)
 {
     if (!asyncio_error())
         return false;
@@ -69,7 +92,7 @@ static bool protocol_failed(asyncio_transport_t *t, const char *what, bool fatal
 static void close_cb(uv_handle_t *h);
 
 /* Any state to CLOSED (it was OPEN) or DISCARDED (it never was). */
-static void do_close(asyncio_transport_t *t)
+static void do_close(asyncio__transport_t *t)
 {
     if (asyncio__transport_handle_closed(t))
         return;
@@ -81,17 +104,17 @@ static void do_close(asyncio_transport_t *t)
 
 static void close_cb(uv_handle_t *h)
 {
-    asyncio_transport_t *t = h->data;
+    asyncio__transport_t *t = h->data;
     if (t->on_gone)
         t->on_gone(t);
     if (t->state == ASYNCIO__TRANSPORT_CLOSED && t->proto->connection_lost) {
-        t->proto->connection_lost(t, t->exc ? &t->exc->pub : NULL, t->user);
+        t->proto->connection_lost(t->handle, t->exc ? &t->exc->pub : NULL, t->user);
         protocol_failed(t, "connection_lost", false);
     }
     asyncio__transport_release(t, ASYNCIO__HOLD_HANDLE);
 }
 
-void asyncio__transport_force_close(asyncio_transport_t *t, asyncio__exc_t *exc)
+void asyncio__transport_force_close(asyncio__transport_t *t, asyncio__exc_t *exc)
 {
     if (exc && !t->exc && !asyncio__transport_handle_closed(t))
         t->exc = exc;
@@ -102,7 +125,7 @@ void asyncio__transport_force_close(asyncio_transport_t *t, asyncio__exc_t *exc)
 
 /* close(): OPEN to CLOSING, which waits for the write requests in
  * flight, then closes (before OPEN none are: it closes at once). */
-static void close_soft(asyncio_transport_t *t)
+static void close_soft(asyncio__transport_t *t)
 {
     if (t->state == ASYNCIO__TRANSPORT_OPEN) {
         t->state = ASYNCIO__TRANSPORT_CLOSING;
@@ -117,7 +140,7 @@ static void close_soft(asyncio_transport_t *t)
 
 static void closer_run(asyncio__closer_t *c)
 {
-    asyncio_transport_t *t = asyncio__container_of(c, asyncio_transport_t, closer);
+    asyncio__transport_t *t = asyncio__container_of(c, asyncio__transport_t, closer);
     do_close(t);
     /* An owner that is a handler task the loop just abandoned never lets
      * go (its done callback never runs); a caller still frees what is
@@ -127,17 +150,20 @@ static void closer_run(asyncio__closer_t *c)
         asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
 }
 
-int asyncio__transport_init(asyncio_transport_t *t, asyncio_loop_t *loop, int kind,
+int asyncio__transport_init(asyncio__transport_t *t, asyncio_loop_t *loop, int kind,
                             const asyncio_protocol_t *proto, void *user,
-                            void (*free_fn)(asyncio_transport_t *))
+                            void (*free_fn)(asyncio__transport_t *))
 {
+    if (!(t->handle = asyncio__handle_new(t, ASYNCIO__H_TRANSPORT)))
+        return ASYNCIO_ENOMEM;
     int rc = kind == ASYNCIO__KIND_TCP ? uv_tcp_init(&loop->uv, &t->h.tcp)
                                        : uv_pipe_init(&loop->uv, &t->h.pipe, 0);
     if (rc < 0) {
-        asyncio_raise_uv(rc, "creating a socket");
+        asyncio__handle_retire(t->handle);
+        t->handle = NULL;
+        asyncio_raise_uv(rc, NULL);
         return rc;
     }
-    t->magic = ASYNCIO__TRANSPORT_MAGIC;
     t->kind = (uint8_t)kind;
     t->state = ASYNCIO__TRANSPORT_NEW;
     t->holds = ASYNCIO__HOLD_HANDLE;
@@ -155,7 +181,7 @@ int asyncio__transport_init(asyncio_transport_t *t, asyncio_loop_t *loop, int ki
     return 0;
 }
 
-void asyncio__transport_release(asyncio_transport_t *t, int hold)
+void asyncio__transport_release(asyncio__transport_t *t, int hold)
 {
     t->holds &= (uint8_t)~hold;
     if (t->holds)
@@ -165,7 +191,7 @@ void asyncio__transport_release(asyncio_transport_t *t, int hold)
     asyncio__list_remove(&t->closer.link);
     asyncio__exc_free(t->exc);
     t->exc = NULL;
-    t->magic = ASYNCIO__DEAD_MAGIC;
+    asyncio__handle_retire(t->handle); /* a stream's went with it already */
     t->free_fn(t);
 }
 
@@ -207,24 +233,26 @@ static void add_read_buf_hook(void)
 }
 
 /* Every socket of a loop reads into the loop's one buffer: data_received
- * gets it for the call only, and a stream copies what it keeps. */
+ * gets it for the call only, and a stream copies what it keeps.  One byte
+ * more than libuv is told: the NUL after what data_received gets. */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
-    asyncio_loop_t *loop = ((asyncio_transport_t *)h->data)->loop;
+    asyncio_loop_t *loop = ((asyncio__transport_t *)h->data)->loop;
     if (!loop->read_buf) {
         pthread_once(&read_buf_hook_once, add_read_buf_hook);
-        loop->read_buf = asyncio__malloc(RBUF_SIZE);
+        loop->read_buf = asyncio__malloc(RBUF_SIZE + 1);
     }
     *buf = uv_buf_init(loop->read_buf, loop->read_buf ? (unsigned)RBUF_SIZE : 0);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    asyncio_transport_t *t = s->data;
+    asyncio__transport_t *t = s->data;
     if (nread > 0) {
         if (t->proto->data_received) {
-            t->proto->data_received(t, buf->base, (size_t)nread, t->user);
+            buf->base[nread] = '\0';
+            t->proto->data_received(t->handle, buf->base, (size_t)nread, t->user);
             protocol_failed(t, "data_received", true);
         }
         return;
@@ -235,7 +263,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         t->eof_received = true;
         uv_read_stop(s);
         t->reading = false;
-        bool keep = t->proto->eof_received && t->proto->eof_received(t, t->user);
+        bool keep = t->proto->eof_received && t->proto->eof_received(t->handle, t->user);
         if (protocol_failed(t, "eof_received", true))
             return;
         if (!keep)
@@ -245,24 +273,24 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     asyncio__transport_force_close(
         t, nread == UV_ENOBUFS
                ? asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "no memory for a read buffer")
-               : uv_exc((int)nread));
+               : asyncio__os_error((int)nread, NULL));
 }
 
 /* Reads while OPEN, unless paused or at EOF.  A failure is reported
  * through connection_lost, as Python does. */
-static void start_reading(asyncio_transport_t *t)
+static void start_reading(asyncio__transport_t *t)
 {
     if (t->state != ASYNCIO__TRANSPORT_OPEN || !t->want_read || t->reading || t->eof_received)
         return;
     int rc = uv_read_start(&t->h.stream, alloc_cb, read_cb);
     if (rc < 0) {
-        asyncio__transport_force_close(t, uv_exc(rc));
+        asyncio__transport_force_close(t, asyncio__os_error(rc, NULL));
         return;
     }
     t->reading = true;
 }
 
-void asyncio__transport_made(asyncio_transport_t *t)
+void asyncio__transport_made(asyncio__transport_t *t)
 {
     /* OPEN first: connection_made may close it (then connection_lost is
      * due) or pause reading.  Callers pass a NEW or CONNECTING transport:
@@ -270,15 +298,15 @@ void asyncio__transport_made(asyncio_transport_t *t)
     if (t->state < ASYNCIO__TRANSPORT_OPEN)
         t->state = ASYNCIO__TRANSPORT_OPEN;
     if (t->proto->connection_made) {
-        t->proto->connection_made(t, t->user);
+        t->proto->connection_made(t->handle, t->user);
         protocol_failed(t, "connection_made", false);
     }
     start_reading(t);
 }
 
-void asyncio_transport_pause_reading(asyncio_transport_t *t)
+void asyncio__transport_pause_reading(asyncio__transport_t *t)
 {
-    if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
+    if (!t)
         return;
     t->want_read = false;
     if (t->reading) {
@@ -287,50 +315,60 @@ void asyncio_transport_pause_reading(asyncio_transport_t *t)
     }
 }
 
-void asyncio_transport_resume_reading(asyncio_transport_t *t)
+void asyncio__transport_resume_reading(asyncio__transport_t *t)
 {
-    if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
+    if (!t)
         return;
     t->want_read = true;
     start_reading(t);
 }
 
-bool asyncio_transport_is_reading(asyncio_transport_t *t)
+void asyncio_transport_pause_reading(asyncio_transport_t *handle)
 {
-    return t && t->magic == ASYNCIO__TRANSPORT_MAGIC && t->want_read &&
-           !asyncio__transport_closing(t) && !t->eof_received;
+    asyncio__transport_pause_reading(found(handle));
+}
+
+void asyncio_transport_resume_reading(asyncio_transport_t *handle)
+{
+    asyncio__transport_resume_reading(found(handle));
+}
+
+bool asyncio_transport_is_reading(asyncio_transport_t *handle)
+{
+    asyncio__transport_t *t = found(handle);
+    return t && t->want_read && !asyncio__transport_closing(t) && !t->eof_received;
 }
 
 /* ------------------------------------------------------------ writing */
 
-static void maybe_pause(asyncio_transport_t *t)
+static void maybe_pause(asyncio__transport_t *t)
 {
     if (t->pending > t->high && !t->write_paused) {
         t->write_paused = true;
         if (t->proto->pause_writing)
-            t->proto->pause_writing(t, t->user);
+            t->proto->pause_writing(t->handle, t->user);
     }
 }
 
-static void maybe_resume(asyncio_transport_t *t)
+static void maybe_resume(asyncio__transport_t *t)
 {
     if (t->write_paused && t->pending <= t->low) {
         t->write_paused = false;
         if (t->proto->resume_writing)
-            t->proto->resume_writing(t, t->user);
+            t->proto->resume_writing(t->handle, t->user);
     }
 }
 
 static void write_cb(uv_write_t *req, int status)
 {
     wreq_t *w = asyncio__container_of(req, wreq_t, req);
-    asyncio_transport_t *t = req->handle->data;
+    asyncio__transport_t *t = req->handle->data;
     t->pending -= w->len;
     t->nreqs--;
     asyncio__free(w);
     if (status < 0) {
         if (status != UV_ECANCELED)
-            asyncio__transport_force_close(t, uv_exc(status));
+            asyncio__transport_force_close(t, asyncio__os_error(status, NULL));
         return;
     }
     if (!asyncio__transport_handle_closed(t))
@@ -343,33 +381,40 @@ static void write_cb(uv_write_t *req, int status)
  * or more than 4 GiB in all (a uv_buf_t holds an unsigned length; checked
  * per piece so that a sum wrapping around size_t cannot pass as small),
  * raise ValueError. */
-static int pieces_total(const void *const *data, const size_t *lens, size_t n, size_t *total,
-                        const char *who)
+static int pieces_total(const void *const *data, const size_t *lens, size_t n, size_t *total)
 {
     size_t sum = 0;
     for (size_t i = 0; i < n; i++) {
         if (!data[i] && lens[i])
-            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: data is NULL", who);
+            return asyncio__raise_code(ASYNCIO_EVALUE, "data is NULL");
         if (lens[i] > UINT32_MAX - sum)
-            return asyncio__raise_code(ASYNCIO_EVALUE, "%s: more than 4 GiB at once", who);
+            return asyncio__raise_code(ASYNCIO_EVALUE, "data is more than 4 GiB at once");
         sum += lens[i];
     }
     *total = sum;
     return 0;
 }
 
-int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, const size_t *lens,
-                              size_t n, const char *who)
+/* writelines' arrays and pieces, checked before anything is written (as
+ * Python joins the list first). */
+int asyncio__transport_check_data(const void *const *data, const size_t *lens, size_t n,
+                                  size_t *total)
 {
-    if (!asyncio__transport_check(t, who))
-        return ASYNCIO_EVALUE;
-    size_t total;
-    if (pieces_total(data, lens, n, &total, who))
-        return ASYNCIO_EVALUE;
+    if (n && !data)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "data is NULL");
+    if (n && !lens)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "lens is NULL");
+    return pieces_total(data, lens, n, total);
+}
+
+/* Writes at most 16 pieces (what uv_try_write takes at once). */
+static int write_some(asyncio__transport_t *t, const void *const *data, const size_t *lens,
+                      size_t n, size_t total)
+{
     if (t->eof_written)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
     if (t->user_closed)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "%s: the transport is closed", who);
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after close()");
     if (total == 0 || asyncio__transport_closing(t))
         return 0; /* gone: dropped, as Python drops it (drain raises) */
     size_t off = 0;
@@ -381,7 +426,7 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
         if (r >= 0 && (size_t)r == total)
             return 0;
         if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
-            asyncio__transport_force_close(t, uv_exc(r));
+            asyncio__transport_force_close(t, asyncio__os_error(r, NULL));
             return 0;
         }
         if (r > 0)
@@ -390,7 +435,7 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
     size_t rest = total - off;
     wreq_t *w = asyncio__malloc(sizeof *w + rest);
     if (!w)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "%s: no memory for %zu bytes", who, rest);
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for %zu bytes to write", rest);
     char *p = w->data;
     for (size_t i = 0; i < n; i++) {
         size_t l = lens[i];
@@ -407,7 +452,7 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
     int rc = uv_write(&w->req, &t->h.stream, &b, 1, write_cb);
     if (rc < 0) {
         asyncio__free(w);
-        asyncio__transport_force_close(t, uv_exc(rc));
+        asyncio__transport_force_close(t, asyncio__os_error(rc, NULL));
         return 0;
     }
     t->pending += rest;
@@ -416,93 +461,126 @@ int asyncio__transport_write2(asyncio_transport_t *t, const void *const *data, c
     return 0;
 }
 
-int asyncio_transport_write(asyncio_transport_t *t, const void *data, size_t len)
+int asyncio__transport_write(asyncio__transport_t *t, const void *const *data, const size_t *lens,
+                             size_t n)
 {
-    return asyncio__transport_write2(t, &data, &len, 1, "asyncio_transport_write");
+    size_t total;
+    if (pieces_total(data, lens, n, &total))
+        return ASYNCIO_EVALUE;
+    return write_some(t, data, lens, n, total);
 }
 
-int asyncio_transport_writelines(asyncio_transport_t *t, const void *const *data,
-                                 const size_t *lens, size_t n)
+int asyncio__transport_writelines(asyncio__transport_t *t, const void *const *data,
+                                  const size_t *lens, size_t n)
 {
-    if (n && (!data || !lens))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_transport_writelines: NULL array");
-    /* All checked before any is written, as Python joins the list first. */
     size_t total;
-    if (pieces_total(data, lens, n, &total, "asyncio_transport_writelines"))
+    if (asyncio__transport_check_data(data, lens, n, &total))
         return ASYNCIO_EVALUE;
-    /* In groups of 16: what uv_try_write takes at once. */
     for (size_t i = 0; i < n; i += 16) {
-        int rc = asyncio__transport_write2(t, data + i, lens + i, n - i < 16 ? n - i : 16,
-                                           "asyncio_transport_writelines");
+        size_t k = n - i < 16 ? n - i : 16, sum = 0;
+        for (size_t j = 0; j < k; j++)
+            sum += lens[i + j];
+        int rc = write_some(t, data + i, lens + i, k, sum);
         if (rc)
             return rc;
     }
-    return n ? 0
-             : (asyncio__transport_check(t, "asyncio_transport_writelines") ? 0 : ASYNCIO_EVALUE);
+    return 0;
+}
+
+int asyncio_transport_write(asyncio_transport_t *handle, const void *data, size_t len)
+{
+    asyncio__transport_t *t = checked(handle);
+    if (!t)
+        return ASYNCIO_EVALUE;
+    return asyncio__transport_write(t, &data, &len, 1);
+}
+
+int asyncio_transport_writelines(asyncio_transport_t *handle, const void *const *data,
+                                 const size_t *lens, size_t n)
+{
+    asyncio__transport_t *t = checked(handle);
+    if (!t)
+        return ASYNCIO_EVALUE;
+    return asyncio__transport_writelines(t, data, lens, n);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
-    asyncio_transport_t *t = req->handle->data;
+    asyncio__transport_t *t = req->handle->data;
     asyncio__free(req);
     t->nreqs--;
     if (status < 0 && status != UV_ECANCELED && status != UV_ENOTCONN)
-        asyncio__transport_force_close(t, uv_exc(status));
+        asyncio__transport_force_close(t, asyncio__os_error(status, NULL));
     else if (asyncio__transport_closing(t) && t->nreqs == 0)
         do_close(t);
 }
 
-int asyncio_transport_write_eof(asyncio_transport_t *t)
+int asyncio__transport_write_eof(asyncio__transport_t *t)
 {
-    if (!asyncio__transport_check(t, "asyncio_transport_write_eof"))
-        return ASYNCIO_EVALUE;
     if (t->user_closed)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "write_eof: the transport is closed");
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write_eof() after close()");
     if (t->eof_written || asyncio__transport_closing(t))
         return 0;
     t->eof_written = true;
     uv_shutdown_t *req = asyncio__malloc(sizeof *req);
     if (!req)
-        return asyncio__raise_code(ASYNCIO_ENOMEM, "write_eof");
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a shutdown request");
     int rc = uv_shutdown(req, &t->h.stream, shutdown_cb);
     if (rc < 0) {
         asyncio__free(req);
-        asyncio__transport_force_close(t, uv_exc(rc));
+        asyncio__transport_force_close(t, asyncio__os_error(rc, NULL));
         return 0;
     }
     t->nreqs++;
     return 0;
 }
 
-void asyncio_transport_close(asyncio_transport_t *t)
+int asyncio_transport_write_eof(asyncio_transport_t *handle)
 {
-    if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
+    asyncio__transport_t *t = checked(handle);
+    if (!t)
+        return ASYNCIO_EVALUE;
+    return asyncio__transport_write_eof(t);
+}
+
+void asyncio__transport_close(asyncio__transport_t *t)
+{
+    if (!t)
         return;
     t->user_closed = true;
     close_soft(t);
 }
 
-void asyncio_transport_abort(asyncio_transport_t *t)
+void asyncio_transport_close(asyncio_transport_t *handle)
 {
-    if (!t || t->magic != ASYNCIO__TRANSPORT_MAGIC)
-        return;
-    t->user_closed = true;
-    do_close(t);
+    asyncio__transport_close(found(handle));
 }
 
-bool asyncio_transport_is_closing(asyncio_transport_t *t)
+void asyncio_transport_abort(asyncio_transport_t *handle)
 {
-    return !t || t->magic != ASYNCIO__TRANSPORT_MAGIC || asyncio__transport_closing(t);
+    asyncio__transport_t *t = found(handle);
+    if (t) {
+        t->user_closed = true;
+        do_close(t);
+    }
 }
 
-size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *t)
+bool asyncio_transport_is_closing(asyncio_transport_t *handle)
 {
-    return t && t->magic == ASYNCIO__TRANSPORT_MAGIC ? t->pending : 0;
+    asyncio__transport_t *t = found(handle);
+    return !t || asyncio__transport_closing(t);
 }
 
-int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t high, size_t low)
+size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *handle)
 {
-    if (!asyncio__transport_check(t, "asyncio_transport_set_write_buffer_limits"))
+    asyncio__transport_t *t = found(handle);
+    return t ? t->pending : 0;
+}
+
+int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *handle, size_t high, size_t low)
+{
+    asyncio__transport_t *t = checked(handle);
+    if (!t)
         return ASYNCIO_EVALUE;
     /* Python's defaults, with 0 for its None. */
     if (high == 0)
@@ -518,37 +596,45 @@ int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *t, size_t hig
     return 0;
 }
 
-void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t, size_t *high, size_t *low)
+void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *handle, size_t *high,
+                                               size_t *low)
 {
-    bool ok = t && t->magic == ASYNCIO__TRANSPORT_MAGIC;
+    asyncio__transport_t *t = found(handle);
     if (high)
-        *high = ok ? t->high : 0;
+        *high = t ? t->high : 0;
     if (low)
-        *low = ok ? t->low : 0;
+        *low = t ? t->low : 0;
 }
 
-void *asyncio_transport_get_user(asyncio_transport_t *t)
+/* A stream's transport keeps the stream as its protocol's user: the
+ * caller neither sees nor replaces it. */
+void *asyncio_transport_get_user(asyncio_transport_t *handle)
 {
-    return t && t->magic == ASYNCIO__TRANSPORT_MAGIC ? t->user : NULL;
+    asyncio__transport_t *t = found(handle);
+    return t && !t->of_stream ? t->user : NULL;
 }
 
-void asyncio_transport_set_user(asyncio_transport_t *t, void *user)
+void asyncio_transport_set_user(asyncio_transport_t *handle, void *user)
 {
-    if (t && t->magic == ASYNCIO__TRANSPORT_MAGIC)
-        t->user = user;
+    asyncio__transport_t *t = found(handle);
+    if (!t)
+        return;
+    if (t->of_stream) {
+        asyncio__raise_code(ASYNCIO_ERUNTIME, "the transport belongs to a stream");
+        return;
+    }
+    t->user = user;
 }
 
 /* ------------------------------------------------------------ names */
 
-int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bool peer,
-                            const char *who)
+int asyncio__transport_name(asyncio__transport_t *t, asyncio_sockaddr_t *addr, bool peer)
 {
-    if (!asyncio__transport_check(t, who))
-        return ASYNCIO_EVALUE;
     if (!addr)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: addr is NULL", who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "addr is NULL");
+    memset(addr, 0, sizeof *addr);
     if (asyncio__transport_handle_closed(t)) {
-        asyncio_raise_uv(UV_EBADF, "%s", who);
+        asyncio_raise_uv(UV_EBADF, NULL);
         return UV_EBADF;
     }
     int rc;
@@ -570,20 +656,30 @@ int asyncio__transport_name(asyncio_transport_t *t, asyncio_sockaddr_t *addr, bo
         }
     }
     if (rc < 0) {
-        asyncio_raise_uv(rc, "%s", who);
+        asyncio_raise_uv(rc, NULL);
         return rc;
     }
     return 0;
 }
 
-int asyncio_transport_peername(asyncio_transport_t *t, asyncio_sockaddr_t *addr)
+int asyncio_transport_peername(asyncio_transport_t *handle, asyncio_sockaddr_t *addr)
 {
-    return asyncio__transport_name(t, addr, true, "asyncio_transport_peername");
+    if (addr)
+        memset(addr, 0, sizeof *addr);
+    asyncio__transport_t *t = checked(handle);
+    if (!t)
+        return ASYNCIO_EVALUE;
+    return asyncio__transport_name(t, addr, true);
 }
 
-int asyncio_transport_sockname(asyncio_transport_t *t, asyncio_sockaddr_t *addr)
+int asyncio_transport_sockname(asyncio_transport_t *handle, asyncio_sockaddr_t *addr)
 {
-    return asyncio__transport_name(t, addr, false, "asyncio_transport_sockname");
+    if (addr)
+        memset(addr, 0, sizeof *addr);
+    asyncio__transport_t *t = checked(handle);
+    if (!t)
+        return ASYNCIO_EVALUE;
+    return asyncio__transport_name(t, addr, false);
 }
 
 /* ------------------------------------------------------------ connecting */
@@ -612,34 +708,42 @@ static void connect_cb(uv_connect_t *req, int status)
         asyncio__future_finish(op->fut, NULL, NULL);
 }
 
-/* The error of a failed connect, worded as Python's; returns status. */
+/* The error of a failed connect, worded as Python's: "[Errno 111] Connect
+ * call failed ('127.0.0.1', 1)" (the address as Python's tuple), or the
+ * system's text and the path for a Unix socket; returns status. */
 static int connect_failed(int status, const struct sockaddr *addr, const char *path)
 {
     if (path) {
-        asyncio_raise_uv(status, "connecting to %s", path);
-    } else {
-        asyncio_sockaddr_t a;
-        asyncio__sockaddr_from(&a, addr);
-        asyncio_raise_uv(status, "Connect call failed ('%s', %d)", a.host, a.port);
+        asyncio_raise_uv(status, "'%s'", path);
+        return status;
     }
+    asyncio_sockaddr_t a;
+    asyncio__sockaddr_from(&a, addr);
+    if (addr->sa_family == AF_INET6)
+        asyncio__raise_exc(asyncio__os_error(status, "Connect call failed ('%s', %d, 0, %u)",
+                                             a.host, a.port,
+                                             ((const struct sockaddr_in6 *)addr)->sin6_scope_id));
+    else
+        asyncio__raise_exc(
+            asyncio__os_error(status, "Connect call failed ('%s', %d)", a.host, a.port));
     return status;
 }
 
 /* NEW to CONNECTING; a failure closes the transport (DISCARDED). */
-int asyncio__transport_connect(asyncio__task_t *task, asyncio_transport_t *t,
+int asyncio__transport_connect(asyncio__task_t *task, asyncio__transport_t *t,
                                const struct sockaddr *addr, const char *path)
 {
     int rc;
     t->state = ASYNCIO__TRANSPORT_CONNECTING;
     connect_op_t *op = asyncio__calloc(1, sizeof *op);
     if (!op || !(op->fut = asyncio__future_new(t->loop))) {
-        rc = asyncio__raise_code(ASYNCIO_ENOMEM, "connect");
+        rc = asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a connection");
         goto fail_alloc;
     }
     if (path) {
         uv_pipe_connect(&op->req, &t->h.pipe, path, connect_cb);
     } else if ((rc = uv_tcp_connect(&op->req, &t->h.tcp, addr, connect_cb)) < 0) {
-        asyncio_raise_uv(rc, "connect");
+        connect_failed(rc, addr, NULL);
         goto fail_connect;
     }
     rc = asyncio__task_wait_private(task, op->fut);
@@ -717,17 +821,17 @@ static int attempts_raise(attempts_t *a)
 
 /* Phase 1: host:port's addresses (one at least), new in *res. */
 static int resolve(asyncio__task_t *task, const char *host, int port,
-                   const asyncio_stream_opts_t *opts, struct addrinfo **res, const char *who)
+                   const asyncio_stream_opts_t *opts, struct addrinfo **res)
 {
     if (!host)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: host is NULL", who);
-    if (port < 0 || port > 65535)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: port %d is out of range", who, port);
-    int rc = asyncio__resolve_tcp(task, host, port, opts ? opts->family : 0, 0, res, who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "host is NULL");
+    if (!asyncio__port_ok(port))
+        return ASYNCIO_EVALUE;
+    int rc = asyncio__resolve_tcp(task, host, port, opts ? opts->family : 0, 0, res);
     if (rc)
         return rc;
     if (!*res) {
-        asyncio_raise_uv(UV_EAI_NONAME, "%s", host);
+        asyncio_raise_uv(UV_EAI_NONAME, NULL);
         return UV_EAI_NONAME;
     }
     return 0;
@@ -737,9 +841,9 @@ static int resolve(asyncio__task_t *task, const char *host, int port,
  * *out, or the raised error (the transport then goes with its handle). */
 static int connect_one(asyncio__task_t *task, int kind, const struct sockaddr *addr,
                        const char *path, asyncio__transport_alloc_fn alloc, void *ctx,
-                       asyncio_transport_t **out)
+                       asyncio__transport_t **out)
 {
-    asyncio_transport_t *t = alloc(task->fut.loop, kind, ctx);
+    asyncio__transport_t *t = alloc(task->fut.loop, kind, ctx);
     if (!t)
         return asyncio_error()->code;
     int rc = asyncio__transport_connect(task, t, addr, path);
@@ -755,7 +859,7 @@ static int connect_one(asyncio__task_t *task, int kind, const struct sockaddr *a
  * MemoryError ends the tries with that error left raised; other errors are
  * collected and raised together if no address connects. */
 static int connect_each(asyncio__task_t *task, const struct addrinfo *res,
-                        asyncio__transport_alloc_fn alloc, void *ctx, asyncio_transport_t **out)
+                        asyncio__transport_alloc_fn alloc, void *ctx, asyncio__transport_t **out)
 {
     attempts_t tried = {0};
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -771,24 +875,19 @@ static int connect_each(asyncio__task_t *task, const struct addrinfo *res,
 
 /* Resolves, tries each address, connects, starts: a Unix socket's path is
  * its one address. */
-int asyncio__transport_open(const char *host, int port, const char *path,
+int asyncio__transport_open(asyncio__task_t *task, const char *host, int port, const char *path,
                             const asyncio_stream_opts_t *opts, asyncio__transport_alloc_fn alloc,
-                            void *ctx, asyncio_transport_t **out, const char *who)
+                            void *ctx, asyncio__transport_t **out)
 {
-    asyncio__task_t *task = asyncio__require_task(who);
-    if (!task)
-        return ASYNCIO_ERUNTIME;
-    if (!out)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: the result pointer is NULL", who);
     struct addrinfo *res = NULL;
-    asyncio_transport_t *t;
+    asyncio__transport_t *t;
     int rc;
 
     /* 1. Resolve. */
     if (path)
         rc = asyncio__unix_path_fits(path) ? 0 : asyncio_error()->code;
     else
-        rc = resolve(task, host, port, opts, &res, who);
+        rc = resolve(task, host, port, opts, &res);
     if (rc)
         goto fail_resolve;
 
@@ -814,16 +913,16 @@ fail_resolve:
 
 /* ------------------------------------------------------------ the callback API */
 
-static void free_self(asyncio_transport_t *t)
+static void free_self(asyncio__transport_t *t)
 {
     asyncio__free(t);
 }
 
-static asyncio_transport_t *alloc_plain(asyncio_loop_t *loop, int kind, void *ctx)
+static asyncio__transport_t *alloc_plain(asyncio_loop_t *loop, int kind, void *ctx)
 {
-    asyncio_transport_t *t = asyncio__calloc(1, sizeof *t);
+    asyncio__transport_t *t = asyncio__calloc(1, sizeof *t);
     if (!t) {
-        asyncio__raise_code(ASYNCIO_ENOMEM, "creating a transport");
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a transport");
         return NULL;
     }
     const asyncio_protocol_t *const *pp = ctx;
@@ -834,25 +933,32 @@ static asyncio_transport_t *alloc_plain(asyncio_loop_t *loop, int kind, void *ct
     return t;
 }
 
-asyncio_transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
-                                            const asyncio_protocol_t *proto, void *user)
+asyncio__transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
+                                             const asyncio_protocol_t *proto, void *user)
 {
     const void *ctx[2] = {proto, user};
     return alloc_plain(loop, kind, (void *)ctx);
 }
 
-static int create_connection(const asyncio_protocol_t *proto, void *user, const char *host,
-                             int port, const char *path, const asyncio_stream_opts_t *opts,
-                             asyncio_transport_t **transport, const char *who)
+static int create_connection(const char *name, const asyncio_protocol_t *proto, void *user,
+                             const char *host, int port, const char *path,
+                             const asyncio_stream_opts_t *opts, asyncio_transport_t **transport)
 {
+    if (transport)
+        *transport = NULL;
+    asyncio__task_t *task = asyncio__require_task(name);
+    if (!task)
+        return ASYNCIO_ERUNTIME;
     if (!proto)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s: protocol is NULL", who);
+        return asyncio__raise_code(ASYNCIO_EVALUE, "protocol is NULL");
+    if (!transport)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "transport is NULL");
     const void *ctx[2] = {proto, user};
-    asyncio_transport_t *t;
-    int rc = asyncio__transport_open(host, port, path, opts, alloc_plain, (void *)ctx, &t, who);
+    asyncio__transport_t *t;
+    int rc = asyncio__transport_open(task, host, port, path, opts, alloc_plain, (void *)ctx, &t);
     if (rc)
         return rc;
-    *transport = t;
+    *transport = t->handle;
     return 0;
 }
 
@@ -860,16 +966,19 @@ int asyncio_create_connection(const asyncio_protocol_t *proto, void *user, const
                               int port, const asyncio_stream_opts_t *opts,
                               asyncio_transport_t **transport)
 {
-    return create_connection(proto, user, host, port, NULL, opts, transport,
-                             "asyncio_create_connection");
+    return create_connection("create_connection", proto, user, host, port, NULL, opts, transport);
 }
 
 int asyncio_create_unix_connection(const asyncio_protocol_t *proto, void *user, const char *path,
                                    const asyncio_stream_opts_t *opts,
                                    asyncio_transport_t **transport)
 {
-    if (!path)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "asyncio_create_unix_connection: path is NULL");
-    return create_connection(proto, user, NULL, 0, path, opts, transport,
-                             "asyncio_create_unix_connection");
+    if (!path) {
+        if (transport)
+            *transport = NULL;
+        if (!asyncio__require_task("create_unix_connection"))
+            return ASYNCIO_ERUNTIME;
+        return asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
+    }
+    return create_connection("create_unix_connection", proto, user, NULL, 0, path, opts, transport);
 }
