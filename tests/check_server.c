@@ -826,7 +826,7 @@ START_TEST(test_server_out_params)
     tu_alloc_install();
     asyncio_server_t *srv = SENTINEL;
     expect_msg(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv),
-               ASYNCIO_ERUNTIME, "RuntimeError", "start_server() called outside a task");
+               ASYNCIO_ERUNTIME, "RuntimeError", "no running event loop");
     ck_assert_ptr_null(srv);
 }
 END_TEST

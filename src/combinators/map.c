@@ -173,7 +173,7 @@ int asyncio_map_ex(asyncio_coro_fn fn, void *const *args, size_t n, size_t limit
     int rc = check_args(fn, args, n);
     if (rc)
         return rc;
-    asyncio__task_t *self = asyncio__require_task("asyncio_map");
+    asyncio__task_t *self = asyncio__task_or_raise();
     if (!self)
         return ASYNCIO_ERUNTIME;
     if (n == 0)

@@ -530,10 +530,6 @@ int asyncio__task_wait_private(asyncio__task_t *t, asyncio_future_t *fut);
  * for an await there: "no running event loop" when no loop runs in this
  * thread, "no running task" in a loop's callback. */
 asyncio__task_t *asyncio__task_or_raise(void);
-/* The same for the areas that still pass their function's name, which no
- * message shows any more (issue 13): net, os and http call
- * asyncio__task_or_raise() once they drop it, and this goes. */
-asyncio__task_t *asyncio__require_task(const char *ignored);
 bool asyncio__task_cancel(asyncio__task_t *t, const char *msg);
 const char *asyncio__task_name(asyncio__task_t *t);
 

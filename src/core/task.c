@@ -48,11 +48,6 @@ asyncio__task_t *asyncio__task_or_raise(void)
     return t;
 }
 
-asyncio__task_t *asyncio__require_task(const char *ignored)
-{
-    (void)ignored;
-    return asyncio__task_or_raise();
-}
 
 const char *asyncio__task_name(asyncio__task_t *t)
 {

@@ -758,14 +758,13 @@ fail:
 
 /* ------------------------------------------------------------ API */
 
-/* session.get / session.request: op names the aiohttp call for the
- * message raised outside a task. */
+/* session.get / session.request. */
 static int request(asyncio_http_session_t *session, const asyncio_http_request_t *req,
-                   asyncio_http_response_t **out, const char *op)
+                   asyncio_http_response_t **out)
 {
     if (out)
         *out = NULL;
-    asyncio__task_t *task = asyncio__require_task(op);
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     asyncio__http_session_t *s = asyncio__http_session_resolve(session);
@@ -797,14 +796,14 @@ done:
 int asyncio_http_request(asyncio_http_session_t *session, const asyncio_http_request_t *req,
                          asyncio_http_response_t **out)
 {
-    return request(session, req, out, "ClientSession.request");
+    return request(session, req, out);
 }
 
 int asyncio_http_get(asyncio_http_session_t *session, const char *url,
                      asyncio_http_response_t **out)
 {
     asyncio_http_request_t req = {.url = url};
-    return request(session, &req, out, "ClientSession.get");
+    return request(session, &req, out);
 }
 
 const char *asyncio_http_response_header_nth(const asyncio_http_response_t *resp, const char *name,

@@ -69,7 +69,7 @@ int asyncio_http_stream_open(asyncio_http_session_t *session, const asyncio_http
 {
     if (out)
         *out = NULL;
-    asyncio__task_t *task = asyncio__require_task("ClientSession.request");
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!out)
@@ -161,7 +161,7 @@ static int fill_give(asyncio__http_stream_t *st, const char *op)
 {
     if (st->give_off < st->give_len)
         return 0;
-    asyncio__task_t *task = asyncio__require_task(op);
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (st->reading) /* aiohttp's StreamReader says the same */

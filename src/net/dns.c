@@ -132,7 +132,7 @@ int asyncio_getaddrinfo(const char *host, const char *service, int family, int t
 {
     if (result)
         *result = NULL;
-    asyncio__task_t *task = asyncio__require_task("getaddrinfo");
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!host && !service)
@@ -184,7 +184,7 @@ void asyncio_addrinfo_free(asyncio_addrinfo_t *list)
 
 static int getnameinfo_in(const char *host, int port, int flags, char *host_out, char *serv_out)
 {
-    asyncio__task_t *task = asyncio__require_task("getnameinfo");
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!host)

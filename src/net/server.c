@@ -328,7 +328,7 @@ static int start(const char *name, bool is_unix, asyncio_stream_handler_fn handl
 {
     if (server)
         *server = NULL;
-    asyncio__task_t *task = asyncio__require_task(name);
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!handler && !proto)
@@ -438,23 +438,23 @@ static int wait_closed(asyncio__task_t *task, server_t *srv)
 
 /* The start of the calls that suspend: the live server, or NULL with the
  * error raised (RuntimeError outside a task, then ValueError). */
-static server_t *enter(asyncio_server_t *handle, const char *name, asyncio__task_t **task)
+static server_t *enter(asyncio_server_t *handle, asyncio__task_t **task)
 {
-    *task = asyncio__require_task(name);
+    *task = asyncio__task_or_raise();
     return *task ? checked(handle) : NULL;
 }
 
 int asyncio_server_wait_closed(asyncio_server_t *handle)
 {
     asyncio__task_t *task;
-    server_t *srv = enter(handle, "wait_closed", &task);
+    server_t *srv = enter(handle, &task);
     return srv ? wait_closed(task, srv) : asyncio_error()->code;
 }
 
 int asyncio_server_serve_forever(asyncio_server_t *handle)
 {
     asyncio__task_t *task;
-    server_t *srv = enter(handle, "serve_forever", &task);
+    server_t *srv = enter(handle, &task);
     if (!srv)
         return asyncio_error()->code;
     if (srv->forever)

@@ -244,12 +244,12 @@ static asyncio__transport_t *alloc_for_open(asyncio_loop_t *loop, int kind, void
 
 /* open_connection and open_unix_connection (path, or NULL for host:port;
  * is_unix says which was called). */
-static int open_stream(const char *name, bool is_unix, const char *host, int port, const char *path,
+static int open_stream(bool is_unix, const char *host, int port, const char *path,
                        const asyncio_stream_opts_t *opts, asyncio_stream_t **stream)
 {
     if (stream)
         *stream = NULL;
-    asyncio__task_t *task = asyncio__require_task(name);
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (is_unix && !path)
@@ -268,13 +268,13 @@ static int open_stream(const char *name, bool is_unix, const char *host, int por
 int asyncio_open_connection(const char *host, int port, const asyncio_stream_opts_t *opts,
                             asyncio_stream_t **stream)
 {
-    return open_stream("open_connection", false, host, port, NULL, opts, stream);
+    return open_stream(false, host, port, NULL, opts, stream);
 }
 
 int asyncio_open_unix_connection(const char *path, const asyncio_stream_opts_t *opts,
                                  asyncio_stream_t **stream)
 {
-    return open_stream("open_unix_connection", true, NULL, 0, path, opts, stream);
+    return open_stream(true, NULL, 0, path, opts, stream);
 }
 
 /* The owner lets go: the handles go at once (the stream's, and its
@@ -425,9 +425,9 @@ static int wait_data(asyncio__task_t *task, stream_t *s, const char *name)
 /* A call that may suspend holds the stream's memory until it returns:
  * the live stream, or NULL with the error raised (RuntimeError outside a
  * task, ValueError for a handle that is not a live stream). */
-static stream_t *enter(asyncio_stream_t *handle, const char *name, asyncio__task_t **task)
+static stream_t *enter(asyncio_stream_t *handle, asyncio__task_t **task)
 {
-    if (!(*task = asyncio__require_task(name)))
+    if (!(*task = asyncio__task_or_raise()))
         return NULL;
     stream_t *s = checked(handle);
     if (s)
@@ -831,7 +831,7 @@ int asyncio_stream_read(asyncio_stream_t *handle, void *buf, size_t n, size_t *n
 {
     clear_out(nread, buf, n);
     asyncio__task_t *task;
-    stream_t *s = enter(handle, "read", &task);
+    stream_t *s = enter(handle, &task);
     if (!s)
         return asyncio_error()->code;
     return leave(s, read_in(task, s, buf, n, nread));
@@ -843,7 +843,7 @@ int asyncio_stream_read_all(asyncio_stream_t *handle, char **data, size_t *len)
         *data = NULL;
     clear_out(len, NULL, 0);
     asyncio__task_t *task;
-    stream_t *s = enter(handle, "read", &task);
+    stream_t *s = enter(handle, &task);
     if (!s)
         return asyncio_error()->code;
     return leave(s, read_all_in(task, s, data, len));
@@ -853,7 +853,7 @@ int asyncio_stream_readexactly(asyncio_stream_t *handle, void *buf, size_t n, si
 {
     clear_out(nread, buf, n);
     asyncio__task_t *task;
-    stream_t *s = enter(handle, "readexactly", &task);
+    stream_t *s = enter(handle, &task);
     if (!s)
         return asyncio_error()->code;
     return leave(s, readexactly_in(task, s, buf, n, nread));
@@ -864,7 +864,7 @@ int asyncio_stream_readuntil(asyncio_stream_t *handle, const void *sep, size_t s
 {
     clear_out(len, buf, cap);
     asyncio__task_t *task;
-    stream_t *s = enter(handle, "readuntil", &task);
+    stream_t *s = enter(handle, &task);
     if (!s)
         return asyncio_error()->code;
     return leave(s, readuntil_in(task, s, sep, seplen, buf, cap, len));
@@ -874,7 +874,7 @@ int asyncio_stream_readline(asyncio_stream_t *handle, void *buf, size_t cap, siz
 {
     clear_out(len, buf, cap);
     asyncio__task_t *task;
-    stream_t *s = enter(handle, "readline", &task);
+    stream_t *s = enter(handle, &task);
     if (!s)
         return asyncio_error()->code;
     return leave(s, readline_in(task, s, buf, cap, len));
@@ -882,7 +882,7 @@ int asyncio_stream_readline(asyncio_stream_t *handle, void *buf, size_t cap, siz
 
 int asyncio_stream_drain(asyncio_stream_t *handle)
 {
-    asyncio__task_t *task = asyncio__require_task("drain");
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     stream_t *s;
@@ -895,7 +895,7 @@ int asyncio_stream_drain(asyncio_stream_t *handle)
 
 int asyncio_stream_wait_closed(asyncio_stream_t *handle)
 {
-    asyncio__task_t *task = asyncio__require_task("wait_closed");
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     stream_t *s;

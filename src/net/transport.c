@@ -940,13 +940,13 @@ asyncio__transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
     return alloc_plain(loop, kind, (void *)ctx);
 }
 
-static int create_connection(const char *name, const asyncio_protocol_t *proto, void *user,
-                             const char *host, int port, const char *path,
-                             const asyncio_stream_opts_t *opts, asyncio_transport_t **transport)
+static int create_connection(const asyncio_protocol_t *proto, void *user, const char *host,
+                             int port, const char *path, const asyncio_stream_opts_t *opts,
+                             asyncio_transport_t **transport)
 {
     if (transport)
         *transport = NULL;
-    asyncio__task_t *task = asyncio__require_task(name);
+    asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
         return ASYNCIO_ERUNTIME;
     if (!proto)
@@ -966,7 +966,7 @@ int asyncio_create_connection(const asyncio_protocol_t *proto, void *user, const
                               int port, const asyncio_stream_opts_t *opts,
                               asyncio_transport_t **transport)
 {
-    return create_connection("create_connection", proto, user, host, port, NULL, opts, transport);
+    return create_connection(proto, user, host, port, NULL, opts, transport);
 }
 
 int asyncio_create_unix_connection(const asyncio_protocol_t *proto, void *user, const char *path,
@@ -976,9 +976,9 @@ int asyncio_create_unix_connection(const asyncio_protocol_t *proto, void *user, 
     if (!path) {
         if (transport)
             *transport = NULL;
-        if (!asyncio__require_task("create_unix_connection"))
+        if (!asyncio__task_or_raise())
             return ASYNCIO_ERUNTIME;
         return asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
     }
-    return create_connection("create_unix_connection", proto, user, NULL, 0, path, opts, transport);
+    return create_connection(proto, user, NULL, 0, path, opts, transport);
 }

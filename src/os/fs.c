@@ -166,11 +166,10 @@ static int req_wait(asyncio__task_t *t, fs_req_t *r, int closing_fd)
     return rc;
 }
 
-/* The common checks of a suspending call on a path; op is the call's
- * Python name, for the RuntimeError of a call outside a task. */
-static asyncio__task_t *enter(const char *op, const char *path)
+/* The common checks of a suspending call on a path. */
+static asyncio__task_t *enter(const char *path)
 {
-    asyncio__task_t *t = asyncio__require_task(op);
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (t && !path) {
         asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
         return NULL;
@@ -347,7 +346,7 @@ int asyncio_file_read_all(const char *path, char **data, size_t *len)
         *data = NULL;
     if (len)
         *len = 0;
-    asyncio__task_t *t = enter("read_file", path);
+    asyncio__task_t *t = enter(path);
     if (!t)
         return asyncio_error()->code;
     if (!data)
@@ -399,9 +398,9 @@ static int write_all(asyncio__task_t *t, int fd, const void *data, size_t len, i
     return rc;
 }
 
-static int write_file(const char *op, const char *path, const void *data, size_t len, int flags)
+static int write_file(const char *path, const void *data, size_t len, int flags)
 {
-    asyncio__task_t *t = enter(op, path);
+    asyncio__task_t *t = enter(path);
     if (!t)
         return asyncio_error()->code;
     if (!data && len)
@@ -415,12 +414,12 @@ static int write_file(const char *op, const char *path, const void *data, size_t
 
 int asyncio_file_write_all(const char *path, const void *data, size_t len)
 {
-    return write_file("write_file", path, data, len, O_WRONLY | O_CREAT | O_TRUNC);
+    return write_file(path, data, len, O_WRONLY | O_CREAT | O_TRUNC);
 }
 
 int asyncio_file_append(const char *path, const void *data, size_t len)
 {
-    return write_file("append_file", path, data, len, O_WRONLY | O_CREAT | O_APPEND);
+    return write_file(path, data, len, O_WRONLY | O_CREAT | O_APPEND);
 }
 
 /* ------------------------------------------------------------ streaming */
@@ -487,7 +486,7 @@ int asyncio_file_open(const char *path, const char *mode, asyncio_file_t **out)
 {
     if (out)
         *out = NULL;
-    asyncio__task_t *t = enter("open", path);
+    asyncio__task_t *t = enter(path);
     if (!t)
         return asyncio_error()->code;
     if (!out)
@@ -517,10 +516,10 @@ int asyncio_file_open(const char *path, const char *mode, asyncio_file_t **out)
 
 /* The checks of a read or write of a file: its task and the file, else
  * NULL with the error raised. */
-static file_t *file_enter(const char *op, asyncio_file_t *handle, const void *buf, size_t n,
-                          bool writing, asyncio__task_t **task)
+static file_t *file_enter(asyncio_file_t *handle, const void *buf, size_t n, bool writing,
+                          asyncio__task_t **task)
 {
-    if (!(*task = asyncio__require_task(op)))
+    if (!(*task = asyncio__task_or_raise()))
         return NULL;
     file_t *f = asyncio__handle_check(handle, ASYNCIO__H_FILE, "file");
     if (!f)
@@ -541,11 +540,10 @@ static file_t *file_enter(const char *op, asyncio_file_t *handle, const void *bu
 
 /* Reads at offset (-1: the position, which moves).  The bytes are the
  * caller's, NUL-terminated when there is room. */
-static int read_at(const char *op, asyncio_file_t *handle, void *buf, size_t n, int64_t offset,
-                   size_t *nread)
+static int read_at(asyncio_file_t *handle, void *buf, size_t n, int64_t offset, size_t *nread)
 {
     asyncio__task_t *t;
-    file_t *f = file_enter(op, handle, buf, n, false, &t);
+    file_t *f = file_enter(handle, buf, n, false, &t);
     if (!f)
         return asyncio_error()->code;
     asyncio_loop_t *loop = t->fut.loop;
@@ -579,7 +577,7 @@ int asyncio_file_read(asyncio_file_t *f, void *buf, size_t n, size_t *nread)
 {
     if (nread)
         *nread = 0;
-    return read_at("read", f, buf, n, -1, nread);
+    return read_at(f, buf, n, -1, nread);
 }
 
 int asyncio_file_pread(asyncio_file_t *f, void *buf, size_t n, int64_t offset, size_t *nread)
@@ -588,14 +586,13 @@ int asyncio_file_pread(asyncio_file_t *f, void *buf, size_t n, int64_t offset, s
         *nread = 0;
     if (offset < 0)
         return asyncio__raise_code(ASYNCIO_EVALUE, "negative offset %" PRId64, offset);
-    return read_at("pread", f, buf, n, offset, nread);
+    return read_at(f, buf, n, offset, nread);
 }
 
-static int write_at(const char *op, asyncio_file_t *handle, const void *buf, size_t n,
-                    int64_t offset)
+static int write_at(asyncio_file_t *handle, const void *buf, size_t n, int64_t offset)
 {
     asyncio__task_t *t;
-    file_t *f = file_enter(op, handle, buf, n, true, &t);
+    file_t *f = file_enter(handle, buf, n, true, &t);
     if (!f)
         return asyncio_error()->code;
     f->busy++;
@@ -606,14 +603,14 @@ static int write_at(const char *op, asyncio_file_t *handle, const void *buf, siz
 
 int asyncio_file_write(asyncio_file_t *f, const void *buf, size_t n)
 {
-    return write_at("write", f, buf, n, -1);
+    return write_at(f, buf, n, -1);
 }
 
 int asyncio_file_pwrite(asyncio_file_t *f, const void *buf, size_t n, int64_t offset)
 {
     if (offset < 0)
         return asyncio__raise_code(ASYNCIO_EVALUE, "negative offset %" PRId64, offset);
-    return write_at("pwrite", f, buf, n, offset);
+    return write_at(f, buf, n, offset);
 }
 
 /* An OSError from errno, as Python's os functions raise it (no path). */

@@ -409,11 +409,10 @@ bool asyncio_process_returncode(asyncio_process_t *ap, int *code)
     return true;
 }
 
-/* The current task, which must run on p's loop (unless p has exited);
- * op names the call for the RuntimeError outside a task. */
-static asyncio__task_t *task_for(const char *op, proc_t *p)
+/* The current task, which must run on p's loop (unless p has exited). */
+static asyncio__task_t *task_for(proc_t *p)
 {
-    asyncio__task_t *t = asyncio__require_task(op);
+    asyncio__task_t *t = asyncio__task_or_raise();
     if (t && p->loop != t->fut.loop && p->state != PROC_EXITED) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "the process is attached to a different loop");
         return NULL;
@@ -428,7 +427,7 @@ int asyncio_process_wait(asyncio_process_t *ap, int *code)
     proc_t *p = checked(ap);
     if (!p)
         return ASYNCIO_EVALUE;
-    asyncio__task_t *t = task_for("Process.wait", p);
+    asyncio__task_t *t = task_for(p);
     if (!t)
         return ASYNCIO_ERUNTIME;
     if (p->state != PROC_EXITED) {
@@ -640,7 +639,7 @@ int asyncio_process_communicate(asyncio_process_t *ap, const void *input, size_t
         return asyncio__raise_code(ASYNCIO_EVALUE, "input is NULL");
     if (len && !p->io[0])
         return asyncio__raise_code(ASYNCIO_EVALUE, "input given but stdin is not a pipe");
-    asyncio__task_t *self = asyncio__require_task("Process.communicate");
+    asyncio__task_t *self = asyncio__task_or_raise();
     if (!self)
         return ASYNCIO_ERUNTIME;
     if (p->communicating)
