@@ -254,7 +254,9 @@ int main(int argc, char **argv)
     }
     if (asyncio_run(async_main, (void *)where, NULL) < 0) {
         const asyncio_error_t *e = asyncio_error();
-        fprintf(stderr, "chat_server: %s: %s\n", e ? e->type : "Error", e ? e->message : "");
+        char text[512];
+        asyncio_error_format(e, text, sizeof text);
+        fprintf(stderr, "chat_server: %s\n", e ? text : "Error");
         return 1;
     }
     return 0;

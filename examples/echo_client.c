@@ -83,7 +83,9 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (asyncio_run(echo_client, &job, NULL) < 0) {
         const asyncio_error_t *e = asyncio_error();
-        fprintf(stderr, "echo_client: %s: %s\n", e ? e->type : "Error", e ? e->message : "");
+        char text[512];
+        asyncio_error_format(e, text, sizeof text);
+        fprintf(stderr, "echo_client: %s\n", e ? text : "Error");
         return 1;
     }
     return 0;

@@ -136,7 +136,9 @@ int main(int argc, char **argv)
 
     if (asyncio_run(async_main, &opt, NULL) < 0) {
         const asyncio_error_t *e = asyncio_error();
-        fprintf(stderr, "echo_server: %s: %s\n", e ? e->type : "Error", e ? e->message : "");
+        char text[512];
+        asyncio_error_format(e, text, sizeof text);
+        fprintf(stderr, "echo_server: %s\n", e ? text : "Error");
         return 1;
     }
     return 0;

@@ -657,8 +657,9 @@ int main(int argc, char **argv)
     int rc = asyncio_run(fetch_main, NULL, NULL);
     if (rc < 0) {
         const asyncio_error_t *e = asyncio_error();
-        fprintf(stderr, "casyncio-fetch: %s: %s\n", e ? e->type : "error",
-                e ? e->message : asyncio_strerror(rc));
+        char text[512];
+        asyncio_error_format(e, text, sizeof text);
+        fprintf(stderr, "casyncio-fetch: %s\n", e ? text : asyncio_strerror(rc));
         return 1;
     }
     for (size_t i = 0; i < g.nurls; i++)

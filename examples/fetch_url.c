@@ -46,7 +46,9 @@ int main(int argc, char **argv)
     const char *url = argc > 1 ? argv[1] : "https://example.com";
     if (asyncio_run(async_main, (void *)url, NULL) < 0) {
         const asyncio_error_t *e = asyncio_error();
-        fprintf(stderr, "%s: %s\n", e ? e->type : "Error", e ? e->message : "");
+        char text[512];
+        asyncio_error_format(e, text, sizeof text);
+        fprintf(stderr, "%s\n", e ? text : "Error");
         return 1;
     }
     return 0;

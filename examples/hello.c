@@ -19,7 +19,9 @@ int main(void)
     if (asyncio_run(say_hello, NULL, NULL) < 0) {
         /* Python would print a traceback and exit with status 1. */
         const asyncio_error_t *e = asyncio_error();
-        fprintf(stderr, "%s: %s\n", e ? e->type : "Error", e ? e->message : "");
+        char text[512];
+        asyncio_error_format(e, text, sizeof text);
+        fprintf(stderr, "%s\n", e ? text : "Error");
         return 1;
     }
     return 0;

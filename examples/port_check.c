@@ -150,7 +150,9 @@ int main(int argc, char **argv)
     free(job.ports);
     if (rc < 0) {
         const asyncio_error_t *e = asyncio_error();
-        fprintf(stderr, "port_check: %s: %s\n", e ? e->type : "Error", e ? e->message : "");
+        char text[512];
+        asyncio_error_format(e, text, sizeof text);
+        fprintf(stderr, "port_check: %s\n", e ? text : "Error");
         return 1;
     }
     return 0;

@@ -59,7 +59,9 @@ int main(void)
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep print order when stdout is a pipe */
     if (asyncio_run(async_main, NULL, NULL) < 0) {
         const asyncio_error_t *e = asyncio_error();
-        fprintf(stderr, "%s: %s\n", e ? e->type : "Error", e ? e->message : "");
+        char text[512];
+        asyncio_error_format(e, text, sizeof text);
+        fprintf(stderr, "%s\n", e ? text : "Error");
         return 1;
     }
     return 0;

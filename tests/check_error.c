@@ -94,6 +94,28 @@ START_TEST(test_raise_chains)
 }
 END_TEST
 
+/* As Python prints an exception: no ": " after an empty message. */
+START_TEST(test_error_format)
+{
+    char buf[64];
+    asyncio_raise("ValueError", "bad %d", 3);
+    ck_assert_uint_eq(asyncio_error_format(asyncio_error(), buf, sizeof buf), 17);
+    ck_assert_str_eq(buf, "ValueError: bad 3");
+    asyncio_error_clear();
+    asyncio_raise("KeyboardInterrupt", "%s", "");
+    asyncio_error_format(asyncio_error(), buf, sizeof buf);
+    ck_assert_str_eq(buf, "KeyboardInterrupt");
+    asyncio_error_clear();
+    asyncio_raise("ValueError", "a long message");
+    ck_assert_uint_eq(asyncio_error_format(asyncio_error(), buf, 8), 26); /* as snprintf */
+    ck_assert_str_eq(buf, "ValueEr");
+    asyncio_error_clear();
+    ck_assert_uint_eq(asyncio_error_format(NULL, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "");
+    ck_assert_uint_eq(asyncio_error_format(NULL, NULL, 0), 0);
+}
+END_TEST
+
 START_TEST(test_raise_null_type_is_exception)
 {
     asyncio_raise(NULL, "plain");
@@ -1791,6 +1813,7 @@ Suite *error_suite(void)
     tcase_add_test(tc, test_cleanup_is_finally);
     tcase_add_test(tc, test_debug_reports_resurfaced_error);
     tcase_add_test(tc, test_raise_null_type_is_exception);
+    tcase_add_test(tc, test_error_format);
     tcase_add_test(tc, test_long_message);
     tcase_add_test(tc, test_builtin_codes);
     tcase_add_test(tc, test_matching_rules);

@@ -111,6 +111,13 @@ ASYNCIO_EXTERN const asyncio_error_t *asyncio_catch(const char *type);
  * `while (asyncio_error()) asyncio_error_clear();`. */
 ASYNCIO_EXTERN void asyncio_error_clear(void);
 
+/* Python's traceback.format_exception_only(e): "ValueError: bad input",
+ * or the type alone when the message is empty ("KeyboardInterrupt"), as
+ * Python prints an exception.  Writes at most cap bytes to buf, always
+ * NUL-terminated when cap > 0, and returns the length the whole text
+ * needs (as snprintf).  err NULL gives "" (0). */
+ASYNCIO_EXTERN size_t asyncio_error_format(const asyncio_error_t *err, char *buf, size_t cap);
+
 /* Python's __context__: the error that was propagating (raised and not
  * caught) when err was raised, or NULL.  Borrowed from err.  The context
  * stays with an error while it propagates (a task's exception keeps it);

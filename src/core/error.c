@@ -666,6 +666,18 @@ void asyncio_error_clear(void)
     es->caught = NULL;
 }
 
+size_t asyncio_error_format(const asyncio_error_t *err, char *buf, size_t cap)
+{
+    int n;
+    if (!err)
+        n = snprintf(buf, cap, "%s", "");
+    else if (!err->message || !*err->message)
+        n = snprintf(buf, cap, "%s", err->type);
+    else
+        n = snprintf(buf, cap, "%s: %s", err->type, err->message);
+    return n < 0 ? 0 : (size_t)n;
+}
+
 const asyncio_error_t *asyncio_error_context(const asyncio_error_t *err)
 {
     const asyncio__exc_t *e = (const asyncio__exc_t *)err;
