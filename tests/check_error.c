@@ -257,6 +257,13 @@ START_TEST(test_hierarchy_like_python)
         "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
         "MemoryError: MemoryError BaseException=1 Exception=1 CancelledError=0 OSError=0 "
         "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "SSLError: SSLError BaseException=1 Exception=1 CancelledError=0 OSError=1 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
+        "SSLCertVerificationError: SSLCertVerificationError BaseException=1 Exception=1 "
+        "CancelledError=0 OSError=1 ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 "
+        "ValueError=1\n"
+        "InvalidURL: InvalidURL BaseException=1 Exception=1 CancelledError=0 OSError=0 "
+        "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=1\n"
         "ECONNREFUSED: ConnectionRefusedError BaseException=1 Exception=1 CancelledError=0 "
         "OSError=1 ConnectionError=1 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
         "ECONNRESET: ConnectionResetError BaseException=1 Exception=1 CancelledError=0 OSError=1 "
@@ -269,10 +276,20 @@ START_TEST(test_hierarchy_like_python)
         "ConnectionError=0 TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n"
         "EINVAL: OSError BaseException=1 Exception=1 CancelledError=0 OSError=1 ConnectionError=0 "
         "TimeoutError=0 RuntimeError=0 EOFError=0 ValueError=0\n";
-    static const char *named[] = {"CancelledError",      "TimeoutError",      "InvalidStateError",
-                                  "ValueError",          "RuntimeError",      "BrokenBarrierError",
-                                  "IncompleteReadError", "LimitOverrunError", "QueueEmpty",
-                                  "QueueFull",           "MemoryError"};
+    static const char *named[] = {"CancelledError",
+                                  "TimeoutError",
+                                  "InvalidStateError",
+                                  "ValueError",
+                                  "RuntimeError",
+                                  "BrokenBarrierError",
+                                  "IncompleteReadError",
+                                  "LimitOverrunError",
+                                  "QueueEmpty",
+                                  "QueueFull",
+                                  "MemoryError",
+                                  "SSLError",
+                                  "SSLCertVerificationError",
+                                  "InvalidURL"};
     static const struct {
         const char *name;
         int code;

@@ -37,7 +37,8 @@
     X(NOMEM, -30012, "MemoryError", "out of memory")                                               \
     X(HTTP, -30013, "ClientError", "HTTP transfer failed")                                         \
     X(GROUP, -30014, "ExceptionGroup", "multiple exceptions")                                      \
-    X(EXCEPTION, -30015, "Exception", "exception raised")
+    X(EXCEPTION, -30015, "Exception", "exception raised")                                          \
+    X(SSL, -30016, "SSLError", "SSL error")
 
 enum {
     ASYNCIO_OK = 0,

@@ -45,8 +45,9 @@
  * (the connection it used is closed, not reused) and frees everything.
  *
  * URLs.  Every URL the caller gives that is not one, as aiohttp's
- * InvalidURL (type "InvalidURL", a ValueError, ASYNCIO_EVALUE: catching
- * either works): an empty one, a scheme other than http:// or https://, a
+ * InvalidURL (type "InvalidURL", code ASYNCIO_EVALUE; like aiohttp's, both
+ * a ClientError and a ValueError: catching any of the three works): an
+ * empty one, a scheme other than http:// or https://, a
  * malformed one (curl's parser decides: "http://exa mple.com/",
  * "http://[::1", "http:///path", "http://h:99999/").  It is raised before
  * anything is sent, with aiohttp's message form "URL - reason", the

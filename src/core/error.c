@@ -34,59 +34,65 @@
 typedef struct builtin_type {
     const char *name;
     const char *base;
-    int code; /* what asyncio_raise(name, ...) returns */
+    int code;         /* what asyncio_raise(name, ...) returns */
+    const char *also; /* a second base (Python's multiple inheritance), or NULL */
 } builtin_type_t;
 
 static const builtin_type_t builtins[] = {
-    {"BaseException", NULL, ASYNCIO_EEXCEPTION},
-    {"Exception", "BaseException", ASYNCIO_EEXCEPTION},
-    {"CancelledError", "BaseException", ASYNCIO_ECANCELLED},
-    {"KeyboardInterrupt", "BaseException", ASYNCIO_EEXCEPTION},
-    {"SystemExit", "BaseException", ASYNCIO_EEXCEPTION},
-    {"BaseExceptionGroup", "BaseException", ASYNCIO_EGROUP},
-    {"ExceptionGroup", "Exception", ASYNCIO_EGROUP},
-    {"InvalidStateError", "Exception", ASYNCIO_EINVALIDSTATE},
-    {"QueueEmpty", "Exception", ASYNCIO_EQUEUEEMPTY},
-    {"QueueFull", "Exception", ASYNCIO_EQUEUEFULL},
-    {"QueueShutDown", "Exception", ASYNCIO_EQUEUESHUTDOWN},
-    {"EOFError", "Exception", ASYNCIO_EEXCEPTION},
-    {"IncompleteReadError", "EOFError", ASYNCIO_EINCOMPLETEREAD},
-    {"LimitOverrunError", "Exception", ASYNCIO_ELIMITOVERRUN},
-    {"RuntimeError", "Exception", ASYNCIO_ERUNTIME},
-    {"BrokenBarrierError", "RuntimeError", ASYNCIO_EBROKENBARRIER},
-    {"NotImplementedError", "RuntimeError", ASYNCIO_EEXCEPTION},
-    {"RecursionError", "RuntimeError", ASYNCIO_EEXCEPTION},
-    {"ValueError", "Exception", ASYNCIO_EVALUE},
-    {"UnicodeError", "ValueError", ASYNCIO_EEXCEPTION},
-    {"InvalidURL", "ValueError", ASYNCIO_EVALUE}, /* aiohttp's: a malformed URL */
-    {"MemoryError", "Exception", ASYNCIO_ENOMEM},
-    {"ClientError", "Exception", ASYNCIO_EHTTP},
-    {"TypeError", "Exception", ASYNCIO_EEXCEPTION},
-    {"AssertionError", "Exception", ASYNCIO_EEXCEPTION},
-    {"AttributeError", "Exception", ASYNCIO_EEXCEPTION},
-    {"LookupError", "Exception", ASYNCIO_EEXCEPTION},
-    {"KeyError", "LookupError", ASYNCIO_EEXCEPTION},
-    {"IndexError", "LookupError", ASYNCIO_EEXCEPTION},
-    {"ArithmeticError", "Exception", ASYNCIO_EEXCEPTION},
-    {"ZeroDivisionError", "ArithmeticError", ASYNCIO_EEXCEPTION},
-    {"OverflowError", "ArithmeticError", ASYNCIO_EEXCEPTION},
-    {"OSError", "Exception", ASYNCIO_EEXCEPTION},
-    {"TimeoutError", "OSError", ASYNCIO_ETIMEDOUT},
-    {"ConnectionError", "OSError", ASYNCIO_EEXCEPTION},
-    {"ConnectionRefusedError", "ConnectionError", UV_ECONNREFUSED},
-    {"ConnectionResetError", "ConnectionError", UV_ECONNRESET},
-    {"ConnectionAbortedError", "ConnectionError", UV_ECONNABORTED},
-    {"BrokenPipeError", "ConnectionError", UV_EPIPE},
-    {"FileNotFoundError", "OSError", UV_ENOENT},
-    {"FileExistsError", "OSError", UV_EEXIST},
-    {"PermissionError", "OSError", UV_EACCES},
-    {"IsADirectoryError", "OSError", UV_EISDIR},
-    {"NotADirectoryError", "OSError", UV_ENOTDIR},
-    {"InterruptedError", "OSError", UV_EINTR},
-    {"BlockingIOError", "OSError", UV_EAGAIN},
-    {"ProcessLookupError", "OSError", UV_ESRCH},
-    {"ChildProcessError", "OSError", (-ECHILD)},
-    {"gaierror", "OSError", ASYNCIO_EEXCEPTION},
+    {"BaseException", NULL, ASYNCIO_EEXCEPTION, NULL},
+    {"Exception", "BaseException", ASYNCIO_EEXCEPTION, NULL},
+    {"CancelledError", "BaseException", ASYNCIO_ECANCELLED, NULL},
+    {"KeyboardInterrupt", "BaseException", ASYNCIO_EEXCEPTION, NULL},
+    {"SystemExit", "BaseException", ASYNCIO_EEXCEPTION, NULL},
+    {"BaseExceptionGroup", "BaseException", ASYNCIO_EGROUP, NULL},
+    {"ExceptionGroup", "Exception", ASYNCIO_EGROUP, NULL},
+    {"InvalidStateError", "Exception", ASYNCIO_EINVALIDSTATE, NULL},
+    {"QueueEmpty", "Exception", ASYNCIO_EQUEUEEMPTY, NULL},
+    {"QueueFull", "Exception", ASYNCIO_EQUEUEFULL, NULL},
+    {"QueueShutDown", "Exception", ASYNCIO_EQUEUESHUTDOWN, NULL},
+    {"EOFError", "Exception", ASYNCIO_EEXCEPTION, NULL},
+    {"IncompleteReadError", "EOFError", ASYNCIO_EINCOMPLETEREAD, NULL},
+    {"LimitOverrunError", "Exception", ASYNCIO_ELIMITOVERRUN, NULL},
+    {"RuntimeError", "Exception", ASYNCIO_ERUNTIME, NULL},
+    {"BrokenBarrierError", "RuntimeError", ASYNCIO_EBROKENBARRIER, NULL},
+    {"NotImplementedError", "RuntimeError", ASYNCIO_EEXCEPTION, NULL},
+    {"RecursionError", "RuntimeError", ASYNCIO_EEXCEPTION, NULL},
+    {"ValueError", "Exception", ASYNCIO_EVALUE, NULL},
+    {"UnicodeError", "ValueError", ASYNCIO_EEXCEPTION, NULL},
+    {"InvalidURL", "ClientError", ASYNCIO_EVALUE, "ValueError"}, /* aiohttp's MRO */
+    {"MemoryError", "Exception", ASYNCIO_ENOMEM, NULL},
+    {"ClientError", "Exception", ASYNCIO_EHTTP, NULL},
+    {"TypeError", "Exception", ASYNCIO_EEXCEPTION, NULL},
+    {"AssertionError", "Exception", ASYNCIO_EEXCEPTION, NULL},
+    {"AttributeError", "Exception", ASYNCIO_EEXCEPTION, NULL},
+    {"LookupError", "Exception", ASYNCIO_EEXCEPTION, NULL},
+    {"KeyError", "LookupError", ASYNCIO_EEXCEPTION, NULL},
+    {"IndexError", "LookupError", ASYNCIO_EEXCEPTION, NULL},
+    {"ArithmeticError", "Exception", ASYNCIO_EEXCEPTION, NULL},
+    {"ZeroDivisionError", "ArithmeticError", ASYNCIO_EEXCEPTION, NULL},
+    {"OverflowError", "ArithmeticError", ASYNCIO_EEXCEPTION, NULL},
+    {"OSError", "Exception", ASYNCIO_EEXCEPTION, NULL},
+    {"TimeoutError", "OSError", ASYNCIO_ETIMEDOUT, NULL},
+    {"ConnectionError", "OSError", ASYNCIO_EEXCEPTION, NULL},
+    {"ConnectionRefusedError", "ConnectionError", UV_ECONNREFUSED, NULL},
+    {"ConnectionResetError", "ConnectionError", UV_ECONNRESET, NULL},
+    {"ConnectionAbortedError", "ConnectionError", UV_ECONNABORTED, NULL},
+    {"BrokenPipeError", "ConnectionError", UV_EPIPE, NULL},
+    {"FileNotFoundError", "OSError", UV_ENOENT, NULL},
+    {"FileExistsError", "OSError", UV_EEXIST, NULL},
+    {"PermissionError", "OSError", UV_EACCES, NULL},
+    {"IsADirectoryError", "OSError", UV_EISDIR, NULL},
+    {"NotADirectoryError", "OSError", UV_ENOTDIR, NULL},
+    {"InterruptedError", "OSError", UV_EINTR, NULL},
+    {"BlockingIOError", "OSError", UV_EAGAIN, NULL},
+    {"ProcessLookupError", "OSError", UV_ESRCH, NULL},
+    {"ChildProcessError", "OSError", (-ECHILD), NULL},
+    {"gaierror", "OSError", ASYNCIO_EEXCEPTION, NULL},
+    {"SSLError", "OSError", ASYNCIO_ESSL, NULL},
+    {"SSLZeroReturnError", "SSLError", ASYNCIO_ESSL, NULL},
+    {"SSLSyscallError", "SSLError", ASYNCIO_ESSL, NULL},
+    {"SSLEOFError", "SSLError", ASYNCIO_ESSL, NULL},
+    {"SSLCertVerificationError", "SSLError", ASYNCIO_ESSL, "ValueError"},
 };
 
 static const builtin_type_t *builtin(const char *name)
@@ -148,14 +154,22 @@ static int depth_of(const char *type)
     return depth;
 }
 
-static bool derives_from(const char *type, const char *ancestor)
+static bool derives_from_at(const char *type, const char *ancestor, int depth)
 {
-    for (int depth = 0; type && depth <= MAX_DEPTH; depth++) {
+    for (; type && depth <= MAX_DEPTH; depth++) {
         if (strcmp(type, ancestor) == 0)
+            return true;
+        const builtin_type_t *b = builtin(type);
+        if (b && b->also && derives_from_at(b->also, ancestor, depth + 1))
             return true;
         type = base_of(type);
     }
     return false;
+}
+
+static bool derives_from(const char *type, const char *ancestor)
+{
+    return derives_from_at(type, ancestor, 0);
 }
 
 bool asyncio__exc_matches(const asyncio_error_t *e, const char *type)
@@ -702,10 +716,14 @@ static int eai_of(int uv_code)
     static const struct {
         int uv, eai;
     } map[] = {
-        {UV_EAI_AGAIN, EAI_AGAIN},         {UV_EAI_BADFLAGS, EAI_BADFLAGS},
-        {UV_EAI_FAIL, EAI_FAIL},           {UV_EAI_FAMILY, EAI_FAMILY},
-        {UV_EAI_MEMORY, EAI_MEMORY},       {UV_EAI_NONAME, EAI_NONAME},
-        {UV_EAI_OVERFLOW, EAI_OVERFLOW},   {UV_EAI_SERVICE, EAI_SERVICE},
+        {UV_EAI_AGAIN, EAI_AGAIN},
+        {UV_EAI_BADFLAGS, EAI_BADFLAGS},
+        {UV_EAI_FAIL, EAI_FAIL},
+        {UV_EAI_FAMILY, EAI_FAMILY},
+        {UV_EAI_MEMORY, EAI_MEMORY},
+        {UV_EAI_NONAME, EAI_NONAME},
+        {UV_EAI_OVERFLOW, EAI_OVERFLOW},
+        {UV_EAI_SERVICE, EAI_SERVICE},
         {UV_EAI_SOCKTYPE, EAI_SOCKTYPE},
 #ifdef EAI_ADDRFAMILY
         {UV_EAI_ADDRFAMILY, EAI_ADDRFAMILY},
@@ -745,8 +763,7 @@ static int os_errno(int uv_code, char *text, size_t cap)
 void *asyncio_raise_uv(int uv_code, const char *fmt, ...)
 {
     if (uv_code >= 0 || uv_code < UV_EOF) { /* libuv's codes end at UV_EOF (-4095) */
-        asyncio__raise_code(ASYNCIO_EVALUE, "%d is not a libuv error code",
-                            uv_code);
+        asyncio__raise_code(ASYNCIO_EVALUE, "%d is not a libuv error code", uv_code);
         return NULL;
     }
     char context[256] = "";

@@ -2,6 +2,9 @@
 # C test raises, which `except Base:` clauses catch it (1) or not (0).
 import asyncio
 import errno
+import ssl
+
+import aiohttp
 
 raised = [
     ("CancelledError", asyncio.CancelledError()),
@@ -15,6 +18,9 @@ raised = [
     ("QueueEmpty", asyncio.QueueEmpty()),
     ("QueueFull", asyncio.QueueFull()),
     ("MemoryError", MemoryError()),
+    ("SSLError", ssl.SSLError()),
+    ("SSLCertVerificationError", ssl.SSLCertVerificationError()),
+    ("InvalidURL", aiohttp.InvalidURL("m")),
     ("ECONNREFUSED", OSError(errno.ECONNREFUSED, "m")),
     ("ECONNRESET", OSError(errno.ECONNRESET, "m")),
     ("ECONNABORTED", OSError(errno.ECONNABORTED, "m")),
