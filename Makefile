@@ -33,7 +33,7 @@ ARCH         ?= $(shell uname -m)
 
 # What the library links against, as pkg-config names.  The HTTP work adds
 # libcurl here; the .pc file's Requires.private follows automatically.
-LIB_PKGS     := libuv libcurl
+LIB_PKGS     := libuv libcurl libssl libcrypto
 # Of those, the ones the .pc file names in Libs.private as plain -l flags
 # (always linked as shared libraries) instead of in Requires.private:
 # libcurl's own Libs.private name libraries (nghttp2, ssh2, ldap, ...)
@@ -41,8 +41,8 @@ LIB_PKGS     := libuv libcurl
 # `pkg-config --static casyncio` would name libraries that are not there.
 LIB_PKGS_SHARED := libcurl
 # What building and testing need: checked by `deps`, installed from Debian.
-DEP_PKGS     := libuv libcurl check
-APT_PKGS     := libuv1-dev libcurl4-openssl-dev check pkg-config
+DEP_PKGS     := libuv libcurl libssl libcrypto check
+APT_PKGS     := libuv1-dev libcurl4-openssl-dev libssl-dev check pkg-config
 
 # SANITIZE=asan|tsan instruments everything built (check-asan and
 # check-tsan set it, with their own BUILD).

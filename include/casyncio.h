@@ -111,6 +111,7 @@ typedef struct asyncio_http_stream asyncio_http_stream_t;
 typedef struct asyncio_stream asyncio_stream_t;
 typedef struct asyncio_transport asyncio_transport_t;
 typedef struct asyncio_server asyncio_server_t;
+typedef struct asyncio_ssl_context asyncio_ssl_context_t;
 typedef struct asyncio_file asyncio_file_t;
 typedef struct asyncio_process asyncio_process_t;
 struct uv_loop_s;

@@ -73,6 +73,114 @@
 #define ASYNCIO_STREAM_LIMIT ((size_t)64 * 1024)
 #define ASYNCIO_WRITE_HIGH_WATER ((size_t)64 * 1024)
 
+/* --- TLS contexts (Python's ssl.SSLContext)
+ *
+ * A context holds what TLS connections share: certificates, CA locations,
+ * verification rules, ALPN protocols, versions, ciphers.  It is a handle,
+ * reference counted: asyncio_ssl_create_default_context and
+ * asyncio_ssl_context_new return a new reference, asyncio_ssl_context_decref
+ * drops one (the last frees it; NULL is harmless).  Connections and
+ * servers keep their own reference while they need it.  The reference
+ * counting is thread-safe, and a configured context may be shared by loops
+ * in several threads; configure it (the _set and _load calls) before its
+ * first use and from one thread.
+ *
+ * Failures raise SSLError (an OSError; ASYNCIO_ESSL) naming the file and
+ * OpenSSL's reason ("[SSL: PEM_LIB] PEM lib: 'cert.pem'"), OSError for a
+ * file that cannot be read ("[Errno 2] No such file or directory:
+ * 'missing.pem'"), ValueError for a bad argument.  The context's SSL_CTX
+ * is reachable for anything not wrapped (asyncio_ssl_context_ssl_ctx).
+ */
+
+/* ssl.Purpose: what the context authenticates.  SERVER_AUTH: a client's
+ * context, which checks the server; CLIENT_AUTH: a server's. */
+enum asyncio_ssl_purpose { ASYNCIO_SSL_SERVER_AUTH, ASYNCIO_SSL_CLIENT_AUTH };
+
+/* ssl.CERT_NONE / CERT_OPTIONAL / CERT_REQUIRED. */
+enum asyncio_ssl_verify {
+    ASYNCIO_SSL_CERT_NONE,
+    ASYNCIO_SSL_CERT_OPTIONAL,
+    ASYNCIO_SSL_CERT_REQUIRED
+};
+
+/* ssl.TLSVersion: minimum and maximum versions (0: OpenSSL's own bound). */
+enum asyncio_tls_version {
+    ASYNCIO_TLS_VERSION_DEFAULT = 0,
+    ASYNCIO_TLS_VERSION_1_2 = 0x0303,
+    ASYNCIO_TLS_VERSION_1_3 = 0x0304
+};
+
+/* ssl.create_default_context(purpose).  SERVER_AUTH (a client's context):
+ * CERT_REQUIRED, check_hostname on, the system's CA store, TLS 1.2 at
+ * least.  CLIENT_AUTH (a server's context): CERT_NONE (no client
+ * certificate asked for), check_hostname off, TLS 1.2 at least; load its
+ * certificate chain before use.  New reference; NULL and SSLError or
+ * MemoryError on failure. */
+ASYNCIO_EXTERN asyncio_ssl_context_t *
+asyncio_ssl_create_default_context(enum asyncio_ssl_purpose purpose);
+
+/* ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT / PROTOCOL_TLS_SERVER): as
+ * create_default_context but with no CA loaded (a client's then trusts
+ * nothing until asyncio_ssl_context_load_verify_locations). */
+ASYNCIO_EXTERN asyncio_ssl_context_t *asyncio_ssl_context_new(enum asyncio_ssl_purpose purpose);
+
+ASYNCIO_EXTERN asyncio_ssl_context_t *asyncio_ssl_context_incref(asyncio_ssl_context_t *ctx);
+ASYNCIO_EXTERN void asyncio_ssl_context_decref(asyncio_ssl_context_t *ctx);
+
+/* ctx.load_cert_chain(certfile, keyfile, password): the certificate chain
+ * (PEM) and its private key (keyfile NULL: in certfile), decrypted with
+ * password when it is encrypted.  Raises SSLError (a key that does not
+ * match the certificate: "[X509: KEY_VALUES_MISMATCH] key values
+ * mismatch"; a wrong password), OSError (a file that cannot be read),
+ * ValueError (ctx or certfile NULL). */
+ASYNCIO_EXTERN int asyncio_ssl_context_load_cert_chain(asyncio_ssl_context_t *ctx,
+                                                       const char *certfile, const char *keyfile,
+                                                       const char *password);
+
+/* ctx.load_verify_locations(cafile, capath): trusted CA certificates from
+ * a PEM file and/or a hashed directory (one may be NULL, not both). */
+ASYNCIO_EXTERN int asyncio_ssl_context_load_verify_locations(asyncio_ssl_context_t *ctx,
+                                                             const char *cafile,
+                                                             const char *capath);
+
+/* ctx.load_default_certs(): the system's CA store. */
+ASYNCIO_EXTERN int asyncio_ssl_context_load_default_certs(asyncio_ssl_context_t *ctx);
+
+/* ctx.verify_mode = mode.  As Python: CERT_NONE while check_hostname is on
+ * raises ValueError ("Cannot set verify_mode to CERT_NONE when
+ * check_hostname is enabled.").  A server asks for a client certificate
+ * with CERT_OPTIONAL and requires one with CERT_REQUIRED (mutual TLS). */
+ASYNCIO_EXTERN int asyncio_ssl_context_set_verify_mode(asyncio_ssl_context_t *ctx,
+                                                       enum asyncio_ssl_verify mode);
+
+/* ctx.check_hostname = on.  Turning it on with CERT_NONE also turns
+ * verify_mode to CERT_REQUIRED, as Python does. */
+ASYNCIO_EXTERN int asyncio_ssl_context_set_check_hostname(asyncio_ssl_context_t *ctx, bool on);
+
+/* ctx.set_alpn_protocols(protocols): n protocol names ("h2", "http/1.1"),
+ * in order of preference; n 0 clears them.  ValueError for an empty name
+ * or one longer than 255 bytes. */
+ASYNCIO_EXTERN int asyncio_ssl_context_set_alpn_protocols(asyncio_ssl_context_t *ctx,
+                                                          const char *const *protocols, size_t n);
+
+/* ctx.minimum_version / maximum_version = version. */
+ASYNCIO_EXTERN int asyncio_ssl_context_set_minimum_version(asyncio_ssl_context_t *ctx,
+                                                           enum asyncio_tls_version version);
+ASYNCIO_EXTERN int asyncio_ssl_context_set_maximum_version(asyncio_ssl_context_t *ctx,
+                                                           enum asyncio_tls_version version);
+
+/* ctx.set_ciphers(ciphers): OpenSSL's cipher list for TLS 1.2 and below
+ * (TLS 1.3's suites are OpenSSL's defaults).  SSLError "No cipher can be
+ * selected." when nothing matches. */
+ASYNCIO_EXTERN int asyncio_ssl_context_set_ciphers(asyncio_ssl_context_t *ctx, const char *ciphers);
+
+/* The context's OpenSSL SSL_CTX, for what this API does not wrap (as
+ * curl's CURLOPT_SSL_CTX_FUNCTION gives it).  Borrowed: valid while the
+ * context is; configure it before the first connection.  NULL for a handle
+ * that is not a live context. */
+struct ssl_ctx_st;
+ASYNCIO_EXTERN struct ssl_ctx_st *asyncio_ssl_context_ssl_ctx(asyncio_ssl_context_t *ctx);
+
 /* Optional settings of connections and servers; NULL or zeroed fields mean
  * the defaults. */
 typedef struct asyncio_stream_opts {
@@ -80,6 +188,14 @@ typedef struct asyncio_stream_opts {
     int backlog;     /* servers: listen() backlog (0: 100, as Python) */
     bool reuse_port; /* servers: SO_REUSEPORT (one loop per core on one port) */
     int family;      /* AF_INET / AF_INET6 / 0 (AF_UNSPEC): addresses to use */
+    /* TLS (Python's ssl=, server_hostname=, ssl_handshake_timeout=,
+     * ssl_shutdown_timeout=).  ssl NULL: plain.  The context is referenced
+     * for as long as the connection or server needs it. */
+    asyncio_ssl_context_t *ssl;
+    const char *server_hostname; /* clients: the name sent (SNI) and checked;
+                                    NULL: the host connected to */
+    double ssl_handshake_timeout; /* seconds; 0: 60, as Python */
+    double ssl_shutdown_timeout;  /* seconds; 0: 30, as Python */
 } asyncio_stream_opts_t;
 
 /* A socket address as Python's get_extra_info('peername'/'sockname') gives

@@ -36,6 +36,7 @@
 #include <netdb.h>
 
 typedef struct asyncio__transport asyncio__transport_t;
+typedef struct asyncio__tls_layer asyncio__tls_layer_t;
 typedef struct asyncio__stream asyncio__stream_t;
 typedef struct asyncio__server asyncio__server_t;
 
@@ -130,6 +131,9 @@ struct asyncio__transport {
     void (*on_gone)(asyncio__transport_t *t);
     /* Frees the object embedding the transport (a stream, or itself). */
     void (*free_fn)(asyncio__transport_t *t);
+    /* TLS (tls.c) between the socket and the protocol, or NULL.  The
+     * socket carries its ciphertext; everything above sees plaintext. */
+    asyncio__tls_layer_t *tls;
 };
 
 /* Prepares t (embedded in zeroed memory) for a TCP socket or a pipe of
@@ -231,5 +235,70 @@ asyncio__stream_t *asyncio__stream_of(asyncio__transport_t *t);
  * (the stream is then released). */
 bool asyncio__stream_serve(asyncio__stream_t *s, asyncio_stream_handler_fn handler, void *arg);
 void asyncio__stream_cancel_handler(asyncio__stream_t *s);
+
+/* ---------------------------------------------------------------- TLS */
+
+/* A TLS context (ssl_context.c): the handle's object. */
+typedef struct asyncio__ssl_context asyncio__ssl_context_t;
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+/* The live context a handle names, else NULL with ValueError raised. */
+asyncio__ssl_context_t *asyncio__ssl_context_get(asyncio_ssl_context_t *handle);
+/* A reference for a connection or a server; unref drops it (NULL: none). */
+asyncio__ssl_context_t *asyncio__ssl_context_ref(asyncio__ssl_context_t *c);
+void asyncio__ssl_context_unref(asyncio__ssl_context_t *c);
+SSL_CTX *asyncio__ssl_context_ctx(const asyncio__ssl_context_t *c);
+bool asyncio__ssl_context_server_side(const asyncio__ssl_context_t *c);
+bool asyncio__ssl_context_check_hostname(const asyncio__ssl_context_t *c);
+/* A client connection to server `name` resumes the session the context
+ * kept from the last one, if any; name (kept by the caller while ssl
+ * lives) names the session the connection will bring. */
+void asyncio__ssl_context_resume(asyncio__ssl_context_t *c, SSL *ssl, const char *name);
+/* TLS on a transport (tls.c).  new: the layer for t (a client's checks
+ * server_hostname; timeouts 0: Python's 60 and 30 s); NULL with the error
+ * raised.  The transport owns it (t->tls) and frees it with its memory. */
+asyncio__tls_layer_t *asyncio__tls_new(asyncio__transport_t *t, asyncio__ssl_context_t *ctx,
+                                 bool server_side, const char *server_hostname,
+                                 double handshake_timeout, double shutdown_timeout);
+/* Starts the handshake (the transport must be reading); on_handshake, if
+ * not NULL, is told how it ended (error NULL: it succeeded; else taken
+ * over, the transport then closing). */
+void asyncio__tls_start(asyncio__tls_layer_t *tls,
+                        void (*on_handshake)(asyncio__transport_t *t, asyncio__exc_t *error));
+/* Suspends until the handshake ends: 0, or its error raised (a
+ * cancellation too: the caller closes the transport then). */
+int asyncio__tls_wait_handshake(asyncio__task_t *task, asyncio__tls_layer_t *tls);
+void asyncio__tls_free(asyncio__tls_layer_t *tls);
+/* The transport hands it ciphertext, the socket's EOF, the protocol's
+ * writes, write_eof and close, and a resumption of reading. */
+void asyncio__tls_received(asyncio__tls_layer_t *tls, const char *data, size_t len);
+void asyncio__tls_eof(asyncio__tls_layer_t *tls);
+int asyncio__tls_write(asyncio__tls_layer_t *tls, const void *const *data, const size_t *lens, size_t n);
+void asyncio__tls_write_eof(asyncio__tls_layer_t *tls);
+void asyncio__tls_close(asyncio__tls_layer_t *tls);
+void asyncio__tls_resume(asyncio__tls_layer_t *tls);
+/* The socket is closing: no timer of the layer may fire any more. */
+void asyncio__tls_stop(asyncio__tls_layer_t *tls);
+/* Plaintext written and not yet encrypted (the handshake runs). */
+size_t asyncio__tls_buffered(const asyncio__tls_layer_t *tls);
+/* The handshake or the shutdown runs: the socket must be read. */
+bool asyncio__tls_reading_needed(const asyncio__tls_layer_t *tls);
+/* The layer is over (failed, or shut down): the transport may close. */
+bool asyncio__tls_over(const asyncio__tls_layer_t *tls);
+SSL *asyncio__tls_ssl(const asyncio__tls_layer_t *tls);
+
+/* What the TLS layer calls back in the transport (transport.c). */
+void asyncio__transport_raw_write(asyncio__transport_t *t, const void *data, size_t len);
+size_t asyncio__transport_read_buffer(asyncio__transport_t *t, char **buf);
+void asyncio__transport_deliver(asyncio__transport_t *t, const char *data, size_t len);
+void asyncio__transport_app_eof(asyncio__transport_t *t);
+void asyncio__transport_tls_done(asyncio__transport_t *t);
+/* Starts reading the socket if the layer needs it (handshake, shutdown). */
+void asyncio__transport_read_for_tls(asyncio__transport_t *t);
+
+/* An SSLError (or the given type of the family) from OpenSSL's error
+ * queue, which it empties: "[SSL: REASON] reason: context". */
+asyncio__exc_t *asyncio__ssl_error(const char *type, const char *fmt, ...) ASYNCIO_PRINTF(2, 3);
 
 #endif /* CASYNCIO_NET_NET_H */

@@ -16,6 +16,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -99,6 +100,8 @@ static void do_close(asyncio__transport_t *t)
     t->state = t->state < ASYNCIO__TRANSPORT_OPEN ? ASYNCIO__TRANSPORT_DISCARDED
                                                   : ASYNCIO__TRANSPORT_CLOSED;
     t->reading = false;
+    if (t->tls)
+        asyncio__tls_stop(t->tls);
     uv_close(&t->h.handle, close_cb);
 }
 
@@ -124,9 +127,15 @@ void asyncio__transport_force_close(asyncio__transport_t *t, asyncio__exc_t *exc
 }
 
 /* close(): OPEN to CLOSING, which waits for the write requests in
- * flight, then closes (before OPEN none are: it closes at once). */
+ * flight, then closes (before OPEN none are: it closes at once).  Over
+ * TLS the layer's shutdown comes first (close_notify both ways), while
+ * the transport stays OPEN and reading; its end comes back here. */
 static void close_soft(asyncio__transport_t *t)
 {
+    if (t->tls && !asyncio__tls_over(t->tls) && !asyncio__transport_handle_closed(t)) {
+        asyncio__tls_close(t->tls);
+        return;
+    }
     if (t->state == ASYNCIO__TRANSPORT_OPEN) {
         t->state = ASYNCIO__TRANSPORT_CLOSING;
         if (t->reading) {
@@ -191,6 +200,8 @@ void asyncio__transport_release(asyncio__transport_t *t, int hold)
     asyncio__list_remove(&t->closer.link);
     asyncio__exc_free(t->exc);
     t->exc = NULL;
+    asyncio__tls_free(t->tls);
+    t->tls = NULL;
     asyncio__handle_retire(t->handle); /* a stream's went with it already */
     t->free_fn(t);
 }
@@ -246,15 +257,50 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(loop->read_buf, loop->read_buf ? (unsigned)RBUF_SIZE : 0);
 }
 
+size_t asyncio__transport_read_buffer(asyncio__transport_t *t, char **buf)
+{
+    uv_buf_t b;
+    alloc_cb(&t->h.handle, RBUF_SIZE, &b);
+    *buf = b.len ? b.base : NULL;
+    return b.len;
+}
+
+/* data_received, with the NUL after the data the header promises. */
+void asyncio__transport_deliver(asyncio__transport_t *t, const char *data, size_t len)
+{
+    if (!t->proto->data_received)
+        return;
+    ((char *)data)[len] = '\0';
+    t->proto->data_received(t->handle, data, len, t->user);
+    protocol_failed(t, "data_received", true);
+}
+
+/* The protocol's eof_received.  Plain: unless it keeps the connection
+ * half-open, the transport closes.  Over TLS its answer changes nothing
+ * (Python warns): the layer's shutdown closes it. */
+void asyncio__transport_app_eof(asyncio__transport_t *t)
+{
+    bool keep = t->proto->eof_received && t->proto->eof_received(t->handle, t->user);
+    if (protocol_failed(t, "eof_received", true) || t->tls)
+        return;
+    if (!keep)
+        close_soft(t);
+}
+
+/* The TLS layer's shutdown is over: the transport closes as close() does. */
+void asyncio__transport_tls_done(asyncio__transport_t *t)
+{
+    close_soft(t);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     asyncio__transport_t *t = s->data;
     if (nread > 0) {
-        if (t->proto->data_received) {
-            buf->base[nread] = '\0';
-            t->proto->data_received(t->handle, buf->base, (size_t)nread, t->user);
-            protocol_failed(t, "data_received", true);
-        }
+        if (t->tls)
+            asyncio__tls_received(t->tls, buf->base, (size_t)nread);
+        else
+            asyncio__transport_deliver(t, buf->base, (size_t)nread);
         return;
     }
     if (nread == 0)
@@ -263,11 +309,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         t->eof_received = true;
         uv_read_stop(s);
         t->reading = false;
-        bool keep = t->proto->eof_received && t->proto->eof_received(t->handle, t->user);
-        if (protocol_failed(t, "eof_received", true))
-            return;
-        if (!keep)
-            close_soft(t);
+        if (t->tls)
+            asyncio__tls_eof(t->tls);
+        else
+            asyncio__transport_app_eof(t);
         return;
     }
     asyncio__transport_force_close(
@@ -280,7 +325,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
  * through connection_lost, as Python does. */
 static void start_reading(asyncio__transport_t *t)
 {
-    if (t->state != ASYNCIO__TRANSPORT_OPEN || !t->want_read || t->reading || t->eof_received)
+    bool tls_needs =
+        t->tls && asyncio__tls_reading_needed(t->tls) && t->state <= ASYNCIO__TRANSPORT_OPEN;
+    bool wanted = t->state == ASYNCIO__TRANSPORT_OPEN && t->want_read;
+    if ((!wanted && !tls_needs) || t->reading || t->eof_received)
         return;
     int rc = uv_read_start(&t->h.stream, alloc_cb, read_cb);
     if (rc < 0) {
@@ -309,7 +357,7 @@ void asyncio__transport_pause_reading(asyncio__transport_t *t)
     if (!t)
         return;
     t->want_read = false;
-    if (t->reading) {
+    if (t->reading && !(t->tls && asyncio__tls_reading_needed(t->tls))) {
         uv_read_stop(&t->h.stream);
         t->reading = false;
     }
@@ -320,6 +368,15 @@ void asyncio__transport_resume_reading(asyncio__transport_t *t)
     if (!t)
         return;
     t->want_read = true;
+    start_reading(t);
+    if (t->tls)
+        asyncio__tls_resume(t->tls);
+}
+
+/* The TLS layer reads during its handshake and shutdown, whatever the
+ * protocol asked. */
+void asyncio__transport_read_for_tls(asyncio__transport_t *t)
+{
     start_reading(t);
 }
 
@@ -341,9 +398,16 @@ bool asyncio_transport_is_reading(asyncio_transport_t *handle)
 
 /* ------------------------------------------------------------ writing */
 
+/* What the transport holds of the protocol's writes: in write requests,
+ * and over TLS what waits for the handshake. */
+static size_t buffered(const asyncio__transport_t *t)
+{
+    return t->pending + (t->tls ? asyncio__tls_buffered(t->tls) : 0);
+}
+
 static void maybe_pause(asyncio__transport_t *t)
 {
-    if (t->pending > t->high && !t->write_paused) {
+    if (buffered(t) > t->high && !t->write_paused) {
         t->write_paused = true;
         if (t->proto->pause_writing)
             t->proto->pause_writing(t->handle, t->user);
@@ -352,7 +416,7 @@ static void maybe_pause(asyncio__transport_t *t)
 
 static void maybe_resume(asyncio__transport_t *t)
 {
-    if (t->write_paused && t->pending <= t->low) {
+    if (t->write_paused && buffered(t) <= t->low) {
         t->write_paused = false;
         if (t->proto->resume_writing)
             t->proto->resume_writing(t->handle, t->user);
@@ -407,16 +471,12 @@ int asyncio__transport_check_data(const void *const *data, const size_t *lens, s
     return pieces_total(data, lens, n, total);
 }
 
-/* Writes at most 16 pieces (what uv_try_write takes at once). */
-static int write_some(asyncio__transport_t *t, const void *const *data, const size_t *lens,
-                      size_t n, size_t total)
+/* Sends at most 16 pieces (what uv_try_write takes at once) to the
+ * socket: what the kernel does not take at once is copied into a write
+ * request. */
+static int send_pieces(asyncio__transport_t *t, const void *const *data, const size_t *lens,
+                       size_t n, size_t total)
 {
-    if (t->eof_written)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
-    if (t->user_closed)
-        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after close()");
-    if (total == 0 || asyncio__transport_closing(t))
-        return 0; /* gone: dropped, as Python drops it (drain raises) */
     size_t off = 0;
     if (t->nreqs == 0 && n <= 16) {
         uv_buf_t bufs[16];
@@ -459,6 +519,35 @@ static int write_some(asyncio__transport_t *t, const void *const *data, const si
     t->nreqs++;
     maybe_pause(t);
     return 0;
+}
+
+/* The TLS layer's ciphertext: to the socket while it is open, whatever the
+ * protocol did (close_notify goes out after close()).  Without memory the
+ * connection cannot go on: it is closed with the MemoryError. */
+void asyncio__transport_raw_write(asyncio__transport_t *t, const void *data, size_t len)
+{
+    if (asyncio__transport_handle_closed(t) || len == 0)
+        return;
+    if (send_pieces(t, &data, &len, 1, len))
+        asyncio__transport_force_close(t, asyncio__take_raised());
+}
+
+/* The protocol's write of at most 16 pieces. */
+static int write_some(asyncio__transport_t *t, const void *const *data, const size_t *lens,
+                      size_t n, size_t total)
+{
+    if (t->eof_written)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after write_eof()");
+    if (t->user_closed)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot call write() after close()");
+    if (total == 0 || asyncio__transport_closing(t))
+        return 0; /* gone: dropped, as Python drops it (drain raises) */
+    if (t->tls) {
+        int rc = asyncio__tls_write(t->tls, data, lens, n);
+        maybe_pause(t);
+        return rc;
+    }
+    return send_pieces(t, data, lens, n, total);
 }
 
 int asyncio__transport_write(asyncio__transport_t *t, const void *const *data, const size_t *lens,
@@ -522,6 +611,10 @@ int asyncio__transport_write_eof(asyncio__transport_t *t)
     if (t->eof_written || asyncio__transport_closing(t))
         return 0;
     t->eof_written = true;
+    if (t->tls) { /* close_notify is TLS's end of writing; the socket stays open */
+        asyncio__tls_write_eof(t->tls);
+        return 0;
+    }
     uv_shutdown_t *req = asyncio__malloc(sizeof *req);
     if (!req)
         return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a shutdown request");
@@ -574,7 +667,7 @@ bool asyncio_transport_is_closing(asyncio_transport_t *handle)
 size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *handle)
 {
     asyncio__transport_t *t = found(handle);
-    return t ? t->pending : 0;
+    return t ? buffered(t) : 0;
 }
 
 int asyncio_transport_set_write_buffer_limits(asyncio_transport_t *handle, size_t high, size_t low)
@@ -873,15 +966,63 @@ static int connect_each(asyncio__task_t *task, const struct addrinfo *res,
     return attempts_raise(&tried);
 }
 
+/* The TLS options of a connection, checked as Python checks them: the
+ * context (referenced by the caller while it connects), or NULL for a
+ * plain one; NULL with ValueError raised for bad ones. */
+static int tls_options(const asyncio_stream_opts_t *opts, const char *host,
+                       asyncio__ssl_context_t **ctx)
+{
+    *ctx = NULL;
+    if (!opts || !opts->ssl) {
+        if (opts && opts->server_hostname)
+            return asyncio__raise_code(ASYNCIO_EVALUE,
+                                       "server_hostname is only meaningful with ssl");
+        return 0;
+    }
+    if (!(*ctx = asyncio__ssl_context_get(opts->ssl)))
+        return ASYNCIO_EVALUE;
+    if (asyncio__ssl_context_server_side(*ctx))
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "a server's SSL context (CLIENT_AUTH) cannot connect");
+    if (!host && !opts->server_hostname && asyncio__ssl_context_check_hostname(*ctx))
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "You must set server_hostname when using ssl without a host");
+    if (isnan(opts->ssl_handshake_timeout) || opts->ssl_handshake_timeout < 0 ||
+        isnan(opts->ssl_shutdown_timeout) || opts->ssl_shutdown_timeout < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "ssl timeouts must be positive numbers");
+    return 0;
+}
+
+/* A connected client transport speaks TLS: the handshake, awaited.  A
+ * failure (or a cancellation) leaves the transport closing. */
+static int tls_connect(asyncio__task_t *task, asyncio__transport_t *t, asyncio__ssl_context_t *ctx,
+                       const asyncio_stream_opts_t *opts, const char *host)
+{
+    const char *name = opts->server_hostname ? opts->server_hostname : host;
+    t->tls = asyncio__tls_new(t, ctx, false, name, opts->ssl_handshake_timeout,
+                              opts->ssl_shutdown_timeout);
+    if (!t->tls)
+        return asyncio_error()->code;
+    asyncio__tls_start(t->tls, NULL);
+    int rc = asyncio__tls_wait_handshake(task, t->tls);
+    if (rc)
+        asyncio__transport_force_close(t, NULL);
+    return rc;
+}
+
 /* Resolves, tries each address, connects, starts: a Unix socket's path is
- * its one address. */
+ * its one address.  With TLS, the handshake comes before the start. */
 int asyncio__transport_open(asyncio__task_t *task, const char *host, int port, const char *path,
                             const asyncio_stream_opts_t *opts, asyncio__transport_alloc_fn alloc,
                             void *ctx, asyncio__transport_t **out)
 {
     struct addrinfo *res = NULL;
+    asyncio__ssl_context_t *ssl;
     asyncio__transport_t *t;
     int rc;
+
+    if ((rc = tls_options(opts, path ? NULL : host, &ssl)))
+        return rc;
 
     /* 1. Resolve. */
     if (path)
@@ -899,12 +1040,19 @@ int asyncio__transport_open(asyncio__task_t *task, const char *host, int port, c
     if (rc)
         goto fail_connect;
     uv_freeaddrinfo(res);
+    res = NULL;
 
-    /* 4. Start: connection_made, then reading. */
+    /* 4. TLS: the handshake. */
+    if (ssl && (rc = tls_connect(task, t, ssl, opts, host)))
+        goto fail_tls;
+
+    /* 5. Start: connection_made, then reading. */
     asyncio__transport_made(t);
     *out = t;
     return 0;
 
+fail_tls:
+    asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
 fail_connect:
     uv_freeaddrinfo(res);
 fail_resolve:

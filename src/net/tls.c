@@ -1,0 +1,640 @@
+/*
+ * TLS on a transport: OpenSSL over memory BIOs, as asyncio's sslproto and
+ * uvloop do, so that streams and protocols behave the same with and
+ * without TLS.
+ *
+ * The transport reads ciphertext from its socket into `in`, and this file
+ * turns it into plaintext for the protocol (data_received, eof_received);
+ * the protocol's writes become ciphertext in `out`, which goes to the
+ * socket through the transport's raw write.  The plaintext is read into
+ * the loop's read buffer, free again once its ciphertext is in `in`.
+ *
+ * The states are sslproto's:
+ *
+ *   HANDSHAKE --> WRAPPED --> FLUSHING --> SHUTDOWN --> DONE
+ *       '-----------------------------------------------^
+ *
+ *   HANDSHAKE  tls_start: the handshake runs; the protocol's writes wait
+ *              in the backlog.  A timer bounds it (ssl_handshake_timeout:
+ *              ConnectionAbortedError, Python's error).  Its end completes
+ *              the handshake future (a connecting task waits on it) or
+ *              calls on_handshake (a server's accepted connection).
+ *   WRAPPED    application data flows both ways.
+ *   FLUSHING   the protocol closed, or the peer's EOF or close_notify
+ *              came: what is left to read is delivered, then SHUTDOWN.
+ *   SHUTDOWN   close_notify is sent, and the peer's awaited unless its EOF
+ *              came already; a timer bounds it (ssl_shutdown_timeout:
+ *              TimeoutError "SSL shutdown timed out", Python's).  Then the
+ *              protocol's eof_received (if the peer closed) and the
+ *              transport's close.
+ *   DONE       the TLS layer is over (the handshake failed, or the
+ *              shutdown ended); the transport is closing.
+ *
+ * The transport's own life goes on beside this (net.h): a client's
+ * transport stays CONNECTING through the handshake and is made OPEN only
+ * after it, so connection_made (and open_connection's return) come with a
+ * connection that speaks TLS; a server's accepted one stays NEW likewise.
+ */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+enum { TLS_HANDSHAKE, TLS_WRAPPED, TLS_FLUSHING, TLS_SHUTDOWN, TLS_DONE };
+
+#define DEFAULT_HANDSHAKE_TIMEOUT 60.0
+#define DEFAULT_SHUTDOWN_TIMEOUT 30.0
+
+struct asyncio__tls_layer {
+    asyncio__transport_t *t;
+    asyncio__ssl_context_t *ctx; /* referenced */
+    SSL *ssl;
+    BIO *in, *out; /* ciphertext from and to the socket (owned by ssl) */
+    int state;
+    bool server_side;
+    bool peer_eof;         /* the socket's EOF came */
+    bool app_eof;          /* the protocol's eof_received was called */
+    bool close_notify_out; /* ours is sent (write_eof, or the shutdown) */
+    char *server_hostname; /* a client's: sent (SNI) and checked */
+    double handshake_timeout, shutdown_timeout;
+    asyncio__timer_t *timer; /* the handshake's or the shutdown's deadline */
+    uint64_t timer_id;
+    asyncio__timer_t *resume; /* reading resumed: drive soon, not inside the call */
+    uint64_t resume_id;
+    asyncio_future_t *handshake; /* done when the handshake ends (a client waits on it) */
+    asyncio__exc_t *handshake_error;
+    void (*on_handshake)(asyncio__transport_t *t, asyncio__exc_t *error);
+    /* Plaintext written before the handshake ended, not yet encrypted. */
+    char *backlog;
+    size_t backlog_len, backlog_cap;
+};
+
+static void drive(asyncio__tls_layer_t *tls);
+static void start_shutdown(asyncio__tls_layer_t *tls);
+
+/* ------------------------------------------------------------ errors */
+
+/* The handshake's failure as Python raises it: SSLCertVerificationError
+ * when the peer's certificate was refused, else SSLError from OpenSSL's
+ * queue, ConnectionResetError for a peer that went away. */
+static asyncio__exc_t *handshake_error(asyncio__tls_layer_t *tls, int ssl_err)
+{
+    long verify = SSL_get_verify_result(tls->ssl);
+    if (verify != X509_V_OK &&
+        ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        char why[256];
+        if (verify == X509_V_ERR_HOSTNAME_MISMATCH)
+            snprintf(why, sizeof why, "Hostname mismatch, certificate is not valid for '%s'.",
+                     tls->server_hostname ? tls->server_hostname : "");
+        else if (verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
+            snprintf(why, sizeof why, "IP address mismatch, certificate is not valid for '%s'.",
+                     tls->server_hostname ? tls->server_hostname : "");
+        else
+            snprintf(why, sizeof why, "%s", X509_verify_cert_error_string(verify));
+        ERR_clear_error();
+        char msg[400];
+        snprintf(msg, sizeof msg, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: %s",
+                 why);
+        asyncio__exc_t *e = asyncio__exc_make(ASYNCIO_ESSL, "SSLCertVerificationError", msg);
+        e->pub.detail = (int)verify;
+        return e;
+    }
+    if (ssl_err == SSL_ERROR_SYSCALL || ERR_peek_last_error() == 0) {
+        ERR_clear_error();
+        return asyncio__exc_make(UV_ECONNRESET, "ConnectionResetError",
+                                 "Connection lost during the TLS handshake");
+    }
+    return asyncio__ssl_error(NULL, NULL);
+}
+
+/* ------------------------------------------------------------ timers */
+
+static void timer_stop(asyncio__tls_layer_t *tls)
+{
+    if (tls->timer)
+        asyncio__timer_cancel(tls->timer, tls->timer_id);
+    tls->timer = NULL;
+}
+
+static void timer_start(asyncio__tls_layer_t *tls, double seconds, asyncio_callback_fn fn)
+{
+    timer_stop(tls);
+    uint64_t when = asyncio__now_ns() + (uint64_t)(seconds * 1e9);
+    tls->timer = asyncio__timer_start(tls->t->loop, when, fn, tls);
+    if (tls->timer)
+        tls->timer_id = tls->timer->id;
+    else
+        asyncio_error_clear(); /* no memory for the timer: the transport still ends */
+}
+
+/* ------------------------------------------------------------ ciphertext out */
+
+/* Whatever OpenSSL wrote to `out` goes to the socket. */
+static void flush_out(asyncio__tls_layer_t *tls)
+{
+    char *p;
+    long n = BIO_get_mem_data(tls->out, &p);
+    if (n <= 0)
+        return;
+    asyncio__transport_raw_write(tls->t, p, (size_t)n);
+    (void)BIO_reset(tls->out);
+}
+
+/* ------------------------------------------------------------ the end */
+
+/* A fatal error: the transport closes at once with it (Python's
+ * _fatal_error). */
+static void fatal(asyncio__tls_layer_t *tls, asyncio__exc_t *e)
+{
+    tls->state = TLS_DONE;
+    timer_stop(tls);
+    asyncio__transport_force_close(tls->t, e);
+}
+
+/* The protocol's eof_received, once (Python's _call_eof_received): with
+ * TLS its answer cannot keep the connection open. */
+static void app_eof(asyncio__tls_layer_t *tls)
+{
+    if (tls->app_eof)
+        return;
+    tls->app_eof = true;
+    asyncio__transport_app_eof(tls->t);
+}
+
+/* ------------------------------------------------------------ handshake */
+
+/* The handshake is over: whoever waits is told (the connecting task
+ * through the future, a server through on_handshake). */
+static void handshake_finish(asyncio__tls_layer_t *tls, const asyncio__exc_t *error)
+{
+    timer_stop(tls);
+    tls->state = error ? TLS_DONE : TLS_WRAPPED;
+    if (error)
+        tls->handshake_error = asyncio__exc_dup(error);
+    if (tls->handshake && tls->handshake->state == ASYNCIO__PENDING)
+        asyncio__future_finish(tls->handshake, NULL, NULL);
+    if (tls->on_handshake)
+        tls->on_handshake(tls->t, error ? asyncio__exc_dup(error) : NULL);
+}
+
+static void handshake_end(asyncio__tls_layer_t *tls, asyncio__exc_t *error)
+{
+    handshake_finish(tls, error);
+    if (error) {
+        asyncio__transport_force_close(tls->t, error);
+        return;
+    }
+    /* Application data may have come with the handshake's last flight. */
+    drive(tls);
+}
+
+static void on_handshake_timeout(void *arg)
+{
+    asyncio__tls_layer_t *tls = arg;
+    tls->timer = NULL;
+    if (tls->state != TLS_HANDSHAKE)
+        return;
+    char msg[128];
+    snprintf(msg, sizeof msg,
+             "SSL handshake is taking longer than %.1f seconds: aborting the connection",
+             tls->handshake_timeout);
+    handshake_end(tls, asyncio__exc_make(UV_ECONNABORTED, "ConnectionAbortedError", msg));
+}
+
+static void do_handshake(asyncio__tls_layer_t *tls)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(tls->ssl);
+    flush_out(tls);
+    if (r == 1) {
+        handshake_end(tls, NULL);
+        return;
+    }
+    int err = SSL_get_error(tls->ssl, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+        return;
+    handshake_end(tls, handshake_error(tls, err));
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* Decrypts what `in` holds for the protocol, while it reads; the peer's
+ * close_notify ends the reading (Python's _do_read). */
+static void do_read(asyncio__tls_layer_t *tls)
+{
+    asyncio__transport_t *t = tls->t;
+    char *buf;
+    size_t cap = asyncio__transport_read_buffer(t, &buf);
+    while (tls->state == TLS_WRAPPED || tls->state == TLS_FLUSHING) {
+        if (!t->want_read || asyncio__transport_handle_closed(t) || !buf)
+            return;
+        size_t n = 0;
+        ERR_clear_error();
+        int r = SSL_read_ex(tls->ssl, buf, cap, &n);
+        if (r == 1) {
+            asyncio__transport_deliver(t, buf, n);
+            continue;
+        }
+        int err = SSL_get_error(tls->ssl, r);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+            break;
+        if (err == SSL_ERROR_ZERO_RETURN) { /* close_notify */
+            flush_out(tls);
+            app_eof(tls);
+            start_shutdown(tls);
+            return;
+        }
+        fatal(tls, asyncio__ssl_error(NULL, NULL));
+        return;
+    }
+    flush_out(tls); /* TLS 1.3 answers some records (a key update) */
+}
+
+/* ------------------------------------------------------------ shutdown */
+
+static void shutdown_end(asyncio__tls_layer_t *tls)
+{
+    timer_stop(tls);
+    tls->state = TLS_DONE;
+    if (tls->peer_eof)
+        app_eof(tls);
+    asyncio__transport_tls_done(tls->t);
+}
+
+static void do_shutdown(asyncio__tls_layer_t *tls)
+{
+    if (tls->peer_eof) { /* nothing more can come: no close_notify to wait for */
+        shutdown_end(tls);
+        return;
+    }
+    ERR_clear_error();
+    int r = SSL_shutdown(tls->ssl);
+    tls->close_notify_out = true;
+    flush_out(tls);
+    if (r == 1) {
+        shutdown_end(tls);
+        return;
+    }
+    if (r == 0)
+        return; /* ours is sent: the peer's comes with more data */
+    int err = SSL_get_error(tls->ssl, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+        return;
+    fatal(tls, asyncio__ssl_error(NULL, NULL));
+}
+
+static void on_shutdown_timeout(void *arg)
+{
+    asyncio__tls_layer_t *tls = arg;
+    tls->timer = NULL;
+    if (tls->state == TLS_FLUSHING || tls->state == TLS_SHUTDOWN)
+        fatal(tls, asyncio__exc_make(ASYNCIO_ETIMEDOUT, "TimeoutError", "SSL shutdown timed out"));
+}
+
+/* The protocol closed, or the peer's close_notify came (Python's
+ * _start_shutdown): during the handshake the connection is aborted. */
+static void start_shutdown(asyncio__tls_layer_t *tls)
+{
+    if (tls->state == TLS_HANDSHAKE) {
+        handshake_end(tls, asyncio__exc_make(UV_ECONNABORTED, "ConnectionAbortedError",
+                                             "Connection closed during the TLS handshake"));
+        return;
+    }
+    if (tls->state != TLS_WRAPPED)
+        return;
+    tls->state = TLS_FLUSHING;
+    timer_start(tls, tls->shutdown_timeout, on_shutdown_timeout);
+    asyncio__transport_read_for_tls(tls->t); /* the peer's close_notify comes */
+    do_read(tls);
+    if (tls->state == TLS_FLUSHING) {
+        tls->state = TLS_SHUTDOWN;
+        do_shutdown(tls);
+    }
+}
+
+/* ------------------------------------------------------------ writing */
+
+static int backlog_add(asyncio__tls_layer_t *tls, const void *data, size_t len)
+{
+    if (tls->backlog_len + len > tls->backlog_cap) {
+        size_t cap = tls->backlog_cap ? tls->backlog_cap : 4096;
+        while (cap < tls->backlog_len + len)
+            cap *= 2;
+        char *grown = asyncio__realloc(tls->backlog, cap);
+        if (!grown)
+            return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for %zu bytes to write", len);
+        tls->backlog = grown;
+        tls->backlog_cap = cap;
+    }
+    memcpy(tls->backlog + tls->backlog_len, data, len);
+    tls->backlog_len += len;
+    return 0;
+}
+
+/* Encrypts len bytes into `out`; false (fatal error done) on failure. */
+static bool encrypt(asyncio__tls_layer_t *tls, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        size_t n = 0;
+        ERR_clear_error();
+        if (SSL_write_ex(tls->ssl, p, len, &n) != 1) {
+            fatal(tls, asyncio__ssl_error(NULL, NULL));
+            return false;
+        }
+        p += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* The backlog, once the handshake is over. */
+static void write_backlog(asyncio__tls_layer_t *tls)
+{
+    if (!tls->backlog_len || tls->state != TLS_WRAPPED)
+        return;
+    size_t len = tls->backlog_len;
+    tls->backlog_len = 0;
+    if (encrypt(tls, tls->backlog, len))
+        flush_out(tls);
+}
+
+int asyncio__tls_write(asyncio__tls_layer_t *tls, const void *const *data, const size_t *lens, size_t n)
+{
+    if (tls->state == TLS_HANDSHAKE) {
+        for (size_t i = 0; i < n; i++)
+            if (lens[i] && backlog_add(tls, data[i], lens[i]))
+                return ASYNCIO_ENOMEM;
+        return 0;
+    }
+    if (tls->state != TLS_WRAPPED || tls->close_notify_out)
+        return 0; /* closing: dropped, as Python drops it */
+    for (size_t i = 0; i < n; i++)
+        if (lens[i] && !encrypt(tls, data[i], lens[i]))
+            return 0;
+    flush_out(tls);
+    return 0;
+}
+
+size_t asyncio__tls_buffered(const asyncio__tls_layer_t *tls)
+{
+    return tls->backlog_len;
+}
+
+/* write_eof: close_notify, after what the backlog holds. */
+void asyncio__tls_write_eof(asyncio__tls_layer_t *tls)
+{
+    if (tls->state != TLS_WRAPPED || tls->close_notify_out)
+        return;
+    write_backlog(tls);
+    ERR_clear_error();
+    SSL_shutdown(tls->ssl);
+    tls->close_notify_out = true;
+    flush_out(tls);
+}
+
+/* ------------------------------------------------------------ events */
+
+/* What to do with what is in `in` now. */
+static void drive(asyncio__tls_layer_t *tls)
+{
+    switch (tls->state) {
+    case TLS_HANDSHAKE:
+        do_handshake(tls);
+        break;
+    case TLS_WRAPPED:
+        do_read(tls);
+        write_backlog(tls);
+        break;
+    case TLS_FLUSHING:
+        do_read(tls);
+        break;
+    case TLS_SHUTDOWN:
+        do_shutdown(tls);
+        break;
+    }
+}
+
+void asyncio__tls_received(asyncio__tls_layer_t *tls, const char *data, size_t len)
+{
+    if (BIO_write(tls->in, data, (int)len) != (int)len) {
+        fatal(tls, asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "no memory for TLS input"));
+        return;
+    }
+    drive(tls);
+}
+
+/* The socket's EOF (Python's eof_received). */
+void asyncio__tls_eof(asyncio__tls_layer_t *tls)
+{
+    tls->peer_eof = true;
+    switch (tls->state) {
+    case TLS_HANDSHAKE:
+        handshake_end(tls, asyncio__exc_make(UV_ECONNRESET, "ConnectionResetError",
+                                             "Connection lost during the TLS handshake"));
+        break;
+    case TLS_WRAPPED:
+        tls->state = TLS_FLUSHING;
+        timer_start(tls, tls->shutdown_timeout, on_shutdown_timeout);
+        do_read(tls);
+        if (tls->state == TLS_FLUSHING) {
+            tls->state = TLS_SHUTDOWN;
+            do_shutdown(tls);
+        }
+        break;
+    case TLS_FLUSHING:
+        tls->state = TLS_SHUTDOWN;
+        do_shutdown(tls);
+        break;
+    case TLS_SHUTDOWN:
+        do_shutdown(tls);
+        break;
+    }
+}
+
+void asyncio__tls_close(asyncio__tls_layer_t *tls)
+{
+    start_shutdown(tls);
+}
+
+static void resume_now(void *arg)
+{
+    asyncio__tls_layer_t *tls = arg;
+    tls->resume = NULL;
+    if (tls->state == TLS_WRAPPED || tls->state == TLS_FLUSHING)
+        drive(tls);
+    if (tls->state == TLS_FLUSHING && tls->peer_eof) {
+        tls->state = TLS_SHUTDOWN;
+        do_shutdown(tls);
+    }
+}
+
+/* Reading resumed: what was decrypted, or is buffered in `in`, is
+ * delivered in the next iteration (Python's call_soon(resume)): the
+ * protocol may have resumed from inside its own data_received. */
+void asyncio__tls_resume(asyncio__tls_layer_t *tls)
+{
+    if (tls->resume || (tls->state != TLS_WRAPPED && tls->state != TLS_FLUSHING))
+        return;
+    tls->resume = asyncio__timer_start(tls->t->loop, 0, resume_now, tls);
+    if (tls->resume)
+        tls->resume_id = tls->resume->id;
+    else
+        asyncio_error_clear(); /* no memory: delivered with the next ciphertext */
+}
+
+bool asyncio__tls_reading_needed(const asyncio__tls_layer_t *tls)
+{
+    return tls->state == TLS_HANDSHAKE || tls->state == TLS_FLUSHING || tls->state == TLS_SHUTDOWN;
+}
+
+bool asyncio__tls_over(const asyncio__tls_layer_t *tls)
+{
+    return tls->state == TLS_DONE;
+}
+
+void asyncio__tls_stop(asyncio__tls_layer_t *tls)
+{
+    timer_stop(tls);
+    if (tls->resume)
+        asyncio__timer_cancel(tls->resume, tls->resume_id);
+    tls->resume = NULL;
+    if (tls->state == TLS_HANDSHAKE) { /* aborted, or the loop closes */
+        asyncio__exc_t *e = asyncio__exc_make(UV_ECONNABORTED, "ConnectionAbortedError",
+                                              "Connection closed during the TLS handshake");
+        handshake_finish(tls, e);
+        asyncio__exc_free(e);
+    }
+    tls->state = TLS_DONE;
+}
+
+/* ------------------------------------------------------------ life */
+
+/* The name to check: an IP address is checked as one (and not sent as
+ * SNI, which takes host names only). */
+static int set_peer_name(asyncio__tls_layer_t *tls)
+{
+    const char *name = tls->server_hostname;
+    if (!name || !*name)
+        return 0;
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+    if (!is_ip && SSL_set_tlsext_host_name(tls->ssl, name) != 1)
+        return -1;
+    if (!asyncio__ssl_context_check_hostname(tls->ctx))
+        return 0;
+    X509_VERIFY_PARAM *param = SSL_get0_param(tls->ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    return (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name)
+                  : X509_VERIFY_PARAM_set1_host(param, name, 0)) == 1
+               ? 0
+               : -1;
+}
+
+asyncio__tls_layer_t *asyncio__tls_new(asyncio__transport_t *t, asyncio__ssl_context_t *ctx,
+                                 bool server_side, const char *server_hostname,
+                                 double handshake_timeout, double shutdown_timeout)
+{
+    asyncio__tls_layer_t *tls = asyncio__calloc(1, sizeof *tls);
+    if (!tls) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a TLS connection");
+        return NULL;
+    }
+    tls->t = t;
+    tls->server_side = server_side;
+    tls->handshake_timeout = handshake_timeout > 0 ? handshake_timeout : DEFAULT_HANDSHAKE_TIMEOUT;
+    tls->shutdown_timeout = shutdown_timeout > 0 ? shutdown_timeout : DEFAULT_SHUTDOWN_TIMEOUT;
+    if (server_hostname && !(tls->server_hostname = asyncio__strdup(server_hostname)))
+        goto nomem;
+    ERR_clear_error();
+    if (!(tls->ssl = SSL_new(asyncio__ssl_context_ctx(ctx))))
+        goto ssl_failed;
+    tls->in = BIO_new(BIO_s_mem());
+    tls->out = BIO_new(BIO_s_mem());
+    if (!tls->in || !tls->out) {
+        BIO_free(tls->in);
+        BIO_free(tls->out);
+        goto ssl_failed;
+    }
+    /* An empty `in` asks for more, it is not the end of the input. */
+    BIO_set_mem_eof_return(tls->in, -1);
+    BIO_set_mem_eof_return(tls->out, -1);
+    SSL_set_bio(tls->ssl, tls->in, tls->out);
+    tls->ctx = asyncio__ssl_context_ref(ctx);
+    if (server_side) {
+        SSL_set_accept_state(tls->ssl);
+    } else {
+        SSL_set_connect_state(tls->ssl);
+        if (set_peer_name(tls) != 0)
+            goto ssl_failed;
+        asyncio__ssl_context_resume(ctx, tls->ssl, tls->server_hostname);
+    }
+    tls->state = TLS_HANDSHAKE;
+    return tls;
+
+ssl_failed:
+    asyncio__raise_exc(asyncio__ssl_error(NULL, NULL));
+    asyncio__tls_free(tls);
+    return NULL;
+nomem:
+    asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a TLS connection");
+    asyncio__tls_free(tls);
+    return NULL;
+}
+
+void asyncio__tls_start(asyncio__tls_layer_t *tls,
+                        void (*on_handshake)(asyncio__transport_t *t, asyncio__exc_t *error))
+{
+    tls->on_handshake = on_handshake;
+    timer_start(tls, tls->handshake_timeout, on_handshake_timeout);
+    asyncio__transport_read_for_tls(tls->t);
+    do_handshake(tls);
+}
+
+int asyncio__tls_wait_handshake(asyncio__task_t *task, asyncio__tls_layer_t *tls)
+{
+    if (tls->state == TLS_HANDSHAKE) {
+        tls->handshake = asyncio__future_new(task->fut.loop);
+        if (!tls->handshake)
+            return ASYNCIO_ENOMEM;
+        int rc = asyncio__task_wait_private(task, tls->handshake);
+        asyncio_decref(tls->handshake);
+        tls->handshake = NULL;
+        if (rc)
+            return rc; /* cancelled: the caller closes the transport */
+    }
+    if (tls->state == TLS_HANDSHAKE)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the TLS handshake did not end");
+    if (tls->handshake_error) {
+        asyncio__exc_t *e = tls->handshake_error;
+        tls->handshake_error = NULL;
+        asyncio__raise_exc(e);
+        return e->pub.code;
+    }
+    if (tls->state == TLS_DONE)
+        return asyncio__raise_code(UV_ECONNRESET, "Connection lost during the TLS handshake");
+    return 0;
+}
+
+void asyncio__tls_free(asyncio__tls_layer_t *tls)
+{
+    if (!tls)
+        return;
+    asyncio__tls_stop(tls);
+    if (tls->handshake && tls->handshake->state == ASYNCIO__PENDING)
+        asyncio__future_finish(tls->handshake, NULL, NULL);
+    SSL_free(tls->ssl); /* and its BIOs */
+    asyncio__ssl_context_unref(tls->ctx);
+    asyncio__exc_free(tls->handshake_error);
+    asyncio__free(tls->server_hostname);
+    asyncio__free(tls->backlog);
+    asyncio__free(tls);
+}
+
+SSL *asyncio__tls_ssl(const asyncio__tls_layer_t *tls)
+{
+    return tls->ssl;
+}
