@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -59,6 +60,10 @@ struct asyncio__server {
     } reject;
     bool rejecting;
     asyncio__closer_t closer;
+    /* TLS: each accepted connection's handshake comes before its handler
+     * or connection_made (referenced until the memory goes). */
+    asyncio__ssl_context_t *ssl;
+    double ssl_handshake_timeout, ssl_shutdown_timeout;
 };
 
 /* A live server, else NULL with ValueError raised ("the server is NULL",
@@ -76,6 +81,7 @@ static server_t *found(asyncio_server_t *handle)
 
 static void server_free_memory(server_t *srv)
 {
+    asyncio__ssl_context_unref(srv->ssl);
     asyncio__handle_retire(srv->handle); /* asyncio_server_free retired it already */
     asyncio__list_remove(&srv->closer.link);
     asyncio_decref(srv->forever);
@@ -132,6 +138,47 @@ static void conn_gone(asyncio__transport_t *t)
     maybe_wake_closed(srv);
 }
 
+/* The connection is ready for its protocol: the stream's handler task
+ * starts, or the protocol's connection_made is called. */
+static void conn_start(server_t *srv, asyncio__transport_t *t)
+{
+    asyncio__stream_t *s = srv->handler ? asyncio__stream_of(t) : NULL;
+    if (!s) {
+        asyncio__transport_made(t);
+        return;
+    }
+    if (!asyncio__stream_serve(s, srv->handler, srv->arg)) {
+        asyncio__report(srv->loop, "Error starting a connection's task", asyncio_error(), NULL);
+        asyncio_error_clear();
+    }
+}
+
+/* An accepted connection's TLS handshake ended.  A failure is reported as
+ * Python reports it (OSErrors only in debug mode: a client that went away
+ * is no news) and the connection, which no protocol saw, goes. */
+static void conn_handshake_done(asyncio__transport_t *t, asyncio__exc_t *error)
+{
+    server_t *srv = t->server;
+    if (!error) {
+        if (srv && !srv->closed)
+            conn_start(srv, t);
+        else
+            asyncio__transport_force_close(t, NULL);
+        return;
+    }
+    bool os_error = asyncio__exc_matches(&error->pub, "OSError") &&
+                    !asyncio__exc_matches(&error->pub, "SSLError");
+    if (!os_error || t->loop->debug)
+        asyncio__report(t->loop,
+                        asyncio__exc_matches(&error->pub, "SSLCertVerificationError")
+                            ? "SSL handshake failed on verifying the certificate"
+                            : "SSL handshake failed",
+                        &error->pub, NULL);
+    asyncio__exc_free(error);
+    if (t->holds & ASYNCIO__HOLD_OWNER) /* the stream no handler will have */
+        asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
+}
+
 static void on_connection(uv_stream_t *lst, int status)
 {
     listener_t *l = lst->data;
@@ -164,14 +211,21 @@ static void on_connection(uv_stream_t *lst, int status)
     t->on_gone = conn_gone;
     asyncio__list_insert(&srv->conns, &t->server_link);
     srv->nconns++;
-    if (s) {
-        if (!asyncio__stream_serve(s, srv->handler, srv->arg)) {
-            asyncio__report(srv->loop, "Error starting a connection's task", asyncio_error(), NULL);
-            asyncio_error_clear();
-        }
+    if (!srv->ssl) {
+        conn_start(srv, t);
         return;
     }
-    asyncio__transport_made(t);
+    t->tls = asyncio__tls_new(t, srv->ssl, true, NULL, srv->ssl_handshake_timeout,
+                              srv->ssl_shutdown_timeout);
+    if (!t->tls) {
+        asyncio__report(srv->loop, "Error accepting a connection", asyncio_error(), NULL);
+        asyncio_error_clear();
+        asyncio__transport_force_close(t, NULL);
+        if (s)
+            asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
+        return;
+    }
+    asyncio__tls_start(t->tls, conn_handshake_done);
 }
 
 static void close_listeners(server_t *srv)
@@ -319,6 +373,27 @@ static int listen_tcp(asyncio__task_t *task, server_t *srv, const char *host, in
     return rc;
 }
 
+/* A server's TLS options, checked as Python checks them: a server's
+ * context (CLIENT_AUTH), no server_hostname, timeouts not negative. */
+static int tls_options(const asyncio_stream_opts_t *opts, asyncio__ssl_context_t **ssl)
+{
+    *ssl = NULL;
+    if (opts && opts->server_hostname)
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "server_hostname is only meaningful for a client");
+    if (!opts || !opts->ssl)
+        return 0;
+    if (!(*ssl = asyncio__ssl_context_get(opts->ssl)))
+        return ASYNCIO_EVALUE;
+    if (!asyncio__ssl_context_server_side(*ssl))
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "a client's SSL context (SERVER_AUTH) cannot serve");
+    if (isnan(opts->ssl_handshake_timeout) || opts->ssl_handshake_timeout < 0 ||
+        isnan(opts->ssl_shutdown_timeout) || opts->ssl_shutdown_timeout < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "ssl timeouts must be positive numbers");
+    return 0;
+}
+
 /* The four constructors (name: Python's, for the message outside a task;
  * is_unix: a path was expected).  Checks the arguments, makes the server,
  * listens, registers it. */
@@ -342,13 +417,21 @@ static int start(const char *name, bool is_unix, asyncio_stream_handler_fn handl
         return ASYNCIO_EVALUE;
     if (opts && opts->backlog < 0)
         return asyncio__raise_code(ASYNCIO_EVALUE, "backlog must not be negative");
+    asyncio__ssl_context_t *ssl = NULL;
+    int rc = tls_options(opts, &ssl);
+    if (rc)
+        return rc;
     asyncio_loop_t *loop = task->fut.loop;
-    int rc;
 
     /* 1. The server. */
     server_t *srv = server_new(loop, handler, proto, arg, is_unix, opts);
     if (!srv)
         return ASYNCIO_ENOMEM;
+    if (ssl) {
+        srv->ssl = asyncio__ssl_context_ref(ssl);
+        srv->ssl_handshake_timeout = opts->ssl_handshake_timeout;
+        srv->ssl_shutdown_timeout = opts->ssl_shutdown_timeout;
+    }
 
     /* 2. Its listening sockets. */
     rc = is_unix ? listen_unix(srv, path, opts) : listen_tcp(task, srv, host, port, opts);
