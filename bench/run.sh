@@ -15,7 +15,9 @@
 #
 # Environment: PYTHON (default /usr/bin/python3, Debian's, which is the one
 # python3-uvloop installs into), BENCH_TIMEOUT (seconds per program, default
-# 300).
+# 300), BENCH_BASELINE (a second DIR of C programs, built from an older
+# commit: each C program runs from it too, right after the current one, and a
+# second table compares the two -- "before and after in one run").
 #
 # A benchmark with a driver script bench/NAME.sh instead of a twin (echo:
 # several servers, one load client) runs as `sh NAME.sh DIR IMPL` for each
@@ -35,6 +37,11 @@ usage() {
 bindir=$1
 shift
 [ -d "$bindir" ] || { echo "run.sh: $bindir: not a directory" >&2; usage; }
+baseline=${BENCH_BASELINE:-}
+if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
+    echo "run.sh: BENCH_BASELINE=$baseline: not a directory" >&2
+    exit 2
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo http_get"
@@ -117,6 +124,7 @@ for b in $benchmarks; do
     # itself; http_get.sh only runs the extra clients (curl, wrk).
     if [ -f "$here/$b.sh" ] && [ ! -f "$here/$b.py" ]; then
         run casyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" casyncio
+        [ -n "$baseline" ] && run baseline "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$baseline" casyncio
         run asyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" asyncio
         [ "$have_uvloop" = yes ] && run uvloop "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" uvloop
         continue
@@ -127,6 +135,13 @@ for b in $benchmarks; do
     else
         echo "run.sh: $bindir/$b: no such program (build it first: make bench)" >&2
         echo "casyncio $b missing" >>"$tmp/failures"
+    fi
+    if [ -n "$baseline" ]; then
+        if [ -x "$baseline/$b" ]; then
+            run baseline "$b" $w "$baseline/$b"
+        else
+            echo "baseline $b missing" >>"$tmp/failures"
+        fi
     fi
     run asyncio "$b" $w "$PYTHON" "$here/$b.py"
     if [ "$have_uvloop" = yes ]; then
@@ -191,7 +206,8 @@ BEGIN {
     key = $2 " " $3
     if (!(key in seen)) { seen[key] = 1; order[++n] = key; unit[key] = $5 }
     val[$1 " " key] = $4
-    if ($1 != "casyncio" && $1 != "asyncio" && $1 != "uvloop") has_extra[key] = 1
+    if ($1 == "baseline") has_baseline[key] = 1
+    else if ($1 != "casyncio" && $1 != "asyncio" && $1 != "uvloop") has_extra[key] = 1
 }
 END {
     hdr = sprintf("%-16s %-26s %-5s %10s %10s %10s %9s %9s  %s", "benchmark", "metric", "unit",
@@ -225,11 +241,27 @@ END {
                    ratio(cu, c, unit[key]), ratio(wr, c, unit[key])
         }
     }
+    before = 0
+    for (i = 1; i <= n; i++) if (order[i] in has_baseline) before = 1
+    if (before) {
+        # BENCH_BASELINE: the same C programs built from an older commit.
+        print ""
+        printf "%-16s %-26s %-5s %10s %10s %9s\n", "benchmark", "metric", "unit",
+               "before", "after", "bef/aft"
+        for (i = 1; i <= n; i++) {
+            key = order[i]; if (!(key in has_baseline)) continue
+            split(key, k, " ")
+            c = val["casyncio " key]; bl = val["baseline " key]
+            printf "%-16s %-26s %-5s %10s %10s %9s\n", k[1], k[2], unit[key],
+                   bl == "" ? "-" : fmt(bl), c == "" ? "-" : fmt(c), ratio(bl, c, unit[key])
+        }
+    }
     print ""
     print "Every metric is lower-is-better but rates (req/s); asy/cas = asyncio / casyncio and"
     print "uvl/cas = uvloop / casyncio (for a rate: casyncio / asyncio, casyncio / uvloop), so a ratio"
     print "above 1.0x means casyncio is that many times faster (or smaller). The target column applies"
     print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat."
+    if (before) print "bef/aft = before / after (BENCH_BASELINE / the current build): below 1.0x is a slowdown."
 }' "$tmp/results"
 
 status=0
