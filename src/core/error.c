@@ -513,6 +513,8 @@ asyncio__errstate_t *asyncio__errstate(void)
 
 void asyncio__errstate_clear(asyncio__errstate_t *es)
 {
+    if (!es->raised && !es->caught)
+        return; /* the common case: every task ends through here */
     asyncio__exc_free(es->raised);
     asyncio__exc_free(es->caught);
     es->raised = es->caught = NULL;

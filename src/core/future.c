@@ -122,7 +122,8 @@ void asyncio__future_release(asyncio_future_t *f)
         next = cb->next;
         free_record(f, cb);
     }
-    asyncio__exc_free(f->exc);
+    if (f->exc)
+        asyncio__exc_free(f->exc);
     asyncio_loop_t *loop = f->loop;
     f->magic = ASYNCIO__DEAD_MAGIC;
     if (f->ops && f->ops->release) {
