@@ -1,8 +1,10 @@
 /* An echo client (echo_client.py): connects, sends each line, prints what
  * comes back.
  *
- *   echo_client [--host H] [--port P] [LINE...]
+ *   echo_client [--host H] [--port P] [--tls] [--cafile FILE] [LINE...]
  *
+ * --tls: speaks TLS (ssl=), verifying the server's certificate and host
+ * name against the system's CAs, or against FILE (PEM) with --cafile. 
  * Without LINEs it sends three of its own.  Exits with 1 if the connection
  * fails or an echo differs from what was sent. */
 #include <casyncio.h>
@@ -15,6 +17,8 @@ struct job {
     int port;
     const char *const *lines;
     int nlines;
+    bool tls;
+    const char *cafile;
 };
 
 /* async def tcp_echo_client(host, port, lines): */
@@ -22,8 +26,21 @@ static void *echo_client(void *arg)
 {
     const struct job *job = arg;
     asyncio_stream_t *stream;
-    /* reader, writer = await asyncio.open_connection(host, port) */
-    if (asyncio_open_connection(job->host, job->port, NULL, &stream) < 0)
+    asyncio_ssl_context_t *tls = NULL;
+    /* ctx = ssl.create_default_context(cafile=cafile) */
+    if (job->tls) {
+        tls = asyncio_ssl_create_default_context(ASYNCIO_SSL_SERVER_AUTH);
+        if (!tls || (job->cafile &&
+                     asyncio_ssl_context_load_verify_locations(tls, job->cafile, NULL) < 0)) {
+            asyncio_ssl_context_decref(tls);
+            return NULL;
+        }
+    }
+    /* reader, writer = await asyncio.open_connection(host, port, ssl=ctx) */
+    asyncio_stream_opts_t opts = {.ssl = tls};
+    int rc = asyncio_open_connection(job->host, job->port, &opts, &stream);
+    asyncio_ssl_context_decref(tls); /* the connection keeps its own reference */
+    if (rc < 0)
         return NULL;
     for (int i = 0; i < job->nlines; i++) {
         const char *line = job->lines[i];
@@ -64,15 +81,21 @@ static void *echo_client(void *arg)
 int main(int argc, char **argv)
 {
     static const char *const default_lines[] = {"Hello World!", "casyncio echoes", "the last line"};
-    struct job job = {"127.0.0.1", 8888, default_lines, 3};
+    struct job job = {"127.0.0.1", 8888, default_lines, 3, false, NULL};
     int i = 1;
-    for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
-        if (strcmp(argv[i], "--host") == 0) {
-            job.host = argv[i + 1];
-        } else if (strcmp(argv[i], "--port") == 0) {
-            job.port = atoi(argv[i + 1]);
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strcmp(argv[i], "--tls") == 0) {
+            job.tls = true;
+        } else if (i + 1 < argc && strcmp(argv[i], "--host") == 0) {
+            job.host = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--port") == 0) {
+            job.port = atoi(argv[++i]);
+        } else if (i + 1 < argc && strcmp(argv[i], "--cafile") == 0) {
+            job.cafile = argv[++i];
+            job.tls = true;
         } else {
-            fprintf(stderr, "usage: %s [--host H] [--port P] [LINE...]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--host H] [--port P] [--tls] [--cafile FILE] [LINE...]\n",
+                    argv[0]);
             return 2;
         }
     }

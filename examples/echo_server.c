@@ -1,11 +1,14 @@
 /* An echo server (echo_server.py), in the two styles asyncio offers:
  *
- *   echo_server [--host H] [--port P] [--mode streams|protocol]
+ *   echo_server [--host H] [--port P] [--mode streams|protocol] [--tls CERT KEY]
  *
  * streams:  asyncio_start_server, one task per connection reading and
  *           writing a stream (asyncio.start_server).
  * protocol: asyncio_create_server, callbacks and no task (loop.create_server
  *           with a Protocol): the way to hold many mostly idle connections.
+ *
+ * --tls: serves TLS (ssl=) with the certificate chain CERT and its key KEY
+ * (PEM files), in either mode: the echo code does not change.
  *
  * Prints `READY <host> <port> <pid>` once listening (port 0 picks a free
  * port: the line says which), echoes every byte back, and on SIGTERM closes
@@ -21,6 +24,7 @@ struct options {
     const char *host;
     int port;
     bool protocol;
+    const char *cert, *key; /* --tls */
 };
 
 /* --- streams: async def handle_echo(reader, writer) */
@@ -72,16 +76,25 @@ static void *async_main(void *arg)
 {
     const struct options *opt = arg;
     asyncio_server_t *server = NULL;
+    asyncio_ssl_context_t *tls = NULL;
     asyncio_event_t *stop = asyncio_event_new();
     if (!stop)
         return NULL;
+    /* ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+     * ctx.load_cert_chain(cert, key) */
+    if (opt->cert) {
+        tls = asyncio_ssl_create_default_context(ASYNCIO_SSL_CLIENT_AUTH);
+        if (!tls || asyncio_ssl_context_load_cert_chain(tls, opt->cert, opt->key, NULL) < 0)
+            goto out;
+    }
+    asyncio_stream_opts_t opts = {.ssl = tls};
     /* loop.add_signal_handler(SIGTERM, stop.set) */
     if (asyncio_add_signal_handler(NULL, SIGTERM, stop_serving, stop) < 0)
         goto out;
 
     int rc = opt->protocol
-                 ? asyncio_create_server(&echo_protocol, NULL, opt->host, opt->port, NULL, &server)
-                 : asyncio_start_server(handle_echo, NULL, opt->host, opt->port, NULL, &server);
+                 ? asyncio_create_server(&echo_protocol, NULL, opt->host, opt->port, &opts, &server)
+                 : asyncio_start_server(handle_echo, NULL, opt->host, opt->port, &opts, &server);
     if (rc < 0)
         goto out;
     asyncio_sockaddr_t addr;
@@ -99,13 +112,15 @@ static void *async_main(void *arg)
 out:
     asyncio_remove_signal_handler(NULL, SIGTERM);
     asyncio_server_free(server);
+    asyncio_ssl_context_decref(tls);
     asyncio_event_free(stop);
     return NULL;
 }
 
 static int usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s [--host H] [--port P] [--mode streams|protocol]\n", prog);
+    fprintf(stderr, "usage: %s [--host H] [--port P] [--mode streams|protocol] [--tls CERT KEY]\n",
+            prog);
     return 2;
 }
 
@@ -116,7 +131,12 @@ int main(int argc, char **argv)
         if (i + 1 >= argc)
             return usage(argv[0]);
         const char *val = argv[++i];
-        if (strcmp(argv[i - 1], "--host") == 0) {
+        if (strcmp(argv[i - 1], "--tls") == 0) {
+            if (i + 1 >= argc)
+                return usage(argv[0]);
+            opt.cert = val;
+            opt.key = argv[++i];
+        } else if (strcmp(argv[i - 1], "--host") == 0) {
             opt.host = val;
         } else if (strcmp(argv[i - 1], "--port") == 0) {
             char *end;

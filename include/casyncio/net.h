@@ -408,6 +408,31 @@ ASYNCIO_EXTERN asyncio_transport_t *asyncio_stream_transport(asyncio_stream_t *s
  * harmless. */
 ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
 
+/* `await writer.start_tls(sslcontext, server_hostname=...,
+ * ssl_handshake_timeout=...)` (3.11): upgrades the connection to TLS in
+ * place (STARTTLS): drains the writer, then runs the handshake on the
+ * same stream, the client side for a stream from asyncio_open_connection,
+ * the server side for a server's.  Reading and writing go on over TLS
+ * with the same handle.  The bytes the peer sent that the reader had not
+ * consumed yet (a TLS ClientHello sent right after the plaintext command)
+ * are handed to the handshake, not lost (Python's reader keeps them as
+ * plaintext).  ctx is referenced while the connection lives.  opts (NULL
+ * for the defaults): server_hostname (a client's: the name sent and
+ * checked; required while the context checks host names, as in Python:
+ * start_tls does not take the host connected to), ssl_handshake_timeout,
+ * ssl_shutdown_timeout; opts->ssl is NULL or ctx.  Suspends.  Raises the
+ * handshake's errors as asyncio_open_connection (SSLError,
+ * SSLCertVerificationError, ConnectionAbortedError for the handshake
+ * timeout, ConnectionResetError "Connection lost" for a closed
+ * connection), after which the connection is closed; CancelledError (the
+ * connection is closed: a half-done handshake cannot be resumed);
+ * ValueError (stream or ctx NULL or not live, a client's context on a
+ * server's stream or the reverse, "check_hostname requires
+ * server_hostname", negative timeouts), RuntimeError (outside a task, the
+ * stream already speaks TLS, another task is reading, no transport). */
+ASYNCIO_EXTERN int asyncio_stream_start_tls(asyncio_stream_t *stream, asyncio_ssl_context_t *ctx,
+                                            const asyncio_stream_opts_t *opts);
+
 /* --- Transports and protocols (the callback API)
  *
  * A protocol is a table of callbacks; every callback gets the transport's
@@ -512,6 +537,95 @@ ASYNCIO_EXTERN int asyncio_transport_set_write_buffer_limits(asyncio_transport_t
                                                              size_t low);
 ASYNCIO_EXTERN void asyncio_transport_get_write_buffer_limits(asyncio_transport_t *t, size_t *high,
                                                               size_t *low);
+
+/* `transport = await loop.start_tls(transport, protocol, sslcontext,
+ * server_side=...)`: upgrades an open plain transport to TLS in place and
+ * suspends until the handshake ends.  Python returns a new transport and
+ * the old one must no longer be used; here the handle stays the same, as
+ * do its protocol and user pointer, and connection_made is not called
+ * again.  Writes made while the handshake runs are sent once it is done;
+ * data_received resumes with plaintext.  A pause_reading in effect stays
+ * in effect.  server_side: the side this end takes (a context of that
+ * side, CLIENT_AUTH for a server).  opts as asyncio_stream_start_tls.
+ * Raises as asyncio_stream_start_tls (ValueError for a transport NULL or
+ * not live); on a failure or a cancellation the transport is closed
+ * (connection_lost follows), as Python closes it. */
+ASYNCIO_EXTERN int asyncio_start_tls(asyncio_transport_t *transport, asyncio_ssl_context_t *ctx,
+                                     bool server_side, const asyncio_stream_opts_t *opts);
+
+/* --- TLS connections: what get_extra_info gives ('ssl_object',
+ * 'peercert', 'cipher') */
+
+/* The negotiated parameters of a TLS connection (SSLObject.version(),
+ * cipher(), selected_alpn_protocol(), session_reused).  The strings are
+ * OpenSSL's constants: valid for the life of the program. */
+typedef struct asyncio_ssl_info {
+    const char *version;       /* "TLSv1.3", "TLSv1.2"; NULL: a plain connection */
+    const char *cipher;        /* "TLS_AES_256_GCM_SHA384" (cipher()[0]) */
+    int cipher_bits;           /* cipher()[2] */
+    char alpn_protocol[256];   /* "" when none was agreed */
+    bool session_reused;       /* the client resumed an earlier session */
+} asyncio_ssl_info_t;
+
+/* Fills *info for a transport that speaks TLS (a stream's: see
+ * asyncio_stream_transport); a plain one gets it zeroed (version NULL)
+ * and 0, as get_extra_info('ssl_object') answers None.  While the
+ * handshake runs the fields describe what is agreed so far.  Does not
+ * suspend.  Raises ValueError (transport or info NULL, a handle no longer
+ * live; *info zeroed). */
+ASYNCIO_EXTERN int asyncio_transport_ssl_info(asyncio_transport_t *transport,
+                                              asyncio_ssl_info_t *info);
+
+/* get_extra_info('ssl_object'): the connection's SSL (borrowed: valid
+ * until connection_lost; do not free it, do not read or write through it,
+ * which would bypass the transport), for what the other calls do not
+ * give.  NULL for a plain connection, and with ValueError raised for a
+ * transport NULL or not live. */
+struct ssl_st;
+ASYNCIO_EXTERN struct ssl_st *asyncio_transport_ssl_object(asyncio_transport_t *transport);
+
+/* One (name, value) pair of a certificate: ('commonName', 'localhost')
+ * in a subject or issuer, ('DNS', 'localhost') or ('IP Address',
+ * '127.0.0.1') in subjectAltName, with Python's names. */
+typedef struct asyncio_cert_field {
+    const char *name;
+    const char *value;
+} asyncio_cert_field_t;
+
+/* The peer's certificate as getpeercert() gives it.  subject and issuer
+ * list their attributes in the certificate's order (Python nests each in
+ * a tuple of its relative distinguished name; the order is the same).
+ * not_before / not_after: "Dec  7 04:00:00 2026 GMT", Python's format.
+ * der / der_len: getpeercert(binary_form=True).  Python gives an empty
+ * dict for a certificate that was not verified (CERT_NONE): here
+ * `verified` is false and only der is filled. */
+typedef struct asyncio_peercert {
+    bool verified;
+    const asyncio_cert_field_t *subject;
+    size_t subject_len;
+    const asyncio_cert_field_t *issuer;
+    size_t issuer_len;
+    const asyncio_cert_field_t *subject_alt_name;
+    size_t subject_alt_name_len;
+    int version;               /* 3 for X.509v3 */
+    const char *serial_number; /* hexadecimal, upper case */
+    const char *not_before;
+    const char *not_after;
+    const unsigned char *der;
+    size_t der_len;
+} asyncio_peercert_t;
+
+/* get_extra_info('peercert'): *cert a new copy of the peer's certificate
+ * (the caller's: asyncio_peercert_free), or NULL with 0 when there is
+ * none: a plain connection, a peer that sent none (a client a server did
+ * not ask for one), a handshake not done yet.  Does not suspend.  Raises
+ * ValueError (transport or cert NULL, a handle no longer live),
+ * MemoryError; *cert is NULL after a failure. */
+ASYNCIO_EXTERN int asyncio_transport_getpeercert(asyncio_transport_t *transport,
+                                                 asyncio_peercert_t **cert);
+
+/* Frees what asyncio_transport_getpeercert gave.  NULL is harmless. */
+ASYNCIO_EXTERN void asyncio_peercert_free(asyncio_peercert_t *cert);
 
 /* The user pointer the callbacks get (NULL for a handle no longer live;
  * a stream's transport: see asyncio_stream_transport). */

@@ -44,12 +44,14 @@ _Atomic(asyncio__hslot_t *) asyncio__handle_chunks[MAX_CHUNKS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t free_head = NO_SLOT; /* the table's free slots */
 static uintptr_t next_unused;        /* slots below this have been handed out once */
-static atomic_long live;
 
-/* This thread's free slots: a LIFO list through their obj words. */
-static _Thread_local uint32_t cache_head = NO_SLOT;
-static _Thread_local uint32_t cache_len;
-static _Thread_local bool cache_registered;
+/* This thread's free slots: a LIFO list through their obj words.  The
+ * initial-exec model spares the shared library a __tls_get_addr call on
+ * every handle, as for the error state. */
+#define THREAD_LOCAL _Thread_local __attribute__((tls_model("initial-exec")))
+static THREAD_LOCAL uint32_t cache_head = NO_SLOT;
+static THREAD_LOCAL uint32_t cache_len;
+static THREAD_LOCAL bool cache_registered;
 static pthread_key_t cache_key; /* set on threads with a cache: flushed at their exit */
 static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
 
@@ -145,16 +147,28 @@ static void cache_register(void)
     cache_registered = true;
 }
 
+/* The cache is empty: slots from the table.  Out of line, so that the
+ * common path saves no registers. */
+static __attribute__((noinline)) bool cache_fill(void)
+{
+    cache_register();
+    refill(CACHE_MAX / 2);
+    if (cache_head != NO_SLOT)
+        return true;
+    asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a new handle");
+    return false;
+}
+
+static __attribute__((noinline)) void cache_spill(void)
+{
+    cache_register();
+    spill(CACHE_MAX / 2);
+}
+
 void *asyncio__handle_new(void *obj, asyncio__htype_t type)
 {
-    if (ASYNCIO__UNLIKELY(cache_head == NO_SLOT)) {
-        cache_register();
-        refill(CACHE_MAX / 2);
-        if (cache_head == NO_SLOT) {
-            asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a new handle");
-            return NULL;
-        }
-    }
+    if (ASYNCIO__UNLIKELY(cache_head == NO_SLOT) && !cache_fill())
+        return NULL;
     uint32_t i = cache_head;
     asyncio__hslot_t *s = slot_at(i);
     cache_head = next_of(s);
@@ -162,7 +176,6 @@ void *asyncio__handle_new(void *obj, asyncio__htype_t type)
     uintptr_t h = atomic_load_explicit(&s->handle, memory_order_relaxed) | (uintptr_t)type;
     atomic_store_explicit(&s->obj, (uintptr_t)obj, memory_order_relaxed);
     atomic_store_explicit(&s->handle, h, memory_order_release);
-    atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
     return (void *)h;
 }
 
@@ -197,15 +210,22 @@ void asyncio__handle_retire(const void *handle)
         !atomic_compare_exchange_strong_explicit(&s->handle, &expected, next, memory_order_acq_rel,
                                                  memory_order_relaxed))
         return;
-    atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed);
-    cache_register();
     set_next(s, cache_head);
     cache_head = (uint32_t)index;
-    if (++cache_len > CACHE_MAX)
-        spill(CACHE_MAX / 2);
+    /* A thread that only retires (another's objects) registers its cache
+     * when it spills, or gives its slots back to the table at exit. */
+    if (ASYNCIO__UNLIKELY(++cache_len > CACHE_MAX) || ASYNCIO__UNLIKELY(!cache_registered))
+        cache_spill();
 }
 
+/* The live handles, counted slot by slot (for tests: no counter costs
+ * the hot path anything). */
 long asyncio__handle_count(void)
 {
-    return atomic_load_explicit(&live, memory_order_relaxed);
+    long n = 0;
+    pthread_mutex_lock(&table_lock);
+    for (uintptr_t i = 0; i < next_unused; i++)
+        n += (atomic_load_explicit(&slot_at(i)->handle, memory_order_relaxed) & TYPE_MASK) != 0;
+    pthread_mutex_unlock(&table_lock);
+    return n;
 }

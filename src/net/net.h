@@ -40,7 +40,9 @@ typedef struct asyncio__tls_layer asyncio__tls_layer_t;
 typedef struct asyncio__stream asyncio__stream_t;
 typedef struct asyncio__server asyncio__server_t;
 
-enum { ASYNCIO__HOLD_HANDLE = 1, ASYNCIO__HOLD_OWNER = 2 };
+/* What keeps a transport's memory (t->holds): its socket until close_cb,
+ * its owner (a stream, a caller), a task in asyncio_start_tls. */
+enum { ASYNCIO__HOLD_HANDLE = 1, ASYNCIO__HOLD_OWNER = 2, ASYNCIO__HOLD_TLS = 4 };
 enum { ASYNCIO__KIND_TCP, ASYNCIO__KIND_PIPE };
 
 /*
@@ -255,6 +257,14 @@ bool asyncio__ssl_context_check_hostname(const asyncio__ssl_context_t *c);
  * kept from the last one, if any; name (kept by the caller while ssl
  * lives) names the session the connection will bring. */
 void asyncio__ssl_context_resume(asyncio__ssl_context_t *c, SSL *ssl, const char *name);
+/* The TLS options of a connection, a server or a STARTTLS, checked as
+ * Python checks them (tls.c): handle (opts->ssl, or start_tls's context)
+ * NULL: plain, *ctx NULL; else *ctx the live context, of the side asked.
+ * no_name: for a client without a host name to check (a Unix socket,
+ * start_tls), the message when check_hostname needs server_hostname.
+ * Returns 0 or ValueError raised (*ctx NULL). */
+int asyncio__tls_check(asyncio_ssl_context_t *handle, const asyncio_stream_opts_t *opts,
+                       bool server_side, const char *no_name, asyncio__ssl_context_t **ctx);
 /* TLS on a transport (tls.c).  new: the layer for t (a client's checks
  * server_hostname; timeouts 0: Python's 60 and 30 s); NULL with the error
  * raised.  The transport owns it (t->tls) and frees it with its memory. */
@@ -263,9 +273,11 @@ asyncio__tls_layer_t *asyncio__tls_new(asyncio__transport_t *t, asyncio__ssl_con
                                  double handshake_timeout, double shutdown_timeout);
 /* Starts the handshake (the transport must be reading); on_handshake, if
  * not NULL, is told how it ended (error NULL: it succeeded; else taken
- * over, the transport then closing). */
+ * over, the transport then closing).  early: ciphertext that came before
+ * the layer did (STARTTLS: what a stream had buffered), handled first. */
 void asyncio__tls_start(asyncio__tls_layer_t *tls,
-                        void (*on_handshake)(asyncio__transport_t *t, asyncio__exc_t *error));
+                        void (*on_handshake)(asyncio__transport_t *t, asyncio__exc_t *error),
+                        const char *early, size_t early_len);
 /* Suspends until the handshake ends: 0, or its error raised (a
  * cancellation too: the caller closes the transport then). */
 int asyncio__tls_wait_handshake(asyncio__task_t *task, asyncio__tls_layer_t *tls);
@@ -287,6 +299,22 @@ bool asyncio__tls_reading_needed(const asyncio__tls_layer_t *tls);
 /* The layer is over (failed, or shut down): the transport may close. */
 bool asyncio__tls_over(const asyncio__tls_layer_t *tls);
 SSL *asyncio__tls_ssl(const asyncio__tls_layer_t *tls);
+
+/* TLS on a connected transport (transport.c).  begin: the layer, its
+ * handshake started (early: ciphertext already read, see tls_start); the
+ * error raised if it cannot be made.  finish: awaits the handshake; a
+ * failure or a cancellation closes the transport.  start_tls: STARTTLS on
+ * an OPEN plain transport, both steps, reading paused again after it if
+ * the protocol had paused it.  The caller keeps t's memory meanwhile. */
+int asyncio__transport_tls_begin(asyncio__transport_t *t, asyncio__ssl_context_t *ctx,
+                                 bool server_side, const char *name,
+                                 const asyncio_stream_opts_t *opts, const char *early,
+                                 size_t early_len);
+int asyncio__transport_tls_finish(asyncio__task_t *task, asyncio__transport_t *t);
+int asyncio__transport_start_tls(asyncio__task_t *task, asyncio__transport_t *t,
+                                 asyncio__ssl_context_t *ctx, bool server_side,
+                                 const asyncio_stream_opts_t *opts, const char *early,
+                                 size_t early_len);
 
 /* What the TLS layer calls back in the transport (transport.c). */
 void asyncio__transport_raw_write(asyncio__transport_t *t, const void *data, size_t len);

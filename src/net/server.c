@@ -225,7 +225,7 @@ static void on_connection(uv_stream_t *lst, int status)
             asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
         return;
     }
-    asyncio__tls_start(t->tls, conn_handshake_done);
+    asyncio__tls_start(t->tls, conn_handshake_done, NULL, 0);
 }
 
 static void close_listeners(server_t *srv)
@@ -373,27 +373,6 @@ static int listen_tcp(asyncio__task_t *task, server_t *srv, const char *host, in
     return rc;
 }
 
-/* A server's TLS options, checked as Python checks them: a server's
- * context (CLIENT_AUTH), no server_hostname, timeouts not negative. */
-static int tls_options(const asyncio_stream_opts_t *opts, asyncio__ssl_context_t **ssl)
-{
-    *ssl = NULL;
-    if (opts && opts->server_hostname)
-        return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "server_hostname is only meaningful for a client");
-    if (!opts || !opts->ssl)
-        return 0;
-    if (!(*ssl = asyncio__ssl_context_get(opts->ssl)))
-        return ASYNCIO_EVALUE;
-    if (!asyncio__ssl_context_server_side(*ssl))
-        return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "a client's SSL context (SERVER_AUTH) cannot serve");
-    if (isnan(opts->ssl_handshake_timeout) || opts->ssl_handshake_timeout < 0 ||
-        isnan(opts->ssl_shutdown_timeout) || opts->ssl_shutdown_timeout < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "ssl timeouts must be positive numbers");
-    return 0;
-}
-
 /* The four constructors (name: Python's, for the message outside a task;
  * is_unix: a path was expected).  Checks the arguments, makes the server,
  * listens, registers it. */
@@ -418,7 +397,7 @@ static int start(const char *name, bool is_unix, asyncio_stream_handler_fn handl
     if (opts && opts->backlog < 0)
         return asyncio__raise_code(ASYNCIO_EVALUE, "backlog must not be negative");
     asyncio__ssl_context_t *ssl = NULL;
-    int rc = tls_options(opts, &ssl);
+    int rc = asyncio__tls_check(opts ? opts->ssl : NULL, opts, true, NULL, &ssl);
     if (rc)
         return rc;
     asyncio_loop_t *loop = task->fut.loop;

@@ -906,6 +906,61 @@ int asyncio_stream_wait_closed(asyncio_stream_t *handle)
     return leave(s, wait_closed_in(task, s));
 }
 
+/* writer.start_tls (3.11): after a drain, the same transport goes on over
+ * TLS; a server's stream takes the server side.  What the peer sent that
+ * the reader has not consumed is ciphertext already (a ClientHello sent
+ * right after STARTTLS): the TLS layer gets it first, where Python's
+ * reader would keep it as plaintext and the handshake would stall. */
+static int start_tls_in(asyncio__task_t *task, stream_t *s, asyncio_ssl_context_t *ctx,
+                        const asyncio_stream_opts_t *opts)
+{
+    if (!s->has_transport)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the stream has no transport");
+    if (!ctx)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "the SSL context is NULL");
+    if (opts && opts->ssl && opts->ssl != ctx)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "opts.ssl is not the context given");
+    if (s->t.tls)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the transport already speaks TLS");
+    if (s->read_waiter)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "start_tls() called while another coroutine "
+                                                     "is waiting for incoming data");
+    asyncio__ssl_context_t *ssl;
+    int rc = asyncio__tls_check(ctx, opts, s->server_owned,
+                                "check_hostname requires server_hostname", &ssl);
+    if (rc)
+        return rc;
+    ssl = asyncio__ssl_context_ref(ssl); /* the caller may let go while we drain */
+    if ((rc = drain_in(task, s)))
+        goto out;
+
+    /* The unconsumed bytes leave the reader for the TLS layer. */
+    char *early = s->buf;
+    size_t early_start = s->start, early_len = s->len;
+    s->buf = NULL;
+    s->start = s->len = s->cap = 0;
+    if (s->paused) {
+        s->paused = false;
+        asyncio__transport_resume_reading(&s->t);
+    }
+    rc = asyncio__transport_start_tls(task, &s->t, ssl, s->server_owned, opts,
+                                      early ? early + early_start : NULL, early_len);
+    asyncio__free(early);
+out:
+    asyncio__ssl_context_unref(ssl);
+    return rc;
+}
+
+int asyncio_stream_start_tls(asyncio_stream_t *handle, asyncio_ssl_context_t *ctx,
+                             const asyncio_stream_opts_t *opts)
+{
+    asyncio__task_t *task;
+    stream_t *s = enter(handle, &task);
+    if (!s)
+        return asyncio_error()->code;
+    return leave(s, start_tls_in(task, s, ctx, opts));
+}
+
 /* ------------------------------------------------------------ private entry points */
 
 asyncio_stream_t *asyncio__stream_pipe_new(asyncio_loop_t *loop, uv_pipe_t **pipe)

@@ -38,6 +38,7 @@
 #include "net/net.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -511,6 +512,35 @@ void asyncio__tls_stop(asyncio__tls_layer_t *tls)
     tls->state = TLS_DONE;
 }
 
+/* ------------------------------------------------------------ options */
+
+int asyncio__tls_check(asyncio_ssl_context_t *handle, const asyncio_stream_opts_t *opts,
+                       bool server_side, const char *no_name, asyncio__ssl_context_t **ctx)
+{
+    *ctx = NULL;
+    const char *name = opts ? opts->server_hostname : NULL;
+    if (name && (server_side || !handle))
+        return asyncio__raise_code(ASYNCIO_EVALUE, server_side
+                                                       ? "server_hostname is only meaningful for a client"
+                                                       : "server_hostname is only meaningful with ssl");
+    if (!handle)
+        return 0;
+    asyncio__ssl_context_t *c = asyncio__ssl_context_get(handle);
+    if (!c)
+        return ASYNCIO_EVALUE;
+    if (server_side != asyncio__ssl_context_server_side(c))
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   server_side ? "a client's SSL context (SERVER_AUTH) cannot serve"
+                                               : "a server's SSL context (CLIENT_AUTH) cannot connect");
+    if (!server_side && no_name && !name && asyncio__ssl_context_check_hostname(c))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s", no_name);
+    if (opts && (isnan(opts->ssl_handshake_timeout) || opts->ssl_handshake_timeout < 0 ||
+                 isnan(opts->ssl_shutdown_timeout) || opts->ssl_shutdown_timeout < 0))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "ssl timeouts must be positive numbers");
+    *ctx = c;
+    return 0;
+}
+
 /* ------------------------------------------------------------ life */
 
 /* The name to check: an IP address is checked as one (and not sent as
@@ -586,10 +616,15 @@ nomem:
 }
 
 void asyncio__tls_start(asyncio__tls_layer_t *tls,
-                        void (*on_handshake)(asyncio__transport_t *t, asyncio__exc_t *error))
+                        void (*on_handshake)(asyncio__transport_t *t, asyncio__exc_t *error),
+                        const char *early, size_t early_len)
 {
     tls->on_handshake = on_handshake;
     timer_start(tls, tls->handshake_timeout, on_handshake_timeout);
+    if (early_len && BIO_write(tls->in, early, (int)early_len) != (int)early_len) {
+        handshake_end(tls, asyncio__exc_make(ASYNCIO_ENOMEM, "MemoryError", "no memory for TLS input"));
+        return;
+    }
     asyncio__transport_read_for_tls(tls->t);
     do_handshake(tls);
 }
@@ -637,4 +672,256 @@ void asyncio__tls_free(asyncio__tls_layer_t *tls)
 SSL *asyncio__tls_ssl(const asyncio__tls_layer_t *tls)
 {
     return tls->ssl;
+}
+
+/* ------------------------------------------------------------ extra info */
+
+/* The TLS layer of a live transport (NULL: a plain one); *ok false with
+ * ValueError raised for a handle that is not a live transport. */
+static asyncio__tls_layer_t *layer_of(asyncio_transport_t *handle, bool *ok)
+{
+    asyncio__transport_t *t = asyncio__handle_check(handle, ASYNCIO__H_TRANSPORT, "transport");
+    *ok = t != NULL;
+    return t ? t->tls : NULL;
+}
+
+int asyncio_transport_ssl_info(asyncio_transport_t *handle, asyncio_ssl_info_t *info)
+{
+    if (info)
+        memset(info, 0, sizeof *info);
+    bool ok;
+    asyncio__tls_layer_t *tls = layer_of(handle, &ok);
+    if (!ok)
+        return ASYNCIO_EVALUE;
+    if (!info)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "info is NULL");
+    if (!tls)
+        return 0;
+    info->version = SSL_get_version(tls->ssl);
+    const SSL_CIPHER *cipher = SSL_get_current_cipher(tls->ssl);
+    if (cipher) {
+        info->cipher = SSL_CIPHER_get_name(cipher);
+        info->cipher_bits = SSL_CIPHER_get_bits(cipher, NULL);
+    }
+    const unsigned char *alpn;
+    unsigned alpn_len;
+    SSL_get0_alpn_selected(tls->ssl, &alpn, &alpn_len);
+    if (alpn_len >= sizeof info->alpn_protocol)
+        alpn_len = sizeof info->alpn_protocol - 1; /* ALPN names are 255 bytes at most */
+    memcpy(info->alpn_protocol, alpn, alpn_len);
+    info->session_reused = SSL_session_reused(tls->ssl) == 1;
+    return 0;
+}
+
+struct ssl_st *asyncio_transport_ssl_object(asyncio_transport_t *handle)
+{
+    bool ok;
+    asyncio__tls_layer_t *tls = layer_of(handle, &ok);
+    return tls ? tls->ssl : NULL;
+}
+
+/* getpeercert()'s dictionary, field by field.  Every string is the
+ * certificate's own copy, freed by asyncio_peercert_free. */
+
+static char *copy_n(const void *p, size_t n)
+{
+    char *s = asyncio__malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+static int add_field(const asyncio_cert_field_t **fields, size_t *len, const char *name,
+                     const void *value, size_t value_len)
+{
+    asyncio_cert_field_t *grown = asyncio__realloc((void *)*fields, (*len + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    *fields = grown;
+    char *n = asyncio__strdup(name), *v = copy_n(value, value_len);
+    if (!n || !v) {
+        asyncio__free(n);
+        asyncio__free(v);
+        return -1;
+    }
+    grown[(*len)++] = (asyncio_cert_field_t){n, v};
+    return 0;
+}
+
+static void free_fields(const asyncio_cert_field_t *fields, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        asyncio__free((void *)fields[i].name);
+        asyncio__free((void *)fields[i].value);
+    }
+    asyncio__free((void *)fields);
+}
+
+/* A subject or issuer: (attribute's long name, its UTF-8 value), as
+ * Python's _create_tuple_for_X509_NAME. */
+static int name_fields(const X509_NAME *name, const asyncio_cert_field_t **fields, size_t *len)
+{
+    for (int i = 0; i < X509_NAME_entry_count(name); i++) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+        char key[128];
+        OBJ_obj2txt(key, sizeof key, X509_NAME_ENTRY_get_object(e), 0);
+        unsigned char *utf8;
+        int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+        if (n < 0)
+            return -1;
+        int rc = add_field(fields, len, key, utf8, (size_t)n);
+        OPENSSL_free(utf8);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* One subjectAltName entry as Python's _get_peer_alt_names names it. */
+static int alt_name_field(const GENERAL_NAME *g, const asyncio_cert_field_t **fields, size_t *len)
+{
+    char text[256];
+    const ASN1_STRING *str;
+    switch (g->type) {
+    case GEN_DNS:
+        str = g->d.dNSName;
+        return add_field(fields, len, "DNS", ASN1_STRING_get0_data(str),
+                         (size_t)ASN1_STRING_length(str));
+    case GEN_EMAIL:
+        str = g->d.rfc822Name;
+        return add_field(fields, len, "email", ASN1_STRING_get0_data(str),
+                         (size_t)ASN1_STRING_length(str));
+    case GEN_URI:
+        str = g->d.uniformResourceIdentifier;
+        return add_field(fields, len, "URI", ASN1_STRING_get0_data(str),
+                         (size_t)ASN1_STRING_length(str));
+    case GEN_IPADD: {
+        const unsigned char *p = ASN1_STRING_get0_data(g->d.iPAddress);
+        int n = ASN1_STRING_length(g->d.iPAddress);
+        if (n == 4)
+            snprintf(text, sizeof text, "%d.%d.%d.%d", p[0], p[1], p[2], p[3]);
+        else if (n == 16) /* Python's form: eight groups, upper case, no "::" */
+            snprintf(text, sizeof text, "%X:%X:%X:%X:%X:%X:%X:%X", p[0] << 8 | p[1],
+                     p[2] << 8 | p[3], p[4] << 8 | p[5], p[6] << 8 | p[7], p[8] << 8 | p[9],
+                     p[10] << 8 | p[11], p[12] << 8 | p[13], p[14] << 8 | p[15]);
+        else
+            snprintf(text, sizeof text, "<invalid>");
+        return add_field(fields, len, "IP Address", text, strlen(text));
+    }
+    case GEN_DIRNAME:
+        X509_NAME_oneline(g->d.directoryName, text, sizeof text);
+        return add_field(fields, len, "DirName", text, strlen(text));
+    case GEN_RID:
+        OBJ_obj2txt(text, sizeof text, g->d.registeredID, 0);
+        return add_field(fields, len, "Registered ID", text, strlen(text));
+    default:
+        return add_field(fields, len, "othername", "<unsupported>", strlen("<unsupported>"));
+    }
+}
+
+static int alt_name_fields(X509 *cert, const asyncio_cert_field_t **fields, size_t *len)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    int rc = 0;
+    for (int i = 0; names && rc == 0 && i < sk_GENERAL_NAME_num(names); i++)
+        rc = alt_name_field(sk_GENERAL_NAME_value(names, i), fields, len);
+    GENERAL_NAMES_free(names);
+    return rc;
+}
+
+/* What OpenSSL prints into a memory BIO, as a new string (Python's
+ * notBefore, notAfter, serialNumber). */
+static const char *printed(int (*print)(BIO *, const void *), const void *what)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio)
+        return NULL;
+    char *s = NULL, *p;
+    if (print(bio, what) > 0) {
+        long n = BIO_get_mem_data(bio, &p);
+        s = copy_n(p, n > 0 ? (size_t)n : 0);
+    }
+    BIO_free(bio);
+    return s;
+}
+
+static int print_time(BIO *bio, const void *t)
+{
+    return ASN1_TIME_print(bio, t);
+}
+
+static int print_serial(BIO *bio, const void *serial)
+{
+    return i2a_ASN1_INTEGER(bio, serial);
+}
+
+static int cert_fields(X509 *x, asyncio_peercert_t *cert)
+{
+    if (name_fields(X509_get_subject_name(x), &cert->subject, &cert->subject_len) ||
+        name_fields(X509_get_issuer_name(x), &cert->issuer, &cert->issuer_len) ||
+        alt_name_fields(x, &cert->subject_alt_name, &cert->subject_alt_name_len))
+        return -1;
+    cert->version = (int)X509_get_version(x) + 1;
+    cert->serial_number = printed(print_serial, X509_get0_serialNumber(x));
+    cert->not_before = printed(print_time, X509_get0_notBefore(x));
+    cert->not_after = printed(print_time, X509_get0_notAfter(x));
+    return cert->serial_number && cert->not_before && cert->not_after ? 0 : -1;
+}
+
+int asyncio_transport_getpeercert(asyncio_transport_t *handle, asyncio_peercert_t **out)
+{
+    if (out)
+        *out = NULL;
+    bool ok;
+    asyncio__tls_layer_t *tls = layer_of(handle, &ok);
+    if (!ok)
+        return ASYNCIO_EVALUE;
+    if (!out)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "cert is NULL");
+    if (!tls || !SSL_is_init_finished(tls->ssl))
+        return 0;
+    X509 *x = SSL_get1_peer_certificate(tls->ssl);
+    if (!x)
+        return 0;
+    asyncio_peercert_t *cert = asyncio__calloc(1, sizeof *cert);
+    if (!cert)
+        goto nomem;
+    unsigned char *der = NULL;
+    int der_len = i2d_X509(x, &der);
+    if (der_len < 0)
+        goto nomem;
+    cert->der = (unsigned char *)copy_n(der, (size_t)der_len);
+    cert->der_len = (size_t)der_len;
+    OPENSSL_free(der);
+    if (!cert->der)
+        goto nomem;
+    /* Python's getpeercert() is empty for a certificate it did not verify. */
+    cert->verified = (SSL_get_verify_mode(tls->ssl) & SSL_VERIFY_PEER) != 0;
+    if (cert->verified && cert_fields(x, cert))
+        goto nomem;
+    X509_free(x);
+    *out = cert;
+    return 0;
+
+nomem:
+    X509_free(x);
+    asyncio_peercert_free(cert);
+    ERR_clear_error();
+    return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for the peer's certificate");
+}
+
+void asyncio_peercert_free(asyncio_peercert_t *cert)
+{
+    if (!cert)
+        return;
+    free_fields(cert->subject, cert->subject_len);
+    free_fields(cert->issuer, cert->issuer_len);
+    free_fields(cert->subject_alt_name, cert->subject_alt_name_len);
+    asyncio__free((void *)cert->serial_number);
+    asyncio__free((void *)cert->not_before);
+    asyncio__free((void *)cert->not_after);
+    asyncio__free((void *)cert->der);
+    asyncio__free(cert);
 }

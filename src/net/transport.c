@@ -155,8 +155,11 @@ static void closer_run(asyncio__closer_t *c)
      * go (its done callback never runs); a caller still frees what is
      * theirs, as they free a process or an HTTP session: the memory stays
      * until then, so a late free is no use after free. */
-    if ((t->holds & ASYNCIO__HOLD_OWNER) && !t->caller_owned)
-        asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
+    int holds = (t->holds & ASYNCIO__HOLD_OWNER) && !t->caller_owned ? ASYNCIO__HOLD_OWNER : 0;
+    /* A task awaiting start_tls was abandoned with the loop, too. */
+    holds |= t->holds & ASYNCIO__HOLD_TLS;
+    if (holds)
+        asyncio__transport_release(t, holds);
 }
 
 int asyncio__transport_init(asyncio__transport_t *t, asyncio_loop_t *loop, int kind,
@@ -966,47 +969,76 @@ static int connect_each(asyncio__task_t *task, const struct addrinfo *res,
     return attempts_raise(&tried);
 }
 
-/* The TLS options of a connection, checked as Python checks them: the
- * context (referenced by the caller while it connects), or NULL for a
- * plain one; NULL with ValueError raised for bad ones. */
-static int tls_options(const asyncio_stream_opts_t *opts, const char *host,
-                       asyncio__ssl_context_t **ctx)
+/* ------------------------------------------------------------ TLS */
+
+int asyncio__transport_tls_begin(asyncio__transport_t *t, asyncio__ssl_context_t *ctx,
+                                 bool server_side, const char *name,
+                                 const asyncio_stream_opts_t *opts, const char *early,
+                                 size_t early_len)
 {
-    *ctx = NULL;
-    if (!opts || !opts->ssl) {
-        if (opts && opts->server_hostname)
-            return asyncio__raise_code(ASYNCIO_EVALUE,
-                                       "server_hostname is only meaningful with ssl");
-        return 0;
-    }
-    if (!(*ctx = asyncio__ssl_context_get(opts->ssl)))
-        return ASYNCIO_EVALUE;
-    if (asyncio__ssl_context_server_side(*ctx))
-        return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "a server's SSL context (CLIENT_AUTH) cannot connect");
-    if (!host && !opts->server_hostname && asyncio__ssl_context_check_hostname(*ctx))
-        return asyncio__raise_code(ASYNCIO_EVALUE,
-                                   "You must set server_hostname when using ssl without a host");
-    if (isnan(opts->ssl_handshake_timeout) || opts->ssl_handshake_timeout < 0 ||
-        isnan(opts->ssl_shutdown_timeout) || opts->ssl_shutdown_timeout < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "ssl timeouts must be positive numbers");
+    t->tls = asyncio__tls_new(t, ctx, server_side, name, opts ? opts->ssl_handshake_timeout : 0,
+                              opts ? opts->ssl_shutdown_timeout : 0);
+    if (!t->tls)
+        return asyncio_error()->code;
+    asyncio__tls_start(t->tls, NULL, early, early_len);
+    /* The peer's EOF came before the layer: no handshake can follow. */
+    if (t->eof_received && !asyncio__tls_over(t->tls))
+        asyncio__tls_eof(t->tls);
     return 0;
 }
 
-/* A connected client transport speaks TLS: the handshake, awaited.  A
- * failure (or a cancellation) leaves the transport closing. */
-static int tls_connect(asyncio__task_t *task, asyncio__transport_t *t, asyncio__ssl_context_t *ctx,
-                       const asyncio_stream_opts_t *opts, const char *host)
+int asyncio__transport_tls_finish(asyncio__task_t *task, asyncio__transport_t *t)
 {
-    const char *name = opts->server_hostname ? opts->server_hostname : host;
-    t->tls = asyncio__tls_new(t, ctx, false, name, opts->ssl_handshake_timeout,
-                              opts->ssl_shutdown_timeout);
-    if (!t->tls)
-        return asyncio_error()->code;
-    asyncio__tls_start(t->tls, NULL);
     int rc = asyncio__tls_wait_handshake(task, t->tls);
     if (rc)
         asyncio__transport_force_close(t, NULL);
+    return rc;
+}
+
+int asyncio__transport_start_tls(asyncio__task_t *task, asyncio__transport_t *t,
+                                 asyncio__ssl_context_t *ctx, bool server_side,
+                                 const asyncio_stream_opts_t *opts, const char *early,
+                                 size_t early_len)
+{
+    if (t->tls)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the transport already speaks TLS");
+    if (t->state != ASYNCIO__TRANSPORT_OPEN)
+        return asyncio__raise_code(UV_ECONNRESET, "Connection lost");
+    int rc = asyncio__transport_tls_begin(t, ctx, server_side, opts ? opts->server_hostname : NULL,
+                                          opts, early, early_len);
+    if (rc)
+        return rc;
+    if ((rc = asyncio__transport_tls_finish(task, t)))
+        return rc;
+    if (!t->want_read) /* the protocol paused reading before, or during, the handshake */
+        asyncio__transport_pause_reading(t);
+    return 0;
+}
+
+int asyncio_start_tls(asyncio_transport_t *handle, asyncio_ssl_context_t *ctx, bool server_side,
+                      const asyncio_stream_opts_t *opts)
+{
+    asyncio__task_t *task = asyncio__task_or_raise();
+    if (!task)
+        return ASYNCIO_ERUNTIME;
+    asyncio__transport_t *t = checked(handle);
+    if (!t)
+        return ASYNCIO_EVALUE;
+    if (!ctx)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "the SSL context is NULL");
+    if (opts && opts->ssl && opts->ssl != ctx)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "opts.ssl is not the context given");
+    asyncio__ssl_context_t *ssl;
+    int rc = asyncio__tls_check(ctx, opts, server_side, "check_hostname requires server_hostname",
+                                &ssl);
+    if (rc)
+        return rc;
+    if (t->tls)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the transport already speaks TLS");
+    /* The memory stays while this task waits, whatever closes the transport. */
+    t->holds |= ASYNCIO__HOLD_TLS;
+    rc = asyncio__transport_start_tls(task, t, ssl, server_side, opts, NULL, 0);
+    asyncio__transport_release(t, ASYNCIO__HOLD_TLS);
     return rc;
 }
 
@@ -1021,7 +1053,11 @@ int asyncio__transport_open(asyncio__task_t *task, const char *host, int port, c
     asyncio__transport_t *t;
     int rc;
 
-    if ((rc = tls_options(opts, path ? NULL : host, &ssl)))
+    if ((rc = asyncio__tls_check(opts ? opts->ssl : NULL, opts, false,
+                                 path || !host
+                                     ? "You must set server_hostname when using ssl without a host"
+                                     : NULL,
+                                 &ssl)))
         return rc;
 
     /* 1. Resolve. */
@@ -1042,8 +1078,12 @@ int asyncio__transport_open(asyncio__task_t *task, const char *host, int port, c
     uv_freeaddrinfo(res);
     res = NULL;
 
-    /* 4. TLS: the handshake. */
-    if (ssl && (rc = tls_connect(task, t, ssl, opts, host)))
+    /* 4. TLS: the handshake (a failure, or a cancellation, leaves the
+     * transport closing). */
+    if (ssl && ((rc = asyncio__transport_tls_begin(
+                     t, ssl, false, opts->server_hostname ? opts->server_hostname : host, opts,
+                     NULL, 0)) ||
+                (rc = asyncio__transport_tls_finish(task, t))))
         goto fail_tls;
 
     /* 5. Start: connection_made, then reading. */
