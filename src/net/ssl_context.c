@@ -429,7 +429,10 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
     (void)ssl;
     const unsigned char *mine = arg;
     unsigned char *chosen;
-    if (SSL_select_next_proto(&chosen, outlen, mine + 1, mine[0] | mine[1] << 8, in, inlen) !=
+    /* The list starts after its two length bytes (it began at mine + 1,
+     * inside the length: no protocol was ever agreed, tests/check_tls.c
+     * test_server_s_client). */
+    if (SSL_select_next_proto(&chosen, outlen, mine + 2, mine[0] | mine[1] << 8, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = chosen;

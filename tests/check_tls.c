@@ -1,0 +1,843 @@
+/*
+ * TLS (Python's ssl= and start_tls): casyncio's clients against
+ * `openssl s_server` and a Python ssl server, its servers against
+ * `openssl s_client` and a Python client, mutual TLS, the handshake's
+ * errors as Python words them, STARTTLS on streams and transports (with
+ * the ClientHello sent in the same write as the STARTTLS line), flow
+ * control and volume, many connections at once, cancellation, the loop
+ * closing with TLS connections open, and a context shared by two loops
+ * on two threads.
+ *
+ * The certificates (tests/tls/make-certs.sh) are made once per run of the
+ * runner, in tls_suite(), before Check forks a process per test, into a
+ * temporary directory that the runner's own process removes at exit.
+ * Peers are started by the tests themselves on 127.0.0.1 (servers on a
+ * free port that they print) and killed by the tests; the Python ones are
+ * tests/tls/peer.py, run with /usr/bin/python3.
+ *
+ * Where Python decides the answer the expected lines are what the twins
+ * tests/twins/tls_*.py print (each test names its twin); C's messages are
+ * Python's without the " (_ssl.c:NNNN)" that Python appends.  No result
+ * depends on timing: the short handshake timeouts are there to end the
+ * tests that wait for them, never measured.
+ */
+#include "testutil.h"
+#include "netutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h> /* libuv's error codes */
+
+#include "../src/testing.h" /* asyncio__handle_count */
+
+#define PYTHON "/usr/bin/python3"
+
+/* ---------------------------------------------------------------------
+ * Certificates: made once per run, before the forks.
+ * --------------------------------------------------------------------- */
+
+static char ROOT[512] = "."; /* the source tree (tests/tls/ is under it) */
+static char CERTS[128];      /* the certificates' directory; "" if not made */
+static pid_t CERTS_OWNER;    /* the process that made it removes it */
+
+static void certs_remove(void)
+{
+    /* Check's forked test processes run the atexit handlers too. */
+    if (getpid() != CERTS_OWNER || !CERTS[0])
+        return;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", CERTS);
+    if (system(cmd) != 0)
+        fprintf(stderr, "tls: could not remove %s\n", CERTS);
+}
+
+/* The source tree: the current directory when tests/tls is there (make
+ * check runs from it), else two levels above the runner (build/tests/). */
+static void find_root(void)
+{
+    if (access("tests/tls/make-certs.sh", R_OK) == 0)
+        return;
+    char exe[400];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    for (int up = 0; up < 3; up++) {
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+    }
+    snprintf(ROOT, sizeof ROOT, "%s", exe);
+}
+
+static void certs_make(void)
+{
+    if (CERTS[0])
+        return;
+    find_root();
+    char dir[] = "/tmp/casyncio-tls-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "tls: mkdtemp: %s\n", strerror(errno));
+        return;
+    }
+    snprintf(CERTS, sizeof CERTS, "%s", dir);
+    CERTS_OWNER = getpid();
+    atexit(certs_remove);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "sh '%s/tests/tls/make-certs.sh' '%s' >/dev/null", ROOT, CERTS);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "tls: %s failed: the TLS tests will fail\n", cmd);
+        certs_remove();
+        CERTS[0] = '\0';
+    }
+}
+
+/* The path of a file of the certificates' directory (a static buffer,
+ * one of eight used in turn). */
+static const char *certp(const char *name)
+{
+    static char bufs[8][256];
+    static int next;
+    char *b = bufs[next++ % 8];
+    ck_assert_msg(CERTS[0], "the certificates were not made (see the messages above)");
+    snprintf(b, 256, "%s/%s", CERTS, name);
+    return b;
+}
+
+static const char *peer_py(void)
+{
+    static char p[600];
+    snprintf(p, sizeof p, "%s/tests/tls/peer.py", ROOT);
+    return p;
+}
+
+/* ---------------------------------------------------------------------
+ * Contexts, peers and reports.
+ * --------------------------------------------------------------------- */
+
+/* A client's context trusting the tests' CA. */
+static asyncio_ssl_context_t *client_ctx(void)
+{
+    asyncio_ssl_context_t *c = asyncio_ssl_context_new(ASYNCIO_SSL_SERVER_AUTH);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(asyncio_ssl_context_load_verify_locations(c, certp("ca.pem"), NULL), 0);
+    return c;
+}
+
+/* A server's context with the certificate `name`.pem and its key. */
+static asyncio_ssl_context_t *server_ctx(const char *name)
+{
+    asyncio_ssl_context_t *c = asyncio_ssl_context_new(ASYNCIO_SSL_CLIENT_AUTH);
+    ck_assert_ptr_nonnull(c);
+    char pem[64], key[64];
+    snprintf(pem, sizeof pem, "%s.pem", name);
+    snprintf(key, sizeof key, "%s.key", name);
+    int rc = asyncio_ssl_context_load_cert_chain(c, certp(pem), certp(key), NULL);
+    ck_assert_msg(rc == 0, "load_cert_chain: %s", tu_raised_message());
+    return c;
+}
+
+/* A peer process: its stdout is read up to the line that gives its port. */
+typedef struct peer {
+    asyncio_process_t *p;
+    int port;
+} peer_t;
+
+/* Starts argv (stdin and stderr /dev/null) and reads its stdout until a
+ * line starting with `marker`; the port is the number after the line's
+ * last ':' or ' ' ("PORT 4242", "ACCEPT 127.0.0.1:4242"). */
+static peer_t peer_start(const char *const *argv, const char *marker)
+{
+    asyncio_subprocess_opts_t o = {.stdin_mode = ASYNCIO_STDIO_DEVNULL,
+                                   .stdout_mode = ASYNCIO_STDIO_PIPE,
+                                   .stderr_mode = ASYNCIO_STDIO_DEVNULL};
+    peer_t p = {0};
+    int rc = asyncio_create_subprocess_exec(argv, &o, &p.p);
+    ck_assert_msg(rc == 0, "%s: %s", argv[0], tu_raised_message());
+    char line[256];
+    size_t n;
+    for (;;) {
+        rc = asyncio_stream_readline(asyncio_process_stdout(p.p), line, sizeof line, &n);
+        ck_assert_msg(rc == 0 && n > 0, "%s %s exited before saying its port", argv[0], argv[1]);
+        if (strncmp(line, marker, strlen(marker)) == 0)
+            break;
+    }
+    char *sep = strrchr(line, ':');
+    if (!sep)
+        sep = strrchr(line, ' ');
+    p.port = atoi(sep + 1);
+    ck_assert_int_gt(p.port, 0);
+    return p;
+}
+
+/* The Python peer `mode` (a server: it prints its port). */
+static peer_t py_server(const char *mode, const char *opt)
+{
+    const char *argv[] = {PYTHON, peer_py(), mode, CERTS, opt, NULL};
+    return peer_start(argv, "PORT ");
+}
+
+static void peer_stop(peer_t *p)
+{
+    asyncio_process_kill(p->p);
+    asyncio_error_clear(); /* it may have exited already */
+    int code;
+    ck_assert_int_eq(asyncio_process_wait(p->p, &code), 0);
+    asyncio_process_free(p->p);
+    p->p = NULL;
+}
+
+/* Runs argv to its end with input on its stdin; its stdout and stderr
+ * (NUL-terminated, the caller's: asyncio_buffer_free). */
+static int run_program(const char *const *argv, const char *input, char **out, char **err)
+{
+    asyncio_subprocess_opts_t o = {.stdin_mode = ASYNCIO_STDIO_PIPE,
+                                   .stdout_mode = ASYNCIO_STDIO_PIPE,
+                                   .stderr_mode = ASYNCIO_STDIO_PIPE};
+    asyncio_process_t *p = NULL;
+    int rc = asyncio_create_subprocess_exec(argv, &o, &p);
+    ck_assert_msg(rc == 0, "%s: %s", argv[0], tu_raised_message());
+    size_t out_len, err_len;
+    rc = asyncio_process_communicate(p, input, input ? strlen(input) : 0, out, &out_len, err,
+                                     &err_len);
+    ck_assert_msg(rc == 0, "communicate: %s", tu_raised_message());
+    int code;
+    ck_assert(asyncio_process_returncode(p, &code));
+    asyncio_process_free(p);
+    return code;
+}
+
+/* What the loop's exception handler was told, one line per report:
+ * "<message>: <type>: <exception's message>". */
+static tu_log_t REPORTS;
+
+/* What servers' handlers and protocols log, apart from the clients' LOG
+ * (their lines would interleave). */
+static tu_log_t SLOG;
+#define SLOGF(...) tu_logf(&SLOG, __VA_ARGS__)
+
+static void capture_report(asyncio_loop_t *loop, const asyncio_exception_context_t *ctx, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    const asyncio_error_t *e = ctx->exception;
+    tu_logf(&REPORTS, "%s: %s: %s\n", ctx->message, e ? e->type : "-", e ? e->message : "-");
+}
+
+static void capture_reports(void)
+{
+    memset(&REPORTS, 0, sizeof REPORTS);
+    memset(&SLOG, 0, sizeof SLOG);
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), capture_report, NULL);
+}
+
+/* Logs the raised error as the twins print it, "<Type> <message>", and
+ * clears it. */
+static void log_error(const char *what)
+{
+    const asyncio_error_t *e = asyncio_error();
+    ck_assert_msg(e != NULL, "%s: no error raised", what);
+    assert_python_message();
+    LOGF("%s %s %s\n", what, e->type, e->message);
+    asyncio_error_clear();
+}
+
+/* The value of a certificate's field, or NULL. */
+static const char *field(const asyncio_cert_field_t *f, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i].name, name) == 0)
+            return f[i].value;
+    return NULL;
+}
+
+/* A stream's TLS parameters, asserted to be there. */
+static asyncio_ssl_info_t info_of(asyncio_stream_t *s)
+{
+    asyncio_ssl_info_t info;
+    ck_assert_int_eq(asyncio_transport_ssl_info(asyncio_stream_transport(s), &info), 0);
+    ck_assert_ptr_nonnull(info.version);
+    return info;
+}
+
+/* A round trip over s: writes line, reads a line back into buf. */
+static void round_trip(asyncio_stream_t *s, const char *line, char *buf, size_t cap)
+{
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_write(s, line, strlen(line)), 0);
+    int rc = asyncio_stream_readline(s, buf, cap, &n);
+    ck_assert_msg(rc == 0, "readline: %s", tu_raised_message());
+}
+
+static void close_free(asyncio_stream_t *s)
+{
+    asyncio_stream_close(s);
+    int rc = asyncio_stream_wait_closed(s);
+    ck_assert_msg(rc == 0, "wait_closed: %s", tu_raised_message());
+    asyncio_stream_free(s);
+}
+
+/* ---------------------------------------------------------------------
+ * Clients against openssl s_server and a Python server.
+ * --------------------------------------------------------------------- */
+
+/* What `openssl x509` says of a certificate file: option -enddate gives
+ * "notAfter=<date>\n"; the part after '=' without the newline. */
+static void x509_says(const char *pem, const char *opt, char *out, size_t cap)
+{
+    const char *argv[] = {"openssl", "x509", "-noout", opt, "-in", pem, NULL};
+    char *o, *e;
+    ck_assert_int_eq(run_program(argv, NULL, &o, &e), 0);
+    char *eq = strchr(o, '=');
+    ck_assert_ptr_nonnull(eq);
+    eq[strcspn(eq, "\n")] = '\0';
+    snprintf(out, cap, "%s", eq + 1);
+    asyncio_buffer_free(o);
+    asyncio_buffer_free(e);
+}
+
+/* The DER form of a PEM certificate file. */
+static unsigned char *der_of(const char *pem, size_t *len)
+{
+    const char *argv[] = {"openssl", "x509", "-outform", "DER", "-in", pem, NULL};
+    asyncio_subprocess_opts_t o = {.stdout_mode = ASYNCIO_STDIO_PIPE};
+    asyncio_process_t *p = NULL;
+    ck_assert_int_eq(asyncio_create_subprocess_exec(argv, &o, &p), 0);
+    char *out;
+    ck_assert_int_eq(asyncio_process_communicate(p, NULL, 0, &out, len, NULL, NULL), 0);
+    asyncio_process_free(p);
+    return (unsigned char *)out;
+}
+
+/* The server's certificate as getpeercert() gives it, checked field by
+ * field against what openssl says of server.pem. */
+static void check_server_cert(asyncio_stream_t *s)
+{
+    asyncio_peercert_t *c = SENTINEL;
+    ck_assert_int_eq(asyncio_transport_getpeercert(asyncio_stream_transport(s), &c), 0);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(c->verified);
+    ck_assert_uint_eq(c->subject_len, 2);
+    ck_assert_str_eq(c->subject[0].name, "commonName");
+    ck_assert_str_eq(c->subject[0].value, "localhost");
+    ck_assert_str_eq(c->subject[1].name, "organizationName");
+    ck_assert_str_eq(c->subject[1].value, "casyncio tests");
+    ck_assert_str_eq(field(c->issuer, c->issuer_len, "commonName"), "casyncio test CA");
+    ck_assert_uint_eq(c->subject_alt_name_len, 2);
+    ck_assert_str_eq(c->subject_alt_name[0].name, "DNS");
+    ck_assert_str_eq(c->subject_alt_name[0].value, "localhost");
+    ck_assert_str_eq(c->subject_alt_name[1].name, "IP Address");
+    ck_assert_str_eq(c->subject_alt_name[1].value, "127.0.0.1");
+    ck_assert_int_eq(c->version, 3);
+    char want[128];
+    x509_says(certp("server.pem"), "-startdate", want, sizeof want);
+    ck_assert_str_eq(c->not_before, want);
+    x509_says(certp("server.pem"), "-enddate", want, sizeof want);
+    ck_assert_str_eq(c->not_after, want);
+    x509_says(certp("server.pem"), "-serial", want, sizeof want);
+    ck_assert_str_eq(c->serial_number, want);
+    /* Python's format: "Dec  7 04:00:00 2026 GMT", the day padded. */
+    char mon[4], zone[4];
+    int day, hh, mm, ss, year;
+    ck_assert_int_eq(
+        sscanf(c->not_after, "%3s %d %d:%d:%d %d %3s", mon, &day, &hh, &mm, &ss, &year, zone), 7);
+    ck_assert_uint_eq(strlen(c->not_after), 24);
+    ck_assert_str_eq(zone, "GMT");
+    size_t len;
+    unsigned char *der = der_of(certp("server.pem"), &len);
+    ck_assert_uint_eq(c->der_len, len);
+    ck_assert(memcmp(c->der, der, len) == 0);
+    asyncio_buffer_free(der);
+    asyncio_peercert_free(c);
+}
+
+/* Connects to port with ctx, checks the version, the session's reuse and
+ * the echo (s_server -rev answers a line reversed; the Python peer
+ * echoes it). */
+static asyncio_stream_t *tls_connect(int port, asyncio_ssl_context_t *ctx, const char *version,
+                                     bool reused)
+{
+    asyncio_stream_opts_t o = {.ssl = ctx};
+    asyncio_stream_t *s = connect_ok(port, &o);
+    asyncio_ssl_info_t info = info_of(s);
+    ck_assert_str_eq(info.version, version);
+    ck_assert_ptr_nonnull(info.cipher);
+    ck_assert_int_ge(info.cipher_bits, 128);
+    ck_assert_msg(info.session_reused == reused, "session_reused %d", info.session_reused);
+    return s;
+}
+
+static void *client_s_server_main(void *arg)
+{
+    (void)arg;
+    const char *argv[] = {
+        "openssl", "s_server",          "-accept", "127.0.0.1:0", "-cert",    certp("server.pem"),
+        "-key",    certp("server.key"), "-rev",    "-alpn",       "http/1.1", NULL};
+    peer_t p = peer_start(argv, "ACCEPT ");
+    long handles = asyncio__handle_count();
+    asyncio_ssl_context_t *ctx = client_ctx();
+    const char *alpn[] = {"h2", "http/1.1"};
+    ck_assert_int_eq(asyncio_ssl_context_set_alpn_protocols(ctx, alpn, 2), 0);
+    char buf[64];
+
+    /* TLS 1.3: the certificate, ALPN, the echo; then a session resumed. */
+    asyncio_stream_t *s = tls_connect(p.port, ctx, "TLSv1.3", false);
+    ck_assert_str_eq(info_of(s).alpn_protocol, "http/1.1");
+    ck_assert_str_eq(info_of(s).cipher, "TLS_AES_256_GCM_SHA384");
+    check_server_cert(s);
+    round_trip(s, "hello\n", buf, sizeof buf);
+    ck_assert_str_eq(buf, "olleh\n");
+    close_free(s);
+    s = tls_connect(p.port, ctx, "TLSv1.3", true);
+    round_trip(s, "again\n", buf, sizeof buf);
+    ck_assert_str_eq(buf, "niaga\n");
+    close_free(s);
+
+    /* TLS 1.2 when the client goes no higher, resumed likewise. */
+    asyncio_ssl_context_t *ctx12 = client_ctx();
+    ck_assert_int_eq(asyncio_ssl_context_set_maximum_version(ctx12, ASYNCIO_TLS_VERSION_1_2), 0);
+    s = tls_connect(p.port, ctx12, "TLSv1.2", false);
+    ck_assert_str_eq(info_of(s).alpn_protocol, "");
+    round_trip(s, "tls12\n", buf, sizeof buf);
+    ck_assert_str_eq(buf, "21slt\n");
+    close_free(s);
+    s = tls_connect(p.port, ctx12, "TLSv1.2", true);
+    close_free(s);
+
+    /* CERT_NONE: nothing verified, getpeercert() is empty but for der. */
+    asyncio_ssl_context_t *none = asyncio_ssl_context_new(ASYNCIO_SSL_SERVER_AUTH);
+    ck_assert_int_eq(asyncio_ssl_context_set_check_hostname(none, false), 0);
+    ck_assert_int_eq(asyncio_ssl_context_set_verify_mode(none, ASYNCIO_SSL_CERT_NONE), 0);
+    s = tls_connect(p.port, none, "TLSv1.3", false);
+    asyncio_peercert_t *c;
+    ck_assert_int_eq(asyncio_transport_getpeercert(asyncio_stream_transport(s), &c), 0);
+    ck_assert(!c->verified);
+    ck_assert_uint_eq(c->subject_len, 0);
+    ck_assert_ptr_null(c->not_after);
+    size_t len;
+    unsigned char *der = der_of(certp("server.pem"), &len);
+    ck_assert_uint_eq(c->der_len, len);
+    ck_assert(memcmp(c->der, der, len) == 0);
+    asyncio_buffer_free(der);
+    asyncio_peercert_free(c);
+    close_free(s);
+
+    asyncio_ssl_context_decref(ctx);
+    asyncio_ssl_context_decref(ctx12);
+    asyncio_ssl_context_decref(none);
+    assert_handles_back(handles);
+    peer_stop(&p);
+    return NULL;
+}
+
+START_TEST(test_client_s_server)
+{
+    run(client_s_server_main, NULL);
+}
+END_TEST
+
+/* The Python server (peer.py echo): TLS 1.3, ALPN, the echo, the
+ * server's view of the connection ("info"), resumption; then with the
+ * server limited to TLS 1.2. */
+static void *client_python_server_main(void *arg)
+{
+    (void)arg;
+    peer_t p = py_server("echo", NULL);
+    asyncio_ssl_context_t *ctx = client_ctx();
+    const char *alpn[] = {"h2", "http/1.1"};
+    ck_assert_int_eq(asyncio_ssl_context_set_alpn_protocols(ctx, alpn, 2), 0);
+    char buf[128];
+    asyncio_stream_opts_t o = {.ssl = ctx, .server_hostname = "localhost"};
+    asyncio_stream_t *s = connect_ok(p.port, &o);
+    ck_assert_str_eq(info_of(s).version, "TLSv1.3");
+    ck_assert_str_eq(info_of(s).alpn_protocol, "http/1.1");
+    ck_assert(!info_of(s).session_reused);
+    check_server_cert(s);
+    round_trip(s, "hello\n", buf, sizeof buf);
+    ck_assert_str_eq(buf, "hello\n");
+    round_trip(s, "info\n", buf, sizeof buf);
+    ck_assert_str_eq(buf, "TLSv1.3 http/1.1 -\n");
+    close_free(s);
+    s = connect_ok(p.port, &o);
+    ck_assert(info_of(s).session_reused);
+    round_trip(s, "info\n", buf, sizeof buf);
+    ck_assert_str_eq(buf, "TLSv1.3 http/1.1 -\n");
+    close_free(s);
+    peer_stop(&p);
+
+    p = py_server("echo", "--tls12");
+    s = tls_connect(p.port, ctx, "TLSv1.2", false);
+    round_trip(s, "info\n", buf, sizeof buf);
+    ck_assert_str_eq(buf, "TLSv1.2 http/1.1 -\n");
+    close_free(s);
+    s = tls_connect(p.port, ctx, "TLSv1.2", true);
+    close_free(s);
+    peer_stop(&p);
+    asyncio_ssl_context_decref(ctx);
+    return NULL;
+}
+
+START_TEST(test_client_python_server)
+{
+    run(client_python_server_main, NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Servers against openssl s_client and a Python client; mutual TLS.
+ * --------------------------------------------------------------------- */
+
+/* "<version> <alpn or -> <client's commonName or ->", the server's view
+ * of a connection, as peer.py's echo server answers "info". */
+static void view_of(asyncio_transport_t *t, char *out, size_t cap)
+{
+    asyncio_ssl_info_t info;
+    ck_assert_int_eq(asyncio_transport_ssl_info(t, &info), 0);
+    asyncio_peercert_t *c = SENTINEL;
+    ck_assert_int_eq(asyncio_transport_getpeercert(t, &c), 0);
+    const char *cn = c ? field(c->subject, c->subject_len, "commonName") : NULL;
+    snprintf(out, cap, "%s %s %s", info.version ? info.version : "plain",
+             info.alpn_protocol[0] ? info.alpn_protocol : "-", cn ? cn : "-");
+    asyncio_peercert_free(c);
+}
+
+/* A server's handler: answers each line with "echo: <line>", "info" with
+ * the connection's view, "bye" by closing; logs the view once. */
+static void *line_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char line[128], out[600], view[400];
+    size_t n;
+    view_of(asyncio_stream_transport(s), view, sizeof view);
+    SLOGF("handler: %s\n", view);
+    while (asyncio_stream_readline(s, line, sizeof line, &n) == 0 && n > 0) {
+        if (strcmp(line, "bye\n") == 0)
+            break;
+        if (strcmp(line, "info\n") == 0)
+            snprintf(out, sizeof out, "%s\n", view);
+        else
+            snprintf(out, sizeof out, "echo: %s", line);
+        if (asyncio_stream_write(s, out, strlen(out)) || asyncio_stream_drain(s))
+            break;
+    }
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* The same over a protocol (create_server): a line in, its echo out, then
+ * the transport closes. */
+typedef struct line_proto {
+    char buf[128];
+    size_t len;
+    bool lost;
+} line_proto_t;
+
+static void lp_made(asyncio_transport_t *t, void *user)
+{
+    (void)user;
+    char view[400];
+    view_of(t, view, sizeof view); /* the handshake is over before connection_made */
+    SLOGF("made: %s\n", view);
+    asyncio_transport_set_user(t, calloc(1, sizeof(line_proto_t)));
+}
+
+static void lp_data(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    line_proto_t *lp = user;
+    for (size_t i = 0; i < len && lp->len < sizeof lp->buf - 1; i++) {
+        lp->buf[lp->len++] = data[i];
+        if (data[i] == '\n') {
+            ck_assert_int_eq(asyncio_transport_write(t, "echo: ", 6), 0);
+            ck_assert_int_eq(asyncio_transport_write(t, lp->buf, lp->len), 0);
+            asyncio_transport_close(t);
+            return;
+        }
+    }
+}
+
+static void lp_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    SLOGF("lost: %s\n", exc ? exc->type : "None");
+    free(user);
+}
+
+static const asyncio_protocol_t LINE_PROTO = {lp_made, lp_data, NULL, lp_lost, NULL, NULL};
+
+/* openssl s_client against casyncio's server: the line's echo comes back
+ * and s_client says the certificate verified; -ign_eof keeps it reading
+ * until the server closes. */
+static void s_client_talks(int port, const char *input, bool with_cert, const char *want_out)
+{
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    const char *argv[] = {"openssl",
+                          "s_client",
+                          "-connect",
+                          addr,
+                          "-CAfile",
+                          certp("ca.pem"),
+                          "-servername",
+                          "localhost",
+                          "-verify_return_error",
+                          "-brief",
+                          "-ign_eof",
+                          "-alpn",
+                          "http/1.1",
+                          with_cert ? "-cert" : NULL,
+                          certp("client.pem"),
+                          "-key",
+                          certp("client.key"),
+                          NULL};
+    char *out, *err;
+    int code = run_program(argv, input, &out, &err);
+    ck_assert_msg(code == 0, "s_client: %d: %s", code, err);
+    ck_assert_str_eq(out, want_out);
+    ck_assert_msg(strstr(err, "Verification: OK") && strstr(err, "Protocol version: TLSv1.3"),
+                  "s_client said: %s", err);
+    asyncio_buffer_free(out);
+    asyncio_buffer_free(err);
+}
+
+static void *server_s_client_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server");
+    const char *alpn[] = {"http/1.1"};
+    ck_assert_int_eq(asyncio_ssl_context_set_alpn_protocols(sctx, alpn, 1), 0);
+    asyncio_stream_opts_t o = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &o, &srv), 0);
+    asyncio_ssl_context_decref(sctx); /* the server keeps its own reference */
+    s_client_talks(server_port(srv), "hello\nbye\n", false, "echo: hello\n");
+    server_shutdown(srv);
+
+    /* create_server: the protocol's view, then its echo. */
+    sctx = server_ctx("server");
+    o.ssl = sctx;
+    ck_assert_int_eq(asyncio_create_server(&LINE_PROTO, NULL, "127.0.0.1", 0, &o, &srv), 0);
+    s_client_talks(server_port(srv), "proto\n", false, "echo: proto\n");
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    ck_assert_int_eq(asyncio_sleep(0.01), 0); /* the protocol's connection_lost */
+    return NULL;
+}
+
+START_TEST(test_server_s_client)
+{
+    run(server_s_client_main, NULL);
+    tu_assert_log(&SLOG, "handler: TLSv1.3 http/1.1 -\nmade: TLSv1.3 - -\nlost: None\n");
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* peer.py's client against casyncio's servers: what it prints. */
+static void py_client_says(int port, const char *opt, const char *want)
+{
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", port);
+    const char *argv[] = {PYTHON, peer_py(), "client", CERTS, ports, opt, NULL};
+    char *out, *err;
+    ck_assert_int_eq(run_program(argv, NULL, &out, &err), 0);
+    ck_assert_str_eq(out, want);
+    asyncio_buffer_free(out);
+    asyncio_buffer_free(err);
+}
+
+static void *server_python_client_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server");
+    asyncio_stream_opts_t o = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &o, &srv), 0);
+    py_client_says(server_port(srv), NULL,
+                   "connected TLSv1.3 localhost\nreply b'echo: hello\\n'\n"
+                   "info b'TLSv1.3 - -\\n'\nclosed\n");
+    server_shutdown(srv);
+    ck_assert_int_eq(asyncio_create_server(&LINE_PROTO, NULL, "127.0.0.1", 0, &o, &srv), 0);
+    py_client_says(server_port(srv), NULL,
+                   "connected TLSv1.3 localhost\nreply b'echo: hello\\n'\ninfo b''\nclosed\n");
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    ck_assert_int_eq(asyncio_sleep(0.01), 0);
+    return NULL;
+}
+
+START_TEST(test_server_python_client)
+{
+    run(server_python_client_main, NULL);
+    tu_assert_log(&SLOG, "handler: TLSv1.3 - -\nmade: TLSv1.3 - -\nlost: None\n");
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* A client's attempt at mutual TLS, logged as tests/twins/tls_mtls.py
+ * prints it: with_cert selects client.pem; tls12 limits the client. */
+static void mtls_attempt(int port, bool with_cert, bool tls12, const char *answer_to)
+{
+    asyncio_ssl_context_t *ctx = client_ctx();
+    if (with_cert)
+        ck_assert_int_eq(asyncio_ssl_context_load_cert_chain(ctx, certp("client.pem"),
+                                                             certp("client.key"), NULL),
+                         0);
+    if (tls12)
+        ck_assert_int_eq(asyncio_ssl_context_set_maximum_version(ctx, ASYNCIO_TLS_VERSION_1_2), 0);
+    const char *what = with_cert ? "cert" : "no cert";
+    asyncio_stream_opts_t o = {.ssl = ctx, .server_hostname = "localhost"};
+    asyncio_stream_t *s = NULL;
+    if (asyncio_open_connection("127.0.0.1", port, &o, &s) != 0) {
+        ck_assert_ptr_null(s);
+        LOGF("%s: ", what);
+        log_error("connect");
+        asyncio_ssl_context_decref(ctx);
+        return;
+    }
+    LOGF("%s: connected %s\n", what, info_of(s).version);
+    char buf[128];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_write(s, answer_to, strlen(answer_to)), 0);
+    if (asyncio_stream_readline(s, buf, sizeof buf, &n) == 0) {
+        LOGF("%s: read %s", what, buf);
+        if (n == 0)
+            LOGF("EOF\n");
+    } else {
+        LOGF("%s: ", what);
+        log_error("read");
+    }
+    asyncio_stream_close(s);
+    asyncio_stream_wait_closed(s);
+    asyncio_error_clear();
+    asyncio_stream_free(s);
+    asyncio_ssl_context_decref(ctx);
+}
+
+static const char MTLS_CLIENT_LOG[] =
+    "cert: connected TLSv1.3\n"
+    "cert: read %s"
+    "no cert: connected TLSv1.3\n"
+    "no cert: read SSLError [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate "
+    "required\n"
+    "cert: connected TLSv1.2\n"
+    "cert: read %s"
+    "no cert: connect SSLError [SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] sslv3 alert handshake "
+    "failure\n";
+
+/* Twin: tests/twins/tls_mtls.py (the client side, against s_server
+ * -Verify 1, which requires a client certificate). */
+static void *mtls_s_server_main(void *arg)
+{
+    (void)arg;
+    const char *argv[] = {"openssl",
+                          "s_server",
+                          "-accept",
+                          "127.0.0.1:0",
+                          "-cert",
+                          certp("server.pem"),
+                          "-key",
+                          certp("server.key"),
+                          "-rev",
+                          "-Verify",
+                          "1",
+                          "-CAfile",
+                          certp("ca.pem"),
+                          NULL};
+    peer_t p = peer_start(argv, "ACCEPT ");
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        mtls_attempt(p.port, true, tls12, "hello\n");
+        mtls_attempt(p.port, false, tls12, "hello\n");
+    }
+    peer_stop(&p);
+    return NULL;
+}
+
+START_TEST(test_mtls_s_server)
+{
+    run(mtls_s_server_main, NULL);
+    char want[1024];
+    snprintf(want, sizeof want, MTLS_CLIENT_LOG, "olleh\n", "olleh\n");
+    tu_assert_log(&LOG, want);
+}
+END_TEST
+
+/* casyncio's server requiring a client certificate: the same answers as
+ * s_server's for casyncio's and Python's clients, and s_client's with
+ * one; each refused handshake is reported to the exception handler as
+ * "SSL handshake failed" (Python 3.11 reports nothing unless in debug
+ * mode, then "Error on transport creation for incoming connection": see
+ * tests/twins/tls_mtls.py). */
+static void *mtls_server_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server");
+    ck_assert_int_eq(asyncio_ssl_context_set_verify_mode(sctx, ASYNCIO_SSL_CERT_REQUIRED), 0);
+    ck_assert_int_eq(asyncio_ssl_context_load_verify_locations(sctx, certp("ca.pem"), NULL), 0);
+    asyncio_stream_opts_t o = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &o, &srv), 0);
+    int port = server_port(srv);
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        mtls_attempt(port, true, tls12, "hello\n");
+        mtls_attempt(port, false, tls12, "hello\n");
+    }
+    py_client_says(port, "--cert",
+                   "connected TLSv1.3 localhost\nreply b'echo: hello\\n'\n"
+                   "info b'TLSv1.3 - casyncio client\\n'\nclosed\n");
+    py_client_says(port, NULL,
+                   "connected TLSv1.3 localhost\nerror SSLError [SSL: "
+                   "TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required\n");
+    s_client_talks(port, "hello\nbye\n", true, "echo: hello\n");
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    return NULL;
+}
+
+START_TEST(test_mtls_server)
+{
+    run(mtls_server_main, NULL);
+    char want[1024];
+    snprintf(want, sizeof want, MTLS_CLIENT_LOG, "echo: hello\n", "echo: hello\n");
+    tu_assert_log(&LOG, want);
+    tu_assert_log(&SLOG, "handler: TLSv1.3 - casyncio client\n"
+                         "handler: TLSv1.2 - casyncio client\n"
+                         "handler: TLSv1.3 - casyncio client\n"
+                         "handler: TLSv1.3 - casyncio client\n");
+    const char *fail = "SSL handshake failed: SSLError: [SSL: PEER_DID_NOT_RETURN_A_CERTIFICATE] "
+                       "peer did not return a certificate\n";
+    char reports[1024];
+    snprintf(reports, sizeof reports, "%s%s%s", fail, fail, fail);
+    tu_assert_log(&REPORTS, reports);
+}
+END_TEST
+
+Suite *tls_suite(void)
+{
+    certs_make();
+    Suite *s = suite_create("tls");
+    TCase *tc = tcase_create("interop");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_client_s_server);
+    tcase_add_test(tc, test_client_python_server);
+    tcase_add_test(tc, test_server_s_client);
+    tcase_add_test(tc, test_server_python_client);
+    tcase_add_test(tc, test_mtls_s_server);
+    tcase_add_test(tc, test_mtls_server);
+    suite_add_tcase(s, tc);
+    return s;
+}
