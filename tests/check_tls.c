@@ -242,14 +242,16 @@ static void capture_reports(void)
     asyncio_loop_set_exception_handler(asyncio_get_running_loop(), capture_report, NULL);
 }
 
-/* Logs the raised error as the twins print it, "<Type> <message>", and
- * clears it. */
+/* Logs the raised error as the twins print it, "[<what> ]<Type>
+ * <message>", and clears it. */
 static void log_error(const char *what)
 {
     const asyncio_error_t *e = asyncio_error();
-    ck_assert_msg(e != NULL, "%s: no error raised", what);
+    ck_assert_msg(e != NULL, "%s: no error raised", what ? what : "");
     assert_python_message();
-    LOGF("%s %s %s\n", what, e->type, e->message);
+    if (what)
+        LOGF("%s ", what);
+    LOGF("%s %s\n", e->type, e->message);
     asyncio_error_clear();
 }
 
@@ -825,6 +827,317 @@ START_TEST(test_mtls_server)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * Errors, as tests/twins/tls_errors.py prints Python's.
+ * --------------------------------------------------------------------- */
+
+/* Python's repr() of bytes, for the logs compared with the twins. */
+static void logbytes(const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    LOGF("b'");
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] == '\n')
+            LOGF("\\n");
+        else if (c[i] == '\r')
+            LOGF("\\r");
+        else if (c[i] == '\'' || c[i] == '\\')
+            LOGF("\\%c", c[i]);
+        else if (c[i] < 32 || c[i] > 126)
+            LOGF("\\x%02x", c[i]);
+        else
+            LOGF("%c", c[i]);
+    }
+    LOGF("'");
+}
+
+/* A connection that must fail: "<what>: <Type> <message>", with the
+ * verify code of a certificate refused (Python's verify_code). */
+static void connect_fails(const char *what, int port, asyncio_stream_opts_t *o)
+{
+    asyncio_stream_t *s = SENTINEL;
+    int rc = asyncio_open_connection("127.0.0.1", port, o, &s);
+    ck_assert_msg(rc != 0, "%s: connected", what);
+    ck_assert_ptr_null(s);
+    const asyncio_error_t *e = asyncio_error();
+    ck_assert_int_eq(rc, e->code);
+    LOGF("%s: ", what);
+    if (strcmp(e->type, "SSLCertVerificationError") == 0) {
+        /* Python's bases: SSLError (an OSError) and ValueError. */
+        ck_assert(asyncio_error_matches("SSLError") && asyncio_error_matches("ValueError") &&
+                  asyncio_error_matches("OSError"));
+        ck_assert_int_eq(rc, ASYNCIO_ESSL);
+        LOGF("%s %s (verify_code %d)\n", e->type, e->message, e->detail);
+        asyncio_error_clear();
+        return;
+    }
+    log_error(NULL);
+}
+
+/* A client's refusal of the server's certificate comes to the server
+ * as the client's alert: reported (see test_mtls_server). */
+static const char VERIFY_LOG[] =
+    "self: SSLCertVerificationError [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+    "self-signed certificate (verify_code 18)\n"
+    "self-ip: SSLCertVerificationError [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+    "failed: self-signed certificate (verify_code 18)\n"
+    "expired: SSLCertVerificationError [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+    "failed: certificate has expired (verify_code 10)\n"
+    "expired-ip: SSLCertVerificationError [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+    "failed: certificate has expired (verify_code 10)\n"
+    "other: SSLCertVerificationError [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+    "Hostname mismatch, certificate is not valid for 'localhost'. (verify_code 62)\n"
+    "other-ip: SSLCertVerificationError [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+    "failed: IP address mismatch, certificate is not valid for '127.0.0.1'. (verify_code 64)\n";
+
+/* Twin: tests/twins/tls_errors.py (verify).  Each refused certificate by
+ * name (server_hostname "localhost") and by address (127.0.0.1). */
+static void *verify_errors_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *cctx = client_ctx();
+    long handles = asyncio__handle_count();
+    static const char *const certs[] = {"self", "expired", "other"};
+    for (int i = 0; i < 3; i++) {
+        asyncio_ssl_context_t *sctx = server_ctx(certs[i]);
+        asyncio_stream_opts_t so = {.ssl = sctx};
+        asyncio_server_t *srv = NULL;
+        ck_assert_int_eq(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
+        asyncio_ssl_context_decref(sctx);
+        asyncio_stream_opts_t o = {.ssl = cctx, .server_hostname = "localhost"};
+        connect_fails(certs[i], server_port(srv), &o);
+        char what[32];
+        snprintf(what, sizeof what, "%s-ip", certs[i]);
+        o.server_hostname = NULL;
+        connect_fails(what, server_port(srv), &o);
+        ck_assert_int_eq(asyncio_sleep(0.02), 0); /* the server hears the alert */
+        server_shutdown(srv);
+    }
+    assert_handles_back(handles);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_verify_errors)
+{
+    run(verify_errors_main, NULL);
+    tu_assert_log(&LOG, VERIFY_LOG);
+    tu_assert_log(&REPORTS,
+                  "SSL handshake failed: SSLError: [SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 "
+                  "alert unknown ca\n"
+                  "SSL handshake failed: SSLError: [SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 "
+                  "alert unknown ca\n"
+                  "SSL handshake failed: SSLError: [SSL: SSLV3_ALERT_CERTIFICATE_EXPIRED] "
+                  "sslv3 alert certificate expired\n"
+                  "SSL handshake failed: SSLError: [SSL: SSLV3_ALERT_CERTIFICATE_EXPIRED] "
+                  "sslv3 alert certificate expired\n"
+                  "SSL handshake failed: SSLError: [SSL: SSLV3_ALERT_BAD_CERTIFICATE] "
+                  "sslv3 alert bad certificate\n"
+                  "SSL handshake failed: SSLError: [SSL: SSLV3_ALERT_BAD_CERTIFICATE] "
+                  "sslv3 alert bad certificate\n");
+    tu_assert_log(&SLOG, ""); /* no handler ran */
+}
+END_TEST
+
+/* Plain servers that are not TLS peers. */
+static void *garbage_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    static const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                               "Connection: close\r\n\r\n";
+    asyncio_stream_write(s, resp, sizeof resp - 1);
+    asyncio_stream_drain(s);
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* Accepts and never answers: holds the connection until the client goes. */
+static void *stall_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char b[4096];
+    size_t n;
+    while (asyncio_stream_read(s, b, sizeof b, &n) == 0 && n > 0)
+        ;
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* Writes its data, then aborts: no close_notify. */
+static void *abrupt_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_stream_write(s, "data", 4), 0);
+    ck_assert_int_eq(asyncio_stream_drain(s), 0);
+    asyncio_transport_abort(asyncio_stream_transport(s));
+    return NULL;
+}
+
+/* Twin: tests/twins/tls_errors.py (garbage, stall, abrupt, oversized). */
+static void *peer_errors_main(void *arg)
+{
+    (void)arg;
+    asyncio_ssl_context_t *cctx = client_ctx();
+    asyncio_stream_opts_t o = {.ssl = cctx, .server_hostname = "localhost"};
+    long handles = asyncio__handle_count();
+
+    /* An HTTP server's answer instead of a ServerHello. */
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(garbage_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    connect_fails("garbage", server_port(srv), &o);
+    server_shutdown(srv);
+
+    /* A peer that never answers the ClientHello. */
+    ck_assert_int_eq(asyncio_start_server(stall_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    o.ssl_handshake_timeout = 0.2;
+    connect_fails("stall", server_port(srv), &o);
+    o.ssl_handshake_timeout = 0.25;
+    connect_fails("stall", server_port(srv), &o);
+    o.ssl_handshake_timeout = 0;
+    server_shutdown(srv);
+
+    /* Data, then the end of the connection without close_notify: the
+     * data, then EOF, no error (as Python's asyncio). */
+    asyncio_ssl_context_t *sctx = server_ctx("server");
+    asyncio_stream_opts_t so = {.ssl = sctx};
+    ck_assert_int_eq(asyncio_start_server(abrupt_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
+    asyncio_stream_t *s = connect_ok(server_port(srv), &o);
+    char buf[64];
+    size_t n;
+    LOGF("abrupt: ");
+    ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), 0);
+    logbytes(buf, n);
+    ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    LOGF(" at_eof %s\n", TF(asyncio_stream_at_eof(s)));
+    close_free(s);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+
+    /* A record longer than TLS allows, after "hello". */
+    peer_t p = py_server("oversized", NULL);
+    s = connect_ok(p.port, &o);
+    LOGF("oversized: ");
+    ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), 0);
+    logbytes(buf, n);
+    LOGF(" ");
+    ck_assert_int_ne(asyncio_stream_read(s, buf, sizeof buf, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    log_error(NULL);
+    ck_assert(asyncio_stream_is_closing(s));
+    asyncio_stream_close(s);
+    LOGF("oversized: wait_closed ");
+    if (asyncio_stream_wait_closed(s) == 0)
+        LOGF("None\n");
+    else
+        log_error(NULL); /* the connection's error, as Python's */
+    asyncio_stream_free(s);
+    peer_stop(&p);
+    assert_handles_back(handles);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_peer_errors)
+{
+    run(peer_errors_main, NULL);
+    tu_assert_log(&LOG, "garbage: SSLError [SSL: WRONG_VERSION_NUMBER] wrong version number\n"
+                        "stall: ConnectionAbortedError SSL handshake is taking longer than 0.2 "
+                        "seconds: aborting the connection\n"
+                        "stall: ConnectionAbortedError SSL handshake is taking longer than 0.25 "
+                        "seconds: aborting the connection\n"
+                        "abrupt: b'data' b'' at_eof True\n"
+                        "oversized: b'hello' SSLError [SSL: PACKET_LENGTH_TOO_LONG] packet length "
+                        "too long\n"
+                        "oversized: wait_closed SSLError [SSL: PACKET_LENGTH_TOO_LONG] packet "
+                        "length too long\n");
+}
+END_TEST
+
+/* Loading certificates and keys: casyncio's messages name the file, where
+ * Python 3.11's do not ("[Errno 2] No such file or directory", "[SSL]
+ * PEM lib": tests/twins/tls_errors.py prints them).  Logged as
+ * "<what>: <Type> <message>" with the directory's path as CERTS. */
+static void load_attempt(const char *what, int rc)
+{
+    LOGF("%s: ", what);
+    if (rc == 0) {
+        ck_assert_ptr_null(asyncio_error());
+        LOGF("ok\n");
+        return;
+    }
+    const asyncio_error_t *e = asyncio_error();
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->code, rc);
+    assert_python_message();
+    /* The directory's path varies: CERTS stands for it. */
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", e->message);
+    char *at = strstr(msg, CERTS);
+    if (at) {
+        char rest[512];
+        snprintf(rest, sizeof rest, "%s", at + strlen(CERTS));
+        snprintf(at, sizeof msg - (size_t)(at - msg), "CERTS%s", rest);
+    }
+    LOGF("%s %s\n", e->type, msg);
+    asyncio_error_clear();
+}
+
+START_TEST(test_load_errors)
+{
+    asyncio_ssl_context_t *c = asyncio_ssl_context_new(ASYNCIO_SSL_CLIENT_AUTH);
+    ck_assert_ptr_nonnull(c);
+    load_attempt("missing cert",
+                 asyncio_ssl_context_load_cert_chain(c, "/nonexistent/cert.pem", NULL, NULL));
+    load_attempt("missing key", asyncio_ssl_context_load_cert_chain(c, certp("server.pem"),
+                                                                    "/nonexistent/key.pem", NULL));
+    load_attempt("wrong password", asyncio_ssl_context_load_cert_chain(
+                                       c, certp("server.pem"), certp("locked.key"), "wrong"));
+    load_attempt("no password", asyncio_ssl_context_load_cert_chain(c, certp("server.pem"),
+                                                                    certp("locked.key"), NULL));
+    load_attempt("password", asyncio_ssl_context_load_cert_chain(c, certp("server.pem"),
+                                                                 certp("locked.key"), "secret"));
+    load_attempt("mismatch", asyncio_ssl_context_load_cert_chain(c, certp("server.pem"),
+                                                                 certp("other.key"), NULL));
+    load_attempt("key as cert",
+                 asyncio_ssl_context_load_cert_chain(c, certp("server.key"), NULL, NULL));
+    load_attempt("directory", asyncio_ssl_context_load_cert_chain(c, CERTS, NULL, NULL));
+    load_attempt("missing cafile",
+                 asyncio_ssl_context_load_verify_locations(c, "/nonexistent/ca.pem", NULL));
+    load_attempt("key as cafile",
+                 asyncio_ssl_context_load_verify_locations(c, certp("server.key"), NULL));
+    load_attempt("ciphers", asyncio_ssl_context_set_ciphers(c, "NOPE"));
+    asyncio_ssl_context_decref(c);
+    c = asyncio_ssl_create_default_context(ASYNCIO_SSL_SERVER_AUTH);
+    ck_assert_ptr_nonnull(c);
+    load_attempt("CERT_NONE", asyncio_ssl_context_set_verify_mode(c, ASYNCIO_SSL_CERT_NONE));
+    asyncio_ssl_context_decref(c);
+    tu_assert_log(
+        &LOG,
+        "missing cert: FileNotFoundError [Errno 2] No such file or directory: "
+        "'/nonexistent/cert.pem'\n"
+        "missing key: FileNotFoundError [Errno 2] No such file or directory: "
+        "'/nonexistent/key.pem'\n"
+        "wrong password: SSLError [SSL: PEM_LIB] PEM lib: 'CERTS/locked.key'\n"
+        /* Python asks on the terminal for the password it was not given. */
+        "no password: SSLError [SSL: PEM_LIB] PEM lib: 'CERTS/locked.key'\n"
+        "password: ok\n"
+        "mismatch: SSLError [X509: KEY_VALUES_MISMATCH] key values mismatch: 'CERTS/other.key'\n"
+        "key as cert: SSLError [SSL: PEM_LIB] PEM lib: 'CERTS/server.key'\n"
+        "directory: IsADirectoryError [Errno 21] Is a directory: 'CERTS'\n"
+        "missing cafile: FileNotFoundError [Errno 2] No such file or directory: "
+        "'/nonexistent/ca.pem'\n"
+        "key as cafile: SSLError [X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl "
+        "found: 'CERTS/server.key'\n"
+        /* Python's str() of this one is "('No cipher can be selected.',)". */
+        "ciphers: SSLError No cipher can be selected.\n"
+        "CERT_NONE: ValueError Cannot set verify_mode to CERT_NONE when check_hostname is "
+        "enabled.\n");
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     certs_make();
@@ -838,6 +1151,14 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_server_python_client);
     tcase_add_test(tc, test_mtls_s_server);
     tcase_add_test(tc, test_mtls_server);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_verify_errors);
+    tcase_add_test(tc, test_peer_errors);
+    tcase_add_test(tc, test_load_errors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Sessions a client context remembers (by server name, oldest dropped). */
 #define SESSIONS_MAX 64
@@ -137,6 +138,14 @@ static int raise_ssl(const char *fmt, const char *path)
 static int check_readable(const char *path)
 {
     FILE *f = fopen(path, "r");
+    struct stat st;
+    /* fopen opens a directory too: Python's IsADirectoryError, not
+     * OpenSSL's "PEM lib" (tests/check_tls.c test_load_errors). */
+    if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        f = NULL;
+        errno = EISDIR;
+    }
     if (f) {
         fclose(f);
         return 0;

@@ -42,6 +42,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { TLS_HANDSHAKE, TLS_WRAPPED, TLS_FLUSHING, TLS_SHUTDOWN, TLS_DONE };
@@ -192,16 +193,36 @@ static void handshake_end(asyncio__tls_layer_t *tls, asyncio__exc_t *error)
     drive(tls);
 }
 
+/* A float as Python's repr() writes it: the fewest digits that read back
+ * as the same value, "60.0", "0.25", "1e-05".  (The message printed "%.1f"
+ * before: a timeout of 0.25 read "0.2", where Python says "0.25";
+ * tests/check_tls.c test_peer_errors.) */
+static void float_repr(char *out, size_t cap, double v)
+{
+    int p = 1;
+    for (; p < 17; p++) {
+        snprintf(out, cap, "%.*e", p - 1, v);
+        if (strtod(out, NULL) == v)
+            break;
+    }
+    const char *e = strchr(out, 'e');
+    int exp = e ? atoi(e + 1) : 0; /* the decimal exponent, carries included */
+    if (!isfinite(v) || (exp >= -4 && exp < 16))
+        snprintf(out, cap, "%.*f", p - 1 - exp > 1 ? p - 1 - exp : 1, v);
+    else
+        snprintf(out, cap, "%.*e", p - 1, v);
+}
+
 static void on_handshake_timeout(void *arg)
 {
     asyncio__tls_layer_t *tls = arg;
     tls->timer = NULL;
     if (tls->state != TLS_HANDSHAKE)
         return;
-    char msg[128];
+    char secs[32], msg[128];
+    float_repr(secs, sizeof secs, tls->handshake_timeout);
     snprintf(msg, sizeof msg,
-             "SSL handshake is taking longer than %.1f seconds: aborting the connection",
-             tls->handshake_timeout);
+             "SSL handshake is taking longer than %s seconds: aborting the connection", secs);
     handshake_end(tls, asyncio__exc_make(UV_ECONNABORTED, "ConnectionAbortedError", msg));
 }
 
