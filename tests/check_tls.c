@@ -282,6 +282,16 @@ static void round_trip(asyncio_stream_t *s, const char *line, char *buf, size_t 
     ck_assert_msg(rc == 0, "readline: %s", tu_raised_message());
 }
 
+/* Closes s, waits for the task still reading it, frees it. */
+static void close_free_after(asyncio_stream_t *s, asyncio_future_t *reader)
+{
+    asyncio_stream_close(s);
+    ck_assert_int_eq(asyncio_wait_for(reader, 5, NULL), 0);
+    asyncio_decref(reader);
+    ck_assert_int_eq(asyncio_stream_wait_closed(s), 0);
+    asyncio_stream_free(s);
+}
+
 static void close_free(asyncio_stream_t *s)
 {
     asyncio_stream_close(s);
@@ -1138,6 +1148,743 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* Bad arguments: ValueError with a message, out-parameters cleared. */
+static void *bad_input_main(void *arg)
+{
+    (void)arg;
+    asyncio_ssl_context_t *cctx = client_ctx(), *sctx = server_ctx("server");
+    asyncio_stream_t *s = SENTINEL;
+    asyncio_server_t *srv = SENTINEL;
+    asyncio_stream_opts_t o = {.ssl = sctx};
+    expect_msg(asyncio_open_connection("127.0.0.1", 1, &o, &s), ASYNCIO_EVALUE, "ValueError",
+               "a server's SSL context (CLIENT_AUTH) cannot connect");
+    ck_assert_ptr_null(s);
+    o.ssl = cctx;
+    expect_msg(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &o, &srv), ASYNCIO_EVALUE,
+               "ValueError", "a client's SSL context (SERVER_AUTH) cannot serve");
+    ck_assert_ptr_null(srv);
+    asyncio_stream_opts_t plain = {.server_hostname = "localhost"};
+    expect_msg(asyncio_open_connection("127.0.0.1", 1, &plain, &s), ASYNCIO_EVALUE, "ValueError",
+               "server_hostname is only meaningful with ssl");
+    o.ssl_handshake_timeout = -1;
+    expect_msg(asyncio_open_connection("127.0.0.1", 1, &o, &s), ASYNCIO_EVALUE, "ValueError",
+               "ssl timeouts must be positive numbers");
+    o.ssl_handshake_timeout = 0;
+    o.ssl_shutdown_timeout = 0.0 / 0.0;
+    expect_msg(asyncio_open_connection("127.0.0.1", 1, &o, &s), ASYNCIO_EVALUE, "ValueError",
+               "ssl timeouts must be positive numbers");
+    o.ssl_shutdown_timeout = 0;
+    expect_msg(asyncio_open_unix_connection("/nonexistent/tls.sock", &o, &s), ASYNCIO_EVALUE,
+               "ValueError", "You must set server_hostname when using ssl without a host");
+    o.ssl = sctx;
+    o.server_hostname = "localhost";
+    expect_msg(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &o, &srv), ASYNCIO_EVALUE,
+               "ValueError", "server_hostname is only meaningful for a client");
+
+    /* A context that is gone, or never was one. */
+    asyncio_ssl_context_t *gone = client_ctx();
+    asyncio_ssl_context_decref(gone);
+    o = (asyncio_stream_opts_t){.ssl = gone};
+    expect_msg(asyncio_open_connection("127.0.0.1", 1, &o, &s), ASYNCIO_EVALUE, "ValueError",
+               "not a live SSL context (freed, or never one)");
+    expect_msg(asyncio_ssl_context_load_verify_locations(gone, certp("ca.pem"), NULL),
+               ASYNCIO_EVALUE, "ValueError", "not a live SSL context (freed, or never one)");
+    expect_msg(asyncio_ssl_context_set_check_hostname(NULL, true), ASYNCIO_EVALUE, "ValueError",
+               "the SSL context is NULL");
+    ck_assert_ptr_null(asyncio_ssl_context_ssl_ctx(gone));
+    ck_assert_ptr_null(asyncio_ssl_context_incref(gone));
+    assert_not_live("SSL context");
+    asyncio_ssl_context_decref(NULL); /* harmless */
+    ck_assert_ptr_eq(asyncio_ssl_context_incref(cctx), cctx);
+    asyncio_ssl_context_decref(cctx);
+
+    /* The settings' arguments. */
+    ck_assert_ptr_null(asyncio_ssl_context_new((enum asyncio_ssl_purpose)42));
+    expect_msg(ASYNCIO_EVALUE, ASYNCIO_EVALUE, "ValueError", "invalid purpose 42");
+    expect_msg(asyncio_ssl_context_set_verify_mode(sctx, (enum asyncio_ssl_verify)7),
+               ASYNCIO_EVALUE, "ValueError", "invalid value for verify_mode");
+    expect_msg(asyncio_ssl_context_set_minimum_version(sctx, (enum asyncio_tls_version)0x0301),
+               ASYNCIO_EVALUE, "ValueError", "unsupported TLS version 0x301");
+    const char *empty[] = {"h2", ""};
+    expect_msg(asyncio_ssl_context_set_alpn_protocols(sctx, empty, 2), ASYNCIO_EVALUE, "ValueError",
+               "protocols[1] must be 1 to 255 bytes long");
+    expect_msg(asyncio_ssl_context_set_alpn_protocols(sctx, NULL, 1), ASYNCIO_EVALUE, "ValueError",
+               "protocols is NULL");
+    ck_assert_int_eq(asyncio_ssl_context_set_alpn_protocols(sctx, NULL, 0), 0);
+    expect_msg(asyncio_ssl_context_load_cert_chain(sctx, NULL, NULL, NULL), ASYNCIO_EVALUE,
+               "ValueError", "certfile is NULL");
+    expect_msg(asyncio_ssl_context_load_verify_locations(sctx, NULL, NULL), ASYNCIO_EVALUE,
+               "ValueError", "cafile and capath are both NULL");
+    expect_msg(asyncio_ssl_context_set_ciphers(sctx, NULL), ASYNCIO_EVALUE, "ValueError",
+               "ciphers is NULL");
+    ck_assert_ptr_nonnull(asyncio_ssl_context_ssl_ctx(sctx));
+
+    /* The extra info of a plain connection: nothing, and no error. */
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    s = connect_ok(server_port(srv), NULL);
+    asyncio_transport_t *t = asyncio_stream_transport(s);
+    asyncio_ssl_info_t info;
+    memset(&info, 0x55, sizeof info);
+    ck_assert_int_eq(asyncio_transport_ssl_info(t, &info), 0);
+    ck_assert_ptr_null(info.version);
+    ck_assert_ptr_null(info.cipher);
+    ck_assert_str_eq(info.alpn_protocol, "");
+    ck_assert(!info.session_reused);
+    asyncio_peercert_t *c = SENTINEL;
+    ck_assert_int_eq(asyncio_transport_getpeercert(t, &c), 0);
+    ck_assert_ptr_null(c);
+    ck_assert_ptr_null(asyncio_transport_ssl_object(t));
+    ck_assert_ptr_null(asyncio_error());
+    expect_msg(asyncio_transport_ssl_info(t, NULL), ASYNCIO_EVALUE, "ValueError", "info is NULL");
+    expect_msg(asyncio_transport_getpeercert(t, NULL), ASYNCIO_EVALUE, "ValueError",
+               "cert is NULL");
+    memset(&info, 0x55, sizeof info);
+    expect_msg(asyncio_transport_ssl_info(NULL, &info), ASYNCIO_EVALUE, "ValueError",
+               "the transport is NULL");
+    ck_assert_ptr_null(info.version);
+    c = SENTINEL;
+    expect_msg(asyncio_transport_getpeercert(NULL, &c), ASYNCIO_EVALUE, "ValueError",
+               "the transport is NULL");
+    ck_assert_ptr_null(c);
+    ck_assert_ptr_null(asyncio_transport_ssl_object(NULL));
+    expect_msg(ASYNCIO_EVALUE, ASYNCIO_EVALUE, "ValueError", "the transport is NULL");
+    asyncio_peercert_free(NULL);
+    close_free(s);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(cctx);
+    asyncio_ssl_context_decref(sctx);
+    return NULL;
+}
+
+START_TEST(test_bad_input)
+{
+    run(bad_input_main, NULL);
+}
+END_TEST
+
+/* Failed handshakes on the server's side: the connection goes, and only
+ * what is not an OSError is reported, unless the loop is in debug mode
+ * (as Python's rule); SSLErrors are reported all the same (Python 3.11
+ * does not: see tests/twins/tls_mtls.py). */
+static void *server_errors_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server");
+    asyncio_stream_opts_t so = {.ssl = sctx, .ssl_handshake_timeout = 0.2};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
+    int port = server_port(srv);
+    char buf[256];
+    size_t n;
+    for (int debug = 0; debug < 2; debug++) {
+        asyncio_loop_set_debug(asyncio_get_running_loop(), debug);
+        /* A client that says nothing: the handshake times out. */
+        asyncio_stream_t *s = connect_ok(port, NULL);
+        ck_assert_int_eq(asyncio_stream_read(s, buf, sizeof buf, &n), 0);
+        ck_assert_uint_eq(n, 0);
+        close_free(s);
+        /* A client that goes at once. */
+        s = connect_ok(port, NULL);
+        close_free(s);
+        ck_assert_int_eq(asyncio_sleep(0.02), 0);
+        tu_logf(&REPORTS, "--\n");
+    }
+    asyncio_loop_set_debug(asyncio_get_running_loop(), false);
+    /* Plain HTTP to a TLS port. */
+    asyncio_stream_t *s = connect_ok(port, NULL);
+    static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+    ck_assert_int_eq(asyncio_stream_write(s, req, sizeof req - 1), 0);
+    while (asyncio_stream_read(s, buf, sizeof buf, &n) == 0 && n > 0)
+        ;
+    asyncio_error_clear();
+    close_free(s);
+    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    return NULL;
+}
+
+START_TEST(test_server_errors)
+{
+    run(server_errors_main, NULL);
+    tu_assert_log(&REPORTS,
+                  "--\n"
+                  "SSL handshake failed: ConnectionAbortedError: SSL handshake is taking longer "
+                  "than 0.2 seconds: aborting the connection\n"
+                  "SSL handshake failed: ConnectionResetError: Connection lost during the TLS "
+                  "handshake\n"
+                  "--\n"
+                  "SSL handshake failed: SSLError: [SSL: HTTP_REQUEST] http request\n");
+    tu_assert_log(&SLOG, "");
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * STARTTLS on streams (twin: tests/twins/tls_starttls.py) and transports.
+ * --------------------------------------------------------------------- */
+
+/* A line without its "\r\n", appended to a log as " | "-joined facts. */
+static void fact(tu_log_t *log, bool *first, const char *text)
+{
+    tu_logf(log, "%s%.*s", *first ? "" : " | ", (int)strcspn(text, "\r\n"), text);
+    *first = false;
+}
+
+static void fact_error(tu_log_t *log, bool *first)
+{
+    char e[512];
+    snprintf(e, sizeof e, "error %s %s", asyncio_error()->type, asyncio_error()->message);
+    fact(log, first, e);
+    asyncio_error_clear();
+}
+
+/* The server's side: greets, reads STARTTLS, answers, upgrades (arg: the
+ * server's context), answers one line over TLS, waits for the end. */
+static void *starttls_handler(asyncio_stream_t *s, void *arg)
+{
+    char line[128], out[160];
+    size_t n;
+    bool first = true;
+    SLOGF("server: ");
+    ck_assert_int_eq(asyncio_stream_write(s, "220 ready\r\n", 11), 0);
+    if (asyncio_stream_readline(s, line, sizeof line, &n))
+        goto failed;
+    fact(&SLOG, &first, line);
+    ck_assert_int_eq(asyncio_stream_write(s, "220 go ahead\r\n", 14), 0);
+    /* A bound, so that a ClientHello lost ends the test with an error. */
+    asyncio_stream_opts_t o = {.ssl_handshake_timeout = 10};
+    if (asyncio_stream_start_tls(s, arg, &o))
+        goto failed;
+    fact(&SLOG, &first, info_of(s).version);
+    if (asyncio_stream_readline(s, line, sizeof line, &n))
+        goto failed;
+    fact(&SLOG, &first, line);
+    snprintf(out, sizeof out, "250 %s", line);
+    ck_assert_int_eq(asyncio_stream_write(s, out, strlen(out)), 0);
+    while (asyncio_stream_read(s, line, sizeof line, &n) == 0 && n > 0)
+        ;
+    asyncio_error_clear();
+    SLOGF("\n");
+    return NULL;
+failed:
+    fact_error(&SLOG, &first);
+    SLOGF("\n");
+    return NULL;
+}
+
+/* The client's side, logged to LOG. */
+static void starttls_client(int port, asyncio_ssl_context_t *ctx)
+{
+    asyncio_stream_t *s = connect_ok(port, NULL);
+    char line[128];
+    size_t n;
+    bool first = true;
+    LOGF("client: ");
+    ck_assert_int_eq(asyncio_stream_readline(s, line, sizeof line, &n), 0);
+    fact(&LOG, &first, line);
+    ck_assert_int_eq(asyncio_stream_write(s, "STARTTLS\r\n", 10), 0);
+    ck_assert_int_eq(asyncio_stream_readline(s, line, sizeof line, &n), 0);
+    fact(&LOG, &first, line);
+    asyncio_stream_opts_t o = {.server_hostname = "localhost"};
+    if (asyncio_stream_start_tls(s, ctx, &o)) {
+        fact_error(&LOG, &first);
+        LOGF("\n");
+        /* Closed by the failure: wait_closed raises the same error. */
+        ck_assert(asyncio_stream_is_closing(s));
+        ck_assert_int_ne(asyncio_stream_wait_closed(s), 0);
+        asyncio_error_clear();
+        asyncio_stream_free(s);
+        return;
+    }
+    fact(&LOG, &first, info_of(s).version);
+    ck_assert_int_eq(asyncio_stream_write(s, "EHLO tls\r\n", 10), 0);
+    ck_assert_int_eq(asyncio_stream_readline(s, line, sizeof line, &n), 0);
+    fact(&LOG, &first, line);
+    LOGF("\n");
+    close_free(s);
+}
+
+static const char STARTTLS_CLIENT[] = "client: 220 ready | 220 go ahead | TLSv1.3 | 250 EHLO tls\n";
+static const char STARTTLS_SERVER[] = "server: STARTTLS | TLSv1.3 | EHLO tls\n";
+
+/* Twin: tests/twins/tls_starttls.py.  casyncio on both sides. */
+static void *starttls_c_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    long handles = asyncio__handle_count();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(starttls_handler, sctx, "127.0.0.1", 0, NULL, &srv), 0);
+    starttls_client(server_port(srv), cctx);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    assert_handles_back(handles);
+    return NULL;
+}
+
+START_TEST(test_starttls_c)
+{
+    run(starttls_c_main, NULL);
+    tu_assert_log(&LOG, STARTTLS_CLIENT);
+    tu_assert_log(&SLOG, STARTTLS_SERVER);
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* What a Python peer (a client) prints to its end. */
+static void py_client_run(const char *mode, int port, tu_log_t *log)
+{
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", port);
+    const char *argv[] = {PYTHON, peer_py(), mode, CERTS, ports, NULL};
+    char *out, *err;
+    ck_assert_int_eq(run_program(argv, NULL, &out, &err), 0);
+    tu_logf(log, "%s", out);
+    asyncio_buffer_free(out);
+    asyncio_buffer_free(err);
+}
+
+/* Twin: tests/twins/tls_starttls.py.  casyncio's server with Python's
+ * client, then casyncio's client with Python's server. */
+static void *starttls_python_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(starttls_handler, sctx, "127.0.0.1", 0, NULL, &srv), 0);
+    py_client_run("starttls-client", server_port(srv), &LOG);
+    server_shutdown(srv);
+
+    peer_t p = py_server("starttls-server", NULL);
+    starttls_client(p.port, cctx);
+    char line[256];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_readline(asyncio_process_stdout(p.p), line, sizeof line, &n),
+                     0);
+    tu_logf(&SLOG, "%s", line);
+    peer_stop(&p);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_starttls_python)
+{
+    run(starttls_python_main, NULL);
+    char want[256];
+    snprintf(want, sizeof want, "%s%s", STARTTLS_CLIENT, STARTTLS_CLIENT);
+    tu_assert_log(&LOG, want);
+    snprintf(want, sizeof want, "%s%s", STARTTLS_SERVER, STARTTLS_SERVER);
+    tu_assert_log(&SLOG, want);
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* The client sends "STARTTLS\r\n" and its ClientHello in one write
+ * (peer.py early): the server's readline takes the line, start_tls
+ * finds the ClientHello in what the reader had not consumed.  Python's
+ * server stalls there (the twin shows it). */
+static void *starttls_early_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server");
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(starttls_handler, sctx, "127.0.0.1", 0, NULL, &srv), 0);
+    py_client_run("early", server_port(srv), &LOG);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    return NULL;
+}
+
+START_TEST(test_starttls_early)
+{
+    run(starttls_early_main, NULL);
+    tu_assert_log(&LOG, "early: 220 ready | 220 go ahead | TLSv1.3 | 250 EHLO early\n");
+    tu_assert_log(&SLOG, "server: STARTTLS | TLSv1.3 | EHLO early\n");
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* Protocols for loop.start_tls: each side records what it received. */
+typedef struct side {
+    asyncio_transport_t *t;
+    char got[4096];
+    size_t len;
+    bool lost;
+    char lost_exc[64];
+} side_t;
+
+static side_t SERVER_SIDE; /* the server's connection (create_server's arg is NULL) */
+
+static void side_made(asyncio_transport_t *t, void *user)
+{
+    side_t *sd = user ? user : &SERVER_SIDE;
+    sd->t = t;
+    if (!user)
+        asyncio_transport_set_user(t, sd);
+}
+
+static void side_data(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    (void)t;
+    side_t *sd = user;
+    ck_assert_uint_le(sd->len + len, sizeof sd->got - 1);
+    memcpy(sd->got + sd->len, data, len);
+    sd->len += len;
+    sd->got[sd->len] = '\0';
+}
+
+static void side_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    side_t *sd = user;
+    sd->lost = true;
+    snprintf(sd->lost_exc, sizeof sd->lost_exc, "%s", exc ? exc->type : "None");
+}
+
+static const asyncio_protocol_t SIDE_PROTO = {side_made, side_data, NULL, side_lost, NULL, NULL};
+
+typedef struct upgrade {
+    asyncio_transport_t *t;
+    asyncio_ssl_context_t *ctx;
+    bool server_side;
+    int rc;
+} upgrade_t;
+
+static void *t_upgrade(void *arg)
+{
+    upgrade_t *u = arg;
+    asyncio_stream_opts_t o = {.server_hostname = u->server_side ? NULL : "localhost"};
+    u->rc = asyncio_start_tls(u->t, u->ctx, u->server_side, &o);
+    if (u->rc)
+        LOGF("upgrade: %s %s\n", asyncio_error()->type, asyncio_error()->message);
+    return NULL;
+}
+
+/* While the client's handshake runs: a write waits for it (counted in the
+ * write buffer), and reading is paused. */
+static void *t_during_handshake(void *arg)
+{
+    side_t *cli = arg;
+    asyncio_ssl_info_t info;
+    ck_assert_int_eq(asyncio_transport_ssl_info(cli->t, &info), 0);
+    ck_assert_ptr_nonnull(info.version); /* a TLS layer, handshaking */
+    asyncio_peercert_t *c = SENTINEL;
+    ck_assert_int_eq(asyncio_transport_getpeercert(cli->t, &c), 0);
+    ck_assert_ptr_null(c); /* not yet */
+    ck_assert_int_eq(asyncio_transport_write(cli->t, "early-write", 11), 0);
+    ck_assert_uint_eq(asyncio_transport_get_write_buffer_size(cli->t), 11);
+    asyncio_transport_pause_reading(cli->t);
+    return NULL;
+}
+
+static void wait_len(side_t *sd, size_t len)
+{
+    while (sd->len < len && !sd->lost)
+        tu_yield();
+    ck_assert_uint_eq(sd->len, len);
+}
+
+/* loop.start_tls on both ends of a plain connection, the connecting end
+ * the TLS client (swap false) or the TLS server (swap true). */
+static void *start_tls_transport_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    long handles = asyncio__handle_count();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_create_server(&SIDE_PROTO, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    for (int swap = 0; swap < 2; swap++) {
+        memset(&SERVER_SIDE, 0, sizeof SERVER_SIDE);
+        side_t cli = {0};
+        asyncio_transport_t *t = NULL;
+        ck_assert_int_eq(
+            asyncio_create_connection(&SIDE_PROTO, &cli, "127.0.0.1", server_port(srv), NULL, &t),
+            0);
+        ck_assert_ptr_eq(cli.t, t);
+        while (!SERVER_SIDE.t)
+            tu_yield();
+        /* Plain first: a line each way. */
+        ck_assert_int_eq(asyncio_transport_write(t, "plain", 5), 0);
+        wait_len(&SERVER_SIDE, 5);
+        SERVER_SIDE.len = 0;
+        /* The server's end pauses reading before the upgrade: it stays so. */
+        asyncio_transport_pause_reading(SERVER_SIDE.t);
+        upgrade_t us = {SERVER_SIDE.t, swap ? cctx : sctx, !swap, -1};
+        upgrade_t uc = {t, swap ? sctx : cctx, swap, -1};
+        asyncio_future_t *ts[3] = {tu_spawn(t_upgrade, &us), tu_spawn(t_upgrade, &uc),
+                                   tu_spawn(t_during_handshake, &cli)};
+        tu_gather_drop(ts, 3);
+        ck_assert_int_eq(us.rc, 0);
+        ck_assert_int_eq(uc.rc, 0);
+        /* The same handles go on, over TLS. */
+        asyncio_ssl_info_t info;
+        ck_assert_int_eq(asyncio_transport_ssl_info(t, &info), 0);
+        ck_assert_str_eq(info.version, "TLSv1.3");
+        ck_assert_int_eq(asyncio_transport_ssl_info(SERVER_SIDE.t, &info), 0);
+        ck_assert_str_eq(info.version, "TLSv1.3");
+        asyncio_peercert_t *c;
+        ck_assert_int_eq(asyncio_transport_getpeercert(swap ? SERVER_SIDE.t : t, &c), 0);
+        ck_assert_str_eq(field(c->subject, c->subject_len, "commonName"), "localhost");
+        asyncio_peercert_free(c);
+        ck_assert(!asyncio_transport_is_reading(SERVER_SIDE.t));
+        ck_assert(!asyncio_transport_is_reading(t));
+        /* Paused: nothing comes, the handshake's data neither. */
+        ck_assert_int_eq(asyncio_transport_write(t, "after", 5), 0);
+        ck_assert_int_eq(asyncio_transport_write(SERVER_SIDE.t, "back", 4), 0);
+        ck_assert_int_eq(asyncio_sleep(0.05), 0);
+        ck_assert_uint_eq(SERVER_SIDE.len, 0);
+        ck_assert_uint_eq(cli.len, 0);
+        asyncio_transport_resume_reading(SERVER_SIDE.t);
+        asyncio_transport_resume_reading(t);
+        wait_len(&SERVER_SIDE, 16);
+        ck_assert_str_eq(SERVER_SIDE.got, "early-writeafter");
+        wait_len(&cli, 4);
+        ck_assert_str_eq(cli.got, "back");
+        /* A second upgrade is refused. */
+        asyncio_stream_opts_t again = {.server_hostname = swap ? NULL : "localhost"};
+        expect_msg(asyncio_start_tls(t, uc.ctx, swap, &again), ASYNCIO_ERUNTIME, "RuntimeError",
+                   "the transport already speaks TLS");
+        asyncio_transport_close(t);
+        while (!cli.lost || !SERVER_SIDE.lost)
+            tu_yield();
+        ck_assert_str_eq(cli.lost_exc, "None");
+        ck_assert_str_eq(SERVER_SIDE.lost_exc, "None");
+    }
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    assert_handles_back(handles);
+    return NULL;
+}
+
+START_TEST(test_start_tls_transport)
+{
+    run(start_tls_transport_main, NULL);
+    tu_assert_log(&LOG, "");
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* A task doing start_tls on a stream, for tests that cancel it. */
+typedef struct stream_upgrade {
+    asyncio_stream_t *s;
+    asyncio_ssl_context_t *ctx;
+    asyncio_stream_opts_t opts;
+    int rc;
+} stream_upgrade_t;
+
+static void *t_stream_upgrade(void *arg)
+{
+    stream_upgrade_t *u = arg;
+    u->rc = asyncio_stream_start_tls(u->s, u->ctx, &u->opts);
+    return NULL;
+}
+
+/* A task reading a stream (for start_tls while another task reads). */
+static void *t_read_one(void *arg)
+{
+    char b[8];
+    size_t n;
+    asyncio_stream_read(arg, b, sizeof b, &n);
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* A stream's start_tls: its errors (Python's where Python has one: see
+ * the report), cancellation and a failed handshake closing the
+ * connection. */
+static void *starttls_errors_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    long handles = asyncio__handle_count();
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(stall_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    asyncio_stream_opts_t named = {.server_hostname = "localhost"};
+
+    asyncio_stream_t *s = connect_ok(port, NULL);
+    expect_msg(asyncio_stream_start_tls(NULL, cctx, &named), ASYNCIO_EVALUE, "ValueError",
+               "the stream is NULL");
+    expect_msg(asyncio_stream_start_tls(s, NULL, &named), ASYNCIO_EVALUE, "ValueError",
+               "the SSL context is NULL");
+    expect_msg(asyncio_stream_start_tls(s, sctx, NULL), ASYNCIO_EVALUE, "ValueError",
+               "a server's SSL context (CLIENT_AUTH) cannot connect");
+    /* Python 3.11 goes on without checking any name. */
+    expect_msg(asyncio_stream_start_tls(s, cctx, NULL), ASYNCIO_EVALUE, "ValueError",
+               "check_hostname requires server_hostname");
+    asyncio_stream_opts_t other = {.ssl = sctx, .server_hostname = "localhost"};
+    expect_msg(asyncio_stream_start_tls(s, cctx, &other), ASYNCIO_EVALUE, "ValueError",
+               "opts.ssl is not the context given");
+    asyncio_stream_opts_t negative = {.server_hostname = "localhost", .ssl_handshake_timeout = -1};
+    expect_msg(asyncio_stream_start_tls(s, cctx, &negative), ASYNCIO_EVALUE, "ValueError",
+               "ssl timeouts must be positive numbers");
+    /* Another task reading. */
+    asyncio_future_t *reader = tu_spawn(t_read_one, s);
+    tu_yield();
+    expect_msg(asyncio_stream_start_tls(s, cctx, &named), ASYNCIO_ERUNTIME, "RuntimeError",
+               "start_tls() called while another coroutine is waiting for incoming data");
+    /* None of these touched the connection: still plain, still open. */
+    ck_assert(!asyncio_stream_is_closing(s));
+    asyncio_ssl_info_t info;
+    ck_assert_int_eq(asyncio_transport_ssl_info(asyncio_stream_transport(s), &info), 0);
+    ck_assert_ptr_null(info.version);
+    close_free_after(s, reader);
+
+    /* A closed stream: as Python, "Connection lost". */
+    s = connect_ok(port, NULL);
+    asyncio_stream_close(s);
+    expect_msg(asyncio_stream_start_tls(s, cctx, &named), UV_ECONNRESET, "ConnectionResetError",
+               "Connection lost");
+    ck_assert_int_eq(asyncio_stream_wait_closed(s), 0);
+    asyncio_stream_free(s);
+
+    /* A peer that never answers: the handshake times out, the connection
+     * is closed. */
+    s = connect_ok(port, NULL);
+    asyncio_stream_opts_t quick = {.server_hostname = "localhost", .ssl_handshake_timeout = 0.2};
+    expect_msg(asyncio_stream_start_tls(s, cctx, &quick), UV_ECONNABORTED, "ConnectionAbortedError",
+               "SSL handshake is taking longer than 0.2 seconds: aborting the connection");
+    ck_assert(asyncio_stream_is_closing(s));
+    /* The connection's error (Python 3.11's reader waits forever). */
+    char b[8];
+    size_t n;
+    expect_msg(asyncio_stream_read(s, b, sizeof b, &n), UV_ECONNABORTED, "ConnectionAbortedError",
+               "SSL handshake is taking longer than 0.2 seconds: aborting the connection");
+    expect_msg(asyncio_stream_wait_closed(s), UV_ECONNABORTED, "ConnectionAbortedError",
+               "SSL handshake is taking longer than 0.2 seconds: aborting the connection");
+    asyncio_stream_free(s);
+
+    /* Cancelled during the handshake: the connection is closed (a half
+     * done handshake cannot be resumed), the stream is still the
+     * caller's to free. */
+    s = connect_ok(port, NULL);
+    stream_upgrade_t u = {s, cctx, {.server_hostname = "localhost"}, -1};
+    asyncio_future_t *t = tu_spawn(t_stream_upgrade, &u);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert(asyncio_cancel(t, NULL));
+    ck_assert_int_eq(asyncio_gather(&t, 1, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    ck_assert(asyncio_cancelled(t));
+    ck_assert_int_eq(u.rc, ASYNCIO_ECANCELLED);
+    asyncio_decref(t);
+    ck_assert(asyncio_stream_is_closing(s));
+    ck_assert_int_eq(asyncio_stream_wait_closed(s), 0);
+    asyncio_stream_free(s);
+    server_shutdown(srv);
+
+    /* A certificate refused: the error, then the connection is closed. */
+    asyncio_ssl_context_t *self = server_ctx("self");
+    ck_assert_int_eq(asyncio_start_server(starttls_handler, self, "127.0.0.1", 0, NULL, &srv), 0);
+    memset(&SLOG, 0, sizeof SLOG);
+    starttls_client(server_port(srv), cctx);
+    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(self);
+
+    assert_handles_back(handles);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_starttls_errors)
+{
+    run(starttls_errors_main, NULL);
+    tu_assert_log(&LOG, "client: 220 ready | 220 go ahead | error SSLCertVerificationError "
+                        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed "
+                        "certificate\n");
+    tu_assert_log(&SLOG, "server: STARTTLS | error SSLError [SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 "
+                         "alert unknown ca\n");
+    tu_assert_log(&REPORTS, "");
+    /* Outside a task. */
+    asyncio_ssl_context_t *c = asyncio_ssl_context_new(ASYNCIO_SSL_SERVER_AUTH);
+    expect_msg(asyncio_stream_start_tls(NULL, c, NULL), ASYNCIO_ERUNTIME, "RuntimeError",
+               "no running event loop");
+    expect_msg(asyncio_start_tls(NULL, c, false, NULL), ASYNCIO_ERUNTIME, "RuntimeError",
+               "no running event loop");
+    asyncio_ssl_context_decref(c);
+}
+END_TEST
+
+/* loop.start_tls's errors; a cancelled or failed upgrade closes the
+ * transport (connection_lost follows), as Python's. */
+static void *start_tls_errors_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    long handles = asyncio__handle_count();
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_create_server(&SIDE_PROTO, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    asyncio_stream_opts_t named = {.server_hostname = "localhost"};
+    memset(&SERVER_SIDE, 0, sizeof SERVER_SIDE);
+    side_t cli = {0};
+    asyncio_transport_t *t = NULL;
+    ck_assert_int_eq(
+        asyncio_create_connection(&SIDE_PROTO, &cli, "127.0.0.1", server_port(srv), NULL, &t), 0);
+    expect_msg(asyncio_start_tls(NULL, cctx, false, &named), ASYNCIO_EVALUE, "ValueError",
+               "the transport is NULL");
+    expect_msg(asyncio_start_tls(t, NULL, false, &named), ASYNCIO_EVALUE, "ValueError",
+               "the SSL context is NULL");
+    expect_msg(asyncio_start_tls(t, cctx, true, NULL), ASYNCIO_EVALUE, "ValueError",
+               "a client's SSL context (SERVER_AUTH) cannot serve");
+    expect_msg(asyncio_start_tls(t, sctx, false, &named), ASYNCIO_EVALUE, "ValueError",
+               "a server's SSL context (CLIENT_AUTH) cannot connect");
+    expect_msg(asyncio_start_tls(t, cctx, false, NULL), ASYNCIO_EVALUE, "ValueError",
+               "check_hostname requires server_hostname");
+    expect_msg(asyncio_start_tls(t, sctx, true, &named), ASYNCIO_EVALUE, "ValueError",
+               "server_hostname is only meaningful for a client");
+    ck_assert(!asyncio_transport_is_closing(t));
+
+    /* Cancelled while the peer (still plain) does not answer. */
+    upgrade_t u = {t, cctx, false, -1};
+    asyncio_future_t *f = tu_spawn(t_upgrade, &u);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert(asyncio_cancel(f, NULL));
+    ck_assert_int_eq(asyncio_gather(&f, 1, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    ck_assert(asyncio_cancelled(f));
+    asyncio_decref(f);
+    ck_assert_int_eq(u.rc, ASYNCIO_ECANCELLED);
+    while (!cli.lost || !SERVER_SIDE.lost)
+        tu_yield();
+    ck_assert_str_eq(cli.lost_exc, "None");
+
+    /* A closing transport: "Connection lost". */
+    memset(&SERVER_SIDE, 0, sizeof SERVER_SIDE);
+    memset(&cli, 0, sizeof cli);
+    ck_assert_int_eq(
+        asyncio_create_connection(&SIDE_PROTO, &cli, "127.0.0.1", server_port(srv), NULL, &t), 0);
+    asyncio_transport_close(t);
+    expect_msg(asyncio_start_tls(t, cctx, false, &named), UV_ECONNRESET, "ConnectionResetError",
+               "Connection lost");
+    while (!cli.lost || !SERVER_SIDE.lost)
+        tu_yield();
+    /* Gone: a handle no longer live. */
+    expect_msg(asyncio_start_tls(t, cctx, false, &named), ASYNCIO_EVALUE, "ValueError",
+               "not a live transport (freed, or never one)");
+    server_shutdown(srv);
+    assert_handles_back(handles);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_start_tls_errors)
+{
+    run(start_tls_errors_main, NULL);
+    tu_assert_log(&LOG, "upgrade: CancelledError \n");
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     certs_make();
@@ -1159,6 +1906,19 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_verify_errors);
     tcase_add_test(tc, test_peer_errors);
     tcase_add_test(tc, test_load_errors);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_server_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("starttls");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_starttls_c);
+    tcase_add_test(tc, test_starttls_python);
+    tcase_add_test(tc, test_starttls_early);
+    tcase_add_test(tc, test_start_tls_transport);
+    tcase_add_test(tc, test_starttls_errors);
+    tcase_add_test(tc, test_start_tls_errors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -17,8 +17,10 @@ Modes:
   oversized       Raw socket + ssl.MemoryBIO server: after the handshake,
                   the record "hello", then a record header announcing
                   65535 bytes (more than TLS allows) and junk.
-  starttls-server SMTP-like: "220 ready", reads STARTTLS, "220 go ahead",
-                  start_tls, then answers one line over TLS with "250 <line>".
+  starttls-server [TIMEOUT]  SMTP-like: "220 ready", reads STARTTLS, "220
+                  go ahead", start_tls (ssl_handshake_timeout TIMEOUT), then
+                  answers one line over TLS with "250 <line>"; prints
+                  "server: ..." once the client went.
   starttls-client PORT  the other side of starttls-server.
   early PORT      A raw-socket STARTTLS client that sends "STARTTLS\\r\\n"
                   and its ClientHello in one write (ssl.MemoryBIO), then
@@ -187,21 +189,26 @@ def halfclose(d):
         sock.close()
 
 
-async def starttls_server(d):
+async def starttls_server(d, opts):
     ctx = server_ctx(d)
+    timeout = float(opts[0]) if opts else None
 
     async def handler(r, w):
+        out = []
         try:
             w.write(b"220 ready\r\n")
-            line = await r.readline()
+            out.append((await r.readline()).decode().strip())
             w.write(b"220 go ahead\r\n")
-            await w.start_tls(ctx)
+            await w.start_tls(ctx, ssl_handshake_timeout=timeout)
+            out.append(w.get_extra_info("ssl_object").version())
             line = await r.readline()
+            out.append(line.decode().strip())
             w.write(b"250 " + line)
             await w.drain()
             await r.read()
         except Exception as e:
-            say("server error", type(e).__name__, clean(e))
+            out.append(f"error {type(e).__name__} {clean(e)}")
+        say("server: " + " | ".join(out))
         w.close()
 
     srv = await asyncio.start_server(handler, "127.0.0.1", 0)
@@ -279,7 +286,7 @@ def main():
     elif mode == "halfclose":
         halfclose(d)
     elif mode == "starttls-server":
-        asyncio.run(starttls_server(d))
+        asyncio.run(starttls_server(d, rest))
     elif mode == "starttls-client":
         asyncio.run(starttls_client(d, int(rest[0])))
     elif mode == "early":
