@@ -1885,6 +1885,527 @@ START_TEST(test_start_tls_errors)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * Streams over TLS: limits, shutdown, write_eof, close and abort, pause
+ * and resume, volume with a slow reader.
+ * --------------------------------------------------------------------- */
+
+static void *limit_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    asyncio_stream_write(s, "0123456789\nab\n", 14);
+    asyncio_stream_drain(s);
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* Twin: tests/twins/tls_stream.py (limit_overrun, shutdown). */
+static void *stream_over_tls_main(void *arg)
+{
+    (void)arg;
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    long handles = asyncio__handle_count();
+    asyncio_stream_opts_t so = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(limit_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
+    asyncio_stream_opts_t o = {.ssl = cctx, .server_hostname = "localhost", .limit = 8};
+    asyncio_stream_t *s = connect_ok(server_port(srv), &o);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    char buf[64];
+    size_t n = 0;
+    LOGF("limit_overrun ");
+    ck_assert_int_eq(asyncio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &n),
+                     ASYNCIO_ELIMITOVERRUN);
+    const asyncio_error_t *e = asyncio_catch("LimitOverrunError");
+    ck_assert_ptr_nonnull(e);
+    LOGF("LimitOverrunError(%s, consumed=%d)", e->message, e->detail);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), ASYNCIO_EVALUE);
+    e = asyncio_catch("ValueError");
+    LOGF(" ValueError(%s)", e->message);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    ck_assert_int_eq(asyncio_stream_readline(s, buf, sizeof buf, &n), 0);
+    LOGF(" ");
+    logbytes(buf, n);
+    LOGF("\n");
+    close_free(s);
+    server_shutdown(srv);
+
+    /* A peer that never answers close_notify: wait_closed raises once the
+     * shutdown times out. */
+    peer_t p = py_server("mute", NULL);
+    o = (asyncio_stream_opts_t){
+        .ssl = cctx, .server_hostname = "localhost", .ssl_shutdown_timeout = 0.2};
+    s = connect_ok(p.port, &o);
+    asyncio_stream_close(s);
+    /* Closing from close() on, while close_notify waits for an answer. */
+    ck_assert(asyncio_stream_is_closing(s));
+    ck_assert(asyncio_transport_is_closing(asyncio_stream_transport(s)));
+    LOGF("shutdown: wait_closed ");
+    ck_assert_int_ne(asyncio_stream_wait_closed(s), 0);
+    log_error(NULL);
+    asyncio_stream_free(s);
+    peer_stop(&p);
+    assert_handles_back(handles);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_stream_over_tls)
+{
+    run(stream_over_tls_main, NULL);
+    tu_assert_log(&LOG, "limit_overrun LimitOverrunError(Separator is found, but chunk is longer "
+                        "than limit, consumed=10) ValueError(Separator is found, but chunk is "
+                        "longer than limit) b'ab\\n' b''\n"
+                        "shutdown: wait_closed TimeoutError SSL shutdown timed out\n");
+}
+END_TEST
+
+/* Reads to EOF, then tries to answer: over TLS the peer's close_notify
+ * starts this side's shutdown (as Python's sslproto does), so the answer
+ * is dropped. */
+static void *eof_then_answer(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char *data;
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read_all(s, &data, &n), 0);
+    SLOGF("server: read %s, at_eof %s", data, TF(asyncio_stream_at_eof(s)));
+    asyncio_buffer_free(data);
+    int rc = asyncio_stream_write(s, "pong", 4);
+    SLOGF(", write %d", rc);
+    rc = asyncio_stream_drain(s);
+    SLOGF(", drain %s\n", rc ? asyncio_error()->type : "None");
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* write_eof over TLS sends close_notify (Python 3.11 raises
+ * NotImplementedError: tests/twins/tls_stream.py).  A casyncio or Python
+ * peer sees EOF and shuts down in turn; a peer that keeps writing after
+ * the close_notify (peer.py halfclose, TLS's half-close) is read to its
+ * end. */
+static void *write_eof_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    long handles = asyncio__handle_count();
+    asyncio_stream_opts_t so = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(eof_then_answer, NULL, "127.0.0.1", 0, &so, &srv), 0);
+    asyncio_stream_opts_t o = {.ssl = cctx, .server_hostname = "localhost"};
+    asyncio_stream_t *s = connect_ok(server_port(srv), &o);
+    ck_assert(asyncio_stream_can_write_eof(s)); /* Python: False */
+    ck_assert_int_eq(asyncio_stream_write(s, "ping", 4), 0);
+    ck_assert_int_eq(asyncio_stream_write_eof(s), 0);
+    ck_assert_int_eq(asyncio_stream_write_eof(s), 0); /* again: harmless */
+    expect_msg(asyncio_stream_write(s, "x", 1), ASYNCIO_ERUNTIME, "RuntimeError",
+               "Cannot call write() after write_eof()");
+    char *data;
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read_all(s, &data, &n), 0);
+    LOGF("client: read '%s'\n", data);
+    asyncio_buffer_free(data);
+    close_free(s);
+    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    server_shutdown(srv);
+
+    peer_t p = py_server("halfclose", NULL);
+    s = connect_ok(p.port, &o);
+    ck_assert_int_eq(asyncio_stream_write(s, "ping", 4), 0);
+    ck_assert_int_eq(asyncio_stream_write_eof(s), 0);
+    ck_assert_int_eq(asyncio_stream_read_all(s, &data, &n), 0);
+    LOGF("half-close: read '%s'\n", data);
+    asyncio_buffer_free(data);
+    close_free(s);
+    peer_stop(&p);
+    assert_handles_back(handles);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_write_eof)
+{
+    run(write_eof_main, NULL);
+    tu_assert_log(&LOG, "client: read ''\nhalf-close: read 'pong:ping'\n");
+    tu_assert_log(&SLOG, "server: read ping, at_eof True, write 0, drain ConnectionResetError\n");
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* A TLS client over a protocol for the flow tests: counts what comes,
+ * pauses itself after each delivery when asked, and says whether data
+ * came while it was paused. */
+typedef struct counter {
+    asyncio_transport_t *t;
+    size_t received;
+    bool pause_each;   /* pause_reading inside every data_received */
+    bool paused;       /* as far as the protocol knows */
+    long during_pause; /* data_received calls while paused: must stay 0 */
+    long deliveries;
+    bool eof, lost;
+    char lost_exc[64];
+} counter_t;
+
+static void ct_made(asyncio_transport_t *t, void *user)
+{
+    ((counter_t *)user)->t = t;
+}
+
+static void ct_data(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    (void)data;
+    counter_t *c = user;
+    if (c->paused)
+        c->during_pause++;
+    c->received += len;
+    c->deliveries++;
+    if (c->pause_each) {
+        asyncio_transport_pause_reading(t);
+        c->paused = true;
+    }
+}
+
+static bool ct_eof(asyncio_transport_t *t, void *user)
+{
+    (void)t;
+    ((counter_t *)user)->eof = true;
+    return false;
+}
+
+static void ct_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    counter_t *c = user;
+    c->lost = true;
+    snprintf(c->lost_exc, sizeof c->lost_exc, "%s", exc ? exc->type : "None");
+}
+
+static const asyncio_protocol_t COUNTER_PROTO = {ct_made, ct_data, ct_eof, ct_lost, NULL, NULL};
+
+/* Writes arg bytes (a size_t *) of 'x' and closes. */
+static void *bulk_handler(asyncio_stream_t *s, void *arg)
+{
+    size_t total = *(size_t *)arg, sent = 0;
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof chunk);
+    while (sent < total) {
+        size_t n = total - sent < sizeof chunk ? total - sent : sizeof chunk;
+        if (asyncio_stream_write(s, chunk, n) || asyncio_stream_drain(s))
+            break;
+        sent += n;
+    }
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* Counts what it reads until EOF into *arg (a size_t *). */
+static void *count_handler(asyncio_stream_t *s, void *arg)
+{
+    char buf[65536];
+    size_t n;
+    while (asyncio_stream_read(s, buf, sizeof buf, &n) == 0 && n > 0)
+        *(size_t *)arg += n;
+    asyncio_error_clear();
+    SLOGF("count_handler: %zu\n", *(size_t *)arg);
+    return NULL;
+}
+
+/* pause_reading over TLS, from outside and from inside data_received
+ * (with records still decrypted or buffered in the layer): no delivery
+ * while paused, everything after resume_reading. */
+static void *pause_resume_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    size_t total = 4 * 1024 * 1024;
+    asyncio_stream_opts_t so = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(bulk_handler, &total, "127.0.0.1", 0, &so, &srv), 0);
+    asyncio_stream_opts_t o = {.ssl = cctx, .server_hostname = "localhost"};
+    counter_t c = {0};
+    asyncio_transport_t *t = NULL;
+    ck_assert_int_eq(
+        asyncio_create_connection(&COUNTER_PROTO, &c, "127.0.0.1", server_port(srv), &o, &t), 0);
+    /* Paused from outside at once: nothing comes. */
+    asyncio_transport_pause_reading(t);
+    c.paused = true;
+    ck_assert(!asyncio_transport_is_reading(t));
+    ck_assert_int_eq(asyncio_sleep(0.1), 0);
+    ck_assert_uint_eq(c.received, 0);
+    /* Then paused from inside every delivery, resumed from here. */
+    c.pause_each = true;
+    long resumes = 0;
+    while (!c.lost) {
+        c.paused = false;
+        asyncio_transport_resume_reading(t);
+        resumes++;
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    }
+    ck_assert_uint_eq(c.received, total);
+    ck_assert_int_eq(c.during_pause, 0);
+    ck_assert(c.eof);
+    ck_assert_str_eq(c.lost_exc, "None");
+    ck_assert_int_ge(resumes, c.deliveries);
+    ck_assert_int_gt(c.deliveries, 4); /* 64 KiB at most per delivery */
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_pause_resume)
+{
+    run(pause_resume_main, NULL);
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* close() after a big write sends it all, then close_notify: the peer
+ * reads every byte, then EOF.  abort() drops what is buffered and sends
+ * no close_notify: the peer sees the end of the connection all the same
+ * (no error: a missing close_notify is an EOF).  wait_closed ends once
+ * the shutdown is over. */
+static void *close_abort_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    long handles = asyncio__handle_count();
+    size_t counted = 0;
+    asyncio_stream_opts_t so = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(count_handler, &counted, "127.0.0.1", 0, &so, &srv), 0);
+    asyncio_stream_opts_t o = {.ssl = cctx, .server_hostname = "localhost"};
+    size_t big = 16 * 1024 * 1024; /* more than the sockets hold */
+    char *data = calloc(1, big);
+
+    /* Streams: close after a write bigger than the kernel takes at once. */
+    asyncio_stream_t *s = connect_ok(server_port(srv), &o);
+    ck_assert_int_eq(asyncio_stream_write(s, data, big), 0);
+    ck_assert_uint_gt(asyncio_transport_get_write_buffer_size(asyncio_stream_transport(s)), 0);
+    close_free(s);
+    while (counted < big)
+        ck_assert_int_eq(asyncio_sleep(0.01), 0);
+    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    ck_assert_uint_eq(counted, big);
+
+    /* Protocols: close, then abort with data buffered. */
+    for (int abort = 0; abort < 2; abort++) {
+        counted = 0;
+        counter_t c = {0};
+        asyncio_transport_t *t = NULL;
+        ck_assert_int_eq(
+            asyncio_create_connection(&COUNTER_PROTO, &c, "127.0.0.1", server_port(srv), &o, &t),
+            0);
+        ck_assert_int_eq(asyncio_transport_write(t, data, big), 0);
+        if (abort)
+            asyncio_transport_abort(t);
+        else
+            asyncio_transport_close(t);
+        ck_assert(asyncio_transport_is_closing(t));
+        while (!c.lost)
+            tu_yield();
+        ck_assert_str_eq(c.lost_exc, "None");
+        ck_assert(!c.eof);
+        ck_assert_int_eq(asyncio_sleep(0.05), 0);
+        if (!abort)
+            ck_assert_uint_eq(counted, big);
+        else
+            ck_assert_uint_lt(counted, big); /* dropped */
+    }
+    free(data);
+    server_shutdown(srv);
+    assert_handles_back(handles);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_close_abort)
+{
+    run(close_abort_main, NULL);
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* ---- volume: a deterministic byte stream each way, a slow reader */
+
+/* xorshift64*: the bytes of direction `dir`, regenerated by the reader. */
+typedef struct gen {
+    uint64_t state;
+    uint64_t word;
+    int left;
+} gen_t;
+
+static void gen_init(gen_t *g, int dir)
+{
+    g->state = 0x9E3779B97F4A7C15ull * (uint64_t)(dir + 1);
+    g->left = 0;
+}
+
+static unsigned char gen_byte(gen_t *g)
+{
+    if (g->left == 0) {
+        g->state ^= g->state >> 12;
+        g->state ^= g->state << 25;
+        g->state ^= g->state >> 27;
+        g->word = g->state * 0x2545F4914F6CDD1Dull;
+        g->left = 8;
+    }
+    unsigned char b = (unsigned char)g->word;
+    g->word >>= 8;
+    g->left--;
+    return b;
+}
+
+typedef struct volume {
+    size_t total;
+    size_t max_buffer[2]; /* the writer's transport buffer, after each write */
+    bool blocked[2];      /* the writer went above the high-water mark */
+    bool written[2];
+    size_t read[2];
+    uint64_t sum[2][2]; /* [dir][writer, reader]: FNV-1a of the stream */
+} volume_t;
+
+static volume_t VOL;
+
+#define VOL_CHUNK ((size_t)65536)
+
+static void fnv(uint64_t *h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ p[i]) * 0x100000001B3ull;
+}
+
+typedef struct vol_end {
+    asyncio_stream_t *s;
+    int dir; /* 0: client to server, 1: server to client */
+} vol_end_t;
+
+static void *vol_writer(void *arg)
+{
+    vol_end_t *e = arg;
+    asyncio_transport_t *t = asyncio_stream_transport(e->s);
+    size_t high, low;
+    asyncio_transport_get_write_buffer_limits(t, &high, &low);
+    gen_t g;
+    gen_init(&g, e->dir);
+    static unsigned char chunks[2][VOL_CHUNK];
+    unsigned char *chunk = chunks[e->dir];
+    VOL.sum[e->dir][0] = 0xCBF29CE484222325ull;
+    for (size_t sent = 0; sent < VOL.total;) {
+        size_t n = VOL.total - sent < VOL_CHUNK ? VOL.total - sent : VOL_CHUNK;
+        for (size_t i = 0; i < n; i++)
+            chunk[i] = gen_byte(&g);
+        fnv(&VOL.sum[e->dir][0], chunk, n);
+        ck_assert_int_eq(asyncio_stream_write(e->s, chunk, n), 0);
+        size_t buffered = asyncio_transport_get_write_buffer_size(t);
+        if (buffered > VOL.max_buffer[e->dir])
+            VOL.max_buffer[e->dir] = buffered;
+        if (buffered > high)
+            VOL.blocked[e->dir] = true;
+        ck_assert_int_eq(asyncio_stream_drain(e->s), 0);
+        sent += n;
+    }
+    VOL.written[e->dir] = true;
+    return NULL;
+}
+
+/* Waits until the writer had to wait for it (or is done), then reads,
+ * checking every byte, with a pause every few reads. */
+static void vol_reader(asyncio_stream_t *s, int dir)
+{
+    while (!VOL.blocked[dir] && !VOL.written[dir])
+        ck_assert_int_eq(asyncio_sleep(0.005), 0);
+    gen_t g;
+    gen_init(&g, dir);
+    VOL.sum[dir][1] = 0xCBF29CE484222325ull;
+    static unsigned char bufs[2][VOL_CHUNK];
+    unsigned char *buf = bufs[dir];
+    long reads = 0;
+    while (VOL.read[dir] < VOL.total) {
+        size_t n;
+        int rc = asyncio_stream_read(s, buf, VOL_CHUNK, &n);
+        ck_assert_msg(rc == 0 && n > 0, "read: %d %s", rc, tu_raised_message());
+        for (size_t i = 0; i < n; i++)
+            if (buf[i] != gen_byte(&g))
+                ck_abort_msg("byte %zu of direction %d differs", VOL.read[dir] + i, dir);
+        fnv(&VOL.sum[dir][1], buf, n);
+        VOL.read[dir] += n;
+        if (++reads % 8 == 0)
+            ck_assert_int_eq(asyncio_sleep(0.001), 0); /* the slow reader */
+    }
+}
+
+static void *vol_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    vol_end_t e = {s, 1};
+    asyncio_future_t *w = tu_spawn(vol_writer, &e);
+    vol_reader(s, 0);
+    ck_assert_int_eq(asyncio_gather(&w, 1, NULL, 0), 0);
+    asyncio_decref(w);
+    return NULL;
+}
+
+static void *volume_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    asyncio_stream_opts_t so = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(vol_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
+    asyncio_stream_opts_t o = {.ssl = cctx, .server_hostname = "localhost"};
+    asyncio_stream_t *s = connect_ok(server_port(srv), &o);
+    vol_end_t e = {s, 0};
+    asyncio_future_t *w = tu_spawn(vol_writer, &e);
+    vol_reader(s, 1);
+    ck_assert_int_eq(asyncio_gather(&w, 1, NULL, 0), 0);
+    asyncio_decref(w);
+    /* The server's side is done once its handler returns: EOF here. */
+    char b[16];
+    size_t n;
+    ck_assert_int_eq(asyncio_stream_read(s, b, sizeof b, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    close_free(s);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_volume)
+{
+    memset(&VOL, 0, sizeof VOL);
+    VOL.total = (size_t)tu_scaled(64L * 1024 * 1024);
+    run(volume_main, NULL);
+    /* The bound: the high-water mark, plus the chunk written last and its
+     * records' overhead (22 bytes per 16 KiB record in TLS 1.3), with
+     * room to spare; unbounded buffering would hold megabytes. */
+    size_t bound = ASYNCIO_WRITE_HIGH_WATER + VOL_CHUNK + 4096;
+    for (int dir = 0; dir < 2; dir++) {
+        fprintf(stderr, "volume: direction %d, %zu bytes, write buffer at most %zu (bound %zu)%s\n",
+                dir, VOL.total, VOL.max_buffer[dir], bound,
+                VOL.blocked[dir] ? ", the writer waited" : "");
+        ck_assert_uint_eq(VOL.read[dir], VOL.total);
+        ck_assert(VOL.sum[dir][0] == VOL.sum[dir][1]);
+        ck_assert_uint_le(VOL.max_buffer[dir], bound);
+        /* Megabytes fill the sockets' buffers: the writer must have waited
+         * for the slow reader (scaled down under Valgrind it may not). */
+        if (VOL.total >= 32L * 1024 * 1024)
+            ck_assert(VOL.blocked[dir]);
+    }
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     certs_make();
@@ -1919,6 +2440,16 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_start_tls_transport);
     tcase_add_test(tc, test_starttls_errors);
     tcase_add_test(tc, test_start_tls_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("streams");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_stream_over_tls);
+    tcase_add_test(tc, test_write_eof);
+    tcase_add_test(tc, test_pause_resume);
+    tcase_add_test(tc, test_close_abort);
+    tcase_add_test(tc, test_volume);
     suite_add_tcase(s, tc);
     return s;
 }

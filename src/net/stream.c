@@ -769,7 +769,8 @@ void asyncio_stream_close(asyncio_stream_t *handle)
 bool asyncio_stream_is_closing(asyncio_stream_t *handle)
 {
     stream_t *s = found(handle);
-    return !s || !s->has_transport || asyncio__transport_closing(&s->t);
+    /* user_closed: see asyncio_transport_is_closing (TLS's shutdown). */
+    return !s || !s->has_transport || asyncio__transport_closing(&s->t) || s->t.user_closed;
 }
 
 static int wait_closed_in(asyncio__task_t *task, stream_t *s)

@@ -664,7 +664,10 @@ void asyncio_transport_abort(asyncio_transport_t *handle)
 bool asyncio_transport_is_closing(asyncio_transport_t *handle)
 {
     asyncio__transport_t *t = found(handle);
-    return !t || asyncio__transport_closing(t);
+    /* user_closed too: over TLS the transport stays OPEN through the
+     * close_notify exchange that close() starts, and is_closing() was
+     * false until it ended (tests/check_tls.c test_close_abort). */
+    return !t || asyncio__transport_closing(t) || t->user_closed;
 }
 
 size_t asyncio_transport_get_write_buffer_size(asyncio_transport_t *handle)

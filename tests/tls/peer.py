@@ -25,6 +25,9 @@ Modes:
   early PORT      A raw-socket STARTTLS client that sends "STARTTLS\\r\\n"
                   and its ClientHello in one write (ssl.MemoryBIO), then
                   finishes the handshake and sends one line.
+  mute            Raw socket + ssl.MemoryBIO server: after the handshake it
+                  reads nothing more and never answers close_notify (holds
+                  the connection for 60 s).
   halfclose       Raw socket + ssl.MemoryBIO server: reads until the
                   client's close_notify, then answers "pong:<what it read>"
                   and sends its own close_notify (TLS half-close).
@@ -156,6 +159,21 @@ def oversized(d):
         sock.close()
 
 
+def mute(d):
+    ls = raw_server()
+    ctx = server_ctx(d)
+    held = []
+    while True:
+        sock, _ = ls.accept()
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(incoming, outgoing, server_side=True)
+        try:
+            bio_handshake(sock, obj, incoming, outgoing)
+        except OSError:
+            pass
+        held.append(sock)  # open, unread, until the peer is killed
+
+
 def halfclose(d):
     ls = raw_server()
     ctx = server_ctx(d)
@@ -168,12 +186,13 @@ def halfclose(d):
             got = b""
             while True:
                 try:
-                    got += obj.read(65536)
+                    chunk = obj.read(65536)
+                    if not chunk:  # the client's close_notify
+                        break
+                    got += chunk
                     continue
                 except ssl.SSLWantReadError:
                     sock.sendall(outgoing.read())
-                except ssl.SSLZeroReturnError:  # the client's close_notify
-                    break
                 data = sock.recv(65536)
                 if not data:
                     break
@@ -261,7 +280,10 @@ def early(d, port):
         got = b""
         while not got.endswith(b"\n"):
             try:
-                got += obj.read(100)
+                chunk = obj.read(100)
+                if not chunk:  # close_notify
+                    break
+                got += chunk
             except ssl.SSLWantReadError:
                 data = sock.recv(65536)
                 if not data:
@@ -283,6 +305,8 @@ def main():
         asyncio.run(client(d, int(rest[0]), rest[1:]))
     elif mode == "oversized":
         oversized(d)
+    elif mode == "mute":
+        mute(d)
     elif mode == "halfclose":
         halfclose(d)
     elif mode == "starttls-server":
