@@ -262,7 +262,11 @@ $(EXAMPLES): $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIB_A)
 
 $(BENCHES): $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_A)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -pthread -o $@ $< $(LIB_A) $(PROG_LIBS)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -pthread -o $@ $< $(LIB_A) $(PROG_LIBS) $(BENCH_LIBS)
+
+# The TLS benchmarks' own programs call OpenSSL themselves (the load
+# client's --tls, tls_cost), not only through the library.
+$(BUILD)/bench/echo_load $(BUILD)/bench/tls_cost: BENCH_LIBS = $(shell $(PKG_CONFIG) --libs libssl libcrypto)
 
 -include $(ALL_OBJS:.o=.d)
 
@@ -355,9 +359,12 @@ demo: lib examples
 
 # bench/run.sh runs each benchmark beside its Python asyncio and uvloop
 # twins, so Debian's uvloop must be there too; the HTTP benchmark needs
-# nginx and aiohttp (wrk is optional: its column is skipped without it).
+# nginx and aiohttp (wrk is optional: its column is skipped without it);
+# the TLS benchmarks the openssl command (certificates, s_time, s_server,
+# speed).
 bench: $(BENCHES)
 	$(Q)$(ENSURE) python3-uvloop python3-uvloop
+	$(Q)$(ENSURE) "the TLS benchmarks' openssl command" --probe "command -v openssl" openssl
 	$(Q)$(ENSURE) "the HTTP benchmark's server and aiohttp" \
 	    --probe "test -x /usr/sbin/nginx && /usr/bin/python3 -c 'import aiohttp'" \
 	    nginx-light python3-aiohttp

@@ -19,9 +19,10 @@
 # commit: each C program runs from it too, right after the current one, and a
 # second table compares the two -- "before and after in one run").
 #
-# A benchmark with a driver script bench/NAME.sh instead of a twin (echo:
-# several servers, one load client) runs as `sh NAME.sh DIR IMPL` for each
-# IMPL (casyncio, asyncio, uvloop); the driver prints the RESULT lines.
+# A benchmark with a driver script bench/NAME.sh instead of a twin (echo,
+# tls_echo, tls_handshake: several servers, one load client) runs as
+# `sh NAME.sh DIR IMPL` for each IMPL (casyncio, asyncio, uvloop); the
+# driver prints the RESULT lines.
 #
 # Every program prints `RESULT <name> <metric> <value> <unit>` lines on
 # stdout (collected here) and human-readable text on stderr (passed
@@ -44,7 +45,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo http_get"
+all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake http_get"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -167,8 +168,8 @@ function fmt(v,  a) {
 }
 function ratio(other, base, u,  r) {
     if (other == "" || base == "" || base + 0 <= 0 || other + 0 <= 0) return "-"
-    # A rate (req/s) is higher-is-better: casyncio / other instead.
-    r = u == "req/s" ? base / other : other / base
+    # A rate (req/s, conn/s) is higher-is-better: casyncio / other instead.
+    r = u ~ /\/s$/ ? base / other : other / base
     if (r >= 1) return sprintf("%.1fx", r)
     return sprintf("%.2gx", r)
 }
@@ -194,6 +195,17 @@ BEGIN {
     # Streams (issue 7): CPU per echo, against the raw libuv server.
     target["echo protocol_cpu_us_per_req"] = "<= 1.05x raw_uv, uvl/cas >= 3x"
     target["echo streams_cpu_us_per_req"] = "<= 1.2x raw_uv, uvl/cas >= 3x"
+    # TLS (the TLS issue): CPU per echo against uvloop and against the same
+    # server without TLS plus the cost of OpenSSL alone (*_over_plain_crypto
+    # ratio); new connections per second against openssl s_server.
+    target["tls_echo streams_cpu_us_per_req"] = "uvl/cas >= 3x, <= 1.15x plain+crypto"
+    target["tls_echo protocol_cpu_us_per_req"] = "uvl/cas >= 3x, <= 1.15x plain+crypto"
+    target["tls_echo streams_over_plain_crypto"] = "<= 1.15"
+    target["tls_echo protocol_over_plain_crypto"] = "<= 1.15"
+    target["tls_handshake streams_conn_per_s"] = ">= 0.9x s_server, >= 3x uvloop"
+    target["tls_handshake protocol_conn_per_s"] = ">= 0.9x s_server, >= 3x uvloop"
+    target["tls_handshake streams_of_s_server"] = ">= 0.9"
+    target["tls_handshake protocol_of_s_server"] = ">= 0.9"
     # HTTP (issue 6): requests per second, higher is better.
     target["http_get get_1k_req_s"] = ">= 45000"
     target["http_get get_100k_req_s"] = ">= 20000"
@@ -210,7 +222,7 @@ BEGIN {
     else if ($1 != "casyncio" && $1 != "asyncio" && $1 != "uvloop") has_extra[key] = 1
 }
 END {
-    hdr = sprintf("%-16s %-26s %-5s %10s %10s %10s %9s %9s  %s", "benchmark", "metric", "unit",
+    hdr = sprintf("%-16s %-30s %-6s %10s %10s %10s %9s %9s  %s", "benchmark", "metric", "unit",
                   "casyncio", "asyncio", "uvloop", "asy/cas", "uvl/cas", "target")
     print hdr
     gsub(/./, "-", hdr); print hdr
@@ -220,7 +232,7 @@ END {
         cs = c == "" ? (("casyncio " k[1]) in failed ? "failed" : "-") : fmt(c)
         as = a == "" ? (("asyncio " k[1]) in failed ? "failed" : "-") : fmt(a)
         us = have_uvloop != "yes" ? "skipped" : u == "" ? (("uvloop " k[1]) in failed ? "failed" : "-") : fmt(u)
-        printf "%-16s %-26s %-5s %10s %10s %10s %9s %9s  %s\n", k[1], k[2], unit[key], cs, as, us,
+        printf "%-16s %-30s %-6s %10s %10s %10s %9s %9s  %s\n", k[1], k[2], unit[key], cs, as, us,
                ratio(a, c, unit[key]), have_uvloop == "yes" ? ratio(u, c, unit[key]) : "skipped", \
                (key in target) ? target[key] : ""
     }
@@ -229,13 +241,13 @@ END {
     if (extra) {
         # Other clients (curl, wrk) on the benchmarks that have them.
         print ""
-        printf "%-16s %-26s %-5s %10s %10s %10s %9s %9s\n", "benchmark", "metric", "unit",
+        printf "%-16s %-30s %-6s %10s %10s %10s %9s %9s\n", "benchmark", "metric", "unit",
                "casyncio", "curl", "wrk", "cas/curl", "cas/wrk"
         for (i = 1; i <= n; i++) {
             key = order[i]; if (!(key in has_extra)) continue
             split(key, k, " ")
             c = val["casyncio " key]; cu = val["curl " key]; wr = val["wrk " key]
-            printf "%-16s %-26s %-5s %10s %10s %10s %9s %9s\n", k[1], k[2], unit[key], fmt(c),
+            printf "%-16s %-30s %-6s %10s %10s %10s %9s %9s\n", k[1], k[2], unit[key], fmt(c),
                    cu == "" ? (("curl " k[1]) in failed ? "failed" : "-") : fmt(cu),
                    wr == "" ? (("wrk " k[1]) in failed ? "failed" : "skipped") : fmt(wr),
                    ratio(cu, c, unit[key]), ratio(wr, c, unit[key])
@@ -246,21 +258,23 @@ END {
     if (before) {
         # BENCH_BASELINE: the same C programs built from an older commit.
         print ""
-        printf "%-16s %-26s %-5s %10s %10s %9s\n", "benchmark", "metric", "unit",
+        printf "%-16s %-30s %-6s %10s %10s %9s\n", "benchmark", "metric", "unit",
                "before", "after", "bef/aft"
         for (i = 1; i <= n; i++) {
             key = order[i]; if (!(key in has_baseline)) continue
             split(key, k, " ")
             c = val["casyncio " key]; bl = val["baseline " key]
-            printf "%-16s %-26s %-5s %10s %10s %9s\n", k[1], k[2], unit[key],
+            printf "%-16s %-30s %-6s %10s %10s %9s\n", k[1], k[2], unit[key],
                    bl == "" ? "-" : fmt(bl), c == "" ? "-" : fmt(c), ratio(bl, c, unit[key])
         }
     }
     print ""
-    print "Every metric is lower-is-better but rates (req/s); asy/cas = asyncio / casyncio and"
+    print "Every metric is lower-is-better but rates (req/s, conn/s); asy/cas = asyncio / casyncio and"
     print "uvl/cas = uvloop / casyncio (for a rate: casyncio / asyncio, casyncio / uvloop), so a ratio"
     print "above 1.0x means casyncio is that many times faster (or smaller). The target column applies"
-    print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat."
+    print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat. Unit x: a ratio"
+    print "the benchmark computed itself (tls_echo *_over_plain*: lower is better; tls_handshake"
+    print "*_of_s_server: casyncio / openssl s_server, higher is better)."
     if (before) print "bef/aft = before / after (BENCH_BASELINE / the current build): below 1.0x is a slowdown."
 }' "$tmp/results"
 
