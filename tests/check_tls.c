@@ -2406,6 +2406,272 @@ START_TEST(test_volume)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * Many connections at once.
+ * --------------------------------------------------------------------- */
+
+static asyncio_ssl_context_t *MANY_CTX;
+static int MANY_PORT;
+static long MANY_OK;
+
+static void *many_client(void *arg)
+{
+    long i = PI(arg);
+    asyncio_stream_opts_t o = {.ssl = MANY_CTX, .server_hostname = "localhost"};
+    asyncio_stream_t *s = NULL;
+    int rc = asyncio_open_connection("127.0.0.1", MANY_PORT, &o, &s);
+    ck_assert_msg(rc == 0, "client %ld: %s", i, tu_raised_message());
+    char msg[64], buf[64];
+    snprintf(msg, sizeof msg, "message %ld\n", i);
+    round_trip(s, msg, buf, sizeof buf);
+    ck_assert_str_eq(buf, msg);
+    close_free(s);
+    MANY_OK++;
+    return NULL;
+}
+
+static void *many_main(void *arg)
+{
+    long n = PI(arg);
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server");
+    MANY_CTX = client_ctx();
+    asyncio_stream_opts_t so = {.ssl = sctx, .backlog = 2048};
+    asyncio_server_t *srv = NULL;
+    ck_assert_int_eq(asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
+    MANY_PORT = server_port(srv);
+    asyncio_future_t **ts = calloc((size_t)n, sizeof *ts);
+    for (long i = 0; i < n; i++)
+        ts[i] = tu_spawn(many_client, IP(i));
+    ck_assert_int_eq(asyncio_gather(ts, (size_t)n, NULL, 0), 0);
+    tu_decref_all(ts, (size_t)n);
+    free(ts);
+    ck_assert_int_eq(MANY_OK, n);
+    server_shutdown(srv);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(MANY_CTX);
+    return NULL;
+}
+
+/* 1,000 TLS connections at once to one server, each echoing its line
+ * (tu_scaled: fewer under Valgrind and TSan). */
+START_TEST(test_many_connections)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    long n = tu_scaled(1000);
+    long fit = ((long)rl.rlim_cur - 64) / 2;
+    if (n > fit)
+        n = fit;
+    MANY_OK = 0;
+    run(many_main, IP(n));
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Cancellation, and the loop closing with TLS connections open.
+ * --------------------------------------------------------------------- */
+
+typedef struct opener {
+    int port;
+    asyncio_stream_opts_t opts;
+    asyncio_stream_t *s;
+    int rc;
+} opener_t;
+
+static void *t_open(void *arg)
+{
+    opener_t *o = arg;
+    o->s = SENTINEL;
+    o->rc = asyncio_open_connection("127.0.0.1", o->port, &o->opts, &o->s);
+    return NULL;
+}
+
+/* Reads nothing more after the handshake: close_notify is not answered
+ * (its transport does not read), the connection is held until the peer
+ * goes. */
+static void *deaf_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    asyncio_transport_pause_reading(asyncio_stream_transport(s));
+    asyncio_stream_wait_closed(s);
+    asyncio_error_clear();
+    return NULL;
+}
+
+static void *cancel_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server"), *cctx = client_ctx();
+    long handles = asyncio__handle_count();
+
+    /* open_connection cancelled during the handshake. */
+    asyncio_server_t *stall = NULL;
+    ck_assert_int_eq(asyncio_start_server(stall_handler, NULL, "127.0.0.1", 0, NULL, &stall), 0);
+    opener_t op = {server_port(stall), {.ssl = cctx, .server_hostname = "localhost"}, NULL, -1};
+    asyncio_future_t *t = tu_spawn(t_open, &op);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert(asyncio_cancel(t, NULL));
+    ck_assert_int_eq(asyncio_gather(&t, 1, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    ck_assert(asyncio_cancelled(t));
+    asyncio_decref(t);
+    ck_assert_int_eq(op.rc, ASYNCIO_ECANCELLED);
+    ck_assert_ptr_null(op.s);
+    server_shutdown(stall);
+
+    /* A TLS server closed with a connection handshaking (a client that
+     * sends no ClientHello): wait_closed waits for it (until the
+     * handshake's timeout), close_clients ends it; no handler runs. */
+    asyncio_server_t *srv = NULL;
+    asyncio_stream_opts_t so = {.ssl = sctx};
+    ck_assert_int_eq(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
+    asyncio_stream_t *raw = connect_ok(server_port(srv), NULL);
+    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    asyncio_server_close(srv);
+    t = tu_spawn(t_server_wait_closed, srv);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert(!asyncio_done(t));
+    asyncio_server_close_clients(srv);
+    ck_assert_int_eq(asyncio_gather(&t, 1, NULL, 0), 0);
+    asyncio_decref(t);
+    asyncio_server_free(srv);
+    char b[8];
+    size_t n;
+    int rc = asyncio_stream_read(raw, b, sizeof b, &n); /* EOF, or a reset */
+    ck_assert(rc != 0 || n == 0);
+    asyncio_error_clear();
+    close_free(raw);
+
+    /* wait_closed cancelled while the shutdown waits for close_notify;
+     * the stream is still the caller's to free, its shutdown goes on
+     * until its timeout (then the deaf server's connections end). */
+    ck_assert_int_eq(asyncio_start_server(deaf_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
+    asyncio_stream_opts_t o = {
+        .ssl = cctx, .server_hostname = "localhost", .ssl_shutdown_timeout = 0.2};
+    asyncio_stream_t *s = connect_ok(server_port(srv), &o);
+    ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
+    asyncio_stream_close(s);
+    t = tu_spawn(t_wait_closed, s);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert(!asyncio_done(t)); /* the peer does not answer */
+    ck_assert(asyncio_cancel(t, NULL));
+    ck_assert_int_eq(asyncio_gather(&t, 1, NULL, ASYNCIO_RETURN_EXCEPTIONS), 0);
+    ck_assert(asyncio_cancelled(t));
+    asyncio_decref(t);
+    ck_assert(asyncio_stream_is_closing(s));
+    asyncio_stream_free(s);
+    /* And freed at once after close, without waiting. */
+    s = connect_ok(server_port(srv), &o);
+    asyncio_stream_close(s);
+    asyncio_stream_free(s);
+    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    /* The deaf connections never read their peers' end: closed here. */
+    asyncio_server_close_clients(srv);
+    server_shutdown(srv);
+    ck_assert_int_eq(asyncio_sleep(0.02), 0);
+    assert_handles_back(handles);
+    asyncio_ssl_context_decref(sctx);
+    asyncio_ssl_context_decref(cctx);
+    return NULL;
+}
+
+START_TEST(test_cancel)
+{
+    run(cancel_main, NULL);
+    tu_assert_log(&REPORTS, "");
+    tu_assert_log(&SLOG, "");
+}
+END_TEST
+
+/* What the loop's closing leaves to the caller: streams and servers are
+ * freed after, and contexts. */
+static struct {
+    asyncio_ssl_context_t *sctx, *cctx;
+    asyncio_server_t *srv[3];
+    asyncio_stream_t *s[4];
+    asyncio_future_t *t[3];
+    opener_t op;
+    upgrade_t up;
+    stream_upgrade_t sup;
+    side_t side;
+} LEFT;
+
+/* Leaves TLS connections open in every state: a client handshaking, a
+ * server's connection handshaking, an established connection, one
+ * closing (close_notify unanswered), a transport's start_tls and a
+ * stream's start_tls in progress. */
+static void *leave_tls_open(void *arg)
+{
+    (void)arg;
+    asyncio_stream_opts_t so = {.ssl = LEFT.sctx};
+    asyncio_stream_opts_t o = {.ssl = LEFT.cctx, .server_hostname = "localhost"};
+    ck_assert_int_eq(asyncio_start_server(stall_handler, NULL, "127.0.0.1", 0, NULL, &LEFT.srv[0]),
+                     0);
+    ck_assert_int_eq(asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &so, &LEFT.srv[1]),
+                     0);
+    ck_assert_int_eq(asyncio_start_server(deaf_handler, NULL, "127.0.0.1", 0, &so, &LEFT.srv[2]),
+                     0);
+    int stall = server_port(LEFT.srv[0]), tls = server_port(LEFT.srv[1]),
+        deaf = server_port(LEFT.srv[2]);
+    LEFT.op = (opener_t){stall, o, NULL, -1};
+    LEFT.t[0] = tu_spawn(t_open, &LEFT.op);
+    LEFT.s[0] = connect_ok(tls, NULL); /* plain: the server's side handshakes */
+    LEFT.s[1] = connect_ok(tls, &o);   /* established */
+    ck_assert_int_eq(asyncio_stream_write(LEFT.s[1], "hello\n", 6), 0);
+    LEFT.s[2] = connect_ok(deaf, &o);
+    ck_assert_int_eq(asyncio_stream_write(LEFT.s[2], "x", 1), 0);
+    asyncio_stream_close(LEFT.s[2]); /* close_notify, never answered */
+    asyncio_transport_t *t = NULL;
+    ck_assert_int_eq(
+        asyncio_create_connection(&SIDE_PROTO, &LEFT.side, "127.0.0.1", stall, NULL, &t), 0);
+    LEFT.up = (upgrade_t){t, LEFT.cctx, false, -1};
+    LEFT.t[1] = tu_spawn(t_upgrade, &LEFT.up);
+    LEFT.s[3] = connect_ok(stall, NULL);
+    LEFT.sup = (stream_upgrade_t){LEFT.s[3], LEFT.cctx, {.server_hostname = "localhost"}, -1};
+    LEFT.t[2] = tu_spawn(t_stream_upgrade, &LEFT.sup);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    return NULL;
+}
+
+START_TEST(test_loop_close_with_tls_open)
+{
+    memset(&LEFT, 0, sizeof LEFT);
+    memset(&LOG, 0, sizeof LOG);
+    LEFT.sctx = server_ctx("server");
+    LEFT.cctx = client_ctx();
+    asyncio_loop_t *loop = asyncio_loop_new();
+    memset(&REPORTS, 0, sizeof REPORTS);
+    asyncio_loop_set_exception_handler(loop, capture_report, NULL);
+    asyncio_future_t *f = asyncio_create_task(leave_tls_open, NULL);
+    ck_assert_int_eq(asyncio_loop_run_until_complete(loop, f, NULL), 0);
+    asyncio_decref(f);
+    /* Still in progress when the loop closes. */
+    for (int i = 0; i < 3; i++)
+        ck_assert(!asyncio_done(LEFT.t[i]));
+    ck_assert_int_eq(asyncio_loop_close(loop), 0);
+    asyncio_error_clear();
+    ck_assert(LEFT.side.lost); /* connection_lost: the last chance to free */
+    for (int i = 0; i < 3; i++)
+        asyncio_decref(LEFT.t[i]);
+    for (int i = 0; i < 4; i++) {
+        ck_assert(asyncio_stream_is_closing(LEFT.s[i]));
+        asyncio_stream_free(LEFT.s[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        asyncio_server_free(LEFT.srv[i]);
+    asyncio_ssl_context_decref(LEFT.sctx);
+    asyncio_ssl_context_decref(LEFT.cctx);
+    ck_assert_ptr_null(asyncio_error());
+    tu_assert_no_leak();
+    tu_assert_log(&REPORTS, ""); /* no failed handshake reported */
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     certs_make();
@@ -2450,6 +2716,14 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_pause_resume);
     tcase_add_test(tc, test_close_abort);
     tcase_add_test(tc, test_volume);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifetimes");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_many_connections);
+    tcase_add_test(tc, test_cancel);
+    tcase_add_test(tc, test_loop_close_with_tls_open);
     suite_add_tcase(s, tc);
     return s;
 }
