@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2672,6 +2673,128 @@ START_TEST(test_loop_close_with_tls_open)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------
+ * One context shared by loops on two threads.
+ * --------------------------------------------------------------------- */
+
+typedef struct shared {
+    asyncio_ssl_context_t *sctx, *cctx;
+    _Atomic int ports[2];
+    atomic_int done;
+    long clients;
+} shared_t;
+
+typedef struct loop_thread {
+    shared_t *sh;
+    int index;
+    pthread_t thread;
+    int rc;
+    long ok;
+    char error[256];
+} loop_thread_t;
+
+typedef struct shared_client {
+    loop_thread_t *lt;
+    int port;
+    long i;
+} shared_client_t;
+
+/* One client: its line echoed over TLS; failures are counted, not
+ * asserted (Check's assertions belong to the test's thread). */
+static void *shared_client(void *arg)
+{
+    shared_client_t *c = arg;
+    asyncio_stream_opts_t o = {.ssl = c->lt->sh->cctx, .server_hostname = "localhost"};
+    asyncio_stream_t *s = NULL;
+    if (asyncio_open_connection("127.0.0.1", c->port, &o, &s) == 0) {
+        char msg[64], buf[64];
+        size_t n;
+        snprintf(msg, sizeof msg, "thread %d client %ld\n", c->lt->index, c->i);
+        if (asyncio_stream_write(s, msg, strlen(msg)) == 0 &&
+            asyncio_stream_readline(s, buf, sizeof buf, &n) == 0 && strcmp(buf, msg) == 0)
+            c->lt->ok++;
+        asyncio_stream_close(s);
+        asyncio_stream_wait_closed(s);
+        asyncio_stream_free(s);
+    }
+    if (asyncio_error() && !c->lt->error[0])
+        snprintf(c->lt->error, sizeof c->lt->error, "%s: %s", asyncio_error()->type,
+                 asyncio_error()->message);
+    asyncio_error_clear();
+    return NULL;
+}
+
+/* A loop's work: a TLS server with the shared context, then clients with
+ * the other shared context, half to this server, half to the other
+ * thread's, all at once; the server serves until both threads are done. */
+static void *shared_loop_main(void *arg)
+{
+    loop_thread_t *lt = arg;
+    shared_t *sh = lt->sh;
+    asyncio_stream_opts_t so = {.ssl = sh->sctx, .backlog = 1024};
+    asyncio_server_t *srv = NULL;
+    if (asyncio_start_server(echo_handler, NULL, "127.0.0.1", 0, &so, &srv))
+        return NULL;
+    asyncio_sockaddr_t a;
+    asyncio_server_sockname(srv, 0, &a);
+    atomic_store(&sh->ports[lt->index], a.port);
+    /* The other loop's server (waiting here lets this loop run). */
+    while (!atomic_load(&sh->ports[!lt->index]))
+        asyncio_sleep(0.005);
+    long n = sh->clients;
+    shared_client_t *cs = calloc((size_t)n, sizeof *cs);
+    asyncio_future_t **ts = calloc((size_t)n, sizeof *ts);
+    for (long i = 0; i < n; i++) {
+        cs[i] = (shared_client_t){lt, atomic_load(&sh->ports[i % 2]), i};
+        ts[i] = asyncio_create_task(shared_client, &cs[i]);
+    }
+    asyncio_gather(ts, (size_t)n, NULL, ASYNCIO_RETURN_EXCEPTIONS);
+    for (long i = 0; i < n; i++)
+        asyncio_decref(ts[i]);
+    free(ts);
+    free(cs);
+    atomic_fetch_add(&sh->done, 1);
+    while (atomic_load(&sh->done) < 2)
+        asyncio_sleep(0.005);
+    asyncio_server_close(srv);
+    asyncio_server_wait_closed(srv);
+    asyncio_server_free(srv);
+    return NULL;
+}
+
+static void *loop_thread(void *arg)
+{
+    loop_thread_t *lt = arg;
+    lt->rc = asyncio_run(shared_loop_main, lt, NULL);
+    if (lt->rc && !lt->error[0])
+        snprintf(lt->error, sizeof lt->error, "asyncio_run: %s", tu_raised_message());
+    tu_clear_all();
+    return NULL;
+}
+
+START_TEST(test_shared_context_threads)
+{
+    shared_t sh = {.sctx = server_ctx("server"), .cctx = client_ctx(), .clients = tu_scaled(200)};
+    const char *alpn[] = {"http/1.1"};
+    ck_assert_int_eq(asyncio_ssl_context_set_alpn_protocols(sh.sctx, alpn, 1), 0);
+    ck_assert_int_eq(asyncio_ssl_context_set_alpn_protocols(sh.cctx, alpn, 1), 0);
+    loop_thread_t lts[2];
+    for (int i = 0; i < 2; i++) {
+        lts[i] = (loop_thread_t){.sh = &sh, .index = i};
+        ck_assert_int_eq(pthread_create(&lts[i].thread, NULL, loop_thread, &lts[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_join(lts[i].thread, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(lts[i].rc == 0 && lts[i].ok == sh.clients, "thread %d: %ld of %ld: %s", i,
+                      lts[i].ok, sh.clients, lts[i].error);
+    }
+    /* Only the caller's references are left: one each. */
+    asyncio_ssl_context_decref(sh.sctx);
+    asyncio_ssl_context_decref(sh.cctx);
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     certs_make();
@@ -2724,6 +2847,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_many_connections);
     tcase_add_test(tc, test_cancel);
     tcase_add_test(tc, test_loop_close_with_tls_open);
+    tcase_add_test(tc, test_shared_context_threads);
     suite_add_tcase(s, tc);
     return s;
 }

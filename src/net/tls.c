@@ -729,7 +729,8 @@ int asyncio_transport_ssl_info(asyncio_transport_t *handle, asyncio_ssl_info_t *
     SSL_get0_alpn_selected(tls->ssl, &alpn, &alpn_len);
     if (alpn_len >= sizeof info->alpn_protocol)
         alpn_len = sizeof info->alpn_protocol - 1; /* ALPN names are 255 bytes at most */
-    memcpy(info->alpn_protocol, alpn, alpn_len);
+    if (alpn_len) /* none agreed: alpn is NULL, which memcpy must not get (UBSan) */
+        memcpy(info->alpn_protocol, alpn, alpn_len);
     info->session_reused = SSL_session_reused(tls->ssl) == 1;
     return 0;
 }
