@@ -136,6 +136,7 @@ static int rate_wait(size_t n)
 
 typedef struct xfer {
     job_t *j;
+    bool create; /* the file is to be made with the first bytes */
     asyncio_http_stream_t *st;
     const asyncio_http_response_t *resp;
     int fd;          /* the output file, -1 */
@@ -443,16 +444,28 @@ static attempt_t open_output(xfer_t *x)
             return file_error(x, "open", errno);
         }
     }
-    if (x->fd >= 0) { /* an earlier attempt's file: continued, or emptied */
-        if ((x->offset == 0 && ftruncate(x->fd, 0) != 0) ||
-            lseek(x->fd, (off_t)x->offset, SEEK_SET) < 0)
-            return file_error(x, "write", errno);
-    } else if ((x->fd = files_create(j)) < 0) {
-        return file_error(x, "create", errno);
+    if (x->fd < 0) { /* a new file: made when the first bytes come */
+        x->create = true;
+        return ATTEMPT_OK;
     }
+    /* An earlier attempt's file: continued, or emptied. */
+    if ((x->offset == 0 && ftruncate(x->fd, 0) != 0) ||
+        lseek(x->fd, (off_t)x->offset, SEEK_SET) < 0)
+        return file_error(x, "write", errno);
     j->partial = x->offset > 0;
     if (cfg.resume)
         files_save_validators(x->fd, j);
+    return ATTEMPT_OK;
+}
+
+/* Makes the new file (its reserved name, else the next free one). */
+static attempt_t create_now(xfer_t *x)
+{
+    x->create = false;
+    if ((x->fd = files_create(x->j)) < 0)
+        return file_error(x, "create", errno);
+    if (cfg.resume)
+        files_save_validators(x->fd, x->j);
     return ATTEMPT_OK;
 }
 
@@ -466,7 +479,12 @@ static attempt_t body(xfer_t *x)
         if (asyncio_http_stream_read_chunk(x->st, &data, &len) < 0)
             return raised(x);
         if (len == 0)
-            return ATTEMPT_OK;
+            return x->create ? create_now(x) : ATTEMPT_OK; /* an empty body: an empty file */
+        if (x->create) {
+            attempt_t r = create_now(x);
+            if (r != ATTEMPT_OK)
+                return r;
+        }
         if (x->fd >= 0) {
             if (files_write(x->fd, data, len) != 0)
                 return file_error(x, "write", errno);
