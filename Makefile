@@ -380,9 +380,10 @@ demo: lib examples
 # twins, so Debian's uvloop must be there too; the HTTP benchmark needs
 # nginx and aiohttp (wrk is optional: its column is skipped without it);
 # the TLS benchmarks the openssl command (certificates, s_time, s_server,
-# speed).
-bench: $(BENCHES)
+# speed); the fetch benchmark curl and aria2c.
+bench: $(BENCHES) $(FETCH)
 	$(Q)$(ENSURE) python3-uvloop python3-uvloop
+	$(Q)$(ENSURE) "the fetch benchmark's aria2c" --probe "command -v aria2c" aria2
 	$(Q)$(ENSURE) "the TLS benchmarks' openssl command" --probe "command -v openssl" openssl
 	$(Q)$(ENSURE) "the HTTP benchmark's server and aiohttp" \
 	    --probe "test -x /usr/sbin/nginx && /usr/bin/python3 -c 'import aiohttp'" \
