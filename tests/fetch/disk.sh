@@ -62,6 +62,20 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m casyncio-fetch-test "$mnt" 2>
     run -c -o "$mnt/d" "$mb/ok/big.bin"
     expect_rc 0 "-c with room again"
     same "$mnt/d/big.bin" "$www/big.bin" "the file completed"
+    # Several shards: the first full write stops them all.
+    : >"$tmp/urls"
+    i=0
+    while [ $i -lt 300 ]; do echo "$mb/ok/small.bin?t=$i" >>"$tmp/urls"; i=$((i + 1)); done
+    rm -rf "$mnt/d"
+    run --threads 2 -j 4 -o "$mnt/d" -i "$tmp/urls"
+    expect_rc 1 "a full disk, --threads 2"
+    [ "$(grep -c 'the disk is full: no new transfers$' "$tmp/err")" -ge 1 ] &&
+        grep -q '^stopped:  the disk is full: 0 cancelled (in flight or waiting to retry), [1-9][0-9]* not started$' "$tmp/err" &&
+        ok "every shard stops starting transfers" || { bad "not stopped"; show; }
+    n=0
+    for f in "$mnt"/d/*; do [ -e "$f" ] || continue; cmp -s "$f" "$www/small.bin" || n=$((n + 1)); done
+    [ "$n" -eq 0 ] && ok "every file left is complete" || bad "$n incomplete files"
+    rm -rf "$mnt/d"
     # --- a read-only directory (root may write anywhere else)
     rm -rf "$mnt/d" && mkdir "$mnt/ro" && mount -o remount,ro "$mnt"
     run -o "$mnt/ro" "$mb/ok/small.bin"

@@ -87,6 +87,18 @@ for f in "$tmp"/c/*; do cmp -s "$f" "$www/s.bin" && whole=$((whole + 1)); done
     bad "-c: $whole complete of $(ls "$tmp/c" | wc -l)"
 expect_out '(resumed from byte [1-9][0-9]*)$' "-c: partial files were resumed, not fetched again"
 
+# The same with three shards (threads): every one stops.
+rm -rf "$tmp/th"
+interrupt "$tmp/th" 0.6 INT --threads 3 --json "$tmp/th.json"
+expect_rc 130 "--threads 3: SIGINT"
+expect_out '^requests: 30 ([0-9]* ok, 0 failed, [0-9]* not finished)$' "--threads 3: the summary"
+nok=$(sed -n 's/^requests: 30 (\([0-9]*\) ok.*/\1/p' "$tmp/err")
+whole=0
+for f in "$tmp"/th/*; do [ -e "$f" ] && cmp -s "$f" "$www/s.bin" && whole=$((whole + 1)); done
+[ "$whole" -eq "$(ls -A "$tmp/th" | wc -l)" ] && [ "$whole" -eq "${nok:-x}" ] &&
+    ok "--threads 3: no partial file ($whole complete)" || bad "--threads 3: $(ls -l "$tmp/th")"
+[ "$(wc -l <"$tmp/th.json")" -eq 30 ] && ok "--threads 3: 30 JSON records" || bad "JSON"
+
 # SIGINT while retries wait: at once, the waits dropped.
 "$fetch" --retry 5 --retry-delay 30 "$mb/status/503" "$mb/status/502" >"$tmp/out" 2>"$tmp/err" &
 p=$!
@@ -112,7 +124,7 @@ rm -rf "$tmp/2"
 "$fetch" -j 8 -o "$tmp/2" -i "$tmp/urls" >"$tmp/out" 2>"$tmp/err" </dev/null &
 p=$!
 sleep 0.2
-kill -INT "$p"; kill -INT "$p"
+kill -INT "$p" 2>/dev/null; kill -INT "$p" 2>/dev/null
 wait "$p"
 rc=$?
 expect_rc 130 "two SIGINTs"

@@ -261,6 +261,35 @@ expect_rc 0 "http_proxy from the environment (a host that does not resolve, thro
 run -x "$mb" -o "$d" --out p2 http://nowhere.invalid/any/p
 [ "$(cat "$d/p2" 2>/dev/null)" = hello ] && ok "-x PROXY" || bad "-x"
 
+# --- shards: several threads, each with its own loop, share the URLs
+fresh threads
+i=0; : >"$tmp/urls"
+while [ $i -lt 300 ]; do
+    if [ $((i % 10)) -eq 0 ]; then echo "$mb/flaky/small.bin?th=$i"; else echo "$mb/ok/small.bin?th=$i"; fi
+    i=$((i + 1))
+done >"$tmp/urls"
+echo "$mb/status/404" >>"$tmp/urls"
+run --threads 3 -j 12 --retry 2 $R -o "$d" -i "$tmp/urls" --json "$tmp/th.json"
+expect_rc 1 "--threads 3: 300 URLs and a 404"
+expect_out '^requests: 301 (300 ok, 1 failed)$' "the summary counts every shard's URLs"
+expect_out '^retries:  30 (of 30 URLs)$' "and their retries"
+good=0
+for f in "$d"/*; do cmp -s "$f" "$www/small.bin" && good=$((good + 1)); done
+[ "$good" -eq 300 ] && [ "$(nfiles "$d")" -eq 300 ] && ok "300 files, each the server's" ||
+    bad "$good good of $(nfiles "$d") files"
+[ "$(ls "$d" | sort -u | wc -l)" -eq 300 ] && ls "$d" | grep -q '^small.bin.299$' &&
+    ok "names unique across the shards (small.bin ... small.bin.299)" || bad "names: $(ls "$d" | head)"
+[ "$(wc -l <"$tmp/th.json")" -eq 301 ] && ok "301 JSON records" || bad "$(wc -l <"$tmp/th.json") JSON records"
+curl -s "$mb/stats" >/dev/null
+i=0; : >"$tmp/urls"
+while [ $i -lt 8 ]; do echo "$mb/slow/small.bin?every=0.02&chunk=4000&ph=$i" >>"$tmp/urls"; i=$((i + 1)); done
+run --threads 4 -j 8 --per-host 2 -i "$tmp/urls"
+expect_rc 0 "--threads 4 --per-host 2"
+inflight=$(curl -s "$mb/stats" | cut -d' ' -f2)
+[ "$inflight" -le 2 ] && ok "the host's URLs stay in one shard: at most 2 in flight ($inflight)" ||
+    bad "$inflight in flight"
+run --threads 0 "$mb/ok/small.bin"; expect_rc 2 "--threads 0"
+
 # --- URL files: tab names, out= lines, options ignored, errors
 fresh names
 printf '%s\tfirst.bin\n%s\n  out=second.bin\n  dir=/elsewhere\n%s\n# %s\n' "$mb/ok/small.bin" \

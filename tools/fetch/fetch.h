@@ -14,7 +14,9 @@
  *   progress.c  the live progress bar and the line per transfer
  *   report.c    the failure kinds, the summary and the --json records
  *
- * Everything runs on the loop's one thread: nothing here is locked.
+ * The URLs are split among shards, each run by a thread with its own loop
+ * (main.c): a job is only ever touched by its shard's thread, and what the
+ * shards share is behind run_lock(), as each function below says.
  */
 #ifndef CASYNCIO_FETCH_H
 #define CASYNCIO_FETCH_H
@@ -38,6 +40,7 @@
 
 typedef struct config {
     long jobs;       /* -j: transfers in flight in all */
+    long threads;    /* --threads: shards (main.c); 0 automatic */
     long per_host;   /* --per-host: in flight per host; 0 no limit */
     double rate;     /* --limit-rate: body bytes per second in all; 0 none */
     double max_time; /* -m: seconds per attempt; 0 none */
@@ -132,7 +135,7 @@ void input_read_file(const char *path);
  * saved). */
 void input_assign_names(void);
 /* The next name "BASE.N" for a job whose reserved name turned out taken on
- * disk: a new string, never one reserved in the run. */
+ * disk: a new string, never one reserved in the run.  Takes run_lock. */
 char *input_next_name(job_t *j);
 /* A file name made safe from any text (NAME_MAX_LEN bytes at most; no
  * '/', no control character, no leading dot); "index.html" when empty. */
@@ -181,7 +184,8 @@ typedef enum {
     ATTEMPT_CANCELLED, /* stopped by Ctrl-C */
 } attempt_t;
 
-extern asyncio_http_session_t *session;
+/* The session of this thread's shard. */
+extern _Thread_local asyncio_http_session_t *session;
 
 /* Parses "TYPE=HEX" (sha256=..., sha-256=..., sha512, sha1, md5); NULL
  * with why set when it is not one. */
@@ -215,24 +219,39 @@ typedef struct totals {
     size_t sized;    /* transfers in flight that announced their size */
     long retries;    /* retries started */
     size_t retried;  /* jobs that were retried */
-    double t0;       /* loop time at the start */
     int stop_signal; /* the signal that stopped the run, 0 none */
     bool disk_full;  /* a write found the disk full: no new transfers */
 } totals_t;
 
-extern totals_t tot;
+/* This thread's shard's counters. */
+extern _Thread_local totals_t tot;
+/* Loop time when the run started. */
+extern double run_t0;
 
 double now(void);
-/* No new transfers after this (a full disk). */
+/* No new transfers after this, in any shard (a full disk). */
 void run_stop_starting(const char *why);
+/* The one lock of what the shards share; never held across a call that
+ * takes it. */
+void run_lock(void);
+void run_unlock(void);
+/* Under run_lock: publishes this shard's counters (for the bar), and the
+ * sums of every shard's last published ones. */
+void run_publish(void);
+void run_totals(totals_t *sum);
 
 /* ------------------------------------------------------------ progress.c */
 
 extern bool tty; /* stderr is a terminal: the bar instead of lines */
 
+/* Shard 0: the bar (on a terminal); the other shards publish their
+ * counters for it meanwhile. */
 void progress_start(void);
 void progress_stop(void);
-/* A line for the user (a failure, a retry): above the bar on a terminal. */
+void progress_start_publishing(void);
+void progress_stop_publishing(void);
+/* A line for the user (a failure, a retry): above the bar on a terminal.
+ * These take run_lock. */
 void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The line of a finished transfer (off a terminal, unless quiet). */
 void progress_done(const job_t *j);
@@ -246,7 +265,8 @@ void progress_retry(const job_t *j, double delay);
  * "TimeoutError/CURLE_OPERATION_TIMEDOUT", "InvalidURL", ...), and
  * whether it may succeed when tried again.  Interned: valid for the run. */
 const char *report_error_kind(const asyncio_error_t *e, bool *retryable);
-/* An interned kind for any text ("OSError/ENOSPC", "checksum mismatch"). */
+/* An interned kind for any text ("OSError/ENOSPC", "checksum mismatch").
+ * It and report_final take run_lock. */
 const char *report_kind(const char *text);
 /* Counts a final job (its kind, its status) and writes its --json record. */
 void report_final(job_t *j);

@@ -96,7 +96,10 @@ static char *next_free(name_t *base)
 
 char *input_next_name(job_t *j)
 {
-    return next_free(j->base);
+    run_lock();
+    char *name = next_free(j->base);
+    run_unlock();
+    return name;
 }
 
 static bool keep_url_char(char c)

@@ -24,8 +24,8 @@ config_t cfg = {
 
 static const char usage_text[] =
     "usage: " PROG " [OPTIONS] [URL...]\n"
-    "Fetches URLs in parallel on one HTTP session (HTTP/1.1 keep-alive, HTTP/2\n"
-    "multiplexing).  Bodies are discarded unless -o DIR says where to save them.\n"
+    "Fetches URLs in parallel (HTTP/1.1 keep-alive, HTTP/2 multiplexing).  Bodies\n"
+    "are discarded unless -o DIR says where to save them.\n"
     "\n"
     "Input:\n"
     "  -i, --input-file FILE   read URLs from FILE (\"-\": stdin), one per line; blank\n"
@@ -48,6 +48,9 @@ static const char usage_text[] =
     "      --no-progress-meter no progress bar on a terminal\n"
     "Transfers:\n"
     "  -j, --jobs N            N transfers in flight (1-10000, default 16)\n"
+    "      --threads N         run them in N threads, each with its own event loop\n"
+    "                          and connections (default: one per CPU, at most 4,\n"
+    "                          one per 100 URLs)\n"
     "      --per-host N        at most N of them to one host (default: no limit)\n"
     "      --limit-rate RATE   bytes per second in all (suffix K, M or G: 1024s)\n"
     "  -m, --max-time SECONDS  give up an attempt after SECONDS (also -t)\n"
@@ -232,6 +235,7 @@ enum {
     O_HTTP2,
     O_H2C,
     O_CACERT,
+    O_THREADS,
 };
 
 typedef struct option {
@@ -257,6 +261,7 @@ static const option_t options[] = {
     {'j', "jobs", true, O_JOBS},
     {0, "parallel-max", true, O_JOBS}, /* curl's */
     {0, "per-host", true, O_PERHOST},
+    {0, "threads", true, O_THREADS},
     {0, "limit-rate", true, O_RATE},
     {'m', "max-time", true, O_MAXTIME},
     {'t', NULL, true, O_MAXTIME}, /* the first casyncio-fetch's */
@@ -340,6 +345,9 @@ static void apply(const option_t *o, const char *opt, const char *val)
         break;
     case O_JOBS:
         cfg.jobs = parse_long(opt, val, 1, MAX_JOBS, "a number of transfers");
+        break;
+    case O_THREADS:
+        cfg.threads = parse_long(opt, val, 1, 64, "a number of threads");
         break;
     case O_PERHOST:
         cfg.per_host = parse_long(opt, val, 0, MAX_JOBS, "a number of transfers");

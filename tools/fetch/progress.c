@@ -10,7 +10,8 @@
  * in flight that announced their size by the share they received, so one
  * big download moves the bar as smoothly as many small ones.  The rate is
  * over the last two seconds; the ETA extrapolates the fraction done.
- * Failures and retries print above the bar.
+ * Failures and retries print above the bar.  Shard 0 draws it from what
+ * every shard last published (each publishes ten times a second).
  *
  * Off a terminal, one line per finished transfer, for logs and scripts:
  *
@@ -32,7 +33,8 @@ bool tty;
 #define REDRAW 0.1 /* seconds between redraws */
 #define WINDOW 20  /* redraws the rate is measured over (2 s) */
 
-static asyncio_future_t *task;
+static _Thread_local asyncio_future_t *task; /* a shard's redraw or publish task */
+/* Under run_lock: */
 static bool drawn;
 static double sample_t[WINDOW];
 static uint64_t sample_b[WINDOW];
@@ -68,27 +70,30 @@ static void clock_text(double s, char *out, size_t cap)
 }
 
 /* The bytes per second over the last WINDOW redraws. */
-static double rate(double t)
+static double rate(double t, uint64_t bytes)
 {
     size_t i = nsamples % WINDOW;
     sample_t[i] = t;
-    sample_b[i] = tot.bytes;
+    sample_b[i] = bytes;
     nsamples++;
     size_t oldest = nsamples > WINDOW ? nsamples % WINDOW : 0;
     double dt = t - sample_t[oldest];
-    return dt > 0 ? (double)(tot.bytes - sample_b[oldest]) / dt : 0;
+    return dt > 0 ? (double)(bytes - sample_b[oldest]) / dt : 0;
 }
 
+/* Under run_lock. */
 static void draw(void)
 {
-    double t = now(), elapsed = t - tot.t0;
+    totals_t tot;
+    run_totals(&tot);
+    double t = now(), elapsed = t - run_t0;
     double sized = tot.expect ? (double)tot.got / (double)tot.expect : 0;
     double frac = njobs ? ((double)tot.done + sized * (double)tot.sized) / (double)njobs : 1;
     if (frac > 1)
         frac = 1;
     char hb[32], hr[32], eta[64], fields[320];
     human_bytes(tot.bytes, hb, sizeof hb);
-    human_bytes((uint64_t)rate(t), hr, sizeof hr);
+    human_bytes((uint64_t)rate(t, tot.bytes), hr, sizeof hr);
     clock_text(frac > 0.001 && elapsed > 0.5 ? elapsed * (1 - frac) / frac : -1, eta, sizeof eta);
     int n = snprintf(fields, sizeof fields, "%3.0f%% %zu/%zu done  %s  %s/s  ETA %s  %zu active",
                      frac * 100, tot.done, njobs, hb, hr, eta, tot.running);
@@ -118,47 +123,73 @@ static void draw(void)
     drawn = true;
 }
 
-static void *redraw(void *arg)
+/* Shard 0 draws (arg non-NULL), the others only publish. */
+static void *tick(void *arg)
 {
-    (void)arg;
     for (;;) {
-        draw();
+        run_lock();
+        run_publish();
+        if (arg)
+            draw();
+        run_unlock();
         if (asyncio_sleep(REDRAW) < 0)
             return NULL; /* cancelled: the run is over */
     }
 }
 
+static bool bar_wanted(void)
+{
+    return tty && !cfg.no_progress;
+}
+
+static void stop_task(void)
+{
+    if (!task)
+        return;
+    asyncio_cancel(task, NULL);
+    asyncio_await(task, NULL);
+    while (asyncio_error())
+        asyncio_error_clear();
+    asyncio_decref(task);
+    task = NULL;
+}
+
 void progress_start(void)
 {
     tty = isatty(STDERR_FILENO) && !cfg.quiet;
-    if (!tty || cfg.no_progress)
-        return;
-    if (!(task = asyncio_create_task(redraw, NULL)))
+    if (bar_wanted() && !(task = asyncio_create_task(tick, "draw")))
         asyncio_error_clear(); /* no bar, then */
+}
+
+void progress_start_publishing(void)
+{
+    if (bar_wanted() && !(task = asyncio_create_task(tick, NULL)))
+        asyncio_error_clear();
+}
+
+void progress_stop_publishing(void)
+{
+    stop_task();
 }
 
 void progress_stop(void)
 {
     if (task) {
-        asyncio_cancel(task, NULL);
-        asyncio_await(task, NULL);
-        while (asyncio_error())
-            asyncio_error_clear();
-        asyncio_decref(task);
-        task = NULL;
-        if (!cfg.quiet) {
-            draw(); /* the final state stays on screen */
-            fputc('\n', stderr);
-            drawn = false;
-        }
+        stop_task();
+        run_lock();
+        run_publish();
+        draw(); /* the final state stays on screen */
+        fputc('\n', stderr);
+        drawn = false;
+        run_unlock();
     }
-    clear();
 }
 
 void progress_line(const char *fmt, ...)
 {
     if (cfg.quiet)
         return;
+    run_lock();
     bool redraw_after = drawn;
     clear();
     va_list ap;
@@ -168,6 +199,7 @@ void progress_line(const char *fmt, ...)
     fputc('\n', stderr);
     if (redraw_after)
         draw();
+    run_unlock();
 }
 
 static const char *file_note(const job_t *j, bool removed, char *buf, size_t cap)
@@ -194,9 +226,11 @@ void progress_done(const job_t *j)
                  (unsigned long long)j->resumed_from);
     else if (j->restarted)
         snprintf(note, sizeof note, " (resume refused: fetched whole)");
+    run_lock();
     fprintf(stderr, "%ld %llu %.3f s %s%s%s%s\n", j->status, (unsigned long long)j->bytes,
             j->t1 - j->t0, j->url, j->path ? " -> " : "",
             j->path ? files_display(j->path, shown, sizeof shown) : "", note);
+    run_unlock();
 }
 
 void progress_failed(const job_t *j, bool removed)

@@ -43,15 +43,20 @@ static bool json_stdout;
 
 const char *report_kind(const char *text)
 {
-    for (size_t i = 0; i < nkinds; i++)
+    const char *k = NULL;
+    run_lock();
+    for (size_t i = 0; i < nkinds && !k; i++)
         if (!strcmp(kinds[i].name, text))
-            return kinds[i].name;
-    if (nkinds == MAX_KINDS) {
+            k = kinds[i].name;
+    if (!k && nkinds == MAX_KINDS) {
         kinds[MAX_KINDS].name = "other";
-        return kinds[MAX_KINDS].name;
+        k = kinds[MAX_KINDS].name;
+    } else if (!k) {
+        kinds[nkinds].name = xstrdup(text);
+        k = kinds[nkinds++].name;
     }
-    kinds[nkinds].name = xstrdup(text);
-    return kinds[nkinds++].name;
+    run_unlock();
+    return k;
 }
 
 static void count_kind(const char *name)
@@ -251,6 +256,7 @@ void report_final(job_t *j)
 {
     /* The statuses of what finished: an interrupted body has none yet. */
     bool finished = j->state == JOB_OK || j->state == JOB_FAILED;
+    run_lock();
     if (finished && j->status >= 100 && j->status < 600)
         status_count[j->status]++;
     else if (finished && j->status)
@@ -259,6 +265,7 @@ void report_final(job_t *j)
         count_kind(j->kind);
     if (json)
         json_record(j);
+    run_unlock();
 }
 
 int report_close_json(void)

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* curl's own cap on --retry-delay's doubling. */
 #define MAX_BACKOFF 600.0
@@ -48,6 +49,22 @@ bool retry_status(long status)
     return status == 408 || status == 429 || (status >= 500 && status <= 599);
 }
 
+/* A random number in [0, 1), from a generator of this thread's. */
+static double jitter(void)
+{
+    static _Thread_local unsigned short seed[3];
+    static _Thread_local bool seeded;
+    if (!seeded) {
+        uint64_t x =
+            (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&seeded;
+        seed[0] = (unsigned short)x;
+        seed[1] = (unsigned short)(x >> 16);
+        seed[2] = (unsigned short)(x >> 32);
+        seeded = true;
+    }
+    return erand48(seed);
+}
+
 double retry_delay(const job_t *j, double retry_after, double t, char *why, size_t cap)
 {
     int done = j->attempts;
@@ -62,7 +79,7 @@ double retry_delay(const job_t *j, double retry_after, double t, char *why, size
         double b = cfg.retry_delay * pow(2, done - 1);
         if (b > MAX_BACKOFF)
             b = MAX_BACKOFF;
-        d = b / 2 + b / 2 * drand48();
+        d = b / 2 + b / 2 * jitter();
     }
     if (cfg.retry_max_time > 0 && t + d - j->t0 > cfg.retry_max_time) {
         if (retry_after >= 0)

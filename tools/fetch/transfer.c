@@ -35,7 +35,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-asyncio_http_session_t *session;
+_Thread_local asyncio_http_session_t *session;
 
 /* Error bodies read to their end (so the connection is kept) up to this
  * size; a longer one costs its connection. */
@@ -116,20 +116,24 @@ static void to_hex(const unsigned char *b, unsigned n, char *out)
 
 /* ------------------------------------------------------------ rate */
 
-/* --limit-rate: one budget for all transfers.  rate_paid is the time at
- * which the bytes received so far are paid for; a transfer that takes n
- * bytes moves it on by n / rate and sleeps until then.  An idle moment
- * saves at most RATE_CREDIT seconds of credit for a burst. */
+/* --limit-rate: one budget for all transfers of every shard.  rate_paid
+ * is the time at which the bytes received so far are paid for; a transfer
+ * that takes n bytes moves it on by n / rate and sleeps until then.  An
+ * idle moment saves at most RATE_CREDIT seconds of credit for a burst.
+ * (Loop time is the monotonic clock: the same in every thread.) */
 #define RATE_CREDIT 0.05
-static double rate_paid;
+static double rate_paid; /* under run_lock */
 
 static int rate_wait(size_t n)
 {
     double t = now();
+    run_lock();
     if (rate_paid < t - RATE_CREDIT)
         rate_paid = t - RATE_CREDIT;
     rate_paid += (double)n / cfg.rate;
-    return rate_paid > t ? asyncio_sleep(rate_paid - t) : 0;
+    double until = rate_paid;
+    run_unlock();
+    return until > t ? asyncio_sleep(until - t) : 0;
 }
 
 /* ------------------------------------------------------------ an attempt */
@@ -238,7 +242,7 @@ static attempt_t file_error(xfer_t *x, const char *doing, int err)
     char kind[64], shown[NAME_MAX_LEN * 2 + 4096];
     snprintf(kind, sizeof kind, "OSError/%s", strerrorname_np(err) ? strerrorname_np(err) : "?");
     set_error(j, kind, "cannot %s %s: %s", doing, files_display(j->name, shown, sizeof shown),
-              strerror(err));
+              strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error");
     if (err == ENOSPC || err == EDQUOT)
         run_stop_starting("the disk is full");
     end(x);
