@@ -8,7 +8,8 @@
 #
 #   small     10,000 GETs of the 1 KiB file, each saved under its own name
 #             (f0 ... f9999) in a new directory on disk: requests per
-#             second, the best of 3 rounds after a warm-up round
+#             second, the best of 3 rounds after a warm-up round (the
+#             median too, on stderr)
 #   small_shm the same into /dev/shm (tmpfs), when it exists: the clients
 #             without the disk's cost of making 10,000 files
 #   big       100 GETs of the 10 MiB file to disk (1,000 MiB): MB/s, the
@@ -146,6 +147,7 @@ series() {
     for i in $impls; do
         list "$i" "$tmp/list.$name.$i" "$count" "$file"
         eval "best_$i=0 rss_$i=0"
+        : >"$tmp/values.$name.$i"
     done
     r=$((0 - warm))
     while [ $r -lt "$nrounds" ]; do
@@ -168,6 +170,7 @@ series() {
             fi
             echo "fetch[$i]: $name round $r$([ $r -lt 0 ] && echo ' (warm-up)'): $count GETs, $inflight in flight: $secs s, $v $unit, peak RSS $rss KiB" >&2
             eval "b=\$best_$i"
+            [ $r -ge 0 ] && echo "$v" >>"$tmp/values.$name.$i"
             if [ $r -ge 0 ] && awk -v a="$v" -v b="$b" 'BEGIN { exit !(a > b) }'; then
                 eval "best_$i=$v rss_$i=$rss"
             fi
@@ -177,6 +180,10 @@ series() {
     metric=${name}_$(echo "$unit" | tr '/' '_' | tr 'A-Z' 'a-z')
     for i in $impls; do
         case " $failed " in *" $i.$name "*) continue ;; esac
+        sort -n "$tmp/values.$name.$i" | awk -v i="$i" -v name="$name" -v unit="$unit" '
+            { v[NR] = $1 }
+            END { if (NR) printf "fetch[%s]: %s: best %s, median %s %s over %d round(s)\n", i, name,
+                  v[NR], NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, unit, NR }' >&2
         tag=RESULT
         [ "$which" = all ] && tag="RESULT[$i]"
         eval "echo \"$tag fetch $metric \$best_$i $unit\""
