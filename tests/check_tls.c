@@ -163,6 +163,17 @@ static peer_t peer_start(const char *const *argv, const char *marker)
     asyncio_subprocess_opts_t o = {.stdin_mode = ASYNCIO_STDIO_DEVNULL,
                                    .stdout_mode = ASYNCIO_STDIO_PIPE,
                                    .stderr_mode = ASYNCIO_STDIO_DEVNULL};
+    /* A server left by a test that failed must not outlive it: setpriv
+     * has it killed when the test's process exits (peer.py does it for
+     * itself). */
+    const char *with_setpriv[24] = {"setpriv", "--pdeathsig", "KILL"};
+    if (strcmp(argv[0], "openssl") == 0 && access("/usr/bin/setpriv", X_OK) == 0) {
+        for (size_t i = 0; argv[i]; i++) {
+            ck_assert_uint_lt(i + 4, 24);
+            with_setpriv[i + 3] = argv[i];
+        }
+        argv = with_setpriv;
+    }
     peer_t p = {0};
     int rc = asyncio_create_subprocess_exec(argv, &o, &p.p);
     ck_assert_msg(rc == 0, "%s: %s", argv[0], tu_raised_message());

@@ -34,10 +34,21 @@ Modes:
 """
 import asyncio
 import re
+import signal
 import socket
 import ssl
 import sys
 import time
+
+
+def die_with_parent():
+    """A server left by a test that failed must not outlive it: killed
+    when its parent exits (Linux's PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def clean(e):
@@ -297,6 +308,7 @@ def early(d, port):
 
 
 def main():
+    die_with_parent()
     mode, d = sys.argv[1], sys.argv[2]
     rest = sys.argv[3:]
     if mode == "echo":
