@@ -231,6 +231,11 @@ static void do_handshake(asyncio__tls_layer_t *tls)
     ERR_clear_error();
     int r = SSL_do_handshake(tls->ssl);
     flush_out(tls);
+    /* Sending the last flight can fail (the peer reset the connection
+     * right after its Finished): the transport closed and the handshake
+     * was reported failed: not a success too. */
+    if (tls->state != TLS_HANDSHAKE)
+        return;
     if (r == 1) {
         handshake_end(tls, NULL);
         return;
