@@ -247,7 +247,12 @@ typedef void *(*asyncio_stream_handler_fn)(asyncio_stream_t *stream, void *arg);
  * every address host resolves to (host NULL: all interfaces, IPv4 and
  * IPv6; port 0: a free port, see asyncio_server_sockname) and runs
  * handler(stream, arg) as a new task for each connection.  Serving starts
- * at once.  Suspends (to resolve host).  New: *server is the caller's;
+ * at once.  With opts->ssl (a CLIENT_AUTH context), each connection's TLS
+ * handshake ends before its handler starts; a failed handshake drops the
+ * connection and, as in Python 3.11, is reported to the exception handler
+ * only in debug mode ("Error on transport creation for incoming
+ * connection"), unless it is not an OSError ("SSL handshake failed").
+ * Suspends (to resolve host).  New: *server is the caller's;
  * NULL after a failure.  Raises OSError (address in use: "[Errno 98] error
  * while attempting to bind on address ('127.0.0.1', 8888): address already
  * in use", ...), ValueError (handler NULL, port outside 0..65535, server
@@ -357,12 +362,16 @@ ASYNCIO_EXTERN int asyncio_stream_drain(asyncio_stream_t *stream);
 /* writer.write_eof(): shuts the sending side down once the buffered data
  * is sent (half-close); reading goes on.  Does not suspend.  Calling it
  * again is harmless, and so is calling it on a stream whose handle is no
- * longer live.  Raises RuntimeError after your close() ("Cannot call
- * write_eof() after close()"), ValueError (stream NULL). */
+ * longer live.  Over TLS it sends close_notify (Python raises
+ * NotImplementedError there): a peer that supports TLS half-close can
+ * still answer, but most (Python's asyncio, casyncio itself) shut down on
+ * close_notify, so their answers are dropped.  Raises RuntimeError after
+ * your close() ("Cannot call write_eof() after close()"), ValueError
+ * (stream NULL). */
 ASYNCIO_EXTERN int asyncio_stream_write_eof(asyncio_stream_t *stream);
 
-/* writer.can_write_eof(): true for TCP and Unix sockets (false for a
- * handle no longer live). */
+/* writer.can_write_eof(): true for TCP and Unix sockets, with or without
+ * TLS (false for a handle no longer live). */
 ASYNCIO_EXTERN bool asyncio_stream_can_write_eof(asyncio_stream_t *stream);
 
 /* writer.close(): sends what is buffered, then closes the socket.  Does not
@@ -418,8 +427,9 @@ ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
  * are handed to the handshake, not lost (Python's reader keeps them as
  * plaintext).  ctx is referenced while the connection lives.  opts (NULL
  * for the defaults): server_hostname (a client's: the name sent and
- * checked; required while the context checks host names, as in Python:
- * start_tls does not take the host connected to), ssl_handshake_timeout,
+ * checked; required while the context checks host names: start_tls does
+ * not take the host connected to, and where Python 3.11 then goes on
+ * without checking any name, this raises ValueError), ssl_handshake_timeout,
  * ssl_shutdown_timeout; opts->ssl is NULL or ctx.  Suspends.  Raises the
  * handshake's errors as asyncio_open_connection (SSLError,
  * SSLCertVerificationError, ConnectionAbortedError for the handshake

@@ -154,8 +154,11 @@ static void conn_start(server_t *srv, asyncio__transport_t *t)
 }
 
 /* An accepted connection's TLS handshake ended.  A failure is reported as
- * Python reports it (OSErrors only in debug mode: a client that went away
- * is no news) and the connection, which no protocol saw, goes. */
+ * Python 3.11 reports it: an OSError (SSLError included: a scanner, a
+ * client refusing the certificate, one that went away) only in debug
+ * mode, as "Error on transport creation for incoming connection"; any
+ * other error always, as "SSL handshake failed".  The connection, which
+ * no protocol saw, goes. */
 static void conn_handshake_done(asyncio__transport_t *t, asyncio__exc_t *error)
 {
     server_t *srv = t->server;
@@ -166,14 +169,11 @@ static void conn_handshake_done(asyncio__transport_t *t, asyncio__exc_t *error)
             asyncio__transport_force_close(t, NULL);
         return;
     }
-    bool os_error = asyncio__exc_matches(&error->pub, "OSError") &&
-                    !asyncio__exc_matches(&error->pub, "SSLError");
-    if (!os_error || t->loop->debug)
-        asyncio__report(t->loop,
-                        asyncio__exc_matches(&error->pub, "SSLCertVerificationError")
-                            ? "SSL handshake failed on verifying the certificate"
-                            : "SSL handshake failed",
+    if (t->loop->debug)
+        asyncio__report(t->loop, "Error on transport creation for incoming connection",
                         &error->pub, NULL);
+    else if (!asyncio__exc_matches(&error->pub, "OSError"))
+        asyncio__report(t->loop, "SSL handshake failed", &error->pub, NULL);
     asyncio__exc_free(error);
     if (t->holds & ASYNCIO__HOLD_OWNER) /* the stream no handler will have */
         asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
