@@ -1480,6 +1480,49 @@ START_TEST(test_starttls_c)
 }
 END_TEST
 
+/* Clients that reset their connection right after their Finished: the
+ * server's session tickets cannot be sent.  The handshake was reported
+ * failed by the close and then successful, so the handler started on a
+ * stream being freed (a double free: openssl s_time -new found it).  Each
+ * must fail once, quietly, and the server go on serving. */
+static void *handshake_reset_main(void *arg)
+{
+    (void)arg;
+    capture_reports();
+    asyncio_ssl_context_t *sctx = server_ctx("server");
+    asyncio_stream_opts_t o = {.ssl = sctx};
+    asyncio_server_t *srv = NULL;
+    for (int proto = 0; proto < 2; proto++) {
+        int rc = proto ? asyncio_create_server(&LINE_PROTO, NULL, "127.0.0.1", 0, &o, &srv)
+                       : asyncio_start_server(line_handler, NULL, "127.0.0.1", 0, &o, &srv);
+        ck_assert_int_eq(rc, 0);
+        char ports[16], count[16];
+        snprintf(ports, sizeof ports, "%d", server_port(srv));
+        snprintf(count, sizeof count, "%ld", tu_scaled(200) > 10 ? tu_scaled(200) : 10);
+        const char *argv[] = {PYTHON, peer_py(), "resets", CERTS, ports, count, NULL};
+        char *out, *err;
+        ck_assert_int_eq(run_program(argv, NULL, &out, &err), 0);
+        ck_assert_msg(strncmp(out, "resets ", 7) == 0, "peer said: %s %s", out, err);
+        asyncio_buffer_free(out);
+        asyncio_buffer_free(err);
+        py_client_says(server_port(srv), NULL,
+                       proto ? "connected TLSv1.3 localhost\nreply b'echo: hello\\n'\ninfo b''\n"
+                               "closed\n"
+                             : "connected TLSv1.3 localhost\nreply b'echo: hello\\n'\n"
+                               "info b'TLSv1.3 - -\\n'\nclosed\n");
+        server_shutdown(srv);
+    }
+    asyncio_ssl_context_decref(sctx);
+    return NULL;
+}
+
+START_TEST(test_handshake_reset)
+{
+    run(handshake_reset_main, NULL);
+    tu_assert_log(&REPORTS, "");
+}
+END_TEST
+
 /* What a Python peer (a client) prints to its end. */
 static void py_client_run(const char *mode, int port, tu_log_t *log)
 {
@@ -2899,6 +2942,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_client_python_server);
     tcase_add_test(tc, test_server_s_client);
     tcase_add_test(tc, test_server_python_client);
+    tcase_add_test(tc, test_handshake_reset);
     tcase_add_test(tc, test_alpn);
     tcase_add_test(tc, test_mtls_s_server);
     tcase_add_test(tc, test_mtls_server);
