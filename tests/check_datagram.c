@@ -430,6 +430,57 @@ START_TEST(test_udp_refused)
 }
 END_TEST
 
+/* A server answering several peers in turn: each answer goes to the peer
+ * that asked (the transport keeps the last sender's address converted;
+ * a new sender replaces it). */
+static void *peers_main(void *arg)
+{
+    (void)arg;
+    ep_t srv = {.name = "srv", .echo = true};
+    ep_t cli[3] = {{.name = "c0"}, {.name = "c1"}, {.name = "c2"}};
+    asyncio_datagram_opts_t so = {.local_host = "127.0.0.1"};
+    create_ok(&srv, &so);
+    for (int i = 0; i < 3; i++) {
+        asyncio_datagram_opts_t co = {.remote_host = "127.0.0.1", .remote_port = srv.sockname.port};
+        create_ok(&cli[i], &co);
+    }
+    static const int order[] = {0, 1, 1, 2, 0, 0, 2, 1};
+    int want[3] = {0};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        int i = order[k];
+        char msg[16];
+        snprintf(msg, sizeof msg, "to c%d", i);
+        ck_assert_int_eq(asyncio_datagram_transport_sendto(cli[i].t, msg, strlen(msg), NULL), 0);
+        wait_for(&cli[i].got, ++want[i]);
+    }
+    /* A copy of the last sender's address, not the pointer given. */
+    asyncio_sockaddr_t copy = cli[1].sockname;
+    ck_assert_int_eq(asyncio_datagram_transport_sendto(srv.t, "copy", 4, &copy), 0);
+    wait_for(&cli[1].got, ++want[1]);
+    for (int i = 0; i < 3; i++)
+        close_ok(&cli[i]);
+    close_ok(&srv);
+    return NULL;
+}
+
+START_TEST(test_udp_peers)
+{
+    reset();
+    tu_run_ok(peers_main, NULL);
+    for (int i = 0; i < 3; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "c%d:recv(b'to c%d',srv)", i, i);
+        ck_assert_ptr_nonnull(strstr(LOG.buf, want));
+        for (int j = 0; j < 3; j++) {
+            snprintf(want, sizeof want, "c%d:recv(b'to c%d',srv)", i, j);
+            if (i != j)
+                ck_assert_ptr_null(strstr(LOG.buf, want));
+        }
+    }
+    ck_assert_ptr_nonnull(strstr(LOG.buf, "c1:recv(b'copy',srv)"));
+}
+END_TEST
+
 /* Empty datagrams are sent and received, as Python 3.13 sends them (3.11
  * drops them in sendto): no twin line.  The data pointer of an empty
  * datagram points at a NUL, as any other's. */
@@ -1218,6 +1269,31 @@ START_TEST(test_callback_errors)
 }
 END_TEST
 
+/* IPv4 addresses are written without printf (net/dns.c): every width of
+ * every byte, through getaddrinfo, which gives them the same way. */
+static void *ip4_text_main(void *arg)
+{
+    (void)arg;
+    static const char *const hosts[] = {"0.0.0.0",      "1.2.3.4",         "10.20.30.40",
+                                        "99.100.101.9", "255.255.255.255", "127.0.0.1",
+                                        "192.168.0.250"};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        asyncio_addrinfo_t *ai = NULL;
+        ck_assert_int_eq(
+            asyncio_getaddrinfo(hosts[i], "7", AF_INET, SOCK_DGRAM, AI_NUMERICHOST, &ai), 0);
+        ck_assert_str_eq(ai->addr.host, hosts[i]);
+        ck_assert_int_eq(ai->addr.port, 7);
+        asyncio_addrinfo_free(ai);
+    }
+    return NULL;
+}
+
+START_TEST(test_ip4_text)
+{
+    tu_run_ok(ip4_text_main, NULL);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Existing sockets (sock=).
  * --------------------------------------------------------------------- */
@@ -1541,6 +1617,7 @@ Suite *datagram_suite(void)
     tcase_add_test(tc, test_udp_v6);
     tcase_add_test(tc, test_udp_broadcast_remote);
     tcase_add_test(tc, test_udp_refused);
+    tcase_add_test(tc, test_udp_peers);
     tcase_add_test(tc, test_empty_datagram);
     tcase_add_test(tc, test_udp_queue);
     tcase_add_test(tc, test_udp_abort_queued);
@@ -1564,6 +1641,7 @@ Suite *datagram_suite(void)
     tcase_add_test(tc, test_bad_args);
     tcase_add_test(tc, test_callback_errors);
     tcase_add_test(tc, test_sock);
+    tcase_add_test(tc, test_ip4_text);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifetime");

@@ -120,6 +120,13 @@ typedef struct asyncio__dgram {
     void *user;
     struct sockaddr_storage remote; /* remote_addr, resolved (has_remote) */
     socklen_t remote_len;
+    /* UDP: the last sender, as the kernel gave it and as the API gives it.
+     * A server answers the peer it just heard from: its address is then
+     * converted neither way again (text to binary costs more than the
+     * rest of the datagram's way through the transport). */
+    struct sockaddr_storage last_raw;
+    socklen_t last_len;
+    asyncio_sockaddr_t last_pub;
     asyncio__list_t queue; /* item_t, oldest first */
     size_t buffered;       /* bytes queued, HEADER_SIZE more per datagram */
     size_t high, low;
@@ -261,6 +268,12 @@ static int dest_of(const dgram_t *t, const asyncio_sockaddr_t *addr, struct sock
         return asyncio__raise_code(ASYNCIO_EVALUE, "an IP socket cannot send to a Unix path");
     if (!asyncio__port_ok(addr->port))
         return ASYNCIO_EVALUE;
+    if (t->last_len && addr->port == t->last_pub.port &&
+        strcmp(addr->host, t->last_pub.host) == 0) {
+        memcpy(ss, &t->last_raw, t->last_len);
+        *len = t->last_len;
+        return 0;
+    }
     memset(ss, 0, sizeof *ss);
     int rc = t->family == AF_INET ? uv_ip4_addr(addr->host, addr->port, (struct sockaddr_in *)ss)
                                   : uv_ip6_addr(addr->host, addr->port, (struct sockaddr_in6 *)ss);
@@ -530,9 +543,14 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     }
     if (!addr)
         return;
-    asyncio_sockaddr_t a;
-    asyncio__sockaddr_from(&a, addr);
-    deliver(t, buf->base, (size_t)nread, &a);
+    socklen_t len =
+        addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (len != t->last_len || memcmp(addr, &t->last_raw, len) != 0) {
+        memcpy(&t->last_raw, addr, len);
+        t->last_len = len;
+        asyncio__sockaddr_from(&t->last_pub, addr);
+    }
+    deliver(t, buf->base, (size_t)nread, &t->last_pub);
 }
 
 /* Up to UNIX_READS datagrams, while the transport stays OPEN. */
