@@ -19,9 +19,10 @@
 # commit: each C program runs from it too, right after the current one, and a
 # second table compares the two -- "before and after in one run").
 #
-# A benchmark with a driver script bench/NAME.sh instead of a twin (echo:
-# several servers, one load client) runs as `sh NAME.sh DIR IMPL` for each
-# IMPL (casyncio, asyncio, uvloop); the driver prints the RESULT lines.
+# A benchmark with a driver script bench/NAME.sh instead of a twin (echo,
+# udp_echo: several servers, one load client) runs as `sh NAME.sh DIR IMPL`
+# for each IMPL (casyncio, asyncio, uvloop); the driver prints the RESULT
+# lines.
 #
 # Every program prints `RESULT <name> <metric> <value> <unit>` lines on
 # stdout (collected here) and human-readable text on stderr (passed
@@ -44,7 +45,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo http_get"
+all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo udp_echo http_get"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -167,8 +168,8 @@ function fmt(v,  a) {
 }
 function ratio(other, base, u,  r) {
     if (other == "" || base == "" || base + 0 <= 0 || other + 0 <= 0) return "-"
-    # A rate (req/s) is higher-is-better: casyncio / other instead.
-    r = u == "req/s" ? base / other : other / base
+    # A rate (req/s, pkt/s) is higher-is-better: casyncio / other instead.
+    r = (u == "req/s" || u == "pkt/s") ? base / other : other / base
     if (r >= 1) return sprintf("%.1fx", r)
     return sprintf("%.2gx", r)
 }
@@ -194,6 +195,8 @@ BEGIN {
     # Streams (issue 7): CPU per echo, against the raw libuv server.
     target["echo protocol_cpu_us_per_req"] = "<= 1.05x raw_uv, uvl/cas >= 3x"
     target["echo streams_cpu_us_per_req"] = "<= 1.2x raw_uv, uvl/cas >= 3x"
+    # Datagrams (issue 15): CPU per echoed datagram, against raw libuv.
+    target["udp_echo endpoint_cpu_us_per_pkt"] = "<= 1.1x raw_uv"
     # HTTP (issue 6): requests per second, higher is better.
     target["http_get get_1k_req_s"] = ">= 45000"
     target["http_get get_100k_req_s"] = ">= 20000"
@@ -257,7 +260,7 @@ END {
         }
     }
     print ""
-    print "Every metric is lower-is-better but rates (req/s); asy/cas = asyncio / casyncio and"
+    print "Every metric is lower-is-better but rates (req/s, pkt/s); asy/cas = asyncio / casyncio and"
     print "uvl/cas = uvloop / casyncio (for a rate: casyncio / asyncio, casyncio / uvloop), so a ratio"
     print "above 1.0x means casyncio is that many times faster (or smaller). The target column applies"
     print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat."
