@@ -1269,6 +1269,38 @@ START_TEST(test_callback_errors)
 }
 END_TEST
 
+/* reuse_port: SO_REUSEPORT on both endpoints lets them share a port;
+ * without it the second bind fails, as Python's. */
+static void *reuse_port_main(void *arg)
+{
+    (void)arg;
+    asyncio_datagram_transport_t *a = NULL, *b = NULL, *c = SENTINEL;
+    asyncio_datagram_opts_t o = {.local_host = "127.0.0.1", .reuse_port = true};
+    ck_assert_int_eq(asyncio_create_datagram_endpoint(&NOTHING, NULL, &o, &a), 0);
+    asyncio_sockaddr_t sa;
+    ck_assert_int_eq(asyncio_datagram_transport_sockname(a, &sa), 0);
+    int on = 0;
+    socklen_t len = sizeof on;
+    ck_assert_int_eq(
+        getsockopt(asyncio_datagram_transport_fileno(a), SOL_SOCKET, SO_REUSEPORT, &on, &len), 0);
+    ck_assert_int_eq(on, 1);
+    o.local_port = sa.port;
+    ck_assert_int_eq(asyncio_create_datagram_endpoint(&NOTHING, NULL, &o, &b), 0);
+    o.reuse_port = false;
+    expect_msg(asyncio_create_datagram_endpoint(&NOTHING, NULL, &o, &c), UV_EADDRINUSE, "OSError",
+               "[Errno 98] Address already in use");
+    ck_assert_ptr_null(c);
+    asyncio_datagram_transport_close(a);
+    asyncio_datagram_transport_close(b);
+    return NULL;
+}
+
+START_TEST(test_reuse_port)
+{
+    tu_run_ok(reuse_port_main, NULL);
+}
+END_TEST
+
 /* IPv4 addresses are written without printf (net/dns.c): every width of
  * every byte, through getaddrinfo, which gives them the same way. */
 static void *ip4_text_main(void *arg)
@@ -1642,6 +1674,7 @@ Suite *datagram_suite(void)
     tcase_add_test(tc, test_callback_errors);
     tcase_add_test(tc, test_sock);
     tcase_add_test(tc, test_ip4_text);
+    tcase_add_test(tc, test_reuse_port);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifetime");

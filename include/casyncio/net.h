@@ -690,8 +690,9 @@ ASYNCIO_EXTERN void asyncio_server_free(asyncio_server_t *server);
  * has write, no write_eof and no reading pause (Python's DatagramTransport
  * is a BaseTransport, not a ReadTransport or WriteTransport), and its
  * protocol is asyncio_datagram_protocol_t.  A datagram transport given to
- * a stream transport's call (or the reverse) does not compile, and a
- * handle of one kind is refused by the calls of the other.
+ * a stream transport's call (or the reverse) draws the compiler's
+ * incompatible-pointer diagnostic, and a handle of one kind is refused at
+ * run time by the calls of the other.
  *
  * The handle and ownership rules are the transports' (above): the
  * transport belongs to the library and lives until its protocol's
@@ -701,6 +702,9 @@ ASYNCIO_EXTERN void asyncio_server_free(asyncio_server_t *server);
  * is_closing (true), get_write_buffer_size (0), fileno (-1), the user
  * pointer's calls (NULL)).  Closing a loop closes every endpoint of it
  * still open; connection_lost comes then too.
+ *
+ * Only asyncio_create_datagram_endpoint suspends; every other call
+ * returns at once.  All are for the loop's thread.
  *
  * The protocol's callbacks run on the loop and must not suspend; any may
  * be NULL.  Each gets the transport's handle and its user pointer.

@@ -83,8 +83,8 @@ enum { KIND_UDP, KIND_UNIX };
  *   CLOSED     do_close from OPEN or CLOSING (the end of CLOSING, abort,
  *              a fatal error, loop close): uv_close was called; the close
  *              callback calls connection_lost, then frees.
- *   DISCARDED  do_close from NEW: the socket could not be set up (or the
- *              loop closed first): closed with no protocol callback.
+ *   DISCARDED  do_close from NEW: the socket could not be set up (bound,
+ *              connected): closed with no protocol callback.
  */
 enum dgram_state { NEW, OPEN, CLOSING, CLOSED, DISCARDED };
 
@@ -122,8 +122,8 @@ typedef struct asyncio__dgram {
     socklen_t remote_len;
     /* UDP: the last sender, as the kernel gave it and as the API gives it.
      * A server answers the peer it just heard from: its address is then
-     * converted neither way again (text to binary costs more than the
-     * rest of the datagram's way through the transport). */
+     * converted neither way again (converting addresses was most of what
+     * a datagram cost in the transport's own code). */
     struct sockaddr_storage last_raw;
     socklen_t last_len;
     asyncio_sockaddr_t last_pub;
@@ -636,7 +636,7 @@ static void start(dgram_t *t)
 
 static void maybe_pause(dgram_t *t)
 {
-    if (t->buffered > t->high && !t->write_paused) {
+    if (t->buffered > t->high && !t->write_paused && t->state < CLOSED) {
         t->write_paused = true;
         if (t->proto->pause_writing) {
             t->proto->pause_writing(t->handle, t->user);
