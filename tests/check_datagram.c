@@ -1,13 +1,14 @@
 /*
  * Datagram endpoints (loop.create_datagram_endpoint): UDP over IPv4 and
- * IPv6, Unix datagram sockets with and without a remote address and in
- * the abstract namespace, connected and unconnected endpoints,
- * error_received (ECONNREFUSED, EMSGSIZE, ENOBUFS, another family's
- * address), the write queue and flow control, existing sockets (sock=),
- * bad arguments and dead handles, 100,000 datagrams each way, cancellation
- * while resolving, allocation failures, callbacks that close their
- * endpoint in the middle of a batch, and the loop closing with endpoints
- * open.
+ * IPv6, Unix datagram sockets with and without a remote address, in the
+ * abstract namespace and larger than UDP's, connected and unconnected
+ * endpoints, a server answering several peers, empty datagrams,
+ * reuse_port, error_received (ECONNREFUSED, EMSGSIZE, ENOBUFS, another
+ * family's address), the write queue and flow control, existing sockets
+ * (sock=), bad arguments and dead handles, 100,000 datagrams each way,
+ * cancellation while resolving, allocation failures, callbacks that raise
+ * or close their endpoint in the middle of a batch, and the loop closing
+ * with endpoints open.
  *
  * Where Python decides the answer, the expected lines are what the twins
  * tests/twins/datagram_*.py print (run with /usr/bin/python3), named in
@@ -255,6 +256,9 @@ static void r_resume(asyncio_datagram_transport_t *t, void *user)
     e->paused = false;
     ev("resume_writing");
 }
+
+/* A protocol with no callbacks: Python's bare DatagramProtocol. */
+static const asyncio_datagram_protocol_t NOTHING = {0};
 
 static const asyncio_datagram_protocol_t RECORDER = {r_made, r_recv,  r_error,
                                                      r_lost, r_pause, r_resume};
@@ -751,6 +755,56 @@ START_TEST(test_unix_abstract)
 }
 END_TEST
 
+/* Unix datagrams larger than UDP's: read whole (Python reads up to 256
+ * KiB), with the NUL after them. */
+static int large_got;
+
+static void large_recv(asyncio_datagram_transport_t *t, const char *data, size_t len,
+                       const asyncio_sockaddr_t *addr, void *user)
+{
+    (void)t;
+    (void)addr;
+    ck_assert_uint_eq(len, (size_t)(intptr_t)user);
+    for (size_t i = 0; i < len; i++)
+        ck_assert_int_eq(data[i], (char)(i % 251));
+    ck_assert_int_eq(data[len], '\0');
+    large_got++;
+}
+
+static const asyncio_datagram_protocol_t LARGE = {.datagram_received = large_recv};
+
+static void *unix_large_main(void *arg)
+{
+    (void)arg;
+    enum { SIZE = 150000 };
+    asyncio_datagram_transport_t *rx = NULL, *tx = NULL;
+    asyncio_datagram_opts_t ro = {.family = AF_UNIX, .local_host = dpath("large.sock")};
+    ck_assert_int_eq(asyncio_create_datagram_endpoint(&LARGE, IP(SIZE), &ro, &rx), 0);
+    asyncio_datagram_opts_t to = {.family = AF_UNIX, .remote_host = ro.local_host};
+    ck_assert_int_eq(asyncio_create_datagram_endpoint(&NOTHING, NULL, &to, &tx), 0);
+    int sndbuf = 4 * SIZE;
+    setsockopt(asyncio_datagram_transport_fileno(tx), SOL_SOCKET, SO_SNDBUF, &sndbuf,
+               sizeof sndbuf);
+    char *big = malloc(SIZE);
+    for (size_t i = 0; i < SIZE; i++)
+        big[i] = (char)(i % 251);
+    ck_assert_int_eq(asyncio_datagram_transport_sendto(tx, big, SIZE, NULL), 0);
+    ck_assert_int_eq(asyncio_datagram_transport_sendto(tx, big, SIZE, NULL), 0);
+    free(big);
+    while (large_got < 2)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
+    asyncio_datagram_transport_close(tx);
+    asyncio_datagram_transport_close(rx);
+    return NULL;
+}
+
+START_TEST(test_unix_large)
+{
+    tu_run_ok(unix_large_main, NULL);
+    dir_remove();
+}
+END_TEST
+
 /* Twin: tests/twins/datagram_flow.py.  A Unix endpoint connected to a
  * plain socket that reads nothing until told to: the kernel takes
  * max_dgram_qlen + 1 datagrams, the rest are queued; past the high-water
@@ -958,8 +1012,6 @@ END_TEST
 /* ---------------------------------------------------------------------
  * Errors.  Twin: tests/twins/datagram_errors.py
  * --------------------------------------------------------------------- */
-
-static const asyncio_datagram_protocol_t NOTHING = {0};
 
 static void *create_errors_main(void *arg)
 {
@@ -1661,6 +1713,7 @@ Suite *datagram_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_unix);
     tcase_add_test(tc, test_unix_abstract);
+    tcase_add_test(tc, test_unix_large);
     tcase_add_test(tc, test_flow_control);
     tcase_add_test(tc, test_unix_volume);
     suite_add_tcase(s, tc);
