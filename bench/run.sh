@@ -20,9 +20,9 @@
 # second table compares the two -- "before and after in one run").
 #
 # A benchmark with a driver script bench/NAME.sh instead of a twin (echo,
-# tls_echo, tls_handshake: several servers, one load client) runs as
-# `sh NAME.sh DIR IMPL` for each IMPL (casyncio, asyncio, uvloop); the
-# driver prints the RESULT lines.
+# tls_echo, tls_handshake, udp_echo: several servers, one load client)
+# runs as `sh NAME.sh DIR IMPL` for each IMPL (casyncio, asyncio, uvloop);
+# the driver prints the RESULT lines.
 #
 # Every program prints `RESULT <name> <metric> <value> <unit>` lines on
 # stdout (collected here) and human-readable text on stderr (passed
@@ -45,7 +45,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake http_get"
+all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake udp_echo http_get"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -168,7 +168,7 @@ function fmt(v,  a) {
 }
 function ratio(other, base, u,  r) {
     if (other == "" || base == "" || base + 0 <= 0 || other + 0 <= 0) return "-"
-    # A rate (req/s, conn/s) is higher-is-better: casyncio / other instead.
+    # A rate (req/s, conn/s, pkt/s) is higher-is-better: casyncio / other instead.
     r = u ~ /\/s$/ ? base / other : other / base
     if (r >= 1) return sprintf("%.1fx", r)
     return sprintf("%.2gx", r)
@@ -206,6 +206,8 @@ BEGIN {
     target["tls_handshake protocol_conn_per_s"] = ">= 0.9x s_server, >= 3x uvloop"
     target["tls_handshake streams_of_s_server"] = ">= 0.9"
     target["tls_handshake protocol_of_s_server"] = ">= 0.9"
+    # Datagrams (issue 15): CPU per echoed datagram, against raw libuv.
+    target["udp_echo endpoint_cpu_us_per_pkt"] = "<= 1.1x raw_uv"
     # HTTP (issue 6): requests per second, higher is better.
     target["http_get get_1k_req_s"] = ">= 45000"
     target["http_get get_100k_req_s"] = ">= 20000"
@@ -269,7 +271,7 @@ END {
         }
     }
     print ""
-    print "Every metric is lower-is-better but rates (req/s, conn/s); asy/cas = asyncio / casyncio and"
+    print "Every metric is lower-is-better but rates (req/s, conn/s, pkt/s); asy/cas = asyncio / casyncio and"
     print "uvl/cas = uvloop / casyncio (for a rate: casyncio / asyncio, casyncio / uvloop), so a ratio"
     print "above 1.0x means casyncio is that many times faster (or smaller). The target column applies"
     print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat. Unit x: a ratio"

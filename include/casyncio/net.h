@@ -1,5 +1,6 @@
 /*
- * casyncio/net.h: Addresses and DNS, transports and protocols, streams, servers.
+ * casyncio/net.h: Addresses and DNS, transports and protocols, streams, servers,
+ * datagram endpoints.
  *
  * Part of the specification that <casyncio.h> assembles: include
  * <casyncio.h>, not this file.  The conventions its comments use are at
@@ -19,7 +20,9 @@
 /*
  * Streams (asyncio.open_connection / start_server, StreamReader and
  * StreamWriter in one object), transports and protocols (the callback API:
- * loop.create_connection / create_server), over TCP and Unix sockets; DNS.
+ * loop.create_connection / create_server), over TCP and Unix sockets;
+ * datagram endpoints (loop.create_datagram_endpoint) over UDP and Unix
+ * datagram sockets; DNS.
  *
  * One object, asyncio_stream_t, is Python's (reader, writer) pair: the
  * read functions are StreamReader's, the others StreamWriter's.  Streams
@@ -688,6 +691,219 @@ ASYNCIO_EXTERN int asyncio_server_sockname(asyncio_server_t *server, size_t i,
  * task waits in serve_forever or wait_closed; ValueError for a server
  * freed already.  NULL is harmless. */
 ASYNCIO_EXTERN void asyncio_server_free(asyncio_server_t *server);
+
+/* --- Datagrams (loop.create_datagram_endpoint, DatagramProtocol,
+ * DatagramTransport), over UDP (IPv4 and IPv6) and Unix datagram sockets.
+ *
+ * A datagram endpoint is its own kind of transport, with its own handle
+ * type: asyncio_datagram_transport_t has sendto where a stream's transport
+ * has write, no write_eof and no reading pause (Python's DatagramTransport
+ * is a BaseTransport, not a ReadTransport or WriteTransport), and its
+ * protocol is asyncio_datagram_protocol_t.  A datagram transport given to
+ * a stream transport's call (or the reverse) draws the compiler's
+ * incompatible-pointer diagnostic, and a handle of one kind is refused at
+ * run time by the calls of the other.
+ *
+ * The handle and ownership rules are the transports' (above): the
+ * transport belongs to the library and lives until its protocol's
+ * connection_lost has returned; from then on its handle is no longer
+ * live: ValueError "not a live datagram transport (freed, or never one)"
+ * from the calls that raise, nothing from the others (close, abort,
+ * is_closing (true), get_write_buffer_size (0), fileno (-1), the user
+ * pointer's calls (NULL)).  Closing a loop closes every endpoint of it
+ * still open; connection_lost comes then too.
+ *
+ * Only asyncio_create_datagram_endpoint suspends; every other call
+ * returns at once.  All are for the loop's thread.
+ *
+ * The protocol's callbacks run on the loop and must not suspend; any may
+ * be NULL.  Each gets the transport's handle and its user pointer.
+ * connection_made is called in the creating task before the creating
+ * call returns (as Python's create_datagram_endpoint awaits it), and
+ * reading starts after it.  Python calls two of them from inside
+ * sendto, and so does casyncio: error_received, for an error the kernel
+ * gave at once, and pause_writing, when the datagram queued took the
+ * write buffer above its high-water mark.  An error a callback leaves
+ * raised is reported to the loop's exception handler and the endpoint
+ * goes on, as in Python (an exception in datagram_received is not fatal
+ * to a datagram transport). */
+
+/* An address as sendto takes it and datagram_received gives it: Python's
+ * (host, port) for UDP, the path for a Unix socket (see asyncio_sockaddr_t
+ * above: family AF_INET, AF_INET6 or AF_UNIX; host a numeric address or
+ * a path).  A Unix path that starts with '@' names Linux's abstract
+ * namespace (Python's leading '\0'). */
+
+typedef struct asyncio_datagram_protocol {
+    void (*connection_made)(asyncio_datagram_transport_t *t, void *user);
+    /* One datagram: data is borrowed for the call only and has a NUL after
+     * its len bytes (len may be 0: an empty datagram).  addr is the
+     * sender (borrowed for the call); NULL for a Unix socket that sent
+     * without a name of its own (Python's None). */
+    void (*datagram_received)(asyncio_datagram_transport_t *t, const char *data, size_t len,
+                              const asyncio_sockaddr_t *addr, void *user);
+    /* The kernel refused a datagram, or reported an error for one sent
+     * earlier: an OSError (ConnectionRefusedError "[Errno 111] Connection
+     * refused" after an ICMP port unreachable on a connected socket,
+     * "[Errno 90] Message too long", "[Errno 105] No buffer space
+     * available", "[Errno 2] No such file or directory" for a Unix path
+     * nobody is bound to, ...), borrowed for the call.  The endpoint
+     * stays open. */
+    void (*error_received)(asyncio_datagram_transport_t *t, const asyncio_error_t *exc, void *user);
+    /* exc NULL: closed (close, abort, loop close); else the error that
+     * ended it (MemoryError: no memory for the read buffer).  The last
+     * callback: the transport's handle is no longer live once it returns. */
+    void (*connection_lost)(asyncio_datagram_transport_t *t, const asyncio_error_t *exc,
+                            void *user);
+    /* The write buffer went above the high-water mark / back to the low. */
+    void (*pause_writing)(asyncio_datagram_transport_t *t, void *user);
+    void (*resume_writing)(asyncio_datagram_transport_t *t, void *user);
+} asyncio_datagram_protocol_t;
+
+/* create_datagram_endpoint's keyword arguments; NULL or zeroed fields
+ * mean Python's defaults (None, 0, False). */
+typedef struct asyncio_datagram_opts {
+    /* AF_INET, AF_INET6, AF_UNIX; 0: any family the addresses resolve
+     * to.  Required (Python's "unexpected address family") when neither
+     * address is given: an unbound socket of that family. */
+    int family;
+    /* local_addr=(local_host, local_port): the socket is bound there
+     * (port 0: a free one).  local_host NULL: no local_addr (local_port
+     * must then be 0).  With AF_UNIX, local_host is the path (a socket
+     * file already there is removed first, as Python does; the file is
+     * left behind at close) and local_port must be 0. */
+    const char *local_host;
+    int local_port;
+    /* remote_addr=(remote_host, remote_port): the socket is connected
+     * there (sendto's address may then be NULL or this one only, and
+     * only datagrams from there are received).  With AF_UNIX, the path;
+     * remote_port must then be 0. */
+    const char *remote_host;
+    int remote_port;
+    bool reuse_port;      /* SO_REUSEPORT: several endpoints, one port */
+    bool allow_broadcast; /* SO_BROADCAST; the socket is then not connected to
+                             remote_addr, which stays sendto's default */
+} asyncio_datagram_opts_t;
+
+/* `transport, protocol = await loop.create_datagram_endpoint(factory,
+ * local_addr=..., remote_addr=..., family=..., reuse_port=...,
+ * allow_broadcast=...)`.  Resolves the addresses (asyncio_getaddrinfo's
+ * way, for SOCK_DGRAM), pairs the local and remote ones by family, and
+ * makes the socket of the first pair that works (bound, connected),
+ * then calls proto->connection_made and starts reading.  Suspends to
+ * resolve the addresses (a Unix socket, or an IP one without addresses,
+ * is made without suspending; either way it must be called from a task).
+ * proto must outlive the transport; user is the callbacks' pointer.
+ * *transport is borrowed (the library's); NULL after a failure.  Raises
+ * ValueError (proto or transport NULL, no address and no family:
+ * "unexpected address family", local and remote addresses of no common
+ * family: "can not get address information", a port outside 0..65535:
+ * "port must be 0-65535.", a port without a host or with AF_UNIX),
+ * socket.gaierror as OSError (a name that does not resolve: "[Errno -2]
+ * Name or service not known"; an address of another family than
+ * opts->family: "[Errno -9] Address family for hostname not supported";
+ * an unknown family: "[Errno -6] ai_family not supported"), OSError (the
+ * first pair's error when none works: "[Errno 98] Address already in
+ * use", "[Errno 97] Address family not supported by protocol" for an
+ * unknown family without addresses, "AF_UNIX path too long", a Unix
+ * path's "[Errno 2] No such file or directory" or "[Errno 111]
+ * Connection refused"), CancelledError (while resolving: nothing is
+ * left open), RuntimeError (outside a task), MemoryError. */
+ASYNCIO_EXTERN int asyncio_create_datagram_endpoint(const asyncio_datagram_protocol_t *proto,
+                                                    void *user,
+                                                    const asyncio_datagram_opts_t *opts,
+                                                    asyncio_datagram_transport_t **transport);
+
+/* `await loop.create_datagram_endpoint(factory, sock=sock)`: an endpoint on
+ * a datagram socket the caller made (AF_INET, AF_INET6 or AF_UNIX,
+ * SOCK_DGRAM; bound, connected or neither).  It is made non-blocking.
+ * On success the transport owns the descriptor (closing the transport
+ * closes it); after a failure it is still the caller's, open.  A
+ * connected socket's peer is its remote address (sendto's address must
+ * be NULL or the peer: Python sends to the peer whatever the address).
+ * connection_made is called before it returns.  Does not suspend, but
+ * needs a running loop.  *transport as above.  Raises ValueError (a
+ * socket of another type or family: "A UDP Socket was expected, got fd 7
+ * (SOCK_STREAM)", sock < 0, proto or transport NULL), OSError (not a
+ * socket: "[Errno 88] Socket operation on non-socket"), RuntimeError (no
+ * running loop; a descriptor the loop already watches: "File descriptor
+ * 7 is used by another transport"), MemoryError. */
+ASYNCIO_EXTERN int asyncio_create_datagram_endpoint_sock(const asyncio_datagram_protocol_t *proto,
+                                                         void *user, int sock,
+                                                         asyncio_datagram_transport_t **transport);
+
+/* transport.sendto(data, addr): sends len bytes (0 is an empty datagram,
+ * sent as Python 3.13 sends it; 3.11 drops it) to addr, or with addr
+ * NULL to the remote address.  Goes to the kernel at once while nothing
+ * is queued; what the kernel cannot take yet is copied and queued (see
+ * get_write_buffer_size), sent in order when it can.  Never suspends.
+ * Returns 0 also when the kernel refused the datagram: that error goes
+ * to the protocol's error_received (called inside this call when the
+ * kernel refused at once, as Python does): a datagram too large
+ * ("[Errno 90] Message too long": above 65507 bytes over IPv4), a Unix
+ * path nobody is bound to, ECONNREFUSED on a connected socket, an
+ * address of the other IP family (gaierror "[Errno -9] Address family
+ * for hostname not supported", as Python) or a Unix path too long
+ * ("AF_UNIX path too long").  After close() or abort() the datagram is
+ * dropped (0), as Python drops it.  addr's host must be a numeric
+ * address (Python resolves names here, blocking the loop: resolve them
+ * first, asyncio_getaddrinfo).  Raises ValueError (transport NULL or not
+ * live, data NULL with len > 0, more than 4 GiB, addr NULL without a
+ * remote address, an address other than the remote one: "Invalid
+ * address: must be None or ('127.0.0.1', 9999)" with Python's words, a
+ * host that is not numeric, a port outside 0..65535, a Unix address on
+ * an IP socket or the reverse), MemoryError (no memory to queue it;
+ * nothing queued). */
+ASYNCIO_EXTERN int asyncio_datagram_transport_sendto(asyncio_datagram_transport_t *t,
+                                                     const void *data, size_t len,
+                                                     const asyncio_sockaddr_t *addr);
+
+/* transport.get_write_buffer_size(): the bytes queued and not yet taken by
+ * the kernel, counting 8 more per datagram for its header, as Python 3.13
+ * does (so that empty datagrams count).  0 for a handle no longer live. */
+ASYNCIO_EXTERN size_t
+asyncio_datagram_transport_get_write_buffer_size(asyncio_datagram_transport_t *t);
+
+/* transport.set_write_buffer_limits(high, low) and get_: as for stream
+ * transports (0 stands for None: high 64 KiB, low high / 4). */
+ASYNCIO_EXTERN int asyncio_datagram_transport_set_write_buffer_limits(
+    asyncio_datagram_transport_t *t, size_t high, size_t low);
+ASYNCIO_EXTERN void asyncio_datagram_transport_get_write_buffer_limits(
+    asyncio_datagram_transport_t *t, size_t *high, size_t *low);
+
+/* transport.close(): stops receiving; the queued datagrams are still
+ * sent, then the socket closes and connection_lost(NULL) follows from the
+ * loop.  Harmless when repeated, and on a handle no longer live. */
+ASYNCIO_EXTERN void asyncio_datagram_transport_close(asyncio_datagram_transport_t *t);
+
+/* transport.abort(): closes at once, dropping the queue;
+ * connection_lost(NULL) follows from the loop. */
+ASYNCIO_EXTERN void asyncio_datagram_transport_abort(asyncio_datagram_transport_t *t);
+
+/* transport.is_closing(); true for a handle no longer live. */
+ASYNCIO_EXTERN bool asyncio_datagram_transport_is_closing(asyncio_datagram_transport_t *t);
+
+/* get_extra_info('sockname') / ('peername').  *addr is zeroed after a
+ * failure.  An endpoint that is not connected has no peer: peername
+ * returns 0 with *addr zeroed (family 0), Python's None; an unbound Unix
+ * socket's sockname is AF_UNIX with an empty path, as Python's ''.
+ * Raises ValueError (transport NULL or not live, addr NULL), OSError
+ * (the socket is closed: "[Errno 9] Bad file descriptor"). */
+ASYNCIO_EXTERN int asyncio_datagram_transport_sockname(asyncio_datagram_transport_t *t,
+                                                       asyncio_sockaddr_t *addr);
+ASYNCIO_EXTERN int asyncio_datagram_transport_peername(asyncio_datagram_transport_t *t,
+                                                       asyncio_sockaddr_t *addr);
+
+/* get_extra_info('socket').fileno(): the socket's descriptor, borrowed
+ * (the transport closes it; set options on it, do not read from it or
+ * close it); -1 once closed and for a handle no longer live (nothing
+ * raised). */
+ASYNCIO_EXTERN int asyncio_datagram_transport_fileno(asyncio_datagram_transport_t *t);
+
+/* The user pointer the callbacks get (NULL for a handle no longer live). */
+ASYNCIO_EXTERN void *asyncio_datagram_transport_get_user(asyncio_datagram_transport_t *t);
+ASYNCIO_EXTERN void asyncio_datagram_transport_set_user(asyncio_datagram_transport_t *t,
+                                                        void *user);
 
 /* --- DNS (libuv's getaddrinfo / getnameinfo, on its thread pool) */
 

@@ -343,6 +343,8 @@ struct asyncio_loop {
     void *executor;            /* the default executor, when one exists */
     char *read_buf;            /* what every socket of the loop reads into (transport.c):
                                   made on first read, freed at close, as uvloop does */
+    char *dgram_buf;           /* what datagram sockets read into, a batch of datagrams at
+                                  once (datagram.c): made on first read, freed at close */
     /* HTTP state of the loop, made on first use, gone at its close (the
      * loop, not the thread: a loop may be closed by another thread). */
     struct asyncio__http_session *http_default; /* the session NULL stands for */
