@@ -387,6 +387,10 @@ demo: lib examples
 # nginx and aiohttp (wrk is optional: its column is skipped without it).
 bench: $(BENCHES)
 	$(Q)$(ENSURE) python3-uvloop python3-uvloop
+	$(Q)$(ENSURE) "the PostgreSQL benchmark's server, libpq and asyncpg" \
+	    --probe "$(PKG_CONFIG) --exists libpq && ls /usr/lib/postgresql/*/bin/pgbench && \
+	             /usr/bin/python3 -c 'import asyncpg'" $(PG_APT_PKGS) python3-asyncpg
+	+$(Q)$(MAKE) --no-print-directory $(PG_EXAMPLE)
 	$(Q)$(ENSURE) "the HTTP benchmark's server and aiohttp" \
 	    --probe "test -x /usr/sbin/nginx && /usr/bin/python3 -c 'import aiohttp'" \
 	    nginx-light python3-aiohttp

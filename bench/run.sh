@@ -20,8 +20,10 @@
 # second table compares the two -- "before and after in one run").
 #
 # A benchmark with a driver script bench/NAME.sh instead of a twin (echo:
-# several servers, one load client) runs as `sh NAME.sh DIR IMPL` for each
-# IMPL (casyncio, asyncio, uvloop); the driver prints the RESULT lines.
+# several servers, one load client; reuseport: one server with 1 and 2
+# loops; postgres: a PostgreSQL server, the example and asyncpg) runs as
+# `sh NAME.sh DIR IMPL` for each IMPL (casyncio, asyncio, uvloop); the
+# driver prints the RESULT lines.
 #
 # Every program prints `RESULT <name> <metric> <value> <unit>` lines on
 # stdout (collected here) and human-readable text on stderr (passed
@@ -44,7 +46,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo http_get"
+all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo reuseport http_get postgres"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -194,6 +196,8 @@ BEGIN {
     # Streams (issue 7): CPU per echo, against the raw libuv server.
     target["echo protocol_cpu_us_per_req"] = "<= 1.05x raw_uv, uvl/cas >= 3x"
     target["echo streams_cpu_us_per_req"] = "<= 1.2x raw_uv, uvl/cas >= 3x"
+    # PostgreSQL (issue 15): queries per second, higher is better.
+    target["postgres queries_per_s"] = "uvl/cas >= 1.5x"
     # HTTP (issue 6): requests per second, higher is better.
     target["http_get get_1k_req_s"] = ">= 45000"
     target["http_get get_100k_req_s"] = ">= 20000"
