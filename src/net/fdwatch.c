@@ -7,32 +7,42 @@
  * a table, by descriptor, of watchers: one uv_poll_t and two sides, the
  * reader and the writer, each held by at most one party: a callback
  * (add_reader) or a waiting task.  The poll runs for the sides that have
- * a party.  A watcher whose last party leaves is closed at once, as the
- * HTTP bridge closes its sockets' polls: the descriptor may be closed by
- * its owner right after (a wait returned, remove_reader), and its number
- * handed to a new socket that another handle of the loop watches; a poll
- * handle kept for later would, when stopped or closed then, take that
- * socket out of the kernel's watch (libuv removes the descriptor from
- * epoll whenever a poll stops).  Only the memory is kept, on a free list.
+ * a party, and is stopped as soon as none has one: stopping takes the
+ * descriptor out of epoll at once (libuv's uv_poll_stop), so its owner may
+ * close it right after a wait returned or a remove_reader, as the header
+ * says it may.
+ *
+ * A stopped watcher stays in the table, for the next watch of the same
+ * number: a socket read in a loop waits again and again, and starting a
+ * stopped poll costs two epoll_ctl where a new handle would cost five
+ * system calls more (uv_poll_init checks the descriptor with an epoll_ctl
+ * pair and sets O_NONBLOCK; uv_close removes it again).  A stopped
+ * watcher is touched again only when its number is watched again, which
+ * is when that number is the caller's to watch: never closed before the
+ * loop closes, because closing a poll handle removes its number from
+ * epoll, and by then the number may belong to another handle of the loop
+ * (a transport's new socket), whose watch that would end.  The table
+ * grows to the highest descriptor number ever watched.
  *
  * libuv aborts the process when the kernel refuses a descriptor it was
  * told to watch (epoll_ctl failing in the poll phase): one closed between
  * the start of a watch and the next poll, or reused meanwhile by a regular
  * file.  So every start of a poll puts its watcher on a list that a
  * prepare handle checks right before libuv polls: a descriptor no longer
- * open (or no longer pollable) has its watcher closed before libuv reaches
+ * open (or no longer pollable) has its poll stopped before libuv reaches
  * it, and its parties are told (the waiting task gets the OSError, a
  * callback is removed and the error reported).  What is left is a
  * descriptor closed by another thread between the prepare and the poll:
- * undefined, as the header says.
+ * undefined, as the header says.  This check is also what catches a bad
+ * descriptor when a stopped watcher starts again (a new watcher is checked
+ * by uv_poll_init itself).
  *
  * Callbacks run from the ready queue, never inside the poll callback: an
  * event queues the side's embedded entry once, and the entry calls the
  * callback only if the registration it was queued for is still the
  * side's (Python cancels the handle of a reader removed or replaced after
  * its event was seen).  A waiting task is woken through its private
- * future; after it resumes it looks its watcher up again by descriptor
- * (the watcher may have been closed meanwhile) and leaves if still there.
+ * future; when it resumes it leaves its side if it is still there.
  *
  * A watcher's memory is held (holds) by its libuv handle until the close
  * callback and by each side's queued entry until it ran.  The table lives
@@ -45,9 +55,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Watcher structures kept for reuse once their handle closed. */
-#define FREE_KEEP 64
 
 enum { HOLD_HANDLE = 1, HOLD_QUEUED_READ = 2, HOLD_QUEUED_WRITE = 4 };
 #define HOLD_QUEUED(dir) (HOLD_QUEUED_READ << (dir))
@@ -74,10 +81,8 @@ struct watcher {
     int fd;
     int armed; /* UV_READABLE | UV_WRITABLE the poll runs with (0: stopped) */
     uint8_t holds;
-    bool closing;               /* uv_close called: out of the table */
     asyncio__list_t check_link; /* on tab->checks while its start is pending */
     side_t side[2];
-    watcher_t *next_free;
 };
 
 struct asyncio__fdwatch {
@@ -86,9 +91,7 @@ struct asyncio__fdwatch {
     size_t cap;
     uv_prepare_t prepare;   /* runs the checks right before libuv polls */
     asyncio__list_t checks; /* watchers started since the last poll */
-    watcher_t *free;
-    size_t nfree;
-    size_t nmem; /* watcher structures not on the free list */
+    size_t nmem;            /* watcher structures not freed yet */
     bool prepare_open;
     bool closing; /* the loop closes: memory goes for good */
     asyncio__closer_t closer;
@@ -104,11 +107,6 @@ static void table_maybe_free(fdwatch_t *tab)
 {
     if (!tab->closing || tab->prepare_open || tab->nmem)
         return;
-    while (tab->free) {
-        watcher_t *w = tab->free;
-        tab->free = w->next_free;
-        asyncio__free(w);
-    }
     tab->loop->fdwatch = NULL;
     asyncio__free(tab->byfd);
     asyncio__free(tab);
@@ -121,14 +119,8 @@ static void release(watcher_t *w, int hold)
         return;
     fdwatch_t *tab = w->tab;
     tab->nmem--;
-    if (tab->closing || tab->nfree >= FREE_KEEP) {
-        asyncio__free(w);
-        table_maybe_free(tab);
-        return;
-    }
-    w->next_free = tab->free;
-    tab->free = w;
-    tab->nfree++;
+    asyncio__free(w);
+    table_maybe_free(tab);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -136,17 +128,23 @@ static void on_closed(uv_handle_t *h)
     release(h->data, HOLD_HANDLE);
 }
 
-/* No party is left, or none may stay: out of the table, the handle
- * closed (which takes the descriptor out of the kernel's watch at once). */
+/* Loop close: out of the table, the handle closed. */
 static void watcher_close(watcher_t *w)
 {
-    if (w->closing)
-        return;
-    w->closing = true;
     w->armed = 0;
     w->tab->byfd[w->fd] = NULL;
     asyncio__list_remove(&w->check_link);
     uv_close((uv_handle_t *)&w->poll, on_closed);
+}
+
+/* No party is left: the poll stops (the descriptor leaves epoll now); the
+ * watcher stays for the next watch of its number. */
+static void watcher_stop(watcher_t *w)
+{
+    if (w->armed)
+        uv_poll_stop(&w->poll);
+    w->armed = 0;
+    asyncio__list_remove(&w->check_link);
 }
 
 static watcher_t *lookup(const fdwatch_t *tab, int fd)
@@ -248,20 +246,15 @@ static watcher_t *watcher_open(fdwatch_t *tab, int fd)
         tab->byfd = byfd;
         tab->cap = cap;
     }
-    watcher_t *w = tab->free;
-    if (w) {
-        tab->free = w->next_free;
-        tab->nfree--;
-    } else if (!(w = asyncio__malloc(sizeof *w))) {
+    watcher_t *w = asyncio__malloc(sizeof *w);
+    if (!w) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory to watch a file descriptor");
         return NULL;
     }
     memset(w, 0, sizeof *w);
     int rc = uv_poll_init(&tab->loop->uv, &w->poll, fd);
     if (rc < 0) {
-        w->next_free = tab->free;
-        tab->free = w;
-        tab->nfree++;
+        asyncio__free(w);
         watch_error(rc, fd);
         return NULL;
     }
@@ -295,14 +288,14 @@ static int wanted(const watcher_t *w)
     return want;
 }
 
-/* Runs w's poll for what its parties want: closes it when there is no
+/* Runs w's poll for what its parties want: stops it when there is no
  * party, starts it again when the events change.  0, or the libuv code of
  * a start that failed (nothing changed then; nothing raised). */
 static int arm(watcher_t *w)
 {
     int want = wanted(w);
     if (want == 0) {
-        watcher_close(w);
+        watcher_stop(w);
         return 0;
     }
     if (want == w->armed)
@@ -331,8 +324,10 @@ static void wake(asyncio_future_t *f, asyncio__exc_t *exc)
 
 /* The descriptor cannot be watched any more (closed, replaced by a file
  * epoll refuses, taken by another handle): the waiting tasks get exc (taken
- * over), the callbacks are removed and the error reported, and w closes
- * before libuv polls it. */
+ * over), the callbacks are removed and the error reported, and w stops
+ * before libuv polls it.  (Taken by another handle, the poll is stopped
+ * already, and stopping it again would take the descriptor out of the
+ * other handle's watch.) */
 static void fail_all(watcher_t *w, asyncio__exc_t *exc)
 {
     asyncio_loop_t *loop = w->tab->loop;
@@ -355,11 +350,13 @@ static void fail_all(watcher_t *w, asyncio__exc_t *exc)
         }
     }
     asyncio__exc_free(exc);
-    watcher_close(w);
+    watcher_stop(w);
 }
 
 static void fail_code(watcher_t *w, int rc)
 {
+    if (rc == UV_EEXIST)
+        w->armed = 0; /* not ours any more: nothing to stop */
     watch_error(rc, w->fd);
     fail_all(w, asyncio__take_raised());
 }
@@ -373,8 +370,14 @@ static void on_prepare(uv_prepare_t *h)
         watcher_t *w = asyncio__container_of(tab->checks.next, watcher_t, check_link);
         asyncio__list_remove(&w->check_link);
         int rc = unwatchable(w->fd);
-        if (rc)
+        if (rc) {
             fail_code(w, rc);
+            /* libuv would poll next, knowing nothing of the tasks just
+             * woken: with no other event it would block for good.  A
+             * stop request makes this poll not wait (as the HTTP
+             * bridge's timer does). */
+            uv_stop(&tab->loop->uv);
+        }
     }
     uv_prepare_stop(h);
 }
@@ -442,9 +445,12 @@ static int side_busy(const side_t *s, int fd, bool for_wait)
     return 0;
 }
 
-/* The watcher of fd ready for a new party on side dir: the open one
- * (checked free and the descriptor still open), or a new one.  NULL with
- * the error raised. */
+/* The watcher of fd ready for a new party on side dir: the one in the
+ * table, checked free, or a new one (uv_poll_init checks the descriptor).
+ * add_reader checks an existing one's descriptor at once; a wait leaves
+ * that to the check before the next poll, which fails the wait with the
+ * same error (one system call less per wait).  NULL with the error
+ * raised. */
 static watcher_t *watcher_for(fdwatch_t *tab, int fd, int dir, bool for_wait)
 {
     watcher_t *w = lookup(tab, fd);
@@ -452,7 +458,7 @@ static watcher_t *watcher_for(fdwatch_t *tab, int fd, int dir, bool for_wait)
         return watcher_open(tab, fd);
     if (side_busy(&w->side[dir], fd, for_wait))
         return NULL;
-    int rc = unwatchable(fd);
+    int rc = for_wait ? 0 : unwatchable(fd);
     if (rc) {
         asyncio_raise_uv(rc, NULL);
         return NULL;
@@ -478,10 +484,8 @@ int asyncio__fd_wait(asyncio__task_t *task, int fd, int dir)
         return asyncio_error()->code;
     side_t *s = &w->side[dir];
     asyncio_future_t *fut = asyncio__future_new(loop);
-    if (!fut) {
-        arm(w); /* a new watcher with no party closes */
+    if (!fut)
         return ASYNCIO_ENOMEM;
-    }
     s->waiter = fut;
     int rc = arm(w);
     if (rc) {
@@ -491,11 +495,9 @@ int asyncio__fd_wait(asyncio__task_t *task, int fd, int dir)
         return watch_error(rc, fd);
     }
     rc = asyncio__task_wait_private(task, fut);
-    /* Whatever the outcome, nothing of this wait stays: the watcher may
-     * have gone meanwhile (the event came, or the descriptor failed), and
-     * another one may have taken its place. */
-    w = lookup(tab, fd);
-    if (w && w->side[dir].waiter == fut) {
+    /* Whatever the outcome, nothing of this wait stays (the event or a
+     * failure took the waiter off already, or the cancellation did not). */
+    if (w->side[dir].waiter == fut) {
         w->side[dir].waiter = NULL;
         int arc = arm(w);
         if (arc)
@@ -617,7 +619,9 @@ long asyncio__fdwatch_count(asyncio_loop_t *loop)
         loop = asyncio__loop_get();
     fdwatch_t *tab = loop ? loop->fdwatch : NULL;
     long n = 0;
-    for (size_t fd = 0; tab && fd < tab->cap; fd++)
-        n += tab->byfd[fd] != NULL;
+    for (size_t fd = 0; tab && fd < tab->cap; fd++) {
+        const watcher_t *w = tab->byfd[fd];
+        n += w && (w->armed || wanted(w));
+    }
     return n;
 }
