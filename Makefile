@@ -269,7 +269,11 @@ $(EXAMPLES): $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $< $(LIB_A) $(PROG_LIBS)
 
-$(OBJ)/examples/postgres.o: PROG_CFLAGS += $(PQ_CFLAGS)
+# Its own rule, with libpq's flags (a target-specific variable would reach
+# the flags stamp, a prerequisite, and rebuild everything).
+$(OBJ)/examples/postgres.o: examples/postgres.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(PROG_CFLAGS) $(PQ_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(PG_EXAMPLE): $(OBJ)/examples/postgres.o $(LIB_A)
 	@mkdir -p $(@D)
