@@ -404,7 +404,11 @@ static void on_poll(uv_poll_t *p, int status, int events)
 {
     watcher_t *w = p->data;
     if (status < 0) {
+        /* libuv stopped the poll but left the descriptor in epoll:
+         * removed now, so that nothing stays registered for a descriptor
+         * its owner may close once its parties are gone. */
         events = UV_READABLE | UV_WRITABLE;
+        uv_poll_stop(&w->poll);
         w->armed = 0;
     }
     for (int d = 0; d < 2; d++) {
