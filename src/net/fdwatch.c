@@ -87,7 +87,7 @@ struct watcher {
 
 struct asyncio__fdwatch {
     asyncio_loop_t *loop;
-    watcher_t **byfd; /* the open watchers, by descriptor */
+    watcher_t **byfd; /* every watcher, running or stopped, by descriptor */
     size_t cap;
     uv_prepare_t prepare;   /* runs the checks right before libuv polls */
     asyncio__list_t checks; /* watchers started since the last poll */
