@@ -20,9 +20,10 @@
 # second table compares the two -- "before and after in one run").
 #
 # A benchmark with a driver script bench/NAME.sh instead of a twin (echo,
-# tls_echo, tls_handshake, udp_echo: several servers, one load client)
-# runs as `sh NAME.sh DIR IMPL` for each IMPL (casyncio, asyncio, uvloop);
-# the driver prints the RESULT lines.
+# tls_echo, tls_handshake, udp_echo: several servers, one load client;
+# reuseport: one server with 1 and 2 loops; postgres: a PostgreSQL server,
+# the example and asyncpg) runs as `sh NAME.sh DIR IMPL` for each IMPL
+# (casyncio, asyncio, uvloop); the driver prints the RESULT lines.
 #
 # Every program prints `RESULT <name> <metric> <value> <unit>` lines on
 # stdout (collected here) and human-readable text on stderr (passed
@@ -45,7 +46,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake udp_echo http_get"
+all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake udp_echo reuseport http_get postgres"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -208,6 +209,8 @@ BEGIN {
     target["tls_handshake protocol_of_s_server"] = ">= 0.9"
     # Datagrams (issue 15): CPU per echoed datagram, against raw libuv.
     target["udp_echo endpoint_cpu_us_per_pkt"] = "<= 1.1x raw_uv"
+    # PostgreSQL (issue 15): queries per second, higher is better.
+    target["postgres queries_per_s"] = "uvl/cas >= 1.5x"
     # HTTP (issue 6): requests per second, higher is better.
     target["http_get get_1k_req_s"] = ">= 45000"
     target["http_get get_100k_req_s"] = ">= 20000"

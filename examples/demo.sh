@@ -127,6 +127,7 @@ done
 # gave the same output (or "-" where it is not run).
 #   echo_server  both modes: echo_client's output, then SIGTERM -> exit 0
 #   udp_echo_server  datagrams sent back (a Python client), then SIGTERM -> 0
+#   reuseport_echo  two loops on one port: echo_client's output, SIGTERM -> 0
 #   chat_server  chat_check.py's scripted clients, then SIGTERM -> exit 0
 #   port_check   an open port, a closed one and one that never answers
 #   pipeline     seq 1 100000 | grep 7 | wc -l
@@ -212,6 +213,18 @@ for msg in (b"hello", b"x" * 1000, b"y" * 65507):
     data, addr = s.recvfrom(65536)
     print(len(data), "bytes back,", "same" if data == msg else "different")' "$1"
 }
+name="reuseport_echo[loops=2]"
+echo "== $name, with echo_client"
+start=$(now)
+if net_start "$bindir/reuseport_echo" --port 0 --loops 2; then
+    "$bindir/echo_client" --port "$net_port" | tee "$tmp/echo.out"
+    net_stop
+    status=$net_status
+else
+    : >"$tmp/echo.out"
+    status=1
+fi
+net_row "$name" "$here/expected/echo_client.txt" "$tmp/echo.out" "$status" "$start" -
 
 if [ -n "$python" ]; then
     echo "== udp_echo_server, with a Python client"

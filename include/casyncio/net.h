@@ -199,6 +199,24 @@ typedef struct asyncio_stream_opts {
                                     NULL: the host connected to */
     double ssl_handshake_timeout; /* seconds; 0: 60, as Python */
     double ssl_shutdown_timeout;  /* seconds; 0: 30, as Python */
+    /* sock= (Python's open_connection(sock=s), create_connection,
+     * start_server, create_server and their Unix forms): with use_sock
+     * set, the connection or server is made on the descriptor `sock`, a
+     * stream socket the caller made (connected for a connection; bound,
+     * listening or not, for a server: it is listened on with the
+     * backlog), instead of an address: host must be NULL, port 0, path
+     * NULL ("host/port and sock can not be specified at the same time").
+     * A Unix form wants an AF_UNIX socket.  The socket is made
+     * non-blocking.  Ownership, a C rule: the call takes the socket over
+     * whatever happens: the connection (or server) closes it when it
+     * closes, and a call that fails has closed it already, even for a
+     * bad argument (Python leaves it open when it refuses it with
+     * ValueError) -- the caller never closes it after the call.  The one
+     * exception is a descriptor the loop already watches (RuntimeError:
+     * another handle owns it), left alone.  Zeroed options mean no socket:
+     * use_sock false (0 is a descriptor like any other). */
+    bool use_sock;
+    int sock;
 } asyncio_stream_opts_t;
 
 /* A socket address as Python's get_extra_info('peername'/'sockname') gives
@@ -944,5 +962,193 @@ ASYNCIO_EXTERN void asyncio_addrinfo_free(asyncio_addrinfo_t *list);
  * numeric address, port outside 0..65535), CancelledError, RuntimeError. */
 ASYNCIO_EXTERN int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out,
                                        char *serv_out);
+
+/* --- Watching file descriptors (loop.add_reader, add_writer) and
+ * waiting for one
+ *
+ * A descriptor is any file descriptor epoll can watch: a socket, a pipe,
+ * a terminal, an eventfd, a descriptor a library hands out (libpq's
+ * PQsocket, ...).  Regular files and directories cannot be watched
+ * (PermissionError "[Errno 1] Operation not permitted", as Python's epoll
+ * selector says).  A loop watches a descriptor with one libuv poll handle
+ * shared by its two sides, the reader and the writer; these rules follow:
+ *
+ *   - The sides are independent: a reader callback (or a task waiting
+ *     until the descriptor is readable) and a writer callback (or a task
+ *     waiting until it is writable) may be registered at once, by
+ *     different parties.
+ *   - One party per side.  add_reader on a descriptor with a reader
+ *     callback replaces it (Python's rule: the old one is not called
+ *     again, even for an event already seen).  A task waiting on a side is
+ *     alone there: a second task's wait, or add_reader while a task waits
+ *     for the descriptor to be readable, raises RuntimeError ("another
+ *     task is already waiting for file descriptor 5 to be readable"), and
+ *     so does a wait on a side that has a callback.  (Python replaces the
+ *     first waiter's reader, which then waits forever.)
+ *   - Two loops (threads) may watch one descriptor: each has its own
+ *     watch and is told on its own; both wake, whoever reads first gets
+ *     the data, the other finds none (the sock_ calls then wait again).
+ *   - A descriptor the loop already watches for a transport, a server or
+ *     an HTTP transfer of its own is refused with RuntimeError ("File
+ *     descriptor 5 is already watched by the event loop ...") when the
+ *     loop is watching it at the time (Python keeps a table of its
+ *     transports' descriptors and always refuses them); watching one at
+ *     another time is an error of the program that is not detected.
+ *   - Closing.  Remove the watch before closing the descriptor
+ *     (remove_reader, remove_writer; a wait leaves nothing behind when it
+ *     returns, and a cancelled one neither).  The kernel forgets a closed
+ *     descriptor silently: callbacks stop coming and a task's wait never
+ *     ends.  What is detected: a descriptor not open when the watch
+ *     starts (OSError "[Errno 9] Bad file descriptor", raised by the
+ *     call), and one closed (or whose number was taken by a file epoll
+ *     refuses) after the watch started but before the loop polled next:
+ *     the waiting task gets that OSError, a callback is removed and the
+ *     error reported to the loop's exception handler.  A descriptor closed
+ *     by another thread while its loop watches it is undefined behaviour
+ *     (libuv may abort the process).
+ *   - libuv makes a descriptor non-blocking (O_NONBLOCK) when it starts
+ *     watching it; Python's loop leaves the mode alone.
+ *   - Readiness is level-triggered, as with Python's selectors: a reader
+ *     callback is called again in every iteration while data is there.
+ *     An error on the descriptor (a refused connect, a reset) or a
+ *     hang-up makes both sides ready: the read or write that follows
+ *     meets it.
+ *   - Callbacks run from the ready queue in the iteration after the poll
+ *     that saw the event, a descriptor's reader before its writer, as in
+ *     Python; never inside the call that registered them.  An error a
+ *     callback leaves raised is reported to the exception handler.
+ *   - Closing the loop drops every watch: callbacks are never called
+ *     again; tasks still waiting are unwound as every task is.
+ *
+ * Cost: a wait starts and ends a watch: three epoll_ctl and an fstat
+ * (Python's sock_recv registers and unregisters a reader each time: two
+ * epoll_ctl); a callback stays registered and costs nothing per event.
+ * Memory: the loop keeps a small record per descriptor number it ever
+ * watched, until it closes.
+ */
+
+/* loop.add_reader(fd, callback, arg): calls fn(arg) from the loop
+ * whenever fd is readable (or in error), until remove_reader.  loop NULL:
+ * the running loop (else the thread's current one).  Replaces the reader
+ * callback fd had.  Does not suspend.  Raises ValueError (fn NULL; fd
+ * negative: "Invalid file descriptor: -1"), RuntimeError ("no running
+ * event loop", "Event loop is closed", a task waiting for fd to be
+ * readable, a descriptor the loop watches for a transport), OSError (fd
+ * not open: "[Errno 9] Bad file descriptor"; PermissionError for a
+ * regular file or a directory), MemoryError.  A call that fails
+ * registers nothing (a callback registered before stays) and never calls
+ * fn. */
+ASYNCIO_EXTERN int asyncio_add_reader(asyncio_loop_t *loop, int fd, asyncio_callback_fn fn,
+                                      void *arg);
+
+/* loop.add_writer(fd, callback, arg): as add_reader, for writable. */
+ASYNCIO_EXTERN int asyncio_add_writer(asyncio_loop_t *loop, int fd, asyncio_callback_fn fn,
+                                      void *arg);
+
+/* loop.remove_reader(fd): true if fd had a reader callback, which is
+ * removed and not called again (not even for an event already seen);
+ * false, with nothing raised, for a descriptor without one (a task's wait
+ * is not a callback: it stays), and on a closed loop.  False with
+ * ValueError for fd negative, RuntimeError without a loop.  Does not
+ * suspend. */
+ASYNCIO_EXTERN bool asyncio_remove_reader(asyncio_loop_t *loop, int fd);
+
+/* loop.remove_writer(fd): as remove_reader, for the writer callback. */
+ASYNCIO_EXTERN bool asyncio_remove_writer(asyncio_loop_t *loop, int fd);
+
+/* Suspends the current task until fd is readable (or in error, or hung
+ * up: the read that follows says which).  Python has no one call for it:
+ * it is `fut = loop.create_future(); loop.add_reader(fd, fut.set_result,
+ * None); try: await fut; finally: loop.remove_reader(fd)`.  Nothing
+ * watches fd for the task once the call returned, whatever the outcome.
+ * No timeout of its own: bound it with an asyncio_timeout scope around
+ * it, or asyncio_wait_for on a task that makes it.  Suspends.  Raises
+ * CancelledError, OSError (fd not open, or closed before the loop polled
+ * it: "[Errno 9] Bad file descriptor"; PermissionError for a regular file
+ * or a directory), RuntimeError (outside a task; another task waits for
+ * fd to be readable; fd has a reader callback; a descriptor the loop
+ * watches for a transport), ValueError (fd negative), MemoryError. */
+ASYNCIO_EXTERN int asyncio_wait_readable(int fd);
+
+/* Suspends the current task until fd is writable (or in error: a
+ * non-blocking connect that failed, a reset; the write or the SO_ERROR
+ * that follows says which).  As asyncio_wait_readable otherwise. */
+ASYNCIO_EXTERN int asyncio_wait_writable(int fd);
+
+/* --- Sockets the caller made (loop.sock_recv, sock_sendall, ...)
+ *
+ * The loop's low-level calls on a non-blocking socket (a descriptor) that
+ * the caller made and keeps owning.  Each makes the system call at once
+ * and, when it would block, waits for the socket (asyncio_wait_readable
+ * or _writable, with their rules: one task per side of a socket) and
+ * tries again.  They all suspend, and raise:
+ *   ValueError "the socket must be non-blocking" for a blocking socket
+ *     (Python checks it in debug mode only; here always, as a blocking
+ *     call would freeze the loop), and for bad arguments;
+ *   OSError with the system's error ("[Errno 104] Connection reset by
+ *     peer": ConnectionResetError, ...; "[Errno 9] Bad file descriptor");
+ *   CancelledError: nothing is left watching the socket, and what was
+ *     sent or received before the cancellation stays so;
+ *   RuntimeError outside a task, or while another task waits on the same
+ *     side of the socket; MemoryError.
+ * Out-parameters are 0 (an accepted socket -1) and addresses zeroed after
+ * a failure.
+ */
+
+/* `data = await loop.sock_recv(sock, n)`: receives up to n bytes into buf
+ * (*nread of them; 0 at EOF), NUL-terminated when *nread < n. */
+ASYNCIO_EXTERN int asyncio_sock_recv(int sock, void *buf, size_t n, size_t *nread);
+
+/* `nbytes = await loop.sock_recv_into(sock, buf)`: the same call as
+ * asyncio_sock_recv (in C both fill the caller's buffer), for ports that
+ * use the other name. */
+ASYNCIO_EXTERN int asyncio_sock_recv_into(int sock, void *buf, size_t n, size_t *nread);
+
+/* `data, address = await loop.sock_recvfrom(sock, n)` (3.11): one
+ * datagram, up to n bytes of it (the rest of a longer one is lost, as in
+ * Python), into buf, NUL-terminated when *nread < n; *addr (may be NULL)
+ * its sender: host and port, or the path of a Unix socket ("" when the
+ * sender is unnamed). */
+ASYNCIO_EXTERN int asyncio_sock_recvfrom(int sock, void *buf, size_t n, size_t *nread,
+                                         asyncio_sockaddr_t *addr);
+
+/* `nbytes, address = await loop.sock_recvfrom_into(sock, buf)` (3.11):
+ * the same call as asyncio_sock_recvfrom. */
+ASYNCIO_EXTERN int asyncio_sock_recvfrom_into(int sock, void *buf, size_t n, size_t *nread,
+                                              asyncio_sockaddr_t *addr);
+
+/* `await loop.sock_sendall(sock, data)`: sends all len bytes, waiting for
+ * room as often as needed.  Data NULL is allowed with len 0 (ValueError
+ * otherwise).  On failure or cancellation an unknown part was sent, as in
+ * Python. */
+ASYNCIO_EXTERN int asyncio_sock_sendall(int sock, const void *data, size_t len);
+
+/* `n = await loop.sock_sendto(sock, data, address)` (3.11): one datagram
+ * to addr: a numeric IPv4 or IPv6 host and a port (family 0: taken from
+ * the host), or an AF_UNIX path in host.  *nsent (may be NULL) the bytes
+ * sent.  ValueError for a host that is not a numeric address (Python
+ * resolves names here, blocking its loop), a port outside 0..65535,
+ * addr NULL. */
+ASYNCIO_EXTERN int asyncio_sock_sendto(int sock, const void *data, size_t len,
+                                       const asyncio_sockaddr_t *addr, size_t *nsent);
+
+/* `await loop.sock_connect(sock, (host, port))`: connects the socket to
+ * host:port, resolving host (asyncio_getaddrinfo, with the socket's family
+ * and type) unless it is numeric; for an AF_UNIX socket host is the path
+ * and port is ignored.  Raises as Python: a connection refused at once
+ * "[Errno 111] Connection refused", one refused later "[Errno 111]
+ * Connect call failed ('127.0.0.1', 1)" (ConnectionRefusedError either
+ * way); socket.gaierror (an OSError) for a name that does not resolve;
+ * ValueError (host NULL, port outside 0..65535); CancelledError: the
+ * connection attempt goes on in the kernel, as in Python (close the
+ * socket to end it). */
+ASYNCIO_EXTERN int asyncio_sock_connect(int sock, const char *host, int port);
+
+/* `conn, address = await loop.sock_accept(sock)`: accepts a connection on
+ * a listening socket.  *conn is the new socket, non-blocking and
+ * close-on-exec, the caller's to close (-1 after a failure: 0 is a
+ * descriptor); *addr (may be NULL) the peer's address.  ValueError for
+ * conn NULL. */
+ASYNCIO_EXTERN int asyncio_sock_accept(int sock, int *conn, asyncio_sockaddr_t *addr);
 
 #endif /* CASYNCIO_NET_H */

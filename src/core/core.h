@@ -349,6 +349,9 @@ struct asyncio_loop {
      * loop, not the thread: a loop may be closed by another thread). */
     struct asyncio__http_session *http_default; /* the session NULL stands for */
     struct asyncio__body_cache *http_bodies;    /* buffers of freed bodies (http_request.c) */
+    /* The descriptors the loop watches for add_reader and the waits of
+     * its tasks (net/fdwatch.c): made on first use, gone at its close. */
+    struct asyncio__fdwatch *fdwatch;
 };
 
 /* Per-thread state. */
