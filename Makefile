@@ -368,8 +368,9 @@ TSAN_SUITES ?= handles map threadsafe error future loop task cancel gather execu
 check-tsan:
 	+$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan runner
 	$(Q)for s in $(if $(SUITE),$(SUITE),$(TSAN_SUITES)); do \
-	    echo "TSAN_OPTIONS=halt_on_error=1 CASYNCIO_TEST_SCALE=50 build-tsan/tests/run $$s"; \
-	    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CASYNCIO_TEST_SCALE=50 \
+	    echo "TSAN_OPTIONS=halt_on_error=1:suppressions=mk/tsan.supp CASYNCIO_TEST_SCALE=50 build-tsan/tests/run $$s"; \
+	    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/mk/tsan.supp \
+	        CASYNCIO_TEST_SCALE=50 \
 	        build-tsan/tests/run $$s || exit 1; \
 	done
 
