@@ -2628,10 +2628,16 @@ static void *t_open(void *arg)
 /* Reads nothing more after the handshake: close_notify is not answered
  * (its transport does not read), the connection is held until the peer
  * goes. */
+/* Connections the deaf handler has stopped reading: a client waits for
+ * its own before it sends, or a slow server (Valgrind) could read the
+ * client's close_notify before its handler runs, and answer it. */
+static int DEAF_READY;
+
 static void *deaf_handler(asyncio_stream_t *s, void *arg)
 {
     (void)arg;
     asyncio_transport_pause_reading(asyncio_stream_transport(s));
+    DEAF_READY++;
     asyncio_stream_wait_closed(s);
     asyncio_error_clear();
     return NULL;
@@ -2686,7 +2692,10 @@ static void *cancel_main(void *arg)
      * until its timeout (then the deaf server's connections end). */
     ck_assert_int_eq(asyncio_start_server(deaf_handler, NULL, "127.0.0.1", 0, &so, &srv), 0);
     asyncio_stream_opts_t o = {.ssl = cctx, .server_hostname = "localhost"};
+    DEAF_READY = 0;
     asyncio_stream_t *s = connect_ok(server_port(srv), &o);
+    while (DEAF_READY < 1)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
     ck_assert_int_eq(asyncio_stream_write(s, "x", 1), 0);
     asyncio_stream_close(s);
     t = tu_spawn(t_wait_closed, s);
@@ -2757,7 +2766,10 @@ static void *leave_tls_open(void *arg)
     LEFT.s[0] = connect_ok(tls, NULL); /* plain: the server's side handshakes */
     LEFT.s[1] = connect_ok(tls, &o);   /* established */
     ck_assert_int_eq(asyncio_stream_write(LEFT.s[1], "hello\n", 6), 0);
+    DEAF_READY = 0;
     LEFT.s[2] = connect_ok(deaf, &o);
+    while (DEAF_READY < 1)
+        ck_assert_int_eq(asyncio_sleep(0.001), 0);
     ck_assert_int_eq(asyncio_stream_write(LEFT.s[2], "x", 1), 0);
     asyncio_stream_close(LEFT.s[2]); /* close_notify, never answered */
     asyncio_transport_t *t = NULL;
