@@ -460,6 +460,10 @@ struct asyncio_future {
     uint8_t log_exception; /* failed and nobody retrieved the exception */
     uint8_t cb0_used;
     int32_t refcnt;
+    /* Zero but inside a combinator's walk over an array of futures, which
+     * marks the ones it has seen (gather's duplicates) and clears the
+     * marks before it returns. */
+    uint8_t mark;
     asyncio_loop_t *loop;
     void *result;
     asyncio__exc_t *exc; /* exception, or CancelledError once cancelled */
