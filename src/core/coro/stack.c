@@ -375,9 +375,10 @@ static int carve_batch(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size
     return 0;
 }
 
-/* The pool is empty: a new stack. */
-static int acquire_new(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size,
-                       asyncio__stack_t *out)
+/* The pool is empty: a new stack.  Out of line, so that taking a pooled
+ * stack stays a few instructions. */
+static __attribute__((noinline)) int acquire_new(asyncio__stack_pool_t *pool, pool_class_t *c,
+                                                 size_t size, asyncio__stack_t *out)
 {
     out->size_log2 = log2_of(size);
     if (!guard_markers &&
@@ -391,26 +392,33 @@ static int acquire_new(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size
     return carve_batch(pool, c, size, out);
 }
 
+/* The first stack of a loop: its pool comes first. */
+static __attribute__((noinline)) int acquire_first(asyncio__stack_pool_t **poolp, size_t size,
+                                                   asyncio__stack_t *out)
+{
+    pthread_once(&init_once, stack_init_once);
+    if (!(*poolp = asyncio__calloc(1, sizeof **poolp)))
+        return ASYNCIO_ENOMEM;
+    asyncio__stack_pool_t *pool = *poolp;
+    return acquire_new(pool, &pool->cls[log2_of(size) - CLASS_MIN], size, out);
+}
+
 int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__stack_t *out)
 {
-    if (ASYNCIO__UNLIKELY(!*poolp)) {
-        pthread_once(&init_once, stack_init_once);
-        if (!(*poolp = asyncio__calloc(1, sizeof **poolp)))
-            return ASYNCIO_ENOMEM;
-    }
     asyncio__stack_pool_t *pool = *poolp;
+    if (ASYNCIO__UNLIKELY(!pool))
+        return acquire_first(poolp, size, out);
     pool_class_t *c = &pool->cls[log2_of(size) - CLASS_MIN];
-    if (ASYNCIO__UNLIKELY(!c->len))
+    size_t len = c->len;
+    if (ASYNCIO__UNLIKELY(!len))
         return acquire_new(pool, c, size, out);
-    size_t len = --c->len;
-    *out = c->free[len];
+    c->len = --len;
     /* What is left below len was not taken. */
-    if (c->low_water > len)
-        c->low_water = len;
-    if (c->freed > len)
-        c->freed = len;
-    if (c->dropped > len)
-        c->dropped = len;
+    size_t low = c->low_water, freed = c->freed, dropped = c->dropped;
+    c->low_water = low > len ? len : low;
+    c->freed = freed > len ? len : freed;
+    c->dropped = dropped > len ? len : dropped;
+    *out = c->free[len];
     return 0;
 }
 
@@ -421,14 +429,24 @@ static void unmap_own(asyncio__stack_t *st)
     atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
 }
 
-void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
+/* The free list is full: it grows, or the stack is let go. */
+static __attribute__((noinline)) void release_grow(pool_class_t *c, asyncio__stack_t *st)
 {
-    pool_class_t *c = &pool->cls[st->size_log2 - CLASS_MIN];
-    if (ASYNCIO__UNLIKELY(c->len == c->cap) && !reserve(c, 1)) {
+    if (!reserve(c, 1)) {
         /* No room to pool it: a stack with its own mapping is unmapped;
          * one from a slab stays there until the pool goes. */
         if (!st->in_slab)
             unmap_own(st);
+        return;
+    }
+    c->free[c->len++] = *st;
+}
+
+void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
+{
+    pool_class_t *c = &pool->cls[st->size_log2 - CLASS_MIN];
+    if (ASYNCIO__UNLIKELY(c->len == c->cap)) {
+        release_grow(c, st);
         return;
     }
     c->free[c->len++] = *st;
