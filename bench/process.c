@@ -5,6 +5,9 @@
  *              for every loop).
  *   pipe       communicate() of 64 MiB through `cat` (in through stdin,
  *              back through stdout at the same time): ms.
+ *   read_pipe  64 MiB from a child's stdout (`cat` of a 64 MiB file) in
+ *              reads of 64 KiB, `await proc.stdout.read(65536)` until
+ *              EOF: ms.
  *   read_small read_all of a 4 KiB file, 5,000 times: µs per file.
  *   read_big   read_all of a 64 MiB file: ms.
  * The figures are medians of several rounds.
@@ -20,6 +23,7 @@
 #define PIPE_BYTES ((size_t)64 << 20)
 #define SMALL_READS 5000
 #define BIG_BYTES ((size_t)64 << 20)
+#define PIPE_READ ((size_t)64 << 10)
 #define ROUNDS 3
 
 static char small_path[64], big_path[64];
@@ -89,6 +93,30 @@ static void *bench_main(void *arg)
         fprintf(stderr, "process: read_big round %d: %.1f ms (%zu bytes)\n", r, v[r], len);
     }
     bench_result("process", "read_big_64MiB_ms", bench_median(v, ROUNDS), "ms");
+
+    char *chunk = bench_check_ptr(malloc(PIPE_READ), "malloc");
+    const char *cat_big[] = {"cat", big_path, NULL};
+    asyncio_subprocess_opts_t out_only = {.stdout_mode = ASYNCIO_STDIO_PIPE};
+    for (int r = 0; r < ROUNDS; r++) {
+        int64_t t0 = bench_now_ns();
+        asyncio_process_t *p;
+        bench_check(asyncio_create_subprocess_exec(cat_big, &out_only, &p), "spawn cat big");
+        asyncio_stream_t *out = asyncio_process_stdout(p);
+        size_t total = 0, n;
+        do {
+            bench_check(asyncio_stream_read(out, chunk, PIPE_READ, &n), "read stdout");
+            total += n;
+        } while (n);
+        bench_check(asyncio_process_wait(p, NULL), "wait cat big");
+        asyncio_process_free(p);
+        v[r] = (double)(bench_now_ns() - t0) / 1e6;
+        if (total != BIG_BYTES)
+            bench_die("read_pipe length", -1);
+        fprintf(stderr, "process: read_pipe round %d: %.1f ms (%zu bytes in reads of %zu)\n", r,
+                v[r], total, PIPE_READ);
+    }
+    free(chunk);
+    bench_result("process", "read_pipe_64MiB_ms", bench_median(v, ROUNDS), "ms");
     return NULL;
 }
 
