@@ -311,7 +311,9 @@ check: lib $(RUNNER)
 	$(RUNNER) $(SUITE)
 	$(Q)if [ -z "$(SUITE)" ]; then \
 	    echo "The stack suite again, as on kernels before 6.13 (no guard markers):"; \
-	    ASYNCIO_NO_GUARD_MARKERS=1 $(RUNNER) stack; fi
+	    ASYNCIO_NO_GUARD_MARKERS=1 $(RUNNER) stack && \
+	    echo "The stack suite again, as on kernels before 6.15 (no bulk advice on oneself):" && \
+	    ASYNCIO_NO_BULK_ADVICE=1 $(RUNNER) stack; fi
 	$(Q)sh mk/check-layers.sh $(LIB_OBJS)
 	$(Q)$(CHECK_SWITCH)
 	$(Q)$(CHECK_EXPORTS)

@@ -9,7 +9,7 @@
 # the Python twins are read from the directory of this script.  With no
 # BENCHMARK names, all of them run.
 #
-# Benchmarks that need an HTTP server (http_get) run each program through
+# Benchmarks that need an HTTP server (http_get, http_semaphore) run each program through
 # bench/http_server.sh, which starts nginx on a free loopback port; they
 # also have extra columns for other clients (bench/NAME.sh IMPL: curl, wrk).
 #
@@ -46,7 +46,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake udp_echo reuseport http_get postgres"
+all="spawn cold switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake udp_echo reuseport http_get http_semaphore postgres"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -112,12 +112,13 @@ run() {
 # What a benchmark's programs run inside (a server), and its extra columns.
 wrapper() {
     case $1 in
-    http_get) echo "sh $here/http_server.sh" ;;
+    http_get|http_semaphore) echo "sh $here/http_server.sh" ;;
     esac
 }
 extras() {
     case $1 in
     http_get) echo "curl wrk" ;;
+    http_semaphore) echo "curl" ;;
     esac
 }
 
@@ -179,6 +180,14 @@ BEGIN {
     target["spawn ns_per_task"] = "<= 40"
     target["switch ns_per_switch"] = "<= 20"
     target["gather overhead_ms"] = "<= 2"
+    # Cold starts (issue 18): each figure in a fresh process.
+    target["cold cold_ns_per_task"] = "<= 100, uvl/cas >= 50x"
+    target["cold warm_ns_per_task"] = "<= 40"
+    target["cold cold_gather_overhead_ms"] = "<= 8"
+    target["cold warm_gather_overhead_ms"] = "<= 2"
+    target["process read_big_64MiB_ms"] = "asy/cas >= 1.5x"
+    target["process read_pipe_64MiB_ms"] = "asy/cas >= 1.5x"
+    target["process communicate_64MiB_ms"] = "uvl/cas >= 1.5x"
     target["sleep_memory bytes_per_task_1m"] = "<= 4608"
     target["timer_lateness p99_ms"] = "<= 1.5"
     # Structured concurrency (issue 3): a ratio, not a time.
@@ -214,6 +223,12 @@ BEGIN {
     # HTTP (issue 6): requests per second, higher is better.
     target["http_get get_1k_req_s"] = ">= 45000"
     target["http_get get_100k_req_s"] = ">= 20000"
+    # The aiohttp idiom (issue 18): within 10% of the 64 workers of the
+    # same run, and 1.3x curl --parallel (the second table).
+    target["http_semaphore get_1k_req_s"] = ">= 1.3x curl"
+    target["http_semaphore get_100k_req_s"] = ">= 1.3x curl"
+    target["http_semaphore sem_over_workers_1k"] = ">= 0.9"
+    target["http_semaphore sem_over_workers_100k"] = ">= 0.9"
     while ((getline line < failures) > 0) {
         split(line, f, " ")
         failed[f[1] " " f[2]] = 1
