@@ -50,6 +50,7 @@ typedef enum asyncio__htype {
     ASYNCIO__H_AS_COMPLETED,
     ASYNCIO__H_TASKGROUP,
     ASYNCIO__H_SSL_CONTEXT,
+    ASYNCIO__H_DATAGRAM,
     ASYNCIO__H_NTYPES
 } asyncio__htype_t;
 
