@@ -85,6 +85,11 @@ expect_out 'HTTP 503 Service Unavailable (3 attempts, no retry left)$' "three at
 run --retry 3 $R "$mb/status/404"
 expect_rc 1 "404 with --retry"
 [ "$(count_log '/status/404')" -eq 1 ] && ok "a 404 is not retried" || bad "$(count_log .) requests"
+: >"$mblog"
+run --retry 1 $R "$mb/status/408"
+expect_rc 1 "408 every time, --retry 1"
+[ "$(count_log '/status/408')" -eq 2 ] && ok "a 408 is retried" || bad "$(count_log .) requests"
+expect_out 'HTTP 408 Request Timeout (2 attempts, no retry left)$' "408: two attempts, then why"
 run --retry 2 $R "http://127.0.0.1:$closed/x"
 expect_rc 1 "connection refused, --retry 2"
 [ "$(grep -c '^RETRY .*Failed to connect to 127.0.0.1 port' "$tmp/err")" -eq 2 ] &&
@@ -308,5 +313,20 @@ expect_rc 2 "--out without a value"
 run -o "$d" "$mb/ok/small.bin" --out late.bin
 expect_rc 2 "--out after the last URL"
 expect_out 'applies to the URL that follows it' "says why"
+
+# --- options that save files, without -o: refused rather than a run that
+# keeps nothing; names in a URL file are not refused
+for opt in -c --content-on-error "--out x.bin"; do
+    run $opt "$mb/ok/small.bin"
+    expect_rc 2 "$opt without -o"
+    expect_out "${opt%% *} saves files, but bodies are discarded: give -o DIR" "$opt without -o: why"
+done
+run -i "$tmp/named"
+expect_rc 0 "a URL file with names, without -o"
+expect_out '^bytes:    .*, counted and discarded: -o DIR saves them)$' "the summary says nothing was saved"
+fresh fail
+run -o "$d" -f "$mb/status/404" --fail "$mb/ok/small.bin"
+expect_rc 1 "-f and --fail (curl's) are accepted"
+[ "$(nfiles "$d")" -eq 1 ] && [ -f "$d/small.bin" ] && ok "-f: the 404 left no file" || bad "files: $(ls "$d")"
 
 finish

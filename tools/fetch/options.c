@@ -40,9 +40,12 @@ static const char usage_text[] =
     "                          the URL; an existing file is never overwritten (NAME.1,\n"
     "                          NAME.2, ... instead); a failed URL leaves no file\n"
     "  -n, --discard           count the bodies, save none (the default)\n"
+    "  -f, --fail              accepted for curl's sake: the body of an HTTP error\n"
+    "                          is never saved under the URL's name\n"
     "  -c, --continue          resume partial files (Range, checked with If-Range);\n"
     "                          keep partial files of failed or interrupted transfers\n"
     "      --content-on-error  keep the body of an HTTP error as NAME.error\n"
+    "                          (-c, --content-on-error and --out need -o DIR)\n"
     "      --json FILE         one JSON record per URL (\"-\": stdout)\n"
     "  -q, --quiet             no progress, no lines per transfer, no summary\n"
     "      --no-progress-meter no progress bar on a terminal\n"
@@ -231,6 +234,7 @@ enum {
     O_RETRYMAX,
     O_MAXREDIRS,
     O_COMPRESSED,
+    O_FAIL,
     O_HTTP11,
     O_HTTP2,
     O_H2C,
@@ -254,6 +258,7 @@ static const option_t options[] = {
     {'P', "directory-prefix", true, O_DIR}, /* wget's */
     {'n', "discard", false, O_DISCARD},
     {'c', "continue", false, O_CONTINUE},
+    {'f', "fail", false, O_FAIL},
     {0, "content-on-error", false, O_ERRBODY},
     {0, "json", true, O_JSON},
     {'q', "quiet", false, O_QUIET},
@@ -305,6 +310,8 @@ static const option_t *find_short(char c)
 
 /* What --out and --checksum said for the next URL argument. */
 static const char *next_out, *next_checksum;
+/* Whether --out was given at all (it names a file: -o must say where). */
+static bool out_given;
 
 static void apply(const option_t *o, const char *opt, const char *val)
 {
@@ -316,6 +323,7 @@ static void apply(const option_t *o, const char *opt, const char *val)
         if (!*val)
             usage_error("%s wants a file name", opt);
         next_out = val;
+        out_given = true;
         break;
     case O_CHECKSUM:
         next_checksum = val;
@@ -384,6 +392,8 @@ static void apply(const option_t *o, const char *opt, const char *val)
         break;
     case O_COMPRESSED:
         break; /* always on */
+    case O_FAIL:
+        break; /* always so */
     case O_HTTP11:
         cfg.http_version = ASYNCIO_HTTP_VERSION_1_1;
         break;
@@ -477,6 +487,15 @@ void options_parse(int argc, char **argv)
                     next_out ? "--out" : "--checksum");
     if (njobs == 0)
         usage_error("no URL given (as arguments or with -i FILE)");
+    /* Bodies are discarded without -o: a user who resumes or names files
+     * but forgot where would otherwise get a run that keeps nothing.
+     * Names from URL files are not checked: a list serves both kinds of
+     * run. */
+    if (!cfg.outdir && (cfg.resume || cfg.content_on_error || out_given))
+        usage_error("%s saves files, but bodies are discarded: give -o DIR to say where",
+                    cfg.resume             ? "-c"
+                    : cfg.content_on_error ? "--content-on-error"
+                                           : "--out");
     if (cfg.outdir)
         files_open_dir(cfg.outdir);
     if (cfg.json)

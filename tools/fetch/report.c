@@ -323,7 +323,10 @@ void report_summary(double elapsed)
                 "started\n",
                 why, tot.cancelled, not_finished - tot.cancelled);
     }
-    fprintf(stderr, "bytes:    %llu (%s)\n", (unsigned long long)tot.bytes, hb);
+    /* Without -o nothing is saved: said here, where a user who expected
+     * files looks first. */
+    fprintf(stderr, "bytes:    %llu (%s%s)\n", (unsigned long long)tot.bytes, hb,
+            cfg.outdir ? "" : ", counted and discarded: -o DIR saves them");
     fprintf(stderr, "elapsed:  %.3f s\n", elapsed);
     fprintf(stderr, "rate:     %.1f req/s, %.2f MB/s\n",
             elapsed > 0 ? (double)(tot.ok + tot.failed) / elapsed : 0.0,
