@@ -209,7 +209,7 @@ double retry_after_parse(const char *value);
 /* ------------------------------------------------------------ main.c */
 
 typedef struct totals {
-    size_t done; /* jobs in a final state */
+    /* Jobs in each final state. */
     size_t ok, failed, cancelled;
     size_t running;  /* attempts in flight */
     size_t delayed;  /* waiting for a retry */

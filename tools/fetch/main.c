@@ -125,7 +125,6 @@ void run_totals(totals_t *sum)
     *sum = (totals_t){0};
     for (int i = 0; i < nshards; i++) {
         const totals_t *t = &shards[i].snap;
-        sum->done += t->done;
         sum->ok += t->ok;
         sum->failed += t->failed;
         sum->cancelled += t->cancelled;
@@ -314,7 +313,6 @@ static void job_final(job_t *j, job_state_t state)
         removed = files_size(j) > 0;
         files_remove(j);
     }
-    tot.done++;
     if (state == JOB_OK)
         tot.ok++;
     else if (state == JOB_FAILED)

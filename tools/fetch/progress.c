@@ -6,7 +6,9 @@
  *   [=========>          ]  45% 4512/10000 done  12.3 MiB  4.5 MiB/s  ETA 0:12  64 active  3 failed
  *
  * fitted to the terminal's width (the bar goes first, then the fields on
- * the right).  The fraction done counts finished URLs, and the transfers
+ * the right).  The fraction done counts finished URLs (cancelled ones did
+ * not finish: after Ctrl-C the bar says how far the run got, and that it
+ * stopped, not "100%"), and the transfers
  * in flight that announced their size by the share they received, so one
  * big download moves the bar as smoothly as many small ones.  The rate is
  * over the last two seconds; the ETA extrapolates the fraction done.
@@ -88,17 +90,26 @@ static void draw(void)
     run_totals(&tot);
     double t = now(), elapsed = t - run_t0;
     double sized = tot.expect ? (double)tot.got / (double)tot.expect : 0;
-    double frac = njobs ? ((double)tot.done + sized * (double)tot.sized) / (double)njobs : 1;
+    size_t finished = tot.ok + tot.failed;
+    double frac = njobs ? ((double)finished + sized * (double)tot.sized) / (double)njobs : 1;
     if (frac > 1)
         frac = 1;
     char hb[32], hr[32], eta[64], fields[320];
     human_bytes(tot.bytes, hb, sizeof hb);
     human_bytes((uint64_t)rate(t, tot.bytes), hr, sizeof hr);
-    clock_text(frac > 0.001 && elapsed > 0.5 ? elapsed * (1 - frac) / frac : -1, eta, sizeof eta);
-    int n = snprintf(fields, sizeof fields, "%3.0f%% %zu/%zu done  %s  %s/s  ETA %s  %zu active",
-                     frac * 100, tot.done, njobs, hb, hr, eta, tot.running);
+    if (tot.cancelled) /* only a stop cancels */
+        snprintf(eta, sizeof eta, "stopped");
+    else {
+        memcpy(eta, "ETA ", 4);
+        clock_text(frac > 0.001 && elapsed > 0.5 ? elapsed * (1 - frac) / frac : -1, eta + 4,
+                   sizeof eta - 4);
+    }
+    int n = snprintf(fields, sizeof fields, "%3.0f%% %zu/%zu done  %s  %s/s  %s  %zu active",
+                     frac * 100, finished, njobs, hb, hr, eta, tot.running);
     if (tot.failed && n < (int)sizeof fields)
         n += snprintf(fields + n, sizeof fields - (size_t)n, "  %zu failed", tot.failed);
+    if (tot.cancelled && n < (int)sizeof fields)
+        n += snprintf(fields + n, sizeof fields - (size_t)n, "  %zu cancelled", tot.cancelled);
     if (tot.delayed && n < (int)sizeof fields)
         snprintf(fields + n, sizeof fields - (size_t)n, "  %zu to retry", tot.delayed);
 
