@@ -198,7 +198,7 @@ ENSURE := sh mk/ensure.sh
 # ------------------------------------------------------------------ targets
 
 .PHONY: all lib tools deps runner examples demo bench install uninstall \
-        check check-fetch check-postgres check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
+        check check-fetch check-fetch-asan check-postgres check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
         clean format format-check help FORCE
 
 all: lib tools
@@ -380,6 +380,15 @@ check-asan:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    CK_FORK=yes build-asan/tests/run $(SUITE)
 
+# casyncio-fetch's tests with the tool and the library built under ASan and
+# UBSan (in build-asan/): a small quarantine, or the freed memory it holds
+# would count in the test of bounded memory.
+check-fetch-asan:
+	$(Q)$(ENSURE) python3 --probe "command -v python3" python3
+	+$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=asan tools
+	ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    sh tests/fetch/run.sh build-asan/casyncio-fetch
+
 # ThreadSanitizer gives every coroutine a fiber with its own trace memory,
 # so it runs every suite but the one about stacks (tens of thousands of
 # tasks at once), with big counts scaled down.
@@ -504,6 +513,7 @@ help:
 	@echo '  check-tsan      test suites under ThreadSanitizer (build-tsan/)'
 	@echo '  check-valgrind  test suites under valgrind'
 	@echo '  check-fetch     casyncio-fetch against local servers (tests/fetch/run.sh)'
+	@echo '  check-fetch-asan  the same, the tool built under ASan+UBSan (build-asan/)'
 	@echo '  check-postgres  examples/postgres against a PostgreSQL server it starts (tests/pg/test.sh)'
 	@echo '  check-exports, check-header, check-install   one packaging check each'
 	@echo '  runner          build the test runner $(RUNNER) only'
