@@ -133,36 +133,18 @@ expect_rc 130 "two SIGINTs"
 # last state says how far the run got and that it stopped (not "100%"),
 # then the summary; exit 130, no partial file.
 rm -rf "$tmp/tty"
-if $py - "$fetch" "$tmp/tty.log" -j 8 -o "$tmp/tty" -i "$tmp/urls" <<'PY'
-import fcntl, os, pty, re, signal, struct, sys, termios
-prog, log, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(prog, [prog] + args)
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-out, sent = b"", False
-while True:
-    try:
-        d = os.read(fd, 65536)
-    except OSError:
-        break
-    if not d:
-        break
-    out += d
-    if not sent and b" 8 active" in out:
-        os.kill(pid, signal.SIGINT)
-        sent = True
-_, status = os.waitpid(pid, 0)
-text = out.decode(errors="replace")
-open(log, "w").write(text)
-bars = [l.split("\r")[0] for l in text.replace("\r\n", "\n").split("\r\x1b[K") if l.startswith("[")]
-assert sent and bars, "no bar with 8 transfers in flight"
-last = bars[-1].split("\n")[0]
+if $py -B - "$here" "$fetch" "$tmp/tty.log" -j 8 -o "$tmp/tty" -i "$tmp/urls" <<'PY'
+import re, sys
+sys.path.insert(0, sys.argv[1])
+import ptyrun
+text, bars, status = ptyrun.run([sys.argv[2]] + sys.argv[4:], 120, sys.argv[3], sigint_on=" 8 active")
+assert bars and " 8 active" in text, "no bar with 8 transfers in flight"
+last = bars[-1]
 # A transfer may end between the bar that showed 8 and the signal.
 assert "100%" not in last and " stopped " in last and re.search(" [1-8] cancelled", last), last
 assert "/30 done" in last and "30/30 done" not in last, last
 assert "requests: 30 (" in text and re.search("SIGINT.: [1-8] cancelled", text), "no summary"
-assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 130, status
+assert status == 130, status
 PY
 then ok "SIGINT on a terminal: the bar says stopped and what was cancelled, then the summary"
 else bad "SIGINT on a terminal: see below"; tr '\r' '\n' <"$tmp/tty.log" | tail -n 12; fi

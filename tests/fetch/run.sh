@@ -9,6 +9,9 @@
 #   interrupt.sh  SIGINT and SIGTERM at random moments
 #   disk.sh       a full disk, a file-size limit, an unwritable directory
 #
+# (lib.sh is what they share; server.py the misbehaving server; ptyrun.py
+# runs the program on a pseudo-terminal for the checks of what it draws.)
+#
 # Exits 1 if any check failed.
 set -u
 fetch=${1:?usage: sh tests/fetch/run.sh PATH-TO-FETCH [SCRIPT...]}

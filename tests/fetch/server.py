@@ -95,14 +95,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # --- helpers
 
-    def send(self, status, body=b"", headers=()):
+    def send_head(self, status, length, headers=()):
+        """The status line and headers of a body of length bytes, logged;
+        False when the request was HEAD (no body to send)."""
         self.log(status)
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.end_headers()
-        if self.command != "HEAD":
+        return self.command != "HEAD"
+
+    def send(self, status, body=b"", headers=()):
+        if self.send_head(status, len(body), headers):
             self.wfile.write(body)
 
     def cut(self, reset):
@@ -144,13 +149,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             start, end, status = first, min(last + 1, size), 206
             headers.append(("Content-Range", "bytes %d-%d/%d" % (start, end - 1, size)))
         body = data[start:end]
-        self.log(status)
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command == "HEAD":
+        if not self.send_head(status, len(body), headers):
             return
         if cut_at is not None and cut_at < len(body):
             self.wfile.write(body[:cut_at])

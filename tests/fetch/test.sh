@@ -142,34 +142,19 @@ expect_out '^status:   200 1$' "with -L: 200"
 
 # --- on a terminal: the progress bar redrawn in place, failures above it,
 # no line per transfer, the summary (a pseudo-terminal 100 columns wide)
-if $py - "$fetch" "$tmp/tty" "$base/a.bin" "$base/sub/b.txt" "$base/nope" <<'PY'
-import fcntl, os, pty, struct, sys, termios
-prog, log, urls = sys.argv[1], sys.argv[2], sys.argv[3:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(prog, [prog, "-j", "2"] + urls)
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-out = b""
-while True:
-    try:
-        d = os.read(fd, 65536)
-    except OSError:
-        break
-    if not d:
-        break
-    out += d
-_, status = os.waitpid(pid, 0)
-text = out.decode(errors="replace")
-open(log, "w").write(text)
-bars = [l for l in text.replace("\r\n", "\n").split("\r\x1b[K") if l.startswith("[")]
+if $py -B - "$here" "$fetch" "$tmp/tty" "$base/a.bin" "$base/sub/b.txt" "$base/nope" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import ptyrun
+text, bars, status = ptyrun.run([sys.argv[2], "-j", "2"] + sys.argv[4:], 100, sys.argv[3])
 assert bars, "no bar"
-assert all(len(b.split("\n")[0]) <= 99 for b in bars), "a bar wider than the terminal"
+assert all(len(b) <= 99 for b in bars), "a bar wider than the terminal"
 assert "100% 3/3 done" in bars[-1] and "1 failed" in bars[-1], bars[-1]
 assert "ETA" in bars[-1], bars[-1]
 assert "FAIL HTTP status >= 400" in text and "/nope: HTTP 404 Not Found" in text
 assert "\n200 " not in text, "a line per transfer on a terminal"
 assert "requests: 3 (2 ok, 1 failed)" in text
-assert os.WEXITSTATUS(status) == 1
+assert status == 1, status
 PY
 then ok "on a terminal: the bar redrawn in place, the failure above it, the summary"
 else bad "on a terminal: see $tmp/tty"; cat "$tmp/tty" | tr '\r' '\n' | tail -n 20; fi
