@@ -17,6 +17,7 @@ DESTDIR      ?=
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 # CC is make's own variable (default cc); `make CC=clang` works as usual.
@@ -177,9 +178,14 @@ EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 PG_EXAMPLE := $(BUILD)/examples/postgres
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+# casyncio-fetch, the tool `make install` installs with its man page.
+FETCH_SRCS := $(wildcard tools/fetch/*.c)
+FETCH_OBJS := $(FETCH_SRCS:%.c=$(OBJ)/%.o)
+FETCH      := $(BUILD)/casyncio-fetch
+FETCH_MAN  := tools/fetch/casyncio-fetch.1
 
 ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(EXAMPLE_SRCS:%.c=$(OBJ)/%.o) $(BENCH_SRCS:%.c=$(OBJ)/%.o) \
-              $(PG_EXAMPLE_SRCS:%.c=$(OBJ)/%.o)
+              $(PG_EXAMPLE_SRCS:%.c=$(OBJ)/%.o) $(FETCH_OBJS)
 
 # Every object depends on this file, which holds the compiler and all flags
 # and is rewritten only when they change: `make CC=clang` or `make
@@ -191,13 +197,15 @@ ENSURE := sh mk/ensure.sh
 
 # ------------------------------------------------------------------ targets
 
-.PHONY: all lib deps runner examples demo bench install uninstall \
-        check check-fetch check-postgres check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
+.PHONY: all lib tools deps runner examples demo bench install uninstall \
+        check check-fetch check-fetch-asan check-postgres check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
         clean format format-check help FORCE
 
-all: lib
+all: lib tools
 
 lib: $(LIB_A) $(LIB_SO) $(SO_LINKS)
+
+tools: $(FETCH)
 
 runner: $(RUNNER)
 
@@ -238,6 +246,10 @@ $(OBJ)/bench/%.o: bench/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(BENCH_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(OBJ)/tools/%.o: tools/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(PROG_CFLAGS) -DFETCH_VERSION='"$(VERSION)"' -MMD -MP -c -o $@ $<
+
 # ---- linking
 
 # Removed first: `ar r` into an old archive would keep members of deleted
@@ -274,6 +286,11 @@ $(RUNNER): $(TEST_OBJS) $(LIB_A)
 $(EXAMPLES): $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $< $(LIB_A) $(PROG_LIBS)
+
+# The tool calls libcurl (its codes, curl_getdate) and libcrypto (the
+# checksums) itself, besides the library.
+$(FETCH): $(FETCH_OBJS) $(LIB_A)
+	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $(FETCH_OBJS) $(LIB_A) $(PROG_LIBS)
 
 # Its own rule, with libpq's flags (a target-specific variable would reach
 # the flags stamp, a prerequisite, and rebuild everything).
@@ -322,11 +339,12 @@ check: lib $(RUNNER)
 	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-fetch; fi
 	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-postgres; fi
 
-# casyncio-fetch against a local server (tests/fetch/test.sh starts one:
-# Python's http.server, so python3 must be there).
-check-fetch: $(BUILD)/examples/fetch
+# casyncio-fetch against local servers that the scripts start and stop
+# (Python's http.server and tests/fetch/server.py, which misbehaves on
+# purpose; nginx when it is installed).
+check-fetch: $(FETCH)
 	$(Q)$(ENSURE) python3 --probe "command -v python3" python3
-	sh tests/fetch/test.sh $(BUILD)/examples/fetch
+	sh tests/fetch/run.sh $(FETCH)
 
 # examples/postgres against a real PostgreSQL server that tests/pg/test.sh
 # starts (initdb into a temporary directory, a Unix socket only, as the
@@ -361,6 +379,15 @@ check-asan:
 	+$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=asan runner
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    CK_FORK=yes build-asan/tests/run $(SUITE)
+
+# casyncio-fetch's tests with the tool and the library built under ASan and
+# UBSan (in build-asan/): a small quarantine, or the freed memory it holds
+# would count in the test of bounded memory.
+check-fetch-asan:
+	$(Q)$(ENSURE) python3 --probe "command -v python3" python3
+	+$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=asan tools
+	ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    sh tests/fetch/run.sh build-asan/casyncio-fetch
 
 # ThreadSanitizer gives every coroutine a fiber with its own trace memory,
 # so it runs every suite but the one about stacks (tens of thousands of
@@ -403,9 +430,10 @@ demo: lib examples
 # twins, so Debian's uvloop must be there too; the HTTP benchmark needs
 # nginx and aiohttp (wrk is optional: its column is skipped without it);
 # the TLS benchmarks the openssl command (certificates, s_time, s_server,
-# speed).
-bench: $(BENCHES)
+# speed); the fetch benchmark curl and aria2c.
+bench: $(BENCHES) $(FETCH)
 	$(Q)$(ENSURE) python3-uvloop python3-uvloop
+	$(Q)$(ENSURE) "the fetch benchmark's aria2c" --probe "command -v aria2c" aria2
 	$(Q)$(ENSURE) "the TLS benchmarks' openssl command" --probe "command -v openssl" openssl
 	$(Q)$(ENSURE) "the PostgreSQL benchmark's server, libpq and asyncpg" \
 	    --probe "$(PKG_CONFIG) --exists libpq && ls /usr/lib/postgresql/*/bin/pgbench && \
@@ -424,9 +452,11 @@ bench: $(BENCHES)
 # under PREFIX, so `pkg-config --define-variable=prefix=...` relocates it.
 pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$1)
 
-install: lib $(BUILD)/examples/fetch
-	install -d $(DESTDIR)$(INCLUDEDIR)/casyncio $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
-	install -m 755 $(BUILD)/examples/fetch $(DESTDIR)$(BINDIR)/casyncio-fetch
+install: lib $(FETCH)
+	install -d $(DESTDIR)$(INCLUDEDIR)/casyncio $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(FETCH) $(DESTDIR)$(BINDIR)/casyncio-fetch
+	install -m 644 $(FETCH_MAN) $(DESTDIR)$(MANDIR)/man1/casyncio-fetch.1
 	install -m 644 include/casyncio.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(AREA_HEADERS) $(DESTDIR)$(INCLUDEDIR)/casyncio/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
@@ -451,6 +481,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/casyncio
 	rm -f $(DESTDIR)$(INCLUDEDIR)/casyncio.h \
 	    $(DESTDIR)$(BINDIR)/casyncio-fetch \
+	    $(DESTDIR)$(MANDIR)/man1/casyncio-fetch.1 \
 	    $(DESTDIR)$(LIBDIR)/libcasyncio.a \
 	    $(DESTDIR)$(LIBDIR)/libcasyncio.so.$(VERSION) \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) \
@@ -462,7 +493,7 @@ uninstall:
 clean:
 	rm -rf build*/
 
-FORMAT_SRCS = $(shell find src include tests examples bench -name '*.[ch]' 2>/dev/null)
+FORMAT_SRCS = $(shell find src include tests examples bench tools -name '*.[ch]' 2>/dev/null)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRCS)
@@ -473,25 +504,29 @@ format-check:
 
 help:
 	@echo 'casyncio $(VERSION) build targets:'
-	@echo '  all (default)   $(BUILD)/libcasyncio.a and libcasyncio.so.$(VERSION) with its symlinks'
+	@echo '  all (default)   $(BUILD)/libcasyncio.a and libcasyncio.so.$(VERSION) with its symlinks,'
+	@echo '                  and $(FETCH) (tools/fetch/)'
+	@echo '  tools           $(FETCH) only'
 	@echo '  deps            install missing build dependencies with apt-get (as root)'
 	@echo '  check           test suites, then exports, header and install checks'
 	@echo '  check-asan      test suites under ASan+UBSan+LeakSanitizer (build-asan/)'
 	@echo '  check-tsan      test suites under ThreadSanitizer (build-tsan/)'
 	@echo '  check-valgrind  test suites under valgrind'
-	@echo '  check-fetch     casyncio-fetch against a local server (tests/fetch/test.sh)'
+	@echo '  check-fetch     casyncio-fetch against local servers (tests/fetch/run.sh)'
+	@echo '  check-fetch-asan  the same, the tool built under ASan+UBSan (build-asan/)'
 	@echo '  check-postgres  examples/postgres against a PostgreSQL server it starts (tests/pg/test.sh)'
 	@echo '  check-exports, check-header, check-install   one packaging check each'
 	@echo '  runner          build the test runner $(RUNNER) only'
 	@echo '  examples        build examples/*.c into $(BUILD)/examples/'
 	@echo '  demo            build the examples and run examples/demo.sh'
 	@echo '  bench           build bench/*.c into $(BUILD)/bench/ and run bench/run.sh'
-	@echo '  install         install header, libraries, casyncio.pc and casyncio-fetch (PREFIX, DESTDIR, BINDIR)'
+	@echo '  install         install header, libraries, casyncio.pc, casyncio-fetch and its man page'
+	@echo '                  (PREFIX, DESTDIR, BINDIR, MANDIR)'
 	@echo '  uninstall       remove what install installed'
 	@echo '  fuzz            libFuzzer on the stream reader for FUZZ_SECONDS (default 60; clang)'
 	@echo '  format          clang-format -i every C file; format-check only reports'
 	@echo '  clean           remove every build*/ directory'
-	@echo 'Variables: BUILD=$(BUILD) PREFIX=$(PREFIX) CC=$(CC) CORO=asm|ucontext'
+	@echo 'Variables: BUILD=$(BUILD) PREFIX=$(PREFIX) MANDIR=$(MANDIR) CC=$(CC) CORO=asm|ucontext'
 	@echo '           SUITE=<name> (one suite only)  V=1 (full command lines)'
 
 # ---- fuzzing (clang's libFuzzer): `make fuzz FUZZ_SECONDS=60`

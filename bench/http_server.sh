@@ -1,7 +1,7 @@
 #!/bin/sh
 # The HTTP benchmarks' server: Debian's nginx (nginx-light) with one worker,
 # its own configuration in a temporary directory, on a free 127.0.0.1 port,
-# serving 1k (1 KiB) and 100k (100 KiB) files.
+# serving 1k (1 KiB), 100k (100 KiB) and 10m (10 MiB) files.
 #
 #   sh bench/http_server.sh COMMAND [ARG...]
 #
@@ -28,6 +28,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$dir/www" "$dir/tmp"
 head -c 1024 /dev/urandom >"$dir/www/1k"
 head -c 102400 /dev/urandom >"$dir/www/100k"
+head -c 10485760 /dev/urandom >"$dir/www/10m"
 
 # A free port: bind port 0 and read what the kernel chose (a race with
 # another program is possible but harmless: nginx then fails to start and

@@ -15,7 +15,7 @@
 #
 # Environment: PYTHON (default /usr/bin/python3, Debian's, which is the one
 # python3-uvloop installs into), BENCH_TIMEOUT (seconds per program, default
-# 300), BENCH_BASELINE (a second DIR of C programs, built from an older
+# 300; three times that for the fetch driver), BENCH_BASELINE (a second DIR of C programs, built from an older
 # commit: each C program runs from it too, right after the current one, and a
 # second table compares the two -- "before and after in one run").
 #
@@ -23,7 +23,11 @@
 # tls_echo, tls_handshake, udp_echo: several servers, one load client;
 # reuseport: one server with 1 and 2 loops; postgres: a PostgreSQL server,
 # the example and asyncpg) runs as `sh NAME.sh DIR IMPL` for each IMPL
-# (casyncio, asyncio, uvloop); the driver prints the RESULT lines.
+# (casyncio, asyncio, uvloop); the driver prints the RESULT lines.  The
+# fetch driver compares casyncio-fetch with other programs instead (curl,
+# aria2c): it runs once, as IMPL "all", through bench/http_server.sh,
+# interleaves the programs itself and prints RESULT[IMPL] lines, each
+# credited to its IMPL.
 #
 # Every program prints `RESULT <name> <metric> <value> <unit>` lines on
 # stdout (collected here) and human-readable text on stderr (passed
@@ -46,7 +50,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn cold switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake udp_echo reuseport http_get http_semaphore postgres"
+all="spawn cold switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake udp_echo reuseport http_get http_semaphore postgres fetch"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -84,8 +88,16 @@ else
 fi
 echo
 
+# The fetch driver runs three programs, each several times: three times
+# the bound.
+limit_for() {
+    case $1 in
+    fetch) echo $((timeout_s * 3)) ;;
+    *) echo "$timeout_s" ;;
+    esac
+}
 if command -v timeout >/dev/null 2>&1; then
-    bounded() { timeout "$timeout_s" "$@"; }
+    bounded() { timeout "$(limit_for "$name")" "$@"; }
 else
     echo "run.sh: no timeout(1); runs are not bounded in time" >&2
     bounded() { "$@"; }
@@ -98,11 +110,14 @@ run() {
     echo "--- $name [$impl]" >&2
     bounded "$@" >"$tmp/out"
     rc=$?
-    # Keep only well-formed lines: RESULT name metric value unit.
-    awk -v impl="$impl" '$1 == "RESULT" && NF == 5 { print impl, $2, $3, $4, $5 }' \
-        "$tmp/out" >>"$tmp/results"
+    # Keep only well-formed lines: RESULT name metric value unit, or
+    # RESULT[IMPL] ... from a driver that runs several programs itself.
+    awk -v impl="$impl" '
+        $1 == "RESULT" && NF == 5 { print impl, $2, $3, $4, $5 }
+        $1 ~ /^RESULT\[[a-z0-9_]+\]$/ && NF == 5 { print substr($1, 8, length($1) - 8), $2, $3, $4, $5 }
+    ' "$tmp/out" >>"$tmp/results"
     if [ $rc -ne 0 ]; then
-        if [ $rc -eq 124 ]; then why="timed out after ${timeout_s} s"; else why="exit status $rc"; fi
+        if [ $rc -eq 124 ]; then why="timed out after $(limit_for "$name") s"; else why="exit status $rc"; fi
         echo "run.sh: $name [$impl] failed: $why" >&2
         echo "$impl $name $why" >>"$tmp/failures"
     fi
@@ -112,7 +127,7 @@ run() {
 # What a benchmark's programs run inside (a server), and its extra columns.
 wrapper() {
     case $1 in
-    http_get|http_semaphore) echo "sh $here/http_server.sh" ;;
+    http_get | http_semaphore | fetch) echo "sh $here/http_server.sh" ;;
     esac
 }
 extras() {
@@ -121,15 +136,26 @@ extras() {
     http_semaphore) echo "curl" ;;
     esac
 }
+# The implementations a driver script runs.
+driver_impls() {
+    case $1 in
+    fetch) echo all ;; # casyncio, curl and aria2c interleaved: RESULT[IMPL] lines
+    *) echo "casyncio asyncio uvloop" ;;
+    esac
+}
 
 for b in $benchmarks; do
     # A driver without a Python twin (echo) runs every implementation
     # itself; http_get.sh only runs the extra clients (curl, wrk).
     if [ -f "$here/$b.sh" ] && [ ! -f "$here/$b.py" ]; then
-        run casyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" casyncio
-        [ -n "$baseline" ] && run baseline "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$baseline" casyncio
-        run asyncio "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" asyncio
-        [ "$have_uvloop" = yes ] && run uvloop "$b" env PYTHON="$PYTHON" sh "$here/$b.sh" "$bindir" uvloop
+        w=$(wrapper "$b")
+        for impl in $(driver_impls "$b"); do
+            [ "$impl" = uvloop ] && [ "$have_uvloop" != yes ] && continue
+            run "$impl" "$b" env PYTHON="$PYTHON" $w sh "$here/$b.sh" "$bindir" "$impl"
+            if [ "$impl" = casyncio ] && [ -n "$baseline" ]; then
+                run baseline "$b" env PYTHON="$PYTHON" $w sh "$here/$b.sh" "$baseline" casyncio
+            fi
+        done
         continue
     fi
     w=$(wrapper "$b")
@@ -223,6 +249,11 @@ BEGIN {
     # HTTP (issue 6): requests per second, higher is better.
     target["http_get get_1k_req_s"] = ">= 45000"
     target["http_get get_100k_req_s"] = ">= 20000"
+    # casyncio-fetch (issue 16): against curl --parallel and aria2c.
+    target["fetch small_req_s"] = ">= 1.5x curl, >= 3x aria2c"
+    target["fetch small_shm_req_s"] = ">= 1.5x curl, >= 3x aria2c"
+    target["fetch big_mb_s"] = ">= 1.0x curl"
+    target["fetch big_peak_rss_kib"] = "bounded"
     # The aiohttp idiom (issue 18): within 10% of the 64 workers of the
     # same run, and 1.3x curl --parallel (the second table).
     target["http_semaphore get_1k_req_s"] = ">= 1.3x curl"
@@ -239,7 +270,10 @@ BEGIN {
     if (!(key in seen)) { seen[key] = 1; order[++n] = key; unit[key] = $5 }
     val[$1 " " key] = $4
     if ($1 == "baseline") has_baseline[key] = 1
-    else if ($1 != "casyncio" && $1 != "asyncio" && $1 != "uvloop") has_extra[key] = 1
+    else if ($1 != "casyncio" && $1 != "asyncio" && $1 != "uvloop") {
+        has_extra[key] = 1
+        if (!($1 in extra_seen)) { extra_seen[$1] = 1; extra_impl[++nextra] = $1 }
+    }
 }
 END {
     hdr = sprintf("%-16s %-30s %-6s %10s %10s %10s %9s %9s  %s", "benchmark", "metric", "unit",
@@ -259,18 +293,25 @@ END {
     extra = 0
     for (i = 1; i <= n; i++) if (order[i] in has_extra) extra = 1
     if (extra) {
-        # Other clients (curl, wrk) on the benchmarks that have them.
+        # Other clients (curl, wrk, aria2c) on the benchmarks that have them.
         print ""
-        printf "%-16s %-30s %-6s %10s %10s %10s %9s %9s\n", "benchmark", "metric", "unit",
-               "casyncio", "curl", "wrk", "cas/curl", "cas/wrk"
+        line = sprintf("%-16s %-30s %-6s %10s", "benchmark", "metric", "unit", "casyncio")
+        for (x = 1; x <= nextra; x++) line = line sprintf(" %10s", extra_impl[x])
+        for (x = 1; x <= nextra; x++) line = line sprintf(" %9s", "cas/" extra_impl[x])
+        print line
         for (i = 1; i <= n; i++) {
             key = order[i]; if (!(key in has_extra)) continue
             split(key, k, " ")
-            c = val["casyncio " key]; cu = val["curl " key]; wr = val["wrk " key]
-            printf "%-16s %-30s %-6s %10s %10s %10s %9s %9s\n", k[1], k[2], unit[key], fmt(c),
-                   cu == "" ? (("curl " k[1]) in failed ? "failed" : "-") : fmt(cu),
-                   wr == "" ? (("wrk " k[1]) in failed ? "failed" : "skipped") : fmt(wr),
-                   ratio(cu, c, unit[key]), ratio(wr, c, unit[key])
+            c = val["casyncio " key]
+            line = sprintf("%-16s %-30s %-6s %10s", k[1], k[2], unit[key], fmt(c))
+            for (x = 1; x <= nextra; x++) {
+                e = val[extra_impl[x] " " key]
+                line = line sprintf(" %10s", e != "" ? fmt(e) : \
+                    ((extra_impl[x] " " k[1]) in failed ? "failed" : "-"))
+            }
+            for (x = 1; x <= nextra; x++)
+                line = line sprintf(" %9s", ratio(val[extra_impl[x] " " key], c, unit[key]))
+            print line
         }
     }
     before = 0
@@ -292,7 +333,8 @@ END {
     print "Every metric is lower-is-better but rates (req/s, conn/s, pkt/s); asy/cas = asyncio / casyncio and"
     print "uvl/cas = uvloop / casyncio (for a rate: casyncio / asyncio, casyncio / uvloop), so a ratio"
     print "above 1.0x means casyncio is that many times faster (or smaller). The target column applies"
-    print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat. Unit x: a ratio"
+    print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat; curl and aria2c"
+    print "(fetch) are the downloaders casyncio-fetch is measured against. Unit x: a ratio"
     print "the benchmark computed itself (tls_echo *_over_plain*: lower is better; tls_handshake"
     print "*_of_s_server: casyncio / openssl s_server, higher is better)."
     if (before) print "bef/aft = before / after (BENCH_BASELINE / the current build): below 1.0x is a slowdown."

@@ -31,9 +31,20 @@ if ! $make --no-print-directory install DESTDIR="$root" PREFIX=/usr/local BUILD=
 fi
 
 for f in include/casyncio.h lib/libcasyncio.a lib/libcasyncio.so.$version \
-    lib/pkgconfig/casyncio.pc; do
+    lib/pkgconfig/casyncio.pc bin/casyncio-fetch share/man/man1/casyncio-fetch.1; do
     [ -f "$prefix/$f" ] || fail "$f was not installed"
 done
+# The tool runs from where it was installed and knows its version.
+fetch_version=$("$prefix/bin/casyncio-fetch" --version 2>&1) ||
+    fail "casyncio-fetch --version failed: $fetch_version"
+case $fetch_version in
+"casyncio-fetch $version "*) ;;
+*) fail "casyncio-fetch --version printed '$fetch_version'" ;;
+esac
+if command -v man >/dev/null 2>&1; then
+    man -l "$prefix/share/man/man1/casyncio-fetch.1" 2>/dev/null | grep -q 'casyncio-fetch - fetch many URLs' ||
+        fail "the installed man page does not read as casyncio-fetch(1)"
+fi
 # Every area header the umbrella includes.
 for f in $(sed -n 's/^#include "\(casyncio\/[a-z]*\.h\)"$/\1/p' include/casyncio.h); do
     [ -f "$prefix/include/$f" ] || fail "include/$f was not installed"

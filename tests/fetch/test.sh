@@ -10,25 +10,8 @@
 # if any failed.  Under ASan give it ASAN_OPTIONS=quarantine_size_mb=1
 # (the quarantine of freed memory would count as RSS); under valgrind
 # FETCH_TEST_NO_RSS=1 skips the memory check.
-set -u
 fetch=${1:?usage: sh tests/fetch/test.sh PATH-TO-FETCH}
-case $fetch in /*) ;; *) fetch=$(pwd)/$fetch ;; esac
-[ -x "$fetch" ] || { echo "test.sh: $fetch is not a program" >&2; exit 2; }
-if [ -x /usr/bin/python3 ]; then py=/usr/bin/python3; else py=python3; fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/casyncio-fetch-test.XXXXXX") || exit 2
-pids=
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    $py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$(dirname "$0")/lib.sh"
 
 # --- the server's files
 www=$tmp/www
@@ -38,9 +21,8 @@ echo hello >"$www/sub/b.txt"
 printf 'same name, other dir\n' >"$www/deep/er/b.txt"
 head -c 33554432 /dev/urandom >"$www/big.bin"
 
-port=$(free_port)
-(cd "$www" && exec $py -m http.server --bind 127.0.0.1 "$port") >"$tmp/server.log" 2>&1 &
-pids="$pids $!"
+start_httpd "$www"
+start_misbehave "$www"
 # A port that accepts connections (the kernel's backlog) but never answers.
 mute=$(free_port)
 $py -c 'import socket, sys, time
@@ -49,23 +31,6 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.sleep(600)' "$mute" &
 pids="$pids $!"
 # A port nothing listens on: connection refused.
 closed=$(free_port)
-base=http://127.0.0.1:$port
-i=0
-until curl -s -o /dev/null "$base/sub/b.txt"; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || { echo "test.sh: the server did not start" >&2; cat "$tmp/server.log" >&2; exit 2; }
-    sleep 0.05
-done
-
-checks=0
-failures=0
-ok() { checks=$((checks + 1)); echo "ok   $*"; }
-bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $*"; }
-# expect_rc WANT DESCRIPTION: the last run's exit status.
-expect_rc() { if [ "$rc" -eq "$1" ]; then ok "$2 (exit $rc)"; else bad "$2: exit $rc, expected $1"; sed 's/^/    /' "$tmp/err"; fi; }
-# expect_out PATTERN DESCRIPTION: a line of the last run's stderr matches.
-expect_out() { if grep -q -- "$1" "$tmp/err"; then ok "$2"; else bad "$2: no line matching '$1'"; sed 's/^/    /' "$tmp/err"; fi; }
-run() { "$fetch" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?; }
 
 # --- files written, content, unique names
 out=$tmp/out1
@@ -96,9 +61,11 @@ expect_rc 0 "again into the same directory"
 [ -f "$out/b.txt.2" ] && cmp -s "$out/b.txt.2" "$www/sub/b.txt" && ok "existing files kept, new one is b.txt.2" ||
     bad "b.txt.2 missing"
 
-# --- names never escape the directory
+# --- names never escape the directory: from URLs (a server that answers
+# 200 to any path) and given in a URL file
 mkdir -p "$tmp/jail"
-run -o "$tmp/jail/d" "$base/..%2F..%2Fescape" "$base/sub/..%2f..%2f.hidden?x=/../y" "$base/%2e%2e"
+run -o "$tmp/jail/d" "$mb/any/..%2F..%2Fescape" "$mb/any/sub/..%2f..%2f.hidden?x=/../y" "$mb/any/%2e%2e"
+expect_rc 0 "hostile names from URLs"
 for f in "$tmp/escape" "$tmp/jail/escape" "$tmp/y"; do
     [ -e "$f" ] && bad "a file escaped to $f"
 done
@@ -107,7 +74,17 @@ outside=$(ls -A "$tmp/jail" | wc -l)
 if [ "$inside" -eq 3 ] && [ "$outside" -eq 1 ] && ! ls -A "$tmp/jail/d" | grep -q '^\.'; then
     ok "hostile names stay inside the directory, none hidden: $(ls -A "$tmp/jail/d" | tr '\n' ' ')"
 else bad "hostile names: $(ls -A "$tmp/jail/d" | tr '\n' ' ')"; fi
-expect_rc 1 "hostile names are 404s"
+printf '%s\t../../evil\n%s\n  out=/etc/passwd\n%s\t.profile\n%s\t..\n%s\ta\033[31mb\n' \
+    "$mb/any/1" "$mb/any/2" "$mb/any/3" "$mb/any/4" "$mb/any/5" >"$tmp/hostile"
+# A symbolic link planted under the name the ".profile" URL maps to.
+mkdir -p "$tmp/jail/d2" && ln -s "$tmp/jail/outside" "$tmp/jail/d2/_profile"
+run -o "$tmp/jail/d2" -i "$tmp/hostile"
+expect_rc 0 "hostile names given in a URL file"
+names=$(ls -A "$tmp/jail/d2" | LC_ALL=C sort | tr '\n' ' ')
+want=$(printf '_. _._.._evil _etc_passwd _profile _profile.1 a_[31mb ')
+if [ "$names" = "$want" ] && [ ! -e "$tmp/jail/outside" ] && [ -L "$tmp/jail/d2/_profile" ]; then
+    ok "given names stay inside, none hidden, a planted link not written through: $names"
+else bad "given names: '$names', expected '$want'"; fi
 
 # --- a big body is streamed to its file: memory stays bounded
 rss() { # rss FILE-FOR-TIME ARGS...: max RSS in KiB of one run
@@ -148,6 +125,7 @@ expect_out '^FAIL ClientError/CURLE_COULDNT_CONNECT .* http://127.0.0.1:[0-9]*/x
 run "ftp://127.0.0.1/x" "not a url"
 expect_rc 1 "bad URLs"
 expect_out '^failure:  2 InvalidURL$' "bad URLs: failure kind"
+expect_out '^FAIL InvalidURL .* ftp://127.0.0.1/x: ftp://127.0.0.1/x - ' "bad URLs: the message names the URL and why"
 
 # --- timeouts
 run -t 0.3 "http://127.0.0.1:$mute/slow"
@@ -161,6 +139,25 @@ expect_out '^status:   301 1$' "without -L: 301"
 run -L "$base/sub"
 expect_rc 0 "-L"
 expect_out '^status:   200 1$' "with -L: 200"
+
+# --- on a terminal: the progress bar redrawn in place, failures above it,
+# no line per transfer, the summary (a pseudo-terminal 100 columns wide)
+if $py -B - "$here" "$fetch" "$tmp/tty" "$base/a.bin" "$base/sub/b.txt" "$base/nope" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import ptyrun
+text, bars, status = ptyrun.run([sys.argv[2], "-j", "2"] + sys.argv[4:], 100, sys.argv[3])
+assert bars, "no bar"
+assert all(len(b) <= 99 for b in bars), "a bar wider than the terminal"
+assert "100% 3/3 done" in bars[-1] and "1 failed" in bars[-1], bars[-1]
+assert "ETA" in bars[-1], bars[-1]
+assert "FAIL HTTP status >= 400" in text and "/nope: HTTP 404 Not Found" in text
+assert "\n200 " not in text, "a line per transfer on a terminal"
+assert "requests: 3 (2 ok, 1 failed)" in text
+assert status == 1, status
+PY
+then ok "on a terminal: the bar redrawn in place, the failure above it, the summary"
+else bad "on a terminal: see $tmp/tty"; cat "$tmp/tty" | tr '\r' '\n' | tail -n 20; fi
 
 # --- -i: file and stdin, comments and blank lines
 printf '# a comment\n\n  %s/sub/b.txt  \n%s/a.bin\n\t\n# %s/nope\n' "$base" "$base" "$base" >"$tmp/urls"
@@ -176,9 +173,13 @@ expect_rc 1 "-q"
 
 # --- HTTP/2 with prior knowledge (h2c) against nginx, when it is installed
 nginx=${NGINX:-/usr/sbin/nginx}
-if [ -x "$nginx" ]; then
+if [ -x "$nginx" ] && command -v openssl >/dev/null; then
     ngport=$(free_port)
+    tlsport=$(free_port)
     mkdir -p "$tmp/ng/tmp"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/ng/key.pem" -out "$tmp/ng/cert.pem" \
+        >/dev/null 2>&1
     cat >"$tmp/ng/nginx.conf" <<CONF
 daemon off;
 master_process off;
@@ -194,6 +195,14 @@ http {
     uwsgi_temp_path $tmp/ng/tmp;
     scgi_temp_path $tmp/ng/tmp;
     server { listen 127.0.0.1:$ngport http2; root $www; }
+    log_format conn '\$connection \$server_protocol \$status';
+    server {
+        listen 127.0.0.1:$tlsport ssl http2;
+        ssl_certificate $tmp/ng/cert.pem;
+        ssl_certificate_key $tmp/ng/key.pem;
+        access_log $tmp/ng/tls.log conn;
+        root $www;
+    }
 }
 CONF
     "$nginx" -p "$tmp/ng" -c "$tmp/ng/nginx.conf" -e "$tmp/ng/error.log" 2>>"$tmp/ng/error.log" &
@@ -211,8 +220,27 @@ CONF
     expect_out '^status:   200 1$' "--h2c: 200"
     run "http://127.0.0.1:$ngport/sub/b.txt"
     expect_rc 1 "HTTP/1.1 to an h2c-only port fails"
+
+    # HTTP/2 over TLS: 20 URLs, 8 at once, multiplexed on one connection.
+    tls=https://127.0.0.1:$tlsport
+    : >"$tmp/h2urls"
+    i=0; while [ $i -lt 20 ]; do echo "$tls/a.bin?$i" >>"$tmp/h2urls"; i=$((i + 1)); done
+    run -j 8 --http2 --cacert "$tmp/ng/cert.pem" -o "$tmp/tls" -i "$tmp/h2urls"
+    expect_rc 0 "HTTP/2 over TLS, --cacert"
+    n=0; for f in "$tmp"/tls/a.bin*; do cmp -s "$f" "$www/a.bin" && n=$((n + 1)); done
+    [ "$n" -eq 20 ] && ok "20 bodies intact" || bad "$n bodies intact of 20"
+    conns=$(awk '$2 == "HTTP/2.0" { print $1 }' "$tmp/ng/tls.log" | sort -u | wc -l)
+    [ "$(grep -c ' HTTP/2.0 200$' "$tmp/ng/tls.log")" -eq 20 ] && [ "$conns" -lt 20 ] &&
+        ok "all over HTTP/2, multiplexed: $conns connection(s) for 20 requests" ||
+        { bad "HTTP/2: $conns connections"; cat "$tmp/ng/tls.log"; }
+    run "$tls/a.bin"
+    expect_rc 1 "a certificate it does not trust"
+    expect_out "^FAIL ClientError/CURLE_PEER_FAILED_VERIFICATION .* $tls/a.bin: SSL certificate problem: self-signed certificate" \
+        "in curl's words"
+    run -k "$tls/a.bin"
+    expect_rc 0 "-k"
 else
-    echo "skip --h2c: $nginx is not installed (apt-get install -y nginx-light)"
+    echo "skip --h2c and HTTP/2 over TLS: $nginx or openssl is not installed (apt-get install -y nginx-light openssl)"
 fi
 
 # --- usage errors: exit 2 and a clear message
@@ -233,5 +261,4 @@ fi
 run --help; expect_rc 0 "--help"
 grep -q '^usage: casyncio-fetch' "$tmp/out" && ok "--help prints the usage" || bad "--help output"
 
-echo "fetch: $checks checks, $failures failures"
-[ $failures -eq 0 ]
+finish

@@ -1,0 +1,662 @@
+/*
+ * One attempt at one URL.
+ *
+ * The body is read from a stream as it arrives and written to its file
+ * chunk by chunk, so memory stays bounded whatever the size (the stream
+ * pauses the transfer when the writer falls behind, and TCP holds the
+ * server back).  The file is made only when the response's status is
+ * good: a 404 or 503 page never lands under the URL's name.
+ *
+ * Resuming.  When the job's file already holds the first bytes of the
+ * body (left by an earlier attempt, or by an earlier run with -c), the
+ * request asks for the rest: "Range: bytes=N-", with "If-Range: VALIDATOR"
+ * when the ETag or Last-Modified of those bytes is known, and
+ * "Accept-Encoding: identity" (a range counts the bytes of the stored
+ * representation, not of a decoded one).  The answer decides:
+ *   206 from byte N   the rest: appended
+ *   206 elsewhere     a range we did not ask for: asked again without Range
+ *   200 (any 2xx)     the server ignored Range, or the resource changed
+ *                     (If-Range): the file restarts from its first byte
+ *   416 of size N     (Content-Range "bytes", '*', then "/N"): the file was
+ *                     complete already; another 416 asks again without Range
+ * Within one run a retry resumes only bytes with a validator (the same
+ * resource, proven by If-Range) and not decoded from a Content-Encoding;
+ * with -c any partial file is resumed, as curl -C - and wget -c do.
+ */
+#define _GNU_SOURCE
+#include "fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+_Thread_local asyncio_http_session_t *session;
+
+/* Error bodies read to their end (so the connection is kept) up to this
+ * size; a longer one costs its connection. */
+#define DRAIN_MAX (64 * 1024)
+
+/* ------------------------------------------------------------ checksums */
+
+struct digest {
+    const EVP_MD *md;
+    char name[16]; /* "sha256" */
+    unsigned char want[EVP_MAX_MD_SIZE];
+    unsigned len;
+};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+digest_t *digest_parse(const char *spec, char *why, size_t cap)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) {
+        snprintf(why, cap, "'%s' is not TYPE=HEX (such as sha256=9f86d081...)", spec);
+        return NULL;
+    }
+    /* aria2c spells them "sha-256", OpenSSL "sha256". */
+    char type[16];
+    size_t n = 0;
+    for (const char *p = spec; p < eq && n < sizeof type - 1; p++)
+        if (*p != '-')
+            type[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    type[n] = '\0';
+    static const char *const known[] = {"md5", "sha1", "sha224", "sha256", "sha384", "sha512"};
+    const EVP_MD *md = NULL;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(type, known[i]))
+            md = EVP_get_digestbyname(type);
+    if (!md) {
+        snprintf(why, cap, "unknown checksum type '%.*s' (sha256, sha512, sha1 or md5)",
+                 (int)(eq - spec), spec);
+        return NULL;
+    }
+    const char *hex = eq + 1;
+    size_t size = (size_t)EVP_MD_size(md);
+    if (strlen(hex) != 2 * size) {
+        snprintf(why, cap, "a %s checksum has %zu hex digits, not %zu", type, 2 * size,
+                 strlen(hex));
+        return NULL;
+    }
+    digest_t *d = xcalloc(1, sizeof *d);
+    d->md = md;
+    snprintf(d->name, sizeof d->name, "%s", type);
+    d->len = (unsigned)size;
+    for (size_t i = 0; i < size; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            snprintf(why, cap, "'%s' is not hexadecimal", hex);
+            free(d);
+            return NULL;
+        }
+        d->want[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return d;
+}
+
+static void to_hex(const unsigned char *b, unsigned n, char *out)
+{
+    for (unsigned i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* ------------------------------------------------------------ rate */
+
+/* --limit-rate: one budget for all transfers of every shard.  rate_paid
+ * is the time at which the bytes received so far are paid for; a transfer
+ * that takes n bytes moves it on by n / rate and sleeps until then.  An
+ * idle moment saves at most RATE_CREDIT seconds of credit for a burst.
+ * (Loop time is the monotonic clock: the same in every thread.) */
+#define RATE_CREDIT 0.05
+static double rate_paid; /* under run_lock */
+
+static int rate_wait(size_t n)
+{
+    double t = now();
+    run_lock();
+    if (rate_paid < t - RATE_CREDIT)
+        rate_paid = t - RATE_CREDIT;
+    rate_paid += (double)n / cfg.rate;
+    double until = rate_paid;
+    run_unlock();
+    return until > t ? asyncio_sleep(until - t) : 0;
+}
+
+/* ------------------------------------------------------------ an attempt */
+
+typedef struct xfer {
+    job_t *j;
+    bool create; /* the file is to be made with the first bytes */
+    asyncio_http_stream_t *st;
+    const asyncio_http_response_t *resp;
+    int fd;          /* the output file, -1 */
+    uint64_t offset; /* where this response's body starts in the file */
+    uint64_t got;    /* body bytes of this response */
+    int64_t expect;  /* bytes it announced (Content-Length), -1 */
+    bool restart;    /* the server ignored our Range: from byte 0 */
+    double *delay;   /* the retry's delay, when there is one */
+    EVP_MD_CTX *md;
+} xfer_t;
+
+static void set_error(job_t *j, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_error(job_t *j, const char *kind, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    free(j->error);
+    j->error = xstrdup(msg[0] ? msg : kind); /* never an empty message */
+    j->kind = report_kind(kind);
+}
+
+static void end_stream(xfer_t *x)
+{
+    if (x->st) {
+        asyncio_http_stream_close(x->st);
+        x->st = NULL;
+        x->resp = NULL;
+    }
+    if (x->expect > 0) { /* the bar's ETA counts it no more */
+        tot.sized--;
+        tot.expect -= (uint64_t)x->expect;
+        tot.got -= x->got < (uint64_t)x->expect ? x->got : (uint64_t)x->expect;
+        x->expect = -1;
+    }
+}
+
+static void end(xfer_t *x)
+{
+    end_stream(x);
+    if (x->fd >= 0)
+        close(x->fd);
+    x->fd = -1;
+    if (x->md)
+        EVP_MD_CTX_free(x->md);
+    x->md = NULL;
+}
+
+/* A failure that may be retried: ATTEMPT_RETRY with its delay, or, when
+ * the job has no retry left, ATTEMPT_FAILED with the reason added. */
+static attempt_t failed(xfer_t *x, bool retryable, double retry_after)
+{
+    job_t *j = x->j;
+    end(x);
+    if (!retryable || cfg.retries == 0)
+        return ATTEMPT_FAILED;
+    char why[256];
+    double d = retry_delay(j, retry_after, now(), why, sizeof why);
+    if (d >= 0) {
+        *x->delay = d;
+        return ATTEMPT_RETRY;
+    }
+    char *msg = xmalloc(strlen(j->error) + strlen(why) + 4);
+    sprintf(msg, "%s (%s)", j->error, why);
+    free(j->error);
+    j->error = msg;
+    return ATTEMPT_FAILED;
+}
+
+/* The raised error ended the attempt: cancelled (Ctrl-C), or a transport
+ * failure (curl's words), a timeout, a bad URL. */
+static attempt_t raised(xfer_t *x)
+{
+    const asyncio_error_t *e = asyncio_error();
+    if (e && e->code == ASYNCIO_ECANCELLED) {
+        asyncio_error_clear();
+        end(x);
+        free(x->j->error);
+        x->j->error = xstrdup("interrupted");
+        x->j->kind = NULL;
+        return ATTEMPT_CANCELLED;
+    }
+    bool retryable;
+    const char *kind = report_error_kind(e, &retryable);
+    set_error(x->j, kind, "%s", e && e->message[0] ? e->message : kind);
+    while (asyncio_error())
+        asyncio_error_clear();
+    return failed(x, retryable, -1);
+}
+
+/* A file error: named with the file and the system's words.  A full disk
+ * stops new transfers: they would all fail the same way. */
+static attempt_t file_error(xfer_t *x, const char *doing, int err)
+{
+    job_t *j = x->j;
+    char kind[64], shown[NAME_MAX_LEN * 2 + 4096];
+    snprintf(kind, sizeof kind, "OSError/%s", strerrorname_np(err) ? strerrorname_np(err) : "?");
+    set_error(j, kind, "cannot %s %s: %s", doing, files_display(j->name, shown, sizeof shown),
+              strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error");
+    if (err == ENOSPC || err == EDQUOT)
+        run_stop_starting("the disk is full");
+    end(x);
+    return ATTEMPT_FAILED;
+}
+
+/* A failed read of an error body: false, the failure dropped (the
+ * status said what went wrong), or true for a cancellation, left raised. */
+static bool read_failed(void)
+{
+    if (asyncio_error_matches("CancelledError"))
+        return true;
+    while (asyncio_error())
+        asyncio_error_clear();
+    return false;
+}
+
+/* Reads what is left of the body and drops it, so that the connection can
+ * serve another request; gives up beyond DRAIN_MAX (the close then costs
+ * the connection).  True when cancelled meanwhile. */
+static bool drain(xfer_t *x)
+{
+    size_t total = 0;
+    const void *data;
+    size_t len;
+    while (total < DRAIN_MAX) {
+        if (asyncio_http_stream_read_chunk(x->st, &data, &len) < 0)
+            return read_failed();
+        if (len == 0)
+            return false;
+        total += len;
+    }
+    return false;
+}
+
+/* Saves an error body as NAME.error (--content-on-error).  True when
+ * cancelled meanwhile. */
+static bool save_error_body(xfer_t *x)
+{
+    job_t *j = x->j;
+    char path[NAME_MAX_LEN + 64], shown[NAME_MAX_LEN * 2 + 4096];
+    int fd = files_create_error(j, path, sizeof path);
+    if (fd < 0)
+        return drain(x);
+    bool ok = true, cancelled = false;
+    const void *data;
+    size_t len;
+    for (;;) {
+        if (asyncio_http_stream_read_chunk(x->st, &data, &len) < 0) {
+            cancelled = read_failed();
+            ok = false;
+            break;
+        }
+        if (len == 0)
+            break;
+        if (files_write(fd, data, len) != 0) {
+            ok = false;
+            break;
+        }
+    }
+    if (close(fd) != 0)
+        ok = false;
+    if (!ok) {
+        files_unlink_path(path);
+        return cancelled;
+    }
+    char *msg = xmalloc(strlen(j->error) + sizeof shown + 32);
+    sprintf(msg, "%s (body saved as %s)", j->error, files_display(path, shown, sizeof shown));
+    free(j->error);
+    j->error = msg;
+    return false;
+}
+
+/* A response with an error status (>= 400): never saved under the URL's
+ * name; retried when it says so (408, 429, 5xx). */
+static attempt_t http_error(xfer_t *x)
+{
+    job_t *j = x->j;
+    long status = x->resp->status;
+    const char *reason = report_reason(status);
+    set_error(j, "HTTP status >= 400", "HTTP %ld%s%s", status, *reason ? " " : "", reason);
+    bool again = retry_status(status);
+    double after = retry_after_parse(asyncio_http_response_header(x->resp, "Retry-After"));
+    char why[256];
+    double d = again && cfg.retries ? retry_delay(j, after, now(), why, sizeof why) : -1;
+    if (d >= 0) {
+        if (drain(x))
+            return raised(x);
+        end(x);
+        *x->delay = d;
+        return ATTEMPT_RETRY;
+    }
+    if (cfg.content_on_error && cfg.outdir ? save_error_body(x) : drain(x))
+        return raised(x);
+    end(x);
+    if (again && cfg.retries) {
+        char *msg = xmalloc(strlen(j->error) + strlen(why) + 4);
+        sprintf(msg, "%s (%s)", j->error, why);
+        free(j->error);
+        j->error = msg;
+    }
+    return ATTEMPT_FAILED;
+}
+
+/* "bytes A-B/T" or "bytes * /T" (without the space): A, or -1 for '*';
+ * T, or -1 for '*'.  False when it is neither. */
+static bool content_range(const char *v, int64_t *first, int64_t *total)
+{
+    *first = *total = -1;
+    if (!v || strncasecmp(v, "bytes", 5) != 0)
+        return false;
+    const char *p = v + 5;
+    while (*p == ' ')
+        p++;
+    char *end;
+    if (*p == '*') {
+        p++;
+    } else {
+        *first = strtoll(p, &end, 10);
+        if (end == p || *end != '-')
+            return false;
+        strtoll(end + 1, &end, 10);
+        p = end;
+    }
+    if (*p != '/')
+        return false;
+    if (p[1] == '*')
+        return true;
+    *total = strtoll(p + 1, &end, 10);
+    return end != p + 1;
+}
+
+static bool strong_etag(const char *e)
+{
+    return e && e[0] == '"';
+}
+
+/* Whether the bytes in the job's file may be continued. */
+static bool resumable(const job_t *j)
+{
+    return j->partial && !j->encoded && (cfg.resume || strong_etag(j->etag) || j->modified);
+}
+
+/* Hashes the first n bytes of the job's file (kept by a resume). */
+static int hash_file(xfer_t *x, uint64_t n)
+{
+    int fd = files_open_read(x->j);
+    if (fd < 0)
+        return -1;
+    char buf[64 * 1024];
+    while (n) {
+        ssize_t r = read(fd, buf, n < sizeof buf ? n : sizeof buf);
+        if (r <= 0) {
+            int err = r < 0 ? errno : EIO;
+            close(fd);
+            errno = err;
+            return -1;
+        }
+        EVP_DigestUpdate(x->md, buf, (size_t)r);
+        n -= (uint64_t)r;
+    }
+    close(fd);
+    return 0;
+}
+
+/* The validators and encoding of the body being saved. */
+static void note_validators(xfer_t *x)
+{
+    job_t *j = x->j;
+    const char *etag = asyncio_http_response_header(x->resp, "ETag");
+    const char *mod = asyncio_http_response_header(x->resp, "Last-Modified");
+    const char *enc = asyncio_http_response_header(x->resp, "Content-Encoding");
+    if (x->offset == 0 || x->restart) {
+        free(j->etag);
+        free(j->modified);
+        j->etag = etag && *etag ? xstrdup(etag) : NULL;
+        j->modified = mod && *mod ? xstrdup(mod) : NULL;
+    }
+    j->encoded = enc && *enc && strcasecmp(enc, "identity") != 0;
+}
+
+/* The response is good (< 400): where its body goes. */
+static attempt_t open_output(xfer_t *x)
+{
+    job_t *j = x->j;
+    if (x->offset > 0 && !x->restart) {
+        j->resumed_from = x->offset;
+    } else {
+        j->restarted |= x->restart;
+        x->offset = 0;
+        j->resumed_from = 0;
+    }
+    if (!cfg.outdir)
+        return ATTEMPT_OK;
+    if (j->path) {
+        x->fd = files_reopen(j);
+        if (x->fd < 0 && errno == ENOENT) { /* removed meanwhile */
+            j->path = NULL;
+            j->partial = false;
+            x->offset = 0;
+            j->resumed_from = 0;
+        } else if (x->fd < 0) {
+            return file_error(x, "open", errno);
+        }
+    }
+    if (x->fd < 0) { /* a new file: made when the first bytes come */
+        x->create = true;
+        return ATTEMPT_OK;
+    }
+    /* An earlier attempt's file: continued, or emptied. */
+    if ((x->offset == 0 && ftruncate(x->fd, 0) != 0) ||
+        lseek(x->fd, (off_t)x->offset, SEEK_SET) < 0)
+        return file_error(x, "write", errno);
+    j->partial = x->offset > 0;
+    if (cfg.resume)
+        files_save_validators(x->fd, j);
+    return ATTEMPT_OK;
+}
+
+/* Makes the new file (its reserved name, else the next free one). */
+static attempt_t create_now(xfer_t *x)
+{
+    x->create = false;
+    if ((x->fd = files_create(x->j)) < 0)
+        return file_error(x, "create", errno);
+    if (cfg.resume)
+        files_save_validators(x->fd, x->j);
+    return ATTEMPT_OK;
+}
+
+/* The body, chunk by chunk, to its file. */
+static attempt_t body(xfer_t *x)
+{
+    job_t *j = x->j;
+    const void *data;
+    size_t len;
+    for (;;) {
+        if (asyncio_http_stream_read_chunk(x->st, &data, &len) < 0)
+            return raised(x);
+        if (len == 0)
+            return x->create ? create_now(x) : ATTEMPT_OK; /* an empty body: an empty file */
+        if (x->create) {
+            attempt_t r = create_now(x);
+            if (r != ATTEMPT_OK)
+                return r;
+        }
+        if (x->fd >= 0) {
+            if (files_write(x->fd, data, len) != 0)
+                return file_error(x, "write", errno);
+            j->partial = true;
+        }
+        if (x->md)
+            EVP_DigestUpdate(x->md, data, len);
+        if (x->expect > 0) { /* what the bar's ETA counts: at most the announced size */
+            uint64_t cap = (uint64_t)x->expect;
+            tot.got += (x->got + len < cap ? x->got + len : cap) - (x->got < cap ? x->got : cap);
+        }
+        x->got += len;
+        j->bytes += len;
+        tot.bytes += len;
+        if (cfg.rate > 0 && rate_wait(len) < 0)
+            return raised(x);
+    }
+}
+
+/* The checksum of a complete body. */
+static attempt_t check_digest(xfer_t *x)
+{
+    job_t *j = x->j;
+    unsigned char got[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_DigestFinal_ex(x->md, got, &n);
+    if (n == j->digest->len && !memcmp(got, j->digest->want, n))
+        return ATTEMPT_OK;
+    char have[2 * EVP_MAX_MD_SIZE + 1], want[2 * EVP_MAX_MD_SIZE + 1];
+    to_hex(got, n, have);
+    to_hex(j->digest->want, j->digest->len, want);
+    set_error(j, "checksum mismatch", "%s of the body is %s, expected %s", j->digest->name, have,
+              want);
+    j->partial = false; /* wrong bytes: never to be resumed */
+    end(x);
+    return ATTEMPT_FAILED;
+}
+
+/* A 416 to our Range: the file is complete when the server says its size
+ * is what we have; otherwise the range is asked again from byte 0. */
+static bool already_complete(xfer_t *x)
+{
+    int64_t first, total;
+    const char *cr = asyncio_http_response_header(x->resp, "Content-Range");
+    return content_range(cr, &first, &total) && total >= 0 && (uint64_t)total == x->offset;
+}
+
+/* One request.  *again: the answer to its Range was not one to use; ask
+ * once more without Range (it is not a retry). */
+static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
+{
+    xfer_t x = {.j = j, .fd = -1, .expect = -1, .delay = delay};
+    *again = false;
+    if (use_range && resumable(j)) {
+        int64_t have = files_size(j);
+        if (have < 0) {
+            j->path = NULL;
+            j->partial = false;
+        } else {
+            x.offset = (uint64_t)have;
+        }
+    }
+
+    /* The request. */
+    char range[64], if_range[1100];
+    const char *headers[4];
+    size_t nh = 0;
+    if (x.offset > 0) {
+        snprintf(range, sizeof range, "Range: bytes=%" PRIu64 "-", x.offset);
+        headers[nh++] = range;
+        const char *v = strong_etag(j->etag) ? j->etag : j->modified;
+        if (v) {
+            snprintf(if_range, sizeof if_range, "If-Range: %s", v);
+            headers[nh++] = if_range;
+        }
+    }
+    if (x.offset > 0 || cfg.resume)
+        headers[nh++] = "Accept-Encoding: identity";
+    headers[nh] = NULL;
+    asyncio_http_request_t req = {.url = j->url, .headers = nh ? headers : NULL};
+    if (asyncio_http_stream_open(session, &req, &x.st) < 0)
+        return raised(&x);
+    x.resp = asyncio_http_stream_response(x.st);
+    long status = x.resp->status;
+    j->status = status;
+
+    /* The answer to a Range. */
+    if (x.offset > 0) {
+        int64_t first, total;
+        if (status == 416 && already_complete(&x)) {
+            end_stream(&x);
+            j->resumed_from = x.offset;
+            j->size = (int64_t)x.offset;
+            if (j->digest) {
+                x.md = EVP_MD_CTX_new();
+                EVP_DigestInit_ex(x.md, j->digest->md, NULL);
+                if (hash_file(&x, x.offset) != 0)
+                    return file_error(&x, "read", errno);
+                attempt_t r = check_digest(&x);
+                if (r != ATTEMPT_OK)
+                    return r;
+            }
+            end(&x);
+            j->partial = false;
+            return ATTEMPT_OK;
+        }
+        if (status == 416 ||
+            (status == 206 && (!content_range(asyncio_http_response_header(x.resp, "Content-Range"),
+                                              &first, &total) ||
+                               first != (int64_t)x.offset))) {
+            end(&x);
+            j->restarted = true;
+            *again = true;
+            return ATTEMPT_FAILED;
+        }
+        if (status < 400 && status != 206)
+            x.restart = true; /* Range ignored, or If-Range refused it */
+    }
+    if (status >= 400)
+        return http_error(&x);
+
+    const char *cl = asyncio_http_response_header(x.resp, "Content-Length");
+    if (cl) {
+        char *e;
+        long long n = strtoll(cl, &e, 10);
+        if (e != cl && n > 0) {
+            x.expect = n;
+            tot.sized++;
+            tot.expect += (uint64_t)n;
+        }
+    }
+    note_validators(&x);
+    attempt_t r = open_output(&x);
+    if (r != ATTEMPT_OK)
+        return r;
+    if (j->digest) {
+        x.md = EVP_MD_CTX_new();
+        if (!x.md || !EVP_DigestInit_ex(x.md, j->digest->md, NULL))
+            fatal("out of memory");
+        if (x.offset > 0 && hash_file(&x, x.offset) != 0)
+            return file_error(&x, "read", errno);
+    }
+    if ((r = body(&x)) != ATTEMPT_OK)
+        return r;
+    end_stream(&x);
+    if (x.md && (r = check_digest(&x)) != ATTEMPT_OK)
+        return r;
+    if (x.fd >= 0) {
+        int fd = x.fd;
+        x.fd = -1;
+        if (close(fd) != 0)
+            return file_error(&x, "write", errno);
+    }
+    end(&x);
+    j->size = cfg.outdir ? (int64_t)(x.offset + x.got) : -1;
+    j->partial = false;
+    return ATTEMPT_OK;
+}
+
+attempt_t transfer_attempt(job_t *j, double *delay)
+{
+    *delay = -1;
+    if (j->attempts == 0 && cfg.resume && cfg.outdir)
+        files_adopt(j);
+    j->attempts++;
+    bool again;
+    attempt_t r = once(j, delay, true, &again);
+    if (again)
+        r = once(j, delay, false, &again);
+    return r;
+}
