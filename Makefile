@@ -33,16 +33,18 @@ ARCH         ?= $(shell uname -m)
 
 # What the library links against, as pkg-config names.  The HTTP work adds
 # libcurl here; the .pc file's Requires.private follows automatically.
-LIB_PKGS     := libuv libcurl libssl libcrypto
+LIB_PKGS     := libuv libcurl libssl libcrypto libdw
 # Of those, the ones the .pc file names in Libs.private as plain -l flags
 # (always linked as shared libraries) instead of in Requires.private:
 # libcurl's own Libs.private name libraries (nghttp2, ssh2, ldap, ...)
 # whose -dev packages libcurl4-openssl-dev does not pull in, so
 # `pkg-config --static casyncio` would name libraries that are not there.
-LIB_PKGS_SHARED := libcurl
+# libdw (elfutils: the task dumps' unwinder and symboliser) likewise names
+# compression libraries (-lbz2, liblzma) only its static build needs.
+LIB_PKGS_SHARED := libcurl libdw
 # What building and testing need: checked by `deps`, installed from Debian.
-DEP_PKGS     := libuv libcurl libssl libcrypto check
-APT_PKGS     := libuv1-dev libcurl4-openssl-dev libssl-dev check pkg-config
+DEP_PKGS     := libuv libcurl libssl libcrypto libdw check
+APT_PKGS     := libuv1-dev libcurl4-openssl-dev libssl-dev libdw-dev check pkg-config
 
 # SANITIZE=asan|tsan instruments everything built (check-asan and
 # check-tsan set it, with their own BUILD).

@@ -45,7 +45,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake http_get"
+all="spawn switch contextvar future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake http_get"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then

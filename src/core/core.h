@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <uv.h>
 
 /* Sanitizers the coroutine switch must tell about. */
@@ -206,6 +207,42 @@ void asyncio__overflow_handler_install(void);
 void asyncio__overflow_handler_thread_release(void);
 #define ASYNCIO__CANARY 0xCA5C0DEDBADC0FFEULL
 
+/* ---------------------------------------------------------------- contexts */
+
+/* A context's mapping (context.c): an immutable hash array mapped trie of
+ * bindings (variable, value), shared by every context that copied it, so
+ * that a copy costs one reference and `set` copies one path.  Reference
+ * counted atomically: a copy may travel to another thread (to_thread,
+ * call_soon_threadsafe).  NULL is the empty mapping, the one nearly every
+ * task has: copying it costs nothing at all. */
+typedef struct asyncio__cnode asyncio__cnode_t;
+
+/* A context (PEP 567's Context): the mapping that `set` replaces.  A
+ * task's own context lives in the task, a thread's in its TLS, the copy a
+ * callback runs in on the loop's stack, one made by copy_context in its
+ * handle's object.  id names it for tokens (reset must happen in the
+ * context of the set): handed out on first need, 0 before. */
+typedef struct asyncio__context {
+    asyncio__cnode_t *map;
+    uint64_t id;
+} asyncio__context_t;
+
+/* References to a mapping; NULL is harmless.  Dropping the last one may
+ * call the destroy functions of the variables whose values it held. */
+void asyncio__cnode_incref(asyncio__cnode_t *m);
+void asyncio__cnode_decref(asyncio__cnode_t *m);
+/* contextvars.copy_context() as a mapping: the current context's, with a
+ * reference the caller owns (NULL, owning nothing, when it is empty). */
+asyncio__cnode_t *asyncio__context_capture(void);
+/* Runs fn(arg) in a fresh copy of m (borrowed), as copy.run(fn, arg): what
+ * fn sets stays in the copy, which goes when fn returns.  Outside tasks
+ * only (a loop's callbacks, worker threads). */
+void asyncio__context_call(asyncio__cnode_t *m, asyncio_callback_fn fn, void *arg);
+/* The same for a function with a result (to_thread's job). */
+void *asyncio__context_call_blocking(asyncio__cnode_t *m, void *(*fn)(void *), void *arg);
+/* Variables and Context objects alive: the allocator may not change. */
+extern atomic_long asyncio__live_contexts;
+
 /* ---------------------------------------------------------------- loop */
 
 /* An entry of the ready queue.  Intrusive: the object to run embeds it, so
@@ -233,6 +270,8 @@ typedef struct asyncio__timer {
     uint64_t seq;     /* FIFO among equal deadlines */
     size_t heap_index;
     uint8_t cancelled;
+    uint8_t in_context;       /* a user's callback: runs in a copy of ctxmap */
+    asyncio__cnode_t *ctxmap; /* the context when scheduled (owned), if in_context */
 } asyncio__timer_t;
 
 typedef struct asyncio__heap {
@@ -347,6 +386,10 @@ struct asyncio_loop {
      * loop, not the thread: a loop may be closed by another thread). */
     struct asyncio__http_session *http_default; /* the session NULL stands for */
     struct asyncio__body_cache *http_bodies;    /* buffers of freed bodies (http_request.c) */
+    /* The dump signal (introspect.c): unreferenced, it keeps nothing alive. */
+    uv_signal_t dump_signal;
+    bool dump_signal_on; /* dump_signal is initialised */
+    int dump_signal_num; /* 0: none */
 };
 
 /* Per-thread state. */
@@ -356,6 +399,9 @@ typedef struct asyncio__tls {
     asyncio__errstate_t err;      /* the thread's own indicator */
     uint64_t name_next, name_end; /* block of "Task-N" numbers */
     size_t nloops;                /* loops alive made by this thread */
+    asyncio__context_t ctx0;      /* the thread's own context (outside tasks) */
+    asyncio__context_t *context;  /* the context entered outside tasks; NULL: ctx0 */
+    bool ctx_key_set;             /* ctx0's mapping is released at thread exit */
 } asyncio__tls_t;
 /* initial-exec: a plain %fs-relative access, no __tls_get_addr call. */
 extern _Thread_local asyncio__tls_t asyncio__tls __attribute__((tls_model("initial-exec")));
@@ -415,6 +461,25 @@ typedef struct asyncio__close_hook {
 /* Thread-safe; registering the same hook twice is harmless. */
 void asyncio__loop_add_close_hook(asyncio__close_hook_t *hook);
 
+/* ---------------------------------------------------------------- introspection */
+
+/* introspect.c.  Debug mode: where a task is created, as return addresses
+ * (count first); NULL without memory. */
+void **asyncio__capture_stack(void);
+/* Writes the task dump of loop to out: every unfinished task, its state,
+ * what it waits on and for how long, where it was created (debug mode),
+ * and its backtrace.  On the loop's thread. */
+void asyncio__loop_dump(asyncio_loop_t *loop, FILE *out);
+/* "<Task pending name='x'>", "<Future pending>", or what the future's
+ * ops describe. */
+void asyncio__describe_future(asyncio_future_t *f, char *buf, size_t len);
+/* The name of the function at addr ("fetch", "fetch+0x12", or the
+ * address), into buf. */
+const char *asyncio__function_name(const void *addr, char *buf, size_t len);
+/* A signal by number or name ("SIGQUIT", "QUIT", "3", "RTMIN+2"); 0 for
+ * none, -1 if not a signal. */
+int asyncio__parse_signal(const char *s);
+
 /* ---------------------------------------------------------------- futures */
 
 enum { ASYNCIO__PENDING, ASYNCIO__FINISHED, ASYNCIO__CANCELLED };
@@ -434,6 +499,9 @@ typedef struct asyncio__callback {
     /* The library's own callbacks run even once the loop is closed, to
      * release what they hold; the user's are dropped, as Python drops them. */
     bool internal;
+    /* A user's callback runs in a copy of the context current when it was
+     * added (owned; unused for the library's own). */
+    asyncio__cnode_t *ctxmap;
 } asyncio__callback_t;
 
 /* What a future of another kind does differently from a plain one: a
@@ -446,6 +514,10 @@ typedef struct asyncio__future_ops {
     bool (*cancel)(asyncio_future_t *, const char *msg);
     void (*free)(asyncio_future_t *);
     void (*release)(asyncio_future_t *);
+    /* Task dumps: writes what the future stands for ("gather() of 3, 1
+     * done", "to_thread(fetch)") to buf, at most len bytes; NULL: a plain
+     * future's description. */
+    void (*describe)(asyncio_future_t *, char *buf, size_t len);
 } asyncio__future_ops_t;
 
 struct asyncio_future {
@@ -512,11 +584,62 @@ struct asyncio__task {
     uint8_t must_cancel, started, finished, step_scheduled;
     uint8_t unwinding, unwind_attempts; /* loop close (tasks_abandon) */
     uint8_t cancelling_waiting;         /* inside the cancel of what it awaits */
+    asyncio__context_t ctx0;            /* its own context: a copy of its creator's */
+    /* The context it runs in when it was given one (opts.context) or is
+     * inside asyncio_context_run; NULL: ctx0. */
+    asyncio__context_t *context;
+    /* What it waits on, for dumps (introspect.c): set by the area that
+     * suspends it right before the wait, cleared when it wakes. */
+    const struct asyncio__wait_kind *wait_kind;
+    const void *wait_obj;
+    uint64_t wait_since_ns; /* the loop's clock (now_ns) when it suspended */
+    void **created_at;      /* debug mode: where it was created (count, then return addresses) */
 };
 
 static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)
 {
     return (f && f->is_task) ? (asyncio__task_t *)f : NULL;
+}
+
+/* The current context: the running task's, else the calling thread's. */
+static inline asyncio__context_t *asyncio__context_current(void)
+{
+    asyncio_loop_t *l = asyncio__tls.running;
+    asyncio__task_t *t = l ? l->current : NULL;
+    if (t)
+        return t->context ? t->context : &t->ctx0;
+    return asyncio__tls.context ? asyncio__tls.context : &asyncio__tls.ctx0;
+}
+
+/* What a suspended task waits on, for task dumps: what Python would show
+ * it awaiting ("Lock.acquire()", "Queue.get()", "sleep()") and a function
+ * describing the object as Python's repr would ("<Lock [locked,
+ * waiters:2]>").  An area that suspends a task on something of its own
+ * names it right before the wait (asyncio__task_waits_for); a wait with
+ * nothing named describes the future awaited.  The object must stay alive
+ * while the task waits on it (it does: the task is inside a call on it). */
+typedef struct asyncio__wait_kind {
+    const char *what;
+    /* Writes obj's description to buf (NUL-terminated, at most len bytes);
+     * NULL: what alone says it. */
+    void (*describe)(const void *obj, char *buf, size_t len);
+} asyncio__wait_kind_t;
+
+/* The context a new task runs in (context.c), per asyncio_task_opts_t's
+ * context: that object (*obj, a reference taken), else a copy of the
+ * current one (*map, a reference).  ValueError for a handle that is not a
+ * live context. */
+int asyncio__context_for_task(asyncio_context_t *given, asyncio__context_t **obj,
+                              asyncio__cnode_t **map);
+/* The task ended: its contexts let go of what they held. */
+void asyncio__context_task_done(asyncio__task_t *t);
+
+/* Names what the next wait of t is on: two stores, cleared when t wakes. */
+static inline void asyncio__task_waits_for(asyncio__task_t *t, const asyncio__wait_kind_t *kind,
+                                           const void *obj)
+{
+    t->wait_kind = kind;
+    t->wait_obj = obj;
 }
 
 /* Suspends the current task until fut is done (or the task is cancelled);

@@ -50,6 +50,9 @@ typedef enum asyncio__htype {
     ASYNCIO__H_AS_COMPLETED,
     ASYNCIO__H_TASKGROUP,
     ASYNCIO__H_SSL_CONTEXT,
+    ASYNCIO__H_CONTEXT,
+    ASYNCIO__H_CONTEXTVAR,
+    ASYNCIO__H_CONTEXTVAR_TOKEN,
     ASYNCIO__H_NTYPES
 } asyncio__htype_t;
 

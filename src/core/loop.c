@@ -88,6 +88,7 @@ typedef struct threadsafe_call {
     asyncio_loop_t *loop;
     asyncio_callback_fn fn;
     void *arg;
+    asyncio__cnode_t *ctxmap; /* the posting thread's context then (Python's Handle) */
 } threadsafe_call_t;
 
 uint64_t asyncio__now_ns(void)
@@ -301,6 +302,7 @@ static void run(asyncio_loop_t *loop)
     asyncio__tls.running = loop;
     asyncio__tls.current = loop;
     loop->running = true;
+    loop->now_ns = asyncio__now_ns();
     for (;;) {
         while (loop->ran_since_poll < CALLBACKS_PER_POLL) {
             /* Posts from other threads join the next iteration, as they
@@ -321,6 +323,9 @@ static void run(asyncio_loop_t *loop)
             uv_run(&loop->uv, UV_RUN_NOWAIT);
         else
             poll_blocking(loop);
+        /* The clock tasks read when they suspend (how long they have
+         * waited, in task dumps): fresh after every poll. */
+        loop->now_ns = asyncio__now_ns();
     }
 out:
     loop->stopping = false;
@@ -440,7 +445,8 @@ static void run_threadsafe_call(asyncio__ready_t *r)
 {
     threadsafe_call_t *c = asyncio__container_of(r, threadsafe_call_t, item.ready);
     if (!c->loop->closed)
-        c->fn(c->arg);
+        asyncio__context_call(c->ctxmap, c->fn, c->arg);
+    asyncio__cnode_decref(c->ctxmap);
     asyncio__free(c);
 }
 
@@ -457,7 +463,9 @@ int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, v
     c->loop = loop;
     c->fn = fn;
     c->arg = arg;
+    c->ctxmap = asyncio__context_capture();
     if (asyncio__post(loop, &c->item) != 0) {
+        asyncio__cnode_decref(c->ctxmap);
         asyncio__free(c);
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
     }
@@ -534,6 +542,24 @@ static void init_fields(asyncio_loop_t *loop)
     loop->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
 }
 
+/* env ASYNCIO_DUMP_SIGNAL: every loop writes its task dump on that
+ * signal.  A bad value is reported once and ignored. */
+static void dump_signal_from_env(asyncio_loop_t *loop)
+{
+    const char *env = getenv("ASYNCIO_DUMP_SIGNAL");
+    if (!env || !*env)
+        return;
+    int signum = asyncio__parse_signal(env);
+    static atomic_bool warned;
+    if (signum > 0 && asyncio_loop_set_dump_signal(loop, signum) == 0)
+        return;
+    if (signum > 0)
+        asyncio_error_clear();
+    if (!atomic_exchange(&warned, true))
+        fprintf(stderr, "casyncio: ignoring ASYNCIO_DUMP_SIGNAL=%s (not a signal one can catch)\n",
+                env);
+}
+
 asyncio_loop_t *asyncio_loop_new(void)
 {
     static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
@@ -565,6 +591,7 @@ asyncio_loop_t *asyncio_loop_new(void)
     atomic_fetch_add(&asyncio__live_loops, 1);
     asyncio__tls.nloops++;
     asyncio__tls.current = loop;
+    dump_signal_from_env(loop);
     return loop;
 
 fail4:

@@ -168,6 +168,8 @@ static void task_complete(asyncio__task_t *t, asyncio__exc_t *exc, void *result)
     asyncio_loop_t *loop = t->fut.loop;
     release_stack(t);
     asyncio__errstate_clear(&t->err);
+    if (ASYNCIO__UNLIKELY(t->ctx0.map || t->context))
+        asyncio__context_task_done(t);
     asyncio__list_remove(&t->link);
     loop->ntasks--;
     if (exc && asyncio__exc_matches(&exc->pub, "CancelledError")) {
@@ -255,12 +257,17 @@ static void task_step(asyncio__task_t *t)
 
 int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
 {
-    if (ASYNCIO__UNLIKELY(t->unwinding))
+    if (ASYNCIO__UNLIKELY(t->unwinding)) {
+        t->wait_kind = NULL;
         return refuse_while_unwinding(t);
+    }
     int rc = asyncio__add_callback(fut, task_wakeup, t);
-    if (rc)
+    if (rc) {
+        t->wait_kind = NULL;
         return rc;
+    }
     t->waiting = asyncio_incref(fut);
+    t->wait_since_ns = t->fut.loop->now_ns;
     if (t->must_cancel && asyncio_cancel(fut, t->cancel_msg)) {
         t->must_cancel = 0;
         asyncio__free(t->cancel_msg);
@@ -268,6 +275,7 @@ int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
     }
     suspend(t);
     t->waiting = NULL;
+    t->wait_kind = NULL;
     /* Python's wakeup reads the future's result before a cancellation is
      * delivered: its exception counts as retrieved either way. */
     if (fut->state == ASYNCIO__FINISHED)
@@ -293,7 +301,10 @@ static const asyncio__future_ops_t task_ops;
 asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
                                          const asyncio_task_opts_t *opts)
 {
-    asyncio_loop_t *loop = asyncio__loop_get();
+    /* asyncio__loop_get and asyncio__context_current by hand: both read
+     * the running loop. */
+    asyncio_loop_t *running = asyncio__tls.running;
+    asyncio_loop_t *loop = running ? running : asyncio__tls.current;
     if (!loop) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
         return NULL;
@@ -320,22 +331,58 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
         asyncio__free(t);
         goto nomem;
     }
-    /* One assignment, which the compiler turns into wide stores: this is
-     * the whole cost of a task that has not run yet. */
-    *t = (asyncio__task_t){
-        .fut = {.magic = ASYNCIO__FUTURE_MAGIC,
-                .is_task = 1,
-                .refcnt = 2, /* the caller's and the loop's, until the task is done */
-                .loop = loop,
-                .ops = &task_ops},
-        .step = {.run = run_step},
-        .stack = {.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0},
-        .fn = fn,
-        .arg = arg,
-        .name = name,
-        .number = next_task_number(), /* named tasks use up a number too, as in 3.11 */
-    };
+    /* A copy of the current context: one reference to its mapping, none
+     * at all when nobody set anything (NULL). */
+    asyncio__context_t *context = NULL;
+    asyncio__cnode_t *ctxmap;
+    if (ASYNCIO__UNLIKELY(opts && opts->context)) {
+        if (asyncio__context_for_task(opts->context, &context, &ctxmap) != 0) {
+            asyncio__free(name);
+            asyncio__free(t);
+            return NULL;
+        }
+    } else {
+        asyncio__task_t *creator = running ? running->current : NULL;
+        asyncio__context_t *cur =
+            creator ? (creator->context ? creator->context : &creator->ctx0)
+                    : (asyncio__tls.context ? asyncio__tls.context : &asyncio__tls.ctx0);
+        if ((ctxmap = cur->map))
+            asyncio__cnode_incref(ctxmap);
+    }
+    /* The whole cost of a task that has not run yet: a store for each
+     * field that needs a value before the first step, and none for those
+     * set later (the machine context and the stack's address at the first
+     * step, the result, the wait description with each wait, the list
+     * links when linked).  Adjacent constants merge into wide stores. */
+    t->fut.magic = ASYNCIO__FUTURE_MAGIC;
+    t->fut.state = ASYNCIO__PENDING;
+    t->fut.is_task = 1;
+    t->fut.log_exception = 0;
+    t->fut.cb0_used = 0;
+    t->fut.refcnt = 2; /* the caller's and the loop's, until the task is done */
+    t->fut.loop = loop;
+    t->fut.exc = NULL;
+    t->fut.cbs = NULL;
     t->fut.cbs_tailp = &t->fut.cbs;
+    t->fut.ops = &task_ops;
+    t->fut.impl = NULL;
+    t->step.run = run_step;
+    t->stack = (asyncio__stack_t){.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0};
+    t->fn = fn;
+    t->arg = arg;
+    t->waiting = NULL;
+    t->err = (asyncio__errstate_t){NULL, NULL};
+    t->name = name;
+    t->number = next_task_number(); /* named tasks use up a number too, as in 3.11 */
+    t->cancel_msg = NULL;
+    t->scopes = NULL;
+    t->num_cancels_requested = 0;
+    t->must_cancel = t->started = t->finished = t->step_scheduled = 0;
+    t->unwinding = t->unwind_attempts = t->cancelling_waiting = 0;
+    t->ctx0 = (asyncio__context_t){ctxmap, 0};
+    t->context = context;
+    t->wait_kind = NULL;
+    t->created_at = ASYNCIO__UNLIKELY(loop->debug) ? asyncio__capture_stack() : NULL;
     asyncio__loop_ref(loop);
     asyncio__list_insert(&loop->tasks, &t->link);
     loop->ntasks++;
@@ -359,6 +406,10 @@ static void task_free(asyncio_future_t *f)
     asyncio__free(t->name);
     asyncio__free(t->cancel_msg);
     asyncio__errstate_clear(&t->err);
+    if (ASYNCIO__UNLIKELY(t->created_at)) {
+        asyncio__free(t->created_at);
+        t->created_at = NULL;
+    }
 }
 
 static void task_release(asyncio_future_t *f)
@@ -374,7 +425,7 @@ static bool task_cancel(asyncio_future_t *f, const char *msg)
     return asyncio__task_cancel((asyncio__task_t *)f, msg);
 }
 
-static const asyncio__future_ops_t task_ops = {task_cancel, task_free, task_release};
+static const asyncio__future_ops_t task_ops = {task_cancel, task_free, task_release, NULL};
 
 /* Loop close with a task still suspended.  As in Python the task stays
  * pending for whoever holds it, and is reported; and as Python closes such
@@ -425,6 +476,7 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop)
         loop->ntasks--;
         release_stack(t);
         asyncio__errstate_clear(&t->err);
+        asyncio__context_task_done(t);
         asyncio_decref(&t->fut); /* the loop's reference */
     }
 }
@@ -519,6 +571,23 @@ static void sleep_done(void *arg)
         asyncio__future_finish(f, NULL, NULL);
 }
 
+/* What a sleeping task waits on, for dumps: its deadline. */
+typedef struct sleep_info {
+    double delay;
+    uint64_t when_ns;
+} sleep_info_t;
+
+static void describe_sleep(const void *obj, char *buf, size_t len)
+{
+    const sleep_info_t *s = obj;
+    uint64_t now = asyncio__now_ns();
+    double left = s->when_ns > now ? (double)(s->when_ns - now) / 1e9 : 0;
+    snprintf(buf, len, "%.3f s left of %g s (deadline at loop time %.3f)", left, s->delay,
+             (double)s->when_ns / 1e9);
+}
+
+static const asyncio__wait_kind_t sleep_kind = {"sleep()", describe_sleep};
+
 int asyncio_sleep(double delay)
 {
     asyncio__task_t *t = asyncio__task_or_raise();
@@ -547,6 +616,9 @@ int asyncio_sleep(double delay)
         return ASYNCIO_ENOMEM;
     }
     uint64_t id = timer->id;
+    sleep_info_t info = {delay, when};
+    loop->now_ns = now;
+    asyncio__task_waits_for(t, &sleep_kind, &info);
     int rc = asyncio__task_wait_on(t, f);
     if (rc == 0)
         rc = asyncio__future_outcome(f, NULL);

@@ -491,10 +491,22 @@ void asyncio_server_close_clients(asyncio_server_t *handle)
     close_clients(found(handle));
 }
 
+/* What a task waits on in a server, for task dumps. */
+static void describe_server(const void *obj, char *buf, size_t len)
+{
+    const server_t *srv = obj;
+    snprintf(buf, len, "<Server %p sockets=%zu connections=%zu%s>", srv->handle, srv->nopen,
+             srv->nconns, srv->closed ? " closed" : "");
+}
+
+static const asyncio__wait_kind_t wait_closed_wait = {"Server.wait_closed()", describe_server};
+static const asyncio__wait_kind_t forever_wait = {"Server.serve_forever()", describe_server};
+
 static int wait_closed(asyncio__task_t *task, server_t *srv)
 {
     if (srv->closed && srv->nconns == 0)
         return 0;
+    asyncio__task_waits_for(task, &wait_closed_wait, srv);
     return asyncio__transport_wait(task, &srv->waiters);
 }
 
@@ -528,6 +540,7 @@ int asyncio_server_serve_forever(asyncio_server_t *handle)
     if (!f)
         return ASYNCIO_ENOMEM;
     srv->forever = f;
+    asyncio__task_waits_for(task, &forever_wait, srv);
     int rc = asyncio__task_wait_private(task, f);
     srv->forever = NULL;
     asyncio_decref(f);

@@ -787,6 +787,14 @@ int asyncio_transport_sockname(asyncio_transport_t *handle, asyncio_sockaddr_t *
  * (accepted ones never connect).  When the connecting task is cancelled
  * it leaves at once; closing the handle makes connect_cb come with
  * UV_ECANCELED, and the callback frees the request. */
+/* What a connecting task waits on, for task dumps. */
+static void describe_connecting(const void *obj, char *buf, size_t len)
+{
+    snprintf(buf, len, "<Transport %p connecting>", ((const asyncio__transport_t *)obj)->handle);
+}
+
+static const asyncio__wait_kind_t connect_wait = {"open_connection()", describe_connecting};
+
 typedef struct connect_op {
     uv_connect_t req;
     asyncio_future_t *fut;
@@ -845,6 +853,7 @@ int asyncio__transport_connect(asyncio__task_t *task, asyncio__transport_t *t,
         connect_failed(rc, addr, NULL);
         goto fail_connect;
     }
+    asyncio__task_waits_for(task, &connect_wait, t);
     rc = asyncio__task_wait_private(task, op->fut);
     if (rc && op->fut->state != ASYNCIO__FINISHED) {
         op->abandoned = true; /* connect_cb frees it */

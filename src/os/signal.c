@@ -28,6 +28,7 @@ typedef struct sig_handler {
     void *arg;
     int signum;
     asyncio__list_t link; /* in this thread's handlers (loops stay on their thread) */
+    asyncio__cnode_t *ctxmap; /* the context when added: the callback runs in a copy */
 } sig_handler_t;
 
 /* asyncio_run's SIGINT watcher. */
@@ -46,7 +47,9 @@ static _Thread_local asyncio__sigint_t *runner_sigint;
 
 static void handler_freed(uv_handle_t *h)
 {
-    asyncio__free(h->data);
+    sig_handler_t *sh = h->data;
+    asyncio__cnode_decref(sh->ctxmap);
+    asyncio__free(sh);
 }
 
 /* Unlinks h and closes its handle: its memory goes in the close callback. */
@@ -74,12 +77,27 @@ static sig_handler_t *find(asyncio_loop_t *loop, int signum)
     return NULL;
 }
 
+/* Python's add_signal_handler makes its Handle at once: the callback runs
+ * in a copy of the context current when it was added.  So it is scheduled
+ * from a copy of that context. */
+typedef struct sig_call {
+    sig_handler_t *h;
+    asyncio_handle_t sched;
+} sig_call_t;
+
+static void schedule_handler(void *arg)
+{
+    sig_call_t *c = arg;
+    c->sched = asyncio_call_soon(c->h->loop, c->h->fn, c->h->arg);
+}
+
 static void on_signal(uv_signal_t *uvh, int signum)
 {
     (void)signum;
-    sig_handler_t *h = uvh->data;
-    asyncio_handle_t sched = asyncio_call_soon(h->loop, h->fn, h->arg);
-    if (!asyncio_handle_valid(sched)) {
+    sig_call_t c = {uvh->data, {NULL, 0}};
+    sig_handler_t *h = c.h;
+    asyncio__context_call(h->ctxmap, schedule_handler, &c);
+    if (!asyncio_handle_valid(c.sched)) {
         asyncio__exc_t *e = asyncio__take_raised();
         asyncio__report(h->loop, "Cannot schedule a signal handler", e ? &e->pub : NULL, NULL);
         asyncio__exc_free(e);
@@ -123,6 +141,8 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
     if (h) { /* replaces the handler, as Python does */
         h->fn = fn;
         h->arg = arg;
+        asyncio__cnode_decref(h->ctxmap);
+        h->ctxmap = asyncio__context_capture();
         return 0;
     }
     if (!(h = asyncio__calloc(1, sizeof *h)))
@@ -141,6 +161,7 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
     h->fn = fn;
     h->arg = arg;
     h->signum = signum;
+    h->ctxmap = asyncio__context_capture();
     if (!handlers.next)
         asyncio__list_init(&handlers);
     asyncio__list_insert(&handlers, &h->link);

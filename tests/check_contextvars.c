@@ -1,0 +1,974 @@
+/*
+ * Context variables (PEP 567): Python's propagation rules, tokens, the
+ * Context object, value ownership and the trie underneath.
+ *
+ * The expected logs are what the Python twins in
+ * tests/twins/contextvars_*.py print (run them with /usr/bin/python3).
+ */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static tu_log_t LOG;
+static asyncio_contextvar_t *VAR;
+
+/* The log's separator: a space between entries, as the twins join them. */
+static void logv(const char *fmt, const char *a, const char *b)
+{
+    if (LOG.len)
+        tu_logf(&LOG, " ");
+    tu_logf(&LOG, fmt, a, b);
+}
+
+/* var.get() as a string; "?" on failure. */
+static const char *get(void)
+{
+    void *v = NULL;
+    if (asyncio_contextvar_get(VAR, &v) != 0)
+        return "?";
+    return v;
+}
+
+static void set(const char *value)
+{
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, (void *)value, NULL), 0);
+}
+
+static void *set_fn(void *x)
+{
+    set(x);
+    return NULL;
+}
+
+static void make_var(void)
+{
+    VAR = asyncio_contextvar_new("var", "default");
+    ck_assert_ptr_nonnull(VAR);
+}
+
+static void free_var(void)
+{
+    asyncio_contextvar_free(VAR);
+    VAR = NULL;
+}
+
+/* ---------------------------------------------------------------- task copy */
+
+static void *child(void *tag)
+{
+    logv("%s:start=%s", tag, get());
+    char *mine = tag; /* "c1" -> "c1-set": static strings below */
+    set(strcmp(mine, "c1") == 0 ? "c1-set" : "c2-set");
+    tu_yield();
+    logv("%s:after=%s", tag, get());
+    return NULL;
+}
+
+static void *copy_main(void *arg)
+{
+    (void)arg;
+    logv("main=%s%s", get(), "");
+    set("main1");
+    asyncio_future_t *t[2];
+    t[0] = tu_spawn(child, "c1");
+    set("main2");
+    t[1] = tu_spawn(child, "c2");
+    tu_gather_drop(t, 2);
+    logv("main=%s%s", get(), "");
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_task_copy.py */
+START_TEST(test_task_copy)
+{
+    make_var();
+    asyncio_contextvar_token_t *tok;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, "outer", &tok), 0);
+    tu_run_ok(copy_main, NULL);
+    logv("outer=%s%s", get(), "");
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, tok), 0);
+    logv("reset=%s%s", get(), "");
+    tu_assert_log(&LOG, "main=outer c1:start=main1 c2:start=main2 c1:after=c1-set "
+                        "c2:after=c2-set main=main2 outer=outer reset=default");
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- create_task(context=) */
+
+static void *ctx_child(void *tag)
+{
+    logv("%s=%s", tag, get());
+    set(strcmp(tag, "first") == 0 ? "first-set" : "second-set");
+    return NULL;
+}
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+static void *reenter(void *ctx)
+{
+    if (asyncio_context_run(ctx, nothing, NULL, NULL) < 0 && asyncio_catch("RuntimeError"))
+        logv("RuntimeError%s%s", "", "");
+    return NULL;
+}
+
+/* ctx[var] as a string. */
+static const char *ctx_get(asyncio_context_t *ctx)
+{
+    void *v = NULL;
+    if (asyncio_context_get(ctx, VAR, &v) != 0)
+        return "?";
+    return v;
+}
+
+static void run_in(asyncio_coro_fn fn, void *arg, asyncio_context_t *ctx)
+{
+    asyncio_task_opts_t opts = {.context = ctx};
+    asyncio_future_t *t = asyncio_create_task_ex(fn, arg, &opts);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+}
+
+static void *task_context_main(void *arg)
+{
+    (void)arg;
+    set("main1");
+    asyncio_context_t *ctx = asyncio_copy_context();
+    ck_assert_ptr_nonnull(ctx);
+    set("main2");
+    run_in(ctx_child, "first", ctx);
+    logv("ctx=%s%s", ctx_get(ctx), "");
+    run_in(ctx_child, "second", ctx);
+    logv("ctx=%s%s", ctx_get(ctx), "");
+    run_in(reenter, ctx, ctx);
+    logv("main=%s%s", get(), "");
+    asyncio_context_free(ctx);
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_task_context.py */
+START_TEST(test_task_context)
+{
+    make_var();
+    tu_run_ok(task_context_main, NULL);
+    tu_assert_log(&LOG, "first=main1 ctx=first-set second=first-set ctx=second-set RuntimeError "
+                        "main=main2");
+    free_var();
+}
+END_TEST
+
+/* A task keeps its context alive after the caller frees it. */
+static void *ctx_holder(void *arg)
+{
+    (void)arg;
+    tu_yield();
+    logv("held=%s%s", get(), "");
+    return NULL;
+}
+
+static void *context_kept_main(void *arg)
+{
+    (void)arg;
+    asyncio_context_t *ctx = asyncio_context_new();
+    ck_assert_int_eq(asyncio_context_run(ctx, set_fn, "inside", NULL), 0);
+    asyncio_task_opts_t opts = {.context = ctx};
+    asyncio_future_t *t = asyncio_create_task_ex(ctx_holder, NULL, &opts);
+    asyncio_context_free(ctx); /* the task holds it */
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    /* A freed context is refused. */
+    opts.context = ctx;
+    ck_assert_ptr_null(asyncio_create_task_ex(ctx_holder, NULL, &opts));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    return NULL;
+}
+
+START_TEST(test_task_context_kept)
+{
+    make_var();
+    tu_run_ok(context_kept_main, NULL);
+    tu_assert_log(&LOG, "held=inside");
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- callbacks */
+
+typedef struct soon_state {
+    asyncio_future_t *fut;
+    asyncio_future_t *task;
+} soon_state_t;
+
+static void cb(void *tag)
+{
+    logv("%s=%s", tag, get());
+    set("cb-set"); /* stays in the callback's copy */
+}
+
+static void *reader(void *tag)
+{
+    logv("%s=%s", tag, get());
+    return NULL;
+}
+
+static void spawner(void *arg)
+{
+    soon_state_t *st = arg;
+    set("spawner-set");
+    st->task = tu_spawn(reader, "task");
+}
+
+static void last(void *arg)
+{
+    soon_state_t *st = arg;
+    logv("last=%s%s", get(), "");
+    asyncio_future_set_result(st->fut, NULL);
+}
+
+static void *call_soon_main(void *arg)
+{
+    (void)arg;
+    soon_state_t st = {asyncio_future_new(), NULL};
+    set("soon");
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, cb, "soon")));
+    set("later");
+    ck_assert(asyncio_handle_valid(asyncio_call_later(NULL, 0, cb, "later")));
+    set("at");
+    ck_assert(asyncio_handle_valid(asyncio_call_at(NULL, asyncio_loop_time(NULL), cb, "at")));
+    set("spawner");
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, spawner, &st)));
+    set("last");
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, last, &st)));
+    set("main");
+    ck_assert_int_eq(asyncio_await(st.fut, NULL), 0);
+    ck_assert_int_eq(asyncio_await(st.task, NULL), 0);
+    asyncio_decref(st.task);
+    asyncio_decref(st.fut);
+    logv("main=%s%s", get(), "");
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_call_soon.py */
+START_TEST(test_call_soon)
+{
+    make_var();
+    tu_run_ok(call_soon_main, NULL);
+    tu_assert_log(&LOG, "soon=soon last=last later=later at=at task=spawner-set main=main");
+    free_var();
+}
+END_TEST
+
+/* A cancelled callback releases its context (the leak check). */
+static void *cancelled_cb_main(void *arg)
+{
+    (void)arg;
+    set("held");
+    asyncio_handle_t h = asyncio_call_later(NULL, 100, cb, "never");
+    asyncio_handle_t h2 = asyncio_call_soon(NULL, cb, "never");
+    ck_assert(asyncio_handle_cancel(h));
+    ck_assert(asyncio_handle_cancel(h2));
+    asyncio_call_later(NULL, 100, cb, "dropped at close");
+    tu_yield();
+    return NULL;
+}
+
+START_TEST(test_cancelled_callbacks)
+{
+    make_var();
+    tu_run_ok(cancelled_cb_main, NULL);
+    tu_assert_log(&LOG, "");
+    free_var();
+}
+END_TEST
+
+static void done_cb(asyncio_future_t *fut, void *tag)
+{
+    (void)fut;
+    logv("%s=%s", tag, get());
+    set("done-set");
+}
+
+static void *done_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *fut = asyncio_future_new();
+    set("added1");
+    ck_assert_int_eq(asyncio_add_done_callback(fut, done_cb, "cb1"), 0);
+    set("added2");
+    ck_assert_int_eq(asyncio_add_done_callback(fut, done_cb, "cb2"), 0);
+    set("resolver");
+    ck_assert_int_eq(asyncio_future_set_result(fut, NULL), 0);
+    set("late");
+    ck_assert_int_eq(asyncio_add_done_callback(fut, done_cb, "cb3"), 0);
+    set("main");
+    tu_yield();
+    tu_yield();
+    logv("main=%s%s", get(), "");
+    /* Removed before it ran: its context goes with it. */
+    asyncio_future_t *f2 = asyncio_future_new();
+    ck_assert_int_eq(asyncio_add_done_callback(f2, done_cb, "never"), 0);
+    ck_assert_int_eq(asyncio_add_done_callback(f2, done_cb, "never2"), 0);
+    ck_assert_int_eq(asyncio_remove_done_callback(f2, done_cb, "never"), 1);
+    asyncio_decref(f2); /* never2's record goes with the future */
+    asyncio_decref(fut);
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_done_callback.py */
+START_TEST(test_done_callback)
+{
+    make_var();
+    tu_run_ok(done_main, NULL);
+    tu_assert_log(&LOG, "cb1=added1 cb2=added2 cb3=late main=main");
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- threads */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *job(void *tag)
+{
+    pthread_mutex_lock(&log_lock);
+    logv("%s=%s", tag, get());
+    pthread_mutex_unlock(&log_lock);
+    asyncio_contextvar_token_t *tok;
+    bool kept = strcmp(tag, "to_thread") == 0;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, kept ? "to_thread-set" : "executor-set", &tok), 0);
+    const char *seen = get();
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, tok), 0);
+    if (kept)
+        set("to_thread-kept"); /* in the job's copy: dropped with it */
+    return (void *)seen;
+}
+
+static void *to_thread_main(void *arg)
+{
+    (void)arg;
+    set("main");
+    void *r;
+    ck_assert_int_eq(asyncio_to_thread(job, "to_thread", &r), 0);
+    pthread_mutex_lock(&log_lock);
+    logv("result=%s main=%s", r, get());
+    pthread_mutex_unlock(&log_lock);
+    asyncio_future_t *f = asyncio_run_in_executor(NULL, job, "executor");
+    ck_assert_int_eq(asyncio_await(f, &r), 0);
+    asyncio_decref(f);
+    logv("result=%s main=%s", r, get());
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_to_thread.py */
+START_TEST(test_to_thread)
+{
+    make_var();
+    tu_run_ok(to_thread_main, NULL);
+    tu_assert_log(&LOG, "to_thread=main result=to_thread-set main=main executor=default "
+                        "result=executor-set main=main");
+    free_var();
+}
+END_TEST
+
+typedef struct poster_arg {
+    asyncio_loop_t *loop;
+    asyncio_future_t *fut;
+} poster_arg_t;
+
+static void tcb(void *tag)
+{
+    logv("%s=%s", tag, get());
+}
+
+static void *coro(void *arg)
+{
+    (void)arg;
+    logv("coro=%s%s", get(), "");
+    return "done";
+}
+
+static void resolve(void *fut)
+{
+    asyncio_future_set_result(fut, NULL);
+}
+
+static void *poster(void *arg)
+{
+    poster_arg_t *p = arg;
+    set("thread"); /* this thread's own context: goes when the thread exits */
+    ck_assert_int_eq(asyncio_call_soon_threadsafe(p->loop, tcb, "threadsafe"), 0);
+    asyncio_cfuture_t *cf = asyncio_run_coroutine_threadsafe(p->loop, coro, NULL);
+    void *r;
+    ck_assert_int_eq(asyncio_cfuture_result(cf, -1, &r), 0);
+    asyncio_cfuture_free(cf);
+    logv("result=%s%s", r, "");
+    ck_assert_int_eq(asyncio_call_soon_threadsafe(p->loop, resolve, p->fut), 0);
+    return NULL;
+}
+
+static void *threadsafe_main(void *arg)
+{
+    (void)arg;
+    poster_arg_t p = {asyncio_get_running_loop(), asyncio_future_new()};
+    set("loop");
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, poster, &p), 0);
+    ck_assert_int_eq(asyncio_await(p.fut, NULL), 0);
+    pthread_join(th, NULL);
+    asyncio_decref(p.fut);
+    logv("main=%s%s", get(), "");
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_threadsafe.py */
+START_TEST(test_threadsafe)
+{
+    make_var();
+    tu_run_ok(threadsafe_main, NULL);
+    tu_assert_log(&LOG, "threadsafe=thread coro=thread result=done main=loop");
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- asyncio_call */
+
+static void *sub(void *arg)
+{
+    (void)arg;
+    logv("sub=%s%s", get(), "");
+    set("sub-set");
+    tu_yield();
+    return NULL;
+}
+
+static void *call_main(void *arg)
+{
+    (void)arg;
+    set("main");
+    ck_assert_int_eq(asyncio_call(sub, NULL, NULL), 0);
+    logv("main=%s%s", get(), "");
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_call.py */
+START_TEST(test_call)
+{
+    make_var();
+    tu_run_ok(call_main, NULL);
+    tu_assert_log(&LOG, "sub=main main=sub-set");
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- copy_context and run */
+
+static void *f(void *x)
+{
+    logv("run=%s%s", get(), "");
+    set(x);
+    return strcmp(x, "c") == 0 ? "c!" : "?";
+}
+
+static asyncio_context_t *CTX;
+
+static void *nested(void *arg)
+{
+    (void)arg;
+    return asyncio_context_run(CTX, f, "d", NULL) < 0 ? NULL : "ran";
+}
+
+static void *get_fn(void *arg)
+{
+    (void)arg;
+    return (void *)get();
+}
+
+static void *spawn_fn(void *arg)
+{
+    (void)arg;
+    return tu_spawn(reader, "task");
+}
+
+static void *copy_run_main(void *arg)
+{
+    (void)arg;
+    set("a");
+    CTX = asyncio_copy_context();
+    ck_assert_ptr_nonnull(CTX);
+    set("b");
+    void *r;
+    ck_assert_int_eq(asyncio_context_run(CTX, f, "c", &r), 0);
+    char buf[128];
+    snprintf(buf, sizeof buf, "result=%s ctx=%s main=%s len=%zu", (char *)r, ctx_get(CTX), get(),
+             asyncio_context_len(CTX));
+    logv("%s%s", buf, "");
+    if (asyncio_context_run(CTX, nested, NULL, &r) < 0 && asyncio_catch("RuntimeError"))
+        logv("RuntimeError%s%s", "", "");
+    asyncio_context_t *empty = asyncio_context_new();
+    ck_assert_int_eq(asyncio_context_run(empty, get_fn, NULL, &r), 0);
+    snprintf(buf, sizeof buf, "empty=%s len=%zu", (char *)r, asyncio_context_len(empty));
+    logv("%s%s", buf, "");
+    if (asyncio_context_get(empty, VAR, NULL) < 0 && asyncio_catch("KeyError"))
+        logv("KeyError%s%s", "", "");
+    asyncio_context_t *c2 = asyncio_context_copy(CTX);
+    ck_assert_int_eq(asyncio_context_run(c2, set_fn, "e", NULL), 0);
+    logv("ctx=%s c2=%s", ctx_get(CTX), ctx_get(c2));
+    asyncio_future_t *t;
+    ck_assert_int_eq(asyncio_context_run(CTX, spawn_fn, NULL, (void **)&t), 0);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    logv("main=%s%s", get(), "");
+    asyncio_context_free(c2);
+    asyncio_context_free(empty);
+    asyncio_context_free(CTX);
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_copy_run.py */
+START_TEST(test_copy_run)
+{
+    make_var();
+    tu_run_ok(copy_run_main, NULL);
+    tu_assert_log(&LOG, "run=a result=c! ctx=c main=b len=1 RuntimeError empty=default len=0 "
+                        "KeyError ctx=c c2=e task=c main=b");
+    free_var();
+}
+END_TEST
+
+/* Context.run outside any loop, with errors: fn's error comes back with
+ * its code, an error raised before stays under it. */
+static void *raiser(void *arg)
+{
+    set(arg);
+    return asyncio_raise("ValueError", "from fn");
+}
+
+START_TEST(test_run_errors)
+{
+    make_var();
+    asyncio_context_t *ctx = asyncio_context_new();
+    void *r = (void *)1;
+    ck_assert_int_eq(asyncio_context_run(ctx, raiser, "x", &r), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(r);
+    ck_assert_str_eq(tu_raised_message(), "from fn");
+    asyncio_error_clear();
+    ck_assert_str_eq(ctx_get(ctx), "x");
+    ck_assert_str_eq(get(), "default"); /* the thread's own context is untouched */
+    ck_assert_int_eq(asyncio_context_run(ctx, NULL, NULL, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_context_run(NULL, get_fn, NULL, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    asyncio_context_free(ctx);
+    ck_assert_int_eq(asyncio_context_run(ctx, get_fn, NULL, &r), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert_uint_eq(asyncio_context_len(ctx), 0);
+    asyncio_error_clear();
+    asyncio_context_free(NULL);
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- tokens */
+
+static asyncio_contextvar_t *OTHER;
+
+static void *reset_child(void *tok)
+{
+    if (asyncio_contextvar_reset(VAR, tok) < 0 && asyncio_catch("ValueError"))
+        logv("ValueError-ctx%s%s", "", "");
+    return NULL;
+}
+
+static const char *old(asyncio_contextvar_token_t *tok)
+{
+    void *v;
+    return asyncio_contextvar_token_old_value(tok, &v) ? v : "MISSING";
+}
+
+static void *tokens_main(void *arg)
+{
+    (void)arg;
+    void *v = (void *)1;
+    if (asyncio_contextvar_get(VAR, &v) < 0 && asyncio_catch("LookupError"))
+        logv("LookupError%s%s", "", "");
+    ck_assert_ptr_null(v);
+    ck_assert_int_eq(asyncio_contextvar_get_or(VAR, "fallback", &v), 0);
+    logv("get_or=%s%s", v, "");
+    asyncio_contextvar_token_t *t1, *t2, *t3, *t4;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, "one", &t1), 0);
+    logv("old=%s%s", old(t1), "");
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, "two", &t2), 0);
+    ck_assert_ptr_eq(asyncio_contextvar_token_var(t2), VAR);
+    logv("old=%s var=%s", old(t2), asyncio_contextvar_name(asyncio_contextvar_token_var(t2)));
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, t2), 0);
+    logv("now=%s%s", get(), "");
+    if (asyncio_contextvar_reset(VAR, t2) < 0 && asyncio_catch("RuntimeError"))
+        logv("RuntimeError%s%s", "", "");
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, "three", &t3), 0);
+    if (asyncio_contextvar_reset(OTHER, t3) < 0 && asyncio_catch("ValueError"))
+        logv("ValueError-var%s%s", "", "");
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, "four", &t4), 0);
+    asyncio_future_t *t = tu_spawn(reset_child, t4);
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    logv("now=%s%s", get(), "");
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, t1), 0);
+    if (asyncio_contextvar_get(VAR, NULL) < 0 && asyncio_catch("LookupError"))
+        logv("LookupError%s%s", "", "");
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_tokens.py */
+START_TEST(test_tokens)
+{
+    asyncio_contextvar_opts_t opts = {.no_default = true};
+    VAR = asyncio_contextvar_new_ex("var", &opts);
+    OTHER = asyncio_contextvar_new("other", NULL);
+    tu_run_ok(tokens_main, NULL);
+    tu_assert_log(&LOG, "LookupError get_or=fallback old=MISSING old=one var=var now=one "
+                        "RuntimeError ValueError-var ValueError-ctx now=four LookupError");
+    asyncio_contextvar_free(OTHER);
+    free_var();
+}
+END_TEST
+
+/* The messages Python gives, and bad handles. */
+START_TEST(test_messages)
+{
+    asyncio_contextvar_opts_t opts = {.no_default = true};
+    VAR = asyncio_contextvar_new_ex("request_id", &opts);
+    ck_assert_int_eq(asyncio_contextvar_get(VAR, NULL), ASYNCIO_EEXCEPTION);
+    assert_raised(ASYNCIO_EEXCEPTION, "LookupError");
+    ck_assert_str_eq(tu_raised_message(), "<ContextVar name='request_id'>");
+    ck_assert(asyncio_error_matches("Exception"));
+    asyncio_error_clear();
+    ck_assert_ptr_null(asyncio_contextvar_new(NULL, NULL));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    void *v = (void *)1;
+    ck_assert_int_eq(asyncio_contextvar_get(NULL, &v), ASYNCIO_EVALUE);
+    ck_assert_ptr_null(v);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_contextvar_set(NULL, "x", NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+
+    /* Outside any loop: the thread's own context. */
+    asyncio_contextvar_token_t *tok = (void *)1, *tok2;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, "x", &tok), 0);
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, tok), 0);
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, tok), ASYNCIO_ERUNTIME);
+    ck_assert_str_eq(tu_raised_message(), "<Token> has already been used once");
+    asyncio_error_clear();
+    ck_assert_ptr_null(asyncio_contextvar_token_var(tok));
+    asyncio_error_clear();
+    ck_assert(!asyncio_contextvar_token_old_value(tok, &v));
+    ck_assert_ptr_null(v);
+    asyncio_error_clear();
+    asyncio_contextvar_token_free(tok); /* harmless on a used token */
+    asyncio_contextvar_token_free(NULL);
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, NULL), ASYNCIO_EVALUE);
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+
+    /* A token never reset is freed; the older one still resets. */
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, "y", &tok), 0);
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, "z", &tok2), 0);
+    asyncio_contextvar_token_free(tok2);
+    ck_assert_int_eq(asyncio_contextvar_get(VAR, &v), 0);
+    ck_assert_str_eq(v, "z");
+    /* The allocator cannot change while variables (and what they hold)
+     * live. */
+    ck_assert_int_eq(asyncio_set_allocator(malloc, realloc, calloc, free), ASYNCIO_ERUNTIME);
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, tok), 0);
+    ck_assert_int_eq(asyncio_contextvar_get(VAR, NULL), ASYNCIO_EEXCEPTION);
+    asyncio_error_clear();
+
+    /* A freed variable is refused. */
+    asyncio_contextvar_t *w = asyncio_contextvar_new("w", NULL);
+    asyncio_contextvar_free(w);
+    ck_assert_ptr_null(asyncio_contextvar_name(w));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    ck_assert_str_eq(tu_raised_message(), "not a live context variable (freed, or never one)");
+    asyncio_error_clear();
+    asyncio_contextvar_free(NULL);
+    ck_assert_str_eq(asyncio_contextvar_name(VAR), "request_id");
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- ownership */
+
+static atomic_int destroyed;
+static char destroyed_log[256];
+static pthread_mutex_t destroy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void destroy(void *value)
+{
+    pthread_mutex_lock(&destroy_lock);
+    size_t n = strlen(destroyed_log);
+    snprintf(destroyed_log + n, sizeof destroyed_log - n, "%s%s", n ? " " : "", (char *)value);
+    pthread_mutex_unlock(&destroy_lock);
+    atomic_fetch_add(&destroyed, 1);
+    free(value);
+}
+
+static void *value(const char *s)
+{
+    return strdup(s);
+}
+
+static void *owned_child(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, value("child"), NULL), 0);
+    tu_yield();
+    return NULL;
+}
+
+static void *owned_job(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, value("job"), NULL), 0);
+    return NULL;
+}
+
+static void *owned_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, value("a"), NULL), 0);
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, value("b"), NULL), 0);
+    ck_assert_str_eq(destroyed_log, "a");              /* replaced, held by nothing */
+    asyncio_future_t *t = tu_spawn(owned_child, NULL); /* holds "b" too */
+    asyncio_contextvar_token_t *tok;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, value("c"), &tok), 0);
+    ck_assert_str_eq(destroyed_log, "a"); /* "b": the child's copy and the token */
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+    ck_assert_str_eq(destroyed_log, "a child"); /* the child's context ended */
+    ck_assert_int_eq(asyncio_contextvar_reset(VAR, tok), 0);
+    ck_assert_str_eq(destroyed_log, "a child c"); /* back to "b", held again */
+    ck_assert_int_eq(asyncio_to_thread(owned_job, NULL, NULL), 0);
+    ck_assert_str_eq(destroyed_log, "a child c job"); /* the job's copy ended */
+    asyncio_context_t *ctx = asyncio_copy_context();  /* holds "b" */
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, value("d"), NULL), 0);
+    ck_assert_str_eq(destroyed_log, "a child c job");
+    asyncio_context_free(ctx);
+    ck_assert_str_eq(destroyed_log, "a child c job b");
+    return NULL; /* "d" goes with the main task's context */
+}
+
+START_TEST(test_value_ownership)
+{
+    asyncio_contextvar_opts_t opts = {.destroy = destroy};
+    VAR = asyncio_contextvar_new_ex("owned", &opts);
+    tu_run_ok(owned_main, NULL);
+    ck_assert_str_eq(destroyed_log, "a child c job b d");
+    ck_assert_int_eq(atomic_load(&destroyed), 6);
+    free_var();
+}
+END_TEST
+
+/* A variable freed while values are set: they are destroyed later, when
+ * their contexts let them go. */
+static void *free_early_main(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, value("kept"), NULL), 0);
+    asyncio_contextvar_free(VAR);
+    ck_assert_str_eq(destroyed_log, "");
+    tu_yield();
+    return NULL;
+}
+
+START_TEST(test_free_with_values)
+{
+    asyncio_contextvar_opts_t opts = {.destroy = destroy};
+    VAR = asyncio_contextvar_new_ex("owned", &opts);
+    tu_run_ok(free_early_main, NULL);
+    ck_assert_str_eq(destroyed_log, "kept");
+}
+END_TEST
+
+/* A thread's own context goes with the thread. */
+static void *thread_setter(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(asyncio_contextvar_set(VAR, value("thread"), NULL), 0);
+    return NULL;
+}
+
+START_TEST(test_thread_exit)
+{
+    asyncio_contextvar_opts_t opts = {.destroy = destroy};
+    VAR = asyncio_contextvar_new_ex("owned", &opts);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, thread_setter, NULL), 0);
+    pthread_join(th, NULL);
+    ck_assert_str_eq(destroyed_log, "thread");
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- the trie */
+
+#define NVARS 300
+
+/* Many variables in one context: deeper levels of the trie, copies that
+ * share them, resets that take them out again; checked against a plain
+ * array after every step. */
+static void *many_main(void *arg)
+{
+    (void)arg;
+    asyncio_contextvar_t *vars[NVARS];
+    asyncio_contextvar_token_t *toks[NVARS];
+    intptr_t model[NVARS];
+    for (int i = 0; i < NVARS; i++) {
+        vars[i] = asyncio_contextvar_new("v", IP(-1));
+        model[i] = -1;
+    }
+    unsigned seed = 12345;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < NVARS; i++) {
+            seed = seed * 1103515245u + 12345u;
+            int k = (int)((seed >> 8) % NVARS);
+            ck_assert_int_eq(asyncio_contextvar_set(vars[i], IP(round * 1000 + i), &toks[i]), 0);
+            model[i] = round * 1000 + i;
+            void *v;
+            ck_assert_int_eq(asyncio_contextvar_get(vars[k], &v), 0);
+            ck_assert_int_eq(PI(v), model[k]);
+        }
+        asyncio_context_t *snap = asyncio_copy_context();
+        ck_assert_uint_eq(asyncio_context_len(snap), NVARS);
+        /* Undo in an odd order: every other one, then the rest, backwards. */
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = NVARS - 1 - pass; i >= 0; i -= 2)
+                ck_assert_int_eq(asyncio_contextvar_reset(vars[i], toks[i]), 0);
+        for (int i = 0; i < NVARS; i++) {
+            void *v;
+            ck_assert_int_eq(asyncio_contextvar_get(vars[i], &v), 0);
+            ck_assert_int_eq(PI(v), round == 0 ? -1 : (round - 1) * 1000 + i);
+            ck_assert_int_eq(asyncio_context_get(snap, vars[i], &v), 0);
+            ck_assert_int_eq(PI(v), round * 1000 + i);
+        }
+        asyncio_context_free(snap);
+        for (int i = 0; i < NVARS; i++) /* keep this round's values for the next */
+            ck_assert_int_eq(asyncio_contextvar_set(vars[i], IP(round * 1000 + i), NULL), 0);
+    }
+    for (int i = 0; i < NVARS; i++)
+        asyncio_contextvar_free(vars[i]);
+    return NULL;
+}
+
+START_TEST(test_many_vars)
+{
+    tu_run_ok(many_main, NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- out of memory */
+
+static void *nomem_main(void *arg)
+{
+    (void)arg;
+    asyncio_contextvar_t *vars[8];
+    for (int i = 0; i < 8; i++)
+        vars[i] = asyncio_contextvar_new("v", NULL);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(asyncio_contextvar_set(vars[i], IP(i), NULL), 0);
+    /* Fail each allocation of a set with a token in turn: nothing changes
+     * and nothing leaks. */
+    for (long nth = 1;; nth++) {
+        asyncio_contextvar_token_t *tok = (void *)1;
+        tu_alloc_fail_at(nth);
+        int rc = asyncio_contextvar_set(vars[3], IP(33), &tok);
+        tu_alloc_fail_at(0);
+        if (rc == 0) {
+            ck_assert_int_eq(asyncio_contextvar_reset(vars[3], tok), 0);
+            break;
+        }
+        ck_assert_int_eq(rc, ASYNCIO_ENOMEM);
+        ck_assert_ptr_null(tok);
+        asyncio_error_clear();
+        void *v;
+        for (int i = 0; i < 8; i++) {
+            ck_assert_int_eq(asyncio_contextvar_get(vars[i], &v), 0);
+            ck_assert_int_eq(PI(v), i);
+        }
+    }
+    for (int i = 0; i < 8; i++)
+        asyncio_contextvar_free(vars[i]);
+    return NULL;
+}
+
+START_TEST(test_nomem)
+{
+    tu_run_ok(nomem_main, NULL);
+}
+END_TEST
+
+/* Creating tasks in a context nobody changed costs no allocation. */
+static void *cheap_main(void *arg)
+{
+    (void)arg;
+    long before = tu_alloc_total();
+    asyncio_future_t *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = tu_spawn(nothing, NULL);
+    long after = tu_alloc_total();
+    tu_gather_drop(t, 4);
+    /* Task memory itself comes from the free list after the first; no
+     * allocation is made for contexts (four tasks, at most four blocks). */
+    ck_assert_int_le(after - before, 4);
+    return NULL;
+}
+
+START_TEST(test_no_cost_when_unused)
+{
+    tu_run_ok(cheap_main, NULL);
+}
+END_TEST
+
+Suite *contextvars_suite(void)
+{
+    Suite *s = suite_create("contextvars");
+    TCase *tc = tcase_create("rules");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_task_copy);
+    tcase_add_test(tc, test_task_context);
+    tcase_add_test(tc, test_task_context_kept);
+    tcase_add_test(tc, test_call_soon);
+    tcase_add_test(tc, test_cancelled_callbacks);
+    tcase_add_test(tc, test_done_callback);
+    tcase_add_test(tc, test_to_thread);
+    tcase_add_test(tc, test_threadsafe);
+    tcase_add_test(tc, test_call);
+    tcase_add_test(tc, test_copy_run);
+    tcase_add_test(tc, test_run_errors);
+    tcase_add_test(tc, test_tokens);
+    tcase_add_test(tc, test_messages);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ownership");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_value_ownership);
+    tcase_add_test(tc, test_free_with_values);
+    tcase_add_test(tc, test_thread_exit);
+    tcase_add_test(tc, test_many_vars);
+    tcase_add_test(tc, test_nomem);
+    tcase_add_test(tc, test_no_cost_when_unused);
+    suite_add_tcase(s, tc);
+
+    return s;
+}
