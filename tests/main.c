@@ -11,7 +11,7 @@
 
 #define PROCESS_SUITES(X) X(signal) X(file) X(process)
 
-#define INTROSPECT_SUITES(X) X(contextvars) X(introspect)
+#define INTROSPECT_SUITES(X) X(contextvars) X(introspect) X(deadlock)
 
 #define SUITES(X)                                                                                  \
     X(error)                                                                                       \

@@ -22,7 +22,9 @@
  * status; *result gets its result, or NULL when the call fails.  When main
  * raised, the calling thread's indicator holds its exception.  Raises
  * RuntimeError ("asyncio.run() cannot be called from a running event
- * loop"), ValueError (main NULL), MemoryError. */
+ * loop"; "every task is waiting and nothing can wake them", the deadlock
+ * report of asyncio_loop_run_until_complete, after which the tasks are
+ * cancelled as any left over), ValueError (main NULL), MemoryError. */
 ASYNCIO_EXTERN int asyncio_run(asyncio_coro_fn main, void *arg, void **result);
 
 /* The loop running in this thread, or NULL.  Borrowed. */
@@ -42,7 +44,30 @@ ASYNCIO_EXTERN asyncio_loop_t *asyncio_loop_new(void);
  * exception is raised in the calling thread).  RuntimeError if the loop is
  * closed (or not a loop) or a loop is already running in this thread, or
  * if the loop was stopped before fut was done; ValueError for a NULL fut
- * or one of another loop. */
+ * or one of another loop.
+ *
+ * The deadlock report (C rule; Python would hang): when fut is not done
+ * and nothing can ever run a callback of the loop again, it writes
+ * "casyncio: every task is waiting and nothing can wake them" and the task
+ * dump (asyncio_dump_tasks) to stderr and returns RuntimeError ("every
+ * task is waiting and nothing can wake them"); the tasks stay pending and
+ * the loop usable.  That is certain when the loop would block with
+ *   - no callback ready, nothing posted to it, no timer pending (sleeps,
+ *     timeouts, call_later and call_at count);
+ *   - nothing of libuv that could call back: no active handle (a stream
+ *     reading, a server listening, a child running, a signal handler, an
+ *     HTTP transfer), no request in flight (file, DNS, connect, write), no
+ *     handle closing; the dump signal and asyncio_run's Ctrl-C handling
+ *     do not count;
+ *   - no executor job of this loop queued or running;
+ *   - no thread in the process but this one, except the library's own
+ *     that cannot post (idle executor workers, libuv's thread pool): any
+ *     other thread could call asyncio_call_soon_threadsafe or
+ *     asyncio_run_coroutine_threadsafe (threads are counted in
+ *     /proc/self/status; without it nothing is reported).
+ * While only other threads keep a wake-up possible, the loop looks again
+ * now and then (they may end or go idle without posting).  run_forever
+ * never reports (its stop may come from anywhere). */
 ASYNCIO_EXTERN int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut,
                                                    void **result);
 

@@ -386,6 +386,9 @@ struct asyncio_loop {
      * loop, not the thread: a loop may be closed by another thread). */
     struct asyncio__http_session *http_default; /* the session NULL stands for */
     struct asyncio__body_cache *http_bodies;    /* buffers of freed bodies (http_request.c) */
+    asyncio_future_t *until; /* what run_until_complete waits for (deadlock check) */
+    bool deadlocked;         /* run() stopped: nothing could ever wake a task */
+    uint64_t recheck_ms;     /* the deadlock check waits on unknown threads: look again then */
     /* The dump signal (introspect.c): unreferenced, it keeps nothing alive. */
     uv_signal_t dump_signal;
     bool dump_signal_on; /* dump_signal is initialised */
@@ -460,6 +463,25 @@ typedef struct asyncio__close_hook {
 } asyncio__close_hook_t;
 /* Thread-safe; registering the same hook twice is harmless. */
 void asyncio__loop_add_close_hook(asyncio__close_hook_t *hook);
+
+/* What a higher area tells the deadlock check (loop.c, "nothing can wake
+ * them"): may_post is true when something the area owns may still post
+ * to loop from another thread (a job of the loop queued or running, a
+ * worker exit the loop waits for); otherwise it adds to *quiet the threads
+ * of the area that can post nothing until given work (idle executor
+ * workers).  Called on the loop's thread when the loop would block for
+ * good; registered once per process, as close hooks are. */
+typedef struct asyncio__wake_hook {
+    bool (*may_post)(asyncio_loop_t *loop, long *quiet);
+    _Atomic(struct asyncio__wake_hook *) next; /* set once, by registration */
+} asyncio__wake_hook_t;
+void asyncio__loop_add_wake_hook(asyncio__wake_hook_t *hook);
+
+/* The library is about to hand work to libuv's thread pool (files, DNS):
+ * the pool's threads exist from then on, and the deadlock check knows
+ * them (they post only for requests in flight, which keep a loop alive).
+ * Thread-safe. */
+void asyncio__uv_pool_used(void);
 
 /* ---------------------------------------------------------------- introspection */
 

@@ -256,6 +256,8 @@ static void poll_blocking(asyncio_loop_t *loop)
         loop->trim_pending |= freelist_trim(&loop->free_futures, FREELIST_KEEP);
     }
     uint64_t ms = loop->trim_pending ? TRIM_PERIOD_NS / 1000000 : UINT64_MAX;
+    if (loop->recheck_ms && loop->recheck_ms < ms)
+        ms = loop->recheck_ms; /* the deadlock check looks again then */
     asyncio__timer_t *t = asyncio__heap_top(&loop->timers);
     if (t) {
         if (t->when_ns <= now) {
@@ -276,6 +278,139 @@ static void poll_blocking(asyncio_loop_t *loop)
         uv_timer_stop(&loop->wakeup_timer);
     }
     uv_run(&loop->uv, UV_RUN_ONCE);
+}
+
+/* ------------------------------------------------------------ deadlocks */
+
+/*
+ * When is it certain that no task of the loop can ever run again?  Every
+ * task wakes through a callback of the loop (the future it awaits is
+ * completed by one), and every callback comes from the ready queue, a
+ * timer, libuv (I/O, signals, processes, requests of the thread pool) or
+ * the inbox, which only other threads fill.  So when the loop is about to
+ * block and
+ *   1. the ready queue and the inbox are empty and no timer is pending
+ *      (sleeps, timeouts, call_later), and
+ *   2. libuv has nothing that could call back: no active referenced
+ *      handle but the loop's own wake-up timer and inbox (a reading
+ *      stream, a listening server, a running child, a signal handler, an
+ *      HTTP transfer's sockets and timer all are such handles; the dump
+ *      signal and asyncio_run's SIGINT handling are not), no request in
+ *      flight (file, DNS, connect, write), no handle closing, and
+ *   3. no higher area has something that will post (an executor job of
+ *      this loop queued or running, a worker exit the loop waits for), and
+ *   4. no other thread of the process could post: every thread but this
+ *      one is a thread of the library that cannot (an idle executor
+ *      worker, libuv's thread pool once the library used it: the pool
+ *      posts only for requests in flight), counted from
+ *      /proc/self/status, since any thread may hold the loop for
+ *      call_soon_threadsafe or run_coroutine_threadsafe,
+ * then nothing can ever wake a task: run_until_complete reports it instead
+ * of blocking forever.  Anything unknown (no /proc, a thread the library
+ * did not start) counts as a possible wake-up: the report is never
+ * wrong, it may only be missed; while only such threads keep it possible
+ * the loop looks again now and then (they may end or go idle without
+ * posting).  A signal
+ * arriving through a plain handler cannot post (call_soon_threadsafe is
+ * not async-signal-safe); Ctrl-C still interrupts a program that hangs.
+ */
+
+static _Atomic(asyncio__wake_hook_t *) wake_hooks;
+static pthread_mutex_t wake_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_long uv_pool_threads; /* libuv's pool, once the library used it */
+
+void asyncio__loop_add_wake_hook(asyncio__wake_hook_t *hook)
+{
+    pthread_mutex_lock(&wake_hooks_lock);
+    _Atomic(asyncio__wake_hook_t *) *at = &wake_hooks;
+    asyncio__wake_hook_t *h;
+    while ((h = atomic_load_explicit(at, memory_order_acquire)) && h != hook)
+        at = &h->next;
+    if (!h)
+        atomic_store_explicit(at, hook, memory_order_release);
+    pthread_mutex_unlock(&wake_hooks_lock);
+}
+
+void asyncio__uv_pool_used(void)
+{
+    if (atomic_load_explicit(&uv_pool_threads, memory_order_relaxed))
+        return;
+    /* libuv 1.x's own rule (threadpool.c): UV_THREADPOOL_SIZE, 0 means 1,
+     * at most 1024, else 4; read when the pool starts, which is now. */
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    long n = env ? atol(env) : 4;
+    if (n <= 0)
+        n = 1;
+    if (n > 1024)
+        n = 1024;
+    long zero = 0;
+    atomic_compare_exchange_strong(&uv_pool_threads, &zero, n);
+}
+
+/* Threads of the process, or -1 if unknown. */
+static long process_threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long n = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Threads:", 8) == 0) {
+            n = strtol(line + 8, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return n;
+}
+
+/* True if libuv holds something that could call back (2 above): its own
+ * liveness, without the loop's wake-up timer and inbox. */
+static bool uv_may_call_back(asyncio_loop_t *loop)
+{
+    uv_unref((uv_handle_t *)&loop->inbox_async);
+    uv_unref((uv_handle_t *)&loop->wakeup_timer);
+    bool alive = uv_loop_alive(&loop->uv);
+    uv_ref((uv_handle_t *)&loop->inbox_async);
+    uv_ref((uv_handle_t *)&loop->wakeup_timer);
+    return alive;
+}
+
+enum { WAKE_POSSIBLE, WAKE_NEVER, WAKE_UNLESS_THREADS };
+
+/* The conditions above, cheapest first: the first ones fail at once in a
+ * program with anything to do.  WAKE_UNLESS_THREADS: only threads the
+ * library does not know keep a wake-up possible; they may end or go idle
+ * without posting, so the loop looks again a little later (while it
+ * blocks: see run). */
+static int can_wake(asyncio_loop_t *loop)
+{
+    if (loop->timers.len || loop->ready.head || loop->batch ||
+        atomic_load_explicit(&loop->inbox_pending, memory_order_acquire) || uv_may_call_back(loop))
+        return WAKE_POSSIBLE;
+    long quiet = 0;
+    for (asyncio__wake_hook_t *h = atomic_load_explicit(&wake_hooks, memory_order_acquire); h;
+         h = atomic_load_explicit(&h->next, memory_order_acquire))
+        if (h->may_post(loop, &quiet))
+            return WAKE_POSSIBLE;
+    long threads = process_threads();
+#ifdef ASYNCIO__TSAN
+    /* ThreadSanitizer runs a thread of its own from the first
+     * pthread_create, and in every forked child: with more than one
+     * thread, one at least is its.  (A forked child that then makes
+     * threads has two: reports are missed there, never wrong.) */
+    if (threads > 1)
+        threads--;
+#endif
+    if (threads < 0 ||
+        threads - 1 - quiet - atomic_load_explicit(&uv_pool_threads, memory_order_relaxed) > 0)
+        return WAKE_UNLESS_THREADS;
+    /* A thread that was busy when counted and idle since may have posted
+     * on its way: the inbox says so (its post came before its idling). */
+    pthread_mutex_lock(&loop->inbox_lock);
+    bool posted = loop->inbox_head != NULL;
+    pthread_mutex_unlock(&loop->inbox_lock);
+    return posted ? WAKE_POSSIBLE : WAKE_NEVER;
 }
 
 static int run_checks(asyncio_loop_t *loop)
@@ -319,10 +454,23 @@ static void run(asyncio_loop_t *loop)
         if (loop->stopping)
             break;
         loop->ran_since_poll = 0;
-        if (loop->ready.head)
+        if (loop->ready.head) {
             uv_run(&loop->uv, UV_RUN_NOWAIT);
-        else
+        } else {
+            int verdict = loop->until ? can_wake(loop) : WAKE_POSSIBLE;
+            if (verdict == WAKE_NEVER) {
+                loop->deadlocked = true;
+                break;
+            }
+            /* Unknown threads: look again after 10 ms, then less and less
+             * often, up to once a second, while nothing else happens. */
+            if (verdict == WAKE_UNLESS_THREADS)
+                loop->recheck_ms =
+                    loop->recheck_ms ? (loop->recheck_ms < 500 ? loop->recheck_ms * 2 : 1000) : 10;
+            else
+                loop->recheck_ms = 0;
             poll_blocking(loop);
+        }
         /* The clock tasks read when they suspend (how long they have
          * waited, in task dumps): fresh after every poll. */
         loop->now_ns = asyncio__now_ns();
@@ -371,10 +519,22 @@ int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut,
             asyncio_decref(fut);
             return asyncio__out_fail(rc, result);
         }
+        loop->until = fut;
+        loop->deadlocked = false;
         run(loop);
+        loop->until = NULL;
         asyncio_remove_done_callback(fut, stop_when_done, loop);
     }
-    if (!asyncio_done(fut))
+    if (!asyncio_done(fut) && loop->deadlocked) {
+        loop->deadlocked = false;
+        fprintf(stderr, "casyncio: every task is waiting and nothing can wake them (no callback "
+                        "ready, no timer, no I/O, no thread that could post to the loop)\n");
+        asyncio__loop_dump(loop, stderr);
+        rc = asyncio__out_fail(
+            asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                "every task is waiting and nothing can wake them"),
+            result);
+    } else if (!asyncio_done(fut))
         rc = asyncio__out_fail(
             asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop stopped before Future completed."),
             result);

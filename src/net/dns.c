@@ -60,6 +60,7 @@ static void getnameinfo_cb(uv_getnameinfo_t *req, int status, const char *host, 
 
 static dns_req_t *req_new(asyncio_loop_t *loop)
 {
+    asyncio__uv_pool_used(); /* resolving goes to libuv's thread pool */
     dns_req_t *r = asyncio__calloc(1, sizeof *r);
     if (!r) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a DNS request");

@@ -94,6 +94,7 @@ static void on_work_done(uv_work_t *w, int status)
 /* A request ready for its next operation (NULL and MemoryError). */
 static fs_req_t *req_new(asyncio_loop_t *loop)
 {
+    asyncio__uv_pool_used(); /* every request goes to libuv's thread pool */
     fs_req_t *r = asyncio__calloc(1, sizeof *r);
     if (!r) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a file operation");

@@ -244,6 +244,9 @@ asyncio__sigint_t *asyncio__sigint_install(asyncio_loop_t *loop, asyncio_future_
         return NULL;
     }
     si->watching = true;
+    /* Ctrl-C interrupts; it wakes no task: the loop's liveness (and its
+     * deadlock check) does not count it. */
+    uv_unref((uv_handle_t *)&si->uv);
     sigaction(SIGINT, NULL, &si->installed);
     runner_sigint = si;
     return si;

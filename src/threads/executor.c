@@ -695,9 +695,37 @@ static void on_loop_closed(asyncio_loop_t *loop)
 static asyncio__close_hook_t close_hook = {on_loop_closed, NULL};
 static pthread_once_t close_hook_once = PTHREAD_ONCE_INIT;
 
+/* The deadlock check (loop.c): a job of the loop queued or running, or a
+ * worker exit the loop waits for, will post to it; idle workers (waiting
+ * for a job, not signalled to take one) post nothing until given work. */
+static bool may_post(asyncio_loop_t *loop, long *quiet)
+{
+    bool busy = false;
+    pthread_rwlock_rdlock(&registry_lock);
+    for (size_t i = 0; i < live_len && !busy; i++) {
+        asyncio_executor_t *ex = live[i];
+        pthread_mutex_lock(&ex->lock);
+        asyncio__list_t *lists[2] = {&ex->queue, &ex->inflight};
+        for (int k = 0; k < 2 && !busy; k++)
+            for (asyncio__list_t *l = lists[k]->next; l != lists[k] && !busy; l = l->next) {
+                job_t *j = asyncio__container_of(l, job_t, link);
+                busy = j->loop == loop && (j->state == JOB_QUEUED || j->state == JOB_RUNNING);
+            }
+        for (exit_waiter_t *w = ex->exit_waiters; w && !busy; w = w->next)
+            busy = w->fut->loop == loop;
+        *quiet += (long)(ex->nwaiting - ex->nsignalled);
+        pthread_mutex_unlock(&ex->lock);
+    }
+    pthread_rwlock_unlock(&registry_lock);
+    return busy;
+}
+
+static asyncio__wake_hook_t wake_hook = {may_post, NULL};
+
 static void add_close_hook(void)
 {
     asyncio__loop_add_close_hook(&close_hook);
+    asyncio__loop_add_wake_hook(&wake_hook);
 }
 
 void asyncio__threads_hook_install(void)
