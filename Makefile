@@ -17,6 +17,13 @@ DESTDIR      ?=
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 BINDIR       ?= $(PREFIX)/bin
+DATADIR      ?= $(PREFIX)/share
+# Where gdb looks for the script of an object file: under its data
+# directory's auto-load tree, by the object's path (libstdc++'s place for
+# its printers).  gdb's own data directory is /usr/share/gdb: with
+# PREFIX=/usr the library's script loads by itself; elsewhere add this
+# directory with `add-auto-load-scripts-directory`.
+GDB_AUTOLOAD_DIR ?= $(DATADIR)/gdb/auto-load$(LIBDIR)
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 # CC is make's own variable (default cc); `make CC=clang` works as usual.
@@ -185,7 +192,7 @@ ENSURE := sh mk/ensure.sh
 # ------------------------------------------------------------------ targets
 
 .PHONY: all lib deps runner examples demo bench install uninstall \
-        check check-fetch check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
+        check check-fetch check-gdb check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
         clean format format-check help FORCE
 
 all: lib
@@ -258,6 +265,17 @@ $(RUNNER): $(TEST_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $(TEST_OBJS) $(LIB_A) $(CHECK_PKG_LIBS) $(PROG_LIBS)
 
+# The program the gdb helper's test examines (tests/gdb/test.sh), linked
+# statically and against the shared library (for auto-loading).
+GDB_PROG := $(BUILD)/tests/gdb/prog
+$(GDB_PROG): tests/gdb/prog.c $(LIB_A) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$@)$(CC) $(PROG_CFLAGS) -o $@ $< $(LIB_A) $(PROG_LIBS)
+
+$(GDB_PROG)-shared: tests/gdb/prog.c $(LIB_SO) $(SO_LINKS) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$@)$(CC) $(PROG_CFLAGS) -o $@ $< -L$(BUILD) -lcasyncio
+
 $(EXAMPLES): $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $< $(LIB_A) $(PROG_LIBS)
@@ -295,12 +313,19 @@ check: lib $(RUNNER)
 	$(Q)$(CHECK_HEADER)
 	+$(Q)$(CHECK_INSTALL)
 	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-fetch; fi
+	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-gdb; fi
 
 # casyncio-fetch against a local server (tests/fetch/test.sh starts one:
 # Python's http.server, so python3 must be there).
 check-fetch: $(BUILD)/examples/fetch
 	$(Q)$(ENSURE) python3 --probe "command -v python3" python3
 	sh tests/fetch/test.sh $(BUILD)/examples/fetch
+
+# The gdb helper (tools/casyncio-gdb.py) in gdb's batch mode: a live
+# process, a core file, auto-loading (tests/gdb/test.sh).
+check-gdb: $(GDB_PROG) $(GDB_PROG)-shared
+	$(Q)$(ENSURE) gdb --probe "command -v gdb" gdb
+	sh tests/gdb/test.sh $(BUILD) tools/casyncio-gdb.py $(VERSION)
 
 # The switch alone, natively and (cross compiler and qemu-user permitting)
 # for aarch64.
@@ -381,8 +406,12 @@ bench: $(BENCHES)
 pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$1)
 
 install: lib $(BUILD)/examples/fetch
-	install -d $(DESTDIR)$(INCLUDEDIR)/casyncio $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(INCLUDEDIR)/casyncio $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(DATADIR)/casyncio $(DESTDIR)$(GDB_AUTOLOAD_DIR)
 	install -m 755 $(BUILD)/examples/fetch $(DESTDIR)$(BINDIR)/casyncio-fetch
+	install -m 644 tools/casyncio-gdb.py $(DESTDIR)$(DATADIR)/casyncio/casyncio-gdb.py
+	install -m 644 tools/casyncio-gdb.py \
+	    $(DESTDIR)$(GDB_AUTOLOAD_DIR)/libcasyncio.so.$(VERSION)-gdb.py
 	install -m 644 include/casyncio.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(AREA_HEADERS) $(DESTDIR)$(INCLUDEDIR)/casyncio/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
@@ -405,6 +434,9 @@ install: lib $(BUILD)/examples/fetch
 uninstall:
 	rm -f $(AREA_HEADERS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/casyncio
+	rm -f $(DESTDIR)$(DATADIR)/casyncio/casyncio-gdb.py \
+	    $(DESTDIR)$(GDB_AUTOLOAD_DIR)/libcasyncio.so.$(VERSION)-gdb.py
+	-rmdir $(DESTDIR)$(DATADIR)/casyncio
 	rm -f $(DESTDIR)$(INCLUDEDIR)/casyncio.h \
 	    $(DESTDIR)$(BINDIR)/casyncio-fetch \
 	    $(DESTDIR)$(LIBDIR)/libcasyncio.a \
@@ -436,12 +468,13 @@ help:
 	@echo '  check-tsan      test suites under ThreadSanitizer (build-tsan/)'
 	@echo '  check-valgrind  test suites under valgrind'
 	@echo '  check-fetch     casyncio-fetch against a local server (tests/fetch/test.sh)'
+	@echo '  check-gdb       the gdb helper on a live process, a core file, auto-loaded (tests/gdb/test.sh)'
 	@echo '  check-exports, check-header, check-install   one packaging check each'
 	@echo '  runner          build the test runner $(RUNNER) only'
 	@echo '  examples        build examples/*.c into $(BUILD)/examples/'
 	@echo '  demo            build the examples and run examples/demo.sh'
 	@echo '  bench           build bench/*.c into $(BUILD)/bench/ and run bench/run.sh'
-	@echo '  install         install header, libraries, casyncio.pc and casyncio-fetch (PREFIX, DESTDIR, BINDIR)'
+	@echo '  install         install header, libraries, casyncio.pc, casyncio-fetch and casyncio-gdb.py (PREFIX, DESTDIR, BINDIR, DATADIR)'
 	@echo '  uninstall       remove what install installed'
 	@echo '  fuzz            libFuzzer on the stream reader for FUZZ_SECONDS (default 60; clang)'
 	@echo '  format          clang-format -i every C file; format-check only reports'

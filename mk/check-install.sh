@@ -31,7 +31,8 @@ if ! $make --no-print-directory install DESTDIR="$root" PREFIX=/usr/local BUILD=
 fi
 
 for f in include/casyncio.h lib/libcasyncio.a lib/libcasyncio.so.$version \
-    lib/pkgconfig/casyncio.pc; do
+    lib/pkgconfig/casyncio.pc share/casyncio/casyncio-gdb.py \
+    share/gdb/auto-load/usr/local/lib/libcasyncio.so.$version-gdb.py; do
     [ -f "$prefix/$f" ] || fail "$f was not installed"
 done
 # Every area header the umbrella includes.

@@ -39,15 +39,16 @@
 /* Live loops, so that a closed or bogus loop pointer is refused instead of
  * followed (asyncio_loop_close, asyncio_call_soon_threadsafe).  Posting
  * threads hold the read lock while they touch a loop; close takes the write
- * lock to unregister it first. */
+ * lock to unregister it first.  The gdb helper (tools/casyncio-gdb.py)
+ * finds the loops of a process, or of a core file, by these names. */
 static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
-static asyncio_loop_t **live;
-static size_t live_len, live_cap;
+static asyncio_loop_t **loop_registry;
+static size_t loop_registry_len, loop_registry_cap;
 
 static bool registered(asyncio_loop_t *loop)
 {
-    for (size_t i = 0; i < live_len; i++)
-        if (live[i] == loop)
+    for (size_t i = 0; i < loop_registry_len; i++)
+        if (loop_registry[i] == loop)
             return true;
     return false;
 }
@@ -668,17 +669,17 @@ static void uv_teardown(asyncio_loop_t *loop)
 static bool register_loop(asyncio_loop_t *loop)
 {
     pthread_rwlock_wrlock(&registry_lock);
-    if (live_len == live_cap) {
-        size_t cap = live_cap ? live_cap * 2 : 8;
-        asyncio_loop_t **grown = asyncio__realloc(live, cap * sizeof *grown);
+    if (loop_registry_len == loop_registry_cap) {
+        size_t cap = loop_registry_cap ? loop_registry_cap * 2 : 8;
+        asyncio_loop_t **grown = asyncio__realloc(loop_registry, cap * sizeof *grown);
         if (!grown) {
             pthread_rwlock_unlock(&registry_lock);
             return false;
         }
-        live = grown;
-        live_cap = cap;
+        loop_registry = grown;
+        loop_registry_cap = cap;
     }
-    live[live_len++] = loop;
+    loop_registry[loop_registry_len++] = loop;
     pthread_rwlock_unlock(&registry_lock);
     return true;
 }
@@ -816,9 +817,9 @@ static int unregister_loop(asyncio_loop_t *loop)
 {
     pthread_rwlock_wrlock(&registry_lock);
     size_t i = 0;
-    while (i < live_len && live[i] != loop)
+    while (i < loop_registry_len && loop_registry[i] != loop)
         i++;
-    if (i == live_len) {
+    if (i == loop_registry_len) {
         pthread_rwlock_unlock(&registry_lock);
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
                                    "the loop is already closed (or was never a loop)");
@@ -827,12 +828,12 @@ static int unregister_loop(asyncio_loop_t *loop)
         pthread_rwlock_unlock(&registry_lock);
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot close a running event loop");
     }
-    live[i] = live[--live_len];
-    if (live_len == 0) {
+    loop_registry[i] = loop_registry[--loop_registry_len];
+    if (loop_registry_len == 0) {
         /* Freed with the last loop: the allocator may change only now. */
-        asyncio__free(live);
-        live = NULL;
-        live_cap = 0;
+        asyncio__free(loop_registry);
+        loop_registry = NULL;
+        loop_registry_cap = 0;
     }
     pthread_rwlock_unlock(&registry_lock);
     return 0;
