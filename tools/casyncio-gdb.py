@@ -29,7 +29,7 @@ import gdb.unwinder
 MAX_FRAMES = 64
 # Frames of the library's suspension machinery, left out at the top, and of
 # task start, left out at the bottom (as the library's own task dumps do).
-SUSPENSION = ("suspend", "handoff")
+SUSPENSION = ("suspend", "handoff", "sleep_for")
 TASK_START = ("task_entry", "asyncio__ctx_start")
 
 

@@ -613,9 +613,9 @@ struct asyncio__task {
     /* What it waits on, for dumps (introspect.c): set by the area that
      * suspends it right before the wait, cleared when it wakes. */
     const struct asyncio__wait_kind *wait_kind;
+    void **created_at; /* debug mode: where it was created (count, then return addresses) */
     const void *wait_obj;
     uint64_t wait_since_ns; /* the loop's clock (now_ns) when it suspended */
-    void **created_at;      /* debug mode: where it was created (count, then return addresses) */
 };
 
 static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)
@@ -655,6 +655,12 @@ int asyncio__context_for_task(asyncio_context_t *given, asyncio__context_t **obj
                               asyncio__cnode_t **map);
 /* The task ended: its contexts let go of what they held. */
 void asyncio__context_task_done(asyncio__task_t *t);
+/* The rare parts of a task that ends (its contexts, its creation site):
+ * one test on the hot path. */
+static inline bool asyncio__task_has_extras(const asyncio__task_t *t)
+{
+    return ((uintptr_t)t->ctx0.map | (uintptr_t)t->context | (uintptr_t)t->created_at) != 0;
+}
 
 /* Names what the next wait of t is on: two stores, cleared when t wakes. */
 static inline void asyncio__task_waits_for(asyncio__task_t *t, const asyncio__wait_kind_t *kind,

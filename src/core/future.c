@@ -161,22 +161,29 @@ static void run_user_call(void *arg)
     c->fn(c->fut, c->arg);
 }
 
+/* A user's callback: out of line, the library's own (a task's wake-up)
+ * being the hot path. */
+static __attribute__((noinline)) void run_user_callback(asyncio_future_t *f,
+                                                        asyncio__callback_t *cb)
+{
+    user_call_t c = {cb->fn, f, cb->arg};
+    asyncio__cnode_t *ctxmap = cb->ctxmap;
+    cb->ctxmap = NULL; /* ours now, released after the call */
+    free_record(f, cb);
+    if (!f->loop->closed)
+        asyncio__context_call(ctxmap, run_user_call, &c);
+    asyncio__cnode_decref(ctxmap);
+}
+
 static void run_callback(asyncio_future_t *f, asyncio__callback_t *cb)
 {
-    asyncio_done_fn fn = cb->fn;
-    void *arg = cb->arg;
-    if (cb->internal) {
+    if (ASYNCIO__LIKELY(cb->internal)) {
+        asyncio_done_fn fn = cb->fn;
+        void *arg = cb->arg;
         free_record(f, cb);
         fn(f, arg);
     } else {
-        asyncio__cnode_t *ctxmap = cb->ctxmap;
-        cb->ctxmap = NULL; /* ours now, released after the call */
-        free_record(f, cb);
-        if (!f->loop->closed) {
-            user_call_t c = {fn, f, arg};
-            asyncio__context_call(ctxmap, run_user_call, &c);
-        }
-        asyncio__cnode_decref(ctxmap);
+        run_user_callback(f, cb);
     }
     asyncio_decref(f);
 }

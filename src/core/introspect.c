@@ -192,10 +192,15 @@ const char *asyncio__function_name(const void *addr, char *buf, size_t len)
  * same. */
 static bool internal_frame(session_t *s, uintptr_t pc)
 {
-    static const char *const names[] = {"suspend",     "handoff",
-                                        "task_entry",  "print_task",
-                                        "print_stack", "asyncio_dump_tasks",
-                                        "backtrace",   "asyncio_task_print_stack"};
+    static const char *const names[] = {"suspend",
+                                        "handoff",
+                                        "sleep_for",
+                                        "task_entry",
+                                        "print_task",
+                                        "print_stack",
+                                        "backtrace",
+                                        "asyncio_dump_tasks",
+                                        "asyncio_task_print_stack"};
     frame_info_t fi;
     lookup(s, pc, true, &fi);
     if (!fi.func)

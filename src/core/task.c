@@ -150,6 +150,15 @@ static int deliver_cancel(asyncio__task_t *t)
     return ASYNCIO_ECANCELLED;
 }
 
+/* What a task holds beyond the common case, let go when it ends: its
+ * contexts' mappings and, in debug mode, its creation site. */
+static void release_extras(asyncio__task_t *t)
+{
+    asyncio__context_task_done(t);
+    asyncio__free(t->created_at);
+    t->created_at = NULL;
+}
+
 static void release_stack(asyncio__task_t *t)
 {
     if (!t->started)
@@ -168,8 +177,8 @@ static void task_complete(asyncio__task_t *t, asyncio__exc_t *exc, void *result)
     asyncio_loop_t *loop = t->fut.loop;
     release_stack(t);
     asyncio__errstate_clear(&t->err);
-    if (ASYNCIO__UNLIKELY(t->ctx0.map || t->context))
-        asyncio__context_task_done(t);
+    if (ASYNCIO__UNLIKELY(asyncio__task_has_extras(t)))
+        release_extras(t);
     asyncio__list_remove(&t->link);
     loop->ntasks--;
     if (exc && asyncio__exc_matches(&exc->pub, "CancelledError")) {
@@ -382,7 +391,9 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     t->ctx0 = (asyncio__context_t){ctxmap, 0};
     t->context = context;
     t->wait_kind = NULL;
-    t->created_at = ASYNCIO__UNLIKELY(loop->debug) ? asyncio__capture_stack() : NULL;
+    t->created_at = NULL;
+    if (ASYNCIO__UNLIKELY(loop->debug))
+        t->created_at = asyncio__capture_stack();
     asyncio__loop_ref(loop);
     asyncio__list_insert(&loop->tasks, &t->link);
     loop->ntasks++;
@@ -406,10 +417,6 @@ static void task_free(asyncio_future_t *f)
     asyncio__free(t->name);
     asyncio__free(t->cancel_msg);
     asyncio__errstate_clear(&t->err);
-    if (ASYNCIO__UNLIKELY(t->created_at)) {
-        asyncio__free(t->created_at);
-        t->created_at = NULL;
-    }
 }
 
 static void task_release(asyncio_future_t *f)
@@ -476,7 +483,7 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop)
         loop->ntasks--;
         release_stack(t);
         asyncio__errstate_clear(&t->err);
-        asyncio__context_task_done(t);
+        release_extras(t);
         asyncio_decref(&t->fut); /* the loop's reference */
     }
 }
@@ -588,21 +595,10 @@ static void describe_sleep(const void *obj, char *buf, size_t len)
 
 static const asyncio__wait_kind_t sleep_kind = {"sleep()", describe_sleep};
 
-int asyncio_sleep(double delay)
+/* sleep(delay > 0): a timer completes a private future.  Out of line, so
+ * that sleep(0), a task switch, keeps its frame small. */
+static __attribute__((noinline)) int sleep_for(asyncio__task_t *t, double delay)
 {
-    asyncio__task_t *t = asyncio__task_or_raise();
-    if (!t)
-        return ASYNCIO_ERUNTIME;
-    if (isnan(delay))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "delay must not be NaN");
-    if (delay <= 0) {
-        /* sleep(0): go to the back of the ready queue. */
-        if (ASYNCIO__UNLIKELY(t->unwinding))
-            return refuse_while_unwinding(t);
-        schedule_step(t);
-        suspend(t);
-        return deliver_cancel(t);
-    }
     asyncio_loop_t *loop = t->fut.loop;
     asyncio_future_t *f = asyncio__future_new(loop);
     if (!f)
@@ -625,6 +621,28 @@ int asyncio_sleep(double delay)
     asyncio__timer_cancel(timer, id);
     asyncio_decref(f);
     return rc;
+}
+
+int asyncio_sleep(double delay)
+{
+    asyncio__task_t *t = asyncio__task_or_raise();
+    if (!t)
+        return ASYNCIO_ERUNTIME;
+    if (isnan(delay))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "delay must not be NaN");
+    if (delay > 0) {
+        int rc = sleep_for(t, delay);
+        /* Not a tail call: backtraces of sleeping tasks show asyncio_sleep,
+         * the call the task made. */
+        __asm__ volatile("" ::: "memory");
+        return rc;
+    }
+    /* sleep(0): go to the back of the ready queue. */
+    if (ASYNCIO__UNLIKELY(t->unwinding))
+        return refuse_while_unwinding(t);
+    schedule_step(t);
+    suspend(t);
+    return deliver_cancel(t);
 }
 
 /* ------------------------------------------------------------ cancellation */
