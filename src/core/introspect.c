@@ -215,11 +215,24 @@ static bool internal_frame(session_t *s, uintptr_t pc)
 
 /* Prints pcs[0, n) (return addresses), the library's own suspension
  * frames at the top and the task's start at the bottom left out. */
+/* True for the frame a task's coroutine was called from (task_entry):
+ * what is below it (the context switch's start, glibc's for ucontext) is
+ * the same for every task. */
+static bool task_start_frame(session_t *s, uintptr_t pc)
+{
+    frame_info_t fi;
+    lookup(s, pc, true, &fi);
+    return fi.func && strcmp(fi.func, "task_entry") == 0;
+}
+
 static void print_frames(FILE *out, session_t *s, const uintptr_t *pcs, size_t n)
 {
     size_t first = 0, end = n;
     while (first < end && internal_frame(s, pcs[first]))
         first++;
+    for (size_t i = first; i < end; i++)
+        if (task_start_frame(s, pcs[i]))
+            end = i;
     while (end > first && internal_frame(s, pcs[end - 1]))
         end--;
     if (first == end) { /* nothing of the task's own: show it all */
@@ -430,6 +443,9 @@ static void print_creation(FILE *out, session_t *s, asyncio__task_t *t)
     size_t first = 0, end = n;
     while (first + 1 < end && creation_frame(s, pcs[first]))
         first++;
+    for (size_t i = first + 1; i < end; i++)
+        if (task_start_frame(s, pcs[i]))
+            end = i;
     while (end > first + 1 && internal_frame(s, pcs[end - 1]))
         end--;
     fprintf(out, "  created at:\n");
