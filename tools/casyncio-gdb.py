@@ -116,13 +116,15 @@ def task_state(t, loop):
     if not int(t["started"]):
         return "not started"
     waiting = t["waiting"]
-    if int(waiting) and int(waiting["state"]) == PENDING:
-        kind = t["wait_kind"]
-        waited = (int(loop["now_ns"]) - int(t["wait_since_ns"])) / 1e9
+    wait = t["wait"]
+    if int(waiting) and int(waiting["state"]) == PENDING and int(wait):
+        # The wait in progress lives in the frame of asyncio__task_wait_on,
+        # on the task's stack.
+        kind = wait["kind"]
+        waited = (int(loop["now_ns"]) - int(wait["since_ns"])) / 1e9
         if int(kind):
             what = _string(kind["what"]) or "?"
-            return "waiting %.3f s in %s on 0x%x" % (max(waited, 0), what,
-                                                       int(t["wait_obj"]))
+            return "waiting %.3f s in %s on 0x%x" % (max(waited, 0), what, int(wait["obj"]))
         if int(waiting["is_task"]):
             awaited = waiting.cast(_type("asyncio__task_t").pointer())
             return "waiting %.3f s in await <Task '%s'>" % (max(waited, 0),
@@ -224,7 +226,11 @@ class TaskUnwinder(gdb.unwinder.Unwinder):
         self.regs = None
         sp_name = "rsp" if "rsp" in regs else "sp"
         pc_name = "rip" if "rip" in regs else "pc"
-        frame_id = _FrameId(pending_frame.read_register(sp_name),
+        # gdb stops at a frame whose stack address is below the next
+        # (younger) frame's: the stacks go down.  The task's stack may lie
+        # anywhere below or above the one gdb stopped on, so the newest
+        # frame, standing in only for this walk, claims the lowest address.
+        frame_id = _FrameId(gdb.Value(0).cast(pending_frame.read_register(sp_name).type),
                             pending_frame.read_register(pc_name))
         info = pending_frame.create_unwind_info(frame_id)
         for name, value in regs.items():

@@ -25,7 +25,7 @@
  *   - a token holds the cell it replaced (the old value stays alive for
  *     the reset) and its variable.
  *
- * Where the current context is: see asyncio__context_current (core.h).
+ * Where the current context is: see asyncio__context_slot (core.h).
  * A task's own context is a copy of its creator's; asyncio_context_run
  * and opts.context point the task (or the thread, outside tasks) at a
  * context object for a while.
@@ -101,11 +101,25 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Context identities, for tokens (reset must happen in the context of the
+ * set).  A task's own context is named by the task's number, even; every
+ * other context gets an odd serial on first need. */
 static uint64_t context_id(asyncio__context_t *c)
 {
     if (!c->id)
-        c->id = next_serial();
+        c->id = next_serial() << 1 | 1;
     return c->id;
+}
+
+static uint64_t current_context_id(void)
+{
+    asyncio_loop_t *l = asyncio__tls.running;
+    asyncio__task_t *t = l ? l->current : NULL;
+    if (t) {
+        asyncio__task_extra_t *x = asyncio__task_extra(t);
+        return x && x->context ? context_id(x->context) : t->number << 1;
+    }
+    return context_id(asyncio__tls.context ? asyncio__tls.context : &asyncio__tls.ctx0);
 }
 
 /* ------------------------------------------------------------ variables and cells */
@@ -513,13 +527,13 @@ static int del(cnode_t **np, unsigned shift, const contextvar_t *v, garbage_t *g
     return 1;
 }
 
-/* Installs map (a reference taken over) as c's mapping and drops the old
- * one, last: dropping it may run destroy functions, which may look at the
- * context. */
-static void install(asyncio__context_t *c, cnode_t *map)
+/* Installs map (a reference taken over) in the mapping slot *slot and
+ * drops the old one, last: dropping it may run destroy functions, which
+ * may look at the context. */
+static void install(cnode_t **slot, cnode_t *map)
 {
-    cnode_t *old = c->map;
-    c->map = map;
+    cnode_t *old = *slot;
+    *slot = map;
     asyncio__cnode_decref(old);
 }
 
@@ -533,7 +547,7 @@ static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 static void thread_exit(void *p)
 {
     asyncio__context_t *c = p;
-    install(c, NULL);
+    install(&c->map, NULL);
 }
 
 static void thread_key_create(void)
@@ -542,36 +556,39 @@ static void thread_key_create(void)
 }
 
 /* Before a thread's own context first holds something. */
-static void thread_context_register(asyncio__context_t *c)
+static void thread_context_register(cnode_t **slot)
 {
-    if (c != &asyncio__tls.ctx0 || asyncio__tls.ctx_key_set)
+    if (slot != &asyncio__tls.ctx0.map || asyncio__tls.ctx_key_set)
         return;
     pthread_once(&thread_key_once, thread_key_create);
-    pthread_setspecific(thread_key, c);
+    pthread_setspecific(thread_key, &asyncio__tls.ctx0);
     asyncio__tls.ctx_key_set = true;
 }
 
 asyncio__cnode_t *asyncio__context_capture(void)
 {
-    cnode_t *m = asyncio__context_current()->map;
+    cnode_t *m = *asyncio__context_slot();
     asyncio__cnode_incref(m);
     return m;
 }
 
 /* Makes c the context of the calling thread outside tasks, or of the
- * running task; returns the one it replaces (NULL: the own one). */
-static asyncio__context_t *enter(asyncio__context_t *c)
+ * running task (which needs its extras for that); *was gets the one it
+ * replaces (NULL: the own one).  MemoryError without extras. */
+static int enter(asyncio__context_t *c, asyncio__context_t **was)
 {
     asyncio__task_t *t = asyncio__current();
-    asyncio__context_t *was;
     if (t) {
-        was = t->context;
-        t->context = c;
+        asyncio__task_extra_t *x = asyncio__task_extras(t);
+        if (!x)
+            return ASYNCIO_ENOMEM;
+        *was = x->context;
+        x->context = c;
     } else {
-        was = asyncio__tls.context;
+        *was = asyncio__tls.context;
         asyncio__tls.context = c;
     }
-    return was;
+    return 0;
 }
 
 /* Undoes enter: the task (or thread) is the one that entered, since
@@ -580,7 +597,7 @@ static void leave(asyncio__context_t *was)
 {
     asyncio__task_t *t = asyncio__current();
     if (t)
-        t->context = was;
+        asyncio__task_extra(t)->context = was;
     else
         asyncio__tls.context = was;
 }
@@ -593,7 +610,7 @@ void asyncio__context_call(asyncio__cnode_t *m, asyncio_callback_fn fn, void *ar
     asyncio__tls.context = &copy;
     fn(arg);
     asyncio__tls.context = was;
-    install(&copy, NULL);
+    install(&copy.map, NULL);
 }
 
 void *asyncio__context_call_blocking(asyncio__cnode_t *m, void *(*fn)(void *), void *arg)
@@ -604,7 +621,7 @@ void *asyncio__context_call_blocking(asyncio__cnode_t *m, void *(*fn)(void *), v
     asyncio__tls.context = &copy;
     void *r = fn(arg);
     asyncio__tls.context = was;
-    install(&copy, NULL);
+    install(&copy.map, NULL);
     return r;
 }
 
@@ -677,7 +694,7 @@ int asyncio_contextvar_get(asyncio_contextvar_t *handle, void **value)
     contextvar_t *v = var_check(handle);
     if (ASYNCIO__UNLIKELY(!v))
         return asyncio__out_fail(ASYNCIO_EVALUE, value);
-    cell_t *c = find(asyncio__context_current()->map, v);
+    cell_t *c = find(*asyncio__context_slot(), v);
     if (ASYNCIO__LIKELY(c != NULL)) {
         if (value)
             *value = c->value;
@@ -695,7 +712,7 @@ int asyncio_contextvar_get_or(asyncio_contextvar_t *handle, void *fallback, void
     contextvar_t *v = var_check(handle);
     if (!v)
         return asyncio__out_fail(ASYNCIO_EVALUE, value);
-    cell_t *c = find(asyncio__context_current()->map, v);
+    cell_t *c = find(*asyncio__context_slot(), v);
     if (value)
         *value = c ? c->value : fallback;
     return 0;
@@ -714,7 +731,7 @@ int asyncio_contextvar_set(asyncio_contextvar_t *handle, void *value,
     contextvar_t *v = var_check(handle);
     if (!v)
         return ASYNCIO_EVALUE;
-    asyncio__context_t *ctx = asyncio__context_current();
+    cnode_t **slot = asyncio__context_slot();
     token_t *tok = NULL;
     if (tokenp) {
         if (!(tok = asyncio__malloc(sizeof *tok)))
@@ -722,12 +739,12 @@ int asyncio_contextvar_set(asyncio_contextvar_t *handle, void *value,
         if (!asyncio__handle_give(tok, &tok->handle, ASYNCIO__H_CONTEXTVAR_TOKEN))
             return ASYNCIO_ENOMEM;
         tok->var = v;
-        tok->old = find(ctx->map, v);
-        tok->ctx_id = context_id(ctx);
+        tok->old = find(*slot, v);
+        tok->ctx_id = current_context_id();
     }
     garbage_t g = {.n = 0};
     cell_t *c = cell_new(v, value);
-    if (!c || put(&ctx->map, 0, c, &g) != 0) {
+    if (!c || put(slot, 0, c, &g) != 0) {
         if (c) { /* not set after all: the value stays the caller's */
             asyncio__free(c);
             var_unref(v);
@@ -745,7 +762,7 @@ int asyncio_contextvar_set(asyncio_contextvar_t *handle, void *value,
             cell_ref(tok->old); /* before the trie lets it go */
         *tokenp = tok->handle;
     }
-    thread_context_register(ctx);
+    thread_context_register(slot);
     empty_trash(&g);
     return 0;
 }
@@ -789,14 +806,14 @@ int asyncio_contextvar_reset(asyncio_contextvar_t *handle, asyncio_contextvar_to
                                  "created by a different ContextVar",
                                  tok->var->name);
     } else {
-        asyncio__context_t *ctx = asyncio__context_current();
+        cnode_t **slot = asyncio__context_slot();
         garbage_t g = {.n = 0};
-        if (ctx->id != tok->ctx_id)
+        if (current_context_id() != tok->ctx_id)
             rc = asyncio__raise_code(ASYNCIO_EVALUE,
                                      "<Token var=<ContextVar name='%s'>> was "
                                      "created in a different Context",
                                      v->name);
-        else if (tok->old ? put(&ctx->map, 0, tok->old, &g) != 0 : del(&ctx->map, 0, v, &g) < 0)
+        else if (tok->old ? put(slot, 0, tok->old, &g) != 0 : del(slot, 0, v, &g) < 0)
             rc = nomem("a context variable's value");
         empty_trash(&g);
     }
@@ -862,7 +879,7 @@ static void ctxobj_unref(ctxobj_t *c)
 {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
-    install(&c->base, NULL);
+    install(&c->base.map, NULL);
     asyncio__free(c);
     atomic_fetch_sub(&asyncio__live_contexts, 1);
 }
@@ -904,12 +921,17 @@ int asyncio_context_run(asyncio_context_t *handle, asyncio_coro_fn fn, void *arg
         return asyncio__out_fail(ASYNCIO_EVALUE, result);
     if (!fn)
         return asyncio__out_fail(asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL"), result);
-    if (asyncio__context_current() == &c->base ||
+    if (asyncio__context_slot() == &c->base.map ||
         atomic_exchange_explicit(&c->entered, true, memory_order_acquire))
         return asyncio__out_fail(asyncio__raise_code(ASYNCIO_ERUNTIME,
                                                      "cannot enter context: <Context> is "
                                                      "already entered"),
                                  result);
+    asyncio__context_t *was;
+    if (enter(&c->base, &was) != 0) {
+        atomic_store_explicit(&c->entered, false, memory_order_release);
+        return asyncio__out_fail(ASYNCIO_ENOMEM, result);
+    }
     ctxobj_ref(c); /* a free during the run waits for its end */
     /* fn runs with a clean indicator, as asyncio_call's callee: an error
      * raised before comes back if fn succeeds, and is the context of fn's
@@ -917,7 +939,6 @@ int asyncio_context_run(asyncio_context_t *handle, asyncio_coro_fn fn, void *arg
     asyncio__errstate_t *es = asyncio__errstate();
     asyncio__errstate_t saved = *es;
     *es = (asyncio__errstate_t){NULL, NULL};
-    asyncio__context_t *was = enter(&c->base);
     void *r = fn(arg);
     leave(was);
     atomic_store_explicit(&c->entered, false, memory_order_release);
@@ -978,12 +999,36 @@ int asyncio__context_for_task(asyncio_context_t *given, asyncio__context_t **obj
     return 0;
 }
 
-/* A task ends: what its contexts held goes. */
-void asyncio__context_task_done(asyncio__task_t *t)
+asyncio__task_extra_t *asyncio__task_extras(asyncio__task_t *t)
 {
-    if (t->context) {
-        ctxobj_unref((ctxobj_t *)t->context);
-        t->context = NULL;
+    asyncio__task_extra_t *x = asyncio__task_extra(t);
+    if (x)
+        return x;
+    if (!(x = asyncio__calloc(1, sizeof *x))) {
+        nomem("a task's context");
+        return NULL;
     }
-    install(&t->ctx0, NULL);
+    x->map = t->ctxmap;
+    t->ctxmap = (cnode_t *)((uintptr_t)x | 1);
+    return x;
+}
+
+void asyncio__task_release_extras(asyncio__task_t *t)
+{
+    asyncio__task_extra_t *x = asyncio__task_extra(t);
+    if (!x) {
+        install(&t->ctxmap, NULL);
+        return;
+    }
+    t->ctxmap = NULL;
+    install(&x->map, NULL);
+    if (x->given)
+        ctxobj_unref((ctxobj_t *)x->given);
+    asyncio__free(x->created_at);
+    asyncio__free(x);
+}
+
+void asyncio__context_unref(asyncio__context_t *c)
+{
+    ctxobj_unref((ctxobj_t *)c);
 }

@@ -386,6 +386,9 @@ struct asyncio_loop {
      * loop, not the thread: a loop may be closed by another thread). */
     struct asyncio__http_session *http_default; /* the session NULL stands for */
     struct asyncio__body_cache *http_bodies;    /* buffers of freed bodies (http_request.c) */
+    /* What the running task's next wait is on (asyncio__task_waits_for). */
+    const struct asyncio__wait_kind *next_wait_kind;
+    const void *next_wait_obj;
     asyncio_future_t *until; /* what run_until_complete waits for (deadlock check) */
     bool deadlocked;         /* run() stopped: nothing could ever wake a task */
     uint64_t recheck_ms;     /* the deadlock check waits on unknown threads: look again then */
@@ -518,13 +521,14 @@ typedef struct asyncio__callback {
     struct asyncio__callback *next;
     asyncio_done_fn fn;
     void *arg;
-    /* The library's own callbacks run even once the loop is closed, to
-     * release what they hold; the user's are dropped, as Python drops them. */
-    bool internal;
     /* A user's callback runs in a copy of the context current when it was
-     * added (owned; unused for the library's own). */
+     * added: that context's mapping (owned).  The library's own callbacks
+     * have ASYNCIO__CB_INTERNAL here: they run even once the loop is
+     * closed, to release what they hold, where the user's are dropped, as
+     * Python drops them. */
     asyncio__cnode_t *ctxmap;
 } asyncio__callback_t;
+#define ASYNCIO__CB_INTERNAL ((asyncio__cnode_t *)1) /* no mapping has bit 0 set */
 
 /* What a future of another kind does differently from a plain one: a
  * task, a combinator's future.  cancel: a task cancels what it awaits,
@@ -587,52 +591,6 @@ void asyncio__future_release(asyncio_future_t *fut);
 
 /* ---------------------------------------------------------------- tasks */
 
-struct asyncio__task {
-    asyncio_future_t fut;  /* a task is a future */
-    asyncio__ready_t step; /* scheduled to run its next step */
-    asyncio__coro_t ctx;
-    asyncio__stack_t stack; /* before the first step, size_log2 is the size asked (0: default) */
-    asyncio_coro_fn fn;
-    void *arg;
-    void *retval;
-    asyncio_future_t *waiting; /* the future it is suspended on */
-    asyncio__list_t link;      /* in loop->tasks while unfinished */
-    asyncio__errstate_t err;   /* its error indicator */
-    char *name;                /* set by set_name, or "Task-<number>" made on demand */
-    uint64_t number;
-    char *cancel_msg;              /* message for a pending must_cancel */
-    struct asyncio__scope *scopes; /* open timeouts and task groups, innermost first */
-    int32_t num_cancels_requested;
-    uint8_t must_cancel, started, finished, step_scheduled;
-    uint8_t unwinding, unwind_attempts; /* loop close (tasks_abandon) */
-    uint8_t cancelling_waiting;         /* inside the cancel of what it awaits */
-    asyncio__context_t ctx0;            /* its own context: a copy of its creator's */
-    /* The context it runs in when it was given one (opts.context) or is
-     * inside asyncio_context_run; NULL: ctx0. */
-    asyncio__context_t *context;
-    /* What it waits on, for dumps (introspect.c): set by the area that
-     * suspends it right before the wait, cleared when it wakes. */
-    const struct asyncio__wait_kind *wait_kind;
-    void **created_at; /* debug mode: where it was created (count, then return addresses) */
-    const void *wait_obj;
-    uint64_t wait_since_ns; /* the loop's clock (now_ns) when it suspended */
-};
-
-static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)
-{
-    return (f && f->is_task) ? (asyncio__task_t *)f : NULL;
-}
-
-/* The current context: the running task's, else the calling thread's. */
-static inline asyncio__context_t *asyncio__context_current(void)
-{
-    asyncio_loop_t *l = asyncio__tls.running;
-    asyncio__task_t *t = l ? l->current : NULL;
-    if (t)
-        return t->context ? t->context : &t->ctx0;
-    return asyncio__tls.context ? asyncio__tls.context : &asyncio__tls.ctx0;
-}
-
 /* What a suspended task waits on, for task dumps: what Python would show
  * it awaiting ("Lock.acquire()", "Queue.get()", "sleep()") and a function
  * describing the object as Python's repr would ("<Lock [locked,
@@ -647,27 +605,101 @@ typedef struct asyncio__wait_kind {
     void (*describe)(const void *obj, char *buf, size_t len);
 } asyncio__wait_kind_t;
 
-/* The context a new task runs in (context.c), per asyncio_task_opts_t's
- * context: that object (*obj, a reference taken), else a copy of the
- * current one (*map, a reference).  ValueError for a handle that is not a
- * live context. */
-int asyncio__context_for_task(asyncio_context_t *given, asyncio__context_t **obj,
-                              asyncio__cnode_t **map);
-/* The task ended: its contexts let go of what they held. */
-void asyncio__context_task_done(asyncio__task_t *t);
-/* The rare parts of a task that ends (its contexts, its creation site):
- * one test on the hot path. */
-static inline bool asyncio__task_has_extras(const asyncio__task_t *t)
+/* A wait in progress, in the frame of asyncio__task_wait_on while the task
+ * is suspended there (no memory of the task's own: tasks stay small). */
+typedef struct asyncio__wait {
+    const asyncio__wait_kind_t *kind; /* NULL: an await of t->waiting */
+    const void *obj;
+    uint64_t since_ns; /* the loop's clock (now_ns) when it suspended */
+} asyncio__wait_t;
+
+/* The rare parts of a task, allocated when it has one of them: a context
+ * given at creation or entered with asyncio_context_run, a creation site
+ * (debug mode).  Its own context's mapping moves here then. */
+typedef struct asyncio__task_extra {
+    asyncio__cnode_t *map;            /* its own context's mapping */
+    struct asyncio__context *given;   /* opts.context (a reference), or NULL */
+    struct asyncio__context *context; /* the one it runs in now; NULL: its own */
+    void **created_at;                /* debug mode: count, then return addresses */
+} asyncio__task_extra_t;
+
+/* A task's memory is a cost of every task (and of the memory bandwidth of
+ * programs with many): 272 bytes on x86-64 without sanitizers.  What is
+ * rare lives in the extras, what a wait describes in the waiting frame.
+ * The fields set before the first step are listed in
+ * asyncio_create_task_ex. */
+struct asyncio__task {
+    asyncio_future_t fut;  /* a task is a future; fut.impl is its coroutine's
+                              argument, fut.result its return value */
+    asyncio__ready_t step; /* scheduled to run its next step */
+    asyncio__coro_t ctx;
+    asyncio__stack_t stack; /* before the first step, size_log2 is the size asked (0: default) */
+    asyncio_coro_fn fn;
+    /* Its context (context.c): the mapping of its own context, a copy of
+     * its creator's (NULL: empty), or, with bit 0 set, its extras. */
+    asyncio__cnode_t *ctxmap;
+    asyncio_future_t *waiting; /* the future it is suspended on */
+    const asyncio__wait_t *wait; /* what it waits on while suspended there (dumps) */
+    asyncio__list_t link;      /* in loop->tasks while unfinished */
+    asyncio__errstate_t err;   /* its error indicator */
+    char *name;                /* set by set_name, or "Task-<number>" made on demand */
+    uint64_t number;
+    char *cancel_msg;              /* message for a pending must_cancel */
+    struct asyncio__scope *scopes; /* open timeouts and task groups, innermost first */
+    int32_t num_cancels_requested;
+    uint8_t must_cancel, started, finished, step_scheduled;
+    uint8_t unwinding, unwind_attempts; /* loop close (tasks_abandon) */
+    uint8_t cancelling_waiting;         /* inside the cancel of what it awaits */
+};
+
+static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)
 {
-    return ((uintptr_t)t->ctx0.map | (uintptr_t)t->context | (uintptr_t)t->created_at) != 0;
+    return (f && f->is_task) ? (asyncio__task_t *)f : NULL;
 }
 
-/* Names what the next wait of t is on: two stores, cleared when t wakes. */
+/* The task's extras, or NULL. */
+static inline asyncio__task_extra_t *asyncio__task_extra(const asyncio__task_t *t)
+{
+    uintptr_t c = (uintptr_t)t->ctxmap;
+    return (c & 1) ? (asyncio__task_extra_t *)(c - 1) : NULL;
+}
+
+/* Where the current context's mapping is (what get reads and set
+ * replaces): the running task's, else the calling thread's. */
+static inline asyncio__cnode_t **asyncio__context_slot(void)
+{
+    asyncio_loop_t *l = asyncio__tls.running;
+    asyncio__task_t *t = l ? l->current : NULL;
+    if (t) {
+        asyncio__task_extra_t *x = asyncio__task_extra(t);
+        if (ASYNCIO__LIKELY(!x))
+            return &t->ctxmap;
+        return x->context ? &x->context->map : &x->map;
+    }
+    return asyncio__tls.context ? &asyncio__tls.context->map : &asyncio__tls.ctx0.map;
+}
+
+/* The extras of t, made on first need; NULL with MemoryError raised. */
+asyncio__task_extra_t *asyncio__task_extras(asyncio__task_t *t);
+
+/* The context a new task runs in (context.c), per asyncio_task_opts_t's
+ * context: that object (*obj, a reference taken), else NULL and *map a
+ * copy of the current one (a reference).  ValueError for a handle that is
+ * not a live context. */
+int asyncio__context_for_task(asyncio_context_t *given, asyncio__context_t **obj,
+                              asyncio__cnode_t **map);
+/* The task ended: its contexts let go of what they held, its extras go. */
+void asyncio__task_release_extras(asyncio__task_t *t);
+/* Drops a reference to a context object (asyncio__context_for_task's). */
+void asyncio__context_unref(asyncio__context_t *c);
+
+/* Names what the next wait of t (the running task of its loop) is on: two
+ * stores into its loop, taken by the wait that follows at once. */
 static inline void asyncio__task_waits_for(asyncio__task_t *t, const asyncio__wait_kind_t *kind,
                                            const void *obj)
 {
-    t->wait_kind = kind;
-    t->wait_obj = obj;
+    t->fut.loop->next_wait_kind = kind;
+    t->fut.loop->next_wait_obj = obj;
 }
 
 /* Suspends the current task until fut is done (or the task is cancelled);

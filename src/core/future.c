@@ -97,7 +97,7 @@ typedef struct extra_callback {
 
 static void free_record(asyncio_future_t *f, asyncio__callback_t *cb)
 {
-    if (!cb->internal)
+    if (cb->ctxmap != ASYNCIO__CB_INTERNAL)
         asyncio__cnode_decref(cb->ctxmap);
     if (cb == &f->cb0)
         f->cb0_used = 0;
@@ -177,7 +177,7 @@ static __attribute__((noinline)) void run_user_callback(asyncio_future_t *f,
 
 static void run_callback(asyncio_future_t *f, asyncio__callback_t *cb)
 {
-    if (ASYNCIO__LIKELY(cb->internal)) {
+    if (ASYNCIO__LIKELY(cb->ctxmap == ASYNCIO__CB_INTERNAL)) {
         asyncio_done_fn fn = cb->fn;
         void *arg = cb->arg;
         free_record(f, cb);
@@ -220,10 +220,9 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
     }
     cb->fn = fn;
     cb->arg = arg;
-    cb->internal = internal;
     cb->next = NULL;
-    if (!internal) /* Python's add_done_callback: a copy of the current context */
-        cb->ctxmap = asyncio__context_capture();
+    /* Python's add_done_callback: a copy of the current context. */
+    cb->ctxmap = internal ? ASYNCIO__CB_INTERNAL : asyncio__context_capture();
     if (f->state != ASYNCIO__PENDING) {
         schedule_record(f, cb);
     } else {

@@ -436,10 +436,11 @@ static bool creation_frame(session_t *s, uintptr_t pc)
 
 static void print_creation(FILE *out, session_t *s, asyncio__task_t *t)
 {
-    if (!t->created_at)
+    asyncio__task_extra_t *x = asyncio__task_extra(t);
+    if (!x || !x->created_at)
         return;
-    size_t n = (size_t)(uintptr_t)t->created_at[0];
-    const uintptr_t *pcs = (const uintptr_t *)(t->created_at + 1);
+    size_t n = (size_t)(uintptr_t)x->created_at[0];
+    const uintptr_t *pcs = (const uintptr_t *)(x->created_at + 1);
     size_t first = 0, end = n;
     while (first + 1 < end && creation_frame(s, pcs[first]))
         first++;
@@ -487,11 +488,12 @@ static void print_task_line(FILE *out, session_t *s, asyncio__task_t *t, uint64_
         fprintf(out, "running");
     } else if (!t->started) {
         fprintf(out, "not started");
-    } else if (t->waiting && t->waiting->state == ASYNCIO__PENDING) {
-        double waited = now > t->wait_since_ns ? (double)(now - t->wait_since_ns) / 1e9 : 0;
-        const asyncio__wait_kind_t *k = t->wait_kind;
+    } else if (t->waiting && t->waiting->state == ASYNCIO__PENDING && t->wait) {
+        const asyncio__wait_t *w = t->wait;
+        double waited = now > w->since_ns ? (double)(now - w->since_ns) / 1e9 : 0;
+        const asyncio__wait_kind_t *k = w->kind;
         if (k && k->describe)
-            k->describe(t->wait_obj, what, sizeof what);
+            k->describe(w->obj, what, sizeof what);
         else if (!k)
             asyncio__describe_future(t->waiting, what, sizeof what);
         if (k)

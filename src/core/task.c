@@ -150,15 +150,6 @@ static int deliver_cancel(asyncio__task_t *t)
     return ASYNCIO_ECANCELLED;
 }
 
-/* What a task holds beyond the common case, let go when it ends: its
- * contexts' mappings and, in debug mode, its creation site. */
-static void release_extras(asyncio__task_t *t)
-{
-    asyncio__context_task_done(t);
-    asyncio__free(t->created_at);
-    t->created_at = NULL;
-}
-
 static void release_stack(asyncio__task_t *t)
 {
     if (!t->started)
@@ -177,10 +168,12 @@ static void task_complete(asyncio__task_t *t, asyncio__exc_t *exc, void *result)
     asyncio_loop_t *loop = t->fut.loop;
     release_stack(t);
     asyncio__errstate_clear(&t->err);
-    if (ASYNCIO__UNLIKELY(asyncio__task_has_extras(t)))
-        release_extras(t);
+    /* Its context, or its extras (a given context, a creation site). */
+    if (ASYNCIO__UNLIKELY(t->ctxmap != NULL))
+        asyncio__task_release_extras(t);
     asyncio__list_remove(&t->link);
     loop->ntasks--;
+    t->fut.result = NULL; /* held the coroutine's return value (task_entry) */
     if (exc && asyncio__exc_matches(&exc->pub, "CancelledError")) {
         /* Raised CancelledError ends the task cancelled, message kept. */
         asyncio__future_set_cancelled(&t->fut, exc);
@@ -215,7 +208,7 @@ static void task_entry(void *arg)
     asyncio__task_t *t = arg;
     asyncio_loop_t *loop = t->fut.loop;
     asyncio__coro_started(&t->ctx, &loop->main_ctx);
-    t->retval = t->fn(t->arg);
+    t->fut.result = t->fn(t->fut.impl); /* the result, unless it raised */
     asyncio__scopes_close(t);
     t->finished = 1;
     loop->returning = t;
@@ -260,23 +253,24 @@ static void task_step(asyncio__task_t *t)
         t->err.raised = NULL;
         if (exc && exc->resurfaced && loop->debug)
             report_resurfaced(t, exc);
-        task_complete(t, exc, t->retval);
+        task_complete(t, exc, t->fut.result);
     }
 }
 
 int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
 {
-    if (ASYNCIO__UNLIKELY(t->unwinding)) {
-        t->wait_kind = NULL;
+    /* What it waits on, for dumps: named by its caller (or nothing: an
+     * await), taken whatever happens next. */
+    asyncio_loop_t *loop = t->fut.loop;
+    asyncio__wait_t wait = {loop->next_wait_kind, loop->next_wait_obj, loop->now_ns};
+    loop->next_wait_kind = NULL;
+    if (ASYNCIO__UNLIKELY(t->unwinding))
         return refuse_while_unwinding(t);
-    }
     int rc = asyncio__add_callback(fut, task_wakeup, t);
-    if (rc) {
-        t->wait_kind = NULL;
+    if (rc)
         return rc;
-    }
     t->waiting = asyncio_incref(fut);
-    t->wait_since_ns = t->fut.loop->now_ns;
+    t->wait = &wait;
     if (t->must_cancel && asyncio_cancel(fut, t->cancel_msg)) {
         t->must_cancel = 0;
         asyncio__free(t->cancel_msg);
@@ -284,7 +278,7 @@ int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
     }
     suspend(t);
     t->waiting = NULL;
-    t->wait_kind = NULL;
+    t->wait = NULL;
     /* Python's wakeup reads the future's result before a cancellation is
      * delivered: its exception counts as retrieved either way. */
     if (fut->state == ASYNCIO__FINISHED)
@@ -341,21 +335,24 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
         goto nomem;
     }
     /* A copy of the current context: one reference to its mapping, none
-     * at all when nobody set anything (NULL). */
-    asyncio__context_t *context = NULL;
+     * at all when nobody set anything (NULL).  (asyncio__context_slot by
+     * hand: the running loop is known.) */
+    asyncio__context_t *given = NULL;
     asyncio__cnode_t *ctxmap;
     if (ASYNCIO__UNLIKELY(opts && opts->context)) {
-        if (asyncio__context_for_task(opts->context, &context, &ctxmap) != 0) {
+        if (asyncio__context_for_task(opts->context, &given, &ctxmap) != 0) {
             asyncio__free(name);
             asyncio__free(t);
             return NULL;
         }
     } else {
         asyncio__task_t *creator = running ? running->current : NULL;
-        asyncio__context_t *cur =
-            creator ? (creator->context ? creator->context : &creator->ctx0)
-                    : (asyncio__tls.context ? asyncio__tls.context : &asyncio__tls.ctx0);
-        if ((ctxmap = cur->map))
+        asyncio__task_extra_t *x = creator ? asyncio__task_extra(creator) : NULL;
+        ctxmap = !creator              ? *asyncio__context_slot()
+                 : ASYNCIO__LIKELY(!x) ? creator->ctxmap
+                 : x->context          ? x->context->map
+                                       : x->map;
+        if (ctxmap)
             asyncio__cnode_incref(ctxmap);
     }
     /* The whole cost of a task that has not run yet: a store for each
@@ -374,12 +371,13 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     t->fut.cbs = NULL;
     t->fut.cbs_tailp = &t->fut.cbs;
     t->fut.ops = &task_ops;
-    t->fut.impl = NULL;
+    t->fut.impl = arg; /* the coroutine's argument (a task has no other impl) */
     t->step.run = run_step;
     t->stack = (asyncio__stack_t){.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0};
     t->fn = fn;
-    t->arg = arg;
+    t->ctxmap = ctxmap;
     t->waiting = NULL;
+    t->wait = NULL;
     t->err = (asyncio__errstate_t){NULL, NULL};
     t->name = name;
     t->number = next_task_number(); /* named tasks use up a number too, as in 3.11 */
@@ -388,12 +386,21 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     t->num_cancels_requested = 0;
     t->must_cancel = t->started = t->finished = t->step_scheduled = 0;
     t->unwinding = t->unwind_attempts = t->cancelling_waiting = 0;
-    t->ctx0 = (asyncio__context_t){ctxmap, 0};
-    t->context = context;
-    t->wait_kind = NULL;
-    t->created_at = NULL;
-    if (ASYNCIO__UNLIKELY(loop->debug))
-        t->created_at = asyncio__capture_stack();
+    if (ASYNCIO__UNLIKELY(given || loop->debug)) {
+        /* The rare parts: the context given, the creation site. */
+        asyncio__task_extra_t *x = asyncio__task_extras(t);
+        if (!x) {
+            asyncio__task_release_extras(t);
+            if (given)
+                asyncio__context_unref(given);
+            asyncio__free(name);
+            asyncio__free(t);
+            return NULL;
+        }
+        x->given = x->context = given;
+        if (loop->debug)
+            x->created_at = asyncio__capture_stack();
+    }
     asyncio__loop_ref(loop);
     asyncio__list_insert(&loop->tasks, &t->link);
     loop->ntasks++;
@@ -483,7 +490,7 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop)
         loop->ntasks--;
         release_stack(t);
         asyncio__errstate_clear(&t->err);
-        release_extras(t);
+        asyncio__task_release_extras(t);
         asyncio_decref(&t->fut); /* the loop's reference */
     }
 }
