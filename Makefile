@@ -128,8 +128,12 @@ CHECK_PKG_LIBS   = $(shell $(PKG_CONFIG) --libs check)
 # Valgrind's client requests let the coroutine code register its stacks.
 VALGRIND_DEFS    = $(shell echo '\#include <valgrind/valgrind.h>' | \
                      $(CC) -E -x c - >/dev/null 2>&1 && echo -DASYNCIO_HAVE_VALGRIND_H)
-$(foreach v,LIB_PKG_CFLAGS LIB_PKG_LIBS CHECK_PKG_CFLAGS CHECK_PKG_LIBS VALGRIND_DEFS,\
-  $(call lazy,$v))
+# libpq, for examples/postgres.c and its test only: empty when missing.
+HAVE_LIBPQ       = $(shell $(PKG_CONFIG) --exists libpq 2>/dev/null && echo yes)
+PQ_CFLAGS        = $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null)
+PQ_LIBS          = $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null)
+$(foreach v,LIB_PKG_CFLAGS LIB_PKG_LIBS CHECK_PKG_CFLAGS CHECK_PKG_LIBS VALGRIND_DEFS \
+  HAVE_LIBPQ PQ_CFLAGS PQ_LIBS,$(call lazy,$v))
 
 # Stack probing for programs (casyncio.pc's Cflags, the examples): a frame
 # larger than a task's guard then faults in the guard instead of landing in
@@ -174,12 +178,17 @@ LIB_OBJS   := $(patsubst %,$(OBJ)/%.o,$(basename $(LIB_SRCS)))
 # The runner is tests/*.c only: sub-directories (test servers) are not in it.
 TEST_SRCS  := $(wildcard tests/*.c)
 TEST_OBJS  := $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRCS))
-EXAMPLE_SRCS := $(wildcard examples/*.c)
+# examples/postgres.c needs libpq (the example's own dependency, never the
+# library's): built by its own rule below, only where pkg-config finds it.
+PG_EXAMPLE_SRCS := examples/postgres.c
+EXAMPLE_SRCS := $(filter-out $(PG_EXAMPLE_SRCS),$(wildcard examples/*.c))
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+PG_EXAMPLE := $(BUILD)/examples/postgres
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(EXAMPLE_SRCS:%.c=$(OBJ)/%.o) $(BENCH_SRCS:%.c=$(OBJ)/%.o)
+ALL_OBJS   := $(LIB_OBJS) $(TEST_OBJS) $(EXAMPLE_SRCS:%.c=$(OBJ)/%.o) $(BENCH_SRCS:%.c=$(OBJ)/%.o) \
+              $(PG_EXAMPLE_SRCS:%.c=$(OBJ)/%.o)
 
 # Every object depends on this file, which holds the compiler and all flags
 # and is rewritten only when they change: `make CC=clang` or `make
@@ -192,7 +201,7 @@ ENSURE := sh mk/ensure.sh
 # ------------------------------------------------------------------ targets
 
 .PHONY: all lib deps runner examples demo bench install uninstall \
-        check check-fetch check-gdb check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
+        check check-fetch check-gdb check-postgres check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
         clean format format-check help FORCE
 
 all: lib
@@ -261,9 +270,15 @@ $(BUILD)/libcasyncio.so: $(BUILD)/$(SONAME)
 # the build tree without LD_LIBRARY_PATH.  Static pattern rules name their
 # objects explicitly, so make keeps them instead of deleting them as
 # intermediates of a chain.
+# The runner wraps sendto: the library's datagram sends go through
+# tests/check_datagram.c, which can make them fail as the kernel would
+# (EAGAIN, ENOBUFS), which loopback never does by itself.
+TEST_WRAP  := -Wl,--wrap=sendto
+
 $(RUNNER): $(TEST_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $(TEST_OBJS) $(LIB_A) $(CHECK_PKG_LIBS) $(PROG_LIBS)
+	$(call say,LD,$@)$(CC) $(LINK_FLAGS) $(TEST_WRAP) -o $@ $(TEST_OBJS) $(LIB_A) $(CHECK_PKG_LIBS) \
+	    $(PROG_LIBS)
 
 # The program the gdb helper's test examines (tests/gdb/test.sh), linked
 # statically and against the shared library (for auto-loading).
@@ -279,6 +294,16 @@ $(GDB_PROG)-shared: tests/gdb/prog.c $(LIB_SO) $(SO_LINKS) $(FLAGS_STAMP)
 $(EXAMPLES): $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $< $(LIB_A) $(PROG_LIBS)
+
+# Its own rule, with libpq's flags (a target-specific variable would reach
+# the flags stamp, a prerequisite, and rebuild everything).
+$(OBJ)/examples/postgres.o: examples/postgres.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(PROG_CFLAGS) $(PQ_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(PG_EXAMPLE): $(OBJ)/examples/postgres.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $< $(LIB_A) $(PQ_LIBS) $(PROG_LIBS)
 
 $(BENCHES): $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_A)
 	@mkdir -p $(@D)
@@ -306,7 +331,9 @@ check: lib $(RUNNER)
 	$(RUNNER) $(SUITE)
 	$(Q)if [ -z "$(SUITE)" ]; then \
 	    echo "The stack suite again, as on kernels before 6.13 (no guard markers):"; \
-	    ASYNCIO_NO_GUARD_MARKERS=1 $(RUNNER) stack; fi
+	    ASYNCIO_NO_GUARD_MARKERS=1 $(RUNNER) stack && \
+	    echo "The stack suite again, as on kernels before 6.15 (no bulk advice on oneself):" && \
+	    ASYNCIO_NO_BULK_ADVICE=1 $(RUNNER) stack; fi
 	$(Q)sh mk/check-layers.sh $(LIB_OBJS)
 	$(Q)$(CHECK_SWITCH)
 	$(Q)$(CHECK_EXPORTS)
@@ -314,6 +341,7 @@ check: lib $(RUNNER)
 	+$(Q)$(CHECK_INSTALL)
 	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-fetch; fi
 	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-gdb; fi
+	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-postgres; fi
 
 # casyncio-fetch against a local server (tests/fetch/test.sh starts one:
 # Python's http.server, so python3 must be there).
@@ -326,6 +354,17 @@ check-fetch: $(BUILD)/examples/fetch
 check-gdb: $(GDB_PROG) $(GDB_PROG)-shared
 	$(Q)$(ENSURE) gdb --probe "command -v gdb" gdb
 	sh tests/gdb/test.sh $(BUILD) tools/casyncio-gdb.py $(VERSION)
+
+# examples/postgres against a real PostgreSQL server that tests/pg/test.sh
+# starts (initdb into a temporary directory, a Unix socket only, as the
+# postgres user when run as root) and stops.  Debian's postgresql and
+# libpq-dev: the example's dependencies, not the library's.
+PG_APT_PKGS := postgresql libpq-dev
+check-postgres:
+	$(Q)$(ENSURE) "PostgreSQL and libpq ($(PG_APT_PKGS))" \
+	    --probe "$(PKG_CONFIG) --exists libpq && ls /usr/lib/postgresql/*/bin/initdb" $(PG_APT_PKGS)
+	+$(Q)$(MAKE) --no-print-directory $(PG_EXAMPLE)
+	sh tests/pg/test.sh $(PG_EXAMPLE)
 
 # The switch alone, natively and (cross compiler and qemu-user permitting)
 # for aarch64.
@@ -353,13 +392,14 @@ check-asan:
 # ThreadSanitizer gives every coroutine a fiber with its own trace memory,
 # so it runs every suite but the one about stacks (tens of thousands of
 # tasks at once), with big counts scaled down.
-TSAN_SUITES ?= handles map threadsafe error future loop task cancel gather executor threads wait timeout taskgroup sync queue stream transport server tls signal file process http contextvars introspect deadlock
+TSAN_SUITES ?= handles map threadsafe error future loop task cancel gather executor threads wait timeout taskgroup sync queue stream transport server tls datagram fd signal file process http contextvars introspect deadlock
 
 check-tsan:
 	+$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan runner
 	$(Q)for s in $(if $(SUITE),$(SUITE),$(TSAN_SUITES)); do \
-	    echo "TSAN_OPTIONS=halt_on_error=1 CASYNCIO_TEST_SCALE=50 build-tsan/tests/run $$s"; \
-	    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CASYNCIO_TEST_SCALE=50 \
+	    echo "TSAN_OPTIONS=halt_on_error=1:suppressions=mk/tsan.supp CASYNCIO_TEST_SCALE=50 build-tsan/tests/run $$s"; \
+	    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/mk/tsan.supp \
+	        CASYNCIO_TEST_SCALE=50 \
 	        build-tsan/tests/run $$s || exit 1; \
 	done
 
@@ -378,6 +418,8 @@ check-valgrind:
 # ---- programs
 
 examples: $(EXAMPLES)
+	+$(Q)if [ "$(HAVE_LIBPQ)" = yes ]; then $(MAKE) --no-print-directory $(PG_EXAMPLE); \
+	else echo "casyncio: libpq not found: examples/postgres not built (apt-get install libpq-dev)"; fi
 
 demo: lib examples
 	$(Q)if [ ! -f examples/demo.sh ]; then \
@@ -392,6 +434,10 @@ demo: lib examples
 bench: $(BENCHES)
 	$(Q)$(ENSURE) python3-uvloop python3-uvloop
 	$(Q)$(ENSURE) "the TLS benchmarks' openssl command" --probe "command -v openssl" openssl
+	$(Q)$(ENSURE) "the PostgreSQL benchmark's server, libpq and asyncpg" \
+	    --probe "$(PKG_CONFIG) --exists libpq && ls /usr/lib/postgresql/*/bin/pgbench && \
+	             /usr/bin/python3 -c 'import asyncpg'" $(PG_APT_PKGS) python3-asyncpg
+	+$(Q)$(MAKE) --no-print-directory $(PG_EXAMPLE)
 	$(Q)$(ENSURE) "the HTTP benchmark's server and aiohttp" \
 	    --probe "test -x /usr/sbin/nginx && /usr/bin/python3 -c 'import aiohttp'" \
 	    nginx-light python3-aiohttp
@@ -469,6 +515,7 @@ help:
 	@echo '  check-valgrind  test suites under valgrind'
 	@echo '  check-fetch     casyncio-fetch against a local server (tests/fetch/test.sh)'
 	@echo '  check-gdb       the gdb helper on a live process, a core file, auto-loaded (tests/gdb/test.sh)'
+	@echo '  check-postgres  examples/postgres against a PostgreSQL server it starts (tests/pg/test.sh)'
 	@echo '  check-exports, check-header, check-install   one packaging check each'
 	@echo '  runner          build the test runner $(RUNNER) only'
 	@echo '  examples        build examples/*.c into $(BUILD)/examples/'

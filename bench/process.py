@@ -3,7 +3,8 @@
 create_subprocess_exec("true") then wait, 300 times (us per child);
 communicate() of 64 MiB through cat (ms); reading a 4 KiB file 5,000
 times (us per file) and a 64 MiB file (ms), each through asyncio.to_thread (Python has no
-asynchronous file API of its own).  --uvloop runs it on uvloop.
+asynchronous file API of its own); 64 MiB from a child's stdout (cat of that file) in
+reads of 64 KiB (ms).  --uvloop runs it on uvloop.
 """
 import asyncio
 import os
@@ -14,6 +15,7 @@ SPAWNS = 300
 PIPE_BYTES = 64 << 20
 SMALL_READS = 5000
 BIG_BYTES = 64 << 20
+PIPE_READ = 64 << 10
 ROUNDS = 3
 
 
@@ -69,6 +71,22 @@ async def main():
             benchlib.note("process[%s]: read_big round %d: %.1f ms (%d bytes)",
                           benchlib.loop_name(), r, v[-1], n)
         benchlib.result("process", "read_big_64MiB_ms", benchlib.median(v), "ms")
+        v = []
+        for r in range(ROUNDS):
+            t0 = benchlib.now_ns()
+            p = await asyncio.create_subprocess_exec("cat", big, stdout=asyncio.subprocess.PIPE)
+            total = 0
+            while True:
+                chunk = await p.stdout.read(PIPE_READ)
+                if not chunk:
+                    break
+                total += len(chunk)
+            await p.wait()
+            v.append((benchlib.now_ns() - t0) / 1e6)
+            assert total == BIG_BYTES
+            benchlib.note("process[%s]: read_pipe round %d: %.1f ms (%d bytes in reads of %d)",
+                          benchlib.loop_name(), r, v[-1], total, PIPE_READ)
+        benchlib.result("process", "read_pipe_64MiB_ms", benchlib.median(v), "ms")
     finally:
         os.unlink(small)
         os.unlink(big)

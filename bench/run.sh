@@ -9,7 +9,7 @@
 # the Python twins are read from the directory of this script.  With no
 # BENCHMARK names, all of them run.
 #
-# Benchmarks that need an HTTP server (http_get) run each program through
+# Benchmarks that need an HTTP server (http_get, http_semaphore) run each program through
 # bench/http_server.sh, which starts nginx on a free loopback port; they
 # also have extra columns for other clients (bench/NAME.sh IMPL: curl, wrk).
 #
@@ -20,9 +20,10 @@
 # second table compares the two -- "before and after in one run").
 #
 # A benchmark with a driver script bench/NAME.sh instead of a twin (echo,
-# tls_echo, tls_handshake: several servers, one load client) runs as
-# `sh NAME.sh DIR IMPL` for each IMPL (casyncio, asyncio, uvloop); the
-# driver prints the RESULT lines.
+# tls_echo, tls_handshake, udp_echo: several servers, one load client;
+# reuseport: one server with 1 and 2 loops; postgres: a PostgreSQL server,
+# the example and asyncpg) runs as `sh NAME.sh DIR IMPL` for each IMPL
+# (casyncio, asyncio, uvloop); the driver prints the RESULT lines.
 #
 # Every program prints `RESULT <name> <metric> <value> <unit>` lines on
 # stdout (collected here) and human-readable text on stderr (passed
@@ -45,7 +46,7 @@ if [ -n "$baseline" ] && [ ! -d "$baseline" ]; then
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
-all="spawn switch contextvar future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake http_get"
+all="spawn cold switch contextvar future_pingpong gather sleep_memory timer_lateness executor wait_for taskgroup timeout queues lock semaphore process echo tls_echo tls_handshake udp_echo reuseport http_get http_semaphore postgres"
 benchmarks=${*:-$all}
 timeout_s=${BENCH_TIMEOUT:-300}
 if [ -z "${PYTHON:-}" ]; then
@@ -111,12 +112,13 @@ run() {
 # What a benchmark's programs run inside (a server), and its extra columns.
 wrapper() {
     case $1 in
-    http_get) echo "sh $here/http_server.sh" ;;
+    http_get|http_semaphore) echo "sh $here/http_server.sh" ;;
     esac
 }
 extras() {
     case $1 in
     http_get) echo "curl wrk" ;;
+    http_semaphore) echo "curl" ;;
     esac
 }
 
@@ -168,7 +170,7 @@ function fmt(v,  a) {
 }
 function ratio(other, base, u,  r) {
     if (other == "" || base == "" || base + 0 <= 0 || other + 0 <= 0) return "-"
-    # A rate (req/s, conn/s) is higher-is-better: casyncio / other instead.
+    # A rate (req/s, conn/s, pkt/s) is higher-is-better: casyncio / other instead.
     r = u ~ /\/s$/ ? base / other : other / base
     if (r >= 1) return sprintf("%.1fx", r)
     return sprintf("%.2gx", r)
@@ -178,6 +180,14 @@ BEGIN {
     target["spawn ns_per_task"] = "<= 40"
     target["switch ns_per_switch"] = "<= 20"
     target["gather overhead_ms"] = "<= 2"
+    # Cold starts (issue 18): each figure in a fresh process.
+    target["cold cold_ns_per_task"] = "<= 100, uvl/cas >= 50x"
+    target["cold warm_ns_per_task"] = "<= 40"
+    target["cold cold_gather_overhead_ms"] = "<= 8"
+    target["cold warm_gather_overhead_ms"] = "<= 2"
+    target["process read_big_64MiB_ms"] = "asy/cas >= 1.5x"
+    target["process read_pipe_64MiB_ms"] = "asy/cas >= 1.5x"
+    target["process communicate_64MiB_ms"] = "uvl/cas >= 1.5x"
     target["sleep_memory bytes_per_task_1m"] = "<= 4608"
     target["timer_lateness p99_ms"] = "<= 1.5"
     # Structured concurrency (issue 3): a ratio, not a time.
@@ -206,9 +216,19 @@ BEGIN {
     target["tls_handshake protocol_conn_per_s"] = ">= 0.9x s_server, >= 3x uvloop"
     target["tls_handshake streams_of_s_server"] = ">= 0.9"
     target["tls_handshake protocol_of_s_server"] = ">= 0.9"
+    # Datagrams (issue 15): CPU per echoed datagram, against raw libuv.
+    target["udp_echo endpoint_cpu_us_per_pkt"] = "<= 1.1x raw_uv"
+    # PostgreSQL (issue 15): queries per second, higher is better.
+    target["postgres queries_per_s"] = "uvl/cas >= 1.5x"
     # HTTP (issue 6): requests per second, higher is better.
     target["http_get get_1k_req_s"] = ">= 45000"
     target["http_get get_100k_req_s"] = ">= 20000"
+    # The aiohttp idiom (issue 18): within 10% of the 64 workers of the
+    # same run, and 1.3x curl --parallel (the second table).
+    target["http_semaphore get_1k_req_s"] = ">= 1.3x curl"
+    target["http_semaphore get_100k_req_s"] = ">= 1.3x curl"
+    target["http_semaphore sem_over_workers_1k"] = ">= 0.9"
+    target["http_semaphore sem_over_workers_100k"] = ">= 0.9"
     while ((getline line < failures) > 0) {
         split(line, f, " ")
         failed[f[1] " " f[2]] = 1
@@ -269,7 +289,7 @@ END {
         }
     }
     print ""
-    print "Every metric is lower-is-better but rates (req/s, conn/s); asy/cas = asyncio / casyncio and"
+    print "Every metric is lower-is-better but rates (req/s, conn/s, pkt/s); asy/cas = asyncio / casyncio and"
     print "uvl/cas = uvloop / casyncio (for a rate: casyncio / asyncio, casyncio / uvloop), so a ratio"
     print "above 1.0x means casyncio is that many times faster (or smaller). The target column applies"
     print "to casyncio. wrk (HTTP) is the ceiling of the server, not a client to beat. Unit x: a ratio"

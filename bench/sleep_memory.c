@@ -10,6 +10,14 @@
  * fresh child process (so that the second is not flattered by memory the
  * first left to the allocator); with an argument, measures that N only.
  *
+ * After the N = 100,000 case, what stays resident while the loop idles:
+ * the tasks are done, their stacks pooled; the pool gives the pages of
+ * stacks untaken for a second back lazily (MADV_FREE: they still count in
+ * RSS, as LazyFree, until the kernel needs them), and after four more
+ * seconds for good.  Reported as bytes per task of the burst still in RSS
+ * right after it (idle_rss_per_task_0s), after 2.5 s and after 7.5 s of
+ * idling, and the LazyFree part at 2.5 s.
+ *
  * Twin: bench/sleep_memory.py.
  */
 #include "bench.h"
@@ -35,6 +43,46 @@ static const char *label(long n)
     else
         snprintf(buf, sizeof buf, "%ld", n);
     return buf;
+}
+
+/* A field of /proc/self/smaps_rollup in kB, or -1. */
+static long rollup_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    size_t len = strlen(field);
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            kb = strtol(line + len + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+/* RSS left by the burst (over the RSS before it) while the loop idles. */
+static void idle_rss(long base_rss, long n)
+{
+    static const double at[] = {0, 2.5, 7.5};
+    static const char *names[] = {"idle_rss_per_task_0s", "idle_rss_per_task_2s",
+                                  "idle_rss_per_task_7s"};
+    double slept = 0;
+    for (int k = 0; k < 3; k++) {
+        bench_check(asyncio_sleep(at[k] - slept), "asyncio_sleep");
+        slept = at[k];
+        long rss = bench_status_kb("VmRSS"), lazy = rollup_kb("LazyFree");
+        fprintf(stderr,
+                "sleep_memory: idle %.1f s after the burst: RSS %ld kB over the baseline, "
+                "LazyFree %ld kB\n",
+                at[k], rss - base_rss, lazy);
+        bench_result("sleep_memory", names[k], (double)(rss - base_rss) * 1024.0 / (double)n, "B");
+        if (k == 1 && lazy >= 0)
+            bench_result("sleep_memory", "idle_lazyfree_per_task_2s",
+                         (double)lazy * 1024.0 / (double)n, "B");
+    }
 }
 
 static void *bench_main(void *arg)
@@ -79,6 +127,8 @@ static void *bench_main(void *arg)
             base_pte, pte, pte_per_task, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6);
 
     char metric[64];
+    if (n == 100000)
+        idle_rss(base_rss, n);
     snprintf(metric, sizeof metric, "bytes_per_task_%s", label(n));
     bench_result("sleep_memory", metric, per_task, "B");
     snprintf(metric, sizeof metric, "pte_bytes_per_task_%s", label(n));

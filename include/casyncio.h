@@ -50,20 +50,22 @@
  * happened.
  *
  * Handles.  Every object the caller frees or closes (locks, events,
- * conditions, semaphores, barriers, queues, timeout scopes, task groups,
- * as_completed iterators, HTTP sessions and streams, streams, servers,
- * transports, files, processes, concurrent futures, contexts, context
- * variables and their tokens) is given out as a
- * handle, not an address: a handle names its object until the object is
- * freed, and never again.  A call with a freed handle (a double free, a
- * use after free) is refused with the error its function documents for a
- * dead object (ValueError "not a live lock (freed, or never one)";
- * RuntimeError for HTTP sessions, timeout scopes and task groups) without
- * touching freed memory, and it never reaches a newer object, even one
- * that reuses the memory: a handle carries a 32-bit generation.  Checking one costs a
+ * conditions, semaphores, barriers, queues, timeout scopes, task
+ * groups, as_completed iterators, HTTP sessions and streams, streams,
+ * servers, transports, datagram transports, files, processes,
+ * concurrent futures, contexts, context variables and their tokens) is
+ * given out as a handle, not an address: a handle names its object until
+ * the object is freed, and never again.  A
+ * call with a freed handle (a double free, a use after free) is refused
+ * with the error its function documents for a dead object (ValueError
+ * "not a live lock (freed, or never one)"; RuntimeError for HTTP
+ * sessions, timeout scopes and task groups) without touching freed
+ * memory, and it never reaches a newer object, even one that reuses the
+ * memory: a handle carries a 32-bit generation.  Checking one costs a
  * table lookup.  Loops and executors are checked through a registry of
  * live ones.  Futures and tasks are reference counted instead: a future
- * used after its last reference went is undefined, as in CPython's C API.
+ * used after its last reference went is undefined, as in CPython's C
+ * API.
  */
 #ifndef CASYNCIO_H
 #define CASYNCIO_H
@@ -112,6 +114,7 @@ typedef struct asyncio_http_session asyncio_http_session_t;
 typedef struct asyncio_http_stream asyncio_http_stream_t;
 typedef struct asyncio_stream asyncio_stream_t;
 typedef struct asyncio_transport asyncio_transport_t;
+typedef struct asyncio_datagram_transport asyncio_datagram_transport_t;
 typedef struct asyncio_server asyncio_server_t;
 typedef struct asyncio_ssl_context asyncio_ssl_context_t;
 typedef struct asyncio_file asyncio_file_t;

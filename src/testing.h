@@ -56,4 +56,10 @@ void asyncio__stream_feed_eof(asyncio_stream_t *stream);
 /* Bytes buffered in the reader (tests of backpressure). */
 size_t asyncio__stream_buffered(asyncio_stream_t *stream);
 
+/* ---- net (net/fdwatch.c) */
+
+/* Descriptors loop watches (add_reader, add_writer, tasks' waits): its
+ * open poll handles.  loop NULL: the running loop. */
+long asyncio__fdwatch_count(asyncio_loop_t *loop);
+
 #endif /* CASYNCIO_TESTING_H */

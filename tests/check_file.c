@@ -103,6 +103,20 @@ static void *roundtrip_main(void *arg)
     ck_assert_int_eq(got[len], '\0');
     asyncio_buffer_free(got);
 
+    /* Past 4 MiB the buffer is filled through huge pages where the kernel
+     * allows: the same bytes, terminated, at any offset in the pages. */
+    size_t big = 9 * 1024 * 1024 + 4093;
+    unsigned char *bigdata = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        bigdata[i] = (unsigned char)(i * 13 + (i >> 21));
+    ck_assert_int_eq(asyncio_file_write_all(path("big"), bigdata, big), 0);
+    ck_assert_int_eq(asyncio_file_read_all(path("big"), &got, &len), 0);
+    ck_assert_uint_eq(len, big);
+    ck_assert(memcmp(got, bigdata, big) == 0);
+    ck_assert_int_eq(got[len], '\0');
+    asyncio_buffer_free(got);
+    free(bigdata);
+
     /* Truncating write, then appends. */
     ck_assert_int_eq(asyncio_file_write_all(path("a"), "hello", 5), 0);
     ck_assert_int_eq(asyncio_file_append(path("a"), " world", 6), 0);

@@ -769,6 +769,48 @@ START_TEST(test_gather_many)
 }
 END_TEST
 
+/* Many children, each given twice far apart (the second half is the first
+ * reversed) with a few given a third time: each counted once, every
+ * result in its place, and a second gather of the same array (its marks
+ * must be clear) gives the same. */
+static void *many_dup_main(void *arg)
+{
+    long n = PI(arg);
+    size_t total = (size_t)(2 * n + 3);
+    asyncio_future_t **fs = calloc(total, sizeof *fs);
+    void **res = calloc(total, sizeof *res);
+    ck_assert(fs && res);
+    for (long i = 0; i < n; i++) {
+        fs[i] = asyncio_create_task(value_child, IP(i));
+        ck_assert_ptr_nonnull(fs[i]);
+        fs[2 * n - 1 - i] = fs[i];
+    }
+    fs[2 * n] = fs[0];
+    fs[2 * n + 1] = fs[n / 2];
+    fs[2 * n + 2] = fs[n - 1];
+    for (int round = 0; round < 2; round++) {
+        memset(res, 0, total * sizeof *res);
+        ck_assert_int_eq(asyncio_gather(fs, total, res, 0), 0);
+        for (long i = 0; i < n; i++) {
+            ck_assert_int_eq(PI(res[i]), i);
+            ck_assert_int_eq(PI(res[2 * n - 1 - i]), i);
+        }
+        ck_assert_int_eq(PI(res[2 * n]), 0);
+        ck_assert_int_eq(PI(res[2 * n + 1]), n / 2);
+        ck_assert_int_eq(PI(res[2 * n + 2]), n - 1);
+    }
+    tu_decref_all(fs, (size_t)n);
+    free(fs);
+    free(res);
+    return NULL;
+}
+
+START_TEST(test_gather_many_duplicates)
+{
+    ck_assert_int_eq(asyncio_run(many_dup_main, IP(tu_scaled(20000)), NULL), 0);
+}
+END_TEST
+
 /* Fails each allocation of asyncio_gather / asyncio_gather_future in turn:
  * MemoryError, no leak, and the children are unharmed. */
 static void *chaos_main(void *arg)
@@ -827,6 +869,58 @@ START_TEST(test_gather_alloc_failure)
 }
 END_TEST
 
+static void noop_done(asyncio_future_t *fut, void *arg)
+{
+    (void)fut;
+    (void)arg;
+}
+
+/* The same, with duplicates among children that already have a done
+ * callback, so that registering gather's own allocates and can fail half
+ * way: what was registered is taken back, the marks are cleared (a
+ * gather after the failure counts each child once and completes). */
+static void *chaos_dup_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s[3] = {{1, 0.002, false}, {2, 0.0, false}, {3, 0.001, false}};
+    bool ok = false;
+    for (long n = 1; n < 500 && !ok; n++) {
+        asyncio_future_t *a = spawn(&s[0]), *b = spawn(&s[1]), *c = spawn(&s[2]);
+        asyncio_future_t *fs[6] = {a, b, a, c, b, c};
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(asyncio_add_done_callback(fs[i + (i == 2)], noop_done, NULL), 0);
+        void *res[6] = {0};
+        tu_alloc_fail_at(n);
+        int rc = asyncio_gather(fs, 6, res, 0);
+        tu_alloc_fail_at(0);
+        if (rc == 0) {
+            ok = true;
+        } else {
+            ck_assert_int_eq(rc, ASYNCIO_ENOMEM);
+            assert_raised(ASYNCIO_ENOMEM, "MemoryError");
+            asyncio_error_clear();
+            ck_assert_int_eq(asyncio_gather(fs, 6, res, 0), 0);
+        }
+        ck_assert_int_eq(PI(res[0]), 1);
+        ck_assert_int_eq(PI(res[1]), 2);
+        ck_assert_int_eq(PI(res[2]), 1);
+        ck_assert_int_eq(PI(res[3]), 3);
+        ck_assert_int_eq(PI(res[4]), 2);
+        ck_assert_int_eq(PI(res[5]), 3);
+        asyncio_decref(a);
+        asyncio_decref(b);
+        asyncio_decref(c);
+    }
+    ck_assert(ok);
+    return NULL;
+}
+
+START_TEST(test_gather_alloc_failure_duplicates)
+{
+    ck_assert_int_eq(asyncio_run(chaos_dup_main, NULL, NULL), 0);
+}
+END_TEST
+
 Suite *gather_suite(void)
 {
     Suite *s = suite_create("gather");
@@ -868,7 +962,9 @@ Suite *gather_suite(void)
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_gather_many);
+    tcase_add_test(tc, test_gather_many_duplicates);
     tcase_add_test(tc, test_gather_alloc_failure);
+    tcase_add_test(tc, test_gather_alloc_failure_duplicates);
     suite_add_tcase(s, tc);
 
     return s;

@@ -245,6 +245,79 @@ START_TEST(test_equal_deadlines_fifo)
 }
 END_TEST
 
+/* The timer heap under churn: thousands of timers at random deadlines
+ * (many equal), a third cancelled (from anywhere in the heap) and some
+ * added from the callbacks themselves, run in deadline order, FIFO among
+ * equal deadlines, each exactly once. */
+#define CHURN_SLOTS 40 /* distinct deadlines, 1 ms apart */
+
+static struct churn {
+    long n, ran;
+    double base;
+    long last_slot, last_index;
+    asyncio_handle_t *handles;
+    bool *cancelled;
+    unsigned rng;
+} churn;
+
+static unsigned churn_rand(void)
+{
+    churn.rng = churn.rng * 1103515245u + 12345u;
+    return churn.rng >> 8;
+}
+
+static void churn_cb(void *arg);
+
+static void churn_add(asyncio_loop_t *loop, long i, long min_slot)
+{
+    long slot = min_slot + (long)(churn_rand() % CHURN_SLOTS);
+    churn.handles[i] =
+        asyncio_call_at(loop, churn.base + 0.001 * (double)slot, churn_cb, I2P(i * 64 + slot));
+    ck_assert(asyncio_handle_valid(churn.handles[i]));
+}
+
+static void churn_cb(void *arg)
+{
+    long i = (long)(intptr_t)arg / 64, slot = (long)(intptr_t)arg % 64;
+    ck_assert(!churn.cancelled[i]);
+    /* Deadline order; among equal deadlines, scheduling order (indices
+     * grow with it: the late ones are numbered after the first ones). */
+    ck_assert(slot > churn.last_slot || (slot == churn.last_slot && i > churn.last_index));
+    churn.last_slot = slot;
+    churn.last_index = i;
+    churn.ran++;
+}
+
+START_TEST(test_timer_heap_churn)
+{
+    asyncio_loop_t *loop = new_loop();
+    long n = tu_scaled(6000), late = n / 6;
+    churn = (struct churn){.n = n, .last_slot = -1, .rng = 42};
+    churn.handles = calloc((size_t)(n + late), sizeof *churn.handles);
+    churn.cancelled = calloc((size_t)(n + late), sizeof *churn.cancelled);
+    ck_assert(churn.handles && churn.cancelled);
+    churn.base = asyncio_loop_time(loop) + 0.02;
+    long cancelled = 0;
+    for (long i = 0; i < n; i++)
+        churn_add(loop, i, 0);
+    for (long i = 0; i < n; i += 1 + (long)(churn_rand() % 5)) {
+        ck_assert(asyncio_handle_cancel(churn.handles[i]));
+        churn.cancelled[i] = true;
+        cancelled++;
+    }
+    /* Added later, at deadlines among the others' (equal ones after). */
+    for (long i = n; i < n + late; i++)
+        churn_add(loop, i, 0);
+    ck_assert(asyncio_handle_valid(
+        asyncio_call_at(loop, churn.base + 0.001 * (CHURN_SLOTS + 5), stop_cb, loop)));
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    ck_assert_int_eq(churn.ran, n + late - cancelled);
+    free(churn.handles);
+    free(churn.cancelled);
+    close_loop(loop);
+}
+END_TEST
+
 static double fired_at[3];
 
 static void record_time(void *arg)
@@ -1570,6 +1643,7 @@ Suite *loop_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_timers_order);
     tcase_add_test(tc, test_equal_deadlines_fifo);
+    tcase_add_test(tc, test_timer_heap_churn);
     tcase_add_test(tc, test_timer_not_early);
     tcase_add_test(tc, test_call_at_past);
     tcase_add_test(tc, test_bad_delays);

@@ -378,6 +378,64 @@ START_TEST(test_wait_and_communicate_cancelled)
 }
 END_TEST
 
+/* communicate cancelled half way through its input: the child still gets
+ * all of it, in order, as Python's single write had buffered it (the
+ * input goes in chunks while it runs, the rest at once when it ends). */
+struct feed {
+    asyncio_process_t *p;
+    const char *in;
+    size_t n;
+};
+
+static void *feeding_communicator(void *arg)
+{
+    struct feed *f = arg;
+    return IP(asyncio_process_communicate(f->p, f->in, f->n, NULL, NULL, NULL, NULL));
+}
+
+static void *cancel_feed_main(void *arg)
+{
+    (void)arg;
+    size_t n = (size_t)tu_scaled(8 * 1024 * 1024);
+    char *in = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+    /* The child reads slowly at first (sleep), so that communicate is
+     * cancelled with most of the input not yet written. */
+    char path[64], cmd[128];
+    snprintf(path, sizeof path, "/tmp/casyncio-feed-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "sleep 0.2; cat > %s", path);
+    asyncio_subprocess_opts_t in_pipe = {.stdin_mode = ASYNCIO_STDIO_PIPE};
+    asyncio_process_t *p = shell(cmd, &in_pipe);
+    struct feed f = {p, in, n};
+    asyncio_future_t *c = tu_spawn(feeding_communicator, &f);
+    ck_assert_int_eq(asyncio_sleep(0.05), 0);
+    ck_assert(asyncio_cancel(c, NULL));
+    ck_assert_int_eq(asyncio_await(c, NULL), ASYNCIO_ECANCELLED);
+    asyncio_error_clear();
+    asyncio_decref(c);
+    /* stdin was closed after the whole input: cat ends by itself. */
+    int code = -1;
+    ck_assert_int_eq(asyncio_process_wait(p, &code), 0);
+    ck_assert_int_eq(code, 0);
+    asyncio_process_free(p);
+    char *got = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(asyncio_file_read_all(path, &got, &len), 0);
+    unlink(path);
+    ck_assert_uint_eq(len, n);
+    ck_assert(memcmp(got, in, n) == 0);
+    asyncio_buffer_free(got);
+    free(in);
+    return NULL;
+}
+
+START_TEST(test_communicate_cancelled_while_feeding)
+{
+    tu_run_ok(cancel_feed_main, NULL);
+}
+END_TEST
+
 /* ------------------------------------------------------------ pipes */
 
 static void *pipes_main(void *arg)
@@ -880,6 +938,7 @@ Suite *process_suite(void)
     tcase_add_test(tc, test_no_descriptor_leaks);
     tcase_add_test(tc, test_signals_and_return_codes);
     tcase_add_test(tc, test_wait_and_communicate_cancelled);
+    tcase_add_test(tc, test_communicate_cancelled_while_feeding);
     tcase_add_test(tc, test_pipes);
     tcase_add_test(tc, test_read_cancelled);
     tcase_add_test(tc, test_free_running_process);

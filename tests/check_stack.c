@@ -2,7 +2,11 @@
  * Task stacks: overflow detection (the process aborts with a message that
  * names the task and its stack size), custom sizes, env
  * ASYNCIO_STACK_SIZE, heavy stack use, and many stacks alive at once
- * (beyond what guard pages alone allow under vm.max_map_count).
+ * (beyond what guard pages alone allow under vm.max_map_count), and the
+ * pool's policy as a program can see it: LIFO reuse (the stack released
+ * last is taken first), stacks prepared in bulk where the kernel allows it
+ * (page faults counted with perf_event_open), pages given back lazily,
+ * then for good, when the loop idles (RSS and LazyFree in /proc).
  *
  * Overflow tests fork a child of their own: the child runs the loop with
  * its stderr on a pipe; the test reads the pipe and the child's status.
@@ -16,7 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -639,6 +647,263 @@ START_TEST(test_beyond_guard_page_budget)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/* The pool's policy                                                        */
+
+/* The address of a local at the same depth below every task's entry:
+ * equal for two tasks exactly when they ran on the same stack. */
+static __attribute__((noinline)) uintptr_t frame_addr(void)
+{
+    volatile char c = 0;
+    return (uintptr_t)&c + (uintptr_t)c;
+}
+
+struct where {
+    uintptr_t addr;
+    asyncio_future_t *gate; /* awaited after noting the address, or NULL */
+};
+
+static void *note_where(void *arg)
+{
+    struct where *w = arg;
+    w->addr = frame_addr();
+    if (w->gate)
+        ck_assert_int_eq(asyncio_await(w->gate, NULL), 0);
+    return NULL;
+}
+
+static asyncio_future_t *spawn_where(struct where *w)
+{
+    w->addr = 0;
+    return tu_spawn(note_where, w);
+}
+
+static void finish(asyncio_future_t *t)
+{
+    ck_assert_int_eq(asyncio_await(t, NULL), 0);
+    asyncio_decref(t);
+}
+
+static void *lifo_main(void *arg)
+{
+    (void)arg;
+    /* A task started after another ended gets its stack. */
+    struct where a = {0}, b = {0};
+    finish(spawn_where(&a));
+    finish(spawn_where(&b));
+    ck_assert(a.addr != 0 && a.addr == b.addr);
+
+    /* Three stacks released in the order x, y, z: the next two tasks get
+     * z's, then y's. */
+    struct where w[5];
+    asyncio_future_t *t[5];
+    for (int i = 0; i < 3; i++) {
+        w[i].gate = asyncio_future_new();
+        t[i] = spawn_where(&w[i]);
+    }
+    tu_yield();
+    ck_assert(w[0].addr != w[1].addr && w[1].addr != w[2].addr && w[0].addr != w[2].addr);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(asyncio_future_set_result(w[i].gate, NULL), 0);
+        finish(t[i]);
+    }
+    asyncio_future_t *gate = asyncio_future_new();
+    for (int i = 3; i < 5; i++) {
+        w[i].gate = gate;
+        t[i] = spawn_where(&w[i]);
+    }
+    tu_yield();
+    ck_assert(w[3].addr == w[2].addr);
+    ck_assert(w[4].addr == w[1].addr);
+    ck_assert_int_eq(asyncio_future_set_result(gate, NULL), 0);
+    for (int i = 3; i < 5; i++)
+        finish(t[i]);
+    for (int i = 0; i < 3; i++)
+        asyncio_decref(w[i].gate);
+    asyncio_decref(gate);
+    return NULL;
+}
+
+START_TEST(test_pool_lifo)
+{
+    tu_run_ok(lifo_main, NULL);
+}
+END_TEST
+
+/* Page faults taken by this thread (the trap kind: pages committed by
+ * madvise are not counted), through perf_event_open; -1 where perf is not
+ * allowed. */
+static int fault_counter(void)
+{
+    struct perf_event_attr pe;
+    memset(&pe, 0, sizeof pe);
+    pe.type = PERF_TYPE_SOFTWARE;
+    pe.size = sizeof pe;
+    pe.config = PERF_COUNT_SW_PAGE_FAULTS;
+    pe.disabled = 0;
+    pe.exclude_hv = 1;
+    return (int)syscall(SYS_perf_event_open, &pe, 0, -1, -1, 0);
+}
+
+static long faults_read(int fd)
+{
+    long long v = 0;
+    ck_assert_int_eq(read(fd, &v, sizeof v), (ssize_t)sizeof v);
+    return (long)v;
+}
+
+static bool env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* What the library decides (stack.c, probe_kernel): slab stacks are
+ * prepared in batches with one process_madvise on the calling thread's
+ * PIDFD_SELF (Linux 6.15), unless ASYNCIO_NO_BULK_ADVICE is set.  Without
+ * guard markers (ASYNCIO_NO_GUARD_MARKERS, or a kernel before 6.13, which
+ * has no PIDFD_SELF either) the first thousands of stacks are mappings of
+ * their own, made one by one. */
+static bool bulk_expected(void)
+{
+    if (env_set("ASYNCIO_NO_BULK_ADVICE") || env_set("ASYNCIO_NO_GUARD_MARKERS"))
+        return false;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(p != MAP_FAILED);
+    struct iovec iov = {p, page};
+    bool ok = syscall(SYS_process_madvise, -10000, &iov, 1, 23 /* MADV_POPULATE_WRITE */, 0) ==
+              (long)page;
+    munmap(p, page);
+    return ok;
+}
+
+static void *hold_small(void *arg)
+{
+    volatile char frame[1024];
+    frame[0] = 1;
+    ck_assert_int_eq(asyncio_await(arg, NULL), 0);
+    return IP(frame[0]);
+}
+
+static void *bulk_main(void *arg)
+{
+    long n = PI(arg);
+    int fd = fault_counter();
+    asyncio_future_t *gate = asyncio_future_new();
+    asyncio_future_t **ts = malloc((size_t)n * sizeof *ts);
+    ck_assert_ptr_nonnull(ts);
+    long before = fd >= 0 ? faults_read(fd) : 0;
+    for (long i = 0; i < n; i++)
+        ts[i] = tu_spawn(hold_small, gate);
+    tu_yield(); /* every task ran its first step, on a stack of its own */
+    long faults = fd >= 0 ? faults_read(fd) - before : -1;
+    ck_assert_int_eq(asyncio_future_set_result(gate, NULL), 0);
+    tu_gather_drop(ts, (size_t)n);
+    free(ts);
+    asyncio_decref(gate);
+    if (fd >= 0)
+        close(fd);
+    return IP(faults);
+}
+
+START_TEST(test_pool_bulk_prepare)
+{
+    long n = tu_scaled(2048);
+    void *res = NULL;
+    ck_assert_int_eq(asyncio_run(bulk_main, IP(n), &res), 0);
+    long faults = PI(res);
+    /* Only counted where perf is allowed, on a plain build (sanitizers
+     * move frames and fault on their own shadow memory). */
+    if (faults < 0 || UNDER_ASAN || n < 2048)
+        return;
+    if (bulk_expected())
+        /* The top page of every stack came with its batch: what faults is
+         * the tasks' own memory (about 300 bytes each) and little else. */
+        ck_assert_msg(faults < n / 4, "%ld faults for %ld new stacks prepared in bulk", faults, n);
+    else
+        /* The fallback: each new stack's first page is a fault. */
+        ck_assert_msg(faults >= n, "%ld faults for %ld new stacks without bulk advice", faults, n);
+}
+END_TEST
+
+/* A field of /proc/self/smaps_rollup or /proc/self/status, in kB; -1 if
+ * absent. */
+static long proc_kb(const char *file, const char *field)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    size_t len = strlen(field);
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            kb = strtol(line + len + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+#define TRIM_TASKS 320
+#define TRIM_TOUCH (64 * KiB)
+
+static void *touch_and_wait(void *arg)
+{
+    ck_assert_int_eq(use_stack(TRIM_TOUCH, (unsigned)PI(arg)), 0);
+    return NULL;
+}
+
+/* TRIM_TASKS tasks each use TRIM_TOUCH of stack at once, then end. */
+static void burst(void)
+{
+    asyncio_future_t *ts[TRIM_TASKS];
+    for (int i = 0; i < TRIM_TASKS; i++)
+        ts[i] = tu_spawn(touch_and_wait, IP(i));
+    tu_gather_drop(ts, TRIM_TASKS);
+}
+
+static void *trim_main(void *arg)
+{
+    (void)arg;
+    /* Beyond the 64 stacks per class that are never trimmed. */
+    long beyond_kb = (long)((TRIM_TASKS - 64) * TRIM_TOUCH / KiB);
+    burst();
+    long rss0 = proc_kb("/proc/self/status", "VmRSS");
+    long lazy0 = proc_kb("/proc/self/smaps_rollup", "LazyFree");
+    /* Idle: the loop trims at most once a second; stacks untaken during a
+     * whole period are given back lazily at the second trim at most. */
+    ck_assert_int_eq(asyncio_sleep(2.3), 0);
+    long rss1 = proc_kb("/proc/self/status", "VmRSS");
+    long lazy1 = proc_kb("/proc/self/smaps_rollup", "LazyFree");
+    if (lazy0 >= 0) {
+        ck_assert_msg(lazy1 - lazy0 >= beyond_kb * 3 / 4,
+                      "LazyFree %ld -> %ld kB, want %ld kB more", lazy0, lazy1, beyond_kb * 3 / 4);
+        /* Still counted in RSS until the kernel needs the memory. */
+        ck_assert_msg(rss0 - rss1 < beyond_kb / 2, "RSS %ld -> %ld kB", rss0, rss1);
+    }
+    /* Four periods more: given back for good. */
+    ck_assert_int_eq(asyncio_sleep(5.3), 0);
+    long rss2 = proc_kb("/proc/self/status", "VmRSS");
+    long lazy2 = proc_kb("/proc/self/smaps_rollup", "LazyFree");
+    ck_assert_msg(rss1 - rss2 >= beyond_kb * 3 / 4, "RSS %ld -> %ld kB, want %ld kB less", rss1,
+                  rss2, beyond_kb * 3 / 4);
+    if (lazy0 >= 0)
+        ck_assert_msg(lazy2 - lazy0 < beyond_kb / 4, "LazyFree %ld -> %ld kB", lazy0, lazy2);
+    /* The stacks work again, patterns intact. */
+    burst();
+    return NULL;
+}
+
+START_TEST(test_pool_trim_lazy_then_for_good)
+{
+    if (UNDER_ASAN || tu_scaled(1000) < 1000)
+        return; /* RSS and LazyFree are the tools' own under sanitizers and Valgrind */
+    tu_run_ok(trim_main, NULL);
+}
+END_TEST
+
 Suite *stack_suite(void)
 {
     Suite *s = suite_create("stack");
@@ -669,6 +934,14 @@ Suite *stack_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_many_sleeping_tasks);
     tcase_add_test(tc, test_beyond_guard_page_budget);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pool");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_pool_lifo);
+    tcase_add_test(tc, test_pool_bulk_prepare);
+    tcase_add_test(tc, test_pool_trim_lazy_then_for_good);
     suite_add_tcase(s, tc);
 
     return s;

@@ -1001,6 +1001,40 @@ START_TEST(test_taskgroup_alloc_failure)
 }
 END_TEST
 
+/* The same past the children a group holds inline (16): its arrays move
+ * to the heap, and failing that allocation leaves the group usable, its
+ * children so far kept. */
+static void *chaos_grow_main(void *arg)
+{
+    (void)arg;
+    static const struct spec s = {1, 0};
+    bool ok_once = false;
+    for (long n = 1; n < 400 && !ok_once; n++) {
+        asyncio_taskgroup_t *g = asyncio_taskgroup_enter();
+        ck_assert_ptr_nonnull(g);
+        int made = 0;
+        tu_alloc_fail_at(n);
+        while (made < 20 && asyncio_taskgroup_create_task(g, ok, (void *)&s))
+            made++;
+        tu_alloc_fail_at(0);
+        if (made < 20) {
+            assert_raised(ASYNCIO_ENOMEM, "MemoryError");
+            asyncio_error_clear();
+        }
+        ck_assert_int_eq(asyncio_taskgroup_exit(g), 0);
+        ok_once = made == 20;
+    }
+    ck_assert(ok_once);
+    ck_assert_int_eq(cancelling(), 0);
+    return NULL;
+}
+
+START_TEST(test_taskgroup_alloc_failure_growing)
+{
+    ck_assert_int_eq(asyncio_run(chaos_grow_main, NULL, NULL), 0);
+}
+END_TEST
+
 /* Many groups of ten children. */
 static void *ten_child(void *arg)
 {
@@ -1302,6 +1336,7 @@ Suite *taskgroup_suite(void)
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_taskgroup_alloc_failure);
+    tcase_add_test(tc, test_taskgroup_alloc_failure_growing);
     tcase_add_test(tc, test_taskgroup_many);
     tcase_add_test(tc, test_taskgroup_stress_random_cancellations);
     suite_add_tcase(s, tc);

@@ -7,7 +7,7 @@
  * same line. */
 #define HTTP_SUITES(X) X(http)
 
-#define STREAM_SUITES(X) X(stream) X(transport) X(server) X(tls)
+#define STREAM_SUITES(X) X(stream) X(transport) X(server) X(tls) X(datagram) X(fd)
 
 #define PROCESS_SUITES(X) X(signal) X(file) X(process)
 

@@ -137,6 +137,12 @@ ASYNCIO_EXTERN bool asyncio_handle_valid(asyncio_handle_t handle);
 ASYNCIO_EXTERN int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn,
                                                 void *arg);
 
+/* Watching file descriptors (loop.add_reader, add_writer, remove_reader,
+ * remove_writer), a task's wait for one (asyncio_wait_readable,
+ * asyncio_wait_writable) and the loop's socket calls (loop.sock_recv,
+ * sock_sendall, sock_connect, sock_accept, ...): <casyncio/net.h>, beside
+ * the transports that share the loop's descriptors with them. */
+
 /* What the exception handler is told. */
 typedef struct asyncio_exception_context {
     const char *message;              /* "Task exception was never retrieved", ... */

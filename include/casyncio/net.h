@@ -1,5 +1,6 @@
 /*
- * casyncio/net.h: Addresses and DNS, transports and protocols, streams, servers.
+ * casyncio/net.h: Addresses and DNS, transports and protocols, streams, servers,
+ * datagram endpoints.
  *
  * Part of the specification that <casyncio.h> assembles: include
  * <casyncio.h>, not this file.  The conventions its comments use are at
@@ -19,7 +20,9 @@
 /*
  * Streams (asyncio.open_connection / start_server, StreamReader and
  * StreamWriter in one object), transports and protocols (the callback API:
- * loop.create_connection / create_server), over TCP and Unix sockets; DNS.
+ * loop.create_connection / create_server), over TCP and Unix sockets;
+ * datagram endpoints (loop.create_datagram_endpoint) over UDP and Unix
+ * datagram sockets; DNS.
  *
  * One object, asyncio_stream_t, is Python's (reader, writer) pair: the
  * read functions are StreamReader's, the others StreamWriter's.  Streams
@@ -196,6 +199,24 @@ typedef struct asyncio_stream_opts {
                                     NULL: the host connected to */
     double ssl_handshake_timeout; /* seconds; 0: 60, as Python */
     double ssl_shutdown_timeout;  /* seconds; 0: 30, as Python */
+    /* sock= (Python's open_connection(sock=s), create_connection,
+     * start_server, create_server and their Unix forms): with use_sock
+     * set, the connection or server is made on the descriptor `sock`, a
+     * stream socket the caller made (connected for a connection; bound,
+     * listening or not, for a server: it is listened on with the
+     * backlog), instead of an address: host must be NULL, port 0, path
+     * NULL ("host/port and sock can not be specified at the same time").
+     * A Unix form wants an AF_UNIX socket.  The socket is made
+     * non-blocking.  Ownership, a C rule: the call takes the socket over
+     * whatever happens: the connection (or server) closes it when it
+     * closes, and a call that fails has closed it already, even for a
+     * bad argument (Python leaves it open when it refuses it with
+     * ValueError) -- the caller never closes it after the call.  The one
+     * exception is a descriptor the loop already watches (RuntimeError:
+     * another handle owns it), left alone.  Zeroed options mean no socket:
+     * use_sock false (0 is a descriptor like any other). */
+    bool use_sock;
+    int sock;
 } asyncio_stream_opts_t;
 
 /* A socket address as Python's get_extra_info('peername'/'sockname') gives
@@ -247,7 +268,12 @@ typedef void *(*asyncio_stream_handler_fn)(asyncio_stream_t *stream, void *arg);
  * every address host resolves to (host NULL: all interfaces, IPv4 and
  * IPv6; port 0: a free port, see asyncio_server_sockname) and runs
  * handler(stream, arg) as a new task for each connection.  Serving starts
- * at once.  Suspends (to resolve host).  New: *server is the caller's;
+ * at once.  With opts->ssl (a CLIENT_AUTH context), each connection's TLS
+ * handshake ends before its handler starts; a failed handshake drops the
+ * connection and, as in Python 3.11, is reported to the exception handler
+ * only in debug mode ("Error on transport creation for incoming
+ * connection"), unless it is not an OSError ("SSL handshake failed").
+ * Suspends (to resolve host).  New: *server is the caller's;
  * NULL after a failure.  Raises OSError (address in use: "[Errno 98] error
  * while attempting to bind on address ('127.0.0.1', 8888): address already
  * in use", ...), ValueError (handler NULL, port outside 0..65535, server
@@ -357,12 +383,16 @@ ASYNCIO_EXTERN int asyncio_stream_drain(asyncio_stream_t *stream);
 /* writer.write_eof(): shuts the sending side down once the buffered data
  * is sent (half-close); reading goes on.  Does not suspend.  Calling it
  * again is harmless, and so is calling it on a stream whose handle is no
- * longer live.  Raises RuntimeError after your close() ("Cannot call
- * write_eof() after close()"), ValueError (stream NULL). */
+ * longer live.  Over TLS it sends close_notify (Python raises
+ * NotImplementedError there): a peer that supports TLS half-close can
+ * still answer, but most (Python's asyncio, casyncio itself) shut down on
+ * close_notify, so their answers are dropped.  Raises RuntimeError after
+ * your close() ("Cannot call write_eof() after close()"), ValueError
+ * (stream NULL). */
 ASYNCIO_EXTERN int asyncio_stream_write_eof(asyncio_stream_t *stream);
 
-/* writer.can_write_eof(): true for TCP and Unix sockets (false for a
- * handle no longer live). */
+/* writer.can_write_eof(): true for TCP and Unix sockets, with or without
+ * TLS (false for a handle no longer live). */
 ASYNCIO_EXTERN bool asyncio_stream_can_write_eof(asyncio_stream_t *stream);
 
 /* writer.close(): sends what is buffered, then closes the socket.  Does not
@@ -418,8 +448,9 @@ ASYNCIO_EXTERN void asyncio_buffer_free(void *buf);
  * are handed to the handshake, not lost (Python's reader keeps them as
  * plaintext).  ctx is referenced while the connection lives.  opts (NULL
  * for the defaults): server_hostname (a client's: the name sent and
- * checked; required while the context checks host names, as in Python:
- * start_tls does not take the host connected to), ssl_handshake_timeout,
+ * checked; required while the context checks host names: start_tls does
+ * not take the host connected to, and where Python 3.11 then goes on
+ * without checking any name, this raises ValueError), ssl_handshake_timeout,
  * ssl_shutdown_timeout; opts->ssl is NULL or ctx.  Suspends.  Raises the
  * handshake's errors as asyncio_open_connection (SSLError,
  * SSLCertVerificationError, ConnectionAbortedError for the handshake
@@ -679,6 +710,219 @@ ASYNCIO_EXTERN int asyncio_server_sockname(asyncio_server_t *server, size_t i,
  * freed already.  NULL is harmless. */
 ASYNCIO_EXTERN void asyncio_server_free(asyncio_server_t *server);
 
+/* --- Datagrams (loop.create_datagram_endpoint, DatagramProtocol,
+ * DatagramTransport), over UDP (IPv4 and IPv6) and Unix datagram sockets.
+ *
+ * A datagram endpoint is its own kind of transport, with its own handle
+ * type: asyncio_datagram_transport_t has sendto where a stream's transport
+ * has write, no write_eof and no reading pause (Python's DatagramTransport
+ * is a BaseTransport, not a ReadTransport or WriteTransport), and its
+ * protocol is asyncio_datagram_protocol_t.  A datagram transport given to
+ * a stream transport's call (or the reverse) draws the compiler's
+ * incompatible-pointer diagnostic, and a handle of one kind is refused at
+ * run time by the calls of the other.
+ *
+ * The handle and ownership rules are the transports' (above): the
+ * transport belongs to the library and lives until its protocol's
+ * connection_lost has returned; from then on its handle is no longer
+ * live: ValueError "not a live datagram transport (freed, or never one)"
+ * from the calls that raise, nothing from the others (close, abort,
+ * is_closing (true), get_write_buffer_size (0), fileno (-1), the user
+ * pointer's calls (NULL)).  Closing a loop closes every endpoint of it
+ * still open; connection_lost comes then too.
+ *
+ * Only asyncio_create_datagram_endpoint suspends; every other call
+ * returns at once.  All are for the loop's thread.
+ *
+ * The protocol's callbacks run on the loop and must not suspend; any may
+ * be NULL.  Each gets the transport's handle and its user pointer.
+ * connection_made is called in the creating task before the creating
+ * call returns (as Python's create_datagram_endpoint awaits it), and
+ * reading starts after it.  Python calls two of them from inside
+ * sendto, and so does casyncio: error_received, for an error the kernel
+ * gave at once, and pause_writing, when the datagram queued took the
+ * write buffer above its high-water mark.  An error a callback leaves
+ * raised is reported to the loop's exception handler and the endpoint
+ * goes on, as in Python (an exception in datagram_received is not fatal
+ * to a datagram transport). */
+
+/* An address as sendto takes it and datagram_received gives it: Python's
+ * (host, port) for UDP, the path for a Unix socket (see asyncio_sockaddr_t
+ * above: family AF_INET, AF_INET6 or AF_UNIX; host a numeric address or
+ * a path).  A Unix path that starts with '@' names Linux's abstract
+ * namespace (Python's leading '\0'). */
+
+typedef struct asyncio_datagram_protocol {
+    void (*connection_made)(asyncio_datagram_transport_t *t, void *user);
+    /* One datagram: data is borrowed for the call only and has a NUL after
+     * its len bytes (len may be 0: an empty datagram).  addr is the
+     * sender (borrowed for the call); NULL for a Unix socket that sent
+     * without a name of its own (Python's None). */
+    void (*datagram_received)(asyncio_datagram_transport_t *t, const char *data, size_t len,
+                              const asyncio_sockaddr_t *addr, void *user);
+    /* The kernel refused a datagram, or reported an error for one sent
+     * earlier: an OSError (ConnectionRefusedError "[Errno 111] Connection
+     * refused" after an ICMP port unreachable on a connected socket,
+     * "[Errno 90] Message too long", "[Errno 105] No buffer space
+     * available", "[Errno 2] No such file or directory" for a Unix path
+     * nobody is bound to, ...), borrowed for the call.  The endpoint
+     * stays open. */
+    void (*error_received)(asyncio_datagram_transport_t *t, const asyncio_error_t *exc, void *user);
+    /* exc NULL: closed (close, abort, loop close); else the error that
+     * ended it (MemoryError: no memory for the read buffer).  The last
+     * callback: the transport's handle is no longer live once it returns. */
+    void (*connection_lost)(asyncio_datagram_transport_t *t, const asyncio_error_t *exc,
+                            void *user);
+    /* The write buffer went above the high-water mark / back to the low. */
+    void (*pause_writing)(asyncio_datagram_transport_t *t, void *user);
+    void (*resume_writing)(asyncio_datagram_transport_t *t, void *user);
+} asyncio_datagram_protocol_t;
+
+/* create_datagram_endpoint's keyword arguments; NULL or zeroed fields
+ * mean Python's defaults (None, 0, False). */
+typedef struct asyncio_datagram_opts {
+    /* AF_INET, AF_INET6, AF_UNIX; 0: any family the addresses resolve
+     * to.  Required (Python's "unexpected address family") when neither
+     * address is given: an unbound socket of that family. */
+    int family;
+    /* local_addr=(local_host, local_port): the socket is bound there
+     * (port 0: a free one).  local_host NULL: no local_addr (local_port
+     * must then be 0).  With AF_UNIX, local_host is the path (a socket
+     * file already there is removed first, as Python does; the file is
+     * left behind at close) and local_port must be 0. */
+    const char *local_host;
+    int local_port;
+    /* remote_addr=(remote_host, remote_port): the socket is connected
+     * there (sendto's address may then be NULL or this one only, and
+     * only datagrams from there are received).  With AF_UNIX, the path;
+     * remote_port must then be 0. */
+    const char *remote_host;
+    int remote_port;
+    bool reuse_port;      /* SO_REUSEPORT: several endpoints, one port */
+    bool allow_broadcast; /* SO_BROADCAST; the socket is then not connected to
+                             remote_addr, which stays sendto's default */
+} asyncio_datagram_opts_t;
+
+/* `transport, protocol = await loop.create_datagram_endpoint(factory,
+ * local_addr=..., remote_addr=..., family=..., reuse_port=...,
+ * allow_broadcast=...)`.  Resolves the addresses (asyncio_getaddrinfo's
+ * way, for SOCK_DGRAM), pairs the local and remote ones by family, and
+ * makes the socket of the first pair that works (bound, connected),
+ * then calls proto->connection_made and starts reading.  Suspends to
+ * resolve the addresses (a Unix socket, or an IP one without addresses,
+ * is made without suspending; either way it must be called from a task).
+ * proto must outlive the transport; user is the callbacks' pointer.
+ * *transport is borrowed (the library's); NULL after a failure.  Raises
+ * ValueError (proto or transport NULL, no address and no family:
+ * "unexpected address family", local and remote addresses of no common
+ * family: "can not get address information", a port outside 0..65535:
+ * "port must be 0-65535.", a port without a host or with AF_UNIX),
+ * socket.gaierror as OSError (a name that does not resolve: "[Errno -2]
+ * Name or service not known"; an address of another family than
+ * opts->family: "[Errno -9] Address family for hostname not supported";
+ * an unknown family: "[Errno -6] ai_family not supported"), OSError (the
+ * first pair's error when none works: "[Errno 98] Address already in
+ * use", "[Errno 97] Address family not supported by protocol" for an
+ * unknown family without addresses, "AF_UNIX path too long", a Unix
+ * path's "[Errno 2] No such file or directory" or "[Errno 111]
+ * Connection refused"), CancelledError (while resolving: nothing is
+ * left open), RuntimeError (outside a task), MemoryError. */
+ASYNCIO_EXTERN int asyncio_create_datagram_endpoint(const asyncio_datagram_protocol_t *proto,
+                                                    void *user,
+                                                    const asyncio_datagram_opts_t *opts,
+                                                    asyncio_datagram_transport_t **transport);
+
+/* `await loop.create_datagram_endpoint(factory, sock=sock)`: an endpoint on
+ * a datagram socket the caller made (AF_INET, AF_INET6 or AF_UNIX,
+ * SOCK_DGRAM; bound, connected or neither).  It is made non-blocking.
+ * On success the transport owns the descriptor (closing the transport
+ * closes it); after a failure it is still the caller's, open.  A
+ * connected socket's peer is its remote address (sendto's address must
+ * be NULL or the peer: Python sends to the peer whatever the address).
+ * connection_made is called before it returns.  Does not suspend, but
+ * needs a running loop.  *transport as above.  Raises ValueError (a
+ * socket of another type or family: "A UDP Socket was expected, got fd 7
+ * (SOCK_STREAM)", sock < 0, proto or transport NULL), OSError (not a
+ * socket: "[Errno 88] Socket operation on non-socket"), RuntimeError (no
+ * running loop; a descriptor the loop already watches: "File descriptor
+ * 7 is used by another transport"), MemoryError. */
+ASYNCIO_EXTERN int asyncio_create_datagram_endpoint_sock(const asyncio_datagram_protocol_t *proto,
+                                                         void *user, int sock,
+                                                         asyncio_datagram_transport_t **transport);
+
+/* transport.sendto(data, addr): sends len bytes (0 is an empty datagram,
+ * sent as Python 3.13 sends it; 3.11 drops it) to addr, or with addr
+ * NULL to the remote address.  Goes to the kernel at once while nothing
+ * is queued; what the kernel cannot take yet is copied and queued (see
+ * get_write_buffer_size), sent in order when it can.  Never suspends.
+ * Returns 0 also when the kernel refused the datagram: that error goes
+ * to the protocol's error_received (called inside this call when the
+ * kernel refused at once, as Python does): a datagram too large
+ * ("[Errno 90] Message too long": above 65507 bytes over IPv4), a Unix
+ * path nobody is bound to, ECONNREFUSED on a connected socket, an
+ * address of the other IP family (gaierror "[Errno -9] Address family
+ * for hostname not supported", as Python) or a Unix path too long
+ * ("AF_UNIX path too long").  After close() or abort() the datagram is
+ * dropped (0), as Python drops it.  addr's host must be a numeric
+ * address (Python resolves names here, blocking the loop: resolve them
+ * first, asyncio_getaddrinfo).  Raises ValueError (transport NULL or not
+ * live, data NULL with len > 0, more than 4 GiB, addr NULL without a
+ * remote address, an address other than the remote one: "Invalid
+ * address: must be None or ('127.0.0.1', 9999)" with Python's words, a
+ * host that is not numeric, a port outside 0..65535, a Unix address on
+ * an IP socket or the reverse), MemoryError (no memory to queue it;
+ * nothing queued). */
+ASYNCIO_EXTERN int asyncio_datagram_transport_sendto(asyncio_datagram_transport_t *t,
+                                                     const void *data, size_t len,
+                                                     const asyncio_sockaddr_t *addr);
+
+/* transport.get_write_buffer_size(): the bytes queued and not yet taken by
+ * the kernel, counting 8 more per datagram for its header, as Python 3.13
+ * does (so that empty datagrams count).  0 for a handle no longer live. */
+ASYNCIO_EXTERN size_t
+asyncio_datagram_transport_get_write_buffer_size(asyncio_datagram_transport_t *t);
+
+/* transport.set_write_buffer_limits(high, low) and get_: as for stream
+ * transports (0 stands for None: high 64 KiB, low high / 4). */
+ASYNCIO_EXTERN int asyncio_datagram_transport_set_write_buffer_limits(
+    asyncio_datagram_transport_t *t, size_t high, size_t low);
+ASYNCIO_EXTERN void asyncio_datagram_transport_get_write_buffer_limits(
+    asyncio_datagram_transport_t *t, size_t *high, size_t *low);
+
+/* transport.close(): stops receiving; the queued datagrams are still
+ * sent, then the socket closes and connection_lost(NULL) follows from the
+ * loop.  Harmless when repeated, and on a handle no longer live. */
+ASYNCIO_EXTERN void asyncio_datagram_transport_close(asyncio_datagram_transport_t *t);
+
+/* transport.abort(): closes at once, dropping the queue;
+ * connection_lost(NULL) follows from the loop. */
+ASYNCIO_EXTERN void asyncio_datagram_transport_abort(asyncio_datagram_transport_t *t);
+
+/* transport.is_closing(); true for a handle no longer live. */
+ASYNCIO_EXTERN bool asyncio_datagram_transport_is_closing(asyncio_datagram_transport_t *t);
+
+/* get_extra_info('sockname') / ('peername').  *addr is zeroed after a
+ * failure.  An endpoint that is not connected has no peer: peername
+ * returns 0 with *addr zeroed (family 0), Python's None; an unbound Unix
+ * socket's sockname is AF_UNIX with an empty path, as Python's ''.
+ * Raises ValueError (transport NULL or not live, addr NULL), OSError
+ * (the socket is closed: "[Errno 9] Bad file descriptor"). */
+ASYNCIO_EXTERN int asyncio_datagram_transport_sockname(asyncio_datagram_transport_t *t,
+                                                       asyncio_sockaddr_t *addr);
+ASYNCIO_EXTERN int asyncio_datagram_transport_peername(asyncio_datagram_transport_t *t,
+                                                       asyncio_sockaddr_t *addr);
+
+/* get_extra_info('socket').fileno(): the socket's descriptor, borrowed
+ * (the transport closes it; set options on it, do not read from it or
+ * close it); -1 once closed and for a handle no longer live (nothing
+ * raised). */
+ASYNCIO_EXTERN int asyncio_datagram_transport_fileno(asyncio_datagram_transport_t *t);
+
+/* The user pointer the callbacks get (NULL for a handle no longer live). */
+ASYNCIO_EXTERN void *asyncio_datagram_transport_get_user(asyncio_datagram_transport_t *t);
+ASYNCIO_EXTERN void asyncio_datagram_transport_set_user(asyncio_datagram_transport_t *t,
+                                                        void *user);
+
 /* --- DNS (libuv's getaddrinfo / getnameinfo, on its thread pool) */
 
 /* One resolved address, as a tuple of Python's getaddrinfo. */
@@ -718,5 +962,193 @@ ASYNCIO_EXTERN void asyncio_addrinfo_free(asyncio_addrinfo_t *list);
  * numeric address, port outside 0..65535), CancelledError, RuntimeError. */
 ASYNCIO_EXTERN int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out,
                                        char *serv_out);
+
+/* --- Watching file descriptors (loop.add_reader, add_writer) and
+ * waiting for one
+ *
+ * A descriptor is any file descriptor epoll can watch: a socket, a pipe,
+ * a terminal, an eventfd, a descriptor a library hands out (libpq's
+ * PQsocket, ...).  Regular files and directories cannot be watched
+ * (PermissionError "[Errno 1] Operation not permitted", as Python's epoll
+ * selector says).  A loop watches a descriptor with one libuv poll handle
+ * shared by its two sides, the reader and the writer; these rules follow:
+ *
+ *   - The sides are independent: a reader callback (or a task waiting
+ *     until the descriptor is readable) and a writer callback (or a task
+ *     waiting until it is writable) may be registered at once, by
+ *     different parties.
+ *   - One party per side.  add_reader on a descriptor with a reader
+ *     callback replaces it (Python's rule: the old one is not called
+ *     again, even for an event already seen).  A task waiting on a side is
+ *     alone there: a second task's wait, or add_reader while a task waits
+ *     for the descriptor to be readable, raises RuntimeError ("another
+ *     task is already waiting for file descriptor 5 to be readable"), and
+ *     so does a wait on a side that has a callback.  (Python replaces the
+ *     first waiter's reader, which then waits forever.)
+ *   - Two loops (threads) may watch one descriptor: each has its own
+ *     watch and is told on its own; both wake, whoever reads first gets
+ *     the data, the other finds none (the sock_ calls then wait again).
+ *   - A descriptor the loop already watches for a transport, a server or
+ *     an HTTP transfer of its own is refused with RuntimeError ("File
+ *     descriptor 5 is already watched by the event loop ...") when the
+ *     loop is watching it at the time (Python keeps a table of its
+ *     transports' descriptors and always refuses them); watching one at
+ *     another time is an error of the program that is not detected.
+ *   - Closing.  Remove the watch before closing the descriptor
+ *     (remove_reader, remove_writer; a wait leaves nothing behind when it
+ *     returns, and a cancelled one neither).  The kernel forgets a closed
+ *     descriptor silently: callbacks stop coming and a task's wait never
+ *     ends.  What is detected: a descriptor not open when the watch
+ *     starts (OSError "[Errno 9] Bad file descriptor", raised by the
+ *     call), and one closed (or whose number was taken by a file epoll
+ *     refuses) after the watch started but before the loop polled next:
+ *     the waiting task gets that OSError, a callback is removed and the
+ *     error reported to the loop's exception handler.  A descriptor closed
+ *     by another thread while its loop watches it is undefined behaviour
+ *     (libuv may abort the process).
+ *   - libuv makes a descriptor non-blocking (O_NONBLOCK) when it starts
+ *     watching it; Python's loop leaves the mode alone.
+ *   - Readiness is level-triggered, as with Python's selectors: a reader
+ *     callback is called again in every iteration while data is there.
+ *     An error on the descriptor (a refused connect, a reset) or a
+ *     hang-up makes both sides ready: the read or write that follows
+ *     meets it.
+ *   - Callbacks run from the ready queue in the iteration after the poll
+ *     that saw the event, a descriptor's reader before its writer, as in
+ *     Python; never inside the call that registered them.  An error a
+ *     callback leaves raised is reported to the exception handler.
+ *   - Closing the loop drops every watch: callbacks are never called
+ *     again; tasks still waiting are unwound as every task is.
+ *
+ * Cost: a wait starts and ends a watch: three epoll_ctl and an fstat
+ * (Python's sock_recv registers and unregisters a reader each time: two
+ * epoll_ctl); a callback stays registered and costs nothing per event.
+ * Memory: the loop keeps a small record per descriptor number it ever
+ * watched, until it closes.
+ */
+
+/* loop.add_reader(fd, callback, arg): calls fn(arg) from the loop
+ * whenever fd is readable (or in error), until remove_reader.  loop NULL:
+ * the running loop (else the thread's current one).  Replaces the reader
+ * callback fd had.  Does not suspend.  Raises ValueError (fn NULL; fd
+ * negative: "Invalid file descriptor: -1"), RuntimeError ("no running
+ * event loop", "Event loop is closed", a task waiting for fd to be
+ * readable, a descriptor the loop watches for a transport), OSError (fd
+ * not open: "[Errno 9] Bad file descriptor"; PermissionError for a
+ * regular file or a directory), MemoryError.  A call that fails
+ * registers nothing (a callback registered before stays) and never calls
+ * fn. */
+ASYNCIO_EXTERN int asyncio_add_reader(asyncio_loop_t *loop, int fd, asyncio_callback_fn fn,
+                                      void *arg);
+
+/* loop.add_writer(fd, callback, arg): as add_reader, for writable. */
+ASYNCIO_EXTERN int asyncio_add_writer(asyncio_loop_t *loop, int fd, asyncio_callback_fn fn,
+                                      void *arg);
+
+/* loop.remove_reader(fd): true if fd had a reader callback, which is
+ * removed and not called again (not even for an event already seen);
+ * false, with nothing raised, for a descriptor without one (a task's wait
+ * is not a callback: it stays), and on a closed loop.  False with
+ * ValueError for fd negative, RuntimeError without a loop.  Does not
+ * suspend. */
+ASYNCIO_EXTERN bool asyncio_remove_reader(asyncio_loop_t *loop, int fd);
+
+/* loop.remove_writer(fd): as remove_reader, for the writer callback. */
+ASYNCIO_EXTERN bool asyncio_remove_writer(asyncio_loop_t *loop, int fd);
+
+/* Suspends the current task until fd is readable (or in error, or hung
+ * up: the read that follows says which).  Python has no one call for it:
+ * it is `fut = loop.create_future(); loop.add_reader(fd, fut.set_result,
+ * None); try: await fut; finally: loop.remove_reader(fd)`.  Nothing
+ * watches fd for the task once the call returned, whatever the outcome.
+ * No timeout of its own: bound it with an asyncio_timeout scope around
+ * it, or asyncio_wait_for on a task that makes it.  Suspends.  Raises
+ * CancelledError, OSError (fd not open, or closed before the loop polled
+ * it: "[Errno 9] Bad file descriptor"; PermissionError for a regular file
+ * or a directory), RuntimeError (outside a task; another task waits for
+ * fd to be readable; fd has a reader callback; a descriptor the loop
+ * watches for a transport), ValueError (fd negative), MemoryError. */
+ASYNCIO_EXTERN int asyncio_wait_readable(int fd);
+
+/* Suspends the current task until fd is writable (or in error: a
+ * non-blocking connect that failed, a reset; the write or the SO_ERROR
+ * that follows says which).  As asyncio_wait_readable otherwise. */
+ASYNCIO_EXTERN int asyncio_wait_writable(int fd);
+
+/* --- Sockets the caller made (loop.sock_recv, sock_sendall, ...)
+ *
+ * The loop's low-level calls on a non-blocking socket (a descriptor) that
+ * the caller made and keeps owning.  Each makes the system call at once
+ * and, when it would block, waits for the socket (asyncio_wait_readable
+ * or _writable, with their rules: one task per side of a socket) and
+ * tries again.  They all suspend, and raise:
+ *   ValueError "the socket must be non-blocking" for a blocking socket
+ *     (Python checks it in debug mode only; here always, as a blocking
+ *     call would freeze the loop), and for bad arguments;
+ *   OSError with the system's error ("[Errno 104] Connection reset by
+ *     peer": ConnectionResetError, ...; "[Errno 9] Bad file descriptor");
+ *   CancelledError: nothing is left watching the socket, and what was
+ *     sent or received before the cancellation stays so;
+ *   RuntimeError outside a task, or while another task waits on the same
+ *     side of the socket; MemoryError.
+ * Out-parameters are 0 (an accepted socket -1) and addresses zeroed after
+ * a failure.
+ */
+
+/* `data = await loop.sock_recv(sock, n)`: receives up to n bytes into buf
+ * (*nread of them; 0 at EOF), NUL-terminated when *nread < n. */
+ASYNCIO_EXTERN int asyncio_sock_recv(int sock, void *buf, size_t n, size_t *nread);
+
+/* `nbytes = await loop.sock_recv_into(sock, buf)`: the same call as
+ * asyncio_sock_recv (in C both fill the caller's buffer), for ports that
+ * use the other name. */
+ASYNCIO_EXTERN int asyncio_sock_recv_into(int sock, void *buf, size_t n, size_t *nread);
+
+/* `data, address = await loop.sock_recvfrom(sock, n)` (3.11): one
+ * datagram, up to n bytes of it (the rest of a longer one is lost, as in
+ * Python), into buf, NUL-terminated when *nread < n; *addr (may be NULL)
+ * its sender: host and port, or the path of a Unix socket ("" when the
+ * sender is unnamed). */
+ASYNCIO_EXTERN int asyncio_sock_recvfrom(int sock, void *buf, size_t n, size_t *nread,
+                                         asyncio_sockaddr_t *addr);
+
+/* `nbytes, address = await loop.sock_recvfrom_into(sock, buf)` (3.11):
+ * the same call as asyncio_sock_recvfrom. */
+ASYNCIO_EXTERN int asyncio_sock_recvfrom_into(int sock, void *buf, size_t n, size_t *nread,
+                                              asyncio_sockaddr_t *addr);
+
+/* `await loop.sock_sendall(sock, data)`: sends all len bytes, waiting for
+ * room as often as needed.  Data NULL is allowed with len 0 (ValueError
+ * otherwise).  On failure or cancellation an unknown part was sent, as in
+ * Python. */
+ASYNCIO_EXTERN int asyncio_sock_sendall(int sock, const void *data, size_t len);
+
+/* `n = await loop.sock_sendto(sock, data, address)` (3.11): one datagram
+ * to addr: a numeric IPv4 or IPv6 host and a port (family 0: taken from
+ * the host), or an AF_UNIX path in host.  *nsent (may be NULL) the bytes
+ * sent.  ValueError for a host that is not a numeric address (Python
+ * resolves names here, blocking its loop), a port outside 0..65535,
+ * addr NULL. */
+ASYNCIO_EXTERN int asyncio_sock_sendto(int sock, const void *data, size_t len,
+                                       const asyncio_sockaddr_t *addr, size_t *nsent);
+
+/* `await loop.sock_connect(sock, (host, port))`: connects the socket to
+ * host:port, resolving host (asyncio_getaddrinfo, with the socket's family
+ * and type) unless it is numeric; for an AF_UNIX socket host is the path
+ * and port is ignored.  Raises as Python: a connection refused at once
+ * "[Errno 111] Connection refused", one refused later "[Errno 111]
+ * Connect call failed ('127.0.0.1', 1)" (ConnectionRefusedError either
+ * way); socket.gaierror (an OSError) for a name that does not resolve;
+ * ValueError (host NULL, port outside 0..65535); CancelledError: the
+ * connection attempt goes on in the kernel, as in Python (close the
+ * socket to end it). */
+ASYNCIO_EXTERN int asyncio_sock_connect(int sock, const char *host, int port);
+
+/* `conn, address = await loop.sock_accept(sock)`: accepts a connection on
+ * a listening socket.  *conn is the new socket, non-blocking and
+ * close-on-exec, the caller's to close (-1 after a failure: 0 is a
+ * descriptor); *addr (may be NULL) the peer's address.  ValueError for
+ * conn NULL. */
+ASYNCIO_EXTERN int asyncio_sock_accept(int sock, int *conn, asyncio_sockaddr_t *addr);
 
 #endif /* CASYNCIO_NET_H */

@@ -11,7 +11,6 @@
  */
 #include "core/core.h"
 
-#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -109,51 +108,6 @@ static void child_done(asyncio_future_t *child, void *arg)
     asyncio_decref(outer);
 }
 
-/* True if futs[i] appeared earlier in futs (quadratic for small n, a
- * sorted copy otherwise). */
-static int cmp_ptr(const void *a, const void *b)
-{
-    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static size_t count_unique(asyncio_future_t *const *futs, size_t n, int *rc)
-{
-    if (n <= 16) {
-        size_t u = 0;
-        for (size_t i = 0; i < n; i++) {
-            size_t j = 0;
-            while (j < i && futs[j] != futs[i])
-                j++;
-            u += j == i;
-        }
-        return u;
-    }
-    asyncio_future_t **sorted = asyncio__malloc(n * sizeof *sorted);
-    if (!sorted) {
-        *rc = ASYNCIO_ENOMEM;
-        return 0;
-    }
-    memcpy(sorted, futs, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, cmp_ptr);
-    size_t u = 1;
-    for (size_t i = 1; i < n; i++)
-        u += sorted[i] != sorted[i - 1];
-    asyncio__free(sorted);
-    return u;
-}
-
-static bool seen_before(asyncio_future_t *const *futs, size_t n, size_t i, gather_t *g)
-{
-    /* Only when duplicates exist do we pay for the check. */
-    if (g->nunique == n)
-        return false;
-    for (size_t j = 0; j < i; j++)
-        if (futs[j] == futs[i])
-            return true;
-    return false;
-}
-
 /* The loop closes while children are pending: their callbacks, which
  * keep the gather future alive, are taken back (nothing will run them). */
 static void gather_close(asyncio__closer_t *c)
@@ -168,19 +122,26 @@ static void gather_close(asyncio__closer_t *c)
     asyncio_decref(outer);
 }
 
-/* Out of memory half way: callbacks still pending are removed; those
- * already queued (their child was done) find the outer future finished
- * and only drop their reference. */
-static void undo_callbacks(asyncio_future_t *const *futs, size_t n, size_t upto,
-                           asyncio_future_t *outer)
+/* Out of memory half way, at futs[upto]: the callbacks registered are
+ * taken back (those already queued, their child being done, find the
+ * outer future finished and only drop their reference), the children's
+ * references dropped, the marks cleared. */
+static void undo_callbacks(asyncio_future_t *const *futs, size_t upto, asyncio_future_t *outer)
 {
     gather_t *g = outer->impl;
-    for (size_t j = 0; j < upto; j++)
-        if (!seen_before(futs, n, j, g))
-            for (int k = asyncio_remove_done_callback(futs[j], child_done, outer); k > 0; k--) {
+    for (size_t j = 0; j < upto; j++) {
+        asyncio_future_t *f = futs[j];
+        if (f->mark == 1) /* its first occurrence: the one with a callback */
+            for (int k = asyncio_remove_done_callback(f, child_done, outer); k > 0; k--) {
                 g->callbacks--;
                 asyncio_decref(outer);
             }
+        f->mark = 2;
+    }
+    for (size_t j = 0; j < upto; j++) {
+        futs[j]->mark = 0;
+        asyncio_decref(futs[j]);
+    }
     asyncio__future_finish(outer, NULL, NULL);
 }
 
@@ -206,27 +167,34 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
         asyncio__future_finish(outer, NULL, NULL);
         return outer;
     }
-    int rc = 0;
     g->flags = flags;
-    g->nunique = count_unique(futs, n, &rc);
-    g->children = asyncio__calloc(n, sizeof *g->children);
+    g->children = asyncio__malloc(n * sizeof *g->children);
     g->results = asyncio__calloc(n, sizeof *g->results);
-    if (rc || !g->children || !g->results)
+    if (!g->children || !g->results)
         goto nomem;
+    /* One pass registers the first occurrence of each child, found by its
+     * mark (linear, whatever n: no sorting), and takes the references;
+     * a second clears the marks. */
+    size_t unique = 0;
     for (size_t i = 0; i < n; i++) {
-        if (seen_before(futs, n, i, g))
-            continue;
-        if (asyncio__add_callback(futs[i], child_done, outer) != 0) {
-            undo_callbacks(futs, n, i, outer);
-            goto nomem;
+        asyncio_future_t *f = futs[i];
+        if (!f->mark) {
+            if (asyncio__add_callback(f, child_done, outer) != 0) {
+                undo_callbacks(futs, i, outer);
+                goto nomem;
+            }
+            f->mark = 1;
+            unique++;
+            asyncio_incref(outer); /* released by child_done */
+            g->callbacks++;
         }
-        asyncio_incref(outer); /* released by child_done */
-        g->callbacks++;
+        g->children[i] = asyncio_incref(f);
     }
+    for (size_t i = 0; i < n; i++)
+        futs[i]->mark = 0;
+    g->nunique = unique;
     asyncio__list_insert(&loop->closers, &g->closer.link);
     g->n = n;
-    for (size_t i = 0; i < n; i++)
-        g->children[i] = asyncio_incref(futs[i]);
     return outer;
 nomem:
     asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for gather");

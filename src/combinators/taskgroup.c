@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Children a group holds without allocating: most groups are small. */
+#define INLINE_CHILDREN 16
+
 typedef struct taskgroup {
     asyncio__scope_t scope;
     void *handle; /* what the caller holds (handle.h), retired when the group goes */
@@ -26,6 +29,9 @@ typedef struct taskgroup {
     asyncio__exc_t **errors; /* room for one per child, plus the body's */
     size_t nerrors;
     asyncio_future_t *on_completed; /* exit waits on it while children run */
+    /* children and errors while the group has at most INLINE_CHILDREN */
+    asyncio_future_t *inline_children[INLINE_CHILDREN];
+    asyncio__exc_t *inline_errors[INLINE_CHILDREN + 1];
 } taskgroup_t;
 
 /* What a task waits on when it leaves a group, for task dumps. */
@@ -101,21 +107,45 @@ asyncio_taskgroup_t *asyncio_taskgroup_enter(void)
                                                  : "no running event loop");
         return NULL;
     }
-    taskgroup_t *tg = asyncio__calloc(1, sizeof *tg);
-    /* Room for the body's error from the start. */
-    asyncio__exc_t **errors = tg ? asyncio__malloc(sizeof *errors) : NULL;
-    if (!errors) {
-        asyncio__free(tg);
+    taskgroup_t *tg = asyncio__malloc(sizeof *tg);
+    if (!tg) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a TaskGroup");
         return NULL;
     }
-    tg->errors = errors;
-    if (!asyncio__handle_give(tg, &tg->handle, ASYNCIO__H_TASKGROUP)) {
-        asyncio__free(errors);
+    /* The arrays inside are not cleared: only their used part is read. */
+    memset(tg, 0, offsetof(taskgroup_t, inline_children));
+    tg->children = tg->inline_children;
+    tg->errors = tg->inline_errors; /* room for the body's error from the start */
+    tg->cap = INLINE_CHILDREN;
+    if (!asyncio__handle_give(tg, &tg->handle, ASYNCIO__H_TASKGROUP))
         return NULL;
-    }
     asyncio__scope_push(task, &tg->scope, "TaskGroup", close_left_open);
     return tg->handle;
+}
+
+/* Room for more children, and for their errors if they fail, plus the
+ * body's: the arrays move to the heap past INLINE_CHILDREN. */
+static int grow(taskgroup_t *tg)
+{
+    size_t cap = tg->cap * 2;
+    bool inline_now = tg->children == tg->inline_children;
+    asyncio_future_t **children =
+        asyncio__realloc(inline_now ? NULL : tg->children, cap * sizeof *children);
+    if (children) {
+        if (inline_now)
+            memcpy(children, tg->children, tg->nchildren * sizeof *children);
+        tg->children = children;
+    }
+    asyncio__exc_t **errors =
+        children ? asyncio__realloc(inline_now ? NULL : tg->errors, (cap + 1) * sizeof *errors)
+                 : NULL;
+    if (!errors)
+        return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a TaskGroup's task");
+    if (inline_now)
+        memcpy(errors, tg->errors, tg->nerrors * sizeof *errors);
+    tg->errors = errors;
+    tg->cap = cap;
+    return 0;
 }
 
 asyncio_future_t *asyncio_taskgroup_create_task_ex(asyncio_taskgroup_t *handle, asyncio_coro_fn fn,
@@ -132,21 +162,8 @@ asyncio_future_t *asyncio_taskgroup_create_task_ex(asyncio_taskgroup_t *handle, 
         asyncio__raise_code(ASYNCIO_ERUNTIME, "TaskGroup is shutting down");
         return NULL;
     }
-    if (tg->nchildren == tg->cap) {
-        /* Room for the child and for its error, if it fails, plus the body's. */
-        size_t cap = tg->cap ? tg->cap * 2 : 8;
-        asyncio_future_t **children = asyncio__realloc(tg->children, cap * sizeof *children);
-        if (children)
-            tg->children = children;
-        asyncio__exc_t **errors =
-            children ? asyncio__realloc(tg->errors, (cap + 1) * sizeof *errors) : NULL;
-        if (!errors) {
-            asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a TaskGroup's task");
-            return NULL;
-        }
-        tg->errors = errors;
-        tg->cap = cap;
-    }
+    if (tg->nchildren == tg->cap && grow(tg) != 0)
+        return NULL;
     asyncio_future_t *t = asyncio_create_task_ex(fn, arg, opts);
     if (!t)
         return NULL;
@@ -199,13 +216,16 @@ static void free_group(taskgroup_t *tg)
     asyncio__scope_remove(&tg->scope);
     for (size_t i = 0; i < tg->nchildren; i++) {
         /* Only after an unwinding at loop close can a child still run. */
-        asyncio_remove_done_callback(tg->children[i], on_child_done, tg);
+        if (tg->running)
+            asyncio_remove_done_callback(tg->children[i], on_child_done, tg);
         asyncio_decref(tg->children[i]);
     }
     for (size_t i = 0; i < tg->nerrors; i++)
         asyncio__exc_free(tg->errors[i]);
-    asyncio__free(tg->children);
-    asyncio__free(tg->errors);
+    if (tg->children != tg->inline_children) {
+        asyncio__free(tg->children);
+        asyncio__free(tg->errors);
+    }
     asyncio__free(tg);
 }
 

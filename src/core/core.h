@@ -274,8 +274,15 @@ typedef struct asyncio__timer {
     asyncio__cnode_t *ctxmap; /* the context when scheduled (owned), if in_context */
 } asyncio__timer_t;
 
+/* A heap entry carries its timer's deadline: sifting compares entries of
+ * the array, next to each other, without reading the timers. */
+typedef struct asyncio__heap_item {
+    uint64_t when_ns;
+    asyncio__timer_t *timer;
+} asyncio__heap_item_t;
+
 typedef struct asyncio__heap {
-    asyncio__timer_t **items;
+    asyncio__heap_item_t *items;
     size_t len, cap;
 } asyncio__heap_t;
 
@@ -284,7 +291,7 @@ asyncio__timer_t *asyncio__heap_pop(asyncio__heap_t *h);
 void asyncio__heap_remove(asyncio__heap_t *h, asyncio__timer_t *t);
 static inline asyncio__timer_t *asyncio__heap_top(const asyncio__heap_t *h)
 {
-    return h->len ? h->items[0] : NULL;
+    return h->len ? h->items[0].timer : NULL;
 }
 
 /* The intrusive list: circular and doubly linked, through a node
@@ -382,10 +389,15 @@ struct asyncio_loop {
     void *executor;            /* the default executor, when one exists */
     char *read_buf;            /* what every socket of the loop reads into (transport.c):
                                   made on first read, freed at close, as uvloop does */
+    char *dgram_buf;           /* what datagram sockets read into, a batch of datagrams at
+                                  once (datagram.c): made on first read, freed at close */
     /* HTTP state of the loop, made on first use, gone at its close (the
      * loop, not the thread: a loop may be closed by another thread). */
     struct asyncio__http_session *http_default; /* the session NULL stands for */
     struct asyncio__body_cache *http_bodies;    /* buffers of freed bodies (http_request.c) */
+    /* The descriptors the loop watches for add_reader and the waits of
+     * its tasks (net/fdwatch.c): made on first use, gone at its close. */
+    struct asyncio__fdwatch *fdwatch;
     /* What the running task's next wait is on (asyncio__task_waits_for). */
     const struct asyncio__wait_kind *next_wait_kind;
     const void *next_wait_obj;
@@ -553,6 +565,10 @@ struct asyncio_future {
     uint8_t log_exception; /* failed and nobody retrieved the exception */
     uint8_t cb0_used;
     int32_t refcnt;
+    /* Zero but inside a combinator's walk over an array of futures, which
+     * marks the ones it has seen (gather's duplicates) and clears the
+     * marks before it returns. */
+    uint8_t mark;
     asyncio_loop_t *loop;
     void *result;
     asyncio__exc_t *exc; /* exception, or CancelledError once cancelled */

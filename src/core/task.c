@@ -366,6 +366,7 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     t->fut.log_exception = 0;
     t->fut.cb0_used = 0;
     t->fut.refcnt = 2; /* the caller's and the loop's, until the task is done */
+    t->fut.mark = 0;
     t->fut.loop = loop;
     t->fut.exc = NULL;
     t->fut.cbs = NULL;

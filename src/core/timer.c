@@ -20,81 +20,95 @@
 
 /* ------------------------------------------------------------ heap */
 
-static bool before(const asyncio__timer_t *a, const asyncio__timer_t *b)
+/* Entries order by deadline, then by scheduling order (read from the
+ * timers only when deadlines are equal, which nanoseconds make rare). */
+static bool before(const asyncio__heap_item_t *a, const asyncio__heap_item_t *b)
 {
-    return a->when_ns < b->when_ns || (a->when_ns == b->when_ns && a->seq < b->seq);
+    return a->when_ns < b->when_ns || (a->when_ns == b->when_ns && a->timer->seq < b->timer->seq);
 }
 
-static void place(asyncio__heap_t *h, size_t i, asyncio__timer_t *t)
+static void place(asyncio__heap_t *h, size_t i, asyncio__heap_item_t it)
 {
-    h->items[i] = t;
-    t->heap_index = i;
+    h->items[i] = it;
+    it.timer->heap_index = i;
 }
 
-static void sift_up(asyncio__heap_t *h, size_t i)
+static void sift_up(asyncio__heap_t *h, size_t i, asyncio__heap_item_t it)
 {
-    asyncio__timer_t *t = h->items[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!before(t, h->items[parent]))
+        if (!before(&it, &h->items[parent]))
             break;
         place(h, i, h->items[parent]);
         i = parent;
     }
-    place(h, i, t);
+    place(h, i, it);
 }
 
-static void sift_down(asyncio__heap_t *h, size_t i)
+static void sift_down(asyncio__heap_t *h, size_t i, asyncio__heap_item_t it)
 {
-    asyncio__timer_t *t = h->items[i];
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= h->len)
             break;
-        if (child + 1 < h->len && before(h->items[child + 1], h->items[child]))
+        if (child + 1 < h->len && before(&h->items[child + 1], &h->items[child]))
             child++;
-        if (!before(h->items[child], t))
+        if (!before(&h->items[child], &it))
             break;
         place(h, i, h->items[child]);
         i = child;
     }
-    place(h, i, t);
+    place(h, i, it);
 }
 
 int asyncio__heap_push(asyncio__heap_t *h, asyncio__timer_t *t)
 {
     if (h->len == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        asyncio__timer_t **grown = asyncio__realloc(h->items, cap * sizeof *grown);
+        asyncio__heap_item_t *grown = asyncio__realloc(h->items, cap * sizeof *grown);
         if (!grown)
             return ASYNCIO_ENOMEM;
         h->items = grown;
         h->cap = cap;
     }
-    place(h, h->len++, t);
-    sift_up(h, h->len - 1);
+    sift_up(h, h->len++, (asyncio__heap_item_t){t->when_ns, t});
     return 0;
 }
 
 void asyncio__heap_remove(asyncio__heap_t *h, asyncio__timer_t *t)
 {
     size_t i = t->heap_index;
-    asyncio__timer_t *last = h->items[--h->len];
+    asyncio__heap_item_t last = h->items[--h->len];
     t->heap_index = SIZE_MAX;
     if (i == h->len)
         return;
-    place(h, i, last);
-    if (i > 0 && before(last, h->items[(i - 1) / 2]))
-        sift_up(h, i);
+    if (i > 0 && before(&last, &h->items[(i - 1) / 2]))
+        sift_up(h, i, last);
     else
-        sift_down(h, i);
+        sift_down(h, i, last);
 }
 
+/* Takes the earliest timer off: its hole goes down to a leaf along the
+ * earlier children, one comparison a level, and the last entry (usually
+ * among the latest deadlines) goes up from there, usually not far: about
+ * half the comparisons of sifting the last entry down from the top. */
 asyncio__timer_t *asyncio__heap_pop(asyncio__heap_t *h)
 {
-    asyncio__timer_t *t = asyncio__heap_top(h);
-    if (t)
-        asyncio__heap_remove(h, t);
+    if (!h->len)
+        return NULL;
+    asyncio__timer_t *t = h->items[0].timer;
+    t->heap_index = SIZE_MAX;
+    asyncio__heap_item_t last = h->items[--h->len];
+    if (h->len) {
+        size_t i = 0, child;
+        while ((child = 2 * i + 1) < h->len) {
+            if (child + 1 < h->len && before(&h->items[child + 1], &h->items[child]))
+                child++;
+            place(h, i, h->items[child]);
+            i = child;
+        }
+        sift_up(h, i, last);
+    }
     return t;
 }
 
@@ -107,11 +121,10 @@ typedef struct timer_chunk {
     asyncio__timer_t timers[TIMERS_PER_CHUNK];
 } timer_chunk_t;
 
-static asyncio__timer_t *timer_alloc(asyncio_loop_t *loop)
+/* The free list is empty: a chunk of timers.  Out of line, so that taking
+ * a free timer stays a few instructions. */
+static __attribute__((noinline)) asyncio__timer_t *timer_chunk_new(asyncio_loop_t *loop)
 {
-    asyncio__timer_t *t = asyncio__freelist_get(&loop->free_timers);
-    if (t)
-        return t;
     timer_chunk_t *c = asyncio__malloc(sizeof *c);
     if (!c)
         return NULL;
@@ -122,6 +135,12 @@ static asyncio__timer_t *timer_alloc(asyncio_loop_t *loop)
         asyncio__freelist_put(&loop->free_timers, &c->timers[i]);
     }
     return &c->timers[0];
+}
+
+static asyncio__timer_t *timer_alloc(asyncio_loop_t *loop)
+{
+    asyncio__timer_t *t = asyncio__freelist_get(&loop->free_timers);
+    return ASYNCIO__LIKELY(t) ? t : timer_chunk_new(loop);
 }
 
 static void timer_free(asyncio__timer_t *t)

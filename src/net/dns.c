@@ -253,6 +253,24 @@ int asyncio_getnameinfo(const char *host, int port, int flags, char *host_out, c
     return rc;
 }
 
+/* Dotted-quad text of an IPv4 address into host (16 bytes at least):
+ * what inet_ntop writes, without the printf machinery it uses, which a
+ * datagram server would otherwise pay for every datagram it receives. */
+static void ip4_text(char *host, const struct in_addr *a)
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr;
+    char *p = host;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+}
+
 /* An address as the API gives it (host text, port), from a sockaddr:
  * what getaddrinfo returns and what sockets are named with. */
 void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa)
@@ -261,7 +279,7 @@ void asyncio__sockaddr_from(asyncio_sockaddr_t *out, const struct sockaddr *sa)
     out->family = sa->sa_family;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        uv_ip4_name(in, out->host, sizeof out->host);
+        ip4_text(out->host, &in->sin_addr);
         out->port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;

@@ -199,6 +199,26 @@ typedef asyncio__transport_t *(*asyncio__transport_alloc_fn)(asyncio_loop_t *loo
 int asyncio__transport_open(asyncio__task_t *task, const char *host, int port, const char *path,
                             const asyncio_stream_opts_t *opts, asyncio__transport_alloc_fn alloc,
                             void *ctx, asyncio__transport_t **out);
+/* sock= (asyncio_stream_opts_t.use_sock).  A call given a socket consumes
+ * it: until a transport or a listener owns it, every failure closes it.
+ *   consumed: closes opts->sock if the options give one; returns rc.
+ *   check: host, port and path must be unset, the socket a stream socket
+ *     (AF_UNIX for the Unix forms, is_unix); *kind: ASYNCIO__KIND_TCP for
+ *     AF_INET and AF_INET6, else ASYNCIO__KIND_PIPE.  0 or ValueError
+ *     (OSError for a descriptor that is no socket) raised, nothing closed.
+ *   open: hands fd to h, an initialised handle of that kind.  0, or the
+ *     error raised: RuntimeError when the loop already watches fd (left
+ *     open: not the caller's to give), else fd is closed.
+ *   adopt: asyncio__transport_open's phases on opts->sock (TLS, start),
+ *     the failures closing the socket. */
+int asyncio__sock_consumed(const asyncio_stream_opts_t *opts, int rc);
+int asyncio__sock_check(const asyncio_stream_opts_t *opts, const char *host, int port,
+                        const char *path, bool is_unix, int *kind);
+int asyncio__sock_open(uv_handle_t *h, int kind, int fd);
+int asyncio__transport_adopt(asyncio__task_t *task, const char *host, int port, const char *path,
+                             bool is_unix, const asyncio_stream_opts_t *opts,
+                             asyncio__transport_alloc_fn alloc, void *ctx,
+                             asyncio__transport_t **out);
 /* A protocol transport of its own allocation. */
 asyncio__transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
                                              const asyncio_protocol_t *proto, void *user);
@@ -237,6 +257,15 @@ asyncio__stream_t *asyncio__stream_of(asyncio__transport_t *t);
  * (the stream is then released). */
 bool asyncio__stream_serve(asyncio__stream_t *s, asyncio_stream_handler_fn handler, void *arg);
 void asyncio__stream_cancel_handler(asyncio__stream_t *s);
+
+/* ---------------------------------------------------------------- descriptors */
+
+/* The sides of a watched descriptor (fdwatch.c). */
+enum { ASYNCIO__FD_READ, ASYNCIO__FD_WRITE };
+/* Suspends task until fd is ready on side dir (readable, writable; or in
+ * error, which makes both ready), as asyncio_wait_readable/_writable do:
+ * 0, or the raised error.  Nothing watches fd for it once it returned. */
+int asyncio__fd_wait(asyncio__task_t *task, int fd, int dir);
 
 /* ---------------------------------------------------------------- TLS */
 

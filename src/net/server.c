@@ -154,8 +154,11 @@ static void conn_start(server_t *srv, asyncio__transport_t *t)
 }
 
 /* An accepted connection's TLS handshake ended.  A failure is reported as
- * Python reports it (OSErrors only in debug mode: a client that went away
- * is no news) and the connection, which no protocol saw, goes. */
+ * Python 3.11 reports it: an OSError (SSLError included: a scanner, a
+ * client refusing the certificate, one that went away) only in debug
+ * mode, as "Error on transport creation for incoming connection"; any
+ * other error always, as "SSL handshake failed".  The connection, which
+ * no protocol saw, goes. */
 static void conn_handshake_done(asyncio__transport_t *t, asyncio__exc_t *error)
 {
     server_t *srv = t->server;
@@ -166,14 +169,11 @@ static void conn_handshake_done(asyncio__transport_t *t, asyncio__exc_t *error)
             asyncio__transport_force_close(t, NULL);
         return;
     }
-    bool os_error = asyncio__exc_matches(&error->pub, "OSError") &&
-                    !asyncio__exc_matches(&error->pub, "SSLError");
-    if (!os_error || t->loop->debug)
-        asyncio__report(t->loop,
-                        asyncio__exc_matches(&error->pub, "SSLCertVerificationError")
-                            ? "SSL handshake failed on verifying the certificate"
-                            : "SSL handshake failed",
+    if (t->loop->debug)
+        asyncio__report(t->loop, "Error on transport creation for incoming connection",
                         &error->pub, NULL);
+    else if (!asyncio__exc_matches(&error->pub, "OSError"))
+        asyncio__report(t->loop, "SSL handshake failed", &error->pub, NULL);
     asyncio__exc_free(error);
     if (t->holds & ASYNCIO__HOLD_OWNER) /* the stream no handler will have */
         asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
@@ -348,6 +348,39 @@ static server_t *server_new(asyncio_loop_t *loop, asyncio_stream_handler_fn hand
     return srv;
 }
 
+/* Phase 2, sock=: listens on the caller's socket (kind: its
+ * ASYNCIO__KIND_*), which the listener owns from then on; a failure before
+ * closes it. */
+static int listen_sock(server_t *srv, int kind, const asyncio_stream_opts_t *opts)
+{
+    listener_t *l = asyncio__calloc(1, sizeof *l);
+    listener_t **ls = l ? asyncio__realloc(srv->ls, sizeof *ls) : NULL;
+    if (!ls) {
+        asyncio__free(l);
+        return asyncio__sock_consumed(
+            opts, asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a listening socket"));
+    }
+    srv->ls = ls;
+    l->srv = srv;
+    l->h.handle.data = l;
+    if (kind == ASYNCIO__KIND_TCP)
+        uv_tcp_init(&srv->loop->uv, &l->h.tcp);
+    else
+        uv_pipe_init(&srv->loop->uv, &l->h.pipe, 0);
+    srv->ls[srv->nls++] = l;
+    srv->nopen++;
+    int rc = asyncio__sock_open(&l->h.handle, kind, opts->sock);
+    if (rc)
+        return rc;
+    /* As Python's _start_serving: listen() again, with the backlog. */
+    rc = uv_listen(&l->h.stream, opts->backlog ? opts->backlog : 100, on_connection);
+    if (rc < 0) {
+        asyncio_raise_uv(rc, NULL);
+        return rc;
+    }
+    return 0;
+}
+
 /* Phase 2, a Unix socket: listens on path.  As Python, a socket file left
  * at the path (a server that is gone) is removed; any other file makes
  * bind fail. */
@@ -373,6 +406,26 @@ static int listen_tcp(asyncio__task_t *task, server_t *srv, const char *host, in
     return rc;
 }
 
+/* The constructors' arguments: 0, or ValueError raised. */
+static int checks(const char *name, bool is_unix, asyncio_stream_handler_fn handler,
+                  const asyncio_protocol_t *proto, int port, const char *path,
+                  const asyncio_stream_opts_t *opts, asyncio_server_t **server)
+{
+    bool use_sock = opts && opts->use_sock;
+    if (!handler && !proto)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "%s is NULL",
+                                   strstr(name, "start") ? "handler" : "protocol");
+    if (is_unix && !path && !use_sock)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
+    if (!server)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "server is NULL");
+    if (!is_unix && !asyncio__port_ok(port))
+        return ASYNCIO_EVALUE;
+    if (opts && opts->backlog < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "backlog must not be negative");
+    return 0;
+}
+
 /* The four constructors (name: Python's, for the message outside a task;
  * is_unix: a path was expected).  Checks the arguments, makes the server,
  * listens, registers it. */
@@ -382,30 +435,26 @@ static int start(const char *name, bool is_unix, asyncio_stream_handler_fn handl
 {
     if (server)
         *server = NULL;
+    bool use_sock = opts && opts->use_sock;
+    int kind = is_unix ? ASYNCIO__KIND_PIPE : ASYNCIO__KIND_TCP;
     asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
-        return ASYNCIO_ERUNTIME;
-    if (!handler && !proto)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "%s is NULL",
-                                   strstr(name, "start") ? "handler" : "protocol");
-    if (is_unix && !path)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
-    if (!server)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "server is NULL");
-    if (!is_unix && !asyncio__port_ok(port))
-        return ASYNCIO_EVALUE;
-    if (opts && opts->backlog < 0)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "backlog must not be negative");
+        return asyncio__sock_consumed(opts, ASYNCIO_ERUNTIME);
+    int rc = checks(name, is_unix, handler, proto, port, path, opts, server);
+    if (rc == 0 && use_sock)
+        rc = asyncio__sock_check(opts, host, port, path, is_unix, &kind);
     asyncio__ssl_context_t *ssl = NULL;
-    int rc = asyncio__tls_check(opts ? opts->ssl : NULL, opts, true, NULL, &ssl);
+    if (rc == 0)
+        rc = asyncio__tls_check(opts ? opts->ssl : NULL, opts, true, NULL, &ssl);
     if (rc)
-        return rc;
+        return asyncio__sock_consumed(opts, rc);
     asyncio_loop_t *loop = task->fut.loop;
 
     /* 1. The server. */
-    server_t *srv = server_new(loop, handler, proto, arg, is_unix, opts);
+    server_t *srv =
+        server_new(loop, handler, proto, arg, kind == ASYNCIO__KIND_PIPE, opts);
     if (!srv)
-        return ASYNCIO_ENOMEM;
+        return asyncio__sock_consumed(opts, ASYNCIO_ENOMEM);
     if (ssl) {
         srv->ssl = asyncio__ssl_context_ref(ssl);
         srv->ssl_handshake_timeout = opts->ssl_handshake_timeout;
@@ -413,7 +462,9 @@ static int start(const char *name, bool is_unix, asyncio_stream_handler_fn handl
     }
 
     /* 2. Its listening sockets. */
-    rc = is_unix ? listen_unix(srv, path, opts) : listen_tcp(task, srv, host, port, opts);
+    rc = use_sock  ? listen_sock(srv, kind, opts)
+         : is_unix ? listen_unix(srv, path, opts)
+                   : listen_tcp(task, srv, host, port, opts);
     if (rc)
         goto fail_listen;
 

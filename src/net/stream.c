@@ -250,16 +250,20 @@ static int open_stream(bool is_unix, const char *host, int port, const char *pat
 {
     if (stream)
         *stream = NULL;
+    bool use_sock = opts && opts->use_sock;
     asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
-        return ASYNCIO_ERUNTIME;
-    if (is_unix && !path)
+        return asyncio__sock_consumed(opts, ASYNCIO_ERUNTIME);
+    if (is_unix && !path && !use_sock)
         return asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
     if (!stream)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "stream is NULL");
+        return asyncio__sock_consumed(opts,
+                                      asyncio__raise_code(ASYNCIO_EVALUE, "stream is NULL"));
     asyncio__transport_t *t;
-    int rc =
-        asyncio__transport_open(task, host, port, path, opts, alloc_for_open, (void *)opts, &t);
+    int rc = use_sock ? asyncio__transport_adopt(task, host, port, path, is_unix, opts,
+                                                 alloc_for_open, (void *)opts, &t)
+                      : asyncio__transport_open(task, host, port, path, opts, alloc_for_open,
+                                                (void *)opts, &t);
     if (rc)
         return rc;
     *stream = asyncio__stream_of(t)->handle;

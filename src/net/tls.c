@@ -74,6 +74,15 @@ struct asyncio__tls_layer {
     size_t backlog_len, backlog_cap;
 };
 
+/* SSL_get_error needs the thread's error queue empty before the call it
+ * explains.  It nearly always is (every failure here empties it): peeking
+ * costs less than clearing its sixteen slots on every read and write. */
+static inline void errors_clear(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 static void drive(asyncio__tls_layer_t *tls);
 static void start_shutdown(asyncio__tls_layer_t *tls);
 
@@ -228,9 +237,14 @@ static void on_handshake_timeout(void *arg)
 
 static void do_handshake(asyncio__tls_layer_t *tls)
 {
-    ERR_clear_error();
+    errors_clear();
     int r = SSL_do_handshake(tls->ssl);
     flush_out(tls);
+    /* Sending the last flight can fail (the peer reset the connection
+     * right after its Finished): the transport closed and the handshake
+     * was reported failed: not a success too. */
+    if (tls->state != TLS_HANDSHAKE)
+        return;
     if (r == 1) {
         handshake_end(tls, NULL);
         return;
@@ -254,7 +268,7 @@ static void do_read(asyncio__tls_layer_t *tls)
         if (!t->want_read || asyncio__transport_handle_closed(t) || !buf)
             return;
         size_t n = 0;
-        ERR_clear_error();
+        errors_clear();
         int r = SSL_read_ex(tls->ssl, buf, cap, &n);
         if (r == 1) {
             asyncio__transport_deliver(t, buf, n);
@@ -292,7 +306,7 @@ static void do_shutdown(asyncio__tls_layer_t *tls)
         shutdown_end(tls);
         return;
     }
-    ERR_clear_error();
+    errors_clear();
     int r = SSL_shutdown(tls->ssl);
     tls->close_notify_out = true;
     flush_out(tls);
@@ -362,7 +376,7 @@ static bool encrypt(asyncio__tls_layer_t *tls, const void *data, size_t len)
     const char *p = data;
     while (len) {
         size_t n = 0;
-        ERR_clear_error();
+        errors_clear();
         if (SSL_write_ex(tls->ssl, p, len, &n) != 1) {
             fatal(tls, asyncio__ssl_error(NULL, NULL));
             return false;

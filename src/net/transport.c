@@ -14,11 +14,14 @@
  */
 #include "net/net.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #define RBUF_SIZE ((size_t)64 * 1024)
 
@@ -1111,6 +1114,100 @@ fail_resolve:
     return rc;
 }
 
+/* ------------------------------------------------------------ sock= */
+
+int asyncio__sock_consumed(const asyncio_stream_opts_t *opts, int rc)
+{
+    if (opts && opts->use_sock && opts->sock >= 0)
+        close(opts->sock);
+    return rc;
+}
+
+int asyncio__sock_check(const asyncio_stream_opts_t *opts, const char *host, int port,
+                        const char *path, bool is_unix, int *kind)
+{
+    int fd = opts->sock, type = 0, family = 0;
+    socklen_t len = sizeof type;
+    if (host || port || path)
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "host/port and sock can not be specified at the same time");
+    if (fd < 0)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "Invalid file descriptor: %d", fd);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &(socklen_t){sizeof family}) < 0) {
+        int code = uv_translate_sys_error(errno);
+        asyncio_raise_uv(code, NULL);
+        return code;
+    }
+    if (type != SOCK_STREAM || (is_unix && family != AF_UNIX))
+        return asyncio__raise_code(ASYNCIO_EVALUE,
+                                   "A %sStream Socket was expected, got <socket fd=%d, family=%d, "
+                                   "type=%d>",
+                                   is_unix ? "UNIX Domain " : "", fd, family, type);
+    *kind = family == AF_INET || family == AF_INET6 ? ASYNCIO__KIND_TCP : ASYNCIO__KIND_PIPE;
+    return 0;
+}
+
+int asyncio__sock_open(uv_handle_t *h, int kind, int fd)
+{
+    int rc = kind == ASYNCIO__KIND_TCP ? uv_tcp_open((uv_tcp_t *)h, fd)
+                                       : uv_pipe_open((uv_pipe_t *)h, fd);
+    if (rc == 0)
+        return 0;
+    if (rc == UV_EEXIST)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                   "File descriptor %d is already watched by the event loop", fd);
+    close(fd);
+    asyncio_raise_uv(rc, NULL);
+    return rc;
+}
+
+/* The phases of asyncio__transport_open for a socket already connected:
+ * check it, wrap it in a transport from alloc (which owns it from then
+ * on), TLS, start. */
+int asyncio__transport_adopt(asyncio__task_t *task, const char *host, int port, const char *path,
+                             bool is_unix, const asyncio_stream_opts_t *opts,
+                             asyncio__transport_alloc_fn alloc, void *ctx,
+                             asyncio__transport_t **out)
+{
+    asyncio__ssl_context_t *ssl;
+    asyncio__transport_t *t;
+    int kind, rc;
+
+    /* 1. The socket and the options (until the transport owns it, a
+     * failure closes it: the call consumes it). */
+    if ((rc = asyncio__tls_check(opts->ssl, opts, false,
+                                 "You must set server_hostname when using ssl without a host",
+                                 &ssl)) ||
+        (rc = asyncio__sock_check(opts, host, port, path, is_unix, &kind)))
+        return asyncio__sock_consumed(opts, rc);
+
+    /* 2. Its transport. */
+    if (!(t = alloc(task->fut.loop, kind, ctx)))
+        return asyncio__sock_consumed(opts, asyncio_error()->code);
+    if ((rc = asyncio__sock_open(&t->h.handle, kind, opts->sock))) {
+        asyncio__transport_force_close(t, NULL);
+        asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
+        return rc;
+    }
+
+    /* 3. TLS: a failure or a cancellation leaves the transport closing,
+     * and the socket with it. */
+    if (ssl && ((rc = asyncio__transport_tls_begin(t, ssl, false, opts->server_hostname, opts,
+                                                   NULL, 0)) ||
+                (rc = asyncio__transport_tls_finish(task, t)))) {
+        if (!asyncio__transport_handle_closed(t))
+            asyncio__transport_force_close(t, NULL);
+        asyncio__transport_release(t, t->holds & ASYNCIO__HOLD_OWNER);
+        return rc;
+    }
+
+    /* 4. Start. */
+    asyncio__transport_made(t);
+    *out = t;
+    return 0;
+}
+
 /* ------------------------------------------------------------ the callback API */
 
 static void free_self(asyncio__transport_t *t)
@@ -1141,21 +1238,27 @@ asyncio__transport_t *asyncio__transport_new(asyncio_loop_t *loop, int kind,
 }
 
 static int create_connection(const asyncio_protocol_t *proto, void *user, const char *host,
-                             int port, const char *path, const asyncio_stream_opts_t *opts,
-                             asyncio_transport_t **transport)
+                             int port, const char *path, bool is_unix,
+                             const asyncio_stream_opts_t *opts, asyncio_transport_t **transport)
 {
     if (transport)
         *transport = NULL;
     asyncio__task_t *task = asyncio__task_or_raise();
     if (!task)
-        return ASYNCIO_ERUNTIME;
+        return asyncio__sock_consumed(opts, ASYNCIO_ERUNTIME);
     if (!proto)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "protocol is NULL");
+        return asyncio__sock_consumed(
+            opts, asyncio__raise_code(ASYNCIO_EVALUE, "protocol is NULL"));
     if (!transport)
-        return asyncio__raise_code(ASYNCIO_EVALUE, "transport is NULL");
+        return asyncio__sock_consumed(
+            opts, asyncio__raise_code(ASYNCIO_EVALUE, "transport is NULL"));
     const void *ctx[2] = {proto, user};
     asyncio__transport_t *t;
-    int rc = asyncio__transport_open(task, host, port, path, opts, alloc_plain, (void *)ctx, &t);
+    int rc = opts && opts->use_sock
+                 ? asyncio__transport_adopt(task, host, port, path, is_unix, opts, alloc_plain,
+                                            (void *)ctx, &t)
+                 : asyncio__transport_open(task, host, port, path, opts, alloc_plain, (void *)ctx,
+                                           &t);
     if (rc)
         return rc;
     *transport = t->handle;
@@ -1166,19 +1269,19 @@ int asyncio_create_connection(const asyncio_protocol_t *proto, void *user, const
                               int port, const asyncio_stream_opts_t *opts,
                               asyncio_transport_t **transport)
 {
-    return create_connection(proto, user, host, port, NULL, opts, transport);
+    return create_connection(proto, user, host, port, NULL, false, opts, transport);
 }
 
 int asyncio_create_unix_connection(const asyncio_protocol_t *proto, void *user, const char *path,
                                    const asyncio_stream_opts_t *opts,
                                    asyncio_transport_t **transport)
 {
-    if (!path) {
+    if (!path && !(opts && opts->use_sock)) {
         if (transport)
             *transport = NULL;
         if (!asyncio__task_or_raise())
             return ASYNCIO_ERUNTIME;
         return asyncio__raise_code(ASYNCIO_EVALUE, "path is NULL");
     }
-    return create_connection(proto, user, NULL, 0, path, opts, transport);
+    return create_connection(proto, user, NULL, 0, path, true, opts, transport);
 }

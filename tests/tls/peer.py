@@ -28,16 +28,31 @@ Modes:
   mute            Raw socket + ssl.MemoryBIO server: after the handshake it
                   reads nothing more and never answers close_notify (holds
                   the connection for 60 s).
+  resets PORT N   A client that completes N handshakes, each connection
+                  reset (SO_LINGER 0) right after its Finished, before the
+                  server's session tickets can be sent; prints "resets N".
   halfclose       Raw socket + ssl.MemoryBIO server: reads until the
                   client's close_notify, then answers "pong:<what it read>"
                   and sends its own close_notify (TLS half-close).
 """
 import asyncio
 import re
+import signal
 import socket
 import ssl
+import struct
 import sys
 import time
+
+
+def die_with_parent():
+    """A server left by a test that failed must not outlive it: killed
+    when its parent exits (Linux's PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def clean(e):
@@ -296,7 +311,18 @@ def early(d, port):
     say("early: " + " | ".join(out))
 
 
+def resets(d, port, n):
+    ctx = client_ctx(d)
+    for _ in range(n):
+        sock = socket.create_connection(("127.0.0.1", port))
+        tls = ctx.wrap_socket(sock, server_hostname="localhost")
+        tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        tls.close()
+    say(f"resets {n}")
+
+
 def main():
+    die_with_parent()
     mode, d = sys.argv[1], sys.argv[2]
     rest = sys.argv[3:]
     if mode == "echo":
@@ -315,6 +341,8 @@ def main():
         asyncio.run(starttls_client(d, int(rest[0])))
     elif mode == "early":
         early(d, int(rest[0]))
+    elif mode == "resets":
+        resets(d, int(rest[0]), int(rest[1]))
     else:
         sys.exit(f"peer.py: unknown mode {mode}")
 

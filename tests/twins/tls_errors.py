@@ -19,40 +19,11 @@ test_load_errors).
     /usr/bin/python3 tests/twins/tls_errors.py [CERTDIR]
 """
 import asyncio
-import os
-import re
 import ssl
 import subprocess
 import sys
-import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PEER = os.path.join(HERE, "..", "tls", "peer.py")
-
-
-def certs():
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    d = tempfile.mkdtemp(prefix="casyncio-tls-twin-")
-    subprocess.run(["sh", os.path.join(HERE, "..", "tls", "make-certs.sh"), d], check=True)
-    return d
-
-
-D = certs()
-
-
-def clean(e):
-    return re.sub(r" \(_ssl\.c:\d+\)$", "", str(e))
-
-
-def client_ctx():
-    return ssl.create_default_context(cafile=f"{D}/ca.pem")
-
-
-def server_ctx(name):
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(f"{D}/{name}.pem", f"{D}/{name}.key")
-    return ctx
+from tls_common import D, PEER, clean, client_ctx, server_ctx
 
 
 async def connect_fails(what, port, **kw):

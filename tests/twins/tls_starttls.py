@@ -16,24 +16,10 @@ as printed here (for the record).
     /usr/bin/python3 tests/twins/tls_starttls.py [CERTDIR]
 """
 import asyncio
-import os
 import subprocess
 import sys
-import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PEER = os.path.join(HERE, "..", "tls", "peer.py")
-
-
-def certs():
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    d = tempfile.mkdtemp(prefix="casyncio-tls-twin-")
-    subprocess.run(["sh", os.path.join(HERE, "..", "tls", "make-certs.sh"), d], check=True)
-    return d
-
-
-D = certs()
+from tls_common import D, PEER
 
 
 async def run(client_mode, timeout=None):

@@ -66,10 +66,26 @@ void asyncio__ctx_switch(void **save_sp, void *load_sp);
 void asyncio__ctx_start(void);
 #endif
 
+#ifdef ASYNCIO_HAVE_VALGRIND_H
+/* Whether the process runs under Valgrind, asked once: a client request
+ * is a dozen instructions even outside Valgrind, twice per task. */
+static atomic_int on_valgrind = -1;
+
+static bool under_valgrind(void)
+{
+    int v = atomic_load_explicit(&on_valgrind, memory_order_relaxed);
+    if (ASYNCIO__UNLIKELY(v < 0)) {
+        v = RUNNING_ON_VALGRIND ? 1 : 0;
+        atomic_store_explicit(&on_valgrind, v, memory_order_relaxed);
+    }
+    return v;
+}
+#endif
+
 static void sanitizers_init(asyncio__coro_t *c, bool main, void *lo, size_t size)
 {
 #ifdef ASYNCIO_HAVE_VALGRIND_H
-    c->vg_id = main ? 0 : VALGRIND_STACK_REGISTER(lo, (char *)lo + size);
+    c->vg_id = main || !under_valgrind() ? 0 : VALGRIND_STACK_REGISTER(lo, (char *)lo + size);
 #endif
 #ifdef ASYNCIO__ASAN
     c->stack_lo = lo;

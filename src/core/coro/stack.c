@@ -18,8 +18,7 @@
  *
  * - Linux 6.13 and later install guard pages as page-table markers
  *   (MADV_GUARD_INSTALL): they cost no mapping of their own, so all stacks
- *   come from large slabs, each slot a guard page and a stack, and a new
- *   stack costs one madvise.
+ *   come from large slabs, each slot a guard and a stack.
  *
  * - Older kernels need a PROT_NONE page, which splits the mapping: each
  *   guarded stack costs two of vm.max_map_count's mappings (65530 by
@@ -32,11 +31,34 @@
  *   the neighbour already touched, so checking it costs neither memory nor
  *   a page fault.
  *
- * Pooled stacks keep their pages while they are in use again and again: a
- * burst of tasks that repeats finds its stacks warm.  Stacks beyond
- * POOL_HOT per class that no task took between two trims (the loop trims
- * when it idles, at most once a second) are handed back to the kernel with
- * madvise(MADV_DONTNEED).
+ * What a stack costs is its pages, and a page the kernel hands out costs a
+ * fault: about 1 us on bare metal, several times that in a virtual machine
+ * that must back the page first.  So:
+ *
+ * - Slab stacks are carved in batches that grow with the demand (1, 1, 2,
+ *   4, ... up to BATCH_MAX): a burst of 10,000 tasks makes 50 batches, not
+ *   10,000 stacks one by one.  Where the kernel lets a process advise
+ *   itself on a list of ranges (process_madvise on PIDFD_SELF, Linux
+ *   6.15), a batch costs two system calls: one installs every guard, one
+ *   commits the top page of every stack at once (MADV_POPULATE_WRITE), the
+ *   page every task touches first, instead of a fault each.  Elsewhere
+ *   each guard is one madvise and the pages come by faults, as before.
+ *   The spare stacks of a batch wait in the pool; their committed top
+ *   pages (at most BATCH_MAX - 1 of them) are what the batch costs beyond
+ *   its use.
+ *
+ * - The pool is LIFO: the stack released last, whose pages are the
+ *   hottest, is taken first.  A burst that repeats finds its stacks warm.
+ *
+ * - Pages go back in two steps when the loop idles (the loop trims at most
+ *   once a second).  Stacks beyond POOL_HOT per class that no task took
+ *   during a whole period are given back lazily (MADV_FREE): the kernel
+ *   takes their pages only when it needs memory, and until then a task
+ *   that takes the stack again writes to them without a fault.  They still
+ *   count in the process's RSS (as LazyFree in smaps).  Stacks that then
+ *   stay untaken for STALE_TRIMS more periods are given back for good
+ *   (MADV_DONTNEED), and RSS drops.  A kernel without MADV_FREE (before
+ *   4.5) gets MADV_DONTNEED at once.
  */
 #define _GNU_SOURCE /* REG_RSP */
 #include "core/core.h"
@@ -47,17 +69,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13; older headers lack it */
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#ifndef MADV_FREE
+#define MADV_FREE 8 /* Linux 4.5 */
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440 /* Linux 5.10, any advice on oneself since 6.13 */
+#endif
+#define PIDFD_SELF_THREAD_ (-10000) /* Linux 6.15: the calling thread, no descriptor needed */
 
 #define CLASS_MIN 14 /* 16 KiB */
 #define CLASS_MAX 30 /* 1 GiB */
 #define NCLASSES (CLASS_MAX - CLASS_MIN + 1)
-#define POOL_HOT 64                    /* stacks per class never trimmed */
+#define POOL_HOT 64   /* stacks per class never trimmed */
+#define STALE_TRIMS 4 /* lazily freed stacks untaken this many more trims: dropped */
+#define BATCH_MAX 256 /* stacks carved at once, at most (an iovec each) */
 #define SLAB_BYTES ((size_t)256 << 20) /* address space per slab */
 #define CANARY_BYTES 64
 
@@ -68,11 +104,16 @@ typedef struct slab {
 } slab_t;
 
 typedef struct pool_class {
-    asyncio__stack_t *free; /* LIFO: the most recently used on top */
+    asyncio__stack_t *free; /* LIFO: the most recently released on top */
     size_t len, cap;
-    size_t trimmed;   /* free[0, trimmed) have had their pages handed back */
-    size_t low_water; /* free[0, low_water) untouched since the last trim */
-    char *carve;      /* unused part of the current slab */
+    /* free[0, freed) have had their pages given back lazily (MADV_FREE),
+     * free[0, dropped) for good (MADV_DONTNEED); dropped <= freed. */
+    size_t freed, dropped;
+    size_t low_water;         /* free[0, low_water) untaken since the last trim */
+    size_t idle[STALE_TRIMS]; /* low_water of the last trims, a ring */
+    unsigned idle_next;       /* where the next trim writes in idle */
+    size_t carved;            /* slab stacks made so far: sets the next batch */
+    char *carve;              /* unused part of the current slab */
     size_t carve_left;
     bool carve_first; /* carve is the slab's first slot, above its guard page */
 } pool_class_t;
@@ -89,6 +130,8 @@ static void overflow_abort(asyncio__task_t *t);
 
 static size_t page_size;
 static bool guard_markers; /* MADV_GUARD_INSTALL works here */
+static bool bulk_advice;   /* process_madvise on oneself, guards and populating included */
+static bool lazy_free;     /* MADV_FREE works here */
 static atomic_long guarded_live;
 static long guarded_budget;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -109,21 +152,38 @@ static size_t parse_size(const char *s)
     return *end ? 0 : (size_t)v;
 }
 
-static bool probe_guard_markers(void)
+/* One system call for a list of ranges: the bytes advised, or -1. */
+static long advise_ranges(struct iovec *iov, size_t n, int advice)
+{
+    return syscall(SYS_process_madvise, PIDFD_SELF_THREAD_, iov, n, advice, 0u);
+}
+
+static bool env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* What this kernel can do, tried on two pages of our own. */
+static void probe_kernel(void)
 {
     void *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
-        return false;
-    bool ok = madvise(p, page_size, MADV_GUARD_INSTALL) == 0;
+        return;
+    /* The test knobs: the suite runs again as on older kernels. */
+    guard_markers =
+        !env_set("ASYNCIO_NO_GUARD_MARKERS") && madvise(p, page_size, MADV_GUARD_INSTALL) == 0;
+    struct iovec iov = {(char *)p + page_size, page_size};
+    bulk_advice = !env_set("ASYNCIO_NO_BULK_ADVICE") &&
+                  advise_ranges(&iov, 1, MADV_POPULATE_WRITE) == (long)page_size;
+    lazy_free = madvise((char *)p + page_size, page_size, MADV_FREE) == 0;
     munmap(p, 2 * page_size);
-    return ok;
 }
 
 static void stack_init_once(void)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
-    const char *no_markers = getenv("ASYNCIO_NO_GUARD_MARKERS"); /* tests the fallback */
-    guard_markers = !(no_markers && *no_markers) && probe_guard_markers();
+    probe_kernel();
     long max_maps = 65530;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
     if (f) {
@@ -196,8 +256,8 @@ static int map_guarded(size_t size, asyncio__stack_t *out)
     return 0;
 }
 
-/* With guard markers a slot is a guard page and a stack; without, slots
- * are just stacks, after one guard page for the whole slab. */
+/* With guard markers a slot is a guard and a stack; without, slots are
+ * just stacks, after one guard page for the whole slab. */
 static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size, size_t stride)
 {
     size_t n = SLAB_BYTES / stride ? SLAB_BYTES / stride : 1;
@@ -227,51 +287,100 @@ static int new_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size, s
     return 0;
 }
 
-static int carve_from_slab(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size,
-                           asyncio__stack_t *out)
+/* Installs the guards of slots [0, n) of a batch starting at base: the
+ * number of slots guarded from the first on (n unless memory ran out). */
+static size_t install_guards(char *base, size_t n, size_t stride, size_t guard_size)
+{
+    if (bulk_advice && n > 1) {
+        struct iovec iov[BATCH_MAX];
+        for (size_t k = 0; k < n; k++)
+            iov[k] = (struct iovec){base + k * stride, guard_size};
+        if (advise_ranges(iov, n, MADV_GUARD_INSTALL) == (long)(n * guard_size))
+            return n;
+        /* Part of it failed: again one by one, which finds where (an
+         * installed guard may be installed again). */
+    }
+    size_t k = 0;
+    while (k < n && madvise(base + k * stride, guard_size, MADV_GUARD_INSTALL) == 0)
+        k++;
+    return k;
+}
+
+/* Commits the top page of each stack of a batch in one call, where the
+ * kernel can: the page every task writes first (its initial frame).  Best
+ * effort: a page not committed here comes by a fault, as it would anyway. */
+static void populate_tops(char *lo0, size_t n, size_t stride, size_t size)
+{
+    if (!bulk_advice)
+        return;
+    struct iovec iov[BATCH_MAX];
+    for (size_t k = 0; k < n; k++)
+        iov[k] = (struct iovec){lo0 + k * stride + size - page_size, page_size};
+    advise_ranges(iov, n, MADV_POPULATE_WRITE);
+}
+
+/* Room in the free list for `more` stacks beyond what it holds. */
+static bool reserve(pool_class_t *c, size_t more)
+{
+    if (c->cap - c->len >= more)
+        return true;
+    size_t cap = c->cap ? c->cap : 64;
+    while (cap - c->len < more)
+        cap *= 2;
+    asyncio__stack_t *grown = asyncio__realloc(c->free, cap * sizeof *grown);
+    if (!grown)
+        return false;
+    c->free = grown;
+    c->cap = cap;
+    return true;
+}
+
+/* A batch of stacks from the class's slab (a new slab when it is used
+ * up): the first goes to *out, the others to the (empty) free list, the
+ * next one to be taken on top. */
+static int carve_batch(asyncio__stack_pool_t *pool, pool_class_t *c, size_t size,
+                       asyncio__stack_t *out)
 {
     size_t guard_size = guard_for(size);
     size_t stride = guard_markers ? guard_size + size : size;
     if (c->carve_left < stride && new_slab(pool, c, size, stride) != 0)
         return ASYNCIO_ENOMEM;
-    char *slot = c->carve;
-    if (guard_markers) {
-        if (madvise(slot, guard_size, MADV_GUARD_INSTALL) != 0)
-            return ASYNCIO_ENOMEM;
-        out->lo = slot + guard_size;
-        out->guarded = 1;
-        out->canary_reserve = 0;
-    } else {
-        out->lo = slot;
-        out->guarded = c->carve_first; /* the slab's guard page is below it */
-        out->canary_reserve = 1;
+    size_t n = c->carved < BATCH_MAX ? (c->carved ? c->carved : 1) : BATCH_MAX;
+    if (n > c->carve_left / stride)
+        n = c->carve_left / stride;
+    if (n > 1 && !reserve(c, n - 1))
+        n = 1;
+    char *base = c->carve;
+    if (guard_markers && (n = install_guards(base, n, stride, guard_size)) == 0)
+        return ASYNCIO_ENOMEM;
+    size_t lead = guard_markers ? guard_size : 0; /* from a slot to its stack */
+    populate_tops(base + lead, n, stride, size);
+    uint32_t lg = log2_of(size);
+    for (size_t k = 0; k < n; k++) {
+        asyncio__stack_t *st = k == 0 ? out : &c->free[n - 1 - k];
+        st->lo = base + k * stride + lead;
+        st->size_log2 = lg;
+        st->in_slab = 1;
+        /* Without markers only a slab's first slot has a guard (below it);
+         * the others have a canary. */
+        st->guarded = guard_markers || (k == 0 && c->carve_first);
+        st->canary_reserve = !guard_markers;
     }
-    out->in_slab = 1;
+    c->len = n - 1;
+    c->low_water = c->freed = c->dropped = 0;
     c->carve_first = false;
-    c->carve += stride;
-    c->carve_left -= stride;
+    c->carve += n * stride;
+    c->carve_left -= n * stride;
+    c->carved += n;
     return 0;
 }
 
-int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__stack_t *out)
+/* The pool is empty: a new stack.  Out of line, so that taking a pooled
+ * stack stays a few instructions. */
+static __attribute__((noinline)) int acquire_new(asyncio__stack_pool_t *pool, pool_class_t *c,
+                                                 size_t size, asyncio__stack_t *out)
 {
-    if (!*poolp) {
-        pthread_once(&init_once, stack_init_once);
-        if (!(*poolp = asyncio__calloc(1, sizeof **poolp)))
-            return ASYNCIO_ENOMEM;
-    }
-    asyncio__stack_pool_t *pool = *poolp;
-    unsigned lg = log2_of(size);
-    pool_class_t *c = &pool->cls[lg - CLASS_MIN];
-    if (c->len) {
-        *out = c->free[--c->len];
-        if (c->low_water > c->len)
-            c->low_water = c->len;
-        if (c->trimmed > c->len)
-            c->trimmed = c->len;
-        return 0;
-    }
-    out->size_log2 = lg;
+    out->size_log2 = log2_of(size);
     if (!guard_markers &&
         atomic_fetch_add_explicit(&guarded_live, 1, memory_order_relaxed) < guarded_budget) {
         if (map_guarded(size, out) == 0)
@@ -280,7 +389,37 @@ int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__
     } else if (!guard_markers) {
         atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
     }
-    return carve_from_slab(pool, c, size, out);
+    return carve_batch(pool, c, size, out);
+}
+
+/* The first stack of a loop: its pool comes first. */
+static __attribute__((noinline)) int acquire_first(asyncio__stack_pool_t **poolp, size_t size,
+                                                   asyncio__stack_t *out)
+{
+    pthread_once(&init_once, stack_init_once);
+    if (!(*poolp = asyncio__calloc(1, sizeof **poolp)))
+        return ASYNCIO_ENOMEM;
+    asyncio__stack_pool_t *pool = *poolp;
+    return acquire_new(pool, &pool->cls[log2_of(size) - CLASS_MIN], size, out);
+}
+
+int asyncio__stack_acquire(asyncio__stack_pool_t **poolp, size_t size, asyncio__stack_t *out)
+{
+    asyncio__stack_pool_t *pool = *poolp;
+    if (ASYNCIO__UNLIKELY(!pool))
+        return acquire_first(poolp, size, out);
+    pool_class_t *c = &pool->cls[log2_of(size) - CLASS_MIN];
+    size_t len = c->len;
+    if (ASYNCIO__UNLIKELY(!len))
+        return acquire_new(pool, c, size, out);
+    c->len = --len;
+    /* What is left below len was not taken. */
+    size_t low = c->low_water, freed = c->freed, dropped = c->dropped;
+    c->low_water = low > len ? len : low;
+    c->freed = freed > len ? len : freed;
+    c->dropped = dropped > len ? len : dropped;
+    *out = c->free[len];
+    return 0;
 }
 
 static void unmap_own(asyncio__stack_t *st)
@@ -290,23 +429,33 @@ static void unmap_own(asyncio__stack_t *st)
     atomic_fetch_sub_explicit(&guarded_live, 1, memory_order_relaxed);
 }
 
+/* The free list is full: it grows, or the stack is let go. */
+static __attribute__((noinline)) void release_grow(pool_class_t *c, asyncio__stack_t *st)
+{
+    if (!reserve(c, 1)) {
+        /* No room to pool it: a stack with its own mapping is unmapped;
+         * one from a slab stays there until the pool goes. */
+        if (!st->in_slab)
+            unmap_own(st);
+        return;
+    }
+    c->free[c->len++] = *st;
+}
+
 void asyncio__stack_release(asyncio__stack_pool_t *pool, asyncio__stack_t *st)
 {
     pool_class_t *c = &pool->cls[st->size_log2 - CLASS_MIN];
-    if (c->len == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        asyncio__stack_t *grown = asyncio__realloc(c->free, cap * sizeof *grown);
-        if (!grown) {
-            /* No room to pool it: a stack with its own mapping is unmapped;
-             * one from a slab stays there until the pool goes. */
-            if (!st->in_slab)
-                unmap_own(st);
-            return;
-        }
-        c->free = grown;
-        c->cap = cap;
+    if (ASYNCIO__UNLIKELY(c->len == c->cap)) {
+        release_grow(c, st);
+        return;
     }
     c->free[c->len++] = *st;
+}
+
+static void advise_stacks(pool_class_t *c, size_t from, size_t to, size_t size, int advice)
+{
+    for (size_t k = from; k < to; k++)
+        madvise(c->free[k].lo, size, advice);
 }
 
 bool asyncio__stack_pool_trim(asyncio__stack_pool_t *pool)
@@ -316,17 +465,32 @@ bool asyncio__stack_pool_trim(asyncio__stack_pool_t *pool)
     bool left = false;
     for (int i = 0; i < NCLASSES; i++) {
         pool_class_t *c = &pool->cls[i];
+        if (!c->cap)
+            continue;
         size_t size = (size_t)1 << (i + CLASS_MIN);
-        /* Only what no task took since the last call. */
-        size_t upto = c->len > POOL_HOT ? c->len - POOL_HOT : 0;
-        if (upto > c->low_water)
-            upto = c->low_water;
-        for (size_t k = c->trimmed; k < upto; k++)
-            madvise(c->free[k].lo, size, MADV_DONTNEED);
-        if (c->trimmed < upto)
-            c->trimmed = upto;
+        size_t beyond_hot = c->len > POOL_HOT ? c->len - POOL_HOT : 0;
+        /* Untaken during the last period: given back lazily. */
+        c->idle[c->idle_next++ % STALE_TRIMS] = c->low_water;
+        size_t lazy_upto = c->low_water < beyond_hot ? c->low_water : beyond_hot;
+        if (c->freed < lazy_upto) {
+            advise_stacks(c, c->freed, lazy_upto, size, lazy_free ? MADV_FREE : MADV_DONTNEED);
+            c->freed = lazy_upto;
+        }
+        if (!lazy_free) {
+            c->dropped = c->freed;
+        } else {
+            /* Untaken during the last STALE_TRIMS periods: for good. */
+            size_t drop_upto = lazy_upto;
+            for (int k = 0; k < STALE_TRIMS; k++)
+                if (c->idle[k] < drop_upto)
+                    drop_upto = c->idle[k];
+            if (c->dropped < drop_upto) {
+                advise_stacks(c, c->dropped, drop_upto, size, MADV_DONTNEED);
+                c->dropped = drop_upto;
+            }
+        }
         c->low_water = c->len;
-        left |= c->len > POOL_HOT && c->trimmed < c->len - POOL_HOT;
+        left |= c->dropped < beyond_hot;
     }
     return left;
 }
