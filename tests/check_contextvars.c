@@ -5,15 +5,19 @@
  * The expected logs are what the Python twins in
  * tests/twins/contextvars_*.py print (run them with /usr/bin/python3).
  */
+#include "netutil.h"
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-static tu_log_t LOG;
 static asyncio_contextvar_t *VAR;
 
 /* The log's separator: a space between entries, as the twins join them. */
@@ -938,6 +942,361 @@ START_TEST(test_no_cost_when_unused)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- descriptors */
+
+/* The state of the descriptor and server tests: the futures the
+ * callbacks resolve, in order. */
+typedef struct io_state {
+    int r, w;
+    asyncio_future_t *next;
+} io_state_t;
+
+/* Resolves the future the main task waits on. */
+static void step_done(io_state_t *st)
+{
+    asyncio_future_t *f = st->next;
+    st->next = NULL;
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(asyncio_future_set_result(f, NULL), 0);
+}
+
+/* " in-a-task" when a callback runs in a task: never, as in Python. */
+static const char *in_task(void)
+{
+    return asyncio_current_task() ? " in-a-task" : "";
+}
+
+static void fd_reader(void *arg)
+{
+    io_state_t *st = arg;
+    char c;
+    ck_assert_int_eq(read(st->r, &c, 1), 1);
+    logv("reader=%s%s", get(), in_task());
+    set("reader-set");
+    step_done(st);
+}
+
+static void fd_writer(void *arg)
+{
+    io_state_t *st = arg;
+    logv("writer=%s%s", get(), in_task());
+    ck_assert(asyncio_remove_writer(NULL, st->w));
+    step_done(st);
+}
+
+/* Writes a byte and waits until the reader has read it. */
+static void fd_step(io_state_t *st, const char *byte)
+{
+    asyncio_future_t *f = st->next = asyncio_future_new();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(write(st->w, byte, 1), 1);
+    ck_assert_int_eq(asyncio_await(f, NULL), 0);
+    asyncio_decref(f);
+}
+
+static void *add_reader_main(void *arg)
+{
+    (void)arg;
+    io_state_t st;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    st.r = p[0];
+    st.w = p[1];
+    set("add");
+    ck_assert_int_eq(asyncio_add_reader(NULL, st.r, fd_reader, &st), 0);
+    set("main");
+    fd_step(&st, "x");
+    fd_step(&st, "y");
+    set("replaced");
+    ck_assert_int_eq(asyncio_add_reader(NULL, st.r, fd_reader, &st), 0);
+    set("main2");
+    fd_step(&st, "z");
+    ck_assert(asyncio_remove_reader(NULL, st.r));
+    set("writer");
+    asyncio_future_t *f = st.next = asyncio_future_new();
+    ck_assert_int_eq(asyncio_add_writer(NULL, st.w, fd_writer, &st), 0);
+    set("main3");
+    ck_assert_int_eq(asyncio_await(f, NULL), 0);
+    asyncio_decref(f);
+    logv("main=%s%s", get(), "");
+    close(st.r);
+    close(st.w);
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_add_reader.py */
+START_TEST(test_add_reader)
+{
+    make_var();
+    tu_run_ok(add_reader_main, NULL);
+    tu_assert_log(&LOG, "reader=add reader=reader-set reader=replaced writer=writer main=main3");
+    free_var();
+}
+END_TEST
+
+/* A reader left registered when the loop closes lets its context go (the
+ * leak check), and so does one that removes itself. */
+static void fd_self_remove(void *arg)
+{
+    io_state_t *st = arg;
+    set("gone");
+    ck_assert(asyncio_remove_reader(NULL, st->r));
+    step_done(st);
+}
+
+static void *reader_left_main(void *arg)
+{
+    (void)arg;
+    io_state_t st;
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    st.r = p[0];
+    st.w = p[1];
+    set("held");
+    ck_assert_int_eq(asyncio_add_reader(NULL, st.r, fd_self_remove, &st), 0);
+    fd_step(&st, "x");
+    ck_assert_int_eq(asyncio_add_reader(NULL, st.r, fd_reader, &st), 0);
+    ck_assert_int_eq(asyncio_add_writer(NULL, st.w, fd_writer, &st), 0);
+    return NULL; /* both still registered: the loop's close drops them */
+}
+
+START_TEST(test_reader_left)
+{
+    make_var();
+    tu_run_ok(reader_left_main, NULL);
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- servers */
+
+typedef struct side_log {
+    tu_log_t log;
+    asyncio_queue_t *events;
+} side_log_t;
+
+static side_log_t SIDE[2]; /* 0: the server's connection, 1: the client's */
+static const char *const SIDE_TAG[2] = {"srv", "cli"};
+
+static void side_logf(void *user, const char *what, const char *extra)
+{
+    side_log_t *s = user;
+    int i = (int)(s - SIDE);
+    if (s->log.len)
+        tu_logf(&s->log, " ");
+    tu_logf(&s->log, "%s.%s=%s%s", SIDE_TAG[i], what, get(), extra);
+}
+
+static void p_made(asyncio_transport_t *t, void *user)
+{
+    (void)t;
+    side_logf(user, "made", in_task());
+    set("made-set");
+}
+
+static void p_data(asyncio_transport_t *t, const char *data, size_t len, void *user)
+{
+    side_log_t *s = user;
+    side_logf(user, "data", in_task());
+    set(s == &SIDE[0] ? "srv-data-set" : "cli-data-set");
+    if (s == &SIDE[0])
+        ck_assert_int_eq(asyncio_transport_write(t, data, len), 0);
+    ck_assert_int_eq(asyncio_queue_put_nowait(s->events, (void *)"data"), 0);
+}
+
+static bool p_eof(asyncio_transport_t *t, void *user)
+{
+    (void)t;
+    side_logf(user, "eof", in_task());
+    return false;
+}
+
+static void p_lost(asyncio_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    (void)exc;
+    side_log_t *s = user;
+    side_logf(user, "lost", in_task());
+    ck_assert_int_eq(asyncio_queue_put_nowait(s->events, (void *)"lost"), 0);
+}
+
+static const asyncio_protocol_t CTX_PROTO = {.connection_made = p_made,
+                                             .data_received = p_data,
+                                             .eof_received = p_eof,
+                                             .connection_lost = p_lost};
+
+static void *ctx_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    logv("handler=%s%s", get(), "");
+    set("handler-set");
+    if (asyncio_stream_write(s, "x", 1) == 0)
+        asyncio_stream_drain(s);
+    asyncio_stream_close(s);
+    return NULL;
+}
+
+static void next_event(side_log_t *s)
+{
+    void *item;
+    ck_assert_int_eq(asyncio_queue_get(s->events, &item), 0);
+}
+
+static void *server_main(void *arg)
+{
+    (void)arg;
+    asyncio_server_t *srv;
+    set("server");
+    ck_assert_int_eq(asyncio_start_server(ctx_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv);
+    set("main");
+    for (int i = 0; i < 2; i++) {
+        asyncio_stream_t *s = connect_ok(port, NULL);
+        char *data;
+        size_t len;
+        ck_assert_int_eq(asyncio_stream_read_all(s, &data, &len), 0);
+        asyncio_buffer_free(data);
+        asyncio_stream_close(s);
+        ck_assert_int_eq(asyncio_stream_wait_closed(s), 0);
+        asyncio_stream_free(s);
+    }
+    server_shutdown(srv);
+
+    for (int i = 0; i < 2; i++)
+        ck_assert_ptr_nonnull(SIDE[i].events = asyncio_queue_new(0));
+    set("pserver");
+    ck_assert_int_eq(asyncio_create_server(&CTX_PROTO, &SIDE[0], "127.0.0.1", 0, NULL, &srv), 0);
+    port = server_port(srv);
+    set("client");
+    asyncio_transport_t *t;
+    ck_assert_int_eq(asyncio_create_connection(&CTX_PROTO, &SIDE[1], "127.0.0.1", port, NULL, &t),
+                     0);
+    set("main");
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(asyncio_transport_write(t, i ? "b" : "a", 1), 0);
+        next_event(&SIDE[0]);
+        next_event(&SIDE[1]);
+    }
+    set("closer");
+    asyncio_transport_close(t);
+    set("main");
+    next_event(&SIDE[1]);
+    next_event(&SIDE[0]);
+    server_shutdown(srv);
+    for (int i = 0; i < 2; i++)
+        asyncio_queue_free(SIDE[i].events);
+    logv("main=%s%s", get(), "");
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_server.py (the two sides' logs first,
+ * then the main log, as the twin prints them). */
+START_TEST(test_server)
+{
+    make_var();
+    memset(SIDE, 0, sizeof SIDE);
+    tu_run_ok(server_main, NULL);
+    tu_logf(&SIDE[0].log, " %s %s", SIDE[1].log.buf, LOG.buf);
+    tu_assert_log(&SIDE[0].log,
+                  "srv.made=pserver srv.data=pserver srv.data=srv-data-set srv.eof=srv-data-set "
+                  "srv.lost=srv-data-set cli.made=client cli.data=client cli.data=cli-data-set "
+                  "cli.lost=closer handler=server handler=server main=main");
+    free_var();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- datagrams */
+
+static asyncio_queue_t *DG_EVENTS;
+
+static void d_made(asyncio_datagram_transport_t *t, void *user)
+{
+    (void)t;
+    (void)user;
+    logv("made=%s%s", get(), in_task());
+    set("made-set");
+}
+
+static void d_received(asyncio_datagram_transport_t *t, const char *data, size_t len,
+                       const asyncio_sockaddr_t *addr, void *user)
+{
+    (void)t;
+    (void)data;
+    (void)len;
+    (void)addr;
+    (void)user;
+    logv("received=%s%s", get(), in_task());
+    set("received-set");
+    ck_assert_int_eq(asyncio_queue_put_nowait(DG_EVENTS, (void *)"data"), 0);
+}
+
+static void d_error(asyncio_datagram_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    (void)exc;
+    (void)user;
+    logv("error=%s%s", get(), in_task());
+    set("error-set");
+}
+
+static void d_lost(asyncio_datagram_transport_t *t, const asyncio_error_t *exc, void *user)
+{
+    (void)t;
+    (void)exc;
+    (void)user;
+    logv("lost=%s%s", get(), in_task());
+    ck_assert_int_eq(asyncio_queue_put_nowait(DG_EVENTS, (void *)"lost"), 0);
+}
+
+static const asyncio_datagram_protocol_t CTX_DPROTO = {.connection_made = d_made,
+                                                       .datagram_received = d_received,
+                                                       .error_received = d_error,
+                                                       .connection_lost = d_lost};
+
+static void *datagram_main(void *arg)
+{
+    (void)arg;
+    ck_assert_ptr_nonnull(DG_EVENTS = asyncio_queue_new(0));
+    asyncio_datagram_opts_t opts = {.local_host = "127.0.0.1"};
+    asyncio_datagram_transport_t *t;
+    set("create");
+    ck_assert_int_eq(asyncio_create_datagram_endpoint(&CTX_DPROTO, NULL, &opts, &t), 0);
+    set("main");
+    asyncio_sockaddr_t addr;
+    ck_assert_int_eq(asyncio_datagram_transport_sockname(t, &addr), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)addr.port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int peer = socket(AF_INET, SOCK_DGRAM, 0);
+    ck_assert_int_ge(peer, 0);
+    void *item;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(sendto(peer, i ? "b" : "a", 1, 0, (struct sockaddr *)&sin, sizeof sin), 1);
+        ck_assert_int_eq(asyncio_queue_get(DG_EVENTS, &item), 0);
+    }
+    set("sender");
+    static char big[70000];
+    ck_assert_int_eq(asyncio_datagram_transport_sendto(t, big, sizeof big, &addr), 0);
+    set("closer");
+    asyncio_datagram_transport_close(t);
+    set("main");
+    ck_assert_int_eq(asyncio_queue_get(DG_EVENTS, &item), 0);
+    close(peer);
+    asyncio_queue_free(DG_EVENTS);
+    logv("main=%s%s", get(), "");
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_datagram.py */
+START_TEST(test_datagram)
+{
+    make_var();
+    tu_run_ok(datagram_main, NULL);
+    tu_assert_log(&LOG, "made=create received=create received=received-set error=sender in-a-task "
+                        "lost=closer main=main");
+    free_var();
+}
+END_TEST
+
 Suite *contextvars_suite(void)
 {
     Suite *s = suite_create("contextvars");
@@ -968,6 +1327,15 @@ Suite *contextvars_suite(void)
     tcase_add_test(tc, test_many_vars);
     tcase_add_test(tc, test_nomem);
     tcase_add_test(tc, test_no_cost_when_unused);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("io");
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_add_reader);
+    tcase_add_test(tc, test_reader_left);
+    tcase_add_test(tc, test_server);
+    tcase_add_test(tc, test_datagram);
     suite_add_tcase(s, tc);
 
     return s;

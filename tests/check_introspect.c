@@ -402,6 +402,12 @@ static __attribute__((noinline)) void *http_getter(void *url)
     return NULL;
 }
 
+static __attribute__((noinline)) void *fd_waiter(void *fd)
+{
+    asyncio_wait_readable((int)(intptr_t)fd);
+    return NULL;
+}
+
 static httpd_t *HTTPD;
 
 static void *io_main(void *arg)
@@ -414,6 +420,9 @@ static void *io_main(void *arg)
     httpd_url(HTTPD, "/delay/100000", url, sizeof url);
     asyncio_future_t *pw = spawn_named(proc_waiter, proc, "waiting-child");
     asyncio_future_t *hg = spawn_named(http_getter, url, "fetcher");
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    asyncio_future_t *fw = spawn_named(fd_waiter, (void *)(intptr_t)p[0], "fd-waiter");
     /* The transfer starts with the loop's next poll: wait until the dump
      * shows it waiting (no timing assumption, just polls). */
     char *text = NULL, line[512];
@@ -432,9 +441,17 @@ static void *io_main(void *arg)
     assert_has(task_line(text, "waiting-child", line, sizeof line), "in Process.wait(): <Process ");
     snprintf(expect, sizeof expect, "<Process %d running>", asyncio_process_pid(proc));
     assert_has(line, expect);
+    assert_has(task_line(text, "fd-waiter", line, sizeof line), "in wait_readable(): ");
+    snprintf(expect, sizeof expect, "<file descriptor %d>", p[0]);
+    assert_has(line, expect);
     free(text);
     asyncio_cancel(hg, NULL);
     asyncio_await(hg, NULL);
+    asyncio_cancel(fw, NULL);
+    asyncio_await(fw, NULL);
+    asyncio_decref(fw);
+    close(p[0]);
+    close(p[1]);
     asyncio_process_kill(proc);
     asyncio_await(pw, NULL);
     tu_clear_all();

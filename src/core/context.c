@@ -625,6 +625,24 @@ void *asyncio__context_call_blocking(asyncio__cnode_t *m, void *(*fn)(void *), v
     return r;
 }
 
+asyncio__callback_scope_t asyncio__callback_enter(asyncio__context_t *c)
+{
+    asyncio_loop_t *l = asyncio__tls.running;
+    asyncio__callback_scope_t was = {l ? l->current : NULL, asyncio__tls.context};
+    if (l)
+        l->current = NULL;
+    asyncio__tls.context = c;
+    return was;
+}
+
+void asyncio__callback_leave(asyncio__callback_scope_t was)
+{
+    asyncio_loop_t *l = asyncio__tls.running;
+    if (l)
+        l->current = was.task;
+    asyncio__tls.context = was.context;
+}
+
 /* ------------------------------------------------------------ ContextVar */
 
 static contextvar_t *var_check(asyncio_contextvar_t *handle)

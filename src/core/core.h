@@ -240,6 +240,61 @@ asyncio__cnode_t *asyncio__context_capture(void);
 void asyncio__context_call(asyncio__cnode_t *m, asyncio_callback_fn fn, void *arg);
 /* The same for a function with a result (to_thread's job). */
 void *asyncio__context_call_blocking(asyncio__cnode_t *m, void *(*fn)(void *), void *arg);
+
+/* A context an object keeps for the user's callbacks it runs again and
+ * again (Python's Handle of add_reader, a transport's reading, a datagram
+ * endpoint's): a copy of the one current when the object was made, in
+ * which what one call sets is what the next call sees, as it is in the
+ * one Context object a Python Handle runs in each time. */
+static inline void asyncio__context_keep(asyncio__context_t *c)
+{
+    c->map = asyncio__context_capture();
+    c->id = 0;
+}
+static inline void asyncio__context_drop(asyncio__context_t *c)
+{
+    asyncio__cnode_decref(c->map);
+    c->map = NULL;
+}
+/* The kept context becomes a copy of the current one (a callback
+ * registered again; a transport's connection_lost after close(), which
+ * Python schedules from the closer). */
+static inline void asyncio__context_renew(asyncio__context_t *c)
+{
+    asyncio__cnode_t *m = asyncio__context_capture();
+    asyncio__cnode_decref(c->map);
+    c->map = m;
+    c->id = 0;
+}
+
+/* A user's callback run as Python's loop runs a Handle: in context c and
+ * outside any task (current_task() is NULL in it), also when the library
+ * calls it from inside a task (connection_made before create_connection
+ * returns).  Between asyncio__callback_enter and _leave, on the loop's
+ * thread; c must stay alive until _leave. */
+typedef struct asyncio__callback_scope {
+    struct asyncio__task *task;
+    asyncio__context_t *context;
+} asyncio__callback_scope_t;
+asyncio__callback_scope_t asyncio__callback_enter(asyncio__context_t *c);
+void asyncio__callback_leave(asyncio__callback_scope_t was);
+/* The same around a call of any shape: `call` runs between the two, in c
+ * (an asyncio__context_t *). */
+#define ASYNCIO__CALLBACK_IN(c, call)                                                              \
+    do {                                                                                           \
+        asyncio__callback_scope_t was_ = asyncio__callback_enter(c);                               \
+        call;                                                                                      \
+        asyncio__callback_leave(was_);                                                             \
+    } while (0)
+/* Python's call_soon of a callback an object runs once (connection_made):
+ * `call` runs in a fresh copy of c's mapping, which goes afterwards. */
+#define ASYNCIO__CALLBACK_ONCE(c, call)                                                            \
+    do {                                                                                           \
+        asyncio__context_t once_ = {(c)->map, 0};                                                  \
+        asyncio__cnode_incref(once_.map);                                                          \
+        ASYNCIO__CALLBACK_IN(&once_, call);                                                        \
+        asyncio__context_drop(&once_);                                                             \
+    } while (0)
 /* Variables and Context objects alive: the allocator may not change. */
 extern atomic_long asyncio__live_contexts;
 

@@ -64,6 +64,10 @@ struct asyncio__server {
      * or connection_made (referenced until the memory goes). */
     asyncio__ssl_context_t *ssl;
     double ssl_handshake_timeout, ssl_shutdown_timeout;
+    /* The context current when it was made: Python accepts in a Handle
+     * that runs in a copy of it, so every connection's protocol and
+     * handler task start from it. */
+    asyncio__cnode_t *ctxmap;
 };
 
 /* A live server, else NULL with ValueError raised ("the server is NULL",
@@ -82,6 +86,7 @@ static server_t *found(asyncio_server_t *handle)
 static void server_free_memory(server_t *srv)
 {
     asyncio__ssl_context_unref(srv->ssl);
+    asyncio__cnode_decref(srv->ctxmap);
     asyncio__handle_retire(srv->handle); /* asyncio_server_free retired it already */
     asyncio__list_remove(&srv->closer.link);
     asyncio_decref(srv->forever);
@@ -179,12 +184,8 @@ static void conn_handshake_done(asyncio__transport_t *t, asyncio__exc_t *error)
         asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
 }
 
-static void on_connection(uv_stream_t *lst, int status)
+static void accept_one(server_t *srv, uv_stream_t *lst)
 {
-    listener_t *l = lst->data;
-    server_t *srv = l->srv;
-    if (status < 0 || srv->closed)
-        return;
     int kind = srv->pipe ? ASYNCIO__KIND_PIPE : ASYNCIO__KIND_TCP;
     asyncio__stream_t *s = NULL;
     asyncio__transport_t *t;
@@ -226,6 +227,19 @@ static void on_connection(uv_stream_t *lst, int status)
         return;
     }
     asyncio__tls_start(t->tls, conn_handshake_done, NULL, 0);
+}
+
+/* The connection is accepted in the server's context: its transport
+ * keeps a copy (asyncio__transport_init), and a stream's handler task is
+ * made in that (asyncio__stream_serve). */
+static void on_connection(uv_stream_t *lst, int status)
+{
+    listener_t *l = lst->data;
+    server_t *srv = l->srv;
+    if (status < 0 || srv->closed)
+        return;
+    asyncio__context_t c = {srv->ctxmap, 0};
+    ASYNCIO__CALLBACK_IN(&c, accept_one(srv, lst));
 }
 
 static void close_listeners(server_t *srv)
@@ -341,6 +355,7 @@ static server_t *server_new(asyncio_loop_t *loop, asyncio_stream_handler_fn hand
     srv->proto = proto;
     srv->arg = arg;
     srv->limit = opts ? opts->limit : 0;
+    srv->ctxmap = asyncio__context_capture();
     asyncio__list_init(&srv->conns);
     asyncio__waitq_init(&srv->waiters);
     srv->closer.close = closer_run;

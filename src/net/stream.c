@@ -347,7 +347,9 @@ bool asyncio__stream_serve(asyncio__stream_t *s, asyncio_stream_handler_fn handl
     s->handler = handler;
     s->handler_arg = arg;
     asyncio__transport_made(&s->t);
-    s->task = asyncio_create_task(handler_main, s);
+    /* Python makes the task in connection_made: in a copy of the server's
+     * context, which the transport keeps. */
+    ASYNCIO__CALLBACK_IN(&s->t.ctx, s->task = asyncio_create_task(handler_main, s));
     if (!s->task || asyncio__add_callback(s->task, handler_done, s)) {
         if (s->task)
             asyncio_cancel(s->task, NULL); /* never runs: s goes now */
