@@ -60,6 +60,16 @@ static void free_var(void)
     VAR = NULL;
 }
 
+/* Runs main with VAR made for it, then compares the log with the line
+ * its twin prints. */
+static void run_twin(asyncio_coro_fn main, const char *want)
+{
+    make_var();
+    tu_run_ok(main, NULL);
+    tu_assert_log(&LOG, want);
+    free_var();
+}
+
 /* ---------------------------------------------------------------- task copy */
 
 static void *child(void *tag)
@@ -161,11 +171,9 @@ static void *task_context_main(void *arg)
 /* Twin: tests/twins/contextvars_task_context.py */
 START_TEST(test_task_context)
 {
-    make_var();
-    tu_run_ok(task_context_main, NULL);
-    tu_assert_log(&LOG, "first=main1 ctx=first-set second=first-set ctx=second-set RuntimeError "
-                        "main=main2");
-    free_var();
+    run_twin(task_context_main,
+             "first=main1 ctx=first-set second=first-set ctx=second-set RuntimeError "
+             "main=main2");
 }
 END_TEST
 
@@ -198,10 +206,7 @@ static void *context_kept_main(void *arg)
 
 START_TEST(test_task_context_kept)
 {
-    make_var();
-    tu_run_ok(context_kept_main, NULL);
-    tu_assert_log(&LOG, "held=inside");
-    free_var();
+    run_twin(context_kept_main, "held=inside");
 }
 END_TEST
 
@@ -264,10 +269,7 @@ static void *call_soon_main(void *arg)
 /* Twin: tests/twins/contextvars_call_soon.py */
 START_TEST(test_call_soon)
 {
-    make_var();
-    tu_run_ok(call_soon_main, NULL);
-    tu_assert_log(&LOG, "soon=soon last=last later=later at=at task=spawner-set main=main");
-    free_var();
+    run_twin(call_soon_main, "soon=soon last=last later=later at=at task=spawner-set main=main");
 }
 END_TEST
 
@@ -287,10 +289,7 @@ static void *cancelled_cb_main(void *arg)
 
 START_TEST(test_cancelled_callbacks)
 {
-    make_var();
-    tu_run_ok(cancelled_cb_main, NULL);
-    tu_assert_log(&LOG, "");
-    free_var();
+    run_twin(cancelled_cb_main, "");
 }
 END_TEST
 
@@ -330,10 +329,7 @@ static void *done_main(void *arg)
 /* Twin: tests/twins/contextvars_done_callback.py */
 START_TEST(test_done_callback)
 {
-    make_var();
-    tu_run_ok(done_main, NULL);
-    tu_assert_log(&LOG, "cb1=added1 cb2=added2 cb3=late main=main");
-    free_var();
+    run_twin(done_main, "cb1=added1 cb2=added2 cb3=late main=main");
 }
 END_TEST
 
@@ -375,11 +371,8 @@ static void *to_thread_main(void *arg)
 /* Twin: tests/twins/contextvars_to_thread.py */
 START_TEST(test_to_thread)
 {
-    make_var();
-    tu_run_ok(to_thread_main, NULL);
-    tu_assert_log(&LOG, "to_thread=main result=to_thread-set main=main executor=default "
-                        "result=executor-set main=main");
-    free_var();
+    run_twin(to_thread_main, "to_thread=main result=to_thread-set main=main executor=default "
+                             "result=executor-set main=main");
 }
 END_TEST
 
@@ -436,10 +429,7 @@ static void *threadsafe_main(void *arg)
 /* Twin: tests/twins/contextvars_threadsafe.py */
 START_TEST(test_threadsafe)
 {
-    make_var();
-    tu_run_ok(threadsafe_main, NULL);
-    tu_assert_log(&LOG, "threadsafe=thread coro=thread result=done main=loop");
-    free_var();
+    run_twin(threadsafe_main, "threadsafe=thread coro=thread result=done main=loop");
 }
 END_TEST
 
@@ -466,10 +456,7 @@ static void *call_main(void *arg)
 /* Twin: tests/twins/contextvars_call.py */
 START_TEST(test_call)
 {
-    make_var();
-    tu_run_ok(call_main, NULL);
-    tu_assert_log(&LOG, "sub=main main=sub-set");
-    free_var();
+    run_twin(call_main, "sub=main main=sub-set");
 }
 END_TEST
 
@@ -540,11 +527,8 @@ static void *copy_run_main(void *arg)
 /* Twin: tests/twins/contextvars_copy_run.py */
 START_TEST(test_copy_run)
 {
-    make_var();
-    tu_run_ok(copy_run_main, NULL);
-    tu_assert_log(&LOG, "run=a result=c! ctx=c main=b len=1 RuntimeError empty=default len=0 "
-                        "KeyError ctx=c c2=e task=c main=b");
-    free_var();
+    run_twin(copy_run_main, "run=a result=c! ctx=c main=b len=1 RuntimeError empty=default len=0 "
+                            "KeyError ctx=c c2=e task=c main=b");
 }
 END_TEST
 
@@ -1027,10 +1011,8 @@ static void *add_reader_main(void *arg)
 /* Twin: tests/twins/contextvars_add_reader.py */
 START_TEST(test_add_reader)
 {
-    make_var();
-    tu_run_ok(add_reader_main, NULL);
-    tu_assert_log(&LOG, "reader=add reader=reader-set reader=replaced writer=writer main=main3");
-    free_var();
+    run_twin(add_reader_main,
+             "reader=add reader=reader-set reader=replaced writer=writer main=main3");
 }
 END_TEST
 
@@ -1289,11 +1271,9 @@ static void *datagram_main(void *arg)
 /* Twin: tests/twins/contextvars_datagram.py */
 START_TEST(test_datagram)
 {
-    make_var();
-    tu_run_ok(datagram_main, NULL);
-    tu_assert_log(&LOG, "made=create received=create received=received-set error=sender in-a-task "
-                        "lost=closer main=main");
-    free_var();
+    run_twin(datagram_main,
+             "made=create received=create received=received-set error=sender in-a-task "
+             "lost=closer main=main");
 }
 END_TEST
 

@@ -954,26 +954,12 @@ int asyncio_context_run(asyncio_context_t *handle, asyncio_coro_fn fn, void *arg
     /* fn runs with a clean indicator, as asyncio_call's callee: an error
      * raised before comes back if fn succeeds, and is the context of fn's
      * error if fn fails. */
-    asyncio__errstate_t *es = asyncio__errstate();
-    asyncio__errstate_t saved = *es;
-    *es = (asyncio__errstate_t){NULL, NULL};
+    asyncio__errstate_t saved = asyncio__call_enter();
     void *r = fn(arg);
     leave(was);
     atomic_store_explicit(&c->entered, false, memory_order_release);
     ctxobj_unref(c);
-    es = asyncio__errstate();
-    asyncio__exc_free(es->caught);
-    es->caught = saved.caught;
-    if (es->raised) {
-        asyncio__exc_t *failure = asyncio__exc_settle(es->raised);
-        es->raised = saved.raised;
-        asyncio__raise_exc(failure);
-        return asyncio__out_fail(failure->pub.code, result);
-    }
-    es->raised = saved.raised;
-    if (result)
-        *result = r;
-    return 0;
+    return asyncio__call_leave(saved, r, result);
 }
 
 int asyncio_context_get(asyncio_context_t *handle, asyncio_contextvar_t *var, void **value)

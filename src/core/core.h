@@ -113,6 +113,14 @@ asyncio__exc_t *asyncio__take_all(void);
  * still propagating under it become its history, as in Python, where only
  * the newest exception leaves a frame.  Returns e. */
 asyncio__exc_t *asyncio__exc_settle(asyncio__exc_t *e);
+/* asyncio_call's rules for the indicator around a coroutine called inline
+ * (asyncio_call, asyncio_context_run): _enter gives fn a clean indicator
+ * and returns what it set aside; _leave(saved, fn's result, result) puts
+ * that back.  If fn raised, its error (settled) is raised again over the
+ * error set aside, which becomes its context, and _leave returns its code
+ * (*result NULL); else 0 and *result = r. */
+asyncio__errstate_t asyncio__call_enter(void);
+int asyncio__call_leave(asyncio__errstate_t saved, void *r, void **result);
 /* Python's `raise X` in __exit__: the newest raised error is handled
  * (dropped) and e (taken over) is raised instead, over whatever was under
  * it.  A timeout turning its CancelledError into TimeoutError. */

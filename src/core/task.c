@@ -773,23 +773,7 @@ int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
     /* fn runs with a clean indicator, as a new `await` would; the error
      * that was raised before comes back if fn succeeds, and is the context
      * of fn's error if fn fails. */
-    asyncio__errstate_t *es = asyncio__errstate();
-    asyncio__errstate_t saved = *es; /* what the caller raised and caught */
-    *es = (asyncio__errstate_t){NULL, NULL};
+    asyncio__errstate_t saved = asyncio__call_enter();
     void *r = fn(arg);
-    es = asyncio__errstate();
-    asyncio__exc_free(es->caught); /* fn's own catches end with fn */
-    es->caught = saved.caught;
-    if (es->raised) {
-        /* Raised again over the error set aside, which becomes its context;
-         * what fn left propagating under its own error is history now. */
-        asyncio__exc_t *failure = asyncio__exc_settle(es->raised);
-        es->raised = saved.raised;
-        asyncio__raise_exc(failure);
-        return asyncio__out_fail(failure->pub.code, result);
-    }
-    es->raised = saved.raised;
-    if (result)
-        *result = r;
-    return 0;
+    return asyncio__call_leave(saved, r, result);
 }
