@@ -229,9 +229,10 @@ static void accept_one(server_t *srv, uv_stream_t *lst)
     asyncio__tls_start(t->tls, conn_handshake_done, NULL, 0);
 }
 
-/* The connection is accepted in the server's context: its transport
- * keeps a copy (asyncio__transport_init), and a stream's handler task is
- * made in that (asyncio__stream_serve). */
+/* The connection is accepted in a copy of the server's context (a copy:
+ * an exception handler called from in there may set variables): its
+ * transport keeps a copy (asyncio__transport_init), and a stream's
+ * handler task is made in that (asyncio__stream_serve). */
 static void on_connection(uv_stream_t *lst, int status)
 {
     listener_t *l = lst->data;
@@ -239,7 +240,7 @@ static void on_connection(uv_stream_t *lst, int status)
     if (status < 0 || srv->closed)
         return;
     asyncio__context_t c = {srv->ctxmap, 0};
-    ASYNCIO__CALLBACK_IN(&c, accept_one(srv, lst));
+    ASYNCIO__CALLBACK_ONCE(&c, accept_one(srv, lst));
 }
 
 static void close_listeners(server_t *srv)
