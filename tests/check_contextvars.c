@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1050,6 +1051,64 @@ START_TEST(test_reader_left)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- signal handlers */
+
+static io_state_t SIG_STATE;
+
+/* Runs for "h" (the first handler) and "r" (the one that replaced it). */
+static void sig_handler(void *tag)
+{
+    logv("%s=%s", tag, get());
+    set(strcmp(tag, "h") == 0 ? "h-set" : "r-set");
+    if (asyncio_current_task())
+        logv("%s%s", "in-a-task", "");
+    step_done(&SIG_STATE);
+}
+
+/* Raises SIGUSR1 and waits until the handler ran. */
+static void signal_once(void)
+{
+    asyncio_future_t *f = SIG_STATE.next = asyncio_future_new();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    ck_assert_int_eq(asyncio_await(f, NULL), 0);
+    asyncio_decref(f);
+}
+
+static void sig_quiet(void *arg)
+{
+    (void)arg;
+    set("quiet-set");
+}
+
+static void *signal_main(void *arg)
+{
+    (void)arg;
+    set("add");
+    ck_assert_int_eq(asyncio_add_signal_handler(NULL, SIGUSR1, sig_handler, "h"), 0);
+    set("main");
+    signal_once();
+    signal_once();
+    set("replaced");
+    ck_assert_int_eq(asyncio_add_signal_handler(NULL, SIGUSR1, sig_handler, "r"), 0);
+    set("main2");
+    signal_once();
+    ck_assert_int_eq(asyncio_remove_signal_handler(NULL, SIGUSR1), 1);
+    logv("main=%s%s", get(), "");
+    /* Left registered, perhaps with a call queued, when the loop closes:
+     * its context goes too (the leak check). */
+    ck_assert_int_eq(asyncio_add_signal_handler(NULL, SIGUSR1, sig_quiet, NULL), 0);
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    return NULL;
+}
+
+/* Twin: tests/twins/contextvars_signal.py */
+START_TEST(test_signal_handler)
+{
+    run_twin(signal_main, "h=add h=h-set r=replaced main=main2");
+}
+END_TEST
+
 /* ---------------------------------------------------------------- servers */
 
 typedef struct side_log {
@@ -1314,6 +1373,7 @@ Suite *contextvars_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_add_reader);
     tcase_add_test(tc, test_reader_left);
+    tcase_add_test(tc, test_signal_handler);
     tcase_add_test(tc, test_server);
     tcase_add_test(tc, test_datagram);
     suite_add_tcase(s, tc);

@@ -340,10 +340,11 @@ ASYNCIO_EXTERN int asyncio_sleep(double delay);
  *     worker thread's own context, as in Python;
  *   - asyncio_call (`await f()`) runs in the caller's context: what the
  *     callee sets, the caller sees;
- *   - add_reader/add_writer callbacks, a server's connections and the
- *     callbacks of protocols follow Python's loop too: see
- *     asyncio_add_reader, asyncio_start_server and asyncio_protocol_t
- *     (casyncio/net.h);
+ *   - add_reader/add_writer callbacks, signal handlers, a server's
+ *     connections and the callbacks of protocols follow Python's loop
+ *     too: see asyncio_add_reader, asyncio_start_server and
+ *     asyncio_protocol_t (casyncio/net.h), asyncio_add_signal_handler
+ *     (casyncio/os.h);
  *   - asyncio_run's main task starts from a copy of the calling thread's
  *     context.
  *

@@ -7,7 +7,8 @@
  * libuv turns a signal into a callback of the loop (its own handler only
  * writes to a pipe), so nothing here runs in signal context.  The user's
  * callback is not called from there either: as in Python it goes through
- * the ready queue, like any call_soon.  libuv restores the default
+ * the ready queue, like any call_soon, as a Handle that keeps its context
+ * from one call to the next (sig_reg_t).  libuv restores the default
  * disposition when the last watcher of a signal stops, which is what
  * Python's remove_signal_handler does.
  */
@@ -20,15 +21,32 @@
 #include <sys/syscall.h>
 #endif
 
+/* What Python's add_signal_handler makes: a Handle, run once for each
+ * signal in the one context it copied when it was made, so that what one
+ * call sets the next call sees.  Held by its handler and by each call
+ * queued for it: a call queued before the handler was removed or replaced
+ * still runs, as Python's queued Handle does.  Loop thread only. */
+typedef struct sig_reg {
+    int refs;
+    asyncio_callback_fn fn;
+    void *arg;
+    asyncio__context_t ctx;
+} sig_reg_t;
+
+/* One signal's call, in the ready queue. */
+typedef struct sig_call {
+    asyncio__ready_t ready;
+    asyncio_loop_t *loop;
+    sig_reg_t *reg;
+} sig_call_t;
+
 typedef struct sig_handler {
     uv_signal_t uv;
     asyncio__closer_t closer; /* loop close: the handle is closed and freed */
     asyncio_loop_t *loop;
-    asyncio_callback_fn fn;
-    void *arg;
+    sig_reg_t *reg; /* the callback, its argument and its context */
     int signum;
     asyncio__list_t link; /* in this thread's handlers (loops stay on their thread) */
-    asyncio__cnode_t *ctxmap; /* the context when added: the callback runs in a copy */
 } sig_handler_t;
 
 /* asyncio_run's SIGINT watcher. */
@@ -45,10 +63,34 @@ struct asyncio__sigint {
 static _Thread_local asyncio__list_t handlers;
 static _Thread_local asyncio__sigint_t *runner_sigint;
 
+static void reg_unref(sig_reg_t *reg)
+{
+    if (reg && --reg->refs == 0) {
+        asyncio__context_drop(&reg->ctx);
+        asyncio__free(reg);
+    }
+}
+
+/* A new registration of fn(arg) in a copy of the current context; NULL
+ * with MemoryError raised. */
+static sig_reg_t *reg_new(asyncio_callback_fn fn, void *arg)
+{
+    sig_reg_t *reg = asyncio__malloc(sizeof *reg);
+    if (!reg) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a signal handler");
+        return NULL;
+    }
+    reg->refs = 1;
+    reg->fn = fn;
+    reg->arg = arg;
+    asyncio__context_keep(&reg->ctx);
+    return reg;
+}
+
 static void handler_freed(uv_handle_t *h)
 {
     sig_handler_t *sh = h->data;
-    asyncio__cnode_decref(sh->ctxmap);
+    reg_unref(sh->reg);
     asyncio__free(sh);
 }
 
@@ -77,31 +119,37 @@ static sig_handler_t *find(asyncio_loop_t *loop, int signum)
     return NULL;
 }
 
-/* Python's add_signal_handler makes its Handle at once: the callback runs
- * in a copy of the context current when it was added.  So it is scheduled
- * from a copy of that context. */
-typedef struct sig_call {
-    sig_handler_t *h;
-    asyncio_handle_t sched;
-} sig_call_t;
-
-static void schedule_handler(void *arg)
+/* The queued call: the user's callback outside tasks in its
+ * registration's context (nothing at loop close, which drops the queue). */
+static void run_call(asyncio__ready_t *r)
 {
-    sig_call_t *c = arg;
-    c->sched = asyncio_call_soon(c->h->loop, c->h->fn, c->h->arg);
+    sig_call_t *c = asyncio__container_of(r, sig_call_t, ready);
+    sig_reg_t *reg = c->reg;
+    if (!c->loop->closed)
+        ASYNCIO__CALLBACK_IN(&reg->ctx, reg->fn(reg->arg));
+    reg_unref(reg);
+    asyncio__free(c);
 }
 
+/* As Python's _handle_signal: the handler's Handle goes to the ready
+ * queue, once for each signal seen. */
 static void on_signal(uv_signal_t *uvh, int signum)
 {
     (void)signum;
-    sig_call_t c = {uvh->data, {NULL, 0}};
-    sig_handler_t *h = c.h;
-    asyncio__context_call(h->ctxmap, schedule_handler, &c);
-    if (!asyncio_handle_valid(c.sched)) {
+    sig_handler_t *h = uvh->data;
+    sig_call_t *c = asyncio__malloc(sizeof *c);
+    if (!c) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory to call a signal handler");
         asyncio__exc_t *e = asyncio__take_raised();
         asyncio__report(h->loop, "Cannot schedule a signal handler", e ? &e->pub : NULL, NULL);
         asyncio__exc_free(e);
+        return;
     }
+    c->ready.run = run_call;
+    c->loop = h->loop;
+    c->reg = h->reg;
+    h->reg->refs++;
+    asyncio__ready_push(h->loop, &c->ready);
 }
 
 /* The checks Python's _check_signal makes, with its message (3.11); SIGKILL
@@ -137,18 +185,22 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
         return asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
     if (signum == SIGKILL || signum == SIGSTOP)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "sig %d cannot be caught", signum);
+    sig_reg_t *reg = reg_new(fn, arg);
+    if (!reg)
+        return ASYNCIO_ENOMEM;
     sig_handler_t *h = find(loop, signum);
-    if (h) { /* replaces the handler, as Python does */
-        h->fn = fn;
-        h->arg = arg;
-        asyncio__cnode_decref(h->ctxmap);
-        h->ctxmap = asyncio__context_capture();
+    if (h) { /* replaces the handler, as Python does: a new Handle */
+        reg_unref(h->reg);
+        h->reg = reg;
         return 0;
     }
-    if (!(h = asyncio__calloc(1, sizeof *h)))
+    if (!(h = asyncio__calloc(1, sizeof *h))) {
+        reg_unref(reg);
         return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a signal handler");
+    }
     uv_signal_init(&loop->uv, &h->uv);
     h->uv.data = h;
+    h->reg = reg;
     if ((rc = uv_signal_start(&h->uv, on_signal, signum)) != 0) {
         /* Not yet linked: the close callback only frees it. */
         uv_close((uv_handle_t *)&h->uv, handler_freed);
@@ -158,10 +210,7 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
         return rc;
     }
     h->loop = loop;
-    h->fn = fn;
-    h->arg = arg;
     h->signum = signum;
-    h->ctxmap = asyncio__context_capture();
     if (!handlers.next)
         asyncio__list_init(&handlers);
     asyncio__list_insert(&handlers, &h->link);
