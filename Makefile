@@ -17,7 +17,14 @@ DESTDIR      ?=
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 BINDIR       ?= $(PREFIX)/bin
-MANDIR       ?= $(PREFIX)/share/man
+DATADIR      ?= $(PREFIX)/share
+MANDIR       ?= $(DATADIR)/man
+# Where gdb looks for the script of an object file: under its data
+# directory's auto-load tree, by the object's path (libstdc++'s place for
+# its printers).  gdb's own data directory is /usr/share/gdb: with
+# PREFIX=/usr the library's script loads by itself; elsewhere add this
+# directory with `add-auto-load-scripts-directory`.
+GDB_AUTOLOAD_DIR ?= $(DATADIR)/gdb/auto-load$(LIBDIR)
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 # CC is make's own variable (default cc); `make CC=clang` works as usual.
@@ -34,16 +41,18 @@ ARCH         ?= $(shell uname -m)
 
 # What the library links against, as pkg-config names.  The HTTP work adds
 # libcurl here; the .pc file's Requires.private follows automatically.
-LIB_PKGS     := libuv libcurl libssl libcrypto
+LIB_PKGS     := libuv libcurl libssl libcrypto libdw
 # Of those, the ones the .pc file names in Libs.private as plain -l flags
 # (always linked as shared libraries) instead of in Requires.private:
 # libcurl's own Libs.private name libraries (nghttp2, ssh2, ldap, ...)
 # whose -dev packages libcurl4-openssl-dev does not pull in, so
 # `pkg-config --static casyncio` would name libraries that are not there.
-LIB_PKGS_SHARED := libcurl
+# libdw (elfutils: the task dumps' unwinder and symboliser) likewise names
+# compression libraries (-lbz2, liblzma) only its static build needs.
+LIB_PKGS_SHARED := libcurl libdw
 # What building and testing need: checked by `deps`, installed from Debian.
-DEP_PKGS     := libuv libcurl libssl libcrypto check
-APT_PKGS     := libuv1-dev libcurl4-openssl-dev libssl-dev check pkg-config
+DEP_PKGS     := libuv libcurl libssl libcrypto libdw check
+APT_PKGS     := libuv1-dev libcurl4-openssl-dev libssl-dev libdw-dev check pkg-config
 
 # SANITIZE=asan|tsan instruments everything built (check-asan and
 # check-tsan set it, with their own BUILD).
@@ -198,7 +207,7 @@ ENSURE := sh mk/ensure.sh
 # ------------------------------------------------------------------ targets
 
 .PHONY: all lib tools deps runner examples demo bench install uninstall \
-        check check-fetch check-fetch-asan check-postgres check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
+        check check-fetch check-fetch-asan check-gdb check-postgres check-asan check-tsan check-valgrind check-exports check-header check-install check-switch \
         clean format format-check help FORCE
 
 all: lib tools
@@ -283,6 +292,17 @@ $(RUNNER): $(TEST_OBJS) $(LIB_A)
 	$(call say,LD,$@)$(CC) $(LINK_FLAGS) $(TEST_WRAP) -o $@ $(TEST_OBJS) $(LIB_A) $(CHECK_PKG_LIBS) \
 	    $(PROG_LIBS)
 
+# The program the gdb helper's test examines (tests/gdb/test.sh), linked
+# statically and against the shared library (for auto-loading).
+GDB_PROG := $(BUILD)/tests/gdb/prog
+$(GDB_PROG): tests/gdb/prog.c $(LIB_A) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$@)$(CC) $(PROG_CFLAGS) -o $@ $< $(LIB_A) $(PROG_LIBS)
+
+$(GDB_PROG)-shared: tests/gdb/prog.c $(LIB_SO) $(SO_LINKS) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$@)$(CC) $(PROG_CFLAGS) -o $@ $< -L$(BUILD) -lcasyncio
+
 $(EXAMPLES): $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LINK_FLAGS) -o $@ $< $(LIB_A) $(PROG_LIBS)
@@ -337,6 +357,7 @@ check: lib $(RUNNER)
 	$(Q)$(CHECK_HEADER)
 	+$(Q)$(CHECK_INSTALL)
 	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-fetch; fi
+	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-gdb; fi
 	+$(Q)if [ -z "$(SUITE)" ]; then $(MAKE) --no-print-directory check-postgres; fi
 
 # casyncio-fetch against local servers that the scripts start and stop
@@ -345,6 +366,12 @@ check: lib $(RUNNER)
 check-fetch: $(FETCH)
 	$(Q)$(ENSURE) python3 --probe "command -v python3" python3
 	sh tests/fetch/run.sh $(FETCH)
+
+# The gdb helper (tools/casyncio-gdb.py) in gdb's batch mode: a live
+# process, a core file, auto-loading (tests/gdb/test.sh).
+check-gdb: $(GDB_PROG) $(GDB_PROG)-shared
+	$(Q)$(ENSURE) gdb --probe "command -v gdb" gdb
+	sh tests/gdb/test.sh $(BUILD) tools/casyncio-gdb.py $(VERSION)
 
 # examples/postgres against a real PostgreSQL server that tests/pg/test.sh
 # starts (initdb into a temporary directory, a Unix socket only, as the
@@ -392,7 +419,7 @@ check-fetch-asan:
 # ThreadSanitizer gives every coroutine a fiber with its own trace memory,
 # so it runs every suite but the one about stacks (tens of thousands of
 # tasks at once), with big counts scaled down.
-TSAN_SUITES ?= handles map threadsafe error future loop task cancel gather executor threads wait timeout taskgroup sync queue stream transport server tls datagram fd signal file process http
+TSAN_SUITES ?= handles map threadsafe error future loop task cancel gather executor threads wait timeout taskgroup sync queue stream transport server tls datagram fd signal file process http contextvars introspect deadlock
 
 check-tsan:
 	+$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan runner
@@ -454,9 +481,13 @@ pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$1)
 
 install: lib $(FETCH)
 	install -d $(DESTDIR)$(INCLUDEDIR)/casyncio $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(DATADIR)/casyncio $(DESTDIR)$(GDB_AUTOLOAD_DIR)
 	install -m 755 $(FETCH) $(DESTDIR)$(BINDIR)/casyncio-fetch
 	install -m 644 $(FETCH_MAN) $(DESTDIR)$(MANDIR)/man1/casyncio-fetch.1
+	install -m 644 tools/casyncio-gdb.py $(DESTDIR)$(DATADIR)/casyncio/casyncio-gdb.py
+	install -m 644 tools/casyncio-gdb.py \
+	    $(DESTDIR)$(GDB_AUTOLOAD_DIR)/libcasyncio.so.$(VERSION)-gdb.py
 	install -m 644 include/casyncio.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(AREA_HEADERS) $(DESTDIR)$(INCLUDEDIR)/casyncio/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
@@ -479,6 +510,9 @@ install: lib $(FETCH)
 uninstall:
 	rm -f $(AREA_HEADERS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/casyncio
+	rm -f $(DESTDIR)$(DATADIR)/casyncio/casyncio-gdb.py \
+	    $(DESTDIR)$(GDB_AUTOLOAD_DIR)/libcasyncio.so.$(VERSION)-gdb.py
+	-rmdir $(DESTDIR)$(DATADIR)/casyncio
 	rm -f $(DESTDIR)$(INCLUDEDIR)/casyncio.h \
 	    $(DESTDIR)$(BINDIR)/casyncio-fetch \
 	    $(DESTDIR)$(MANDIR)/man1/casyncio-fetch.1 \
@@ -514,14 +548,15 @@ help:
 	@echo '  check-valgrind  test suites under valgrind'
 	@echo '  check-fetch     casyncio-fetch against local servers (tests/fetch/run.sh)'
 	@echo '  check-fetch-asan  the same, the tool built under ASan+UBSan (build-asan/)'
+	@echo '  check-gdb       the gdb helper on a live process, a core file, auto-loaded (tests/gdb/test.sh)'
 	@echo '  check-postgres  examples/postgres against a PostgreSQL server it starts (tests/pg/test.sh)'
 	@echo '  check-exports, check-header, check-install   one packaging check each'
 	@echo '  runner          build the test runner $(RUNNER) only'
 	@echo '  examples        build examples/*.c into $(BUILD)/examples/'
 	@echo '  demo            build the examples and run examples/demo.sh'
 	@echo '  bench           build bench/*.c into $(BUILD)/bench/ and run bench/run.sh'
-	@echo '  install         install header, libraries, casyncio.pc, casyncio-fetch and its man page'
-	@echo '                  (PREFIX, DESTDIR, BINDIR, MANDIR)'
+	@echo '  install         install header, libraries, casyncio.pc, casyncio-fetch and its man page,'
+	@echo '                  casyncio-gdb.py (PREFIX, DESTDIR, BINDIR, MANDIR, DATADIR)'
 	@echo '  uninstall       remove what install installed'
 	@echo '  fuzz            libFuzzer on the stream reader for FUZZ_SECONDS (default 60; clang)'
 	@echo '  format          clang-format -i every C file; format-check only reports'

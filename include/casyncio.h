@@ -53,8 +53,9 @@
  * conditions, semaphores, barriers, queues, timeout scopes, task
  * groups, as_completed iterators, HTTP sessions and streams, streams,
  * servers, transports, datagram transports, files, processes,
- * concurrent futures) is given out as a handle, not an address: a
- * handle names its object until the object is freed, and never again.  A
+ * concurrent futures, contexts, context variables and their tokens) is
+ * given out as a handle, not an address: a handle names its object until
+ * the object is freed, and never again.  A
  * call with a freed handle (a double free, a use after free) is refused
  * with the error its function documents for a dead object (ValueError
  * "not a live lock (freed, or never one)"; RuntimeError for HTTP
@@ -72,6 +73,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -117,6 +119,9 @@ typedef struct asyncio_server asyncio_server_t;
 typedef struct asyncio_ssl_context asyncio_ssl_context_t;
 typedef struct asyncio_file asyncio_file_t;
 typedef struct asyncio_process asyncio_process_t;
+typedef struct asyncio_context asyncio_context_t;
+typedef struct asyncio_contextvar asyncio_contextvar_t;
+typedef struct asyncio_contextvar_token asyncio_contextvar_token_t;
 struct uv_loop_s;
 
 /* The specification, one area per header, in the order of its sections. */

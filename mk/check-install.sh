@@ -31,7 +31,9 @@ if ! $make --no-print-directory install DESTDIR="$root" PREFIX=/usr/local BUILD=
 fi
 
 for f in include/casyncio.h lib/libcasyncio.a lib/libcasyncio.so.$version \
-    lib/pkgconfig/casyncio.pc bin/casyncio-fetch share/man/man1/casyncio-fetch.1; do
+    lib/pkgconfig/casyncio.pc bin/casyncio-fetch share/man/man1/casyncio-fetch.1 \
+    share/casyncio/casyncio-gdb.py \
+    share/gdb/auto-load/usr/local/lib/libcasyncio.so.$version-gdb.py; do
     [ -f "$prefix/$f" ] || fail "$f was not installed"
 done
 # The tool runs from where it was installed and knows its version.

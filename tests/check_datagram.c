@@ -413,7 +413,10 @@ static void *refused_main(void *arg)
     create_ok(&gone, &go);
     int port = gone.sockname.port;
     close_ok(&gone);
-    asyncio_datagram_opts_t co = {.remote_host = "127.0.0.1", .remote_port = port};
+    /* From another loopback address: bound to 127.0.0.1, the client could
+     * get the freed port and be connected to itself. */
+    asyncio_datagram_opts_t co = {
+        .local_host = "127.0.0.2", .remote_host = "127.0.0.1", .remote_port = port};
     create_ok(&cli, &co);
     for (int i = 1; i <= 2; i++) {
         ck_assert_int_eq(asyncio_datagram_transport_sendto(cli.t, i == 1 ? "1" : "2", 1, NULL), 0);

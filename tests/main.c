@@ -11,6 +11,8 @@
 
 #define PROCESS_SUITES(X) X(signal) X(file) X(process)
 
+#define INTROSPECT_SUITES(X) X(contextvars) X(introspect) X(deadlock)
+
 #define SUITES(X)                                                                                  \
     X(error)                                                                                       \
     X(future)                                                                                      \
@@ -18,7 +20,7 @@
     X(task)                                                                                        \
     X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout) X(sync)   \
         X(queue) X(taskgroup) X(map) X(regress) X(handles) HTTP_SUITES(X) STREAM_SUITES(X)         \
-            PROCESS_SUITES(X)
+            PROCESS_SUITES(X) INTROSPECT_SUITES(X)
 
 #define DECLARE(name) Suite *name##_suite(void);
 SUITES(DECLARE)

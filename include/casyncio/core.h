@@ -22,7 +22,9 @@
  * status; *result gets its result, or NULL when the call fails.  When main
  * raised, the calling thread's indicator holds its exception.  Raises
  * RuntimeError ("asyncio.run() cannot be called from a running event
- * loop"), ValueError (main NULL), MemoryError. */
+ * loop"; "every task is waiting and nothing can wake them", the deadlock
+ * report of asyncio_loop_run_until_complete, after which the tasks are
+ * cancelled as any left over), ValueError (main NULL), MemoryError. */
 ASYNCIO_EXTERN int asyncio_run(asyncio_coro_fn main, void *arg, void **result);
 
 /* The loop running in this thread, or NULL.  Borrowed. */
@@ -42,7 +44,30 @@ ASYNCIO_EXTERN asyncio_loop_t *asyncio_loop_new(void);
  * exception is raised in the calling thread).  RuntimeError if the loop is
  * closed (or not a loop) or a loop is already running in this thread, or
  * if the loop was stopped before fut was done; ValueError for a NULL fut
- * or one of another loop. */
+ * or one of another loop.
+ *
+ * The deadlock report (C rule; Python would hang): when fut is not done
+ * and nothing can ever run a callback of the loop again, it writes
+ * "casyncio: every task is waiting and nothing can wake them" and the task
+ * dump (asyncio_dump_tasks) to stderr and returns RuntimeError ("every
+ * task is waiting and nothing can wake them"); the tasks stay pending and
+ * the loop usable.  That is certain when the loop would block with
+ *   - no callback ready, nothing posted to it, no timer pending (sleeps,
+ *     timeouts, call_later and call_at count);
+ *   - nothing of libuv that could call back: no active handle (a stream
+ *     reading, a server listening, a child running, a signal handler, an
+ *     HTTP transfer), no request in flight (file, DNS, connect, write), no
+ *     handle closing; the dump signal and asyncio_run's Ctrl-C handling
+ *     do not count;
+ *   - no executor job of this loop queued or running;
+ *   - no thread in the process but this one, except the library's own
+ *     that cannot post (idle executor workers, libuv's thread pool): any
+ *     other thread could call asyncio_call_soon_threadsafe or
+ *     asyncio_run_coroutine_threadsafe (threads are counted in
+ *     /proc/self/status; without it nothing is reported).
+ * While only other threads keep a wake-up possible, the loop looks again
+ * now and then (they may end or go idle without posting).  run_forever
+ * never reports (its stop may come from anywhere). */
 ASYNCIO_EXTERN int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut,
                                                    void **result);
 
@@ -142,11 +167,12 @@ ASYNCIO_EXTERN void asyncio_loop_call_exception_handler(asyncio_loop_t *loop,
                                                         const asyncio_exception_context_t *ctx);
 
 /* Routes every allocation of the library through these functions.  Must
- * be called while no loop exists (nor a future of a closed loop):
- * RuntimeError otherwise; ValueError if any pointer is NULL.  It must not
- * race with other calls of the library.  (The table of exception types
- * registered with asyncio_exception_register outlives any allocator and
- * uses the C library's.) */
+ * be called while no loop exists (nor a future of a closed loop, nor a
+ * context variable or context object): RuntimeError otherwise; ValueError
+ * if any pointer is NULL.  It must not race with other calls of the
+ * library.  (The table of exception types registered with
+ * asyncio_exception_register outlives any allocator and uses the C
+ * library's.) */
 ASYNCIO_EXTERN int asyncio_set_allocator(void *(*malloc_fn)(size_t),
                                          void *(*realloc_fn)(void *, size_t),
                                          void *(*calloc_fn)(size_t, size_t),
@@ -231,13 +257,21 @@ ASYNCIO_EXTERN int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_d
 typedef struct asyncio_task_opts {
     const char *name;  /* NULL: "Task-N"; copied */
     size_t stack_size; /* 0: library default */
+    /* create_task(..., context=ctx): the task runs in ctx itself (what it
+     * sets is seen in ctx afterwards) and keeps it alive until it ends.
+     * NULL: in a copy of the context current now (section "Context
+     * variables"). */
+    asyncio_context_t *context;
 } asyncio_task_opts_t;
 
 /* asyncio.create_task(fn(arg)): new ref.  The task first runs when its
  * creator suspends (or in the next loop iteration).  Uses the running loop,
- * else the thread's current loop.  Raises RuntimeError (no loop),
- * ValueError (fn NULL, stack_size out of range), MemoryError.  A task
- * whose stack cannot be allocated when it starts ends with MemoryError. */
+ * else the thread's current loop.  It runs in a copy of the current
+ * context (see "Context variables"), or in opts->context.  Raises
+ * RuntimeError (no loop), ValueError (fn NULL, stack_size out of range,
+ * a context that is not live), MemoryError.  A task whose stack cannot be
+ * allocated when it starts ends with MemoryError.  In debug mode the task
+ * remembers where it was created, for task dumps. */
 ASYNCIO_EXTERN asyncio_future_t *asyncio_create_task(asyncio_coro_fn fn, void *arg);
 ASYNCIO_EXTERN asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
                                                         const asyncio_task_opts_t *opts);
@@ -279,5 +313,198 @@ ASYNCIO_EXTERN int asyncio_await(asyncio_future_t *fut, void **result);
  * delay) just yields to the other ready tasks.  Raises CancelledError,
  * RuntimeError outside a task, ValueError ("delay must not be NaN"). */
 ASYNCIO_EXTERN int asyncio_sleep(double delay);
+
+/* ======================================================================
+ * Context variables (contextvars, PEP 567)
+ * ====================================================================== */
+
+/*
+ * Request-scoped state that follows a request through every task it
+ * starts: Python's contextvars, with asyncio's propagation rules exactly.
+ *
+ * Every task runs in a context, a mapping from variables to values; so
+ * does every thread outside tasks.  asyncio_contextvar_get reads the
+ * current context, asyncio_contextvar_set changes it.  Where a context
+ * comes from:
+ *   - a task runs in a copy of the context current when it was created
+ *     (what it sets stays its own; what its creator sets afterwards it
+ *     does not see), or in the context given in asyncio_task_opts_t;
+ *   - callbacks scheduled with asyncio_call_soon, asyncio_call_later,
+ *     asyncio_call_at and asyncio_call_soon_threadsafe, and done callbacks
+ *     added with asyncio_add_done_callback, run in a copy of the context
+ *     current when they were scheduled or added (in the posting thread for
+ *     call_soon_threadsafe; asyncio_run_coroutine_threadsafe's coroutine
+ *     runs in a copy of the calling thread's context, as in Python);
+ *   - asyncio_to_thread runs its function in a copy of the caller's
+ *     context; asyncio_run_in_executor does not: the job runs in its
+ *     worker thread's own context, as in Python;
+ *   - asyncio_call (`await f()`) runs in the caller's context: what the
+ *     callee sets, the caller sees;
+ *   - add_reader/add_writer callbacks, signal handlers, a server's
+ *     connections and the callbacks of protocols follow Python's loop
+ *     too: see asyncio_add_reader, asyncio_start_server and
+ *     asyncio_protocol_t (casyncio/net.h), asyncio_add_signal_handler
+ *     (casyncio/os.h);
+ *   - asyncio_run's main task starts from a copy of the calling thread's
+ *     context.
+ *
+ * Cost: a copy is one reference to the same immutable mapping (a hash
+ * array mapped trie, as CPython's), taken only when the mapping is not
+ * empty: creating a task in a context nobody changed costs nothing.
+ * asyncio_contextvar_get is a handle check and a lookup of a few
+ * instructions; set allocates a binding and copies one path of the trie.
+ *
+ * Values are `void *` and belong to the caller, as results do.  A
+ * variable made with a destroy function owns what is set in it instead:
+ * destroy(value) is called exactly once for each set, when no context,
+ * copy or token holds that value any more (the variable set again or
+ * reset, a task ending, a context freed, a thread exiting).  It may run on
+ * any thread that held a copy (a to_thread worker), inside the call that
+ * let the value go.  The default value is never destroyed.
+ *
+ * Threads: get, set and reset act on the calling thread's current context
+ * (its running task's, or its own), so they are thread-safe as the error
+ * functions are.  A context object (asyncio_context_t) may be used by one
+ * thread at a time.
+ */
+
+typedef struct asyncio_contextvar_opts {
+    void *default_value; /* what get returns while unset (unless no_default) */
+    bool no_default;     /* ContextVar(name) without a default: get raises LookupError */
+    /* Releases a value set in the variable once nothing holds it (above);
+     * NULL: values are the caller's. */
+    void (*destroy)(void *value);
+} asyncio_contextvar_opts_t;
+
+/* contextvars.ContextVar(name, default=default_value).  New: free with
+ * asyncio_contextvar_free.  name is copied.  Raises ValueError (name
+ * NULL), MemoryError.  Thread-safe. */
+ASYNCIO_EXTERN asyncio_contextvar_t *asyncio_contextvar_new(const char *name, void *default_value);
+/* The same with options (opts NULL: a NULL default). */
+ASYNCIO_EXTERN asyncio_contextvar_t *
+asyncio_contextvar_new_ex(const char *name, const asyncio_contextvar_opts_t *opts);
+
+/* Releases the caller's handle.  Values set in the variable stay in the
+ * contexts holding them until those let them go (destroy is called then).
+ * NULL is harmless. */
+ASYNCIO_EXTERN void asyncio_contextvar_free(asyncio_contextvar_t *var);
+
+/* var.name.  Borrowed from the variable; NULL (ValueError) for a handle
+ * that is not a live variable. */
+ASYNCIO_EXTERN const char *asyncio_contextvar_name(asyncio_contextvar_t *var);
+
+/* var.get(): 0 and the value in the current context, else the variable's
+ * default.  Raises LookupError ("<ContextVar name='x'>") when unset with
+ * no default, ValueError ("not a live context variable (freed, or never
+ * one)").  Does not suspend. */
+ASYNCIO_EXTERN int asyncio_contextvar_get(asyncio_contextvar_t *var, void **value);
+
+/* var.get(fallback): as get, but fallback stands in for the default (and
+ * no LookupError). */
+ASYNCIO_EXTERN int asyncio_contextvar_get_or(asyncio_contextvar_t *var, void *fallback,
+                                             void **value);
+
+/* token = var.set(value): sets var in the current context.  *token, when
+ * token is not NULL, gets a new token for asyncio_contextvar_reset (or
+ * asyncio_contextvar_token_free): it remembers the value it replaced.
+ * Raises ValueError (not a live variable), MemoryError (nothing changed).
+ * Does not suspend. */
+ASYNCIO_EXTERN int asyncio_contextvar_set(asyncio_contextvar_t *var, void *value,
+                                          asyncio_contextvar_token_t **token);
+
+/* var.reset(token): puts var back as it was before the set that made the
+ * token (unset again if it was unset).  Consumes the token, also when it
+ * fails (C rule: a token is used once, whatever happens).  Raises
+ * RuntimeError ("<Token> has already been used once", for a token reset
+ * or freed before), ValueError ("<Token> was created by a different
+ * ContextVar", "<Token> was created in a different Context", not a live
+ * variable), MemoryError. */
+ASYNCIO_EXTERN int asyncio_contextvar_reset(asyncio_contextvar_t *var,
+                                            asyncio_contextvar_token_t *token);
+
+/* token.var: borrowed (valid while the variable's handle is); NULL
+ * (ValueError) for a token that is not live. */
+ASYNCIO_EXTERN asyncio_contextvar_t *
+asyncio_contextvar_token_var(asyncio_contextvar_token_t *token);
+
+/* token.old_value: true and *old the value the set replaced, or false
+ * (and *old NULL) when the variable was unset (Token.MISSING) or the token
+ * is not live (ValueError). */
+ASYNCIO_EXTERN bool asyncio_contextvar_token_old_value(asyncio_contextvar_token_t *token,
+                                                       void **old);
+
+/* Drops a token that will not be reset.  NULL is harmless. */
+ASYNCIO_EXTERN void asyncio_contextvar_token_free(asyncio_contextvar_token_t *token);
+
+/* contextvars.copy_context(): a new context holding what the current one
+ * holds now.  New: free with asyncio_context_free.  MemoryError. */
+ASYNCIO_EXTERN asyncio_context_t *asyncio_copy_context(void);
+
+/* contextvars.Context(): a new empty context.  New.  MemoryError. */
+ASYNCIO_EXTERN asyncio_context_t *asyncio_context_new(void);
+
+/* ctx.copy(): a new context holding what ctx holds.  New.  ValueError
+ * (not a live context), MemoryError. */
+ASYNCIO_EXTERN asyncio_context_t *asyncio_context_copy(asyncio_context_t *ctx);
+
+/* Releases the caller's handle; tasks created in ctx, and a run in
+ * progress, keep it alive until they end.  NULL is harmless. */
+ASYNCIO_EXTERN void asyncio_context_free(asyncio_context_t *ctx);
+
+/* ctx.run(fn, arg): calls fn(arg) with ctx as the current context, then
+ * goes back to the one before; what fn sets stays in ctx.  Returns 0 and
+ * fn's result, or the code of the error fn raised (left raised, *result
+ * NULL), as asyncio_call does.  Works in a task (fn may suspend: the task
+ * stays in ctx until fn returns) and outside.  Raises RuntimeError
+ * ("cannot enter context: <Context> is already entered") when ctx is being
+ * run, or is the context of the running task; ValueError (not a live
+ * context, fn NULL). */
+ASYNCIO_EXTERN int asyncio_context_run(asyncio_context_t *ctx, asyncio_coro_fn fn, void *arg,
+                                       void **result);
+
+/* ctx[var]: 0 and the value var has in ctx.  Raises KeyError when var is
+ * not set in ctx (its default does not count), ValueError for handles
+ * that are not live.  value may be NULL (`var in ctx`). */
+ASYNCIO_EXTERN int asyncio_context_get(asyncio_context_t *ctx, asyncio_contextvar_t *var,
+                                       void **value);
+
+/* len(ctx): how many variables are set in it; 0 for a handle that is not
+ * live (ValueError). */
+ASYNCIO_EXTERN size_t asyncio_context_len(asyncio_context_t *ctx);
+
+/* ======================================================================
+ * Introspection: task dumps (the porting guide's "Debugging a casyncio
+ * program" shows them, with the gdb helper and the deadlock report)
+ * ====================================================================== */
+
+/* task.print_stack(file=file): writes one line about the task (its name,
+ * its coroutine function, and whether it is running, ready, not started,
+ * or waiting: how long, in what and on what, as "waiting 2.003 s in
+ * Lock.acquire() on <Lock 0x... [locked, waiters:1]>"), then its C
+ * backtrace: the live stack of the running task, the suspended stack of
+ * the others, unwound from the context its last switch saved.  Frames
+ * name their function where the object has symbols, file:line where it
+ * has debug information, and always module+offset (`addr2line -e MODULE
+ * OFFSET`).  The library's own suspension frames are left out.  In debug
+ * mode it also prints where the task was created.  file NULL: stderr.
+ * Does not suspend.  On the loop's thread.  Raises ValueError (not a
+ * task), RuntimeError (a task of a loop running in another thread). */
+ASYNCIO_EXTERN int asyncio_task_print_stack(asyncio_future_t *task, FILE *file);
+
+/* Writes the task dump of the running (or current) loop to file (NULL:
+ * stderr): every unfinished task as asyncio_task_print_stack prints it,
+ * between a header and "casyncio: end of task dump".  Raises RuntimeError
+ * without a loop. */
+ASYNCIO_EXTERN int asyncio_dump_tasks(FILE *file);
+
+/* The dump signal, as Go's SIGQUIT: when signum arrives, the loop writes
+ * its task dump to stderr in its next iteration (every loop that asked
+ * for that signal does).  0 turns it off.  env ASYNCIO_DUMP_SIGNAL (a
+ * name, SIGQUIT or QUIT, or a number) sets it for every loop when the
+ * loop is made.  While set, the signal's default action (SIGQUIT's core
+ * dump) does not happen.  It never keeps the loop alive.  loop NULL: the
+ * running (or current) loop.  Raises ValueError (0 < signum < NSIG, not
+ * SIGKILL or SIGSTOP), RuntimeError (closed loop), OSError. */
+ASYNCIO_EXTERN int asyncio_loop_set_dump_signal(asyncio_loop_t *loop, int signum);
 
 #endif /* CASYNCIO_CORE_H */

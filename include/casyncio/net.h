@@ -268,11 +268,14 @@ typedef void *(*asyncio_stream_handler_fn)(asyncio_stream_t *stream, void *arg);
  * every address host resolves to (host NULL: all interfaces, IPv4 and
  * IPv6; port 0: a free port, see asyncio_server_sockname) and runs
  * handler(stream, arg) as a new task for each connection.  Serving starts
- * at once.  With opts->ssl (a CLIENT_AUTH context), each connection's TLS
- * handshake ends before its handler starts; a failed handshake drops the
- * connection and, as in Python 3.11, is reported to the exception handler
- * only in debug mode ("Error on transport creation for incoming
- * connection"), unless it is not an OSError ("SSL handshake failed").
+ * at once.  Each handler task runs in a copy of the context current when
+ * the server was made (Python accepts in a Handle made then), whatever
+ * the handlers of other connections set.  With opts->ssl (a CLIENT_AUTH
+ * context), each connection's TLS handshake ends before its handler
+ * starts; a failed handshake drops the connection and, as in Python 3.11,
+ * is reported to the exception handler only in debug mode ("Error on
+ * transport creation for incoming connection"), unless it is not an
+ * OSError ("SSL handshake failed").
  * Suspends (to resolve host).  New: *server is the caller's;
  * NULL after a failure.  Raises OSError (address in use: "[Errno 98] error
  * while attempting to bind on address ('127.0.0.1', 8888): address already
@@ -481,7 +484,19 @@ ASYNCIO_EXTERN int asyncio_stream_start_tls(asyncio_stream_t *stream, asyncio_ss
  * leaves raised is reported to the loop's
  * exception handler; from data_received or eof_received it is also, as in
  * Python, a fatal error of the transport: closed at once, connection_lost
- * gets it. */
+ * gets it.
+ *
+ * Contexts (contextvars), as Python's loop: the callbacks run outside any
+ * task (asyncio_current_task() is NULL in them, also in the
+ * connection_made that runs before create_connection returns).
+ * connection_made runs in a copy of the context current when the
+ * transport was made (a server's connection: the server's, see
+ * asyncio_start_server), used once; data_received, eof_received and
+ * resume_writing in one copy kept for the transport, so that what one
+ * call sets the next sees; connection_lost after asyncio_transport_close
+ * or _abort in a copy of the closer's context, else in the transport's.
+ * pause_writing, called inside a write, runs in the writer's context and
+ * task. */
 typedef struct asyncio_protocol {
     void (*connection_made)(asyncio_transport_t *t, void *user);
     void (*data_received)(asyncio_transport_t *t, const char *data, size_t len, void *user);
@@ -516,7 +531,8 @@ ASYNCIO_EXTERN int asyncio_create_unix_connection(const asyncio_protocol_t *prot
 /* `server = await loop.create_server(factory, host, port)`: as
  * asyncio_start_server, but each connection gets a transport driving
  * proto (user is the server's arg; connection_made may set its own), no
- * task.  Suspends. */
+ * task.  Each connection's protocol starts from the context current when
+ * the server was made (see asyncio_protocol_t).  Suspends. */
 ASYNCIO_EXTERN int asyncio_create_server(const asyncio_protocol_t *proto, void *arg,
                                          const char *host, int port,
                                          const asyncio_stream_opts_t *opts,
@@ -812,6 +828,10 @@ typedef struct asyncio_datagram_opts {
  * resolve the addresses (a Unix socket, or an IP one without addresses,
  * is made without suspending; either way it must be called from a task).
  * proto must outlive the transport; user is the callbacks' pointer.
+ * Contexts as for asyncio_protocol_t: connection_made in a copy of the
+ * context current at this call, datagram_received and error_received
+ * (but see sendto) in one copy kept for the endpoint, connection_lost
+ * after close or abort in a copy of the closer's, all outside tasks.
  * *transport is borrowed (the library's); NULL after a failure.  Raises
  * ValueError (proto or transport NULL, no address and no family:
  * "unexpected address family", local and remote addresses of no common
@@ -857,7 +877,8 @@ ASYNCIO_EXTERN int asyncio_create_datagram_endpoint_sock(const asyncio_datagram_
  * get_write_buffer_size), sent in order when it can.  Never suspends.
  * Returns 0 also when the kernel refused the datagram: that error goes
  * to the protocol's error_received (called inside this call when the
- * kernel refused at once, as Python does): a datagram too large
+ * kernel refused at once, as Python does, in the caller's context and
+ * task): a datagram too large
  * ("[Errno 90] Message too long": above 65507 bytes over IPv4), a Unix
  * path nobody is bound to, ECONNREFUSED on a connected socket, an
  * address of the other IP family (gaierror "[Errno -9] Address family
@@ -1028,7 +1049,10 @@ ASYNCIO_EXTERN int asyncio_getnameinfo(const char *host, int port, int flags, ch
  */
 
 /* loop.add_reader(fd, callback, arg): calls fn(arg) from the loop
- * whenever fd is readable (or in error), until remove_reader.  loop NULL:
+ * whenever fd is readable (or in error), until remove_reader, outside any
+ * task and in a copy of the context current at this call: the same copy
+ * for every call, so what one call sets the next sees (Python's Handle
+ * keeps one Context).  loop NULL:
  * the running loop (else the thread's current one).  Replaces the reader
  * callback fd had.  Does not suspend.  Raises ValueError (fn NULL; fd
  * negative: "Invalid file descriptor: -1"), RuntimeError ("no running

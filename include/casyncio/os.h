@@ -20,8 +20,11 @@
 
 /* loop.add_signal_handler(signum, fn, arg): fn(arg) runs as a loop
  * callback (through the ready queue, never in signal context) each time
- * signum arrives.  A second call for the same signal replaces the
- * handler.  loop NULL: the running (or current) loop.  A handler for
+ * signum arrives, outside any task and in a copy of the context current
+ * at this call: the same copy for every signal, so what one call sets the
+ * next sees (Python's Handle keeps one Context).  A second call for the
+ * same signal replaces the handler (from the context current then); a
+ * call already queued for the old one still runs, as in Python.  loop NULL: the running (or current) loop.  A handler for
  * SIGINT replaces asyncio_run's own SIGINT handling.  Does not suspend.
  * Raises ValueError (signum out of range(1, NSIG): "invalid signal number
  * N", as Python 3.11; "fn is NULL"), RuntimeError (SIGKILL, SIGSTOP or

@@ -11,6 +11,7 @@
  */
 #include "core/core.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct gather {
@@ -33,6 +34,17 @@ static void gather_free(asyncio_future_t *outer)
     asyncio__free(g->children);
     asyncio__free(g->results);
     asyncio__free(g);
+}
+
+/* What a task awaiting a gather waits on, for task dumps. */
+static void gather_describe(asyncio_future_t *outer, char *buf, size_t len)
+{
+    const gather_t *g = outer->impl;
+    if (!g)
+        snprintf(buf, len, "<gather>");
+    else
+        snprintf(buf, len, "<gather of %zu, %zu done%s>", g->n, g->nfinished,
+                 g->cancel_requested ? ", cancelling" : "");
 }
 
 static bool gather_cancel(asyncio_future_t *outer, const char *msg)
@@ -144,7 +156,8 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
     gather_t *g = asyncio__calloc(1, sizeof *g);
     if (!g)
         goto nomem;
-    static const asyncio__future_ops_t gather_ops = {gather_cancel, gather_free, NULL};
+    static const asyncio__future_ops_t gather_ops = {gather_cancel, gather_free, NULL,
+                                                     gather_describe};
     asyncio__list_init(&g->closer.link);
     g->closer.close = gather_close;
     g->outer = outer;

@@ -34,6 +34,16 @@ typedef struct taskgroup {
     asyncio__exc_t *inline_errors[INLINE_CHILDREN + 1];
 } taskgroup_t;
 
+/* What a task waits on when it leaves a group, for task dumps. */
+static void describe_group(const void *obj, char *buf, size_t len)
+{
+    const taskgroup_t *tg = obj;
+    snprintf(buf, len, "<TaskGroup %p tasks=%zu running=%zu%s>", tg->handle, tg->nchildren,
+             tg->running, tg->aborting ? " aborting" : "");
+}
+
+static const asyncio__wait_kind_t exit_wait = {"TaskGroup.__aexit__()", describe_group};
+
 /* SystemExit and KeyboardInterrupt win over everything else (Python's
  * "base errors"): raised alone, as themselves. */
 static bool is_base_error(const asyncio__exc_t *e)
@@ -184,6 +194,7 @@ static void wait_children(taskgroup_t *tg, asyncio__task_t *task, asyncio__exc_t
             asyncio__exc_free(asyncio__take_raised());
             continue;
         }
+        asyncio__task_waits_for(task, &exit_wait, tg);
         if (asyncio__task_wait_private(task, tg->on_completed) == ASYNCIO_ECANCELLED) {
             asyncio__exc_t *ex = asyncio__take_raised();
             if (!tg->aborting) {

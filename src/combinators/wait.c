@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ helpers */
@@ -113,8 +114,28 @@ static void wait_state_free(asyncio_future_t *waiter)
     asyncio__free(waiter->impl);
 }
 
+/* What a task waits on in wait(), for task dumps. */
+static void describe_wait(const void *obj, char *buf, size_t len)
+{
+    const wait_state_t *st = obj;
+    static const char *const when[] = {"FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED"};
+    snprintf(buf, len, "%zu pending, return_when=%s", st->counter,
+             (size_t)st->return_when < 3 ? when[st->return_when] : "?");
+}
+
+static const asyncio__wait_kind_t wait_wait = {"wait()", describe_wait};
+
+static void describe_awaited(const void *obj, char *buf, size_t len)
+{
+    asyncio__describe_future((asyncio_future_t *)obj, buf, len);
+}
+
+static const asyncio__wait_kind_t wait_for_wait = {"wait_for()", describe_awaited};
+static const asyncio__wait_kind_t cancel_wait = {"wait_for() cancelling", describe_awaited};
+static const asyncio__wait_kind_t as_completed_wait = {"as_completed()", NULL};
+
 /* The waiter cancels as any future; it only needs its state freed. */
-static const asyncio__future_ops_t wait_ops = {asyncio__future_cancel, wait_state_free, NULL};
+static const asyncio__future_ops_t wait_ops = {asyncio__future_cancel, wait_state_free, NULL, NULL};
 
 static void on_completion(asyncio_future_t *fut, void *arg)
 {
@@ -169,8 +190,10 @@ static int wait_futures(asyncio_future_t *const *futs, size_t n, double timeout,
     for (; watched < count; watched++)
         if (watch(u[watched], on_completion, waiter) != 0)
             break;
-    if (watched == count)
+    if (watched == count) {
+        asyncio__task_waits_for(t, &wait_wait, st);
         rc = asyncio__task_wait_private(t, waiter);
+    }
     deadline_cancel(&st->deadline);
     for (size_t i = 0; i < watched; i++)
         unwatch(u[i], on_completion, waiter);
@@ -206,6 +229,7 @@ static int cancel_and_wait(asyncio__task_t *t, asyncio_future_t *fut)
     int rc = watch(fut, release_waiter_cb, waiter);
     if (rc == 0) {
         asyncio_cancel(fut, NULL);
+        asyncio__task_waits_for(t, &cancel_wait, fut);
         rc = asyncio__task_wait_private(t, waiter);
         unwatch(fut, release_waiter_cb, waiter);
     }
@@ -253,6 +277,7 @@ static int wait_for(asyncio_future_t *fut, double timeout, void **result)
         asyncio_decref(waiter);
         return ASYNCIO_ENOMEM;
     }
+    asyncio__task_waits_for(t, &wait_for_wait, fut);
     rc = asyncio__task_wait_private(t, waiter);
     deadline_cancel(&deadline);
     unwatch(fut, release_waiter_cb, waiter);
@@ -337,7 +362,14 @@ static void shield_free(asyncio_future_t *outer)
     asyncio__free(sh);
 }
 
-static const asyncio__future_ops_t shield_ops = {asyncio__future_cancel, shield_free, NULL};
+static void shield_describe(asyncio_future_t *outer, char *buf, size_t len)
+{
+    (void)outer;
+    snprintf(buf, len, "<shield>");
+}
+
+static const asyncio__future_ops_t shield_ops = {asyncio__future_cancel, shield_free, NULL,
+                                                 shield_describe};
 
 asyncio_future_t *asyncio_shield(asyncio_future_t *inner)
 {
@@ -509,6 +541,7 @@ static int next_done(asyncio_as_completed_t *handle, asyncio_future_t **done)
         if (!(it->waiter = asyncio__future_new(it->loop)))
             return ASYNCIO_ENOMEM;
         it->refs++; /* freeing it meanwhile must not pull it from under us */
+        asyncio__task_waits_for(t, &as_completed_wait, it);
         int rc = asyncio__task_wait_private(t, it->waiter);
         asyncio_decref(it->waiter);
         it->waiter = NULL;

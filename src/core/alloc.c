@@ -28,6 +28,9 @@ int asyncio_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *
     if (atomic_load(&asyncio__live_loops) > 0)
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
                                    "the allocator cannot change while a loop exists");
+    if (atomic_load(&asyncio__live_contexts) > 0)
+        return asyncio__raise_code(ASYNCIO_ERUNTIME, "the allocator cannot change while a "
+                                                     "context variable or context exists");
     malloc_hook = malloc_fn;
     realloc_hook = realloc_fn;
     calloc_hook = calloc_fn;

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <uv.h>
 
 /* Sanitizers the coroutine switch must tell about. */
@@ -112,6 +113,14 @@ asyncio__exc_t *asyncio__take_all(void);
  * still propagating under it become its history, as in Python, where only
  * the newest exception leaves a frame.  Returns e. */
 asyncio__exc_t *asyncio__exc_settle(asyncio__exc_t *e);
+/* asyncio_call's rules for the indicator around a coroutine called inline
+ * (asyncio_call, asyncio_context_run): _enter gives fn a clean indicator
+ * and returns what it set aside; _leave(saved, fn's result, result) puts
+ * that back.  If fn raised, its error (settled) is raised again over the
+ * error set aside, which becomes its context, and _leave returns its code
+ * (*result NULL); else 0 and *result = r. */
+asyncio__errstate_t asyncio__call_enter(void);
+int asyncio__call_leave(asyncio__errstate_t saved, void *r, void **result);
 /* Python's `raise X` in __exit__: the newest raised error is handled
  * (dropped) and e (taken over) is raised instead, over whatever was under
  * it.  A timeout turning its CancelledError into TimeoutError. */
@@ -206,6 +215,97 @@ void asyncio__overflow_handler_install(void);
 void asyncio__overflow_handler_thread_release(void);
 #define ASYNCIO__CANARY 0xCA5C0DEDBADC0FFEULL
 
+/* ---------------------------------------------------------------- contexts */
+
+/* A context's mapping (context.c): an immutable hash array mapped trie of
+ * bindings (variable, value), shared by every context that copied it, so
+ * that a copy costs one reference and `set` copies one path.  Reference
+ * counted atomically: a copy may travel to another thread (to_thread,
+ * call_soon_threadsafe).  NULL is the empty mapping, the one nearly every
+ * task has: copying it costs nothing at all. */
+typedef struct asyncio__cnode asyncio__cnode_t;
+
+/* A context (PEP 567's Context): the mapping that `set` replaces.  A
+ * task's own context lives in the task, a thread's in its TLS, the copy a
+ * callback runs in on the loop's stack, one made by copy_context in its
+ * handle's object.  id names it for tokens (reset must happen in the
+ * context of the set): handed out on first need, 0 before. */
+typedef struct asyncio__context {
+    asyncio__cnode_t *map;
+    uint64_t id;
+} asyncio__context_t;
+
+/* References to a mapping; NULL is harmless.  Dropping the last one may
+ * call the destroy functions of the variables whose values it held. */
+void asyncio__cnode_incref(asyncio__cnode_t *m);
+void asyncio__cnode_decref(asyncio__cnode_t *m);
+/* contextvars.copy_context() as a mapping: the current context's, with a
+ * reference the caller owns (NULL, owning nothing, when it is empty). */
+asyncio__cnode_t *asyncio__context_capture(void);
+/* Runs fn(arg) in a fresh copy of m (borrowed), as copy.run(fn, arg): what
+ * fn sets stays in the copy, which goes when fn returns.  Outside tasks
+ * only (a loop's callbacks, worker threads). */
+void asyncio__context_call(asyncio__cnode_t *m, asyncio_callback_fn fn, void *arg);
+/* The same for a function with a result (to_thread's job). */
+void *asyncio__context_call_blocking(asyncio__cnode_t *m, void *(*fn)(void *), void *arg);
+
+/* A context an object keeps for the user's callbacks it runs again and
+ * again (Python's Handle of add_reader, a transport's reading, a datagram
+ * endpoint's): a copy of the one current when the object was made, in
+ * which what one call sets is what the next call sees, as it is in the
+ * one Context object a Python Handle runs in each time. */
+static inline void asyncio__context_keep(asyncio__context_t *c)
+{
+    c->map = asyncio__context_capture();
+    c->id = 0;
+}
+static inline void asyncio__context_drop(asyncio__context_t *c)
+{
+    asyncio__cnode_decref(c->map);
+    c->map = NULL;
+}
+/* The kept context becomes a copy of the current one (a callback
+ * registered again; a transport's connection_lost after close(), which
+ * Python schedules from the closer). */
+static inline void asyncio__context_renew(asyncio__context_t *c)
+{
+    asyncio__cnode_t *m = asyncio__context_capture();
+    asyncio__cnode_decref(c->map);
+    c->map = m;
+    c->id = 0;
+}
+
+/* A user's callback run as Python's loop runs a Handle: in context c and
+ * outside any task (current_task() is NULL in it), also when the library
+ * calls it from inside a task (connection_made before create_connection
+ * returns).  Between asyncio__callback_enter and _leave, on the loop's
+ * thread; c must stay alive until _leave. */
+typedef struct asyncio__callback_scope {
+    struct asyncio__task *task;
+    asyncio__context_t *context;
+} asyncio__callback_scope_t;
+asyncio__callback_scope_t asyncio__callback_enter(asyncio__context_t *c);
+void asyncio__callback_leave(asyncio__callback_scope_t was);
+/* The same around a call of any shape: `call` runs between the two, in c
+ * (an asyncio__context_t *). */
+#define ASYNCIO__CALLBACK_IN(c, call)                                                              \
+    do {                                                                                           \
+        asyncio__callback_scope_t was_ = asyncio__callback_enter(c);                               \
+        call;                                                                                      \
+        asyncio__callback_leave(was_);                                                             \
+    } while (0)
+/* Python's call_soon of a callback an object runs once (connection_made):
+ * `call` runs in a fresh copy of c's mapping, which goes afterwards. */
+#define ASYNCIO__CALLBACK_ONCE(c, call)                                                            \
+    do {                                                                                           \
+        asyncio__context_t once_ = {(c)->map, 0};                                                  \
+        asyncio__cnode_incref(once_.map);                                                          \
+        ASYNCIO__CALLBACK_IN(&once_, call);                                                        \
+        asyncio__context_drop(&once_);                                                             \
+    } while (0)
+/* Variables and Context objects alive: the allocator may not change. */
+extern atomic_long asyncio__live_contexts;
+
 /* ---------------------------------------------------------------- loop */
 
 /* An entry of the ready queue.  Intrusive: the object to run embeds it, so
@@ -233,6 +333,8 @@ typedef struct asyncio__timer {
     uint64_t seq;     /* FIFO among equal deadlines */
     size_t heap_index;
     uint8_t cancelled;
+    uint8_t in_context;       /* a user's callback: runs in a copy of ctxmap */
+    asyncio__cnode_t *ctxmap; /* the context when scheduled (owned), if in_context */
 } asyncio__timer_t;
 
 /* A heap entry carries its timer's deadline: sifting compares entries of
@@ -359,6 +461,16 @@ struct asyncio_loop {
     /* The descriptors the loop watches for add_reader and the waits of
      * its tasks (net/fdwatch.c): made on first use, gone at its close. */
     struct asyncio__fdwatch *fdwatch;
+    /* What the running task's next wait is on (asyncio__task_waits_for). */
+    const struct asyncio__wait_kind *next_wait_kind;
+    const void *next_wait_obj;
+    asyncio_future_t *until; /* what run_until_complete waits for (deadlock check) */
+    bool deadlocked;         /* run() stopped: nothing could ever wake a task */
+    uint64_t recheck_ms;     /* the deadlock check waits on unknown threads: look again then */
+    /* The dump signal (introspect.c): unreferenced, it keeps nothing alive. */
+    uv_signal_t dump_signal;
+    bool dump_signal_on; /* dump_signal is initialised */
+    int dump_signal_num; /* 0: none */
 };
 
 /* Per-thread state. */
@@ -368,6 +480,9 @@ typedef struct asyncio__tls {
     asyncio__errstate_t err;      /* the thread's own indicator */
     uint64_t name_next, name_end; /* block of "Task-N" numbers */
     size_t nloops;                /* loops alive made by this thread */
+    asyncio__context_t ctx0;      /* the thread's own context (outside tasks) */
+    asyncio__context_t *context;  /* the context entered outside tasks; NULL: ctx0 */
+    bool ctx_key_set;             /* ctx0's mapping is released at thread exit */
 } asyncio__tls_t;
 /* initial-exec: a plain %fs-relative access, no __tls_get_addr call. */
 extern _Thread_local asyncio__tls_t asyncio__tls __attribute__((tls_model("initial-exec")));
@@ -427,6 +542,44 @@ typedef struct asyncio__close_hook {
 /* Thread-safe; registering the same hook twice is harmless. */
 void asyncio__loop_add_close_hook(asyncio__close_hook_t *hook);
 
+/* What a higher area tells the deadlock check (loop.c, "nothing can wake
+ * them"): may_post is true when something the area owns may still post
+ * to loop from another thread (a job of the loop queued or running, a
+ * worker exit the loop waits for); otherwise it adds to *quiet the threads
+ * of the area that can post nothing until given work (idle executor
+ * workers).  Called on the loop's thread when the loop would block for
+ * good; registered once per process, as close hooks are. */
+typedef struct asyncio__wake_hook {
+    bool (*may_post)(asyncio_loop_t *loop, long *quiet);
+    _Atomic(struct asyncio__wake_hook *) next; /* set once, by registration */
+} asyncio__wake_hook_t;
+void asyncio__loop_add_wake_hook(asyncio__wake_hook_t *hook);
+
+/* The library is about to hand work to libuv's thread pool (files, DNS):
+ * the pool's threads exist from then on, and the deadlock check knows
+ * them (they post only for requests in flight, which keep a loop alive).
+ * Thread-safe. */
+void asyncio__uv_pool_used(void);
+
+/* ---------------------------------------------------------------- introspection */
+
+/* introspect.c.  Debug mode: where a task is created, as return addresses
+ * (count first); NULL without memory. */
+void **asyncio__capture_stack(void);
+/* Writes the task dump of loop to out: every unfinished task, its state,
+ * what it waits on and for how long, where it was created (debug mode),
+ * and its backtrace.  On the loop's thread. */
+void asyncio__loop_dump(asyncio_loop_t *loop, FILE *out);
+/* "<Task pending name='x'>", "<Future pending>", or what the future's
+ * ops describe. */
+void asyncio__describe_future(asyncio_future_t *f, char *buf, size_t len);
+/* The name of the function at addr ("fetch", "fetch+0x12", or the
+ * address), into buf. */
+const char *asyncio__function_name(const void *addr, char *buf, size_t len);
+/* A signal by number or name ("SIGQUIT", "QUIT", "3", "RTMIN+2"); 0 for
+ * none, -1 if not a signal. */
+int asyncio__parse_signal(const char *s);
+
 /* ---------------------------------------------------------------- futures */
 
 enum { ASYNCIO__PENDING, ASYNCIO__FINISHED, ASYNCIO__CANCELLED };
@@ -443,10 +596,14 @@ typedef struct asyncio__callback {
     struct asyncio__callback *next;
     asyncio_done_fn fn;
     void *arg;
-    /* The library's own callbacks run even once the loop is closed, to
-     * release what they hold; the user's are dropped, as Python drops them. */
-    bool internal;
+    /* A user's callback runs in a copy of the context current when it was
+     * added: that context's mapping (owned).  The library's own callbacks
+     * have ASYNCIO__CB_INTERNAL here: they run even once the loop is
+     * closed, to release what they hold, where the user's are dropped, as
+     * Python drops them. */
+    asyncio__cnode_t *ctxmap;
 } asyncio__callback_t;
+#define ASYNCIO__CB_INTERNAL ((asyncio__cnode_t *)1) /* no mapping has bit 0 set */
 
 /* What a future of another kind does differently from a plain one: a
  * task, a combinator's future.  cancel: a task cancels what it awaits,
@@ -458,6 +615,10 @@ typedef struct asyncio__future_ops {
     bool (*cancel)(asyncio_future_t *, const char *msg);
     void (*free)(asyncio_future_t *);
     void (*release)(asyncio_future_t *);
+    /* Task dumps: writes what the future stands for ("gather() of 3, 1
+     * done", "to_thread(fetch)") to buf, at most len bytes; NULL: a plain
+     * future's description. */
+    void (*describe)(asyncio_future_t *, char *buf, size_t len);
 } asyncio__future_ops_t;
 
 struct asyncio_future {
@@ -509,15 +670,55 @@ void asyncio__future_release(asyncio_future_t *fut);
 
 /* ---------------------------------------------------------------- tasks */
 
+/* What a suspended task waits on, for task dumps: what Python would show
+ * it awaiting ("Lock.acquire()", "Queue.get()", "sleep()") and a function
+ * describing the object as Python's repr would ("<Lock [locked,
+ * waiters:2]>").  An area that suspends a task on something of its own
+ * names it right before the wait (asyncio__task_waits_for); a wait with
+ * nothing named describes the future awaited.  The object must stay alive
+ * while the task waits on it (it does: the task is inside a call on it). */
+typedef struct asyncio__wait_kind {
+    const char *what;
+    /* Writes obj's description to buf (NUL-terminated, at most len bytes);
+     * NULL: what alone says it. */
+    void (*describe)(const void *obj, char *buf, size_t len);
+} asyncio__wait_kind_t;
+
+/* A wait in progress, in the frame of asyncio__task_wait_on while the task
+ * is suspended there (no memory of the task's own: tasks stay small). */
+typedef struct asyncio__wait {
+    const asyncio__wait_kind_t *kind; /* NULL: an await of t->waiting */
+    const void *obj;
+    uint64_t since_ns; /* the loop's clock (now_ns) when it suspended */
+} asyncio__wait_t;
+
+/* The rare parts of a task, allocated when it has one of them: a context
+ * given at creation or entered with asyncio_context_run, a creation site
+ * (debug mode).  Its own context's mapping moves here then. */
+typedef struct asyncio__task_extra {
+    asyncio__cnode_t *map;            /* its own context's mapping */
+    struct asyncio__context *given;   /* opts.context (a reference), or NULL */
+    struct asyncio__context *context; /* the one it runs in now; NULL: its own */
+    void **created_at;                /* debug mode: count, then return addresses */
+} asyncio__task_extra_t;
+
+/* A task's memory is a cost of every task (and of the memory bandwidth of
+ * programs with many): 272 bytes on x86-64 without sanitizers.  What is
+ * rare lives in the extras, what a wait describes in the waiting frame.
+ * The fields set before the first step are listed in
+ * asyncio_create_task_ex. */
 struct asyncio__task {
-    asyncio_future_t fut;  /* a task is a future */
+    asyncio_future_t fut;  /* a task is a future; fut.impl is its coroutine's
+                              argument, fut.result its return value */
     asyncio__ready_t step; /* scheduled to run its next step */
     asyncio__coro_t ctx;
     asyncio__stack_t stack; /* before the first step, size_log2 is the size asked (0: default) */
     asyncio_coro_fn fn;
-    void *arg;
-    void *retval;
+    /* Its context (context.c): the mapping of its own context, a copy of
+     * its creator's (NULL: empty), or, with bit 0 set, its extras. */
+    asyncio__cnode_t *ctxmap;
     asyncio_future_t *waiting; /* the future it is suspended on */
+    const asyncio__wait_t *wait; /* what it waits on while suspended there (dumps) */
     asyncio__list_t link;      /* in loop->tasks while unfinished */
     asyncio__errstate_t err;   /* its error indicator */
     char *name;                /* set by set_name, or "Task-<number>" made on demand */
@@ -533,6 +734,51 @@ struct asyncio__task {
 static inline asyncio__task_t *asyncio__as_task(asyncio_future_t *f)
 {
     return (f && f->is_task) ? (asyncio__task_t *)f : NULL;
+}
+
+/* The task's extras, or NULL. */
+static inline asyncio__task_extra_t *asyncio__task_extra(const asyncio__task_t *t)
+{
+    uintptr_t c = (uintptr_t)t->ctxmap;
+    return (c & 1) ? (asyncio__task_extra_t *)(c - 1) : NULL;
+}
+
+/* Where the current context's mapping is (what get reads and set
+ * replaces): the running task's, else the calling thread's. */
+static inline asyncio__cnode_t **asyncio__context_slot(void)
+{
+    asyncio_loop_t *l = asyncio__tls.running;
+    asyncio__task_t *t = l ? l->current : NULL;
+    if (t) {
+        asyncio__task_extra_t *x = asyncio__task_extra(t);
+        if (ASYNCIO__LIKELY(!x))
+            return &t->ctxmap;
+        return x->context ? &x->context->map : &x->map;
+    }
+    return asyncio__tls.context ? &asyncio__tls.context->map : &asyncio__tls.ctx0.map;
+}
+
+/* The extras of t, made on first need; NULL with MemoryError raised. */
+asyncio__task_extra_t *asyncio__task_extras(asyncio__task_t *t);
+
+/* The context a new task runs in (context.c), per asyncio_task_opts_t's
+ * context: that object (*obj, a reference taken), else NULL and *map a
+ * copy of the current one (a reference).  ValueError for a handle that is
+ * not a live context. */
+int asyncio__context_for_task(asyncio_context_t *given, asyncio__context_t **obj,
+                              asyncio__cnode_t **map);
+/* The task ended: its contexts let go of what they held, its extras go. */
+void asyncio__task_release_extras(asyncio__task_t *t);
+/* Drops a reference to a context object (asyncio__context_for_task's). */
+void asyncio__context_unref(asyncio__context_t *c);
+
+/* Names what the next wait of t (the running task of its loop) is on: two
+ * stores into its loop, taken by the wait that follows at once. */
+static inline void asyncio__task_waits_for(asyncio__task_t *t, const asyncio__wait_kind_t *kind,
+                                           const void *obj)
+{
+    t->fut.loop->next_wait_kind = kind;
+    t->fut.loop->next_wait_obj = obj;
 }
 
 /* Suspends the current task until fut is done (or the task is cancelled);

@@ -487,6 +487,35 @@ asyncio__exc_t *asyncio__exc_settle(asyncio__exc_t *e)
     return e;
 }
 
+/* fn runs with a clean indicator, as a new `await` would: what the caller
+ * raised and caught is set aside until fn returns. */
+asyncio__errstate_t asyncio__call_enter(void)
+{
+    asyncio__errstate_t *es = asyncio__errstate();
+    asyncio__errstate_t saved = *es;
+    *es = (asyncio__errstate_t){NULL, NULL};
+    return saved;
+}
+
+int asyncio__call_leave(asyncio__errstate_t saved, void *r, void **result)
+{
+    asyncio__errstate_t *es = asyncio__errstate();
+    asyncio__exc_free(es->caught); /* fn's own catches end with fn */
+    es->caught = saved.caught;
+    if (es->raised) {
+        /* Raised again over the error set aside, which becomes its context;
+         * what fn left propagating under its own error is history now. */
+        asyncio__exc_t *failure = asyncio__exc_settle(es->raised);
+        es->raised = saved.raised;
+        asyncio__raise_exc(failure);
+        return asyncio__out_fail(failure->pub.code, result);
+    }
+    es->raised = saved.raised;
+    if (result)
+        *result = r;
+    return 0;
+}
+
 /* ------------------------------------------------------------ indicators */
 
 _Thread_local asyncio__tls_t asyncio__tls __attribute__((tls_model("initial-exec")));

@@ -97,10 +97,22 @@ typedef struct extra_callback {
 
 static void free_record(asyncio_future_t *f, asyncio__callback_t *cb)
 {
+    if (cb->ctxmap != ASYNCIO__CB_INTERNAL)
+        asyncio__cnode_decref(cb->ctxmap);
     if (cb == &f->cb0)
         f->cb0_used = 0;
     else
         asyncio__free(cb);
+}
+
+/* Callbacks never scheduled (removed from no future that completed):
+ * rare, so out of the release's way. */
+static __attribute__((noinline)) void free_records(asyncio_future_t *f)
+{
+    for (asyncio__callback_t *cb = f->cbs, *next; cb; cb = next) {
+        next = cb->next;
+        free_record(f, cb);
+    }
 }
 
 void asyncio__future_release(asyncio_future_t *f)
@@ -118,10 +130,8 @@ void asyncio__future_release(asyncio_future_t *f)
     }
     if (f->ops && f->ops->free)
         f->ops->free(f);
-    for (asyncio__callback_t *cb = f->cbs, *next; cb; cb = next) {
-        next = cb->next;
-        free_record(f, cb);
-    }
+    if (f->cbs)
+        free_records(f);
     if (f->exc)
         asyncio__exc_free(f->exc);
     asyncio_loop_t *loop = f->loop;
@@ -138,14 +148,43 @@ void asyncio__future_release(asyncio_future_t *f)
 
 /* ------------------------------------------------------------ callbacks */
 
+/* A user's done callback in its copy of the context it was added in. */
+typedef struct user_call {
+    asyncio_done_fn fn;
+    asyncio_future_t *fut;
+    void *arg;
+} user_call_t;
+
+static void run_user_call(void *arg)
+{
+    user_call_t *c = arg;
+    c->fn(c->fut, c->arg);
+}
+
+/* A user's callback: out of line, the library's own (a task's wake-up)
+ * being the hot path. */
+static __attribute__((noinline)) void run_user_callback(asyncio_future_t *f,
+                                                        asyncio__callback_t *cb)
+{
+    user_call_t c = {cb->fn, f, cb->arg};
+    asyncio__cnode_t *ctxmap = cb->ctxmap;
+    cb->ctxmap = NULL; /* ours now, released after the call */
+    free_record(f, cb);
+    if (!f->loop->closed)
+        asyncio__context_call(ctxmap, run_user_call, &c);
+    asyncio__cnode_decref(ctxmap);
+}
+
 static void run_callback(asyncio_future_t *f, asyncio__callback_t *cb)
 {
-    asyncio_done_fn fn = cb->fn;
-    void *arg = cb->arg;
-    bool run = cb->internal || !f->loop->closed;
-    free_record(f, cb);
-    if (run)
+    if (ASYNCIO__LIKELY(cb->ctxmap == ASYNCIO__CB_INTERNAL)) {
+        asyncio_done_fn fn = cb->fn;
+        void *arg = cb->arg;
+        free_record(f, cb);
         fn(f, arg);
+    } else {
+        run_user_callback(f, cb);
+    }
     asyncio_decref(f);
 }
 
@@ -181,8 +220,9 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
     }
     cb->fn = fn;
     cb->arg = arg;
-    cb->internal = internal;
     cb->next = NULL;
+    /* Python's add_done_callback: a copy of the current context. */
+    cb->ctxmap = internal ? ASYNCIO__CB_INTERNAL : asyncio__context_capture();
     if (f->state != ASYNCIO__PENDING) {
         schedule_record(f, cb);
     } else {

@@ -51,6 +51,9 @@ typedef enum asyncio__htype {
     ASYNCIO__H_TASKGROUP,
     ASYNCIO__H_SSL_CONTEXT,
     ASYNCIO__H_DATAGRAM,
+    ASYNCIO__H_CONTEXT,
+    ASYNCIO__H_CONTEXTVAR,
+    ASYNCIO__H_CONTEXTVAR_TOKEN,
     ASYNCIO__H_NTYPES
 } asyncio__htype_t;
 

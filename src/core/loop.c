@@ -39,15 +39,16 @@
 /* Live loops, so that a closed or bogus loop pointer is refused instead of
  * followed (asyncio_loop_close, asyncio_call_soon_threadsafe).  Posting
  * threads hold the read lock while they touch a loop; close takes the write
- * lock to unregister it first. */
+ * lock to unregister it first.  The gdb helper (tools/casyncio-gdb.py)
+ * finds the loops of a process, or of a core file, by these names. */
 static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
-static asyncio_loop_t **live;
-static size_t live_len, live_cap;
+static asyncio_loop_t **loop_registry;
+static size_t loop_registry_len, loop_registry_cap;
 
 static bool registered(asyncio_loop_t *loop)
 {
-    for (size_t i = 0; i < live_len; i++)
-        if (live[i] == loop)
+    for (size_t i = 0; i < loop_registry_len; i++)
+        if (loop_registry[i] == loop)
             return true;
     return false;
 }
@@ -88,6 +89,7 @@ typedef struct threadsafe_call {
     asyncio_loop_t *loop;
     asyncio_callback_fn fn;
     void *arg;
+    asyncio__cnode_t *ctxmap; /* the posting thread's context then (Python's Handle) */
 } threadsafe_call_t;
 
 uint64_t asyncio__now_ns(void)
@@ -255,6 +257,8 @@ static void poll_blocking(asyncio_loop_t *loop)
         loop->trim_pending |= freelist_trim(&loop->free_futures, FREELIST_KEEP);
     }
     uint64_t ms = loop->trim_pending ? TRIM_PERIOD_NS / 1000000 : UINT64_MAX;
+    if (loop->recheck_ms && loop->recheck_ms < ms)
+        ms = loop->recheck_ms; /* the deadlock check looks again then */
     asyncio__timer_t *t = asyncio__heap_top(&loop->timers);
     if (t) {
         if (t->when_ns <= now) {
@@ -275,6 +279,139 @@ static void poll_blocking(asyncio_loop_t *loop)
         uv_timer_stop(&loop->wakeup_timer);
     }
     uv_run(&loop->uv, UV_RUN_ONCE);
+}
+
+/* ------------------------------------------------------------ deadlocks */
+
+/*
+ * When is it certain that no task of the loop can ever run again?  Every
+ * task wakes through a callback of the loop (the future it awaits is
+ * completed by one), and every callback comes from the ready queue, a
+ * timer, libuv (I/O, signals, processes, requests of the thread pool) or
+ * the inbox, which only other threads fill.  So when the loop is about to
+ * block and
+ *   1. the ready queue and the inbox are empty and no timer is pending
+ *      (sleeps, timeouts, call_later), and
+ *   2. libuv has nothing that could call back: no active referenced
+ *      handle but the loop's own wake-up timer and inbox (a reading
+ *      stream, a listening server, a running child, a signal handler, an
+ *      HTTP transfer's sockets and timer all are such handles; the dump
+ *      signal and asyncio_run's SIGINT handling are not), no request in
+ *      flight (file, DNS, connect, write), no handle closing, and
+ *   3. no higher area has something that will post (an executor job of
+ *      this loop queued or running, a worker exit the loop waits for), and
+ *   4. no other thread of the process could post: every thread but this
+ *      one is a thread of the library that cannot (an idle executor
+ *      worker, libuv's thread pool once the library used it: the pool
+ *      posts only for requests in flight), counted from
+ *      /proc/self/status, since any thread may hold the loop for
+ *      call_soon_threadsafe or run_coroutine_threadsafe,
+ * then nothing can ever wake a task: run_until_complete reports it instead
+ * of blocking forever.  Anything unknown (no /proc, a thread the library
+ * did not start) counts as a possible wake-up: the report is never
+ * wrong, it may only be missed; while only such threads keep it possible
+ * the loop looks again now and then (they may end or go idle without
+ * posting).  A signal
+ * arriving through a plain handler cannot post (call_soon_threadsafe is
+ * not async-signal-safe); Ctrl-C still interrupts a program that hangs.
+ */
+
+static _Atomic(asyncio__wake_hook_t *) wake_hooks;
+static pthread_mutex_t wake_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_long uv_pool_threads; /* libuv's pool, once the library used it */
+
+void asyncio__loop_add_wake_hook(asyncio__wake_hook_t *hook)
+{
+    pthread_mutex_lock(&wake_hooks_lock);
+    _Atomic(asyncio__wake_hook_t *) *at = &wake_hooks;
+    asyncio__wake_hook_t *h;
+    while ((h = atomic_load_explicit(at, memory_order_acquire)) && h != hook)
+        at = &h->next;
+    if (!h)
+        atomic_store_explicit(at, hook, memory_order_release);
+    pthread_mutex_unlock(&wake_hooks_lock);
+}
+
+void asyncio__uv_pool_used(void)
+{
+    if (atomic_load_explicit(&uv_pool_threads, memory_order_relaxed))
+        return;
+    /* libuv 1.x's own rule (threadpool.c): UV_THREADPOOL_SIZE, 0 means 1,
+     * at most 1024, else 4; read when the pool starts, which is now. */
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    long n = env ? atol(env) : 4;
+    if (n <= 0)
+        n = 1;
+    if (n > 1024)
+        n = 1024;
+    long zero = 0;
+    atomic_compare_exchange_strong(&uv_pool_threads, &zero, n);
+}
+
+/* Threads of the process, or -1 if unknown. */
+static long process_threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long n = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Threads:", 8) == 0) {
+            n = strtol(line + 8, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return n;
+}
+
+/* True if libuv holds something that could call back (2 above): its own
+ * liveness, without the loop's wake-up timer and inbox. */
+static bool uv_may_call_back(asyncio_loop_t *loop)
+{
+    uv_unref((uv_handle_t *)&loop->inbox_async);
+    uv_unref((uv_handle_t *)&loop->wakeup_timer);
+    bool alive = uv_loop_alive(&loop->uv);
+    uv_ref((uv_handle_t *)&loop->inbox_async);
+    uv_ref((uv_handle_t *)&loop->wakeup_timer);
+    return alive;
+}
+
+enum { WAKE_POSSIBLE, WAKE_NEVER, WAKE_UNLESS_THREADS };
+
+/* The conditions above, cheapest first: the first ones fail at once in a
+ * program with anything to do.  WAKE_UNLESS_THREADS: only threads the
+ * library does not know keep a wake-up possible; they may end or go idle
+ * without posting, so the loop looks again a little later (while it
+ * blocks: see run). */
+static int can_wake(asyncio_loop_t *loop)
+{
+    if (loop->timers.len || loop->ready.head || loop->batch ||
+        atomic_load_explicit(&loop->inbox_pending, memory_order_acquire) || uv_may_call_back(loop))
+        return WAKE_POSSIBLE;
+    long quiet = 0;
+    for (asyncio__wake_hook_t *h = atomic_load_explicit(&wake_hooks, memory_order_acquire); h;
+         h = atomic_load_explicit(&h->next, memory_order_acquire))
+        if (h->may_post(loop, &quiet))
+            return WAKE_POSSIBLE;
+    long threads = process_threads();
+#ifdef ASYNCIO__TSAN
+    /* ThreadSanitizer runs a thread of its own from the first
+     * pthread_create, and in every forked child: with more than one
+     * thread, one at least is its.  (A forked child that then makes
+     * threads has two: reports are missed there, never wrong.) */
+    if (threads > 1)
+        threads--;
+#endif
+    if (threads < 0 ||
+        threads - 1 - quiet - atomic_load_explicit(&uv_pool_threads, memory_order_relaxed) > 0)
+        return WAKE_UNLESS_THREADS;
+    /* A thread that was busy when counted and idle since may have posted
+     * on its way: the inbox says so (its post came before its idling). */
+    pthread_mutex_lock(&loop->inbox_lock);
+    bool posted = loop->inbox_head != NULL;
+    pthread_mutex_unlock(&loop->inbox_lock);
+    return posted ? WAKE_POSSIBLE : WAKE_NEVER;
 }
 
 static int run_checks(asyncio_loop_t *loop)
@@ -301,6 +438,7 @@ static void run(asyncio_loop_t *loop)
     asyncio__tls.running = loop;
     asyncio__tls.current = loop;
     loop->running = true;
+    loop->now_ns = asyncio__now_ns();
     for (;;) {
         while (loop->ran_since_poll < CALLBACKS_PER_POLL) {
             /* Posts from other threads join the next iteration, as they
@@ -317,10 +455,26 @@ static void run(asyncio_loop_t *loop)
         if (loop->stopping)
             break;
         loop->ran_since_poll = 0;
-        if (loop->ready.head)
+        if (loop->ready.head) {
             uv_run(&loop->uv, UV_RUN_NOWAIT);
-        else
+        } else {
+            int verdict = loop->until ? can_wake(loop) : WAKE_POSSIBLE;
+            if (verdict == WAKE_NEVER) {
+                loop->deadlocked = true;
+                break;
+            }
+            /* Unknown threads: look again after 10 ms, then less and less
+             * often, up to once a second, while nothing else happens. */
+            if (verdict == WAKE_UNLESS_THREADS)
+                loop->recheck_ms =
+                    loop->recheck_ms ? (loop->recheck_ms < 500 ? loop->recheck_ms * 2 : 1000) : 10;
+            else
+                loop->recheck_ms = 0;
             poll_blocking(loop);
+        }
+        /* The clock tasks read when they suspend (how long they have
+         * waited, in task dumps): fresh after every poll. */
+        loop->now_ns = asyncio__now_ns();
     }
 out:
     loop->stopping = false;
@@ -366,10 +520,22 @@ int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_future_t *fut,
             asyncio_decref(fut);
             return asyncio__out_fail(rc, result);
         }
+        loop->until = fut;
+        loop->deadlocked = false;
         run(loop);
+        loop->until = NULL;
         asyncio_remove_done_callback(fut, stop_when_done, loop);
     }
-    if (!asyncio_done(fut))
+    if (!asyncio_done(fut) && loop->deadlocked) {
+        loop->deadlocked = false;
+        fprintf(stderr, "casyncio: every task is waiting and nothing can wake them (no callback "
+                        "ready, no timer, no I/O, no thread that could post to the loop)\n");
+        asyncio__loop_dump(loop, stderr);
+        rc = asyncio__out_fail(
+            asyncio__raise_code(ASYNCIO_ERUNTIME,
+                                "every task is waiting and nothing can wake them"),
+            result);
+    } else if (!asyncio_done(fut))
         rc = asyncio__out_fail(
             asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop stopped before Future completed."),
             result);
@@ -440,7 +606,8 @@ static void run_threadsafe_call(asyncio__ready_t *r)
 {
     threadsafe_call_t *c = asyncio__container_of(r, threadsafe_call_t, item.ready);
     if (!c->loop->closed)
-        c->fn(c->arg);
+        asyncio__context_call(c->ctxmap, c->fn, c->arg);
+    asyncio__cnode_decref(c->ctxmap);
     asyncio__free(c);
 }
 
@@ -457,7 +624,9 @@ int asyncio_call_soon_threadsafe(asyncio_loop_t *loop, asyncio_callback_fn fn, v
     c->loop = loop;
     c->fn = fn;
     c->arg = arg;
+    c->ctxmap = asyncio__context_capture();
     if (asyncio__post(loop, &c->item) != 0) {
+        asyncio__cnode_decref(c->ctxmap);
         asyncio__free(c);
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
     }
@@ -500,17 +669,17 @@ static void uv_teardown(asyncio_loop_t *loop)
 static bool register_loop(asyncio_loop_t *loop)
 {
     pthread_rwlock_wrlock(&registry_lock);
-    if (live_len == live_cap) {
-        size_t cap = live_cap ? live_cap * 2 : 8;
-        asyncio_loop_t **grown = asyncio__realloc(live, cap * sizeof *grown);
+    if (loop_registry_len == loop_registry_cap) {
+        size_t cap = loop_registry_cap ? loop_registry_cap * 2 : 8;
+        asyncio_loop_t **grown = asyncio__realloc(loop_registry, cap * sizeof *grown);
         if (!grown) {
             pthread_rwlock_unlock(&registry_lock);
             return false;
         }
-        live = grown;
-        live_cap = cap;
+        loop_registry = grown;
+        loop_registry_cap = cap;
     }
-    live[live_len++] = loop;
+    loop_registry[loop_registry_len++] = loop;
     pthread_rwlock_unlock(&registry_lock);
     return true;
 }
@@ -532,6 +701,24 @@ static void init_fields(asyncio_loop_t *loop)
     loop->inbox_async.data = loop;
     const char *dbg = getenv("ASYNCIO_DEBUG");
     loop->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+}
+
+/* env ASYNCIO_DUMP_SIGNAL: every loop writes its task dump on that
+ * signal.  A bad value is reported once and ignored. */
+static void dump_signal_from_env(asyncio_loop_t *loop)
+{
+    const char *env = getenv("ASYNCIO_DUMP_SIGNAL");
+    if (!env || !*env)
+        return;
+    int signum = asyncio__parse_signal(env);
+    static atomic_bool warned;
+    if (signum > 0 && asyncio_loop_set_dump_signal(loop, signum) == 0)
+        return;
+    if (signum > 0)
+        asyncio_error_clear();
+    if (!atomic_exchange(&warned, true))
+        fprintf(stderr, "casyncio: ignoring ASYNCIO_DUMP_SIGNAL=%s (not a signal one can catch)\n",
+                env);
 }
 
 asyncio_loop_t *asyncio_loop_new(void)
@@ -565,6 +752,7 @@ asyncio_loop_t *asyncio_loop_new(void)
     atomic_fetch_add(&asyncio__live_loops, 1);
     asyncio__tls.nloops++;
     asyncio__tls.current = loop;
+    dump_signal_from_env(loop);
     return loop;
 
 fail4:
@@ -629,9 +817,9 @@ static int unregister_loop(asyncio_loop_t *loop)
 {
     pthread_rwlock_wrlock(&registry_lock);
     size_t i = 0;
-    while (i < live_len && live[i] != loop)
+    while (i < loop_registry_len && loop_registry[i] != loop)
         i++;
-    if (i == live_len) {
+    if (i == loop_registry_len) {
         pthread_rwlock_unlock(&registry_lock);
         return asyncio__raise_code(ASYNCIO_ERUNTIME,
                                    "the loop is already closed (or was never a loop)");
@@ -640,12 +828,12 @@ static int unregister_loop(asyncio_loop_t *loop)
         pthread_rwlock_unlock(&registry_lock);
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Cannot close a running event loop");
     }
-    live[i] = live[--live_len];
-    if (live_len == 0) {
+    loop_registry[i] = loop_registry[--loop_registry_len];
+    if (loop_registry_len == 0) {
         /* Freed with the last loop: the allocator may change only now. */
-        asyncio__free(live);
-        live = NULL;
-        live_cap = 0;
+        asyncio__free(loop_registry);
+        loop_registry = NULL;
+        loop_registry_cap = 0;
     }
     pthread_rwlock_unlock(&registry_lock);
     return 0;

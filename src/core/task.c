@@ -168,8 +168,12 @@ static void task_complete(asyncio__task_t *t, asyncio__exc_t *exc, void *result)
     asyncio_loop_t *loop = t->fut.loop;
     release_stack(t);
     asyncio__errstate_clear(&t->err);
+    /* Its context, or its extras (a given context, a creation site). */
+    if (ASYNCIO__UNLIKELY(t->ctxmap != NULL))
+        asyncio__task_release_extras(t);
     asyncio__list_remove(&t->link);
     loop->ntasks--;
+    t->fut.result = NULL; /* held the coroutine's return value (task_entry) */
     if (exc && asyncio__exc_matches(&exc->pub, "CancelledError")) {
         /* Raised CancelledError ends the task cancelled, message kept. */
         asyncio__future_set_cancelled(&t->fut, exc);
@@ -204,7 +208,7 @@ static void task_entry(void *arg)
     asyncio__task_t *t = arg;
     asyncio_loop_t *loop = t->fut.loop;
     asyncio__coro_started(&t->ctx, &loop->main_ctx);
-    t->retval = t->fn(t->arg);
+    t->fut.result = t->fn(t->fut.impl); /* the result, unless it raised */
     asyncio__scopes_close(t);
     t->finished = 1;
     loop->returning = t;
@@ -249,18 +253,24 @@ static void task_step(asyncio__task_t *t)
         t->err.raised = NULL;
         if (exc && exc->resurfaced && loop->debug)
             report_resurfaced(t, exc);
-        task_complete(t, exc, t->retval);
+        task_complete(t, exc, t->fut.result);
     }
 }
 
 int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
 {
+    /* What it waits on, for dumps: named by its caller (or nothing: an
+     * await), taken whatever happens next. */
+    asyncio_loop_t *loop = t->fut.loop;
+    asyncio__wait_t wait = {loop->next_wait_kind, loop->next_wait_obj, loop->now_ns};
+    loop->next_wait_kind = NULL;
     if (ASYNCIO__UNLIKELY(t->unwinding))
         return refuse_while_unwinding(t);
     int rc = asyncio__add_callback(fut, task_wakeup, t);
     if (rc)
         return rc;
     t->waiting = asyncio_incref(fut);
+    t->wait = &wait;
     if (t->must_cancel && asyncio_cancel(fut, t->cancel_msg)) {
         t->must_cancel = 0;
         asyncio__free(t->cancel_msg);
@@ -268,6 +278,7 @@ int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
     }
     suspend(t);
     t->waiting = NULL;
+    t->wait = NULL;
     /* Python's wakeup reads the future's result before a cancellation is
      * delivered: its exception counts as retrieved either way. */
     if (fut->state == ASYNCIO__FINISHED)
@@ -293,7 +304,10 @@ static const asyncio__future_ops_t task_ops;
 asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
                                          const asyncio_task_opts_t *opts)
 {
-    asyncio_loop_t *loop = asyncio__loop_get();
+    /* asyncio__loop_get and asyncio__context_current by hand: both read
+     * the running loop. */
+    asyncio_loop_t *running = asyncio__tls.running;
+    asyncio_loop_t *loop = running ? running : asyncio__tls.current;
     if (!loop) {
         asyncio__raise_code(ASYNCIO_ERUNTIME, "no running event loop");
         return NULL;
@@ -320,22 +334,74 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
         asyncio__free(t);
         goto nomem;
     }
-    /* One assignment, which the compiler turns into wide stores: this is
-     * the whole cost of a task that has not run yet. */
-    *t = (asyncio__task_t){
-        .fut = {.magic = ASYNCIO__FUTURE_MAGIC,
-                .is_task = 1,
-                .refcnt = 2, /* the caller's and the loop's, until the task is done */
-                .loop = loop,
-                .ops = &task_ops},
-        .step = {.run = run_step},
-        .stack = {.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0},
-        .fn = fn,
-        .arg = arg,
-        .name = name,
-        .number = next_task_number(), /* named tasks use up a number too, as in 3.11 */
-    };
+    /* A copy of the current context: one reference to its mapping, none
+     * at all when nobody set anything (NULL).  (asyncio__context_slot by
+     * hand: the running loop is known.) */
+    asyncio__context_t *given = NULL;
+    asyncio__cnode_t *ctxmap;
+    if (ASYNCIO__UNLIKELY(opts && opts->context)) {
+        if (asyncio__context_for_task(opts->context, &given, &ctxmap) != 0) {
+            asyncio__free(name);
+            asyncio__free(t);
+            return NULL;
+        }
+    } else {
+        asyncio__task_t *creator = running ? running->current : NULL;
+        asyncio__task_extra_t *x = creator ? asyncio__task_extra(creator) : NULL;
+        ctxmap = !creator              ? *asyncio__context_slot()
+                 : ASYNCIO__LIKELY(!x) ? creator->ctxmap
+                 : x->context          ? x->context->map
+                                       : x->map;
+        if (ctxmap)
+            asyncio__cnode_incref(ctxmap);
+    }
+    /* The whole cost of a task that has not run yet: a store for each
+     * field that needs a value before the first step, and none for those
+     * set later (the machine context and the stack's address at the first
+     * step, the result, the wait description with each wait, the list
+     * links when linked).  Adjacent constants merge into wide stores. */
+    t->fut.magic = ASYNCIO__FUTURE_MAGIC;
+    t->fut.state = ASYNCIO__PENDING;
+    t->fut.is_task = 1;
+    t->fut.log_exception = 0;
+    t->fut.cb0_used = 0;
+    t->fut.refcnt = 2; /* the caller's and the loop's, until the task is done */
+    t->fut.mark = 0;
+    t->fut.loop = loop;
+    t->fut.exc = NULL;
+    t->fut.cbs = NULL;
     t->fut.cbs_tailp = &t->fut.cbs;
+    t->fut.ops = &task_ops;
+    t->fut.impl = arg; /* the coroutine's argument (a task has no other impl) */
+    t->step.run = run_step;
+    t->stack = (asyncio__stack_t){.size_log2 = stack ? (uint32_t)__builtin_ctzll(stack) : 0};
+    t->fn = fn;
+    t->ctxmap = ctxmap;
+    t->waiting = NULL;
+    t->wait = NULL;
+    t->err = (asyncio__errstate_t){NULL, NULL};
+    t->name = name;
+    t->number = next_task_number(); /* named tasks use up a number too, as in 3.11 */
+    t->cancel_msg = NULL;
+    t->scopes = NULL;
+    t->num_cancels_requested = 0;
+    t->must_cancel = t->started = t->finished = t->step_scheduled = 0;
+    t->unwinding = t->unwind_attempts = t->cancelling_waiting = 0;
+    if (ASYNCIO__UNLIKELY(given || loop->debug)) {
+        /* The rare parts: the context given, the creation site. */
+        asyncio__task_extra_t *x = asyncio__task_extras(t);
+        if (!x) {
+            asyncio__task_release_extras(t);
+            if (given)
+                asyncio__context_unref(given);
+            asyncio__free(name);
+            asyncio__free(t);
+            return NULL;
+        }
+        x->given = x->context = given;
+        if (loop->debug)
+            x->created_at = asyncio__capture_stack();
+    }
     asyncio__loop_ref(loop);
     asyncio__list_insert(&loop->tasks, &t->link);
     loop->ntasks++;
@@ -374,7 +440,7 @@ static bool task_cancel(asyncio_future_t *f, const char *msg)
     return asyncio__task_cancel((asyncio__task_t *)f, msg);
 }
 
-static const asyncio__future_ops_t task_ops = {task_cancel, task_free, task_release};
+static const asyncio__future_ops_t task_ops = {task_cancel, task_free, task_release, NULL};
 
 /* Loop close with a task still suspended.  As in Python the task stays
  * pending for whoever holds it, and is reported; and as Python closes such
@@ -425,6 +491,7 @@ void asyncio__tasks_abandon(asyncio_loop_t *loop)
         loop->ntasks--;
         release_stack(t);
         asyncio__errstate_clear(&t->err);
+        asyncio__task_release_extras(t);
         asyncio_decref(&t->fut); /* the loop's reference */
     }
 }
@@ -519,21 +586,27 @@ static void sleep_done(void *arg)
         asyncio__future_finish(f, NULL, NULL);
 }
 
-int asyncio_sleep(double delay)
+/* What a sleeping task waits on, for dumps: its deadline. */
+typedef struct sleep_info {
+    double delay;
+    uint64_t when_ns;
+} sleep_info_t;
+
+static void describe_sleep(const void *obj, char *buf, size_t len)
 {
-    asyncio__task_t *t = asyncio__task_or_raise();
-    if (!t)
-        return ASYNCIO_ERUNTIME;
-    if (isnan(delay))
-        return asyncio__raise_code(ASYNCIO_EVALUE, "delay must not be NaN");
-    if (delay <= 0) {
-        /* sleep(0): go to the back of the ready queue. */
-        if (ASYNCIO__UNLIKELY(t->unwinding))
-            return refuse_while_unwinding(t);
-        schedule_step(t);
-        suspend(t);
-        return deliver_cancel(t);
-    }
+    const sleep_info_t *s = obj;
+    uint64_t now = asyncio__now_ns();
+    double left = s->when_ns > now ? (double)(s->when_ns - now) / 1e9 : 0;
+    snprintf(buf, len, "%.3f s left of %g s (deadline at loop time %.3f)", left, s->delay,
+             (double)s->when_ns / 1e9);
+}
+
+static const asyncio__wait_kind_t sleep_kind = {"sleep()", describe_sleep};
+
+/* sleep(delay > 0): a timer completes a private future.  Out of line, so
+ * that sleep(0), a task switch, keeps its frame small. */
+static __attribute__((noinline)) int sleep_for(asyncio__task_t *t, double delay)
+{
     asyncio_loop_t *loop = t->fut.loop;
     asyncio_future_t *f = asyncio__future_new(loop);
     if (!f)
@@ -547,12 +620,37 @@ int asyncio_sleep(double delay)
         return ASYNCIO_ENOMEM;
     }
     uint64_t id = timer->id;
+    sleep_info_t info = {delay, when};
+    loop->now_ns = now;
+    asyncio__task_waits_for(t, &sleep_kind, &info);
     int rc = asyncio__task_wait_on(t, f);
     if (rc == 0)
         rc = asyncio__future_outcome(f, NULL);
     asyncio__timer_cancel(timer, id);
     asyncio_decref(f);
     return rc;
+}
+
+int asyncio_sleep(double delay)
+{
+    asyncio__task_t *t = asyncio__task_or_raise();
+    if (!t)
+        return ASYNCIO_ERUNTIME;
+    if (isnan(delay))
+        return asyncio__raise_code(ASYNCIO_EVALUE, "delay must not be NaN");
+    if (delay > 0) {
+        int rc = sleep_for(t, delay);
+        /* Not a tail call: backtraces of sleeping tasks show asyncio_sleep,
+         * the call the task made. */
+        __asm__ volatile("" ::: "memory");
+        return rc;
+    }
+    /* sleep(0): go to the back of the ready queue. */
+    if (ASYNCIO__UNLIKELY(t->unwinding))
+        return refuse_while_unwinding(t);
+    schedule_step(t);
+    suspend(t);
+    return deliver_cancel(t);
 }
 
 /* ------------------------------------------------------------ cancellation */
@@ -675,23 +773,7 @@ int asyncio_call(asyncio_coro_fn fn, void *arg, void **result)
     /* fn runs with a clean indicator, as a new `await` would; the error
      * that was raised before comes back if fn succeeds, and is the context
      * of fn's error if fn fails. */
-    asyncio__errstate_t *es = asyncio__errstate();
-    asyncio__errstate_t saved = *es; /* what the caller raised and caught */
-    *es = (asyncio__errstate_t){NULL, NULL};
+    asyncio__errstate_t saved = asyncio__call_enter();
     void *r = fn(arg);
-    es = asyncio__errstate();
-    asyncio__exc_free(es->caught); /* fn's own catches end with fn */
-    es->caught = saved.caught;
-    if (es->raised) {
-        /* Raised again over the error set aside, which becomes its context;
-         * what fn left propagating under its own error is history now. */
-        asyncio__exc_t *failure = asyncio__exc_settle(es->raised);
-        es->raised = saved.raised;
-        asyncio__raise_exc(failure);
-        return asyncio__out_fail(failure->pub.code, result);
-    }
-    es->raised = saved.raised;
-    if (result)
-        *result = r;
-    return 0;
+    return asyncio__call_leave(saved, r, result);
 }

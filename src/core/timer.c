@@ -145,6 +145,10 @@ static asyncio__timer_t *timer_alloc(asyncio_loop_t *loop)
 
 static void timer_free(asyncio__timer_t *t)
 {
+    if (t->in_context) {
+        t->in_context = 0;
+        asyncio__cnode_decref(t->ctxmap);
+    }
     t->id = 0;
     asyncio__freelist_put(&t->loop->free_timers, t);
 }
@@ -165,7 +169,10 @@ static void run_timer(asyncio__ready_t *r)
     asyncio__timer_t *t = asyncio__container_of(r, asyncio__timer_t, ready);
     if (!t->cancelled && !t->loop->closed) {
         t->id = 0;
-        t->fn(t->arg);
+        if (t->in_context)
+            asyncio__context_call(t->ctxmap, t->fn, t->arg);
+        else
+            t->fn(t->arg);
     }
     timer_free(t);
 }
@@ -182,6 +189,7 @@ asyncio__timer_t *asyncio__timer_start(asyncio_loop_t *loop, uint64_t when_ns,
     t->arg = arg;
     t->id = ++loop->handle_seq;
     t->cancelled = 0;
+    t->in_context = 0;
     t->heap_index = SIZE_MAX;
     if (when_ns == 0) {
         asyncio__ready_push(loop, &t->ready);
@@ -246,6 +254,10 @@ static asyncio_handle_t schedule(asyncio_loop_t *loop, uint64_t when_ns, asyncio
     asyncio__timer_t *t = asyncio__timer_start(loop, when_ns, fn, arg);
     if (!t)
         return invalid_handle;
+    /* Python's Handle: the callback runs in a copy of the context current
+     * now. */
+    t->ctxmap = asyncio__context_capture();
+    t->in_context = 1;
     return (asyncio_handle_t){t, t->id};
 }
 

@@ -9,8 +9,10 @@ int asyncio__waiter_wait(asyncio__waitq_t *q, asyncio__waiter_t *w, asyncio__tas
 {
     asyncio__list_init(&w->link);
     w->fut = asyncio__future_new(t->fut.loop);
-    if (!w->fut)
+    if (!w->fut) {
+        t->fut.loop->next_wait_kind = NULL; /* what it was to wait on (for dumps) */
         return ASYNCIO_ENOMEM;
+    }
     asyncio__waitq_append(q, w);
     int rc = asyncio__task_wait_on(t, w->fut);
     if (w->fut->state == ASYNCIO__PENDING)

@@ -60,6 +60,15 @@ static inline asyncio__waiter_t *asyncio__waitq_next(const asyncio__waitq_t *q,
                                     : asyncio__container_of(w->link.next, asyncio__waiter_t, link);
 }
 
+/* How many waiters q holds (task dumps: linear, never on a hot path). */
+static inline size_t asyncio__waitq_len(const asyncio__waitq_t *q)
+{
+    size_t n = 0;
+    for (const asyncio__list_t *l = q->list.next; l != &q->list; l = l->next)
+        n++;
+    return n;
+}
+
 static inline bool asyncio__waiter_linked(const asyncio__waiter_t *w)
 {
     return !asyncio__list_empty(&w->link);

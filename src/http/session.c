@@ -369,12 +369,33 @@ void asyncio__http_xfer_wake(asyncio__http_xfer_t *x)
         asyncio__future_finish(f, NULL, NULL);
 }
 
+/* What a task waits on in a transfer, for task dumps: the method and URL
+ * curl is on (after redirects). */
+static void describe_xfer(const void *obj, char *buf, size_t len)
+{
+    const asyncio__http_xfer_t *x = obj;
+    char *url = NULL, *method = NULL, *asked = NULL;
+    if (x->easy) {
+        curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+        curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_METHOD, &method);
+    }
+    /* Before curl starts, the URL asked for. */
+    if ((!url || !*url) && x->url && curl_url_get(x->url, CURLUPART_URL, &asked, 0) == CURLUE_OK)
+        url = asked;
+    snprintf(buf, len, "<%s%s%s%s>", method && *method ? method : "", method && *method ? " " : "",
+             url ? url : "(no URL)", x->done ? " done" : "");
+    curl_free(asked);
+}
+
+static const asyncio__wait_kind_t xfer_wait = {"HTTP transfer", describe_xfer};
+
 int asyncio__http_xfer_wait(asyncio__task_t *task, asyncio__http_xfer_t *x)
 {
     asyncio_future_t *f = asyncio__future_new(task->fut.loop);
     if (!f)
         return ASYNCIO_ENOMEM;
     x->fut = f;
+    asyncio__task_waits_for(task, &xfer_wait, x);
     int rc = asyncio__task_wait_private(task, f);
     if (x->fut == f)
         x->fut = NULL;

@@ -134,6 +134,9 @@ typedef struct asyncio__dgram {
     uint64_t retry_id;
     asyncio__exc_t *exc; /* what connection_lost gets */
     asyncio__closer_t closer;
+    /* The context the protocol is called in (Python's: its reader
+     * Handle's): a copy of the one current when the endpoint was made. */
+    asyncio__context_t ctx;
 } dgram_t;
 
 /* Raises the OSError of errno (a system call just failed); returns its
@@ -309,14 +312,26 @@ static void callback_failed(dgram_t *t, const char *what)
     asyncio__exc_free(e);
 }
 
-/* error_received(e), e taken over. */
-static void error_received(dgram_t *t, asyncio__exc_t *e)
+/* error_received(e), e taken over.  here: called by sendto, where Python
+ * calls it (in the sender's context and task); else as the endpoint's
+ * other callbacks, in its context outside tasks. */
+static void report_error(dgram_t *t, asyncio__exc_t *e, bool here)
 {
     if (t->proto->error_received) {
-        t->proto->error_received(t->handle, &e->pub, t->user);
-        callback_failed(t, "error_received");
+        if (here) {
+            t->proto->error_received(t->handle, &e->pub, t->user);
+            callback_failed(t, "error_received");
+        } else {
+            ASYNCIO__CALLBACK_IN(&t->ctx, t->proto->error_received(t->handle, &e->pub, t->user);
+                                 callback_failed(t, "error_received"));
+        }
     }
     asyncio__exc_free(e);
+}
+
+static void error_received(dgram_t *t, asyncio__exc_t *e)
+{
+    report_error(t, e, false);
 }
 
 /* error_received of the OSError of a libuv code. */
@@ -330,8 +345,8 @@ static void deliver(dgram_t *t, char *data, size_t len, const asyncio_sockaddr_t
     if (!t->proto->datagram_received)
         return;
     data[len] = '\0';
-    t->proto->datagram_received(t->handle, data, len, addr, t->user);
-    callback_failed(t, "datagram_received");
+    ASYNCIO__CALLBACK_IN(&t->ctx, t->proto->datagram_received(t->handle, data, len, addr, t->user);
+                         callback_failed(t, "datagram_received"));
 }
 
 /* ------------------------------------------------------------ closing */
@@ -370,8 +385,9 @@ static void close_cb(uv_handle_t *h)
 {
     dgram_t *t = h->data;
     if (t->state == CLOSED && t->proto->connection_lost) {
-        t->proto->connection_lost(t->handle, t->exc ? &t->exc->pub : NULL, t->user);
-        callback_failed(t, "connection_lost");
+        ASYNCIO__CALLBACK_IN(
+            &t->ctx, t->proto->connection_lost(t->handle, t->exc ? &t->exc->pub : NULL, t->user);
+            callback_failed(t, "connection_lost"));
     }
     /* libuv closed a UDP socket in uv_close; a Unix one is ours (Python
      * closes it after connection_lost too). */
@@ -384,6 +400,7 @@ static void close_cb(uv_handle_t *h)
     }
     asyncio__list_remove(&t->closer.link);
     asyncio__exc_free(t->exc);
+    asyncio__context_drop(&t->ctx);
     asyncio__handle_retire(t->handle);
     asyncio__free(t);
 }
@@ -464,6 +481,7 @@ static dgram_t *dgram_new(asyncio_loop_t *loop, int kind, int family, int fd,
     t->user = user;
     t->high = ASYNCIO_WRITE_HIGH_WATER;
     t->low = ASYNCIO_WRITE_HIGH_WATER / 4;
+    asyncio__context_keep(&t->ctx);
     asyncio__list_init(&t->queue);
     t->closer.close = closer_run;
     asyncio__list_insert(&loop->closers, &t->closer.link);
@@ -625,9 +643,9 @@ static void stop_reading(dgram_t *t)
 static void start(dgram_t *t)
 {
     t->state = OPEN;
-    if (t->proto->connection_made) {
-        t->proto->connection_made(t->handle, t->user);
-        callback_failed(t, "connection_made");
+    if (t->proto->connection_made) { /* Python calls it with call_soon: in a copy, once */
+        ASYNCIO__CALLBACK_ONCE(&t->ctx, t->proto->connection_made(t->handle, t->user);
+                               callback_failed(t, "connection_made"));
     }
     start_reading(t);
 }
@@ -650,8 +668,8 @@ static void maybe_resume(dgram_t *t)
     if (t->write_paused && t->buffered <= t->low) {
         t->write_paused = false;
         if (t->proto->resume_writing) {
-            t->proto->resume_writing(t->handle, t->user);
-            callback_failed(t, "resume_writing");
+            ASYNCIO__CALLBACK_IN(&t->ctx, t->proto->resume_writing(t->handle, t->user);
+                                 callback_failed(t, "resume_writing"));
         }
     }
 }
@@ -814,7 +832,7 @@ int asyncio_datagram_transport_sendto(asyncio_datagram_transport_t *handle, cons
         }
         if (rc > 0) {
             if (t->state == OPEN)
-                error_received(t, soft);
+                report_error(t, soft, true);
             else
                 asyncio__exc_free(soft);
             return 0;
@@ -838,7 +856,7 @@ int asyncio_datagram_transport_sendto(asyncio_datagram_transport_t *handle, cons
         if (rc == 0)
             return 0;
         if (rc != UV_EAGAIN) {
-            os_error_received(t, rc);
+            report_error(t, asyncio__os_error(rc, NULL), true);
             return 0;
         }
     }
@@ -889,6 +907,9 @@ void asyncio_datagram_transport_close(asyncio_datagram_transport_t *handle)
         return;
     t->state = CLOSING;
     stop_reading(t);
+    /* Python's call_soon(connection_lost), from the closer (or from the
+     * send that empties the queue: there the closer's context too). */
+    asyncio__context_renew(&t->ctx);
     if (asyncio__list_empty(&t->queue) && !t->in_flight)
         do_close(t);
 }
@@ -896,8 +917,10 @@ void asyncio_datagram_transport_close(asyncio_datagram_transport_t *handle)
 void asyncio_datagram_transport_abort(asyncio_datagram_transport_t *handle)
 {
     dgram_t *t = found(handle);
-    if (t)
+    if (t && t->state < CLOSED) {
+        asyncio__context_renew(&t->ctx);
         do_close(t);
+    }
 }
 
 bool asyncio_datagram_transport_is_closing(asyncio_datagram_transport_t *handle)

@@ -9,6 +9,7 @@
  */
 #include "net/net.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct dns_req {
@@ -59,6 +60,7 @@ static void getnameinfo_cb(uv_getnameinfo_t *req, int status, const char *host, 
 
 static dns_req_t *req_new(asyncio_loop_t *loop)
 {
+    asyncio__uv_pool_used(); /* resolving goes to libuv's thread pool */
     dns_req_t *r = asyncio__calloc(1, sizeof *r);
     if (!r) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a DNS request");
@@ -71,10 +73,23 @@ static dns_req_t *req_new(asyncio_loop_t *loop)
     return r;
 }
 
+/* What a resolving task waits on, for task dumps. */
+static void describe_getaddrinfo(const void *obj, char *buf, size_t len)
+{
+    const uv_getaddrinfo_t *ai = &((const dns_req_t *)obj)->req.ai;
+    snprintf(buf, len, "host '%s', service '%s'", ai->hostname ? ai->hostname : "",
+             ai->service ? ai->service : "");
+}
+
+static const asyncio__wait_kind_t getaddrinfo_wait = {"getaddrinfo()", describe_getaddrinfo};
+static const asyncio__wait_kind_t getnameinfo_wait = {"getnameinfo()", NULL};
+
 /* Waits for r; on cancellation abandons it to its callback.  0 or the
  * raised CancelledError; r is freed by the caller only when 0. */
 static int req_wait(asyncio__task_t *task, dns_req_t *r, uv_req_t *req)
 {
+    asyncio__task_waits_for(task,
+                            req->type == UV_GETADDRINFO ? &getaddrinfo_wait : &getnameinfo_wait, r);
     int rc = asyncio__task_wait_private(task, r->fut);
     if (rc && !r->done) {
         r->abandoned = true;

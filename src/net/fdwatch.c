@@ -68,6 +68,9 @@ typedef struct side {
     asyncio__ready_t ready; /* queued to call fn, once per event seen */
     asyncio_callback_fn fn; /* add_reader / add_writer */
     void *arg;
+    /* fn's context (Python's Handle's): a copy of the one current at the
+     * add, what one call sets seen by the next; empty without fn. */
+    asyncio__context_t ctx;
     asyncio_future_t *waiter; /* the private future of a waiting task */
     uint32_t gen;             /* moves on whenever fn is set or removed */
     uint32_t fire_gen;        /* the registration the queued entry is for */
@@ -119,6 +122,8 @@ static void release(watcher_t *w, int hold)
         return;
     fdwatch_t *tab = w->tab;
     tab->nmem--;
+    asyncio__context_drop(&w->side[0].ctx);
+    asyncio__context_drop(&w->side[1].ctx);
     asyncio__free(w);
     table_maybe_free(tab);
 }
@@ -174,6 +179,7 @@ static void table_close(asyncio__closer_t *c)
         for (int d = 0; d < 2; d++) {
             w->side[d].fn = NULL;
             w->side[d].waiter = NULL;
+            asyncio__context_drop(&w->side[d].ctx);
         }
         watcher_close(w);
     }
@@ -341,6 +347,7 @@ static void fail_all(watcher_t *w, asyncio__exc_t *exc)
             s->fn = NULL;
             s->arg = NULL;
             s->gen++;
+            asyncio__context_drop(&s->ctx);
             char msg[160];
             snprintf(msg, sizeof msg,
                      "The %s callback of file descriptor %d was removed: the descriptor can no "
@@ -392,8 +399,20 @@ static void run_side(asyncio__ready_t *r)
     void *arg = s->arg;
     bool fire = fn && s->fire_gen == s->gen && !w->tab->loop->closed;
     release(w, HOLD_QUEUED(s->dir)); /* never the last hold while fn is set */
-    if (fire)
-        fn(arg);
+    if (!fire)
+        return;
+    /* The call holds its own reference to the context: fn may remove or
+     * replace itself.  What it set is kept only for the same registration. */
+    uint32_t gen = s->gen;
+    asyncio__context_t c = s->ctx;
+    asyncio__cnode_incref(c.map);
+    ASYNCIO__CALLBACK_IN(&c, fn(arg));
+    if (s->gen == gen) {
+        asyncio__context_drop(&s->ctx);
+        s->ctx = c;
+    } else {
+        asyncio__context_drop(&c);
+    }
 }
 
 /* An error on the descriptor (POLLERR: a refused connect, a reset) makes
@@ -475,6 +494,16 @@ static int bad_fd(int fd)
     return asyncio__raise_code(ASYNCIO_EVALUE, "Invalid file descriptor: %d", fd);
 }
 
+/* What a task waiting for a descriptor waits on, for task dumps (the
+ * sock_* coroutines wait the same way). */
+static void describe_fd(const void *obj, char *buf, size_t len)
+{
+    snprintf(buf, len, "<file descriptor %d>", ((const watcher_t *)obj)->fd);
+}
+
+static const asyncio__wait_kind_t fd_waits[2] = {{"wait_readable()", describe_fd},
+                                                 {"wait_writable()", describe_fd}};
+
 int asyncio__fd_wait(asyncio__task_t *task, int fd, int dir)
 {
     if (fd < 0)
@@ -498,6 +527,7 @@ int asyncio__fd_wait(asyncio__task_t *task, int fd, int dir)
         asyncio_decref(fut);
         return watch_error(rc, fd);
     }
+    asyncio__task_waits_for(task, &fd_waits[dir], w);
     rc = asyncio__task_wait_private(task, fut);
     /* Whatever the outcome, nothing of this wait stays (the event or a
      * failure took the waiter off already, or the cancellation did not). */
@@ -562,10 +592,12 @@ static int add_side(asyncio_loop_t *loop, int fd, int dir, asyncio_callback_fn f
     s->fn = fn;
     s->arg = arg;
     s->gen++;
+    asyncio__context_renew(&s->ctx);
     int rc = arm(w);
     if (rc) { /* only a new side starts the poll: it had no callback */
         s->fn = NULL;
         s->arg = NULL;
+        asyncio__context_drop(&s->ctx);
         arm(w);
         return watch_error(rc, fd);
     }
@@ -591,6 +623,7 @@ static bool remove_side(asyncio_loop_t *loop, int fd, int dir)
     s->fn = NULL;
     s->arg = NULL;
     s->gen++;
+    asyncio__context_drop(&s->ctx);
     int rc = arm(w);
     if (rc)
         fail_code(w, rc);

@@ -119,6 +119,10 @@ struct asyncio__transport {
     } h;
     const asyncio_protocol_t *proto;
     void *user;
+    /* The context a user's protocol is called in (Python's: its reader
+     * Handle's): a copy of the one current when the transport was made;
+     * for a server's connections, of the server's. */
+    asyncio__context_t ctx;
     size_t pending; /* bytes in write requests not yet completed */
     size_t nreqs;   /* write and shutdown requests in flight */
     size_t high, low;

@@ -64,6 +64,10 @@ struct asyncio__server {
      * or connection_made (referenced until the memory goes). */
     asyncio__ssl_context_t *ssl;
     double ssl_handshake_timeout, ssl_shutdown_timeout;
+    /* The context current when it was made: Python accepts in a Handle
+     * that runs in a copy of it, so every connection's protocol and
+     * handler task start from it. */
+    asyncio__cnode_t *ctxmap;
 };
 
 /* A live server, else NULL with ValueError raised ("the server is NULL",
@@ -82,6 +86,7 @@ static server_t *found(asyncio_server_t *handle)
 static void server_free_memory(server_t *srv)
 {
     asyncio__ssl_context_unref(srv->ssl);
+    asyncio__cnode_decref(srv->ctxmap);
     asyncio__handle_retire(srv->handle); /* asyncio_server_free retired it already */
     asyncio__list_remove(&srv->closer.link);
     asyncio_decref(srv->forever);
@@ -179,12 +184,8 @@ static void conn_handshake_done(asyncio__transport_t *t, asyncio__exc_t *error)
         asyncio__transport_release(t, ASYNCIO__HOLD_OWNER);
 }
 
-static void on_connection(uv_stream_t *lst, int status)
+static void accept_one(server_t *srv, uv_stream_t *lst)
 {
-    listener_t *l = lst->data;
-    server_t *srv = l->srv;
-    if (status < 0 || srv->closed)
-        return;
     int kind = srv->pipe ? ASYNCIO__KIND_PIPE : ASYNCIO__KIND_TCP;
     asyncio__stream_t *s = NULL;
     asyncio__transport_t *t;
@@ -226,6 +227,20 @@ static void on_connection(uv_stream_t *lst, int status)
         return;
     }
     asyncio__tls_start(t->tls, conn_handshake_done, NULL, 0);
+}
+
+/* The connection is accepted in a copy of the server's context (a copy:
+ * an exception handler called from in there may set variables): its
+ * transport keeps a copy (asyncio__transport_init), and a stream's
+ * handler task is made in that (asyncio__stream_serve). */
+static void on_connection(uv_stream_t *lst, int status)
+{
+    listener_t *l = lst->data;
+    server_t *srv = l->srv;
+    if (status < 0 || srv->closed)
+        return;
+    asyncio__context_t c = {srv->ctxmap, 0};
+    ASYNCIO__CALLBACK_ONCE(&c, accept_one(srv, lst));
 }
 
 static void close_listeners(server_t *srv)
@@ -341,6 +356,7 @@ static server_t *server_new(asyncio_loop_t *loop, asyncio_stream_handler_fn hand
     srv->proto = proto;
     srv->arg = arg;
     srv->limit = opts ? opts->limit : 0;
+    srv->ctxmap = asyncio__context_capture();
     asyncio__list_init(&srv->conns);
     asyncio__waitq_init(&srv->waiters);
     srv->closer.close = closer_run;
@@ -542,10 +558,22 @@ void asyncio_server_close_clients(asyncio_server_t *handle)
     close_clients(found(handle));
 }
 
+/* What a task waits on in a server, for task dumps. */
+static void describe_server(const void *obj, char *buf, size_t len)
+{
+    const server_t *srv = obj;
+    snprintf(buf, len, "<Server %p sockets=%zu connections=%zu%s>", srv->handle, srv->nopen,
+             srv->nconns, srv->closed ? " closed" : "");
+}
+
+static const asyncio__wait_kind_t wait_closed_wait = {"Server.wait_closed()", describe_server};
+static const asyncio__wait_kind_t forever_wait = {"Server.serve_forever()", describe_server};
+
 static int wait_closed(asyncio__task_t *task, server_t *srv)
 {
     if (srv->closed && srv->nconns == 0)
         return 0;
+    asyncio__task_waits_for(task, &wait_closed_wait, srv);
     return asyncio__transport_wait(task, &srv->waiters);
 }
 
@@ -579,6 +607,7 @@ int asyncio_server_serve_forever(asyncio_server_t *handle)
     if (!f)
         return ASYNCIO_ENOMEM;
     srv->forever = f;
+    asyncio__task_waits_for(task, &forever_wait, srv);
     int rc = asyncio__task_wait_private(task, f);
     srv->forever = NULL;
     asyncio_decref(f);

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "net/net.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* A buffer this big or smaller is kept once emptied. */
@@ -346,7 +347,9 @@ bool asyncio__stream_serve(asyncio__stream_t *s, asyncio_stream_handler_fn handl
     s->handler = handler;
     s->handler_arg = arg;
     asyncio__transport_made(&s->t);
-    s->task = asyncio_create_task(handler_main, s);
+    /* Python makes the task in connection_made: in a copy of the server's
+     * context, which the transport keeps. */
+    ASYNCIO__CALLBACK_IN(&s->t.ctx, s->task = asyncio_create_task(handler_main, s));
     if (!s->task || asyncio__add_callback(s->task, handler_done, s)) {
         if (s->task)
             asyncio_cancel(s->task, NULL); /* never runs: s goes now */
@@ -401,6 +404,29 @@ static void take(stream_t *s, char *buf, size_t n, size_t cap)
     consume(s, n);
 }
 
+/* What a task waits on in a stream, for task dumps. */
+static void describe_reader(const void *obj, char *buf, size_t len)
+{
+    const stream_t *s = obj;
+    snprintf(buf, len, "<StreamReader %p buffered=%zu limit=%zu%s%s%s>", s->handle, s->len,
+             s->limit, s->eof ? " eof" : "", s->paused ? " paused" : "",
+             s->has_transport ? "" : " (no transport)");
+}
+
+static void describe_writer(const void *obj, char *buf, size_t len)
+{
+    const stream_t *s = obj;
+    snprintf(buf, len, "<StreamWriter %p%s%s>", s->handle, s->write_paused ? " paused writing" : "",
+             s->conn_lost ? " connection lost" : "");
+}
+
+static const asyncio__wait_kind_t read_wait = {"StreamReader.read()", describe_reader};
+static const asyncio__wait_kind_t readexactly_wait = {"StreamReader.readexactly()",
+                                                      describe_reader};
+static const asyncio__wait_kind_t readuntil_wait = {"StreamReader.readuntil()", describe_reader};
+static const asyncio__wait_kind_t drain_wait = {"StreamWriter.drain()", describe_writer};
+static const asyncio__wait_kind_t closed_wait = {"StreamWriter.wait_closed()", describe_writer};
+
 /* _wait_for_data: suspends until data, EOF or an error arrives. */
 static int wait_data(asyncio__task_t *task, stream_t *s, const char *name)
 {
@@ -418,6 +444,11 @@ static int wait_data(asyncio__task_t *task, stream_t *s, const char *name)
     if (!f)
         return ASYNCIO_ENOMEM;
     s->read_waiter = f;
+    asyncio__task_waits_for(task,
+                            strcmp(name, "readexactly") == 0 ? &readexactly_wait
+                            : strcmp(name, "readuntil") == 0 ? &readuntil_wait
+                                                             : &read_wait,
+                            s);
     int rc = asyncio__task_wait_private(task, f);
     s->read_waiter = NULL;
     asyncio_decref(f);
@@ -725,9 +756,13 @@ static int drain_in(asyncio__task_t *task, stream_t *s)
          * comes first.  Here it comes with the handle's close callback:
          * once uv_close was called, wait for it (drainers are woken by
          * connection_lost); while writes still flush, yield once. */
-        int rc = asyncio__transport_handle_closed(&s->t)
-                     ? asyncio__transport_wait(task, &s->drainers)
-                     : asyncio_sleep(0);
+        int rc;
+        if (asyncio__transport_handle_closed(&s->t)) {
+            asyncio__task_waits_for(task, &drain_wait, s);
+            rc = asyncio__transport_wait(task, &s->drainers);
+        } else {
+            rc = asyncio_sleep(0);
+        }
         if (rc)
             return rc;
         if (s->exc)
@@ -737,6 +772,7 @@ static int drain_in(asyncio__task_t *task, stream_t *s)
         return asyncio__raise_code(UV_ECONNRESET, "Connection lost");
     if (!s->write_paused)
         return 0;
+    asyncio__task_waits_for(task, &drain_wait, s);
     int rc = asyncio__transport_wait(task, &s->drainers);
     if (rc)
         return rc;
@@ -780,6 +816,7 @@ bool asyncio_stream_is_closing(asyncio_stream_t *handle)
 static int wait_closed_in(asyncio__task_t *task, stream_t *s)
 {
     if (s->has_transport && !s->conn_lost) {
+        asyncio__task_waits_for(task, &closed_wait, s);
         int rc = asyncio__transport_wait(task, &s->closers);
         if (rc)
             return rc;

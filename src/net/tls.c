@@ -670,6 +670,8 @@ int asyncio__tls_wait_handshake(asyncio__task_t *task, asyncio__tls_layer_t *tls
         tls->handshake = asyncio__future_new(task->fut.loop);
         if (!tls->handshake)
             return ASYNCIO_ENOMEM;
+        static const asyncio__wait_kind_t handshake_wait = {"TLS handshake", NULL};
+        asyncio__task_waits_for(task, &handshake_wait, tls);
         int rc = asyncio__task_wait_private(task, tls->handshake);
         asyncio_decref(tls->handshake);
         tls->handshake = NULL;

@@ -93,6 +93,21 @@ static bool protocol_failed(asyncio__transport_t *t, const char *what, bool fata
     return true;
 }
 
+/* A user's protocol is called as Python's loop calls it (see
+ * asyncio__callback_enter): outside tasks, in the transport's context;
+ * what it raised is reported in there, in the indicator it used.  A
+ * stream's protocol is the library's: called where it is.  pause_writing
+ * is not wrapped: Python calls it inside the write that went above the
+ * mark, in the writer's context (its task's, if any). */
+#define PROTOCOL_CALL(t, call)                                                                     \
+    do {                                                                                           \
+        if ((t)->of_stream) {                                                                      \
+            call;                                                                                  \
+        } else {                                                                                   \
+            ASYNCIO__CALLBACK_IN(&(t)->ctx, call);                                                 \
+        }                                                                                          \
+    } while (0)
+
 static void close_cb(uv_handle_t *h);
 
 /* Any state to CLOSED (it was OPEN) or DISCARDED (it never was). */
@@ -114,8 +129,9 @@ static void close_cb(uv_handle_t *h)
     if (t->on_gone)
         t->on_gone(t);
     if (t->state == ASYNCIO__TRANSPORT_CLOSED && t->proto->connection_lost) {
-        t->proto->connection_lost(t->handle, t->exc ? &t->exc->pub : NULL, t->user);
-        protocol_failed(t, "connection_lost", false);
+        PROTOCOL_CALL(t,
+                      t->proto->connection_lost(t->handle, t->exc ? &t->exc->pub : NULL, t->user);
+                      protocol_failed(t, "connection_lost", false));
     }
     asyncio__transport_release(t, ASYNCIO__HOLD_HANDLE);
 }
@@ -190,6 +206,7 @@ int asyncio__transport_init(asyncio__transport_t *t, asyncio_loop_t *loop, int k
     t->high = ASYNCIO_WRITE_HIGH_WATER;
     t->low = ASYNCIO_WRITE_HIGH_WATER / 4;
     t->free_fn = free_fn;
+    asyncio__context_keep(&t->ctx);
     asyncio__list_init(&t->server_link);
     t->closer.close = closer_run;
     asyncio__list_insert(&loop->closers, &t->closer.link);
@@ -206,6 +223,7 @@ void asyncio__transport_release(asyncio__transport_t *t, int hold)
     asyncio__list_remove(&t->closer.link);
     asyncio__exc_free(t->exc);
     t->exc = NULL;
+    asyncio__context_drop(&t->ctx);
     asyncio__tls_free(t->tls);
     t->tls = NULL;
     asyncio__handle_retire(t->handle); /* a stream's went with it already */
@@ -277,8 +295,8 @@ void asyncio__transport_deliver(asyncio__transport_t *t, const char *data, size_
     if (!t->proto->data_received)
         return;
     ((char *)data)[len] = '\0';
-    t->proto->data_received(t->handle, data, len, t->user);
-    protocol_failed(t, "data_received", true);
+    PROTOCOL_CALL(t, t->proto->data_received(t->handle, data, len, t->user);
+                  protocol_failed(t, "data_received", true));
 }
 
 /* The protocol's eof_received.  Plain: unless it keeps the connection
@@ -286,8 +304,11 @@ void asyncio__transport_deliver(asyncio__transport_t *t, const char *data, size_
  * (Python warns): the layer's shutdown closes it. */
 void asyncio__transport_app_eof(asyncio__transport_t *t)
 {
-    bool keep = t->proto->eof_received && t->proto->eof_received(t->handle, t->user);
-    if (protocol_failed(t, "eof_received", true) || t->tls)
+    bool keep = false, failed = false;
+    if (t->proto->eof_received)
+        PROTOCOL_CALL(t, keep = t->proto->eof_received(t->handle, t->user);
+                      failed = protocol_failed(t, "eof_received", true));
+    if (failed || t->tls)
         return;
     if (!keep)
         close_soft(t);
@@ -352,8 +373,13 @@ void asyncio__transport_made(asyncio__transport_t *t)
     if (t->state < ASYNCIO__TRANSPORT_OPEN)
         t->state = ASYNCIO__TRANSPORT_OPEN;
     if (t->proto->connection_made) {
-        t->proto->connection_made(t->handle, t->user);
-        protocol_failed(t, "connection_made", false);
+        if (t->of_stream) {
+            t->proto->connection_made(t->handle, t->user);
+            protocol_failed(t, "connection_made", false);
+        } else { /* Python calls it with call_soon: in a copy, once */
+            ASYNCIO__CALLBACK_ONCE(&t->ctx, t->proto->connection_made(t->handle, t->user);
+                                   protocol_failed(t, "connection_made", false));
+        }
     }
     start_reading(t);
 }
@@ -425,7 +451,7 @@ static void maybe_resume(asyncio__transport_t *t)
     if (t->write_paused && buffered(t) <= t->low) {
         t->write_paused = false;
         if (t->proto->resume_writing)
-            t->proto->resume_writing(t->handle, t->user);
+            PROTOCOL_CALL(t, t->proto->resume_writing(t->handle, t->user));
     }
 }
 
@@ -650,15 +676,26 @@ void asyncio__transport_close(asyncio__transport_t *t)
     close_soft(t);
 }
 
+/* Python schedules connection_lost from close() or abort(): it runs in a
+ * copy of the closer's context. */
+static void closed_here(asyncio__transport_t *t)
+{
+    if (t && !t->of_stream && !t->user_closed && !asyncio__transport_handle_closed(t))
+        asyncio__context_renew(&t->ctx);
+}
+
 void asyncio_transport_close(asyncio_transport_t *handle)
 {
-    asyncio__transport_close(found(handle));
+    asyncio__transport_t *t = found(handle);
+    closed_here(t);
+    asyncio__transport_close(t);
 }
 
 void asyncio_transport_abort(asyncio_transport_t *handle)
 {
     asyncio__transport_t *t = found(handle);
     if (t) {
+        closed_here(t);
         t->user_closed = true;
         do_close(t);
     }
@@ -790,6 +827,14 @@ int asyncio_transport_sockname(asyncio_transport_t *handle, asyncio_sockaddr_t *
  * (accepted ones never connect).  When the connecting task is cancelled
  * it leaves at once; closing the handle makes connect_cb come with
  * UV_ECANCELED, and the callback frees the request. */
+/* What a connecting task waits on, for task dumps. */
+static void describe_connecting(const void *obj, char *buf, size_t len)
+{
+    snprintf(buf, len, "<Transport %p connecting>", ((const asyncio__transport_t *)obj)->handle);
+}
+
+static const asyncio__wait_kind_t connect_wait = {"open_connection()", describe_connecting};
+
 typedef struct connect_op {
     uv_connect_t req;
     asyncio_future_t *fut;
@@ -848,6 +893,7 @@ int asyncio__transport_connect(asyncio__task_t *task, asyncio__transport_t *t,
         connect_failed(rc, addr, NULL);
         goto fail_connect;
     }
+    asyncio__task_waits_for(task, &connect_wait, t);
     rc = asyncio__task_wait_private(task, op->fut);
     if (rc && op->fut->state != ASYNCIO__FINISHED) {
         op->abandoned = true; /* connect_cb frees it */

@@ -24,6 +24,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -94,6 +95,7 @@ static void on_work_done(uv_work_t *w, int status)
 /* A request ready for its next operation (NULL and MemoryError). */
 static fs_req_t *req_new(asyncio_loop_t *loop)
 {
+    asyncio__uv_pool_used(); /* every request goes to libuv's thread pool */
     fs_req_t *r = asyncio__calloc(1, sizeof *r);
     if (!r) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a file operation");
@@ -128,8 +130,28 @@ static int req_reuse(fs_req_t *r, asyncio_loop_t *loop)
  * closing_fd is the descriptor the operation closes (-1 if it closes none):
  * withdrawn before it ran, the request closes it when released, so a
  * cancelled close still closes. */
+/* What a task waits on in a file operation, for task dumps. */
+static void describe_fs(const void *obj, char *buf, size_t len)
+{
+    const fs_req_t *r = obj;
+    static const char *const names[] = {[UV_FS_OPEN] = "open",
+                                        [UV_FS_CLOSE] = "close",
+                                        [UV_FS_READ] = "read",
+                                        [UV_FS_WRITE] = "write"};
+    const char *op = "whole-file job";
+    if (!r->is_work)
+        op = (size_t)r->uv.fs_type < sizeof names / sizeof names[0] && names[r->uv.fs_type]
+                 ? names[r->uv.fs_type]
+                 : "operation";
+    const char *path = r->is_work ? r->path : r->uv.path;
+    snprintf(buf, len, "<file %s%s%s%s>", op, path ? " '" : "", path ? path : "", path ? "'" : "");
+}
+
+static const asyncio__wait_kind_t fs_wait = {"file I/O", describe_fs};
+
 static int req_wait(asyncio__task_t *t, fs_req_t *r, int closing_fd)
 {
+    asyncio__task_waits_for(t, &fs_wait, r);
     int rc = asyncio__task_wait_private(t, r->fut);
     if (rc == 0 && r->done)
         return 0;

@@ -50,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +78,16 @@ struct proc {
     bool communicating;
     asyncio__waitq_t waiters; /* tasks in asyncio_process_wait */
 };
+
+/* What a task waits on in a process, for task dumps. */
+static void describe_process(const void *obj, char *buf, size_t len)
+{
+    const proc_t *p = obj;
+    snprintf(buf, len, "<Process %d%s>", p->pid,
+             p->state == PROC_RUNNING  ? " running"
+             : p->state == PROC_EXITED ? " exited"
+                                       : "");
+}
 
 /* Drops one hold; the last one frees the memory. */
 static void proc_release(proc_t *p, uint8_t hold)
@@ -444,7 +455,9 @@ int asyncio_process_wait(asyncio_process_t *ap, int *code)
             return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
         /* The exit wakes the waiter; cancelling the task cancels only its
          * own waiter's future, never the child. */
+        static const asyncio__wait_kind_t process_wait = {"Process.wait()", describe_process};
         asyncio__waiter_t w;
+        asyncio__task_waits_for(t, &process_wait, p);
         int rc = asyncio__waiter_wait(&p->waiters, &w, t);
         asyncio__waiter_end(&w);
         if (rc)

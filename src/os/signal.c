@@ -7,7 +7,8 @@
  * libuv turns a signal into a callback of the loop (its own handler only
  * writes to a pipe), so nothing here runs in signal context.  The user's
  * callback is not called from there either: as in Python it goes through
- * the ready queue, like any call_soon.  libuv restores the default
+ * the ready queue, like any call_soon, as a Handle that keeps its context
+ * from one call to the next (sig_reg_t).  libuv restores the default
  * disposition when the last watcher of a signal stops, which is what
  * Python's remove_signal_handler does.
  */
@@ -20,12 +21,30 @@
 #include <sys/syscall.h>
 #endif
 
+/* What Python's add_signal_handler makes: a Handle, run once for each
+ * signal in the one context it copied when it was made, so that what one
+ * call sets the next call sees.  Held by its handler and by each call
+ * queued for it: a call queued before the handler was removed or replaced
+ * still runs, as Python's queued Handle does.  Loop thread only. */
+typedef struct sig_reg {
+    int refs;
+    asyncio_callback_fn fn;
+    void *arg;
+    asyncio__context_t ctx;
+} sig_reg_t;
+
+/* One signal's call, in the ready queue. */
+typedef struct sig_call {
+    asyncio__ready_t ready;
+    asyncio_loop_t *loop;
+    sig_reg_t *reg;
+} sig_call_t;
+
 typedef struct sig_handler {
     uv_signal_t uv;
     asyncio__closer_t closer; /* loop close: the handle is closed and freed */
     asyncio_loop_t *loop;
-    asyncio_callback_fn fn;
-    void *arg;
+    sig_reg_t *reg; /* the callback, its argument and its context */
     int signum;
     asyncio__list_t link; /* in this thread's handlers (loops stay on their thread) */
 } sig_handler_t;
@@ -44,9 +63,35 @@ struct asyncio__sigint {
 static _Thread_local asyncio__list_t handlers;
 static _Thread_local asyncio__sigint_t *runner_sigint;
 
+static void reg_unref(sig_reg_t *reg)
+{
+    if (reg && --reg->refs == 0) {
+        asyncio__context_drop(&reg->ctx);
+        asyncio__free(reg);
+    }
+}
+
+/* A new registration of fn(arg) in a copy of the current context; NULL
+ * with MemoryError raised. */
+static sig_reg_t *reg_new(asyncio_callback_fn fn, void *arg)
+{
+    sig_reg_t *reg = asyncio__malloc(sizeof *reg);
+    if (!reg) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a signal handler");
+        return NULL;
+    }
+    reg->refs = 1;
+    reg->fn = fn;
+    reg->arg = arg;
+    asyncio__context_keep(&reg->ctx);
+    return reg;
+}
+
 static void handler_freed(uv_handle_t *h)
 {
-    asyncio__free(h->data);
+    sig_handler_t *sh = h->data;
+    reg_unref(sh->reg);
+    asyncio__free(sh);
 }
 
 /* Unlinks h and closes its handle: its memory goes in the close callback. */
@@ -74,16 +119,37 @@ static sig_handler_t *find(asyncio_loop_t *loop, int signum)
     return NULL;
 }
 
+/* The queued call: the user's callback outside tasks in its
+ * registration's context (nothing at loop close, which drops the queue). */
+static void run_call(asyncio__ready_t *r)
+{
+    sig_call_t *c = asyncio__container_of(r, sig_call_t, ready);
+    sig_reg_t *reg = c->reg;
+    if (!c->loop->closed)
+        ASYNCIO__CALLBACK_IN(&reg->ctx, reg->fn(reg->arg));
+    reg_unref(reg);
+    asyncio__free(c);
+}
+
+/* As Python's _handle_signal: the handler's Handle goes to the ready
+ * queue, once for each signal seen. */
 static void on_signal(uv_signal_t *uvh, int signum)
 {
     (void)signum;
     sig_handler_t *h = uvh->data;
-    asyncio_handle_t sched = asyncio_call_soon(h->loop, h->fn, h->arg);
-    if (!asyncio_handle_valid(sched)) {
+    sig_call_t *c = asyncio__malloc(sizeof *c);
+    if (!c) {
+        asyncio__raise_code(ASYNCIO_ENOMEM, "no memory to call a signal handler");
         asyncio__exc_t *e = asyncio__take_raised();
         asyncio__report(h->loop, "Cannot schedule a signal handler", e ? &e->pub : NULL, NULL);
         asyncio__exc_free(e);
+        return;
     }
+    c->ready.run = run_call;
+    c->loop = h->loop;
+    c->reg = h->reg;
+    h->reg->refs++;
+    asyncio__ready_push(h->loop, &c->ready);
 }
 
 /* The checks Python's _check_signal makes, with its message (3.11); SIGKILL
@@ -119,16 +185,22 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
         return asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
     if (signum == SIGKILL || signum == SIGSTOP)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "sig %d cannot be caught", signum);
+    sig_reg_t *reg = reg_new(fn, arg);
+    if (!reg)
+        return ASYNCIO_ENOMEM;
     sig_handler_t *h = find(loop, signum);
-    if (h) { /* replaces the handler, as Python does */
-        h->fn = fn;
-        h->arg = arg;
+    if (h) { /* replaces the handler, as Python does: a new Handle */
+        reg_unref(h->reg);
+        h->reg = reg;
         return 0;
     }
-    if (!(h = asyncio__calloc(1, sizeof *h)))
+    if (!(h = asyncio__calloc(1, sizeof *h))) {
+        reg_unref(reg);
         return asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a signal handler");
+    }
     uv_signal_init(&loop->uv, &h->uv);
     h->uv.data = h;
+    h->reg = reg;
     if ((rc = uv_signal_start(&h->uv, on_signal, signum)) != 0) {
         /* Not yet linked: the close callback only frees it. */
         uv_close((uv_handle_t *)&h->uv, handler_freed);
@@ -138,8 +210,6 @@ int asyncio_add_signal_handler(asyncio_loop_t *loop, int signum, asyncio_callbac
         return rc;
     }
     h->loop = loop;
-    h->fn = fn;
-    h->arg = arg;
     h->signum = signum;
     if (!handlers.next)
         asyncio__list_init(&handlers);
@@ -223,6 +293,9 @@ asyncio__sigint_t *asyncio__sigint_install(asyncio_loop_t *loop, asyncio_future_
         return NULL;
     }
     si->watching = true;
+    /* Ctrl-C interrupts; it wakes no task: the loop's liveness (and its
+     * deadlock check) does not count it. */
+    uv_unref((uv_handle_t *)&si->uv);
     sigaction(SIGINT, NULL, &si->installed);
     runner_sigint = si;
     return si;

@@ -24,6 +24,7 @@
 #include "core/handle.h"
 #include "core/waiters.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct queue queue_t;
@@ -273,6 +274,21 @@ static int get_nowait(queue_t *q, void **item)
     return 0;
 }
 
+/* What a task waits on, for task dumps: the queue as Python's repr shows
+ * it. */
+static void describe_queue(const void *obj, char *buf, size_t len)
+{
+    const queue_t *q = obj;
+    static const char *const kinds[] = {"Queue", "LifoQueue", "PriorityQueue"};
+    snprintf(buf, len, "<%s %p maxsize=%zu qsize=%zu getters[%zu] putters[%zu] tasks=%zu%s>",
+             kinds[q->kind], q->handle, q->maxsize, q->len, asyncio__waitq_len(&q->getters),
+             asyncio__waitq_len(&q->putters), q->unfinished, q->shutdown ? " shutdown" : "");
+}
+
+static const asyncio__wait_kind_t get_wait = {"Queue.get()", describe_queue};
+static const asyncio__wait_kind_t put_wait = {"Queue.put()", describe_queue};
+static const asyncio__wait_kind_t join_wait = {"Queue.join()", describe_queue};
+
 /* One wait of put (list: putters, `ready` means not full) or get (getters,
  * not empty), with Python's clean-up when it fails. */
 static int wait_turn(queue_t *q, asyncio__waitq_t *wq, asyncio__task_t *t, bool getting)
@@ -282,6 +298,7 @@ static int wait_turn(queue_t *q, asyncio__waitq_t *wq, asyncio__task_t *t, bool 
         return rc;
     asyncio__waiter_t w;
     q->nwaiting++;
+    asyncio__task_waits_for(t, getting ? &get_wait : &put_wait, q);
     rc = asyncio__waiter_wait(wq, &w, t);
     q->nwaiting--;
     if (rc) {
@@ -388,6 +405,7 @@ int asyncio_queue_join(asyncio_queue_t *handle)
         return rc;
     asyncio__waiter_t w;
     queue->nwaiting++;
+    asyncio__task_waits_for(t, &join_wait, queue);
     rc = asyncio__waiter_wait(&queue->joiners, &w, t);
     queue->nwaiting--;
     asyncio__waiter_end(&w);

@@ -23,6 +23,8 @@
 #include "core/handle.h"
 #include "core/waiters.h"
 
+#include <stdio.h>
+
 typedef struct lock lock_t;
 typedef struct event event_t;
 typedef struct condition condition_t;
@@ -93,6 +95,21 @@ asyncio_lock_t *asyncio_lock_new(void)
     return asyncio__handle_give(l, &l->handle, ASYNCIO__H_LOCK);
 }
 
+/* What a task waits on, for task dumps: the primitive as Python's repr
+ * shows it. */
+static void describe_lock(const void *obj, char *buf, size_t len)
+{
+    const lock_t *l = obj;
+    if (l->handle)
+        snprintf(buf, len, "<Lock %p [%s, waiters:%zu]>", l->handle,
+                 l->locked ? "locked" : "unlocked", asyncio__waitq_len(&l->waiters));
+    else
+        snprintf(buf, len, "<Lock of a Condition [%s, waiters:%zu]>",
+                 l->locked ? "locked" : "unlocked", asyncio__waitq_len(&l->waiters));
+}
+
+static const asyncio__wait_kind_t lock_wait = {"Lock.acquire()", describe_lock};
+
 static void lock_wake_first(lock_t *l)
 {
     if (!asyncio__waitq_empty(&l->waiters))
@@ -110,6 +127,7 @@ static int lock_acquire(lock_t *l, asyncio__task_t *t)
     if (rc)
         return rc;
     asyncio__waiter_t w;
+    asyncio__task_waits_for(t, &lock_wait, l);
     rc = asyncio__waiter_wait(&l->waiters, &w, t);
     asyncio__waiter_end(&w);
     if (rc) {
@@ -179,6 +197,15 @@ struct event {
     asyncio__waitq_t waiters;
 };
 
+static void describe_event(const void *obj, char *buf, size_t len)
+{
+    const event_t *e = obj;
+    snprintf(buf, len, "<Event %p [%s, waiters:%zu]>", e->handle, e->value ? "set" : "unset",
+             asyncio__waitq_len(&e->waiters));
+}
+
+static const asyncio__wait_kind_t event_wait = {"Event.wait()", describe_event};
+
 asyncio_event_t *asyncio_event_new(void)
 {
     event_t *e = asyncio__malloc(sizeof *e);
@@ -205,6 +232,7 @@ int asyncio_event_wait(asyncio_event_t *handle)
     if (rc)
         return rc;
     asyncio__waiter_t w;
+    asyncio__task_waits_for(t, &event_wait, ev);
     rc = asyncio__waiter_wait(&ev->waiters, &w, t);
     asyncio__waiter_end(&w);
     return rc;
@@ -303,6 +331,15 @@ bool asyncio_condition_locked(asyncio_condition_t *handle)
     return cond->lock->locked;
 }
 
+static void describe_condition(const void *obj, char *buf, size_t len)
+{
+    const condition_t *c = obj;
+    snprintf(buf, len, "<Condition %p [%s, waiters:%zu]>", c->handle,
+             c->lock->locked ? "locked" : "unlocked", asyncio__waitq_len(&c->waiters));
+}
+
+static const asyncio__wait_kind_t condition_wait = {"Condition.wait()", describe_condition};
+
 static int cond_wait(condition_t *c, asyncio__task_t *t)
 {
     if (!c->lock->locked)
@@ -313,6 +350,7 @@ static int cond_wait(condition_t *c, asyncio__task_t *t)
     lock_release(c->lock);
     c->inside++;
     asyncio__waiter_t w;
+    asyncio__task_waits_for(t, &condition_wait, c);
     rc = asyncio__waiter_wait(&c->waiters, &w, t);
     asyncio__waiter_end(&w);
     /* The lock is taken back even when the wait was cancelled, and even if
@@ -415,6 +453,17 @@ struct semaphore {
     asyncio__waiter_t *pending;
 };
 
+static void describe_semaphore(const void *obj, char *buf, size_t len)
+{
+    const semaphore_t *sem = obj;
+    snprintf(buf, len, "<%s %p [%s, value:%zu, waiters:%zu]>",
+             sem->bounded ? "BoundedSemaphore" : "Semaphore", sem->handle,
+             sem->value == 0 ? "locked" : "unlocked", sem->value,
+             asyncio__waitq_len(&sem->waiters));
+}
+
+static const asyncio__wait_kind_t semaphore_wait = {"Semaphore.acquire()", describe_semaphore};
+
 static asyncio_semaphore_t *semaphore_new(size_t value, bool bounded, const char *what)
 {
     semaphore_t *s = asyncio__malloc(sizeof *s);
@@ -474,6 +523,7 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *handle)
     asyncio__waiter_t w;
     if (!sem->pending)
         sem->pending = &w; /* linked at the tail by waiter_wait, before anything runs */
+    asyncio__task_waits_for(t, &semaphore_wait, sem);
     rc = asyncio__waiter_wait(&sem->waiters, &w, t);
     bool got = waiter_got(&w);
     if (sem->pending == &w)
@@ -554,11 +604,22 @@ asyncio_barrier_t *asyncio_barrier_new(size_t parties)
     return asyncio__handle_give(b, &b->handle, ASYNCIO__H_BARRIER);
 }
 
+static void describe_barrier(const void *obj, char *buf, size_t len)
+{
+    static const char *const states[] = {"filling", "draining", "resetting", "broken"};
+    const barrier_t *b = obj;
+    snprintf(buf, len, "<Barrier %p [%s, waiters:%zu/%zu]>", b->handle, states[b->state],
+             asyncio__waitq_len(&b->waiters), b->parties);
+}
+
+static const asyncio__wait_kind_t barrier_wait = {"Barrier.wait()", describe_barrier};
+
 /* Condition.wait() on the barrier's condition, whose lock is never held
  * across a suspension: releasing and re-taking it are no-ops here. */
 static int barrier_cond_wait(barrier_t *b, asyncio__task_t *t)
 {
     asyncio__waiter_t w;
+    asyncio__task_waits_for(t, &barrier_wait, b);
     int rc = asyncio__waiter_wait(&b->waiters, &w, t);
     asyncio__waiter_end(&w);
     if (rc)

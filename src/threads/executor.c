@@ -79,6 +79,8 @@ typedef struct job {
     void *result;
     asyncio__exc_t *exc;
     uint8_t state;
+    bool in_context;          /* to_thread: fn runs in a copy of ctxmap */
+    asyncio__cnode_t *ctxmap; /* the caller's context (owned), if in_context */
 } job_t;
 
 /* A loop waiting (while it runs) for an executor's workers to be gone:
@@ -234,10 +236,18 @@ static void job_release_outcome(job_t *j)
     j->exc = NULL;
 }
 
+/* A job's memory, on whichever thread lets it go last. */
+static void job_dispose(job_t *j)
+{
+    if (j->in_context)
+        asyncio__cnode_decref(j->ctxmap);
+    asyncio__free(j);
+}
+
 static void job_free(job_t *j)
 {
     asyncio_executor_t *ex = j->ex;
-    asyncio__free(j);
+    job_dispose(j);
     ex_release(ex);
 }
 
@@ -278,7 +288,7 @@ static void job_post(asyncio_executor_t *ex, job_t *j)
 static void drop_orphan(asyncio_executor_t *ex, job_t *j)
 {
     job_release_outcome(j);
-    asyncio__free(j);
+    job_dispose(j);
     if (atomic_fetch_sub_explicit(&ex->refs, 1, memory_order_acq_rel) == 1)
         ex->free_when_idle = true;
 }
@@ -318,7 +328,8 @@ static void *worker_main(void *arg)
         /* Each job starts with a clean indicator; what it leaves raised is
          * its exception. */
         asyncio__errstate_clear(&asyncio__tls.err);
-        void *result = j->fn(j->arg);
+        void *result = j->in_context ? asyncio__context_call_blocking(j->ctxmap, j->fn, j->arg)
+                                     : j->fn(j->arg);
         asyncio__exc_t *exc = asyncio__exc_settle(asyncio__tls.err.raised);
         asyncio__tls.err.raised = NULL;
         asyncio__errstate_clear(&asyncio__tls.err);
@@ -380,7 +391,23 @@ static void job_future_free(asyncio_future_t *fut)
 {
     (void)fut;
 }
-static const asyncio__future_ops_t job_ops = {job_cancel, job_future_free, NULL};
+/* What a task awaiting a job waits on, for task dumps: its function. */
+static void job_describe(asyncio_future_t *fut, char *buf, size_t len)
+{
+    job_t *j = fut->impl;
+    char name[96];
+    if (!j) {
+        snprintf(buf, len, "<executor job>");
+        return;
+    }
+    pthread_mutex_lock(&j->ex->lock);
+    const char *state = j->state == JOB_QUEUED ? "queued" : "running";
+    pthread_mutex_unlock(&j->ex->lock);
+    snprintf(buf, len, "<%s(%s) %s>", j->in_context ? "to_thread" : "run_in_executor",
+             asyncio__function_name((const void *)(uintptr_t)j->fn, name, sizeof name), state);
+}
+
+static const asyncio__future_ops_t job_ops = {job_cancel, job_future_free, NULL, job_describe};
 
 /* future.cancel(): a job not started is taken off the queue and never
  * runs; one running goes on, its result for free_result. */
@@ -409,7 +436,8 @@ static bool job_cancel(asyncio_future_t *fut, const char *msg)
 }
 
 static asyncio_future_t *submit(asyncio_loop_t *loop, asyncio_executor_t *ex,
-                                asyncio_blocking_fn fn, void *arg, void (*free_result)(void *))
+                                asyncio_blocking_fn fn, void *arg, void (*free_result)(void *),
+                                bool in_context)
 {
     job_t *j = asyncio__malloc(sizeof *j);
     asyncio_future_t *fut = j ? asyncio__future_new(loop) : NULL;
@@ -427,6 +455,9 @@ static asyncio_future_t *submit(asyncio_loop_t *loop, asyncio_executor_t *ex,
     j->result = NULL;
     j->exc = NULL;
     j->state = JOB_QUEUED;
+    /* to_thread: Python's functools.partial(copy_context().run, fn). */
+    j->in_context = in_context;
+    j->ctxmap = in_context ? asyncio__context_capture() : NULL;
     fut->ops = &job_ops;
     fut->impl = j;
     ex_ref(ex);
@@ -441,7 +472,7 @@ static asyncio_future_t *submit(asyncio_loop_t *loop, asyncio_executor_t *ex,
     if (rc) {
         fut->impl = NULL;
         fut->ops = NULL;
-        asyncio__free(j);
+        job_dispose(j);
         ex_release(ex);
         asyncio_decref(fut);
         if (rc == ASYNCIO_ERUNTIME)
@@ -454,8 +485,8 @@ static asyncio_future_t *submit(asyncio_loop_t *loop, asyncio_executor_t *ex,
     return fut;
 }
 
-asyncio_future_t *asyncio_run_in_executor_ex(asyncio_executor_t *executor, asyncio_blocking_fn fn,
-                                             void *arg, void (*free_result)(void *))
+static asyncio_future_t *run_in_executor(asyncio_executor_t *executor, asyncio_blocking_fn fn,
+                                         void *arg, void (*free_result)(void *), bool in_context)
 {
     asyncio_loop_t *loop = asyncio__loop_get();
     if (!loop || loop->closed) {
@@ -476,7 +507,14 @@ asyncio_future_t *asyncio_run_in_executor_ex(asyncio_executor_t *executor, async
             return NULL;
         loop->executor = ex; /* the loop's count is the one it was made with */
     }
-    return submit(loop, ex, fn, arg, free_result);
+    return submit(loop, ex, fn, arg, free_result, in_context);
+}
+
+asyncio_future_t *asyncio_run_in_executor_ex(asyncio_executor_t *executor, asyncio_blocking_fn fn,
+                                             void *arg, void (*free_result)(void *))
+{
+    /* loop.run_in_executor: the worker thread's own context, as in Python. */
+    return run_in_executor(executor, fn, arg, free_result, false);
 }
 
 asyncio_future_t *asyncio_run_in_executor(asyncio_executor_t *executor, asyncio_blocking_fn fn,
@@ -490,7 +528,7 @@ int asyncio_to_thread_ex(asyncio_blocking_fn fn, void *arg, void (*free_result)(
 {
     if (!asyncio__task_or_raise())
         return asyncio__out_fail(ASYNCIO_ERUNTIME, result);
-    asyncio_future_t *fut = asyncio_run_in_executor_ex(NULL, fn, arg, free_result);
+    asyncio_future_t *fut = run_in_executor(NULL, fn, arg, free_result, true);
     if (!fut)
         return asyncio__out_fail(asyncio_error()->code, result);
     int rc = asyncio_await(fut, result);
@@ -657,9 +695,37 @@ static void on_loop_closed(asyncio_loop_t *loop)
 static asyncio__close_hook_t close_hook = {on_loop_closed, NULL};
 static pthread_once_t close_hook_once = PTHREAD_ONCE_INIT;
 
+/* The deadlock check (loop.c): a job of the loop queued or running, or a
+ * worker exit the loop waits for, will post to it; idle workers (waiting
+ * for a job, not signalled to take one) post nothing until given work. */
+static bool may_post(asyncio_loop_t *loop, long *quiet)
+{
+    bool busy = false;
+    pthread_rwlock_rdlock(&registry_lock);
+    for (size_t i = 0; i < live_len && !busy; i++) {
+        asyncio_executor_t *ex = live[i];
+        pthread_mutex_lock(&ex->lock);
+        asyncio__list_t *lists[2] = {&ex->queue, &ex->inflight};
+        for (int k = 0; k < 2 && !busy; k++)
+            for (asyncio__list_t *l = lists[k]->next; l != lists[k] && !busy; l = l->next) {
+                job_t *j = asyncio__container_of(l, job_t, link);
+                busy = j->loop == loop && (j->state == JOB_QUEUED || j->state == JOB_RUNNING);
+            }
+        for (exit_waiter_t *w = ex->exit_waiters; w && !busy; w = w->next)
+            busy = w->fut->loop == loop;
+        *quiet += (long)(ex->nwaiting - ex->nsignalled);
+        pthread_mutex_unlock(&ex->lock);
+    }
+    pthread_rwlock_unlock(&registry_lock);
+    return busy;
+}
+
+static asyncio__wake_hook_t wake_hook = {may_post, NULL};
+
 static void add_close_hook(void)
 {
     asyncio__loop_add_close_hook(&close_hook);
+    asyncio__loop_add_wake_hook(&wake_hook);
 }
 
 void asyncio__threads_hook_install(void)

@@ -48,6 +48,7 @@ struct cfuture {
     asyncio__inbox_item_t start_item, cancel_item;
     asyncio_future_t *task; /* loop thread only: the running coroutine */
     asyncio__list_t link;   /* in `pending` while its task lives, else on itself */
+    asyncio__cnode_t *ctxmap; /* the calling thread's context (owned): the task copies it */
 };
 
 /* Cfutures whose task was made and has not ended. */
@@ -59,6 +60,7 @@ static void cf_release(cfuture_t *cf)
     if (atomic_fetch_sub_explicit(&cf->refs, 1, memory_order_acq_rel) != 1)
         return;
     asyncio__exc_free(cf->exc);
+    asyncio__cnode_decref(cf->ctxmap);
     pthread_mutex_destroy(&cf->lock);
     pthread_cond_destroy(&cf->done_cv);
     asyncio__free(cf);
@@ -132,6 +134,12 @@ static void task_done(asyncio_future_t *task, void *arg)
     loop_side_end(cf);
 }
 
+static void create_run_coro(void *arg)
+{
+    cfuture_t *cf = arg;
+    cf->task = asyncio_create_task(run_coro, cf);
+}
+
 static void start_run(asyncio__ready_t *r)
 {
     cfuture_t *cf = asyncio__container_of(r, cfuture_t, start_item.ready);
@@ -147,7 +155,11 @@ static void start_run(asyncio__ready_t *r)
         cf_release(cf);
         return;
     }
-    asyncio_future_t *task = asyncio_create_task(run_coro, cf);
+    /* Python makes the task in a callback that runs in a copy of the
+     * calling thread's context: the task copies that. */
+    asyncio__context_call(cf->ctxmap, create_run_coro, cf);
+    asyncio_future_t *task = cf->task;
+    cf->task = NULL;
     if (!task || asyncio__add_callback(task, task_done, cf) != 0) {
         if (task) { /* it must not run without us: cancelled before its start */
             asyncio_cancel(task, NULL);
@@ -224,9 +236,11 @@ asyncio_cfuture_t *asyncio_run_coroutine_threadsafe_ex(asyncio_loop_t *loop, asy
     cf->fn = fn;
     cf->arg = arg;
     cf->free_result = free_result;
+    cf->ctxmap = asyncio__context_capture();
     cf->start_item.ready.run = start_run;
     cf->cancel_item.ready.run = cancel_run;
     if (asyncio__post(loop, &cf->start_item) != 0) {
+        asyncio__cnode_decref(cf->ctxmap);
         pthread_mutex_destroy(&cf->lock);
         pthread_cond_destroy(&cf->done_cv);
         asyncio__handle_retire(cf->handle);

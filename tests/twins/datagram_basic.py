@@ -110,7 +110,10 @@ async def refused():
     gone, gp = await endpoint(log, "gone", local_addr=("127.0.0.1", 0))
     port = gone.get_extra_info("sockname")[1]
     await close(gone, gp)
-    cli, cp = await endpoint(log, "cli", remote_addr=("127.0.0.1", port))
+    # From another loopback address: bound to 127.0.0.1, the client could
+    # get the freed port and be connected to itself.
+    cli, cp = await endpoint(log, "cli", local_addr=("127.0.0.2", 0),
+                             remote_addr=("127.0.0.1", port))
     for data in (b"1", b"2"):
         cli.sendto(data)
         await cp.got.get()
