@@ -545,6 +545,52 @@ START_TEST(test_gather_plain_futures_fail)
 }
 END_TEST
 
+/* Once gather has returned, the gather future and its references to the
+ * children are gone: the caller's references are the last, and dropping
+ * them releases the children (their names are freed) -- not only when
+ * the caller next suspends.  The future a task was woken by is not kept
+ * alive by the wake-up for the rest of the task's step. */
+static void *named_child(void *arg)
+{
+    return arg;
+}
+
+static void *released_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *fs[2];
+    for (int i = 0; i < 2; i++) {
+        fs[i] = asyncio_create_task(named_child, IP(i));
+        ck_assert_ptr_nonnull(fs[i]);
+        asyncio_task_set_name(fs[i], i ? "second" : "first");
+    }
+    void *res[2];
+    ck_assert_int_eq(asyncio_gather(fs, 2, res, 0), 0);
+    ck_assert_int_eq(PI(res[1]), 1);
+    long live = tu_alloc_live();
+    tu_decref_all(fs, 2);
+    ck_assert_int_eq(tu_alloc_live(), live - 2); /* the two names */
+
+    /* The same for a plain future awaited: woken, then dropped. */
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_ptr_nonnull(f);
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, set_later, f)));
+    asyncio_future_t *g = asyncio_gather_future(&f, 1, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(asyncio_await(g, NULL), 0);
+    live = tu_alloc_live();
+    asyncio_decref(g); /* the gather's impl, children and results arrays */
+    ck_assert_int_lt(tu_alloc_live(), live);
+    asyncio_decref(f);
+    return NULL;
+}
+
+START_TEST(test_gather_released_when_dropped)
+{
+    ck_assert_int_eq(asyncio_run(released_main, NULL, NULL), 0);
+}
+END_TEST
+
 /* Twin: tests/twins/gather_cancel_edge.py */
 static void *swallow(void *arg)
 {
@@ -940,6 +986,7 @@ Suite *gather_suite(void)
     tcase_add_test(tc, test_gather_marks_retrieved);
     tcase_add_test(tc, test_gather_nested);
     tcase_add_test(tc, test_gather_plain_futures_fail);
+    tcase_add_test(tc, test_gather_released_when_dropped);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cancel");

@@ -446,6 +446,13 @@ typedef struct asyncio__callback {
     /* The library's own callbacks run even once the loop is closed, to
      * release what they hold; the user's are dropped, as Python drops them. */
     bool internal;
+    /* A task's wake-up: the task holds its own reference to the future it
+     * waits on (t->waiting), so the record's is dropped before the call.
+     * Otherwise the step the call runs -- the task's code up to its next
+     * suspension, or further when tasks hand over to each other -- would
+     * keep the future alive all along, and what it holds (gather's
+     * children) with it. */
+    bool wakes_task;
 } asyncio__callback_t;
 
 /* What a future of another kind does differently from a plain one: a
@@ -496,6 +503,9 @@ asyncio__exc_t *asyncio__future_cancelled_exc(asyncio_future_t *fut);
  * exception retrieved. */
 int asyncio__future_outcome(asyncio_future_t *fut, void **result);
 int asyncio__add_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
+/* The same for a callback that resumes a task which holds its own
+ * reference to fut until it has resumed (see wakes_task above). */
+int asyncio__add_task_wakeup(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
 /* True for a live future; otherwise ValueError ("fut is NULL", "not a
  * live future") and false. */
 bool asyncio__future_check(asyncio_future_t *fut);

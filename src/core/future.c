@@ -142,11 +142,19 @@ static void run_callback(asyncio_future_t *f, asyncio__callback_t *cb)
 {
     asyncio_done_fn fn = cb->fn;
     void *arg = cb->arg;
-    bool run = cb->internal || !f->loop->closed;
+    bool closed = f->loop->closed;
+    bool run = cb->internal || !closed;
+    /* A task's wake-up lets go of the record's reference first: the task
+     * still holds its own.  Not at close, where a task may have been
+     * unwound (and have dropped its reference) while this record waited. */
+    bool early = cb->wakes_task && !closed && f->refcnt > 1;
     free_record(f, cb);
+    if (early)
+        f->refcnt--;
     if (run)
         fn(f, arg);
-    asyncio_decref(f);
+    if (!early)
+        asyncio_decref(f);
 }
 
 static void run_cb0(asyncio__ready_t *r)
@@ -165,7 +173,8 @@ static void schedule_record(asyncio_future_t *f, asyncio__callback_t *cb)
     asyncio__ready_push(f->loop, &cb->ready);
 }
 
-static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool internal)
+static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool internal,
+                        bool wakes_task)
 {
     asyncio__callback_t *cb = &f->cb0;
     if (!f->cb0_used) {
@@ -182,6 +191,7 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
     cb->fn = fn;
     cb->arg = arg;
     cb->internal = internal;
+    cb->wakes_task = wakes_task;
     cb->next = NULL;
     if (f->state != ASYNCIO__PENDING) {
         schedule_record(f, cb);
@@ -194,7 +204,12 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
 
 int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
 {
-    return add_callback(f, fn, arg, true);
+    return add_callback(f, fn, arg, true, false);
+}
+
+int asyncio__add_task_wakeup(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
+{
+    return add_callback(f, fn, arg, true, true);
 }
 
 int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
@@ -205,7 +220,7 @@ int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *a
         return asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
     if (fut->loop->closed)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
-    return add_callback(fut, fn, arg, false);
+    return add_callback(fut, fn, arg, false, false);
 }
 
 int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)

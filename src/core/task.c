@@ -257,7 +257,7 @@ int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
 {
     if (ASYNCIO__UNLIKELY(t->unwinding))
         return refuse_while_unwinding(t);
-    int rc = asyncio__add_callback(fut, task_wakeup, t);
+    int rc = asyncio__add_task_wakeup(fut, task_wakeup, t);
     if (rc)
         return rc;
     t->waiting = asyncio_incref(fut);
