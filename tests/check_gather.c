@@ -585,6 +585,43 @@ static void *released_main(void *arg)
     return NULL;
 }
 
+/* A gather future that has completed lets go of its children at once,
+ * though it is itself still held: a child whose other references are
+ * gone is freed then (its name goes). */
+static void *children_released_main(void *arg)
+{
+    (void)arg;
+    /* Twice: the first round also sets up what the loop keeps (its stack
+     * pool), which would blur the count. */
+    for (int round = 0; round < 2; round++) {
+        asyncio_future_t *fs[3];
+        for (int i = 0; i < 3; i++) {
+            fs[i] = asyncio_create_task(named_child, IP(i));
+            ck_assert_ptr_nonnull(fs[i]);
+            asyncio_task_set_name(fs[i], "child");
+        }
+        asyncio_future_t *both[4] = {fs[0], fs[1], fs[0], fs[2]}; /* fs[0] twice */
+        asyncio_future_t *g = asyncio_gather_future(both, 4, 0);
+        ck_assert_ptr_nonnull(g);
+        tu_decref_all(fs, 3); /* g holds the only references now */
+        long live = tu_alloc_live();
+        void **res = NULL;
+        ck_assert_int_eq(asyncio_await(g, (void **)&res), 0);
+        ck_assert_int_eq(PI(res[2]), 0);
+        ck_assert_int_eq(PI(res[3]), 2);
+        if (round == 1)
+            ck_assert_int_eq(tu_alloc_live(), live - 3); /* the three names */
+        asyncio_decref(g);
+    }
+    return NULL;
+}
+
+START_TEST(test_gather_done_releases_children)
+{
+    ck_assert_int_eq(asyncio_run(children_released_main, NULL, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_gather_released_when_dropped)
 {
     ck_assert_int_eq(asyncio_run(released_main, NULL, NULL), 0);
@@ -779,6 +816,35 @@ START_TEST(test_gather_marks_retrieved)
 {
     ck_assert_int_eq(asyncio_run(retrieved_main, NULL, NULL), 0);
     ck_assert_int_eq(reports, 1);
+}
+END_TEST
+
+/* A bad entry after a done future that failed: gather raises ValueError
+ * and has looked at nothing -- the done future's exception is still
+ * unretrieved, and reported when it is dropped. */
+static void *bad_after_done_main(void *arg)
+{
+    (void)arg;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), count_report, NULL);
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(asyncio_future_set_exception(f, "ValueError", "lost"), 0);
+    asyncio_future_t *fs[2] = {f, NULL};
+    ck_assert_ptr_null(asyncio_gather_future(fs, 2, 0));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_sleep(0), 0); /* whatever was queued has run */
+    ck_assert_int_eq(reports, 0);
+    asyncio_decref(f);
+    ck_assert_int_eq(reports, 1);
+    ck_assert_str_eq(report_msg, "Future exception was never retrieved");
+    return NULL;
+}
+
+START_TEST(test_gather_bad_entry_retrieves_nothing)
+{
+    reports = 0;
+    ck_assert_int_eq(asyncio_run(bad_after_done_main, NULL, NULL), 0);
 }
 END_TEST
 
@@ -987,6 +1053,7 @@ Suite *gather_suite(void)
     tcase_add_test(tc, test_gather_nested);
     tcase_add_test(tc, test_gather_plain_futures_fail);
     tcase_add_test(tc, test_gather_released_when_dropped);
+    tcase_add_test(tc, test_gather_done_releases_children);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cancel");
@@ -1003,6 +1070,7 @@ Suite *gather_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_gather_bad_input);
     tcase_add_test(tc, test_gather_outside_task);
+    tcase_add_test(tc, test_gather_bad_entry_retrieves_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stress");
