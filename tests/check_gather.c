@@ -123,6 +123,60 @@ static void *done_order_main(void *arg)
     return NULL;
 }
 
+/* Twin: tests/twins/gather_settle_order.py.  A gather of a task and a
+ * future done beforehand: the future's callback is queued at once, the
+ * task's when it ends, and the gather finishes at the task's, after the
+ * callbacks queued before it -- not at the done future's, though that
+ * one runs last of the two only in counting. */
+static void *quick(void *arg)
+{
+    tu_logf(&LOG, "p ");
+    return arg;
+}
+
+static void log_soon(void *arg)
+{
+    tu_logf(&LOG, "%s ", (const char *)arg);
+}
+
+static void log_later(void *arg)
+{
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_soon, arg)));
+}
+
+static void log_done(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    tu_logf(&LOG, "%s ", (const char *)arg);
+}
+
+static void *last_child_order_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *d = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_result(d, IP(2)), 0);
+    asyncio_future_t *fs[2] = {asyncio_create_task(quick, IP(1)), d};
+    asyncio_future_t *g = asyncio_gather_future(fs, 2, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(asyncio_add_done_callback(g, log_done, "g"), 0);
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_soon, "A")));
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_later, "B")));
+    void **res = NULL;
+    ck_assert_int_eq(asyncio_await(g, (void **)&res), 0);
+    ck_assert_int_eq(PI(res[0]), 1);
+    ck_assert_int_eq(PI(res[1]), 2);
+    asyncio_decref(g);
+    tu_decref_all(fs, 2);
+    return NULL;
+}
+
+START_TEST(test_gather_last_child_order)
+{
+    ck_assert_int_eq(asyncio_run(last_child_order_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "p A B g ");
+}
+END_TEST
+
 START_TEST(test_gather_done_inputs_order)
 {
     ck_assert_int_eq(asyncio_run(done_order_main, NULL, NULL), 0);
@@ -1043,6 +1097,7 @@ Suite *gather_suite(void)
     tcase_add_test(tc, test_gather_results_in_order);
     tcase_add_test(tc, test_gather_done_inputs);
     tcase_add_test(tc, test_gather_done_inputs_order);
+    tcase_add_test(tc, test_gather_last_child_order);
     tcase_add_test(tc, test_gather_wakeup_order);
     tcase_add_test(tc, test_gather_first_failure);
     tcase_add_test(tc, test_gather_return_exceptions);

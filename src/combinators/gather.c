@@ -18,6 +18,7 @@ typedef struct gather {
     asyncio_future_t *outer;
     size_t callbacks; /* child callbacks registered, not yet run */
     size_t n, nunique, nfinished;
+    size_t ncompleted; /* distinct children done (their callback run or not) */
     int flags;
     bool cancel_requested;
     bool abandoned;              /* a bad entry made it fail: its callbacks only let go */
@@ -105,6 +106,33 @@ static void child_done(asyncio_future_t *child, void *arg)
         asyncio_decref(last_cancelled);
     }
     asyncio_decref(outer);
+}
+
+/* A child completes (before its callback is queued): when another child
+ * is still pending and this one cannot fail the gather, its callback
+ * would only count it -- done here and now, while the child is at hand,
+ * instead of through the ready queue.  Whatever the gather does that can
+ * be seen (failing, finishing with the results) still happens in
+ * child_done at the callback's place in the queue: a failing child's, or
+ * the last child's, which is queued after every callback queued before
+ * it (another still pending ensures this one is not the last). */
+static bool child_settle(asyncio_future_t *child, void *arg)
+{
+    asyncio_future_t *outer = arg;
+    gather_t *g = outer->impl;
+    g->ncompleted++;
+    if (g->ncompleted >= g->nunique || g->abandoned || outer->state != ASYNCIO__PENDING ||
+        outer->loop->closed)
+        return false;
+    if (!(g->flags & ASYNCIO_RETURN_EXCEPTIONS) &&
+        (child->state == ASYNCIO__CANCELLED || child->exc))
+        return false;
+    /* child_done's bookkeeping; the outer future outlives it (the pending
+     * child's callback holds a reference). */
+    g->callbacks--;
+    g->nfinished++;
+    asyncio_decref(outer);
+    return true;
 }
 
 /* The loop closes while children are pending: their callbacks, which
@@ -219,12 +247,14 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
         }
         bool seen = f->state == ASYNCIO__PENDING ? registered_pending(f, outer) : f->mark;
         if (!seen) {
-            if (asyncio__add_callback(f, child_done, outer) != 0) {
+            if (asyncio__add_callback_settle(f, child_done, child_settle, outer) != 0) {
                 undo_callbacks(futs, i, outer, false);
                 goto nomem;
             }
-            if (f->state != ASYNCIO__PENDING)
+            if (f->state != ASYNCIO__PENDING) {
                 f->mark = 1, marked = true;
+                g->ncompleted++;
+            }
             unique++;
             asyncio_incref(outer); /* released by child_done */
             g->callbacks++;

@@ -453,6 +453,13 @@ typedef struct asyncio__callback {
      * keep the future alive all along, and what it holds (gather's
      * children) with it. */
     bool wakes_task;
+    /* Consulted when the future completes, before the record is queued:
+     * true if it did at once all that fn would have done and nothing
+     * could tell the difference (no user code, no effect whose moment in
+     * the ready queue matters); the record is then dropped, not queued.
+     * NULL for most: gather's bookkeeping for a child that is not the
+     * last uses it, sparing a queue entry and a later visit per child. */
+    bool (*settle)(asyncio_future_t *fut, void *arg);
 } asyncio__callback_t;
 
 /* What a future of another kind does differently from a plain one: a
@@ -506,6 +513,10 @@ int asyncio__add_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
 /* The same for a callback that resumes a task which holds its own
  * reference to fut until it has resumed (see wakes_task above). */
 int asyncio__add_task_wakeup(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
+/* The same for an internal callback with a settle function (see the
+ * record's settle above). */
+int asyncio__add_callback_settle(asyncio_future_t *fut, asyncio_done_fn fn,
+                                 bool (*settle)(asyncio_future_t *, void *), void *arg);
 /* True for a live future; otherwise ValueError ("fut is NULL", "not a
  * live future") and false. */
 bool asyncio__future_check(asyncio_future_t *fut);

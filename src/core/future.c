@@ -174,7 +174,7 @@ static void schedule_record(asyncio_future_t *f, asyncio__callback_t *cb)
 }
 
 static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool internal,
-                        bool wakes_task)
+                        bool wakes_task, bool (*settle)(asyncio_future_t *, void *))
 {
     asyncio__callback_t *cb = &f->cb0;
     if (!f->cb0_used) {
@@ -192,6 +192,7 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
     cb->arg = arg;
     cb->internal = internal;
     cb->wakes_task = wakes_task;
+    cb->settle = settle;
     cb->next = NULL;
     if (f->state != ASYNCIO__PENDING) {
         schedule_record(f, cb);
@@ -204,12 +205,18 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
 
 int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
 {
-    return add_callback(f, fn, arg, true, false);
+    return add_callback(f, fn, arg, true, false, NULL);
 }
 
 int asyncio__add_task_wakeup(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
 {
-    return add_callback(f, fn, arg, true, true);
+    return add_callback(f, fn, arg, true, true, NULL);
+}
+
+int asyncio__add_callback_settle(asyncio_future_t *f, asyncio_done_fn fn,
+                                 bool (*settle)(asyncio_future_t *, void *), void *arg)
+{
+    return add_callback(f, fn, arg, true, false, settle);
 }
 
 int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
@@ -220,7 +227,7 @@ int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *a
         return asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
     if (fut->loop->closed)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
-    return add_callback(fut, fn, arg, false, false);
+    return add_callback(fut, fn, arg, false, false, NULL);
 }
 
 int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
@@ -250,7 +257,10 @@ static void schedule_callbacks(asyncio_future_t *f)
     f->cbs_tailp = &f->cbs;
     for (asyncio__callback_t *next; cb; cb = next) {
         next = cb->next;
-        schedule_record(f, cb);
+        if (cb->settle && cb->settle(f, cb->arg))
+            free_record(f, cb); /* done already: nothing to queue */
+        else
+            schedule_record(f, cb);
     }
 }
 
