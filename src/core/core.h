@@ -532,6 +532,8 @@ void asyncio__future_release(asyncio_future_t *fut);
 
 struct asyncio__task {
     asyncio_future_t fut;  /* a task is a future */
+    char *name;            /* set by set_name, or "Task-<number>" made on demand; next to
+                            * the future's fields, which its last release reads anyway */
     asyncio__ready_t step; /* scheduled to run its next step */
     asyncio__coro_t ctx;
     asyncio__stack_t stack; /* before the first step, size_log2 is the size asked (0: default) */
@@ -541,7 +543,6 @@ struct asyncio__task {
     asyncio_future_t *waiting; /* the future it is suspended on */
     asyncio__list_t link;      /* in loop->tasks while unfinished */
     asyncio__errstate_t err;   /* its error indicator */
-    char *name;                /* set by set_name, or "Task-<number>" made on demand */
     uint64_t number;
     char *cancel_msg;              /* message for a pending must_cancel */
     struct asyncio__scope *scopes; /* open timeouts and task groups, innermost first */

@@ -181,6 +181,13 @@ static void task_complete(asyncio__task_t *t, asyncio__exc_t *exc, void *result)
     } else {
         asyncio__future_finish(&t->fut, result, NULL);
     }
+    /* A request that came too late to be delivered (the coroutine raised
+     * or returned first).  From here on the task holds nothing but its
+     * name: task_free need not look further in a finished task. */
+    if (ASYNCIO__UNLIKELY(t->cancel_msg)) {
+        asyncio__free(t->cancel_msg);
+        t->cancel_msg = NULL;
+    }
     asyncio_decref(&t->fut); /* the loop's reference */
 }
 
@@ -357,8 +364,13 @@ static void task_free(asyncio_future_t *f)
 {
     asyncio__task_t *t = (asyncio__task_t *)f;
     asyncio__free(t->name);
-    asyncio__free(t->cancel_msg);
-    asyncio__errstate_clear(&t->err);
+    if (f->state == ASYNCIO__PENDING) {
+        /* Never finished (given up at loop close): task_complete did not
+         * clear these.  Not read otherwise: a finished task's are clear,
+         * and reading them would cost a cache line per task. */
+        asyncio__free(t->cancel_msg);
+        asyncio__errstate_clear(&t->err);
+    }
 }
 
 static void task_release(asyncio_future_t *f)
