@@ -123,6 +123,60 @@ static void *done_order_main(void *arg)
     return NULL;
 }
 
+/* Twin: tests/twins/gather_settle_order.py.  A gather of a task and a
+ * future done beforehand: the future's callback is queued at once, the
+ * task's when it ends, and the gather finishes at the task's, after the
+ * callbacks queued before it -- not at the done future's, though that
+ * one runs last of the two only in counting. */
+static void *quick(void *arg)
+{
+    tu_logf(&LOG, "p ");
+    return arg;
+}
+
+static void log_soon(void *arg)
+{
+    tu_logf(&LOG, "%s ", (const char *)arg);
+}
+
+static void log_later(void *arg)
+{
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_soon, arg)));
+}
+
+static void log_done(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    tu_logf(&LOG, "%s ", (const char *)arg);
+}
+
+static void *last_child_order_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *d = asyncio_future_new();
+    ck_assert_int_eq(asyncio_future_set_result(d, IP(2)), 0);
+    asyncio_future_t *fs[2] = {asyncio_create_task(quick, IP(1)), d};
+    asyncio_future_t *g = asyncio_gather_future(fs, 2, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(asyncio_add_done_callback(g, log_done, "g"), 0);
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_soon, "A")));
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_later, "B")));
+    void **res = NULL;
+    ck_assert_int_eq(asyncio_await(g, (void **)&res), 0);
+    ck_assert_int_eq(PI(res[0]), 1);
+    ck_assert_int_eq(PI(res[1]), 2);
+    asyncio_decref(g);
+    tu_decref_all(fs, 2);
+    return NULL;
+}
+
+START_TEST(test_gather_last_child_order)
+{
+    ck_assert_int_eq(asyncio_run(last_child_order_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "p A B g ");
+}
+END_TEST
+
 START_TEST(test_gather_done_inputs_order)
 {
     ck_assert_int_eq(asyncio_run(done_order_main, NULL, NULL), 0);
@@ -545,6 +599,89 @@ START_TEST(test_gather_plain_futures_fail)
 }
 END_TEST
 
+/* Once gather has returned, the gather future and its references to the
+ * children are gone: the caller's references are the last, and dropping
+ * them releases the children (their names are freed) -- not only when
+ * the caller next suspends.  The future a task was woken by is not kept
+ * alive by the wake-up for the rest of the task's step. */
+static void *named_child(void *arg)
+{
+    return arg;
+}
+
+static void *released_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *fs[2];
+    for (int i = 0; i < 2; i++) {
+        fs[i] = asyncio_create_task(named_child, IP(i));
+        ck_assert_ptr_nonnull(fs[i]);
+        asyncio_task_set_name(fs[i], i ? "second" : "first");
+    }
+    void *res[2];
+    ck_assert_int_eq(asyncio_gather(fs, 2, res, 0), 0);
+    ck_assert_int_eq(PI(res[1]), 1);
+    long live = tu_alloc_live();
+    tu_decref_all(fs, 2);
+    ck_assert_int_eq(tu_alloc_live(), live - 2); /* the two names */
+
+    /* The same for a plain future awaited: woken, then dropped. */
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_ptr_nonnull(f);
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, set_later, f)));
+    asyncio_future_t *g = asyncio_gather_future(&f, 1, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(asyncio_await(g, NULL), 0);
+    live = tu_alloc_live();
+    asyncio_decref(g); /* the gather's impl, children and results arrays */
+    ck_assert_int_lt(tu_alloc_live(), live);
+    asyncio_decref(f);
+    return NULL;
+}
+
+/* A gather future that has completed lets go of its children at once,
+ * though it is itself still held: a child whose other references are
+ * gone is freed then (its name goes). */
+static void *children_released_main(void *arg)
+{
+    (void)arg;
+    /* Twice: the first round also sets up what the loop keeps (its stack
+     * pool), which would blur the count. */
+    for (int round = 0; round < 2; round++) {
+        asyncio_future_t *fs[3];
+        for (int i = 0; i < 3; i++) {
+            fs[i] = asyncio_create_task(named_child, IP(i));
+            ck_assert_ptr_nonnull(fs[i]);
+            asyncio_task_set_name(fs[i], "child");
+        }
+        asyncio_future_t *both[4] = {fs[0], fs[1], fs[0], fs[2]}; /* fs[0] twice */
+        asyncio_future_t *g = asyncio_gather_future(both, 4, 0);
+        ck_assert_ptr_nonnull(g);
+        tu_decref_all(fs, 3); /* g holds the only references now */
+        long live = tu_alloc_live();
+        void **res = NULL;
+        ck_assert_int_eq(asyncio_await(g, (void **)&res), 0);
+        ck_assert_int_eq(PI(res[2]), 0);
+        ck_assert_int_eq(PI(res[3]), 2);
+        if (round == 1)
+            ck_assert_int_eq(tu_alloc_live(), live - 3); /* the three names */
+        asyncio_decref(g);
+    }
+    return NULL;
+}
+
+START_TEST(test_gather_done_releases_children)
+{
+    ck_assert_int_eq(asyncio_run(children_released_main, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_gather_released_when_dropped)
+{
+    ck_assert_int_eq(asyncio_run(released_main, NULL, NULL), 0);
+}
+END_TEST
+
 /* Twin: tests/twins/gather_cancel_edge.py */
 static void *swallow(void *arg)
 {
@@ -733,6 +870,35 @@ START_TEST(test_gather_marks_retrieved)
 {
     ck_assert_int_eq(asyncio_run(retrieved_main, NULL, NULL), 0);
     ck_assert_int_eq(reports, 1);
+}
+END_TEST
+
+/* A bad entry after a done future that failed: gather raises ValueError
+ * and has looked at nothing -- the done future's exception is still
+ * unretrieved, and reported when it is dropped. */
+static void *bad_after_done_main(void *arg)
+{
+    (void)arg;
+    asyncio_loop_set_exception_handler(asyncio_get_running_loop(), count_report, NULL);
+    asyncio_future_t *f = asyncio_future_new();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(asyncio_future_set_exception(f, "ValueError", "lost"), 0);
+    asyncio_future_t *fs[2] = {f, NULL};
+    ck_assert_ptr_null(asyncio_gather_future(fs, 2, 0));
+    assert_raised(ASYNCIO_EVALUE, "ValueError");
+    asyncio_error_clear();
+    ck_assert_int_eq(asyncio_sleep(0), 0); /* whatever was queued has run */
+    ck_assert_int_eq(reports, 0);
+    asyncio_decref(f);
+    ck_assert_int_eq(reports, 1);
+    ck_assert_str_eq(report_msg, "Future exception was never retrieved");
+    return NULL;
+}
+
+START_TEST(test_gather_bad_entry_retrieves_nothing)
+{
+    reports = 0;
+    ck_assert_int_eq(asyncio_run(bad_after_done_main, NULL, NULL), 0);
 }
 END_TEST
 
@@ -931,6 +1097,7 @@ Suite *gather_suite(void)
     tcase_add_test(tc, test_gather_results_in_order);
     tcase_add_test(tc, test_gather_done_inputs);
     tcase_add_test(tc, test_gather_done_inputs_order);
+    tcase_add_test(tc, test_gather_last_child_order);
     tcase_add_test(tc, test_gather_wakeup_order);
     tcase_add_test(tc, test_gather_first_failure);
     tcase_add_test(tc, test_gather_return_exceptions);
@@ -940,6 +1107,8 @@ Suite *gather_suite(void)
     tcase_add_test(tc, test_gather_marks_retrieved);
     tcase_add_test(tc, test_gather_nested);
     tcase_add_test(tc, test_gather_plain_futures_fail);
+    tcase_add_test(tc, test_gather_released_when_dropped);
+    tcase_add_test(tc, test_gather_done_releases_children);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cancel");
@@ -956,6 +1125,7 @@ Suite *gather_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_gather_bad_input);
     tcase_add_test(tc, test_gather_outside_task);
+    tcase_add_test(tc, test_gather_bad_entry_retrieves_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stress");

@@ -82,6 +82,35 @@ static void *nested_run(void *arg)
     return IP(5);
 }
 
+/* A task that cancels itself with a message and then returns with an
+ * error of its own, before any resumption could deliver the request:
+ * it ends with its error, and the message kept for the request is
+ * freed when the task finishes (the fixture checks for leaks). */
+static void *cancel_self_then_fail(void *arg)
+{
+    (void)arg;
+    ck_assert(asyncio_cancel(asyncio_current_task(), "too late"));
+    return asyncio_raise("ValueError", "first");
+}
+
+static void *late_cancel_main(void *arg)
+{
+    (void)arg;
+    asyncio_future_t *t = asyncio_create_task(cancel_self_then_fail, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(asyncio_await(t, NULL), ASYNCIO_EVALUE);
+    asyncio_error_clear();
+    ck_assert(!asyncio_cancelled(t));
+    asyncio_decref(t);
+    return NULL;
+}
+
+START_TEST(test_task_late_cancel_message_freed)
+{
+    ck_assert_int_eq(asyncio_run(late_cancel_main, NULL, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_run_nested_refused)
 {
     void *res = NULL;
@@ -1462,6 +1491,7 @@ Suite *task_suite(void)
 
     tc = tcase_create("basics");
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+    tcase_add_test(tc, test_task_late_cancel_message_freed);
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_create_task_and_await);
     tcase_add_test(tc, test_first_run_on_suspend);

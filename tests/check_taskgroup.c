@@ -180,6 +180,46 @@ START_TEST(test_taskgroup_all_succeed)
 }
 END_TEST
 
+/* Twin: tests/twins/taskgroup_settle_order.py.  Exit waits for two
+ * children and resumes after the last child's callback, which runs after
+ * the callbacks queued before it. */
+static void *log_name(void *arg)
+{
+    tu_logf(&LOG, "%s ", (const char *)arg);
+    return NULL;
+}
+
+static void log_soon(void *arg)
+{
+    tu_logf(&LOG, "%s ", (const char *)arg);
+}
+
+static void log_later(void *arg)
+{
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_soon, arg)));
+}
+
+static void *last_child_order_main(void *arg)
+{
+    (void)arg;
+    asyncio_taskgroup_t *tg = asyncio_taskgroup_enter();
+    ck_assert_ptr_nonnull(tg);
+    ck_assert_ptr_nonnull(asyncio_taskgroup_create_task(tg, log_name, "a"));
+    ck_assert_ptr_nonnull(asyncio_taskgroup_create_task(tg, log_name, "b"));
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_soon, "A")));
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, log_later, "B")));
+    ck_assert_int_eq(asyncio_taskgroup_exit(tg), 0);
+    tu_logf(&LOG, "exit ");
+    return NULL;
+}
+
+START_TEST(test_taskgroup_last_child_order)
+{
+    ck_assert_int_eq(asyncio_run(last_child_order_main, NULL, NULL), 0);
+    tu_assert_log(&LOG, "a b A B exit ");
+}
+END_TEST
+
 /* Twin: taskgroup_cases.py, line 2. */
 static void *child_cancelled_main(void *arg)
 {
@@ -1290,6 +1330,7 @@ Suite *taskgroup_suite(void)
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_taskgroup_all_succeed);
+    tcase_add_test(tc, test_taskgroup_last_child_order);
     tcase_add_test(tc, test_taskgroup_child_cancelled);
     tcase_add_test(tc, test_taskgroup_one_fails);
     tcase_add_test(tc, test_taskgroup_several_fail);

@@ -19,8 +19,10 @@ typedef struct gather {
     asyncio_future_t *outer;
     size_t callbacks; /* child callbacks registered, not yet run */
     size_t n, nunique, nfinished;
+    size_t ncompleted; /* distinct children done (their callback run or not) */
     int flags;
     bool cancel_requested;
+    bool abandoned;              /* a bad entry made it fail: its callbacks only let go */
     asyncio_future_t **children; /* n references, in argument order */
     void **results;              /* the outer future's result */
 } gather_t;
@@ -82,7 +84,9 @@ static void child_done(asyncio_future_t *child, void *arg)
     if (--g->callbacks == 0)
         asyncio__list_remove(&g->closer.link);
     g->nfinished++;
-    if (outer->state != ASYNCIO__PENDING) {
+    if (g->abandoned) {
+        /* Queued before a later entry proved bad: nothing to do. */
+    } else if (outer->state != ASYNCIO__PENDING) {
         /* Already failed: whatever this child raised is retrieved here. */
         if (child->state == ASYNCIO__FINISHED)
             child->log_exception = 0;
@@ -93,10 +97,17 @@ static void child_done(asyncio_future_t *child, void *arg)
         for (size_t i = 0; i < g->n; i++) {
             asyncio_future_t *c = g->children[i];
             bool failed = c->state == ASYNCIO__CANCELLED || child_error(c);
-            if (c->state == ASYNCIO__CANCELLED)
-                last_cancelled = c;
+            if (c->state == ASYNCIO__CANCELLED) {
+                asyncio_decref(last_cancelled);
+                last_cancelled = asyncio_incref(c); /* past the decref below */
+            }
             g->results[i] = failed ? NULL : c->result;
+            /* Every child is done and its exception retrieved, and no
+             * callback is left to take back: the references go now, in
+             * the pass that reads them anyway, not in another at free. */
+            asyncio_decref(c);
         }
+        g->n = 0;
         if (g->cancel_requested && last_cancelled)
             fail_with(outer, asyncio__future_cancelled_exc(last_cancelled));
         else if (g->cancel_requested) /* the children finished despite it */
@@ -104,8 +115,36 @@ static void child_done(asyncio_future_t *child, void *arg)
                                    asyncio__exc_make(ASYNCIO_ECANCELLED, "CancelledError", ""));
         else
             asyncio__future_finish(outer, g->results, NULL);
+        asyncio_decref(last_cancelled);
     }
     asyncio_decref(outer);
+}
+
+/* A child completes (before its callback is queued): when another child
+ * is still pending and this one cannot fail the gather, its callback
+ * would only count it -- done here and now, while the child is at hand,
+ * instead of through the ready queue.  Whatever the gather does that can
+ * be seen (failing, finishing with the results) still happens in
+ * child_done at the callback's place in the queue: a failing child's, or
+ * the last child's, which is queued after every callback queued before
+ * it (another still pending ensures this one is not the last). */
+static bool child_settle(asyncio_future_t *child, void *arg)
+{
+    asyncio_future_t *outer = arg;
+    gather_t *g = outer->impl;
+    g->ncompleted++;
+    if (g->ncompleted >= g->nunique || g->abandoned || outer->state != ASYNCIO__PENDING ||
+        outer->loop->closed)
+        return false;
+    if (!(g->flags & ASYNCIO_RETURN_EXCEPTIONS) &&
+        (child->state == ASYNCIO__CANCELLED || child->exc))
+        return false;
+    /* child_done's bookkeeping; the outer future outlives it (the pending
+     * child's callback holds a reference). */
+    g->callbacks--;
+    g->nfinished++;
+    asyncio_decref(outer);
+    return true;
 }
 
 /* The loop closes while children are pending: their callbacks, which
@@ -122,21 +161,35 @@ static void gather_close(asyncio__closer_t *c)
     asyncio_decref(outer);
 }
 
-/* Out of memory half way, at futs[upto]: the callbacks registered are
- * taken back (those already queued, their child being done, find the
- * outer future finished and only drop their reference), the children's
- * references dropped, the marks cleared. */
-static void undo_callbacks(asyncio_future_t *const *futs, size_t upto, asyncio_future_t *outer)
+/* Whether f, pending, already has this gather's callback: then it came
+ * earlier in the array.  Registering appends to f's list and nothing else
+ * runs meanwhile, so this gather's record, if f has one, is the last. */
+static bool registered_pending(asyncio_future_t *f, asyncio_future_t *outer)
+{
+    if (f->cbs_tailp == &f->cbs)
+        return false;
+    asyncio__callback_t *last = asyncio__container_of(f->cbs_tailp, asyncio__callback_t, next);
+    return last->fn == child_done && last->arg == outer;
+}
+
+/* Failed half way, at futs[upto] (out of memory, or a bad entry): the
+ * callbacks registered are taken back (those already queued, their child
+ * being done, find the outer future finished and only drop their
+ * reference -- after a bad entry without even marking the child's
+ * exception retrieved: nothing was gathered), the children's references
+ * dropped, the marks cleared. */
+static void undo_callbacks(asyncio_future_t *const *futs, size_t upto, asyncio_future_t *outer,
+                           bool bad_entry)
 {
     gather_t *g = outer->impl;
+    g->abandoned = bad_entry;
     for (size_t j = 0; j < upto; j++) {
         asyncio_future_t *f = futs[j];
-        if (f->mark == 1) /* its first occurrence: the one with a callback */
-            for (int k = asyncio_remove_done_callback(f, child_done, outer); k > 0; k--) {
-                g->callbacks--;
-                asyncio_decref(outer);
-            }
-        f->mark = 2;
+        /* A duplicate finds its record gone: 0. */
+        for (int k = asyncio_remove_done_callback(f, child_done, outer); k > 0; k--) {
+            g->callbacks--;
+            asyncio_decref(outer);
+        }
     }
     for (size_t j = 0; j < upto; j++) {
         futs[j]->mark = 0;
@@ -145,9 +198,28 @@ static void undo_callbacks(asyncio_future_t *const *futs, size_t upto, asyncio_f
     asyncio__future_finish(outer, NULL, NULL);
 }
 
+/* futs[i] for i > 0, checked as asyncio__futures_loop checks it (futs[0]
+ * was checked by it): 0, or the code raised. */
+static int check_entry(asyncio_future_t *const *futs, size_t i, asyncio_loop_t *loop)
+{
+    asyncio_future_t *f = futs[i];
+    if (ASYNCIO__LIKELY(f && f->magic == ASYNCIO__FUTURE_MAGIC && f->loop == loop))
+        return 0;
+    if (!f)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "futs[%zu] is NULL", i);
+    if (!asyncio__future_check(f))
+        return ASYNCIO_EVALUE;
+    if (f->loop != loop)
+        return asyncio__raise_code(ASYNCIO_EVALUE, "futures are tied to different event loops");
+    return 0;
+}
+
 asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n, int flags)
 {
-    asyncio_loop_t *loop = asyncio__futures_loop(futs, n);
+    /* The first entry decides the loop; the others are checked in the
+     * pass that registers them (one pass over the children, not two),
+     * and a bad one undoes what came before it. */
+    asyncio_loop_t *loop = asyncio__futures_loop(futs, n ? 1 : 0);
     if (!loop)
         return NULL;
     asyncio_future_t *outer = asyncio__future_new(loop);
@@ -172,26 +244,39 @@ asyncio_future_t *asyncio_gather_future(asyncio_future_t *const *futs, size_t n,
     g->results = asyncio__calloc(n, sizeof *g->results);
     if (!g->children || !g->results)
         goto nomem;
-    /* One pass registers the first occurrence of each child, found by its
-     * mark (linear, whatever n: no sorting), and takes the references;
-     * a second clears the marks. */
+    /* One pass registers the first occurrence of each child and takes the
+     * references: linear whatever n, no sorting.  A pending child seen
+     * before has this gather's callback last on its list; a done one
+     * (whose callback went straight to the ready queue) is marked, and
+     * only then a second pass clears the marks. */
     size_t unique = 0;
+    bool marked = false;
     for (size_t i = 0; i < n; i++) {
         asyncio_future_t *f = futs[i];
-        if (!f->mark) {
-            if (asyncio__add_callback(f, child_done, outer) != 0) {
-                undo_callbacks(futs, i, outer);
+        if (ASYNCIO__UNLIKELY(i > 0 && check_entry(futs, i, loop) != 0)) {
+            undo_callbacks(futs, i, outer, true);
+            asyncio_decref(outer);
+            return NULL;
+        }
+        bool seen = f->state == ASYNCIO__PENDING ? registered_pending(f, outer) : f->mark;
+        if (!seen) {
+            if (asyncio__add_callback_settle(f, child_done, child_settle, outer) != 0) {
+                undo_callbacks(futs, i, outer, false);
                 goto nomem;
             }
-            f->mark = 1;
+            if (f->state != ASYNCIO__PENDING) {
+                f->mark = 1, marked = true;
+                g->ncompleted++;
+            }
             unique++;
             asyncio_incref(outer); /* released by child_done */
             g->callbacks++;
         }
         g->children[i] = asyncio_incref(f);
     }
-    for (size_t i = 0; i < n; i++)
-        futs[i]->mark = 0;
+    if (marked)
+        for (size_t i = 0; i < n; i++)
+            futs[i]->mark = 0;
     g->nunique = unique;
     asyncio__list_insert(&loop->closers, &g->closer.link);
     g->n = n;

@@ -26,6 +26,7 @@ typedef struct taskgroup {
     asyncio_future_t **children; /* every child made, one reference each */
     size_t nchildren, cap;
     size_t running;          /* children not done yet */
+    size_t ncompleted;       /* children done, their callback run or not */
     asyncio__exc_t **errors; /* room for one per child, plus the body's */
     size_t nerrors;
     asyncio_future_t *on_completed; /* exit waits on it while children run */
@@ -83,6 +84,23 @@ static void on_child_done(asyncio_future_t *child, void *arg)
         tg->parent_cancel_requested = true;
         asyncio__task_cancel(parent, NULL);
     }
+}
+
+/* A child completes (before its callback is queued): when another child
+ * has not completed yet and this one did not fail, on_child_done would
+ * only count it -- done here, sparing the queue entry.  Whatever can be
+ * seen (an error recorded, the group aborted, exit woken when none is
+ * left running) still happens in on_child_done at the callback's place:
+ * a failed child's, or the last child's, queued after every callback
+ * queued before it.  `running` stays above zero meanwhile, as before. */
+static bool child_settle(asyncio_future_t *child, void *arg)
+{
+    taskgroup_t *tg = arg;
+    if (++tg->ncompleted >= tg->nchildren || child->loop->closed ||
+        (child->state == ASYNCIO__FINISHED && child->exc))
+        return false;
+    tg->running--;
+    return true;
 }
 
 static void close_left_open(asyncio__scope_t *s);
@@ -169,7 +187,7 @@ asyncio_future_t *asyncio_taskgroup_create_task_ex(asyncio_taskgroup_t *handle, 
         return NULL;
     /* A new task has no callback yet: this one takes the record inside the
      * task and cannot fail. */
-    asyncio__add_callback(t, on_child_done, tg);
+    asyncio__add_callback_settle(t, on_child_done, child_settle, tg);
     tg->children[tg->nchildren++] = t; /* the reference create_task gave us */
     tg->running++;
     return t;

@@ -598,12 +598,34 @@ typedef struct asyncio__callback {
     void *arg;
     /* A user's callback runs in a copy of the context current when it was
      * added: that context's mapping (owned).  The library's own callbacks
-     * have ASYNCIO__CB_INTERNAL here: they run even once the loop is
-     * closed, to release what they hold, where the user's are dropped, as
-     * Python drops them. */
+     * have ASYNCIO__CB_INTERNAL or ASYNCIO__CB_WAKES_TASK here (bit 0 set,
+     * which no mapping has): they run even once the loop is closed, to
+     * release what they hold, where the user's are dropped, as Python
+     * drops them.
+     *
+     * ASYNCIO__CB_WAKES_TASK, a task's wake-up: the task holds its own
+     * reference to the future it waits on (t->waiting), so the record's
+     * is dropped before the call.  Otherwise the step the call runs -- the
+     * task's code up to its next suspension, or further when tasks hand
+     * over to each other -- would keep the future alive all along, and
+     * what it holds (gather's children) with it.  (A sentinel rather than
+     * a flag of its own: every future carries a record, every task a
+     * future.) */
     asyncio__cnode_t *ctxmap;
+    /* Consulted when the future completes, before the record is queued:
+     * true if it did at once all that fn would have done and nothing
+     * could tell the difference (no user code, no effect whose moment in
+     * the ready queue matters); the record is then dropped, not queued.
+     * NULL for most: gather's bookkeeping for a child that is not the
+     * last uses it, sparing a queue entry and a later visit per child. */
+    bool (*settle)(asyncio_future_t *fut, void *arg);
 } asyncio__callback_t;
-#define ASYNCIO__CB_INTERNAL ((asyncio__cnode_t *)1) /* no mapping has bit 0 set */
+#define ASYNCIO__CB_INTERNAL ((asyncio__cnode_t *)1)
+#define ASYNCIO__CB_WAKES_TASK ((asyncio__cnode_t *)3)
+static inline bool asyncio__cb_internal(const asyncio__callback_t *cb)
+{
+    return ((uintptr_t)cb->ctxmap & 1) != 0;
+}
 
 /* What a future of another kind does differently from a plain one: a
  * task, a combinator's future.  cancel: a task cancels what it awaits,
@@ -657,6 +679,13 @@ asyncio__exc_t *asyncio__future_cancelled_exc(asyncio_future_t *fut);
  * exception retrieved. */
 int asyncio__future_outcome(asyncio_future_t *fut, void **result);
 int asyncio__add_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
+/* The same for a callback that resumes a task which holds its own
+ * reference to fut until it has resumed (see ASYNCIO__CB_WAKES_TASK above). */
+int asyncio__add_task_wakeup(asyncio_future_t *fut, asyncio_done_fn fn, void *arg);
+/* The same for an internal callback with a settle function (see the
+ * record's settle above). */
+int asyncio__add_callback_settle(asyncio_future_t *fut, asyncio_done_fn fn,
+                                 bool (*settle)(asyncio_future_t *, void *), void *arg);
 /* True for a live future; otherwise ValueError ("fut is NULL", "not a
  * live future") and false. */
 bool asyncio__future_check(asyncio_future_t *fut);
@@ -710,6 +739,8 @@ typedef struct asyncio__task_extra {
 struct asyncio__task {
     asyncio_future_t fut;  /* a task is a future; fut.impl is its coroutine's
                               argument, fut.result its return value */
+    char *name;            /* set by set_name, or "Task-<number>" made on demand; next to
+                            * the future's fields, which its last release reads anyway */
     asyncio__ready_t step; /* scheduled to run its next step */
     asyncio__coro_t ctx;
     asyncio__stack_t stack; /* before the first step, size_log2 is the size asked (0: default) */
@@ -721,7 +752,6 @@ struct asyncio__task {
     const asyncio__wait_t *wait; /* what it waits on while suspended there (dumps) */
     asyncio__list_t link;      /* in loop->tasks while unfinished */
     asyncio__errstate_t err;   /* its error indicator */
-    char *name;                /* set by set_name, or "Task-<number>" made on demand */
     uint64_t number;
     char *cancel_msg;              /* message for a pending must_cancel */
     struct asyncio__scope *scopes; /* open timeouts and task groups, innermost first */

@@ -97,7 +97,7 @@ typedef struct extra_callback {
 
 static void free_record(asyncio_future_t *f, asyncio__callback_t *cb)
 {
-    if (cb->ctxmap != ASYNCIO__CB_INTERNAL)
+    if (!asyncio__cb_internal(cb))
         asyncio__cnode_decref(cb->ctxmap);
     if (cb == &f->cb0)
         f->cb0_used = 0;
@@ -177,10 +177,20 @@ static __attribute__((noinline)) void run_user_callback(asyncio_future_t *f,
 
 static void run_callback(asyncio_future_t *f, asyncio__callback_t *cb)
 {
-    if (ASYNCIO__LIKELY(cb->ctxmap == ASYNCIO__CB_INTERNAL)) {
+    if (ASYNCIO__LIKELY(asyncio__cb_internal(cb))) {
         asyncio_done_fn fn = cb->fn;
         void *arg = cb->arg;
+        /* A task's wake-up lets go of the record's reference first: the
+         * task still holds its own.  Not at close, where a task may have
+         * been unwound (and have dropped its reference) while this record
+         * waited. */
+        bool early = cb->ctxmap == ASYNCIO__CB_WAKES_TASK && !f->loop->closed && f->refcnt > 1;
         free_record(f, cb);
+        if (early) {
+            f->refcnt--;
+            fn(f, arg);
+            return;
+        }
         fn(f, arg);
     } else {
         run_user_callback(f, cb);
@@ -204,7 +214,8 @@ static void schedule_record(asyncio_future_t *f, asyncio__callback_t *cb)
     asyncio__ready_push(f->loop, &cb->ready);
 }
 
-static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool internal)
+static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool internal,
+                        bool wakes_task, bool (*settle)(asyncio_future_t *, void *))
 {
     asyncio__callback_t *cb = &f->cb0;
     if (!f->cb0_used) {
@@ -220,9 +231,12 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
     }
     cb->fn = fn;
     cb->arg = arg;
+    cb->settle = settle;
     cb->next = NULL;
     /* Python's add_done_callback: a copy of the current context. */
-    cb->ctxmap = internal ? ASYNCIO__CB_INTERNAL : asyncio__context_capture();
+    cb->ctxmap = !internal    ? asyncio__context_capture()
+                 : wakes_task ? ASYNCIO__CB_WAKES_TASK
+                              : ASYNCIO__CB_INTERNAL;
     if (f->state != ASYNCIO__PENDING) {
         schedule_record(f, cb);
     } else {
@@ -234,7 +248,18 @@ static int add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg, bool
 
 int asyncio__add_callback(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
 {
-    return add_callback(f, fn, arg, true);
+    return add_callback(f, fn, arg, true, false, NULL);
+}
+
+int asyncio__add_task_wakeup(asyncio_future_t *f, asyncio_done_fn fn, void *arg)
+{
+    return add_callback(f, fn, arg, true, true, NULL);
+}
+
+int asyncio__add_callback_settle(asyncio_future_t *f, asyncio_done_fn fn,
+                                 bool (*settle)(asyncio_future_t *, void *), void *arg)
+{
+    return add_callback(f, fn, arg, true, false, settle);
 }
 
 int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
@@ -245,7 +270,7 @@ int asyncio_add_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *a
         return asyncio__raise_code(ASYNCIO_EVALUE, "fn is NULL");
     if (fut->loop->closed)
         return asyncio__raise_code(ASYNCIO_ERUNTIME, "Event loop is closed");
-    return add_callback(fut, fn, arg, false);
+    return add_callback(fut, fn, arg, false, false, NULL);
 }
 
 int asyncio_remove_done_callback(asyncio_future_t *fut, asyncio_done_fn fn, void *arg)
@@ -275,7 +300,10 @@ static void schedule_callbacks(asyncio_future_t *f)
     f->cbs_tailp = &f->cbs;
     for (asyncio__callback_t *next; cb; cb = next) {
         next = cb->next;
-        schedule_record(f, cb);
+        if (cb->settle && cb->settle(f, cb->arg))
+            free_record(f, cb); /* done already: nothing to queue */
+        else
+            schedule_record(f, cb);
     }
 }
 

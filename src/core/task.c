@@ -185,6 +185,13 @@ static void task_complete(asyncio__task_t *t, asyncio__exc_t *exc, void *result)
     } else {
         asyncio__future_finish(&t->fut, result, NULL);
     }
+    /* A request that came too late to be delivered (the coroutine raised
+     * or returned first).  From here on the task holds nothing but its
+     * name: task_free need not look further in a finished task. */
+    if (ASYNCIO__UNLIKELY(t->cancel_msg)) {
+        asyncio__free(t->cancel_msg);
+        t->cancel_msg = NULL;
+    }
     asyncio_decref(&t->fut); /* the loop's reference */
 }
 
@@ -266,7 +273,7 @@ int asyncio__task_wait_on(asyncio__task_t *t, asyncio_future_t *fut)
     loop->next_wait_kind = NULL;
     if (ASYNCIO__UNLIKELY(t->unwinding))
         return refuse_while_unwinding(t);
-    int rc = asyncio__add_callback(fut, task_wakeup, t);
+    int rc = asyncio__add_task_wakeup(fut, task_wakeup, t);
     if (rc)
         return rc;
     t->waiting = asyncio_incref(fut);
@@ -423,8 +430,13 @@ static void task_free(asyncio_future_t *f)
 {
     asyncio__task_t *t = (asyncio__task_t *)f;
     asyncio__free(t->name);
-    asyncio__free(t->cancel_msg);
-    asyncio__errstate_clear(&t->err);
+    if (f->state == ASYNCIO__PENDING) {
+        /* Never finished (given up at loop close): task_complete did not
+         * clear these.  Not read otherwise: a finished task's are clear,
+         * and reading them would cost a cache line per task. */
+        asyncio__free(t->cancel_msg);
+        asyncio__errstate_clear(&t->err);
+    }
 }
 
 static void task_release(asyncio_future_t *f)
