@@ -9,6 +9,8 @@
  */
 #include "testutil.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,52 @@ static void *return_arg(void *arg)
     ck_assert_ptr_nonnull(asyncio_current_task());
     return arg;
 }
+
+/* The signal mask belongs to the thread, not to a task: what a task
+ * blocks or unblocks stays so when it suspends, and what the loop's side
+ * changes is what a task finds when it resumes (also with CORO=ucontext,
+ * whose swapcontext would restore each context's own mask). */
+static bool usr1_blocked(void)
+{
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, NULL, &now);
+    return sigismember(&now, SIGUSR1);
+}
+
+static void usr1_mask(int how)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(how, &set, NULL);
+}
+
+static void unblock_usr1_cb(void *arg)
+{
+    ck_assert_msg(usr1_blocked(), "a task's SIG_BLOCK was undone when it suspended");
+    usr1_mask(SIG_UNBLOCK);
+    *(bool *)arg = true;
+}
+
+static void *mask_task(void *arg)
+{
+    usr1_mask(SIG_BLOCK);
+    ck_assert(asyncio_handle_valid(asyncio_call_soon(NULL, unblock_usr1_cb, arg)));
+    ck_assert_int_eq(asyncio_sleep(0), 0);
+    ck_assert(*(bool *)arg);
+    ck_assert_msg(!usr1_blocked(), "the loop's SIG_UNBLOCK was undone when the task resumed");
+    return NULL;
+}
+
+START_TEST(test_signal_mask_is_the_threads)
+{
+    bool unblocked = false;
+    ck_assert(!usr1_blocked());
+    ck_assert_int_eq(asyncio_run(mask_task, &unblocked, NULL), 0);
+    ck_assert(unblocked);
+    ck_assert(!usr1_blocked());
+}
+END_TEST
 
 START_TEST(test_run_result)
 {
@@ -1485,6 +1533,7 @@ Suite *task_suite(void)
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_run_result);
+    tcase_add_test(tc, test_signal_mask_is_the_threads);
     tcase_add_test(tc, test_run_raises);
     tcase_add_test(tc, test_run_nested_refused);
     suite_add_tcase(s, tc);

@@ -3,8 +3,9 @@
  *
  * The fast path is a dozen instructions of assembly (switch_<arch>.S) that
  * save and restore only callee-saved state.  `make CORO=ucontext` selects
- * the portable fallback, glibc's swapcontext, which also saves the signal
- * mask with a system call per switch.
+ * the portable fallback, glibc's swapcontext, which also sets the signal
+ * mask with a system call per switch (to the thread's current one, read
+ * with another: the mask stays the thread's, not the task's).
  *
  * Sanitizers must be told about every switch: AddressSanitizer tracks the
  * current stack (start/finish_switch_fiber; a context that will never be
@@ -58,6 +59,8 @@ static void tsan_unblock_signals(void)
 #include <valgrind/valgrind.h>
 #endif
 #ifdef ASYNCIO_CORO_UCONTEXT
+#include <pthread.h>
+#include <signal.h>
 #include <ucontext.h>
 #endif
 
@@ -228,6 +231,12 @@ void asyncio__coro_switch(asyncio__coro_t *from, asyncio__coro_t *to, bool endin
 #endif
     (void)ending;
 #ifdef ASYNCIO_CORO_UCONTEXT
+    /* The signal mask is the thread's, as with the assembly switch: the
+     * context resumed runs with the mask in force now, where swapcontext
+     * would restore the one it was switched away with (a program that
+     * blocked SIGINT while starting and unblocked it in a task would find
+     * it blocked again as soon as the task suspended). */
+    pthread_sigmask(SIG_SETMASK, NULL, &((ucontext_t *)to->uctx)->uc_sigmask);
     swapcontext((ucontext_t *)from->uctx, (ucontext_t *)to->uctx);
 #else
     asyncio__ctx_switch(&from->sp, to->sp);
