@@ -160,6 +160,19 @@ run -c -o "$d" "$mb/norange/a.bin?k=3" --retry 1 $R
 expect_rc 0 "-c with a server that ignores Range"
 same "$d/a.bin" "$www/a.bin" "the old bytes replaced: the server's file"
 
+# -c: a 200 to the Range restarts the body, but the old bytes stay until
+# the new body is whole; a restart cut short leaves the partial file as it was
+fresh contrestart
+run -c -o "$d" "$mb/rangecut/a.bin"
+size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
+[ "$size" -eq 150000 ] && ok "-c: the first run kept half the file" || bad "partial: $size bytes"
+run -c -o "$d" "$mb/rangecut/a.bin"
+expect_rc 1 "-c: a restart (200 to a Range) cut short"
+size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
+[ "$size" -eq 150000 ] && cmp -s -n 150000 "$d/a.bin" "$www/a.bin" &&
+    ok "the old partial file is kept, untouched" || bad "partial after the restart: $size bytes"
+[ "$(nfiles "$d")" -eq 1 ] && ok "no temporary file left" || bad "files: $(ls -A "$d")"
+
 # --- slow and stalled bodies, timeouts
 fresh slow
 run -o "$d" -m 0.5 "$mb/slow/a.bin?every=0.05&chunk=1000"

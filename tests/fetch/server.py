@@ -24,6 +24,9 @@ Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
                          gets its range
     /norange/F           ignores Range (always 200 and the whole file), and
                          cuts the first response in half
+    /rangecut/F          a request without Range gets half the body, then a
+                         close; one with Range gets a 200 (Range ignored)
+                         whose body is cut after ?rat=BYTES (default 1000)
     /changed/F           like /reset/F, but the ETag and Last-Modified
                          change after the first request (If-Range fails)
     /slow/F              the body trickles: ?chunk=BYTES every ?every=SECONDS
@@ -130,7 +133,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return f.read(), os.stat(path).st_mtime
 
     def serve(self, data, mtime, query, honour_range=True, cut_at=None, reset=True,
-              version=""):
+              version="", pause=0):
         size = len(data)
         etag = '"%x-%x%s"' % (size, int(mtime), version)
         modified = email.utils.formatdate(mtime + (3600 if version else 0), usegmt=True)
@@ -153,6 +156,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if cut_at is not None and cut_at < len(body):
             self.wfile.write(body[:cut_at])
+            if pause:  # the client sees the first bytes before the cut
+                self.wfile.flush()
+                time.sleep(pause)
             self.cut(reset)
         slow = query.get("every")
         if slow is not None:
@@ -236,6 +242,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             cut = None if self.headers.get("Range") else at
             self.serve(data, mtime, {}, cut_at=cut, reset=not query.get("fin"),
                        version="v2" if kind == "changed" and n > 1 else "")
+        elif kind == "rangecut":
+            if self.headers.get("Range"):
+                self.serve(data, mtime, {}, honour_range=False,
+                           cut_at=int(query.get("rat", "1000")), reset=False, pause=0.2)
+            else:
+                self.serve(data, mtime, {}, cut_at=len(data) // 2, reset=False)
         elif kind == "norange":
             self.serve(data, mtime, {}, honour_range=False,
                        cut_at=len(data) // 2 if n == 1 else None)

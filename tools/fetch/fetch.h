@@ -168,6 +168,13 @@ void files_remove(job_t *j);
 int files_write(int fd, const void *p, size_t n);
 /* An error body: a new file NAME.error (then .error.1, ...). -1, errno. */
 int files_create_error(job_t *j, char *path, size_t cap);
+/* A file to write the job's body into while its file keeps the old bytes:
+ * unnamed where the file system allows (tmp[0] is then '\0'), else a
+ * hidden name put in tmp.  -1 with errno set. */
+int files_create_temp(const job_t *j, char *tmp, size_t cap);
+/* Puts that file (fd, closed here) in place of the job's file, in one
+ * rename; tmp is '\0' after, whatever happened.  -1 with errno set (the old file is kept). */
+int files_replace(job_t *j, int fd, char *tmp, size_t cap);
 /* Removes a file of the directory (an error body written in part). */
 void files_unlink_path(const char *path);
 /* The job's file, for reading (the bytes a resume keeps are hashed). */

@@ -65,6 +65,27 @@ int files_create(job_t *j)
     return -1;
 }
 
+/* A hidden name next to the job's file for its replacement: a leading dot
+ * no name of the run has (input.c), the process and a counter. */
+static void temp_name(const job_t *j, char *tmp, size_t cap)
+{
+    static unsigned counter;
+    snprintf(tmp, cap, ".%s.%ld-%u.part", j->path, (long)getpid(),
+             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+}
+
+static int named_temp(const job_t *j, char *tmp, size_t cap)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        temp_name(j, tmp, cap);
+        int fd = openat(dirfd_, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 int files_reopen(job_t *j)
 {
     return openat(dirfd_, j->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -165,6 +186,46 @@ int files_create_error(job_t *j, char *path, size_t cap)
     }
     errno = EEXIST;
     return -1;
+}
+
+int files_create_temp(const job_t *j, char *tmp, size_t cap)
+{
+    /* An unnamed file first: nothing is left behind if the process dies. */
+    tmp[0] = '\0';
+    int fd = openat(dirfd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    return named_temp(j, tmp, cap);
+}
+
+int files_replace(job_t *j, int fd, char *tmp, size_t cap)
+{
+    if (!tmp[0]) { /* the unnamed file gets a name of its own first */
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        for (int tries = 0;; tries++) {
+            temp_name(j, tmp, cap);
+            if (linkat(AT_FDCWD, proc, dirfd_, tmp, AT_SYMLINK_FOLLOW) == 0)
+                break;
+            if (errno != EEXIST || tries == 100) {
+                int err = errno;
+                close(fd);
+                tmp[0] = '\0';
+                errno = err;
+                return -1;
+            }
+        }
+    }
+    /* A failed close may be the failed write of the last bytes. */
+    if (close(fd) != 0 || renameat(dirfd_, tmp, dirfd_, j->path) != 0) {
+        int err = errno;
+        unlinkat(dirfd_, tmp, 0);
+        tmp[0] = '\0';
+        errno = err;
+        return -1;
+    }
+    tmp[0] = '\0';
+    return 0;
 }
 
 void files_unlink_path(const char *path)

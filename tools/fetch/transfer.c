@@ -16,7 +16,9 @@
  *   206 from byte N   the rest: appended
  *   206 elsewhere     a range we did not ask for: asked again without Range
  *   200 (any 2xx)     the server ignored Range, or the resource changed
- *                     (If-Range): the file restarts from its first byte
+ *                     (If-Range): the body restarts from its first byte,
+ *                     into a new file that replaces the old one only when
+ *                     whole (a failure must not cost the bytes we had)
  *   416 of size N     (Content-Range "bytes", '*', then "/N"): the file was
  *                     complete already; another 416 asks again without Range
  * Within one run a retry resumes only bytes with a validator (the same
@@ -150,6 +152,13 @@ typedef struct xfer {
     bool restart;    /* the server ignored our Range: from byte 0 */
     double *delay;   /* the retry's delay, when there is one */
     EVP_MD_CTX *md;
+    /* A body from byte 0 while the job's file holds earlier bytes goes to
+     * a new file that replaces it only once whole: a failure leaves the
+     * old bytes as they were, with their validators (given back). */
+    bool temp;
+    char tmp[NAME_MAX_LEN + 64]; /* its hidden name; '\0' while unnamed */
+    char *old_etag, *old_modified;
+    bool old_encoded;
 } xfer_t;
 
 static void set_error(job_t *j, const char *kind, const char *fmt, ...)
@@ -181,12 +190,34 @@ static void end_stream(xfer_t *x)
     }
 }
 
+/* The validators of the bytes the job's file held before this response:
+ * back on the job (their bytes stay, the replacement failed), or freed. */
+static void old_validators(xfer_t *x, bool restore)
+{
+    job_t *j = x->j;
+    if (restore) {
+        free(j->etag);
+        free(j->modified);
+        j->etag = x->old_etag;
+        j->modified = x->old_modified;
+        j->encoded = x->old_encoded;
+    } else {
+        free(x->old_etag);
+        free(x->old_modified);
+    }
+    x->old_etag = x->old_modified = NULL;
+}
+
 static void end(xfer_t *x)
 {
     end_stream(x);
     if (x->fd >= 0)
         close(x->fd);
     x->fd = -1;
+    if (x->temp && x->tmp[0]) /* the replacement never took the old file's place */
+        files_unlink_path(x->tmp);
+    old_validators(x, x->temp);
+    x->temp = false;
     if (x->md)
         EVP_MD_CTX_free(x->md);
     x->md = NULL;
@@ -415,12 +446,13 @@ static void note_validators(xfer_t *x)
     const char *etag = asyncio_http_response_header(x->resp, "ETag");
     const char *mod = asyncio_http_response_header(x->resp, "Last-Modified");
     const char *enc = asyncio_http_response_header(x->resp, "Content-Encoding");
-    if (x->offset == 0 || x->restart) {
-        free(j->etag);
-        free(j->modified);
+    if (x->offset == 0 || x->restart) { /* kept until the file's bytes are replaced */
+        x->old_etag = j->etag;
+        x->old_modified = j->modified;
         j->etag = etag && *etag ? xstrdup(etag) : NULL;
         j->modified = mod && *mod ? xstrdup(mod) : NULL;
     }
+    x->old_encoded = j->encoded;
     j->encoded = enc && *enc && strcasecmp(enc, "identity") != 0;
 }
 
@@ -452,11 +484,21 @@ static attempt_t open_output(xfer_t *x)
         x->create = true;
         return ATTEMPT_OK;
     }
-    /* An earlier attempt's file: continued, or emptied. */
-    if ((x->offset == 0 && ftruncate(x->fd, 0) != 0) ||
-        lseek(x->fd, (off_t)x->offset, SEEK_SET) < 0)
-        return file_error(x, "write", errno);
-    j->partial = x->offset > 0;
+    /* An earlier attempt's file: continued, or replaced once the new body
+     * is whole (until then a failure must leave its bytes as they were). */
+    if (x->offset == 0 && j->partial) {
+        close(x->fd);
+        x->fd = files_create_temp(j, x->tmp, sizeof x->tmp);
+        if (x->fd < 0)
+            return file_error(x, "create a file next to", errno);
+        x->temp = true;
+    } else {
+        old_validators(x, false);
+        if ((x->offset == 0 && ftruncate(x->fd, 0) != 0) ||
+            lseek(x->fd, (off_t)x->offset, SEEK_SET) < 0)
+            return file_error(x, "write", errno);
+        j->partial = x->offset > 0;
+    }
     if (cfg.resume)
         files_save_validators(x->fd, j);
     return ATTEMPT_OK;
@@ -639,8 +681,10 @@ static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
     if (x.fd >= 0) {
         int fd = x.fd;
         x.fd = -1;
-        if (close(fd) != 0)
+        if (x.temp ? files_replace(j, fd, x.tmp, sizeof x.tmp) != 0 : close(fd) != 0)
             return file_error(&x, "write", errno);
+        old_validators(&x, false); /* the old bytes are gone */
+        x.temp = false;
     }
     end(&x);
     j->size = cfg.outdir ? (int64_t)(x.offset + x.got) : -1;
