@@ -138,7 +138,7 @@ size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
     ok "-c keeps the partial file ($size bytes, the server's first bytes)" || bad "partial: $size bytes"
 expect_out "(partial file kept: $d/a.bin, $size bytes)" "its line says so"
 : >"$mblog"
-run -c -o "$d" --checksum "sha256=$(sha "$www/a.bin")" "$mb/ok/a.bin"
+run -c -o "$d" --checksum "sha256=$(sha "$www/a.bin")" "$mb/reset/a.bin?k=2"
 expect_rc 0 "-c: the next run"
 same "$d/a.bin" "$www/a.bin" "-c completed the file byte for byte"
 [ "$(nfiles "$d")" -eq 1 ] && ok "into the same file" || bad "files: $(ls "$d")"
@@ -150,15 +150,41 @@ else
     echo "skip the If-Range check: no user extended attributes on $tmp"
 fi
 expect_out '^requests: 1 (1 ok, 0 failed)$' "the checksum covers the bytes of both runs"
-run -c -o "$d" "$mb/ok/a.bin"
+run -c -o "$d" "$mb/reset/a.bin?k=2"
 expect_rc 0 "-c on a complete file"
 expect_out "^416 0 .* (already complete)$" "nothing fetched (416)"
 same "$d/a.bin" "$www/a.bin" "the file is untouched"
 fresh contnorange
 head -c 5000 /dev/zero >"$d/a.bin"
+$py -c 'import os, sys; os.setxattr(sys.argv[1], "user.casyncio-fetch.url", sys.argv[2].encode())' \
+    "$d/a.bin" "$mb/norange/a.bin?k=3" 2>/dev/null
 run -c -o "$d" "$mb/norange/a.bin?k=3" --retry 1 $R
 expect_rc 0 "-c with a server that ignores Range"
 same "$d/a.bin" "$www/a.bin" "the old bytes replaced: the server's file"
+
+# -c adopts only a file saved from the same URL: names follow the input's
+# order, so a rerun of some URLs must not continue another URL's file
+fresh contother
+printf '%s\tdata.bin\n%s\tdata.bin\n' "$mb/ok/a.bin" "$mb/ok/small.bin" >"$tmp/two"
+run -c -o "$d" -i "$tmp/two"
+expect_rc 0 "-c: two URLs named data.bin"
+printf '%s\tdata.bin\n' "$mb/ok/small.bin" >"$tmp/one"
+run -c -o "$d" -i "$tmp/one"
+expect_rc 0 "-c: a rerun of the second URL alone"
+same "$d/data.bin" "$www/a.bin" "the first URL's file is untouched"
+same "$d/data.bin.1" "$www/small.bin" "the second URL's file is its own"
+[ "$(nfiles "$d")" -eq 2 ] && ok "no third file" || bad "files: $(ls -A "$d")"
+expect_out '^416 0 .* (already complete)$' "the second URL's file was found complete"
+fresh contstale
+run -c -o "$d" "$mb/ok/small.bin?noifrange=1"
+head -c 20000 /dev/zero >"$d/small.bin.new"
+cp --attributes-only --preserve=xattr "$d/small.bin" "$d/small.bin.new" 2>/dev/null
+mv "$d/small.bin.new" "$d/small.bin"
+$py -c 'import os, sys; os.setxattr(sys.argv[1], "user.casyncio-fetch.etag", b"\"stale\"")' "$d/small.bin" 2>/dev/null
+run -c -o "$d" "$mb/ok/small.bin?noifrange=1"
+expect_rc 0 "-c: a file of the right size with another ETag, a server that ignores If-Range"
+no_out '(already complete)$' "its 416 is not taken as complete: the validators differ"
+same "$d/small.bin" "$www/small.bin" "the file fetched again"
 
 # -c: a 200 to the Range restarts the body, but the old bytes stay until
 # the new body is whole; a restart cut short leaves the partial file as it was

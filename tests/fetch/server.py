@@ -12,7 +12,7 @@ The first path segment chooses the behaviour; the rest names a file of
 ROOT.  Every good answer supports Range (one range), If-Range (ETag or
 Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
 
-    /ok/F                the file
+    /ok/F                the file (?noifrange=1: If-Range not checked)
     /flaky/F             503 on the 1st, 3rd, 5th... request for this URL,
                          the file on the others (503 half of the time)
     /later/N/F           the first request: 503 with "Retry-After: N"
@@ -141,6 +141,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         start, end, status = 0, size, 200
         rng = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
+        if query.get("noifrange"):  # a server that checks no If-Range
+            if_range = None
         if rng and honour_range and (if_range is None or if_range in (etag, modified)):
             spec = rng.split("=", 1)[1].split(",")[0].strip()
             first, _, last = spec.partition("-")
@@ -222,7 +224,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data, mtime = got
         n = count(key)
         if kind == "ok" or kind == "slow":
-            self.serve(data, mtime, query if kind == "slow" else {})
+            self.serve(data, mtime, query if kind == "slow" else
+                       {k: v for k, v in query.items() if k == "noifrange"})
         elif kind == "flaky":
             if n % 2 == 1:
                 self.send(503, b"busy, try again\n")

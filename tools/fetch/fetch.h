@@ -154,13 +154,16 @@ int files_create(job_t *j);
 /* The job's file again, for writing (no symbolic link followed); -1 with
  * errno set (ENOENT: it is gone). */
 int files_reopen(job_t *j);
-/* -c: takes the job's reserved name as its file if it exists: sets
- * j->path, j->partial and the validators kept with it.  Its size, or 0. */
+/* -c: takes as the job's file the first of its reserved name and the
+ * next free ones that was saved from its URL (moving j->name on past
+ * files that were not): sets j->path, j->partial and the validators kept
+ * with it.  Its size, or 0 when there is none. */
 uint64_t files_adopt(job_t *j);
 /* The size of the job's file, -1 when it is gone. */
 int64_t files_size(job_t *j);
-/* Keeps the validators of a partial body with its file (extended
- * attributes, where the file system has them). */
+/* Keeps the URL, or the URL and the validators, of a body with its file
+ * (extended attributes, where the file system has them). */
+void files_save_url(int fd, const job_t *j);
 void files_save_validators(int fd, const job_t *j);
 /* Removes the job's file, if any; j->path is NULL after. */
 void files_remove(job_t *j);

@@ -10,8 +10,13 @@
  * (ETag, Last-Modified) in extended attributes, so that the next run can
  * ask for the rest with If-Range: the server then sends the rest only if
  * the resource is still the one those bytes came from, else all of it.
- * On a file system without user attributes the partial file is resumed
- * without If-Range, as curl -C - and wget -c do.
+ *
+ * The URL is kept with the file too, and -c continues only a file saved
+ * from the same URL: names follow the order of the input (data.bin,
+ * data.bin.1), so a rerun of some of the URLs would otherwise continue, or
+ * take as complete, another URL's file.  A file without that record (made
+ * by another tool, or on a file system without user attributes) is left
+ * alone: the URL's body goes to the next free name.
  */
 #define _GNU_SOURCE
 #include "fetch.h"
@@ -26,6 +31,7 @@
 
 #define XATTR_ETAG "user.casyncio-fetch.etag"
 #define XATTR_MODIFIED "user.casyncio-fetch.last-modified"
+#define XATTR_URL "user.casyncio-fetch.url"
 
 static int dirfd_ = -1;
 
@@ -113,15 +119,34 @@ static char *get_attr(int fd, const char *name)
     return xstrdup(buf);
 }
 
+/* Whether the file was saved from this URL. */
+static bool saved_from(int fd, const char *url)
+{
+    size_t n = strlen(url);
+    char *buf = xmalloc(n + 1);
+    ssize_t got = fgetxattr(fd, XATTR_URL, buf, n + 1);
+    bool same = got == (ssize_t)n && !memcmp(buf, url, n);
+    free(buf);
+    return same;
+}
+
 uint64_t files_adopt(job_t *j)
 {
-    int fd = openat(dirfd_, j->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int fd;
     struct stat st;
-    if (fd < 0)
-        return 0;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* not ours to continue */
-        close(fd);
-        return 0;
+    /* The job's name, then the next free ones, until a file saved from
+     * its URL or a free name (where the file will be made). */
+    for (int tries = 0;; tries++) {
+        fd = openat(dirfd_, j->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 && errno != ELOOP)
+            return 0;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && saved_from(fd, j->url))
+            break;
+        if (fd >= 0)
+            close(fd);
+        if (tries == 1000) /* files_create goes on from here */
+            return 0;
+        j->name = input_next_name(j);
     }
     j->path = j->name;
     j->partial = st.st_size > 0;
@@ -143,8 +168,14 @@ static void set_attr(int fd, const char *name, const char *value)
         fremovexattr(fd, name);
 }
 
+void files_save_url(int fd, const job_t *j)
+{
+    set_attr(fd, XATTR_URL, j->url);
+}
+
 void files_save_validators(int fd, const job_t *j)
 {
+    files_save_url(fd, j);
     set_attr(fd, XATTR_ETAG, j->etag);
     set_attr(fd, XATTR_MODIFIED, j->modified);
 }

@@ -23,7 +23,7 @@
  *                     complete already; another 416 asks again without Range
  * Within one run a retry resumes only bytes with a validator (the same
  * resource, proven by If-Range) and not decoded from a Content-Encoding;
- * with -c any partial file is resumed, as curl -C - and wget -c do.
+ * with -c any partial file saved from the same URL is resumed (files.c).
  */
 #define _GNU_SOURCE
 #include "fetch.h"
@@ -510,8 +510,11 @@ static attempt_t create_now(xfer_t *x)
     x->create = false;
     if ((x->fd = files_create(x->j)) < 0)
         return file_error(x, "create", errno);
+    /* The URL always: a later run with -c continues only its own files. */
     if (cfg.resume)
         files_save_validators(x->fd, x->j);
+    else
+        files_save_url(x->fd, x->j);
     return ATTEMPT_OK;
 }
 
@@ -569,13 +572,24 @@ static attempt_t check_digest(xfer_t *x)
     return ATTEMPT_FAILED;
 }
 
+/* Whether the response's validator, when both it and ours are known,
+ * is ours (a server that checks no If-Range answers 416 for any file). */
+static bool same_validator(const char *ours, const char *theirs)
+{
+    return !ours || !theirs || !*theirs || !strcmp(ours, theirs);
+}
+
 /* A 416 to our Range: the file is complete when the server says its size
- * is what we have; otherwise the range is asked again from byte 0. */
+ * is what we have and its validators are those of our bytes; otherwise
+ * the range is asked again from byte 0. */
 static bool already_complete(xfer_t *x)
 {
     int64_t first, total;
     const char *cr = asyncio_http_response_header(x->resp, "Content-Range");
-    return content_range(cr, &first, &total) && total >= 0 && (uint64_t)total == x->offset;
+    const job_t *j = x->j;
+    return content_range(cr, &first, &total) && total >= 0 && (uint64_t)total == x->offset &&
+           same_validator(j->etag, asyncio_http_response_header(x->resp, "ETag")) &&
+           same_validator(j->modified, asyncio_http_response_header(x->resp, "Last-Modified"));
 }
 
 /* One request.  *again: the answer to its Range was not one to use; ask
