@@ -186,6 +186,16 @@ expect_rc 0 "-c: a file of the right size with another ETag, a server that ignor
 no_out '(already complete)$' "its 416 is not taken as complete: the validators differ"
 same "$d/small.bin" "$www/small.bin" "the file fetched again"
 
+# -c: a 206 that ends before the file does is not a complete file: the
+# rest is asked for
+fresh contshort
+run -c -o "$d" "$mb/shortrange/a.bin"
+: >"$mblog"
+run -c -o "$d" "$mb/shortrange/a.bin"
+expect_rc 0 "-c: 206s of 10000 bytes each, the file 300000"
+same "$d/a.bin" "$www/a.bin" "the file is whole"
+[ "$(count_log ' -> 206$')" -eq 15 ] && ok "a Range for each rest (15)" || bad "$(count_log ' -> 206$') 206s"
+
 # -c: a 200 to the Range restarts the body, but the old bytes stay until
 # the new body is whole; a restart cut short leaves the partial file as it was
 fresh contrestart

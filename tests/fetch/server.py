@@ -27,6 +27,9 @@ Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
     /rangecut/F          a request without Range gets half the body, then a
                          close; one with Range gets a 200 (Range ignored)
                          whose body is cut after ?rat=BYTES (default 1000)
+    /shortrange/F        a request without Range gets half the body, then a
+                         close; one with Range a 206 of only 10000 bytes of it
+                         (a Content-Range that ends before the file does)
     /changed/F           like /reset/F, but the ETag and Last-Modified
                          change after the first request (If-Range fails)
     /slow/F              the body trickles: ?chunk=BYTES every ?every=SECONDS
@@ -249,6 +252,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.headers.get("Range"):
                 self.serve(data, mtime, {}, honour_range=False,
                            cut_at=int(query.get("rat", "1000")), reset=False, pause=0.2)
+            else:
+                self.serve(data, mtime, {}, cut_at=len(data) // 2, reset=False)
+        elif kind == "shortrange":
+            rng = self.headers.get("Range")
+            if rng:
+                first = int(rng.split("=", 1)[1].split("-")[0])
+                body = data[first:first + 10000]
+                self.send(206, body, [("Content-Range", "bytes %d-%d/%d" % (
+                    first, first + len(body) - 1, len(data)))])
             else:
                 self.serve(data, mtime, {}, cut_at=len(data) // 2, reset=False)
         elif kind == "norange":

@@ -13,7 +13,9 @@
  * when the ETag or Last-Modified of those bytes is known, and
  * "Accept-Encoding: identity" (a range counts the bytes of the stored
  * representation, not of a decoded one).  The answer decides:
- *   206 from byte N   the rest: appended
+ *   206 from byte N   the rest: appended; when its range ends before the
+ *                     file (Content-Range "bytes N-M/T", M + 1 < T), the
+ *                     rest again, else a partial transfer (retried)
  *   206 elsewhere     a range we did not ask for: asked again without Range
  *   200 (any 2xx)     the server ignored Range, or the resource changed
  *                     (If-Range): the body restarts from its first byte,
@@ -149,6 +151,7 @@ typedef struct xfer {
     uint64_t offset; /* where this response's body starts in the file */
     uint64_t got;    /* body bytes of this response */
     int64_t expect;  /* bytes it announced (Content-Length), -1 */
+    int64_t total;   /* the whole file's size, from a 206's Content-Range; -1 */
     bool restart;    /* the server ignored our Range: from byte 0 */
     double *delay;   /* the retry's delay, when there is one */
     EVP_MD_CTX *md;
@@ -378,11 +381,11 @@ static attempt_t http_error(xfer_t *x)
     return ATTEMPT_FAILED;
 }
 
-/* "bytes A-B/T" or "bytes * /T" (without the space): A, or -1 for '*';
- * T, or -1 for '*'.  False when it is neither. */
-static bool content_range(const char *v, int64_t *first, int64_t *total)
+/* "bytes A-B/T" or "bytes * /T" (without the space): A and B, or -1 for
+ * '*'; T, or -1 for '*'.  False when it is neither. */
+static bool content_range(const char *v, int64_t *first, int64_t *last, int64_t *total)
 {
-    *first = *total = -1;
+    *first = *last = *total = -1;
     if (!v || strncasecmp(v, "bytes", 5) != 0)
         return false;
     const char *p = v + 5;
@@ -395,7 +398,10 @@ static bool content_range(const char *v, int64_t *first, int64_t *total)
         *first = strtoll(p, &end, 10);
         if (end == p || *end != '-')
             return false;
-        strtoll(end + 1, &end, 10);
+        p = end + 1;
+        *last = strtoll(p, &end, 10);
+        if (end == p || *last < *first)
+            return false;
         p = end;
     }
     if (*p != '/')
@@ -403,7 +409,7 @@ static bool content_range(const char *v, int64_t *first, int64_t *total)
     if (p[1] == '*')
         return true;
     *total = strtoll(p + 1, &end, 10);
-    return end != p + 1;
+    return end != p + 1 && (*last < 0 || *last < *total);
 }
 
 static bool strong_etag(const char *e)
@@ -584,20 +590,51 @@ static bool same_validator(const char *ours, const char *theirs)
  * the range is asked again from byte 0. */
 static bool already_complete(xfer_t *x)
 {
-    int64_t first, total;
+    int64_t first, last, total;
     const char *cr = asyncio_http_response_header(x->resp, "Content-Range");
     const job_t *j = x->j;
-    return content_range(cr, &first, &total) && total >= 0 && (uint64_t)total == x->offset &&
+    return content_range(cr, &first, &last, &total) && total >= 0 && (uint64_t)total == x->offset &&
            same_validator(j->etag, asyncio_http_response_header(x->resp, "ETag")) &&
            same_validator(j->modified, asyncio_http_response_header(x->resp, "Last-Modified"));
 }
 
-/* One request.  *again: the answer to its Range was not one to use; ask
- * once more without Range (it is not a retry). */
-static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
+/* What an attempt does after a request. */
+typedef enum {
+    NEXT_NONE,  /* nothing: the request's result is the attempt's */
+    NEXT_WHOLE, /* the answer to its Range was not one to use: ask again
+                 * without Range (it is not a retry) */
+    NEXT_REST,  /* a 206 ended before the file does: a Range for the rest */
+} next_t;
+
+/* At most this many Ranges for the rest in one attempt (a server that
+ * sends a little each time costs a retry, then). */
+#define MAX_RANGES 100
+
+/* A 206 whose range ended before the file: the bytes are kept, and the
+ * attempt asks for the rest when this one brought some; otherwise it is a
+ * partial transfer, which may be retried. */
+static attempt_t short_range(xfer_t *x, next_t *next)
 {
-    xfer_t x = {.j = j, .fd = -1, .expect = -1, .delay = delay};
-    *again = false;
+    job_t *j = x->j;
+    uint64_t have = x->offset + x->got;
+    set_error(j, "partial file", "the server sent bytes %" PRIu64 "-%" PRIu64 " of %" PRId64
+              ": the file is incomplete", x->offset, have ? have - 1 : 0, x->total);
+    if (x->fd >= 0) {
+        int fd = x->fd;
+        x->fd = -1;
+        if (close(fd) != 0)
+            return file_error(x, "write", errno);
+    }
+    if (x->got > 0 && have < (uint64_t)x->total)
+        *next = NEXT_REST;
+    return failed(x, true, -1);
+}
+
+/* One request, and what the attempt does next. */
+static attempt_t once(job_t *j, double *delay, bool use_range, next_t *next)
+{
+    xfer_t x = {.j = j, .fd = -1, .expect = -1, .total = -1, .delay = delay};
+    *next = NEXT_NONE;
     if (use_range && resumable(j)) {
         int64_t have = files_size(j);
         if (have < 0) {
@@ -633,7 +670,7 @@ static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
 
     /* The answer to a Range. */
     if (x.offset > 0) {
-        int64_t first, total;
+        int64_t first, last;
         if (status == 416 && already_complete(&x)) {
             end_stream(&x);
             j->resumed_from = x.offset;
@@ -653,11 +690,11 @@ static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
         }
         if (status == 416 ||
             (status == 206 && (!content_range(asyncio_http_response_header(x.resp, "Content-Range"),
-                                              &first, &total) ||
+                                              &first, &last, &x.total) ||
                                first != (int64_t)x.offset))) {
             end(&x);
             j->restarted = true;
-            *again = true;
+            *next = NEXT_WHOLE;
             return ATTEMPT_FAILED;
         }
         if (status < 400 && status != 206)
@@ -690,6 +727,8 @@ static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
     if ((r = body(&x)) != ATTEMPT_OK)
         return r;
     end_stream(&x);
+    if (x.total >= 0 && x.offset + x.got != (uint64_t)x.total)
+        return short_range(&x, next);
     if (x.md && (r = check_digest(&x)) != ATTEMPT_OK)
         return r;
     if (x.fd >= 0) {
@@ -712,9 +751,14 @@ attempt_t transfer_attempt(job_t *j, double *delay)
     if (j->attempts == 0 && cfg.resume && cfg.outdir)
         files_adopt(j);
     j->attempts++;
-    bool again;
-    attempt_t r = once(j, delay, true, &again);
-    if (again)
-        r = once(j, delay, false, &again);
-    return r;
+    bool use_range = true;
+    attempt_t r;
+    next_t next;
+    for (int ranges = 0;; ranges++) {
+        r = once(j, delay, use_range, &next);
+        if (next == NEXT_WHOLE && use_range)
+            use_range = false;
+        else if (next != NEXT_REST || ranges == MAX_RANGES)
+            return r;
+    }
 }
