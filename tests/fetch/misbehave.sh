@@ -307,7 +307,19 @@ run -L -o "$d" "$mb/redirect/small.bin"
 expect_rc 0 "-L follows a 302"
 same "$d/small.bin" "$www/small.bin" "to the file"
 run -o "$d" --out r0 "$mb/redirect/small.bin"
-expect_out '^302 0 ' "without -L the 302 is the response"
+expect_rc 1 "without -L a 302 fails its URL"
+expect_out '^FAIL .*redirect/small.bin: redirected to /ok/small.bin; use -L to follow$' \
+    "the line says where it was redirected and how to follow"
+[ ! -e "$d/r0" ] && ok "the 302's body is not saved as the URL's" || bad "files: $(ls "$d")"
+fresh contredirect
+run -c -o "$d" "$mb/rangeredirect/a.bin"
+kept=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
+run -c -o "$d" "$mb/rangeredirect/a.bin"
+expect_rc 1 "-c: a 302 to the Range, without -L"
+expect_out 'redirected to /ok/a.bin; use -L to follow' "the line says so"
+size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
+[ "$size" -gt 0 ] && [ "$size" -eq "$kept" ] && cmp -s -n "$size" "$d/a.bin" "$www/a.bin" &&
+    ok "the partial file is kept, untouched" || bad "partial after the 302: $size bytes, $kept before"
 fresh proxy
 http_proxy=$mb "$fetch" -o "$d" http://nowhere.invalid/any/p >"$tmp/out" 2>"$tmp/err"; rc=$?
 expect_rc 0 "http_proxy from the environment (a host that does not resolve, through the proxy)"

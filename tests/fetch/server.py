@@ -40,6 +40,8 @@ Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
     /headers             the request's headers as the body
     /gzip/F              the file gzip-encoded when the client accepts it
     /redirect/F          302 to /ok/F
+    /rangeredirect/F     a request without Range gets half the body, then a
+                         close; one with Range a 302 to /ok/F with a body
     /stats               "max-in-flight N": the most requests this server
                          had in flight at once since the last /stats
 """
@@ -218,6 +220,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind == "redirect":
             self.send(302, b"", [("Location", "/ok/" + rest)])
             return
+        if kind == "rangeredirect" and self.headers.get("Range"):
+            self.send(302, b"moved\n", [("Location", "/ok/" + rest)])
+            return
         if kind == "later":
             secs, _, rest = rest.partition("/")
         got = self.file(rest)
@@ -243,7 +248,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send(status, b"later\n", [("Retry-After", after)])
             else:
                 self.serve(data, mtime, {})
-        elif kind in ("reset", "changed"):
+        elif kind in ("reset", "changed", "rangeredirect"):
             at = int(query.get("at", len(data) // 2))
             cut = None if self.headers.get("Range") else at
             self.serve(data, mtime, {}, cut_at=cut, reset=not query.get("fin"),

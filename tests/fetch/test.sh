@@ -134,8 +134,9 @@ expect_out '^failure:  1 TimeoutError' "timeout: failure kind"
 
 # --- redirects: http.server sends 301 for a directory without its slash
 run "$base/sub"
-expect_rc 0 "a 301 without -L is a response"
+expect_rc 1 "a 301 without -L fails its URL"
 expect_out '^status:   301 1$' "without -L: 301"
+expect_out ': redirected to /sub/; use -L to follow$' "without -L: the line says how to follow"
 run -L "$base/sub"
 expect_rc 0 "-L"
 expect_out '^status:   200 1$' "with -L: 200"

@@ -4,7 +4,7 @@
  * it; files are made with O_EXCL and reopened with O_NOFOLLOW, so an
  * existing file or a symbolic link planted there is never written
  * through.  A file is made only once its response was found good (a 2xx
- * or 3xx status): an error body never lands under the URL's name.
+ * status): an error body or a redirect never lands under the URL's name.
  *
  * A partial body kept for -c carries the validators of its response
  * (ETag, Last-Modified) in extended attributes, so that the next run can

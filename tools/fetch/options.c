@@ -65,7 +65,7 @@ static const char usage_text[] =
     "                          each time, with jitter; a Retry-After header wins\n"
     "      --retry-max-time SECONDS   no retry starts SECONDS after the first try\n"
     "HTTP:\n"
-    "  -L, --location          follow redirects\n"
+    "  -L, --location          follow redirects (without it a 3xx fails its URL)\n"
     "      --max-redirs N      at most N redirects (default 10; -1: no limit)\n"
     "  -H, --header 'NAME: VALUE'   send this header (repeatable)\n"
     "  -A, --user-agent TEXT   the User-Agent header\n"

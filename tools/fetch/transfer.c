@@ -5,7 +5,8 @@
  * chunk by chunk, so memory stays bounded whatever the size (the stream
  * pauses the transfer when the writer falls behind, and TCP holds the
  * server back).  The file is made only when the response's status is
- * good: a 404 or 503 page never lands under the URL's name.
+ * good (2xx): a 404 or 503 page, or a redirect not followed, never lands
+ * under the URL's name.
  *
  * Resuming.  When the job's file already holds the first bytes of the
  * body (left by an earlier attempt, or by an earlier run with -c), the
@@ -381,6 +382,28 @@ static attempt_t http_error(xfer_t *x)
     return ATTEMPT_FAILED;
 }
 
+/* A final 3xx (not followed: no -L, or --max-redirs 0; or one without a
+ * Location): its body is not the resource, so it is never saved under the
+ * URL's name, nor in place of a partial file. */
+static attempt_t redirected(xfer_t *x)
+{
+    job_t *j = x->j;
+    long status = x->resp->status;
+    const char *to = asyncio_http_response_header(x->resp, "Location");
+    const char *kind = "redirect not followed";
+    if (to && *to && !cfg.follow)
+        set_error(j, kind, "redirected to %s; use -L to follow", to);
+    else if (to && *to)
+        set_error(j, kind, "redirected to %s; not followed (--max-redirs %ld)", to, cfg.max_redirs);
+    else
+        set_error(j, kind, "HTTP %ld%s%s, without a Location to follow", status,
+                  *report_reason(status) ? " " : "", report_reason(status));
+    if (drain(x))
+        return raised(x);
+    end(x);
+    return ATTEMPT_FAILED;
+}
+
 /* "bytes A-B/T" or "bytes * /T" (without the space): A and B, or -1 for
  * '*'; T, or -1 for '*'.  False when it is neither. */
 static bool content_range(const char *v, int64_t *first, int64_t *last, int64_t *total)
@@ -462,7 +485,7 @@ static void note_validators(xfer_t *x)
     j->encoded = enc && *enc && strcasecmp(enc, "identity") != 0;
 }
 
-/* The response is good (< 400): where its body goes. */
+/* The response is good (2xx): where its body goes. */
 static attempt_t open_output(xfer_t *x)
 {
     job_t *j = x->j;
@@ -697,11 +720,13 @@ static attempt_t once(job_t *j, double *delay, bool use_range, next_t *next)
             *next = NEXT_WHOLE;
             return ATTEMPT_FAILED;
         }
-        if (status < 400 && status != 206)
+        if (status >= 200 && status < 300 && status != 206)
             x.restart = true; /* Range ignored, or If-Range refused it */
     }
     if (status >= 400)
         return http_error(&x);
+    if (status >= 300)
+        return redirected(&x);
 
     const char *cl = asyncio_http_response_header(x.resp, "Content-Length");
     if (cl) {
