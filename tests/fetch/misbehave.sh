@@ -57,6 +57,15 @@ expect_rc 1 "--content-on-error"
     ok "the error body is saved as 404.error, nothing as 404" || bad "files: $(ls "$d")"
 expect_out "HTTP 404 Not Found (body saved as $d/404.error)" "its line says where"
 
+fresh errname
+printf '%s\tpage\n%s\tpage.error\n' "$mb/status/404" "$mb/ok/small.bin" >"$tmp/errname.urls"
+run -j 1 -o "$d" --content-on-error -i "$tmp/errname.urls"
+expect_rc 1 "--content-on-error, and another URL named page.error"
+same "$d/page.error" "$www/small.bin" "page.error is the URL that has that name"
+[ "$(cat "$d/page.error.1" 2>/dev/null)" = "error 404" ] && [ "$(nfiles "$d")" -eq 2 ] &&
+    ok "the error body takes the next free name" || bad "files: $(ls "$d")"
+expect_out "HTTP 404 Not Found (body saved as $d/page.error.1)" "its line says where"
+
 # --- Retry-After, in seconds and as a date; beyond --retry-max-time
 : >"$mblog"
 run --retry 2 $R "$mb/later/1/small.bin"

@@ -134,9 +134,15 @@ void input_read_file(const char *path);
 /* Gives every job its output name, unique within the run (when bodies are
  * saved). */
 void input_assign_names(void);
-/* The next name "BASE.N" for a job whose reserved name turned out taken on
- * disk: a new string, never one reserved in the run.  Takes run_lock. */
-char *input_next_name(job_t *j);
+/* The next name "BASE.N" (base: the job's, or an error body's) when the
+ * name reserved turned out taken on disk: never one reserved in the run.
+ * Takes run_lock. */
+char *input_next_name(name_t *base);
+/* A name for the job's error body (--content-on-error): "NAME.error", else
+ * the next free "NAME.error.N", reserved in the run like the others (never
+ * another URL's); *base is what input_next_name goes on from when that one
+ * is taken on disk.  Takes run_lock. */
+char *input_error_name(const job_t *j, name_t **base);
 /* A file name made safe from any text (NAME_MAX_LEN bytes at most; no
  * '/', no control character, no leading dot); "index.html" when empty. */
 void input_safe_name(const char *in, size_t len, bool from_url, char *out);
@@ -169,8 +175,9 @@ void files_save_validators(int fd, const job_t *j);
 void files_remove(job_t *j);
 /* Writes all of p; -1 with errno set. */
 int files_write(int fd, const void *p, size_t n);
-/* An error body: a new file NAME.error (then .error.1, ...). -1, errno. */
-int files_create_error(job_t *j, char *path, size_t cap);
+/* An error body: a new file NAME.error (then .error.1, ...), under a name
+ * reserved in the run; *path is that name.  -1 with errno set. */
+int files_create_error(job_t *j, const char **path);
 /* A file to write the job's body into while its file keeps the old bytes:
  * unnamed where the file system allows (tmp[0] is then '\0'), else a
  * hidden name put in tmp.  -1 with errno set. */

@@ -65,7 +65,7 @@ int files_create(job_t *j)
         }
         if (errno != EEXIST)
             return -1;
-        j->name = input_next_name(j);
+        j->name = input_next_name(j->base);
     }
     errno = EEXIST;
     return -1;
@@ -146,7 +146,7 @@ uint64_t files_adopt(job_t *j)
             close(fd);
         if (tries == 1000) /* files_create goes on from here */
             return 0;
-        j->name = input_next_name(j);
+        j->name = input_next_name(j->base);
     }
     j->path = j->name;
     j->partial = st.st_size > 0;
@@ -204,16 +204,15 @@ int files_write(int fd, const void *p, size_t n)
     return 0;
 }
 
-int files_create_error(job_t *j, char *path, size_t cap)
+int files_create_error(job_t *j, const char **path)
 {
+    name_t *base;
+    *path = input_error_name(j, &base);
     for (unsigned k = 0; k < 1000; k++) {
-        if (k == 0)
-            snprintf(path, cap, "%s.error", j->name);
-        else
-            snprintf(path, cap, "%s.error.%u", j->name, k);
-        int fd = openat(dirfd_, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        int fd = openat(dirfd_, *path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd >= 0 || errno != EEXIST)
             return fd;
+        *path = input_next_name(base);
     }
     errno = EEXIST;
     return -1;

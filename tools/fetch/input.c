@@ -94,10 +94,30 @@ static char *next_free(name_t *base)
     }
 }
 
-char *input_next_name(job_t *j)
+/* Reserves the base itself when it is free, else the next free ".N". */
+static char *reserve(name_t *base)
+{
+    if (base->reserved)
+        return next_free(base);
+    base->reserved = true;
+    return base->key;
+}
+
+char *input_next_name(name_t *base)
 {
     run_lock();
-    char *name = next_free(j->base);
+    char *name = next_free(base);
+    run_unlock();
+    return name;
+}
+
+char *input_error_name(const job_t *j, name_t **base)
+{
+    char key[NAME_MAX_LEN + 32];
+    snprintf(key, sizeof key, "%s.error", j->name);
+    run_lock();
+    *base = table_get(key);
+    char *name = reserve(*base);
     run_unlock();
     return name;
 }
@@ -154,12 +174,7 @@ void input_assign_names(void)
             input_name_from_url(j->url, base);
         }
         j->base = table_get(base);
-        if (!j->base->reserved) {
-            j->base->reserved = true;
-            j->name = j->base->key;
-        } else {
-            j->name = next_free(j->base);
-        }
+        j->name = reserve(j->base);
     }
 }
 

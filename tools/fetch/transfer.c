@@ -318,8 +318,9 @@ static bool drain(xfer_t *x)
 static bool save_error_body(xfer_t *x)
 {
     job_t *j = x->j;
-    char path[NAME_MAX_LEN + 64], shown[NAME_MAX_LEN * 2 + 4096];
-    int fd = files_create_error(j, path, sizeof path);
+    char shown[NAME_MAX_LEN * 2 + 4096];
+    const char *path;
+    int fd = files_create_error(j, &path);
     if (fd < 0)
         return drain(x);
     bool ok = true, cancelled = false;
