@@ -218,7 +218,9 @@ attempt_t transfer_attempt(job_t *j, double *retry_after);
 bool retry_curl_code(int code);
 bool retry_status(long status);
 /* The delay before the job's next attempt, or -1 when it gets none
- * (retries used up, or beyond --retry-max-time); why says which. */
+ * (retries used up, or beyond --retry-max-time); why says which.  A
+ * Retry-After beyond the cap (600 s, or --retry-max-time if longer) is
+ * cut to it, why then saying so with a delay; else why is "". */
 double retry_delay(const job_t *j, double retry_after, double now, char *why, size_t cap);
 /* Retry-After: seconds, or an HTTP date; -1 when absent or unreadable. */
 double retry_after_parse(const char *value);

@@ -63,6 +63,7 @@ static const char usage_text[] =
     "                          connection errors, timeouts, 408, 429 and 5xx\n"
     "      --retry-delay SECONDS   first wait before a retry (default 1), doubled\n"
     "                          each time, with jitter; a Retry-After header wins\n"
+    "                          (up to 600 s, or --retry-max-time if longer)\n"
     "      --retry-max-time SECONDS   no retry starts SECONDS after the first try\n"
     "HTTP:\n"
     "  -L, --location          follow redirects (without it a 3xx fails its URL)\n"

@@ -179,6 +179,15 @@ static void set_error(job_t *j, const char *kind, const char *fmt, ...)
     j->kind = report_kind(kind);
 }
 
+/* Adds " (NOTE)" to the job's error. */
+static void add_note(job_t *j, const char *note)
+{
+    char *msg = xmalloc(strlen(j->error) + strlen(note) + 4);
+    sprintf(msg, "%s (%s)", j->error, note);
+    free(j->error);
+    j->error = msg;
+}
+
 static void end_stream(xfer_t *x)
 {
     if (x->st) {
@@ -241,10 +250,7 @@ static attempt_t failed(xfer_t *x, bool retryable, double retry_after)
         *x->delay = d;
         return ATTEMPT_RETRY;
     }
-    char *msg = xmalloc(strlen(j->error) + strlen(why) + 4);
-    sprintf(msg, "%s (%s)", j->error, why);
-    free(j->error);
-    j->error = msg;
+    add_note(j, why);
     return ATTEMPT_FAILED;
 }
 
@@ -345,10 +351,9 @@ static bool save_error_body(xfer_t *x)
         files_unlink_path(path);
         return cancelled;
     }
-    char *msg = xmalloc(strlen(j->error) + sizeof shown + 32);
-    sprintf(msg, "%s (body saved as %s)", j->error, files_display(path, shown, sizeof shown));
-    free(j->error);
-    j->error = msg;
+    char note[sizeof shown + 32];
+    snprintf(note, sizeof note, "body saved as %s", files_display(path, shown, sizeof shown));
+    add_note(j, note);
     return false;
 }
 
@@ -365,6 +370,8 @@ static attempt_t http_error(xfer_t *x)
     char why[256];
     double d = again && cfg.retries ? retry_delay(j, after, now(), why, sizeof why) : -1;
     if (d >= 0) {
+        if (why[0]) /* the server's wait was cut: the RETRY line says so */
+            add_note(j, why);
         if (drain(x))
             return raised(x);
         end(x);
@@ -374,12 +381,8 @@ static attempt_t http_error(xfer_t *x)
     if (cfg.content_on_error && cfg.outdir ? save_error_body(x) : drain(x))
         return raised(x);
     end(x);
-    if (again && cfg.retries) {
-        char *msg = xmalloc(strlen(j->error) + strlen(why) + 4);
-        sprintf(msg, "%s (%s)", j->error, why);
-        free(j->error);
-        j->error = msg;
-    }
+    if (again && cfg.retries)
+        add_note(j, why);
     return ATTEMPT_FAILED;
 }
 
