@@ -274,6 +274,17 @@ assert len(recs) == 4
 PY
 then ok "the JSON records: status, bytes, seconds, retries, error"; else bad "JSON records"; cat "$tmp/j.json"; fi
 
+# The records are UTF-8 whatever the URL holds: surrogates (ED A0 80),
+# overlong forms (E0 80 80, C0 AF), beyond U+10FFFF (F4 90 80 80), F5-FF
+# replaced; a valid character (U+00E9) kept
+run --json "$tmp/u.json" "http://127.0.0.1:$closed/$(printf '\355\240\200\340\200\200\364\220\200\200\300\257\365\377/\303\251')"
+if $py - "$tmp/u.json" <<'PY'
+import json, sys
+rec = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+assert rec["url"].endswith("/\u00e9") and "\ufffd" in rec["url"], rec
+PY
+then ok "--json: invalid UTF-8 in a URL is replaced, the file is valid UTF-8"; else bad "JSON UTF-8"; od -c "$tmp/u.json" | head; fi
+
 # --- --per-host: never more in flight to one host; --limit-rate
 curl -s "$mb/stats" >/dev/null
 i=0; : >"$tmp/urls"

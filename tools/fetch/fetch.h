@@ -298,5 +298,9 @@ void report_summary(double elapsed);
 /* "503 Service Unavailable"'s words for a status ("" when unknown). */
 const char *report_reason(long status);
 void human_bytes(uint64_t b, char *out, size_t cap);
+/* The length of the valid UTF-8 sequence that s starts with (1 for ASCII,
+ * NUL included), 0 when it starts with no valid one: an overlong form, a
+ * surrogate, beyond U+10FFFF, a stray or missing continuation byte. */
+size_t utf8_len(const char *s);
 
 #endif /* CASYNCIO_FETCH_H */

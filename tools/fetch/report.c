@@ -196,12 +196,9 @@ static void json_str(const char *s)
             fputc(c, json);
             p++;
         } else {
-            int n = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-            int k = 1;
-            while (n && k < n && (p[k] & 0xC0) == 0x80)
-                k++;
-            if (n && k == n) {
-                fwrite(p, 1, (size_t)n, json);
+            size_t n = utf8_len((const char *)p);
+            if (n) {
+                fwrite(p, 1, n, json);
                 p += n;
             } else {
                 fputs("\\ufffd", json);
@@ -210,6 +207,36 @@ static void json_str(const char *s)
         }
     }
     fputc('"', json);
+}
+
+size_t utf8_len(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (p[0] < 0x80)
+        return 1;
+    /* The second byte's range is what rules out overlong forms (E0, F0),
+     * surrogates (ED) and code points beyond U+10FFFF (F4). */
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        n = 2;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 3;
+        lo = p[0] == 0xE0 ? 0xA0 : 0x80;
+        hi = p[0] == 0xED ? 0x9F : 0xBF;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        lo = p[0] == 0xF0 ? 0x90 : 0x80;
+        hi = p[0] == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0; /* a continuation byte, C0, C1, F5-FF */
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+    return n;
 }
 
 static const char *result_word(const job_t *j)
