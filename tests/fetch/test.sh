@@ -86,6 +86,20 @@ if [ "$names" = "$want" ] && [ ! -e "$tmp/jail/outside" ] && [ -L "$tmp/jail/d2/
     ok "given names stay inside, none hidden, a planted link not written through: $names"
 else bad "given names: '$names', expected '$want'"; fi
 
+# --- nothing from a URL, a name or a server reaches the terminal as a
+# control: ESC, BEL, C1 (U+009B, a one-character CSI) and bytes that are
+# not UTF-8 are shown escaped; a name given with a C1 character is refused
+closed=$(free_port)
+run -o "$tmp/jail/d3" "http://127.0.0.1:$closed/a$(printf '\033]0;pwned\007\302\233\377')b"
+expect_rc 1 "a URL with control characters"
+if LC_ALL=C grep -q "$(printf '[\033\007\233\377]')" "$tmp/err"; then bad "control bytes on stderr"; od -c "$tmp/err" | head
+else ok "no control byte on stderr"; fi
+expect_out '^FAIL .*/a\\x1b]0;pwned\\x07\\u009b\\xffb: ' "the URL is shown escaped"
+printf '%s\tc1\302\233x\n' "$mb/any/6" >"$tmp/c1"
+run -o "$tmp/jail/d3" -i "$tmp/c1"
+[ -f "$tmp/jail/d3/c1_x" ] && ok "a C1 character in a given name is replaced: c1_x" ||
+    bad "names: $(ls -A "$tmp/jail/d3" | od -c | head -3)"
+
 # --- a big body is streamed to its file: memory stays bounded
 rss() { # rss FILE-FOR-TIME ARGS...: max RSS in KiB of one run
     f=$1; shift

@@ -23,6 +23,7 @@
 
 #include <casyncio.h>
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -269,7 +270,12 @@ void progress_start(void);
 void progress_stop(void);
 void progress_start_publishing(void);
 void progress_stop_publishing(void);
-/* A line for the user (a failure, a retry): above the bar on a terminal.
+/* A line on stderr, its control characters shown escaped (\xHH, \uHHHH
+ * for C1): no URL, name or server's text can drive the terminal. */
+void say_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vsay_line(const char *fmt, va_list ap);
+/* A line for the user (a failure, a retry): above the bar on a terminal,
+ * escaped as say_line's.
  * These take run_lock. */
 void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The line of a finished transfer (off a terminal, unless quiet). */

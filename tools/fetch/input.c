@@ -130,16 +130,27 @@ static bool keep_url_char(char c)
 
 void input_safe_name(const char *in, size_t len, bool from_url, char *out)
 {
+    /* Whole UTF-8 characters are kept (a name cut short does not end
+     * inside one); a control (C0, DEL, C1: U+0080-U+009F) or a byte that
+     * is not UTF-8 becomes '_', so that listing the directory is safe. */
     size_t n = 0;
-    for (size_t i = 0; i < len && n < NAME_MAX_LEN; i++) {
+    for (size_t i = 0; i < len && n < NAME_MAX_LEN;) {
         unsigned char c = (unsigned char)in[i];
-        bool ok = from_url ? keep_url_char((char)c) : c >= 0x20 && c != 0x7f && c != '/';
-        out[n++] = ok ? (char)c : '_';
+        size_t k = from_url ? 1 : utf8_len(in + i);
+        bool ok = from_url ? keep_url_char((char)c)
+                           : k == 1 ? c >= 0x20 && c != 0x7f && c != '/'
+                                    : k > 1 && !(c == 0xC2 && (unsigned char)in[i + 1] < 0xA0);
+        if (!ok || i + k > len) {
+            out[n++] = '_';
+            i += k ? k : 1;
+            continue;
+        }
+        if (n + k > NAME_MAX_LEN)
+            break;
+        memcpy(out + n, in + i, k);
+        n += k;
+        i += k;
     }
-    /* A name cut short does not end inside a UTF-8 sequence. */
-    if (n == NAME_MAX_LEN && len > n)
-        while (n > NAME_MAX_LEN - 4 && ((unsigned char)in[n] & 0xC0) == 0x80)
-            n--;
     out[n] = '\0';
     if (n == 0)
         strcpy(out, "index.html");
@@ -230,7 +241,7 @@ static void url_option(const char *path, long line, size_t first, const char *op
         if (!(j->digest = digest_parse(val, why, sizeof why)))
             usage_error("%s: checksum of %s: %s", where, j->url, why);
     } else if (!cfg.quiet) {
-        fprintf(stderr, PROG ": %s: option '%.*s' ignored (only out= and checksum= are read)\n",
+        say_line(PROG ": %s: option '%.*s' ignored (only out= and checksum= are read)",
                 where, (int)(strchr(opt, '=') - opt), opt);
     }
 }

@@ -705,7 +705,7 @@ int main(int argc, char **argv)
     bool failed = false;
     for (int i = 0; i < nshards; i++)
         if (shards[i].failure) {
-            fprintf(stderr, PROG ": %s\n", shards[i].failure);
+            say_line(PROG ": %s", shards[i].failure);
             failed = true;
         }
     if (!cfg.quiet && !failed)

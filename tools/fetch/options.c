@@ -95,9 +95,9 @@ void usage_error(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vsay_line(fmt, ap);
     va_end(ap);
-    fputs("\nTry '" PROG " --help' for more information.\n", stderr);
+    fputs("Try '" PROG " --help' for more information.\n", stderr);
     exit(2);
 }
 
@@ -106,9 +106,8 @@ void fatal(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vsay_line(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     exit(2);
 }
 

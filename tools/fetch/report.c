@@ -308,8 +308,7 @@ int report_close_json(void)
         bad = true, err = errno;
     json = NULL;
     if (bad) {
-        fprintf(stderr, PROG ": cannot write the JSON records to %s: %s\n", cfg.json,
-                strerror(err));
+        say_line(PROG ": cannot write the JSON records to %s: %s", cfg.json, strerror(err));
         return -1;
     }
     return 0;
