@@ -296,6 +296,15 @@ inflight=$(curl -s "$mb/stats" | cut -d' ' -f2)
 run -j 8 -i "$tmp/urls"
 inflight=$(curl -s "$mb/stats" | cut -d' ' -f2)
 [ "$inflight" -gt 2 ] && ok "without it, more ($inflight)" || echo "note: only $inflight in flight without --per-host"
+# One host however it is spelled: http://h/, http://H:80/ (through a proxy)
+curl -s "$mb/stats" >/dev/null
+q='every=0.02&chunk=4000'
+run -x "$mb" -j 8 --per-host 1 "http://nowhere.invalid/slow/small.bin?$q&h=1" \
+    "http://NOWHERE.invalid:80/slow/small.bin?$q&h=2" "http://nowhere.invalid:80/slow/small.bin?$q&h=3"
+expect_rc 0 "--per-host 1, one host spelled three ways"
+inflight=$(curl -s "$mb/stats" | cut -d' ' -f2)
+[ "$inflight" -eq 1 ] && ok "one host: h, H:80 and h:80 share its limit ($inflight in flight)" ||
+    bad "$inflight in flight"
 fresh rate
 run -o "$d" --limit-rate 400K --json "$tmp/rate.json" "$mb/ok/a.bin"
 expect_rc 0 "--limit-rate 400K"

@@ -47,6 +47,7 @@
 #define _GNU_SOURCE
 #include "fetch.h"
 
+#include <curl/curl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -140,10 +141,35 @@ void run_totals(totals_t *sum)
     }
 }
 
-/* "scheme://host:port" of a URL, lower case: scheme://[user@]host[:port]
- * up to the path. */
+static void lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* "scheme://host:port" of a URL, lower case, the scheme's default port
+ * made explicit, so that http://h/ and http://H:80/ are one host for
+ * --per-host.  A URL curl cannot parse (its transfer fails) is keyed by
+ * what comes before its path. */
 static void host_key(const char *url, char *key, size_t cap)
 {
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    bool parsed = u && !curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) &&
+                  !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+                  !curl_url_get(u, CURLUPART_HOST, &host, 0) &&
+                  !curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+    if (parsed)
+        snprintf(key, cap, "%s://%s:%s", scheme, host, port);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    if (parsed) {
+        lower(key);
+        return;
+    }
     const char *p = strstr(url, "://");
     const char *auth = p ? p + 3 : url;
     const char *end = auth + strcspn(auth, "/?#");
@@ -152,9 +178,7 @@ static void host_key(const char *url, char *key, size_t cap)
         auth = at + 1;
     size_t slen = p ? (size_t)(p - url) : 0;
     snprintf(key, cap, "%.*s://%.*s", (int)slen, url, (int)(end - auth), auth);
-    for (char *c = key; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c - 'A' + 'a');
+    lower(key);
 }
 
 static uint64_t hash(const char *s)
