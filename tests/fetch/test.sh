@@ -55,6 +55,13 @@ expect_out '^rate: .* req/s, .* MB/s$' "summary: rate"
 [ "$(grep -c '^200 ' "$tmp/err")" -eq 5 ] && ok "one plain line per transfer (stderr not a terminal)" ||
     bad "not one line per transfer"
 
+# --output-dir (curl's name) and --output-dir=DIR, as --dir
+run --output-dir "$tmp/od1" "$base/sub/b.txt"
+expect_rc 0 "--output-dir DIR"
+same "$tmp/od1/b.txt" "$www/sub/b.txt" "--output-dir DIR saves there"
+run --output-dir="$tmp/od2" "$base/sub/b.txt"
+same "$tmp/od2/b.txt" "$www/sub/b.txt" "--output-dir=DIR saves there"
+
 # a second run into the same directory never overwrites
 run -o "$out" "$base/sub/b.txt"
 expect_rc 0 "again into the same directory"

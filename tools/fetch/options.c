@@ -36,7 +36,8 @@ static const char usage_text[] =
     "      --checksum TYPE=HEX check the next URL argument's body (sha256, sha512,\n"
     "                          sha1, md5); a mismatch fails it and removes its file\n"
     "Output:\n"
-    "  -o, -d, --dir DIR       save each body in DIR (made if missing), named after\n"
+    "  -o, -d, --dir, --output-dir DIR\n"
+    "                          save each body in DIR (made if missing), named after\n"
     "                          the URL; an existing file is never overwritten (NAME.1,\n"
     "                          NAME.2, ... instead); a failed URL leaves no file\n"
     "  -n, --discard           count the bodies, save none (the default)\n"
@@ -256,6 +257,7 @@ static const option_t options[] = {
     {0, "checksum", true, O_CHECKSUM},
     {'o', NULL, true, O_DIR},
     {'d', "dir", true, O_DIR},
+    {0, "output-dir", true, O_DIR}, /* curl's */
     {'P', "directory-prefix", true, O_DIR}, /* wget's */
     {'n', "discard", false, O_DISCARD},
     {'c', "continue", false, O_CONTINUE},
