@@ -66,6 +66,16 @@ same "$d/page.error" "$www/small.bin" "page.error is the URL that has that name"
     ok "the error body takes the next free name" || bad "files: $(ls "$d")"
 expect_out "HTTP 404 Not Found (body saved as $d/page.error.1)" "its line says where"
 
+# --- a URL or a response header too long for curl: said so, not "Out of memory"
+echo "$mb/any/$(head -c 1100000 /dev/zero | tr '\0' a)" >"$tmp/long"
+run -i "$tmp/long"
+expect_rc 1 "a URL of 1.1 MB"
+expect_out ': the URL is too long (1100[0-9]* bytes; at most 1000000)$' "the line says the URL is too long"
+run "$mb/bigheader/200000"
+expect_rc 1 "a response header of 200 KB"
+expect_out '/bigheader/200000: a response header is too long' "the line says a header is too long"
+no_out 'Out of memory' "neither says 'Out of memory'"
+
 # --- Retry-After, in seconds and as a date; beyond --retry-max-time
 : >"$mblog"
 run --retry 2 $R "$mb/later/1/small.bin"
@@ -103,7 +113,7 @@ run --retry 2 $R "http://127.0.0.1:$closed/x"
 expect_rc 1 "connection refused, --retry 2"
 [ "$(grep -c '^RETRY .*Failed to connect to 127.0.0.1 port' "$tmp/err")" -eq 2 ] &&
     ok "connection refused is retried, curl's words in the line" || { bad "RETRY lines"; show; }
-expect_out '^failure:  1 ClientError/CURLE_COULDNT_CONNECT$' "its kind"
+expect_out "^failure:  1 Couldn't connect to server$" "its kind, in curl's words"
 
 # --- a reset mid-body: the retry continues where it stopped
 for variant in "" "?fin=1"; do
@@ -139,6 +149,7 @@ run -o "$d" "$mb/reset/a.bin?k=1"
 expect_rc 1 "reset mid-body without --retry"
 [ "$(nfiles "$d")" -eq 0 ] && ok "no partial file left" || bad "files: $(ls -l "$d")"
 expect_out '(partial file removed)$' "its line says so"
+expect_out '^status:   1xx 0, 2xx 0, 3xx 0, 4xx 0, 5xx 0$' "a 200 whose body was cut short is not counted as a 2xx"
 fresh cont
 run -c -o "$d" "$mb/reset/a.bin?k=2"
 expect_rc 1 "-c: reset mid-body"
@@ -222,7 +233,7 @@ size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
 fresh slow
 run -o "$d" -m 0.5 "$mb/slow/a.bin?every=0.05&chunk=1000"
 expect_rc 1 "a slow body, -m 0.5"
-expect_out '^FAIL TimeoutError/CURLE_OPERATION_TIMEDOUT .*slow/a.bin.*: Operation timed out after' \
+expect_out '^FAIL Timeout was reached .*slow/a.bin.*: Operation timed out after' \
     "a timeout, in curl's words"
 [ "$(nfiles "$d")" -eq 0 ] && ok "no partial file left" || bad "files: $(ls "$d")"
 run -o "$d" -m 0.3 --retry 1 $R "$mb/stall/a.bin"
@@ -238,8 +249,8 @@ expect_rc 0 "--checksum sha256, right"
 fresh sum
 run -o "$d" --checksum "sha-256=$(sha "$www/a.bin")" "$mb/ok/small.bin"
 expect_rc 1 "--checksum sha256, wrong"
-expect_out '^FAIL checksum mismatch .*: sha256 of the body is [0-9a-f]\{64\}, expected [0-9a-f]\{64\}' \
-    "the line gives both checksums"
+expect_out '^FAIL checksum mismatch .*: sha256 of the body is [0-9a-f]\{64\}, expected [0-9a-f]\{64\} (file removed)$' \
+    "the line gives both checksums, and says the (whole) file was removed"
 [ "$(nfiles "$d")" -eq 0 ] && ok "the wrong body is not kept" || bad "files: $(ls "$d")"
 printf '%s\n  checksum=md5=%s\n%s\n  checksum=sha-1=%s\n' "$mb/ok/small.bin" \
     "$(md5sum "$www/small.bin" | cut -d' ' -f1)" "$mb/ok/a.bin" "$(sha1sum "$www/a.bin" | cut -d' ' -f1)" \
@@ -268,7 +279,7 @@ assert nf["result"] == "failed" and nf["status"] == 404 and nf["error"] == "HTTP
 fl = recs[mb + "/flaky/small.bin?j=1"]
 assert fl["result"] == "ok" and fl["retries"] == 1 and fl["attempts"] == 2, fl
 cr = [r for u, r in recs.items() if u.endswith("/x")][0]
-assert cr["status"] is None and cr["kind"] == "ClientError/CURLE_COULDNT_CONNECT", cr
+assert cr["status"] is None and cr["kind"] == "Couldn't connect to server", cr
 assert cr["error"].startswith("Failed to connect to 127.0.0.1 port"), cr
 assert len(recs) == 4
 PY
@@ -284,6 +295,12 @@ rec = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
 assert rec["url"].endswith("/\u00e9") and "\ufffd" in rec["url"], rec
 PY
 then ok "--json: invalid UTF-8 in a URL is replaced, the file is valid UTF-8"; else bad "JSON UTF-8"; od -c "$tmp/u.json" | head; fi
+
+# A response cut short right after its headers: its status is known
+run --json "$tmp/cut.json" "$mb/cutnow/a.bin"
+expect_rc 1 "a 200 cut short after its headers"
+$py -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(not (r["status"] == 200 and r["result"] == "failed"))' \
+    "$tmp/cut.json" && ok "its JSON record has status 200" || { bad "JSON status"; cat "$tmp/cut.json"; }
 
 # --- --per-host: never more in flight to one host; --limit-rate
 curl -s "$mb/stats" >/dev/null

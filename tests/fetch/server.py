@@ -24,6 +24,8 @@ Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
                          gets its range
     /norange/F           ignores Range (always 200 and the whole file), and
                          cuts the first response in half
+    /cutnow/F            the headers and 1000 bytes of the body in one write,
+                         then a close: the client sees all of it at once
     /rangecut/F          a request without Range gets half the body, then a
                          close; one with Range gets a 200 (Range ignored)
                          whose body is cut after ?rat=BYTES (default 1000)
@@ -38,6 +40,7 @@ Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
     /status/CODE         that status with a short body
     /any/...             200 and "hello\n" whatever the rest of the path
     /headers             the request's headers as the body
+    /bigheader/N         200 with a header line of N bytes
     /gzip/F              the file gzip-encoded when the client accepts it
     /redirect/F          302 to /ok/F
     /rangeredirect/F     a request without Range gets half the body, then a
@@ -208,6 +211,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind == "any":
             self.send(200, b"hello\n")
             return
+        if kind == "bigheader":
+            self.send(200, b"hello\n", [("X-Big", "x" * int(rest))])
+            return
         if kind == "headers":
             text = "".join("%s: %s\n" % (k, v) for k, v in self.headers.items())
             self.send(200, text.encode())
@@ -253,6 +259,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             cut = None if self.headers.get("Range") else at
             self.serve(data, mtime, {}, cut_at=cut, reset=not query.get("fin"),
                        version="v2" if kind == "changed" and n > 1 else "")
+        elif kind == "cutnow":
+            self.log(200)
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data)
+                             + data[:1000])
+            self.cut(False)
         elif kind == "rangecut":
             if self.headers.get("Range"):
                 self.serve(data, mtime, {}, honour_range=False,

@@ -172,8 +172,9 @@ int64_t files_size(job_t *j);
  * (extended attributes, where the file system has them). */
 void files_save_url(int fd, const job_t *j);
 void files_save_validators(int fd, const job_t *j);
-/* Removes the job's file, if any; j->path is NULL after. */
-void files_remove(job_t *j);
+/* Removes the job's file, if any; j->path is NULL after.  0, or -1 with
+ * errno set when the file is still there. */
+int files_remove(job_t *j);
 /* Writes all of p; -1 with errno set. */
 int files_write(int fd, const void *p, size_t n);
 /* An error body: a new file NAME.error (then .error.1, ...), under a name
@@ -280,17 +281,20 @@ void vsay_line(const char *fmt, va_list ap);
 void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The line of a finished transfer (off a terminal, unless quiet). */
 void progress_done(const job_t *j);
-/* A failed or cancelled job's line; removed: its partial file was. */
-void progress_failed(const job_t *j, bool removed);
+/* A failed or cancelled job's line; removal: what became of its file
+ * ("partial file removed"), NULL when nothing was removed. */
+void progress_failed(const job_t *j, const char *removal);
 void progress_retry(const job_t *j, double delay);
 
 /* ------------------------------------------------------------ report.c */
 
-/* The failure kind of the raised error ("ClientError/CURLE_COULDNT_CONNECT",
- * "TimeoutError/CURLE_OPERATION_TIMEDOUT", "InvalidURL", ...), and
- * whether it may succeed when tried again.  Interned: valid for the run. */
+/* The failure kind of the raised error, in words: curl's for its codes
+ * ("Couldn't connect to server", "Timeout was reached"), else "invalid
+ * URL", "timeout", ...; and whether it may succeed when tried again.
+ * Interned: valid for the run. */
 const char *report_error_kind(const asyncio_error_t *e, bool *retryable);
-/* An interned kind for any text ("OSError/ENOSPC", "checksum mismatch").
+/* An interned kind for any text ("No space left on device", "checksum
+ * mismatch").
  * It and report_final take run_lock. */
 const char *report_kind(const char *text);
 /* Counts a final job (its kind, its status) and writes its --json record. */

@@ -180,12 +180,12 @@ void files_save_validators(int fd, const job_t *j)
     set_attr(fd, XATTR_MODIFIED, j->modified);
 }
 
-void files_remove(job_t *j)
+int files_remove(job_t *j)
 {
-    if (j->path)
-        unlinkat(dirfd_, j->path, 0);
+    int rc = j->path ? unlinkat(dirfd_, j->path, 0) : 0;
     j->path = NULL;
     j->partial = false;
+    return rc;
 }
 
 int files_write(int fd, const void *p, size_t n)

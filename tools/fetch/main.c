@@ -48,6 +48,7 @@
 #include "fetch.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -332,10 +333,15 @@ static void job_final(job_t *j, job_state_t state)
     j->state = state;
     if (j->attempts)
         j->t1 = now();
-    bool removed = false;
+    /* What the line says of the file: only what happened to it. */
+    char removal[NAME_MAX_LEN * 2 + 4200] = "", shown[NAME_MAX_LEN * 2 + 4096];
     if (state != JOB_OK && j->path && !(cfg.resume && j->partial)) {
-        removed = files_size(j) > 0;
-        files_remove(j);
+        bool had = files_size(j) > 0, partial = j->partial;
+        files_display(j->path, shown, sizeof shown);
+        if (files_remove(j) != 0)
+            snprintf(removal, sizeof removal, "cannot remove %s: %s", shown, strerror(errno));
+        else if (had)
+            snprintf(removal, sizeof removal, "%s removed", partial ? "partial file" : "file");
     }
     if (state == JOB_OK)
         tot.ok++;
@@ -347,7 +353,7 @@ static void job_final(job_t *j, job_state_t state)
     if (state == JOB_OK)
         progress_done(j);
     else
-        progress_failed(j, removed);
+        progress_failed(j, removal[0] ? removal : NULL);
 }
 
 /* A retry's timer: the job goes back to the front of its host's queue. */
@@ -413,7 +419,7 @@ static void start(job_t *j)
         j->host->inflight--;
         free(j->error);
         j->error = xstrdup(asyncio_error() ? asyncio_error()->message : "cannot start a task");
-        j->kind = report_kind("MemoryError");
+        j->kind = report_kind("out of memory");
         asyncio_error_clear();
         job_final(j, JOB_FAILED);
     }

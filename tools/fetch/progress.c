@@ -255,15 +255,15 @@ void progress_line(const char *fmt, ...)
     run_unlock();
 }
 
-static const char *file_note(const job_t *j, bool removed, char *buf, size_t cap)
+static const char *file_note(const job_t *j, const char *removal, char *buf, size_t cap)
 {
     char shown[NAME_MAX_LEN * 2 + 4096];
     buf[0] = '\0';
     if (j->path && j->partial)
         snprintf(buf, cap, " (partial file kept: %s, %lld bytes)",
                  files_display(j->path, shown, sizeof shown), (long long)files_size((job_t *)j));
-    else if (removed)
-        snprintf(buf, cap, " (partial file removed)");
+    else if (removal)
+        snprintf(buf, cap, " (%s)", removal);
     return buf;
 }
 
@@ -286,10 +286,10 @@ void progress_done(const job_t *j)
     run_unlock();
 }
 
-void progress_failed(const job_t *j, bool removed)
+void progress_failed(const job_t *j, const char *removal)
 {
-    char note[NAME_MAX_LEN * 2 + 4200];
-    file_note(j, removed, note, sizeof note);
+    char note[NAME_MAX_LEN * 4 + 8400];
+    file_note(j, removal, note, sizeof note);
     if (j->state == JOB_CANCELLED)
         progress_line("CANCELLED %s: %s%s", j->url, j->error ? j->error : "interrupted", note);
     else

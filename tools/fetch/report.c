@@ -12,7 +12,8 @@
  *    "kind": null}
  *
  * result is "ok", "failed", "interrupted" or "not started"; file, status,
- * size, error and kind are null when there is none.  bytes counts what
+ * size, error and kind are null when there is none (status too when no
+ * response came).  bytes counts what
  * was received (every attempt), size what the file holds; resumed_from
  * is where the saved body was continued from (0: from its start);
  * restarted says that a resume was refused and the body fetched whole.
@@ -68,58 +69,26 @@ static void count_kind(const char *name)
         }
 }
 
-static const char *curl_code_name(int code)
-{
-    switch (code) {
-#define C(x)                                                                                       \
-    case x:                                                                                        \
-        return #x;
-        C(CURLE_UNSUPPORTED_PROTOCOL)
-        C(CURLE_URL_MALFORMAT)
-        C(CURLE_COULDNT_RESOLVE_PROXY)
-        C(CURLE_COULDNT_RESOLVE_HOST)
-        C(CURLE_COULDNT_CONNECT)
-        C(CURLE_WEIRD_SERVER_REPLY)
-        C(CURLE_HTTP2)
-        C(CURLE_PARTIAL_FILE)
-        C(CURLE_WRITE_ERROR)
-        C(CURLE_OPERATION_TIMEDOUT)
-        C(CURLE_SSL_CONNECT_ERROR)
-        C(CURLE_ABORTED_BY_CALLBACK)
-        C(CURLE_TOO_MANY_REDIRECTS)
-        C(CURLE_GOT_NOTHING)
-        C(CURLE_SEND_ERROR)
-        C(CURLE_RECV_ERROR)
-        C(CURLE_PEER_FAILED_VERIFICATION)
-        C(CURLE_BAD_CONTENT_ENCODING)
-        C(CURLE_SSL_CACERT_BADFILE)
-        C(CURLE_HTTP2_STREAM)
-        C(CURLE_RANGE_ERROR)
-        C(CURLE_FILESIZE_EXCEEDED)
-#undef C
-    default:
-        return NULL;
-    }
-}
-
 const char *report_error_kind(const asyncio_error_t *e, bool *retryable)
 {
-    char buf[96];
     *retryable = false;
     if (!e)
-        return report_kind("unknown");
-    const char *cname = NULL;
-    if (e->code == ASYNCIO_EHTTP || e->code == ASYNCIO_ETIMEDOUT) {
-        cname = curl_code_name(e->detail);
+        return report_kind("unknown error");
+    /* curl's words for its codes ("Couldn't connect to server"), as a
+     * user of curl knows them; the library's types in words otherwise. */
+    if ((e->code == ASYNCIO_EHTTP || e->code == ASYNCIO_ETIMEDOUT) && e->detail > 0) {
         *retryable = e->code == ASYNCIO_ETIMEDOUT || retry_curl_code(e->detail);
+        return report_kind(curl_easy_strerror((CURLcode)e->detail));
     }
-    if (e->code == ASYNCIO_EHTTP && !cname && strcmp(e->type, "ClientError") == 0)
-        snprintf(buf, sizeof buf, "%s/CURLcode %d", e->type, e->detail);
-    else if (cname)
-        snprintf(buf, sizeof buf, "%s/%s", e->type, cname);
-    else
-        snprintf(buf, sizeof buf, "%s", e->type);
-    return report_kind(buf);
+    if (e->code == ASYNCIO_ETIMEDOUT) {
+        *retryable = true;
+        return report_kind("timeout");
+    }
+    if (!strcmp(e->type, "InvalidURL"))
+        return report_kind("invalid URL");
+    if (!strcmp(e->type, "MemoryError"))
+        return report_kind("out of memory");
+    return report_kind(asyncio_strerror(e->code));
 }
 
 /* The reason phrases of RFC 9110 for the statuses a download meets. */
@@ -281,8 +250,11 @@ static void json_record(const job_t *j)
 
 void report_final(job_t *j)
 {
-    /* The statuses of what finished: an interrupted body has none yet. */
-    bool finished = j->state == JOB_OK || j->state == JOB_FAILED;
+    /* The statuses that decided a URL's end: of those that succeeded, and
+     * of those that failed by their status (a 404, a redirect not
+     * followed).  A 200 whose body was cut short failed by the cut, not
+     * by its status; an interrupted body has no final status. */
+    bool finished = j->state == JOB_OK || (j->state == JOB_FAILED && j->status >= 300);
     run_lock();
     if (finished && j->status >= 100 && j->status < 600)
         status_count[j->status]++;

@@ -46,6 +46,9 @@ _Thread_local asyncio_http_session_t *session;
  * size; a longer one costs its connection. */
 #define DRAIN_MAX (64 * 1024)
 
+/* curl refuses a request of more than 1 MiB (its line and headers). */
+#define MAX_URL_LEN 1000000
+
 /* ------------------------------------------------------------ checksums */
 
 struct digest {
@@ -269,7 +272,17 @@ static attempt_t raised(xfer_t *x)
     }
     bool retryable;
     const char *kind = report_error_kind(e, &retryable);
-    set_error(x->j, kind, "%s", e && e->message[0] ? e->message : kind);
+    const char *msg = e && e->message[0] ? e->message : kind;
+    size_t n = strlen(x->j->url);
+    if (!strncmp(msg, x->j->url, n) && !strncmp(msg + n, " - ", 3))
+        msg += n + 3; /* "URL - why": the line names the URL already */
+    if (e && e->code == ASYNCIO_EHTTP && e->detail == CURLE_OUT_OF_MEMORY) {
+        /* What curl says when a header line passes its limit (or a
+         * request its own): its "Out of memory" would mislead. */
+        kind = report_kind("response header too long");
+        msg = "a response header is too long (curl takes at most 100 KiB), or memory ran out";
+    }
+    set_error(x->j, kind, "%s", msg);
     while (asyncio_error())
         asyncio_error_clear();
     return failed(x, retryable, -1);
@@ -280,10 +293,10 @@ static attempt_t raised(xfer_t *x)
 static attempt_t file_error(xfer_t *x, const char *doing, int err)
 {
     job_t *j = x->j;
-    char kind[64], shown[NAME_MAX_LEN * 2 + 4096];
-    snprintf(kind, sizeof kind, "OSError/%s", strerrorname_np(err) ? strerrorname_np(err) : "?");
-    set_error(j, kind, "cannot %s %s: %s", doing, files_display(j->name, shown, sizeof shown),
-              strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error");
+    char shown[NAME_MAX_LEN * 2 + 4096];
+    const char *words = strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error";
+    set_error(j, words, "cannot %s %s: %s", doing, files_display(j->name, shown, sizeof shown),
+              words);
     if (err == ENOSPC || err == EDQUOT)
         run_stop_starting("the disk is full");
     end(x);
@@ -777,9 +790,14 @@ static attempt_t once(job_t *j, double *delay, bool use_range, next_t *next)
 attempt_t transfer_attempt(job_t *j, double *delay)
 {
     *delay = -1;
-    if (j->attempts == 0 && cfg.resume && cfg.outdir)
-        files_adopt(j);
     j->attempts++;
+    if (strlen(j->url) > MAX_URL_LEN) { /* curl builds no request from it */
+        set_error(j, "URL too long", "the URL is too long (%zu bytes; at most %d)", strlen(j->url),
+                  MAX_URL_LEN);
+        return ATTEMPT_FAILED;
+    }
+    if (j->attempts == 1 && cfg.resume && cfg.outdir)
+        files_adopt(j);
     bool use_range = true;
     attempt_t r;
     next_t next;
