@@ -174,6 +174,14 @@ run -c -o "$d" "$mb/reset/a.bin?k=2"
 expect_rc 0 "-c on a complete file"
 expect_out "^416 0 .* (already complete)$" "nothing fetched (416)"
 same "$d/a.bin" "$www/a.bin" "the file is untouched"
+# The 416 path hashes the file (300000 bytes: two chunks, the loop running
+# between them) for --checksum.
+run -c -o "$d" --checksum "sha256=$(sha "$www/a.bin")" "$mb/reset/a.bin?k=2"
+expect_rc 0 "-c --checksum on a complete file (416)"
+expect_out "^416 0 .* (already complete)$" "the checksum of the kept bytes is right"
+run -c -o "$d" --checksum "sha256=$(sha "$www/small.bin")" "$mb/reset/a.bin?k=2"
+expect_rc 1 "-c --checksum, wrong, on a complete file (416)"
+expect_out '^FAIL checksum mismatch .*: sha256 of the body is ' "the 416 path checks it too"
 fresh contnorange
 head -c 5000 /dev/zero >"$d/a.bin"
 $py -c 'import os, sys; os.setxattr(sys.argv[1], "user.casyncio-fetch.url", sys.argv[2].encode())' \

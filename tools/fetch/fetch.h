@@ -144,6 +144,8 @@ char *input_next_name(name_t *base);
  * another URL's); *base is what input_next_name goes on from when that one
  * is taken on disk.  Takes run_lock. */
 char *input_error_name(const job_t *j, name_t **base);
+/* FNV-1a of a string: the name table's and the hosts' hash. */
+uint64_t name_hash(const char *s);
 /* A file name made safe from any text (NAME_MAX_LEN bytes at most; no
  * '/', no control character, no leading dot); "index.html" when empty. */
 void input_safe_name(const char *in, size_t len, bool from_url, char *out);
@@ -252,6 +254,8 @@ extern double run_t0;
 double now(void);
 /* No new transfers after this, in any shard (a full disk). */
 void run_stop_starting(const char *why);
+/* Drops every error raised (asyncio_error_clear drops the newest only). */
+void errors_clear(void);
 /* The one lock of what the shards share; never held across a call that
  * takes it. */
 void run_lock(void);

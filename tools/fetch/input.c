@@ -38,7 +38,7 @@ struct name {
 static name_t **table;
 static size_t table_cap, table_len;
 
-static uint64_t hash(const char *s)
+uint64_t name_hash(const char *s)
 {
     uint64_t h = 1469598103934665603u; /* FNV-1a */
     for (; *s; s++)
@@ -53,7 +53,7 @@ static void table_grow(void)
     for (size_t i = 0; i < table_cap; i++) {
         if (!table[i])
             continue;
-        size_t k = hash(table[i]->key) & (cap - 1);
+        size_t k = name_hash(table[i]->key) & (cap - 1);
         while (t[k])
             k = (k + 1) & (cap - 1);
         t[k] = table[i];
@@ -68,7 +68,7 @@ static name_t *table_get(const char *key)
 {
     if (2 * (table_len + 1) > table_cap)
         table_grow();
-    size_t k = hash(key) & (table_cap - 1);
+    size_t k = name_hash(key) & (table_cap - 1);
     for (; table[k]; k = (k + 1) & (table_cap - 1))
         if (!strcmp(table[k]->key, key))
             return table[k];

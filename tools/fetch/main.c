@@ -107,6 +107,12 @@ static pthread_cond_t finish = PTHREAD_COND_INITIALIZER;
 static const char *stop_why; /* a stop asked for every shard, under lock */
 static bool stop_cancel;
 
+void errors_clear(void)
+{
+    while (asyncio_error())
+        asyncio_error_clear();
+}
+
 void run_lock(void)
 {
     pthread_mutex_lock(&lock);
@@ -182,14 +188,6 @@ static void host_key(const char *url, char *key, size_t cap)
     lower(key);
 }
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
 /* How many shards: --threads, else one per CPU this process may use (at
  * most MAX_AUTO_SHARDS), one per URLS_PER_SHARD URLs, one per slot. */
 static int shard_count(void)
@@ -222,7 +220,7 @@ static void make_shards(void)
         int k = (int)(i % (size_t)nshards);
         if (cfg.per_host && nshards > 1) {
             host_key(jobs[i].url, key, sizeof key);
-            k = (int)(hash(key) % (uint64_t)nshards);
+            k = (int)(name_hash(key) % (uint64_t)nshards);
         }
         shard_t *sh = &shards[k];
         if (sh->njobs == sh->cap) {
@@ -249,7 +247,7 @@ static host_t *host_of(const char *url)
 {
     char key[512];
     host_key(url, key, sizeof key);
-    host_t **b = &self->buckets[hash(key) % HOST_BUCKETS];
+    host_t **b = &self->buckets[name_hash(key) % HOST_BUCKETS];
     for (host_t *x = *b; x; x = x->chain)
         if (!strcmp(x->key, key))
             return x;
@@ -477,8 +475,7 @@ static void stop_all(const char *why, bool cancel)
                 asyncio_call_soon_threadsafe(shards[i].loop, stop_here, NULL);
     }
     run_unlock();
-    while (asyncio_error()) /* a loop closing meanwhile: it needs no stop */
-        asyncio_error_clear();
+    errors_clear(); /* a loop closing meanwhile: it needs no stop */
     stop(why, cancel);
 }
 
@@ -592,8 +589,23 @@ static void finish_line(void)
     while (at_finish < running)
         pthread_cond_wait(&finish, &lock);
     run_unlock();
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
+}
+
+/* The scheduler has no future to sleep on (MemoryError).  The attempts in
+ * flight use the session: they are cancelled and waited for (by polling,
+ * which needs no future) before the session is freed.  The run's end
+ * says why it stopped. */
+static void out_of_memory(void)
+{
+    run_lock();
+    if (!self->failure)
+        self->failure = xstrdup("out of memory: the run stopped");
+    run_unlock();
+    stop_all("out of memory", true);
+    while (tot.running > 0)
+        if (asyncio_sleep(0.01) < 0)
+            errors_clear();
 }
 
 /* One shard's run, in its thread, as its loop's main task. */
@@ -624,8 +636,7 @@ static void *shard_run(void *arg)
     if (session_open() < 0) { /* its jobs are not started */
         char text[512];
         asyncio_error_format(asyncio_error(), text, sizeof text);
-        while (asyncio_error())
-            asyncio_error_clear();
+        errors_clear();
         run_lock();
         self->failure = xstrdup(text);
         run_unlock();
@@ -646,14 +657,15 @@ static void *shard_run(void *arg)
         run_unlock();
         if (mine_done && others_done)
             break;
-        if (!(self->wakeup = asyncio_future_new()))
-            break; /* MemoryError: said when the run ends */
+        if (!(self->wakeup = asyncio_future_new())) {
+            out_of_memory();
+            break;
+        }
         int rc = asyncio_await(self->wakeup, NULL);
         asyncio_decref(self->wakeup);
         self->wakeup = NULL;
         if (rc < 0) { /* cancelled from outside: end as for Ctrl-C */
-            while (asyncio_error())
-                asyncio_error_clear();
+            errors_clear();
             stop_all("cancelled", true);
         }
     }
@@ -680,8 +692,7 @@ static void shard_end(shard_t *sh, int rc)
         asyncio_error_format(e, text, sizeof text);
         if (!e)
             snprintf(text, sizeof text, "%s", asyncio_strerror(rc));
-        while (asyncio_error())
-            asyncio_error_clear();
+        errors_clear();
     }
     run_lock();
     if (!sh->finished) /* its run failed before the end: the others go on */
@@ -691,8 +702,7 @@ static void shard_end(shard_t *sh, int rc)
     if (rc < 0 && !sh->failure)
         sh->failure = xstrdup(text);
     run_unlock();
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
 }
 
 static void *shard_thread(void *arg)

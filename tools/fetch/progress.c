@@ -160,8 +160,7 @@ static void stop_task(void)
         return;
     asyncio_cancel(task, NULL);
     asyncio_await(task, NULL);
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
     asyncio_decref(task);
     task = NULL;
 }

@@ -49,6 +49,9 @@ _Thread_local asyncio_http_session_t *session;
 /* curl refuses a request of more than 1 MiB (its line and headers). */
 #define MAX_URL_LEN 1000000
 
+/* The bytes of a kept partial file hashed between two turns of the loop. */
+#define HASH_CHUNK (256 * 1024)
+
 /* ------------------------------------------------------------ checksums */
 
 struct digest {
@@ -283,8 +286,7 @@ static attempt_t raised(xfer_t *x)
         msg = "a response header is too long (curl takes at most 100 KiB), or memory ran out";
     }
     set_error(x->j, kind, "%s", msg);
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
     return failed(x, retryable, -1);
 }
 
@@ -309,8 +311,7 @@ static bool read_failed(void)
 {
     if (asyncio_error_matches("CancelledError"))
         return true;
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
     return false;
 }
 
@@ -463,26 +464,39 @@ static bool resumable(const job_t *j)
     return j->partial && !j->encoded && (cfg.resume || strong_etag(j->etag) || j->modified);
 }
 
-/* Hashes the first n bytes of the job's file (kept by a resume). */
-static int hash_file(xfer_t *x, uint64_t n)
+/* The checksum's context, and the first x->offset bytes of the job's file
+ * in it (those a resume keeps).  The file is read a chunk at a time into
+ * a buffer on the heap (not on the task's stack), the loop running the
+ * other transfers between chunks: a partial file may be gigabytes. */
+static attempt_t digest_kept(xfer_t *x)
 {
+    if (!(x->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(x->md, x->j->digest->md, NULL))
+        fatal("out of memory");
+    uint64_t n = x->offset;
+    if (n == 0)
+        return ATTEMPT_OK;
     int fd = files_open_read(x->j);
     if (fd < 0)
-        return -1;
-    char buf[64 * 1024];
-    while (n) {
-        ssize_t r = read(fd, buf, n < sizeof buf ? n : sizeof buf);
-        if (r <= 0) {
-            int err = r < 0 ? errno : EIO;
-            close(fd);
-            errno = err;
-            return -1;
-        }
-        EVP_DigestUpdate(x->md, buf, (size_t)r);
-        n -= (uint64_t)r;
+        return file_error(x, "read", errno);
+    size_t cap = HASH_CHUNK;
+    char *buf = xmalloc(cap);
+    int err = 0;
+    bool cancelled = false;
+    while (n && !err && !cancelled) {
+        ssize_t r = read(fd, buf, n < cap ? n : cap);
+        if (r <= 0)
+            err = r < 0 ? errno : EIO;
+        else if (!EVP_DigestUpdate(x->md, buf, (size_t)r))
+            fatal("out of memory");
+        else
+            n -= (uint64_t)r;
+        cancelled = !err && n && asyncio_sleep(0) < 0;
     }
+    free(buf);
     close(fd);
-    return 0;
+    if (cancelled)
+        return raised(x);
+    return err ? file_error(x, "read", err) : ATTEMPT_OK;
 }
 
 /* The validators and encoding of the body being saved. */
@@ -605,7 +619,11 @@ static attempt_t check_digest(xfer_t *x)
     job_t *j = x->j;
     unsigned char got[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    EVP_DigestFinal_ex(x->md, got, &n);
+    if (!EVP_DigestFinal_ex(x->md, got, &n)) {
+        set_error(j, "checksum failed", "cannot compute the %s of the body", j->digest->name);
+        end(x);
+        return ATTEMPT_FAILED;
+    }
     if (n == j->digest->len && !memcmp(got, j->digest->want, n))
         return ATTEMPT_OK;
     char have[2 * EVP_MAX_MD_SIZE + 1], want[2 * EVP_MAX_MD_SIZE + 1];
@@ -715,15 +733,10 @@ static attempt_t once(job_t *j, double *delay, bool use_range, next_t *next)
             end_stream(&x);
             j->resumed_from = x.offset;
             j->size = (int64_t)x.offset;
-            if (j->digest) {
-                x.md = EVP_MD_CTX_new();
-                EVP_DigestInit_ex(x.md, j->digest->md, NULL);
-                if (hash_file(&x, x.offset) != 0)
-                    return file_error(&x, "read", errno);
-                attempt_t r = check_digest(&x);
-                if (r != ATTEMPT_OK)
-                    return r;
-            }
+            attempt_t r;
+            if (j->digest &&
+                ((r = digest_kept(&x)) != ATTEMPT_OK || (r = check_digest(&x)) != ATTEMPT_OK))
+                return r;
             end(&x);
             j->partial = false;
             return ATTEMPT_OK;
@@ -759,13 +772,8 @@ static attempt_t once(job_t *j, double *delay, bool use_range, next_t *next)
     attempt_t r = open_output(&x);
     if (r != ATTEMPT_OK)
         return r;
-    if (j->digest) {
-        x.md = EVP_MD_CTX_new();
-        if (!x.md || !EVP_DigestInit_ex(x.md, j->digest->md, NULL))
-            fatal("out of memory");
-        if (x.offset > 0 && hash_file(&x, x.offset) != 0)
-            return file_error(&x, "read", errno);
-    }
+    if (j->digest && (r = digest_kept(&x)) != ATTEMPT_OK)
+        return r;
     if ((r = body(&x)) != ATTEMPT_OK)
         return r;
     end_stream(&x);
