@@ -136,6 +136,8 @@ expect_rc 0 "Range ignored (200 to a Range)"
 same "$d/a.bin" "$www/a.bin" "restarted cleanly: the file is the server's"
 expect_out "(resume refused: fetched whole)$" "its line says it restarted"
 grep -q 'range=bytes=.* -> 200$' "$mblog" && ok "the Range request got a 200" || bad "log"
+run -c -o "$d" "$mb/norange/a.bin"
+expect_out "^200 .* -> $d/a.bin " "the file that replaced the partial one is known as the URL's to -c"
 fresh changed
 run --retry 2 $R -o "$d" --json "$tmp/changed.json" "$mb/changed/a.bin"
 expect_rc 0 "the resource changed between attempts (If-Range refused)"

@@ -516,6 +516,17 @@ static void note_validators(xfer_t *x)
     j->encoded = enc && *enc && strcasecmp(enc, "identity") != 0;
 }
 
+/* What a later run needs to know of the file being written: its URL
+ * always (-c continues only a file saved from the same URL), and with -c
+ * the validators of its bytes. */
+static void label(xfer_t *x)
+{
+    if (cfg.resume)
+        files_save_validators(x->fd, x->j);
+    else
+        files_save_url(x->fd, x->j);
+}
+
 /* The response is good (2xx): where its body goes. */
 static attempt_t open_output(xfer_t *x)
 {
@@ -559,8 +570,7 @@ static attempt_t open_output(xfer_t *x)
             return file_error(x, "write", errno);
         j->partial = x->offset > 0;
     }
-    if (cfg.resume)
-        files_save_validators(x->fd, j);
+    label(x);
     return ATTEMPT_OK;
 }
 
@@ -570,11 +580,7 @@ static attempt_t create_now(xfer_t *x)
     x->create = false;
     if ((x->fd = files_create(x->j)) < 0)
         return file_error(x, "create", errno);
-    /* The URL always: a later run with -c continues only its own files. */
-    if (cfg.resume)
-        files_save_validators(x->fd, x->j);
-    else
-        files_save_url(x->fd, x->j);
+    label(x);
     return ATTEMPT_OK;
 }
 
