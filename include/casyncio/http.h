@@ -271,7 +271,9 @@ ASYNCIO_EXTERN void asyncio_http_response_free(asyncio_http_response_t *resp);
  * discard_body and output_file are refused (ValueError). */
 
 /* Starts the request and suspends until the final response's status line
- * and headers are in (redirects followed as configured).  *out gets the
+ * and headers are in (redirects followed as configured).  A failure after
+ * the headers came (the body cut short) is raised by the reads, once they
+ * have given the bytes that came; one before them is raised here.  *out gets the
  * stream's handle (new: asyncio_http_stream_close), NULL on any failure;
  * out may not be NULL (ValueError).  Unlike the other calls, the request's body (from
  * memory) and body_arg are used until the stream is closed: the server may

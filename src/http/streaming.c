@@ -96,7 +96,10 @@ int asyncio_http_stream_open(asyncio_http_session_t *session, const asyncio_http
     while (!x->headers_done && !x->done)
         if ((rc = asyncio__http_xfer_wait(task, x)))
             goto fail;
-    if ((rc = asyncio__http_xfer_raise(x)))
+    /* A transfer that failed after the headers came (a body cut short)
+     * still has its response: the reads give what came, then raise, as
+     * aiohttp's do.  One that failed before raises here. */
+    if (!x->headers_done && (rc = asyncio__http_xfer_raise(x)))
         goto fail;
     if (!(st->resp = asyncio__http_response_make(x, false))) {
         rc = ASYNCIO_ENOMEM;

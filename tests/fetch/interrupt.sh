@@ -112,6 +112,24 @@ expect_out '^CANCELLED .*/status/503: interrupted while waiting to retry (after 
     "the line says what it was waiting for"
 expect_out '^requests: 2 (0 ok, 0 failed, 2 not finished)$' "both not finished"
 
+# A Retry-After of months is capped (at 600 s, --retry-max-time allowing
+# no more), and the line says so; SIGINT then ends the wait.
+# (stderr emptied first: a RETRY line of an earlier run must not send the
+# SIGINT before the program has its handler.)
+for after in "10000000/s.bin" "1000000000/s.bin?date=1"; do
+    : >"$tmp/err"
+    "$fetch" --retry 1 "$mb/later/$after" >"$tmp/out" 2>"$tmp/err" &
+    p=$!
+    i=0
+    until grep -q "^RETRY .*/later/${after%%/*}/" "$tmp/err" || [ $i -gt 200 ]; do sleep 0.05; i=$((i + 1)); done
+    kill -INT "$p"
+    wait "$p"
+    rc=$?
+    expect_rc 130 "Retry-After ${after%%/*} s: SIGINT while waiting"
+    expect_out "^RETRY 1/1 after 600.00 s: .*: HTTP 503 Service Unavailable (the server's Retry-After of [0-9]* s, capped at 600 s)$" \
+        "Retry-After ${after%%/*} s: waits at most 600 s, and says so"
+done
+
 # SIGTERM as SIGINT, with 128 + 15.
 rm -rf "$tmp/t"
 interrupt "$tmp/t" 0.2 TERM

@@ -57,6 +57,25 @@ expect_rc 1 "--content-on-error"
     ok "the error body is saved as 404.error, nothing as 404" || bad "files: $(ls "$d")"
 expect_out "HTTP 404 Not Found (body saved as $d/404.error)" "its line says where"
 
+fresh errname
+printf '%s\tpage\n%s\tpage.error\n' "$mb/status/404" "$mb/ok/small.bin" >"$tmp/errname.urls"
+run -j 1 -o "$d" --content-on-error -i "$tmp/errname.urls"
+expect_rc 1 "--content-on-error, and another URL named page.error"
+same "$d/page.error" "$www/small.bin" "page.error is the URL that has that name"
+[ "$(cat "$d/page.error.1" 2>/dev/null)" = "error 404" ] && [ "$(nfiles "$d")" -eq 2 ] &&
+    ok "the error body takes the next free name" || bad "files: $(ls "$d")"
+expect_out "HTTP 404 Not Found (body saved as $d/page.error.1)" "its line says where"
+
+# --- a URL or a response header too long for curl: said so, not "Out of memory"
+echo "$mb/any/$(head -c 1100000 /dev/zero | tr '\0' a)" >"$tmp/long"
+run -i "$tmp/long"
+expect_rc 1 "a URL of 1.1 MB"
+expect_out ': the URL is too long (1100[0-9]* bytes; at most 1000000)$' "the line says the URL is too long"
+run "$mb/bigheader/200000"
+expect_rc 1 "a response header of 200 KB"
+expect_out '/bigheader/200000: a response header is too long' "the line says a header is too long"
+no_out 'Out of memory' "neither says 'Out of memory'"
+
 # --- Retry-After, in seconds and as a date; beyond --retry-max-time
 : >"$mblog"
 run --retry 2 $R "$mb/later/1/small.bin"
@@ -94,7 +113,7 @@ run --retry 2 $R "http://127.0.0.1:$closed/x"
 expect_rc 1 "connection refused, --retry 2"
 [ "$(grep -c '^RETRY .*Failed to connect to 127.0.0.1 port' "$tmp/err")" -eq 2 ] &&
     ok "connection refused is retried, curl's words in the line" || { bad "RETRY lines"; show; }
-expect_out '^failure:  1 ClientError/CURLE_COULDNT_CONNECT$' "its kind"
+expect_out "^failure:  1 Couldn't connect to server$" "its kind, in curl's words"
 
 # --- a reset mid-body: the retry continues where it stopped
 for variant in "" "?fin=1"; do
@@ -117,6 +136,8 @@ expect_rc 0 "Range ignored (200 to a Range)"
 same "$d/a.bin" "$www/a.bin" "restarted cleanly: the file is the server's"
 expect_out "(resume refused: fetched whole)$" "its line says it restarted"
 grep -q 'range=bytes=.* -> 200$' "$mblog" && ok "the Range request got a 200" || bad "log"
+run -c -o "$d" "$mb/norange/a.bin"
+expect_out "^200 .* -> $d/a.bin " "the file that replaced the partial one is known as the URL's to -c"
 fresh changed
 run --retry 2 $R -o "$d" --json "$tmp/changed.json" "$mb/changed/a.bin"
 expect_rc 0 "the resource changed between attempts (If-Range refused)"
@@ -130,6 +151,7 @@ run -o "$d" "$mb/reset/a.bin?k=1"
 expect_rc 1 "reset mid-body without --retry"
 [ "$(nfiles "$d")" -eq 0 ] && ok "no partial file left" || bad "files: $(ls -l "$d")"
 expect_out '(partial file removed)$' "its line says so"
+expect_out '^status:   1xx 0, 2xx 0, 3xx 0, 4xx 0, 5xx 0$' "a 200 whose body was cut short is not counted as a 2xx"
 fresh cont
 run -c -o "$d" "$mb/reset/a.bin?k=2"
 expect_rc 1 "-c: reset mid-body"
@@ -138,7 +160,7 @@ size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
     ok "-c keeps the partial file ($size bytes, the server's first bytes)" || bad "partial: $size bytes"
 expect_out "(partial file kept: $d/a.bin, $size bytes)" "its line says so"
 : >"$mblog"
-run -c -o "$d" --checksum "sha256=$(sha "$www/a.bin")" "$mb/ok/a.bin"
+run -c -o "$d" --checksum "sha256=$(sha "$www/a.bin")" "$mb/reset/a.bin?k=2"
 expect_rc 0 "-c: the next run"
 same "$d/a.bin" "$www/a.bin" "-c completed the file byte for byte"
 [ "$(nfiles "$d")" -eq 1 ] && ok "into the same file" || bad "files: $(ls "$d")"
@@ -150,21 +172,78 @@ else
     echo "skip the If-Range check: no user extended attributes on $tmp"
 fi
 expect_out '^requests: 1 (1 ok, 0 failed)$' "the checksum covers the bytes of both runs"
-run -c -o "$d" "$mb/ok/a.bin"
+run -c -o "$d" "$mb/reset/a.bin?k=2"
 expect_rc 0 "-c on a complete file"
 expect_out "^416 0 .* (already complete)$" "nothing fetched (416)"
 same "$d/a.bin" "$www/a.bin" "the file is untouched"
+# The 416 path hashes the file (300000 bytes: two chunks, the loop running
+# between them) for --checksum.
+run -c -o "$d" --checksum "sha256=$(sha "$www/a.bin")" "$mb/reset/a.bin?k=2"
+expect_rc 0 "-c --checksum on a complete file (416)"
+expect_out "^416 0 .* (already complete)$" "the checksum of the kept bytes is right"
+run -c -o "$d" --checksum "sha256=$(sha "$www/small.bin")" "$mb/reset/a.bin?k=2"
+expect_rc 1 "-c --checksum, wrong, on a complete file (416)"
+expect_out '^FAIL checksum mismatch .*: sha256 of the body is ' "the 416 path checks it too"
 fresh contnorange
 head -c 5000 /dev/zero >"$d/a.bin"
+$py -c 'import os, sys; os.setxattr(sys.argv[1], "user.casyncio-fetch.url", sys.argv[2].encode())' \
+    "$d/a.bin" "$mb/norange/a.bin?k=3" 2>/dev/null
 run -c -o "$d" "$mb/norange/a.bin?k=3" --retry 1 $R
 expect_rc 0 "-c with a server that ignores Range"
 same "$d/a.bin" "$www/a.bin" "the old bytes replaced: the server's file"
+
+# -c adopts only a file saved from the same URL: names follow the input's
+# order, so a rerun of some URLs must not continue another URL's file
+fresh contother
+printf '%s\tdata.bin\n%s\tdata.bin\n' "$mb/ok/a.bin" "$mb/ok/small.bin" >"$tmp/two"
+run -c -o "$d" -i "$tmp/two"
+expect_rc 0 "-c: two URLs named data.bin"
+printf '%s\tdata.bin\n' "$mb/ok/small.bin" >"$tmp/one"
+run -c -o "$d" -i "$tmp/one"
+expect_rc 0 "-c: a rerun of the second URL alone"
+same "$d/data.bin" "$www/a.bin" "the first URL's file is untouched"
+same "$d/data.bin.1" "$www/small.bin" "the second URL's file is its own"
+[ "$(nfiles "$d")" -eq 2 ] && ok "no third file" || bad "files: $(ls -A "$d")"
+expect_out '^416 0 .* (already complete)$' "the second URL's file was found complete"
+fresh contstale
+run -c -o "$d" "$mb/ok/small.bin?noifrange=1"
+head -c 20000 /dev/zero >"$d/small.bin.new"
+cp --attributes-only --preserve=xattr "$d/small.bin" "$d/small.bin.new" 2>/dev/null
+mv "$d/small.bin.new" "$d/small.bin"
+$py -c 'import os, sys; os.setxattr(sys.argv[1], "user.casyncio-fetch.etag", b"\"stale\"")' "$d/small.bin" 2>/dev/null
+run -c -o "$d" "$mb/ok/small.bin?noifrange=1"
+expect_rc 0 "-c: a file of the right size with another ETag, a server that ignores If-Range"
+no_out '(already complete)$' "its 416 is not taken as complete: the validators differ"
+same "$d/small.bin" "$www/small.bin" "the file fetched again"
+
+# -c: a 206 that ends before the file does is not a complete file: the
+# rest is asked for
+fresh contshort
+run -c -o "$d" "$mb/shortrange/a.bin"
+: >"$mblog"
+run -c -o "$d" "$mb/shortrange/a.bin"
+expect_rc 0 "-c: 206s of 10000 bytes each, the file 300000"
+same "$d/a.bin" "$www/a.bin" "the file is whole"
+[ "$(count_log ' -> 206$')" -eq 15 ] && ok "a Range for each rest (15)" || bad "$(count_log ' -> 206$') 206s"
+
+# -c: a 200 to the Range restarts the body, but the old bytes stay until
+# the new body is whole; a restart cut short leaves the partial file as it was
+fresh contrestart
+run -c -o "$d" "$mb/rangecut/a.bin"
+size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
+[ "$size" -eq 150000 ] && ok "-c: the first run kept half the file" || bad "partial: $size bytes"
+run -c -o "$d" "$mb/rangecut/a.bin"
+expect_rc 1 "-c: a restart (200 to a Range) cut short"
+size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
+[ "$size" -eq 150000 ] && cmp -s -n 150000 "$d/a.bin" "$www/a.bin" &&
+    ok "the old partial file is kept, untouched" || bad "partial after the restart: $size bytes"
+[ "$(nfiles "$d")" -eq 1 ] && ok "no temporary file left" || bad "files: $(ls -A "$d")"
 
 # --- slow and stalled bodies, timeouts
 fresh slow
 run -o "$d" -m 0.5 "$mb/slow/a.bin?every=0.05&chunk=1000"
 expect_rc 1 "a slow body, -m 0.5"
-expect_out '^FAIL TimeoutError/CURLE_OPERATION_TIMEDOUT .*slow/a.bin.*: Operation timed out after' \
+expect_out '^FAIL Timeout was reached .*slow/a.bin.*: Operation timed out after' \
     "a timeout, in curl's words"
 [ "$(nfiles "$d")" -eq 0 ] && ok "no partial file left" || bad "files: $(ls "$d")"
 run -o "$d" -m 0.3 --retry 1 $R "$mb/stall/a.bin"
@@ -180,8 +259,8 @@ expect_rc 0 "--checksum sha256, right"
 fresh sum
 run -o "$d" --checksum "sha-256=$(sha "$www/a.bin")" "$mb/ok/small.bin"
 expect_rc 1 "--checksum sha256, wrong"
-expect_out '^FAIL checksum mismatch .*: sha256 of the body is [0-9a-f]\{64\}, expected [0-9a-f]\{64\}' \
-    "the line gives both checksums"
+expect_out '^FAIL checksum mismatch .*: sha256 of the body is [0-9a-f]\{64\}, expected [0-9a-f]\{64\} (file removed)$' \
+    "the line gives both checksums, and says the (whole) file was removed"
 [ "$(nfiles "$d")" -eq 0 ] && ok "the wrong body is not kept" || bad "files: $(ls "$d")"
 printf '%s\n  checksum=md5=%s\n%s\n  checksum=sha-1=%s\n' "$mb/ok/small.bin" \
     "$(md5sum "$www/small.bin" | cut -d' ' -f1)" "$mb/ok/a.bin" "$(sha1sum "$www/a.bin" | cut -d' ' -f1)" \
@@ -210,11 +289,28 @@ assert nf["result"] == "failed" and nf["status"] == 404 and nf["error"] == "HTTP
 fl = recs[mb + "/flaky/small.bin?j=1"]
 assert fl["result"] == "ok" and fl["retries"] == 1 and fl["attempts"] == 2, fl
 cr = [r for u, r in recs.items() if u.endswith("/x")][0]
-assert cr["status"] is None and cr["kind"] == "ClientError/CURLE_COULDNT_CONNECT", cr
+assert cr["status"] is None and cr["kind"] == "Couldn't connect to server", cr
 assert cr["error"].startswith("Failed to connect to 127.0.0.1 port"), cr
 assert len(recs) == 4
 PY
 then ok "the JSON records: status, bytes, seconds, retries, error"; else bad "JSON records"; cat "$tmp/j.json"; fi
+
+# The records are UTF-8 whatever the URL holds: surrogates (ED A0 80),
+# overlong forms (E0 80 80, C0 AF), beyond U+10FFFF (F4 90 80 80), F5-FF
+# replaced; a valid character (U+00E9) kept
+run --json "$tmp/u.json" "http://127.0.0.1:$closed/$(printf '\355\240\200\340\200\200\364\220\200\200\300\257\365\377/\303\251')"
+if $py - "$tmp/u.json" <<'PY'
+import json, sys
+rec = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+assert rec["url"].endswith("/\u00e9") and "\ufffd" in rec["url"], rec
+PY
+then ok "--json: invalid UTF-8 in a URL is replaced, the file is valid UTF-8"; else bad "JSON UTF-8"; od -c "$tmp/u.json" | head; fi
+
+# A response cut short right after its headers: its status is known
+run --json "$tmp/cut.json" "$mb/cutnow/a.bin"
+expect_rc 1 "a 200 cut short after its headers"
+$py -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(not (r["status"] == 200 and r["result"] == "failed"))' \
+    "$tmp/cut.json" && ok "its JSON record has status 200" || { bad "JSON status"; cat "$tmp/cut.json"; }
 
 # --- --per-host: never more in flight to one host; --limit-rate
 curl -s "$mb/stats" >/dev/null
@@ -227,6 +323,15 @@ inflight=$(curl -s "$mb/stats" | cut -d' ' -f2)
 run -j 8 -i "$tmp/urls"
 inflight=$(curl -s "$mb/stats" | cut -d' ' -f2)
 [ "$inflight" -gt 2 ] && ok "without it, more ($inflight)" || echo "note: only $inflight in flight without --per-host"
+# One host however it is spelled: http://h/, http://H:80/ (through a proxy)
+curl -s "$mb/stats" >/dev/null
+q='every=0.02&chunk=4000'
+run -x "$mb" -j 8 --per-host 1 "http://nowhere.invalid/slow/small.bin?$q&h=1" \
+    "http://NOWHERE.invalid:80/slow/small.bin?$q&h=2" "http://nowhere.invalid:80/slow/small.bin?$q&h=3"
+expect_rc 0 "--per-host 1, one host spelled three ways"
+inflight=$(curl -s "$mb/stats" | cut -d' ' -f2)
+[ "$inflight" -eq 1 ] && ok "one host: h, H:80 and h:80 share its limit ($inflight in flight)" ||
+    bad "$inflight in flight"
 fresh rate
 run -o "$d" --limit-rate 400K --json "$tmp/rate.json" "$mb/ok/a.bin"
 expect_rc 0 "--limit-rate 400K"
@@ -258,7 +363,19 @@ run -L -o "$d" "$mb/redirect/small.bin"
 expect_rc 0 "-L follows a 302"
 same "$d/small.bin" "$www/small.bin" "to the file"
 run -o "$d" --out r0 "$mb/redirect/small.bin"
-expect_out '^302 0 ' "without -L the 302 is the response"
+expect_rc 1 "without -L a 302 fails its URL"
+expect_out '^FAIL .*redirect/small.bin: redirected to /ok/small.bin; use -L to follow$' \
+    "the line says where it was redirected and how to follow"
+[ ! -e "$d/r0" ] && ok "the 302's body is not saved as the URL's" || bad "files: $(ls "$d")"
+fresh contredirect
+run -c -o "$d" "$mb/rangeredirect/a.bin"
+kept=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
+run -c -o "$d" "$mb/rangeredirect/a.bin"
+expect_rc 1 "-c: a 302 to the Range, without -L"
+expect_out 'redirected to /ok/a.bin; use -L to follow' "the line says so"
+size=$(wc -c <"$d/a.bin" 2>/dev/null || echo 0)
+[ "$size" -gt 0 ] && [ "$size" -eq "$kept" ] && cmp -s -n "$size" "$d/a.bin" "$www/a.bin" &&
+    ok "the partial file is kept, untouched" || bad "partial after the 302: $size bytes, $kept before"
 fresh proxy
 http_proxy=$mb "$fetch" -o "$d" http://nowhere.invalid/any/p >"$tmp/out" 2>"$tmp/err"; rc=$?
 expect_rc 0 "http_proxy from the environment (a host that does not resolve, through the proxy)"

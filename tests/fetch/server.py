@@ -12,7 +12,7 @@ The first path segment chooses the behaviour; the rest names a file of
 ROOT.  Every good answer supports Range (one range), If-Range (ETag or
 Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
 
-    /ok/F                the file
+    /ok/F                the file (?noifrange=1: If-Range not checked)
     /flaky/F             503 on the 1st, 3rd, 5th... request for this URL,
                          the file on the others (503 half of the time)
     /later/N/F           the first request: 503 with "Retry-After: N"
@@ -24,6 +24,14 @@ Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
                          gets its range
     /norange/F           ignores Range (always 200 and the whole file), and
                          cuts the first response in half
+    /cutnow/F            the headers and 1000 bytes of the body in one write,
+                         then a close: the client sees all of it at once
+    /rangecut/F          a request without Range gets half the body, then a
+                         close; one with Range gets a 200 (Range ignored)
+                         whose body is cut after ?rat=BYTES (default 1000)
+    /shortrange/F        a request without Range gets half the body, then a
+                         close; one with Range a 206 of only 10000 bytes of it
+                         (a Content-Range that ends before the file does)
     /changed/F           like /reset/F, but the ETag and Last-Modified
                          change after the first request (If-Range fails)
     /slow/F              the body trickles: ?chunk=BYTES every ?every=SECONDS
@@ -32,8 +40,11 @@ Last-Modified), 416 with "Content-Range: bytes */SIZE", and keep-alive.
     /status/CODE         that status with a short body
     /any/...             200 and "hello\n" whatever the rest of the path
     /headers             the request's headers as the body
+    /bigheader/N         200 with a header line of N bytes
     /gzip/F              the file gzip-encoded when the client accepts it
     /redirect/F          302 to /ok/F
+    /rangeredirect/F     a request without Range gets half the body, then a
+                         close; one with Range a 302 to /ok/F with a body
     /stats               "max-in-flight N": the most requests this server
                          had in flight at once since the last /stats
 """
@@ -130,7 +141,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return f.read(), os.stat(path).st_mtime
 
     def serve(self, data, mtime, query, honour_range=True, cut_at=None, reset=True,
-              version=""):
+              version="", pause=0):
         size = len(data)
         etag = '"%x-%x%s"' % (size, int(mtime), version)
         modified = email.utils.formatdate(mtime + (3600 if version else 0), usegmt=True)
@@ -138,6 +149,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         start, end, status = 0, size, 200
         rng = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
+        if query.get("noifrange"):  # a server that checks no If-Range
+            if_range = None
         if rng and honour_range and (if_range is None or if_range in (etag, modified)):
             spec = rng.split("=", 1)[1].split(",")[0].strip()
             first, _, last = spec.partition("-")
@@ -153,6 +166,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if cut_at is not None and cut_at < len(body):
             self.wfile.write(body[:cut_at])
+            if pause:  # the client sees the first bytes before the cut
+                self.wfile.flush()
+                time.sleep(pause)
             self.cut(reset)
         slow = query.get("every")
         if slow is not None:
@@ -195,6 +211,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind == "any":
             self.send(200, b"hello\n")
             return
+        if kind == "bigheader":
+            self.send(200, b"hello\n", [("X-Big", "x" * int(rest))])
+            return
         if kind == "headers":
             text = "".join("%s: %s\n" % (k, v) for k, v in self.headers.items())
             self.send(200, text.encode())
@@ -207,6 +226,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind == "redirect":
             self.send(302, b"", [("Location", "/ok/" + rest)])
             return
+        if kind == "rangeredirect" and self.headers.get("Range"):
+            self.send(302, b"moved\n", [("Location", "/ok/" + rest)])
+            return
         if kind == "later":
             secs, _, rest = rest.partition("/")
         got = self.file(rest)
@@ -216,7 +238,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data, mtime = got
         n = count(key)
         if kind == "ok" or kind == "slow":
-            self.serve(data, mtime, query if kind == "slow" else {})
+            self.serve(data, mtime, query if kind == "slow" else
+                       {k: v for k, v in query.items() if k == "noifrange"})
         elif kind == "flaky":
             if n % 2 == 1:
                 self.send(503, b"busy, try again\n")
@@ -231,11 +254,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send(status, b"later\n", [("Retry-After", after)])
             else:
                 self.serve(data, mtime, {})
-        elif kind in ("reset", "changed"):
+        elif kind in ("reset", "changed", "rangeredirect"):
             at = int(query.get("at", len(data) // 2))
             cut = None if self.headers.get("Range") else at
             self.serve(data, mtime, {}, cut_at=cut, reset=not query.get("fin"),
                        version="v2" if kind == "changed" and n > 1 else "")
+        elif kind == "cutnow":
+            self.log(200)
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data)
+                             + data[:1000])
+            self.cut(False)
+        elif kind == "rangecut":
+            if self.headers.get("Range"):
+                self.serve(data, mtime, {}, honour_range=False,
+                           cut_at=int(query.get("rat", "1000")), reset=False, pause=0.2)
+            else:
+                self.serve(data, mtime, {}, cut_at=len(data) // 2, reset=False)
+        elif kind == "shortrange":
+            rng = self.headers.get("Range")
+            if rng:
+                first = int(rng.split("=", 1)[1].split("-")[0])
+                body = data[first:first + 10000]
+                self.send(206, body, [("Content-Range", "bytes %d-%d/%d" % (
+                    first, first + len(body) - 1, len(data)))])
+            else:
+                self.serve(data, mtime, {}, cut_at=len(data) // 2, reset=False)
         elif kind == "norange":
             self.serve(data, mtime, {}, honour_range=False,
                        cut_at=len(data) // 2 if n == 1 else None)

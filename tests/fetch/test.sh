@@ -55,6 +55,13 @@ expect_out '^rate: .* req/s, .* MB/s$' "summary: rate"
 [ "$(grep -c '^200 ' "$tmp/err")" -eq 5 ] && ok "one plain line per transfer (stderr not a terminal)" ||
     bad "not one line per transfer"
 
+# --output-dir (curl's name) and --output-dir=DIR, as --dir
+run --output-dir "$tmp/od1" "$base/sub/b.txt"
+expect_rc 0 "--output-dir DIR"
+same "$tmp/od1/b.txt" "$www/sub/b.txt" "--output-dir DIR saves there"
+run --output-dir="$tmp/od2" "$base/sub/b.txt"
+same "$tmp/od2/b.txt" "$www/sub/b.txt" "--output-dir=DIR saves there"
+
 # a second run into the same directory never overwrites
 run -o "$out" "$base/sub/b.txt"
 expect_rc 0 "again into the same directory"
@@ -85,6 +92,19 @@ want=$(printf '_. _._.._evil _etc_passwd _profile _profile.1 a_[31mb ')
 if [ "$names" = "$want" ] && [ ! -e "$tmp/jail/outside" ] && [ -L "$tmp/jail/d2/_profile" ]; then
     ok "given names stay inside, none hidden, a planted link not written through: $names"
 else bad "given names: '$names', expected '$want'"; fi
+
+# --- nothing from a URL, a name or a server reaches the terminal as a
+# control: ESC, BEL, C1 (U+009B, a one-character CSI) and bytes that are
+# not UTF-8 are shown escaped; a name given with a C1 character is refused
+run -o "$tmp/jail/d3" "http://127.0.0.1:$closed/a$(printf '\033]0;pwned\007\302\233\377')b"
+expect_rc 1 "a URL with control characters"
+if LC_ALL=C grep -q "$(printf '[\033\007\233\377]')" "$tmp/err"; then bad "control bytes on stderr"; od -c "$tmp/err" | head
+else ok "no control byte on stderr"; fi
+expect_out '^FAIL .*/a\\x1b]0;pwned\\x07\\u009b\\xffb: ' "the URL is shown escaped"
+printf '%s\tc1\302\233x\n' "$mb/any/6" >"$tmp/c1"
+run -o "$tmp/jail/d3" -i "$tmp/c1"
+[ -f "$tmp/jail/d3/c1_x" ] && ok "a C1 character in a given name is replaced: c1_x" ||
+    bad "names: $(ls -A "$tmp/jail/d3" | od -c | head -3)"
 
 # --- a big body is streamed to its file: memory stays bounded
 rss() { # rss FILE-FOR-TIME ARGS...: max RSS in KiB of one run
@@ -120,22 +140,23 @@ expect_out '^failure:  1 HTTP status >= 400$' "404 run: failure kind"
 expect_out '^requests: 2 (1 ok, 1 failed)$' "404 run: requests"
 run "http://127.0.0.1:$closed/x"
 expect_rc 1 "connection refused"
-expect_out '^failure:  1 ClientError/CURLE_COULDNT_CONNECT$' "refused: failure kind"
-expect_out '^FAIL ClientError/CURLE_COULDNT_CONNECT .* http://127.0.0.1:[0-9]*/x: ' "refused: its line"
+expect_out "^failure:  1 Couldn't connect to server$" "refused: failure kind, in curl's words"
+expect_out "^FAIL Couldn't connect to server .* http://127.0.0.1:[0-9]*/x: " "refused: its line"
 run "ftp://127.0.0.1/x" "not a url"
 expect_rc 1 "bad URLs"
-expect_out '^failure:  2 InvalidURL$' "bad URLs: failure kind"
-expect_out '^FAIL InvalidURL .* ftp://127.0.0.1/x: ftp://127.0.0.1/x - ' "bad URLs: the message names the URL and why"
+expect_out '^failure:  2 invalid URL$' "bad URLs: failure kind"
+expect_out '^FAIL invalid URL .* ftp://127.0.0.1/x: unsupported URL scheme' "bad URLs: the line names the URL once, and why"
 
 # --- timeouts
 run -t 0.3 "http://127.0.0.1:$mute/slow"
 expect_rc 1 "a server that never answers, -t 0.3"
-expect_out '^failure:  1 TimeoutError' "timeout: failure kind"
+expect_out '^failure:  1 Timeout was reached$' "timeout: failure kind"
 
 # --- redirects: http.server sends 301 for a directory without its slash
 run "$base/sub"
-expect_rc 0 "a 301 without -L is a response"
+expect_rc 1 "a 301 without -L fails its URL"
 expect_out '^status:   301 1$' "without -L: 301"
+expect_out ': redirected to /sub/; use -L to follow$' "without -L: the line says how to follow"
 run -L "$base/sub"
 expect_rc 0 "-L"
 expect_out '^status:   200 1$' "with -L: 200"
@@ -235,7 +256,7 @@ CONF
         { bad "HTTP/2: $conns connections"; cat "$tmp/ng/tls.log"; }
     run "$tls/a.bin"
     expect_rc 1 "a certificate it does not trust"
-    expect_out "^FAIL ClientError/CURLE_PEER_FAILED_VERIFICATION .* $tls/a.bin: SSL certificate problem: self-signed certificate" \
+    expect_out "^FAIL SSL peer certificate or SSH remote key was not OK .* $tls/a.bin: SSL certificate problem: self-signed certificate" \
         "in curl's words"
     run -k "$tls/a.bin"
     expect_rc 0 "-k"

@@ -23,6 +23,7 @@
 
 #include <casyncio.h>
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,9 +135,17 @@ void input_read_file(const char *path);
 /* Gives every job its output name, unique within the run (when bodies are
  * saved). */
 void input_assign_names(void);
-/* The next name "BASE.N" for a job whose reserved name turned out taken on
- * disk: a new string, never one reserved in the run.  Takes run_lock. */
-char *input_next_name(job_t *j);
+/* The next name "BASE.N" (base: the job's, or an error body's) when the
+ * name reserved turned out taken on disk: never one reserved in the run.
+ * Takes run_lock. */
+char *input_next_name(name_t *base);
+/* A name for the job's error body (--content-on-error): "NAME.error", else
+ * the next free "NAME.error.N", reserved in the run like the others (never
+ * another URL's); *base is what input_next_name goes on from when that one
+ * is taken on disk.  Takes run_lock. */
+char *input_error_name(const job_t *j, name_t **base);
+/* FNV-1a of a string: the name table's and the hosts' hash. */
+uint64_t name_hash(const char *s);
 /* A file name made safe from any text (NAME_MAX_LEN bytes at most; no
  * '/', no control character, no leading dot); "index.html" when empty. */
 void input_safe_name(const char *in, size_t len, bool from_url, char *out);
@@ -154,20 +163,32 @@ int files_create(job_t *j);
 /* The job's file again, for writing (no symbolic link followed); -1 with
  * errno set (ENOENT: it is gone). */
 int files_reopen(job_t *j);
-/* -c: takes the job's reserved name as its file if it exists: sets
- * j->path, j->partial and the validators kept with it.  Its size, or 0. */
+/* -c: takes as the job's file the first of its reserved name and the
+ * next free ones that was saved from its URL (moving j->name on past
+ * files that were not): sets j->path, j->partial and the validators kept
+ * with it.  Its size, or 0 when there is none. */
 uint64_t files_adopt(job_t *j);
 /* The size of the job's file, -1 when it is gone. */
 int64_t files_size(job_t *j);
-/* Keeps the validators of a partial body with its file (extended
- * attributes, where the file system has them). */
+/* Keeps the URL, or the URL and the validators, of a body with its file
+ * (extended attributes, where the file system has them). */
+void files_save_url(int fd, const job_t *j);
 void files_save_validators(int fd, const job_t *j);
-/* Removes the job's file, if any; j->path is NULL after. */
-void files_remove(job_t *j);
+/* Removes the job's file, if any; j->path is NULL after.  0, or -1 with
+ * errno set when the file is still there. */
+int files_remove(job_t *j);
 /* Writes all of p; -1 with errno set. */
 int files_write(int fd, const void *p, size_t n);
-/* An error body: a new file NAME.error (then .error.1, ...). -1, errno. */
-int files_create_error(job_t *j, char *path, size_t cap);
+/* An error body: a new file NAME.error (then .error.1, ...), under a name
+ * reserved in the run; *path is that name.  -1 with errno set. */
+int files_create_error(job_t *j, const char **path);
+/* A file to write the job's body into while its file keeps the old bytes:
+ * unnamed where the file system allows (tmp[0] is then '\0'), else a
+ * hidden name put in tmp.  -1 with errno set. */
+int files_create_temp(const job_t *j, char *tmp, size_t cap);
+/* Puts that file (fd, closed here) in place of the job's file, in one
+ * rename; tmp is '\0' after, whatever happened.  -1 with errno set (the old file is kept). */
+int files_replace(job_t *j, int fd, char *tmp, size_t cap);
 /* Removes a file of the directory (an error body written in part). */
 void files_unlink_path(const char *path);
 /* The job's file, for reading (the bytes a resume keeps are hashed). */
@@ -201,7 +222,9 @@ attempt_t transfer_attempt(job_t *j, double *retry_after);
 bool retry_curl_code(int code);
 bool retry_status(long status);
 /* The delay before the job's next attempt, or -1 when it gets none
- * (retries used up, or beyond --retry-max-time); why says which. */
+ * (retries used up, or beyond --retry-max-time); why says which.  A
+ * Retry-After beyond the cap (600 s, or --retry-max-time if longer) is
+ * cut to it, why then saying so with a delay; else why is "". */
 double retry_delay(const job_t *j, double retry_after, double now, char *why, size_t cap);
 /* Retry-After: seconds, or an HTTP date; -1 when absent or unreadable. */
 double retry_after_parse(const char *value);
@@ -231,6 +254,8 @@ extern double run_t0;
 double now(void);
 /* No new transfers after this, in any shard (a full disk). */
 void run_stop_starting(const char *why);
+/* Drops every error raised (asyncio_error_clear drops the newest only). */
+void errors_clear(void);
 /* The one lock of what the shards share; never held across a call that
  * takes it. */
 void run_lock(void);
@@ -250,22 +275,30 @@ void progress_start(void);
 void progress_stop(void);
 void progress_start_publishing(void);
 void progress_stop_publishing(void);
-/* A line for the user (a failure, a retry): above the bar on a terminal.
+/* A line on stderr, its control characters shown escaped (\xHH, \uHHHH
+ * for C1): no URL, name or server's text can drive the terminal. */
+void say_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vsay_line(const char *fmt, va_list ap);
+/* A line for the user (a failure, a retry): above the bar on a terminal,
+ * escaped as say_line's.
  * These take run_lock. */
 void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The line of a finished transfer (off a terminal, unless quiet). */
 void progress_done(const job_t *j);
-/* A failed or cancelled job's line; removed: its partial file was. */
-void progress_failed(const job_t *j, bool removed);
+/* A failed or cancelled job's line; removal: what became of its file
+ * ("partial file removed"), NULL when nothing was removed. */
+void progress_failed(const job_t *j, const char *removal);
 void progress_retry(const job_t *j, double delay);
 
 /* ------------------------------------------------------------ report.c */
 
-/* The failure kind of the raised error ("ClientError/CURLE_COULDNT_CONNECT",
- * "TimeoutError/CURLE_OPERATION_TIMEDOUT", "InvalidURL", ...), and
- * whether it may succeed when tried again.  Interned: valid for the run. */
+/* The failure kind of the raised error, in words: curl's for its codes
+ * ("Couldn't connect to server", "Timeout was reached"), else "invalid
+ * URL", "timeout", ...; and whether it may succeed when tried again.
+ * Interned: valid for the run. */
 const char *report_error_kind(const asyncio_error_t *e, bool *retryable);
-/* An interned kind for any text ("OSError/ENOSPC", "checksum mismatch").
+/* An interned kind for any text ("No space left on device", "checksum
+ * mismatch").
  * It and report_final take run_lock. */
 const char *report_kind(const char *text);
 /* Counts a final job (its kind, its status) and writes its --json record. */
@@ -279,5 +312,9 @@ void report_summary(double elapsed);
 /* "503 Service Unavailable"'s words for a status ("" when unknown). */
 const char *report_reason(long status);
 void human_bytes(uint64_t b, char *out, size_t cap);
+/* The length of the valid UTF-8 sequence that s starts with (1 for ASCII,
+ * NUL included), 0 when it starts with no valid one: an overlong form, a
+ * surrogate, beyond U+10FFFF, a stray or missing continuation byte. */
+size_t utf8_len(const char *s);
 
 #endif /* CASYNCIO_FETCH_H */

@@ -4,14 +4,19 @@
  * it; files are made with O_EXCL and reopened with O_NOFOLLOW, so an
  * existing file or a symbolic link planted there is never written
  * through.  A file is made only once its response was found good (a 2xx
- * or 3xx status): an error body never lands under the URL's name.
+ * status): an error body or a redirect never lands under the URL's name.
  *
  * A partial body kept for -c carries the validators of its response
  * (ETag, Last-Modified) in extended attributes, so that the next run can
  * ask for the rest with If-Range: the server then sends the rest only if
  * the resource is still the one those bytes came from, else all of it.
- * On a file system without user attributes the partial file is resumed
- * without If-Range, as curl -C - and wget -c do.
+ *
+ * The URL is kept with the file too, and -c continues only a file saved
+ * from the same URL: names follow the order of the input (data.bin,
+ * data.bin.1), so a rerun of some of the URLs would otherwise continue, or
+ * take as complete, another URL's file.  A file without that record (made
+ * by another tool, or on a file system without user attributes) is left
+ * alone: the URL's body goes to the next free name.
  */
 #define _GNU_SOURCE
 #include "fetch.h"
@@ -26,6 +31,7 @@
 
 #define XATTR_ETAG "user.casyncio-fetch.etag"
 #define XATTR_MODIFIED "user.casyncio-fetch.last-modified"
+#define XATTR_URL "user.casyncio-fetch.url"
 
 static int dirfd_ = -1;
 
@@ -59,7 +65,28 @@ int files_create(job_t *j)
         }
         if (errno != EEXIST)
             return -1;
-        j->name = input_next_name(j);
+        j->name = input_next_name(j->base);
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* A hidden name next to the job's file for its replacement: a leading dot
+ * no name of the run has (input.c), the process and a counter. */
+static void temp_name(const job_t *j, char *tmp, size_t cap)
+{
+    static unsigned counter;
+    snprintf(tmp, cap, ".%s.%ld-%u.part", j->path, (long)getpid(),
+             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+}
+
+static int named_temp(const job_t *j, char *tmp, size_t cap)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        temp_name(j, tmp, cap);
+        int fd = openat(dirfd_, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
     }
     errno = EEXIST;
     return -1;
@@ -92,15 +119,34 @@ static char *get_attr(int fd, const char *name)
     return xstrdup(buf);
 }
 
+/* Whether the file was saved from this URL. */
+static bool saved_from(int fd, const char *url)
+{
+    size_t n = strlen(url);
+    char *buf = xmalloc(n + 1);
+    ssize_t got = fgetxattr(fd, XATTR_URL, buf, n + 1);
+    bool same = got == (ssize_t)n && !memcmp(buf, url, n);
+    free(buf);
+    return same;
+}
+
 uint64_t files_adopt(job_t *j)
 {
-    int fd = openat(dirfd_, j->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int fd;
     struct stat st;
-    if (fd < 0)
-        return 0;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* not ours to continue */
-        close(fd);
-        return 0;
+    /* The job's name, then the next free ones, until a file saved from
+     * its URL or a free name (where the file will be made). */
+    for (int tries = 0;; tries++) {
+        fd = openat(dirfd_, j->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 && errno != ELOOP)
+            return 0;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && saved_from(fd, j->url))
+            break;
+        if (fd >= 0)
+            close(fd);
+        if (tries == 1000) /* files_create goes on from here */
+            return 0;
+        j->name = input_next_name(j->base);
     }
     j->path = j->name;
     j->partial = st.st_size > 0;
@@ -122,18 +168,24 @@ static void set_attr(int fd, const char *name, const char *value)
         fremovexattr(fd, name);
 }
 
+void files_save_url(int fd, const job_t *j)
+{
+    set_attr(fd, XATTR_URL, j->url);
+}
+
 void files_save_validators(int fd, const job_t *j)
 {
+    files_save_url(fd, j);
     set_attr(fd, XATTR_ETAG, j->etag);
     set_attr(fd, XATTR_MODIFIED, j->modified);
 }
 
-void files_remove(job_t *j)
+int files_remove(job_t *j)
 {
-    if (j->path)
-        unlinkat(dirfd_, j->path, 0);
+    int rc = j->path ? unlinkat(dirfd_, j->path, 0) : 0;
     j->path = NULL;
     j->partial = false;
+    return rc;
 }
 
 int files_write(int fd, const void *p, size_t n)
@@ -152,19 +204,58 @@ int files_write(int fd, const void *p, size_t n)
     return 0;
 }
 
-int files_create_error(job_t *j, char *path, size_t cap)
+int files_create_error(job_t *j, const char **path)
 {
+    name_t *base;
+    *path = input_error_name(j, &base);
     for (unsigned k = 0; k < 1000; k++) {
-        if (k == 0)
-            snprintf(path, cap, "%s.error", j->name);
-        else
-            snprintf(path, cap, "%s.error.%u", j->name, k);
-        int fd = openat(dirfd_, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        int fd = openat(dirfd_, *path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd >= 0 || errno != EEXIST)
             return fd;
+        *path = input_next_name(base);
     }
     errno = EEXIST;
     return -1;
+}
+
+int files_create_temp(const job_t *j, char *tmp, size_t cap)
+{
+    /* An unnamed file first: nothing is left behind if the process dies. */
+    tmp[0] = '\0';
+    int fd = openat(dirfd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    return named_temp(j, tmp, cap);
+}
+
+int files_replace(job_t *j, int fd, char *tmp, size_t cap)
+{
+    if (!tmp[0]) { /* the unnamed file gets a name of its own first */
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        for (int tries = 0;; tries++) {
+            temp_name(j, tmp, cap);
+            if (linkat(AT_FDCWD, proc, dirfd_, tmp, AT_SYMLINK_FOLLOW) == 0)
+                break;
+            if (errno != EEXIST || tries == 100) {
+                int err = errno;
+                close(fd);
+                tmp[0] = '\0';
+                errno = err;
+                return -1;
+            }
+        }
+    }
+    /* A failed close may be the failed write of the last bytes. */
+    if (close(fd) != 0 || renameat(dirfd_, tmp, dirfd_, j->path) != 0) {
+        int err = errno;
+        unlinkat(dirfd_, tmp, 0);
+        tmp[0] = '\0';
+        errno = err;
+        return -1;
+    }
+    tmp[0] = '\0';
+    return 0;
 }
 
 void files_unlink_path(const char *path)

@@ -38,7 +38,7 @@ struct name {
 static name_t **table;
 static size_t table_cap, table_len;
 
-static uint64_t hash(const char *s)
+uint64_t name_hash(const char *s)
 {
     uint64_t h = 1469598103934665603u; /* FNV-1a */
     for (; *s; s++)
@@ -53,7 +53,7 @@ static void table_grow(void)
     for (size_t i = 0; i < table_cap; i++) {
         if (!table[i])
             continue;
-        size_t k = hash(table[i]->key) & (cap - 1);
+        size_t k = name_hash(table[i]->key) & (cap - 1);
         while (t[k])
             k = (k + 1) & (cap - 1);
         t[k] = table[i];
@@ -68,7 +68,7 @@ static name_t *table_get(const char *key)
 {
     if (2 * (table_len + 1) > table_cap)
         table_grow();
-    size_t k = hash(key) & (table_cap - 1);
+    size_t k = name_hash(key) & (table_cap - 1);
     for (; table[k]; k = (k + 1) & (table_cap - 1))
         if (!strcmp(table[k]->key, key))
             return table[k];
@@ -94,10 +94,30 @@ static char *next_free(name_t *base)
     }
 }
 
-char *input_next_name(job_t *j)
+/* Reserves the base itself when it is free, else the next free ".N". */
+static char *reserve(name_t *base)
+{
+    if (base->reserved)
+        return next_free(base);
+    base->reserved = true;
+    return base->key;
+}
+
+char *input_next_name(name_t *base)
 {
     run_lock();
-    char *name = next_free(j->base);
+    char *name = next_free(base);
+    run_unlock();
+    return name;
+}
+
+char *input_error_name(const job_t *j, name_t **base)
+{
+    char key[NAME_MAX_LEN + 32];
+    snprintf(key, sizeof key, "%s.error", j->name);
+    run_lock();
+    *base = table_get(key);
+    char *name = reserve(*base);
     run_unlock();
     return name;
 }
@@ -110,16 +130,27 @@ static bool keep_url_char(char c)
 
 void input_safe_name(const char *in, size_t len, bool from_url, char *out)
 {
+    /* Whole UTF-8 characters are kept (a name cut short does not end
+     * inside one); a control (C0, DEL, C1: U+0080-U+009F) or a byte that
+     * is not UTF-8 becomes '_', so that listing the directory is safe. */
     size_t n = 0;
-    for (size_t i = 0; i < len && n < NAME_MAX_LEN; i++) {
+    for (size_t i = 0; i < len && n < NAME_MAX_LEN;) {
         unsigned char c = (unsigned char)in[i];
-        bool ok = from_url ? keep_url_char((char)c) : c >= 0x20 && c != 0x7f && c != '/';
-        out[n++] = ok ? (char)c : '_';
+        size_t k = from_url ? 1 : utf8_len(in + i);
+        bool ok = from_url ? keep_url_char((char)c)
+                           : k == 1 ? c >= 0x20 && c != 0x7f && c != '/'
+                                    : k > 1 && !(c == 0xC2 && (unsigned char)in[i + 1] < 0xA0);
+        if (!ok || i + k > len) {
+            out[n++] = '_';
+            i += k ? k : 1;
+            continue;
+        }
+        if (n + k > NAME_MAX_LEN)
+            break;
+        memcpy(out + n, in + i, k);
+        n += k;
+        i += k;
     }
-    /* A name cut short does not end inside a UTF-8 sequence. */
-    if (n == NAME_MAX_LEN && len > n)
-        while (n > NAME_MAX_LEN - 4 && ((unsigned char)in[n] & 0xC0) == 0x80)
-            n--;
     out[n] = '\0';
     if (n == 0)
         strcpy(out, "index.html");
@@ -154,12 +185,7 @@ void input_assign_names(void)
             input_name_from_url(j->url, base);
         }
         j->base = table_get(base);
-        if (!j->base->reserved) {
-            j->base->reserved = true;
-            j->name = j->base->key;
-        } else {
-            j->name = next_free(j->base);
-        }
+        j->name = reserve(j->base);
     }
 }
 
@@ -215,7 +241,7 @@ static void url_option(const char *path, long line, size_t first, const char *op
         if (!(j->digest = digest_parse(val, why, sizeof why)))
             usage_error("%s: checksum of %s: %s", where, j->url, why);
     } else if (!cfg.quiet) {
-        fprintf(stderr, PROG ": %s: option '%.*s' ignored (only out= and checksum= are read)\n",
+        say_line(PROG ": %s: option '%.*s' ignored (only out= and checksum= are read)",
                 where, (int)(strchr(opt, '=') - opt), opt);
     }
 }

@@ -47,6 +47,8 @@
 #define _GNU_SOURCE
 #include "fetch.h"
 
+#include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -105,6 +107,12 @@ static pthread_cond_t finish = PTHREAD_COND_INITIALIZER;
 static const char *stop_why; /* a stop asked for every shard, under lock */
 static bool stop_cancel;
 
+void errors_clear(void)
+{
+    while (asyncio_error())
+        asyncio_error_clear();
+}
+
 void run_lock(void)
 {
     pthread_mutex_lock(&lock);
@@ -140,10 +148,35 @@ void run_totals(totals_t *sum)
     }
 }
 
-/* "scheme://host:port" of a URL, lower case: scheme://[user@]host[:port]
- * up to the path. */
+static void lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* "scheme://host:port" of a URL, lower case, the scheme's default port
+ * made explicit, so that http://h/ and http://H:80/ are one host for
+ * --per-host.  A URL curl cannot parse (its transfer fails) is keyed by
+ * what comes before its path. */
 static void host_key(const char *url, char *key, size_t cap)
 {
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    bool parsed = u && !curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) &&
+                  !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+                  !curl_url_get(u, CURLUPART_HOST, &host, 0) &&
+                  !curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+    if (parsed)
+        snprintf(key, cap, "%s://%s:%s", scheme, host, port);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    if (parsed) {
+        lower(key);
+        return;
+    }
     const char *p = strstr(url, "://");
     const char *auth = p ? p + 3 : url;
     const char *end = auth + strcspn(auth, "/?#");
@@ -152,17 +185,7 @@ static void host_key(const char *url, char *key, size_t cap)
         auth = at + 1;
     size_t slen = p ? (size_t)(p - url) : 0;
     snprintf(key, cap, "%.*s://%.*s", (int)slen, url, (int)(end - auth), auth);
-    for (char *c = key; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c - 'A' + 'a');
-}
-
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
+    lower(key);
 }
 
 /* How many shards: --threads, else one per CPU this process may use (at
@@ -197,7 +220,7 @@ static void make_shards(void)
         int k = (int)(i % (size_t)nshards);
         if (cfg.per_host && nshards > 1) {
             host_key(jobs[i].url, key, sizeof key);
-            k = (int)(hash(key) % (uint64_t)nshards);
+            k = (int)(name_hash(key) % (uint64_t)nshards);
         }
         shard_t *sh = &shards[k];
         if (sh->njobs == sh->cap) {
@@ -224,7 +247,7 @@ static host_t *host_of(const char *url)
 {
     char key[512];
     host_key(url, key, sizeof key);
-    host_t **b = &self->buckets[hash(key) % HOST_BUCKETS];
+    host_t **b = &self->buckets[name_hash(key) % HOST_BUCKETS];
     for (host_t *x = *b; x; x = x->chain)
         if (!strcmp(x->key, key))
             return x;
@@ -308,10 +331,15 @@ static void job_final(job_t *j, job_state_t state)
     j->state = state;
     if (j->attempts)
         j->t1 = now();
-    bool removed = false;
+    /* What the line says of the file: only what happened to it. */
+    char removal[NAME_MAX_LEN * 2 + 4200] = "", shown[NAME_MAX_LEN * 2 + 4096];
     if (state != JOB_OK && j->path && !(cfg.resume && j->partial)) {
-        removed = files_size(j) > 0;
-        files_remove(j);
+        bool had = files_size(j) > 0, partial = j->partial;
+        files_display(j->path, shown, sizeof shown);
+        if (files_remove(j) != 0)
+            snprintf(removal, sizeof removal, "cannot remove %s: %s", shown, strerror(errno));
+        else if (had)
+            snprintf(removal, sizeof removal, "%s removed", partial ? "partial file" : "file");
     }
     if (state == JOB_OK)
         tot.ok++;
@@ -323,7 +351,7 @@ static void job_final(job_t *j, job_state_t state)
     if (state == JOB_OK)
         progress_done(j);
     else
-        progress_failed(j, removed);
+        progress_failed(j, removal[0] ? removal : NULL);
 }
 
 /* A retry's timer: the job goes back to the front of its host's queue. */
@@ -389,7 +417,7 @@ static void start(job_t *j)
         j->host->inflight--;
         free(j->error);
         j->error = xstrdup(asyncio_error() ? asyncio_error()->message : "cannot start a task");
-        j->kind = report_kind("MemoryError");
+        j->kind = report_kind("out of memory");
         asyncio_error_clear();
         job_final(j, JOB_FAILED);
     }
@@ -447,8 +475,7 @@ static void stop_all(const char *why, bool cancel)
                 asyncio_call_soon_threadsafe(shards[i].loop, stop_here, NULL);
     }
     run_unlock();
-    while (asyncio_error()) /* a loop closing meanwhile: it needs no stop */
-        asyncio_error_clear();
+    errors_clear(); /* a loop closing meanwhile: it needs no stop */
     stop(why, cancel);
 }
 
@@ -562,8 +589,23 @@ static void finish_line(void)
     while (at_finish < running)
         pthread_cond_wait(&finish, &lock);
     run_unlock();
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
+}
+
+/* The scheduler has no future to sleep on (MemoryError).  The attempts in
+ * flight use the session: they are cancelled and waited for (by polling,
+ * which needs no future) before the session is freed.  The run's end
+ * says why it stopped. */
+static void out_of_memory(void)
+{
+    run_lock();
+    if (!self->failure)
+        self->failure = xstrdup("out of memory: the run stopped");
+    run_unlock();
+    stop_all("out of memory", true);
+    while (tot.running > 0)
+        if (asyncio_sleep(0.01) < 0)
+            errors_clear();
 }
 
 /* One shard's run, in its thread, as its loop's main task. */
@@ -594,8 +636,7 @@ static void *shard_run(void *arg)
     if (session_open() < 0) { /* its jobs are not started */
         char text[512];
         asyncio_error_format(asyncio_error(), text, sizeof text);
-        while (asyncio_error())
-            asyncio_error_clear();
+        errors_clear();
         run_lock();
         self->failure = xstrdup(text);
         run_unlock();
@@ -616,14 +657,15 @@ static void *shard_run(void *arg)
         run_unlock();
         if (mine_done && others_done)
             break;
-        if (!(self->wakeup = asyncio_future_new()))
-            break; /* MemoryError: said when the run ends */
+        if (!(self->wakeup = asyncio_future_new())) {
+            out_of_memory();
+            break;
+        }
         int rc = asyncio_await(self->wakeup, NULL);
         asyncio_decref(self->wakeup);
         self->wakeup = NULL;
         if (rc < 0) { /* cancelled from outside: end as for Ctrl-C */
-            while (asyncio_error())
-                asyncio_error_clear();
+            errors_clear();
             stop_all("cancelled", true);
         }
     }
@@ -650,8 +692,7 @@ static void shard_end(shard_t *sh, int rc)
         asyncio_error_format(e, text, sizeof text);
         if (!e)
             snprintf(text, sizeof text, "%s", asyncio_strerror(rc));
-        while (asyncio_error())
-            asyncio_error_clear();
+        errors_clear();
     }
     run_lock();
     if (!sh->finished) /* its run failed before the end: the others go on */
@@ -661,8 +702,7 @@ static void shard_end(shard_t *sh, int rc)
     if (rc < 0 && !sh->failure)
         sh->failure = xstrdup(text);
     run_unlock();
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
 }
 
 static void *shard_thread(void *arg)
@@ -705,7 +745,7 @@ int main(int argc, char **argv)
     bool failed = false;
     for (int i = 0; i < nshards; i++)
         if (shards[i].failure) {
-            fprintf(stderr, PROG ": %s\n", shards[i].failure);
+            say_line(PROG ": %s", shards[i].failure);
             failed = true;
         }
     if (!cfg.quiet && !failed)

@@ -36,14 +36,16 @@ static const char usage_text[] =
     "      --checksum TYPE=HEX check the next URL argument's body (sha256, sha512,\n"
     "                          sha1, md5); a mismatch fails it and removes its file\n"
     "Output:\n"
-    "  -o, -d, --dir DIR       save each body in DIR (made if missing), named after\n"
+    "  -o, -d, --dir, --output-dir DIR\n"
+    "                          save each body in DIR (made if missing), named after\n"
     "                          the URL; an existing file is never overwritten (NAME.1,\n"
     "                          NAME.2, ... instead); a failed URL leaves no file\n"
     "  -n, --discard           count the bodies, save none (the default)\n"
     "  -f, --fail              accepted for curl's sake: the body of an HTTP error\n"
     "                          is never saved under the URL's name\n"
-    "  -c, --continue          resume partial files (Range, checked with If-Range);\n"
-    "                          keep partial files of failed or interrupted transfers\n"
+    "  -c, --continue          resume partial files saved from the same URL (Range,\n"
+    "                          checked with If-Range); keep partial files of failed\n"
+    "                          or interrupted transfers\n"
     "      --content-on-error  keep the body of an HTTP error as NAME.error\n"
     "                          (-c, --content-on-error and --out need -o DIR)\n"
     "      --json FILE         one JSON record per URL (\"-\": stdout)\n"
@@ -62,9 +64,10 @@ static const char usage_text[] =
     "                          connection errors, timeouts, 408, 429 and 5xx\n"
     "      --retry-delay SECONDS   first wait before a retry (default 1), doubled\n"
     "                          each time, with jitter; a Retry-After header wins\n"
+    "                          (up to 600 s, or --retry-max-time if longer)\n"
     "      --retry-max-time SECONDS   no retry starts SECONDS after the first try\n"
     "HTTP:\n"
-    "  -L, --location          follow redirects\n"
+    "  -L, --location          follow redirects (without it a 3xx fails its URL)\n"
     "      --max-redirs N      at most N redirects (default 10; -1: no limit)\n"
     "  -H, --header 'NAME: VALUE'   send this header (repeatable)\n"
     "  -A, --user-agent TEXT   the User-Agent header\n"
@@ -93,9 +96,9 @@ void usage_error(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vsay_line(fmt, ap);
     va_end(ap);
-    fputs("\nTry '" PROG " --help' for more information.\n", stderr);
+    fputs("Try '" PROG " --help' for more information.\n", stderr);
     exit(2);
 }
 
@@ -104,9 +107,8 @@ void fatal(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vsay_line(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     exit(2);
 }
 
@@ -255,6 +257,7 @@ static const option_t options[] = {
     {0, "checksum", true, O_CHECKSUM},
     {'o', NULL, true, O_DIR},
     {'d', "dir", true, O_DIR},
+    {0, "output-dir", true, O_DIR}, /* curl's */
     {'P', "directory-prefix", true, O_DIR}, /* wget's */
     {'n', "discard", false, O_DISCARD},
     {'c', "continue", false, O_CONTINUE},

@@ -26,6 +26,7 @@
 #include "fetch.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -159,8 +160,7 @@ static void stop_task(void)
         return;
     asyncio_cancel(task, NULL);
     asyncio_await(task, NULL);
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
     asyncio_decref(task);
     task = NULL;
 }
@@ -196,6 +196,48 @@ void progress_stop(void)
     }
 }
 
+/* Text shown on the terminal comes from URLs, names and servers: a
+ * control in it (C0, DEL, a C1 control U+0080-U+009F, or a byte that is
+ * not UTF-8, which some terminals take for a C1) could move the cursor,
+ * retitle the window or ring the bell.  Such characters are shown
+ * escaped: \xHH for a byte, \uHHHH for a C1 control. */
+static void put_escaped(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_len((const char *)p);
+        if (n == 1 && *p >= 0x20 && *p != 0x7f)
+            fputc(*p, stderr);
+        else if (n == 2 && p[0] == 0xC2 && p[1] < 0xA0)
+            fprintf(stderr, "\\u%04x", p[1]);
+        else if (n > 1)
+            fwrite(p, 1, n, stderr);
+        else
+            fprintf(stderr, "\\x%02x", *p);
+        p += n ? n : 1;
+    }
+}
+
+void vsay_line(const char *fmt, va_list ap)
+{
+    char *text;
+    if (vasprintf(&text, fmt, ap) < 0) {
+        fputs("(out of memory)\n", stderr);
+        return;
+    }
+    put_escaped(text);
+    fputc('\n', stderr);
+    free(text);
+}
+
+void say_line(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay_line(fmt, ap);
+    va_end(ap);
+}
+
 void progress_line(const char *fmt, ...)
 {
     if (cfg.quiet)
@@ -205,23 +247,22 @@ void progress_line(const char *fmt, ...)
     clear();
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsay_line(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     if (redraw_after)
         draw();
     run_unlock();
 }
 
-static const char *file_note(const job_t *j, bool removed, char *buf, size_t cap)
+static const char *file_note(const job_t *j, const char *removal, char *buf, size_t cap)
 {
     char shown[NAME_MAX_LEN * 2 + 4096];
     buf[0] = '\0';
     if (j->path && j->partial)
         snprintf(buf, cap, " (partial file kept: %s, %lld bytes)",
                  files_display(j->path, shown, sizeof shown), (long long)files_size((job_t *)j));
-    else if (removed)
-        snprintf(buf, cap, " (partial file removed)");
+    else if (removal)
+        snprintf(buf, cap, " (%s)", removal);
     return buf;
 }
 
@@ -238,16 +279,16 @@ void progress_done(const job_t *j)
     else if (j->restarted)
         snprintf(note, sizeof note, " (resume refused: fetched whole)");
     run_lock();
-    fprintf(stderr, "%ld %llu %.3f s %s%s%s%s\n", j->status, (unsigned long long)j->bytes,
+    say_line("%ld %llu %.3f s %s%s%s%s", j->status, (unsigned long long)j->bytes,
             j->t1 - j->t0, j->url, j->path ? " -> " : "",
             j->path ? files_display(j->path, shown, sizeof shown) : "", note);
     run_unlock();
 }
 
-void progress_failed(const job_t *j, bool removed)
+void progress_failed(const job_t *j, const char *removal)
 {
-    char note[NAME_MAX_LEN * 2 + 4200];
-    file_note(j, removed, note, sizeof note);
+    char note[NAME_MAX_LEN * 4 + 8400];
+    file_note(j, removal, note, sizeof note);
     if (j->state == JOB_CANCELLED)
         progress_line("CANCELLED %s: %s%s", j->url, j->error ? j->error : "interrupted", note);
     else

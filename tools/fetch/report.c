@@ -12,7 +12,8 @@
  *    "kind": null}
  *
  * result is "ok", "failed", "interrupted" or "not started"; file, status,
- * size, error and kind are null when there is none.  bytes counts what
+ * size, error and kind are null when there is none (status too when no
+ * response came).  bytes counts what
  * was received (every attempt), size what the file holds; resumed_from
  * is where the saved body was continued from (0: from its start);
  * restarted says that a resume was refused and the body fetched whole.
@@ -68,58 +69,26 @@ static void count_kind(const char *name)
         }
 }
 
-static const char *curl_code_name(int code)
-{
-    switch (code) {
-#define C(x)                                                                                       \
-    case x:                                                                                        \
-        return #x;
-        C(CURLE_UNSUPPORTED_PROTOCOL)
-        C(CURLE_URL_MALFORMAT)
-        C(CURLE_COULDNT_RESOLVE_PROXY)
-        C(CURLE_COULDNT_RESOLVE_HOST)
-        C(CURLE_COULDNT_CONNECT)
-        C(CURLE_WEIRD_SERVER_REPLY)
-        C(CURLE_HTTP2)
-        C(CURLE_PARTIAL_FILE)
-        C(CURLE_WRITE_ERROR)
-        C(CURLE_OPERATION_TIMEDOUT)
-        C(CURLE_SSL_CONNECT_ERROR)
-        C(CURLE_ABORTED_BY_CALLBACK)
-        C(CURLE_TOO_MANY_REDIRECTS)
-        C(CURLE_GOT_NOTHING)
-        C(CURLE_SEND_ERROR)
-        C(CURLE_RECV_ERROR)
-        C(CURLE_PEER_FAILED_VERIFICATION)
-        C(CURLE_BAD_CONTENT_ENCODING)
-        C(CURLE_SSL_CACERT_BADFILE)
-        C(CURLE_HTTP2_STREAM)
-        C(CURLE_RANGE_ERROR)
-        C(CURLE_FILESIZE_EXCEEDED)
-#undef C
-    default:
-        return NULL;
-    }
-}
-
 const char *report_error_kind(const asyncio_error_t *e, bool *retryable)
 {
-    char buf[96];
     *retryable = false;
     if (!e)
-        return report_kind("unknown");
-    const char *cname = NULL;
-    if (e->code == ASYNCIO_EHTTP || e->code == ASYNCIO_ETIMEDOUT) {
-        cname = curl_code_name(e->detail);
+        return report_kind("unknown error");
+    /* curl's words for its codes ("Couldn't connect to server"), as a
+     * user of curl knows them; the library's types in words otherwise. */
+    if ((e->code == ASYNCIO_EHTTP || e->code == ASYNCIO_ETIMEDOUT) && e->detail > 0) {
         *retryable = e->code == ASYNCIO_ETIMEDOUT || retry_curl_code(e->detail);
+        return report_kind(curl_easy_strerror((CURLcode)e->detail));
     }
-    if (e->code == ASYNCIO_EHTTP && !cname && strcmp(e->type, "ClientError") == 0)
-        snprintf(buf, sizeof buf, "%s/CURLcode %d", e->type, e->detail);
-    else if (cname)
-        snprintf(buf, sizeof buf, "%s/%s", e->type, cname);
-    else
-        snprintf(buf, sizeof buf, "%s", e->type);
-    return report_kind(buf);
+    if (e->code == ASYNCIO_ETIMEDOUT) {
+        *retryable = true;
+        return report_kind("timeout");
+    }
+    if (!strcmp(e->type, "InvalidURL"))
+        return report_kind("invalid URL");
+    if (!strcmp(e->type, "MemoryError"))
+        return report_kind("out of memory");
+    return report_kind(asyncio_strerror(e->code));
 }
 
 /* The reason phrases of RFC 9110 for the statuses a download meets. */
@@ -196,12 +165,9 @@ static void json_str(const char *s)
             fputc(c, json);
             p++;
         } else {
-            int n = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-            int k = 1;
-            while (n && k < n && (p[k] & 0xC0) == 0x80)
-                k++;
-            if (n && k == n) {
-                fwrite(p, 1, (size_t)n, json);
+            size_t n = utf8_len((const char *)p);
+            if (n) {
+                fwrite(p, 1, n, json);
                 p += n;
             } else {
                 fputs("\\ufffd", json);
@@ -210,6 +176,36 @@ static void json_str(const char *s)
         }
     }
     fputc('"', json);
+}
+
+size_t utf8_len(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (p[0] < 0x80)
+        return 1;
+    /* The second byte's range is what rules out overlong forms (E0, F0),
+     * surrogates (ED) and code points beyond U+10FFFF (F4). */
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        n = 2;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 3;
+        lo = p[0] == 0xE0 ? 0xA0 : 0x80;
+        hi = p[0] == 0xED ? 0x9F : 0xBF;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        lo = p[0] == 0xF0 ? 0x90 : 0x80;
+        hi = p[0] == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0; /* a continuation byte, C0, C1, F5-FF */
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+    return n;
 }
 
 static const char *result_word(const job_t *j)
@@ -254,8 +250,11 @@ static void json_record(const job_t *j)
 
 void report_final(job_t *j)
 {
-    /* The statuses of what finished: an interrupted body has none yet. */
-    bool finished = j->state == JOB_OK || j->state == JOB_FAILED;
+    /* The statuses that decided a URL's end: of those that succeeded, and
+     * of those that failed by their status (a 404, a redirect not
+     * followed).  A 200 whose body was cut short failed by the cut, not
+     * by its status; an interrupted body has no final status. */
+    bool finished = j->state == JOB_OK || (j->state == JOB_FAILED && j->status >= 300);
     run_lock();
     if (finished && j->status >= 100 && j->status < 600)
         status_count[j->status]++;
@@ -281,8 +280,7 @@ int report_close_json(void)
         bad = true, err = errno;
     json = NULL;
     if (bad) {
-        fprintf(stderr, PROG ": cannot write the JSON records to %s: %s\n", cfg.json,
-                strerror(err));
+        say_line(PROG ": cannot write the JSON records to %s: %s", cfg.json, strerror(err));
         return -1;
     }
     return 0;

@@ -11,8 +11,10 @@
  * MAX_BACKOFF, with "equal jitter": a random point in its upper half, so
  * that transfers that failed together do not come back together.  A
  * Retry-After header (seconds or an HTTP date) replaces it: the server
- * said when.  No retry starts later than --retry-max-time after the
- * job's first attempt; a Retry-After that points beyond it ends the job.
+ * said when, up to MAX_BACKOFF (or --retry-max-time when that is longer),
+ * so that one response cannot stall the run for months.  No retry starts
+ * later than --retry-max-time after the job's first attempt; a
+ * Retry-After that points beyond it ends the job.
  */
 #define _GNU_SOURCE
 #include "fetch.h"
@@ -65,16 +67,23 @@ static double jitter(void)
     return erand48(seed);
 }
 
-double retry_delay(const job_t *j, double retry_after, double t, char *why, size_t cap)
+double retry_delay(const job_t *j, double retry_after, double t, char *why, size_t cap_why)
 {
     int done = j->attempts;
     if (done > cfg.retries) {
-        snprintf(why, cap, "%d attempt%s, no retry left", done, done == 1 ? "" : "s");
+        snprintf(why, cap_why, "%d attempt%s, no retry left", done, done == 1 ? "" : "s");
         return -1;
     }
     double d;
+    why[0] = '\0';
     if (retry_after >= 0) {
+        double cap = cfg.retry_max_time > MAX_BACKOFF ? cfg.retry_max_time : MAX_BACKOFF;
         d = retry_after;
+        if (d > cap) {
+            d = cap;
+            snprintf(why, cap_why, "the server's Retry-After of %.0f s, capped at %.0f s",
+                     retry_after, cap);
+        }
     } else {
         double b = cfg.retry_delay * pow(2, done - 1);
         if (b > MAX_BACKOFF)
@@ -83,10 +92,10 @@ double retry_delay(const job_t *j, double retry_after, double t, char *why, size
     }
     if (cfg.retry_max_time > 0 && t + d - j->t0 > cfg.retry_max_time) {
         if (retry_after >= 0)
-            snprintf(why, cap, "the server's Retry-After of %.0f s goes beyond --retry-max-time",
+            snprintf(why, cap_why, "the server's Retry-After of %.0f s goes beyond --retry-max-time",
                      retry_after);
         else
-            snprintf(why, cap, "--retry-max-time of %g s reached after %d attempt%s",
+            snprintf(why, cap_why, "--retry-max-time of %g s reached after %d attempt%s",
                      cfg.retry_max_time, done, done == 1 ? "" : "s");
         return -1;
     }
@@ -104,7 +113,7 @@ double retry_after_parse(const char *v)
         double s = strtod(v, &end);
         while (*end == ' ' || *end == '\t')
             end++;
-        return *end || s > 1e7 ? -1 : s;
+        return *end ? -1 : s;
     }
     time_t when = curl_getdate(v, NULL); /* an HTTP date */
     if (when == (time_t)-1)

@@ -5,7 +5,8 @@
  * chunk by chunk, so memory stays bounded whatever the size (the stream
  * pauses the transfer when the writer falls behind, and TCP holds the
  * server back).  The file is made only when the response's status is
- * good: a 404 or 503 page never lands under the URL's name.
+ * good (2xx): a 404 or 503 page, or a redirect not followed, never lands
+ * under the URL's name.
  *
  * Resuming.  When the job's file already holds the first bytes of the
  * body (left by an earlier attempt, or by an earlier run with -c), the
@@ -13,15 +14,19 @@
  * when the ETag or Last-Modified of those bytes is known, and
  * "Accept-Encoding: identity" (a range counts the bytes of the stored
  * representation, not of a decoded one).  The answer decides:
- *   206 from byte N   the rest: appended
+ *   206 from byte N   the rest: appended; when its range ends before the
+ *                     file (Content-Range "bytes N-M/T", M + 1 < T), the
+ *                     rest again, else a partial transfer (retried)
  *   206 elsewhere     a range we did not ask for: asked again without Range
  *   200 (any 2xx)     the server ignored Range, or the resource changed
- *                     (If-Range): the file restarts from its first byte
+ *                     (If-Range): the body restarts from its first byte,
+ *                     into a new file that replaces the old one only when
+ *                     whole (a failure must not cost the bytes we had)
  *   416 of size N     (Content-Range "bytes", '*', then "/N"): the file was
  *                     complete already; another 416 asks again without Range
  * Within one run a retry resumes only bytes with a validator (the same
  * resource, proven by If-Range) and not decoded from a Content-Encoding;
- * with -c any partial file is resumed, as curl -C - and wget -c do.
+ * with -c any partial file saved from the same URL is resumed (files.c).
  */
 #define _GNU_SOURCE
 #include "fetch.h"
@@ -40,6 +45,12 @@ _Thread_local asyncio_http_session_t *session;
 /* Error bodies read to their end (so the connection is kept) up to this
  * size; a longer one costs its connection. */
 #define DRAIN_MAX (64 * 1024)
+
+/* curl refuses a request of more than 1 MiB (its line and headers). */
+#define MAX_URL_LEN 1000000
+
+/* The bytes of a kept partial file hashed between two turns of the loop. */
+#define HASH_CHUNK (256 * 1024)
 
 /* ------------------------------------------------------------ checksums */
 
@@ -147,9 +158,17 @@ typedef struct xfer {
     uint64_t offset; /* where this response's body starts in the file */
     uint64_t got;    /* body bytes of this response */
     int64_t expect;  /* bytes it announced (Content-Length), -1 */
+    int64_t total;   /* the whole file's size, from a 206's Content-Range; -1 */
     bool restart;    /* the server ignored our Range: from byte 0 */
     double *delay;   /* the retry's delay, when there is one */
     EVP_MD_CTX *md;
+    /* A body from byte 0 while the job's file holds earlier bytes goes to
+     * a new file that replaces it only once whole: a failure leaves the
+     * old bytes as they were, with their validators (given back). */
+    bool temp;
+    char tmp[NAME_MAX_LEN + 64]; /* its hidden name; '\0' while unnamed */
+    char *old_etag, *old_modified;
+    bool old_encoded;
 } xfer_t;
 
 static void set_error(job_t *j, const char *kind, const char *fmt, ...)
@@ -164,6 +183,15 @@ static void set_error(job_t *j, const char *kind, const char *fmt, ...)
     free(j->error);
     j->error = xstrdup(msg[0] ? msg : kind); /* never an empty message */
     j->kind = report_kind(kind);
+}
+
+/* Adds " (NOTE)" to the job's error. */
+static void add_note(job_t *j, const char *note)
+{
+    char *msg = xmalloc(strlen(j->error) + strlen(note) + 4);
+    sprintf(msg, "%s (%s)", j->error, note);
+    free(j->error);
+    j->error = msg;
 }
 
 static void end_stream(xfer_t *x)
@@ -181,12 +209,34 @@ static void end_stream(xfer_t *x)
     }
 }
 
+/* The validators of the bytes the job's file held before this response:
+ * back on the job (their bytes stay, the replacement failed), or freed. */
+static void old_validators(xfer_t *x, bool restore)
+{
+    job_t *j = x->j;
+    if (restore) {
+        free(j->etag);
+        free(j->modified);
+        j->etag = x->old_etag;
+        j->modified = x->old_modified;
+        j->encoded = x->old_encoded;
+    } else {
+        free(x->old_etag);
+        free(x->old_modified);
+    }
+    x->old_etag = x->old_modified = NULL;
+}
+
 static void end(xfer_t *x)
 {
     end_stream(x);
     if (x->fd >= 0)
         close(x->fd);
     x->fd = -1;
+    if (x->temp && x->tmp[0]) /* the replacement never took the old file's place */
+        files_unlink_path(x->tmp);
+    old_validators(x, x->temp);
+    x->temp = false;
     if (x->md)
         EVP_MD_CTX_free(x->md);
     x->md = NULL;
@@ -206,10 +256,7 @@ static attempt_t failed(xfer_t *x, bool retryable, double retry_after)
         *x->delay = d;
         return ATTEMPT_RETRY;
     }
-    char *msg = xmalloc(strlen(j->error) + strlen(why) + 4);
-    sprintf(msg, "%s (%s)", j->error, why);
-    free(j->error);
-    j->error = msg;
+    add_note(j, why);
     return ATTEMPT_FAILED;
 }
 
@@ -228,9 +275,18 @@ static attempt_t raised(xfer_t *x)
     }
     bool retryable;
     const char *kind = report_error_kind(e, &retryable);
-    set_error(x->j, kind, "%s", e && e->message[0] ? e->message : kind);
-    while (asyncio_error())
-        asyncio_error_clear();
+    const char *msg = e && e->message[0] ? e->message : kind;
+    size_t n = strlen(x->j->url);
+    if (!strncmp(msg, x->j->url, n) && !strncmp(msg + n, " - ", 3))
+        msg += n + 3; /* "URL - why": the line names the URL already */
+    if (e && e->code == ASYNCIO_EHTTP && e->detail == CURLE_OUT_OF_MEMORY) {
+        /* What curl says when a header line passes its limit (or a
+         * request its own): its "Out of memory" would mislead. */
+        kind = report_kind("response header too long");
+        msg = "a response header is too long (curl takes at most 100 KiB), or memory ran out";
+    }
+    set_error(x->j, kind, "%s", msg);
+    errors_clear();
     return failed(x, retryable, -1);
 }
 
@@ -239,10 +295,10 @@ static attempt_t raised(xfer_t *x)
 static attempt_t file_error(xfer_t *x, const char *doing, int err)
 {
     job_t *j = x->j;
-    char kind[64], shown[NAME_MAX_LEN * 2 + 4096];
-    snprintf(kind, sizeof kind, "OSError/%s", strerrorname_np(err) ? strerrorname_np(err) : "?");
-    set_error(j, kind, "cannot %s %s: %s", doing, files_display(j->name, shown, sizeof shown),
-              strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error");
+    char shown[NAME_MAX_LEN * 2 + 4096];
+    const char *words = strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error";
+    set_error(j, words, "cannot %s %s: %s", doing, files_display(j->name, shown, sizeof shown),
+              words);
     if (err == ENOSPC || err == EDQUOT)
         run_stop_starting("the disk is full");
     end(x);
@@ -255,8 +311,7 @@ static bool read_failed(void)
 {
     if (asyncio_error_matches("CancelledError"))
         return true;
-    while (asyncio_error())
-        asyncio_error_clear();
+    errors_clear();
     return false;
 }
 
@@ -283,8 +338,9 @@ static bool drain(xfer_t *x)
 static bool save_error_body(xfer_t *x)
 {
     job_t *j = x->j;
-    char path[NAME_MAX_LEN + 64], shown[NAME_MAX_LEN * 2 + 4096];
-    int fd = files_create_error(j, path, sizeof path);
+    char shown[NAME_MAX_LEN * 2 + 4096];
+    const char *path;
+    int fd = files_create_error(j, &path);
     if (fd < 0)
         return drain(x);
     bool ok = true, cancelled = false;
@@ -309,10 +365,9 @@ static bool save_error_body(xfer_t *x)
         files_unlink_path(path);
         return cancelled;
     }
-    char *msg = xmalloc(strlen(j->error) + sizeof shown + 32);
-    sprintf(msg, "%s (body saved as %s)", j->error, files_display(path, shown, sizeof shown));
-    free(j->error);
-    j->error = msg;
+    char note[sizeof shown + 32];
+    snprintf(note, sizeof note, "body saved as %s", files_display(path, shown, sizeof shown));
+    add_note(j, note);
     return false;
 }
 
@@ -329,6 +384,8 @@ static attempt_t http_error(xfer_t *x)
     char why[256];
     double d = again && cfg.retries ? retry_delay(j, after, now(), why, sizeof why) : -1;
     if (d >= 0) {
+        if (why[0]) /* the server's wait was cut: the RETRY line says so */
+            add_note(j, why);
         if (drain(x))
             return raised(x);
         end(x);
@@ -338,20 +395,38 @@ static attempt_t http_error(xfer_t *x)
     if (cfg.content_on_error && cfg.outdir ? save_error_body(x) : drain(x))
         return raised(x);
     end(x);
-    if (again && cfg.retries) {
-        char *msg = xmalloc(strlen(j->error) + strlen(why) + 4);
-        sprintf(msg, "%s (%s)", j->error, why);
-        free(j->error);
-        j->error = msg;
-    }
+    if (again && cfg.retries)
+        add_note(j, why);
     return ATTEMPT_FAILED;
 }
 
-/* "bytes A-B/T" or "bytes * /T" (without the space): A, or -1 for '*';
- * T, or -1 for '*'.  False when it is neither. */
-static bool content_range(const char *v, int64_t *first, int64_t *total)
+/* A final 3xx (not followed: no -L, or --max-redirs 0; or one without a
+ * Location): its body is not the resource, so it is never saved under the
+ * URL's name, nor in place of a partial file. */
+static attempt_t redirected(xfer_t *x)
 {
-    *first = *total = -1;
+    job_t *j = x->j;
+    long status = x->resp->status;
+    const char *to = asyncio_http_response_header(x->resp, "Location");
+    const char *kind = "redirect not followed";
+    if (to && *to && !cfg.follow)
+        set_error(j, kind, "redirected to %s; use -L to follow", to);
+    else if (to && *to)
+        set_error(j, kind, "redirected to %s; not followed (--max-redirs %ld)", to, cfg.max_redirs);
+    else
+        set_error(j, kind, "HTTP %ld%s%s, without a Location to follow", status,
+                  *report_reason(status) ? " " : "", report_reason(status));
+    if (drain(x))
+        return raised(x);
+    end(x);
+    return ATTEMPT_FAILED;
+}
+
+/* "bytes A-B/T" or "bytes * /T" (without the space): A and B, or -1 for
+ * '*'; T, or -1 for '*'.  False when it is neither. */
+static bool content_range(const char *v, int64_t *first, int64_t *last, int64_t *total)
+{
+    *first = *last = *total = -1;
     if (!v || strncasecmp(v, "bytes", 5) != 0)
         return false;
     const char *p = v + 5;
@@ -364,7 +439,10 @@ static bool content_range(const char *v, int64_t *first, int64_t *total)
         *first = strtoll(p, &end, 10);
         if (end == p || *end != '-')
             return false;
-        strtoll(end + 1, &end, 10);
+        p = end + 1;
+        *last = strtoll(p, &end, 10);
+        if (end == p || *last < *first)
+            return false;
         p = end;
     }
     if (*p != '/')
@@ -372,7 +450,7 @@ static bool content_range(const char *v, int64_t *first, int64_t *total)
     if (p[1] == '*')
         return true;
     *total = strtoll(p + 1, &end, 10);
-    return end != p + 1;
+    return end != p + 1 && (*last < 0 || *last < *total);
 }
 
 static bool strong_etag(const char *e)
@@ -386,26 +464,39 @@ static bool resumable(const job_t *j)
     return j->partial && !j->encoded && (cfg.resume || strong_etag(j->etag) || j->modified);
 }
 
-/* Hashes the first n bytes of the job's file (kept by a resume). */
-static int hash_file(xfer_t *x, uint64_t n)
+/* The checksum's context, and the first x->offset bytes of the job's file
+ * in it (those a resume keeps).  The file is read a chunk at a time into
+ * a buffer on the heap (not on the task's stack), the loop running the
+ * other transfers between chunks: a partial file may be gigabytes. */
+static attempt_t digest_kept(xfer_t *x)
 {
+    if (!(x->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(x->md, x->j->digest->md, NULL))
+        fatal("out of memory");
+    uint64_t n = x->offset;
+    if (n == 0)
+        return ATTEMPT_OK;
     int fd = files_open_read(x->j);
     if (fd < 0)
-        return -1;
-    char buf[64 * 1024];
-    while (n) {
-        ssize_t r = read(fd, buf, n < sizeof buf ? n : sizeof buf);
-        if (r <= 0) {
-            int err = r < 0 ? errno : EIO;
-            close(fd);
-            errno = err;
-            return -1;
-        }
-        EVP_DigestUpdate(x->md, buf, (size_t)r);
-        n -= (uint64_t)r;
+        return file_error(x, "read", errno);
+    size_t cap = HASH_CHUNK;
+    char *buf = xmalloc(cap);
+    int err = 0;
+    bool cancelled = false;
+    while (n && !err && !cancelled) {
+        ssize_t r = read(fd, buf, n < cap ? n : cap);
+        if (r <= 0)
+            err = r < 0 ? errno : EIO;
+        else if (!EVP_DigestUpdate(x->md, buf, (size_t)r))
+            fatal("out of memory");
+        else
+            n -= (uint64_t)r;
+        cancelled = !err && n && asyncio_sleep(0) < 0;
     }
+    free(buf);
     close(fd);
-    return 0;
+    if (cancelled)
+        return raised(x);
+    return err ? file_error(x, "read", err) : ATTEMPT_OK;
 }
 
 /* The validators and encoding of the body being saved. */
@@ -415,16 +506,28 @@ static void note_validators(xfer_t *x)
     const char *etag = asyncio_http_response_header(x->resp, "ETag");
     const char *mod = asyncio_http_response_header(x->resp, "Last-Modified");
     const char *enc = asyncio_http_response_header(x->resp, "Content-Encoding");
-    if (x->offset == 0 || x->restart) {
-        free(j->etag);
-        free(j->modified);
+    if (x->offset == 0 || x->restart) { /* kept until the file's bytes are replaced */
+        x->old_etag = j->etag;
+        x->old_modified = j->modified;
         j->etag = etag && *etag ? xstrdup(etag) : NULL;
         j->modified = mod && *mod ? xstrdup(mod) : NULL;
     }
+    x->old_encoded = j->encoded;
     j->encoded = enc && *enc && strcasecmp(enc, "identity") != 0;
 }
 
-/* The response is good (< 400): where its body goes. */
+/* What a later run needs to know of the file being written: its URL
+ * always (-c continues only a file saved from the same URL), and with -c
+ * the validators of its bytes. */
+static void label(xfer_t *x)
+{
+    if (cfg.resume)
+        files_save_validators(x->fd, x->j);
+    else
+        files_save_url(x->fd, x->j);
+}
+
+/* The response is good (2xx): where its body goes. */
 static attempt_t open_output(xfer_t *x)
 {
     job_t *j = x->j;
@@ -452,13 +555,22 @@ static attempt_t open_output(xfer_t *x)
         x->create = true;
         return ATTEMPT_OK;
     }
-    /* An earlier attempt's file: continued, or emptied. */
-    if ((x->offset == 0 && ftruncate(x->fd, 0) != 0) ||
-        lseek(x->fd, (off_t)x->offset, SEEK_SET) < 0)
-        return file_error(x, "write", errno);
-    j->partial = x->offset > 0;
-    if (cfg.resume)
-        files_save_validators(x->fd, j);
+    /* An earlier attempt's file: continued, or replaced once the new body
+     * is whole (until then a failure must leave its bytes as they were). */
+    if (x->offset == 0 && j->partial) {
+        close(x->fd);
+        x->fd = files_create_temp(j, x->tmp, sizeof x->tmp);
+        if (x->fd < 0)
+            return file_error(x, "create a file next to", errno);
+        x->temp = true;
+    } else {
+        old_validators(x, false);
+        if ((x->offset == 0 && ftruncate(x->fd, 0) != 0) ||
+            lseek(x->fd, (off_t)x->offset, SEEK_SET) < 0)
+            return file_error(x, "write", errno);
+        j->partial = x->offset > 0;
+    }
+    label(x);
     return ATTEMPT_OK;
 }
 
@@ -468,8 +580,7 @@ static attempt_t create_now(xfer_t *x)
     x->create = false;
     if ((x->fd = files_create(x->j)) < 0)
         return file_error(x, "create", errno);
-    if (cfg.resume)
-        files_save_validators(x->fd, x->j);
+    label(x);
     return ATTEMPT_OK;
 }
 
@@ -514,7 +625,11 @@ static attempt_t check_digest(xfer_t *x)
     job_t *j = x->j;
     unsigned char got[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    EVP_DigestFinal_ex(x->md, got, &n);
+    if (!EVP_DigestFinal_ex(x->md, got, &n)) {
+        set_error(j, "checksum failed", "cannot compute the %s of the body", j->digest->name);
+        end(x);
+        return ATTEMPT_FAILED;
+    }
     if (n == j->digest->len && !memcmp(got, j->digest->want, n))
         return ATTEMPT_OK;
     char have[2 * EVP_MAX_MD_SIZE + 1], want[2 * EVP_MAX_MD_SIZE + 1];
@@ -527,21 +642,63 @@ static attempt_t check_digest(xfer_t *x)
     return ATTEMPT_FAILED;
 }
 
-/* A 416 to our Range: the file is complete when the server says its size
- * is what we have; otherwise the range is asked again from byte 0. */
-static bool already_complete(xfer_t *x)
+/* Whether the response's validator, when both it and ours are known,
+ * is ours (a server that checks no If-Range answers 416 for any file). */
+static bool same_validator(const char *ours, const char *theirs)
 {
-    int64_t first, total;
-    const char *cr = asyncio_http_response_header(x->resp, "Content-Range");
-    return content_range(cr, &first, &total) && total >= 0 && (uint64_t)total == x->offset;
+    return !ours || !theirs || !*theirs || !strcmp(ours, theirs);
 }
 
-/* One request.  *again: the answer to its Range was not one to use; ask
- * once more without Range (it is not a retry). */
-static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
+/* A 416 to our Range: the file is complete when the server says its size
+ * is what we have and its validators are those of our bytes; otherwise
+ * the range is asked again from byte 0. */
+static bool already_complete(xfer_t *x)
 {
-    xfer_t x = {.j = j, .fd = -1, .expect = -1, .delay = delay};
-    *again = false;
+    int64_t first, last, total;
+    const char *cr = asyncio_http_response_header(x->resp, "Content-Range");
+    const job_t *j = x->j;
+    return content_range(cr, &first, &last, &total) && total >= 0 && (uint64_t)total == x->offset &&
+           same_validator(j->etag, asyncio_http_response_header(x->resp, "ETag")) &&
+           same_validator(j->modified, asyncio_http_response_header(x->resp, "Last-Modified"));
+}
+
+/* What an attempt does after a request. */
+typedef enum {
+    NEXT_NONE,  /* nothing: the request's result is the attempt's */
+    NEXT_WHOLE, /* the answer to its Range was not one to use: ask again
+                 * without Range (it is not a retry) */
+    NEXT_REST,  /* a 206 ended before the file does: a Range for the rest */
+} next_t;
+
+/* At most this many Ranges for the rest in one attempt (a server that
+ * sends a little each time costs a retry, then). */
+#define MAX_RANGES 100
+
+/* A 206 whose range ended before the file: the bytes are kept, and the
+ * attempt asks for the rest when this one brought some; otherwise it is a
+ * partial transfer, which may be retried. */
+static attempt_t short_range(xfer_t *x, next_t *next)
+{
+    job_t *j = x->j;
+    uint64_t have = x->offset + x->got;
+    set_error(j, "partial file", "the server sent bytes %" PRIu64 "-%" PRIu64 " of %" PRId64
+              ": the file is incomplete", x->offset, have ? have - 1 : 0, x->total);
+    if (x->fd >= 0) {
+        int fd = x->fd;
+        x->fd = -1;
+        if (close(fd) != 0)
+            return file_error(x, "write", errno);
+    }
+    if (x->got > 0 && have < (uint64_t)x->total)
+        *next = NEXT_REST;
+    return failed(x, true, -1);
+}
+
+/* One request, and what the attempt does next. */
+static attempt_t once(job_t *j, double *delay, bool use_range, next_t *next)
+{
+    xfer_t x = {.j = j, .fd = -1, .expect = -1, .total = -1, .delay = delay};
+    *next = NEXT_NONE;
     if (use_range && resumable(j)) {
         int64_t have = files_size(j);
         if (have < 0) {
@@ -577,38 +734,35 @@ static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
 
     /* The answer to a Range. */
     if (x.offset > 0) {
-        int64_t first, total;
+        int64_t first, last;
         if (status == 416 && already_complete(&x)) {
             end_stream(&x);
             j->resumed_from = x.offset;
             j->size = (int64_t)x.offset;
-            if (j->digest) {
-                x.md = EVP_MD_CTX_new();
-                EVP_DigestInit_ex(x.md, j->digest->md, NULL);
-                if (hash_file(&x, x.offset) != 0)
-                    return file_error(&x, "read", errno);
-                attempt_t r = check_digest(&x);
-                if (r != ATTEMPT_OK)
-                    return r;
-            }
+            attempt_t r;
+            if (j->digest &&
+                ((r = digest_kept(&x)) != ATTEMPT_OK || (r = check_digest(&x)) != ATTEMPT_OK))
+                return r;
             end(&x);
             j->partial = false;
             return ATTEMPT_OK;
         }
         if (status == 416 ||
             (status == 206 && (!content_range(asyncio_http_response_header(x.resp, "Content-Range"),
-                                              &first, &total) ||
+                                              &first, &last, &x.total) ||
                                first != (int64_t)x.offset))) {
             end(&x);
             j->restarted = true;
-            *again = true;
+            *next = NEXT_WHOLE;
             return ATTEMPT_FAILED;
         }
-        if (status < 400 && status != 206)
+        if (status >= 200 && status < 300 && status != 206)
             x.restart = true; /* Range ignored, or If-Range refused it */
     }
     if (status >= 400)
         return http_error(&x);
+    if (status >= 300)
+        return redirected(&x);
 
     const char *cl = asyncio_http_response_header(x.resp, "Content-Length");
     if (cl) {
@@ -624,23 +778,22 @@ static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
     attempt_t r = open_output(&x);
     if (r != ATTEMPT_OK)
         return r;
-    if (j->digest) {
-        x.md = EVP_MD_CTX_new();
-        if (!x.md || !EVP_DigestInit_ex(x.md, j->digest->md, NULL))
-            fatal("out of memory");
-        if (x.offset > 0 && hash_file(&x, x.offset) != 0)
-            return file_error(&x, "read", errno);
-    }
+    if (j->digest && (r = digest_kept(&x)) != ATTEMPT_OK)
+        return r;
     if ((r = body(&x)) != ATTEMPT_OK)
         return r;
     end_stream(&x);
+    if (x.total >= 0 && x.offset + x.got != (uint64_t)x.total)
+        return short_range(&x, next);
     if (x.md && (r = check_digest(&x)) != ATTEMPT_OK)
         return r;
     if (x.fd >= 0) {
         int fd = x.fd;
         x.fd = -1;
-        if (close(fd) != 0)
+        if (x.temp ? files_replace(j, fd, x.tmp, sizeof x.tmp) != 0 : close(fd) != 0)
             return file_error(&x, "write", errno);
+        old_validators(&x, false); /* the old bytes are gone */
+        x.temp = false;
     }
     end(&x);
     j->size = cfg.outdir ? (int64_t)(x.offset + x.got) : -1;
@@ -651,12 +804,22 @@ static attempt_t once(job_t *j, double *delay, bool use_range, bool *again)
 attempt_t transfer_attempt(job_t *j, double *delay)
 {
     *delay = -1;
-    if (j->attempts == 0 && cfg.resume && cfg.outdir)
-        files_adopt(j);
     j->attempts++;
-    bool again;
-    attempt_t r = once(j, delay, true, &again);
-    if (again)
-        r = once(j, delay, false, &again);
-    return r;
+    if (strlen(j->url) > MAX_URL_LEN) { /* curl builds no request from it */
+        set_error(j, "URL too long", "the URL is too long (%zu bytes; at most %d)", strlen(j->url),
+                  MAX_URL_LEN);
+        return ATTEMPT_FAILED;
+    }
+    if (j->attempts == 1 && cfg.resume && cfg.outdir)
+        files_adopt(j);
+    bool use_range = true;
+    attempt_t r;
+    next_t next;
+    for (int ranges = 0;; ranges++) {
+        r = once(j, delay, use_range, &next);
+        if (next == NEXT_WHOLE && use_range)
+            use_range = false;
+        else if (next != NEXT_REST || ranges == MAX_RANGES)
+            return r;
+    }
 }
