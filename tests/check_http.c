@@ -912,6 +912,19 @@ static void *stream_main(void *arg)
     ck_assert_uint_eq(got, 1000);
     assert_curl_error(CURLE_RECV_ERROR, "Connection reset by peer");
     asyncio_http_stream_close(st);
+    /* The body cut short with the headers in the same read: the stream
+     * still opens (the failure came after the headers), the reads give the
+     * 1,000 bytes that came, then raise, as aiohttp's do. */
+    req.url = U("/cutshort");
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    ck_assert_int_eq(asyncio_http_stream_response(st)->status, 200);
+    got = 0;
+    while ((rc = asyncio_http_stream_read(st, b, sizeof b, &m)) == 0 && m)
+        got += m;
+    ck_assert_int_eq(rc, ASYNCIO_EHTTP);
+    ck_assert_uint_eq(got, 1000);
+    assert_curl_error(CURLE_PARTIAL_FILE, "bytes remaining to read");
+    asyncio_http_stream_close(st);
     /* Reset before a byte of the response: the same error at open. */
     req.url = U("/resetearly");
     st = (void *)1;

@@ -6,6 +6,10 @@
 #define _GNU_SOURCE /* memmem */
 #include "httpd.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <stdbool.h>
 
 #include <check.h>
@@ -348,6 +352,22 @@ static void handle(conn_t *c, char *req, size_t body_len, const char *body)
         free(p);
         c->timer_kind = T_RESET;
         uv_timer_start(&c->timer, on_timer, 20, 0);
+    } else if (strcmp(target, "/cutshort") == 0) {
+        /* The headers, 1,000 of the 1,000,000 bytes promised, and the end
+         * of the connection (FIN), all at once: corked, written, shut
+         * down, so they leave in one segment and the client's first read
+         * finds all three. */
+        char p[1100];
+        int n = sprintf(p, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+        memset(p + n, 'c', 1000);
+        uv_buf_t buf = uv_buf_init(p, (unsigned)n + 1000);
+        uv_os_fd_t fd;
+        int on = 1;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+            setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) != 0 ||
+            uv_try_write((uv_stream_t *)&c->tcp, &buf, 1) != n + 1000 || shutdown(fd, SHUT_WR) != 0)
+            abort();
+        c->closing = true;
     } else if (strcmp(target, "/resetearly") == 0) {
         c->closing = true;
         uv_tcp_close_reset(&c->tcp, reset_done);
