@@ -318,6 +318,100 @@ START_TEST(test_timer_heap_churn)
 }
 END_TEST
 
+/* The run of in-order deadlines beside the heap (timer.c): a timeout per
+ * request, most cancelled while older ones still wait (holes in the run,
+ * then its compaction), earlier deadlines that go to the heap, equal
+ * deadlines across the two, and timers added from the callbacks while the
+ * run's head moves (the ring wraps and grows).  Every timer not cancelled
+ * runs once, in deadline order, in scheduling order among equal ones. */
+static struct run_timers {
+    long n, added, ran, cancelled;
+    struct run_timer {
+        double when;
+        asyncio_handle_t h;
+        bool cancelled, ran;
+    } * t;
+    double last_when, latest;
+    long last_order;
+} rt;
+
+static void run_timer_cb(void *arg);
+
+static void run_timer_add(asyncio_loop_t *loop, double when)
+{
+    long i = rt.added++;
+    ck_assert(i < rt.n);
+    rt.t[i].when = when;
+    rt.t[i].h = asyncio_call_at(loop, when, run_timer_cb, I2P(i));
+    if (when > rt.latest)
+        rt.latest = when;
+    ck_assert(asyncio_handle_valid(rt.t[i].h));
+}
+
+static void run_timer_cb(void *arg)
+{
+    long i = P2I(arg);
+    ck_assert(!rt.t[i].cancelled && !rt.t[i].ran);
+    ck_assert(rt.t[i].when > rt.last_when || (rt.t[i].when == rt.last_when && i > rt.last_order));
+    rt.t[i].ran = true;
+    rt.last_when = rt.t[i].when;
+    rt.last_order = i;
+    rt.ran++;
+    /* Every fourth one schedules another after everything so far: onto
+     * the run's tail while its head has moved on. */
+    if (i % 4 == 0 && rt.added < rt.n)
+        run_timer_add(LOOP, rt.latest + 1e-6);
+}
+
+START_TEST(test_timer_run)
+{
+    asyncio_loop_t *loop = new_loop();
+    long first = tu_scaled(3000);
+    rt = (struct run_timers){.n = first * 2, .last_when = -1, .last_order = -1};
+    rt.t = calloc((size_t)rt.n, sizeof *rt.t);
+    ck_assert(rt.t);
+    double base = asyncio_loop_time(loop) + 0.02;
+    for (long i = 0; i < first; i++) /* in order: the run */
+        run_timer_add(loop, base + (double)i * 1e-6);
+    for (long i = 1; i < first - 1; i++) /* holes in the middle of the run */
+        if (i % 6 != 0) {
+            ck_assert(asyncio_handle_cancel(rt.t[i].h));
+            rt.t[i].cancelled = true;
+            rt.cancelled++;
+        }
+    for (long k = 0; k < first / 10; k++) { /* earlier than the run: the heap */
+        run_timer_add(loop, base - 0.005 + (double)k * 1e-6);
+        run_timer_add(loop, base + (double)(k * 6) * 1e-6); /* equal to a run timer's */
+    }
+    double end = base + 0.05;
+    ck_assert(asyncio_handle_valid(asyncio_call_at(loop, end, stop_cb, loop)));
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    ck_assert_int_eq(rt.ran, rt.added - rt.cancelled);
+    ck_assert_int_gt(rt.added, first + first / 5); /* some came from the callbacks */
+    free(rt.t);
+    close_loop(loop);
+}
+END_TEST
+
+/* Equal deadlines across the heap and the run: the one scheduled first
+ * runs first, wherever each sits ("x" went to the heap, being earlier
+ * than the run's tail "r"; "r" cancelled, the run is empty and "y"
+ * starts it again at x's deadline). */
+START_TEST(test_timer_run_equal_to_heap)
+{
+    asyncio_loop_t *loop = new_loop();
+    double t = asyncio_loop_time(loop);
+    asyncio_handle_t r = asyncio_call_at(loop, t + 0.03, log_cb, "r");
+    ck_assert(asyncio_handle_valid(asyncio_call_at(loop, t + 0.01, log_cb, "x")));
+    ck_assert(asyncio_handle_cancel(r));
+    ck_assert(asyncio_handle_valid(asyncio_call_at(loop, t + 0.01, log_cb, "y")));
+    ck_assert(asyncio_handle_valid(asyncio_call_at(loop, t + 0.02, stop_cb, loop)));
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    tu_assert_log(&LOG, "x\ny\n");
+    close_loop(loop);
+}
+END_TEST
+
 static double fired_at[3];
 
 static void record_time(void *arg)
@@ -1644,6 +1738,8 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_timers_order);
     tcase_add_test(tc, test_equal_deadlines_fifo);
     tcase_add_test(tc, test_timer_heap_churn);
+    tcase_add_test(tc, test_timer_run);
+    tcase_add_test(tc, test_timer_run_equal_to_heap);
     tcase_add_test(tc, test_timer_not_early);
     tcase_add_test(tc, test_call_at_past);
     tcase_add_test(tc, test_bad_delays);

@@ -321,8 +321,8 @@ typedef struct asyncio__ready_queue {
 } asyncio__ready_queue_t;
 
 /* A callback scheduled with call_soon/call_later/call_at.  While its
- * deadline is pending it sits in the timer heap (heap_index valid); once
- * due it goes to the ready queue. */
+ * deadline is pending it sits among the loop's deadlines (heap_index says
+ * where); once due it goes to the ready queue. */
 typedef struct asyncio__timer {
     asyncio__ready_t ready;
     asyncio_loop_t *loop;
@@ -331,11 +331,12 @@ typedef struct asyncio__timer {
     uint64_t id;      /* 0 once ran or cancelled (handles compare it) */
     uint64_t when_ns; /* deadline, ns of the monotonic clock */
     uint64_t seq;     /* FIFO among equal deadlines */
-    size_t heap_index;
+    size_t heap_index; /* in the heap; ASYNCIO__IN_RUN | position: in the run; SIZE_MAX: neither */
     uint8_t cancelled;
     uint8_t in_context;       /* a user's callback: runs in a copy of ctxmap */
     asyncio__cnode_t *ctxmap; /* the context when scheduled (owned), if in_context */
 } asyncio__timer_t;
+#define ASYNCIO__IN_RUN ((SIZE_MAX >> 1) + 1)
 
 /* A heap entry carries its timer's deadline: sifting compares entries of
  * the array, next to each other, without reading the timers. */
@@ -344,19 +345,43 @@ typedef struct asyncio__heap_item {
     asyncio__timer_t *timer;
 } asyncio__heap_item_t;
 
+/* The loop's pending deadlines (timer.c): a binary min-heap, and beside it
+ * a run, a FIFO of deadlines that came in order.  Most timers of a program
+ * share a delay (sleeps of one length, a timeout per request), so each
+ * deadline is at or after the one scheduled before it: those go to the
+ * run's tail, and the earliest comes off its head, both O(1), where the
+ * heap costs a sift of log2(n) levels each way.  The others go to the
+ * heap; the earliest timer is the earlier of the two fronts.  A timer
+ * cancelled inside the run leaves a hole (a NULL timer) that the run's
+ * ends skip, and the run is compacted when holes outnumber its timers. */
 typedef struct asyncio__heap {
-    asyncio__heap_item_t *items;
-    size_t len, cap;
+    asyncio__timer_t *first;     /* the earliest of all, NULL: none (the loop asks often) */
+    size_t len;                  /* timers pending, heap and run */
+    asyncio__heap_item_t *items; /* the heap, n entries */
+    size_t n, cap;
+    /* The run: a ring of run_cap entries (a power of two).  Positions
+     * count up and are kept by an entry for its life (entry p is
+     * run[p & (run_cap - 1)]); head and tail - 1 are never holes. */
+    asyncio__heap_item_t *run;
+    size_t run_head, run_tail, run_cap, run_live;
 } asyncio__heap_t;
+
+/* Deadline order; equal deadlines in scheduling order (the timers are read
+ * only then, which nanoseconds make rare). */
+static inline bool asyncio__heap_before(const asyncio__heap_item_t *a,
+                                        const asyncio__heap_item_t *b)
+{
+    return a->when_ns < b->when_ns || (a->when_ns == b->when_ns && a->timer->seq < b->timer->seq);
+}
 
 int asyncio__heap_push(asyncio__heap_t *h, asyncio__timer_t *t);
 asyncio__timer_t *asyncio__heap_pop(asyncio__heap_t *h);
 void asyncio__heap_remove(asyncio__heap_t *h, asyncio__timer_t *t);
+void asyncio__heap_free(asyncio__heap_t *h);
 static inline asyncio__timer_t *asyncio__heap_top(const asyncio__heap_t *h)
 {
-    return h->len ? h->items[0].timer : NULL;
+    return h->first;
 }
-
 /* The intrusive list: circular and doubly linked, through a node
  * embedded in each element (asyncio__container_of finds the element); the
  * head is a node too.  A node on no list is linked to itself, so removing

@@ -875,9 +875,7 @@ static void free_memory(asyncio_loop_t *loop)
     asyncio__freelist_drain(&loop->free_futures);
     asyncio__freelist_drain(&loop->free_tasks);
     asyncio__timers_free(loop);
-    asyncio__free(loop->timers.items);
-    loop->timers.items = NULL;
-    loop->timers.len = loop->timers.cap = 0;
+    asyncio__heap_free(&loop->timers);
 }
 
 int asyncio_loop_close(asyncio_loop_t *loop)

@@ -3,10 +3,13 @@
  *
  * A scheduled callback is one asyncio__timer_t from the loop's free list.
  * call_soon puts it straight on the ready queue; call_later/call_at put it
- * in a binary min-heap ordered by (deadline, scheduling order) until the
- * loop finds it due.  Cancelling a timer in the heap removes it at once
- * (its heap_index makes that O(log n)), so a million cancelled timeouts
- * cost nothing afterwards; one already on the ready queue is only marked.
+ * among the pending deadlines, ordered by (deadline, scheduling order),
+ * until the loop finds it due: in a run of deadlines that came in order
+ * (O(1) in and out: the common case of timers sharing a delay) or else in
+ * a binary min-heap (core.h, asyncio__heap_t).  Cancelling a pending timer
+ * removes it at once (its heap_index says where), so a million cancelled
+ * timeouts cost nothing afterwards; one already on the ready queue is only
+ * marked.
  *
  * Handles carry the timer's address and a 64-bit id that is never reused:
  * the id is cleared when the callback runs or is cancelled, so a stale
@@ -20,13 +23,6 @@
 
 /* ------------------------------------------------------------ heap */
 
-/* Entries order by deadline, then by scheduling order (read from the
- * timers only when deadlines are equal, which nanoseconds make rare). */
-static bool before(const asyncio__heap_item_t *a, const asyncio__heap_item_t *b)
-{
-    return a->when_ns < b->when_ns || (a->when_ns == b->when_ns && a->timer->seq < b->timer->seq);
-}
-
 static void place(asyncio__heap_t *h, size_t i, asyncio__heap_item_t it)
 {
     h->items[i] = it;
@@ -37,7 +33,7 @@ static void sift_up(asyncio__heap_t *h, size_t i, asyncio__heap_item_t it)
 {
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!before(&it, &h->items[parent]))
+        if (!asyncio__heap_before(&it, &h->items[parent]))
             break;
         place(h, i, h->items[parent]);
         i = parent;
@@ -49,11 +45,11 @@ static void sift_down(asyncio__heap_t *h, size_t i, asyncio__heap_item_t it)
 {
     for (;;) {
         size_t child = 2 * i + 1;
-        if (child >= h->len)
+        if (child >= h->n)
             break;
-        if (child + 1 < h->len && before(&h->items[child + 1], &h->items[child]))
+        if (child + 1 < h->n && asyncio__heap_before(&h->items[child + 1], &h->items[child]))
             child++;
-        if (!before(&h->items[child], &it))
+        if (!asyncio__heap_before(&h->items[child], &it))
             break;
         place(h, i, h->items[child]);
         i = child;
@@ -61,55 +57,237 @@ static void sift_down(asyncio__heap_t *h, size_t i, asyncio__heap_item_t it)
     place(h, i, it);
 }
 
-int asyncio__heap_push(asyncio__heap_t *h, asyncio__timer_t *t)
+static int heap_insert(asyncio__heap_t *h, asyncio__heap_item_t it)
 {
-    if (h->len == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
+    if (h->n == h->cap) {
+        size_t cap = h->cap * 2;
         asyncio__heap_item_t *grown = asyncio__realloc(h->items, cap * sizeof *grown);
         if (!grown)
             return ASYNCIO_ENOMEM;
         h->items = grown;
         h->cap = cap;
     }
-    sift_up(h, h->len++, (asyncio__heap_item_t){t->when_ns, t});
+    sift_up(h, h->n++, it);
+    return 0;
+}
+
+static void heap_delete(asyncio__heap_t *h, size_t i)
+{
+    asyncio__heap_item_t last = h->items[--h->n];
+    if (i == h->n)
+        return;
+    if (i > 0 && asyncio__heap_before(&last, &h->items[(i - 1) / 2]))
+        sift_up(h, i, last);
+    else
+        sift_down(h, i, last);
+}
+
+/* Takes the heap's earliest entry off: its hole goes down to a leaf along
+ * the earlier children, one comparison a level, and the last entry
+ * (usually among the latest deadlines) goes up from there, usually not
+ * far: about half the comparisons of sifting the last entry down from the
+ * top. */
+static void heap_delete_top(asyncio__heap_t *h)
+{
+    asyncio__heap_item_t last = h->items[--h->n];
+    if (!h->n)
+        return;
+    size_t i = 0, child;
+    while ((child = 2 * i + 1) < h->n) {
+        if (child + 1 < h->n && asyncio__heap_before(&h->items[child + 1], &h->items[child]))
+            child++;
+        place(h, i, h->items[child]);
+        i = child;
+    }
+    sift_up(h, i, last);
+}
+
+/* ------------------------------------------------------------ the run */
+
+static asyncio__heap_item_t *run_at(const asyncio__heap_t *h, size_t pos)
+{
+    return &h->run[pos & (h->run_cap - 1)];
+}
+
+/* A full ring doubled; every entry keeps its position. */
+static int run_grow(asyncio__heap_t *h)
+{
+    size_t cap = h->run_cap * 2;
+    asyncio__heap_item_t *grown = asyncio__malloc(cap * sizeof *grown);
+    if (!grown)
+        return ASYNCIO_ENOMEM;
+    for (size_t p = h->run_head; p != h->run_tail; p++)
+        grown[p & (cap - 1)] = *run_at(h, p);
+    asyncio__free(h->run);
+    h->run = grown;
+    h->run_cap = cap;
+    return 0;
+}
+
+/* Appends a deadline at or after the tail's, if there is room. */
+static int run_append(asyncio__heap_t *h, asyncio__heap_item_t it)
+{
+    if (h->run_tail - h->run_head == h->run_cap && run_grow(h) < 0)
+        return ASYNCIO_ENOMEM;
+    *run_at(h, h->run_tail) = it;
+    it.timer->heap_index = ASYNCIO__IN_RUN | h->run_tail;
+    h->run_tail++;
+    h->run_live++;
+    return 0;
+}
+
+/* The timers moved together from the head on, holes dropped: the ring
+ * holds at most about twice its timers, however many were cancelled in
+ * the middle (a timeout per request, most cancelled when the request
+ * ends while older ones are still waiting). */
+static void run_compact(asyncio__heap_t *h)
+{
+    size_t to = h->run_head;
+    for (size_t p = h->run_head; p != h->run_tail; p++) {
+        asyncio__heap_item_t it = *run_at(h, p);
+        if (!it.timer)
+            continue;
+        *run_at(h, to) = it;
+        it.timer->heap_index = ASYNCIO__IN_RUN | to;
+        to++;
+    }
+    h->run_tail = to;
+}
+
+static void run_delete(asyncio__heap_t *h, size_t pos)
+{
+    run_at(h, pos)->timer = NULL;
+    h->run_live--;
+    while (h->run_head != h->run_tail && !run_at(h, h->run_head)->timer)
+        h->run_head++;
+    while (h->run_head != h->run_tail && !run_at(h, h->run_tail - 1)->timer)
+        h->run_tail--;
+    if (h->run_tail - h->run_head > 2 * h->run_live + 64)
+        run_compact(h);
+}
+
+/* ------------------------------------------------------------ both */
+
+#define INITIAL_ENTRIES 64
+
+/* The heap's and the run's first arrays, made together by the first timer:
+ * until either part outgrows them, a timer allocates nothing wherever its
+ * deadline goes. */
+static __attribute__((noinline)) int arrays_new(asyncio__heap_t *h)
+{
+    h->items = asyncio__malloc(INITIAL_ENTRIES * sizeof *h->items);
+    h->run = asyncio__malloc(INITIAL_ENTRIES * sizeof *h->run);
+    if (!h->items || !h->run) {
+        asyncio__heap_free(h);
+        return ASYNCIO_ENOMEM;
+    }
+    h->cap = h->run_cap = INITIAL_ENTRIES;
+    return 0;
+}
+
+/* The earlier of the heap's top and the run's head. */
+static asyncio__timer_t *earliest(const asyncio__heap_t *h)
+{
+    if (h->run_head == h->run_tail)
+        return h->n ? h->items[0].timer : NULL;
+    const asyncio__heap_item_t *head = run_at(h, h->run_head);
+    if (h->n && asyncio__heap_before(&h->items[0], head))
+        return h->items[0].timer;
+    return head->timer;
+}
+
+/* A timer just added is the first if it comes before the first (only
+ * then can it: the fronts' order among the others is unchanged). */
+static void note_added(asyncio__heap_t *h, asyncio__timer_t *t)
+{
+    asyncio__heap_item_t it = {t->when_ns, t}, first;
+    if (h->first) {
+        first = (asyncio__heap_item_t){h->first->when_ns, h->first};
+        if (!asyncio__heap_before(&it, &first))
+            return;
+    }
+    h->first = t;
+}
+
+/* Where the run cannot take it (out of order, or the ring is full and
+ * cannot grow): the heap. */
+static __attribute__((noinline)) int push_slow(asyncio__heap_t *h, asyncio__timer_t *t,
+                                                bool in_order)
+{
+    asyncio__heap_item_t it = {t->when_ns, t};
+    if ((in_order && run_append(h, it) == 0) || heap_insert(h, it) == 0) {
+        h->len++;
+        note_added(h, t);
+        return 0;
+    }
+    return ASYNCIO_ENOMEM;
+}
+
+int asyncio__heap_push(asyncio__heap_t *h, asyncio__timer_t *t)
+{
+    if (ASYNCIO__UNLIKELY(!h->items) && arrays_new(h) < 0)
+        return ASYNCIO_ENOMEM;
+    size_t tail = h->run_tail, mask = h->run_cap - 1;
+    /* A later seq orders it after the tail's timer at an equal deadline. */
+    bool in_order = tail == h->run_head || t->when_ns >= h->run[(tail - 1) & mask].when_ns;
+    if (ASYNCIO__UNLIKELY(!in_order || tail - h->run_head == h->run_cap))
+        return push_slow(h, t, in_order);
+    h->run[tail & mask] = (asyncio__heap_item_t){t->when_ns, t};
+    t->heap_index = ASYNCIO__IN_RUN | tail;
+    h->run_tail = tail + 1;
+    h->run_live++;
+    h->len++;
+    if (h->len == 1)
+        h->first = t; /* alone */
+    else if (tail == h->run_head)
+        note_added(h, t); /* else after the run's tail, so not first */
     return 0;
 }
 
 void asyncio__heap_remove(asyncio__heap_t *h, asyncio__timer_t *t)
 {
     size_t i = t->heap_index;
-    asyncio__heap_item_t last = h->items[--h->len];
     t->heap_index = SIZE_MAX;
-    if (i == h->len)
+    if (--h->len == 0) { /* the last one: the common case of one timeout at a time */
+        h->n = 0;
+        h->run_head = h->run_tail = 0;
+        h->run_live = 0;
+        h->first = NULL;
         return;
-    if (i > 0 && before(&last, &h->items[(i - 1) / 2]))
-        sift_up(h, i, last);
+    }
+    if (i & ASYNCIO__IN_RUN)
+        run_delete(h, i & ~ASYNCIO__IN_RUN);
     else
-        sift_down(h, i, last);
+        heap_delete(h, i);
+    if (t == h->first)
+        h->first = earliest(h);
 }
 
-/* Takes the earliest timer off: its hole goes down to a leaf along the
- * earlier children, one comparison a level, and the last entry (usually
- * among the latest deadlines) goes up from there, usually not far: about
- * half the comparisons of sifting the last entry down from the top. */
 asyncio__timer_t *asyncio__heap_pop(asyncio__heap_t *h)
 {
-    if (!h->len)
+    asyncio__timer_t *t = h->first;
+    if (!t)
         return NULL;
-    asyncio__timer_t *t = h->items[0].timer;
-    t->heap_index = SIZE_MAX;
-    asyncio__heap_item_t last = h->items[--h->len];
-    if (h->len) {
-        size_t i = 0, child;
-        while ((child = 2 * i + 1) < h->len) {
-            if (child + 1 < h->len && before(&h->items[child + 1], &h->items[child]))
-                child++;
-            place(h, i, h->items[child]);
-            i = child;
-        }
-        sift_up(h, i, last);
+    if (h->len == 1) {
+        asyncio__heap_remove(h, t);
+        return t;
     }
+    size_t i = t->heap_index;
+    t->heap_index = SIZE_MAX;
+    h->len--;
+    if (i & ASYNCIO__IN_RUN)
+        run_delete(h, i & ~ASYNCIO__IN_RUN);
+    else
+        heap_delete_top(h);
+    h->first = earliest(h);
     return t;
+}
+
+void asyncio__heap_free(asyncio__heap_t *h)
+{
+    asyncio__free(h->items);
+    asyncio__free(h->run);
+    *h = (asyncio__heap_t){0};
 }
 
 /* ------------------------------------------------------------ timers */
