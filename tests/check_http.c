@@ -805,6 +805,25 @@ END_TEST
  * Streaming
  * --------------------------------------------------------------------- */
 
+/* A stream of url opens with a 200, its reads give 1,000 bytes, then
+ * fail with ClientError code (text in its message). */
+static void expect_cut_body(asyncio_http_session_t *s, const char *url, int code, const char *text)
+{
+    asyncio_http_request_t req = {.url = url};
+    asyncio_http_stream_t *st;
+    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
+    ck_assert_int_eq(asyncio_http_stream_response(st)->status, 200);
+    char b[32];
+    size_t m, got = 0;
+    int rc;
+    while ((rc = asyncio_http_stream_read(st, b, sizeof b, &m)) == 0 && m)
+        got += m;
+    ck_assert_int_eq(rc, ASYNCIO_EHTTP);
+    ck_assert_uint_eq(got, 1000);
+    assert_curl_error(code, text);
+    asyncio_http_stream_close(st);
+}
+
 static void *stream_main(void *arg)
 {
     (void)arg;
@@ -902,29 +921,11 @@ static void *stream_main(void *arg)
     ck_assert_int_eq(asyncio_http_stream_response(st)->status, 404);
     asyncio_http_stream_close(st);
     /* Reset mid-body: the bytes before it, then ClientError. */
-    req.url = U("/reset");
-    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
-    int rc;
-    got = 0;
-    while ((rc = asyncio_http_stream_read(st, b, sizeof b, &m)) == 0 && m)
-        got += m;
-    ck_assert_int_eq(rc, ASYNCIO_EHTTP);
-    ck_assert_uint_eq(got, 1000);
-    assert_curl_error(CURLE_RECV_ERROR, "Connection reset by peer");
-    asyncio_http_stream_close(st);
+    expect_cut_body(s, U("/reset"), CURLE_RECV_ERROR, "Connection reset by peer");
     /* The body cut short with the headers in the same read: the stream
      * still opens (the failure came after the headers), the reads give the
      * 1,000 bytes that came, then raise, as aiohttp's do. */
-    req.url = U("/cutshort");
-    ck_assert_int_eq(asyncio_http_stream_open(s, &req, &st), 0);
-    ck_assert_int_eq(asyncio_http_stream_response(st)->status, 200);
-    got = 0;
-    while ((rc = asyncio_http_stream_read(st, b, sizeof b, &m)) == 0 && m)
-        got += m;
-    ck_assert_int_eq(rc, ASYNCIO_EHTTP);
-    ck_assert_uint_eq(got, 1000);
-    assert_curl_error(CURLE_PARTIAL_FILE, "bytes remaining to read");
-    asyncio_http_stream_close(st);
+    expect_cut_body(s, U("/cutshort"), CURLE_PARTIAL_FILE, "bytes remaining to read");
     /* Reset before a byte of the response: the same error at open. */
     req.url = U("/resetearly");
     st = (void *)1;
