@@ -517,26 +517,74 @@ START_TEST(test_empty_datagram)
 END_TEST
 
 /* ---------------------------------------------------------------------
- * Volume: N datagrams each way with at most W in flight, so that the
- * kernel keeps them all (loopback drops only what overflows a receive
- * buffer); every one must arrive, exactly once.
+ * Volume: N datagrams each way with at most W in flight, so that no
+ * receive buffer overflows; every one must arrive, exactly once.
+ *
+ * One thing can still drop a datagram on loopback: the kernel's per-CPU
+ * queue of packets waiting for its network softirq (1,000 by default,
+ * shared by every process), which other programs' bulk traffic can fill
+ * on a busy machine.  The test then sees no progress: after half a second
+ * of it, it sends again what is missing, and passes only if the kernel's
+ * count of such drops (or of UDP receive errors) went up meanwhile: a
+ * datagram lost with the kernel's counters unmoved is lost by casyncio.
  * --------------------------------------------------------------------- */
 
 typedef struct volume {
     long n, window;
     long sent, echoed, received; /* client sends, server echoes, client receives */
+    long resent;
     unsigned char *seen;
     asyncio_datagram_transport_t *cli;
     bool dup;
 } volume_t;
 
-static void v_send_next(volume_t *v)
+static void v_send(volume_t *v, long seq)
 {
     char d[64];
     memset(d, 'v', sizeof d);
-    memcpy(d, &v->sent, sizeof v->sent);
-    v->sent++;
+    memcpy(d, &seq, sizeof seq);
     ck_assert_int_eq(asyncio_datagram_transport_sendto(v->cli, d, sizeof d, NULL), 0);
+}
+
+static void v_send_next(volume_t *v)
+{
+    v_send(v, v->sent++);
+}
+
+/* Datagrams the kernel dropped, by its counters: the softirq queue's drops
+ * (/proc/net/softnet_stat, second column, one line per CPU) and UDP's
+ * InErrors (/proc/net/snmp). */
+static unsigned long long kernel_drops(void)
+{
+    unsigned long long total = 0, processed, dropped;
+    FILE *f = fopen("/proc/net/softnet_stat", "r");
+    if (f) {
+        while (fscanf(f, "%llx %llx%*[^\n]", &processed, &dropped) == 2)
+            total += dropped;
+        fclose(f);
+    }
+    char line[512];
+    int udp_lines = 0;
+    if ((f = fopen("/proc/net/snmp", "r"))) {
+        while (fgets(line, sizeof line, f)) {
+            unsigned long long in, noports, errors;
+            if (strncmp(line, "Udp: ", 5) == 0 && ++udp_lines == 2 &&
+                sscanf(line + 5, "%llu %llu %llu", &in, &noports, &errors) == 3)
+                total += errors;
+        }
+        fclose(f);
+    }
+    return total;
+}
+
+/* No answer for a while: what was sent and has not come back, again. */
+static void v_resend_missing(volume_t *v)
+{
+    for (long seq = 0; seq < v->sent; seq++)
+        if (!v->seen[seq]) {
+            v_send(v, seq);
+            v->resent++;
+        }
 }
 
 static void v_srv_recv(asyncio_datagram_transport_t *t, const char *data, size_t len,
@@ -557,8 +605,10 @@ static void v_cli_recv(asyncio_datagram_transport_t *t, const char *data, size_t
     long seq;
     memcpy(&seq, data, sizeof seq);
     ck_assert(seq >= 0 && seq < v->n);
-    if (v->seen[seq])
+    if (v->seen[seq]) { /* with resends, one that was only late can come twice */
         v->dup = true;
+        return;
+    }
     v->seen[seq] = 1;
     v->received++;
     if (v->sent < v->n)
@@ -594,12 +644,30 @@ static void *volume_main(void *arg)
         co = (asyncio_datagram_opts_t){
             .family = AF_UNIX, .local_host = dpath("cli.sock"), .remote_host = sa.host};
     ck_assert_int_eq(asyncio_create_datagram_endpoint(&V_CLI, &v, &co, &v.cli), 0);
+    unsigned long long drops_before = kernel_drops();
     for (long i = 0; i < v.window && v.sent < v.n; i++)
         v_send_next(&v);
-    while (v.received < v.n)
+    long progress = -1;
+    double since = asyncio_loop_time(NULL);
+    while (v.received < v.n) {
         ck_assert_int_eq(asyncio_sleep(0.001), 0);
-    ck_assert_int_eq(v.echoed, v.n);
-    ck_assert(!v.dup);
+        double now = asyncio_loop_time(NULL);
+        if (v.received != progress) {
+            progress = v.received;
+            since = now;
+        } else if (now - since > 0.5) {
+            v_resend_missing(&v);
+            since = now;
+        }
+    }
+    if (v.resent) {
+        ck_assert_msg(kernel_drops() > drops_before,
+                      "%ld datagrams sent again, and the kernel dropped none: lost by casyncio",
+                      v.resent);
+    } else {
+        ck_assert_int_eq(v.echoed, v.n);
+        ck_assert(!v.dup);
+    }
     for (long i = 0; i < v.n; i++)
         ck_assert(v.seen[i]);
     asyncio_datagram_transport_close(v.cli);
