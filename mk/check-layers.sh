@@ -17,8 +17,11 @@
 # A lower area that must let a higher one act (loop close, a connection
 # gone) runs a hook the higher one registered.
 #
-#   sh mk/check-layers.sh OBJECT...    (the library's object files)
+#   sh mk/check-layers.sh [OBJECT...]  (the library's object files; none:
+#                                       the library is built, in BUILD
+#                                       (default build), and its objects read)
 set -u
+cd "$(dirname "$0")/.." || exit 1
 
 status=0
 
@@ -74,8 +77,17 @@ done
 
 # ---- calls
 if [ $# -eq 0 ]; then
-    echo "FAIL layers: no object files given (build the library first)"
-    exit 1
+    build=${BUILD:-build}
+    if ! make -s --no-print-directory BUILD="$build" lib >/dev/null; then
+        echo "FAIL layers: the library does not build (make lib), so its calls cannot be read"
+        exit 1
+    fi
+    # shellcheck disable=SC2046 # object paths have no spaces
+    set -- $(find "$build/obj/src" -name '*.o' | sort)
+    if [ $# -eq 0 ]; then
+        echo "FAIL layers: no object files in $build/obj/src after make lib"
+        exit 1
+    fi
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/casyncio-layers.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
