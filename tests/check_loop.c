@@ -393,6 +393,41 @@ START_TEST(test_timer_run)
 }
 END_TEST
 
+/* Memory runs out as the run would grow: the timer goes to the heap
+ * instead; when the heap must grow, MemoryError and nothing kept (64
+ * entries each to begin with). */
+START_TEST(test_timer_run_alloc_failure)
+{
+    asyncio_loop_t *loop = new_loop();
+    rt = (struct run_timers){.n = 128, .last_when = -1, .last_order = -1};
+    rt.t = calloc((size_t)rt.n, sizeof *rt.t);
+    ck_assert(rt.t);
+    for (int i = 0; i < 130; i++) /* timers in the free list: no allocation for them below */
+        soon(loop, log_cb, "");
+    run_once(loop);
+    double base = asyncio_loop_time(loop) + 0.02;
+    for (long i = 0; i < 64; i++) /* the run, full */
+        run_timer_add(loop, base + (double)i * 1e-6);
+    tu_alloc_fail_at(1);
+    run_timer_add(loop, base + 64e-6); /* in order, but the run cannot grow */
+    tu_alloc_fail_at(0);
+    for (long k = 0; k < 63; k++) /* earlier: the heap, now full */
+        run_timer_add(loop, base - 0.01 + (double)k * 1e-6);
+    tu_alloc_fail_at(1);
+    /* earlier than the run's tail: the heap, which cannot grow */
+    asyncio_handle_t h = asyncio_call_at(loop, base - 0.005, run_timer_cb, I2P(0));
+    tu_alloc_fail_at(0);
+    ck_assert(!asyncio_handle_valid(h));
+    assert_raised(ASYNCIO_ENOMEM, "MemoryError");
+    asyncio_error_clear();
+    ck_assert(asyncio_handle_valid(asyncio_call_at(loop, base + 0.01, stop_cb, loop)));
+    ck_assert_int_eq(asyncio_loop_run_forever(loop), 0);
+    ck_assert_int_eq(rt.ran, 128); /* all but the refused one */
+    free(rt.t);
+    close_loop(loop);
+}
+END_TEST
+
 /* Equal deadlines across the heap and the run: the one scheduled first
  * runs first, wherever each sits ("x" went to the heap, being earlier
  * than the run's tail "r"; "r" cancelled, the run is empty and "y"
@@ -1740,6 +1775,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_timer_heap_churn);
     tcase_add_test(tc, test_timer_run);
     tcase_add_test(tc, test_timer_run_equal_to_heap);
+    tcase_add_test(tc, test_timer_run_alloc_failure);
     tcase_add_test(tc, test_timer_not_early);
     tcase_add_test(tc, test_call_at_past);
     tcase_add_test(tc, test_bad_delays);
