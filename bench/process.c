@@ -9,7 +9,10 @@
  *              reads of 64 KiB, `await proc.stdout.read(65536)` until
  *              EOF: ms.  Its floor, read_pipe_floor: the same child read
  *              with blocking read(2) calls and no event loop (posix_spawn,
- *              read, waitpid): what the child and the kernel take.
+ *              read, waitpid) through a pipe of the kernel's default
+ *              capacity: what the child and the kernel take with the
+ *              64 KiB pipe Python reads through (casyncio raises a pipe
+ *              that fills to 256 KiB, so it can go below this floor).
  *   read_small read_all of a 4 KiB file, 5,000 times: µs per file.
  *   read_big   read_all of a 64 MiB file: ms.
  * The figures are medians of several rounds.

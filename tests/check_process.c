@@ -503,6 +503,126 @@ START_TEST(test_pipes)
 }
 END_TEST
 
+/* Pipes that carry bulk data get a larger capacity (transport.c,
+ * grow_bulk_pipe); the others keep the kernel's default.  The child tells
+ * its own pipes' capacities (F_GETPIPE_SZ) on stderr: "default capacity"
+ * first, then per mode -- out: fills stdout without blocking and says how
+ * many bytes that took, waits for a line, says stdout's capacity; in:
+ * reads stdin to its end and says how many bytes and stdin's capacity;
+ * small: writes a line, waits for one, says stdout's capacity. */
+static const char BULK_CHILD[] =
+    "import fcntl, os, sys\n"
+    "r, w = os.pipe()\n"
+    "os.write(2, b'%d\\n' % fcntl.fcntl(w, fcntl.F_GETPIPE_SZ))\n"
+    "mode = sys.argv[1]\n"
+    "if mode == 'out':\n"
+    "    fcntl.fcntl(1, fcntl.F_SETFL, os.O_NONBLOCK)\n"
+    "    n = 0\n"
+    "    try:\n"
+    "        while True:\n"
+    "            n += os.write(1, b'x' * 65536)\n"
+    "    except BlockingIOError:\n"
+    "        pass\n"
+    "    os.write(2, b'%d\\n' % n)\n"
+    "    sys.stdin.readline()\n"
+    "    os.write(2, b'%d\\n' % fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n"
+    "elif mode == 'in':\n"
+    "    n = 0\n"
+    "    while True:\n"
+    "        b = os.read(0, 1 << 20)\n"
+    "        if not b:\n"
+    "            break\n"
+    "        n += len(b)\n"
+    "    os.write(2, b'%d %d\\n' % (n, fcntl.fcntl(0, fcntl.F_GETPIPE_SZ)))\n"
+    "else:\n"
+    "    os.write(1, b'small\\n')\n"
+    "    sys.stdin.readline()\n"
+    "    os.write(2, b'%d\\n' % fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n";
+
+static asyncio_process_t *bulk_child(const char *mode)
+{
+    const char *argv[] = {"python3", "-c", BULK_CHILD, mode, NULL};
+    asyncio_process_t *p = NULL;
+    ck_assert_msg(asyncio_create_subprocess_exec(argv, &ALL_PIPES, &p) == 0, "spawn: %s",
+                  tu_raised_message());
+    return p;
+}
+
+/* The next line of the child's stderr, as a number. */
+static long err_number(asyncio_process_t *p)
+{
+    char line[64];
+    size_t n = 0;
+    ck_assert_int_eq(asyncio_stream_readline(asyncio_process_stderr(p), line, sizeof line, &n), 0);
+    ck_assert_msg(n > 0, "the child said nothing more on stderr");
+    return strtol(line, NULL, 10);
+}
+
+static void finish_child(asyncio_process_t *p)
+{
+    int code = -1;
+    ck_assert_int_eq(asyncio_process_wait(p, &code), 0);
+    ck_assert_int_eq(code, 0);
+    asyncio_process_free(p);
+}
+
+static void *bulk_pipes_main(void *arg)
+{
+    (void)arg;
+    /* Its stdout filled: our read took a whole buffer at once. */
+    asyncio_process_t *p = bulk_child("out");
+    long dflt = err_number(p), filled = err_number(p);
+    ck_assert_int_ge(filled, dflt);
+    char *buf = malloc((size_t)filled);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(asyncio_stream_readexactly(asyncio_process_stdout(p), buf, (size_t)filled,
+                                                NULL),
+                     0);
+    for (long i = 0; i < filled; i++)
+        ck_assert_int_eq(buf[i], 'x');
+    free(buf);
+    ck_assert_int_eq(asyncio_stream_write(asyncio_process_stdin(p), "go\n", 3), 0);
+    long grown = err_number(p);
+    ck_assert_msg(grown > dflt, "stdout's capacity %ld, the default %ld", grown, dflt);
+    finish_child(p);
+
+    /* Its stdin: the kernel did not take our write at once. */
+    p = bulk_child("in");
+    dflt = err_number(p);
+    size_t len = (size_t)1 << 20;
+    char *data = malloc(len);
+    ck_assert_ptr_nonnull(data);
+    memset(data, 'y', len);
+    ck_assert_int_eq(asyncio_stream_write(asyncio_process_stdin(p), data, len), 0);
+    ck_assert_int_eq(asyncio_stream_drain(asyncio_process_stdin(p)), 0);
+    ck_assert_int_eq(asyncio_stream_write_eof(asyncio_process_stdin(p)), 0);
+    free(data);
+    char line[64];
+    size_t n = 0;
+    ck_assert_int_eq(asyncio_stream_readline(asyncio_process_stderr(p), line, sizeof line, &n), 0);
+    long got = -1, cap = -1;
+    ck_assert_int_eq(sscanf(line, "%ld %ld", &got, &cap), 2);
+    ck_assert_int_eq(got, (long)len);
+    ck_assert_msg(cap > dflt, "stdin's capacity %ld, the default %ld", cap, dflt);
+    finish_child(p);
+
+    /* A line each way: the default stays. */
+    p = bulk_child("small");
+    dflt = err_number(p);
+    ck_assert_int_eq(asyncio_stream_readline(asyncio_process_stdout(p), line, sizeof line, &n), 0);
+    ck_assert_str_eq(line, "small\n");
+    ck_assert_int_eq(asyncio_stream_write(asyncio_process_stdin(p), "go\n", 3), 0);
+    ck_assert_int_eq(err_number(p), dflt);
+    finish_child(p);
+    return NULL;
+}
+
+START_TEST(test_bulk_pipes_grow)
+{
+    tu_run_ok(bulk_pipes_main, NULL);
+}
+END_TEST
+
 /* A read cancelled: the child's output is still there for the next. */
 static void *reader(void *arg)
 {
@@ -940,6 +1060,7 @@ Suite *process_suite(void)
     tcase_add_test(tc, test_wait_and_communicate_cancelled);
     tcase_add_test(tc, test_communicate_cancelled_while_feeding);
     tcase_add_test(tc, test_pipes);
+    tcase_add_test(tc, test_bulk_pipes_grow);
     tcase_add_test(tc, test_read_cancelled);
     tcase_add_test(tc, test_free_running_process);
     tcase_add_test(tc, test_loop_close_with_running_process);

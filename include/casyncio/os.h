@@ -245,7 +245,8 @@ ASYNCIO_EXTERN int asyncio_process_communicate(asyncio_process_t *p, const void 
  * with asyncio_process_free).  stdin is a StreamWriter
  * (asyncio_stream_write, _drain, _close: the child sees end of file),
  * stdout and stderr StreamReaders (asyncio_stream_read, _readline,
- * _read_all, ...).  Do not free them. */
+ * _read_all, ...).  Do not free them.  A pipe that fills (bulk data)
+ * has its capacity raised to 256 KiB, once (docs/porting.md). */
 ASYNCIO_EXTERN asyncio_stream_t *asyncio_process_stdin(asyncio_process_t *p);
 ASYNCIO_EXTERN asyncio_stream_t *asyncio_process_stdout(asyncio_process_t *p);
 ASYNCIO_EXTERN asyncio_stream_t *asyncio_process_stderr(asyncio_process_t *p);

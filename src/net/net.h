@@ -105,6 +105,8 @@ struct asyncio__transport {
     bool eof_written;  /* write_eof called: writes are refused */
     bool user_closed;  /* close/abort called by the user: writes are refused,
                           where a connection that ended otherwise drops them */
+    bool bulk_tried;   /* found full once: a pipe's capacity was raised
+                          (grow_bulk_pipe) */
     /* Who owns what, not a state: */
     bool caller_owned; /* its owner hold is a caller's, who frees it even after
                           loop close (a stream from open_connection or a child's
