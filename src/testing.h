@@ -13,10 +13,12 @@
 
 struct uv_pipe_s;
 
-/* ---- core (core/handle.c) */
+/* ---- core (core/handle.c, core/pool.c) */
 
 /* Live handles of every type. */
 long asyncio__handle_count(void);
+/* Slabs of tasks and futures mapped in the process. */
+long asyncio__slab_count(void);
 
 /* ---- http (http/session.c, http/streaming.c) */
 

@@ -38,6 +38,11 @@ int asyncio_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *
     return 0;
 }
 
+bool asyncio__allocator_is_default(void)
+{
+    return malloc_hook == malloc;
+}
+
 void *asyncio__malloc(size_t n)
 {
     return malloc_hook(n);

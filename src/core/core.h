@@ -44,6 +44,8 @@ void *asyncio__calloc(size_t n, size_t m);
 void *asyncio__realloc(void *p, size_t n);
 void asyncio__free(void *p);
 char *asyncio__strdup(const char *s);
+/* True while the library allocates with malloc (no asyncio_set_allocator). */
+bool asyncio__allocator_is_default(void);
 /* Set once any loop exists: the allocator may no longer change. */
 extern atomic_int asyncio__live_loops;
 
@@ -434,11 +436,19 @@ typedef struct asyncio__inbox_item {
     struct asyncio__inbox_item *next;
 } asyncio__inbox_item_t;
 
-/* A free list of fixed-size objects; capped so memory returns after bursts. */
+/* A free list of fixed-size objects; trimmed so memory returns after
+ * bursts.  The pools of tasks and futures (pool.c) also make their
+ * objects, from slabs of their own with the default allocator. */
+typedef struct asyncio__slab asyncio__slab_t;
 typedef struct asyncio__freelist {
     void *head;
     size_t len;
     size_t low_water; /* fewest objects it held since the last trim */
+    size_t obj_size;  /* 0: a plain list (timers: timer.c makes them) */
+    bool slabs;       /* objects are carved from slabs (default allocator) */
+    size_t nslabs;
+    asyncio__slab_t *slab_list;
+    char *carve, *carve_end; /* the newest slab's part not carved yet */
 } asyncio__freelist_t;
 
 struct asyncio_loop {
@@ -534,9 +544,24 @@ void asyncio__loop_next_batch(asyncio_loop_t *loop);
 void asyncio__loop_ref(asyncio_loop_t *loop);
 void asyncio__loop_unref(asyncio_loop_t *loop);
 uint64_t asyncio__now_ns(void);
+/* pool.c.  A pool of objects of obj_size, in zeroed memory; slabs unless
+ * the program set its own allocator (or under AddressSanitizer). */
+void asyncio__freelist_init(asyncio__freelist_t *fl, size_t obj_size);
+/* A free object, or NULL when there is none (then freelist_new). */
 void *asyncio__freelist_get(asyncio__freelist_t *fl);
+/* A new object, or NULL without memory (nothing raised). */
+void *asyncio__freelist_new(asyncio__freelist_t *fl);
 void asyncio__freelist_put(asyncio__freelist_t *fl, void *obj);
+/* An object of a closed loop is gone: freed, or kept until the loop's
+ * last reference when it is a slab's. */
+void asyncio__freelist_release(asyncio__freelist_t *fl, void *obj);
+/* Loop idle: gives back what stayed unused since the last trim beyond
+ * `keep` objects; true if more than `keep` remain. */
+bool asyncio__freelist_trim(asyncio__freelist_t *fl, size_t keep);
+/* Loop close: gives back every free object (every slab all free). */
 void asyncio__freelist_drain(asyncio__freelist_t *fl);
+/* The loop's last reference: every slab goes (no object is left). */
+void asyncio__freelist_destroy(asyncio__freelist_t *fl);
 /* Schedules fn(arg) at when_ns (0: in the next iteration); NULL and
  * MemoryError on failure. */
 asyncio__timer_t *asyncio__timer_start(asyncio_loop_t *loop, uint64_t when_ns,

@@ -53,7 +53,7 @@ asyncio_loop_t *asyncio__futures_loop(asyncio_future_t *const *futs, size_t n)
 asyncio_future_t *asyncio__future_new(asyncio_loop_t *loop)
 {
     asyncio_future_t *f = asyncio__freelist_get(&loop->free_futures);
-    if (!f && !(f = asyncio__malloc(sizeof *f))) {
+    if (!f && !(f = asyncio__freelist_new(&loop->free_futures))) {
         asyncio__raise_code(ASYNCIO_ENOMEM, "no memory for a future");
         return NULL;
     }
@@ -139,7 +139,7 @@ void asyncio__future_release(asyncio_future_t *f)
     if (f->ops && f->ops->release) {
         f->ops->release(f);
     } else if (loop->closed) {
-        asyncio__free(f);
+        asyncio__freelist_release(&loop->free_futures, f);
     } else {
         asyncio__freelist_put(&loop->free_futures, f);
     }

@@ -117,47 +117,6 @@ asyncio_loop_t *asyncio__loop_get(void)
     return asyncio__tls.current;
 }
 
-/* ------------------------------------------------------------ free lists */
-
-void *asyncio__freelist_get(asyncio__freelist_t *fl)
-{
-    void *obj = fl->head;
-    if (obj) {
-        fl->head = *(void **)obj;
-        if (--fl->len < fl->low_water)
-            fl->low_water = fl->len;
-    }
-    return obj;
-}
-
-/* Free lists grow while the loop is busy; what no one took from them for a
- * while goes back to the allocator when the loop idles (freelist_trim), so
- * a burst of tasks reuses memory without keeping it for good. */
-void asyncio__freelist_put(asyncio__freelist_t *fl, void *obj)
-{
-    *(void **)obj = fl->head;
-    fl->head = obj;
-    fl->len++;
-}
-
-/* Frees the objects beyond `keep` that stayed unused since the last trim;
- * true if some beyond `keep` remain. */
-static bool freelist_trim(asyncio__freelist_t *fl, size_t keep)
-{
-    size_t idle = fl->low_water < fl->len ? fl->low_water : fl->len;
-    for (; idle > keep; idle--)
-        asyncio__free(asyncio__freelist_get(fl));
-    fl->low_water = fl->len;
-    return fl->len > keep;
-}
-
-void asyncio__freelist_drain(asyncio__freelist_t *fl)
-{
-    void *obj;
-    while ((obj = asyncio__freelist_get(fl)))
-        asyncio__free(obj);
-}
-
 /* ------------------------------------------------------------ ready queue */
 
 void asyncio__ready_push(asyncio_loop_t *loop, asyncio__ready_t *r)
@@ -253,8 +212,8 @@ static void poll_blocking(asyncio_loop_t *loop)
     if (now - loop->last_trim_ns >= TRIM_PERIOD_NS) {
         loop->last_trim_ns = now;
         loop->trim_pending = asyncio__stack_pool_trim(loop->stacks);
-        loop->trim_pending |= freelist_trim(&loop->free_tasks, FREELIST_KEEP);
-        loop->trim_pending |= freelist_trim(&loop->free_futures, FREELIST_KEEP);
+        loop->trim_pending |= asyncio__freelist_trim(&loop->free_tasks, FREELIST_KEEP);
+        loop->trim_pending |= asyncio__freelist_trim(&loop->free_futures, FREELIST_KEEP);
     }
     uint64_t ms = loop->trim_pending ? TRIM_PERIOD_NS / 1000000 : UINT64_MAX;
     if (loop->recheck_ms && loop->recheck_ms < ms)
@@ -699,6 +658,8 @@ static void init_fields(asyncio_loop_t *loop)
     loop->inbox_tailp = &loop->inbox_head;
     pthread_mutex_init(&loop->inbox_lock, NULL);
     loop->inbox_async.data = loop;
+    asyncio__freelist_init(&loop->free_tasks, sizeof(asyncio__task_t));
+    asyncio__freelist_init(&loop->free_futures, sizeof(asyncio_future_t));
     const char *dbg = getenv("ASYNCIO_DEBUG");
     loop->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
 }
@@ -780,6 +741,8 @@ void asyncio__loop_unref(asyncio_loop_t *loop)
 {
     if (--loop->refs == 0) {
         loop->magic = 0;
+        asyncio__freelist_destroy(&loop->free_tasks);
+        asyncio__freelist_destroy(&loop->free_futures);
         asyncio__free(loop);
         /* Counted until here: its futures came from the allocator too. */
         atomic_fetch_sub(&asyncio__live_loops, 1);

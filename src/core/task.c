@@ -334,11 +334,11 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
         return NULL;
     }
     asyncio__task_t *t = asyncio__freelist_get(&loop->free_tasks);
-    if (!t && !(t = asyncio__malloc(sizeof *t)))
+    if (!t && !(t = asyncio__freelist_new(&loop->free_tasks)))
         goto nomem;
     char *name = NULL;
     if (opts && opts->name && !(name = asyncio__strdup(opts->name))) {
-        asyncio__free(t);
+        asyncio__freelist_put(&loop->free_tasks, t);
         goto nomem;
     }
     /* A copy of the current context: one reference to its mapping, none
@@ -349,7 +349,7 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
     if (ASYNCIO__UNLIKELY(opts && opts->context)) {
         if (asyncio__context_for_task(opts->context, &given, &ctxmap) != 0) {
             asyncio__free(name);
-            asyncio__free(t);
+            asyncio__freelist_put(&loop->free_tasks, t);
             return NULL;
         }
     } else {
@@ -402,7 +402,7 @@ asyncio_future_t *asyncio_create_task_ex(asyncio_coro_fn fn, void *arg,
             if (given)
                 asyncio__context_unref(given);
             asyncio__free(name);
-            asyncio__free(t);
+            asyncio__freelist_put(&loop->free_tasks, t);
             return NULL;
         }
         x->given = x->context = given;
@@ -442,7 +442,7 @@ static void task_free(asyncio_future_t *f)
 static void task_release(asyncio_future_t *f)
 {
     if (f->loop->closed)
-        asyncio__free(f);
+        asyncio__freelist_release(&f->loop->free_tasks, f);
     else
         asyncio__freelist_put(&f->loop->free_tasks, f);
 }
