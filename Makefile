@@ -419,7 +419,7 @@ check-fetch-asan:
 # ThreadSanitizer gives every coroutine a fiber with its own trace memory,
 # so it runs every suite but the one about stacks (tens of thousands of
 # tasks at once), with big counts scaled down.
-TSAN_SUITES ?= handles map threadsafe error future loop task cancel gather executor threads wait timeout taskgroup sync queue stream transport server tls datagram fd signal file process http contextvars introspect deadlock
+TSAN_SUITES ?= handles map pool threadsafe error future loop task cancel gather executor threads wait timeout taskgroup sync queue stream transport server tls datagram fd signal file process http contextvars introspect deadlock
 
 check-tsan:
 	+$(Q)$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=tsan runner

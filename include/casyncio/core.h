@@ -172,7 +172,13 @@ ASYNCIO_EXTERN void asyncio_loop_call_exception_handler(asyncio_loop_t *loop,
  * if any pointer is NULL.  It must not race with other calls of the
  * library.  (The table of exception types registered with
  * asyncio_exception_register outlives any allocator and uses the C
- * library's.) */
+ * library's.)  Until it is called, tasks and futures are not malloc'd one
+ * by one: they come from slabs the library maps itself (64 KiB at first,
+ * up to 2 MiB huge pages in a burst, their pages committed in one call),
+ * given back once all their objects are free and the loop idled, or at
+ * its close; with the functions set here, each task and future is one
+ * call to them, so every one can be counted or made to fail.  Coroutine
+ * stacks are always mapped by the library (section 3). */
 ASYNCIO_EXTERN int asyncio_set_allocator(void *(*malloc_fn)(size_t),
                                          void *(*realloc_fn)(void *, size_t),
                                          void *(*calloc_fn)(size_t, size_t),
