@@ -30,18 +30,7 @@
 
 /* AddressSanitizer reports a write past a stack region itself, before the
  * library's canary check can: the beyond-budget overflow test is for
- * uninstrumented builds. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
+ * uninstrumented builds (UNDER_ASAN, testutil.h). */
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
 

@@ -37,6 +37,19 @@ void tu_teardown(void);
  * CASYNCIO_TEST_SCALE, default 1). */
 long tu_scaled(long n);
 
+/* 1 in AddressSanitizer builds, whose memory checks change what some
+ * tests can see (stack overflows, slabs), else 0. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 /* Integers carried in void * arguments and results. */
 #define IP(x) ((void *)(intptr_t)(x))
 #define PI(p) ((intptr_t)(p))
