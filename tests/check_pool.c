@@ -187,7 +187,8 @@ static void *no_memory_main(void *arg)
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
     ck_assert_msg(n < MAX, "%d objects made under a limit of 1 MiB more", n);
     assert_raised(ASYNCIO_ENOMEM, "MemoryError");
-    ck_assert_str_eq(tu_raised_message(), tasks ? "no memory for a task" : "no memory for a future");
+    ck_assert_str_eq(tu_raised_message(),
+                     tasks ? "no memory for a task" : "no memory for a future");
     ck_assert_int_gt(n, 100); /* the first slab's objects came */
     asyncio_error_clear();
     for (int i = 0; i < n; i++) {
