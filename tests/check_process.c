@@ -575,9 +575,8 @@ static void *bulk_pipes_main(void *arg)
     ck_assert_int_ge(filled, dflt);
     char *buf = malloc((size_t)filled);
     ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(asyncio_stream_readexactly(asyncio_process_stdout(p), buf, (size_t)filled,
-                                                NULL),
-                     0);
+    ck_assert_int_eq(
+        asyncio_stream_readexactly(asyncio_process_stdout(p), buf, (size_t)filled, NULL), 0);
     for (long i = 0; i < filled; i++)
         ck_assert_int_eq(buf[i], 'x');
     free(buf);

@@ -18,8 +18,9 @@
     X(future)                                                                                      \
     X(loop)                                                                                        \
     X(task)                                                                                        \
-    X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout) X(sync)   \
-        X(queue) X(taskgroup) X(map) X(regress) X(handles) X(pool) HTTP_SUITES(X) STREAM_SUITES(X)         \
+    X(cancel)                                                                                      \
+    X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout) X(sync) X(queue)    \
+        X(taskgroup) X(map) X(regress) X(handles) X(pool) HTTP_SUITES(X) STREAM_SUITES(X)          \
             PROCESS_SUITES(X) INTROSPECT_SUITES(X)
 
 #define DECLARE(name) Suite *name##_suite(void);
