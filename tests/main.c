@@ -13,15 +13,16 @@
 
 #define INTROSPECT_SUITES(X) X(contextvars) X(introspect) X(deadlock)
 
+#define POOL_SUITES(X) X(pool)
+
 #define SUITES(X)                                                                                  \
     X(error)                                                                                       \
     X(future)                                                                                      \
     X(loop)                                                                                        \
     X(task)                                                                                        \
-    X(cancel)                                                                                      \
-    X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout) X(sync) X(queue)    \
-        X(taskgroup) X(map) X(regress) X(handles) X(pool) HTTP_SUITES(X) STREAM_SUITES(X)          \
-            PROCESS_SUITES(X) INTROSPECT_SUITES(X)
+    X(cancel) X(gather) X(stack) X(threadsafe) X(executor) X(threads) X(wait) X(timeout) X(sync)   \
+        X(queue) X(taskgroup) X(map) X(regress) X(handles) HTTP_SUITES(X) STREAM_SUITES(X)         \
+            PROCESS_SUITES(X) INTROSPECT_SUITES(X) POOL_SUITES(X)
 
 #define DECLARE(name) Suite *name##_suite(void);
 SUITES(DECLARE)
