@@ -90,6 +90,61 @@ START_TEST(test_burst_slabs_go_back_when_idle)
 }
 END_TEST
 
+/* The main thread's blocking waits so far (each poll that slept, then
+ * woke, is one). */
+static long voluntary_switches(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+            n = strtol(line + 24, NULL, 10);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A burst whose slabs stay pinned by a few live tasks: once trimming has
+ * given back what it could, an idle loop sleeps until its next deadline
+ * instead of waking every second to trim again. */
+static void *pinned_main(void *arg)
+{
+    (void)arg;
+    enum { N = 20000, EVERY = 50 };
+    asyncio_future_t *pins[N / EVERY];
+    asyncio_future_t **ts = malloc(N * sizeof *ts);
+    ck_assert_ptr_nonnull(ts);
+    for (int i = 0; i < N; i++)
+        ts[i] = tu_spawn(echo, IP(i));
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(asyncio_await(ts[i], NULL), 0);
+        if (i % EVERY == 0)
+            pins[i / EVERY] = ts[i]; /* one task in EVERY keeps its slab */
+        else
+            asyncio_decref(ts[i]);
+    }
+    free(ts);
+    /* Two trims: one marks what is free, the next gives back what it can. */
+    ck_assert_int_eq(asyncio_sleep(2.5), 0);
+    long before = voluntary_switches();
+    ck_assert_int_eq(asyncio_sleep(3.5), 0);
+    long woke = voluntary_switches() - before;
+    /* The sleep's own wake-up, and one trim that may still be due. */
+    ck_assert_msg(woke <= 2, "an idle loop woke %ld times in 3.5 s", woke);
+    tu_decref_all(pins, N / EVERY);
+    return NULL;
+}
+
+START_TEST(test_idle_loop_with_pinned_slabs_sleeps)
+{
+    if (UNDER_ASAN || tu_scaled(1000) < 1000)
+        return; /* the tools' own threads and timers */
+    default_allocator();
+    tu_run_ok(pinned_main, NULL);
+}
+END_TEST
+
 /* Tasks and futures that outlive their loop stay whole; their slabs go
  * with the last of them. */
 static asyncio_future_t *kept[600];
@@ -219,6 +274,7 @@ Suite *pool_suite(void)
     tcase_add_checked_fixture(tc, NULL, pool_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_burst_slabs_go_back_when_idle);
+    tcase_add_test(tc, test_idle_loop_with_pinned_slabs_sleeps);
     tcase_add_test(tc, test_objects_outlive_their_loop);
     tcase_add_test(tc, test_own_allocator_gets_every_object);
     tcase_add_loop_test(tc, test_no_memory_for_a_slab, 0, 2);

@@ -211,16 +211,22 @@ static void slabs_release(asyncio__freelist_t *fl, size_t budget, bool all)
 
 bool asyncio__freelist_trim(asyncio__freelist_t *fl, size_t keep)
 {
-    size_t idle = fl->low_water < fl->len ? fl->low_water : fl->len;
-    if (fl->slabs) {
-        if (idle > keep)
-            slabs_release(fl, idle - keep, false);
-    } else {
+    size_t len = fl->len;
+    size_t idle = fl->low_water < len ? fl->low_water : len;
+    if (!fl->slabs) {
         for (; idle > keep; idle--)
             asyncio__free(asyncio__freelist_get(fl));
+        fl->low_water = fl->len;
+        return fl->len > keep;
     }
+    if (idle > keep)
+        slabs_release(fl, idle - keep, false);
     fl->low_water = fl->len;
-    return fl->len > keep;
+    /* What stayed free a whole period and is still here is held by slabs
+     * that other objects keep: trimming again changes nothing until the
+     * loop runs.  Only objects that came back during the period may go at
+     * the next trim (an idle loop must not wake up for nothing). */
+    return idle < len && fl->len > keep;
 }
 
 void asyncio__freelist_drain(asyncio__freelist_t *fl)
