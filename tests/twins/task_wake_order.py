@@ -31,7 +31,7 @@ async def main1():
 
 
 async def main2():
-    spec = [("s30", 0.03), ("s10", 0.01), ("s20a", 0.02), ("s20b", 0.02), ("s0", 0)]
+    spec = [("s30", 0.3), ("s10", 0.1), ("s20a", 0.2), ("s20b", 0.2), ("s0", 0)]
     await asyncio.gather(*(asyncio.create_task(sleeper(n, d)) for n, d in spec))
 
 
