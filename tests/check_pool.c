@@ -90,6 +90,33 @@ START_TEST(test_burst_slabs_go_back_when_idle)
 }
 END_TEST
 
+/* A burst that ends soon after a trim that found nothing to do: the loop,
+ * idle from then on, still trims once the period is over (it used to
+ * block until its next deadline and keep the burst's memory meanwhile). */
+static void *late_burst_main(void *arg)
+{
+    (void)arg;
+    /* Two trims with nothing to give back, the last 0.3 s ago. */
+    ck_assert_int_eq(asyncio_sleep(1.2), 0);
+    ck_assert_int_eq(asyncio_sleep(0.3), 0);
+    burst(BURST);
+    long held = asyncio__slab_count();
+    ck_assert_int_eq(asyncio_sleep(4), 0);
+    long after = asyncio__slab_count();
+    ck_assert_msg(after < held && after <= 6, "%ld slabs after the burst, %ld after 4 s idle", held,
+                  after);
+    return NULL;
+}
+
+START_TEST(test_burst_after_a_trim_goes_back)
+{
+    if (UNDER_ASAN || tu_scaled(1000) < 1000)
+        return; /* no slabs; scaled runs are too small for slabs to go */
+    default_allocator();
+    tu_run_ok(late_burst_main, NULL);
+}
+END_TEST
+
 /* The main thread's blocking waits so far (each poll that slept, then
  * woke, is one). */
 static long voluntary_switches(void)
@@ -274,6 +301,7 @@ Suite *pool_suite(void)
     tcase_add_checked_fixture(tc, NULL, pool_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_burst_slabs_go_back_when_idle);
+    tcase_add_test(tc, test_burst_after_a_trim_goes_back);
     tcase_add_test(tc, test_idle_loop_with_pinned_slabs_sleeps);
     tcase_add_test(tc, test_objects_outlive_their_loop);
     tcase_add_test(tc, test_own_allocator_gets_every_object);

@@ -506,16 +506,26 @@ END_TEST
 /* Pipes that carry bulk data get a larger capacity (transport.c,
  * grow_bulk_pipe); the others keep the kernel's default.  The child tells
  * its own pipes' capacities (F_GETPIPE_SZ) on stderr: "default capacity"
- * first, then per mode -- out: fills stdout without blocking and says how
- * many bytes that took, waits for a line, says stdout's capacity; in:
+ * first, then per mode -- out: says stdout's capacity, fills it without
+ * blocking and says how many bytes that took, waits for a line, says
+ * stdout's capacity; big: the same with its stdout enlarged to 1 MiB
+ * first (the most an unprivileged process may ask); in:
  * reads stdin to its end and says how many bytes and stdin's capacity;
- * small: writes a line, waits for one, says stdout's capacity. */
+ * small: writes a line, waits for one, says stdout's capacity.  Its lines
+ * start with "n " (a tool running the child, as Valgrind does with
+ * --trace-children, may write lines of its own there). */
 static const char BULK_CHILD[] =
     "import fcntl, os, sys\n"
     "r, w = os.pipe()\n"
-    "os.write(2, b'%d\\n' % fcntl.fcntl(w, fcntl.F_GETPIPE_SZ))\n"
+    "os.write(2, b'n %d\\n' % fcntl.fcntl(w, fcntl.F_GETPIPE_SZ))\n"
     "mode = sys.argv[1]\n"
-    "if mode == 'out':\n"
+    "if mode in ('out', 'big'):\n"
+    "    if mode == 'big':\n"
+    "        try:\n"
+    "            fcntl.fcntl(1, fcntl.F_SETPIPE_SZ, 1 << 20)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    os.write(2, b'n %d\\n' % fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n"
     "    fcntl.fcntl(1, fcntl.F_SETFL, os.O_NONBLOCK)\n"
     "    n = 0\n"
     "    try:\n"
@@ -523,9 +533,9 @@ static const char BULK_CHILD[] =
     "            n += os.write(1, b'x' * 65536)\n"
     "    except BlockingIOError:\n"
     "        pass\n"
-    "    os.write(2, b'%d\\n' % n)\n"
+    "    os.write(2, b'n %d\\n' % n)\n"
     "    sys.stdin.readline()\n"
-    "    os.write(2, b'%d\\n' % fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n"
+    "    os.write(2, b'n %d\\n' % fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n"
     "elif mode == 'in':\n"
     "    n = 0\n"
     "    while True:\n"
@@ -533,11 +543,11 @@ static const char BULK_CHILD[] =
     "        if not b:\n"
     "            break\n"
     "        n += len(b)\n"
-    "    os.write(2, b'%d %d\\n' % (n, fcntl.fcntl(0, fcntl.F_GETPIPE_SZ)))\n"
+    "    os.write(2, b'n %d %d\\n' % (n, fcntl.fcntl(0, fcntl.F_GETPIPE_SZ)))\n"
     "else:\n"
     "    os.write(1, b'small\\n')\n"
     "    sys.stdin.readline()\n"
-    "    os.write(2, b'%d\\n' % fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n";
+    "    os.write(2, b'n %d\\n' % fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n";
 
 static asyncio_process_t *bulk_child(const char *mode)
 {
@@ -548,13 +558,22 @@ static asyncio_process_t *bulk_child(const char *mode)
     return p;
 }
 
-/* The next line of the child's stderr, as a number. */
+/* The child's next report on stderr (its "n " dropped), in line. */
+static void err_report(asyncio_process_t *p, char *line, size_t cap)
+{
+    size_t n = 0;
+    do {
+        ck_assert_int_eq(asyncio_stream_readline(asyncio_process_stderr(p), line, cap, &n), 0);
+        ck_assert_msg(n > 0, "the child said nothing more on stderr");
+    } while (strncmp(line, "n ", 2) != 0);
+    memmove(line, line + 2, n - 1);
+}
+
+/* The child's next report, a number. */
 static long err_number(asyncio_process_t *p)
 {
-    char line[64];
-    size_t n = 0;
-    ck_assert_int_eq(asyncio_stream_readline(asyncio_process_stderr(p), line, sizeof line, &n), 0);
-    ck_assert_msg(n > 0, "the child said nothing more on stderr");
+    char line[512];
+    err_report(p, line, sizeof line);
     return strtol(line, NULL, 10);
 }
 
@@ -566,13 +585,15 @@ static void finish_child(asyncio_process_t *p)
     asyncio_process_free(p);
 }
 
-static void *bulk_pipes_main(void *arg)
+/* A child in mode out or big whose stdout we read while it is full: its
+ * capacity before and after. */
+static void filled_stdout(const char *mode, long *dflt, long *before, long *after)
 {
-    (void)arg;
-    /* Its stdout filled: our read took a whole buffer at once. */
-    asyncio_process_t *p = bulk_child("out");
-    long dflt = err_number(p), filled = err_number(p);
-    ck_assert_int_ge(filled, dflt);
+    asyncio_process_t *p = bulk_child(mode);
+    *dflt = err_number(p);
+    *before = err_number(p);
+    long filled = err_number(p);
+    ck_assert_int_ge(filled, *before);
     char *buf = malloc((size_t)filled);
     ck_assert_ptr_nonnull(buf);
     ck_assert_int_eq(
@@ -581,9 +602,25 @@ static void *bulk_pipes_main(void *arg)
         ck_assert_int_eq(buf[i], 'x');
     free(buf);
     ck_assert_int_eq(asyncio_stream_write(asyncio_process_stdin(p), "go\n", 3), 0);
-    long grown = err_number(p);
-    ck_assert_msg(grown > dflt, "stdout's capacity %ld, the default %ld", grown, dflt);
+    *after = err_number(p);
     finish_child(p);
+}
+
+static void *bulk_pipes_main(void *arg)
+{
+    (void)arg;
+    /* Its stdout filled: our read took a whole buffer at once. */
+    long dflt, before, grown;
+    filled_stdout("out", &dflt, &before, &grown);
+    ck_assert_int_eq(before, dflt);
+    ck_assert_msg(grown >= 256 * 1024 && grown >= dflt, "stdout's capacity %ld, the default %ld",
+                  grown, dflt);
+
+    /* A pipe already larger is never made smaller. */
+    long enlarged, kept;
+    filled_stdout("big", &dflt, &enlarged, &kept);
+    ck_assert_msg(kept >= enlarged, "stdout's capacity %ld, %ld before our reads", kept, enlarged);
+    asyncio_process_t *p;
 
     /* Its stdin: the kernel did not take our write at once. */
     p = bulk_child("in");
@@ -596,13 +633,14 @@ static void *bulk_pipes_main(void *arg)
     ck_assert_int_eq(asyncio_stream_drain(asyncio_process_stdin(p)), 0);
     ck_assert_int_eq(asyncio_stream_write_eof(asyncio_process_stdin(p)), 0);
     free(data);
-    char line[64];
+    char line[512];
     size_t n = 0;
-    ck_assert_int_eq(asyncio_stream_readline(asyncio_process_stderr(p), line, sizeof line, &n), 0);
+    err_report(p, line, sizeof line);
     long got = -1, cap = -1;
     ck_assert_int_eq(sscanf(line, "%ld %ld", &got, &cap), 2);
     ck_assert_int_eq(got, (long)len);
-    ck_assert_msg(cap > dflt, "stdin's capacity %ld, the default %ld", cap, dflt);
+    ck_assert_msg(cap >= 256 * 1024 && cap >= dflt, "stdin's capacity %ld, the default %ld", cap,
+                  dflt);
     finish_child(p);
 
     /* A line each way: the default stays. */

@@ -172,13 +172,17 @@ ASYNCIO_EXTERN void asyncio_loop_call_exception_handler(asyncio_loop_t *loop,
  * if any pointer is NULL.  It must not race with other calls of the
  * library.  (The table of exception types registered with
  * asyncio_exception_register outlives any allocator and uses the C
- * library's.)  Until it is called, tasks and futures are not malloc'd one
- * by one: they come from slabs the library maps itself (64 KiB at first,
- * up to 2 MiB huge pages in a burst, their pages committed in one call),
- * given back once all their objects are free and the loop idled, or at
- * its close; with the functions set here, each task and future is one
- * call to them, so every one can be counted or made to fail.  Coroutine
- * stacks are always mapped by the library (section 3). */
+ * library's.)  While the allocator is the C library's malloc (as it is
+ * until this is called, or when it is given malloc again), tasks and
+ * futures are not malloc'd one by one: they come from slabs the library
+ * maps itself (64 KiB at first, up to 2 MiB huge pages in a burst, their
+ * pages committed in one call).  A slab goes back once every object in it
+ * is free and the loop idled (a period of a second), or at the loop's
+ * close; one object the program keeps keeps its slab, until the last of
+ * them goes.  With other functions set here, each task and future is one
+ * call to them, so every one can be counted or made to fail (also in
+ * AddressSanitizer builds, for its checks).  Coroutine stacks are always
+ * mapped by the library (section 3 of this header). */
 ASYNCIO_EXTERN int asyncio_set_allocator(void *(*malloc_fn)(size_t),
                                          void *(*realloc_fn)(void *, size_t),
                                          void *(*calloc_fn)(size_t, size_t),

@@ -206,6 +206,9 @@ void asyncio__stack_pool_free(asyncio__stack_pool_t *pool);
  * the hot set that no task took since the last call.  True while pooled
  * stacks beyond the hot set keep their pages (the loop comes back). */
 bool asyncio__stack_pool_trim(asyncio__stack_pool_t *pool);
+/* Whether stacks came back to the pool since the last trim, beyond the
+ * hot set: a trim may have something to give back. */
+bool asyncio__stack_pool_refilled(const asyncio__stack_pool_t *pool);
 /* The bytes from lo a task may use. */
 size_t asyncio__stack_usable(const asyncio__stack_t *st);
 /* Aborts with the overflow message if the canary of a task's unguarded
@@ -558,6 +561,9 @@ void asyncio__freelist_release(asyncio__freelist_t *fl, void *obj);
 /* Loop idle: gives back what stayed unused since the last trim beyond
  * `keep` objects; true if more than `keep` remain. */
 bool asyncio__freelist_trim(asyncio__freelist_t *fl, size_t keep);
+/* Whether objects came back since the last trim, beyond `keep`: a trim
+ * may have something to give back. */
+bool asyncio__freelist_refilled(const asyncio__freelist_t *fl, size_t keep);
 /* Loop close: gives back every free object (every slab all free). */
 void asyncio__freelist_drain(asyncio__freelist_t *fl);
 /* The loop's last reference: every slab goes (no object is left). */

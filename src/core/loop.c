@@ -214,8 +214,16 @@ static void poll_blocking(asyncio_loop_t *loop)
         loop->trim_pending = asyncio__stack_pool_trim(loop->stacks);
         loop->trim_pending |= asyncio__freelist_trim(&loop->free_tasks, FREELIST_KEEP);
         loop->trim_pending |= asyncio__freelist_trim(&loop->free_futures, FREELIST_KEEP);
+    } else if (!loop->trim_pending) {
+        /* The last trim found nothing left to do, and a burst came back
+         * since: trim when the period is over, also if the loop stays
+         * idle until then (it would keep the burst's memory for good). */
+        loop->trim_pending = asyncio__freelist_refilled(&loop->free_tasks, FREELIST_KEEP) ||
+                             asyncio__freelist_refilled(&loop->free_futures, FREELIST_KEEP) ||
+                             asyncio__stack_pool_refilled(loop->stacks);
     }
-    uint64_t ms = loop->trim_pending ? TRIM_PERIOD_NS / 1000000 : UINT64_MAX;
+    uint64_t ms =
+        loop->trim_pending ? (loop->last_trim_ns + TRIM_PERIOD_NS - now) / 1000000 + 1 : UINT64_MAX;
     if (loop->recheck_ms && loop->recheck_ms < ms)
         ms = loop->recheck_ms; /* the deadlock check looks again then */
     asyncio__timer_t *t = asyncio__heap_top(&loop->timers);

@@ -324,22 +324,27 @@ void asyncio__transport_tls_done(asyncio__transport_t *t)
 }
 
 /* A pipe that a read found full (a whole read buffer at once: the
- * kernel's default capacity is the same 64 KiB), or that a write found
- * full, carries bulk data: its capacity goes up to BULK_PIPE_SIZE, once,
- * so the writer blocks, and both sides wake, four times less often.
- * Python and libuv leave pipes at 64 KiB; `cat` of 64 MiB read 64 KiB at
- * a time takes 35-60 ms through a default pipe here, 23-25 through this
- * one, and 256 KiB gains as much as the 1 MiB maximum.  A pipe that never
- * fills keeps the default, so the user's pipe-user-pages-soft quota (64
- * MiB of pipe capacity) is spent only on pipes that use it.  Best effort:
- * the kernel refuses past that quota, and a Unix socket is no pipe; each
+ * kernel's default capacity is 16 pages, the same 64 KiB where pages are
+ * 4 KiB), or that a write found full, carries bulk data: its capacity
+ * goes up to BULK_PIPE_SIZE, once, so the writer blocks, and both sides
+ * wake, four times less often.  Python and libuv leave pipes as the
+ * kernel made them; `cat` of 64 MiB read 64 KiB at a time takes 35-60 ms
+ * through a 64 KiB pipe here, 23-25 through this one, and 256 KiB gains as
+ * much as the 1 MiB maximum.  Only ever up: a pipe already that large (the
+ * child enlarged it, or pages are 64 KiB) stays as it is.  A pipe that
+ * never fills keeps its size, so the user's quota of pipe pages
+ * (pipe-user-pages-soft) goes only to pipes that use it.  Best effort: the
+ * kernel refuses past that quota, and a Unix socket is no pipe; each
  * transport asks once. */
 static void grow_bulk_pipe(asyncio__transport_t *t)
 {
     t->bulk_tried = true;
 #ifdef F_SETPIPE_SZ
     uv_os_fd_t fd;
-    if (t->h.handle.type == UV_NAMED_PIPE && uv_fileno(&t->h.handle, &fd) == 0)
+    if (t->h.handle.type != UV_NAMED_PIPE || uv_fileno(&t->h.handle, &fd) != 0)
+        return;
+    int size = fcntl(fd, F_GETPIPE_SZ);
+    if (size > 0 && size < BULK_PIPE_SIZE)
         (void)fcntl(fd, F_SETPIPE_SZ, BULK_PIPE_SIZE);
 #endif
 }

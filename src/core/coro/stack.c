@@ -458,6 +458,18 @@ static void advise_stacks(pool_class_t *c, size_t from, size_t to, size_t size, 
         madvise(c->free[k].lo, size, advice);
 }
 
+bool asyncio__stack_pool_refilled(const asyncio__stack_pool_t *pool)
+{
+    if (!pool)
+        return false;
+    for (int i = 0; i < NCLASSES; i++) {
+        const pool_class_t *c = &pool->cls[i];
+        if (c->len > POOL_HOT && c->len > c->low_water)
+            return true;
+    }
+    return false;
+}
+
 bool asyncio__stack_pool_trim(asyncio__stack_pool_t *pool)
 {
     if (!pool)
