@@ -20,8 +20,8 @@ async def bad(v, d):
 
 
 async def order():
-    fs = [asyncio.create_task(ok(1, 0.03)), asyncio.create_task(bad(2, 0.01)),
-          asyncio.create_task(ok(3, 0.02))]
+    fs = [asyncio.create_task(ok(1, 0.3)), asyncio.create_task(bad(2, 0.1)),
+          asyncio.create_task(ok(3, 0.2))]
     for f in asyncio.as_completed(fs):
         try:
             log.append(f"got:{await f}")
