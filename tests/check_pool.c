@@ -117,19 +117,26 @@ START_TEST(test_burst_after_a_trim_goes_back)
 }
 END_TEST
 
+/* A number of /proc/self/status ("VmSize", ...), -1 if absent. */
+static long status_field(const char *name)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t len = strlen(name);
+    long n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, name, len) == 0 && line[len] == ':')
+            n = strtol(line + len + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return n;
+}
+
 /* The main thread's blocking waits so far (each poll that slept, then
  * woke, is one). */
 static long voluntary_switches(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
-            n = strtol(line + 24, NULL, 10);
-    if (f)
-        fclose(f);
-    return n;
+    return status_field("voluntary_ctxt_switches");
 }
 
 /* A burst whose slabs stay pinned by a few live tasks: once trimming has
@@ -234,15 +241,7 @@ END_TEST
  * the objects made before stay good. */
 static long vm_size_bytes(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmSize:", 7) == 0)
-            kb = strtol(line + 7, NULL, 10);
-    if (f)
-        fclose(f);
-    return kb * 1024;
+    return status_field("VmSize") * 1024;
 }
 
 static void *no_memory_main(void *arg)
