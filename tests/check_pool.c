@@ -117,26 +117,11 @@ START_TEST(test_burst_after_a_trim_goes_back)
 }
 END_TEST
 
-/* A number of /proc/self/status ("VmSize", ...), -1 if absent. */
-static long status_field(const char *name)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t len = strlen(name);
-    long n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, name, len) == 0 && line[len] == ':')
-            n = strtol(line + len + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return n;
-}
-
 /* The main thread's blocking waits so far (each poll that slept, then
  * woke, is one). */
 static long voluntary_switches(void)
 {
-    return status_field("voluntary_ctxt_switches");
+    return tu_proc_field("/proc/self/status", "voluntary_ctxt_switches");
 }
 
 /* A burst whose slabs stay pinned by a few live tasks: once trimming has
@@ -241,7 +226,7 @@ END_TEST
  * the objects made before stay good. */
 static long vm_size_bytes(void)
 {
-    return status_field("VmSize") * 1024;
+    return tu_proc_field("/proc/self/status", "VmSize") * 1024;
 }
 
 static void *no_memory_main(void *arg)

@@ -816,25 +816,6 @@ START_TEST(test_pool_bulk_prepare)
 }
 END_TEST
 
-/* A field of /proc/self/smaps_rollup or /proc/self/status, in kB; -1 if
- * absent. */
-static long proc_kb(const char *file, const char *field)
-{
-    FILE *f = fopen(file, "r");
-    if (!f)
-        return -1;
-    char line[256];
-    size_t len = strlen(field);
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':') {
-            kb = strtol(line + len + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
-
 #define TRIM_TASKS 320
 #define TRIM_TOUCH (64 * KiB)
 
@@ -859,13 +840,13 @@ static void *trim_main(void *arg)
     /* Beyond the 64 stacks per class that are never trimmed. */
     long beyond_kb = (long)((TRIM_TASKS - 64) * TRIM_TOUCH / KiB);
     burst();
-    long rss0 = proc_kb("/proc/self/status", "VmRSS");
-    long lazy0 = proc_kb("/proc/self/smaps_rollup", "LazyFree");
+    long rss0 = tu_proc_field("/proc/self/status", "VmRSS");
+    long lazy0 = tu_proc_field("/proc/self/smaps_rollup", "LazyFree");
     /* Idle: the loop trims at most once a second; stacks untaken during a
      * whole period are given back lazily at the second trim at most. */
     ck_assert_int_eq(asyncio_sleep(2.3), 0);
-    long rss1 = proc_kb("/proc/self/status", "VmRSS");
-    long lazy1 = proc_kb("/proc/self/smaps_rollup", "LazyFree");
+    long rss1 = tu_proc_field("/proc/self/status", "VmRSS");
+    long lazy1 = tu_proc_field("/proc/self/smaps_rollup", "LazyFree");
     if (lazy0 >= 0) {
         ck_assert_msg(lazy1 - lazy0 >= beyond_kb * 3 / 4,
                       "LazyFree %ld -> %ld kB, want %ld kB more", lazy0, lazy1, beyond_kb * 3 / 4);
@@ -874,8 +855,8 @@ static void *trim_main(void *arg)
     }
     /* Four periods more: given back for good. */
     ck_assert_int_eq(asyncio_sleep(5.3), 0);
-    long rss2 = proc_kb("/proc/self/status", "VmRSS");
-    long lazy2 = proc_kb("/proc/self/smaps_rollup", "LazyFree");
+    long rss2 = tu_proc_field("/proc/self/status", "VmRSS");
+    long lazy2 = tu_proc_field("/proc/self/smaps_rollup", "LazyFree");
     ck_assert_msg(rss1 - rss2 >= beyond_kb * 3 / 4, "RSS %ld -> %ld kB, want %ld kB less", rss1,
                   rss2, beyond_kb * 3 / 4);
     if (lazy0 >= 0)

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Atomic: tests with threads allocate from several at once. */
 static _Atomic long live, total, fail_at;
@@ -164,4 +165,21 @@ void tu_run_ok(asyncio_coro_fn main, void *arg)
     int rc = tu_run(main, arg, NULL);
     const asyncio_error_t *e = asyncio_error();
     ck_assert_msg(rc == 0, "main failed: %d %s: %s", rc, e ? e->type : "-", e ? e->message : "-");
+}
+
+long tu_proc_field(const char *file, const char *field)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    size_t len = strlen(field);
+    long n = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            n = strtol(line + len + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return n;
 }

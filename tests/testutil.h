@@ -50,6 +50,10 @@ long tu_scaled(long n);
 #define UNDER_ASAN 0
 #endif
 
+/* The number after "field:" in a /proc file such as /proc/self/status
+ * (kB for the memory fields); -1 when the file or the field is absent. */
+long tu_proc_field(const char *file, const char *field);
+
 /* Integers carried in void * arguments and results. */
 #define IP(x) ((void *)(intptr_t)(x))
 #define PI(p) ((intptr_t)(p))
