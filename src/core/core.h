@@ -44,7 +44,8 @@ void *asyncio__calloc(size_t n, size_t m);
 void *asyncio__realloc(void *p, size_t n);
 void asyncio__free(void *p);
 char *asyncio__strdup(const char *s);
-/* True while the library allocates with malloc (no asyncio_set_allocator). */
+/* True while the allocator is the C library's malloc (the default, or
+ * malloc given to asyncio_set_allocator again). */
 bool asyncio__allocator_is_default(void);
 /* Set once any loop exists: the allocator may no longer change. */
 extern atomic_int asyncio__live_loops;
@@ -547,8 +548,9 @@ void asyncio__loop_next_batch(asyncio_loop_t *loop);
 void asyncio__loop_ref(asyncio_loop_t *loop);
 void asyncio__loop_unref(asyncio_loop_t *loop);
 uint64_t asyncio__now_ns(void);
-/* pool.c.  A pool of objects of obj_size, in zeroed memory; slabs unless
- * the program set its own allocator (or under AddressSanitizer). */
+/* pool.c.  Makes fl (zeroed by its owner) a pool of objects of obj_size:
+ * carved from slabs with the default allocator outside AddressSanitizer
+ * builds, else one allocation each. */
 void asyncio__freelist_init(asyncio__freelist_t *fl, size_t obj_size);
 /* A free object, or NULL when there is none (then freelist_new). */
 void *asyncio__freelist_get(asyncio__freelist_t *fl);
@@ -559,7 +561,8 @@ void asyncio__freelist_put(asyncio__freelist_t *fl, void *obj);
  * last reference when it is a slab's. */
 void asyncio__freelist_release(asyncio__freelist_t *fl, void *obj);
 /* Loop idle: gives back what stayed unused since the last trim beyond
- * `keep` objects; true if more than `keep` remain. */
+ * `keep` objects (whole slabs only, for a pool of slabs); true if a trim
+ * one period later may give back more. */
 bool asyncio__freelist_trim(asyncio__freelist_t *fl, size_t keep);
 /* Whether objects came back since the last trim, beyond `keep`: a trim
  * may have something to give back. */

@@ -5,7 +5,8 @@
  * A task or future that is gone goes on its loop's free list and the next
  * one takes it; what a burst left and nobody took for a while goes back
  * when the loop idles (asyncio__freelist_trim), so memory returns after
- * bursts.  Taking and putting are a few instructions (core.h).
+ * bursts.  Taking and putting are a few instructions, whatever the
+ * objects came from.
  *
  * Where new objects come from depends on the allocator.  With one the
  * program set (asyncio_set_allocator) each object is an allocation of its
