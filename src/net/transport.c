@@ -328,9 +328,10 @@ void asyncio__transport_tls_done(asyncio__transport_t *t)
  * 4 KiB), or that a write found full, carries bulk data: its capacity
  * goes up to BULK_PIPE_SIZE, once, so the writer blocks, and both sides
  * wake, four times less often.  Python and libuv leave pipes as the
- * kernel made them; `cat` of 64 MiB read 64 KiB at a time takes 35-60 ms
- * through a 64 KiB pipe here, 23-25 through this one, and 256 KiB gains as
- * much as the 1 MiB maximum.  Only ever up: a pipe already that large (the
+ * kernel made them; `cat` of 64 MiB read 64 KiB at a time with blocking
+ * reads takes 35-60 ms through a 64 KiB pipe here, 23-25 through this one
+ * (256 KiB gains as much as the 1 MiB maximum), and through a stream
+ * medians of 36 and 30 ms (bench/process).  Only ever up: a pipe already that large (the
  * child enlarged it, or pages are 64 KiB) stays as it is.  A pipe that
  * never fills keeps its size, so the user's quota of pipe pages
  * (pipe-user-pages-soft) goes only to pipes that use it.  Best effort: the
